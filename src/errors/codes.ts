@@ -1,0 +1,57 @@
+/**
+ * Every error the gateway can answer with, and the one table that maps each code to what the wire sees.
+ *
+ * The wire gets the fixed public message (DESIGN.md §5); the detail goes to logs and audit only.
+ * `http` is the status of the HTTP response that carries the error: transport-level failures
+ * answer with a 4xx and a JSON-RPC error body without id; protocol-level failures ride in a 200
+ * (or in the SSE stream) as a JSON-RPC error response.
+ */
+export const ErrorCodes = {
+  // Edge / transport (Streamable HTTP, MCP 2025-11-25 basic/transports)
+  GW_HTTP_ORIGIN_FORBIDDEN: { http: 403, rpc: -32600, message: 'Forbidden origin' },
+  GW_HTTP_HOST_FORBIDDEN: { http: 403, rpc: -32600, message: 'Forbidden host' },
+  GW_HTTP_BODY_TOO_LARGE: { http: 413, rpc: -32600, message: 'Request body too large' },
+  GW_HTTP_NOT_ACCEPTABLE: { http: 406, rpc: -32600, message: 'Not acceptable: the client must accept application/json and text/event-stream' },
+  GW_HTTP_UNSUPPORTED_MEDIA_TYPE: { http: 415, rpc: -32600, message: 'Unsupported media type: expected application/json' },
+  GW_HTTP_METHOD_NOT_ALLOWED: { http: 405, rpc: -32600, message: 'Method not allowed' },
+  GW_HTTP_NOT_FOUND: { http: 404, rpc: -32600, message: 'Not found' },
+  GW_HTTP_TOKEN_IN_QUERY: { http: 400, rpc: -32600, message: 'Access tokens must not be sent in the query string' },
+  GW_HTTP_OVERLOADED: { http: 503, rpc: -32603, message: 'Service temporarily overloaded' },
+  GW_HTTP_SHUTTING_DOWN: { http: 503, rpc: -32603, message: 'Service is shutting down' },
+
+  // Front door: sessions, versions, JSON-RPC framing
+  GW_MCP_SESSION_REQUIRED: { http: 400, rpc: -32600, message: 'Bad Request: Mcp-Session-Id header is required' },
+  GW_MCP_SESSION_NOT_FOUND: { http: 404, rpc: -32001, message: 'Session not found' },
+  GW_MCP_SESSION_LIMIT: { http: 503, rpc: -32603, message: 'Too many sessions' },
+  GW_MCP_PROTOCOL_VERSION_UNSUPPORTED: { http: 400, rpc: -32600, message: 'Bad Request: unsupported MCP-Protocol-Version' },
+  GW_MCP_BATCH_REJECTED: { http: 400, rpc: -32600, message: 'Bad Request: JSON-RPC batches are not supported' },
+  GW_MCP_PARSE_ERROR: { http: 400, rpc: -32700, message: 'Parse error' },
+  GW_MCP_INVALID_REQUEST: { http: 400, rpc: -32600, message: 'Invalid Request' },
+  GW_MCP_ALREADY_INITIALIZED: { http: 400, rpc: -32600, message: 'Invalid Request: initialize must open a new session' },
+  GW_MCP_METHOD_NOT_FOUND: { http: 200, rpc: -32601, message: 'Method not found' },
+  GW_MCP_INVALID_PARAMS: { http: 200, rpc: -32602, message: 'Invalid params' },
+  GW_MCP_INVALID_CURSOR: { http: 200, rpc: -32602, message: 'Invalid cursor' },
+  GW_MCP_TOOL_UNKNOWN: { http: 200, rpc: -32602, message: 'Unknown tool' },
+  GW_MCP_PROMPT_UNKNOWN: { http: 200, rpc: -32602, message: 'Unknown prompt' },
+  GW_MCP_RESOURCE_UNKNOWN: { http: 200, rpc: -32002, message: 'Resource not found' },
+  GW_MCP_REQUEST_CANCELLED: { http: 200, rpc: -32800, message: 'Request cancelled' },
+
+  // Upstream (the message names the tool, never the upstream's own text)
+  GW_UPSTREAM_UNAVAILABLE: { http: 200, rpc: -32603, message: 'Upstream unavailable' },
+  GW_UPSTREAM_TIMEOUT: { http: 200, rpc: -32603, message: 'Upstream timed out' },
+  GW_UPSTREAM_RESPONSE_TOO_LARGE: { http: 200, rpc: -32603, message: 'Upstream response too large' },
+  GW_UPSTREAM_PROTOCOL: { http: 200, rpc: -32603, message: 'Upstream protocol error' },
+  GW_UPSTREAM_REJECTED: { http: 200, rpc: -32603, message: 'Upstream rejected the request' },
+  GW_UPSTREAM_INVALID_PARAMS: { http: 200, rpc: -32602, message: 'Invalid params' },
+  GW_UPSTREAM_NOT_FOUND: { http: 200, rpc: -32601, message: 'Method not found' },
+  GW_UPSTREAM_ELICITATION_REQUIRED: { http: 200, rpc: -32042, message: 'URL elicitation required' },
+
+  // Server -> client relaying
+  GW_RELAY_CAPABILITY_MISSING: { http: 200, rpc: -32601, message: 'Client does not support this request' },
+  GW_RELAY_UNROUTABLE: { http: 200, rpc: -32603, message: 'No client session to route this request to' },
+  GW_RELAY_TIMEOUT: { http: 200, rpc: -32603, message: 'Client did not answer in time' },
+
+  GW_INTERNAL: { http: 500, rpc: -32603, message: 'Internal error' },
+} as const satisfies Record<string, { http: number; rpc: number; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
