@@ -10,6 +10,9 @@ export interface SecretValue {
   readonly source: string;
   /** The secret itself. Only upstream/ credential code reads this. */
   reveal(): string;
+  /** `[secret env:NAME]` — so string interpolation, JSON and `util.inspect` show the source, never the value. */
+  toString(): string;
+  toJSON(): string;
 }
 
 /** A header or env value: plain text (not secret) or a resolved secret reference. */

@@ -23,6 +23,7 @@ export const ErrorCodes = {
   GW_MCP_SESSION_REQUIRED: { http: 400, rpc: -32600, message: 'Bad Request: Mcp-Session-Id header is required' },
   GW_MCP_SESSION_NOT_FOUND: { http: 404, rpc: -32001, message: 'Session not found' },
   GW_MCP_SESSION_LIMIT: { http: 503, rpc: -32603, message: 'Too many sessions' },
+  GW_MCP_STREAM_CONFLICT: { http: 409, rpc: -32600, message: 'Conflict: this session already has an open stream' },
   GW_MCP_PROTOCOL_VERSION_UNSUPPORTED: { http: 400, rpc: -32600, message: 'Bad Request: unsupported MCP-Protocol-Version' },
   GW_MCP_BATCH_REJECTED: { http: 400, rpc: -32600, message: 'Bad Request: JSON-RPC batches are not supported' },
   GW_MCP_PARSE_ERROR: { http: 400, rpc: -32700, message: 'Parse error' },

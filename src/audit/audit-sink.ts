@@ -1,0 +1,46 @@
+import type { Logger } from 'pino';
+
+/**
+ * One record per decision and per outcome (DESIGN.md §9). The audit issue adds the hash chain, redaction and
+ * file sinks; the shape and the rule — fire and forget, never throws into the request path — start here.
+ */
+export interface AuditEvent {
+  type: 'mcp.request' | 'mcp.session' | 'upstream.state' | 'config';
+  requestId?: string;
+  session?: string;
+  subject?: string;
+  clientId?: string;
+  method?: string;
+  tool?: string;
+  resource?: string;
+  prompt?: string;
+  upstream?: string;
+  decision?: 'allow' | 'deny';
+  rule?: string;
+  policyRevision?: string;
+  outcome?: 'ok' | 'error' | 'denied' | 'cancelled';
+  errorCode?: string;
+  detail?: string;
+  durationMs?: number;
+}
+
+export interface AuditSink {
+  record(event: AuditEvent): void;
+}
+
+/** Writes records through a pino logger of their own (kept apart from operational logs by the caller). */
+export class LoggerAuditSink implements AuditSink {
+  constructor(private readonly logger: Logger) {}
+
+  record(event: AuditEvent): void {
+    try {
+      this.logger.info({ audit: event }, event.type);
+    } catch {
+      // Recording never fails a call (DESIGN.md §1 ⑦); the audit issue adds loss counting.
+    }
+  }
+}
+
+export class NullAuditSink implements AuditSink {
+  record(): void {}
+}

@@ -1,0 +1,782 @@
+/**
+ * Loads `gatehouse.yaml`: read → YAML parse → JSON Schema check → checks the schema cannot express → resolve
+ * secret references → fill defaults → deep-freeze (STYLE.md habit 5). Every problem found is collected and
+ * thrown together as one `ConfigError`, each naming file, line, path and what is wrong, so one run of
+ * `gatehouse check` shows everything to fix. Messages never quote a secret or a value that looks like one.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import schemaJson from '../../schemas/gatehouse.schema.json' with { type: 'json' };
+import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
+import { credentialKind, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
+import type {
+  AuthConfig,
+  CatalogueConfig,
+  GatehouseConfig,
+  HttpUpstreamConfig,
+  LoggingConfig,
+  ServerConfig,
+  StdioUpstreamConfig,
+  UpstreamConfig,
+  UpstreamMode,
+  ValueOrSecret,
+} from './types.js';
+
+export interface LoadOptions {
+  /** Where `{ fromEnv }` references are read. Default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Folder that relative paths (`cwd`, `fromFile`) resolve against. Default: the config file's folder. */
+  readonly baseDir?: string;
+}
+
+/** Every default in one place. The schema's `default` annotations repeat them for editors (a test keeps both equal). */
+export const CONFIG_DEFAULTS = deepFreeze({
+  server: {
+    host: '127.0.0.1',
+    port: 8080,
+    path: '/mcp',
+    allowedOrigins: [] as string[],
+    bodyLimitBytes: 1024 * 1024,
+    maxSessions: 10_000,
+    sessionIdleTimeoutMs: 30 * 60_000,
+    shutdownTimeoutMs: 10_000,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 300_000,
+    keepAliveTimeoutMs: 72_000,
+  },
+  auth: { mode: 'none' as const },
+  catalogue: { separator: '__', maxNameLength: 64, unprefixedSingleUpstream: false },
+  logging: { level: 'info' as const },
+  upstream: {
+    required: true,
+    timeoutMs: 60_000,
+    /** Raised to `timeoutMs` when that is larger, so setting only a long `timeoutMs` stays valid. */
+    maxTotalTimeoutMs: 300_000,
+    maxMessageBytes: 4 * 1024 * 1024,
+    mode: 'shared' as const,
+    restart: { initialDelayMs: 500, maxDelayMs: 30_000 },
+    expose: { tools: true, resources: true, prompts: true },
+    headers: {} as Record<string, never>,
+    args: [] as string[],
+    cwd: '.',
+    envAllow: ['PATH', 'HOME', 'LANG', 'TZ'],
+    env: {} as Record<string, never>,
+    shutdownGraceMs: 2000,
+  },
+});
+
+/** Reads and validates a config file. Throws `ConfigError` listing every problem. */
+export function loadConfig(file: string, opts: LoadOptions = {}): GatehouseConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? 'unknown error');
+    throw new ConfigError([{ file, path: '', message: `cannot read the configuration file (${why})` }]);
+  }
+  return parseConfigText(text, file, opts);
+}
+
+/** Validates config text as if read from `file` (used for messages and to resolve relative paths). */
+export function parseConfigText(text: string, file: string, opts: LoadOptions = {}): GatehouseConfig {
+  const absFile = path.resolve(file);
+  const baseDir = opts.baseDir ?? path.dirname(absFile);
+  const lines = new LineCounter();
+  // prettyErrors off: its code frame would print the offending source line, which may hold a secret.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const src = new SourceMap(doc, lines, file);
+
+  if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => src.yamlProblem(e.code, e.message, e.pos[0])));
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // e.g. an unresolved alias or an alias bomb; yaml's message names the alias, not any value.
+    throw new ConfigError([{ file, path: '', message: `invalid YAML: ${(err as Error).message}` }]);
+  }
+
+  const validate = compiledSchema();
+  const schemaProblems = validate(data) ? [] : mapSchemaErrors(validate.errors ?? [], src);
+  const problems = [...schemaProblems];
+  if (!isRecord(data)) throw new ConfigError(problems);
+
+  // Sections with a schema problem are skipped below: their shape is unknown, and one message per mistake is enough.
+  const isClean = (pointer: string): boolean =>
+    !schemaProblems.some((p) => p.path === pointer || p.path.startsWith(`${pointer}/`));
+  const ctx: Ctx = { src, problems, secrets: { env: opts.env ?? process.env, baseDir } };
+  const raw = data as RawConfig;
+
+  const server = isClean('/server') ? normaliseServer(raw.server ?? {}, ctx) : undefined;
+  const auth = isClean('/auth') ? normaliseAuth(raw.auth ?? {}) : undefined;
+  const catalogue = isClean('/catalogue') ? normaliseCatalogue(raw.catalogue ?? {}) : undefined;
+  const logging = isClean('/logging') ? normaliseLogging(raw.logging ?? {}) : undefined;
+  if (server !== undefined && auth !== undefined) checkAuthAgainstHost(server, auth, raw, ctx);
+
+  const upstreams: UpstreamConfig[] = [];
+  if (Array.isArray(raw.upstreams)) {
+    checkUpstreamNames(raw.upstreams, catalogue, ctx);
+    raw.upstreams.forEach((u, i) => {
+      if (!isClean(`/upstreams/${i}`)) return;
+      const normalised = normaliseUpstream(u, `/upstreams/${i}`, ctx);
+      if (normalised !== undefined) upstreams.push(normalised);
+    });
+  }
+
+  if (problems.length > 0 || !server || !auth || !catalogue || !logging) {
+    throw new ConfigError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
+  }
+  return deepFreeze({ file: absFile, server, auth, catalogue, logging, upstreams });
+}
+
+/** A JSON-safe summary for logs and `gatehouse check`: the whole normalised config, secrets shown as their source. */
+export function describeConfig(config: GatehouseConfig): JsonObject {
+  return toJson(config) as JsonObject;
+}
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+function toJson(value: unknown): JsonValue {
+  if (isSecretValue(value)) return `[secret ${value.source}]`;
+  if (Array.isArray(value)) return value.map(toJson);
+  if (isRecord(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJson(v)]));
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  return null;
+}
+
+// ─── The raw, schema-checked shape ────────────────────────────────────────────────────────────────────────
+// Only trusted after the schema passed for that section; optional everywhere the YAML may omit a key.
+
+type RawValue = string | SecretRef;
+interface RawUpstream {
+  name: string;
+  transport: 'stdio' | 'http' | 'sse';
+  url?: string;
+  headers?: Record<string, RawValue>;
+  required?: boolean;
+  timeoutMs?: number;
+  maxTotalTimeoutMs?: number;
+  maxMessageBytes?: number;
+  mode?: UpstreamMode;
+  restart?: { initialDelayMs?: number; maxDelayMs?: number };
+  expose?: { tools?: boolean; resources?: boolean; prompts?: boolean };
+  command?: string;
+  args?: string[];
+  cwd?: string;
+  envAllow?: string[];
+  env?: Record<string, RawValue>;
+  shutdownGraceMs?: number;
+}
+interface RawConfig {
+  server?: Partial<Record<keyof ServerConfig, unknown>> & { host?: string; allowedOrigins?: string[] };
+  auth?: { mode?: 'none' };
+  catalogue?: Partial<CatalogueConfig>;
+  logging?: Partial<LoggingConfig>;
+  upstreams?: RawUpstream[];
+}
+
+interface Ctx {
+  readonly src: SourceMap;
+  readonly problems: ConfigProblem[];
+  readonly secrets: SecretContext;
+}
+
+function report(ctx: Ctx, pointer: string, message: string, at: 'value' | 'key' = 'value'): void {
+  ctx.problems.push({ file: ctx.src.file, line: at === 'key' ? ctx.src.keyLine(pointer) : ctx.src.line(pointer), path: pointer, message });
+}
+
+// ─── Sections ────────────────────────────────────────────────────────────────────────────────────────────
+
+function normaliseServer(raw: NonNullable<RawConfig['server']>, ctx: Ctx): ServerConfig {
+  const server = { ...CONFIG_DEFAULTS.server, ...raw } as ServerConfig;
+  if (server.host.includes(':') && !net.isIPv6(server.host)) report(ctx, '/server/host', 'must be a valid IPv6 address (without brackets)');
+  // Node refuses to start a server whose headers timeout exceeds its request timeout.
+  if (server.headersTimeoutMs > server.requestTimeoutMs) {
+    report(ctx, '/server/headersTimeoutMs', `must not exceed requestTimeoutMs (${server.requestTimeoutMs})`);
+  }
+  server.allowedOrigins.forEach((origin, i) => {
+    let canonical: string;
+    try {
+      canonical = new URL(origin).origin;
+    } catch {
+      report(ctx, `/server/allowedOrigins/${i}`, 'is not a valid origin (scheme://host[:port])');
+      return;
+    }
+    // Browsers send the serialised origin; a non-canonical entry (upper case, default port) would never match.
+    if (canonical !== origin) report(ctx, `/server/allowedOrigins/${i}`, `must be written exactly as browsers send it: "${canonical}"`);
+  });
+  return server;
+}
+
+function normaliseAuth(raw: NonNullable<RawConfig['auth']>): AuthConfig {
+  return { ...CONFIG_DEFAULTS.auth, ...raw };
+}
+
+function normaliseCatalogue(raw: NonNullable<RawConfig['catalogue']>): CatalogueConfig {
+  return { ...CONFIG_DEFAULTS.catalogue, ...raw };
+}
+
+function normaliseLogging(raw: NonNullable<RawConfig['logging']>): LoggingConfig {
+  return { ...CONFIG_DEFAULTS.logging, ...raw };
+}
+
+/** 127.0.0.0/8, ::1 (and IPv4-mapped 127/8), localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h === 'localhost.') return true;
+  if (net.isIPv4(h)) return h.startsWith('127.');
+  if (net.isIPv6(h)) {
+    // The URL parser writes IPv6 in its shortest form, so `0:0:0:0:0:0:0:1` and `::1` compare equal.
+    const canonical = new URL(`http://[${h}]/`).hostname;
+    return canonical === '[::1]' || canonical.startsWith('[::ffff:7f');
+  }
+  return false;
+}
+
+function checkAuthAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawConfig, ctx: Ctx): void {
+  if (auth.mode !== 'none' || isLoopbackHost(server.host)) return;
+  const pointer = raw.auth?.mode !== undefined ? '/auth/mode' : '/server/host';
+  report(ctx, pointer, `auth.mode "none" is only allowed on a loopback host; configure authentication to listen on ${server.host}`);
+}
+
+function checkUpstreamNames(upstreams: readonly RawUpstream[], catalogue: CatalogueConfig | undefined, ctx: Ctx): void {
+  const seen = new Map<string, number>();
+  upstreams.forEach((u, i) => {
+    if (!isRecord(u) || typeof u.name !== 'string') return;
+    const pointer = `/upstreams/${i}/name`;
+    const first = seen.get(u.name);
+    if (first === undefined) seen.set(u.name, i);
+    else {
+      const firstLine = ctx.src.line(`/upstreams/${first}/name`);
+      report(ctx, pointer, `duplicate upstream name "${u.name}" (also used by /upstreams/${first}${firstLine === undefined ? '' : ` at line ${firstLine}`})`);
+    }
+    // Exposed names are split on the first separator, so it must never occur inside an upstream name.
+    if (catalogue !== undefined && u.name.includes(catalogue.separator)) {
+      report(ctx, pointer, `upstream name "${u.name}" contains the catalogue separator "${catalogue.separator}"; rename it or choose another catalogue.separator`);
+    }
+  });
+}
+
+function normaliseUpstream(u: RawUpstream, pointer: string, ctx: Ctx): UpstreamConfig | undefined {
+  const d = CONFIG_DEFAULTS.upstream;
+  const timeoutMs = u.timeoutMs ?? d.timeoutMs;
+  const maxTotalTimeoutMs = u.maxTotalTimeoutMs ?? Math.max(d.maxTotalTimeoutMs, timeoutMs);
+  if (maxTotalTimeoutMs < timeoutMs) {
+    report(ctx, `${pointer}/maxTotalTimeoutMs`, `must be at least timeoutMs (${timeoutMs}${u.timeoutMs === undefined ? ', the default' : ''})`);
+  }
+  const restart = { ...d.restart, ...u.restart };
+  if (restart.initialDelayMs > restart.maxDelayMs) {
+    const at = u.restart?.maxDelayMs !== undefined ? `${pointer}/restart/maxDelayMs` : `${pointer}/restart/initialDelayMs`;
+    report(ctx, at, `restart.maxDelayMs (${restart.maxDelayMs}) must be at least restart.initialDelayMs (${restart.initialDelayMs})`);
+  }
+  const common = {
+    required: u.required ?? d.required,
+    timeoutMs,
+    maxTotalTimeoutMs,
+    maxMessageBytes: u.maxMessageBytes ?? d.maxMessageBytes,
+    expose: { ...d.expose, ...u.expose },
+    mode: u.mode ?? d.mode,
+    restart,
+  };
+
+  if (u.transport === 'stdio') {
+    const cwd = path.resolve(ctx.secrets.baseDir, u.cwd ?? d.cwd);
+    if (!isDirectory(cwd)) report(ctx, `${pointer}/cwd`, `folder ${cwd} does not exist`);
+    const config: StdioUpstreamConfig = {
+      name: u.name,
+      transport: 'stdio',
+      ...common,
+      command: u.command ?? '',
+      args: u.args ?? d.args,
+      cwd,
+      envAllow: u.envAllow ?? d.envAllow,
+      env: resolveValues(u.env ?? {}, `${pointer}/env`, 'variable', ctx),
+      shutdownGraceMs: u.shutdownGraceMs ?? d.shutdownGraceMs,
+    };
+    return config;
+  }
+
+  checkUrl(u.url ?? '', `${pointer}/url`, ctx);
+  const headers = resolveValues(u.headers ?? {}, `${pointer}/headers`, 'header', ctx);
+  checkHeaders(headers, `${pointer}/headers`, ctx);
+  const config: HttpUpstreamConfig = { name: u.name, transport: u.transport, ...common, url: u.url ?? '', headers };
+  return config;
+}
+
+/** `out[name] = value` would treat a key named `__proto__` as the prototype; YAML keys are data. */
+function setOwn(out: Record<string, ValueOrSecret>, name: string, value: ValueOrSecret): void {
+  Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function checkUrl(raw: string, pointer: string, ctx: Ctx): void {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    report(ctx, pointer, 'is not a valid URL');
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') report(ctx, pointer, 'must use http: or https:');
+  // Credentials in a URL end up in logs and proxies; they belong in headers, as references.
+  if (url.username !== '' || url.password !== '') {
+    report(ctx, pointer, 'must not contain user:password@; send credentials in headers with { fromEnv: NAME } or { fromFile: PATH }');
+  }
+  if (raw.includes('#')) report(ctx, pointer, 'must not contain a #fragment');
+  for (const [name, value] of url.searchParams) {
+    const problem = inlineSecretProblem('query parameter', name, value);
+    if (problem !== undefined) report(ctx, pointer, `${problem}; send it in a header instead`);
+  }
+}
+
+/** Headers the gateway (or HTTP itself) owns: configuring them would break framing or MCP sessions. */
+const MANAGED_HEADERS = new Set([
+  'host',
+  'connection',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+  'accept',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'last-event-id',
+]);
+
+function checkHeaders(headers: Readonly<Record<string, ValueOrSecret>>, pointer: string, ctx: Ctx): void {
+  const seen = new Map<string, string>();
+  for (const [name, value] of Object.entries(headers)) {
+    const at = `${pointer}/${escapePointer(name)}`;
+    const lower = name.toLowerCase();
+    if (MANAGED_HEADERS.has(lower)) report(ctx, at, `header "${name}" is set by the gateway and cannot be configured`, 'key');
+    const other = seen.get(lower);
+    if (other !== undefined) report(ctx, at, `header "${name}" is already set as "${other}" (header names ignore case)`, 'key');
+    seen.set(lower, name);
+    // Plain values were checked by the schema; a secret file may still hold a line break or binary data.
+    if (isSecretValue(value) && /[^\t\x20-\x7e\x80-\xff]/.test(value.reveal())) {
+      report(ctx, at, `the secret from ${value.source} contains characters a header value cannot hold (line breaks or control characters)`);
+    }
+  }
+}
+
+/** Resolves a headers/env map: references become SecretValues, plain values are checked for inline credentials. */
+function resolveValues(
+  values: Readonly<Record<string, RawValue>>,
+  pointer: string,
+  kind: 'header' | 'variable',
+  ctx: Ctx,
+): Readonly<Record<string, ValueOrSecret>> {
+  const out: Record<string, ValueOrSecret> = {};
+  for (const [name, value] of Object.entries(values)) {
+    const at = `${pointer}/${escapePointer(name)}`;
+    if (typeof value === 'string') {
+      const problem = inlineSecretProblem(kind, name, value);
+      if (problem !== undefined) report(ctx, at, problem);
+      setOwn(out, name, value);
+      continue;
+    }
+    const resolved = resolveSecretRef(value, ctx.secrets);
+    if (resolved.ok) setOwn(out, name, resolved.value);
+    else report(ctx, `${at}/${'fromEnv' in value ? 'fromEnv' : 'fromFile'}`, resolved.message);
+  }
+  return out;
+}
+
+// ─── Schema errors → problems ────────────────────────────────────────────────────────────────────────────
+
+type SchemaObject = Record<string, unknown>;
+const rootSchema = schemaJson as SchemaObject;
+let validator: ReturnType<Ajv2020['compile']> | undefined;
+
+function compiledSchema(): ReturnType<Ajv2020['compile']> {
+  // verbose: errors carry their schema, which gives titles and allowed keys for the messages.
+  validator ??= new Ajv2020({ strict: true, allErrors: true, verbose: true }).compile(rootSchema);
+  return validator;
+}
+
+/** One message per pattern, written for people; keyed by the `$defs` entry that holds the pattern. */
+const PATTERN_HINTS: Readonly<Record<string, string>> = {
+  upstreamName: 'must be 1-32 lowercase letters, digits or "-", starting and ending with a letter or digit (no "_" or ".")',
+  host: 'must be a hostname or an IP address (IPv6 without brackets, e.g. ::1)',
+  httpPath: 'must start with "/" and contain only URL path characters (no spaces, query or fragment)',
+  origin: 'must be an origin, scheme://host[:port] with http or https and nothing after the port (e.g. https://app.example.com)',
+  url: 'must be an absolute http:// or https:// URL without spaces',
+  envName: 'must be a variable name: letters, digits and "_", not starting with a digit',
+  headerName: "must be a header name: letters, digits and !#$%&'*+-.^_`|~ (no spaces or colons)",
+  headerValue: 'must not contain line breaks',
+  envValue: 'must not contain NUL characters',
+};
+
+/** pattern source → hint, built from the schema so that a pattern without a hint fails at start-up, not in a message. */
+const patternHints: ReadonlyMap<string, string> = (() => {
+  const map = new Map<string, string>();
+  const defs = rootSchema.$defs as Record<string, unknown>;
+  for (const [name, def] of Object.entries(defs)) {
+    for (const pattern of collectPatterns(def)) {
+      const hint = PATTERN_HINTS[name];
+      if (hint === undefined) throw new Error(`schemas/gatehouse.schema.json: pattern in $defs/${name} has no message in PATTERN_HINTS`);
+      map.set(pattern, hint);
+    }
+  }
+  return map;
+})();
+
+function collectPatterns(schema: unknown): string[] {
+  if (Array.isArray(schema)) return schema.flatMap(collectPatterns);
+  if (!isRecord(schema)) return [];
+  return Object.entries(schema).flatMap(([k, v]) => (k === 'pattern' && typeof v === 'string' ? [v] : collectPatterns(v)));
+}
+
+/** Keys that only one kind of transport accepts; used to explain the schema's `false` entries. */
+const STDIO_ONLY_KEYS = new Set(['command', 'args', 'cwd', 'envAllow', 'env', 'shutdownGraceMs']);
+
+function mapSchemaErrors(errors: readonly ErrorObject[], src: SourceMap): ConfigProblem[] {
+  const kept: ErrorObject[] = [];
+  for (const e of errors) {
+    // `if` failures only announce the `then` errors that follow; propertyNames wrap the inner error that has the detail.
+    if (e.keyword === 'if' || e.keyword === 'propertyNames') continue;
+    if (e.keyword === 'oneOf' || e.keyword === 'anyOf') {
+      // Ajv emits a failed oneOf's branch errors just before it. Branches whose type did not even match are noise;
+      // keep the errors of the branch that fits the value's type, or else say what the value may be.
+      const branch: ErrorObject[] = [];
+      while (kept.length > 0 && isWithin(kept[kept.length - 1]!.instancePath, e.instancePath)) branch.unshift(kept.pop()!);
+      const informative = branch.filter((b) => !(b.keyword === 'type' && b.instancePath === e.instancePath));
+      kept.push(...(informative.length > 0 ? informative : [e]));
+      continue;
+    }
+    kept.push(e);
+  }
+  const seen = new Set<string>();
+  const problems: ConfigProblem[] = [];
+  for (const e of kept) {
+    const p = describeError(e, src);
+    const key = `${p.path}\n${p.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push(p);
+  }
+  return problems;
+}
+
+function describeError(e: ErrorObject, src: SourceMap): ConfigProblem {
+  const at = (pointer: string, message: string, line = src.line(pointer)): ConfigProblem => ({ file: src.file, line, path: pointer, message });
+  const p = e.instancePath;
+  const params = e.params as Record<string, unknown>;
+
+  // An error about a key itself (propertyNames): point at the key.
+  if (e.propertyName !== undefined) {
+    const pointer = `${p}/${escapePointer(e.propertyName)}`;
+    return at(pointer, `key "${clip(e.propertyName)}" ${valueMessage(e)}`, src.keyLine(pointer));
+  }
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      const pointer = `${p}/${escapePointer(key)}`;
+      const known = Object.keys((e.parentSchema?.properties as SchemaObject | undefined) ?? {});
+      return at(pointer, `unknown key "${clip(key)}"${suggest(key, known)}`, src.keyLine(pointer));
+    }
+    case 'false schema': {
+      const key = unescapePointer(p.slice(p.lastIndexOf('/') + 1));
+      const transport = src.valueAt(p.slice(0, p.lastIndexOf('/')), 'transport');
+      const owner = STDIO_ONLY_KEYS.has(key) ? 'stdio upstreams' : 'http and sse upstreams';
+      const got = typeof transport === 'string' ? `, and this one has transport "${transport}"` : '';
+      return at(p, `key "${key}" is only for ${owner}${got}`, src.keyLine(p));
+    }
+    case 'required': {
+      const key = String(params.missingProperty);
+      const transport = e.schemaPath.includes('/then/') ? src.valueAt(p, 'transport') : undefined;
+      const why = typeof transport === 'string' ? ` (transport "${transport}" needs it)` : '';
+      return at(p, `missing required key "${key}"${why}`);
+    }
+    case 'type':
+      if (p === '') return at(p, 'the file must be a YAML mapping with at least an "upstreams:" list', src.line(p) ?? 1);
+      return at(p, valueMessage(e));
+    case 'uniqueItems': {
+      const [first, dup] = [Number(params.j), Number(params.i)].sort((a, b) => a - b) as [number, number];
+      const firstLine = src.line(`${p}/${first}`);
+      return at(`${p}/${dup}`, `repeats entry ${first}${firstLine === undefined ? '' : ` (line ${firstLine})`}`);
+    }
+    default:
+      return at(p, valueMessage(e));
+  }
+}
+
+/** The message for an error about a value (also used for key names under propertyNames). */
+function valueMessage(e: ErrorObject): string {
+  const params = e.params as Record<string, unknown>;
+  const field = lastSegment(e.instancePath);
+  switch (e.keyword) {
+    case 'type': {
+      const expected = String(params.type);
+      const quoteHint = expected === 'string' && (typeof e.data === 'number' || typeof e.data === 'boolean') ? ' (put it in quotes)' : '';
+      return `must be ${TYPE_NAMES[expected] ?? expected}, not ${kindOf(e.data)}${quoteHint}`;
+    }
+    case 'enum': {
+      const allowed = (params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ');
+      return `must be one of ${allowed}${safeGot(e.data)}`;
+    }
+    case 'const':
+      return `must be ${JSON.stringify(params.allowedValue)}${safeGot(e.data)}`;
+    case 'pattern':
+      return patternHints.get(String(params.pattern)) ?? `must match the pattern ${String(params.pattern)}`;
+    case 'minimum':
+      return `must be at least ${withUnit(field, Number(params.limit))}`;
+    case 'maximum':
+      return `must be at most ${withUnit(field, Number(params.limit))}`;
+    case 'minLength':
+      return Number(params.limit) === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters long`;
+    case 'maxLength':
+      return `must be at most ${String(params.limit)} characters long`;
+    case 'minItems':
+      return `must have at least ${plural(Number(params.limit), 'entry', 'entries')}`;
+    case 'maxItems':
+      return `must have at most ${plural(Number(params.limit), 'entry', 'entries')}`;
+    case 'minProperties':
+    case 'maxProperties':
+      if (isRecord(e.parentSchema?.properties) && 'fromEnv' in e.parentSchema.properties) {
+        return 'a secret reference takes exactly one key: { fromEnv: NAME } or { fromFile: PATH }';
+      }
+      return e.keyword === 'minProperties'
+        ? `must have at least ${plural(Number(params.limit), 'key', 'keys')}`
+        : `must have at most ${plural(Number(params.limit), 'key', 'keys')}`;
+    case 'oneOf':
+    case 'anyOf': {
+      const titles = (Array.isArray(e.schema) ? e.schema : []).map(branchTitle).filter((t): t is string => t !== undefined);
+      const quoteHint = typeof e.data === 'number' || typeof e.data === 'boolean' ? ' (put plain values in quotes)' : '';
+      return titles.length > 0 ? `must be ${titles.join(' or ')}, not ${kindOf(e.data)}${quoteHint}` : 'does not match any allowed form';
+    }
+    default:
+      return e.message ?? `fails ${e.keyword}`;
+  }
+}
+
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+  object: 'a mapping (key: value)',
+  array: 'a list',
+  string: 'a string',
+  integer: 'a whole number',
+  number: 'a number',
+  boolean: 'true or false',
+  null: 'empty',
+};
+
+function kindOf(v: unknown): string {
+  if (v === null || v === undefined) return 'empty';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'a whole number' : 'a fractional number';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  return 'a string';
+}
+
+/** Echoes a rejected enum value only when it is short and cannot be a credential. */
+function safeGot(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean') return ` (got ${String(v)})`;
+  if (typeof v === 'string' && v.length <= 40 && !/[\r\n]/.test(v) && credentialKind(v) === undefined) return ` (got ${JSON.stringify(v)})`;
+  return '';
+}
+
+function branchTitle(branch: unknown): string | undefined {
+  if (!isRecord(branch)) return undefined;
+  if (typeof branch.title === 'string') return branch.title;
+  const ref = branch.$ref;
+  if (typeof ref === 'string' && ref.startsWith('#/$defs/')) return branchTitle((rootSchema.$defs as SchemaObject)[ref.slice('#/$defs/'.length)]);
+  return undefined;
+}
+
+function withUnit(field: string, n: number): string {
+  if (field.endsWith('Bytes') && n >= 1024) {
+    const [value, unit] = n >= 1024 * 1024 ? [n / (1024 * 1024), 'MiB'] : [n / 1024, 'KiB'];
+    return `${n} (${Number.isInteger(value) ? value : value.toFixed(1)} ${unit})`;
+  }
+  if (field.endsWith('Ms') && n >= 1000) {
+    const [value, unit] = n >= 3_600_000 ? [n / 3_600_000, 'h'] : n >= 60_000 ? [n / 60_000, 'min'] : [n / 1000, 's'];
+    return `${n} (${Number.isInteger(value) ? value : value.toFixed(1)} ${unit})`;
+  }
+  return String(n);
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function suggest(key: string, known: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4))) return ` (did you mean "${best}"?)`;
+  return known.length > 0 && known.length <= 12 ? `; known keys: ${known.join(', ')}` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+function clip(s: string): string {
+  return s.length > 64 ? `${s.slice(0, 61)}...` : s;
+}
+
+// ─── Source positions ────────────────────────────────────────────────────────────────────────────────────
+
+/** Maps JSON pointers of the parsed data back to lines of the YAML text. */
+class SourceMap {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+    readonly file: string,
+  ) {}
+
+  /** Line of the value at `pointer`, or of the nearest enclosing node that exists. */
+  line(pointer: string): number | undefined {
+    const { value, key } = this.find(pointer);
+    return this.lineOf(value) ?? this.lineOf(key);
+  }
+
+  /** Line of the key that introduces `pointer` (for unknown or misplaced keys). */
+  keyLine(pointer: string): number | undefined {
+    const { value, key } = this.find(pointer);
+    return this.lineOf(key) ?? this.lineOf(value);
+  }
+
+  /** A scalar below `pointer`, read from the document (used to quote `transport` in messages). */
+  valueAt(pointer: string, key: string): unknown {
+    const { value, complete } = this.find(`${pointer}/${escapePointer(key)}`);
+    return complete && isScalar(value) ? value.value : undefined;
+  }
+
+  /** A YAML error as a problem, with the path of the node it sits in. */
+  yamlProblem(code: string, message: string, offset: number): ConfigProblem {
+    const line = this.lines.linePos(offset).line;
+    const located = this.pathAt(offset);
+    if (code === 'DUPLICATE_KEY' && located.key !== undefined) {
+      const firstLine = this.lineOf(located.firstKey);
+      const first = firstLine === undefined ? '' : ` (first defined at line ${firstLine})`;
+      return { file: this.file, line, path: located.pointer, message: `duplicate key "${clip(located.key)}"${first}` };
+    }
+    return { file: this.file, line, path: located.pointer, message: `invalid YAML: ${message}` };
+  }
+
+  private lineOf(node: YamlNode | null | undefined): number | undefined {
+    const start = node?.range?.[0];
+    return start === undefined ? undefined : this.lines.linePos(start).line;
+  }
+
+  private find(pointer: string): { value: YamlNode | undefined; key: YamlNode | undefined; complete: boolean } {
+    let node: unknown = this.doc.contents;
+    let key: YamlNode | undefined;
+    let last: YamlNode | undefined = (node as YamlNode | null) ?? undefined;
+    const segments = pointer === '' ? [] : pointer.slice(1).split('/').map(unescapePointer);
+    for (const seg of segments) {
+      if (isAlias(node)) node = node.resolve(this.doc);
+      if (isMap(node)) {
+        const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === seg);
+        if (pair === undefined) return { value: last, key: undefined, complete: false };
+        key = pair.key as YamlNode;
+        node = pair.value;
+      } else if (isSeq(node)) {
+        node = node.items[Number(seg)];
+        key = undefined;
+        if (node === undefined) return { value: last, key: undefined, complete: false };
+      } else {
+        return { value: last, key, complete: false };
+      }
+      // `server:` with nothing after it has a null value node; the key is then the best position.
+      if (node !== null && node !== undefined) last = node as YamlNode;
+    }
+    return { value: (node as YamlNode | null) ?? undefined, key, complete: true };
+  }
+
+  /** The pointer of the innermost node containing `offset`, plus the key there if the offset is on a key. */
+  private pathAt(offset: number): { pointer: string; key?: string; firstKey?: YamlNode } {
+    let node: unknown = this.doc.contents;
+    let pointer = '';
+    const within = (n: unknown): boolean => {
+      const r = (n as YamlNode | null)?.range;
+      return r !== undefined && r !== null && offset >= r[0] && offset < Math.max(r[2], r[0] + 1);
+    };
+    for (;;) {
+      if (isMap(node)) {
+        const items = node.items;
+        const pair = items.find((item) => within(item.key) || within(item.value));
+        if (pair === undefined) return { pointer };
+        const keyText = isScalar(pair.key) ? String(pair.key.value) : '?';
+        if (within(pair.key)) {
+          const firstKey = items.find((item) => isScalar(item.key) && String(item.key.value) === keyText)?.key as YamlNode | undefined;
+          return { pointer: `${pointer}/${escapePointer(keyText)}`, key: keyText, firstKey };
+        }
+        pointer = `${pointer}/${escapePointer(keyText)}`;
+        node = pair.value;
+      } else if (isSeq(node)) {
+        const index = node.items.findIndex(within);
+        if (index < 0) return { pointer };
+        pointer = `${pointer}/${index}`;
+        node = node.items[index];
+      } else {
+        return { pointer };
+      }
+    }
+  }
+}
+
+// ─── Small helpers ───────────────────────────────────────────────────────────────────────────────────────
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isWithin(pointer: string, parent: string): boolean {
+  return pointer === parent || pointer.startsWith(`${parent}/`);
+}
+
+/** RFC 6901: `~` → `~0`, `/` → `~1` (the form ajv uses in instancePath). */
+function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function unescapePointer(segment: string): string {
+  return segment.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+function lastSegment(pointer: string): string {
+  return unescapePointer(pointer.slice(pointer.lastIndexOf('/') + 1));
+}
+
+/** Freezes a value and everything reachable from it (SecretValues freeze themselves). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,92 @@
+import type { ServerResponse } from 'node:http';
+import type { JsonRpcMessage, JsonRpcResponse } from '../lib/json-rpc.js';
+import type { RequestStream, SessionStream } from '../mcp/streams.js';
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  // nginx and other buffering proxies would hold events back otherwise.
+  'x-accel-buffering': 'no',
+};
+
+function sseFrame(message: JsonRpcMessage): string {
+  // JSON.stringify never emits a raw newline, so one message is one `data:` line.
+  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+}
+
+/**
+ * The answer to one POSTed request: plain JSON unless something related must go first, in which case the
+ * response becomes an SSE stream that ends with the result (MCP transports §Sending Messages to the Server).
+ * JSON is the cheap path; most calls never upgrade.
+ */
+export class HttpRequestStream implements RequestStream {
+  private mode: 'pending' | 'sse' | 'done' = 'pending';
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly headers: Record<string, string> = {},
+  ) {}
+
+  get closed(): boolean {
+    return this.mode === 'done' || this.res.destroyed || this.res.writableEnded;
+  }
+
+  sendRelated(message: JsonRpcMessage): boolean {
+    if (this.closed) return false;
+    if (this.mode === 'pending') {
+      this.res.writeHead(200, { ...this.headers, ...SSE_HEADERS });
+      this.mode = 'sse';
+    }
+    this.res.write(sseFrame(message));
+    return true;
+  }
+
+  finish(response: JsonRpcResponse): void {
+    if (this.closed) {
+      this.mode = 'done';
+      return;
+    }
+    if (this.mode === 'pending') {
+      const body = JSON.stringify(response);
+      this.res.writeHead(200, { ...this.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      this.res.end(body);
+    } else {
+      this.res.end(sseFrame(response));
+    }
+    this.mode = 'done';
+  }
+}
+
+/** A session's GET stream, with a comment line now and then so idle proxies keep it open. */
+export class HttpSessionStream implements SessionStream {
+  private done = false;
+  private readonly keepAlive: NodeJS.Timeout;
+
+  constructor(private readonly res: ServerResponse, keepAliveMs = 25_000) {
+    res.writeHead(200, SSE_HEADERS);
+    res.flushHeaders();
+    this.keepAlive = setInterval(() => {
+      if (!this.closed) res.write(': keep-alive\n\n');
+    }, keepAliveMs);
+    this.keepAlive.unref();
+    res.on('close', () => this.close());
+  }
+
+  get closed(): boolean {
+    return this.done || this.res.destroyed || this.res.writableEnded;
+  }
+
+  send(message: JsonRpcMessage): boolean {
+    if (this.closed) return false;
+    this.res.write(sseFrame(message));
+    return true;
+  }
+
+  close(): void {
+    if (this.done) return;
+    this.done = true;
+    clearInterval(this.keepAlive);
+    if (!this.res.writableEnded) this.res.end();
+  }
+}

@@ -1,0 +1,268 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { GatehouseConfig } from '../config/types.js';
+import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
+import type { ErrorCode } from '../errors/codes.js';
+import { classify, parseJson, rpcError, type JsonRpcResponse } from '../lib/json-rpc.js';
+import type { Principal } from '../lib/principal.js';
+import type { FrontDoor } from '../mcp/front-door.js';
+import { allowsBatches, isSupportedVersion } from '../mcp/protocol-versions.js';
+import type { ClientSession } from '../mcp/session.js';
+import type { RequestStream } from '../mcp/streams.js';
+import { HttpRequestStream, HttpSessionStream } from './http-streams.js';
+import { isLoopbackHostname, OriginPolicy } from './origin.js';
+
+export interface Readiness {
+  ready: boolean;
+  detail: Record<string, unknown>;
+}
+
+export interface EdgeOptions {
+  config: GatehouseConfig;
+  frontDoor: FrontDoor;
+  authenticator: Authenticator;
+  logger: Logger;
+  readiness: () => Readiness;
+}
+
+/** Batches are bounded like everything else an unauthenticated byte stream can ask for. */
+const MAX_BATCH = 32;
+
+/**
+ * Step ① of the pipeline: the HTTP server, its limits, the Origin/Host checks, health endpoints and the
+ * Streamable HTTP endpoint (POST/GET/DELETE on one path). All status codes come from the error table.
+ */
+export function buildEdge(opts: EdgeOptions): FastifyInstance {
+  const { config, frontDoor, authenticator } = opts;
+  const server = config.server;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: server.bodyLimitBytes,
+    keepAliveTimeout: server.keepAliveTimeoutMs,
+    requestTimeout: server.requestTimeoutMs,
+    return503OnClosing: true,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  });
+  app.server.headersTimeout = server.headersTimeoutMs;
+  const origins = new OriginPolicy(server.allowedOrigins, isLoopbackHostname(server.host));
+
+  // Our own JSON handling: strict parsing, prototype-poisoning refusal and batch rules live in one place.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: server.bodyLimitBytes }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!origins.originAllowed(request.headers.origin)) return sendError(reply, new GatewayError('GW_HTTP_ORIGIN_FORBIDDEN', { detail: `origin ${String(request.headers.origin).slice(0, 100)}` }));
+    if (!origins.hostAllowed(request.headers.host)) return sendError(reply, new GatewayError('GW_HTTP_HOST_FORBIDDEN'));
+    // MCP authorization §Token Requirements: never in the query string.
+    const q = request.url.indexOf('?');
+    if (q !== -1 && /(?:^|&)access_token=/.test(request.url.slice(q + 1))) return sendError(reply, new GatewayError('GW_HTTP_TOKEN_IN_QUERY'));
+    return undefined;
+  });
+
+  app.setErrorHandler((err: { code?: string; statusCode?: number }, _request, reply) => {
+    const mapped: Record<string, ErrorCode> = {
+      FST_ERR_CTP_BODY_TOO_LARGE: 'GW_HTTP_BODY_TOO_LARGE',
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: 'GW_HTTP_UNSUPPORTED_MEDIA_TYPE',
+      FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'GW_MCP_INVALID_REQUEST',
+      FST_ERR_CTP_EMPTY_JSON_BODY: 'GW_MCP_PARSE_ERROR',
+    };
+    const code = (err.code !== undefined ? mapped[err.code] : undefined) ?? ((err.statusCode ?? 500) < 500 ? 'GW_MCP_INVALID_REQUEST' : 'GW_INTERNAL');
+    if (code === 'GW_INTERNAL') opts.logger.error({ err }, 'unhandled edge error');
+    // Never the library's message or a stack (fastify would serialise error.message).
+    return sendError(reply, new GatewayError(code));
+  });
+
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new GatewayError('GW_HTTP_NOT_FOUND')));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const r = opts.readiness();
+    return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', ...r.detail });
+  });
+
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
+    const result = await authenticator.authenticate({ headers: request.headers, remoteAddress: request.socket.remoteAddress });
+    if (result.ok) return result.principal;
+    reply.raw.writeHead(result.status, { 'content-type': 'application/json', 'www-authenticate': result.wwwAuthenticate, 'cache-control': 'no-store' });
+    reply.raw.end(JSON.stringify(rpcError(null, { code: -32600, message: result.status === 401 ? 'Unauthorized' : 'Forbidden' })));
+    return undefined;
+  };
+
+  const path = server.path;
+
+  app.post(path, async (request, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    try {
+      if (!acceptsBoth(request.headers.accept)) throw new GatewayError('GW_HTTP_NOT_ACCEPTABLE');
+      const principal = await authenticate(request, reply);
+      if (!principal) return;
+      const parsed = parseJson(typeof request.body === 'string' ? request.body : '');
+      if (!parsed.ok) throw new GatewayError('GW_MCP_PARSE_ERROR', { detail: parsed.reason });
+      const sessionId = headerValue(request.headers['mcp-session-id']);
+
+      if (Array.isArray(parsed.value)) {
+        await handleBatch(parsed.value, sessionId, principal, request, res);
+        return;
+      }
+      const c = classify(parsed.value);
+      if (c.kind === 'invalid') {
+        // The id is echoed when it could be read (JSON-RPC 2.0 §5), the reason goes to the log only.
+        opts.logger.debug({ reason: c.reason }, 'invalid JSON-RPC message');
+        writeJson(res, 400, rpcError(c.id, toRpcError(new GatewayError('GW_MCP_INVALID_REQUEST'))));
+        return;
+      }
+
+      if (c.kind === 'request' && c.message.method === 'initialize') {
+        if (sessionId !== undefined) throw new GatewayError('GW_MCP_ALREADY_INITIALIZED');
+        const { session, response } = frontDoor.initialize(c.message, principal);
+        writeJson(res, 200, response, { 'mcp-session-id': session.id });
+        return;
+      }
+      const session = sessionFor(sessionId, principal, request);
+      switch (c.kind) {
+        case 'notification':
+          frontDoor.notification(session, c.message);
+          writeAccepted(res);
+          return;
+        case 'response':
+          frontDoor.response(session, c.message);
+          writeAccepted(res);
+          return;
+        case 'request':
+          await frontDoor.request(session, c.message, new HttpRequestStream(res));
+          return;
+      }
+    } catch (err) {
+      writeError(res, toGatewayError(err), opts.logger);
+    }
+  });
+
+  /** 2025-03-26 sessions may send batches (MCP 2025-03-26 basic §Batching); later versions may not. */
+  async function handleBatch(items: unknown[], sessionId: string | undefined, principal: Principal, request: FastifyRequest, res: ServerResponse): Promise<void> {
+    if (sessionId === undefined) throw new GatewayError('GW_MCP_BATCH_REJECTED', { detail: 'batch without a session' });
+    const session = sessionFor(sessionId, principal, request);
+    if (!allowsBatches(session.protocolVersion)) throw new GatewayError('GW_MCP_BATCH_REJECTED');
+    if (items.length === 0 || items.length > MAX_BATCH) throw new GatewayError('GW_MCP_INVALID_REQUEST', { detail: `batch of ${items.length}` });
+    const responses: JsonRpcResponse[] = [];
+    const work: Promise<void>[] = [];
+    for (const item of items) {
+      const c = classify(item);
+      if (c.kind === 'invalid') {
+        responses.push(rpcError(c.id, toRpcError(new GatewayError('GW_MCP_INVALID_REQUEST'))));
+      } else if (c.kind === 'notification') {
+        frontDoor.notification(session, c.message);
+      } else if (c.kind === 'response') {
+        frontDoor.response(session, c.message);
+      } else if (c.message.method === 'initialize') {
+        responses.push(rpcError(c.message.id, toRpcError(new GatewayError('GW_MCP_ALREADY_INITIALIZED'))));
+      } else {
+        work.push(frontDoor.request(session, c.message, collectingStream(responses)));
+      }
+    }
+    await Promise.all(work);
+    if (responses.length === 0) writeAccepted(res);
+    else writeJson(res, 200, responses);
+  }
+
+  function sessionFor(sessionId: string | undefined, principal: Principal, request: FastifyRequest): ClientSession {
+    if (sessionId === undefined) throw new GatewayError('GW_MCP_SESSION_REQUIRED');
+    const version = headerValue(request.headers['mcp-protocol-version']);
+    // transports §Protocol Version Header: an invalid or unsupported value is a 400.
+    if (version !== undefined && !isSupportedVersion(version)) throw new GatewayError('GW_MCP_PROTOCOL_VERSION_UNSUPPORTED', { detail: `version ${version.slice(0, 40)}` });
+    return frontDoor.lookup(sessionId, principal);
+  }
+
+  app.get(path, async (request, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    try {
+      if (!(request.headers.accept ?? '').includes('text/event-stream')) throw new GatewayError('GW_HTTP_NOT_ACCEPTABLE');
+      const principal = await authenticate(request, reply);
+      if (!principal) return;
+      const session = sessionFor(headerValue(request.headers['mcp-session-id']), principal, request);
+      if (session.getStream && !session.getStream.closed) throw new GatewayError('GW_MCP_STREAM_CONFLICT');
+      frontDoor.openStream(session, new HttpSessionStream(res));
+    } catch (err) {
+      writeError(res, toGatewayError(err), opts.logger);
+    }
+  });
+
+  app.delete(path, async (request, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    try {
+      const principal = await authenticate(request, reply);
+      if (!principal) return;
+      const session = sessionFor(headerValue(request.headers['mcp-session-id']), principal, request);
+      await frontDoor.closeSession(session, 'deleted by client');
+      res.writeHead(200, { 'content-length': '0' });
+      res.end();
+    } catch (err) {
+      writeError(res, toGatewayError(err), opts.logger);
+    }
+  });
+
+  app.route({
+    method: ['PUT', 'PATCH', 'OPTIONS', 'HEAD'],
+    url: path,
+    handler: async (_request, reply) => {
+      void reply.header('allow', 'GET, POST, DELETE');
+      return sendError(reply, new GatewayError('GW_HTTP_METHOD_NOT_ALLOWED'));
+    },
+  });
+
+  return app;
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The client MUST accept both (transports §Sending Messages to the Server); the SDK server answers 406 too. */
+function acceptsBoth(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  return (accept.includes('application/json') || accept.includes('*/*')) && (accept.includes('text/event-stream') || accept.includes('*/*'));
+}
+
+function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function writeAccepted(res: ServerResponse): void {
+  res.writeHead(202, { 'content-length': '0' });
+  res.end();
+}
+
+/** A transport-level failure: the table's status, a JSON-RPC error without id, nothing else. */
+function writeError(res: ServerResponse, err: GatewayError, logger: Logger): void {
+  if (err.code === 'GW_INTERNAL') logger.error({ err: err.cause ?? err }, 'internal error at the edge');
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  writeJson(res, err.httpStatus, rpcError(null, toRpcError(err)));
+}
+
+function sendError(reply: FastifyReply, err: GatewayError): FastifyReply {
+  return reply.code(err.httpStatus).header('content-type', 'application/json').send(JSON.stringify(rpcError(null, toRpcError(err))));
+}
+
+function collectingStream(into: JsonRpcResponse[]): RequestStream {
+  let done = false;
+  return {
+    get closed() {
+      return done;
+    },
+    sendRelated: () => false,
+    finish(response) {
+      done = true;
+      into.push(response);
+    },
+  };
+}

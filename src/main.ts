@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { buildApp } from './app.js';
+import { describeConfig, loadConfig } from './config/load.js';
+import type { GatehouseConfig } from './config/types.js';
+import { ConfigError } from './errors/config-error.js';
+import { VERSION } from './version.js';
+
+const USAGE = `gatehouse ${VERSION} — a security gateway for MCP servers
+
+Usage:
+  gatehouse start --config FILE        run the gateway
+  gatehouse check --config FILE        validate the configuration and exit (non-zero on problems)
+  gatehouse tools list --config FILE   start the upstreams, print exposed name -> upstream/tool, exit
+  gatehouse --version
+
+Options:
+  -c, --config FILE   path to gatehouse.yaml (default: ./gatehouse.yaml or $GATEHOUSE_CONFIG)
+  --json              machine-readable output (check, tools list)
+`;
+
+function makeLogger(config: GatehouseConfig | undefined): Logger {
+  return pino({ level: config?.logging.level ?? 'info', base: { service: 'gatehouse' } });
+}
+
+function load(file: string): GatehouseConfig {
+  return loadConfig(file);
+}
+
+async function start(file: string): Promise<number> {
+  const config = load(file);
+  const logger = makeLogger(config);
+  const app = buildApp(config, { logger });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    app
+      .close()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await app.start();
+  const address = await app.http.listen({ host: config.server.host, port: config.server.port });
+  logger.info({ address: `${address}${config.server.path}`, upstreams: app.upstreams.health() }, 'gatehouse listening');
+  return -1; // keep running
+}
+
+function check(file: string, json: boolean): number {
+  const config = load(file);
+  if (json) process.stdout.write(`${JSON.stringify({ ok: true, config: describeConfig(config) }, null, 2)}\n`);
+  else process.stdout.write(`${file}: OK (${config.upstreams.length} upstream${config.upstreams.length === 1 ? '' : 's'}: ${config.upstreams.map((u) => `${u.name} [${u.transport}]`).join(', ')})\n`);
+  return 0;
+}
+
+async function toolsList(file: string, json: boolean): Promise<number> {
+  const config = load(file);
+  const logger = pino({ level: 'warn' }, pino.destination(2));
+  const app = buildApp(config, { logger });
+  try {
+    await app.start();
+    const rows = [...app.router.catalogue.tools.values()].map((t) => ({ exposed: t.exposed, upstream: t.upstream, tool: t.original }));
+    const down = app.upstreams.health().filter((h) => h.state !== 'ready');
+    if (json) process.stdout.write(`${JSON.stringify({ tools: rows, unavailable: down.map((d) => d.name) }, null, 2)}\n`);
+    else {
+      const width = Math.max(13, ...rows.map((r) => r.exposed.length));
+      process.stdout.write(`${'EXPOSED NAME'.padEnd(width)}  UPSTREAM / TOOL\n`);
+      for (const r of rows) process.stdout.write(`${r.exposed.padEnd(width)}  ${r.upstream} / ${r.tool}\n`);
+      for (const d of down) process.stdout.write(`(upstream ${d.name} is ${d.state}: its tools are not listed)\n`);
+    }
+    return down.some((d) => d.required) ? 1 : 0;
+  } finally {
+    await app.close(1000);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', short: 'v', default: false },
+    },
+  });
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const [command, sub] = positionals;
+  if (values.help || command === undefined) {
+    process.stdout.write(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  const file = values.config ?? process.env.GATEHOUSE_CONFIG ?? 'gatehouse.yaml';
+  switch (command) {
+    case 'start':
+      return start(file);
+    case 'check':
+      return check(file, values.json);
+    case 'tools':
+      if (sub === 'list') return toolsList(file, values.json);
+      break;
+    default:
+      break;
+  }
+  process.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2))
+  .then((code) => {
+    if (code >= 0) process.exitCode = code;
+  })
+  .catch((err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration invalid:\n${err.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stderr.write(`gatehouse: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });

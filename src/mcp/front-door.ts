@@ -1,0 +1,450 @@
+import type { Logger } from 'pino';
+import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
+import type { GatehouseConfig } from '../config/types.js';
+import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
+import {
+  isJsonObject,
+  rpcError,
+  rpcResult,
+  type JsonObject,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+  type RequestId,
+} from '../lib/json-rpc.js';
+import { principalKey, type Principal } from '../lib/principal.js';
+import type { PolicyEngine, TargetKind } from '../policy/decision.js';
+import { unknownTool, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
+import type { CallOrigin } from '../upstream/rpc-peer.js';
+import { LATEST_PROTOCOL_VERSION, isSupportedVersion } from './protocol-versions.js';
+import { ClientSession, idKey, LOG_LEVELS, type LogLevel } from './session.js';
+import type { RequestStream, SessionStream } from './streams.js';
+
+export interface FrontDoorOptions {
+  config: GatehouseConfig;
+  router: Router;
+  policy: PolicyEngine;
+  audit: AuditSink;
+  logger: Logger;
+  version: string;
+  now?: () => number;
+}
+
+/** What the gateway's origin handle for an upstream call carries: the session and the exact request. */
+interface RequestOrigin extends CallOrigin {
+  requestKey: string;
+}
+
+const RELAY_TIMEOUT_MS = 120_000;
+
+/**
+ * The transport-agnostic half of the front door (DESIGN.md §1 ③): sessions, version negotiation and every
+ * MCP method the gateway answers, forwards or relays. The edge owns HTTP; this owns meaning.
+ */
+export class FrontDoor {
+  private readonly sessions = new Map<string, ClientSession>();
+  private readonly byKey = new Map<string, ClientSession>();
+  private readonly now: () => number;
+  private sweeper: NodeJS.Timeout | undefined;
+  private draining = false;
+
+  constructor(private readonly opts: FrontDoorOptions) {
+    this.now = opts.now ?? Date.now;
+    opts.router.onChange((kinds) => this.announceChanges(kinds));
+    const idle = opts.config.server.sessionIdleTimeoutMs;
+    this.sweeper = setInterval(() => this.sweepIdle(), Math.min(60_000, Math.max(1_000, Math.floor(idle / 4))));
+    this.sweeper.unref();
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  get inFlightCount(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.inflight.size;
+    return n;
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  /** `initialize` opens a session (MCP lifecycle §Initialization). */
+  initialize(message: JsonRpcRequest, principal: Principal): { session: ClientSession; response: JsonRpcResponse } {
+    if (this.draining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
+    if (this.sessions.size >= this.opts.config.server.maxSessions) {
+      throw new GatewayError('GW_MCP_SESSION_LIMIT', { detail: `${this.sessions.size} sessions open` });
+    }
+    const params = message.params ?? {};
+    const requested = params.protocolVersion;
+    if (typeof requested !== 'string' || !isJsonObject(params.capabilities ?? {}) || !isJsonObject(params.clientInfo ?? {})) {
+      throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'initialize needs protocolVersion, capabilities and clientInfo' });
+    }
+    // Echo a version we support, else offer our latest (lifecycle §Version Negotiation).
+    const version = isSupportedVersion(requested) ? requested : LATEST_PROTOCOL_VERSION;
+    const session = new ClientSession(
+      principal,
+      principalKey(principal),
+      version,
+      (params.capabilities as JsonObject | undefined) ?? {},
+      (params.clientInfo as JsonObject | undefined) ?? {},
+      this.now(),
+    );
+    this.sessions.set(session.id, session);
+    this.byKey.set(session.key, session);
+    this.audit({ type: 'mcp.session', session: session.key, subject: principal.subject, method: 'initialize', outcome: 'ok' });
+    const result: JsonObject = {
+      protocolVersion: version,
+      capabilities: this.opts.router.capabilities(),
+      serverInfo: { name: 'gatehouse', version: this.opts.version },
+      instructions: 'Tools, resources and prompts from several MCP servers, namespaced as <server>__<name>.',
+    };
+    return { session, response: rpcResult(message.id, result) };
+  }
+
+  /**
+   * The session a request names, if it exists and belongs to this principal. Another principal's session
+   * answers exactly like an unknown one (404): ids are not capabilities (threat model #6).
+   */
+  lookup(sessionId: string, principal: Principal): ClientSession {
+    const session = this.sessions.get(sessionId);
+    if (!session || session.closed || session.principalKey !== principalKey(principal)) {
+      throw new GatewayError('GW_MCP_SESSION_NOT_FOUND', { detail: session ? 'session belongs to another principal' : 'no such session' });
+    }
+    session.lastSeen = this.now();
+    return session;
+  }
+
+  async closeSession(session: ClientSession, reason: string): Promise<void> {
+    if (session.closed) return;
+    session.closed = true;
+    this.sessions.delete(session.id);
+    this.byKey.delete(session.key);
+    for (const f of session.inflight.values()) f.controller.abort();
+    for (const p of session.pendingToClient.values()) {
+      clearTimeout(p.timer);
+      p.reject(new GatewayError('GW_RELAY_UNROUTABLE', { detail: 'client session closed' }));
+    }
+    session.pendingToClient.clear();
+    session.getStream?.close();
+    this.audit({ type: 'mcp.session', session: session.key, subject: session.principal.subject, method: 'close', detail: reason, outcome: 'ok' });
+    await this.opts.router.releaseSession(session.key);
+  }
+
+  openStream(session: ClientSession, stream: SessionStream): boolean {
+    if (session.getStream && !session.getStream.closed) return false;
+    session.getStream = stream;
+    return true;
+  }
+
+  private sweepIdle(): void {
+    const limit = this.now() - this.opts.config.server.sessionIdleTimeoutMs;
+    for (const s of [...this.sessions.values()]) {
+      if (s.lastSeen < limit && s.inflight.size === 0 && (!s.getStream || s.getStream.closed)) void this.closeSession(s, 'idle');
+    }
+  }
+
+  // ---------------------------------------------------------------- messages from the client
+
+  notification(session: ClientSession, message: JsonRpcNotification): void {
+    const p = message.params ?? {};
+    switch (message.method) {
+      case 'notifications/initialized':
+        session.initialized = true;
+        return;
+      case 'notifications/cancelled': {
+        // Cancel only what this session has in flight (utilities/cancellation: unknown ids are ignored).
+        const id = p.requestId;
+        if (typeof id === 'string' || typeof id === 'number') session.inflight.get(idKey(id))?.controller.abort();
+        return;
+      }
+      case 'notifications/roots/list_changed':
+        void this.opts.router.notifySessionUpstreams(session.key, message.method);
+        return;
+      default:
+        return; // notifications we do not know are ignored, never answered (basic §Notifications)
+    }
+  }
+
+  /** A client's answer to a request the gateway relayed to it from an upstream. */
+  response(session: ClientSession, message: JsonRpcResponse): void {
+    if (message.id === null) return;
+    const pending = session.pendingToClient.get(idKey(message.id));
+    if (!pending) return;
+    session.pendingToClient.delete(idKey(message.id));
+    clearTimeout(pending.timer);
+    if ('result' in message) pending.resolve(message.result);
+    else pending.reject(new GatewayError('GW_UPSTREAM_REJECTED', { detail: `client answered ${message.error.code}` }));
+  }
+
+  /** Answer one client request. Every outcome, error or not, ends in `stream.finish`. */
+  async request(session: ClientSession, message: JsonRpcRequest, stream: RequestStream): Promise<void> {
+    const started = this.now();
+    const key = idKey(message.id);
+    if (session.inflight.has(key)) {
+      // Ids must be unique among a session's requests in flight (basic §Requests).
+      stream.finish(rpcError(message.id, toRpcError(new GatewayError('GW_MCP_INVALID_REQUEST', { detail: 'duplicate request id in flight' }))));
+      return;
+    }
+    const controller = new AbortController();
+    session.inflight.set(key, { controller, stream });
+    const event: AuditEvent = { type: 'mcp.request', session: session.key, subject: session.principal.subject, method: message.method };
+    try {
+      const result = await this.dispatch(session, message, stream, controller.signal, key, event);
+      if (!controller.signal.aborted) stream.finish(rpcResult(message.id, result));
+      event.outcome = 'ok';
+    } catch (err) {
+      const e = toGatewayError(err);
+      event.outcome = e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : 'error';
+      event.errorCode = e.code;
+      if (e.detail !== undefined) event.detail = e.detail;
+      if (e.code === 'GW_INTERNAL') this.opts.logger.error({ err, method: message.method }, 'internal error');
+      // Even a cancelled request's POST must end; the client ignores an answer to an id it cancelled.
+      stream.finish(rpcError(message.id, toRpcError(e)));
+    } finally {
+      session.inflight.delete(key);
+      session.lastSeen = this.now();
+      event.durationMs = this.now() - started;
+      this.audit(event);
+    }
+  }
+
+  private decide(session: ClientSession, method: string, kind: TargetKind | undefined, name: string | undefined, upstream: string | undefined, args: JsonObject | undefined, event: AuditEvent): void {
+    const input = {
+      principal: session.principal,
+      method,
+      now: this.now(),
+      ...(kind && name !== undefined && upstream !== undefined ? { target: { kind, name, upstream } } : {}),
+      ...(args ? { args } : {}),
+    };
+    const d = this.opts.policy.decide(input);
+    event.decision = d.effect;
+    event.rule = d.ruleId ?? '';
+    event.policyRevision = d.policyRevision;
+    if (d.effect === 'allow') return;
+    // Until the policy issue lands the only engine allows; its deny mapping lives there.
+    throw new GatewayError('GW_MCP_METHOD_NOT_FOUND', { detail: `denied: ${d.reason}` });
+  }
+
+  private async dispatch(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, signal: AbortSignal, key: string, event: AuditEvent): Promise<JsonObject> {
+    const params = message.params ?? {};
+    const router = this.opts.router;
+    const catalogue = router.catalogue;
+    const ctx = (): RouteContext => this.routeContext(session, params, stream, signal, key);
+
+    switch (message.method) {
+      case 'ping':
+        return {};
+      case 'initialize':
+        throw new GatewayError('GW_MCP_ALREADY_INITIALIZED');
+      case 'tools/list': {
+        rejectCursor(params);
+        this.decide(session, message.method, undefined, undefined, undefined, undefined, event);
+        return { tools: [...catalogue.tools.values()].map((t) => t.definition) };
+      }
+      case 'tools/call': {
+        const name = params.name;
+        if (typeof name !== 'string') throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'tools/call without a string name' });
+        if (params.arguments !== undefined && !isJsonObject(params.arguments)) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'arguments must be an object' });
+        const entry = catalogue.tools.get(name);
+        event.tool = name;
+        if (!entry) throw unknownTool(name);
+        event.upstream = entry.upstream;
+        this.decide(session, message.method, 'tool', name, entry.upstream, params.arguments as JsonObject | undefined, event);
+        return router.callTool(name, params, ctx());
+      }
+      case 'resources/list':
+        rejectCursor(params);
+        return { resources: [...catalogue.resources.values()].map((r) => r.definition) };
+      case 'resources/templates/list':
+        rejectCursor(params);
+        return { resourceTemplates: catalogue.templates.map((t) => t.definition) };
+      case 'resources/read':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe': {
+        const uri = params.uri;
+        if (typeof uri !== 'string' || uri.length === 0 || uri.length > 8192) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: `${message.method} without a usable uri` });
+        event.resource = uri.slice(0, 512);
+        const owner = catalogue.resolveResource(uri);
+        if (owner !== undefined) event.upstream = owner;
+        this.decide(session, message.method, 'resource', uri, owner ?? '', undefined, event);
+        const result = await router.resourceRequest(message.method, uri, params, ctx());
+        if (message.method === 'resources/subscribe') session.subscriptions.add(uri);
+        if (message.method === 'resources/unsubscribe') session.subscriptions.delete(uri);
+        return result;
+      }
+      case 'prompts/list':
+        rejectCursor(params);
+        return { prompts: [...catalogue.prompts.values()].map((p) => p.definition) };
+      case 'prompts/get': {
+        const name = params.name;
+        if (typeof name !== 'string') throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'prompts/get without a string name' });
+        event.prompt = name;
+        const entry = catalogue.prompts.get(name);
+        if (entry) event.upstream = entry.upstream;
+        this.decide(session, message.method, 'prompt', name, entry?.upstream ?? '', undefined, event);
+        return router.getPrompt(name, params, ctx());
+      }
+      case 'completion/complete':
+        return router.complete(params, ctx());
+      case 'logging/setLevel': {
+        const level = params.level;
+        if (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level)) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'unknown log level' });
+        session.logLevel = level as LogLevel;
+        await router.requestSessionUpstreams(session.key, 'logging/setLevel', { level });
+        return {};
+      }
+      default:
+        throw new GatewayError('GW_MCP_METHOD_NOT_FOUND', { detail: `method ${message.method.slice(0, 64)}` });
+    }
+  }
+
+  private routeContext(session: ClientSession, params: JsonObject, stream: RequestStream, signal: AbortSignal, requestKey: string): RouteContext {
+    const origin: RequestOrigin = { sessionKey: session.key, requestKey };
+    const ctx: RouteContext = { sessionKey: session.key, clientCapabilities: session.clientCapabilities, signal, origin };
+    const meta = params._meta;
+    const token = isJsonObject(meta) ? meta.progressToken : undefined;
+    if (typeof token === 'string' || typeof token === 'number') {
+      // Re-emit upstream progress under the client's own token (utilities/progress; the SDK drops unknown tokens).
+      ctx.onProgress = (u) => {
+        stream.sendRelated({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, ...u } });
+      };
+    }
+    return ctx;
+  }
+
+  // ---------------------------------------------------------------- messages from upstreams
+
+  /** An upstream asks the client something (sampling, elicitation, roots). Only its own session is asked. */
+  async relay(upstream: string, request: JsonRpcRequest, origin: CallOrigin | undefined): Promise<JsonObject> {
+    const session = origin ? this.byKey.get(origin.sessionKey) : undefined;
+    if (!session || session.closed) throw new GatewayError('GW_RELAY_UNROUTABLE', { detail: `${upstream}: ${request.method} has no originating session` });
+    if (!clientSupports(session.clientCapabilities, request)) {
+      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', { detail: `${upstream}: client did not declare support for ${request.method}` });
+    }
+    const id = session.nextOutboundId();
+    const outbound: JsonRpcRequest = request.params === undefined ? { jsonrpc: '2.0', id, method: request.method } : { jsonrpc: '2.0', id, method: request.method, params: request.params };
+    const requestKey = (origin as Partial<RequestOrigin>).requestKey;
+    const related = requestKey === undefined ? undefined : session.inflight.get(requestKey)?.stream;
+    const sent = (related !== undefined && !related.closed && related.sendRelated(outbound)) || (session.getStream?.send(outbound) ?? false);
+    if (!sent) throw new GatewayError('GW_RELAY_UNROUTABLE', { detail: `${upstream}: no open stream to the client for ${request.method}` });
+    this.audit({ type: 'mcp.request', session: session.key, subject: session.principal.subject, method: request.method, upstream, detail: 'relayed to client' });
+    return new Promise<JsonObject>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        session.pendingToClient.delete(idKey(id));
+        reject(new GatewayError('GW_RELAY_TIMEOUT', { detail: `${upstream}: client did not answer ${request.method}` }));
+      }, RELAY_TIMEOUT_MS);
+      timer.unref();
+      session.pendingToClient.set(idKey(id), { resolve, reject, timer, upstream, upstreamRequestId: request.id });
+    });
+  }
+
+  upstreamNotification(upstream: string, n: JsonRpcNotification, origin: CallOrigin | undefined): void {
+    const p = n.params ?? {};
+    switch (n.method) {
+      case 'notifications/tools/list_changed':
+      case 'notifications/resources/list_changed':
+      case 'notifications/prompts/list_changed':
+        void this.opts.router.refresh(upstream);
+        return;
+      case 'notifications/resources/updated': {
+        const uri = p.uri;
+        if (typeof uri !== 'string' || this.opts.router.catalogue.resolveResource(uri) !== upstream) return;
+        for (const s of this.sessions.values()) if (s.subscriptions.has(uri)) s.getStream?.send({ jsonrpc: '2.0', method: n.method, params: { uri } });
+        return;
+      }
+      case 'notifications/message': {
+        const session = origin ? this.byKey.get(origin.sessionKey) : undefined;
+        if (!session || !levelAllows(session.logLevel, p.level)) return;
+        const out: JsonRpcNotification = { jsonrpc: '2.0', method: n.method, params: { ...p, logger: typeof p.logger === 'string' ? `${upstream}/${p.logger}` : upstream } };
+        this.sendToSession(session, origin, out);
+        return;
+      }
+      case 'notifications/cancelled': {
+        // The upstream withdraws a request it relayed to a client: tell that client, stop waiting.
+        for (const s of this.sessions.values()) {
+          for (const [k, pending] of s.pendingToClient) {
+            if (pending.upstream !== upstream || pending.upstreamRequestId !== p.requestId) continue;
+            s.pendingToClient.delete(k);
+            clearTimeout(pending.timer);
+            pending.reject(new GatewayError('GW_MCP_REQUEST_CANCELLED'));
+            const downstreamId: RequestId = k.startsWith('n') ? Number(k.slice(1)) : k.slice(1);
+            s.getStream?.send({ jsonrpc: '2.0', method: n.method, params: { requestId: downstreamId, ...(typeof p.reason === 'string' ? { reason: p.reason } : {}) } });
+          }
+        }
+        return;
+      }
+      case 'notifications/elicitation/complete': {
+        const session = origin ? this.byKey.get(origin.sessionKey) : undefined;
+        if (session) this.sendToSession(session, origin, n);
+        return;
+      }
+      default:
+        this.opts.logger.debug({ upstream, method: n.method }, 'upstream notification not relayed');
+    }
+  }
+
+  private sendToSession(session: ClientSession, origin: CallOrigin | undefined, message: JsonRpcNotification): void {
+    const requestKey = (origin as Partial<RequestOrigin> | undefined)?.requestKey;
+    const related = requestKey === undefined ? undefined : session.inflight.get(requestKey)?.stream;
+    if (related && !related.closed && related.sendRelated(message)) return;
+    session.getStream?.send(message);
+  }
+
+  /** Each session hears a list change once, on its own GET stream (transports §Multiple Connections). */
+  private announceChanges(kinds: ReadonlySet<ChangeKind>): void {
+    for (const s of this.sessions.values()) {
+      if (!s.initialized || !s.getStream || s.getStream.closed) continue;
+      for (const kind of kinds) s.getStream.send({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
+    }
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /** Stop opening sessions; wait for calls in flight up to the deadline, then close every session. */
+  async drain(deadlineMs: number): Promise<void> {
+    this.draining = true;
+    const until = this.now() + deadlineMs;
+    while (this.inFlightCount > 0 && this.now() < until) await new Promise((r) => setTimeout(r, 25));
+    for (const s of [...this.sessions.values()]) await this.closeSession(s, 'shutdown');
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  private audit(event: AuditEvent): void {
+    this.opts.audit.record(event);
+  }
+}
+
+function rejectCursor(params: JsonObject): void {
+  // One page holds the whole merged list, so any cursor is one we never issued (utilities/pagination: -32602).
+  if (params.cursor !== undefined) throw new GatewayError('GW_MCP_INVALID_CURSOR', { detail: 'cursor not issued by the gateway' });
+}
+
+function clientSupports(caps: JsonObject, request: JsonRpcRequest): boolean {
+  switch (request.method) {
+    case 'sampling/createMessage':
+      return caps.sampling !== undefined;
+    case 'elicitation/create': {
+      const e = caps.elicitation;
+      if (!isJsonObject(e)) return false;
+      const mode = request.params?.mode;
+      // `{}` means form only (client/elicitation §Capabilities).
+      if (mode === 'url') return isJsonObject(e.url);
+      return Object.keys(e).length === 0 || isJsonObject(e.form);
+    }
+    case 'roots/list':
+      return caps.roots !== undefined;
+    default:
+      return false;
+  }
+}
+
+function levelAllows(min: LogLevel | undefined, level: unknown): boolean {
+  if (min === undefined || typeof level !== 'string') return false; // nothing is relayed until the client asks
+  const at = LOG_LEVELS.indexOf(level as LogLevel);
+  return at >= 0 && at >= LOG_LEVELS.indexOf(min);
+}

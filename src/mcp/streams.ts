@@ -1,0 +1,20 @@
+import type { JsonRpcMessage, JsonRpcResponse } from '../lib/json-rpc.js';
+
+/**
+ * Where the answer to one client request goes. The transport decides how: the edge answers with plain JSON
+ * when nothing but the result is sent, and upgrades the reply to an SSE stream the moment a related message
+ * (progress, an upstream's sampling request) has to reach the client first (MCP transports §Sending Messages).
+ */
+export interface RequestStream {
+  /** Send a message related to the request; false when the client can no longer receive it. */
+  sendRelated(message: JsonRpcMessage): boolean;
+  finish(response: JsonRpcResponse): void;
+  readonly closed: boolean;
+}
+
+/** The session's GET stream for messages unrelated to a request (MCP transports §Listening for Messages). */
+export interface SessionStream {
+  send(message: JsonRpcMessage): boolean;
+  close(): void;
+  readonly closed: boolean;
+}

@@ -1,0 +1,252 @@
+import type { Logger } from 'pino';
+import type { GatehouseConfig } from '../config/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
+import type { ListKind, ManagedUpstream } from '../upstream/managed-upstream.js';
+import type { CallOptions } from '../upstream/rpc-peer.js';
+import type { UpstreamSet } from '../upstream/upstream-set.js';
+import { Catalogue, type UpstreamListing } from './catalogue.js';
+
+export type ChangeKind = 'tools' | 'resources' | 'prompts';
+
+export interface RouteContext extends Omit<CallOptions, 'timeoutMs' | 'maxTotalTimeoutMs'> {
+  /** The client session's key and declared capabilities (per-session upstreams need them). */
+  sessionKey: string;
+  clientCapabilities: JsonObject;
+}
+
+const EMPTY_LISTING = (upstream: string): UpstreamListing => ({ upstream, tools: [], resources: [], resourceTemplates: [], prompts: [] });
+
+/**
+ * The merged catalogue and the way from an exposed name (or a resource URI) to the upstream that serves it.
+ * Listings are fetched when an upstream becomes ready and again when it says its lists changed; each refresh
+ * builds a new immutable `Catalogue` and tells the listeners what kinds changed.
+ */
+export class Router {
+  private catalogueValue = Catalogue.empty();
+  private readonly listings = new Map<string, UpstreamListing>();
+  private readonly listeners = new Set<(kinds: ReadonlySet<ChangeKind>) => void>();
+  private readonly refreshing = new Map<string, Promise<void>>();
+  private readonly queued = new Set<string>();
+  private revision = 0;
+
+  constructor(
+    private readonly config: GatehouseConfig,
+    private readonly upstreams: UpstreamSet,
+    private readonly logger: Logger,
+  ) {
+    for (const u of config.upstreams) this.listings.set(u.name, EMPTY_LISTING(u.name));
+  }
+
+  get catalogue(): Catalogue {
+    return this.catalogueValue;
+  }
+
+  onChange(listener: (kinds: ReadonlySet<ChangeKind>) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Re-list one upstream. Concurrent requests for the same upstream collapse into one follow-up. */
+  refresh(name: string): Promise<void> {
+    const running = this.refreshing.get(name);
+    if (running) {
+      this.queued.add(name);
+      return running;
+    }
+    const p = this.doRefresh(name).finally(() => {
+      this.refreshing.delete(name);
+      if (this.queued.delete(name)) void this.refresh(name);
+    });
+    this.refreshing.set(name, p);
+    return p;
+  }
+
+  private async doRefresh(name: string): Promise<void> {
+    const upstream = this.upstreams.get(name);
+    if (!upstream || upstream.state !== 'ready') return;
+    const caps = upstream.info?.capabilities ?? {};
+    const expose = upstream.config.expose;
+    const list = async (kind: ListKind, enabled: boolean): Promise<JsonObject[]> => {
+      if (!enabled) return [];
+      try {
+        return await upstream.listAll(kind);
+      } catch (err) {
+        this.logger.warn({ upstream: name, kind, err: errorDetail(err) }, 'listing failed; keeping the previous list');
+        const prior = this.listings.get(name);
+        return prior ? prior[kind] : [];
+      }
+    };
+    const listing: UpstreamListing = {
+      upstream: name,
+      tools: await list('tools', expose.tools && caps.tools !== undefined),
+      resources: await list('resources', expose.resources && caps.resources !== undefined),
+      resourceTemplates: await list('resourceTemplates', expose.resources && caps.resources !== undefined),
+      prompts: await list('prompts', expose.prompts && caps.prompts !== undefined),
+    };
+    const before = this.listings.get(name);
+    this.listings.set(name, listing);
+    this.rebuild(changedKinds(before, listing));
+  }
+
+  /** Build the catalogue from all current listings. Throws nothing: runtime collisions are logged. */
+  private rebuild(kinds: Set<ChangeKind>): void {
+    const ordered = this.config.upstreams.map((u) => this.listings.get(u.name) ?? EMPTY_LISTING(u.name));
+    const next = Catalogue.build(ordered, this.config.catalogue, this.config.upstreams.length, ++this.revision);
+    for (const issue of next.issues) this.logger.warn({ issue: issue.kind }, issue.message);
+    this.catalogueValue = next;
+    if (kinds.size > 0) for (const l of this.listeners) l(kinds);
+  }
+
+  /** Start-up: list every ready upstream once, then refuse to start on a name collision. */
+  async initialLoad(): Promise<void> {
+    await Promise.all(this.upstreams.names.map((n) => this.refresh(n)));
+    this.catalogueValue.assertNoCollisions(this.config.file);
+  }
+
+  /** Server capabilities to declare to clients: only what some upstream can really serve (lifecycle §Capability Negotiation). */
+  capabilities(): JsonObject {
+    let resources = false;
+    let prompts = false;
+    let subscribe = false;
+    let completions = false;
+    for (const name of this.upstreams.names) {
+      const u = this.upstreams.get(name)!;
+      const caps = u.info?.capabilities ?? {};
+      if (u.config.expose.resources && isJsonObject(caps.resources)) {
+        resources = true;
+        if (caps.resources.subscribe === true) subscribe = true;
+      }
+      if (u.config.expose.prompts && caps.prompts !== undefined) prompts = true;
+      if (caps.completions !== undefined) completions = true;
+    }
+    // Declared even before any upstream is ready, so list_changed can announce tools that appear later.
+    const out: JsonObject = { tools: { listChanged: true }, logging: {} };
+    if (resources) out.resources = { listChanged: true, subscribe };
+    if (prompts) out.prompts = { listChanged: true };
+    if (completions) out.completions = {};
+    return out;
+  }
+
+  private async instance(upstream: string, ctx: RouteContext): Promise<ManagedUpstream> {
+    return this.upstreams.forSession(upstream, ctx.sessionKey, ctx.clientCapabilities);
+  }
+
+  private options(u: ManagedUpstream, ctx: RouteContext): CallOptions {
+    const { sessionKey: _s, clientCapabilities: _c, ...rest } = ctx;
+    return { ...rest, timeoutMs: u.config.timeoutMs, maxTotalTimeoutMs: u.config.maxTotalTimeoutMs };
+  }
+
+  /** Forward `tools/call` for an exposed name, with the upstream's own name restored. */
+  async callTool(exposed: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
+    const entry = this.catalogueValue.tools.get(exposed);
+    if (!entry) throw unknownTool(exposed);
+    const u = await this.instance(entry.upstream, ctx).catch((err: unknown) => {
+      throw unavailable(exposed, err);
+    });
+    try {
+      return await u.request('tools/call', { ...params, name: entry.original }, this.options(u, ctx));
+    } catch (err) {
+      throw nameTool(exposed, err);
+    }
+  }
+
+  async getPrompt(exposed: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
+    const entry = this.catalogueValue.prompts.get(exposed);
+    if (!entry) throw new GatewayError('GW_MCP_PROMPT_UNKNOWN', { publicMessage: `Unknown prompt: ${clip(exposed)}`, detail: `no prompt ${exposed}` });
+    const u = await this.instance(entry.upstream, ctx);
+    return u.request('prompts/get', { ...params, name: entry.original }, this.options(u, ctx));
+  }
+
+  /** `resources/read`, `resources/subscribe`, `resources/unsubscribe`: routed by URI. */
+  async resourceRequest(method: string, uri: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
+    const owner = this.catalogueValue.resolveResource(uri);
+    if (owner === undefined) throw new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail: `no upstream owns ${uri.slice(0, 200)}`, data: { uri: clip(uri) } });
+    const u = await this.instance(owner, ctx);
+    return u.request(method, params, this.options(u, ctx));
+  }
+
+  /** `completion/complete`: by the prompt's exposed name or the resource template's URI. */
+  async complete(params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
+    const ref = params.ref;
+    if (!isJsonObject(ref)) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'completion without ref' });
+    if (ref.type === 'ref/prompt' && typeof ref.name === 'string') {
+      const entry = this.catalogueValue.prompts.get(ref.name);
+      if (!entry) throw new GatewayError('GW_MCP_PROMPT_UNKNOWN', { publicMessage: `Unknown prompt: ${clip(ref.name)}` });
+      const u = await this.instance(entry.upstream, ctx);
+      return u.request('completion/complete', { ...params, ref: { ...ref, name: entry.original } }, this.options(u, ctx));
+    }
+    if (ref.type === 'ref/resource' && typeof ref.uri === 'string') {
+      const t = this.catalogueValue.templates.find((x) => x.definition.uriTemplate === ref.uri);
+      if (!t) throw new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail: 'no template for completion' });
+      const u = await this.instance(t.upstream, ctx);
+      return u.request('completion/complete', params, this.options(u, ctx));
+    }
+    throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'unknown completion ref type' });
+  }
+
+  /** Per-session upstreams already running for a session hear its notifications (e.g. roots/list_changed). */
+  notifySessionUpstreams(sessionKey: string, method: string, params?: JsonObject): Promise<void> {
+    for (const u of this.upstreams.runningForSession(sessionKey)) u.notify(method, params);
+    return Promise.resolve();
+  }
+
+  /** …and its session-wide requests (logging/setLevel). A shared upstream is never told: it serves everyone. */
+  async requestSessionUpstreams(sessionKey: string, method: string, params: JsonObject): Promise<void> {
+    await Promise.all(
+      this.upstreams.runningForSession(sessionKey).map((u) =>
+        u.request(method, params, { timeoutMs: u.config.timeoutMs, maxTotalTimeoutMs: u.config.maxTotalTimeoutMs }).catch(() => undefined),
+      ),
+    );
+  }
+
+  releaseSession(sessionKey: string): Promise<void> {
+    return this.upstreams.releaseSession(sessionKey);
+  }
+}
+
+function changedKinds(before: UpstreamListing | undefined, after: UpstreamListing): Set<ChangeKind> {
+  const kinds = new Set<ChangeKind>();
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  if (!before || !same(before.tools, after.tools)) kinds.add('tools');
+  if (!before || !same(before.resources, after.resources) || !same(before.resourceTemplates, after.resourceTemplates)) kinds.add('resources');
+  if (!before || !same(before.prompts, after.prompts)) kinds.add('prompts');
+  return kinds;
+}
+
+function clip(s: string): string {
+  return s.length > 128 ? `${s.slice(0, 128)}…` : s;
+}
+
+export function unknownTool(name: string): GatewayError {
+  // Exactly the answer for a tool that does not exist (DESIGN.md §4: hidden looks unknown).
+  return new GatewayError('GW_MCP_TOOL_UNKNOWN', { publicMessage: `Unknown tool: ${clip(name)}`, detail: `no tool ${clip(name)} in the catalogue` });
+}
+
+function unavailable(tool: string, err: unknown): GatewayError {
+  return new GatewayError('GW_UPSTREAM_UNAVAILABLE', { publicMessage: `Tool ${tool} is temporarily unavailable`, detail: errorDetail(err), cause: err });
+}
+
+/** Upstream failures name the exposed tool in the public message, never the upstream's words. */
+function nameTool(tool: string, err: unknown): GatewayError {
+  if (!(err instanceof GatewayError)) return unavailable(tool, err);
+  const detail = err.detail ?? err.code;
+  switch (err.code) {
+    case 'GW_UPSTREAM_UNAVAILABLE':
+      return new GatewayError(err.code, { publicMessage: `Tool ${tool} is temporarily unavailable`, detail, cause: err });
+    case 'GW_UPSTREAM_TIMEOUT':
+      return new GatewayError(err.code, { publicMessage: `Tool ${tool} did not answer in time`, detail, cause: err });
+    case 'GW_UPSTREAM_RESPONSE_TOO_LARGE':
+      return new GatewayError(err.code, { publicMessage: `Tool ${tool} returned a response that is too large`, detail, cause: err });
+    case 'GW_UPSTREAM_REJECTED':
+    case 'GW_UPSTREAM_PROTOCOL':
+      return new GatewayError(err.code, { publicMessage: `Tool ${tool} failed`, detail, cause: err });
+    default:
+      return err;
+  }
+}
+
+function errorDetail(err: unknown): string {
+  if (err instanceof GatewayError) return err.detail ?? err.code;
+  return err instanceof Error ? err.message : String(err);
+}

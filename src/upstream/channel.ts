@@ -1,0 +1,43 @@
+import type { JsonRpcMessage } from '../lib/json-rpc.js';
+
+/**
+ * What arrives with an inbound upstream message beyond the message itself.
+ * `relatedId` is the gateway-minted id of the upstream request whose response stream carried the message
+ * (Streamable HTTP ties a POST's SSE stream to its request); stdio and legacy SSE cannot say, so it is absent.
+ */
+export interface InboundMeta {
+  relatedId?: number;
+}
+
+export interface SendContext {
+  /** W3C trace context for HTTP upstreams (the audit issue fills it). */
+  traceparent?: string;
+}
+
+/**
+ * A byte pipe for JSON-RPC messages to one upstream MCP server: stdio, Streamable HTTP or legacy SSE.
+ * Channels frame and bound messages; they know nothing of ids, timeouts or sessions of clients.
+ */
+export interface Channel {
+  readonly kind: 'stdio' | 'http' | 'sse';
+  start(): Promise<void>;
+  /**
+   * Send one message. For a request over HTTP the promise settles when the request has been handed over
+   * (its answer comes through `onmessage`); a rejection means the message could not be delivered.
+   */
+  send(message: JsonRpcMessage, ctx?: SendContext): Promise<void>;
+  close(): Promise<void>;
+  /** Called once the connection has completed initialize, with the negotiated version. */
+  setProtocolVersion(version: string): void;
+  onmessage?: (message: JsonRpcMessage, meta: InboundMeta) => void;
+  /** The connection ended (process exit, stream lost). `error` says why when it was not asked for. */
+  onclose?: (error?: Error) => void;
+  /** Non-fatal trouble worth a log line (junk on stdout, an oversized message dropped). */
+  onwarn?: (warning: ChannelWarning) => void;
+}
+
+export type ChannelWarning =
+  | { kind: 'junk'; sample: string }
+  | { kind: 'oversized'; bytes: number; responseId?: number }
+  | { kind: 'stderr'; line: string }
+  | { kind: 'stream'; detail: string };

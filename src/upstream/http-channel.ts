@@ -1,0 +1,193 @@
+import type { HttpUpstreamConfig } from '../config/types.js';
+import { classify, parseJson, truncate, type JsonRpcMessage } from '../lib/json-rpc.js';
+import { SseParser } from '../lib/sse.js';
+import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
+import { configuredHeaders, readCapped } from './http-headers.js';
+
+/**
+ * A Streamable HTTP client channel (MCP 2025-11-25 basic/transports §Streamable HTTP): one POST per message,
+ * answers as JSON or as an SSE stream tied to that request, an optional GET stream for server-initiated
+ * messages, and DELETE on close. Messages that arrive on a POST's stream are tagged with that request's id,
+ * which is how the gateway knows which client session an upstream's sampling request belongs to.
+ */
+export class HttpChannel implements Channel {
+  readonly kind = 'http' as const;
+  onmessage?: (message: JsonRpcMessage, meta: InboundMeta) => void;
+  onclose?: (error?: Error) => void;
+  onwarn?: (warning: ChannelWarning) => void;
+
+  private sessionId: string | undefined;
+  private protocolVersion: string | undefined;
+  private readonly inflight = new Set<AbortController>();
+  private getStream: AbortController | undefined;
+  private closed = false;
+  private readonly baseHeaders: Record<string, string>;
+
+  constructor(private readonly config: HttpUpstreamConfig) {
+    this.baseHeaders = configuredHeaders(config.headers);
+  }
+
+  start(): Promise<void> {
+    this.closed = false;
+    return Promise.resolve();
+  }
+
+  private headers(ctx: SendContext | undefined, accept: string): Record<string, string> {
+    const h: Record<string, string> = { ...this.baseHeaders, accept };
+    if (this.sessionId !== undefined) h['mcp-session-id'] = this.sessionId;
+    if (this.protocolVersion !== undefined) h['mcp-protocol-version'] = this.protocolVersion;
+    if (ctx?.traceparent !== undefined) h.traceparent = ctx.traceparent;
+    return h;
+  }
+
+  async send(message: JsonRpcMessage, ctx?: SendContext): Promise<void> {
+    if (this.closed) throw new Error('channel closed');
+    const controller = new AbortController();
+    this.inflight.add(controller);
+    try {
+      const headers = this.headers(ctx, 'application/json, text/event-stream');
+      headers['content-type'] = 'application/json';
+      const res = await fetch(this.config.url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(message),
+        signal: controller.signal,
+        // A redirect could carry our static key elsewhere (threat model #18).
+        redirect: 'error',
+      });
+      const isRequest = 'method' in message && 'id' in message;
+      if (isRequest && message.method === 'initialize') {
+        const sid = res.headers.get('mcp-session-id');
+        if (sid !== null) this.sessionId = sid;
+      }
+      if (res.status === 404 && this.sessionId !== undefined && !(isRequest && message.method === 'initialize')) {
+        await res.body?.cancel();
+        this.sessionId = undefined;
+        const err = new Error('upstream session expired (HTTP 404)');
+        this.onclose?.(err);
+        throw err;
+      }
+      if (res.status === 202) {
+        await res.body?.cancel();
+        if (isRequest) throw new Error('upstream answered 202 to a request');
+        return;
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new Error(`upstream answered HTTP ${res.status}`);
+      }
+      if (!isRequest) {
+        await res.body?.cancel();
+        return;
+      }
+      const relatedId = typeof message.id === 'number' ? message.id : undefined;
+      const type = res.headers.get('content-type') ?? '';
+      if (type.includes('text/event-stream')) {
+        await this.readStream(res.body, relatedId, controller);
+        return;
+      }
+      const body = await readCapped(res.body, this.config.maxMessageBytes);
+      if (!body.ok) {
+        this.warnOversized(body.bytes, relatedId);
+        throw new Error(`response larger than ${this.config.maxMessageBytes} bytes`);
+      }
+      this.deliver(body.text, relatedId);
+    } finally {
+      this.inflight.delete(controller);
+    }
+  }
+
+  private warnOversized(bytes: number, relatedId: number | undefined): void {
+    this.onwarn?.(relatedId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId: relatedId });
+  }
+
+  private deliver(text: string, relatedId: number | undefined): boolean {
+    const parsed = parseJson(text);
+    const c = parsed.ok ? classify(parsed.value) : undefined;
+    if (!c || c.kind === 'invalid') {
+      this.onwarn?.({ kind: 'junk', sample: truncate(text, 200) });
+      return false;
+    }
+    const meta: InboundMeta = relatedId === undefined ? {} : { relatedId };
+    this.onmessage?.(c.message, meta);
+    return c.kind === 'response' && c.message.id === relatedId;
+  }
+
+  /** Read an SSE answer until the response to `relatedId` arrives (or, for the GET stream, until it ends). */
+  private async readStream(body: ReadableStream<Uint8Array> | null, relatedId: number | undefined, controller: AbortController): Promise<void> {
+    if (!body) return;
+    let answered = false;
+    const parser = new SseParser(
+      this.config.maxMessageBytes,
+      (event) => {
+        if (event.event !== 'message' || answered) return;
+        if (this.deliver(event.data, relatedId) && relatedId !== undefined) answered = true;
+      },
+      (bytes) => this.warnOversized(bytes, relatedId),
+    );
+    const decoder = new TextDecoder();
+    const reader = body.getReader();
+    try {
+      while (!answered) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parser.push(decoder.decode(value, { stream: true }));
+      }
+    } finally {
+      if (answered) controller.abort();
+      await reader.cancel().catch(() => undefined);
+    }
+    if (relatedId !== undefined && !answered && !this.closed) throw new Error('upstream closed the response stream before answering');
+  }
+
+  setProtocolVersion(version: string): void {
+    this.protocolVersion = version;
+    this.openGetStream(0);
+  }
+
+  /** The optional GET stream for messages not tied to a request (transports §Listening for Messages). */
+  private openGetStream(attempt: number): void {
+    if (this.closed || this.getStream) return;
+    const controller = new AbortController();
+    this.getStream = controller;
+    const run = async (): Promise<boolean> => {
+      const res = await fetch(this.config.url, { method: 'GET', headers: this.headers(undefined, 'text/event-stream'), signal: controller.signal, redirect: 'error' });
+      if (!res.ok || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
+        await res.body?.cancel();
+        return false; // 405: this server offers no GET stream; that is allowed
+      }
+      await this.readStream(res.body, undefined, controller);
+      return true;
+    };
+    run()
+      .then((hadStream) => {
+        this.getStream = undefined;
+        if (hadStream && !this.closed) setTimeout(() => this.openGetStream(0), 1000).unref();
+      })
+      .catch((err: unknown) => {
+        this.getStream = undefined;
+        if (this.closed || controller.signal.aborted) return;
+        this.onwarn?.({ kind: 'stream', detail: `GET stream failed: ${err instanceof Error ? err.message : String(err)}` });
+        if (attempt < 5) setTimeout(() => this.openGetStream(attempt + 1), 1000 * 2 ** attempt).unref();
+      });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.getStream?.abort();
+    for (const c of this.inflight) c.abort();
+    this.inflight.clear();
+    const sid = this.sessionId;
+    this.sessionId = undefined;
+    if (sid !== undefined) {
+      // Best effort: tell the server the session is over (transports §Session Management).
+      const headers = { ...this.baseHeaders, 'mcp-session-id': sid };
+      if (this.protocolVersion !== undefined) Object.assign(headers, { 'mcp-protocol-version': this.protocolVersion });
+      await fetch(this.config.url, { method: 'DELETE', headers, signal: AbortSignal.timeout(1000), redirect: 'error' })
+        .then((r) => r.body?.cancel())
+        .catch(() => undefined);
+    }
+    this.onclose?.();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Newline framing for stdio (MCP transports §stdio) with a hard cap on a line's size, so a server that
+ * writes 1 GB without a newline cannot take the gateway's memory with it (threat model #18).
+ *
+ * An oversized line is skipped up to its newline; its head and tail are kept (256 bytes each) so the
+ * caller can still find the JSON-RPC id and fail the one call it answered instead of waiting for a timeout.
+ */
+export interface LineSink {
+  line(text: string): void;
+  oversized(bytes: number, head: string, tail: string): void;
+}
+
+const KEEP = 256;
+
+export class LineSplitter {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** While skipping an oversized line: how many bytes so far, and its head/tail. */
+  private skipping: { bytes: number; head: string; tail: Buffer } | undefined;
+
+  constructor(
+    private readonly maxLineBytes: number,
+    private readonly sink: LineSink,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl === -1) {
+        this.append(chunk.subarray(start));
+        return;
+      }
+      this.append(chunk.subarray(start, nl));
+      this.flushLine();
+      start = nl + 1;
+    }
+  }
+
+  private append(part: Buffer): void {
+    if (part.length === 0) return;
+    if (this.skipping) {
+      this.skipping.bytes += part.length;
+      this.skipping.tail = Buffer.concat([this.skipping.tail, part]).subarray(-KEEP);
+      return;
+    }
+    if (this.buffered + part.length > this.maxLineBytes) {
+      const all = Buffer.concat([...this.chunks, part]);
+      this.skipping = {
+        bytes: all.length,
+        head: all.subarray(0, KEEP).toString('utf8'),
+        tail: Buffer.from(all.subarray(-KEEP)),
+      };
+      this.chunks = [];
+      this.buffered = 0;
+      return;
+    }
+    // Copy: the stream may reuse its buffer after we return.
+    this.chunks.push(Buffer.from(part));
+    this.buffered += part.length;
+  }
+
+  private flushLine(): void {
+    if (this.skipping) {
+      const { bytes, head, tail } = this.skipping;
+      this.skipping = undefined;
+      this.sink.oversized(bytes, head, tail.toString('utf8'));
+      return;
+    }
+    const text = this.chunks.length === 1 ? this.chunks[0]!.toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
+    this.chunks = [];
+    this.buffered = 0;
+    const trimmed = text.endsWith('\r') ? text.slice(0, -1) : text;
+    if (trimmed.length > 0) this.sink.line(trimmed);
+  }
+}
+
+/**
+ * Find the JSON-RPC id of a dropped message from its kept head or tail. Only an id at the top level counts:
+ * the SDK writes `…,"jsonrpc":"2.0","id":N}` (id last); others write `{"jsonrpc":"2.0","id":N,…` (id first).
+ * Ids inside the payload (orders have "id" fields) are never matched because both patterns are anchored.
+ */
+export function findResponseId(head: string, tail: string): number | undefined {
+  const last = /"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/.exec(tail) ?? /,\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/.exec(tail);
+  if (last?.[1] !== undefined) return Number(last[1]);
+  const first = /^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(\d{1,15})\s*,/.exec(head);
+  if (first?.[1] !== undefined) return Number(first[1]);
+  return undefined;
+}

@@ -1,0 +1,247 @@
+import type { Logger } from 'pino';
+import type { UpstreamConfig } from '../config/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { isJsonObject, type JsonObject, type JsonRpcNotification, type JsonRpcRequest } from '../lib/json-rpc.js';
+import type { Channel, ChannelWarning } from './channel.js';
+import { HttpChannel } from './http-channel.js';
+import { RpcPeer, type CallOptions, type CallOrigin } from './rpc-peer.js';
+import { SseChannel } from './sse-channel.js';
+import { StdioChannel } from './stdio-channel.js';
+
+/** Protocol versions we speak to upstreams, newest first (MCP lifecycle §Version Negotiation). */
+export const UPSTREAM_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'] as const;
+
+export type UpstreamState = 'starting' | 'ready' | 'unhealthy' | 'closed';
+
+export interface UpstreamInfo {
+  protocolVersion: string;
+  capabilities: JsonObject;
+  serverInfo: JsonObject;
+  instructions?: string;
+}
+
+export type ListKind = 'tools' | 'resources' | 'resourceTemplates' | 'prompts';
+
+const LIST_METHOD: Record<ListKind, string> = {
+  tools: 'tools/list',
+  resources: 'resources/list',
+  resourceTemplates: 'resources/templates/list',
+  prompts: 'prompts/list',
+};
+const MAX_PAGES = 100;
+const MAX_ITEMS = 10_000;
+
+export interface UpstreamHooks {
+  /** A request from the upstream to a client (sampling, elicitation, roots/list). */
+  relay(upstream: string, request: JsonRpcRequest, origin: CallOrigin | undefined): Promise<JsonObject>;
+  notification(upstream: string, notification: JsonRpcNotification, origin: CallOrigin | undefined): void;
+  /** Ready after a (re)connect: the catalogue should be refreshed. */
+  ready(upstream: string): void;
+  stateChanged(upstream: string, state: UpstreamState, detail?: string): void;
+}
+
+export interface ManagedUpstreamOptions {
+  config: UpstreamConfig;
+  logger: Logger;
+  hooks: UpstreamHooks;
+  /** Client capabilities declared to this upstream: only what the gateway can relay to its clients. */
+  clientCapabilities: JsonObject;
+  clientInfo: { name: string; version: string };
+  channelFactory?: (config: UpstreamConfig) => Channel;
+  /** Deadline for connect + initialize. */
+  initializeTimeoutMs?: number;
+}
+
+export function defaultChannel(config: UpstreamConfig): Channel {
+  switch (config.transport) {
+    case 'stdio':
+      return new StdioChannel(config);
+    case 'http':
+      return new HttpChannel(config);
+    case 'sse':
+      return new SseChannel(config);
+  }
+}
+
+/**
+ * One upstream connection under supervision: connect, initialize, serve calls, and when the connection dies
+ * (a crashed process, a lost stream) fail what was in flight, mark the upstream unhealthy and reconnect with
+ * exponential backoff, while the other upstreams keep serving.
+ */
+export class ManagedUpstream {
+  readonly name: string;
+  private stateValue: UpstreamState = 'starting';
+  private peer: RpcPeer | undefined;
+  private infoValue: UpstreamInfo | undefined;
+  private attempts = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+  private connecting: Promise<void> | undefined;
+
+  constructor(private readonly opts: ManagedUpstreamOptions) {
+    this.name = opts.config.name;
+  }
+
+  get config(): UpstreamConfig {
+    return this.opts.config;
+  }
+
+  get state(): UpstreamState {
+    return this.stateValue;
+  }
+
+  get info(): UpstreamInfo | undefined {
+    return this.infoValue;
+  }
+
+  get inFlight(): number {
+    return this.peer?.inFlight ?? 0;
+  }
+
+  /** First connection. Resolves when ready; rejects if that first attempt fails (retries continue). */
+  start(): Promise<void> {
+    this.connecting ??= this.connect().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private setState(state: UpstreamState, detail?: string): void {
+    if (this.stateValue === state) return;
+    this.stateValue = state;
+    this.opts.hooks.stateChanged(this.name, state, detail);
+  }
+
+  private async connect(): Promise<void> {
+    const { config, logger } = this.opts;
+    const channel = (this.opts.channelFactory ?? defaultChannel)(config);
+    const peer = new RpcPeer(channel, `upstream ${this.name}`, {
+      onRequest: (request, origin) => this.opts.hooks.relay(this.name, request, origin),
+      onNotification: (notification, origin) => this.opts.hooks.notification(this.name, notification, origin),
+      onWarning: (w) => this.warn(w),
+    });
+    let settled = false;
+    channel.onclose = (err) => {
+      peer.failAll(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: connection closed${err ? `: ${err.message}` : ''}` }));
+      if (this.peer === peer) this.peer = undefined;
+      if (this.closing) return;
+      if (settled) this.connectionLost(err?.message ?? 'connection closed');
+    };
+    try {
+      await channel.start();
+      const timeoutMs = this.opts.initializeTimeoutMs ?? Math.min(config.timeoutMs, 30_000);
+      const result = await peer.request(
+        'initialize',
+        { protocolVersion: UPSTREAM_PROTOCOL_VERSIONS[0], capabilities: this.opts.clientCapabilities, clientInfo: this.opts.clientInfo },
+        { timeoutMs, maxTotalTimeoutMs: timeoutMs },
+      );
+      const info = parseInitializeResult(result);
+      channel.setProtocolVersion(info.protocolVersion);
+      peer.notify('notifications/initialized');
+      if (this.closing) throw new Error('closing');
+      settled = true;
+      this.peer = peer;
+      this.infoValue = info;
+      this.attempts = 0;
+      this.setState('ready');
+      logger.info({ upstream: this.name, protocolVersion: info.protocolVersion, server: info.serverInfo.name }, 'upstream ready');
+      this.opts.hooks.ready(this.name);
+    } catch (err) {
+      settled = true;
+      await channel.close().catch(() => undefined);
+      const detail = err instanceof GatewayError ? (err.detail ?? err.code) : err instanceof Error ? err.message : String(err);
+      if (!this.closing) this.connectionLost(`connect failed: ${detail}`);
+      throw new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: ${detail}`, cause: err });
+    }
+  }
+
+  private connectionLost(detail: string): void {
+    this.setState('unhealthy', detail);
+    this.opts.logger.warn({ upstream: this.name, detail }, 'upstream unhealthy');
+    if (this.retryTimer || this.closing) return;
+    const { initialDelayMs, maxDelayMs } = this.opts.config.restart;
+    const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.attempts, 20));
+    // Jitter keeps replicas from restarting an upstream in lockstep.
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.attempts++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.closing) return;
+      this.start().catch(() => undefined);
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private warn(w: ChannelWarning): void {
+    const log = this.opts.logger;
+    switch (w.kind) {
+      case 'stderr':
+        log.debug({ upstream: this.name, stderr: w.line }, 'upstream stderr');
+        break;
+      case 'junk':
+        log.warn({ upstream: this.name, sample: w.sample }, 'upstream wrote a line that is not JSON-RPC; ignored');
+        break;
+      case 'oversized':
+        log.warn({ upstream: this.name, bytes: w.bytes }, 'upstream message over maxMessageBytes; dropped');
+        break;
+      case 'stream':
+        log.warn({ upstream: this.name, detail: w.detail }, 'upstream stream trouble');
+        break;
+    }
+  }
+
+  request(method: string, params: JsonObject | undefined, opts: CallOptions): Promise<JsonObject> {
+    const peer = this.peer;
+    if (!peer || this.stateValue !== 'ready') {
+      return Promise.reject(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name} is ${this.stateValue}` }));
+    }
+    return peer.request(method, params, opts);
+  }
+
+  notify(method: string, params?: JsonObject): void {
+    this.peer?.notify(method, params);
+  }
+
+  /** Every item of a list, following `nextCursor` (MCP utilities/pagination), with a page and item cap. */
+  async listAll(kind: ListKind): Promise<JsonObject[]> {
+    const items: JsonObject[] = [];
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    const { timeoutMs, maxTotalTimeoutMs } = this.opts.config;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const result = await this.request(LIST_METHOD[kind], cursor === undefined ? {} : { cursor }, { timeoutMs, maxTotalTimeoutMs });
+      const list = result[kind];
+      if (Array.isArray(list)) for (const item of list) if (isJsonObject(item) && items.length < MAX_ITEMS) items.push(item);
+      const next = result.nextCursor;
+      if (typeof next !== 'string' || next === '' || seen.has(next)) return items;
+      seen.add(next);
+      cursor = next;
+    }
+    this.opts.logger.warn({ upstream: this.name, kind }, 'list stopped at the page cap');
+    return items;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const peer = this.peer;
+    this.peer = undefined;
+    await this.connecting?.catch(() => undefined);
+    peer?.failAll(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name} closed` }));
+    await (peer?.channel.close() ?? Promise.resolve());
+    this.setState('closed');
+  }
+}
+
+function parseInitializeResult(result: JsonObject): UpstreamInfo {
+  const version = result.protocolVersion;
+  if (typeof version !== 'string' || !(UPSTREAM_PROTOCOL_VERSIONS as readonly string[]).includes(version)) {
+    throw new GatewayError('GW_UPSTREAM_PROTOCOL', { detail: `unsupported protocol version ${JSON.stringify(version)}` });
+  }
+  const capabilities = isJsonObject(result.capabilities) ? result.capabilities : {};
+  const serverInfo = isJsonObject(result.serverInfo) ? result.serverInfo : {};
+  const info: UpstreamInfo = { protocolVersion: version, capabilities, serverInfo };
+  if (typeof result.instructions === 'string') info.instructions = result.instructions;
+  return info;
+}

@@ -1,0 +1,154 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { StdioUpstreamConfig } from '../config/types.js';
+import { classify, parseJson, truncate, type JsonRpcMessage } from '../lib/json-rpc.js';
+import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
+import { findResponseId, LineSplitter } from './line-splitter.js';
+
+const MAX_STDERR_LINE = 2_000;
+
+/**
+ * The environment a child gets: only the allow-listed names from ours, plus the configured values
+ * (secrets revealed here and nowhere else). Nothing is inherited by default (MCP security BP §stdio in proxy
+ * scenarios; the SDK inherits only HOME, LOGNAME, PATH, SHELL, TERM, USER for the same reason).
+ */
+export function childEnvironment(config: StdioUpstreamConfig, parentEnv: NodeJS.ProcessEnv): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of config.envAllow) {
+    const v = parentEnv[name];
+    if (v !== undefined) env[name] = v;
+  }
+  for (const [name, value] of Object.entries(config.env)) env[name] = typeof value === 'string' ? value : value.reveal();
+  return env;
+}
+
+/**
+ * One child process speaking newline-delimited JSON-RPC on stdin/stdout (MCP transports §stdio).
+ * The child runs in its own process group so that shutdown reaches grandchildren too (`npx` spawns one):
+ * stdin EOF first, then SIGTERM to the group, then SIGKILL (MCP lifecycle §Shutdown).
+ */
+export class StdioChannel implements Channel {
+  readonly kind = 'stdio' as const;
+  onmessage?: (message: JsonRpcMessage, meta: InboundMeta) => void;
+  onclose?: (error?: Error) => void;
+  onwarn?: (warning: ChannelWarning) => void;
+
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly config: StdioUpstreamConfig,
+    private readonly parentEnv: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.config.command, [...this.config.args], {
+        cwd: this.config.cwd,
+        env: childEnvironment(this.config, this.parentEnv),
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+        windowsHide: true,
+      });
+      this.child = child;
+      let started = false;
+      this.exited = new Promise((done) => child.once('close', () => done()));
+
+      child.once('error', (err) => {
+        if (!started) reject(err);
+        else this.onwarn?.({ kind: 'stream', detail: `process error: ${err.message}` });
+      });
+      child.once('spawn', () => {
+        started = true;
+        resolve();
+      });
+      // 'close' (not 'exit'): stdout is drained by then, so a last response is not lost.
+      child.once('close', (code, signal) => {
+        const expected = this.closing;
+        this.onclose?.(expected ? undefined : new Error(`process exited (code ${code ?? 'none'}, signal ${signal ?? 'none'})`));
+      });
+
+      const stdout = new LineSplitter(this.config.maxMessageBytes, {
+        line: (text) => this.handleLine(text),
+        oversized: (bytes, head, tail) => {
+          const responseId = findResponseId(head, tail);
+          this.onwarn?.(responseId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId });
+        },
+      });
+      child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+      const stderr = new LineSplitter(64 * 1024, {
+        line: (text) => this.onwarn?.({ kind: 'stderr', line: truncate(text, MAX_STDERR_LINE) }),
+        oversized: () => undefined,
+      });
+      child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+      // A child that dies mid-write gives EPIPE; the exit handler reports it.
+      child.stdin!.on('error', () => undefined);
+    });
+  }
+
+  private handleLine(text: string): void {
+    const parsed = parseJson(text);
+    if (!parsed.ok) {
+      this.onwarn?.({ kind: 'junk', sample: truncate(text, 200) });
+      return;
+    }
+    const c = classify(parsed.value);
+    if (c.kind === 'invalid') {
+      this.onwarn?.({ kind: 'junk', sample: truncate(text, 200) });
+      return;
+    }
+    this.onmessage?.(c.message, {});
+  }
+
+  send(message: JsonRpcMessage, _ctx?: SendContext): Promise<void> {
+    const stdin = this.child?.stdin;
+    if (!stdin || stdin.destroyed || !stdin.writable) return Promise.reject(new Error('process is not running'));
+    // JSON.stringify never emits a raw newline, so one message is one line.
+    stdin.write(`${JSON.stringify(message)}\n`);
+    return Promise.resolve();
+  }
+
+  setProtocolVersion(): void {
+    // stdio carries no version header.
+  }
+
+  async close(graceMs = this.config.shutdownGraceMs): Promise<void> {
+    const child = this.child;
+    if (!child || this.closing) return this.exited;
+    this.closing = true;
+    if (child.exitCode !== null || child.signalCode !== null) return this.exited;
+    child.stdin?.end();
+    if (await settlesWithin(this.exited!, graceMs)) return;
+    signalGroup(child, 'SIGTERM');
+    if (await settlesWithin(this.exited!, graceMs)) return;
+    signalGroup(child, 'SIGKILL');
+    await this.exited;
+  }
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const done = p.then(() => true);
+  const result = await Promise.race([done, timeout]);
+  clearTimeout(timer);
+  return result;
+}
