@@ -43,6 +43,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     keepAliveTimeout: server.keepAliveTimeoutMs,
     requestTimeout: server.requestTimeoutMs,
     return503OnClosing: true,
+    exposeHeadRoutes: false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
   });

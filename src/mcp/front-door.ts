@@ -14,8 +14,7 @@ import {
 } from '../lib/json-rpc.js';
 import { principalKey, type Principal } from '../lib/principal.js';
 import type { PolicyEngine, TargetKind } from '../policy/decision.js';
-import { unknownTool, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
-import type { CallOrigin } from '../upstream/rpc-peer.js';
+import { unknownTool, type CallOrigin, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
 import { LATEST_PROTOCOL_VERSION, isSupportedVersion } from './protocol-versions.js';
 import { ClientSession, idKey, LOG_LEVELS, type LogLevel } from './session.js';
 import type { RequestStream, SessionStream } from './streams.js';

@@ -3,11 +3,13 @@ import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
 import type { ListKind, ManagedUpstream } from '../upstream/managed-upstream.js';
-import type { CallOptions } from '../upstream/rpc-peer.js';
+import type { CallOptions, CallOrigin } from '../upstream/rpc-peer.js';
 import type { UpstreamSet } from '../upstream/upstream-set.js';
 import { Catalogue, type UpstreamListing } from './catalogue.js';
 
 export type ChangeKind = 'tools' | 'resources' | 'prompts';
+/** Re-exported so the front door names the origin of a call without reaching past the router. */
+export type { CallOrigin };
 
 export interface RouteContext extends Omit<CallOptions, 'timeoutMs' | 'maxTotalTimeoutMs'> {
   /** The client session's key and declared capabilities (per-session upstreams need them). */
@@ -93,7 +95,8 @@ export class Router {
   private rebuild(kinds: Set<ChangeKind>): void {
     const ordered = this.config.upstreams.map((u) => this.listings.get(u.name) ?? EMPTY_LISTING(u.name));
     const next = Catalogue.build(ordered, this.config.catalogue, this.config.upstreams.length, ++this.revision);
-    for (const issue of next.issues) this.logger.warn({ issue: issue.kind }, issue.message);
+    const known = new Set(this.catalogueValue.issues.map((i) => i.message));
+    for (const issue of next.issues) if (!known.has(issue.message)) this.logger.warn({ issue: issue.kind }, issue.message);
     this.catalogueValue = next;
     if (kinds.size > 0) for (const l of this.listeners) l(kinds);
   }

@@ -1,0 +1,128 @@
+/**
+ * Starts a real gateway in this process on 127.0.0.1:0 from a YAML text, the way `gatehouse start` does
+ * (loadConfig → buildApp → start → listen), and connects official SDK clients to it.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { pino, type Logger } from 'pino';
+import { buildApp, type App, type AppDeps } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { REPO_ROOT } from './spawn-server.js';
+
+export const FIXTURE_STDIO = join(REPO_ROOT, 'test/fixtures/servers/fixture-stdio.ts');
+export const FIXTURE_HTTP = join(REPO_ROOT, 'test/fixtures/servers/fixture-http.ts');
+export const ORDERS_SERVER = join(REPO_ROOT, 'examples/orders/server.ts');
+export const EVERYTHING = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+
+/** YAML for a stdio upstream running one of our TypeScript fixtures through tsx. */
+export function stdioFixtureYaml(name: string, extra: Record<string, unknown> = {}, file = FIXTURE_STDIO): string {
+  return JSON.stringify({
+    name,
+    transport: 'stdio',
+    command: process.execPath,
+    args: ['--import', 'tsx', file],
+    cwd: REPO_ROOT,
+    envAllow: ['PATH', 'HOME'],
+    ...extra,
+  });
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface TestGateway extends AsyncDisposable {
+  app: App;
+  url: string;
+  /** Every log line written, parsed (operational and audit). */
+  logs: LogLine[];
+  dir: string;
+  client(opts?: { capabilities?: ClientCapabilities; name?: string }): Promise<Client>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(
+  upstreamsYaml: string[],
+  opts: { top?: string; env?: NodeJS.ProcessEnv; deps?: Partial<AppDeps>; /** Extra keys of the `server:` section (JSON values). */ server?: Record<string, unknown> } = {},
+): Promise<TestGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  const file = join(dir, 'gatehouse.yaml');
+  const serverExtra = Object.entries(opts.server ?? {}).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join('');
+  writeFileSync(
+    file,
+    `server:\n  host: 127.0.0.1\n  port: 0\n${serverExtra}${opts.top ?? ''}\nlogging:\n  level: debug\nupstreams:\n${upstreamsYaml.map((u) => `  - ${u}`).join('\n')}\n`,
+  );
+  const config = loadConfig(file, opts.env ? { env: opts.env } : {});
+  const logs: LogLine[] = [];
+  const logger: Logger = pino(
+    { level: 'debug' },
+    {
+      write(line: string) {
+        logs.push(JSON.parse(line) as LogLine);
+      },
+    },
+  );
+  const app = buildApp(config, { logger, ...opts.deps });
+  await app.start();
+  const address = await app.http.listen({ host: '127.0.0.1', port: 0 });
+  const url = `${address}/mcp`;
+  const clients: Client[] = [];
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await app.close(2000);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return {
+    app,
+    url,
+    logs,
+    dir,
+    async client(o = {}) {
+      const client = new Client({ name: o.name ?? 'test-client', version: '1.0.0' }, { capabilities: o.capabilities ?? {} });
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      clients.push(client);
+      return client;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Raw POST helper for wire-level checks the SDK client would never send. */
+export async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string; json: unknown }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body,
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+export function initializeBody(id: number | string = 1, version = '2025-11-25', capabilities: Record<string, unknown> = {}): string {
+  return JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params: { protocolVersion: version, capabilities, clientInfo: { name: 'raw', version: '1' } } });
+}
+
+/** Open a session with raw HTTP; returns the session id. */
+export async function rawSession(url: string, version = '2025-11-25', capabilities: Record<string, unknown> = {}): Promise<string> {
+  const r = await post(url, initializeBody(1, version, capabilities));
+  const sid = r.headers.get('mcp-session-id');
+  if (r.status !== 200 || sid === null) throw new Error(`initialize failed: ${r.status} ${r.text}`);
+  await post(url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), { 'mcp-session-id': sid, 'mcp-protocol-version': version });
+  return sid;
+}
