@@ -46,12 +46,15 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     exposeHeadRoutes: false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // A malformed URL (FST_ERR_BAD_URL) skips the error handler; fastify would echo the URL in its own message.
+    frameworkErrors: (_err, _request, reply) => void sendError(reply, new GatewayError('GW_MCP_INVALID_REQUEST')),
   });
   app.server.headersTimeout = server.headersTimeoutMs;
   const origins = new OriginPolicy(server.allowedOrigins, isLoopbackHostname(server.host));
 
   // Our own JSON handling: strict parsing, prototype-poisoning refusal and batch rules live in one place.
-  app.removeContentTypeParser('application/json');
+  // All defaults go, not just JSON: fastify's text/plain parser would hand a JSON text to the handler (415 expected).
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: server.bodyLimitBytes }, (_req, body, done) => done(null, body));
 
   app.addHook('onRequest', async (request, reply) => {

@@ -123,7 +123,9 @@ export function classify(value: unknown): Classified {
  * (fastify's default, threat model #8); the check costs nothing unless the text mentions "proto" or uses
  * \u escapes, in which case a reviver inspects every key.
  */
-export function parseJson(text: string): { ok: true; value: unknown } | { ok: false; reason: string } {
+export function parseJson(text: string, maxDepth = DEFAULT_MAX_DEPTH): { ok: true; value: unknown } | { ok: false; reason: string } {
+  // Bounded nesting: 200k levels parse fine but overflow the stack when re-serialised (threat model #9).
+  if (text.length > maxDepth && exceedsDepth(text, maxDepth)) return { ok: false, reason: `JSON nested deeper than ${maxDepth} levels` };
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -142,6 +144,26 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
     }
   }
   return { ok: true, value };
+}
+
+/** Deep enough for any real tool argument or result; shallow enough to keep every later step off the stack limit. */
+export const DEFAULT_MAX_DEPTH = 128;
+
+/** One pass over the text, skipping strings: does `[`/`{` nesting go past `limit`? */
+function exceedsDepth(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 export function truncate(s: string, max: number): string {

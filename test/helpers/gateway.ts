@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport, type StreamableHTTPClientTransportOptions } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { pino, type Logger } from 'pino';
 import { buildApp, type App, type AppDeps } from '../../src/app.js';
@@ -43,7 +43,8 @@ export interface TestGateway extends AsyncDisposable {
   /** Every log line written, parsed (operational and audit). */
   logs: LogLine[];
   dir: string;
-  client(opts?: { capabilities?: ClientCapabilities; name?: string }): Promise<Client>;
+  /** `transport` options go to the SDK transport as they are (e.g. `requestInit` headers a real client would send). */
+  client(opts?: { capabilities?: ClientCapabilities; name?: string; transport?: StreamableHTTPClientTransportOptions }): Promise<Client>;
   close(): Promise<void>;
 }
 
@@ -88,7 +89,7 @@ export async function startGateway(
     dir,
     async client(o = {}) {
       const client = new Client({ name: o.name ?? 'test-client', version: '1.0.0' }, { capabilities: o.capabilities ?? {} });
-      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      await client.connect(new StreamableHTTPClientTransport(new URL(url), o.transport));
       clients.push(client);
       return client;
     },
