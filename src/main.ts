@@ -53,8 +53,16 @@ async function start(file: string): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  await app.start();
-  const address = await app.http.listen({ host: config.server.host, port: config.server.port });
+  let address: string;
+  try {
+    await app.start();
+    address = await app.http.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    // A start-up collision or a busy port: stop the upstream processes already running, or they keep this
+    // process (and themselves) alive after the error is printed.
+    await app.close(0).catch(() => undefined);
+    throw err;
+  }
   logger.info({ address: `${address}${config.server.path}`, upstreams: app.upstreams.health() }, 'gatehouse listening');
   return -1; // keep running
 }

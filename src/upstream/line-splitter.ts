@@ -75,12 +75,19 @@ export class LineSplitter {
   }
 }
 
+/** A top-level `"method"` among the leading members (SDK order: method first) or as the last member. */
+const REQUEST_HEAD = /^\s*\{\s*(?:"(?:jsonrpc|id)"\s*:\s*(?:"[^"]*"|\d+)\s*,\s*){0,2}"method"\s*:/;
+const REQUEST_TAIL = /,\s*"method"\s*:\s*"[^"\\]*"\s*\}\s*$/;
+
 /**
  * Find the JSON-RPC id of a dropped message from its kept head or tail. Only an id at the top level counts:
  * the SDK writes `…,"jsonrpc":"2.0","id":N}` (id last); others write `{"jsonrpc":"2.0","id":N,…` (id first).
  * Ids inside the payload (orders have "id" fields) are never matched because both patterns are anchored.
  */
 export function findResponseId(head: string, tail: string): number | undefined {
+  // A request from the upstream (e.g. a huge sampling/createMessage) carries a top-level id too, but from the
+  // upstream's id space: taking it for a response would fail an unrelated call of ours that shares the number.
+  if (REQUEST_HEAD.test(head) || REQUEST_TAIL.test(tail)) return undefined;
   const last = /"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/.exec(tail) ?? /,\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/.exec(tail);
   if (last?.[1] !== undefined) return Number(last[1]);
   const first = /^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(\d{1,15})\s*,/.exec(head);

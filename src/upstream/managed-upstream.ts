@@ -29,6 +29,8 @@ const LIST_METHOD: Record<ListKind, string> = {
   prompts: 'prompts/list',
 };
 const MAX_PAGES = 100;
+/** Deadline for connect + initialize of one attempt (the default per-call timeout used to cap it the same way). */
+const INITIALIZE_TIMEOUT_MS = 30_000;
 const MAX_ITEMS = 10_000;
 
 export interface UpstreamHooks {
@@ -129,7 +131,9 @@ export class ManagedUpstream {
     };
     try {
       await channel.start();
-      const timeoutMs = this.opts.initializeTimeoutMs ?? Math.min(config.timeoutMs, 30_000);
+      // Not the per-call timeoutMs: a cold start (tsx, npx, a JVM) can take longer than a short call deadline,
+      // and an upstream killed at every initialize would never become healthy.
+      const timeoutMs = this.opts.initializeTimeoutMs ?? INITIALIZE_TIMEOUT_MS;
       const result = await peer.request(
         'initialize',
         { protocolVersion: UPSTREAM_PROTOCOL_VERSIONS[0], capabilities: this.opts.clientCapabilities, clientInfo: this.opts.clientInfo },

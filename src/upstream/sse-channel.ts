@@ -3,6 +3,7 @@ import { classify, parseJson, truncate, type JsonRpcMessage } from '../lib/json-
 import { SseParser } from '../lib/sse.js';
 import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
 import { configuredHeaders } from './http-headers.js';
+import { findResponseId } from './line-splitter.js';
 
 /**
  * The legacy HTTP+SSE transport (MCP 2024-11-05): a GET event stream whose first `endpoint` event names the
@@ -61,7 +62,11 @@ export class SseChannel implements Channel {
           if (!c || c.kind === 'invalid') this.onwarn?.({ kind: 'junk', sample: truncate(event.data, 200) });
           else this.onmessage?.(c.message, {});
         },
-        (bytes) => this.onwarn?.({ kind: 'oversized', bytes }),
+        (bytes, head, tail) => {
+          // Every answer shares this one stream: only the dropped message's own id says which call it was.
+          const responseId = findResponseId(head, tail);
+          this.onwarn?.(responseId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId });
+        },
       );
       const run = async (): Promise<void> => {
         const res = await fetch(this.config.url, {
