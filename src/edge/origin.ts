@@ -25,12 +25,21 @@ export class OriginPolicy {
   hostAllowed(host: string | undefined): boolean {
     if (!this.loopbackHostOnly) return true;
     if (host === undefined) return false;
+    // Clients send the same Host on every request: remember answers (bounded) instead of parsing a URL each time.
+    const known = this.hosts.get(host);
+    if (known !== undefined) return known;
+    let ok: boolean;
     try {
-      return isLoopbackHostname(new URL(`http://${host}`).hostname);
+      ok = isLoopbackHostname(new URL(`http://${host}`).hostname);
     } catch {
-      return false;
+      ok = false;
     }
+    if (this.hosts.size >= 256) this.hosts.clear();
+    this.hosts.set(host, ok);
+    return ok;
   }
+
+  private readonly hosts = new Map<string, boolean>();
 }
 
 export function normaliseOrigin(origin: string): string | undefined {

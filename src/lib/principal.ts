@@ -18,5 +18,13 @@ export interface Principal {
 
 /** Two requests belong to the same principal when subject, client and certificate agree (threat model #6). */
 export function principalKey(p: Principal): string {
-  return JSON.stringify([p.issuer ?? '', p.subject, p.clientId ?? '', p.certThumbprint ?? '']);
+  let key = keys.get(p);
+  if (key === undefined) {
+    key = JSON.stringify([p.issuer ?? '', p.subject, p.clientId ?? '', p.certThumbprint ?? '']);
+    keys.set(p, key);
+  }
+  return key;
 }
+
+/** Principals are immutable, so the key is computed once per principal object. */
+const keys = new WeakMap<Principal, string>();

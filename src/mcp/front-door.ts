@@ -12,6 +12,7 @@ import {
   type JsonRpcResponse,
   type RequestId,
 } from '../lib/json-rpc.js';
+import { Cancellation } from '../lib/cancellation.js';
 import { principalKey, type Principal } from '../lib/principal.js';
 import type { PolicyEngine, TargetKind } from '../policy/decision.js';
 import { unknownTool, type CallOrigin, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
@@ -118,7 +119,7 @@ export class FrontDoor {
     session.closed = true;
     this.sessions.delete(session.id);
     this.byKey.delete(session.key);
-    for (const f of session.inflight.values()) f.controller.abort();
+    for (const f of session.inflight.values()) f.cancel.abort();
     for (const p of session.pendingToClient.values()) {
       clearTimeout(p.timer);
       p.reject(new GatewayError('GW_RELAY_UNROUTABLE', { detail: 'client session closed' }));
@@ -153,7 +154,7 @@ export class FrontDoor {
       case 'notifications/cancelled': {
         // Cancel only what this session has in flight (utilities/cancellation: unknown ids are ignored).
         const id = p.requestId;
-        if (typeof id === 'string' || typeof id === 'number') session.inflight.get(idKey(id))?.controller.abort();
+        if (typeof id === 'string' || typeof id === 'number') session.inflight.get(idKey(id))?.cancel.abort();
         return;
       }
       case 'notifications/roots/list_changed':
@@ -184,12 +185,12 @@ export class FrontDoor {
       stream.finish(rpcError(message.id, toRpcError(new GatewayError('GW_MCP_INVALID_REQUEST', { detail: 'duplicate request id in flight' }))));
       return;
     }
-    const controller = new AbortController();
-    session.inflight.set(key, { controller, stream });
+    const cancel = new Cancellation();
+    session.inflight.set(key, { cancel, stream });
     const event: AuditEvent = { type: 'mcp.request', session: session.key, subject: session.principal.subject, method: message.method };
     try {
-      const result = await this.dispatch(session, message, stream, controller.signal, key, event);
-      if (!controller.signal.aborted) stream.finish(rpcResult(message.id, result));
+      const result = await this.dispatch(session, message, stream, cancel, key, event);
+      stream.finish(rpcResult(message.id, result));
       event.outcome = 'ok';
     } catch (err) {
       const e = toGatewayError(err);
@@ -224,11 +225,11 @@ export class FrontDoor {
     throw new GatewayError('GW_MCP_METHOD_NOT_FOUND', { detail: `denied: ${d.reason}` });
   }
 
-  private async dispatch(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, signal: AbortSignal, key: string, event: AuditEvent): Promise<JsonObject> {
+  private async dispatch(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, cancel: Cancellation, key: string, event: AuditEvent): Promise<JsonObject> {
     const params = message.params ?? {};
     const router = this.opts.router;
     const catalogue = router.catalogue;
-    const ctx = (): RouteContext => this.routeContext(session, params, stream, signal, key);
+    const ctx = (): RouteContext => this.routeContext(session, params, stream, cancel, key);
 
     switch (message.method) {
       case 'ping':
@@ -297,9 +298,9 @@ export class FrontDoor {
     }
   }
 
-  private routeContext(session: ClientSession, params: JsonObject, stream: RequestStream, signal: AbortSignal, requestKey: string): RouteContext {
+  private routeContext(session: ClientSession, params: JsonObject, stream: RequestStream, cancel: Cancellation, requestKey: string): RouteContext {
     const origin: RequestOrigin = { sessionKey: session.key, requestKey };
-    const ctx: RouteContext = { sessionKey: session.key, clientCapabilities: session.clientCapabilities, signal, origin };
+    const ctx: RouteContext = { sessionKey: session.key, clientCapabilities: session.clientCapabilities, cancel, origin };
     const meta = params._meta;
     const token = isJsonObject(meta) ? meta.progressToken : undefined;
     if (typeof token === 'string' || typeof token === 'number') {

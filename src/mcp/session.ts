@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { GatewayError } from '../errors/gateway-error.js';
+import type { Cancellation } from '../lib/cancellation.js';
 import type { JsonObject, RequestId } from '../lib/json-rpc.js';
 import type { Principal } from '../lib/principal.js';
 import type { RequestStream, SessionStream } from './streams.js';
@@ -8,7 +9,7 @@ export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'criti
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface InFlight {
-  controller: AbortController;
+  cancel: Cancellation;
   stream: RequestStream;
 }
 

@@ -9,6 +9,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../lib/json-rpc.js';
+import type { Cancellation } from '../lib/cancellation.js';
 import type { Channel, ChannelWarning, InboundMeta } from './channel.js';
 
 /** Who asked, as far as the upstream layer needs to know: an opaque key of the client session. */
@@ -25,7 +26,8 @@ export interface ProgressUpdate {
 export interface CallOptions {
   timeoutMs: number;
   maxTotalTimeoutMs: number;
-  signal?: AbortSignal;
+  /** Aborting it cancels the call upstream (`notifications/cancelled`). */
+  cancel?: Cancellation;
   /** Given: the gateway mints its own progress token upstream and reports updates here. */
   onProgress?: (update: ProgressUpdate) => void;
   origin?: CallOrigin;
@@ -80,7 +82,7 @@ export class RpcPeer {
 
   request(method: string, params: JsonObject | undefined, opts: CallOptions): Promise<JsonObject> {
     if (this.closedError) return Promise.reject(this.closedError);
-    if (opts.signal?.aborted) return Promise.reject(new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${method} cancelled before sending` }));
+    if (opts.cancel?.aborted) return Promise.reject(new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${method} cancelled before sending` }));
     const id = this.nextId++;
     let outParams = params;
     if (opts.onProgress) {
@@ -96,7 +98,7 @@ export class RpcPeer {
     return new Promise<JsonObject>((resolve, reject) => {
       const now = Date.now();
       const onAbort = (): void => this.cancel(id, 'cancelled by client', new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${method} cancelled by client` }));
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const removeListener = opts.cancel?.onAbort(onAbort);
       const entry: Pending = {
         id,
         method,
@@ -106,7 +108,7 @@ export class RpcPeer {
         deadline: now + opts.maxTotalTimeoutMs,
         timer: setTimeout(() => this.onTimeout(id), Math.min(opts.timeoutMs, opts.maxTotalTimeoutMs)),
         opts,
-        cleanup: () => opts.signal?.removeEventListener('abort', onAbort),
+        cleanup: removeListener ?? noop,
       };
       this.pending.set(id, entry);
       const ctx = opts.traceparent === undefined ? undefined : { traceparent: opts.traceparent };
@@ -255,6 +257,8 @@ function upstreamError(label: string, method: string, error: { code: number; mes
       return new GatewayError('GW_UPSTREAM_REJECTED', { detail });
   }
 }
+
+function noop(): void {}
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

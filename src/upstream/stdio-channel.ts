@@ -35,6 +35,7 @@ export class StdioChannel implements Channel {
   private child: ChildProcess | undefined;
   private exited: Promise<void> | undefined;
   private closing = false;
+  private corked = false;
 
   constructor(
     private readonly config: StdioUpstreamConfig,
@@ -107,7 +108,16 @@ export class StdioChannel implements Channel {
   send(message: JsonRpcMessage, _ctx?: SendContext): Promise<void> {
     const stdin = this.child?.stdin;
     if (!stdin || stdin.destroyed || !stdin.writable) return Promise.reject(new Error('process is not running'));
-    // JSON.stringify never emits a raw newline, so one message is one line.
+    // JSON.stringify never emits a raw newline, so one message is one line. Writes of one event-loop turn
+    // go out in one syscall (cork until setImmediate): a pipe write per call was the largest cost in profiles.
+    if (!this.corked) {
+      this.corked = true;
+      stdin.cork();
+      setImmediate(() => {
+        this.corked = false;
+        stdin.uncork();
+      });
+    }
     stdin.write(`${JSON.stringify(message)}\n`);
     return Promise.resolve();
   }
