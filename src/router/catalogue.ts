@@ -13,20 +13,17 @@ export interface UpstreamListing {
   prompts: JsonObject[];
 }
 
-export interface ToolEntry {
+/** A tool or prompt under its exposed name. */
+export interface NamedEntry {
   exposed: string;
   upstream: string;
   original: string;
-  /** The tool as the client sees it: the upstream's definition with only the name replaced. */
+  /** As the client sees it: the upstream's definition with only the name replaced. */
   definition: JsonObject;
 }
 
-export interface PromptEntry {
-  exposed: string;
-  upstream: string;
-  original: string;
-  definition: JsonObject;
-}
+export type ToolEntry = NamedEntry;
+export type PromptEntry = NamedEntry;
 
 export interface TemplateEntry {
   upstream: string;
@@ -87,6 +84,15 @@ export class Catalogue {
     const prompts = new Map<string, PromptEntry>();
     const resourceOwners = new Map<string, { upstream: string; definition: JsonObject }[]>();
     const templates: TemplateEntry[] = [];
+    const place = (into: Map<string, NamedEntry>, kind: 'tool' | 'prompt', upstream: string, original: string, item: JsonObject): void => {
+      const exposed = exposedName(upstream, original, naming);
+      const prior = into.get(exposed);
+      if (prior) {
+        issues.push({ kind: 'collision', message: `${kind} name "${exposed}" is exposed by upstream "${prior.upstream}" (${kind} "${prior.original}") and upstream "${upstream}" (${kind} "${original}")` });
+        return;
+      }
+      into.set(exposed, { exposed, upstream, original, definition: { ...item, name: exposed } });
+    };
 
     for (const listing of listings) {
       for (const tool of listing.tools) {
@@ -100,13 +106,7 @@ export class Catalogue {
           issues.push({ kind: 'hidden-task-tool', message: `tool "${original}" of upstream "${listing.upstream}" requires tasks; hidden` });
           continue;
         }
-        const exposed = exposedName(listing.upstream, original, naming);
-        const prior = tools.get(exposed);
-        if (prior) {
-          issues.push({ kind: 'collision', message: `tool name "${exposed}" is exposed by upstream "${prior.upstream}" (tool "${prior.original}") and upstream "${listing.upstream}" (tool "${original}")` });
-          continue;
-        }
-        tools.set(exposed, { exposed, upstream: listing.upstream, original, definition: { ...tool, name: exposed } });
+        place(tools, 'tool', listing.upstream, original, tool);
       }
       for (const prompt of listing.prompts) {
         const original = prompt.name;
@@ -114,13 +114,7 @@ export class Catalogue {
           issues.push({ kind: 'invalid-item', message: `upstream "${listing.upstream}" listed a prompt without a name; hidden` });
           continue;
         }
-        const exposed = exposedName(listing.upstream, original, naming);
-        const prior = prompts.get(exposed);
-        if (prior) {
-          issues.push({ kind: 'collision', message: `prompt name "${exposed}" is exposed by upstream "${prior.upstream}" (prompt "${prior.original}") and upstream "${listing.upstream}" (prompt "${original}")` });
-          continue;
-        }
-        prompts.set(exposed, { exposed, upstream: listing.upstream, original, definition: { ...prompt, name: exposed } });
+        place(prompts, 'prompt', listing.upstream, original, prompt);
       }
       for (const resource of listing.resources) {
         if (typeof resource.uri !== 'string') continue;

@@ -48,12 +48,12 @@ export interface RecordLine {
   session?: string;
 }
 
-export function readRecord(file: string): RecordLine[] {
+export function readRecord<T = RecordLine>(file: string): T[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as RecordLine);
+    .map((l) => JSON.parse(l) as T);
 }
 
 /** The tools/call lines of a record file for one upstream tool name. */

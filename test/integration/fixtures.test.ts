@@ -2,7 +2,7 @@
  * Proves the example and fixture servers behave as the gateway's integration tests assume:
  * real processes, real transports, the official SDK client.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -24,6 +24,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { REPO_ROOT, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { readRecord } from '../helpers/upstream-tools.js';
 
 const ORDERS_SERVER = 'examples/orders/server.ts';
 const FIXTURE_STDIO = resolve(REPO_ROOT, 'test/fixtures/servers/fixture-stdio.ts');
@@ -94,14 +95,6 @@ function textOf(result: unknown): string {
   const first = (result as CallToolResult).content[0];
   if (first?.type !== 'text') throw new Error(`expected a text block, got ${JSON.stringify(first)}`);
   return first.text;
-}
-
-function readRecords(file: string): RecordLine[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as RecordLine);
 }
 
 async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5_000): Promise<T> {
@@ -288,7 +281,7 @@ describe('fixture over stdio', () => {
 
   it('records every incoming message', async () => {
     await client.callTool({ name: 'echo', arguments: { text: 'recorded' } });
-    const records = readRecords(recordFile);
+    const records = readRecord<RecordLine>(recordFile);
     const methods = records.map((r) => r.method);
     expect(methods.slice(0, 2)).toEqual(['initialize', 'notifications/initialized']);
     const call = records.find((r) => isToolCall(r, 'echo') && JSON.stringify(r.params).includes('recorded'));
@@ -315,20 +308,20 @@ describe('fixture over stdio', () => {
     const roots = JSON.parse(textOf(await client.callTool({ name: 'roots', arguments: {} }))) as unknown;
     expect(roots).toEqual({ roots: [{ uri: 'file:///tmp/project', name: 'project' }] });
     // The client's answers are incoming messages too.
-    expect(readRecords(recordFile).some((r) => r.kind === 'response' && JSON.stringify(r.result).includes('pong'))).toBe(true);
+    expect(readRecord<RecordLine>(recordFile).some((r) => r.kind === 'response' && JSON.stringify(r.result).includes('pong'))).toBe(true);
   });
 
   it('observes cancellation of a hanging call', async () => {
     const abort = new AbortController();
     const call = client.callTool({ name: 'hang', arguments: {} }, undefined, { signal: abort.signal });
-    await waitFor(() => readRecords(recordFile).some((r) => isToolCall(r, 'hang')), 'the hang call to arrive');
+    await waitFor(() => readRecord<RecordLine>(recordFile).some((r) => isToolCall(r, 'hang')), 'the hang call to arrive');
     abort.abort('test abort');
     await expect(call).rejects.toThrow();
     const observed = await waitFor(
-      () => readRecords(recordFile).find((r) => r.event === 'cancelled-observed'),
+      () => readRecord<RecordLine>(recordFile).find((r) => r.event === 'cancelled-observed'),
       'cancelled-observed',
     );
-    const cancelled = readRecords(recordFile).find((r) => r.method === 'notifications/cancelled');
+    const cancelled = readRecord<RecordLine>(recordFile).find((r) => r.method === 'notifications/cancelled');
     expect(cancelled).toBeDefined();
     expect((cancelled?.params as { requestId: unknown }).requestId).toBe(observed.requestId);
   });
@@ -459,7 +452,7 @@ describe('fixture over HTTP', () => {
     expect(seen['x-test-header']).toBe('abc');
     expect(seen['mcp-session-id']).toEqual(expect.any(String));
 
-    const call = readRecords(recordFile).find((r) => isToolCall(r, 'echo') && JSON.stringify(r.params).includes('streamable'));
+    const call = readRecord<RecordLine>(recordFile).find((r) => isToolCall(r, 'echo') && JSON.stringify(r.params).includes('streamable'));
     expect(call).toMatchObject({ transport: 'streamable-http', kind: 'request', session: seen['mcp-session-id'] });
     expect(call?.headers).toMatchObject({ 'x-test-header': 'abc', authorization: headers.Authorization });
   });
@@ -468,11 +461,11 @@ describe('fixture over HTTP', () => {
     const client = await connect(new StreamableHTTPClientTransport(new URL(fixture.url!)));
     const abort = new AbortController();
     const call = client.callTool({ name: 'hang', arguments: {} }, undefined, { signal: abort.signal });
-    await waitFor(() => readRecords(recordFile).some((r) => isToolCall(r, 'hang')), 'the hang call to arrive');
+    await waitFor(() => readRecord<RecordLine>(recordFile).some((r) => isToolCall(r, 'hang')), 'the hang call to arrive');
     abort.abort('test abort');
     await expect(call).rejects.toThrow();
-    await waitFor(() => readRecords(recordFile).some((r) => r.event === 'cancelled-observed'), 'cancelled-observed');
-    expect(readRecords(recordFile).some((r) => r.method === 'notifications/cancelled')).toBe(true);
+    await waitFor(() => readRecord<RecordLine>(recordFile).some((r) => r.event === 'cancelled-observed'), 'cancelled-observed');
+    expect(readRecord<RecordLine>(recordFile).some((r) => r.method === 'notifications/cancelled')).toBe(true);
   });
 
   it('works over the legacy HTTP+SSE transport', async () => {
@@ -484,7 +477,7 @@ describe('fixture over HTTP', () => {
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'legacy' } }))).toBe('legacy');
     const seen = JSON.parse(textOf(await client.callTool({ name: 'headers_report', arguments: {} }))) as Record<string, string>;
     expect(seen['x-test-header']).toBe('abc');
-    const call = readRecords(recordFile).find((r) => isToolCall(r, 'echo') && JSON.stringify(r.params).includes('legacy'));
+    const call = readRecord<RecordLine>(recordFile).find((r) => isToolCall(r, 'echo') && JSON.stringify(r.params).includes('legacy'));
     expect(call).toMatchObject({ transport: 'sse', kind: 'request', headers: { 'x-test-header': 'abc' } });
   });
 

@@ -3,7 +3,7 @@
  * (sampling, elicitation) and list_changed — real gateway, real stdio fixture upstream whose record file shows
  * exactly what the upstream received.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -16,21 +16,9 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { post, rawSession, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import { readRecord } from '../helpers/upstream-tools.js';
 
 type RecordEntry = Record<string, unknown> & { method?: string; id?: unknown; params?: Record<string, unknown>; event?: string };
-
-function readRecord(file: string): RecordEntry[] {
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as RecordEntry);
-}
 
 function textOf(r: unknown): string {
   const content = (r as CallToolResult).content;
@@ -97,7 +85,7 @@ describe('concurrency, cancellation, progress and relays', () => {
     expect(textOf(echoA)).toBe('from-a');
     expect(textOf(echoB)).toBe('from-b');
     // Upstream, the gateway used its own ids: four distinct ones for the four calls.
-    const calls = readRecord(recordFile).filter((e) => e.method === 'tools/call' && ['slow', 'echo'].includes(String(e.params?.name)));
+    const calls = readRecord<RecordEntry>(recordFile).filter((e) => e.method === 'tools/call' && ['slow', 'echo'].includes(String(e.params?.name)));
     const ids = calls.slice(-4).map((e) => e.id);
     expect(new Set(ids).size).toBe(4);
   });
@@ -111,7 +99,7 @@ describe('concurrency, cancellation, progress and relays', () => {
 
     const found = await vi.waitFor(
       () => {
-        const rec = readRecord(recordFile);
+        const rec = readRecord<RecordEntry>(recordFile);
         const hangCall = rec.filter((e) => e.method === 'tools/call' && e.params?.name === 'hang').at(-1);
         expect(hangCall).toBeDefined();
         const cancelled = rec.find((e) => e.method === 'notifications/cancelled' && e.params?.requestId === hangCall!.id);
@@ -157,7 +145,7 @@ describe('concurrency, cancellation, progress and relays', () => {
     expect(frames.at(-1)?.id).toBe('p1');
     expect(frames.at(-1)?.result).toBeDefined();
     // Upstream saw the gateway's own token, which is its id for the call.
-    const upstreamCall = readRecord(recordFile).filter((e) => e.method === 'tools/call' && e.params?.name === 'progress').at(-1);
+    const upstreamCall = readRecord<RecordEntry>(recordFile).filter((e) => e.method === 'tools/call' && e.params?.name === 'progress').at(-1);
     const meta = upstreamCall?.params?._meta as { progressToken?: unknown } | undefined;
     expect(meta?.progressToken).toBe(upstreamCall?.id);
   });
@@ -239,7 +227,7 @@ describe('concurrency, cancellation, progress and relays', () => {
     samplingHandler(b, seenB);
     const slow = b.callTool({ name: 'fx__slow', arguments: { ms: 1000 } });
     // Let b's call reach the upstream first, so two sessions are in flight when the sampling request comes.
-    await vi.waitFor(() => expect(readRecord(recordFile).filter((e) => e.method === 'tools/call' && e.params?.name === 'slow' && (e.params.arguments as { ms?: number }).ms === 1000)).toHaveLength(1), {
+    await vi.waitFor(() => expect(readRecord<RecordEntry>(recordFile).filter((e) => e.method === 'tools/call' && e.params?.name === 'slow' && (e.params.arguments as { ms?: number }).ms === 1000)).toHaveLength(1), {
       timeout: 3000,
       interval: 20,
     });

@@ -2,12 +2,13 @@
  * Wire rules of the front door (MCP 2025-11-25 basic/transports §Streamable HTTP, basic §Messages; DESIGN.md §5),
  * checked with raw HTTP against a real gateway and a real stdio fixture upstream.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initializeBody, post, rawSession, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import { readRecord } from '../helpers/upstream-tools.js';
 
 const BODY_LIMIT = 2048;
 const ALLOWED_ORIGIN = 'https://app.example';
@@ -54,19 +55,6 @@ function errorOf(json: unknown): { code: number; message: string } {
 
 function ping(id: number | string = 1): string {
   return JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' });
-}
-
-function readRecord(file: string): Array<Record<string, unknown>> {
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 let gw: TestGateway;
@@ -190,7 +178,7 @@ describe('sessions and versions (transports §Session Management, §Protocol Ver
     const call = post(url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'fx__hang', arguments: {}, _meta: { marker } } }), headers);
     const upstreamCall = await vi.waitFor(
       () => {
-        const found = readRecord(recordFile).find((e) => e.method === 'tools/call' && JSON.stringify(e.params).includes(marker));
+        const found = readRecord<Record<string, unknown>>(recordFile).find((e) => e.method === 'tools/call' && JSON.stringify(e.params).includes(marker));
         expect(found).toBeDefined();
         return found!;
       },
@@ -202,7 +190,7 @@ describe('sessions and versions (transports §Session Management, §Protocol Ver
     expect((answered.json as { result?: unknown }).result).toBeUndefined();
     await vi.waitFor(
       () => {
-        const rec = readRecord(recordFile);
+        const rec = readRecord<Record<string, unknown>>(recordFile);
         expect(rec.some((e) => e.method === 'notifications/cancelled' && (e.params as { requestId?: unknown }).requestId === upstreamCall.id)).toBe(true);
         expect(rec.some((e) => e.event === 'cancelled-observed' && e.requestId === upstreamCall.id)).toBe(true);
       },
@@ -347,7 +335,7 @@ describe('messages (basic §Messages, transports §Sending Messages)', () => {
     const r = await post(url, body, h());
     expect(r.status).toBe(200);
     expect((r.json as { result: { content: unknown } }).result.content).toEqual([{ type: 'text', text: marker }]);
-    const calls = readRecord(recordFile).filter((e) => e.method === 'tools/call');
+    const calls = readRecord<Record<string, unknown>>(recordFile).filter((e) => e.method === 'tools/call');
     const mine = calls.filter((e) => JSON.stringify(e.params).includes(marker));
     expect(mine).toHaveLength(1);
     expect((mine[0]!.params as { name: string }).name).toBe('echo');
@@ -358,13 +346,13 @@ describe('messages (basic §Messages, transports §Sending Messages)', () => {
     const marker = `twin-${Date.now()}`;
     const slow = post(url, JSON.stringify({ jsonrpc: '2.0', id: 'same', method: 'tools/call', params: { name: 'fx__slow', arguments: { ms: 437 } } }), h());
     // Once the upstream has the call, the gateway has it in flight.
-    await vi.waitFor(() => expect(readRecord(recordFile).some((e) => JSON.stringify(e.params ?? null).includes('"ms":437'))).toBe(true), { timeout: 3000, interval: 10 });
+    await vi.waitFor(() => expect(readRecord<Record<string, unknown>>(recordFile).some((e) => JSON.stringify(e.params ?? null).includes('"ms":437'))).toBe(true), { timeout: 3000, interval: 10 });
     const twin = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 'same', method: 'tools/call', params: { name: 'fx__echo', arguments: { text: marker } } }), h());
     expect((twin.json as { id: unknown }).id).toBe('same');
     expect(errorOf(twin.json).code).toBe(-32600);
     const first = await slow;
     expect((first.json as { result: { content: unknown } }).result.content).toEqual([{ type: 'text', text: 'done after 437ms' }]);
-    expect(readRecord(recordFile).some((e) => JSON.stringify(e.params ?? null).includes(marker))).toBe(false);
+    expect(readRecord<Record<string, unknown>>(recordFile).some((e) => JSON.stringify(e.params ?? null).includes(marker))).toBe(false);
   });
 
   it('answers an unknown tool with -32602 "Unknown tool: <name>"', async () => {
