@@ -1,17 +1,45 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../lib/principal.js';
 
+/** A client certificate as the edge saw it: on this TLS connection, or forwarded by a trusted proxy. */
+export interface CertIdentity {
+  subject: string;
+  sans: readonly string[];
+  /** base64url(SHA-256(DER)) — RFC 8705 §3.1 `x5t#S256`. */
+  thumbprint: string;
+}
+
 /** What auth sees of a request. The token is read here and nowhere after (DESIGN.md §2). */
 export interface AuthRequest {
   headers: IncomingHttpHeaders;
   remoteAddress: string | undefined;
+  clientCert?: CertIdentity;
 }
+
+/** Why a request was refused: the reason is for metrics and audit, never for the wire. */
+export type AuthFailureReason =
+  | 'missing_token'
+  | 'malformed_header'
+  | 'invalid_token'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'wrong_type'
+  | 'bad_signature'
+  | 'unknown_key'
+  | 'disallowed_algorithm'
+  | 'inactive'
+  | 'certificate_required'
+  | 'certificate_mismatch'
+  | 'insufficient_scope'
+  | 'verifier_unavailable';
 
 export type AuthResult =
   | { ok: true; principal: Principal }
-  | { ok: false; status: 401 | 403; wwwAuthenticate: string; reason: string };
+  | { ok: false; status: 401 | 403 | 503; wwwAuthenticate: string; reason: AuthFailureReason; detail?: string };
 
-/** Step ② of the pipeline: a request becomes a Principal, or a challenge (the auth issue fills it in). */
+/** Step ② of the pipeline: a request becomes a Principal, or a challenge. */
 export interface Authenticator {
   authenticate(req: AuthRequest): AuthResult | Promise<AuthResult>;
 }

@@ -78,6 +78,12 @@ export interface ServerConfig {
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** HTTPS (and mTLS) when set. */
+  readonly tls?: TlsConfig;
+  /** Peers (IPs or CIDRs) whose forwarded headers are believed; everyone else's are ignored. */
+  readonly trustedProxies: readonly string[];
+  /** RFC 9440 `Client-Cert` (or e.g. `X-Forwarded-Client-Cert`), honoured only from `trustedProxies`. */
+  readonly forwardedClientCertHeader?: string;
 }
 
 export interface CatalogueConfig {
@@ -89,9 +95,64 @@ export interface CatalogueConfig {
   readonly unprefixedSingleUpstream: boolean;
 }
 
+/** JWT access tokens checked locally against keys from configured sources only (DESIGN.md §6). */
+export interface JwtConfig {
+  readonly issuer: string;
+  /** Fetched with a 5 s timeout, cached, refetched on an unknown `kid` at most every 30 s. */
+  readonly jwksUri?: string;
+  /** Absolute path of a JWKS file (public keys), read at start. */
+  readonly jwksFile?: string;
+}
+
+/** Opaque tokens through RFC 7662 introspection, with a short bounded cache. */
+export interface IntrospectionConfig {
+  readonly endpoint: string;
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: SecretValue;
+  readonly cacheSeconds: number;
+  readonly cacheMaxEntries: number;
+}
+
+export interface DevAuthConfig {
+  /** Absolute path of the generated local signing key (created on first run, never committed). */
+  readonly keyFile: string;
+  readonly issuer: string;
+}
+
 export interface AuthConfig {
-  /** Until the auth issue lands: `none`, allowed only on a loopback host (with a warning). */
-  readonly mode: 'none';
+  /**
+   * `none`: no authentication, loopback only (with a warning). `dev`: tokens signed by a local key that
+   * `gatehouse token` mints, loopback only. `oauth`: tokens from an external authorization server (JWT, introspection or both).
+   */
+  readonly mode: 'none' | 'dev' | 'oauth';
+  /** The canonical URI of the MCP endpoint: the audience every token must carry (RFC 8707, RFC 9728 `resource`). */
+  readonly resource: string;
+  /** Authorization servers advertised in the protected resource metadata. */
+  readonly authorizationServers: readonly string[];
+  readonly scopesSupported: readonly string[];
+  /** Scopes every request to the MCP endpoint needs (on top of per-tool scopes from policy). */
+  readonly requiredScopes: readonly string[];
+  /** Asymmetric algorithms only; `none` and HMAC are not expressible. */
+  readonly algorithms: readonly string[];
+  readonly clockSkewSeconds: number;
+  /** Require the JWT header `typ: at+jwt` (RFC 9068). */
+  readonly requireTokenType: boolean;
+  /** Claim names: where scopes (string or array), groups and the client id are found. */
+  readonly claims: { readonly scope: string; readonly groups: string; readonly clientId: string };
+  readonly jwt?: JwtConfig;
+  readonly introspection?: IntrospectionConfig;
+  readonly dev?: DevAuthConfig;
+}
+
+export interface TlsConfig {
+  /** Absolute path of the server certificate chain (PEM). */
+  readonly certFile: string;
+  readonly key: SecretValue;
+  /** Absolute path of the CA bundle client certificates are checked against (never Node's public roots). */
+  readonly clientCaFile?: string;
+  readonly clientCertificates: 'none' | 'request' | 'require';
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
 }
 
 export interface LoggingConfig {

@@ -8,7 +8,13 @@ export interface Principal {
   readonly issuer?: string;
   readonly scopes: ReadonlySet<string>;
   readonly groups: readonly string[];
+  /** RFC 8705 `x5t#S256` of the client certificate the request came with (base64url SHA-256 of the DER). */
   readonly certThumbprint?: string;
+  /** The certificate's subject DN and subjectAltNames, for policy conditions. */
+  readonly certSubject?: string;
+  readonly certSans?: readonly string[];
+  /** Claims of the token, for policy conditions on any claim. Never the token itself. */
+  readonly claims?: Readonly<Record<string, unknown>>;
   /** Epoch milliseconds. */
   readonly expiresAt?: number;
   readonly tokenId?: string;
