@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import { LoggerAuditSink, type AuditSink } from './audit/audit-sink.js';
-import { LoopbackOnlyAnonymous, type Authenticator } from './auth/authenticator.js';
+import type { Authenticator } from './auth/authenticator.js';
+import { createAuthenticator } from './auth/resource-server.js';
 import type { GatehouseConfig } from './config/types.js';
 import { buildEdge, type Readiness } from './edge/server.js';
 import { FrontDoor } from './mcp/front-door.js';
@@ -17,6 +19,11 @@ export interface AppDeps {
   /** Where audit records go; defaults to a child of the logger named `audit`. */
   audit?: AuditSink;
   authenticator?: Authenticator;
+  /**
+   * `auth.mode: dev`: the public JWKS of the local signing key (`loadOrCreateDevKey(config.auth.dev.keyFile)`,
+   * loaded by the caller because this function is synchronous). Tokens from `gatehouse token` verify against it.
+   */
+  devJwks?: JSONWebKeySet;
   policy?: PolicyEngine;
   /** Tests inject faults here; production uses the transport the config names. */
   channelFactory?: (config: GatehouseConfig['upstreams'][number]) => Channel;
@@ -43,7 +50,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const logger = deps.logger;
   const audit = deps.audit ?? new LoggerAuditSink(logger.child({ stream: 'audit' }));
   const policy = deps.policy ?? new PermitAllPolicy();
-  const authenticator = deps.authenticator ?? new LoopbackOnlyAnonymous();
+  const authenticator = deps.authenticator ?? createAuthenticator(config, deps.devJwks ? { devJwks: deps.devJwks } : {});
 
   // The front door and the upstreams need each other (relays go up, calls go down); the hooks close the loop.
   let frontDoor: FrontDoor | undefined;

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import type { JSONWebKeySet } from 'jose';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './app.js';
+import { DEV_TOKEN_DEFAULT_TTL_SECONDS, loadOrCreateDevKey, parseTtl } from './auth/dev-keys.js';
 import { describeConfig, loadConfig } from './config/load.js';
 import type { GatehouseConfig } from './config/types.js';
 import { ConfigError } from './errors/config-error.js';
@@ -13,11 +15,17 @@ Usage:
   gatehouse start --config FILE        run the gateway
   gatehouse check --config FILE        validate the configuration and exit (non-zero on problems)
   gatehouse tools list --config FILE   start the upstreams, print exposed name -> upstream/tool, exit
+  gatehouse token --config FILE --sub NAME --scope "a b" [--client-id ID] [--ttl 10m]
+                                       auth.mode dev: mint an access token (printed alone on stdout)
   gatehouse --version
 
 Options:
   -c, --config FILE   path to gatehouse.yaml (default: ./gatehouse.yaml or $GATEHOUSE_CONFIG)
   --json              machine-readable output (check, tools list)
+  --sub NAME          token: the subject (user or agent) the token is for
+  --scope "a b"       token: space-separated scopes (repeatable)
+  --client-id ID      token: the client_id claim (default gatehouse-dev)
+  --ttl 10m           token: lifetime, seconds or with s/m/h/d (default 600 s, at most 24 h)
 `;
 
 /**
@@ -36,10 +44,21 @@ function load(file: string): GatehouseConfig {
   return loadConfig(file);
 }
 
+/** `auth.mode: dev`: the public half of the local signing key (created on first use), for `buildApp`. */
+async function devDeps(config: GatehouseConfig, logger?: Logger): Promise<{ devJwks?: JSONWebKeySet }> {
+  if (config.auth.mode !== 'dev' || config.auth.dev === undefined) return {};
+  const key = await loadOrCreateDevKey(config.auth.dev.keyFile);
+  logger?.info(
+    { keyFile: key.file, kid: key.kid, created: key.created },
+    `auth.mode dev: accepting tokens from \`gatehouse token --config ${config.file}\` (local signing key, for development only)`,
+  );
+  return { devJwks: key.publicJwks() };
+}
+
 async function start(file: string): Promise<number> {
   const config = load(file);
   const { logger, flush } = makeLogger(config);
-  const app = buildApp(config, { logger });
+  const app = buildApp(config, { logger, ...(await devDeps(config, logger)) });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -89,7 +108,7 @@ function check(file: string, json: boolean): number {
 async function toolsList(file: string, json: boolean): Promise<number> {
   const config = load(file);
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const app = buildApp(config, { logger });
+  const app = buildApp(config, { logger, ...(await devDeps(config)) });
   try {
     await app.start();
     const rows = [...app.router.catalogue.tools.values()].map((t) => ({ exposed: t.exposed, upstream: t.upstream, tool: t.original }));
@@ -107,6 +126,46 @@ async function toolsList(file: string, json: boolean): Promise<number> {
   }
 }
 
+/**
+ * `gatehouse token`: mints a dev-mode access token with the same key file the gateway verifies against
+ * (created on first use). Only the token goes to stdout, so `TOKEN=$(gatehouse token …)` works.
+ */
+async function token(file: string, opts: { sub?: string; scope: string[]; clientId?: string; ttl?: string }): Promise<number> {
+  const config = load(file);
+  const { auth } = config;
+  if (auth.mode !== 'dev' || auth.dev === undefined) {
+    process.stderr.write(
+      `gatehouse token: ${file} has auth.mode "${auth.mode}"; tokens can be minted only with auth.mode "dev" ` +
+        `(set \`auth: { mode: dev, resource: <the gateway's MCP URL> }\`).` +
+        `${auth.mode === 'none' ? ' With mode "none" the gateway needs no token.' : ' Get tokens from your authorization server.'}\n`,
+    );
+    return 1;
+  }
+  if (opts.sub === undefined || opts.sub === '') {
+    process.stderr.write('gatehouse token: --sub NAME is required (the user or agent the token is for)\n');
+    return 2;
+  }
+  const ttlSeconds = opts.ttl === undefined ? DEV_TOKEN_DEFAULT_TTL_SECONDS : parseTtl(opts.ttl);
+  const scopes = opts.scope.flatMap((s) => s.split(/\s+/)).filter((s) => s !== '');
+  const key = await loadOrCreateDevKey(auth.dev.keyFile);
+  const jwt = await key.mint({
+    sub: opts.sub,
+    scopes,
+    ...(opts.clientId !== undefined ? { clientId: opts.clientId } : {}),
+    ttlSeconds,
+    audience: auth.resource,
+    issuer: auth.dev.issuer,
+    claimNames: { scope: auth.claims.scope, clientId: auth.claims.clientId },
+  });
+  process.stdout.write(`${jwt}\n`);
+  const expires = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+  process.stderr.write(
+    `${key.created ? `created the dev signing key ${key.file}\n` : ''}` +
+      `token for ${opts.sub} [${scopes.join(' ') || 'no scopes'}], audience ${auth.resource}, expires ${expires}\n`,
+  );
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -114,6 +173,10 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       json: { type: 'boolean', default: false },
+      sub: { type: 'string' },
+      scope: { type: 'string', multiple: true, default: [] },
+      'client-id': { type: 'string' },
+      ttl: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -136,6 +199,8 @@ async function main(argv: string[]): Promise<number> {
     case 'tools':
       if (sub === 'list') return toolsList(file, values.json);
       break;
+    case 'token':
+      return token(file, { sub: values.sub, scope: values.scope, clientId: values['client-id'], ttl: values.ttl });
     default:
       break;
   }

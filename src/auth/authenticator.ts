@@ -13,6 +13,8 @@ export interface CertIdentity {
 export interface AuthRequest {
   headers: IncomingHttpHeaders;
   remoteAddress: string | undefined;
+  /** Node's raw name/value list: `headers` keeps only the first of repeated `Authorization` headers, this shows them all. */
+  rawHeaders?: readonly string[];
   clientCert?: CertIdentity;
 }
 

@@ -4,6 +4,7 @@
  * thrown together as one `ConfigError`, each naming file, line, path and what is wrong, so one run of
  * `gatehouse check` shows everything to fix. Messages never quote a secret or a value that looks like one.
  */
+import { createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -11,15 +12,20 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import schemaJson from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
-import { credentialKind, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
+import { credentialKind, describeFsError, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
 import type {
   AuthConfig,
   CatalogueConfig,
+  DevAuthConfig,
   GatehouseConfig,
   HttpUpstreamConfig,
+  IntrospectionConfig,
+  JwtConfig,
   LoggingConfig,
+  SecretValue,
   ServerConfig,
   StdioUpstreamConfig,
+  TlsConfig,
   UpstreamConfig,
   UpstreamMode,
   ValueOrSecret,
@@ -46,8 +52,22 @@ export const CONFIG_DEFAULTS = deepFreeze({
     headersTimeoutMs: 10_000,
     requestTimeoutMs: 300_000,
     keepAliveTimeoutMs: 72_000,
+    trustedProxies: [] as string[],
   },
-  auth: { mode: 'none' as const },
+  /** `resource` and `authorizationServers` are derived (see `normaliseAuth`), so they have no entry here. */
+  auth: {
+    mode: 'none' as const,
+    scopesSupported: [] as string[],
+    requiredScopes: [] as string[],
+    algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    clockSkewSeconds: 30,
+    requireTokenType: false,
+    claims: { scope: 'scope', groups: 'groups', clientId: 'client_id' },
+  },
+  tls: { clientCertificates: 'none' as const, minVersion: 'TLSv1.2' as const },
+  introspection: { cacheSeconds: 30, cacheMaxEntries: 10_000 },
+  /** Applied when `auth.mode` is `dev` and the `dev` block is absent or partial; `keyFile` is relative to the config folder. */
+  devAuth: { keyFile: '.gatehouse/dev-signing-key.json', issuer: 'urn:gatehouse:dev' },
   catalogue: { separator: '__', maxNameLength: 64, unprefixedSingleUpstream: false },
   logging: { level: 'info' as const },
   upstream: {
@@ -111,7 +131,9 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   const raw = data as RawConfig;
 
   const server = isClean('/server') ? normaliseServer(raw.server ?? {}, ctx) : undefined;
-  const auth = isClean('/auth') ? normaliseAuth(raw.auth ?? {}) : undefined;
+  // Auth is checked even when the server section is broken (its secrets and URLs have their own problems);
+  // only the checks against the host and the derived `resource` need a server.
+  const auth = isClean('/auth') ? normaliseAuth(raw.auth ?? {}, server, ctx) : undefined;
   const catalogue = isClean('/catalogue') ? normaliseCatalogue(raw.catalogue ?? {}) : undefined;
   const logging = isClean('/logging') ? normaliseLogging(raw.logging ?? {}) : undefined;
   if (server !== undefined && auth !== undefined) checkAuthAgainstHost(server, auth, raw, ctx);
@@ -174,9 +196,31 @@ interface RawUpstream {
   env?: Record<string, RawValue>;
   shutdownGraceMs?: number;
 }
+interface RawTls {
+  certFile: string;
+  key: SecretRef;
+  clientCaFile?: string;
+  clientCertificates?: TlsConfig['clientCertificates'];
+  minVersion?: TlsConfig['minVersion'];
+}
+type RawServer = Partial<Omit<ServerConfig, 'tls'>> & { tls?: RawTls };
+interface RawAuth {
+  mode?: AuthConfig['mode'];
+  resource?: string;
+  authorizationServers?: string[];
+  scopesSupported?: string[];
+  requiredScopes?: string[];
+  algorithms?: string[];
+  clockSkewSeconds?: number;
+  requireTokenType?: boolean;
+  claims?: Partial<AuthConfig['claims']>;
+  jwt?: { issuer: string; jwksUri?: string; jwksFile?: string };
+  introspection?: { endpoint: string; issuer: string; clientId: string; clientSecret: SecretRef; cacheSeconds?: number; cacheMaxEntries?: number };
+  dev?: { keyFile?: string; issuer?: string };
+}
 interface RawConfig {
-  server?: Partial<Record<keyof ServerConfig, unknown>> & { host?: string; allowedOrigins?: string[] };
-  auth?: { mode?: 'none' };
+  server?: RawServer;
+  auth?: RawAuth;
   catalogue?: Partial<CatalogueConfig>;
   logging?: Partial<LoggingConfig>;
   upstreams?: RawUpstream[];
@@ -194,14 +238,15 @@ function report(ctx: Ctx, pointer: string, message: string, at: 'value' | 'key' 
 
 // ─── Sections ────────────────────────────────────────────────────────────────────────────────────────────
 
-function normaliseServer(raw: NonNullable<RawConfig['server']>, ctx: Ctx): ServerConfig {
-  const server = { ...CONFIG_DEFAULTS.server, ...raw } as ServerConfig;
-  if (server.host.includes(':') && !net.isIPv6(server.host)) report(ctx, '/server/host', 'must be a valid IPv6 address (without brackets)');
+function normaliseServer(raw: RawServer, ctx: Ctx): ServerConfig {
+  const { tls: rawTls, forwardedClientCertHeader, ...rest } = raw;
+  const base = { ...CONFIG_DEFAULTS.server, ...rest };
+  if (base.host.includes(':') && !net.isIPv6(base.host)) report(ctx, '/server/host', 'must be a valid IPv6 address (without brackets)');
   // Node refuses to start a server whose headers timeout exceeds its request timeout.
-  if (server.headersTimeoutMs > server.requestTimeoutMs) {
-    report(ctx, '/server/headersTimeoutMs', `must not exceed requestTimeoutMs (${server.requestTimeoutMs})`);
+  if (base.headersTimeoutMs > base.requestTimeoutMs) {
+    report(ctx, '/server/headersTimeoutMs', `must not exceed requestTimeoutMs (${base.requestTimeoutMs})`);
   }
-  server.allowedOrigins.forEach((origin, i) => {
+  base.allowedOrigins.forEach((origin, i) => {
     let canonical: string;
     try {
       canonical = new URL(origin).origin;
@@ -212,11 +257,288 @@ function normaliseServer(raw: NonNullable<RawConfig['server']>, ctx: Ctx): Serve
     // Browsers send the serialised origin; a non-canonical entry (upper case, default port) would never match.
     if (canonical !== origin) report(ctx, `/server/allowedOrigins/${i}`, `must be written exactly as browsers send it: "${canonical}"`);
   });
-  return server;
+  base.trustedProxies.forEach((entry, i) => checkProxyAddress(entry, `/server/trustedProxies/${i}`, ctx));
+  if (forwardedClientCertHeader !== undefined && base.trustedProxies.length === 0) {
+    report(
+      ctx,
+      '/server/forwardedClientCertHeader',
+      'needs server.trustedProxies: a forwarded client certificate is only believed from listed proxy addresses, and the list is empty',
+    );
+  }
+  const tls = rawTls === undefined ? undefined : normaliseTls(rawTls, ctx);
+  return {
+    ...base,
+    ...(tls !== undefined ? { tls } : {}),
+    // Node hands header names to us lower-cased; storing the same form lets the edge look it up directly.
+    ...(forwardedClientCertHeader !== undefined ? { forwardedClientCertHeader: forwardedClientCertHeader.toLowerCase() } : {}),
+  };
 }
 
-function normaliseAuth(raw: NonNullable<RawConfig['auth']>): AuthConfig {
-  return { ...CONFIG_DEFAULTS.auth, ...raw };
+const PROXY_EXAMPLE = 'e.g. 10.0.0.0/8, 192.168.1.10 or ::1';
+
+/** One `trustedProxies` entry: an IPv4/IPv6 address or `address/prefix`, as `node:net` BlockList takes them. */
+function checkProxyAddress(entry: string, pointer: string, ctx: Ctx): void {
+  const slash = entry.indexOf('/');
+  const address = slash < 0 ? entry : entry.slice(0, slash);
+  const prefixText = slash < 0 ? undefined : entry.slice(slash + 1);
+  const family = net.isIP(address);
+  const prefix = prefixText !== undefined && /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : undefined;
+  if (family === 0 || (prefixText !== undefined && (prefix === undefined || prefix > (family === 6 ? 128 : 32)))) {
+    const why = family !== 0 ? ` (the prefix length must be 0-${family === 6 ? 128 : 32})` : '';
+    report(ctx, pointer, `is not an IP address or CIDR range${why}; ${PROXY_EXAMPLE}`);
+    return;
+  }
+  try {
+    const list = new net.BlockList();
+    const type = family === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, prefix, type);
+  } catch {
+    report(ctx, pointer, `is not an IP address or CIDR range; ${PROXY_EXAMPLE}`);
+    return;
+  }
+  // Trusting every peer lets any client forge the forwarded headers (a client certificate, its address).
+  if (prefix === 0) report(ctx, pointer, "trusts every address, so any client could forge forwarded headers; list the proxies' own addresses or subnets");
+}
+
+function normaliseTls(raw: RawTls, ctx: Ctx): TlsConfig | undefined {
+  const at = '/server/tls';
+  const d = CONFIG_DEFAULTS.tls;
+  const certFile = path.resolve(ctx.secrets.baseDir, raw.certFile);
+  checkPemFile(certFile, `${at}/certFile`, 'a certificate', ctx);
+  const clientCaFile = raw.clientCaFile === undefined ? undefined : path.resolve(ctx.secrets.baseDir, raw.clientCaFile);
+  if (clientCaFile !== undefined) checkPemFile(clientCaFile, `${at}/clientCaFile`, 'a CA certificate', ctx);
+  const clientCertificates = raw.clientCertificates ?? d.clientCertificates;
+  if (clientCertificates !== 'none' && clientCaFile === undefined) {
+    report(ctx, `${at}/clientCertificates`, `"${clientCertificates}" needs tls.clientCaFile: client certificates are checked against that CA only, never against public roots`);
+  }
+  if (clientCertificates === 'none' && clientCaFile !== undefined) {
+    report(ctx, `${at}/clientCaFile`, 'is unused while tls.clientCertificates is "none"; set clientCertificates to "request" or "require", or remove clientCaFile', 'key');
+  }
+  const key = resolveSecret(raw.key, `${at}/key`, ctx);
+  if (key !== undefined) checkPrivateKey(key, `${at}/key`, ctx);
+  if (key === undefined) return undefined;
+  return {
+    certFile,
+    key,
+    ...(clientCaFile !== undefined ? { clientCaFile } : {}),
+    clientCertificates,
+    minVersion: raw.minVersion ?? d.minVersion,
+  };
+}
+
+/** Certificate and CA bundles (public, but a whole CA store is large). */
+const MAX_PEM_FILE_BYTES = 4 * 1024 * 1024;
+
+/** A PEM file that must exist and hold at least one certificate, and no private key (keys go in `tls.key`). */
+function checkPemFile(file: string, pointer: string, what: string, ctx: Ctx): void {
+  const text = readSmallFile(file, MAX_PEM_FILE_BYTES, pointer, ctx);
+  if (text === undefined) return;
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) report(ctx, pointer, `file ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----); expected ${what}`);
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
+    report(ctx, pointer, `file ${file} also holds a private key; keep the key in a file of its own and reference it from tls.key`);
+  }
+}
+
+/** The TLS key: an unencrypted PEM private key Node can load. Messages name the source, never the content. */
+function checkPrivateKey(key: SecretValue, pointer: string, ctx: Ctx): void {
+  const pem = key.reveal();
+  const at = `${pointer}/${key.source.startsWith('env:') ? 'fromEnv' : 'fromFile'}`;
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(pem)) {
+    report(ctx, at, `the secret from ${key.source} is an encrypted private key; Gatehouse needs it unencrypted (protect the file's permissions instead)`);
+    return;
+  }
+  try {
+    createPrivateKey(pem);
+  } catch {
+    // A variable holding `\n` escapes instead of line breaks is the usual way a PEM key from the environment breaks.
+    const hint = key.source.startsWith('env:') && pem.includes('\\n') ? ' (it holds "\\n" escapes; the variable needs real line breaks)' : '';
+    report(ctx, at, `the secret from ${key.source} is not a PEM private key (-----BEGIN PRIVATE KEY-----)${hint}`);
+  }
+}
+
+function normaliseAuth(raw: RawAuth, server: ServerConfig | undefined, ctx: Ctx): AuthConfig {
+  const d = CONFIG_DEFAULTS.auth;
+  const mode = raw.mode ?? d.mode;
+  // The schema refuses `jwt`/`introspection` outside mode oauth and `dev` outside mode dev.
+  const jwt = raw.jwt === undefined ? undefined : normaliseJwt(raw.jwt, ctx);
+  const introspection = raw.introspection === undefined ? undefined : normaliseIntrospection(raw.introspection, ctx);
+  const dev = mode === 'dev' ? normaliseDev(raw.dev ?? {}, ctx) : undefined;
+  if (mode === 'oauth' && raw.jwt === undefined && raw.introspection === undefined) {
+    report(ctx, '/auth/mode', 'auth.mode "oauth" needs a "jwt" block (JWT access tokens), an "introspection" block (opaque tokens), or both');
+  }
+
+  let resource = '';
+  if (raw.resource !== undefined) {
+    const url = checkAuthUrl(raw.resource, '/auth/resource', 'resource', ctx);
+    if (url !== undefined) resource = canonicalResource(url);
+  } else if (server !== undefined && !ctx.problems.some((p) => p.path === '/server/host')) {
+    // (A host already reported, e.g. "1:2:3", would make no URL.)
+    resource = defaultResource(server);
+  }
+
+  raw.authorizationServers?.forEach((issuer, i) => checkAuthUrl(issuer, `/auth/authorizationServers/${i}`, 'issuer', ctx));
+  const authorizationServers =
+    raw.authorizationServers ??
+    // Dev tokens come from `gatehouse token`, not from an authorization server a client could discover: advertise
+    // none (RFC 9728 expects issuer URLs; `urn:gatehouse:dev` made mcp-remote's discovery crash).
+    (mode === 'dev' ? [] : [...new Set([raw.jwt?.issuer, raw.introspection?.issuer].filter((i): i is string => i !== undefined))]);
+
+  const scopesSupported = raw.scopesSupported ?? d.scopesSupported;
+  const requiredScopes = raw.requiredScopes ?? d.requiredScopes;
+  if (scopesSupported.length > 0) {
+    // Clients request what the metadata advertises; a required scope missing there would refuse every token.
+    requiredScopes.forEach((scope, i) => {
+      if (!scopesSupported.includes(scope)) report(ctx, `/auth/requiredScopes/${i}`, `scope "${scope}" is required but missing from auth.scopesSupported`);
+    });
+  }
+
+  return {
+    mode,
+    resource,
+    authorizationServers,
+    scopesSupported,
+    requiredScopes,
+    algorithms: raw.algorithms ?? d.algorithms,
+    clockSkewSeconds: raw.clockSkewSeconds ?? d.clockSkewSeconds,
+    requireTokenType: raw.requireTokenType ?? d.requireTokenType,
+    claims: { ...d.claims, ...raw.claims },
+    ...(jwt !== undefined ? { jwt } : {}),
+    ...(introspection !== undefined ? { introspection } : {}),
+    ...(dev !== undefined ? { dev } : {}),
+  };
+}
+
+/**
+ * The `resource` a config without one gets: `http(s)://host:port/path`, https when the listener has TLS.
+ * With port 0 the result says `:0` — the real port is only known once listening, so a gateway on port 0
+ * outside tests needs `auth.resource`; tests can call this again with the bound port.
+ */
+export function defaultResource(server: Pick<ServerConfig, 'host' | 'port' | 'path' | 'tls'>): string {
+  const host = net.isIPv6(server.host) ? `[${server.host}]` : server.host;
+  return canonicalResource(new URL(`${server.tls !== undefined ? 'https' : 'http'}://${host}:${server.port}${server.path}`));
+}
+
+/** RFC 8707 / RFC 9728 canonical form: lower-case scheme and host (the URL parser's), no default port, no trailing `/`. */
+function canonicalResource(url: URL): string {
+  const pathname = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') || '/' : url.pathname;
+  return `${url.protocol}//${url.host}${pathname}${url.search}`;
+}
+
+function normaliseJwt(raw: NonNullable<RawAuth['jwt']>, ctx: Ctx): JwtConfig {
+  const at = '/auth/jwt';
+  checkAuthUrl(raw.issuer, `${at}/issuer`, 'issuer', ctx);
+  if ((raw.jwksUri === undefined) === (raw.jwksFile === undefined)) {
+    const pointer = raw.jwksFile !== undefined ? `${at}/jwksFile` : at;
+    report(ctx, pointer, 'needs exactly one of jwksUri (keys fetched from the issuer) and jwksFile (keys from a local file)', raw.jwksFile !== undefined ? 'key' : 'value');
+  }
+  if (raw.jwksUri !== undefined) checkAuthUrl(raw.jwksUri, `${at}/jwksUri`, 'endpoint', ctx);
+  const jwksFile = raw.jwksFile === undefined ? undefined : path.resolve(ctx.secrets.baseDir, raw.jwksFile);
+  if (jwksFile !== undefined) checkJwksFile(jwksFile, `${at}/jwksFile`, ctx);
+  return { issuer: raw.issuer, ...(raw.jwksUri !== undefined ? { jwksUri: raw.jwksUri } : {}), ...(jwksFile !== undefined ? { jwksFile } : {}) };
+}
+
+const MAX_JWKS_FILE_BYTES = 1024 * 1024;
+
+/** A local JWKS: JSON `{ "keys": [...] }` with public keys only. */
+function checkJwksFile(file: string, pointer: string, ctx: Ctx): void {
+  const text = readSmallFile(file, MAX_JWKS_FILE_BYTES, pointer, ctx);
+  if (text === undefined) return;
+  let jwks: unknown;
+  try {
+    jwks = JSON.parse(text);
+  } catch {
+    report(ctx, pointer, `file ${file} is not valid JSON`);
+    return;
+  }
+  const keys = isRecord(jwks) ? jwks.keys : undefined;
+  if (!Array.isArray(keys) || !keys.every(isRecord)) {
+    report(ctx, pointer, `file ${file} is not a JWKS (a JSON object with a "keys" list of JWKs)`);
+    return;
+  }
+  if (keys.length === 0) report(ctx, pointer, `file ${file} has an empty "keys" list`);
+  // "d": an RSA/EC/OKP private key; "k": a symmetric key. Neither belongs in a verifier's key set.
+  if (keys.some((k) => 'd' in k || 'k' in k)) {
+    report(ctx, pointer, `file ${file} holds private or symmetric key material ("d" or "k" members); it must hold public keys only`);
+  }
+}
+
+function normaliseIntrospection(raw: NonNullable<RawAuth['introspection']>, ctx: Ctx): IntrospectionConfig | undefined {
+  const at = '/auth/introspection';
+  const d = CONFIG_DEFAULTS.introspection;
+  checkAuthUrl(raw.endpoint, `${at}/endpoint`, 'endpoint', ctx);
+  checkAuthUrl(raw.issuer, `${at}/issuer`, 'issuer', ctx);
+  const clientSecret = resolveSecret(raw.clientSecret, `${at}/clientSecret`, ctx);
+  if (clientSecret === undefined) return undefined;
+  // It travels in an Authorization header (client_secret_basic).
+  if (/[^\t\x20-\x7e\x80-\xff]/.test(clientSecret.reveal())) {
+    report(ctx, `${at}/clientSecret`, `the secret from ${clientSecret.source} contains line breaks or control characters`);
+  }
+  return {
+    endpoint: raw.endpoint,
+    issuer: raw.issuer,
+    clientId: raw.clientId,
+    clientSecret,
+    cacheSeconds: raw.cacheSeconds ?? d.cacheSeconds,
+    cacheMaxEntries: raw.cacheMaxEntries ?? d.cacheMaxEntries,
+  };
+}
+
+function normaliseDev(raw: NonNullable<RawAuth['dev']>, ctx: Ctx): DevAuthConfig {
+  const d = CONFIG_DEFAULTS.devAuth;
+  // The key file need not exist: `gatehouse start` or `gatehouse token` creates it.
+  const keyFile = path.resolve(ctx.secrets.baseDir, raw.keyFile ?? d.keyFile);
+  if (isDirectory(keyFile)) report(ctx, '/auth/dev/keyFile', `${keyFile} is a folder; name the key file inside it`);
+  return { keyFile, issuer: raw.issuer ?? d.issuer };
+}
+
+/**
+ * A URL under `auth`. `issuer`: RFC 8414 identifier (no query, no fragment); `endpoint`: something fetched
+ * (JWKS, introspection); both need https except on loopback hosts (local test servers). `resource`: the
+ * gateway's own URL, http allowed (TLS may end at a proxy). Returns the parsed URL when it is acceptable.
+ */
+function checkAuthUrl(raw: string, pointer: string, kind: 'issuer' | 'endpoint' | 'resource', ctx: Ctx): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    report(ctx, pointer, 'is not a valid URL');
+    return undefined;
+  }
+  const before = ctx.problems.length;
+  if (url.username !== '' || url.password !== '') report(ctx, pointer, 'must not contain user:password@');
+  if (raw.includes('#')) report(ctx, pointer, 'must not contain a #fragment');
+  if (kind === 'issuer' && raw.includes('?')) report(ctx, pointer, 'must not contain a ?query (issuer identifiers have none, RFC 8414)');
+  if (kind === 'endpoint') {
+    for (const [name, value] of url.searchParams) {
+      const problem = inlineSecretProblem('query parameter', name, value);
+      if (problem !== undefined) report(ctx, pointer, problem);
+    }
+  }
+  if (kind !== 'resource' && url.protocol !== 'https:' && !isLoopbackHost(url.hostname.replace(/^\[|\]$/g, ''))) {
+    report(ctx, pointer, 'must use https: (http: is accepted only for loopback hosts such as 127.0.0.1, [::1] or localhost)');
+  }
+  return ctx.problems.length === before ? url : undefined;
+}
+
+/** Reads a file that must exist; reports why not. Never quotes the content. */
+function readSmallFile(file: string, maxBytes: number, pointer: string, ctx: Ctx): string | undefined {
+  try {
+    const stat = fs.statSync(file);
+    if (stat.isDirectory()) {
+      report(ctx, pointer, `${file} is a folder, not a file`);
+      return undefined;
+    }
+    if (stat.size > maxBytes) {
+      report(ctx, pointer, `file ${file} is larger than ${withUnit('Bytes', maxBytes)}`);
+      return undefined;
+    }
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = describeFsError(err);
+    report(ctx, pointer, why === 'no such file' ? `file ${file} does not exist` : `file ${file} cannot be read (${why})`);
+    return undefined;
+  }
 }
 
 function normaliseCatalogue(raw: NonNullable<RawConfig['catalogue']>): CatalogueConfig {
@@ -241,9 +563,22 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 function checkAuthAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawConfig, ctx: Ctx): void {
-  if (auth.mode !== 'none' || isLoopbackHost(server.host)) return;
+  if (auth.mode === 'oauth') {
+    // Tokens carry the URL clients connect to; "0.0.0.0" is no such URL.
+    if (raw.auth?.resource === undefined && isUnspecifiedAddress(server.host)) {
+      report(ctx, '/auth/resource', `must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "${server.host}"`);
+    }
+    return;
+  }
+  if (isLoopbackHost(server.host)) return;
   const pointer = raw.auth?.mode !== undefined ? '/auth/mode' : '/server/host';
-  report(ctx, pointer, `auth.mode "none" is only allowed on a loopback host; configure authentication to listen on ${server.host}`);
+  const fix = auth.mode === 'none' ? 'configure authentication' : 'use auth.mode "oauth"';
+  report(ctx, pointer, `auth.mode "${auth.mode}" is only allowed on a loopback host; ${fix} to listen on ${server.host}`);
+}
+
+/** 0.0.0.0 and :: — "every interface", not an address anyone connects to. */
+function isUnspecifiedAddress(host: string): boolean {
+  return host === '0.0.0.0' || (net.isIPv6(host) && new URL(`http://[${host}]/`).hostname === '[::]');
 }
 
 function checkUpstreamNames(upstreams: readonly RawUpstream[], catalogue: CatalogueConfig | undefined, ctx: Ctx): void {
@@ -393,11 +728,18 @@ function resolveValues(
       setOwn(out, name, value);
       continue;
     }
-    const resolved = resolveSecretRef(value, ctx.secrets);
-    if (resolved.ok) setOwn(out, name, resolved.value);
-    else report(ctx, `${at}/${'fromEnv' in value ? 'fromEnv' : 'fromFile'}`, resolved.message);
+    const resolved = resolveSecret(value, at, ctx);
+    if (resolved !== undefined) setOwn(out, name, resolved);
   }
   return out;
+}
+
+/** Resolves one reference; a failure is reported at `…/fromEnv` or `…/fromFile`. */
+function resolveSecret(ref: SecretRef, pointer: string, ctx: Ctx): SecretValue | undefined {
+  const resolved = resolveSecretRef(ref, ctx.secrets);
+  if (resolved.ok) return resolved.value;
+  report(ctx, `${pointer}/${'fromEnv' in ref ? 'fromEnv' : 'fromFile'}`, resolved.message);
+  return undefined;
 }
 
 // ─── Schema errors → problems ────────────────────────────────────────────────────────────────────────────
@@ -423,6 +765,7 @@ const PATTERN_HINTS: Readonly<Record<string, string>> = {
   headerName: "must be a header name: letters, digits and !#$%&'*+-.^_`|~ (no spaces or colons)",
   headerValue: 'must not contain line breaks',
   envValue: 'must not contain NUL characters',
+  scope: 'must be a scope: printable ASCII without spaces, \\ or " (RFC 6749 §3.3)',
 };
 
 /** pattern source → hint, built from the schema so that a pattern without a hint fails at start-up, not in a message. */
@@ -447,6 +790,7 @@ function collectPatterns(schema: unknown): string[] {
 
 /** Keys that only one kind of transport accepts; used to explain the schema's `false` entries. */
 const STDIO_ONLY_KEYS = new Set(['command', 'args', 'cwd', 'envAllow', 'env', 'shutdownGraceMs']);
+const AUTH_MODES: ReadonlySet<unknown> = new Set(['none', 'dev', 'oauth']);
 
 function mapSchemaErrors(errors: readonly ErrorObject[], src: SourceMap): ConfigProblem[] {
   const kept: ErrorObject[] = [];
@@ -495,6 +839,12 @@ function describeError(e: ErrorObject, src: SourceMap): ConfigProblem {
     }
     case 'false schema': {
       const key = unescapePointer(p.slice(p.lastIndexOf('/') + 1));
+      if (p === `/auth/${key}`) {
+        // jwt/introspection belong to mode oauth, dev to mode dev (the allOf at the end of $defs/auth).
+        const mode = src.valueAt('/auth', 'mode');
+        const got = mode === undefined ? ', and this file sets no auth.mode (the default is "none")' : AUTH_MODES.has(mode) ? `, and this one has mode "${String(mode)}"` : '';
+        return at(p, `key "${key}" is only for auth.mode "${key === 'dev' ? 'dev' : 'oauth'}"${got}`, src.keyLine(p));
+      }
       const transport = src.valueAt(p.slice(0, p.lastIndexOf('/')), 'transport');
       const owner = STDIO_ONLY_KEYS.has(key) ? 'stdio upstreams' : 'http and sse upstreams';
       const got = typeof transport === 'string' ? `, and this one has transport "${transport}"` : '';

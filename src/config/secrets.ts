@@ -91,7 +91,8 @@ export function resolveSecretRef(ref: SecretRef, ctx: SecretContext): SecretResu
   return { ok: true, value: new Secret(`file:${file}`, value) };
 }
 
-function describeFsError(err: unknown): string {
+/** A short reason for a failed file operation (`no such file`, `permission denied`, …), for messages. */
+export function describeFsError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   switch (code) {
     case 'ENOENT':

@@ -80,9 +80,15 @@ export interface ServerConfig {
   readonly keepAliveTimeoutMs: number;
   /** HTTPS (and mTLS) when set. */
   readonly tls?: TlsConfig;
-  /** Peers (IPs or CIDRs) whose forwarded headers are believed; everyone else's are ignored. */
+  /**
+   * Peers (IPs or CIDRs) whose forwarded headers are believed; everyone else's are ignored. Default `[]`.
+   * The loader checks each entry with `node:net` and refuses `0.0.0.0/0` and `::/0`.
+   */
   readonly trustedProxies: readonly string[];
-  /** RFC 9440 `Client-Cert` (or e.g. `X-Forwarded-Client-Cert`), honoured only from `trustedProxies`. */
+  /**
+   * RFC 9440 `Client-Cert` (or e.g. `X-Forwarded-Client-Cert`), honoured only from `trustedProxies`.
+   * Lower-cased by the loader; set only when `trustedProxies` is not empty.
+   */
   readonly forwardedClientCertHeader?: string;
 }
 
@@ -95,12 +101,16 @@ export interface CatalogueConfig {
   readonly unprefixedSingleUpstream: boolean;
 }
 
-/** JWT access tokens checked locally against keys from configured sources only (DESIGN.md §6). */
+/**
+ * JWT access tokens checked locally against keys from configured sources only (DESIGN.md §6).
+ * Exactly one of `jwksUri` and `jwksFile` is set (the loader enforces it).
+ */
 export interface JwtConfig {
+  /** Compared exactly with `iss`; https (http only on loopback hosts), no query or fragment. */
   readonly issuer: string;
   /** Fetched with a 5 s timeout, cached, refetched on an unknown `kid` at most every 30 s. */
   readonly jwksUri?: string;
-  /** Absolute path of a JWKS file (public keys), read at start. */
+  /** Absolute path of a JWKS file (public keys only; the loader refuses `d`/`k` members), read at start. */
   readonly jwksFile?: string;
 }
 
@@ -110,13 +120,16 @@ export interface IntrospectionConfig {
   readonly issuer: string;
   readonly clientId: string;
   readonly clientSecret: SecretValue;
+  /** 0..300, default 30. */
   readonly cacheSeconds: number;
+  /** 1..1000000, default 10000. */
   readonly cacheMaxEntries: number;
 }
 
 export interface DevAuthConfig {
-  /** Absolute path of the generated local signing key (created on first run, never committed). */
+  /** Absolute path of the generated local signing key (created on first run, never committed). Default `.gatehouse/dev-signing-key.json` in the config folder. */
   readonly keyFile: string;
+  /** Any non-empty string. Default `urn:gatehouse:dev`. */
   readonly issuer: string;
 }
 
@@ -125,10 +138,18 @@ export interface AuthConfig {
    * `none`: no authentication, loopback only (with a warning). `dev`: tokens signed by a local key that
    * `gatehouse token` mints, loopback only. `oauth`: tokens from an external authorization server (JWT, introspection or both).
    */
-  readonly mode: 'none' | 'dev' | 'oauth';
-  /** The canonical URI of the MCP endpoint: the audience every token must carry (RFC 8707, RFC 9728 `resource`). */
+  readonly mode: 'none' | 'dev' | 'oauth' | 'builtin';
+  /**
+   * The canonical URI of the MCP endpoint: the audience every token must carry (RFC 8707, RFC 9728 `resource`).
+   * Lower-case scheme and host, no default port, no trailing `/` (unless the path is `/`). Default
+   * `http(s)://host:port/path` from `server` (https with `tls`, IPv6 in brackets; see `defaultResource`). With
+   * `port: 0` that default says `:0` — the real port is only known once listening, so set it outside tests.
+   */
   readonly resource: string;
-  /** Authorization servers advertised in the protected resource metadata. */
+  /**
+   * Authorization servers advertised in the protected resource metadata. Default: the `jwt` and
+   * `introspection` issuers (mode oauth), `[dev.issuer]` (mode dev), `[]` (mode none).
+   */
   readonly authorizationServers: readonly string[];
   readonly scopesSupported: readonly string[];
   /** Scopes every request to the MCP endpoint needs (on top of per-tool scopes from policy). */
@@ -143,6 +164,7 @@ export interface AuthConfig {
   readonly jwt?: JwtConfig;
   readonly introspection?: IntrospectionConfig;
   readonly dev?: DevAuthConfig;
+  readonly builtin?: BuiltinAsConfig;
 }
 
 export interface TlsConfig {
@@ -167,4 +189,47 @@ export interface GatehouseConfig {
   readonly catalogue: CatalogueConfig;
   readonly logging: LoggingConfig;
   readonly upstreams: readonly UpstreamConfig[];
+}
+
+/**
+ * The built-in authorization server (DESIGN.md §6): Gatehouse terminates OAuth 2.1 for MCP clients and
+ * federates the user's login to the corporate OpenID provider. Loaded from `auth.builtin` when
+ * `auth.mode: builtin` (the loader's part lands with the AS).
+ */
+export interface BuiltinAsConfig {
+  /** Our issuer identifier (RFC 8414 §2): defaults to the origin of `auth.resource`. */
+  readonly issuer: string;
+  /** Private signing keys (JWK JSON, secret references). The first signs; all are published for rotation. */
+  readonly signingKeys: readonly SecretValue[];
+  readonly accessTokenTtlSeconds: number;
+  readonly refreshTokenTtlSeconds: number;
+  /** Authorization codes: single use, at most 60 s. */
+  readonly codeTtlSeconds: number;
+  readonly registration: {
+    readonly enabled: boolean;
+    /** When set, RFC 7591 registration requires this initial access token. */
+    readonly initialAccessToken?: SecretValue;
+  };
+  /** MCP 2025-11-25 client ID metadata documents (URL-shaped client ids), fetched with SSRF protection. */
+  readonly clientIdMetadataDocuments: boolean;
+  /** The corporate OpenID provider users log in at. */
+  readonly idp: {
+    readonly issuer: string;
+    readonly clientId: string;
+    readonly clientSecret?: SecretValue;
+    readonly scopes: readonly string[];
+  };
+  /** Which of our scopes a user may be granted, from their IdP claims: first match adds its scopes. */
+  readonly scopeMapping: readonly { readonly claim: string; readonly value: string; readonly scopes: readonly string[] }[];
+  /** Pre-registered machine clients for client_credentials (private_key_jwt or RFC 8705 tls_client_auth). */
+  readonly clients: readonly {
+    readonly clientId: string;
+    readonly auth: 'private_key_jwt' | 'tls_client_auth';
+    /** private_key_jwt: absolute path of the client's public JWKS. */
+    readonly jwksFile?: string;
+    /** tls_client_auth: the certificate subject DN that identifies the client (RFC 8705 §2.1.2). */
+    readonly tlsSubject?: string;
+    readonly scopes: readonly string[];
+  }[];
+  readonly store: { readonly kind: 'memory' } | { readonly kind: 'redis'; readonly url: string; readonly keyPrefix: string };
 }

@@ -11,8 +11,11 @@ import type { FrontDoor } from '../mcp/front-door.js';
 import { allowsBatches, isSupportedVersion } from '../mcp/protocol-versions.js';
 import type { ClientSession } from '../mcp/session.js';
 import type { RequestStream } from '../mcp/streams.js';
+import { clientCertReader } from './client-cert.js';
 import { HttpRequestStream, HttpSessionStream } from './http-streams.js';
 import { isLoopbackHostname, OriginPolicy } from './origin.js';
+import { httpsOptions } from './tls.js';
+import { registerWellKnown } from './well-known.js';
 
 export interface Readiness {
   ready: boolean;
@@ -38,6 +41,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   const { config, frontDoor, authenticator } = opts;
   const server = config.server;
   const app = Fastify({
+    // HTTPS, and client certificates from the configured CA only (DESIGN.md §6; see tls.ts).
+    ...(server.tls !== undefined ? { https: httpsOptions(server.tls) } : {}),
     logger: false,
     bodyLimit: server.bodyLimitBytes,
     keepAliveTimeout: server.keepAliveTimeoutMs,
@@ -86,12 +91,29 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     const r = opts.readiness();
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', ...r.detail });
   });
+  registerWellKnown(app, config);
 
+  // The client certificate of the connection, or one forwarded by a trusted proxy; a forwarded header is stripped either way.
+  const clientCertOf = clientCertReader(server, {
+    onIgnored: (reason, remoteAddress) => opts.logger.debug({ reason, remoteAddress }, 'forwarded client certificate ignored'),
+  });
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
-    const result = await authenticator.authenticate({ headers: request.headers, remoteAddress: request.socket.remoteAddress });
-    if (result.ok) return result.principal;
-    reply.raw.writeHead(result.status, { 'content-type': 'application/json', 'www-authenticate': result.wwwAuthenticate, 'cache-control': 'no-store' });
-    reply.raw.end(JSON.stringify(rpcError(null, { code: -32600, message: result.status === 401 ? 'Unauthorized' : 'Forbidden' })));
+    // Read (and strip) first, so the headers auth sees never hold a forwarded certificate.
+    const clientCert = clientCertOf(request);
+    const result = await authenticator.authenticate({ headers: request.headers, rawHeaders: request.raw.rawHeaders, remoteAddress: request.socket.remoteAddress, ...(clientCert ? { clientCert } : {}) });
+    if (result.ok) {
+      // DESIGN.md §2: the inbound token exists only inside edge/ and auth/ — nothing after this step sees it.
+      stripAuthorization(request);
+      return result.principal;
+    }
+    opts.logger.debug({ status: result.status, reason: result.reason, detail: result.detail }, 'authentication refused');
+    // 503: the key source or introspection endpoint is down; the token may be fine, so no challenge, and a retry hint.
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+    if (result.wwwAuthenticate !== '') headers['www-authenticate'] = result.wwwAuthenticate;
+    if (result.status === 503) headers['retry-after'] = '5';
+    reply.raw.writeHead(result.status, headers);
+    const message = result.status === 401 ? 'Unauthorized' : result.status === 403 ? 'Forbidden' : 'Service unavailable';
+    reply.raw.end(JSON.stringify(rpcError(null, { code: result.status === 503 ? -32603 : -32600, message })));
     return undefined;
   };
 
@@ -220,6 +242,14 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   });
 
   return app;
+}
+
+/** Removes the credential from the request once auth has consumed it (agentgateway `jwt.rs` does the same). */
+function stripAuthorization(request: FastifyRequest): void {
+  delete request.headers.authorization;
+  delete request.raw.headers.authorization;
+  const raw = request.raw.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'authorization') raw.splice(i, 2);
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

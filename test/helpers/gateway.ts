@@ -10,7 +10,9 @@ import { StreamableHTTPClientTransport, type StreamableHTTPClientTransportOption
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { pino, type Logger } from 'pino';
 import { buildApp, type App, type AppDeps } from '../../src/app.js';
+import { loadOrCreateDevKey, type DevKey, type MintOptions } from '../../src/auth/dev-keys.js';
 import { loadConfig } from '../../src/config/load.js';
+import type { GatehouseConfig } from '../../src/config/types.js';
 import { REPO_ROOT } from './spawn-server.js';
 
 export const FIXTURE_STDIO = join(REPO_ROOT, 'test/fixtures/servers/fixture-stdio.ts');
@@ -45,21 +47,37 @@ export interface TestGateway extends AsyncDisposable {
   dir: string;
   /** `transport` options go to the SDK transport as they are (e.g. `requestInit` headers a real client would send). */
   client(opts?: { capabilities?: ClientCapabilities; name?: string; transport?: StreamableHTTPClientTransportOptions }): Promise<Client>;
+  /**
+   * `auth: {mode: dev}` only: an access token for this gateway (its `auth.resource` and dev issuer), signed by
+   * its dev key (created in `dir`, like `gatehouse token` does). Throws in other modes.
+   */
+  token(opts: { sub: string; scopes: readonly string[] } & Partial<Omit<MintOptions, 'sub' | 'scopes'>>): Promise<string>;
   close(): Promise<void>;
 }
 
 export async function startGateway(
   upstreamsYaml: string[],
-  opts: { top?: string; env?: NodeJS.ProcessEnv; deps?: Partial<AppDeps>; /** Extra keys of the `server:` section (JSON values). */ server?: Record<string, unknown> } = {},
+  opts: {
+    top?: string;
+    env?: NodeJS.ProcessEnv;
+    deps?: Partial<AppDeps>;
+    /** Extra keys of the `server:` section (JSON values). */
+    server?: Record<string, unknown>;
+    /** Adjusts the loaded config before the app is built (e.g. a `server.tls` built from the types). */
+    configure?: (config: GatehouseConfig) => GatehouseConfig;
+    /** Listen on this port (default 0: any free one). Fixing it lets `auth.resource` default to the real URL. */
+    port?: number;
+  } = {},
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const file = join(dir, 'gatehouse.yaml');
   const serverExtra = Object.entries(opts.server ?? {}).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join('');
   writeFileSync(
     file,
-    `server:\n  host: 127.0.0.1\n  port: 0\n${serverExtra}${opts.top ?? ''}\nlogging:\n  level: debug\nupstreams:\n${upstreamsYaml.map((u) => `  - ${u}`).join('\n')}\n`,
+    `server:\n  host: 127.0.0.1\n  port: ${opts.port ?? 0}\n${serverExtra}${opts.top ?? ''}\nlogging:\n  level: debug\nupstreams:\n${upstreamsYaml.map((u) => `  - ${u}`).join('\n')}\n`,
   );
-  const config = loadConfig(file, opts.env ? { env: opts.env } : {});
+  const loaded = loadConfig(file, opts.env ? { env: opts.env } : {});
+  const config = opts.configure ? opts.configure(loaded) : loaded;
   const logs: LogLine[] = [];
   const logger: Logger = pino(
     { level: 'debug' },
@@ -69,9 +87,12 @@ export async function startGateway(
       },
     },
   );
-  const app = buildApp(config, { logger, ...opts.deps });
+  // auth.mode dev: the key file defaults to .gatehouse/ beside the config, i.e. inside this temp dir.
+  const devKey: DevKey | undefined = config.auth.mode === 'dev' && config.auth.dev ? await loadOrCreateDevKey(config.auth.dev.keyFile) : undefined;
+  const app = buildApp(config, { logger, ...(devKey ? { devJwks: devKey.publicJwks() } : {}), ...opts.deps });
   await app.start();
-  const address = await app.http.listen({ host: '127.0.0.1', port: 0 });
+  const address = await app.http.listen({ host: '127.0.0.1', port: config.server.port });
+  // `https://…` when `server.tls` is set (fastify reports the scheme it listens with).
   const url = `${address}/mcp`;
   const clients: Client[] = [];
   let closed = false;
@@ -92,6 +113,16 @@ export async function startGateway(
       await client.connect(new StreamableHTTPClientTransport(new URL(url), o.transport));
       clients.push(client);
       return client;
+    },
+    async token(o) {
+      const { auth } = config;
+      if (!devKey || !auth.dev) throw new Error(`gw.token() needs auth.mode dev (this gateway has ${auth.mode})`);
+      return devKey.mint({
+        audience: auth.resource,
+        issuer: auth.dev.issuer,
+        claimNames: { scope: auth.claims.scope, clientId: auth.claims.clientId },
+        ...o,
+      });
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,11 +9,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   CONFIG_DEFAULTS,
   ConfigError,
+  defaultResource,
   describeConfig,
   isLoopbackHost,
   isSecretValue,
   loadConfig,
+  parseConfigText,
   type ConfigProblem,
+  type AuthConfig,
   type GatehouseConfig,
   type HttpUpstreamConfig,
   type StdioUpstreamConfig,
@@ -102,11 +106,12 @@ describe('schemas/gatehouse.schema.json', () => {
 
   it("states the loader's defaults", () => {
     const defs = schema.$defs as Record<string, { properties: Record<string, { default?: unknown }> }>;
-    for (const section of ['server', 'auth', 'catalogue', 'logging'] as const) {
+    for (const section of ['server', 'auth', 'catalogue', 'logging', 'tls', 'introspection', 'devAuth'] as const) {
       for (const [key, value] of Object.entries(CONFIG_DEFAULTS[section])) {
         expect(defs[section]!.properties[key]!.default, `${section}.${key}`).toEqual(value);
       }
     }
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.auth.claims)) expect(defs.claims!.properties[key]!.default, `claims.${key}`).toEqual(value);
     const upstream = defs.upstream!.properties;
     for (const key of ['required', 'timeoutMs', 'maxTotalTimeoutMs', 'maxMessageBytes', 'mode', 'headers', 'args', 'cwd', 'envAllow', 'env', 'shutdownGraceMs'] as const) {
       expect(upstream[key]!.default, `upstream.${key}`).toEqual(CONFIG_DEFAULTS.upstream[key]);
@@ -121,7 +126,17 @@ describe('loadConfig: valid files', () => {
     const config = load(STDIO);
     expect(config.file).toBe(path.join(dir, 'gatehouse.yaml'));
     expect(config.server).toEqual(CONFIG_DEFAULTS.server);
-    expect(config.auth).toEqual({ mode: 'none' });
+    expect(config.auth).toEqual({
+      mode: 'none',
+      resource: 'http://127.0.0.1:8080/mcp',
+      authorizationServers: [],
+      scopesSupported: [],
+      requiredScopes: [],
+      algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      clockSkewSeconds: 30,
+      requireTokenType: false,
+      claims: { scope: 'scope', groups: 'groups', clientId: 'client_id' },
+    } satisfies AuthConfig);
     expect(config.catalogue).toEqual({ separator: '__', maxNameLength: 64, unprefixedSingleUpstream: false });
     expect(config.logging).toEqual({ level: 'info' });
     expect(config.upstreams).toEqual([
@@ -485,6 +500,431 @@ upstreams:
   });
 });
 
+describe('auth', () => {
+  const JWT = `auth:
+  mode: oauth
+  jwt:
+    issuer: https://idp.example.com
+    jwksUri: https://idp.example.com/jwks
+`;
+
+  it('derives resource from the listener and fills every auth default', () => {
+    const config = load(STDIO);
+    expect(config.auth.resource).toBe('http://127.0.0.1:8080/mcp');
+    expect(config.auth.authorizationServers).toEqual([]);
+    expect(config.server.trustedProxies).toEqual([]);
+    expect(config.server).not.toHaveProperty('tls');
+    expect(config.server).not.toHaveProperty('forwardedClientCertHeader');
+
+    // IPv6 hosts get brackets (in the URL parser's shortest form); a trailing slash of the path is dropped.
+    expect(load(`server: { host: "0:0:0:0:0:0:0:1", port: 9000, path: /a/mcp/ }\n${STDIO}`).auth.resource).toBe('http://[::1]:9000/a/mcp');
+    // Port 0 stays 0: the real port is only known once listening (tests recompute it with defaultResource).
+    const zero = load(`server: { host: localhost, port: 0 }\n${STDIO}`);
+    expect(zero.auth.resource).toBe('http://localhost:0/mcp');
+    expect(defaultResource({ ...zero.server, port: 43210 })).toBe('http://localhost:43210/mcp');
+    // The default port of the scheme is left out, as in every canonical URL.
+    expect(load(`server: { port: 80 }\n${STDIO}`).auth.resource).toBe('http://127.0.0.1/mcp');
+    // A host that makes no URL is reported once, not thrown.
+    expect(fail(`server: { host: "1:2:3" }\nauth: { mode: dev }\n${STDIO}`).problems.map((p) => p.message)).toEqual([
+      'must be a valid IPv6 address (without brackets)',
+      'auth.mode "dev" is only allowed on a loopback host; use auth.mode "oauth" to listen on 1:2:3',
+    ]);
+  });
+
+  it('normalises an explicit resource and refuses a fragment', () => {
+    expect(load(`auth:\n  resource: HTTPS://GW.Example.COM:443/MCP/\n${STDIO}`).auth.resource).toBe('https://gw.example.com/MCP');
+    expect(load(`auth:\n  resource: https://gw.example.com/\n${STDIO}`).auth.resource).toBe('https://gw.example.com/');
+    expect(load(`auth:\n  resource: https://gw.example.com\n${STDIO}`).auth.resource).toBe('https://gw.example.com/');
+    expect(problemAt(fail(`auth:\n  resource: https://gw.example.com/mcp#x\n${STDIO}`).problems, '/auth/resource')).toMatchObject({
+      line: 2,
+      message: 'must not contain a #fragment',
+    });
+    expect(problemAt(fail(`auth:\n  resource: gw.example.com/mcp\n${STDIO}`).problems, '/auth/resource').message).toBe(
+      'must be an absolute http:// or https:// URL without spaces',
+    );
+  });
+
+  it('reads a full oauth + jwt configuration', () => {
+    const config = load(`server:
+  host: 0.0.0.0
+  trustedProxies: [10.0.0.0/8, "::1", 127.0.0.1]
+  forwardedClientCertHeader: X-Forwarded-Client-Cert
+auth:
+  mode: oauth
+  resource: https://gw.example.com/mcp
+  scopesSupported: [mcp:read, mcp:write]
+  requiredScopes: [mcp:read]
+  algorithms: [ES256, RS512]
+  clockSkewSeconds: 0
+  requireTokenType: true
+  claims: { groups: roles }
+  jwt:
+    issuer: https://idp.example.com/realms/corp
+    jwksUri: https://idp.example.com/realms/corp/certs
+${STDIO}`);
+    expect(config.auth).toEqual({
+      mode: 'oauth',
+      resource: 'https://gw.example.com/mcp',
+      authorizationServers: ['https://idp.example.com/realms/corp'],
+      scopesSupported: ['mcp:read', 'mcp:write'],
+      requiredScopes: ['mcp:read'],
+      algorithms: ['ES256', 'RS512'],
+      clockSkewSeconds: 0,
+      requireTokenType: true,
+      claims: { scope: 'scope', groups: 'roles', clientId: 'client_id' },
+      jwt: { issuer: 'https://idp.example.com/realms/corp', jwksUri: 'https://idp.example.com/realms/corp/certs' },
+    } satisfies AuthConfig);
+    expect(config.server.trustedProxies).toEqual(['10.0.0.0/8', '::1', '127.0.0.1']);
+    expect(config.server.forwardedClientCertHeader).toBe('x-forwarded-client-cert');
+    expect(isDeepFrozen(config)).toBe(true);
+  });
+
+  it('reads jwt keys from a local JWKS file and checks it holds public keys only', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    write('jwks.json', JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1' }] }));
+    const text = (file: string): string => `auth:
+  mode: oauth
+  authorizationServers: [https://login.example.com]
+  jwt:
+    issuer: http://127.0.0.1:9999
+    jwksFile: ${file}
+${STDIO}`;
+    const config = load(text('./jwks.json'));
+    expect(config.auth.jwt).toEqual({ issuer: 'http://127.0.0.1:9999', jwksFile: path.join(dir, 'jwks.json') });
+    expect(config.auth.authorizationServers).toEqual(['https://login.example.com']);
+
+    write('private.json', JSON.stringify({ keys: [privateKey.export({ format: 'jwk' })] }));
+    write('not-jwks.json', '{"kty":"EC"}');
+    expect(problemAt(fail(text('private.json')).problems, '/auth/jwt/jwksFile')).toMatchObject({
+      line: 6,
+      message: `file ${path.join(dir, 'private.json')} holds private or symmetric key material ("d" or "k" members); it must hold public keys only`,
+    });
+    expect(problemAt(fail(text('not-jwks.json')).problems, '/auth/jwt/jwksFile').message).toBe(
+      `file ${path.join(dir, 'not-jwks.json')} is not a JWKS (a JSON object with a "keys" list of JWKs)`,
+    );
+    expect(problemAt(fail(text('absent.json')).problems, '/auth/jwt/jwksFile').message).toBe(`file ${path.join(dir, 'absent.json')} does not exist`);
+  });
+
+  it('needs exactly one of jwksUri and jwksFile', () => {
+    write('jwks.json', '{"keys":[]}');
+    const neither = fail(`auth:\n  mode: oauth\n  jwt:\n    issuer: https://idp.example.com\n${STDIO}`).problems;
+    expect(problemAt(neither, '/auth/jwt')).toMatchObject({
+      line: 4,
+      message: 'needs exactly one of jwksUri (keys fetched from the issuer) and jwksFile (keys from a local file)',
+    });
+    const both = fail(`${JWT}    jwksFile: jwks.json\n${STDIO}`).problems;
+    expect(problemAt(both, '/auth/jwt/jwksFile').line).toBe(6);
+  });
+
+  it('reads oauth + introspection with the client secret from the environment', () => {
+    const text = `auth:
+  mode: oauth
+  introspection:
+    endpoint: https://idp.example.com/oauth2/introspect
+    issuer: https://idp.example.com
+    clientId: gatehouse
+    clientSecret: { fromEnv: INTROSPECTION_SECRET }
+    cacheSeconds: 10
+${STDIO}`;
+    const config = load(text, { INTROSPECTION_SECRET: 'introspection-secret-value' });
+    const introspection = config.auth.introspection!;
+    expect(introspection).toMatchObject({
+      endpoint: 'https://idp.example.com/oauth2/introspect',
+      issuer: 'https://idp.example.com',
+      clientId: 'gatehouse',
+      cacheSeconds: 10,
+      cacheMaxEntries: 10_000,
+    });
+    expect(introspection.clientSecret.reveal()).toBe('introspection-secret-value');
+    expect(config.auth.authorizationServers).toEqual(['https://idp.example.com']);
+    expect(config.auth).not.toHaveProperty('jwt');
+    const described = JSON.stringify(describeConfig(config));
+    expect(described).toContain('"clientSecret":"[secret env:INTROSPECTION_SECRET]"');
+    expect(described).not.toContain('introspection-secret-value');
+    expect(util.inspect(config, { depth: Infinity })).not.toContain('introspection-secret-value');
+
+    expect(problemAt(fail(text).problems, '/auth/introspection/clientSecret/fromEnv')).toMatchObject({
+      line: 7,
+      message: 'environment variable INTROSPECTION_SECRET is not set',
+    });
+    // A secret written inline is a schema problem: only references are accepted.
+    const inline = fail(text.replace('{ fromEnv: INTROSPECTION_SECRET }', 'hunter2-hunter2')).problems;
+    expect(problemAt(inline, '/auth/introspection/clientSecret').message).toBe('must be a mapping (key: value), not a string');
+  });
+
+  it('advertises both issuers when jwt and introspection are configured', () => {
+    const config = load(
+      `${JWT}  introspection:
+    endpoint: https://other.example.com/introspect
+    issuer: https://other.example.com
+    clientId: gatehouse
+    clientSecret: { fromEnv: S }
+${STDIO}`,
+      { S: 's' },
+    );
+    expect(config.auth.authorizationServers).toEqual(['https://idp.example.com', 'https://other.example.com']);
+  });
+
+  it('fills dev defaults when mode is dev', () => {
+    const config = load(`auth:\n  mode: dev\n${STDIO}`);
+    expect(config.auth.dev).toEqual({ keyFile: path.join(dir, '.gatehouse/dev-signing-key.json'), issuer: 'urn:gatehouse:dev' });
+    expect(config.auth.authorizationServers).toEqual([]); // dev tokens come from `gatehouse token`: nothing to discover
+    expect(config.auth.resource).toBe('http://127.0.0.1:8080/mcp');
+    expect(fs.existsSync(path.join(dir, '.gatehouse'))).toBe(false);
+
+    const custom = load(`auth:\n  mode: dev\n  dev: { keyFile: keys/dev.json, issuer: local-dev }\n${STDIO}`);
+    expect(custom.auth.dev).toEqual({ keyFile: path.join(dir, 'keys/dev.json'), issuer: 'local-dev' });
+    fs.mkdirSync(path.join(dir, 'keys'));
+    expect(problemAt(fail(`auth:\n  mode: dev\n  dev: { keyFile: keys }\n${STDIO}`).problems, '/auth/dev/keyFile').message).toBe(
+      `${path.join(dir, 'keys')} is a folder; name the key file inside it`,
+    );
+  });
+
+  it('allows none and dev on loopback hosts only', () => {
+    const dev = fail(`server:\n  host: 0.0.0.0\nauth:\n  mode: dev\n${STDIO}`);
+    expect(dev.problems).toEqual([
+      expect.objectContaining({
+        line: 4,
+        path: '/auth/mode',
+        message: 'auth.mode "dev" is only allowed on a loopback host; use auth.mode "oauth" to listen on 0.0.0.0',
+      }),
+    ]);
+    expect(load(`server:\n  host: "::1"\nauth:\n  mode: dev\n${STDIO}`).auth.mode).toBe('dev');
+  });
+
+  it('needs a jwt or introspection block in mode oauth, and a resource on 0.0.0.0', () => {
+    expect(fail(`auth:\n  mode: oauth\n${STDIO}`).problems).toEqual([
+      expect.objectContaining({
+        line: 2,
+        path: '/auth/mode',
+        message: 'auth.mode "oauth" needs a "jwt" block (JWT access tokens), an "introspection" block (opaque tokens), or both',
+      }),
+    ]);
+    expect(fail(`server:\n  host: 0.0.0.0\n${JWT}${STDIO}`).problems).toEqual([
+      expect.objectContaining({
+        path: '/auth/resource',
+        message: 'must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "0.0.0.0"',
+      }),
+    ]);
+    expect(load(`server:\n  host: gw.example.com\n${JWT}${STDIO}`).auth.resource).toBe('http://gw.example.com:8080/mcp');
+  });
+
+  it('refuses blocks that belong to another mode, naming the mode', () => {
+    const jwtInDev = fail(`auth:
+  mode: dev
+  jwt: { issuer: https://idp.example.com, jwksUri: https://idp.example.com/jwks }
+  introspection: {}
+${STDIO}`).problems;
+    expect(problemAt(jwtInDev, '/auth/jwt')).toMatchObject({ line: 3, message: 'key "jwt" is only for auth.mode "oauth", and this one has mode "dev"' });
+    expect(problemAt(jwtInDev, '/auth/introspection')).toMatchObject({
+      line: 4,
+      message: 'key "introspection" is only for auth.mode "oauth", and this one has mode "dev"',
+    });
+    const devInOauth = fail(`${JWT}  dev: { issuer: x }\n${STDIO}`).problems;
+    expect(devInOauth).toEqual([expect.objectContaining({ line: 6, path: '/auth/dev', message: 'key "dev" is only for auth.mode "dev", and this one has mode "oauth"' })]);
+    const noMode = fail(`auth:\n  jwt: { issuer: https://idp.example.com, jwksUri: https://idp.example.com/jwks }\n${STDIO}`).problems;
+    expect(problemAt(noMode, '/auth/jwt').message).toBe('key "jwt" is only for auth.mode "oauth", and this file sets no auth.mode (the default is "none")');
+  });
+
+  it('needs https for issuers and fetched URLs, except on loopback hosts', () => {
+    const { problems } = fail(`auth:
+  mode: oauth
+  authorizationServers: [http://login.example.com]
+  jwt:
+    issuer: http://idp.example.com
+    jwksUri: http://idp.example.com/jwks
+  introspection:
+    endpoint: http://idp.example.com/introspect?client_secret=Zx9fQ2lmR7tY4pW8kD3nB6vH1cJ5sG0a
+    issuer: https://idp.example.com/?tenant=a
+    clientId: gatehouse
+    clientSecret: { fromEnv: S }
+${STDIO}`, { S: 's' });
+    const https = 'must use https: (http: is accepted only for loopback hosts such as 127.0.0.1, [::1] or localhost)';
+    expect(problems.map((p) => [p.line, p.path, p.message])).toEqual([
+      [3, '/auth/authorizationServers/0', https],
+      [5, '/auth/jwt/issuer', https],
+      [6, '/auth/jwt/jwksUri', https],
+      [8, '/auth/introspection/endpoint', expect.stringMatching(/^inline secret refused: .*\(the query parameter name "client_secret" marks a credential\)$/)],
+      [8, '/auth/introspection/endpoint', https],
+      [9, '/auth/introspection/issuer', 'must not contain a ?query (issuer identifiers have none, RFC 8414)'],
+    ]);
+    expect(JSON.stringify(problems)).not.toContain('Zx9fQ2lm');
+
+    const local = load(`auth:
+  mode: oauth
+  jwt: { issuer: "http://localhost:4000", jwksUri: "http://[::1]:4000/jwks" }
+  introspection:
+    endpoint: http://127.0.0.1:4000/introspect
+    issuer: http://127.0.0.1:4000
+    clientId: gatehouse
+    clientSecret: { fromEnv: S }
+${STDIO}`, { S: 's' });
+    expect(local.auth.authorizationServers).toEqual(['http://localhost:4000', 'http://127.0.0.1:4000']);
+  });
+
+  it('checks algorithms, scopes and ranges', () => {
+    const { problems } = fail(`auth:
+  algorithms: [RS256, HS256, none]
+  scopesSupported: [read]
+  requiredScopes: [write, "a b"]
+  clockSkewSeconds: 600
+  claims: { scope: "" }
+${STDIO}`);
+    expect(problems.map((p) => [p.path, p.message])).toEqual([
+      ['/auth/algorithms/1', 'must be one of "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA" (got "HS256")'],
+      ['/auth/algorithms/2', 'must be one of "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA" (got "none")'],
+      ['/auth/requiredScopes/1', 'must be a scope: printable ASCII without spaces, \\ or " (RFC 6749 §3.3)'],
+      ['/auth/clockSkewSeconds', 'must be at most 300'],
+      ['/auth/claims/scope', 'must not be empty'],
+    ]);
+    expect(problemAt(fail(`auth:\n  algorithms: []\n${STDIO}`).problems, '/auth/algorithms').message).toBe('must have at least 1 entry');
+    expect(problemAt(fail(`auth:\n  scopesSupported: [read]\n  requiredScopes: [write]\n${STDIO}`).problems, '/auth/requiredScopes/0')).toMatchObject({
+      line: 3,
+      message: 'scope "write" is required but missing from auth.scopesSupported',
+    });
+  });
+
+  it('rejects unknown keys under auth and its blocks', () => {
+    const { problems } = fail(`auth:
+  mode: oauth
+  audience: https://gw.example.com/mcp
+  jwt:
+    issuer: https://idp.example.com
+    jwksUrl: https://idp.example.com/jwks
+${STDIO}`);
+    expect(problemAt(problems, '/auth/audience')).toMatchObject({ line: 3, message: expect.stringMatching(/^unknown key "audience"/) });
+    expect(problemAt(problems, '/auth/jwt/jwksUrl')).toMatchObject({ line: 6, message: 'unknown key "jwksUrl" (did you mean "jwksUri"?)' });
+    expect(problemAt(fail(`auth:\n  mode: oidc\n${STDIO}`).problems, '/auth/mode').message).toBe('must be one of "none", "dev", "oauth" (got "oidc")');
+  });
+});
+
+describe('server: tls and proxies', () => {
+  const CERT = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
+  let keyPem: string;
+  beforeEach(() => {
+    keyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    fs.mkdirSync(path.join(dir, 'tls'));
+    write('tls/server.crt', CERT);
+    write('tls/server.key', keyPem);
+    write('tls/clients-ca.pem', CERT);
+  });
+
+  it('reads tls with files relative to the config folder, and serves https resources', () => {
+    const config = load(`server:
+  tls:
+    certFile: ./tls/server.crt
+    key: { fromFile: ./tls/server.key }
+    clientCaFile: tls/clients-ca.pem
+    clientCertificates: require
+    minVersion: TLSv1.3
+  port: 8443
+${STDIO}`);
+    const tls = config.server.tls!;
+    expect(tls).toMatchObject({
+      certFile: path.join(dir, 'tls/server.crt'),
+      clientCaFile: path.join(dir, 'tls/clients-ca.pem'),
+      clientCertificates: 'require',
+      minVersion: 'TLSv1.3',
+    });
+    expect(tls.key.reveal()).toBe(keyPem.replace(/\n$/, ''));
+    expect(config.auth.resource).toBe('https://127.0.0.1:8443/mcp');
+    expect(describeConfig(config)).toMatchObject({ server: { tls: { key: `[secret file:${path.join(dir, 'tls/server.key')}]` } } });
+    expect(JSON.stringify(describeConfig(config))).not.toContain('PRIVATE KEY');
+    expect(isDeepFrozen(config)).toBe(true);
+
+    const minimal = load(`server:\n  tls: { certFile: tls/server.crt, key: { fromEnv: TLS_KEY } }\n${STDIO}`, { TLS_KEY: keyPem });
+    expect(minimal.server.tls).toMatchObject({ clientCertificates: 'none', minVersion: 'TLSv1.2' });
+    expect(minimal.server.tls).not.toHaveProperty('clientCaFile');
+    expect(minimal.auth.resource).toBe('https://127.0.0.1:8080/mcp');
+  });
+
+  it('checks the certificate files, the key and the client CA', () => {
+    write('tls/encrypted.key', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'x' }).toString());
+    write('tls/combined.pem', `${CERT}${keyPem}`);
+    const { problems, message } = fail(`server:
+  tls:
+    certFile: tls/missing.crt
+    key: { fromFile: tls/server.crt }
+    clientCertificates: request
+upstreams:
+  - name: a
+    transport: stdio
+    command: x
+`);
+    expect(problems.map((p) => [p.line, p.path, p.message])).toEqual([
+      [3, '/server/tls/certFile', `file ${path.join(dir, 'tls/missing.crt')} does not exist`],
+      [4, '/server/tls/key/fromFile', `the secret from file:${path.join(dir, 'tls/server.crt')} is not a PEM private key (-----BEGIN PRIVATE KEY-----)`],
+      [5, '/server/tls/clientCertificates', '"request" needs tls.clientCaFile: client certificates are checked against that CA only, never against public roots'],
+    ]);
+    expect(message).not.toContain('MIIB');
+
+    const more = fail(`server:
+  tls:
+    certFile: tls/combined.pem
+    key: { fromFile: tls/encrypted.key }
+    clientCaFile: tls/server.key
+${STDIO}`).problems;
+    expect(more.map((p) => [p.line, p.path, p.message])).toEqual([
+      [3, '/server/tls/certFile', `file ${path.join(dir, 'tls/combined.pem')} also holds a private key; keep the key in a file of its own and reference it from tls.key`],
+      [4, '/server/tls/key/fromFile', `the secret from file:${path.join(dir, 'tls/encrypted.key')} is an encrypted private key; Gatehouse needs it unencrypted (protect the file's permissions instead)`],
+      [5, '/server/tls/clientCaFile', `file ${path.join(dir, 'tls/server.key')} holds no PEM certificate (-----BEGIN CERTIFICATE-----); expected a CA certificate`],
+      [5, '/server/tls/clientCaFile', `file ${path.join(dir, 'tls/server.key')} also holds a private key; keep the key in a file of its own and reference it from tls.key`],
+      [5, '/server/tls/clientCaFile', 'is unused while tls.clientCertificates is "none"; set clientCertificates to "request" or "require", or remove clientCaFile'],
+    ]);
+
+    const escaped = fail(`server:\n  tls: { certFile: tls/server.crt, key: { fromEnv: TLS_KEY } }\n${STDIO}`, { TLS_KEY: keyPem.replace(/\n/g, '\\n') });
+    expect(escaped.problems[0]!.message).toBe('the secret from env:TLS_KEY is not a PEM private key (-----BEGIN PRIVATE KEY-----) (it holds "\\n" escapes; the variable needs real line breaks)');
+    expect(escaped.message).not.toContain('MIG');
+  });
+
+  it('rejects unknown and missing keys under tls', () => {
+    const { problems } = fail(`server:\n  tls:\n    certFile: tls/server.crt\n    keyFile: tls/server.key\n    minVersion: TLSv1.1\n${STDIO}`);
+    expect(problems.map((p) => [p.path, p.message])).toEqual([
+      ['/server/tls', 'missing required key "key"'],
+      ['/server/tls/keyFile', 'unknown key "keyFile"; known keys: certFile, key, clientCaFile, clientCertificates, minVersion'],
+      ['/server/tls/minVersion', 'must be one of "TLSv1.2", "TLSv1.3" (got "TLSv1.1")'],
+    ]);
+  });
+
+  it('checks trusted proxy addresses and ranges', () => {
+    const { problems } = fail(`server:
+  trustedProxies:
+    - 10.0.0.0/33
+    - 10.0.0.256
+    - proxy.internal
+    - "::/0"
+    - 0.0.0.0/0
+    - 10.0.0.0/8/1
+    - 192.168.1.0/24
+    - "fd00::/8"
+${STDIO}`);
+    const example = 'e.g. 10.0.0.0/8, 192.168.1.10 or ::1';
+    expect(problems.map((p) => [p.line, p.message])).toEqual([
+      [3, `is not an IP address or CIDR range (the prefix length must be 0-32); ${example}`],
+      [4, `is not an IP address or CIDR range; ${example}`],
+      [5, `is not an IP address or CIDR range; ${example}`],
+      [6, "trusts every address, so any client could forge forwarded headers; list the proxies' own addresses or subnets"],
+      [7, "trusts every address, so any client could forge forwarded headers; list the proxies' own addresses or subnets"],
+      [8, `is not an IP address or CIDR range (the prefix length must be 0-32); ${example}`],
+    ]);
+  });
+
+  it('believes a forwarded client certificate header only with trusted proxies', () => {
+    expect(fail(`server:\n  forwardedClientCertHeader: Client-Cert\n${STDIO}`).problems).toEqual([
+      expect.objectContaining({
+        line: 2,
+        path: '/server/forwardedClientCertHeader',
+        message: 'needs server.trustedProxies: a forwarded client certificate is only believed from listed proxy addresses, and the list is empty',
+      }),
+    ]);
+    const config = load(`server:\n  forwardedClientCertHeader: Client-Cert\n  trustedProxies: [127.0.0.1]\n${STDIO}`);
+    expect(config.server.forwardedClientCertHeader).toBe('client-cert');
+    expect(problemAt(fail(`server:\n  forwardedClientCertHeader: "client cert"\n${STDIO}`).problems, '/server/forwardedClientCertHeader').message).toMatch(
+      /^must be a header name/,
+    );
+  });
+});
+
 describe('examples/*.yaml', () => {
   const examplesDir = path.join(root, 'examples');
   const files = fs.existsSync(examplesDir) ? fs.readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f) && !f.endsWith('.test.yaml')).sort() : [];
@@ -496,5 +936,11 @@ describe('examples/*.yaml', () => {
   });
   it.each(files)('%s validates', (name) => {
     expect(() => loadConfig(path.join(examplesDir, name), { env })).not.toThrow();
+  });
+  it('the bundled example validates in dev mode with the dev defaults', () => {
+    const text = fs.readFileSync(path.join(examplesDir, 'gatehouse.yaml'), 'utf8').replace(/^(\s*mode:)\s*none\b.*$/m, '$1 dev');
+    const config = parseConfigText(text, path.join(examplesDir, 'gatehouse.yaml'), { env });
+    expect(config.auth.mode).toBe('dev');
+    expect(config.auth.dev).toEqual({ keyFile: path.join(examplesDir, '.gatehouse/dev-signing-key.json'), issuer: 'urn:gatehouse:dev' });
   });
 });
