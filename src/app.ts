@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
-import { LoggerAuditSink, type AuditSink } from './audit/audit-sink.js';
+import { LoggerAuditSink, ReasonCounter, type AuditSink } from './audit/audit-sink.js';
 import type { Authenticator } from './auth/authenticator.js';
 import { createAuthenticator } from './auth/resource-server.js';
 import type { GatehouseConfig } from './config/types.js';
@@ -35,6 +35,8 @@ export interface App {
   readonly frontDoor: FrontDoor;
   readonly router: Router;
   readonly upstreams: UpstreamSet;
+  /** Authentication failures by reason since start (exported as a metric by the telemetry step). */
+  readonly authFailures: ReasonCounter;
   /** Connect the upstreams and load the catalogue. Throws on a start-up collision. */
   start(): Promise<void>;
   readiness(): Readiness;
@@ -82,7 +84,8 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       detail: { upstreams: health, sessions: frontDoor!.sessionCount, ...(waiting.length > 0 ? { waitingFor: waiting } : {}) },
     };
   };
-  const http = buildEdge({ config, frontDoor, authenticator, logger, readiness });
+  const authFailures = new ReasonCounter();
+  const http = buildEdge({ config, frontDoor, authenticator, logger, readiness, audit, authFailures });
 
   return {
     config,
@@ -90,6 +93,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     frontDoor,
     router,
     upstreams,
+    authFailures,
     readiness,
     async start() {
       if (config.auth.mode === 'none') {

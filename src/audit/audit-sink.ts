@@ -5,7 +5,12 @@ import type { Logger } from 'pino';
  * file sinks; the shape and the rule — fire and forget, never throws into the request path — start here.
  */
 export interface AuditEvent {
-  type: 'mcp.request' | 'mcp.session' | 'upstream.state' | 'config';
+  type: 'mcp.request' | 'mcp.session' | 'upstream.state' | 'config' | 'auth.failure';
+  /** auth.failure: why (AuthFailureReason), and the HTTP status answered. Never the token. */
+  reason?: string;
+  status?: number;
+  remoteAddress?: string;
+  certThumbprint?: string;
   requestId?: string;
   session?: string;
   subject?: string;
@@ -43,4 +48,20 @@ export class LoggerAuditSink implements AuditSink {
 
 export class NullAuditSink implements AuditSink {
   record(): void {}
+}
+
+/**
+ * Counts by label (e.g. auth failures by reason) until the metrics issue exports them as OpenTelemetry
+ * counters; a bounded label set, so memory stays flat.
+ */
+export class ReasonCounter {
+  private readonly counts = new Map<string, number>();
+
+  inc(reason: string): void {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
+  }
+
+  snapshot(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
 }

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { AuditSink, ReasonCounter } from '../audit/audit-sink.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
@@ -23,6 +24,8 @@ export interface Readiness {
 }
 
 export interface EdgeOptions {
+  audit: AuditSink;
+  authFailures: ReasonCounter;
   config: GatehouseConfig;
   frontDoor: FrontDoor;
   authenticator: Authenticator;
@@ -107,6 +110,16 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       return result.principal;
     }
     opts.logger.debug({ status: result.status, reason: result.reason, detail: result.detail }, 'authentication refused');
+    // Counted by reason and recorded, never with the token (issue: every authentication failure leaves a record).
+    opts.authFailures.inc(result.reason);
+    opts.audit.record({
+      type: 'auth.failure',
+      reason: result.reason,
+      status: result.status,
+      ...(result.detail !== undefined ? { detail: result.detail } : {}),
+      ...(request.socket.remoteAddress !== undefined ? { remoteAddress: request.socket.remoteAddress } : {}),
+      ...(clientCert ? { certThumbprint: clientCert.thumbprint } : {}),
+    });
     // 503: the key source or introspection endpoint is down; the token may be fine, so no challenge, and a retry hint.
     const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
     if (result.wwwAuthenticate !== '') headers['www-authenticate'] = result.wwwAuthenticate;

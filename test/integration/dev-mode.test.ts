@@ -160,6 +160,14 @@ describe('a gateway in dev mode', () => {
     expect((await post(gw.url, initializeBody(), { authorization: `Bearer ${elsewhere}` })).status).toBe(401);
     const expired = await gw.token({ sub: 'carol', scopes: ['a'], ttlSeconds: 60, now: Date.now() - 3_600_000 });
     expect((await post(gw.url, initializeBody(), { authorization: `Bearer ${expired}` })).status).toBe(401);
+
+    // Every refusal is counted by reason and recorded, and no record holds a token.
+    expect(gw.app.authFailures.snapshot()).toMatchObject({ missing_token: 1, expired: 1 });
+    await new Promise((r) => setTimeout(r, 50));
+    const records = gw.logs.filter((l) => (l.audit as { type?: string } | undefined)?.type === 'auth.failure');
+    expect(records.map((l) => (l.audit as { reason: string }).reason)).toEqual(expect.arrayContaining(['missing_token', 'expired', 'wrong_audience']));
+    const everything = JSON.stringify(gw.logs);
+    for (const t of [token, own, foreign, elsewhere, expired]) expect(everything).not.toContain(t);
   });
 
   it('`gatehouse start` in dev mode creates the key and accepts tokens minted by `gatehouse token` on the same config', async () => {
