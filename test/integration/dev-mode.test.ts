@@ -3,7 +3,6 @@
  * key, and a gateway in dev mode — in-process (startGateway) and as `gatehouse start` — accepts it from the
  * official SDK client and refuses requests without a valid one with 401.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +12,9 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOrCreateDevKey } from '../../src/auth/dev-keys.js';
 import { initializeBody, post, startGateway, stdioFixtureYaml } from '../helpers/gateway.js';
-import { REPO_ROOT } from '../helpers/spawn-server.js';
+import { cli, finished, killAllCli } from '../helpers/cli.js';
 
-const MAIN = join(REPO_ROOT, 'src/main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-devmode-'));
-const live = new Set<ChildProcess>();
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** The loader's default `auth.dev.issuer`. */
 const DEV_ISSUER = 'urn:gatehouse:dev';
@@ -25,39 +22,12 @@ const RESOURCE = 'http://127.0.0.1:8080/mcp';
 const posix = process.platform !== 'win32';
 
 afterAll(() => {
-  for (const p of live) p.kill('SIGKILL');
+  killAllCli();
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Running {
-  proc: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
-
-function cli(args: string[]): Running {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(proc);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  proc.stdout!.setEncoding('utf8').on('data', (c: string) => stdout.push(c));
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => stderr.push(c));
-  const exited = new Promise<number | null>((resolve) =>
-    proc.once('exit', (code) => {
-      live.delete(proc);
-      resolve(code);
-    }),
-  );
-  return { proc, stdout, stderr, exited };
-}
-
-async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = cli(args);
-  const timer = setTimeout(() => r.proc.kill('SIGKILL'), 20_000);
-  const code = await r.exited;
-  clearTimeout(timer);
-  return { code, stdout: r.stdout.join(''), stderr: r.stderr.join('') };
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return finished(cli(args));
 }
 
 let configs = 0;

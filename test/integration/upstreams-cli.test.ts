@@ -2,7 +2,6 @@
  * The CLI as an operator runs it — `node --import tsx src/main.ts …` as a real process: `check`, `tools list`,
  * `start` refusing a name collision, and a graceful SIGTERM with a call in flight.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,47 +11,15 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exposedName } from '../../src/router/naming.js';
 import { stdioFixtureYaml } from '../helpers/gateway.js';
-import { REPO_ROOT } from '../helpers/spawn-server.js';
+import { cli, finished, killAllCli } from '../helpers/cli.js';
 import { DUP_SERVER, isAlive, readRecord, waitFor } from '../helpers/upstream-tools.js';
 
-const MAIN = join(REPO_ROOT, 'src/main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
-const live = new Set<ChildProcess>();
 
 afterAll(() => {
-  for (const p of live) p.kill('SIGKILL');
+  killAllCli();
   rmSync(dir, { recursive: true, force: true });
 });
-
-interface Run {
-  proc: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
-
-function cli(args: string[]): Run {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(proc);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  proc.stdout!.setEncoding('utf8').on('data', (c: string) => stdout.push(c));
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => stderr.push(c));
-  const exited = new Promise<number | null>((resolve) =>
-    proc.once('exit', (code) => {
-      live.delete(proc);
-      resolve(code);
-    }),
-  );
-  return { proc, stdout, stderr, exited };
-}
-
-async function finished(run: Run, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const timer = setTimeout(() => run.proc.kill('SIGKILL'), timeoutMs);
-  const code = await run.exited;
-  clearTimeout(timer);
-  return { code, stdout: run.stdout.join(''), stderr: run.stderr.join('') };
-}
 
 function writeConfig(name: string, upstreams: string[], top = ''): string {
   const file = join(dir, name);
