@@ -2,14 +2,17 @@ import type { FastifyInstance } from 'fastify';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import { LoggerAuditSink, ReasonCounter, type AuditSink } from './audit/audit-sink.js';
-import type { Authenticator } from './auth/authenticator.js';
+import { registerAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from './auth/as/plugin.js';
+import type { AuthRequest, AuthResult, Authenticator } from './auth/authenticator.js';
 import { createAuthenticator } from './auth/resource-server.js';
 import type { GatehouseConfig } from './config/types.js';
-import { buildEdge, type Readiness } from './edge/server.js';
+import { buildEdge, edgeClientCertReader, type Readiness } from './edge/server.js';
 import { FrontDoor } from './mcp/front-door.js';
 import type { PolicyEngine } from './policy/decision.js';
 import { PermitAllPolicy } from './policy/permit-all.js';
 import { Router } from './router/router.js';
+import type { AsStore } from './stores/as-store.js';
+import { createAsStore } from './stores/create-as-store.js';
 import type { Channel } from './upstream/channel.js';
 import { UpstreamSet } from './upstream/upstream-set.js';
 import { VERSION } from './version.js';
@@ -27,6 +30,8 @@ export interface AppDeps {
   policy?: PolicyEngine;
   /** Tests inject faults here; production uses the transport the config names. */
   channelFactory?: (config: GatehouseConfig['upstreams'][number]) => Channel;
+  /** `auth.mode: builtin`: the store (default: the one `auth.builtin.store` names), and test-only options of the server. */
+  authorizationServer?: { store?: AsStore } & Partial<Pick<AuthorizationServerOptions, 'now' | 'fetchClientMetadata' | 'unsafe'>>;
 }
 
 export interface App {
@@ -37,6 +42,8 @@ export interface App {
   readonly upstreams: UpstreamSet;
   /** Authentication failures by reason since start (exported as a metric by the telemetry step). */
   readonly authFailures: ReasonCounter;
+  /** `auth.mode: builtin`: the authorization server, once the edge app is ready (after `start()` or `http.ready()`). */
+  readonly authorizationServer: AuthorizationServer | undefined;
   /** Connect the upstreams and load the catalogue. Throws on a start-up collision. */
   start(): Promise<void>;
   readiness(): Readiness;
@@ -52,7 +59,14 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const logger = deps.logger;
   const audit = deps.audit ?? new LoggerAuditSink(logger.child({ stream: 'audit' }));
   const policy = deps.policy ?? new PermitAllPolicy();
-  const authenticator = deps.authenticator ?? createAuthenticator(config, deps.devJwks ? { devJwks: deps.devJwks } : {});
+  // auth.mode builtin: the authenticator verifies with what the authorization server publishes, and that server is
+  // only registered when the edge app loads (see below) — until then, which is before any request, it refuses.
+  let builtinAuthenticator: Authenticator | undefined;
+  const authenticator =
+    deps.authenticator ??
+    (config.auth.mode === 'builtin'
+      ? { authenticate: (req: AuthRequest): AuthResult | Promise<AuthResult> => builtinAuthenticator?.authenticate(req) ?? AS_NOT_READY }
+      : createAuthenticator(config, deps.devJwks ? { devJwks: deps.devJwks } : {}));
 
   // The front door and the upstreams need each other (relays go up, calls go down); the hooks close the loop.
   let frontDoor: FrontDoor | undefined;
@@ -85,7 +99,37 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     };
   };
   const authFailures = new ReasonCounter();
-  const http = buildEdge({ config, frontDoor, authenticator, logger, readiness, audit, authFailures });
+  const clientCertOf = edgeClientCertReader(config, logger);
+  const http = buildEdge({ config, frontDoor, authenticator, logger, readiness, audit, authFailures, clientCertOf });
+
+  // The built-in authorization server: its own encapsulated scope of the edge app, registered when the app loads
+  // (`ready()`/`listen()`), so its start-up checks and key import (asynchronous) happen before the first request.
+  let authorizationServer: AuthorizationServer | undefined;
+  let asStore: AsStore | undefined;
+  if (config.auth.mode === 'builtin') {
+    const as = config.auth.builtin;
+    if (as === undefined) throw new TypeError('auth.mode builtin: auth.builtin is missing');
+    const { store: injectedStore, ...asOptions } = deps.authorizationServer ?? {};
+    const store = injectedStore ?? createAsStore(as.store);
+    asStore = store;
+    // A plain-http issuer is loopback-only local development (the loader and the plugin both insist); there, and
+    // only there, the IdP may be a plain-http loopback one too (the loader refuses any other plain-http IdP).
+    const localDevelopment = new URL(as.issuer).protocol === 'http:';
+    void http.register(async (scope) => {
+      const server = await registerAuthorizationServer(scope, {
+        config,
+        as,
+        store,
+        logger: logger.child({ component: 'as' }),
+        clientCertOf,
+        ...asOptions,
+        unsafe: { ...(localDevelopment ? { allowInsecureIdp: true } : {}), ...asOptions.unsafe },
+      });
+      builtinAuthenticator = createAuthenticator(config, { builtin: { jwks: server.jwks, isRevoked: server.isRevoked } });
+      authorizationServer = server;
+      logger.info({ issuer: server.issuer, signingKeys: server.jwks.keys.length, store: as.store.kind }, 'built-in authorization server ready');
+    });
+  }
 
   return {
     config,
@@ -94,11 +138,16 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     router,
     upstreams,
     authFailures,
+    get authorizationServer() {
+      return authorizationServer;
+    },
     readiness,
     async start() {
       if (config.auth.mode === 'none') {
         logger.warn({ host: config.server.host }, 'authentication is OFF (auth.mode: none) — allowed on loopback only; do not expose this gateway');
       }
+      // Load the edge app now: a misconfigured authorization server fails before any upstream is started.
+      if (config.auth.mode === 'builtin') await http.ready();
       await upstreams.startAll();
       await router!.initialLoad();
       started = true;
@@ -112,6 +161,9 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       http.server.closeAllConnections();
       await serverClosed;
       await upstreams.closeAll();
+      await asStore?.close();
     },
   };
 }
+
+const AS_NOT_READY: AuthResult = Object.freeze({ ok: false, status: 503, wwwAuthenticate: '', reason: 'verifier_unavailable', detail: 'the built-in authorization server is not registered yet' });

@@ -32,6 +32,7 @@ export type AuthFailureReason =
   | 'unknown_key'
   | 'disallowed_algorithm'
   | 'inactive'
+  | 'revoked'
   | 'certificate_required'
   | 'certificate_mismatch'
   | 'insufficient_scope'

@@ -1,5 +1,5 @@
 /**
- * Step ② of the pipeline for `auth.mode: dev` and `oauth`: the gateway as an OAuth 2.1 resource server
+ * Step ② of the pipeline for `auth.mode: dev`, `oauth` and `builtin`: the gateway as an OAuth 2.1 resource server
  * (MCP authorization §Token Handling, RFC 6750, RFC 9728). A request becomes a `Principal` or a challenge:
  *
  *   no bearer token                 → 401 `Bearer resource_metadata=…, scope=…` (no error code, RFC 6750 §3.1)
@@ -29,6 +29,11 @@ export interface ResourceServerOptions {
   introspection?: TokenVerifier;
   /** Epoch milliseconds; tests freeze it. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Asked after a token verified: true refuses it (401 `invalid_token`, reason `revoked`). Tokens without a `jti`
+   * are then refused too (their revocation cannot be checked); a throw means the store is down (503).
+   */
+  isRevoked?: (jti: string) => Promise<boolean>;
 }
 
 /** A JWS in compact serialisation: three base64url parts (RFC 7515 §7.1). A JWE has five and is not ours. */
@@ -50,6 +55,7 @@ export class ResourceServerAuthenticator implements Authenticator {
   readonly #required: readonly string[];
   readonly #challenge: ChallengeContext;
   readonly #now: () => number;
+  readonly #isRevoked: ((jti: string) => Promise<boolean>) | undefined;
 
   constructor(options: ResourceServerOptions) {
     if (!options.jwt && !options.introspection) throw new TypeError('ResourceServerAuthenticator: configure a JWT verifier, introspection, or both');
@@ -58,6 +64,7 @@ export class ResourceServerAuthenticator implements Authenticator {
     this.#required = Object.freeze([...options.requiredScopes]);
     this.#challenge = Object.freeze({ resourceMetadata: protectedResourceMetadataUrl(options.resource), requiredScopes: this.#required });
     this.#now = options.now ?? Date.now;
+    this.#isRevoked = options.isRevoked;
   }
 
   async authenticate(req: AuthRequest): Promise<AuthResult> {
@@ -75,6 +82,10 @@ export class ResourceServerAuthenticator implements Authenticator {
       if (result.reason === 'verifier_unavailable') return { ok: false, status: 503, wwwAuthenticate: '', reason: result.reason, detail: result.detail };
       return { ok: false, status: 401, wwwAuthenticate: invalidTokenChallenge(this.#challenge), reason: result.reason, detail: result.detail };
     }
+    if (this.#isRevoked !== undefined) {
+      const refused = await this.#revocationCheck(result.principal.tokenId);
+      if (refused !== undefined) return refused;
+    }
     let principal: Principal = result.principal;
     if (cert !== undefined) principal = Object.freeze({ ...principal, certThumbprint: cert.thumbprint, certSubject: cert.subject, certSans: cert.sans });
     const missing = this.#required.filter((s) => !principal.scopes.has(s));
@@ -89,11 +100,26 @@ export class ResourceServerAuthenticator implements Authenticator {
     }
     return { ok: true, principal };
   }
+
+  async #revocationCheck(jti: string | undefined): Promise<AuthResult | undefined> {
+    if (jti === undefined) return { ok: false, status: 401, wwwAuthenticate: invalidTokenChallenge(this.#challenge), reason: 'invalid_token', detail: 'no jti: revocation cannot be checked' };
+    let revoked: boolean;
+    try {
+      revoked = await this.#isRevoked!(jti);
+    } catch (err) {
+      // Fail closed, but as "try again": the token may well be fine.
+      return { ok: false, status: 503, wwwAuthenticate: '', reason: 'verifier_unavailable', detail: `revocation check failed: ${(err as Error | undefined)?.name ?? 'error'}` };
+    }
+    if (revoked) return { ok: false, status: 401, wwwAuthenticate: invalidTokenChallenge(this.#challenge), reason: 'revoked', detail: 'access token revoked' };
+    return undefined;
+  }
 }
 
 export interface AuthenticatorDeps {
   /** `auth.mode: dev`: the public JWKS of the local signing key (from `src/auth/dev-keys.ts`). */
   devJwks?: JSONWebKeySet;
+  /** `auth.mode: builtin`: what the registered authorization server publishes (`registerAuthorizationServer`). */
+  builtin?: { readonly jwks: JSONWebKeySet | { readonly keys: readonly Readonly<Record<string, unknown>>[] }; isRevoked(jti: string): Promise<boolean> };
   now?: () => number;
 }
 
@@ -124,6 +150,20 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
         ...(auth.introspection
           ? { introspection: new IntrospectionVerifier(introspectionOptions(auth.introspection, { audience: auth.resource, clockSkewSeconds: auth.clockSkewSeconds, claims: auth.claims })) }
           : {}),
+        ...(deps.now ? { now: deps.now } : {}),
+      });
+    }
+    case 'builtin': {
+      if (!auth.builtin) throw new TypeError('auth.mode builtin: auth.builtin is missing');
+      if (!deps.builtin) throw new TypeError('auth.mode builtin: the built-in authorization server was not registered (no public JWKS given)');
+      const jwks = deps.builtin.jwks as JSONWebKeySet;
+      // Our own tokens: signed with our keys' algorithms (auth.algorithms is about external issuers), RFC 9068 typed.
+      const algorithms = [...new Set(jwks.keys.map((k) => k.alg).filter((a): a is string => typeof a === 'string'))];
+      return new ResourceServerAuthenticator({
+        resource: auth.resource,
+        requiredScopes: auth.requiredScopes,
+        jwt: new JwtVerifier({ ...jwtOptions(auth, auth.builtin.issuer, { jwks }), ...(algorithms.length > 0 ? { algorithms } : {}), requireTokenType: true }),
+        isRevoked: deps.builtin.isRevoked,
         ...(deps.now ? { now: deps.now } : {}),
       });
     }

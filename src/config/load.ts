@@ -4,7 +4,7 @@
  * thrown together as one `ConfigError`, each naming file, line, path and what is wrong, so one run of
  * `gatehouse check` shows everything to fix. Messages never quote a secret or a value that looks like one.
  */
-import { createPrivateKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type JsonWebKey } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -12,9 +12,10 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import schemaJson from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
-import { credentialKind, describeFsError, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
+import { credentialKind, describeFsError, INLINE_SECRET_MESSAGE, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
 import type {
   AuthConfig,
+  BuiltinAsConfig,
   CatalogueConfig,
   DevAuthConfig,
   GatehouseConfig,
@@ -68,6 +69,20 @@ export const CONFIG_DEFAULTS = deepFreeze({
   introspection: { cacheSeconds: 30, cacheMaxEntries: 10_000 },
   /** Applied when `auth.mode` is `dev` and the `dev` block is absent or partial; `keyFile` is relative to the config folder. */
   devAuth: { keyFile: '.gatehouse/dev-signing-key.json', issuer: 'urn:gatehouse:dev' },
+  /** `auth.builtin` (mode builtin). `issuer` is derived from `auth.resource` (see `normaliseBuiltin`), so it has no entry here. */
+  builtin: {
+    accessTokenTtlSeconds: 300,
+    refreshTokenTtlSeconds: 30 * 24 * 60 * 60,
+    codeTtlSeconds: 60,
+    registration: { enabled: true },
+    clientIdMetadataDocuments: true,
+    scopeMapping: [] as { claim: string; value: string; scopes: string[] }[],
+    clients: [] as never[],
+    store: { kind: 'memory' as const },
+  },
+  builtinRegistration: { enabled: true },
+  builtinIdp: { scopes: ['openid', 'profile', 'email'] },
+  builtinStore: { keyPrefix: 'gatehouse:as:' },
   catalogue: { separator: '__', maxNameLength: 64, unprefixedSingleUpstream: false },
   logging: { level: 'info' as const },
   upstream: {
@@ -217,6 +232,20 @@ interface RawAuth {
   jwt?: { issuer: string; jwksUri?: string; jwksFile?: string };
   introspection?: { endpoint: string; issuer: string; clientId: string; clientSecret: SecretRef; cacheSeconds?: number; cacheMaxEntries?: number };
   dev?: { keyFile?: string; issuer?: string };
+  builtin?: RawBuiltin;
+}
+interface RawBuiltin {
+  issuer?: string;
+  signingKeys: SecretRef[];
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+  codeTtlSeconds?: number;
+  registration?: { enabled?: boolean; initialAccessToken?: SecretRef };
+  clientIdMetadataDocuments?: boolean;
+  idp: { issuer: string; clientId: string; clientSecret?: SecretRef; scopes?: string[] };
+  scopeMapping?: { claim: string; value: string; scopes: string[] }[];
+  clients?: { clientId: string; auth: 'private_key_jwt' | 'tls_client_auth'; jwksFile?: string; tlsSubject?: string; scopes: string[] }[];
+  store?: { kind: 'memory' | 'redis'; url?: RawValue; keyPrefix?: string };
 }
 interface RawConfig {
   server?: RawServer;
@@ -377,12 +406,24 @@ function normaliseAuth(raw: RawAuth, server: ServerConfig | undefined, ctx: Ctx)
     resource = defaultResource(server);
   }
 
+  // The schema refuses `builtin` outside mode builtin.
+  if (mode === 'builtin' && raw.builtin === undefined) {
+    report(ctx, '/auth/mode', 'auth.mode "builtin" needs a "builtin" block (at least signingKeys and idp: the built-in authorization server\'s keys and the OpenID provider users log in at)');
+  }
+  const builtin = mode === 'builtin' && raw.builtin !== undefined ? normaliseBuiltin(raw.builtin, resource, raw.scopesSupported ?? d.scopesSupported, ctx) : undefined;
+
   raw.authorizationServers?.forEach((issuer, i) => checkAuthUrl(issuer, `/auth/authorizationServers/${i}`, 'issuer', ctx));
   const authorizationServers =
     raw.authorizationServers ??
     // Dev tokens come from `gatehouse token`, not from an authorization server a client could discover: advertise
     // none (RFC 9728 expects issuer URLs; `urn:gatehouse:dev` made mcp-remote's discovery crash).
-    (mode === 'dev' ? [] : [...new Set([raw.jwt?.issuer, raw.introspection?.issuer].filter((i): i is string => i !== undefined))]);
+    (mode === 'dev'
+      ? []
+      : mode === 'builtin'
+        ? builtin !== undefined && builtin.issuer !== ''
+          ? [builtin.issuer]
+          : []
+        : [...new Set([raw.jwt?.issuer, raw.introspection?.issuer].filter((i): i is string => i !== undefined))]);
 
   const scopesSupported = raw.scopesSupported ?? d.scopesSupported;
   const requiredScopes = raw.requiredScopes ?? d.requiredScopes;
@@ -406,6 +447,7 @@ function normaliseAuth(raw: RawAuth, server: ServerConfig | undefined, ctx: Ctx)
     ...(jwt !== undefined ? { jwt } : {}),
     ...(introspection !== undefined ? { introspection } : {}),
     ...(dev !== undefined ? { dev } : {}),
+    ...(builtin !== undefined ? { builtin } : {}),
   };
 }
 
@@ -482,6 +524,191 @@ function normaliseIntrospection(raw: NonNullable<RawAuth['introspection']>, ctx:
     cacheSeconds: raw.cacheSeconds ?? d.cacheSeconds,
     cacheMaxEntries: raw.cacheMaxEntries ?? d.cacheMaxEntries,
   };
+}
+
+/**
+ * `auth.builtin`. Everything the authorization server would refuse at start is reported here, with the file
+ * line: key material (never quoted), lifetimes, the IdP, machine clients and the store.
+ */
+function normaliseBuiltin(raw: RawBuiltin, resource: string, scopesSupported: readonly string[], ctx: Ctx): BuiltinAsConfig {
+  const at = '/auth/builtin';
+  const d = CONFIG_DEFAULTS.builtin;
+
+  // RFC 8414 §2: compared exactly by clients, so it must be written as URL parsers normalise it.
+  let issuer = '';
+  let issuerUrl: URL | undefined;
+  if (raw.issuer !== undefined) {
+    issuerUrl = checkAuthUrl(raw.issuer, `${at}/issuer`, 'issuer', ctx);
+    if (issuerUrl !== undefined) {
+      const canonical = `${issuerUrl.origin}${issuerUrl.pathname.replace(/\/+$/, '')}`;
+      if (canonical !== raw.issuer) report(ctx, `${at}/issuer`, `must be written exactly as "${canonical}" (lower-case scheme and host, no default port, no trailing "/")`);
+    }
+    issuer = raw.issuer;
+  } else if (resource !== '') {
+    // Checked against the listener in checkAuthAgainstHost (https unless loopback).
+    issuerUrl = new URL(resource);
+    issuer = issuerUrl.origin;
+  }
+
+  const signingKeys: SecretValue[] = [];
+  const kids = new Map<string, number>();
+  raw.signingKeys.forEach((ref, i) => {
+    const pointer = `${at}/signingKeys/${i}`;
+    const key = resolveSecret(ref, pointer, ctx);
+    if (key === undefined) return;
+    const kid = checkSigningJwk(key, pointer, ctx);
+    if (kid !== undefined) {
+      const first = kids.get(kid);
+      if (first !== undefined) report(ctx, pointer, `has the same key id as ${at}/signingKeys/${first}; every signing key needs its own "kid" (and key)`);
+      else kids.set(kid, i);
+    }
+    signingKeys.push(key);
+  });
+
+  const registrationRaw = raw.registration ?? {};
+  const initialAccessToken =
+    registrationRaw.initialAccessToken === undefined ? undefined : resolveSecret(registrationRaw.initialAccessToken, `${at}/registration/initialAccessToken`, ctx);
+  if (initialAccessToken !== undefined) {
+    const token = initialAccessToken.reveal();
+    // It is compared with a Bearer header: header-safe, and long enough not to be guessed.
+    if (token.length < 16) report(ctx, `${at}/registration/initialAccessToken`, `the secret from ${initialAccessToken.source} is shorter than 16 characters`);
+    else if (!/^[\x21-\x7e]+$/.test(token)) report(ctx, `${at}/registration/initialAccessToken`, `the secret from ${initialAccessToken.source} must be printable ASCII without spaces (it is sent as a Bearer token)`);
+  }
+
+  const idpUrl = checkAuthUrl(raw.idp.issuer, `${at}/idp/issuer`, 'issuer', ctx);
+  // Plain http to a loopback IdP is for a gateway that is itself a plain-http loopback development setup.
+  const localDevelopment = issuerUrl !== undefined && issuerUrl.protocol === 'http:' && isLoopbackHost(issuerUrl.hostname.replace(/^\[|\]$/g, ''));
+  if (idpUrl !== undefined && idpUrl.protocol === 'http:' && !localDevelopment) {
+    report(ctx, `${at}/idp/issuer`, 'must use https: (a plain-http IdP on a loopback host is accepted only while auth.builtin.issuer is plain http on loopback too, for local development)');
+  }
+  const idpSecret = raw.idp.clientSecret === undefined ? undefined : resolveSecret(raw.idp.clientSecret, `${at}/idp/clientSecret`, ctx);
+  if (idpSecret !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(idpSecret.reveal())) {
+    report(ctx, `${at}/idp/clientSecret`, `the secret from ${idpSecret.source} contains line breaks or control characters`);
+  }
+  const idpScopes = raw.idp.scopes ?? CONFIG_DEFAULTS.builtinIdp.scopes;
+  if (!idpScopes.includes('openid')) report(ctx, `${at}/idp/scopes`, 'must include "openid" (the login is OpenID Connect)');
+
+  const scopeMapping = raw.scopeMapping ?? d.scopeMapping;
+  scopeMapping.forEach((m, i) =>
+    m.scopes.forEach((scope, j) => {
+      // Clients may only request advertised scopes, so an unadvertised one could never be granted.
+      if (!scopesSupported.includes(scope)) report(ctx, `${at}/scopeMapping/${i}/scopes/${j}`, `scope "${scope}" is missing from auth.scopesSupported, so no client could ever request it`);
+    }),
+  );
+
+  const clientIds = new Map<string, number>();
+  const clients = (raw.clients ?? d.clients).map((c, i) => {
+    const pointer = `${at}/clients/${i}`;
+    const first = clientIds.get(c.clientId);
+    if (first !== undefined) report(ctx, `${pointer}/clientId`, `duplicate clientId "${c.clientId}" (also used by ${at}/clients/${first})`);
+    else clientIds.set(c.clientId, i);
+    // URL-shaped ids are client ID metadata documents; a pre-registered client must not look like one.
+    if (/^[a-z][a-z0-9+.-]*:/i.test(c.clientId)) report(ctx, `${pointer}/clientId`, 'must not be URL-shaped (such client ids name client ID metadata documents)');
+    const jwksFile = c.jwksFile === undefined ? undefined : path.resolve(ctx.secrets.baseDir, c.jwksFile);
+    if (jwksFile !== undefined) checkJwksFile(jwksFile, `${pointer}/jwksFile`, ctx);
+    return {
+      clientId: c.clientId,
+      auth: c.auth,
+      ...(jwksFile !== undefined ? { jwksFile } : {}),
+      ...(c.tlsSubject !== undefined ? { tlsSubject: c.tlsSubject } : {}),
+      scopes: c.scopes,
+    };
+  });
+
+  return {
+    issuer,
+    signingKeys,
+    accessTokenTtlSeconds: raw.accessTokenTtlSeconds ?? d.accessTokenTtlSeconds,
+    refreshTokenTtlSeconds: raw.refreshTokenTtlSeconds ?? d.refreshTokenTtlSeconds,
+    codeTtlSeconds: raw.codeTtlSeconds ?? d.codeTtlSeconds,
+    registration: {
+      enabled: registrationRaw.enabled ?? CONFIG_DEFAULTS.builtinRegistration.enabled,
+      ...(initialAccessToken !== undefined ? { initialAccessToken } : {}),
+    },
+    clientIdMetadataDocuments: raw.clientIdMetadataDocuments ?? d.clientIdMetadataDocuments,
+    idp: { issuer: raw.idp.issuer, clientId: raw.idp.clientId, ...(idpSecret !== undefined ? { clientSecret: idpSecret } : {}), scopes: idpScopes },
+    scopeMapping,
+    clients,
+    store: normaliseStore(raw.store, `${at}/store`, ctx),
+  };
+}
+
+function normaliseStore(raw: RawBuiltin['store'], pointer: string, ctx: Ctx): BuiltinAsConfig['store'] {
+  if (raw === undefined || raw.kind === 'memory') return CONFIG_DEFAULTS.builtin.store;
+  const keyPrefix = raw.keyPrefix ?? CONFIG_DEFAULTS.builtinStore.keyPrefix;
+  const rawUrl = raw.url ?? '';
+  if (typeof rawUrl === 'string') {
+    // A password belongs in a secret reference; a redis URL without one may stay inline.
+    if (credentialKind(rawUrl) !== undefined || /^[a-z]+:\/\/[^/@]*@/i.test(rawUrl)) {
+      report(ctx, `${pointer}/url`, `${INLINE_SECRET_MESSAGE} (the URL carries credentials)`);
+    } else checkRedisUrl(rawUrl, `${pointer}/url`, undefined, ctx);
+    return { kind: 'redis', url: rawUrl, keyPrefix };
+  }
+  const url = resolveSecret(rawUrl, `${pointer}/url`, ctx);
+  if (url !== undefined) checkRedisUrl(url.reveal(), `${pointer}/url/${'fromEnv' in rawUrl ? 'fromEnv' : 'fromFile'}`, url.source, ctx);
+  return { kind: 'redis', url: url ?? '', keyPrefix };
+}
+
+/** redis:// or rediss://, a host, no fragment. `source` set: the URL is a secret, so messages never quote it. */
+function checkRedisUrl(raw: string, pointer: string, source: string | undefined, ctx: Ctx): void {
+  const what = source === undefined ? 'is' : `the secret from ${source} is`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    report(ctx, pointer, `${what} not a valid URL`);
+    return;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') report(ctx, pointer, `${what} not a redis:// or rediss:// URL`);
+  else if (url.hostname === '') report(ctx, pointer, `${what} a URL without a host`);
+}
+
+/**
+ * A signing key: a private JWK the built-in AS can sign with — EC P-256 (ES256) or RSA ≥ 2048 bits (RS256,
+ * PS256), the same rules as src/auth/as/keys.ts. Returns its key id (`kid`, else the RFC 7638 thumbprint).
+ * Messages name the secret's source, never any of its content.
+ */
+function checkSigningJwk(key: SecretValue, pointer: string, ctx: Ctx): string | undefined {
+  const at = `${pointer}/${key.source.startsWith('env:') ? 'fromEnv' : 'fromFile'}`;
+  const bad = (why: string): undefined => {
+    report(ctx, at, `the secret from ${key.source} ${why}`);
+    return undefined;
+  };
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(key.reveal());
+  } catch {
+    const hint = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.reveal()) ? ' (it holds a PEM key; convert it to a JWK)' : '';
+    return bad(`is not a JSON Web Key (a JSON object)${hint}`);
+  }
+  if (!isRecord(jwk) || typeof jwk.kty !== 'string') return bad('is not a JSON Web Key (a JSON object with "kty")');
+  if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === '')) return bad('has a "kid" that is not a non-empty string');
+  if (jwk.kty === 'EC') {
+    if (jwk.crv !== 'P-256') return bad('is an EC key on another curve than P-256 (ES256 is the only EC algorithm supported)');
+    if (jwk.alg !== undefined && jwk.alg !== 'ES256') return bad('names an "alg" other than ES256 for a P-256 key');
+  } else if (jwk.kty === 'RSA') {
+    if (typeof jwk.n !== 'string' || Buffer.from(jwk.n, 'base64url').length * 8 < 2048) return bad('is an RSA key shorter than 2048 bits');
+    if (jwk.alg !== undefined && jwk.alg !== 'RS256' && jwk.alg !== 'PS256') return bad('names an "alg" other than RS256 or PS256 for an RSA key');
+  } else {
+    return bad('is not an EC P-256 or RSA key (the only kinds the built-in authorization server signs with)');
+  }
+  if (typeof jwk.d !== 'string') return bad('is a public key; the signing key must be the private JWK (with "d")');
+  // The public members of the JWK are what /jwks publishes (keys.ts): a "d" that does not belong to them would sign
+  // tokens nobody can verify. Node imports such a pair without complaint, so sign once and verify with the public half.
+  const publicMembers = jwk.kty === 'EC' ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } : { kty: jwk.kty, n: jwk.n, e: jwk.e };
+  let matches: boolean;
+  try {
+    const probe = Buffer.from('gatehouse signing key check');
+    const signature = sign('sha256', probe, createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' }));
+    matches = verify('sha256', probe, createPublicKey({ key: publicMembers as JsonWebKey, format: 'jwk' }), signature);
+  } catch {
+    return bad('is not a valid private key');
+  }
+  if (!matches) return bad('is not a valid private key (its private and public members do not belong together)');
+  if (typeof jwk.kid === 'string') return jwk.kid;
+  // RFC 7638: SHA-256 over the required public members in lexicographic order, as keys.ts computes the default kid.
+  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 
 function normaliseDev(raw: NonNullable<RawAuth['dev']>, ctx: Ctx): DevAuthConfig {
@@ -563,6 +790,10 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 function checkAuthAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawConfig, ctx: Ctx): void {
+  if (auth.mode === 'builtin') {
+    checkBuiltinAgainstHost(server, auth, raw, ctx);
+    return;
+  }
   if (auth.mode === 'oauth') {
     // Tokens carry the URL clients connect to; "0.0.0.0" is no such URL.
     if (raw.auth?.resource === undefined && isUnspecifiedAddress(server.host)) {
@@ -574,6 +805,51 @@ function checkAuthAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawCo
   const pointer = raw.auth?.mode !== undefined ? '/auth/mode' : '/server/host';
   const fix = auth.mode === 'none' ? 'configure authentication' : 'use auth.mode "oauth"';
   report(ctx, pointer, `auth.mode "${auth.mode}" is only allowed on a loopback host; ${fix} to listen on ${server.host}`);
+}
+
+/**
+ * Mode builtin: browsers log in through the gateway, so off loopback it must be reached over https — its own
+ * TLS, or a TLS-terminating proxy in front, declared with an explicit https `resource`. The default issuer
+ * (the resource's origin) must then be https too, and `tls_client_auth` clients need a client certificate source.
+ */
+function checkBuiltinAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawConfig, ctx: Ctx): void {
+  const explicitResource = raw.auth?.resource !== undefined;
+  let hostProblem = false;
+  if (!isLoopbackHost(server.host)) {
+    if (!explicitResource && isUnspecifiedAddress(server.host)) {
+      report(ctx, '/auth/resource', `must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "${server.host}"`);
+      hostProblem = true;
+    } else if (server.tls === undefined && !(explicitResource && auth.resource.startsWith('https:'))) {
+      report(
+        ctx,
+        explicitResource ? '/auth/resource' : '/auth/mode',
+        `auth.mode "builtin" on the non-loopback host ${server.host} needs HTTPS: set server.tls, or, behind a TLS-terminating proxy, an https auth.resource`,
+      );
+      hostProblem = true;
+    }
+  }
+  const builtin = auth.builtin;
+  if (builtin === undefined) return;
+  if (raw.auth?.builtin?.issuer === undefined && builtin.issuer !== '' && !hostProblem) {
+    const url = new URL(builtin.issuer);
+    if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname.replace(/^\[|\]$/g, ''))) {
+      report(ctx, '/auth/resource', `the built-in authorization server's issuer defaults to this URL's origin (${builtin.issuer}), which must be https (http only on loopback hosts); use an https resource or set auth.builtin.issuer`);
+    }
+  }
+  if (builtin.issuer !== '') {
+    // The authorization server's routes live on the same listener, under the issuer's path.
+    const prefix = new URL(builtin.issuer).pathname.replace(/\/+$/, '');
+    const routes = ['/authorize', '/authorize/callback', '/consent', '/token', '/revoke', '/register', '/jwks'].map((r) => `${prefix}${r}`);
+    if (routes.includes(server.path)) {
+      report(ctx, '/server/path', `"${server.path}" is a route of the built-in authorization server (issuer ${builtin.issuer}); choose another MCP path or issuer`);
+    }
+  }
+  const certs = (server.tls !== undefined && server.tls.clientCertificates !== 'none') || server.forwardedClientCertHeader !== undefined;
+  builtin.clients.forEach((c, i) => {
+    if (c.auth === 'tls_client_auth' && !certs) {
+      report(ctx, `/auth/builtin/clients/${i}/auth`, 'tls_client_auth needs client certificates: set server.tls.clientCertificates to "request" or "require", or server.forwardedClientCertHeader behind a proxy');
+    }
+  });
 }
 
 /** 0.0.0.0 and :: — "every interface", not an address anyone connects to. */
@@ -766,6 +1042,7 @@ const PATTERN_HINTS: Readonly<Record<string, string>> = {
   headerValue: 'must not contain line breaks',
   envValue: 'must not contain NUL characters',
   scope: 'must be a scope: printable ASCII without spaces, \\ or " (RFC 6749 §3.3)',
+  redisUrl: 'must be a redis:// or rediss:// URL without spaces',
 };
 
 /** pattern source → hint, built from the schema so that a pattern without a hint fails at start-up, not in a message. */
@@ -790,7 +1067,9 @@ function collectPatterns(schema: unknown): string[] {
 
 /** Keys that only one kind of transport accepts; used to explain the schema's `false` entries. */
 const STDIO_ONLY_KEYS = new Set(['command', 'args', 'cwd', 'envAllow', 'env', 'shutdownGraceMs']);
-const AUTH_MODES: ReadonlySet<unknown> = new Set(['none', 'dev', 'oauth']);
+const AUTH_MODES: ReadonlySet<unknown> = new Set(['none', 'dev', 'oauth', 'builtin']);
+/** The mode each mode-specific `auth` block belongs to. */
+const AUTH_BLOCK_MODE: Readonly<Record<string, string>> = { jwt: 'oauth', introspection: 'oauth', dev: 'dev', builtin: 'builtin' };
 
 function mapSchemaErrors(errors: readonly ErrorObject[], src: SourceMap): ConfigProblem[] {
   const kept: ErrorObject[] = [];
@@ -840,10 +1119,19 @@ function describeError(e: ErrorObject, src: SourceMap): ConfigProblem {
     case 'false schema': {
       const key = unescapePointer(p.slice(p.lastIndexOf('/') + 1));
       if (p === `/auth/${key}`) {
-        // jwt/introspection belong to mode oauth, dev to mode dev (the allOf at the end of $defs/auth).
+        // jwt/introspection belong to mode oauth, dev to mode dev, builtin to mode builtin (the allOf at the end of $defs/auth).
         const mode = src.valueAt('/auth', 'mode');
         const got = mode === undefined ? ', and this file sets no auth.mode (the default is "none")' : AUTH_MODES.has(mode) ? `, and this one has mode "${String(mode)}"` : '';
-        return at(p, `key "${key}" is only for auth.mode "${key === 'dev' ? 'dev' : 'oauth'}"${got}`, src.keyLine(p));
+        return at(p, `key "${key}" is only for auth.mode "${AUTH_BLOCK_MODE[key] ?? 'oauth'}"${got}`, src.keyLine(p));
+      }
+      if (/^\/auth\/builtin\/store\/[^/]+$/.test(p)) {
+        const kind = src.valueAt('/auth/builtin/store', 'kind');
+        return at(p, `key "${key}" is only for store kind "redis"${typeof kind === 'string' ? `, and this one has kind "${kind}"` : ''}`, src.keyLine(p));
+      }
+      if (/^\/auth\/builtin\/clients\/\d+\/[^/]+$/.test(p)) {
+        const auth = src.valueAt(p.slice(0, p.lastIndexOf('/')), 'auth');
+        const owner = key === 'jwksFile' ? 'private_key_jwt' : 'tls_client_auth';
+        return at(p, `key "${key}" is only for clients with auth "${owner}"${typeof auth === 'string' ? `, and this one has auth "${auth}"` : ''}`, src.keyLine(p));
       }
       const transport = src.valueAt(p.slice(0, p.lastIndexOf('/')), 'transport');
       const owner = STDIO_ONLY_KEYS.has(key) ? 'stdio upstreams' : 'http and sse upstreams';
@@ -852,8 +1140,9 @@ function describeError(e: ErrorObject, src: SourceMap): ConfigProblem {
     }
     case 'required': {
       const key = String(params.missingProperty);
-      const transport = e.schemaPath.includes('/then/') ? src.valueAt(p, 'transport') : undefined;
-      const why = typeof transport === 'string' ? ` (transport "${transport}" needs it)` : '';
+      // A key required by an if/then names the key that decided it: an upstream's transport, a client's auth, a store's kind.
+      const decidedBy = e.schemaPath.includes('/then/') ? ['transport', 'auth', 'kind'].find((k) => typeof src.valueAt(p, k) === 'string') : undefined;
+      const why = decidedBy !== undefined ? ` (${decidedBy} "${String(src.valueAt(p, decidedBy))}" needs it)` : '';
       return at(p, `missing required key "${key}"${why}`);
     }
     case 'type':

@@ -137,6 +137,7 @@ export interface AuthConfig {
   /**
    * `none`: no authentication, loopback only (with a warning). `dev`: tokens signed by a local key that
    * `gatehouse token` mints, loopback only. `oauth`: tokens from an external authorization server (JWT, introspection or both).
+   * `builtin`: tokens from the built-in authorization server (`builtin`), served by the gateway itself.
    */
   readonly mode: 'none' | 'dev' | 'oauth' | 'builtin';
   /**
@@ -148,7 +149,7 @@ export interface AuthConfig {
   readonly resource: string;
   /**
    * Authorization servers advertised in the protected resource metadata. Default: the `jwt` and
-   * `introspection` issuers (mode oauth), `[dev.issuer]` (mode dev), `[]` (mode none).
+   * `introspection` issuers (mode oauth), `[builtin.issuer]` (mode builtin), `[]` (modes dev and none).
    */
   readonly authorizationServers: readonly string[];
   readonly scopesSupported: readonly string[];
@@ -194,7 +195,7 @@ export interface GatehouseConfig {
 /**
  * The built-in authorization server (DESIGN.md §6): Gatehouse terminates OAuth 2.1 for MCP clients and
  * federates the user's login to the corporate OpenID provider. Loaded from `auth.builtin` when
- * `auth.mode: builtin` (the loader's part lands with the AS).
+ * `auth.mode: builtin`.
  */
 export interface BuiltinAsConfig {
   /** Our issuer identifier (RFC 8414 §2): defaults to the origin of `auth.resource`. */
@@ -231,5 +232,6 @@ export interface BuiltinAsConfig {
     readonly tlsSubject?: string;
     readonly scopes: readonly string[];
   }[];
-  readonly store: { readonly kind: 'memory' } | { readonly kind: 'redis'; readonly url: string; readonly keyPrefix: string };
+  /** `url` is a secret reference when it carries a password (the loader refuses one written inline). */
+  readonly store: { readonly kind: 'memory' } | { readonly kind: 'redis'; readonly url: ValueOrSecret; readonly keyPrefix: string };
 }

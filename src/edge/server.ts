@@ -12,7 +12,7 @@ import type { FrontDoor } from '../mcp/front-door.js';
 import { allowsBatches, isSupportedVersion } from '../mcp/protocol-versions.js';
 import type { ClientSession } from '../mcp/session.js';
 import type { RequestStream } from '../mcp/streams.js';
-import { clientCertReader } from './client-cert.js';
+import { clientCertReader, type ClientCertOf } from './client-cert.js';
 import { HttpRequestStream, HttpSessionStream } from './http-streams.js';
 import { isLoopbackHostname, OriginPolicy } from './origin.js';
 import { httpsOptions } from './tls.js';
@@ -31,6 +31,18 @@ export interface EdgeOptions {
   authenticator: Authenticator;
   logger: Logger;
   readiness: () => Readiness;
+  /**
+   * Reads (and strips) a request's client certificate. Default: `clientCertReader(config.server)`. The composition
+   * root passes its own when another part of the edge app (the built-in authorization server) needs the same reader.
+   */
+  clientCertOf?: ClientCertOf;
+}
+
+/** The edge's client-certificate reader for this config (forwarded certificates that are ignored are logged at debug). */
+export function edgeClientCertReader(config: GatehouseConfig, logger: Logger): ClientCertOf {
+  return clientCertReader(config.server, {
+    onIgnored: (reason, remoteAddress) => logger.debug({ reason, remoteAddress }, 'forwarded client certificate ignored'),
+  });
 }
 
 /** Batches are bounded like everything else an unauthenticated byte stream can ask for. */
@@ -58,7 +70,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     frameworkErrors: (_err, _request, reply) => void sendError(reply, new GatewayError('GW_MCP_INVALID_REQUEST')),
   });
   app.server.headersTimeout = server.headersTimeoutMs;
-  const origins = new OriginPolicy(server.allowedOrigins, isLoopbackHostname(server.host));
+  // The built-in authorization server's pages post forms from its own origin (the consent page).
+  const builtinIssuer = config.auth.mode === 'builtin' ? config.auth.builtin?.issuer : undefined;
+  const origins = new OriginPolicy([...server.allowedOrigins, ...(builtinIssuer ? [new URL(builtinIssuer).origin] : [])], isLoopbackHostname(server.host));
 
   // Our own JSON handling: strict parsing, prototype-poisoning refusal and batch rules live in one place.
   // All defaults go, not just JSON: fastify's text/plain parser would hand a JSON text to the handler (415 expected).
@@ -97,9 +111,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   registerWellKnown(app, config);
 
   // The client certificate of the connection, or one forwarded by a trusted proxy; a forwarded header is stripped either way.
-  const clientCertOf = clientCertReader(server, {
-    onIgnored: (reason, remoteAddress) => opts.logger.debug({ reason, remoteAddress }, 'forwarded client certificate ignored'),
-  });
+  const clientCertOf = opts.clientCertOf ?? edgeClientCertReader(config, opts.logger);
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
     // Read (and strip) first, so the headers auth sees never hold a forwarded certificate.
     const clientCert = clientCertOf(request);

@@ -13,7 +13,8 @@ export function createAsStore(config: BuiltinAsConfig['store']): AsStore {
       return new MemoryAsStore();
     case 'redis': {
       // Fail a command fast rather than queueing it forever while Redis is away: a login waits at most a few seconds.
-      const redis = new Redis(config.url, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: false });
+      const url = typeof config.url === 'string' ? config.url : config.url.reveal();
+      const redis = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: false });
       return new RedisAsStore(redis, { keyPrefix: config.keyPrefix });
     }
   }

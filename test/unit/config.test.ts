@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -5,7 +6,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   CONFIG_DEFAULTS,
   ConfigError,
@@ -794,7 +795,7 @@ ${STDIO}`);
 ${STDIO}`);
     expect(problemAt(problems, '/auth/audience')).toMatchObject({ line: 3, message: expect.stringMatching(/^unknown key "audience"/) });
     expect(problemAt(problems, '/auth/jwt/jwksUrl')).toMatchObject({ line: 6, message: 'unknown key "jwksUrl" (did you mean "jwksUri"?)' });
-    expect(problemAt(fail(`auth:\n  mode: oidc\n${STDIO}`).problems, '/auth/mode').message).toBe('must be one of "none", "dev", "oauth" (got "oidc")');
+    expect(problemAt(fail(`auth:\n  mode: oidc\n${STDIO}`).problems, '/auth/mode').message).toBe('must be one of "none", "dev", "oauth", "builtin" (got "oidc")');
   });
 });
 
@@ -928,8 +929,14 @@ ${STDIO}`);
 describe('examples/*.yaml', () => {
   const examplesDir = path.join(root, 'examples');
   const files = fs.existsSync(examplesDir) ? fs.readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f) && !f.endsWith('.test.yaml')).sort() : [];
-  // Examples reference credentials by name; any variable they ask for gets a stand-in value here.
-  const env = new Proxy({ ...process.env }, { get: (target, name) => (typeof name === 'string' ? (target[name] ?? `stand-in-for-${name}`) : undefined) });
+  // Examples reference credentials by name; any variable they ask for gets a stand-in value here (a signing key: a fresh private JWK).
+  const signingKey = JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }));
+  const standIn = (name: string): string => (/SIGNING_KEY/.test(name) ? signingKey : `stand-in-for-${name}`);
+  const env = new Proxy({ ...process.env }, { get: (target, name) => (typeof name === 'string' ? (target[name] ?? standIn(name)) : undefined) });
+  // examples/gatehouse.mtls.yaml points at test certificates that are generated, not committed.
+  beforeAll(() => {
+    if (!fs.existsSync(path.join(examplesDir, 'tls/out'))) execFileSync('bash', [path.join(examplesDir, 'tls/make-certs.sh')], { stdio: 'pipe' });
+  });
 
   it('the bundled example is among them', () => {
     expect(files).toContain('gatehouse.yaml');
@@ -942,5 +949,257 @@ describe('examples/*.yaml', () => {
     const config = parseConfigText(text, path.join(examplesDir, 'gatehouse.yaml'), { env });
     expect(config.auth.mode).toBe('dev');
     expect(config.auth.dev).toEqual({ keyFile: path.join(examplesDir, '.gatehouse/dev-signing-key.json'), issuer: 'urn:gatehouse:dev' });
+  });
+});
+
+describe('auth.builtin', () => {
+  const ecJwk = (kid?: string): Record<string, unknown> => ({ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), ...(kid !== undefined ? { kid } : {}) });
+  const SIGNING_KEY = JSON.stringify(ecJwk('k1'));
+  const ENV = { SIGNING_KEY, IDP_SECRET: 'idp-client-secret-value-123' };
+  /** A builtin config; `auth` lines go before the builtin block, `builtin` lines into it (4-space indent). */
+  const text = (opts: { server?: string; auth?: string; builtin?: string; idp?: string } = {}): string => `${opts.server ?? ''}auth:
+  mode: builtin
+  scopesSupported: [mcp:tools, mcp:read]
+${opts.auth ?? ''}  builtin:
+    signingKeys: [{ fromEnv: SIGNING_KEY }]
+    idp:
+      issuer: ${opts.idp ?? 'https://idp.example.com/realms/corp'}
+      clientId: gatehouse
+      clientSecret: { fromEnv: IDP_SECRET }
+${opts.builtin ?? ''}${STDIO}`;
+
+  it('fills the defaults, derives the issuer from the resource and advertises it', () => {
+    const config = load(text(), ENV);
+    const b = config.auth.builtin!;
+    expect(config.auth.mode).toBe('builtin');
+    expect(config.auth.resource).toBe('http://127.0.0.1:8080/mcp');
+    expect(b.issuer).toBe('http://127.0.0.1:8080');
+    expect(config.auth.authorizationServers).toEqual(['http://127.0.0.1:8080']);
+    expect(b).toMatchObject({
+      accessTokenTtlSeconds: 300,
+      refreshTokenTtlSeconds: 2_592_000,
+      codeTtlSeconds: 60,
+      registration: { enabled: true },
+      clientIdMetadataDocuments: true,
+      idp: { issuer: 'https://idp.example.com/realms/corp', clientId: 'gatehouse', scopes: ['openid', 'profile', 'email'] },
+      scopeMapping: [],
+      clients: [],
+      store: { kind: 'memory' },
+    });
+    expect(b.signingKeys.map((k) => k.reveal())).toEqual([SIGNING_KEY]);
+    expect(b.idp.clientSecret!.reveal()).toBe('idp-client-secret-value-123');
+    // Keys and secrets are shown by source only, never by value.
+    const described = JSON.stringify(describeConfig(config));
+    expect(described).toContain('[secret env:SIGNING_KEY]');
+    expect(described).not.toContain(JSON.parse(SIGNING_KEY).d as string);
+    expect(described).not.toContain('idp-client-secret-value-123');
+    expect(isDeepFrozen(config)).toBe(true);
+  });
+
+  it('states the defaults in the schema too', () => {
+    const defs = schema.$defs as Record<string, { properties: Record<string, { default?: unknown }> }>;
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtin)) expect(defs.builtin!.properties[key]!.default, `builtin.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtinRegistration)) expect(defs.builtinRegistration!.properties[key]!.default).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtinIdp)) expect(defs.builtinIdp!.properties[key]!.default).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtinStore)) expect(defs.builtinStore!.properties[key]!.default).toEqual(value);
+  });
+
+  it('reads every key: explicit issuer, lifetimes, registration token, scope mapping, machine clients, redis', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    write('agent-jwks.json', JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'a1' }] }));
+    const config = load(
+      text({
+        server: 'server:\n  host: 0.0.0.0\n  trustedProxies: [10.0.0.0/8]\n  forwardedClientCertHeader: client-cert\n',
+        auth: '  resource: https://gw.example.com/mcp\n',
+        builtin: `    issuer: https://gw.example.com
+    accessTokenTtlSeconds: 600
+    refreshTokenTtlSeconds: 86400
+    codeTtlSeconds: 30
+    registration: { enabled: false, initialAccessToken: { fromEnv: IAT } }
+    clientIdMetadataDocuments: false
+    scopeMapping:
+      - { claim: groups, value: engineering, scopes: [mcp:tools, mcp:read] }
+    clients:
+      - { clientId: nightly-job, auth: private_key_jwt, jwksFile: agent-jwks.json, scopes: [mcp:read] }
+      - { clientId: agent-1, auth: tls_client_auth, tlsSubject: "CN=agent-1,O=Example", scopes: [mcp:tools] }
+    store: { kind: redis, url: { fromEnv: REDIS_URL } }
+`,
+      }),
+      { ...ENV, IAT: 'initial-access-token-0123456789', REDIS_URL: 'redis://:pw@redis.internal:6379/0' },
+    );
+    const b = config.auth.builtin!;
+    expect(config.auth.authorizationServers).toEqual(['https://gw.example.com']);
+    expect(b).toMatchObject({
+      issuer: 'https://gw.example.com',
+      accessTokenTtlSeconds: 600,
+      refreshTokenTtlSeconds: 86400,
+      codeTtlSeconds: 30,
+      registration: { enabled: false },
+      clientIdMetadataDocuments: false,
+      scopeMapping: [{ claim: 'groups', value: 'engineering', scopes: ['mcp:tools', 'mcp:read'] }],
+      clients: [
+        { clientId: 'nightly-job', auth: 'private_key_jwt', jwksFile: path.join(dir, 'agent-jwks.json'), scopes: ['mcp:read'] },
+        { clientId: 'agent-1', auth: 'tls_client_auth', tlsSubject: 'CN=agent-1,O=Example', scopes: ['mcp:tools'] },
+      ],
+      store: { kind: 'redis', keyPrefix: 'gatehouse:as:' },
+    });
+    expect(b.registration.initialAccessToken!.reveal()).toBe('initial-access-token-0123456789');
+    const store = b.store as { url: { reveal(): string } };
+    expect(store.url.reveal()).toBe('redis://:pw@redis.internal:6379/0');
+    expect(JSON.stringify(describeConfig(config))).not.toContain(':pw@');
+  });
+
+  it('the builtin block belongs to mode builtin, and mode builtin needs it', () => {
+    const other = fail(`auth:\n  mode: dev\n  builtin:\n    signingKeys: [{ fromEnv: SIGNING_KEY }]\n    idp: { issuer: https://idp.example.com, clientId: gh }\n${STDIO}`, ENV).problems;
+    expect(problemAt(other, '/auth/builtin')).toMatchObject({ line: 3, message: 'key "builtin" is only for auth.mode "builtin", and this one has mode "dev"' });
+    const missing = fail(`auth:\n  mode: builtin\n${STDIO}`).problems;
+    expect(problemAt(missing, '/auth/mode').message).toMatch(/^auth\.mode "builtin" needs a "builtin" block/);
+    expect(problemAt(fail(`auth:\n  mode: builtin\n  builtin: { idp: { issuer: https://idp.example.com, clientId: g } }\n${STDIO}`).problems, '/auth/builtin').message).toBe(
+      'missing required key "signingKeys"',
+    );
+  });
+
+  it('checks the signing keys without ever printing them', () => {
+    const { privateKey: rsa1024 } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const { publicKey: ecPublic } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const cases: [string, string][] = [
+      ['not json at all, secret-ish-content', 'the secret from env:SIGNING_KEY is not a JSON Web Key (a JSON object)'],
+      [generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 'the secret from env:SIGNING_KEY is not a JSON Web Key (a JSON object) (it holds a PEM key; convert it to a JWK)'],
+      [JSON.stringify(ecPublic.export({ format: 'jwk' })), 'the secret from env:SIGNING_KEY is a public key; the signing key must be the private JWK (with "d")'],
+      [JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'jwk' })), 'the secret from env:SIGNING_KEY is an EC key on another curve than P-256 (ES256 is the only EC algorithm supported)'],
+      [JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })), 'the secret from env:SIGNING_KEY is not an EC P-256 or RSA key (the only kinds the built-in authorization server signs with)'],
+      [JSON.stringify(rsa1024.export({ format: 'jwk' })), 'the secret from env:SIGNING_KEY is an RSA key shorter than 2048 bits'],
+      [JSON.stringify({ ...ecJwk(), alg: 'ES384' }), 'the secret from env:SIGNING_KEY names an "alg" other than ES256 for a P-256 key'],
+      [JSON.stringify({ ...ecJwk(), d: ecJwk().d }), 'the secret from env:SIGNING_KEY is not a valid private key (its private and public members do not belong together)'],
+      [JSON.stringify({ ...ecJwk(), x: 'AAAA' }), 'the secret from env:SIGNING_KEY is not a valid private key'],
+    ];
+    for (const [value, message] of cases) {
+      const { problems, message: printed } = fail(text(), { ...ENV, SIGNING_KEY: value });
+      expect(problemAt(problems, '/auth/builtin/signingKeys/0/fromEnv')).toMatchObject({ line: 5, message });
+      expect(printed).not.toContain(value.slice(0, 30));
+    }
+    // An RSA key of 2048 bits is fine; so are two keys (rotation) — unless they share a key id.
+    const rsa = JSON.stringify(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }));
+    expect(load(text(), { ...ENV, SIGNING_KEY: rsa }).auth.builtin!.signingKeys).toHaveLength(1);
+    write('old-key.json', `${JSON.stringify(ecJwk('k0'))}\n`);
+    const two = (file: string) => text().replace('[{ fromEnv: SIGNING_KEY }]', `[{ fromEnv: SIGNING_KEY }, { fromFile: ${file} }]`);
+    expect(load(two('old-key.json'), ENV).auth.builtin!.signingKeys.map((k) => k.source)).toEqual(['env:SIGNING_KEY', `file:${path.join(dir, 'old-key.json')}`]);
+    write('same-kid.json', JSON.stringify(ecJwk('k1')));
+    expect(problemAt(fail(two('same-kid.json'), ENV).problems, '/auth/builtin/signingKeys/1').message).toBe(
+      'has the same key id as /auth/builtin/signingKeys/0; every signing key needs its own "kid" (and key)',
+    );
+    expect(problemAt(fail(text().replace('[{ fromEnv: SIGNING_KEY }]', '[]'), ENV).problems, '/auth/builtin/signingKeys').message).toBe('must have at least 1 entry');
+  });
+
+  it('checks the issuer: https off loopback, written canonically', () => {
+    expect(problemAt(fail(text({ builtin: '    issuer: http://gw.example.com\n' }), ENV).problems, '/auth/builtin/issuer').message).toBe(
+      'must use https: (http: is accepted only for loopback hosts such as 127.0.0.1, [::1] or localhost)',
+    );
+    expect(problemAt(fail(text({ builtin: '    issuer: https://GW.example.com:443/\n' }), ENV).problems, '/auth/builtin/issuer').message).toBe(
+      'must be written exactly as "https://gw.example.com" (lower-case scheme and host, no default port, no trailing "/")',
+    );
+    expect(problemAt(fail(text({ builtin: '    issuer: https://gw.example.com?x=1\n' }), ENV).problems, '/auth/builtin/issuer').message).toBe(
+      'must not contain a ?query (issuer identifiers have none, RFC 8414)',
+    );
+    // A path is allowed (the endpoints live under it), and the explicit issuer is what the metadata advertises.
+    const withPath = load(text({ auth: '  resource: https://gw.example.com/mcp\n', builtin: '    issuer: https://gw.example.com/as\n' }), ENV);
+    expect(withPath.auth.authorizationServers).toEqual(['https://gw.example.com/as']);
+    // The default issuer is the resource's origin: a plain-http public resource cannot give one.
+    expect(problemAt(fail(text({ auth: '  resource: http://gw.example.com/mcp\n' }), ENV).problems, '/auth/resource').message).toMatch(
+      /^the built-in authorization server's issuer defaults to this URL's origin \(http:\/\/gw\.example\.com\), which must be https/,
+    );
+  });
+
+  it('off loopback it needs HTTPS: server.tls or an https resource (TLS at a proxy)', () => {
+    const problems = fail(text({ server: 'server:\n  host: 10.0.0.5\n' }), ENV).problems;
+    expect(problemAt(problems, '/auth/mode').message).toBe(
+      'auth.mode "builtin" on the non-loopback host 10.0.0.5 needs HTTPS: set server.tls, or, behind a TLS-terminating proxy, an https auth.resource',
+    );
+    expect(problems).toHaveLength(1);
+    expect(problemAt(fail(text({ server: 'server:\n  host: 10.0.0.5\n', auth: '  resource: http://10.0.0.5:8080/mcp\n' }), ENV).problems, '/auth/resource').message).toMatch(/needs HTTPS/);
+    expect(problemAt(fail(text({ server: 'server:\n  host: 0.0.0.0\n' }), ENV).problems, '/auth/resource').message).toBe(
+      'must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "0.0.0.0"',
+    );
+    const behindProxy = load(text({ server: 'server:\n  host: 0.0.0.0\n', auth: '  resource: https://mcp.example.com/mcp\n' }), ENV);
+    expect(behindProxy.auth.builtin!.issuer).toBe('https://mcp.example.com');
+    // The authorization server shares the listener: the MCP path must not be one of its routes.
+    expect(problemAt(fail(text({ server: 'server:\n  path: /token\n' }), ENV).problems, '/server/path').message).toBe(
+      '"/token" is a route of the built-in authorization server (issuer http://127.0.0.1:8080); choose another MCP path or issuer',
+    );
+  });
+
+  it('checks the IdP: https (plain http only for a loopback development setup), openid, a clean secret', () => {
+    // A loopback gateway on plain http may use a loopback IdP on plain http (local development) ...
+    expect(load(text({ idp: 'http://127.0.0.1:9000' }), ENV).auth.builtin!.idp.issuer).toBe('http://127.0.0.1:9000');
+    // ... an https one may not, and a public plain-http IdP is never accepted.
+    const httpsGw = text({ auth: '  resource: https://gw.example.com/mcp\n', idp: 'http://127.0.0.1:9000' });
+    expect(problemAt(fail(httpsGw, ENV).problems, '/auth/builtin/idp/issuer').message).toMatch(/^must use https: \(a plain-http IdP on a loopback host is accepted only while/);
+    expect(problemAt(fail(text({ idp: 'http://idp.example.com' }), ENV).problems, '/auth/builtin/idp/issuer').message).toMatch(/^must use https:/);
+    // (Lines given as `builtin` follow the idp block: six spaces put them inside it.)
+    expect(problemAt(fail(text({ builtin: '      scopes: [profile, email]\n' }), ENV).problems, '/auth/builtin/idp/scopes').message).toBe('must include "openid" (the login is OpenID Connect)');
+    expect(problemAt(fail(text(), { ...ENV, IDP_SECRET: 'line\nbreak' }).problems, '/auth/builtin/idp/clientSecret').message).toBe(
+      'the secret from env:IDP_SECRET contains line breaks or control characters',
+    );
+    expect(problemAt(fail(text(), { SIGNING_KEY }).problems, '/auth/builtin/idp/clientSecret/fromEnv').message).toBe('environment variable IDP_SECRET is not set');
+  });
+
+  it('checks lifetimes, the registration token and the scope mapping', () => {
+    expect(problemAt(fail(text({ builtin: '    codeTtlSeconds: 61\n' }), ENV).problems, '/auth/builtin/codeTtlSeconds').message).toBe('must be at most 60');
+    expect(problemAt(fail(text({ builtin: '    accessTokenTtlSeconds: 0\n' }), ENV).problems, '/auth/builtin/accessTokenTtlSeconds').message).toBe('must be at least 1');
+    expect(problemAt(fail(text({ builtin: '    refreshTokenTtlSeconds: 31536001\n' }), ENV).problems, '/auth/builtin/refreshTokenTtlSeconds').message).toBe('must be at most 31536000');
+    const iat = text({ builtin: '    registration: { initialAccessToken: { fromEnv: IAT } }\n' });
+    expect(problemAt(fail(iat, { ...ENV, IAT: 'short' }).problems, '/auth/builtin/registration/initialAccessToken').message).toBe(
+      'the secret from env:IAT is shorter than 16 characters',
+    );
+    const mapping = text({ builtin: '    scopeMapping:\n      - { claim: groups, value: admins, scopes: [mcp:tools, mcp:admin] }\n' });
+    expect(problemAt(fail(mapping, ENV).problems, '/auth/builtin/scopeMapping/0/scopes/1').message).toBe(
+      'scope "mcp:admin" is missing from auth.scopesSupported, so no client could ever request it',
+    );
+    expect(problemAt(fail(text({ builtin: '    scopeMapping: [{ claim: groups, scopes: [mcp:tools] }]\n' }), ENV).problems, '/auth/builtin/scopeMapping/0').message).toBe(
+      'missing required key "value"',
+    );
+  });
+
+  it('checks machine clients: the key each auth method needs, public JWKS files, client certificates', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    write('private-jwks.json', JSON.stringify({ keys: [privateKey.export({ format: 'jwk' })] }));
+    const clients = (lines: string) => text({ builtin: `    clients:\n${lines}` });
+    expect(problemAt(fail(clients('      - { clientId: job, auth: private_key_jwt, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0').message).toBe(
+      'missing required key "jwksFile" (auth "private_key_jwt" needs it)',
+    );
+    expect(
+      problemAt(fail(clients('      - { clientId: job, auth: private_key_jwt, jwksFile: absent.json, tlsSubject: CN=x, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0/tlsSubject')
+        .message,
+    ).toBe('key "tlsSubject" is only for clients with auth "tls_client_auth", and this one has auth "private_key_jwt"');
+    expect(problemAt(fail(clients('      - { clientId: job, auth: private_key_jwt, jwksFile: absent.json, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0/jwksFile').message).toBe(
+      `file ${path.join(dir, 'absent.json')} does not exist`,
+    );
+    expect(problemAt(fail(clients('      - { clientId: job, auth: private_key_jwt, jwksFile: private-jwks.json, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0/jwksFile').message).toMatch(
+      /must hold public keys only$/,
+    );
+    // tls_client_auth needs a client certificate source on this listener.
+    expect(problemAt(fail(clients('      - { clientId: agent, auth: tls_client_auth, tlsSubject: CN=agent, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0/auth').message).toMatch(
+      /^tls_client_auth needs client certificates/,
+    );
+    const dup = fail(clients('      - { clientId: https://x.example, auth: tls_client_auth, tlsSubject: CN=a, scopes: [] }\n      - { clientId: https://x.example, auth: tls_client_auth, tlsSubject: CN=b, scopes: [] }\n'), ENV).problems;
+    expect(problemAt(dup, '/auth/builtin/clients/1/clientId').message).toBe('duplicate clientId "https://x.example" (also used by /auth/builtin/clients/0)');
+    expect(problemAt(dup, '/auth/builtin/clients/0/clientId').message).toBe('must not be URL-shaped (such client ids name client ID metadata documents)');
+  });
+
+  it('checks the store: redis needs a redis URL, a password only through a secret reference', () => {
+    const store = (yaml: string) => text({ builtin: `    store: ${yaml}\n` });
+    expect(load(store('{ kind: redis, url: "redis://127.0.0.1:6379" }'), ENV).auth.builtin!.store).toEqual({ kind: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: 'gatehouse:as:' });
+    expect(load(store('{ kind: redis, url: "rediss://r.example:6380/2", keyPrefix: "gw1:" }'), ENV).auth.builtin!.store).toMatchObject({ keyPrefix: 'gw1:' });
+    const inline = fail(store('{ kind: redis, url: "redis://:hunter2hunter2@r.example:6379" }'), ENV);
+    expect(problemAt(inline.problems, '/auth/builtin/store/url').message).toBe('inline secret refused: reference it with { fromEnv: NAME } or { fromFile: PATH } (the URL carries credentials)');
+    expect(inline.message).not.toContain('hunter2');
+    expect(problemAt(fail(store('{ kind: redis }'), ENV).problems, '/auth/builtin/store').message).toBe('missing required key "url" (kind "redis" needs it)');
+    expect(problemAt(fail(store('{ kind: memory, url: "redis://x" }'), ENV).problems, '/auth/builtin/store/url').message).toBe(
+      'key "url" is only for store kind "redis", and this one has kind "memory"',
+    );
+    expect(problemAt(fail(store('{ kind: redis, url: "http://r.example" }'), ENV).problems, '/auth/builtin/store/url').message).toBe('must be a redis:// or rediss:// URL without spaces');
+    const fromEnv = fail(store('{ kind: redis, url: { fromEnv: REDIS_URL } }'), { ...ENV, REDIS_URL: 'https://user:secretpw@r.example' });
+    expect(problemAt(fromEnv.problems, '/auth/builtin/store/url/fromEnv').message).toBe('the secret from env:REDIS_URL is not a redis:// or rediss:// URL');
+    expect(fromEnv.message).not.toContain('secretpw');
   });
 });

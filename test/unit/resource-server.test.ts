@@ -269,3 +269,37 @@ describe('IntrospectionVerifier against a real endpoint', () => {
     expect(() => new IntrospectionVerifier(opts({ endpoint: 'http://idp.example.test/introspect' }))).toThrow(TypeError);
   });
 });
+
+describe('ResourceServerAuthenticator: revocation hook (auth.mode builtin)', () => {
+  const withJti = (jti?: string): VerifyResult => ({ ok: true, principal: { subject: 'alice', scopes: new Set(['mcp:read']), groups: [], anonymous: false, ...(jti !== undefined ? { tokenId: jti } : {}) } });
+  const req = { headers: { authorization: 'Bearer opaque-token-123' }, remoteAddress: undefined };
+  const make = (answer: VerifyResult, isRevoked: (jti: string) => Promise<boolean>) =>
+    new ResourceServerAuthenticator({ resource: RESOURCE, requiredScopes: ['mcp:read'], introspection: new FakeVerifier(answer), isRevoked });
+
+  it('accepts a token whose jti is not revoked, refuses a revoked one with invalid_token', async () => {
+    const asked: string[] = [];
+    const revoked = new Set(['j-2']);
+    const isRevoked = async (jti: string) => (asked.push(jti), revoked.has(jti));
+    expect(await make(withJti('j-1'), isRevoked).authenticate(req)).toMatchObject({ ok: true });
+    const refused = await make(withJti('j-2'), isRevoked).authenticate(req);
+    expect(refused).toMatchObject({ ok: false, status: 401, reason: 'revoked' });
+    expect((refused as { wwwAuthenticate: string }).wwwAuthenticate).toBe(invalidTokenChallenge({ resourceMetadata: PRM, requiredScopes: ['mcp:read'] }));
+    expect(asked).toEqual(['j-1', 'j-2']);
+  });
+
+  it('refuses a token without jti (its revocation cannot be checked), and answers 503 when the store fails', async () => {
+    expect(await make(withJti(), async () => false).authenticate(req)).toMatchObject({ ok: false, status: 401, reason: 'invalid_token' });
+    expect(
+      await make(withJti('j-1'), async () => {
+        throw new Error('redis down');
+      }).authenticate(req),
+    ).toMatchObject({ ok: false, status: 503, reason: 'verifier_unavailable', wwwAuthenticate: '' });
+  });
+
+  it('is not asked when the token does not verify', async () => {
+    let asked = false;
+    const result = await make({ ok: false, reason: 'expired', detail: 'x' }, async () => (asked = true)).authenticate(req);
+    expect(result).toMatchObject({ ok: false, status: 401, reason: 'expired' });
+    expect(asked).toBe(false);
+  });
+});
