@@ -2,23 +2,68 @@ import type { Principal } from '../lib/principal.js';
 
 /**
  * The policy seam (DESIGN.md §1 ④, §4). One pure, synchronous function decides listing and calling alike;
- * the policy issue supplies the compiled engine. Nothing here imports fastify, the SDK or ioredis.
+ * `decide.ts` is the compiled engine. Nothing here imports fastify, the SDK or ioredis.
  */
 export type TargetKind = 'tool' | 'resource' | 'prompt';
 
 export interface DecisionInput {
   principal: Principal;
   method: string;
+  /** The exposed name (tools, prompts) or the URI (resources), and the upstream that serves it ('' if none). */
   target?: { kind: TargetKind; name: string; upstream: string };
   args?: Readonly<Record<string, unknown>>;
+  /** Epoch milliseconds; injected so that a decision never reads the clock. */
   now: number;
+  /** Set by tool pinning: the tool's definition changed since it was approved (threat model #14). */
+  quarantined?: boolean;
+  /**
+   * Skip the argument step: "would a call with valid arguments be allowed?". Used to filter `tools/list`
+   * (see `visible`), so that listing and calling are decided by the same function (DESIGN.md §4).
+   */
+  argumentsUnchecked?: boolean;
 }
 
 export type DenyReason = 'no_matching_rule' | 'denied_by_rule' | 'insufficient_scope' | 'invalid_arguments' | 'quarantined';
 
-export type Decision =
-  | { effect: 'allow'; ruleId: string; policyRevision: string }
-  | { effect: 'deny'; reason: DenyReason; ruleId?: string; requiredScopes?: readonly string[]; detail?: string; policyRevision: string };
+/** Limits an allow rule asks for; enforced by the rate-limit step after the decision. */
+export interface Limits {
+  readonly rate?: { readonly perMinute: number; readonly burst: number };
+  readonly concurrency?: number;
+  readonly timeoutMs?: number;
+}
+
+/** Which argument check refused a call. For the audit record only: the wire says "Invalid params". */
+export interface ArgumentViolation {
+  readonly ruleId: string;
+  /** JSON pointer of the offending argument ('' for the whole arguments object). */
+  readonly field: string;
+  /** `schema:<keyword>` for the rule's JSON Schema fragment, or the constraint kind and why, e.g. `path:dot_dot`. */
+  readonly constraint: string;
+}
+
+export interface AllowDecision {
+  readonly effect: 'allow';
+  readonly ruleId: string;
+  readonly policyRevision: string;
+  /** The strictest of the limits of every allow rule that applied. */
+  readonly limits?: Limits;
+  /** Argument fields (JSON pointers) to hide in audit records: the union over the applying allow rules. */
+  readonly redact?: readonly string[];
+}
+
+export interface DenyDecision {
+  readonly effect: 'deny';
+  readonly reason: DenyReason;
+  /** The deny rule that matched, the allow rule whose scopes or arguments failed, or none (no_matching_rule). */
+  readonly ruleId?: string;
+  /** insufficient_scope: the smallest set of scopes that, added to the token's, would allow the request. */
+  readonly requiredScopes?: readonly string[];
+  readonly violation?: ArgumentViolation;
+  readonly detail?: string;
+  readonly policyRevision: string;
+}
+
+export type Decision = AllowDecision | DenyDecision;
 
 export interface PolicyEngine {
   readonly revision: string;
