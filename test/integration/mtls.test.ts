@@ -383,3 +383,24 @@ describe('server.tls from gatehouse.yaml', () => {
     }
   });
 });
+
+describe('certificate-bound tokens over real TLS (RFC 8705 §3)', () => {
+  it('accepts a cnf-bound token only over the certificate it is bound to', async () => {
+    const second = pki.issue('client-2', '/CN=agent-2', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth');
+    const gw = await startGateway([stdioFixtureYaml('fx')], {
+      top: 'auth:\n  mode: dev\n',
+      server: { tls: { certFile: pki.server.certFile, key: { fromFile: pki.server.keyFile }, clientCaFile: pki.ca.certFile, clientCertificates: 'request' } },
+    });
+    try {
+      const bound = await gw.token({ sub: 'agent-1', scopes: ['a'], extra: { cnf: { 'x5t#S256': clientId.thumbprint } } });
+      const auth = { authorization: `Bearer ${bound}` };
+      expect((await initialize(gw.url, clientTls(pki.client), auth)).status).toBe(200);
+      // The same token over another certificate of the same CA, or over none: a stolen token is useless.
+      expect((await initialize(gw.url, clientTls(second), auth)).status).toBe(401);
+      expect((await initialize(gw.url, clientTls(), auth)).status).toBe(401);
+      expect(gw.app.authFailures.snapshot()).toMatchObject({ certificate_mismatch: 1, certificate_required: 1 });
+    } finally {
+      await gw.close();
+    }
+  });
+});
