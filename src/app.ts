@@ -8,7 +8,9 @@ import { createAuthenticator } from './auth/resource-server.js';
 import type { GatehouseConfig } from './config/types.js';
 import { buildEdge, edgeClientCertReader, type Readiness } from './edge/server.js';
 import { FrontDoor } from './mcp/front-door.js';
+import { loadPolicyDir } from './policy/compile.js';
 import type { PolicyEngine } from './policy/decision.js';
+import { CompiledPolicyEngine } from './policy/engine.js';
 import { PermitAllPolicy } from './policy/permit-all.js';
 import { Router } from './router/router.js';
 import type { AsStore } from './stores/as-store.js';
@@ -58,7 +60,7 @@ export interface App {
 export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const logger = deps.logger;
   const audit = deps.audit ?? new LoggerAuditSink(logger.child({ stream: 'audit' }));
-  const policy = deps.policy ?? new PermitAllPolicy();
+  const policy = deps.policy ?? createPolicyEngine(config);
   // auth.mode builtin: the authenticator verifies with what the authorization server publishes, and that server is
   // only registered when the edge app loads (see below) — until then, which is before any request, it refuses.
   let builtinAuthenticator: Authenticator | undefined;
@@ -110,7 +112,15 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     const as = config.auth.builtin;
     if (as === undefined) throw new TypeError('auth.mode builtin: auth.builtin is missing');
     const { store: injectedStore, ...asOptions } = deps.authorizationServer ?? {};
-    const store = injectedStore ?? createAsStore(as.store);
+    let lastStoreError = 0;
+    const store =
+      injectedStore ??
+      createAsStore(as.store, (err) => {
+        // At most one line per 30 s while Redis is away (ioredis reports every reconnect attempt).
+        if (Date.now() - lastStoreError < 30_000) return;
+        lastStoreError = Date.now();
+        logger.warn({ err: err.message }, 'authorization server store: Redis unreachable');
+      });
     asStore = store;
     // A plain-http issuer is loopback-only local development (the loader and the plugin both insist); there, and
     // only there, the IdP may be a plain-http loopback one too (the loader refuses any other plain-http IdP).
@@ -143,6 +153,10 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     },
     readiness,
     async start() {
+      logger.info(
+        config.policy !== undefined ? { policyDir: config.policy.dir, policyRevision: policy.revision } : { policyRevision: policy.revision },
+        config.policy !== undefined ? 'policy loaded' : 'no policy: every request is allowed (auth.mode none, loopback only)',
+      );
       if (config.auth.mode === 'none') {
         logger.warn({ host: config.server.host }, 'authentication is OFF (auth.mode: none) — allowed on loopback only; do not expose this gateway');
       }
@@ -164,6 +178,17 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       await asStore?.close();
     },
   };
+}
+
+/**
+ * The policy that decides every request: the compiled `policy.dir` (throws `ConfigError` on a bad policy, so the
+ * gateway does not start), or — only with `auth.mode: none` and no policy, which the loader allows on loopback
+ * alone — the permit-all engine. Any other mode without a policy is refused by the loader (default deny).
+ */
+export function createPolicyEngine(config: GatehouseConfig): PolicyEngine {
+  if (config.policy !== undefined) return new CompiledPolicyEngine(loadPolicyDir(config.policy.dir));
+  if (config.auth.mode !== 'none') throw new TypeError(`auth.mode ${config.auth.mode} needs policy.dir (default deny)`);
+  return new PermitAllPolicy();
 }
 
 const AS_NOT_READY: AuthResult = Object.freeze({ ok: false, status: 503, wwwAuthenticate: '', reason: 'verifier_unavailable', detail: 'the built-in authorization server is not registered yet' });

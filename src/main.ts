@@ -7,6 +7,9 @@ import { DEV_TOKEN_DEFAULT_TTL_SECONDS, loadOrCreateDevKey, parseTtl } from './a
 import { describeConfig, loadConfig } from './config/load.js';
 import type { GatehouseConfig } from './config/types.js';
 import { ConfigError } from './errors/config-error.js';
+import { loadPolicyDir } from './policy/compile.js';
+import { explain, formatExplanation } from './policy/explain.js';
+import { fixtureInput, formatTestReport, loadPolicyFixtures, runPolicyFixtures } from './policy/test-runner.js';
 import { VERSION } from './version.js';
 
 const USAGE = `gatehouse ${VERSION} — a security gateway for MCP servers
@@ -17,6 +20,11 @@ Usage:
   gatehouse tools list --config FILE   start the upstreams, print exposed name -> upstream/tool, exit
   gatehouse token --config FILE --sub NAME --scope "a b" [--client-id ID] [--ttl 10m]
                                        auth.mode dev: mint an access token (printed alone on stdout)
+  gatehouse policy test [--dir DIR | --config FILE]
+                                       run the policy fixtures (*.test.yaml); non-zero when one fails
+  gatehouse policy explain [--dir DIR | --config FILE] --sub NAME --scope "a b" (--tool NAME | --prompt NAME | --uri URI)
+                           [--upstream NAME] [--args '{"k":"v"}']
+                                       show how the policy decides one request, rule by rule
   gatehouse --version
 
 Options:
@@ -26,6 +34,9 @@ Options:
   --scope "a b"       token: space-separated scopes (repeatable)
   --client-id ID      token: the client_id claim (default gatehouse-dev)
   --ttl 10m           token: lifetime, seconds or with s/m/h/d (default 600 s, at most 24 h)
+  --dir DIR           policy: the policy folder (default: policy.dir of the config)
+  --tool/--prompt/--uri, --upstream, --args JSON
+                      policy explain: the target (upstream: default the name's prefix) and its arguments
 `;
 
 /**
@@ -100,8 +111,15 @@ async function start(file: string): Promise<number> {
 
 function check(file: string, json: boolean): number {
   const config = load(file);
-  if (json) process.stdout.write(`${JSON.stringify({ ok: true, config: describeConfig(config) }, null, 2)}\n`);
-  else process.stdout.write(`${file}: OK (${config.upstreams.length} upstream${config.upstreams.length === 1 ? '' : 's'}: ${config.upstreams.map((u) => `${u.name} [${u.transport}]`).join(', ')})\n`);
+  // The policy is compiled as at start: its problems are printed like the config's (file:line: path: problem).
+  const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
+  const policySummary = policy !== undefined ? { dir: config.policy!.dir, revision: policy.revision, files: policy.files.length, rules: policy.rules.length } : undefined;
+  if (json) process.stdout.write(`${JSON.stringify({ ok: true, config: describeConfig(config), ...(policySummary ? { policy: policySummary } : {}) }, null, 2)}\n`);
+  else {
+    const upstreams = `${config.upstreams.length} upstream${config.upstreams.length === 1 ? '' : 's'}: ${config.upstreams.map((u) => `${u.name} [${u.transport}]`).join(', ')}`;
+    const rules = policySummary ? `; policy ${policySummary.revision}: ${policySummary.rules} rule${policySummary.rules === 1 ? '' : 's'} in ${policySummary.files} file${policySummary.files === 1 ? '' : 's'}` : '';
+    process.stdout.write(`${file}: OK (${upstreams}${rules})\n`);
+  }
   return 0;
 }
 
@@ -166,6 +184,66 @@ async function token(file: string, opts: { sub?: string; scope: string[]; client
   return 0;
 }
 
+/** The policy folder of `--dir`, else the config's `policy.dir`. */
+function policyDirOf(dir: string | undefined, file: string): { dir: string; separator: string } {
+  if (dir !== undefined) return { dir, separator: '__' };
+  const config = load(file);
+  if (config.policy === undefined) throw new UsageError(`${file} has no policy.dir; pass --dir DIR`);
+  return { dir: config.policy.dir, separator: config.catalogue.separator };
+}
+
+class UsageError extends Error {}
+
+/** `gatehouse policy test`: compiles the folder's policy, runs its fixtures, prints every result. */
+function policyTest(dir: string | undefined, file: string): number {
+  const where = policyDirOf(dir, file);
+  const policy = loadPolicyDir(where.dir);
+  const report = runPolicyFixtures(policy, loadPolicyFixtures(where.dir), { separator: where.separator });
+  process.stdout.write(`${formatTestReport(report)}\n`);
+  return report.failed > 0 || report.results.length === 0 ? 1 : 0;
+}
+
+/** `gatehouse policy explain`: one decision, traced through every rule. */
+function policyExplain(
+  dir: string | undefined,
+  file: string,
+  opts: { sub?: string; scope: string[]; tool?: string; prompt?: string; uri?: string; upstream?: string; args?: string },
+): number {
+  const where = policyDirOf(dir, file);
+  const named = [opts.tool, opts.prompt, opts.uri].filter((v) => v !== undefined).length;
+  if (named !== 1) throw new UsageError('policy explain: name exactly one of --tool, --prompt, --uri');
+  let args: Record<string, unknown> | undefined;
+  if (opts.args !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(opts.args);
+    } catch {
+      throw new UsageError('policy explain: --args must be a JSON object');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('policy explain: --args must be a JSON object');
+    args = parsed as Record<string, unknown>;
+  }
+  const policy = loadPolicyDir(where.dir);
+  const scopes = opts.scope.flatMap((s) => s.split(/\s+/)).filter((s) => s !== '');
+  const method = opts.tool !== undefined ? 'tools/call' : opts.prompt !== undefined ? 'prompts/get' : 'resources/read';
+  const input = fixtureInput(
+    {
+      principal: { ...(opts.sub !== undefined && opts.sub !== '' ? { sub: opts.sub } : {}), scopes },
+      request: {
+        method,
+        ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
+        ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
+        ...(opts.uri !== undefined ? { uri: opts.uri } : {}),
+        ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}),
+        ...(args !== undefined ? { args } : {}),
+      },
+    },
+    { separator: where.separator, now: Date.now() },
+  );
+  process.stdout.write(`${formatExplanation(explain(input, policy))}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -177,6 +255,12 @@ async function main(argv: string[]): Promise<number> {
       scope: { type: 'string', multiple: true, default: [] },
       'client-id': { type: 'string' },
       ttl: { type: 'string' },
+      dir: { type: 'string' },
+      tool: { type: 'string' },
+      prompt: { type: 'string' },
+      uri: { type: 'string' },
+      upstream: { type: 'string' },
+      args: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -201,6 +285,20 @@ async function main(argv: string[]): Promise<number> {
       break;
     case 'token':
       return token(file, { sub: values.sub, scope: values.scope, clientId: values['client-id'], ttl: values.ttl });
+    case 'policy':
+      if (sub === 'test') return policyTest(values.dir, file);
+      if (sub === 'explain') {
+        return policyExplain(values.dir, file, {
+          sub: values.sub,
+          scope: values.scope,
+          ...(values.tool !== undefined ? { tool: values.tool } : {}),
+          ...(values.prompt !== undefined ? { prompt: values.prompt } : {}),
+          ...(values.uri !== undefined ? { uri: values.uri } : {}),
+          ...(values.upstream !== undefined ? { upstream: values.upstream } : {}),
+          ...(values.args !== undefined ? { args: values.args } : {}),
+        });
+      }
+      break;
     default:
       break;
   }
@@ -216,6 +314,11 @@ main(process.argv.slice(2))
     if (err instanceof ConfigError) {
       process.stderr.write(`configuration invalid:\n${err.message}\n`);
       process.exitCode = 1;
+      return;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`gatehouse: ${err.message}\n`);
+      process.exitCode = 2;
       return;
     }
     process.stderr.write(`gatehouse: ${err instanceof Error ? err.message : String(err)}\n`);

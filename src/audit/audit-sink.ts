@@ -20,6 +20,8 @@ export interface AuditEvent {
   resource?: string;
   prompt?: string;
   upstream?: string;
+  /** The call's arguments with every field the policy marks `redact` replaced (allowed calls only); never as sent. */
+  arguments?: Record<string, unknown>;
   decision?: 'allow' | 'deny';
   rule?: string;
   policyRevision?: string;

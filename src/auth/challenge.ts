@@ -62,6 +62,16 @@ export function insufficientScopeChallenge(ctx: ChallengeContext, scopes: readon
   ]);
 }
 
+/**
+ * 403 for a call the policy refuses for a missing scope (MCP §Scope Challenge Handling): `scope` lists the scopes
+ * the token already holds plus the ones the target needs, so that a step-up authorization keeps what the client
+ * had (the spec asks for the scopes needed "in addition to" the existing ones, not instead of them).
+ */
+export function policyScopeChallenge(ctx: Pick<ChallengeContext, 'resourceMetadata'>, held: Iterable<string>, required: readonly string[]): string {
+  const scopes = [...new Set([...held, ...required])];
+  return insufficientScopeChallenge({ resourceMetadata: ctx.resourceMetadata, requiredScopes: [] }, scopes);
+}
+
 function bearer(params: readonly (readonly [string, string])[]): string {
   return `Bearer ${params.map(([k, v]) => `${k}=${quote(v)}`).join(', ')}`;
 }

@@ -23,6 +23,7 @@ import type {
   IntrospectionConfig,
   JwtConfig,
   LoggingConfig,
+  PolicyConfig,
   SecretValue,
   ServerConfig,
   StdioUpstreamConfig,
@@ -151,7 +152,12 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   const auth = isClean('/auth') ? normaliseAuth(raw.auth ?? {}, server, ctx) : undefined;
   const catalogue = isClean('/catalogue') ? normaliseCatalogue(raw.catalogue ?? {}) : undefined;
   const logging = isClean('/logging') ? normaliseLogging(raw.logging ?? {}) : undefined;
+  const policy = raw.policy !== undefined && isClean('/policy') ? normalisePolicy(raw.policy, ctx) : undefined;
   if (server !== undefined && auth !== undefined) checkAuthAgainstHost(server, auth, raw, ctx);
+  if (auth !== undefined && auth.mode !== 'none' && raw.policy === undefined) {
+    // Default deny (DESIGN.md §4): without policy files an authenticated gateway would refuse every request.
+    report(ctx, '/auth/mode', `auth.mode "${auth.mode}" needs policy.dir: with no policy every request would be denied (default deny)`);
+  }
 
   const upstreams: UpstreamConfig[] = [];
   if (Array.isArray(raw.upstreams)) {
@@ -166,7 +172,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   if (problems.length > 0 || !server || !auth || !catalogue || !logging) {
     throw new ConfigError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   }
-  return deepFreeze({ file: absFile, server, auth, catalogue, logging, upstreams });
+  return deepFreeze({ file: absFile, server, auth, catalogue, logging, ...(policy !== undefined ? { policy } : {}), upstreams });
 }
 
 /** A JSON-safe summary for logs and `gatehouse check`: the whole normalised config, secrets shown as their source. */
@@ -252,6 +258,7 @@ interface RawConfig {
   auth?: RawAuth;
   catalogue?: Partial<CatalogueConfig>;
   logging?: Partial<LoggingConfig>;
+  policy?: { dir: string };
   upstreams?: RawUpstream[];
 }
 
@@ -774,6 +781,13 @@ function normaliseCatalogue(raw: NonNullable<RawConfig['catalogue']>): Catalogue
 
 function normaliseLogging(raw: NonNullable<RawConfig['logging']>): LoggingConfig {
   return { ...CONFIG_DEFAULTS.logging, ...raw };
+}
+
+/** `policy.dir` is resolved against the config folder and must be a folder; `gatehouse check` and start compile it. */
+function normalisePolicy(raw: NonNullable<RawConfig['policy']>, ctx: Ctx): PolicyConfig {
+  const dir = path.resolve(ctx.secrets.baseDir, raw.dir);
+  if (!isDirectory(dir)) report(ctx, '/policy/dir', `folder ${dir} does not exist`);
+  return { dir };
 }
 
 /** 127.0.0.0/8, ::1 (and IPv4-mapped 127/8), localhost. */

@@ -178,6 +178,11 @@ export interface TlsConfig {
   readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
 }
 
+export interface PolicyConfig {
+  /** Absolute path of the policy folder (resolved against the config file's folder); it exists at load time. */
+  readonly dir: string;
+}
+
 export interface LoggingConfig {
   readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -189,6 +194,11 @@ export interface GatehouseConfig {
   readonly auth: AuthConfig;
   readonly catalogue: CatalogueConfig;
   readonly logging: LoggingConfig;
+  /**
+   * The policy files that decide every request (DESIGN.md §4, §8). Required unless `auth.mode` is `none`: there,
+   * without it, the gateway allows everything (loopback only). With it, no matching rule means deny.
+   */
+  readonly policy?: PolicyConfig;
   readonly upstreams: readonly UpstreamConfig[];
 }
 

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { GatewayError } from '../errors/gateway-error.js';
 import type { JsonRpcMessage, JsonRpcResponse } from '../lib/json-rpc.js';
 import type { RequestStream, SessionStream } from '../mcp/streams.js';
 
@@ -26,7 +27,21 @@ export class HttpRequestStream implements RequestStream {
   constructor(
     private readonly res: ServerResponse,
     private readonly headers: Record<string, string> = {},
+    /** The `WWW-Authenticate` challenge for a refusal (see `refuse`); without it, refusals are not offered. */
+    private readonly challengeFor?: (error: GatewayError) => string | undefined,
   ) {}
+
+  /** Before anything was sent: the error's HTTP status with a challenge and the JSON-RPC error as the body. */
+  refuse(error: GatewayError, response: JsonRpcResponse): boolean {
+    if (this.mode !== 'pending' || this.closed || this.challengeFor === undefined) return false;
+    const challenge = this.challengeFor(error);
+    if (challenge === undefined) return false;
+    const body = JSON.stringify(response);
+    this.res.writeHead(error.httpStatus, { ...this.headers, 'www-authenticate': challenge, 'cache-control': 'no-store', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    this.res.end(body);
+    this.mode = 'done';
+    return true;
+  }
 
   get closed(): boolean {
     return this.mode === 'done' || this.res.destroyed || this.res.writableEnded;

@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditSink, ReasonCounter } from '../audit/audit-sink.js';
 import type { Authenticator } from '../auth/authenticator.js';
+import { policyScopeChallenge, protectedResourceMetadataUrl } from '../auth/challenge.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { ErrorCode } from '../errors/codes.js';
@@ -143,6 +144,13 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   };
 
   const path = server.path;
+  const resourceMetadata = protectedResourceMetadataUrl(config.auth.resource);
+  /** The policy's insufficient_scope, as the 403 challenge auth answers with (MCP §Scope Challenge Handling). */
+  const scopeChallenge = (err: GatewayError, principal: Principal): string | undefined => {
+    if (err.code !== 'GW_AUTH_INSUFFICIENT_SCOPE') return undefined;
+    const required = Array.isArray(err.data?.requiredScopes) ? (err.data.requiredScopes as unknown[]).filter((s): s is string => typeof s === 'string') : [];
+    return policyScopeChallenge({ resourceMetadata }, principal.scopes, required);
+  };
 
   app.post(path, async (request, reply) => {
     reply.hijack();
@@ -184,7 +192,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
           writeAccepted(res);
           return;
         case 'request':
-          await frontDoor.request(session, c.message, new HttpRequestStream(res));
+          await frontDoor.request(session, c.message, new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal)));
           return;
       }
     } catch (err) {

@@ -19,6 +19,11 @@ export const ErrorCodes = {
   GW_HTTP_OVERLOADED: { http: 503, rpc: -32603, message: 'Service temporarily overloaded' },
   GW_HTTP_SHUTTING_DOWN: { http: 503, rpc: -32603, message: 'Service is shutting down' },
 
+  // Policy (DESIGN.md §4): a valid token without a scope the target needs. The edge answers 403 with an
+  // `insufficient_scope` challenge naming the scopes (MCP authorization §Scope Challenge Handling); where HTTP can
+  // no longer carry it (a batch), the JSON-RPC error does, with `data.requiredScopes`.
+  GW_AUTH_INSUFFICIENT_SCOPE: { http: 403, rpc: -32600, message: 'Forbidden: insufficient scope' },
+
   // Front door: sessions, versions, JSON-RPC framing
   GW_MCP_SESSION_REQUIRED: { http: 400, rpc: -32600, message: 'Bad Request: Mcp-Session-Id header is required' },
   GW_MCP_SESSION_NOT_FOUND: { http: 404, rpc: -32001, message: 'Session not found' },

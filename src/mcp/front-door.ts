@@ -14,8 +14,10 @@ import {
 } from '../lib/json-rpc.js';
 import { Cancellation } from '../lib/cancellation.js';
 import { principalKey, type Principal } from '../lib/principal.js';
-import type { PolicyEngine, TargetKind } from '../policy/decision.js';
-import { unknownTool, type CallOrigin, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
+import type { Decision, DecisionInput, PolicyEngine, TargetKind } from '../policy/decision.js';
+import { redactArguments } from '../policy/field-path.js';
+import { PERMIT_ALL_RULE_ID } from '../policy/permit-all.js';
+import { unknownPrompt, unknownResource, unknownTool, type CallOrigin, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
 import { LATEST_PROTOCOL_VERSION, isSupportedVersion } from './protocol-versions.js';
 import { ClientSession, idKey, LOG_LEVELS, type LogLevel } from './session.js';
 import type { RequestStream, SessionStream } from './streams.js';
@@ -194,12 +196,15 @@ export class FrontDoor {
       event.outcome = 'ok';
     } catch (err) {
       const e = toGatewayError(err);
-      event.outcome = e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : 'error';
+      event.outcome = e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : event.decision === 'deny' ? 'denied' : 'error';
       event.errorCode = e.code;
       if (e.detail !== undefined) event.detail = e.detail;
       if (e.code === 'GW_INTERNAL') this.opts.logger.error({ err, method: message.method }, 'internal error');
+      const response = rpcError(message.id, toRpcError(e));
+      // A missing scope is an HTTP-level answer (403 + challenge) where the transport can still give one.
+      if (e.code === 'GW_AUTH_INSUFFICIENT_SCOPE' && stream.refuse?.(e, response) === true) return;
       // Even a cancelled request's POST must end; the client ignores an answer to an id it cancelled.
-      stream.finish(rpcError(message.id, toRpcError(e)));
+      stream.finish(response);
     } finally {
       session.inflight.delete(key);
       session.lastSeen = this.now();
@@ -208,21 +213,44 @@ export class FrontDoor {
     }
   }
 
-  private decide(session: ClientSession, method: string, kind: TargetKind | undefined, name: string | undefined, upstream: string | undefined, args: JsonObject | undefined, event: AuditEvent): void {
-    const input = {
+  /**
+   * The policy step (DESIGN.md §4) for one targeted request, or an untargeted one (lists, ping). Records the
+   * decision on the audit event and turns a deny into the answer the client gets:
+   *   no_matching_rule, denied_by_rule, quarantined → `hidden()`: exactly the answer for a target that does not exist;
+   *   insufficient_scope → GW_AUTH_INSUFFICIENT_SCOPE (the edge answers 403 with the scopes to step up to);
+   *   invalid_arguments → GW_MCP_INVALID_PARAMS with the generic message; the violation goes to audit only.
+   */
+  private decide(
+    session: ClientSession,
+    method: string,
+    target: DecisionInput['target'],
+    args: JsonObject | undefined,
+    event: AuditEvent,
+    hidden: (detail: string) => GatewayError,
+  ): void {
+    const input: DecisionInput = {
       principal: session.principal,
       method,
       now: this.now(),
-      ...(kind && name !== undefined && upstream !== undefined ? { target: { kind, name, upstream } } : {}),
-      ...(args ? { args } : {}),
+      ...(target !== undefined ? { target } : {}),
+      ...(args !== undefined ? { args } : {}),
     };
     const d = this.opts.policy.decide(input);
     event.decision = d.effect;
     event.rule = d.ruleId ?? '';
     event.policyRevision = d.policyRevision;
-    if (d.effect === 'allow') return;
-    // Until the policy issue lands the only engine allows; its deny mapping lives there.
-    throw new GatewayError('GW_MCP_METHOD_NOT_FOUND', { detail: `denied: ${d.reason}` });
+    if (d.effect === 'allow') {
+      // Never the arguments as sent: only with the fields the policy marks `redact` replaced. Without a policy
+      // (permit-all, auth.mode none) nothing says which fields are secret, so none are recorded.
+      if (args !== undefined && d.ruleId !== PERMIT_ALL_RULE_ID) event.arguments = redactArguments(args, d.redact ?? []);
+      return;
+    }
+    throw denial(d, hidden);
+  }
+
+  /** Whether a listing shows this item: the call's decision without the argument step (the same function decides both). */
+  private shows(session: ClientSession, method: string, kind: TargetKind, name: string, upstream: string, now: number): boolean {
+    return this.opts.policy.decide({ principal: session.principal, method, now, target: { kind, name, upstream }, argumentsUnchecked: true }).effect === 'allow';
   }
 
   private async dispatch(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, cancel: Cancellation, key: string, event: AuditEvent): Promise<JsonObject> {
@@ -238,8 +266,9 @@ export class FrontDoor {
         throw new GatewayError('GW_MCP_ALREADY_INITIALIZED');
       case 'tools/list': {
         rejectCursor(params);
-        this.decide(session, message.method, undefined, undefined, undefined, undefined, event);
-        return { tools: [...catalogue.tools.values()].map((t) => t.definition) };
+        this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
+        const now = this.now();
+        return { tools: [...catalogue.tools.values()].filter((t) => this.shows(session, 'tools/call', 'tool', t.exposed, t.upstream, now)).map((t) => t.definition) };
       }
       case 'tools/call': {
         const name = params.name;
@@ -249,15 +278,24 @@ export class FrontDoor {
         event.tool = name;
         if (!entry) throw unknownTool(name);
         event.upstream = entry.upstream;
-        this.decide(session, message.method, 'tool', name, entry.upstream, params.arguments as JsonObject | undefined, event);
+        this.decide(session, message.method, { kind: 'tool', name, upstream: entry.upstream }, (params.arguments as JsonObject | undefined) ?? {}, event, (detail) => unknownTool(name, detail));
         return router.callTool(name, params, ctx());
       }
-      case 'resources/list':
+      case 'resources/list': {
         rejectCursor(params);
-        return { resources: [...catalogue.resources.values()].map((r) => r.definition) };
-      case 'resources/templates/list':
+        this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
+        const now = this.now();
+        const shown = [...catalogue.resources].filter(([uri, r]) => this.shows(session, 'resources/read', 'resource', uri, r.upstream, now));
+        return { resources: shown.map(([, r]) => r.definition) };
+      }
+      case 'resources/templates/list': {
         rejectCursor(params);
-        return { resourceTemplates: catalogue.templates.map((t) => t.definition) };
+        this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
+        const now = this.now();
+        // A template is decided by its URI template text: a rule's resource glob (e.g. `notes://**`) covers it as it covers the URIs.
+        const shown = catalogue.templates.filter((t) => this.shows(session, 'resources/read', 'resource', templateText(t.definition), t.upstream, now));
+        return { resourceTemplates: shown.map((t) => t.definition) };
+      }
       case 'resources/read':
       case 'resources/subscribe':
       case 'resources/unsubscribe': {
@@ -265,27 +303,46 @@ export class FrontDoor {
         if (typeof uri !== 'string' || uri.length === 0 || uri.length > 8192) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: `${message.method} without a usable uri` });
         event.resource = uri.slice(0, 512);
         const owner = catalogue.resolveResource(uri);
-        if (owner !== undefined) event.upstream = owner;
-        this.decide(session, message.method, 'resource', uri, owner ?? '', undefined, event);
+        if (owner === undefined) throw unknownResource(uri);
+        event.upstream = owner;
+        this.decide(session, message.method, { kind: 'resource', name: uri, upstream: owner }, undefined, event, (detail) => unknownResource(uri, detail));
         const result = await router.resourceRequest(message.method, uri, params, ctx());
         if (message.method === 'resources/subscribe') session.subscriptions.add(uri);
         if (message.method === 'resources/unsubscribe') session.subscriptions.delete(uri);
         return result;
       }
-      case 'prompts/list':
+      case 'prompts/list': {
         rejectCursor(params);
-        return { prompts: [...catalogue.prompts.values()].map((p) => p.definition) };
+        this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
+        const now = this.now();
+        return { prompts: [...catalogue.prompts].filter(([name, p]) => this.shows(session, 'prompts/get', 'prompt', name, p.upstream, now)).map(([, p]) => p.definition) };
+      }
       case 'prompts/get': {
         const name = params.name;
         if (typeof name !== 'string') throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'prompts/get without a string name' });
         event.prompt = name;
         const entry = catalogue.prompts.get(name);
-        if (entry) event.upstream = entry.upstream;
-        this.decide(session, message.method, 'prompt', name, entry?.upstream ?? '', undefined, event);
+        if (!entry) throw unknownPrompt(name);
+        event.upstream = entry.upstream;
+        const args = params.arguments;
+        this.decide(session, message.method, { kind: 'prompt', name, upstream: entry.upstream }, isJsonObject(args) ? args : undefined, event, (detail) => unknownPrompt(name, detail));
         return router.getPrompt(name, params, ctx());
       }
-      case 'completion/complete':
+      case 'completion/complete': {
+        // Completing a prompt's or a template's arguments needs that target to exist for this principal (DESIGN.md §4).
+        const ref = params.ref;
+        const now = this.now();
+        if (isJsonObject(ref) && ref.type === 'ref/prompt' && typeof ref.name === 'string') {
+          const entry = catalogue.prompts.get(ref.name);
+          if (entry !== undefined && !this.shows(session, 'prompts/get', 'prompt', ref.name, entry.upstream, now)) throw unknownPrompt(ref.name, 'completion: prompt hidden by policy');
+        } else if (isJsonObject(ref) && ref.type === 'ref/resource' && typeof ref.uri === 'string') {
+          const template = catalogue.templates.find((t) => t.definition.uriTemplate === ref.uri);
+          if (template !== undefined && !this.shows(session, 'resources/read', 'resource', ref.uri, template.upstream, now)) {
+            throw new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail: 'completion: template hidden by policy' });
+          }
+        }
         return router.complete(params, ctx());
+      }
       case 'logging/setLevel': {
         const level = params.level;
         if (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level)) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'unknown log level' });
@@ -417,6 +474,33 @@ export class FrontDoor {
   private audit(event: AuditEvent): void {
     this.opts.audit.record(event);
   }
+}
+
+/** A policy deny as the client sees it (see `FrontDoor.decide`); the detail is for audit only. */
+function denial(d: Exclude<Decision, { effect: 'allow' }>, hidden: (detail: string) => GatewayError): GatewayError {
+  const rule = d.ruleId !== undefined ? ` by rule ${d.ruleId}` : '';
+  switch (d.reason) {
+    case 'insufficient_scope': {
+      const requiredScopes = [...(d.requiredScopes ?? [])];
+      return new GatewayError('GW_AUTH_INSUFFICIENT_SCOPE', { detail: `denied insufficient_scope${rule}: needs ${requiredScopes.join(' ')}`, data: { requiredScopes } });
+    }
+    case 'invalid_arguments': {
+      const v = d.violation;
+      const where = v !== undefined ? `: rule ${v.ruleId} field ${v.field || '/'} constraint ${v.constraint}` : rule;
+      return new GatewayError('GW_MCP_INVALID_PARAMS', { detail: `denied invalid_arguments${where}` });
+    }
+    default:
+      return hidden(`denied ${d.reason}${rule}`);
+  }
+}
+
+/** An untargeted method the policy refuses (it allows every listing method today): as if it did not exist. */
+function hiddenMethod(method: string): (detail: string) => GatewayError {
+  return (detail) => new GatewayError('GW_MCP_METHOD_NOT_FOUND', { detail: `${method.slice(0, 64)}: ${detail}` });
+}
+
+function templateText(definition: JsonObject): string {
+  return typeof definition.uriTemplate === 'string' ? definition.uriTemplate : '';
 }
 
 function rejectCursor(params: JsonObject): void {

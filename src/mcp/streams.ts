@@ -1,3 +1,4 @@
+import type { GatewayError } from '../errors/gateway-error.js';
 import type { JsonRpcMessage, JsonRpcResponse } from '../lib/json-rpc.js';
 
 /**
@@ -9,6 +10,12 @@ export interface RequestStream {
   /** Send a message related to the request; false when the client can no longer receive it. */
   sendRelated(message: JsonRpcMessage): boolean;
   finish(response: JsonRpcResponse): void;
+  /**
+   * Refuse the whole request at the transport level instead of finishing it (an HTTP 403 with an
+   * `insufficient_scope` challenge for GW_AUTH_INSUFFICIENT_SCOPE); `response` is the JSON-RPC error for the body.
+   * False when the transport cannot (nothing sent then: the caller finishes with `response`). Optional.
+   */
+  refuse?(error: GatewayError, response: JsonRpcResponse): boolean;
   readonly closed: boolean;
 }
 

@@ -5,9 +5,12 @@ import type { Decision, DecisionInput, PolicyEngine } from './decision.js';
  * the config loader permits on a loopback host alone. The policy issue replaces it with default deny.
  */
 export class PermitAllPolicy implements PolicyEngine {
-  readonly revision = 'permit-all';
+  readonly revision = PERMIT_ALL_RULE_ID;
 
   decide(_input: DecisionInput): Decision {
-    return { effect: 'allow', ruleId: 'permit-all', policyRevision: this.revision };
+    return { effect: 'allow', ruleId: PERMIT_ALL_RULE_ID, policyRevision: this.revision };
   }
 }
+
+/** The rule id (and revision) of its decisions: with no policy, nothing says which argument is secret. */
+export const PERMIT_ALL_RULE_ID = 'permit-all';

@@ -161,7 +161,7 @@ export class Router {
 
   async getPrompt(exposed: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
     const entry = this.catalogueValue.prompts.get(exposed);
-    if (!entry) throw new GatewayError('GW_MCP_PROMPT_UNKNOWN', { publicMessage: `Unknown prompt: ${clip(exposed)}`, detail: `no prompt ${exposed}` });
+    if (!entry) throw unknownPrompt(exposed);
     const u = await this.instance(entry.upstream, ctx);
     return u.request('prompts/get', { ...params, name: entry.original }, this.options(u, ctx));
   }
@@ -169,7 +169,7 @@ export class Router {
   /** `resources/read`, `resources/subscribe`, `resources/unsubscribe`: routed by URI. */
   async resourceRequest(method: string, uri: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
     const owner = this.catalogueValue.resolveResource(uri);
-    if (owner === undefined) throw new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail: `no upstream owns ${uri.slice(0, 200)}`, data: { uri: clip(uri) } });
+    if (owner === undefined) throw unknownResource(uri);
     const u = await this.instance(owner, ctx);
     return u.request(method, params, this.options(u, ctx));
   }
@@ -180,7 +180,7 @@ export class Router {
     if (!isJsonObject(ref)) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'completion without ref' });
     if (ref.type === 'ref/prompt' && typeof ref.name === 'string') {
       const entry = this.catalogueValue.prompts.get(ref.name);
-      if (!entry) throw new GatewayError('GW_MCP_PROMPT_UNKNOWN', { publicMessage: `Unknown prompt: ${clip(ref.name)}` });
+      if (!entry) throw unknownPrompt(ref.name);
       const u = await this.instance(entry.upstream, ctx);
       return u.request('completion/complete', { ...params, ref: { ...ref, name: entry.original } }, this.options(u, ctx));
     }
@@ -226,9 +226,22 @@ function clip(s: string): string {
   return s.length > 128 ? `${s.slice(0, 128)}…` : s;
 }
 
-export function unknownTool(name: string): GatewayError {
-  // Exactly the answer for a tool that does not exist (DESIGN.md §4: hidden looks unknown).
-  return new GatewayError('GW_MCP_TOOL_UNKNOWN', { publicMessage: `Unknown tool: ${clip(name)}`, detail: `no tool ${clip(name)} in the catalogue` });
+/**
+ * Exactly the answer for a tool that does not exist (DESIGN.md §4: hidden looks unknown). The policy passes its
+ * own `detail` (for audit only): the wire bytes are the same either way.
+ */
+export function unknownTool(name: string, detail = `no tool ${clip(name)} in the catalogue`): GatewayError {
+  return new GatewayError('GW_MCP_TOOL_UNKNOWN', { publicMessage: `Unknown tool: ${clip(name)}`, detail });
+}
+
+/** The prompt twin of `unknownTool`. */
+export function unknownPrompt(name: string, detail = `no prompt ${clip(name)}`): GatewayError {
+  return new GatewayError('GW_MCP_PROMPT_UNKNOWN', { publicMessage: `Unknown prompt: ${clip(name)}`, detail });
+}
+
+/** The resource twin of `unknownTool` (MCP server/resources §Error Handling: -32002 with the URI). */
+export function unknownResource(uri: string, detail = `no upstream owns ${uri.slice(0, 200)}`): GatewayError {
+  return new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail, data: { uri: clip(uri) } });
 }
 
 function unavailable(tool: string, err: unknown): GatewayError {

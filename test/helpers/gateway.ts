@@ -2,13 +2,14 @@
  * Starts a real gateway in this process on 127.0.0.1:0 from a YAML text, the way `gatehouse start` does
  * (loadConfig → buildApp → start → listen), and connects official SDK clients to it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, type StreamableHTTPClientTransportOptions } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { pino, type Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
 import { buildApp, type App, type AppDeps } from '../../src/app.js';
 import { loadOrCreateDevKey, type DevKey, type MintOptions } from '../../src/auth/dev-keys.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -74,7 +75,7 @@ export async function startGateway(
   const serverExtra = Object.entries(opts.server ?? {}).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join('');
   writeFileSync(
     file,
-    `server:\n  host: 127.0.0.1\n  port: ${opts.port ?? 0}\n${serverExtra}${opts.top ?? ''}\nlogging:\n  level: debug\nupstreams:\n${upstreamsYaml.map((u) => `  - ${u}`).join('\n')}\n`,
+    `server:\n  host: 127.0.0.1\n  port: ${opts.port ?? 0}\n${serverExtra}${opts.top ?? ''}\nlogging:\n  level: debug\n${permissivePolicyFor(opts.top ?? '', dir)}upstreams:\n${upstreamsYaml.map((u) => `  - ${u}`).join('\n')}\n`,
   );
   const loaded = loadConfig(file, opts.env ? { env: opts.env } : {});
   const config = opts.configure ? opts.configure(loaded) : loaded;
@@ -127,6 +128,38 @@ export async function startGateway(
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** The one rule of the generated test policy: any authenticated principal may reach everything. */
+export const PERMISSIVE_POLICY = `version: 1
+rules:
+  - id: test.allow-all
+    effect: allow
+    match:
+      tools: ["*"]
+      prompts: ["*"]
+      resources: ["**"]
+    when:
+      authenticated: true
+`;
+
+/**
+ * Every auth mode but none needs \`policy.dir\` (default deny). A test that authenticates but is not about policy
+ * and names none gets a folder with \`PERMISSIVE_POLICY\` in \`dir\`; the \`policy:\` lines to add, or ''.
+ */
+export function permissivePolicyFor(top: string, dir: string): string {
+  const mode = (parseYaml(top === '' ? '{}' : top) as { auth?: { mode?: unknown } } | null)?.auth?.mode;
+  if (/^policy:/m.test(top) || mode === undefined || mode === 'none') return '';
+  permissivePolicyDir(dir);
+  return 'policy:\n  dir: ./test-policy\n';
+}
+
+/** Writes `PERMISSIVE_POLICY` into `<parent>/test-policy` (once) and returns that folder's path. */
+export function permissivePolicyDir(parent: string): string {
+  const policyDir = join(parent, 'test-policy');
+  mkdirSync(policyDir, { recursive: true });
+  writeFileSync(join(policyDir, 'allow-all.yaml'), PERMISSIVE_POLICY);
+  return policyDir;
 }
 
 /** Raw POST helper for wire-level checks the SDK client would never send. */

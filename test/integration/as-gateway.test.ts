@@ -19,7 +19,7 @@ import { pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { Browser, postForm, privateJwk } from '../helpers/as-harness.js';
-import { FIXTURE_HTTP, initializeBody, post, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import { FIXTURE_HTTP, initializeBody, permissivePolicyDir, post, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { freePort, readRecord } from '../helpers/upstream-tools.js';
@@ -216,6 +216,7 @@ describe('behind a TLS-terminating proxy (non-loopback host, https resource)', (
       '  builtin:',
       '    signingKeys: [{ fromEnv: GW_SIGNING_KEY }]',
       '    idp: { issuer: https://idp.example.com, clientId: gatehouse }',
+      `policy: { dir: ${JSON.stringify(permissivePolicyDir(dir))} }`,
       `upstreams:\n  - ${stdioFixtureYaml('fx')}`,
     ].join('\n');
     const config = parseConfigText(yaml, join(tmpdir(), 'gatehouse.yaml'), { env: { GW_SIGNING_KEY: JSON.stringify(await privateJwk('ES256')) } });

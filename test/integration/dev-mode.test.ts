@@ -11,7 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOrCreateDevKey } from '../../src/auth/dev-keys.js';
-import { initializeBody, post, startGateway, stdioFixtureYaml } from '../helpers/gateway.js';
+import { initializeBody, permissivePolicyFor, post, startGateway, stdioFixtureYaml } from '../helpers/gateway.js';
 import { cli, finished, killAllCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-devmode-'));
@@ -36,7 +36,7 @@ function writeConfig(auth: string): { file: string; folder: string } {
   const folder = join(dir, `config-${++configs}`);
   mkdirSync(folder);
   const file = join(folder, 'gatehouse.yaml');
-  writeFileSync(file, `server:\n  host: 127.0.0.1\n  port: 0\n${auth}upstreams:\n  - ${stdioFixtureYaml('fx')}\n`);
+  writeFileSync(file, `server:\n  host: 127.0.0.1\n  port: 0\n${auth}${permissivePolicyFor(auth, folder)}upstreams:\n  - ${stdioFixtureYaml('fx')}\n`);
   return { file, folder };
 }
 

@@ -41,13 +41,23 @@ function write(name: string, text: string): string {
   return file;
 }
 
+/**
+ * Modes other than none need `policy.dir` (default deny); tests about other sections get an empty policy
+ * folder appended, unless the text names a policy itself. `withPolicy` is for the tests of that rule.
+ */
+function withPolicy(text: string): string {
+  if (/^policy:/m.test(text) || !/\bmode:\s*(dev|oauth|builtin)\b/.test(text)) return text;
+  fs.mkdirSync(path.join(dir, 'policies'), { recursive: true });
+  return `${text}${text.endsWith('\n') ? '' : '\n'}policy:\n  dir: ./policies\n`;
+}
+
 function load(text: string, env: NodeJS.ProcessEnv = {}): GatehouseConfig {
-  return loadConfig(write('gatehouse.yaml', text), { env });
+  return loadConfig(write('gatehouse.yaml', withPolicy(text)), { env });
 }
 
 /** Loads text that must fail; returns the problems and the printed message. */
 function fail(text: string, env: NodeJS.ProcessEnv = {}): { problems: readonly ConfigProblem[]; message: string; file: string } {
-  const file = write('gatehouse.yaml', text);
+  const file = write('gatehouse.yaml', withPolicy(text));
   try {
     loadConfig(file, { env });
   } catch (err) {
@@ -224,7 +234,7 @@ describe('loadConfig: schema problems', () => {
     expect(problems).toEqual([{ file, line: 5, path: '/loging', message: 'unknown key "loging" (did you mean "logging"?)' }]);
     expect(message).toBe(`${file}:5: /loging: unknown key "loging" (did you mean "logging"?)`);
     // With no close match, a short list of known keys is the most useful hint.
-    expect(fail(`${STDIO}metrics: {}\n`).problems[0]!.message).toBe('unknown key "metrics"; known keys: server, auth, catalogue, logging, upstreams');
+    expect(fail(`${STDIO}metrics: {}\n`).problems[0]!.message).toBe('unknown key "metrics"; known keys: server, auth, catalogue, logging, policy, upstreams');
   });
 
   it('names the nested unknown key and its line', () => {
@@ -530,6 +540,27 @@ describe('auth', () => {
       'must be a valid IPv6 address (without brackets)',
       'auth.mode "dev" is only allowed on a loopback host; use auth.mode "oauth" to listen on 1:2:3',
     ]);
+  });
+
+  it('needs policy.dir in every mode but none (default deny), resolved against the config folder', () => {
+    const file = write('gatehouse.yaml', `auth:\n  mode: dev\n${STDIO}`);
+    expect(() => loadConfig(file, { env: {} })).toThrow(ConfigError);
+    try {
+      loadConfig(file, { env: {} });
+    } catch (err) {
+      expect((err as ConfigError).problems).toEqual([
+        { file, line: 2, path: '/auth/mode', message: 'auth.mode "dev" needs policy.dir: with no policy every request would be denied (default deny)' },
+      ]);
+    }
+    // Mode none keeps the permit-all engine without a policy; with one, it is used.
+    expect(load(STDIO).policy).toBeUndefined();
+    fs.mkdirSync(path.join(dir, 'rules'));
+    expect(load(`auth:\n  mode: dev\npolicy:\n  dir: rules\n${STDIO}`).policy).toEqual({ dir: path.join(dir, 'rules') });
+    expect(problemAt(fail(`auth:\n  mode: dev\npolicy:\n  dir: ./missing\n${STDIO}`).problems, '/policy/dir')).toMatchObject({
+      line: 4,
+      message: `folder ${path.join(dir, 'missing')} does not exist`,
+    });
+    expect(problemAt(fail(`policy: {}\n${STDIO}`).problems, '/policy').message).toMatch(/dir/);
   });
 
   it('normalises an explicit resource and refuses a fragment', () => {
