@@ -12,7 +12,9 @@ import { loadPolicyDir } from './policy/compile.js';
 import type { PolicyEngine } from './policy/decision.js';
 import { CompiledPolicyEngine } from './policy/engine.js';
 import { PermitAllPolicy } from './policy/permit-all.js';
-import { Router } from './router/router.js';
+import { readToolsLock } from './policy/pinning/lock-io.js';
+import { PolicyReloader, type PolicyReloadOutcome, type PolicyReloadStatus } from './policy/reloader.js';
+import { Router, type RouterPinning } from './router/router.js';
 import type { AsStore } from './stores/as-store.js';
 import { createAsStore } from './stores/create-as-store.js';
 import type { Channel } from './upstream/channel.js';
@@ -46,6 +48,10 @@ export interface App {
   readonly authFailures: ReasonCounter;
   /** `auth.mode: builtin`: the authorization server, once the edge app is ready (after `start()` or `http.ready()`). */
   readonly authorizationServer: AuthorizationServer | undefined;
+  /** `policy.dir` reloads (hot reload, SIGHUP): the serving revision, the last error, failures. Absent without a reloadable policy. */
+  readonly policyReload: PolicyReloadStatus | undefined;
+  /** Reload `policy.dir` now (SIGHUP). Undefined when the policy is not a reloadable folder. */
+  reloadPolicy(trigger?: string): PolicyReloadOutcome | undefined;
   /** Connect the upstreams and load the catalogue. Throws on a start-up collision. */
   start(): Promise<void>;
   readiness(): Readiness;
@@ -87,17 +93,61 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       },
     },
   });
-  router = new Router(config, upstreams, logger);
+  // Tool pinning (DESIGN.md §8): the lock is read now, so a missing or broken one stops the start (ConfigError).
+  const lockFile = pinningActive(config) ? config.pinning.lockFile : undefined;
+  const pinning: RouterPinning | undefined = lockFile !== undefined ? { lock: readToolsLock(lockFile), audit } : undefined;
+  router = new Router(config, upstreams, logger, pinning);
+  /** Re-reads the lock (after `gatehouse tools approve`); a broken one keeps the lock in use. */
+  const reloadLock = (trigger: string): void => {
+    if (lockFile === undefined) return;
+    try {
+      router!.replaceLock(readToolsLock(lockFile));
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      logger.error({ lockFile, trigger, problems: detail }, 'tools lock reload failed; the previous lock stays in use');
+      audit.record({ type: 'config', outcome: 'error', detail: `tools lock reload (${trigger}) failed: ${detail}` });
+    }
+  };
   frontDoor = new FrontDoor({ config, router, policy, audit, logger, version: VERSION });
+
+  // Hot reload (DESIGN.md §8): only the compiled policy of `policy.dir` this function created is reloaded.
+  const reloader =
+    deps.policy === undefined && config.policy !== undefined && policy instanceof CompiledPolicyEngine
+      ? new PolicyReloader({ dir: config.policy.dir, engine: policy, onReload: (o) => reported(o) })
+      : undefined;
+  const reported = (o: PolicyReloadOutcome): void => {
+    // The lock lives in the policy folder by default: a change there may be an approval.
+    reloadLock(o.trigger);
+    if (!o.ok) {
+      logger.error({ policyDir: config.policy?.dir, trigger: o.trigger, policyRevision: o.revision, problems: o.error }, 'policy reload failed; the previous policy keeps serving');
+      audit.record({ type: 'config', outcome: 'error', policyRevision: o.revision, detail: `policy reload (${o.trigger}) failed: ${o.error}` });
+      return;
+    }
+    if (!o.changed) {
+      logger.debug({ trigger: o.trigger, policyRevision: o.revision }, 'policy reloaded: unchanged');
+      return;
+    }
+    logger.info({ trigger: o.trigger, policyRevision: o.revision, previousRevision: o.previous }, 'policy reloaded');
+    audit.record({ type: 'config', outcome: 'ok', policyRevision: o.revision, detail: `policy reload (${o.trigger}): ${o.previous} -> ${o.revision}` });
+    // What a session may see can have changed: every kind of list.
+    frontDoor!.announceChanges(new Set(['tools', 'resources', 'prompts'] as const));
+  };
 
   let started = false;
   let closing = false;
   const readiness = (): Readiness => {
     const health = upstreams.health();
     const waiting = health.filter((h) => h.required && h.state !== 'ready').map((h) => h.name);
+    const status = reloader?.status;
     return {
       ready: started && !closing && waiting.length === 0,
-      detail: { upstreams: health, sessions: frontDoor!.sessionCount, ...(waiting.length > 0 ? { waitingFor: waiting } : {}) },
+      detail: {
+        upstreams: health,
+        sessions: frontDoor!.sessionCount,
+        ...(waiting.length > 0 ? { waitingFor: waiting } : {}),
+        // A bad policy file does not make the gateway unready: the previous policy is serving.
+        ...(status !== undefined ? { policy: { revision: status.revision, ...(status.lastError !== undefined ? { lastError: status.lastError } : {}) } } : {}),
+      },
     };
   };
   const authFailures = new ReasonCounter();
@@ -151,6 +201,13 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     get authorizationServer() {
       return authorizationServer;
     },
+    get policyReload() {
+      return reloader?.status;
+    },
+    reloadPolicy(trigger = 'manual') {
+      if (reloader === undefined) reloadLock(trigger);
+      return reloader?.reload(trigger);
+    },
     readiness,
     async start() {
       logger.info(
@@ -164,11 +221,19 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       if (config.auth.mode === 'builtin') await http.ready();
       await upstreams.startAll();
       await router!.initialLoad();
+      if (reloader !== undefined && !closing) {
+        try {
+          reloader.watch();
+        } catch (err) {
+          logger.warn({ policyDir: config.policy?.dir, err: err instanceof Error ? err.message : String(err) }, 'cannot watch the policy folder; reload with SIGHUP');
+        }
+      }
       started = true;
     },
     async close(deadlineMs = config.server.shutdownTimeoutMs) {
       if (closing) return;
       closing = true;
+      reloader?.close();
       // Refuse new connections first, then let calls in flight finish (DESIGN.md: graceful shutdown).
       const serverClosed = http.close();
       await frontDoor!.drain(deadlineMs);
@@ -189,6 +254,11 @@ export function createPolicyEngine(config: GatehouseConfig): PolicyEngine {
   if (config.policy !== undefined) return new CompiledPolicyEngine(loadPolicyDir(config.policy.dir));
   if (config.auth.mode !== 'none') throw new TypeError(`auth.mode ${config.auth.mode} needs policy.dir (default deny)`);
   return new PermitAllPolicy();
+}
+
+/** Whether any upstream's tools are compared with `tools.lock` (a mode other than `off`, globally or per upstream). */
+export function pinningActive(config: GatehouseConfig): boolean {
+  return config.upstreams.some((u) => (u.pinning ?? config.pinning.mode) !== 'off');
 }
 
 const AS_NOT_READY: AuthResult = Object.freeze({ ok: false, status: 503, wwwAuthenticate: '', reason: 'verifier_unavailable', detail: 'the built-in authorization server is not registered yet' });

@@ -2,13 +2,15 @@
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { pino, type Logger } from 'pino';
-import { buildApp } from './app.js';
+import { buildApp, pinningActive } from './app.js';
 import { DEV_TOKEN_DEFAULT_TTL_SECONDS, loadOrCreateDevKey, parseTtl } from './auth/dev-keys.js';
 import { describeConfig, loadConfig } from './config/load.js';
 import type { GatehouseConfig } from './config/types.js';
 import { ConfigError } from './errors/config-error.js';
 import { loadPolicyDir } from './policy/compile.js';
 import { explain, formatExplanation } from './policy/explain.js';
+import { planApproval } from './policy/pinning/approve.js';
+import { readToolsLock, writeToolsLock } from './policy/pinning/lock-io.js';
 import { fixtureInput, formatTestReport, loadPolicyFixtures, runPolicyFixtures } from './policy/test-runner.js';
 import { VERSION } from './version.js';
 
@@ -18,6 +20,8 @@ Usage:
   gatehouse start --config FILE        run the gateway
   gatehouse check --config FILE        validate the configuration and exit (non-zero on problems)
   gatehouse tools list --config FILE   start the upstreams, print exposed name -> upstream/tool, exit
+  gatehouse tools approve --config FILE [--upstream NAME] [--tool NAME] [--yes] [--by NAME]
+                                       start the upstreams, show what differs from tools.lock; --yes writes it
   gatehouse token --config FILE --sub NAME --scope "a b" [--client-id ID] [--ttl 10m]
                                        auth.mode dev: mint an access token (printed alone on stdout)
   gatehouse policy test [--dir DIR | --config FILE]
@@ -35,6 +39,8 @@ Options:
   --client-id ID      token: the client_id claim (default gatehouse-dev)
   --ttl 10m           token: lifetime, seconds or with s/m/h/d (default 600 s, at most 24 h)
   --dir DIR           policy: the policy folder (default: policy.dir of the config)
+  --yes               tools approve: write the approved definitions to the lock (without it: show only)
+  --by NAME           tools approve: who approves (recorded in the lock; default $USER)
   --tool/--prompt/--uri, --upstream, --args JSON
                       policy explain: the target (upstream: default the name's prefix) and its arguments
 `;
@@ -94,6 +100,10 @@ async function start(file: string): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: reload policy.dir now (the folder is watched too); a bad file keeps the running policy.
+  process.on('SIGHUP', () => {
+    if (app.reloadPolicy('SIGHUP') === undefined) logger.warn('SIGHUP: no policy.dir to reload');
+  });
   let address: string;
   try {
     await app.start();
@@ -113,6 +123,8 @@ function check(file: string, json: boolean): number {
   const config = load(file);
   // The policy is compiled as at start: its problems are printed like the config's (file:line: path: problem).
   const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
+  // The tools lock, when pinning is on, is read as at start: a missing or broken lock is a problem here too.
+  if (pinningActive(config) && config.pinning.lockFile !== undefined) readToolsLock(config.pinning.lockFile);
   const policySummary = policy !== undefined ? { dir: config.policy!.dir, revision: policy.revision, files: policy.files.length, rules: policy.rules.length } : undefined;
   if (json) process.stdout.write(`${JSON.stringify({ ok: true, config: describeConfig(config), ...(policySummary ? { policy: policySummary } : {}) }, null, 2)}\n`);
   else {
@@ -139,6 +151,53 @@ async function toolsList(file: string, json: boolean): Promise<number> {
       for (const d of down) process.stdout.write(`(upstream ${d.name} is ${d.state}: its tools are not listed)\n`);
     }
     return down.some((d) => d.required) ? 1 : 0;
+  } finally {
+    await app.close(1000);
+  }
+}
+
+/**
+ * `gatehouse tools approve`: starts the upstreams (pinning off, so an unapproved tool is listed), compares what
+ * they list with the lock, prints every difference for review and, with `--yes`, writes the new lock
+ * atomically. A running gateway whose lock is in its policy folder picks the new lock up (or on SIGHUP).
+ */
+async function toolsApprove(file: string, opts: { upstream?: string; tool?: string; yes: boolean; by?: string }): Promise<number> {
+  const config = load(file);
+  const lockFile = config.pinning.lockFile;
+  if (lockFile === undefined) throw new UsageError(`${file} has neither pinning.lockFile nor policy.dir: there is no tools.lock to write`);
+  const lock = readToolsLock(lockFile, { ifMissing: 'empty' });
+  const listingConfig: GatehouseConfig = { ...config, pinning: { ...config.pinning, mode: 'off' }, upstreams: config.upstreams.map((u) => ({ ...u, pinning: 'off' as const })) };
+  const logger = pino({ level: 'warn' }, pino.destination(2));
+  const app = buildApp(listingConfig, { logger, ...(await devDeps(config)) });
+  try {
+    await app.start();
+    for (const d of app.upstreams.health().filter((h) => h.state !== 'ready')) {
+      process.stderr.write(`upstream ${d.name} is ${d.state}: its tools are not compared, its pins are kept\n`);
+    }
+    const by = opts.by ?? process.env.USER;
+    const plan = planApproval({
+      listings: app.router.toolListings(),
+      lock,
+      selection: { ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}), ...(opts.tool !== undefined ? { tool: opts.tool } : {}) },
+      now: Date.now(),
+      ...(by !== undefined && by !== '' ? { approvedBy: by } : {}),
+    });
+    process.stdout.write(`${plan.text}\n`);
+    if (plan.problems.length > 0) {
+      process.stderr.write(`not written: ${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'} (see above)\n`);
+      return 1;
+    }
+    if (plan.changes.length === 0) {
+      process.stdout.write(`${lockFile}: up to date, nothing to approve\n`);
+      return 0;
+    }
+    if (!opts.yes) {
+      process.stdout.write(`not written: review the changes above, then re-run with --yes to approve them into ${lockFile}\n`);
+      return 0;
+    }
+    writeToolsLock(lockFile, plan.lock);
+    process.stdout.write(`wrote ${lockFile}: ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} approved${by !== undefined && by !== '' ? ` by ${by}` : ''}\n`);
+    return 0;
   } finally {
     await app.close(1000);
   }
@@ -261,6 +320,8 @@ async function main(argv: string[]): Promise<number> {
       uri: { type: 'string' },
       upstream: { type: 'string' },
       args: { type: 'string' },
+      yes: { type: 'boolean', default: false },
+      by: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -282,6 +343,14 @@ async function main(argv: string[]): Promise<number> {
       return check(file, values.json);
     case 'tools':
       if (sub === 'list') return toolsList(file, values.json);
+      if (sub === 'approve') {
+        return toolsApprove(file, {
+          yes: values.yes,
+          ...(values.upstream !== undefined ? { upstream: values.upstream } : {}),
+          ...(values.tool !== undefined ? { tool: values.tool } : {}),
+          ...(values.by !== undefined ? { by: values.by } : {}),
+        });
+      }
       break;
     case 'token':
       return token(file, { sub: values.sub, scope: values.scope, clientId: values['client-id'], ttl: values.ttl });

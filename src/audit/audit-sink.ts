@@ -5,7 +5,19 @@ import type { Logger } from 'pino';
  * file sinks; the shape and the rule — fire and forget, never throws into the request path — start here.
  */
 export interface AuditEvent {
-  type: 'mcp.request' | 'mcp.session' | 'upstream.state' | 'config' | 'auth.failure';
+  type:
+    | 'mcp.request'
+    | 'mcp.session'
+    | 'upstream.state'
+    | 'config'
+    | 'auth.failure'
+    /** Tool pinning (DESIGN.md §8): a tool quarantined, warned about, released, or a pin whose tool is gone. */
+    | 'tool.pin.quarantined'
+    | 'tool.pin.warn'
+    | 'tool.pin.released'
+    | 'tool.pin.unpinned'
+    /** Instruction-like or invisible text in a new or changed tool definition (findings in `detail`). */
+    | 'tool.scan';
   /** auth.failure: why (AuthFailureReason), and the HTTP status answered. Never the token. */
   reason?: string;
   status?: number;
@@ -29,6 +41,9 @@ export interface AuditEvent {
   errorCode?: string;
   detail?: string;
   durationMs?: number;
+  /** tool.pin.*: the approved hash (from the lock) and the hash of the definition listed now. */
+  oldHash?: string;
+  newHash?: string;
 }
 
 export interface AuditSink {

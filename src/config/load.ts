@@ -23,6 +23,7 @@ import type {
   IntrospectionConfig,
   JwtConfig,
   LoggingConfig,
+  PinningConfig,
   PolicyConfig,
   SecretValue,
   ServerConfig,
@@ -86,6 +87,8 @@ export const CONFIG_DEFAULTS = deepFreeze({
   builtinStore: { keyPrefix: 'gatehouse:as:' },
   catalogue: { separator: '__', maxNameLength: 64, unprefixedSingleUpstream: false },
   logging: { level: 'info' as const },
+  /** `lockFile` defaults to `<policy.dir>/tools.lock` (see `normalisePinning`), so it has no entry here. */
+  pinning: { mode: 'off' as const },
   upstream: {
     required: true,
     timeoutMs: 60_000,
@@ -153,6 +156,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   const catalogue = isClean('/catalogue') ? normaliseCatalogue(raw.catalogue ?? {}) : undefined;
   const logging = isClean('/logging') ? normaliseLogging(raw.logging ?? {}) : undefined;
   const policy = raw.policy !== undefined && isClean('/policy') ? normalisePolicy(raw.policy, ctx) : undefined;
+  const pinning = isClean('/pinning') ? normalisePinning(raw, policy, ctx) : undefined;
   if (server !== undefined && auth !== undefined) checkAuthAgainstHost(server, auth, raw, ctx);
   if (auth !== undefined && auth.mode !== 'none' && raw.policy === undefined) {
     // Default deny (DESIGN.md §4): without policy files an authenticated gateway would refuse every request.
@@ -169,10 +173,10 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     });
   }
 
-  if (problems.length > 0 || !server || !auth || !catalogue || !logging) {
+  if (problems.length > 0 || !server || !auth || !catalogue || !logging || !pinning) {
     throw new ConfigError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   }
-  return deepFreeze({ file: absFile, server, auth, catalogue, logging, ...(policy !== undefined ? { policy } : {}), upstreams });
+  return deepFreeze({ file: absFile, server, auth, catalogue, logging, ...(policy !== undefined ? { policy } : {}), pinning, upstreams });
 }
 
 /** A JSON-safe summary for logs and `gatehouse check`: the whole normalised config, secrets shown as their source. */
@@ -216,6 +220,7 @@ interface RawUpstream {
   envAllow?: string[];
   env?: Record<string, RawValue>;
   shutdownGraceMs?: number;
+  pinning?: PinningConfig['mode'];
 }
 interface RawTls {
   certFile: string;
@@ -259,6 +264,7 @@ interface RawConfig {
   catalogue?: Partial<CatalogueConfig>;
   logging?: Partial<LoggingConfig>;
   policy?: { dir: string };
+  pinning?: { mode?: PinningConfig['mode']; lockFile?: string };
   upstreams?: RawUpstream[];
 }
 
@@ -790,6 +796,24 @@ function normalisePolicy(raw: NonNullable<RawConfig['policy']>, ctx: Ctx): Polic
   return { dir };
 }
 
+/**
+ * `pinning`: the mode (default off) and the lock, resolved against the config folder (default
+ * `<policy.dir>/tools.lock`). A mode other than off, here or on an upstream, needs a lock to compare with.
+ * The lock itself is read when the gateway starts (a missing or broken lock stops it there).
+ */
+function normalisePinning(raw: RawConfig, policy: PolicyConfig | undefined, ctx: Ctx): PinningConfig {
+  const r = raw.pinning ?? {};
+  const mode = r.mode ?? CONFIG_DEFAULTS.pinning.mode;
+  const lockFile = r.lockFile !== undefined ? path.resolve(ctx.secrets.baseDir, r.lockFile) : policy !== undefined ? path.join(policy.dir, 'tools.lock') : undefined;
+  if (lockFile === undefined) {
+    const upstreams = Array.isArray(raw.upstreams) ? raw.upstreams : [];
+    const i = upstreams.findIndex((u) => u.pinning !== undefined && u.pinning !== 'off');
+    if (mode !== 'off') report(ctx, '/pinning/mode', `pinning.mode "${mode}" needs pinning.lockFile (there is no policy.dir to default to)`);
+    else if (i >= 0) report(ctx, `/upstreams/${i}/pinning`, `pinning "${upstreams[i]!.pinning}" needs pinning.lockFile (there is no policy.dir to default to)`);
+  }
+  return { mode, ...(lockFile !== undefined ? { lockFile } : {}) };
+}
+
 /** 127.0.0.0/8, ::1 (and IPv4-mapped 127/8), localhost. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase();
@@ -909,6 +933,7 @@ function normaliseUpstream(u: RawUpstream, pointer: string, ctx: Ctx): UpstreamC
     expose: { ...d.expose, ...u.expose },
     mode: u.mode ?? d.mode,
     restart,
+    ...(u.pinning !== undefined ? { pinning: u.pinning } : {}),
   };
 
   if (u.transport === 'stdio') {

@@ -33,6 +33,8 @@ export interface UpstreamCommon {
   readonly maxMessageBytes: number;
   /** Which parts of this upstream the catalogue exposes. */
   readonly expose: { readonly tools: boolean; readonly resources: boolean; readonly prompts: boolean };
+  /** Tool pinning mode of this upstream; absent: `pinning.mode`. */
+  readonly pinning?: PinningMode;
 }
 
 export interface StdioUpstreamConfig extends UpstreamCommon {
@@ -183,6 +185,16 @@ export interface PolicyConfig {
   readonly dir: string;
 }
 
+export type PinningMode = 'enforce' | 'warn' | 'off';
+
+/** Tool pinning (DESIGN.md §4, §8): approved tool definitions in `tools.lock`; a changed one is quarantined. */
+export interface PinningConfig {
+  /** `enforce`: new or changed tools are hidden and refused; `warn`: recorded only; `off` (default): not checked. */
+  readonly mode: PinningMode;
+  /** Absolute path of the lock; default `<policy.dir>/tools.lock`. Absent only when there is neither. */
+  readonly lockFile?: string;
+}
+
 export interface LoggingConfig {
   readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -199,6 +211,7 @@ export interface GatehouseConfig {
    * without it, the gateway allows everything (loopback only). With it, no matching rule means deny.
    */
   readonly policy?: PolicyConfig;
+  readonly pinning: PinningConfig;
   readonly upstreams: readonly UpstreamConfig[];
 }
 

@@ -227,6 +227,7 @@ export class FrontDoor {
     args: JsonObject | undefined,
     event: AuditEvent,
     hidden: (detail: string) => GatewayError,
+    quarantined = false,
   ): void {
     const input: DecisionInput = {
       principal: session.principal,
@@ -234,6 +235,7 @@ export class FrontDoor {
       now: this.now(),
       ...(target !== undefined ? { target } : {}),
       ...(args !== undefined ? { args } : {}),
+      ...(quarantined ? { quarantined } : {}),
     };
     const d = this.opts.policy.decide(input);
     event.decision = d.effect;
@@ -249,8 +251,10 @@ export class FrontDoor {
   }
 
   /** Whether a listing shows this item: the call's decision without the argument step (the same function decides both). */
-  private shows(session: ClientSession, method: string, kind: TargetKind, name: string, upstream: string, now: number): boolean {
-    return this.opts.policy.decide({ principal: session.principal, method, now, target: { kind, name, upstream }, argumentsUnchecked: true }).effect === 'allow';
+  private shows(session: ClientSession, method: string, kind: TargetKind, name: string, upstream: string, now: number, quarantined = false): boolean {
+    const input: DecisionInput = { principal: session.principal, method, now, target: { kind, name, upstream }, argumentsUnchecked: true };
+    if (quarantined) input.quarantined = true;
+    return this.opts.policy.decide(input).effect === 'allow';
   }
 
   private async dispatch(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, cancel: Cancellation, key: string, event: AuditEvent): Promise<JsonObject> {
@@ -268,7 +272,9 @@ export class FrontDoor {
         rejectCursor(params);
         this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
         const now = this.now();
-        return { tools: [...catalogue.tools.values()].filter((t) => this.shows(session, 'tools/call', 'tool', t.exposed, t.upstream, now)).map((t) => t.definition) };
+        // Pinning (DESIGN.md §4): a quarantined tool is hidden, like one the policy does not show.
+        const shown = [...catalogue.tools.values()].filter((t) => this.shows(session, 'tools/call', 'tool', t.exposed, t.upstream, now, router.isQuarantined(t.upstream, t.original)));
+        return { tools: shown.map((t) => t.definition) };
       }
       case 'tools/call': {
         const name = params.name;
@@ -278,7 +284,8 @@ export class FrontDoor {
         event.tool = name;
         if (!entry) throw unknownTool(name);
         event.upstream = entry.upstream;
-        this.decide(session, message.method, { kind: 'tool', name, upstream: entry.upstream }, (params.arguments as JsonObject | undefined) ?? {}, event, (detail) => unknownTool(name, detail));
+        const quarantined = router.isQuarantined(entry.upstream, entry.original);
+        this.decide(session, message.method, { kind: 'tool', name, upstream: entry.upstream }, (params.arguments as JsonObject | undefined) ?? {}, event, (detail) => unknownTool(name, detail), quarantined);
         return router.callTool(name, params, ctx());
       }
       case 'resources/list': {
@@ -447,8 +454,11 @@ export class FrontDoor {
     session.getStream?.send(message);
   }
 
-  /** Each session hears a list change once, on its own GET stream (transports §Multiple Connections). */
-  private announceChanges(kinds: ReadonlySet<ChangeKind>): void {
+  /**
+   * Each session hears a list change once, on its own GET stream (transports §Multiple Connections). Also
+   * called after a policy reload or a quarantine change: what a session may see changed, not the upstreams.
+   */
+  announceChanges(kinds: ReadonlySet<ChangeKind>): void {
     for (const s of this.sessions.values()) {
       if (!s.initialized || !s.getStream || s.getStream.closed) continue;
       for (const kind of kinds) s.getStream.send({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });

@@ -56,6 +56,8 @@ export function evaluate(
   //   0. No target (list, ping, setLevel): allowed for a known untargeted method, else denied no_matching_rule.
   //   1. Collect the rules whose `match` covers the target (exact names, globs, upstream-only rules).
   //   2. A DENY rule whose whole `when` (identity and scopes) holds → deny `denied_by_rule`. Deny beats allow.
+  //   2b. A quarantined tool (pinning: its definition changed since approval) → deny `quarantined`, before any
+  //      identity, scope or argument step, so no answer (403 step-up, -32602) can reveal that it exists.
   //   3. ALLOW rules whose identity conditions hold (everything in `when` but scopes). None → deny
   //      `no_matching_rule`: default deny; the front door answers exactly as for an unknown target.
   //   4. Of those, the rules whose scopes the token carries. None → deny `insufficient_scope`, with the
@@ -63,7 +65,6 @@ export function evaluate(
   //   5. The arguments must pass the checks of EVERY allow rule from step 4 (constraints only narrow: a broad
   //      rule cannot bypass a narrow one). A failure → deny `invalid_arguments`, the violation for audit only.
   //      Skipped when `argumentsUnchecked` (listing: "would a valid call be allowed?").
-  //   6. A quarantined tool (pinning: its definition changed since approval) → deny `quarantined`.
   //   7. Allow, naming the most specific rule from step 4 (exact name over glob over upstream-only, then file
   //      order), with the strictest of their limits and the union of their redactions.
   const revision = policy.revision;
@@ -89,6 +90,9 @@ export function evaluate(
     trace?.scopes(rule, missing);
     if (missing.length === 0) return { effect: 'deny', reason: 'denied_by_rule', ruleId: rule.id, policyRevision: revision };
   }
+
+  // 2b. Pinning: a quarantined tool is hidden from everyone, whatever rule would allow it.
+  if (input.quarantined === true) return { effect: 'deny', reason: 'quarantined', policyRevision: revision };
 
   // 3. + 4. Allow rules: identity, then scopes.
   let identityMatched = 0;
@@ -126,9 +130,7 @@ export function evaluate(
     }
   }
 
-  // 6. Pinning.
   const chosen = granted[0]!;
-  if (input.quarantined === true) return { effect: 'deny', reason: 'quarantined', ruleId: chosen.id, policyRevision: revision };
 
   // 7. Allow.
   const limits = mergeLimits(granted);

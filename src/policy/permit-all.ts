@@ -7,7 +7,9 @@ import type { Decision, DecisionInput, PolicyEngine } from './decision.js';
 export class PermitAllPolicy implements PolicyEngine {
   readonly revision = PERMIT_ALL_RULE_ID;
 
-  decide(_input: DecisionInput): Decision {
+  decide(input: DecisionInput): Decision {
+    // Pinning applies without a policy too: a quarantined tool is hidden and refused.
+    if (input.quarantined === true) return { effect: 'deny', reason: 'quarantined', policyRevision: this.revision };
     return { effect: 'allow', ruleId: PERMIT_ALL_RULE_ID, policyRevision: this.revision };
   }
 }

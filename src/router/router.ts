@@ -1,7 +1,11 @@
 import type { Logger } from 'pino';
+import type { AuditSink } from '../audit/audit-sink.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
+import { EMPTY_PIN_STATE, evaluatePins, isQuarantined, type PinListing, type PinMode, type PinState } from '../policy/pinning/pin-state.js';
+import { scanToolDefinition } from '../policy/pinning/description-scan.js';
+import type { ToolsLock } from '../policy/pinning/lock-file.js';
 import type { ListKind, ManagedUpstream } from '../upstream/managed-upstream.js';
 import type { CallOptions, CallOrigin } from '../upstream/rpc-peer.js';
 import type { UpstreamSet } from '../upstream/upstream-set.js';
@@ -15,6 +19,12 @@ export interface RouteContext extends Omit<CallOptions, 'timeoutMs' | 'maxTotalT
   /** The client session's key and declared capabilities (per-session upstreams need them). */
   sessionKey: string;
   clientCapabilities: JsonObject;
+}
+
+/** Tool pinning in the router (DESIGN.md §4, §8): the lock to compare listings with, and where events go. */
+export interface RouterPinning {
+  lock: ToolsLock;
+  audit: AuditSink;
 }
 
 const EMPTY_LISTING = (upstream: string): UpstreamListing => ({ upstream, tools: [], resources: [], resourceTemplates: [], prompts: [] });
@@ -31,13 +41,41 @@ export class Router {
   private readonly refreshing = new Map<string, Promise<void>>();
   private readonly queued = new Set<string>();
   private revision = 0;
+  /** Upstreams whose tools were listed at least once: only those are compared with the lock. */
+  private readonly listedOnce = new Set<string>();
+  private pinState: PinState = EMPTY_PIN_STATE;
+  private readonly pinModes: Readonly<Record<string, PinMode>>;
 
   constructor(
     private readonly config: GatehouseConfig,
     private readonly upstreams: UpstreamSet,
     private readonly logger: Logger,
+    private readonly pinning?: RouterPinning,
   ) {
     for (const u of config.upstreams) this.listings.set(u.name, EMPTY_LISTING(u.name));
+    this.pinModes = Object.fromEntries(config.upstreams.map((u) => [u.name, u.pinning ?? config.pinning.mode]));
+  }
+
+  /** Whether pinning hides this tool (upstream, name as the upstream lists it): `decide` gets it as `quarantined`. */
+  isQuarantined(upstream: string, original: string): boolean {
+    return isQuarantined(this.pinState, upstream, original);
+  }
+
+  /** The tools of every upstream listed at least once, as it lists them (what pinning and `tools approve` compare). */
+  toolListings(): PinListing[] {
+    return this.config.upstreams.filter((u) => this.listedOnce.has(u.name)).map((u) => ({ upstream: u.name, tools: (this.listings.get(u.name) ?? EMPTY_LISTING(u.name)).tools }));
+  }
+
+  /** The pin status of every evaluated tool, and what is quarantined. */
+  get pins(): PinState {
+    return this.pinState;
+  }
+
+  /** A new lock (re-read after `gatehouse tools approve`): compare again; sessions hear a list change if quarantine changed. */
+  replaceLock(lock: ToolsLock): void {
+    if (!this.pinning) return;
+    this.pinning.lock = lock;
+    this.rebuild(new Set());
   }
 
   get catalogue(): Catalogue {
@@ -88,6 +126,7 @@ export class Router {
     };
     const before = this.listings.get(name);
     this.listings.set(name, listing);
+    this.listedOnce.add(name);
     this.rebuild(changedKinds(before, listing));
   }
 
@@ -98,7 +137,37 @@ export class Router {
     const known = new Set(this.catalogueValue.issues.map((i) => i.message));
     for (const issue of next.issues) if (!known.has(issue.message)) this.logger.warn({ issue: issue.kind }, issue.message);
     this.catalogueValue = next;
+    if (this.evaluatePins()) kinds.add('tools');
     if (kinds.size > 0) for (const l of this.listeners) l(kinds);
+  }
+
+  /**
+   * Compares the listed tools with the lock, audits every transition (with the approved and the listed hash),
+   * scans new and changed definitions for instruction-like or invisible text. True when the quarantined set changed.
+   */
+  private evaluatePins(): boolean {
+    if (!this.pinning) return false;
+    const listings = this.toolListings();
+    const previous = this.pinState;
+    const state = evaluatePins(listings, this.pinning.lock, this.pinModes, { defaultMode: this.config.pinning.mode, previous });
+    this.pinState = state;
+    const { audit } = this.pinning;
+    for (const e of state.events) {
+      const event = { type: `tool.pin.${e.kind}` as const, upstream: e.upstream, tool: e.tool, ...(e.oldHash !== undefined ? { oldHash: e.oldHash } : {}), ...(e.newHash !== undefined ? { newHash: e.newHash } : {}) };
+      const detail = `${e.status ?? 'released'}: ${e.kind === 'quarantined' ? 'hidden and refused until approved' : e.kind === 'warn' ? 'not approved (pinning warn: still callable)' : e.kind === 'unpinned' ? 'pinned but no longer listed' : 'no longer quarantined'}`;
+      audit.record({ ...event, outcome: e.kind === 'released' ? 'ok' : e.kind === 'quarantined' ? 'denied' : 'error', detail });
+      const fields = { upstream: e.upstream, tool: e.tool, pin: e.kind, status: e.status, oldHash: e.oldHash, newHash: e.newHash };
+      if (e.kind === 'released') this.logger.info(fields, 'tool pin: released');
+      else this.logger.warn(fields, `tool pin: ${e.kind}`);
+      if (e.kind !== 'quarantined' && e.kind !== 'warn') continue;
+      const definition = this.listings.get(e.upstream)?.tools.find((t) => t.name === e.tool);
+      if (definition === undefined) continue;
+      for (const f of scanToolDefinition(e.upstream, e.tool, definition)) {
+        audit.record({ type: 'tool.scan', upstream: e.upstream, tool: e.tool, outcome: 'error', detail: `${f.kind} at ${f.path || '/'}: ${f.detail} (${f.excerpt})` });
+        this.logger.warn({ upstream: e.upstream, tool: e.tool, finding: f.kind, path: f.path, excerpt: f.excerpt }, 'tool definition: suspicious text');
+      }
+    }
+    return !sameSet(previous.quarantined, state.quarantined);
   }
 
   /** Start-up: list every ready upstream once, then refuse to start on a name collision. */
@@ -220,6 +289,12 @@ function changedKinds(before: UpstreamListing | undefined, after: UpstreamListin
   if (!before || !same(before.resources, after.resources) || !same(before.resourceTemplates, after.resourceTemplates)) kinds.add('resources');
   if (!before || !same(before.prompts, after.prompts)) kinds.add('prompts');
   return kinds;
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
 }
 
 function clip(s: string): string {

@@ -163,6 +163,7 @@ export function testConfig(resource: string, issuer: string, as: BuiltinAsConfig
     },
     catalogue: { separator: '__', maxNameLength: 64, unprefixedSingleUpstream: false },
     logging: { level: 'silent' },
+    pinning: { mode: 'off' },
     upstreams: [],
   };
 }

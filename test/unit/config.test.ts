@@ -117,7 +117,7 @@ describe('schemas/gatehouse.schema.json', () => {
 
   it("states the loader's defaults", () => {
     const defs = schema.$defs as Record<string, { properties: Record<string, { default?: unknown }> }>;
-    for (const section of ['server', 'auth', 'catalogue', 'logging', 'tls', 'introspection', 'devAuth'] as const) {
+    for (const section of ['server', 'auth', 'catalogue', 'logging', 'tls', 'introspection', 'devAuth', 'pinning'] as const) {
       for (const [key, value] of Object.entries(CONFIG_DEFAULTS[section])) {
         expect(defs[section]!.properties[key]!.default, `${section}.${key}`).toEqual(value);
       }
@@ -234,7 +234,7 @@ describe('loadConfig: schema problems', () => {
     expect(problems).toEqual([{ file, line: 5, path: '/loging', message: 'unknown key "loging" (did you mean "logging"?)' }]);
     expect(message).toBe(`${file}:5: /loging: unknown key "loging" (did you mean "logging"?)`);
     // With no close match, a short list of known keys is the most useful hint.
-    expect(fail(`${STDIO}metrics: {}\n`).problems[0]!.message).toBe('unknown key "metrics"; known keys: server, auth, catalogue, logging, policy, upstreams');
+    expect(fail(`${STDIO}metrics: {}\n`).problems[0]!.message).toBe('unknown key "metrics"; known keys: server, auth, catalogue, logging, policy, pinning, upstreams');
   });
 
   it('names the nested unknown key and its line', () => {
@@ -1232,5 +1232,19 @@ ${opts.builtin ?? ''}${STDIO}`;
     const fromEnv = fail(store('{ kind: redis, url: { fromEnv: REDIS_URL } }'), { ...ENV, REDIS_URL: 'https://user:secretpw@r.example' });
     expect(problemAt(fromEnv.problems, '/auth/builtin/store/url/fromEnv').message).toBe('the secret from env:REDIS_URL is not a redis:// or rediss:// URL');
     expect(fromEnv.message).not.toContain('secretpw');
+  });
+});
+
+describe('loadConfig: pinning', () => {
+  it('is off by default; the lock defaults to tools.lock in policy.dir; a mode needs a lock', () => {
+    expect(load(STDIO).pinning).toEqual({ mode: 'off' });
+    fs.mkdirSync(path.join(dir, 'rules'));
+    const withRules = load(`auth:\n  mode: dev\npolicy:\n  dir: rules\npinning:\n  mode: enforce\n${STDIO}    pinning: warn\n`);
+    expect(withRules.pinning).toEqual({ mode: 'enforce', lockFile: path.join(dir, 'rules', 'tools.lock') });
+    expect(withRules.upstreams[0]!.pinning).toBe('warn');
+    expect(load(`pinning:\n  mode: warn\n  lockFile: locks/tools.lock\n${STDIO}`).pinning).toEqual({ mode: 'warn', lockFile: path.join(dir, 'locks', 'tools.lock') });
+    expect(problemAt(fail(`pinning:\n  mode: enforce\n${STDIO}`).problems, '/pinning/mode')).toMatchObject({ line: 2, message: 'pinning.mode "enforce" needs pinning.lockFile (there is no policy.dir to default to)' });
+    expect(problemAt(fail(`${STDIO}    pinning: warn\n`).problems, '/upstreams/0/pinning').message).toMatch(/needs pinning.lockFile/);
+    expect(problemAt(fail(`pinning:\n  mode: sometimes\n${STDIO}`).problems, '/pinning/mode').line).toBe(2);
   });
 });

@@ -128,11 +128,13 @@ describe('decide: every deny reason', () => {
     });
   });
 
-  it('quarantined, after the argument step', () => {
+  it('quarantined before scopes and arguments: nothing reveals that the tool exists', () => {
     const ok = input(writer, 'orders__update_order_status', { args: { order_id: 'ord-1001' }, quarantined: true });
-    expect(decide(ok, p)).toEqual({ effect: 'deny', reason: 'quarantined', ruleId: 'orders.write', policyRevision: p.revision });
+    expect(decide(ok, p)).toEqual({ effect: 'deny', reason: 'quarantined', policyRevision: p.revision });
     const bad = input(writer, 'orders__update_order_status', { args: { order_id: 'x' }, quarantined: true });
-    expect(denyReason(decide(bad, p))).toBe('invalid_arguments');
+    expect(denyReason(decide(bad, p))).toBe('quarantined');
+    const noScope = input(reader, 'orders__update_order_status', { args: { order_id: 'ord-1001' }, quarantined: true });
+    expect(denyReason(decide(noScope, p))).toBe('quarantined');
   });
 
   it('allow, naming the rule and the revision', () => {
