@@ -33,6 +33,7 @@ import type {
   UpstreamMode,
   ValueOrSecret,
 } from './types.js';
+import { suggest } from '../lib/suggest.js';
 
 export interface LoadOptions {
   /** Where `{ fromEnv }` references are read. Default `process.env`. */
@@ -1294,31 +1295,6 @@ function withUnit(field: string, n: number): string {
 
 function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
-}
-
-function suggest(key: string, known: readonly string[]): string {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, k);
-    if (d < bestDistance) [best, bestDistance] = [k, d];
-  }
-  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4))) return ` (did you mean "${best}"?)`;
-  return known.length > 0 && known.length <= 12 ? `; known keys: ${known.join(', ')}` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
 }
 
 function clip(s: string): string {

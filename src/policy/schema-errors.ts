@@ -1,6 +1,7 @@
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import type { ConfigProblem } from '../errors/config-error.js';
 import { escapePointer, type YamlSource } from './yaml-source.js';
+import { suggest } from '../lib/suggest.js';
 
 /**
  * Ajv errors of the policy and fixture schemas → `file:line: /pointer: message` problems written for people:
@@ -136,31 +137,6 @@ function got(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean') return ` (got ${String(v)})`;
   if (typeof v === 'string' && v.length <= 40 && !/[\r\n]/.test(v)) return ` (got ${JSON.stringify(v)})`;
   return '';
-}
-
-function suggest(key: string, known: readonly string[]): string {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, k);
-    if (d < bestDistance) [best, bestDistance] = [k, d];
-  }
-  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4))) return ` (did you mean "${best}"?)`;
-  return known.length > 0 && known.length <= 12 ? `; known keys: ${known.join(', ')}` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
 }
 
 function isWithin(pointer: string, parent: string): boolean {
