@@ -8,6 +8,7 @@ import { describeConfig, loadConfig } from './config/load.js';
 import type { GatehouseConfig } from './config/types.js';
 import { ConfigError } from './errors/config-error.js';
 import { loadPolicyDir } from './policy/compile.js';
+import { policyCatalogueWarnings } from './policy/catalogue-warnings.js';
 import { explain, formatExplanation } from './policy/explain.js';
 import { planApproval } from './policy/pinning/approve.js';
 import { readToolsLock, writeToolsLock } from './policy/pinning/lock-io.js';
@@ -20,6 +21,7 @@ Usage:
   gatehouse start --config FILE        run the gateway
   gatehouse check --config FILE        validate the configuration and exit (non-zero on problems)
   gatehouse tools list --config FILE   start the upstreams, print exposed name -> upstream/tool, exit
+                                       (and warnings: policy rules/fields that match no exposed tool)
   gatehouse tools approve --config FILE [--upstream NAME] [--tool NAME] [--yes] [--by NAME]
                                        start the upstreams, show what differs from tools.lock; --yes writes it
   gatehouse token --config FILE --sub NAME --scope "a b" [--client-id ID] [--ttl 10m]
@@ -138,17 +140,33 @@ function check(file: string, json: boolean): number {
 async function toolsList(file: string, json: boolean): Promise<number> {
   const config = load(file);
   const logger = pino({ level: 'warn' }, pino.destination(2));
+  // Compiled first, as at start: a broken policy stops here with its problems, before any upstream starts.
+  const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
   const app = buildApp(config, { logger, ...(await devDeps(config)) });
   try {
     await app.start();
-    const rows = [...app.router.catalogue.tools.values()].map((t) => ({ exposed: t.exposed, upstream: t.upstream, tool: t.original }));
+    const entries = [...app.router.catalogue.tools.values()];
+    const rows = entries.map((t) => ({ exposed: t.exposed, upstream: t.upstream, tool: t.original }));
     const down = app.upstreams.health().filter((h) => h.state !== 'ready');
-    if (json) process.stdout.write(`${JSON.stringify({ tools: rows, unavailable: down.map((d) => d.name) }, null, 2)}\n`);
+    // Warnings, not errors: policy rules that name no exposed tool, constraints on fields the tools do not have.
+    const warnings =
+      policy !== undefined
+        ? policyCatalogueWarnings(
+            policy,
+            entries.map((t) => ({ exposed: t.exposed, upstream: t.upstream, inputSchema: t.definition.inputSchema })),
+            { unavailable: down.map((d) => d.name), separator: config.catalogue.separator },
+          )
+        : [];
+    if (json) process.stdout.write(`${JSON.stringify({ tools: rows, unavailable: down.map((d) => d.name), warnings }, null, 2)}\n`);
     else {
       const width = Math.max(13, ...rows.map((r) => r.exposed.length));
       process.stdout.write(`${'EXPOSED NAME'.padEnd(width)}  UPSTREAM / TOOL\n`);
       for (const r of rows) process.stdout.write(`${r.exposed.padEnd(width)}  ${r.upstream} / ${r.tool}\n`);
       for (const d of down) process.stdout.write(`(upstream ${d.name} is ${d.state}: its tools are not listed)\n`);
+      if (warnings.length > 0) {
+        process.stdout.write('warnings:\n');
+        for (const w of warnings) process.stdout.write(`  ${w}\n`);
+      }
     }
     return down.some((d) => d.required) ? 1 : 0;
   } finally {

@@ -359,9 +359,9 @@ function compileConstraint(c: RawConstraint, at: string, src: YamlSource, proble
     case 'path': {
       const roots: PathRoot[] = [];
       (c.roots ?? []).forEach((r, i) => {
-        const parsed = parsePathRoot(r);
+        const parsed = parsePathRoot(resolveRoot(r, src.file));
         if (parsed.ok) roots.push(parsed.root);
-        else problems.push(src.problem(`${at}/roots/${i}`, `is not a usable root (${parsed.reason.replace(/_/g, ' ')}): write an absolute path without "..", "~", "\\" or "%"`));
+        else problems.push(src.problem(`${at}/roots/${i}`, `is not a usable root (${parsed.reason.replace(/_/g, ' ')}): write an absolute path without "..", "~", "\\" or "%", or one relative to the policy file's folder starting with "./" or "../"`));
       });
       return fieldCheck(`path ${field.text} under ${roots.map((r) => r.text).join(', ')}`, field, optional, 'path', (v) => checkPathUnderRoots(v, roots));
     }
@@ -384,6 +384,16 @@ function compileConstraint(c: RawConstraint, at: string, src: YamlSource, proble
   }
 }
 
+/**
+ * A root written `./…` or `../…` is relative to the folder of the policy file that names it: resolved here, once,
+ * to an absolute normalised path (which then passes the same checks as a root written absolute). Other roots are
+ * returned unchanged.
+ */
+export function resolveRoot(root: string, policyFile: string): string {
+  if (!root.startsWith('./') && !root.startsWith('../')) return root;
+  return path.resolve(path.dirname(path.resolve(policyFile)), root);
+}
+
 /** A constraint on one field: a list value has each element checked (an empty list passes). */
 function fieldCheck(
   label: string,
@@ -395,6 +405,7 @@ function fieldCheck(
   const elementwise = kind !== 'noLeadingDash'; // noLeadingDash walks lists itself
   return {
     label,
+    field: { text: field.text, segments: field.segments, optional },
     check(args): Omit<ArgumentViolation, 'ruleId'> | undefined {
       const { found, value } = readField(args, field);
       if (!found || value === undefined) return optional ? undefined : { field: field.pointer, constraint: `${kind}:missing` };

@@ -65,6 +65,8 @@ export interface Condition {
 export interface ArgumentCheck {
   /** For `explain`: e.g. `schema` or `path /path under /srv/sandbox`. */
   readonly label: string;
+  /** Constraints only: the argument they check (for `gatehouse tools list` warnings). */
+  readonly field?: { readonly text: string; readonly segments: readonly string[]; readonly optional: boolean };
   /** Undefined when the arguments pass; otherwise where and why they fail (without the value). */
   check(args: Readonly<Record<string, unknown>>): Omit<ArgumentViolation, 'ruleId'> | undefined;
 }

@@ -15,7 +15,7 @@ const PATTERN_HINTS: Readonly<Record<string, string>> = {
   '^[\\x21-\\x7E]{1,2048}$': 'must be a URI pattern of printable ASCII without spaces (at most 2048 characters)',
   '^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$': 'must be an upstream name as configured: 1-32 lowercase letters, digits or "-"',
   '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$': 'must be a scope: printable ASCII without spaces, \\ or " (RFC 6749 §3.3)',
-  '^/': 'must be an absolute path (starting with "/")',
+  '^(/|\\./|\\.\\./)': 'must be an absolute path (starting with "/") or one relative to the policy file\'s folder (starting with "./" or "../")',
   '^[a-z][a-z0-9+.-]*$': 'must be a URL scheme in lower case, without ":" (e.g. https)',
 };
 

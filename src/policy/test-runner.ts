@@ -115,7 +115,8 @@ export function parsePolicyFixtures(sources: readonly PolicySource[]): PolicyFix
       const problem = requestProblem(t.request);
       if (problem !== undefined) problems.push(src.problem(`/tests/${i}/request`, problem));
       const line = src.line(`/tests/${i}`);
-      out.push({ file: source.file, ...(line !== undefined ? { line } : {}), name: t.name, principal: t.principal ?? {}, request: t.request, expect: t.expect });
+      const request = t.request.args !== undefined ? { ...t.request, args: expandPolicyDir(t.request.args, path.dirname(path.resolve(source.file))) } : t.request;
+      out.push({ file: source.file, ...(line !== undefined ? { line } : {}), name: t.name, principal: t.principal ?? {}, request, expect: t.expect });
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);
@@ -197,6 +198,26 @@ export function describeDecision(d: Decision): string {
   if (d.violation !== undefined) parts.push(`${d.violation.field || '/'} ${d.violation.constraint}`);
   return parts.join(', ');
 }
+
+/**
+ * Fixtures are YAML and cannot compute paths, while a policy root written `../examples/sandbox` becomes an
+ * absolute path that depends on where the checkout lives. So in fixture `args`, every string value may use
+ * `${POLICY_DIR}` (the absolute path of the fixture's folder, which is the policy folder) and
+ * `${POLICY_DIR:../some/dir}` (that relative path resolved against it and normalised, exactly as a relative
+ * root is). Only the fixture runner expands them; policies and live requests never do.
+ */
+export function expandPolicyDir<T>(value: T, policyDir: string): T {
+  if (typeof value === 'string') {
+    return value.replace(POLICY_DIR_PLACEHOLDER, (_m, rel: string | undefined) => (rel === undefined ? policyDir : path.resolve(policyDir, rel))) as T;
+  }
+  if (Array.isArray(value)) return value.map((v: unknown) => expandPolicyDir(v, policyDir)) as T;
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandPolicyDir(v, policyDir)])) as T;
+  }
+  return value;
+}
+
+const POLICY_DIR_PLACEHOLDER = /\$\{POLICY_DIR(?::([^}]+))?\}/g;
 
 // ─── Helpers ─────────────────────────────────────────────────────────────────────────────────────────────
 

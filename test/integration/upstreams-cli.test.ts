@@ -2,7 +2,7 @@
  * The CLI as an operator runs it — `node --import tsx src/main.ts …` as a real process: `check`, `tools list`,
  * `start` refusing a name collision, and a graceful SIGTERM with a call in flight.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -83,6 +83,61 @@ describe('gatehouse tools list', () => {
     const out = JSON.parse(r.stdout) as { tools: { exposed: string; upstream: string; tool: string }[]; unavailable: string[] };
     expect(out.tools).toContainEqual({ exposed: 'fx__add', upstream: 'fx', tool: 'add' });
     expect(out.unavailable).toEqual(['dead']);
+  });
+});
+
+describe('gatehouse tools list: policy warnings', () => {
+  const POLICY = `version: 1
+rules:
+  - { id: fx.typo, effect: allow, match: { tools: [fx__ecoh] } }
+  - { id: fx.none, effect: allow, match: { tools: ["fx__nothing_*"] } }
+  - { id: dead.tools, effect: allow, match: { tools: ["dead__*"] } }
+  - id: fx.echo
+    effect: allow
+    match: { tools: [fx__echo] }
+    arguments:
+      constraints:
+        - { field: txt, kind: noLeadingDash }
+        - { field: text, kind: noLeadingDash }
+  - id: fx.some
+    effect: allow
+    match: { tools: [fx__echo, fx__add] }
+    arguments:
+      constraints:
+        - { field: text, kind: noLeadingDash, optional: true }
+        - { field: nope, kind: noLeadingDash, optional: true }
+`;
+
+  function policyConfig(name: string): string {
+    const policyDir = join(dir, `${name}-policy`);
+    mkdirSync(policyDir);
+    writeFileSync(join(policyDir, 'fx.yaml'), POLICY);
+    return writeConfig(`${name}.yaml`, [
+      stdioFixtureYaml('fx'),
+      JSON.stringify({ name: 'dead', transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'], required: false }),
+    ], `policy:\n  dir: ${JSON.stringify(policyDir)}\n`);
+  }
+
+  it('lists rules that match no exposed tool and constraint fields the tools lack, under warnings:, and exits 0', async () => {
+    const r = await finished(cli(['tools', 'list', '--config', policyConfig('warn')]));
+    expect(r.code).toBe(0);
+    const after = r.stdout.slice(r.stdout.indexOf('\nwarnings:\n') + 1).trim().split('\n');
+    expect(after).toEqual([
+      'warnings:',
+      '  rule fx.typo (fx.yaml:3): tool pattern "fx__ecoh" matches no exposed tool',
+      '  rule fx.none (fx.yaml:4): tool pattern "fx__nothing_*" matches no exposed tool',
+      '  rule fx.echo (fx.yaml:6): constraint field "txt" is not a property of the inputSchema of fx__echo',
+      '  rule fx.some (fx.yaml:13): constraint field "nope" is not a property of the inputSchema of any of fx__echo, fx__add',
+    ]);
+  });
+
+  it('--json gives them as warnings', async () => {
+    const r = await finished(cli(['tools', 'list', '--json', '--config', policyConfig('warn-json')]));
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { warnings: string[]; unavailable: string[] };
+    expect(out.unavailable).toEqual(['dead']);
+    expect(out.warnings).toHaveLength(4);
+    expect(out.warnings[0]).toContain('fx__ecoh');
   });
 });
 

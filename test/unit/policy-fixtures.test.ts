@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors/config-error.js';
 import { compilePolicy, loadPolicyDir } from '../../src/policy/compile.js';
-import { formatTestReport, listFixtureFiles, loadPolicyFixtures, parsePolicyFixtures, runPolicyFixtures } from '../../src/policy/test-runner.js';
+import { expandPolicyDir, formatTestReport, listFixtureFiles, loadPolicyFixtures, parsePolicyFixtures, runPolicyFixtures } from '../../src/policy/test-runner.js';
 
 const policies = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../policies');
 
@@ -31,6 +31,48 @@ describe('the bundled policy set and its fixtures', () => {
   it('covers every deny reason', () => {
     const reasons = new Set(report.results.map((r) => (r.actual.effect === 'deny' ? r.actual.reason : 'allow')));
     expect([...reasons].sort()).toEqual(['allow', 'denied_by_rule', 'insufficient_scope', 'invalid_arguments', 'no_matching_rule', 'quarantined']);
+  });
+});
+
+describe('relative roots and ${POLICY_DIR}', () => {
+  it('resolves a ./ or ../ root against the policy file folder, and fixtures expand ${POLICY_DIR}', () => {
+    const dir = path.join(path.sep, 'opt', 'gh', 'policies');
+    const policy = compilePolicy([
+      {
+        file: path.join(dir, 'p.yaml'),
+        text: `version: 1
+rules:
+  - id: read
+    effect: allow
+    match: { tools: [f__read] }
+    arguments: { constraints: [{ field: path, kind: path, roots: [../sandbox, ./local/, /abs] }] }
+`,
+      },
+    ]);
+    expect(policy.rules[0]!.argumentChecks[0]!.label).toBe('path path under /opt/gh/sandbox, /opt/gh/policies/local, /abs');
+    expect(expandPolicyDir({ a: '${POLICY_DIR}/x', b: ['${POLICY_DIR:../sandbox}/y', 3], c: 'plain' }, dir)).toEqual({
+      a: '/opt/gh/policies/x',
+      b: ['/opt/gh/sandbox/y', 3],
+      c: 'plain',
+    });
+    const fixtures = parsePolicyFixtures([
+      {
+        file: path.join(dir, 'p.test.yaml'),
+        text: `tests:
+  - { name: in, request: { method: tools/call, tool: f__read, args: { path: "\${POLICY_DIR:../sandbox}/a" } }, expect: { decision: allow } }
+  - { name: out, request: { method: tools/call, tool: f__read, args: { path: "\${POLICY_DIR}/../sandbox/a" } }, expect: { decision: deny, violation: { constraint: "path:dot_dot" } } }
+  - { name: beside, request: { method: tools/call, tool: f__read, args: { path: "\${POLICY_DIR:../sandbox_evil}/a" } }, expect: { decision: deny, violation: { constraint: "path:outside_roots" } } }
+`,
+      },
+    ]);
+    expect(fixtures[0]!.request.args).toEqual({ path: '/opt/gh/sandbox/a' });
+    expect(() =>
+      compilePolicy([{ file: path.join(dir, 'q.yaml'), text: 'version: 1\nrules:\n  - { id: a, effect: allow, match: { tools: [t] }, arguments: { constraints: [{ field: p, kind: path, roots: [sandbox] }] } }\n' }]),
+    ).toThrow('roots/0: must be an absolute path (starting with "/") or one relative to the policy file\'s folder (starting with "./" or "../")');
+    expect(() =>
+      compilePolicy([{ file: path.join(dir, 'r.yaml'), text: 'version: 1\nrules:\n  - { id: a, effect: allow, match: { tools: [t] }, arguments: { constraints: [{ field: p, kind: path, roots: ["./%2e%2e"] }] } }\n' }]),
+    ).toThrow(/roots\/0: is not a usable root \(encoded character\)/);
+    expect(runPolicyFixtures(policy, fixtures).results.map((r) => r.mismatches)).toEqual([[], [], []]);
   });
 });
 
