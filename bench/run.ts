@@ -32,6 +32,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runPolicyDecideBench } from './policy-decide.js';
 
 // ------------------------------------------------------------------------------------------- settings
 
@@ -990,6 +991,11 @@ async function main(): Promise<number> {
   ].join('\n');
   process.stdout.write(`\nMarkdown (for the README):\n\n${md}\n\n`);
 
+  // The policy decision at 1,000 rules (in process: a pure function, no server involved).
+  const policy = runPolicyDecideBench(QUICK ? 20_000 : 200_000);
+  process.stdout.write(
+    `\npolicy decide: ${policy.usPerDecision} µs per decision over ${policy.rules} rules (target ≤ ${policy.targetUs} µs: ${policy.withinTarget ? 'MET' : 'MISSED'}); compiled in ${policy.compileMs} ms\n`,
+  );
   const report = {
     date: started.toISOString(),
     mode: QUICK ? 'quick' : 'full',
@@ -1004,6 +1010,7 @@ async function main(): Promise<number> {
     results,
     ratios,
     goals,
+    policy,
     failures,
   };
   if (process.env.BENCH_NO_WRITE !== '1') {

@@ -12,6 +12,8 @@ import { policyCatalogueWarnings } from './policy/catalogue-warnings.js';
 import { explain, formatExplanation } from './policy/explain.js';
 import { planApproval } from './policy/pinning/approve.js';
 import { readToolsLock, writeToolsLock } from './policy/pinning/lock-io.js';
+import { scanListings } from './policy/pinning/description-scan.js';
+import { lockListings } from './policy/pinning/lock-file.js';
 import { fixtureInput, formatTestReport, loadPolicyFixtures, runPolicyFixtures } from './policy/test-runner.js';
 import { VERSION } from './version.js';
 
@@ -126,7 +128,10 @@ function check(file: string, json: boolean): number {
   // The policy is compiled as at start: its problems are printed like the config's (file:line: path: problem).
   const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
   // The tools lock, when pinning is on, is read as at start: a missing or broken lock is a problem here too.
-  if (pinningActive(config) && config.pinning.lockFile !== undefined) readToolsLock(config.pinning.lockFile);
+  const lock = pinningActive(config) && config.pinning.lockFile !== undefined ? readToolsLock(config.pinning.lockFile) : undefined;
+  // Approved definitions carrying instruction-like or invisible text are flagged (warnings: exit stays 0).
+  const findings = lock !== undefined ? scanListings(lockListings(lock)) : [];
+  for (const f of findings) process.stderr.write(`warning: ${f.upstream}/${f.tool} ${f.path}: ${f.kind}: ${f.excerpt}\n`);
   const policySummary = policy !== undefined ? { dir: config.policy!.dir, revision: policy.revision, files: policy.files.length, rules: policy.rules.length } : undefined;
   if (json) process.stdout.write(`${JSON.stringify({ ok: true, config: describeConfig(config), ...(policySummary ? { policy: policySummary } : {}) }, null, 2)}\n`);
   else {
