@@ -34,6 +34,7 @@ import type {
   ValueOrSecret,
 } from './types.js';
 import { suggest } from '../lib/suggest.js';
+import { kindOf, TYPE_NAMES } from '../lib/value-words.js';
 
 export interface LoadOptions {
   /** Where `{ fromEnv }` references are read. Default `process.env`. */
@@ -1245,25 +1246,6 @@ function valueMessage(e: ErrorObject): string {
     default:
       return e.message ?? `fails ${e.keyword}`;
   }
-}
-
-const TYPE_NAMES: Readonly<Record<string, string>> = {
-  object: 'a mapping (key: value)',
-  array: 'a list',
-  string: 'a string',
-  integer: 'a whole number',
-  number: 'a number',
-  boolean: 'true or false',
-  null: 'empty',
-};
-
-function kindOf(v: unknown): string {
-  if (v === null || v === undefined) return 'empty';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'a whole number' : 'a fractional number';
-  if (typeof v === 'boolean') return v ? 'true' : 'false';
-  return 'a string';
 }
 
 /** Echoes a rejected enum value only when it is short and cannot be a credential. */

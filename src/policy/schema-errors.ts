@@ -2,6 +2,7 @@ import type { ErrorObject } from 'ajv/dist/2020.js';
 import type { ConfigProblem } from '../errors/config-error.js';
 import { escapePointer, type YamlSource } from './yaml-source.js';
 import { suggest } from '../lib/suggest.js';
+import { kindOf, TYPE_NAMES } from '../lib/value-words.js';
 
 /**
  * Ajv errors of the policy and fixture schemas → `file:line: /pointer: message` problems written for people:
@@ -113,24 +114,6 @@ function valueMessage(e: ErrorObject): string {
     default:
       return e.message ?? `fails ${e.keyword}`;
   }
-}
-
-const TYPE_NAMES: Readonly<Record<string, string>> = {
-  object: 'a mapping (key: value)',
-  array: 'a list',
-  string: 'a string',
-  integer: 'a whole number',
-  number: 'a number',
-  boolean: 'true or false',
-};
-
-function kindOf(v: unknown): string {
-  if (v === null || v === undefined) return 'empty';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'a whole number' : 'a fractional number';
-  if (typeof v === 'boolean') return String(v);
-  return 'a string';
 }
 
 function got(v: unknown): string {

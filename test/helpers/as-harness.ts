@@ -17,6 +17,8 @@ import type { CertIdentity } from '../../src/auth/authenticator.js';
 import type { SafeFetcher } from '../../src/auth/as/safe-fetch.js';
 import type { AsStore } from '../../src/stores/as-store.js';
 import { MemoryAsStore } from '../../src/stores/memory-as-store.js';
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { startOidcIdp, type TestIdp } from './oidc-idp.js';
 
 export const SCOPES = ['mcp:tools', 'mcp:admin', 'mcp:read'];
@@ -279,4 +281,52 @@ export function parseForm(html: string, base: string): { action: string; fields:
     if (name !== undefined) fields[decodeEntities(name)] = decodeEntities(value);
   }
   return { action: new URL(decodeEntities(action), base).href, fields };
+}
+
+/** An in-memory OAuthClientProvider for the SDK's own client-side flow: it only keeps what the SDK hands it. */
+export class MemoryOAuthProvider implements OAuthClientProvider {
+  info: OAuthClientInformationMixed | undefined;
+  saved: OAuthTokens | undefined;
+  verifier = '';
+  authorizationUrl: URL | undefined;
+
+  constructor(
+    readonly redirectUrl: string,
+    private readonly clientName: string,
+    private readonly stateValue: string,
+  ) {}
+
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: this.clientName,
+      redirect_uris: [this.redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+  state(): string {
+    return this.stateValue;
+  }
+  clientInformation(): OAuthClientInformationMixed | undefined {
+    return this.info;
+  }
+  saveClientInformation(info: OAuthClientInformationMixed): void {
+    this.info = info;
+  }
+  tokens(): OAuthTokens | undefined {
+    return this.saved;
+  }
+  saveTokens(tokens: OAuthTokens): void {
+    this.saved = tokens;
+  }
+  redirectToAuthorization(url: URL): void {
+    this.authorizationUrl = url;
+  }
+  saveCodeVerifier(v: string): void {
+    this.verifier = v;
+  }
+  codeVerifier(): string {
+    return this.verifier;
+  }
 }

@@ -5,56 +5,11 @@
  * flow — each must fail the right way.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
-import { authorizeUrl, Browser, pkcePair, postForm, registerClient, startAs, type AsHarness } from '../helpers/as-harness.js';
+import { authorizeUrl, Browser, MemoryOAuthProvider, pkcePair, postForm, registerClient, startAs, type AsHarness } from '../helpers/as-harness.js';
 
 const CLIENT_REDIRECT = 'http://127.0.0.1:47111/callback';
-
-class MemoryProvider implements OAuthClientProvider {
-  info: OAuthClientInformationMixed | undefined;
-  saved: OAuthTokens | undefined;
-  verifier = '';
-  authorizationUrl: URL | undefined;
-
-  get redirectUrl(): string {
-    return CLIENT_REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: 'SDK test client',
-      redirect_uris: [CLIENT_REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state(): string {
-    return 'sdk-state-4711';
-  }
-  clientInformation(): OAuthClientInformationMixed | undefined {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-  tokens(): OAuthTokens | undefined {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens): void {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL): void {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(v: string): void {
-    this.verifier = v;
-  }
-  codeVerifier(): string {
-    return this.verifier;
-  }
-}
 
 let h: AsHarness;
 /** The internal reason of the last refusal at the token endpoint (the wire only says invalid_grant). */
@@ -90,7 +45,7 @@ async function exchange(clientId: string, code: string, verifier: string, extra:
 
 describe('MCP SDK client against the built-in AS (real IdP)', () => {
   it('discovers, registers, logs in through the IdP, consents, exchanges the code and refreshes', async () => {
-    const provider = new MemoryProvider();
+    const provider = new MemoryOAuthProvider(CLIENT_REDIRECT, 'SDK test client', 'sdk-state-4711');
     expect(await auth(provider, { serverUrl: h.resource })).toBe('REDIRECT');
     expect(provider.info?.client_id).toBeTypeOf('string');
     const authUrl = provider.authorizationUrl!;

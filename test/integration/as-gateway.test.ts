@@ -10,65 +10,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { parseConfigText } from '../../src/config/load.js';
-import { Browser, postForm, privateJwk } from '../helpers/as-harness.js';
+import { Browser, MemoryOAuthProvider, postForm, privateJwk } from '../helpers/as-harness.js';
 import { FIXTURE_HTTP, initializeBody, permissivePolicyDir, post, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { freePort, readRecord } from '../helpers/upstream-tools.js';
 
 const CLIENT_REDIRECT = 'http://127.0.0.1:47112/callback';
-
-class MemoryProvider implements OAuthClientProvider {
-  info: OAuthClientInformationMixed | undefined;
-  saved: OAuthTokens | undefined;
-  verifier = '';
-  authorizationUrl: URL | undefined;
-
-  get redirectUrl(): string {
-    return CLIENT_REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: 'SDK client of the gateway test',
-      redirect_uris: [CLIENT_REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state(): string {
-    return 'gw-state-4712';
-  }
-  clientInformation(): OAuthClientInformationMixed | undefined {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-  tokens(): OAuthTokens | undefined {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens): void {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL): void {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(v: string): void {
-    this.verifier = v;
-  }
-  codeVerifier(): string {
-    return this.verifier;
-  }
-}
 
 function textOf(result: unknown): string {
   return ((result as { content: { type: string; text: string }[] }).content[0]!).text;
@@ -122,7 +77,7 @@ afterAll(async () => {
 });
 
 describe('the gateway as its own authorization server (auth.mode builtin)', () => {
-  const provider = new MemoryProvider();
+  const provider = new MemoryOAuthProvider(CLIENT_REDIRECT, 'SDK client of the gateway test', 'gw-state-4712');
   let client: Client;
 
   it('derives issuer and resource from the listener and advertises the issuer', async () => {
