@@ -464,10 +464,30 @@ function policySchema(): ValidateFunction {
 
 function readDir(dir: string): string[] {
   try {
-    return fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isFile()).map((d) => d.name);
+    return regularFileNames(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError([{ file: dir, path: '', message: `cannot read the policy folder (${code === 'ENOENT' ? 'no such folder' : (code ?? 'unknown error')})` }]);
+  }
+}
+
+/**
+ * The names of the regular files in `dir`, following symlinks: a Kubernetes ConfigMap mounted as a folder shows
+ * each key as a symlink (`orders.yaml -> ..data/orders.yaml`), and kubelet swaps `..data` atomically on update.
+ * Hidden entries (`..data`, `..2026_11_25…`, editors' `.swp`) are never policy files.
+ */
+export function regularFileNames(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((d) => !d.name.startsWith('.') && (d.isFile() || (d.isSymbolicLink() && isRegularFile(path.join(dir, d.name)))))
+    .map((d) => d.name);
+}
+
+function isRegularFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false; // a dangling link
   }
 }
 

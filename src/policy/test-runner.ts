@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import type { Principal } from '../lib/principal.js';
-import { FIXTURE_SUFFIX, type PolicySource } from './compile.js';
+import { FIXTURE_SUFFIX, regularFileNames, type PolicySource } from './compile.js';
 import { evaluate } from './decide.js';
 import type { Decision, DecisionInput, TargetKind } from './decision.js';
 import type { CompiledPolicy } from './model.js';
@@ -82,10 +82,8 @@ export interface RunOptions {
 
 /** The fixture files of a folder, in name order. */
 export function listFixtureFiles(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isFile() && d.name.endsWith(FIXTURE_SUFFIX))
-    .map((d) => d.name)
+  return regularFileNames(dir)
+    .filter((name) => name.endsWith(FIXTURE_SUFFIX))
     .sort()
     .map((name) => path.join(dir, name));
 }
