@@ -1,13 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { JSONWebKeySet } from 'jose';
-import type { Logger } from 'pino';
-import { LoggerAuditSink, ReasonCounter, type AuditSink } from './audit/audit-sink.js';
+import { pino, type Logger } from 'pino';
+import type { AuditLog } from './audit/audit-log.js';
+import { ReasonCounter, type AuditSink } from './audit/audit-sink.js';
+import { createAuditSink, type LineStream } from './audit/create-audit-sink.js';
+import type { FileOutputOptions } from './audit/file-sink.js';
+import { Telemetry, type TelemetryOptions } from './audit/telemetry.js';
 import { registerAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from './auth/as/plugin.js';
 import type { AuthRequest, AuthResult, Authenticator } from './auth/authenticator.js';
 import { createAuthenticator } from './auth/resource-server.js';
 import type { GatehouseConfig } from './config/types.js';
+import { httpLimitsOf } from './edge/http-limits.js';
 import { buildEdge, edgeClientCertReader, type Readiness } from './edge/server.js';
 import { FrontDoor } from './mcp/front-door.js';
+import { CallLimiter } from './mcp/limits.js';
+import { createSessionAuthority } from './mcp/session-setup.js';
 import { loadPolicyDir } from './policy/compile.js';
 import type { PolicyEngine } from './policy/decision.js';
 import { CompiledPolicyEngine } from './policy/engine.js';
@@ -16,7 +23,12 @@ import { readToolsLock } from './policy/pinning/lock-io.js';
 import { PolicyReloader, type PolicyReloadOutcome, type PolicyReloadStatus } from './policy/reloader.js';
 import { Router, type RouterPinning } from './router/router.js';
 import type { AsStore } from './stores/as-store.js';
+import type { SessionStore } from './lib/session-store.js';
+import { createSessionStore } from './stores/create-session-store.js';
 import { createAsStore } from './stores/create-as-store.js';
+import { MemoryLimiter } from './stores/memory-limiter.js';
+import { createRedisClient, type RedisHandle } from './stores/redis-client.js';
+import { RedisLimiter } from './stores/redis-limiter.js';
 import type { Channel } from './upstream/channel.js';
 import { UpstreamSet } from './upstream/upstream-set.js';
 import { VERSION } from './version.js';
@@ -32,10 +44,16 @@ export interface AppDeps {
    */
   devJwks?: JSONWebKeySet;
   policy?: PolicyEngine;
+  /** Tests: options of the audit file output (a small queue, injected file faults). */
+  auditFile?: FileOutputOptions;
   /** Tests inject faults here; production uses the transport the config names. */
   channelFactory?: (config: GatehouseConfig['upstreams'][number]) => Channel;
   /** `auth.mode: builtin`: the store (default: the one `auth.builtin.store` names), and test-only options of the server. */
   authorizationServer?: { store?: AsStore } & Partial<Pick<AuthorizationServerOptions, 'now' | 'fetchClientMetadata' | 'unsafe'>>;
+  /** Tests: a metric reader to collect from and a span exporter (in-memory); each turns its signal on whatever the config says. */
+  telemetry?: Pick<TelemetryOptions, 'metricReader' | 'spanExporter'>;
+  /** Session revocations and idle clocks (default: the one `sessions.store` names); tests share one between two apps. */
+  sessionStore?: SessionStore;
 }
 
 export interface App {
@@ -46,6 +64,10 @@ export interface App {
   readonly upstreams: UpstreamSet;
   /** Authentication failures by reason since start (exported as a metric by the telemetry step). */
   readonly authFailures: ReasonCounter;
+  /** Metrics and traces (`telemetry:`); `metricsUrl` is the Prometheus endpoint once started. */
+  readonly telemetry: Telemetry;
+  /** The audit log `audit:` describes (absent when `deps.audit` replaced it): status, `lost`, `reopen()` on SIGHUP. */
+  readonly auditLog: AuditLog | undefined;
   /** `auth.mode: builtin`: the authorization server, once the edge app is ready (after `start()` or `http.ready()`). */
   readonly authorizationServer: AuthorizationServer | undefined;
   /** `policy.dir` reloads (hot reload, SIGHUP): the serving revision, the last error, failures. Absent without a reloadable policy. */
@@ -65,8 +87,19 @@ export interface App {
  */
 export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const logger = deps.logger;
-  const audit = deps.audit ?? new LoggerAuditSink(logger.child({ stream: 'audit' }));
-  const policy = deps.policy ?? createPolicyEngine(config);
+  // Metrics and traces (DESIGN.md §9): providers owned by this app, never global; gauges read the parts when scraped.
+  const telemetry = new Telemetry({
+    config: config.telemetry,
+    serviceVersion: VERSION,
+    logger,
+    sources: { sessions: () => frontDoor?.sessionCount ?? 0, upstreams: () => upstreams.health(), policy: () => reloader?.status, redis: () => redis?.health().state },
+    ...deps.telemetry,
+  });
+  // Audit records (README "Audit records"): stdout shares the operational logger's destination, so lines never interleave.
+  const auditLog = deps.audit === undefined ? createAuditSink(config.audit, { logger, stdout: destinationOf(logger), ...(deps.auditFile !== undefined ? { file: deps.auditFile } : {}) }) : undefined;
+  // Every audit record also counts in the metrics it implies (unwrapped when metrics are off).
+  const audit: AuditSink = telemetry.audit(deps.audit ?? auditLog!);
+  const policy: PolicyEngine = startStep(audit, 'policy', () => deps.policy ?? createPolicyEngine(config));
   // auth.mode builtin: the authenticator verifies with what the authorization server publishes, and that server is
   // only registered when the edge app loads (see below) — until then, which is before any request, it refuses.
   let builtinAuthenticator: Authenticator | undefined;
@@ -91,11 +124,15 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       stateChanged: (upstream, state, detail) => {
         audit.record({ type: 'upstream.state', upstream, outcome: state === 'ready' ? 'ok' : 'error', ...(detail !== undefined ? { detail } : {}) });
       },
+      // An open breaker does not make /readyz fail: the other upstreams keep serving (README "Upstream resilience").
+      breakerChanged: (upstream, breaker) => {
+        audit.record({ type: 'upstream.state', upstream, outcome: breaker === 'closed' ? 'ok' : 'error', detail: `breaker ${breaker}` });
+      },
     },
   });
   // Tool pinning (DESIGN.md §8): the lock is read now, so a missing or broken one stops the start (ConfigError).
   const lockFile = pinningActive(config) ? config.pinning.lockFile : undefined;
-  const pinning: RouterPinning | undefined = lockFile !== undefined ? { lock: readToolsLock(lockFile), audit } : undefined;
+  const pinning: RouterPinning | undefined = lockFile !== undefined ? { lock: startStep(audit, 'tools lock', () => readToolsLock(lockFile)), audit } : undefined;
   router = new Router(config, upstreams, logger, pinning);
   /** Re-reads the lock (after `gatehouse tools approve`); a broken one keeps the lock in use. */
   const reloadLock = (trigger: string): void => {
@@ -108,7 +145,16 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       audit.record({ type: 'config', outcome: 'error', detail: `tools lock reload (${trigger}) failed: ${detail}` });
     }
   };
-  frontDoor = new FrontDoor({ config, router, policy, audit, logger, version: VERSION });
+  // The one Redis connection (`redis`), shared by the parts that keep global state there (DESIGN.md §7).
+  const redis: RedisHandle | undefined = config.redis !== undefined ? createRedisClient(config.redis, logger.child({ component: 'redis' })) : undefined;
+  redis?.onChange((h) => audit.record({ type: 'store.state', outcome: h.state === 'up' ? 'ok' : 'error', detail: h.state === 'up' ? 'redis up' : `redis down${h.lastError !== undefined ? `: ${h.lastError}` : ''}` }));
+  // Session ids any replica can serve (DESIGN.md §7); revocations and idle clocks in memory or on the shared Redis.
+  const sessions = createSessionAuthority(config, deps.sessionStore ?? createSessionStore(config, redis), logger);
+  // Call limits (README "Rate limits and quotas"): the loader guarantees `redis` when the store is redis.
+  const limitsConfig = config.limits ?? { store: 'memory', onStoreError: 'closed', rules: [] };
+  const limiterStore = limitsConfig.store === 'redis' && redis !== undefined ? new RedisLimiter(redis.client, { keyPrefix: `${redis.keyPrefix}limits:` }) : new MemoryLimiter();
+  const limits = new CallLimiter({ limits: limitsConfig, store: limiterStore, logger: logger.child({ component: 'limits' }) });
+  frontDoor = new FrontDoor({ config, router, policy, audit, logger, version: VERSION, sessions, limits, tracing: telemetry.tracing });
 
   // Hot reload (DESIGN.md §8): only the compiled policy of `policy.dir` this function created is reloaded.
   const reloader =
@@ -139,9 +185,16 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     const health = upstreams.health();
     const waiting = health.filter((h) => h.required && h.state !== 'ready').map((h) => h.name);
     const status = reloader?.status;
+    // A limit that fails closed refuses every call it covers while its Redis is down: take this replica out of
+    // rotation rather than keep answering "limiter unavailable" (README "Rate limits and quotas").
+    const redisHealth = redis?.health();
+    const limiterDown = limitsConfig.store === 'redis' && limits.hasFailClosed && redisHealth?.state !== 'up';
     return {
-      ready: started && !closing && waiting.length === 0,
+      // Audit failing closed refuses every call (GW_AUDIT_UNAVAILABLE): out of rotation until it recovers.
+      ready: started && !closing && waiting.length === 0 && !limiterDown && audit.accepting?.() !== false,
       detail: {
+        ...(auditLog !== undefined ? { audit: auditLog.status() } : {}),
+        ...(redisHealth !== undefined ? { redis: { ...redisHealth, ...(limitsConfig.store === 'redis' ? { limits: limiterDown ? 'failing closed' : 'ok' } : {}) } } : {}),
         upstreams: health,
         sessions: frontDoor!.sessionCount,
         ...(waiting.length > 0 ? { waitingFor: waiting } : {}),
@@ -152,7 +205,9 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   };
   const authFailures = new ReasonCounter();
   const clientCertOf = edgeClientCertReader(config, logger);
-  const http = buildEdge({ config, frontDoor, authenticator, logger, readiness, audit, authFailures, clientCertOf });
+  // HTTP-level limits (server.httpRateLimit) share the call limits' store: Redis counters are global to the replicas.
+  const httpRateLimitStore = limitsConfig.store === 'redis' && redis !== undefined ? { redis, onStoreError: limitsConfig.onStoreError } : {};
+  const http = buildEdge({ config, frontDoor, authenticator, logger, readiness, audit, authFailures, clientCertOf, httpRateLimitStore });
 
   // The built-in authorization server: its own encapsulated scope of the edge app, registered when the app loads
   // (`ready()`/`listen()`), so its start-up checks and key import (asynchronous) happen before the first request.
@@ -184,7 +239,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
         clientCertOf,
         ...asOptions,
         unsafe: { ...(localDevelopment ? { allowInsecureIdp: true } : {}), ...asOptions.unsafe },
-      });
+      }, httpLimitsOf(http));
       builtinAuthenticator = createAuthenticator(config, { builtin: { jwks: server.jwks, isRevoked: server.isRevoked } });
       authorizationServer = server;
       logger.info({ issuer: server.issuer, signingKeys: server.jwks.keys.length, store: as.store.kind }, 'built-in authorization server ready');
@@ -198,6 +253,8 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     router,
     upstreams,
     authFailures,
+    telemetry,
+    auditLog,
     get authorizationServer() {
       return authorizationServer;
     },
@@ -217,6 +274,8 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       if (config.auth.mode === 'none') {
         logger.warn({ host: config.server.host }, 'authentication is OFF (auth.mode: none) — allowed on loopback only; do not expose this gateway');
       }
+      // A metrics port that cannot be bound stops the start, before any upstream is started.
+      await telemetry.start();
       // Load the edge app now: a misconfigured authorization server fails before any upstream is started.
       if (config.auth.mode === 'builtin') await http.ready();
       await upstreams.startAll();
@@ -241,6 +300,11 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       await serverClosed;
       await upstreams.closeAll();
       await asStore?.close();
+      await limiterStore.close();
+      await redis?.close();
+      // Last: the shutdown's own records are counted and its spans exported.
+      await telemetry.shutdown();
+      await auditLog?.close();
     },
   };
 }
@@ -254,6 +318,21 @@ export function createPolicyEngine(config: GatehouseConfig): PolicyEngine {
   if (config.policy !== undefined) return new CompiledPolicyEngine(loadPolicyDir(config.policy.dir));
   if (config.auth.mode !== 'none') throw new TypeError(`auth.mode ${config.auth.mode} needs policy.dir (default deny)`);
   return new PermitAllPolicy();
+}
+
+/** A start-up step whose failure (a broken policy, a missing lock) is recorded before it stops the start. */
+function startStep<T>(audit: AuditSink, what: string, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    audit.record({ type: 'config', outcome: 'error', detail: `start: ${what}: ${err instanceof Error ? err.message : String(err)}` });
+    throw err;
+  }
+}
+
+/** The destination a pino logger writes to (children share their parent's). */
+function destinationOf(logger: Logger): LineStream {
+  return (logger as Logger & Record<symbol, LineStream | undefined>)[pino.symbols.streamSym] ?? { write: (line: string) => process.stdout.write(line) };
 }
 
 /** Whether any upstream's tools are compared with `tools.lock` (a mode other than `off`, globally or per upstream). */

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { pino, type Logger } from 'pino';
@@ -16,6 +17,8 @@ import { scanListings } from './policy/pinning/description-scan.js';
 import { lockListings } from './policy/pinning/lock-file.js';
 import { fixtureInput, formatTestReport, loadPolicyFixtures, runPolicyFixtures } from './policy/test-runner.js';
 import { VERSION } from './version.js';
+import { NullAuditSink } from './audit/audit-sink.js';
+import { formatVerifyReport, verifyAuditFiles } from './audit/verify.js';
 
 const USAGE = `gatehouse ${VERSION} — a security gateway for MCP servers
 
@@ -33,6 +36,9 @@ Usage:
   gatehouse policy explain [--dir DIR | --config FILE] --sub NAME --scope "a b" (--tool NAME | --prompt NAME | --uri URI)
                            [--upstream NAME] [--args '{"k":"v"}']
                                        show how the policy decides one request, rule by rule
+  gatehouse audit verify FILE [FILE…] [--key-env NAME | --key-file FILE] [--json]
+                                       check the hash chain of audit files (in order: rotated first);
+                                       non-zero at the first edited, deleted or reordered record
   gatehouse --version
 
 Options:
@@ -106,6 +112,8 @@ async function start(file: string): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
   // SIGHUP: reload policy.dir now (the folder is watched too); a bad file keeps the running policy.
   process.on('SIGHUP', () => {
+    // Log rotation: the audit file was moved away; the next record opens a new one at audit.file (the chain goes on).
+    app.auditLog?.reopen();
     if (app.reloadPolicy('SIGHUP') === undefined) logger.warn('SIGHUP: no policy.dir to reload');
   });
   let address: string;
@@ -115,12 +123,19 @@ async function start(file: string): Promise<number> {
   } catch (err) {
     // A start-up collision or a busy port: stop the upstream processes already running, or they keep this
     // process (and themselves) alive after the error is printed.
+    app.auditLog?.record({ type: 'config', outcome: 'error', detail: `start failed: ${err instanceof Error ? err.message : String(err)}` });
     await app.close(0).catch(() => undefined);
     throw err;
   }
   logger.info({ address: `${address}${config.server.path}`, upstreams: app.upstreams.health() }, 'gatehouse listening');
   flush(); // supervisors and tests wait for this line
   return -1; // keep running
+}
+
+/** A listing run is not the gateway: no metrics listener (the running gateway holds its port) and no spans. */
+function withoutTelemetry(config: GatehouseConfig): GatehouseConfig {
+  const { telemetry: _off, ...rest } = config;
+  return rest;
 }
 
 function check(file: string, json: boolean): number {
@@ -147,7 +162,8 @@ async function toolsList(file: string, json: boolean): Promise<number> {
   const logger = pino({ level: 'warn' }, pino.destination(2));
   // Compiled first, as at start: a broken policy stops here with its problems, before any upstream starts.
   const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
-  const app = buildApp(config, { logger, ...(await devDeps(config)) });
+  // A listing run is not the gateway: it writes no audit records (nor a chain.start into the gateway's audit file).
+  const app = buildApp(withoutTelemetry(config), { logger, audit: new NullAuditSink(), ...(await devDeps(config)) });
   try {
     await app.start();
     const entries = [...app.router.catalogue.tools.values()];
@@ -191,7 +207,8 @@ async function toolsApprove(file: string, opts: { upstream?: string; tool?: stri
   const lock = readToolsLock(lockFile, { ifMissing: 'empty' });
   const listingConfig: GatehouseConfig = { ...config, pinning: { ...config.pinning, mode: 'off' }, upstreams: config.upstreams.map((u) => ({ ...u, pinning: 'off' as const })) };
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const app = buildApp(listingConfig, { logger, ...(await devDeps(config)) });
+  // The running gateway records the approval when it re-reads the lock (tool.pin.released); this run records nothing.
+  const app = buildApp(withoutTelemetry(listingConfig), { logger, audit: new NullAuditSink(), ...(await devDeps(config)) });
   try {
     await app.start();
     for (const d of app.upstreams.health().filter((h) => h.state !== 'ready')) {
@@ -276,6 +293,23 @@ function policyDirOf(dir: string | undefined, file: string): { dir: string; sepa
 
 class UsageError extends Error {}
 
+/** `gatehouse audit verify`: the hash chain of the files, in order; exit 1 at the first broken record. */
+function auditVerify(files: string[], opts: { keyEnv: string | undefined; keyFile: string | undefined; json: boolean }): number {
+  if (files.length === 0) throw new UsageError('audit verify: name at least one audit file (rotated files first, in order)');
+  if (opts.keyEnv !== undefined && opts.keyFile !== undefined) throw new UsageError('audit verify: pass --key-env or --key-file, not both');
+  let key: string | undefined;
+  if (opts.keyEnv !== undefined) {
+    key = process.env[opts.keyEnv];
+    if (key === undefined || key === '') throw new UsageError(`audit verify: environment variable ${opts.keyEnv} is not set`);
+  } else if (opts.keyFile !== undefined) {
+    // Read like a config `fromFile` secret: one trailing newline is not part of the key.
+    key = readFileSync(opts.keyFile, 'utf8').replace(/\r?\n$/, '');
+  }
+  const report = verifyAuditFiles(files, key !== undefined ? { key } : {});
+  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatVerifyReport(report)}\n`);
+  return report.ok ? 0 : 1;
+}
+
 /** `gatehouse policy test`: compiles the folder's policy, runs its fixtures, prints every result. */
 function policyTest(dir: string | undefined, file: string): number {
   const where = policyDirOf(dir, file);
@@ -345,6 +379,8 @@ async function main(argv: string[]): Promise<number> {
       args: { type: 'string' },
       yes: { type: 'boolean', default: false },
       by: { type: 'string' },
+      'key-env': { type: 'string' },
+      'key-file': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -377,6 +413,9 @@ async function main(argv: string[]): Promise<number> {
       break;
     case 'token':
       return token(file, { sub: values.sub, scope: values.scope, clientId: values['client-id'], ttl: values.ttl });
+    case 'audit':
+      if (sub === 'verify') return auditVerify(positionals.slice(2), { keyEnv: values['key-env'], keyFile: values['key-file'], json: values.json });
+      break;
     case 'policy':
       if (sub === 'test') return policyTest(values.dir, file);
       if (sub === 'explain') {

@@ -17,8 +17,20 @@ export interface AuditEvent {
     | 'tool.pin.released'
     | 'tool.pin.unpinned'
     /** Instruction-like or invisible text in a new or changed tool definition (findings in `detail`). */
-    | 'tool.scan';
-  /** auth.failure: why (AuthFailureReason), and the HTTP status answered. Never the token. */
+    | 'tool.scan'
+    /** The edge refused a request or connection before any MCP handling (`reason`: rate_limited, overloaded, max_sessions, …). */
+    | 'http.rejected'
+    /** The first record of a process's hash chain (src/audit/chain.ts): what it continues, in `detail`. */
+    | 'chain.start'
+    /** A shared store's connection went down or came back (`detail`: `redis up` / `redis down: <error>`). */
+    | 'store.state'
+    /** The audit output itself failed or recovered (`outcome`), with the records lost meanwhile in `lost`. */
+    | 'audit.sink';
+  /**
+   * auth.failure: why (AuthFailureReason), and the HTTP status answered. Never the token.
+   * mcp.request with `decision: deny`: the deny reason (no_matching_rule, denied_by_rule, insufficient_scope,
+   * invalid_arguments, quarantined, or unknown_tool / unknown_prompt / unknown_resource for a target that does not exist).
+   */
   reason?: string;
   status?: number;
   remoteAddress?: string;
@@ -41,13 +53,23 @@ export interface AuditEvent {
   errorCode?: string;
   detail?: string;
   durationMs?: number;
+  /** http.rejected: how many refusals this record stands for, when more than one (coalesced under a flood; edge/rejection-recorder.ts). */
+  count?: number;
   /** tool.pin.*: the approved hash (from the lock) and the hash of the definition listed now. */
   oldHash?: string;
   newHash?: string;
+  /** audit.sink: records that could not be written since the previous audit.sink record. */
+  lost?: number;
 }
 
 export interface AuditSink {
+  /** Fire and forget: never throws, never waits for the disk (DESIGN.md §1 ⑦). */
   record(event: AuditEvent): void;
+  /**
+   * False while the sink cannot write and `audit.onFailure` is `closed`: the front door then refuses calls
+   * (GW_AUDIT_UNAVAILABLE) until it recovers. Absent: always accepting.
+   */
+  accepting?(): boolean;
 }
 
 /** Writes records through a pino logger of their own (kept apart from operational logs by the caller). */

@@ -19,10 +19,12 @@ import type {
   CatalogueConfig,
   DevAuthConfig,
   GatehouseConfig,
+  HttpRateLimitConfig,
   HttpUpstreamConfig,
   IntrospectionConfig,
   JwtConfig,
   LoggingConfig,
+  OverloadConfig,
   PinningConfig,
   PolicyConfig,
   SecretValue,
@@ -31,9 +33,14 @@ import type {
   TlsConfig,
   UpstreamConfig,
   UpstreamMode,
+  UpstreamResilienceConfig,
   ValueOrSecret,
 } from './types.js';
 import { suggest } from '../lib/suggest.js';
+import { normaliseTelemetry, TELEMETRY_DEFAULTS, type RawTelemetry } from './telemetry-config.js';
+import { normaliseSessions, SESSIONS_DEFAULTS, type RawSessions } from './sessions-config.js';
+import { AUDIT_DEFAULTS, normaliseAudit, type RawAudit } from './audit-config.js';
+import { LIMITS_DEFAULTS, normaliseLimits, normaliseRedis, type RawLimits, type RawRedis } from './limits-config.js';
 import { kindOf, TYPE_NAMES } from '../lib/value-words.js';
 
 export interface LoadOptions {
@@ -58,6 +65,14 @@ export const CONFIG_DEFAULTS = deepFreeze({
     requestTimeoutMs: 300_000,
     keepAliveTimeoutMs: 72_000,
     trustedProxies: [] as string[],
+    maxConnections: 20_000,
+    httpRateLimit: {
+      enabled: true,
+      oauth: { windowSeconds: 60, perIp: 300, perClient: 600 },
+      registration: { windowSeconds: 3600, perIp: 20 },
+      sessions: { windowSeconds: 60, perIp: 120, perClient: 60 },
+    },
+    overload: { enabled: true, maxEventLoopDelayMs: 1000, retryAfterSeconds: 10 },
   },
   /** `resource` and `authorizationServers` are derived (see `normaliseAuth`), so they have no entry here. */
   auth: {
@@ -91,6 +106,10 @@ export const CONFIG_DEFAULTS = deepFreeze({
   logging: { level: 'info' as const },
   /** `lockFile` defaults to `<policy.dir>/tools.lock` (see `normalisePinning`), so it has no entry here. */
   pinning: { mode: 'off' as const },
+  ...TELEMETRY_DEFAULTS,
+  ...SESSIONS_DEFAULTS,
+  ...AUDIT_DEFAULTS,
+  ...LIMITS_DEFAULTS,
   upstream: {
     required: true,
     timeoutMs: 60_000,
@@ -106,6 +125,12 @@ export const CONFIG_DEFAULTS = deepFreeze({
     envAllow: ['PATH', 'HOME', 'LANG', 'TZ'],
     env: {} as Record<string, never>,
     shutdownGraceMs: 2000,
+    // Upstream resilience (README "Upstream resilience"; src/upstream/resilience.ts).
+    maxInFlight: 64,
+    maxQueued: 256,
+    queueTimeoutMs: 10_000,
+    breaker: { enabled: true, failureThreshold: 5, openMs: 30_000 },
+    retry: { attempts: 1, backoffMs: 200, tools: [] as string[] },
   },
 });
 
@@ -159,6 +184,20 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   const logging = isClean('/logging') ? normaliseLogging(raw.logging ?? {}) : undefined;
   const policy = raw.policy !== undefined && isClean('/policy') ? normalisePolicy(raw.policy, ctx) : undefined;
   const pinning = isClean('/pinning') ? normalisePinning(raw, policy, ctx) : undefined;
+  const audit = isClean('/audit')
+    ? normaliseAudit(raw.audit ?? {}, { baseDir, resolveSecret: (ref, pointer) => resolveSecret(ref, pointer, ctx), report: (pointer, message) => report(ctx, pointer, message) })
+    : undefined;
+  const telemetry = isClean('/telemetry') ? normaliseTelemetry(raw.telemetry ?? {}, server, (pointer, message) => report(ctx, pointer, message)) : undefined;
+  const sessions = isClean('/sessions')
+    ? normaliseSessions(raw.sessions ?? {}, {
+        resolveSecret: (ref, pointer) => resolveSecret(ref, pointer, ctx),
+        report: (pointer, message) => report(ctx, pointer, message),
+        hasRedis: (data as Record<string, unknown>).redis !== undefined,
+      })
+    : undefined;
+  const limitsCtx = { report: (pointer: string, message: string) => report(ctx, pointer, message), resolveSecret: (ref: SecretRef, pointer: string) => resolveSecret(ref, pointer, ctx) };
+  const redis = raw.redis !== undefined && isClean('/redis') ? normaliseRedis(raw.redis, limitsCtx) : undefined;
+  const limits = isClean('/limits') ? normaliseLimits(raw.limits ?? {}, raw.redis !== undefined, limitsCtx) : undefined;
   if (server !== undefined && auth !== undefined) checkAuthAgainstHost(server, auth, raw, ctx);
   if (auth !== undefined && auth.mode !== 'none' && raw.policy === undefined) {
     // Default deny (DESIGN.md §4): without policy files an authenticated gateway would refuse every request.
@@ -175,10 +214,10 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     });
   }
 
-  if (problems.length > 0 || !server || !auth || !catalogue || !logging || !pinning) {
+  if (problems.length > 0 || !server || !auth || !catalogue || !logging || !pinning || !audit || !telemetry || !sessions || !limits) {
     throw new ConfigError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   }
-  return deepFreeze({ file: absFile, server, auth, catalogue, logging, ...(policy !== undefined ? { policy } : {}), pinning, upstreams });
+  return deepFreeze({ file: absFile, server, auth, catalogue, logging, ...(policy !== undefined ? { policy } : {}), pinning, audit, telemetry, sessions, ...(redis !== undefined ? { redis } : {}), limits, upstreams });
 }
 
 /** A JSON-safe summary for logs and `gatehouse check`: the whole normalised config, secrets shown as their source. */
@@ -223,6 +262,11 @@ interface RawUpstream {
   env?: Record<string, RawValue>;
   shutdownGraceMs?: number;
   pinning?: PinningConfig['mode'];
+  maxInFlight?: number;
+  maxQueued?: number;
+  queueTimeoutMs?: number;
+  breaker?: { enabled?: boolean; failureThreshold?: number; openMs?: number };
+  retry?: { attempts?: number; backoffMs?: number; tools?: string[] };
 }
 interface RawTls {
   certFile: string;
@@ -231,7 +275,11 @@ interface RawTls {
   clientCertificates?: TlsConfig['clientCertificates'];
   minVersion?: TlsConfig['minVersion'];
 }
-type RawServer = Partial<Omit<ServerConfig, 'tls'>> & { tls?: RawTls };
+type RawServer = Partial<Omit<ServerConfig, 'tls' | 'httpRateLimit' | 'overload'>> & {
+  tls?: RawTls;
+  httpRateLimit?: { enabled?: boolean } & { [K in 'oauth' | 'registration' | 'sessions']?: Partial<HttpRateLimitConfig[K]> };
+  overload?: Partial<OverloadConfig>;
+};
 interface RawAuth {
   mode?: AuthConfig['mode'];
   resource?: string;
@@ -267,6 +315,11 @@ interface RawConfig {
   logging?: Partial<LoggingConfig>;
   policy?: { dir: string };
   pinning?: { mode?: PinningConfig['mode']; lockFile?: string };
+  audit?: RawAudit;
+  telemetry?: RawTelemetry;
+  sessions?: RawSessions;
+  redis?: RawRedis;
+  limits?: RawLimits;
   upstreams?: RawUpstream[];
 }
 
@@ -283,8 +336,8 @@ function report(ctx: Ctx, pointer: string, message: string, at: 'value' | 'key' 
 // ─── Sections ────────────────────────────────────────────────────────────────────────────────────────────
 
 function normaliseServer(raw: RawServer, ctx: Ctx): ServerConfig {
-  const { tls: rawTls, forwardedClientCertHeader, ...rest } = raw;
-  const base = { ...CONFIG_DEFAULTS.server, ...rest };
+  const { tls: rawTls, forwardedClientCertHeader, httpRateLimit, overload, ...rest } = raw;
+  const base = { ...CONFIG_DEFAULTS.server, ...rest, ...edgeLimits(httpRateLimit, overload) };
   if (base.host.includes(':') && !net.isIPv6(base.host)) report(ctx, '/server/host', 'must be a valid IPv6 address (without brackets)');
   // Node refuses to start a server whose headers timeout exceeds its request timeout.
   if (base.headersTimeoutMs > base.requestTimeoutMs) {
@@ -315,6 +368,20 @@ function normaliseServer(raw: RawServer, ctx: Ctx): ServerConfig {
     ...(tls !== undefined ? { tls } : {}),
     // Node hands header names to us lower-cased; storing the same form lets the edge look it up directly.
     ...(forwardedClientCertHeader !== undefined ? { forwardedClientCertHeader: forwardedClientCertHeader.toLowerCase() } : {}),
+  };
+}
+
+/** `server.httpRateLimit` and `server.overload`, merged key by key over the defaults (a partial block keeps the rest). */
+function edgeLimits(rl: RawServer['httpRateLimit'], overload: RawServer['overload']): Pick<ServerConfig, 'httpRateLimit' | 'overload'> {
+  const d = CONFIG_DEFAULTS.server;
+  return {
+    httpRateLimit: {
+      enabled: rl?.enabled ?? d.httpRateLimit.enabled,
+      oauth: { ...d.httpRateLimit.oauth, ...rl?.oauth },
+      registration: { ...d.httpRateLimit.registration, ...rl?.registration },
+      sessions: { ...d.httpRateLimit.sessions, ...rl?.sessions },
+    },
+    overload: { ...d.overload, ...overload },
   };
 }
 
@@ -936,6 +1003,7 @@ function normaliseUpstream(u: RawUpstream, pointer: string, ctx: Ctx): UpstreamC
     mode: u.mode ?? d.mode,
     restart,
     ...(u.pinning !== undefined ? { pinning: u.pinning } : {}),
+    ...normaliseResilience(u, pointer, ctx),
   };
 
   if (u.transport === 'stdio') {
@@ -959,6 +1027,29 @@ function normaliseUpstream(u: RawUpstream, pointer: string, ctx: Ctx): UpstreamC
   const headers = resolveValues(u.headers ?? {}, `${pointer}/headers`, 'header', ctx);
   checkHeaders(headers, `${pointer}/headers`, ctx);
   const config: HttpUpstreamConfig = { name: u.name, transport: u.transport, ...common, url: u.url ?? '', headers };
+  return config;
+}
+
+/** The resilience keys of an upstream (README "Upstream resilience"), with the checks the schema cannot express. */
+function normaliseResilience(u: RawUpstream, pointer: string, ctx: Ctx): UpstreamResilienceConfig {
+  const d = CONFIG_DEFAULTS.upstream;
+  const config: UpstreamResilienceConfig = {
+    maxInFlight: u.maxInFlight ?? d.maxInFlight,
+    maxQueued: u.maxQueued ?? d.maxQueued,
+    queueTimeoutMs: u.queueTimeoutMs ?? d.queueTimeoutMs,
+    breaker: { ...d.breaker, ...u.breaker },
+    retry: { ...d.retry, ...u.retry },
+  };
+  if (!Number.isInteger(config.maxQueued) || config.maxQueued < 0) report(ctx, `${pointer}/maxQueued`, 'must be an integer of at least 0');
+  if (!Number.isInteger(config.maxInFlight) || config.maxInFlight < 1) report(ctx, `${pointer}/maxInFlight`, 'must be an integer of at least 1');
+  // Tool globs name tools only a retry may repeat: a catch-all would retry every write after a dropped connection.
+  config.retry.tools.forEach((glob, i) => {
+    if (/^[*?]*$/.test(glob)) report(ctx, `${pointer}/retry/tools/${i}`, `"${glob}" would mark every tool idempotent; list the read-only tools by name or prefix`);
+  });
+  if (config.retry.tools.length > 0 && config.retry.attempts < 2) {
+    const at = u.retry?.attempts === undefined ? `${pointer}/retry` : `${pointer}/retry/attempts`;
+    report(ctx, at, `retry.attempts is ${config.retry.attempts}${u.retry?.attempts === undefined ? ' (the default)' : ''}, so retry.tools would never be retried; set it to at least 2`, u.retry?.attempts === undefined ? 'key' : 'value');
+  }
   return config;
 }
 
@@ -1084,6 +1175,7 @@ const PATTERN_HINTS: Readonly<Record<string, string>> = {
   envValue: 'must not contain NUL characters',
   scope: 'must be a scope: printable ASCII without spaces, \\ or " (RFC 6749 §3.3)',
   redisUrl: 'must be a redis:// or rediss:// URL without spaces',
+  limitId: 'must be 1-64 letters, digits, ".", "_" or "-"',
 };
 
 /** pattern source → hint, built from the schema so that a pattern without a hint fails at start-up, not in a message. */

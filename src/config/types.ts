@@ -20,7 +20,8 @@ export type ValueOrSecret = string | SecretValue;
 
 export type UpstreamMode = 'shared' | 'per-session';
 
-export interface UpstreamCommon {
+/** Plus the resilience keys: breaker, in-flight cap, queue and retries (README "Upstream resilience"). */
+export interface UpstreamCommon extends UpstreamResilienceConfig {
   /** `^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$` — no `_`, so the exposed-name separator splits unambiguously. */
   readonly name: string;
   /** If true, /readyz fails until this upstream has answered initialize. Default true. */
@@ -35,6 +36,20 @@ export interface UpstreamCommon {
   readonly expose: { readonly tools: boolean; readonly resources: boolean; readonly prompts: boolean };
   /** Tool pinning mode of this upstream; absent: `pinning.mode`. */
   readonly pinning?: PinningMode;
+}
+
+/** The resilience keys of an upstream (README "Upstream resilience"; src/upstream/resilience.ts). */
+export interface UpstreamResilienceConfig {
+  /** Calls in flight to this upstream at once (per instance for per-session upstreams). Default 64. */
+  readonly maxInFlight: number;
+  /** Calls waiting for a slot beyond that; more fail at once with GW_UPSTREAM_BUSY. 0: no queue. Default 256. */
+  readonly maxQueued: number;
+  /** Longest wait in that queue (also bounded by the call's maxTotalTimeoutMs). Default 10000. */
+  readonly queueTimeoutMs: number;
+  /** Opens after `failureThreshold` consecutive timeouts/transport failures/crashes; fails fast for `openMs`. */
+  readonly breaker: { readonly enabled: boolean; readonly failureThreshold: number; readonly openMs: number };
+  /** Retries of idempotent reads only (the list/read/get methods and `tools`, globs of original tool names). */
+  readonly retry: { readonly attempts: number; readonly backoffMs: number; readonly tools: readonly string[] };
 }
 
 export interface StdioUpstreamConfig extends UpstreamCommon {
@@ -92,6 +107,39 @@ export interface ServerConfig {
    * Lower-cased by the loader; set only when `trustedProxies` is not empty.
    */
   readonly forwardedClientCertHeader?: string;
+  /** Most TCP connections open at once (Node `server.maxConnections`); sockets beyond it are closed at once. */
+  readonly maxConnections: number;
+  /** HTTP-level rate limits of what is not an MCP call: OAuth endpoints, registration, session creation (edge/http-limits.ts). */
+  readonly httpRateLimit: HttpRateLimitConfig;
+  /** Back-pressure (`@fastify/under-pressure`): 503 + Retry-After while the process is overloaded (edge/overload.ts). */
+  readonly overload: OverloadConfig;
+}
+
+/** A fixed window per key: at most `perIp` requests per client address (and `perClient` per client) every `windowSeconds`. */
+export interface HttpRateLimitWindow {
+  readonly windowSeconds: number;
+  readonly perIp: number;
+}
+
+export interface HttpRateLimitConfig {
+  readonly enabled: boolean;
+  /** The built-in authorization server's endpoints (authorize, callback, consent, token, revoke); per OAuth `client_id` too. */
+  readonly oauth: HttpRateLimitWindow & { readonly perClient: number };
+  /** RFC 7591 dynamic registration, on top of `oauth` (no client exists yet: per address only). */
+  readonly registration: HttpRateLimitWindow;
+  /** New MCP sessions (POST without `Mcp-Session-Id`); `perClient` counts per authenticated caller (subject + client). */
+  readonly sessions: HttpRateLimitWindow & { readonly perClient: number };
+}
+
+export interface OverloadConfig {
+  readonly enabled: boolean;
+  /** Mean event-loop delay over the last sample (1 s) above which requests are refused. */
+  readonly maxEventLoopDelayMs: number;
+  /** Absent: 90 % of V8's heap limit (`--max-old-space-size`). */
+  readonly maxHeapUsedBytes?: number;
+  /** Absent: not checked (set it below the container's memory limit). */
+  readonly maxRssBytes?: number;
+  readonly retryAfterSeconds: number;
 }
 
 export interface CatalogueConfig {
@@ -195,8 +243,47 @@ export interface PinningConfig {
   readonly lockFile?: string;
 }
 
+/** `audit` in gatehouse.yaml (src/audit/): one record per decision and outcome, redacted and hash-chained. */
+export interface AuditConfig {
+  /** `stdout` (default): JSON lines on standard output, beside the operational logs (`"stream":"audit"`); `file`: `file`. */
+  readonly sink: 'stdout' | 'file';
+  /** sink file: the absolute path (resolved against the config folder); its folder exists. Reopened on SIGHUP. */
+  readonly file?: string;
+  /** When records cannot be written: `closed` (default) refuses calls with GW_AUDIT_UNAVAILABLE; `open` goes on and counts the loss. */
+  readonly onFailure: 'closed' | 'open';
+  readonly hashChain: {
+    /** Default true: each record carries `prevHash` and `hash` (`gatehouse audit verify`). */
+    readonly enabled: boolean;
+    /** HMAC-SHA-256 instead of plain SHA-256, so an editor of the file cannot recompute the chain. */
+    readonly hmacKey?: SecretValue;
+  };
+  /** Extra key names whose values are replaced, and `/regex/flags` patterns replaced inside every string. */
+  readonly redact: readonly string[];
+}
+
 export interface LoggingConfig {
   readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** OpenTelemetry metrics and traces (DESIGN.md §9): `telemetry` in gatehouse.yaml. Everything is off by default. */
+export interface TelemetryConfig {
+  /** `service.name` of the OpenTelemetry resource. Default `gatehouse`. */
+  readonly serviceName: string;
+  readonly metrics: {
+    /** A scrape endpoint on its own listener, never the MCP port. Default off, 127.0.0.1:9464/metrics. */
+    readonly prometheus: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly path: string };
+    /** Push to a collector (OTLP/HTTP): the full URL and the export interval (default 60 s). */
+    readonly otlp?: { readonly endpoint: string; readonly intervalMs: number };
+  };
+  readonly traces: {
+    /** Default false; when true the loader requires `otlp.endpoint`. */
+    readonly enabled: boolean;
+    /** Continue a client's W3C `traceparent` (its trace id; sampling stays ours). Default true. */
+    readonly acceptTraceparent: boolean;
+    /** 0..1, default 1. */
+    readonly sampleRatio: number;
+    readonly otlp?: { readonly endpoint: string };
+  };
 }
 
 export interface GatehouseConfig {
@@ -212,7 +299,27 @@ export interface GatehouseConfig {
    */
   readonly policy?: PolicyConfig;
   readonly pinning: PinningConfig;
+  /** Audit records: where they go, what happens when they cannot be written, the hash chain (README "Audit records"). */
+  readonly audit: AuditConfig;
+  /** Metrics and traces; the loader always fills it (optional for configs built in code: absent means all off). */
+  readonly telemetry?: TelemetryConfig;
+  /** The shared Redis connection (`redis` in gatehouse.yaml); absent: nothing uses Redis through it. */
+  readonly redis?: RedisConfig;
+  /** MCP call limits (README "Rate limits and quotas"); the loader always fills it (absent in code-built configs: no rules). */
+  readonly limits?: LimitsConfig;
+  /** Session ids any replica can serve (README "Sessions across replicas"); the loader always fills it (absent in code-built configs: one random key per process, memory store). */
+  readonly sessions?: SessionsConfig;
   readonly upstreams: readonly UpstreamConfig[];
+}
+
+/** `sessions` in gatehouse.yaml (DESIGN.md §7). */
+export interface SessionsConfig {
+  /** Keys that seal session ids (32 bytes, base64url): the first encrypts, all decrypt. Empty: a random key per process. */
+  readonly keys: readonly SecretValue[];
+  /** Absolute lifetime of a session, whatever its activity. Default 86400000 (24 h). */
+  readonly maxLifetimeMs: number;
+  /** Where revocations and idle clocks live: `memory` (this replica) or `redis` (the top-level `redis` connection). */
+  readonly store: 'memory' | 'redis';
 }
 
 /**
@@ -257,4 +364,52 @@ export interface BuiltinAsConfig {
   }[];
   /** `url` is a secret reference when it carries a password (the loader refuses one written inline). */
   readonly store: { readonly kind: 'memory' } | { readonly kind: 'redis'; readonly url: ValueOrSecret; readonly keyPrefix: string };
+}
+
+/**
+ * The one Redis connection of the gateway (src/stores/redis-client.ts), shared by the parts that keep global
+ * state there (rate limits; sessions' revocations). Commands fail fast while Redis is away.
+ */
+export interface RedisConfig {
+  /** `redis://` or `rediss://`; a secret reference when it carries a password (the loader refuses one inline). */
+  readonly url: ValueOrSecret;
+  /** Prepended to every key written. Default `gatehouse:`. */
+  readonly keyPrefix: string;
+  /** Default 5000. */
+  readonly connectTimeoutMs: number;
+  /** A command that takes longer fails (the limit's `onStoreError` decides). Default 1000. */
+  readonly commandTimeoutMs: number;
+}
+
+export type LimitDimension = 'subject' | 'client' | 'tool' | 'upstream';
+export type StoreErrorMode = 'closed' | 'open';
+
+/** A token bucket: `count` calls per `periodMs`, `burst` at once (default `count`). */
+export interface RateLimitSpec {
+  readonly count: number;
+  readonly periodMs: number;
+  readonly burst: number;
+}
+
+/** One named limit on `tools/call` (README "Rate limits and quotas"). */
+export interface LimitRuleConfig {
+  /** `^[A-Za-z0-9._-]{1,64}$`, unique; named in audit records (`rule`) and Redis keys. */
+  readonly id: string;
+  /** What one budget is counted per; empty: one global budget. */
+  readonly per: readonly LimitDimension[];
+  /** Globs of exposed tool names this rule covers; absent: every tool. */
+  readonly tools?: readonly string[];
+  readonly rate?: RateLimitSpec;
+  /** Calls in flight at once. */
+  readonly concurrency?: number;
+  /** What happens when the store cannot answer; default `limits.onStoreError`. */
+  readonly onStoreError: StoreErrorMode;
+}
+
+export interface LimitsConfig {
+  /** `memory` (default; one replica) or `redis` (needs the top-level `redis` section; shared by replicas). */
+  readonly store: 'memory' | 'redis';
+  /** Default for every rule and for the policy rules' `limits`: `closed` (refuse) or `open` (allow, logged). Default `closed`. */
+  readonly onStoreError: StoreErrorMode;
+  readonly rules: readonly LimitRuleConfig[];
 }

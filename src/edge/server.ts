@@ -14,6 +14,8 @@ import { allowsBatches, isSupportedVersion } from '../mcp/protocol-versions.js';
 import type { ClientSession } from '../mcp/session.js';
 import type { RequestStream } from '../mcp/streams.js';
 import { clientCertReader, type ClientCertOf } from './client-cert.js';
+import { registerHttpLimits, type HttpLimitsOptions } from './http-limits.js';
+import { ANSWER_UNDER_PRESSURE, registerOverload, socketTimeouts } from './overload.js';
 import { HttpRequestStream, HttpSessionStream } from './http-streams.js';
 import { isLoopbackHostname, OriginPolicy } from './origin.js';
 import { httpsOptions } from './tls.js';
@@ -37,6 +39,8 @@ export interface EdgeOptions {
    * root passes its own when another part of the edge app (the built-in authorization server) needs the same reader.
    */
   clientCertOf?: ClientCertOf;
+  /** The shared Redis connection for `server.httpRateLimit` counters (many replicas), and what to do when it fails. */
+  httpRateLimitStore?: Pick<HttpLimitsOptions, 'redis' | 'onStoreError'>;
 }
 
 /** The edge's client-certificate reader for this config (forwarded certificates that are ignored are logged at debug). */
@@ -58,7 +62,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   const server = config.server;
   const app = Fastify({
     // HTTPS, and client certificates from the configured CA only (DESIGN.md §6; see tls.ts).
-    ...(server.tls !== undefined ? { https: httpsOptions(server.tls) } : {}),
+    // Slow clients (edge/overload.ts): Node checks these timeouts only every connectionsCheckingInterval.
+    ...(server.tls !== undefined ? { https: { ...httpsOptions(server.tls), ...socketTimeouts(server), handshakeTimeout: server.headersTimeoutMs } } : { http: socketTimeouts(server) }),
     logger: false,
     bodyLimit: server.bodyLimitBytes,
     keepAliveTimeout: server.keepAliveTimeoutMs,
@@ -71,6 +76,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     frameworkErrors: (_err, _request, reply) => void sendError(reply, new GatewayError('GW_MCP_INVALID_REQUEST')),
   });
   app.server.headersTimeout = server.headersTimeoutMs;
+  // Overload protection and HTTP rate limits (edge/overload.ts, edge/http-limits.ts): registered before the routes.
+  const limits = registerHttpLimits(app, { server, audit: opts.audit, logger: opts.logger, sessionCount: () => frontDoor.sessionCount, ...opts.httpRateLimitStore });
+  const overload = registerOverload(app, { server, audit: opts.audit, addressOf: limits.addressOf });
   // The built-in authorization server's pages post forms from its own origin (the consent page).
   const builtinIssuer = config.auth.mode === 'builtin' ? config.auth.builtin?.issuer : undefined;
   const origins = new OriginPolicy([...server.allowedOrigins, ...(builtinIssuer ? [new URL(builtinIssuer).origin] : [])], isLoopbackHostname(server.host));
@@ -104,10 +112,12 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
 
   app.setNotFoundHandler((_request, reply) => sendError(reply, new GatewayError('GW_HTTP_NOT_FOUND')));
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/healthz', { config: ANSWER_UNDER_PRESSURE }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: ANSWER_UNDER_PRESSURE }, async (_request, reply) => {
     const r = opts.readiness();
-    return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', ...r.detail });
+    const pressure = overload.pressure();
+    const ready = r.ready && pressure?.underPressure !== true;
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', ...r.detail, ...(pressure !== undefined ? { overload: pressure } : {}) });
   });
   registerWellKnown(app, config);
 
@@ -152,13 +162,14 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     return policyScopeChallenge({ resourceMetadata }, principal.scopes, required);
   };
 
-  app.post(path, async (request, reply) => {
+  app.post(path, { onRequest: limits.newSession }, async (request, reply) => {
     reply.hijack();
     const res = reply.raw;
     try {
       if (!acceptsBoth(request.headers.accept)) throw new GatewayError('GW_HTTP_NOT_ACCEPTABLE');
       const principal = await authenticate(request, reply);
       if (!principal) return;
+      if (!(await limits.admitSession(request, res, principal))) return;
       const parsed = parseJson(typeof request.body === 'string' ? request.body : '');
       if (!parsed.ok) throw new GatewayError('GW_MCP_PARSE_ERROR', { detail: parsed.reason });
       const sessionId = headerValue(request.headers['mcp-session-id']);
@@ -177,11 +188,11 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
 
       if (c.kind === 'request' && c.message.method === 'initialize') {
         if (sessionId !== undefined) throw new GatewayError('GW_MCP_ALREADY_INITIALIZED');
-        const { session, response } = frontDoor.initialize(c.message, principal);
+        const { session, response } = await frontDoor.initialize(c.message, principal);
         writeJson(res, 200, response, { 'mcp-session-id': session.id });
         return;
       }
-      const session = sessionFor(sessionId, principal, request);
+      const session = await sessionFor(sessionId, principal, request);
       switch (c.kind) {
         case 'notification':
           frontDoor.notification(session, c.message);
@@ -192,7 +203,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
           writeAccepted(res);
           return;
         case 'request':
-          await frontDoor.request(session, c.message, new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal)));
+          await frontDoor.request(session, c.message, new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal)), traceparentOf(request));
           return;
       }
     } catch (err) {
@@ -203,7 +214,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   /** 2025-03-26 sessions may send batches (MCP 2025-03-26 basic §Batching); later versions may not. */
   async function handleBatch(items: unknown[], sessionId: string | undefined, principal: Principal, request: FastifyRequest, res: ServerResponse): Promise<void> {
     if (sessionId === undefined) throw new GatewayError('GW_MCP_BATCH_REJECTED', { detail: 'batch without a session' });
-    const session = sessionFor(sessionId, principal, request);
+    const session = await sessionFor(sessionId, principal, request);
     if (!allowsBatches(session.protocolVersion)) throw new GatewayError('GW_MCP_BATCH_REJECTED');
     if (items.length === 0 || items.length > MAX_BATCH) throw new GatewayError('GW_MCP_INVALID_REQUEST', { detail: `batch of ${items.length}` });
     const responses: JsonRpcResponse[] = [];
@@ -219,7 +230,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       } else if (c.message.method === 'initialize') {
         responses.push(rpcError(c.message.id, toRpcError(new GatewayError('GW_MCP_ALREADY_INITIALIZED'))));
       } else {
-        work.push(frontDoor.request(session, c.message, collectingStream(responses)));
+        work.push(frontDoor.request(session, c.message, collectingStream(responses), traceparentOf(request)));
       }
     }
     await Promise.all(work);
@@ -227,7 +238,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     else writeJson(res, 200, responses);
   }
 
-  function sessionFor(sessionId: string | undefined, principal: Principal, request: FastifyRequest): ClientSession {
+  /** The session a request names; one another replica issued is rebuilt from its id (DESIGN.md §7). */
+  async function sessionFor(sessionId: string | undefined, principal: Principal, request: FastifyRequest): Promise<ClientSession> {
     if (sessionId === undefined) throw new GatewayError('GW_MCP_SESSION_REQUIRED');
     const version = headerValue(request.headers['mcp-protocol-version']);
     // transports §Protocol Version Header: an invalid or unsupported value is a 400.
@@ -242,7 +254,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       if (!(request.headers.accept ?? '').includes('text/event-stream')) throw new GatewayError('GW_HTTP_NOT_ACCEPTABLE');
       const principal = await authenticate(request, reply);
       if (!principal) return;
-      const session = sessionFor(headerValue(request.headers['mcp-session-id']), principal, request);
+      const session = await sessionFor(headerValue(request.headers['mcp-session-id']), principal, request);
       if (session.getStream && !session.getStream.closed) throw new GatewayError('GW_MCP_STREAM_CONFLICT');
       frontDoor.openStream(session, new HttpSessionStream(res));
     } catch (err) {
@@ -256,8 +268,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     try {
       const principal = await authenticate(request, reply);
       if (!principal) return;
-      const session = sessionFor(headerValue(request.headers['mcp-session-id']), principal, request);
-      await frontDoor.closeSession(session, 'deleted by client');
+      const session = await sessionFor(headerValue(request.headers['mcp-session-id']), principal, request);
+      await frontDoor.deleteSession(session);
       res.writeHead(200, { 'content-length': '0' });
       res.end();
     } catch (err) {
@@ -283,6 +295,12 @@ function stripAuthorization(request: FastifyRequest): void {
   delete request.raw.headers.authorization;
   const raw = request.raw.rawHeaders;
   for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'authorization') raw.splice(i, 2);
+}
+
+/** The client's W3C `traceparent` (Trace Context §3.2); repeated headers arrive joined and fail its parsing, as they should. */
+function traceparentOf(request: FastifyRequest): string | undefined {
+  const v = request.headers.traceparent;
+  return typeof v === 'string' ? v : undefined;
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -313,7 +331,8 @@ function writeError(res: ServerResponse, err: GatewayError, logger: Logger): voi
     if (!res.writableEnded) res.end();
     return;
   }
-  writeJson(res, err.httpStatus, rpcError(null, toRpcError(err)));
+  // A 503 (session cap, shutting down) says when to come back (RFC 9110 §10.2.3).
+  writeJson(res, err.httpStatus, rpcError(null, toRpcError(err)), err.httpStatus === 503 ? { 'retry-after': '10' } : {});
 }
 
 function sendError(reply: FastifyReply, err: GatewayError): FastifyReply {

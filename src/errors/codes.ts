@@ -18,6 +18,8 @@ export const ErrorCodes = {
   GW_HTTP_TOKEN_IN_QUERY: { http: 400, rpc: -32600, message: 'Access tokens must not be sent in the query string' },
   GW_HTTP_OVERLOADED: { http: 503, rpc: -32603, message: 'Service temporarily overloaded' },
   GW_HTTP_SHUTTING_DOWN: { http: 503, rpc: -32603, message: 'Service is shutting down' },
+  /** server.httpRateLimit (edge/http-limits.ts): 429 with Retry-After (RFC 6585 §4). */
+  GW_HTTP_RATE_LIMITED: { http: 429, rpc: -32600, message: 'Too many requests' },
 
   // Policy (DESIGN.md §4): a valid token without a scope the target needs. The edge answers 403 with an
   // `insufficient_scope` challenge naming the scopes (MCP authorization §Scope Challenge Handling); where HTTP can
@@ -28,6 +30,7 @@ export const ErrorCodes = {
   GW_MCP_SESSION_REQUIRED: { http: 400, rpc: -32600, message: 'Bad Request: Mcp-Session-Id header is required' },
   GW_MCP_SESSION_NOT_FOUND: { http: 404, rpc: -32001, message: 'Session not found' },
   GW_MCP_SESSION_LIMIT: { http: 503, rpc: -32603, message: 'Too many sessions' },
+  GW_MCP_SESSION_STORE_UNAVAILABLE: { http: 503, rpc: -32603, message: 'Session store unavailable' },
   GW_MCP_STREAM_CONFLICT: { http: 409, rpc: -32600, message: 'Conflict: this session already has an open stream' },
   GW_MCP_PROTOCOL_VERSION_UNSUPPORTED: { http: 400, rpc: -32600, message: 'Bad Request: unsupported MCP-Protocol-Version' },
   GW_MCP_BATCH_REJECTED: { http: 400, rpc: -32600, message: 'Bad Request: JSON-RPC batches are not supported' },
@@ -51,11 +54,27 @@ export const ErrorCodes = {
   GW_UPSTREAM_INVALID_PARAMS: { http: 200, rpc: -32602, message: 'Invalid params' },
   GW_UPSTREAM_NOT_FOUND: { http: 200, rpc: -32601, message: 'Method not found' },
   GW_UPSTREAM_ELICITATION_REQUIRED: { http: 200, rpc: -32042, message: 'URL elicitation required' },
+  // Upstream resilience (README "Upstream resilience"): refused locally, before reaching the upstream.
+  // Busy: maxInFlight calls running and the maxQueued queue full (or no slot within queueTimeoutMs).
+  GW_UPSTREAM_BUSY: { http: 200, rpc: -32603, message: 'Upstream busy, try again later' },
+  // Circuit open: the upstream failed breaker.failureThreshold times in a row; `data.retryAfterMs` says when a probe goes.
+  GW_UPSTREAM_CIRCUIT_OPEN: { http: 200, rpc: -32603, message: 'Upstream temporarily unavailable' },
 
   // Server -> client relaying
   GW_RELAY_CAPABILITY_MISSING: { http: 200, rpc: -32601, message: 'Client does not support this request' },
   GW_RELAY_UNROUTABLE: { http: 200, rpc: -32603, message: 'No client session to route this request to' },
   GW_RELAY_TIMEOUT: { http: 200, rpc: -32603, message: 'Client did not answer in time' },
+
+  // Call limits (README "Rate limits and quotas"), `data.retryAfterMs` on both. Rate limited is a gateway code
+  // outside JSON-RPC's reserved -32768..-32000 (DESIGN.md §5): the request was fine, the budget is spent (or the
+  // calls in flight are at the cap). Limiter unavailable: the limit's store is unreachable and the limit fails
+  // closed — a server-side fault, so the generic -32603, with its own message.
+  GW_MCP_RATE_LIMITED: { http: 200, rpc: -31000, message: 'Rate limit exceeded' },
+  GW_MCP_LIMITER_UNAVAILABLE: { http: 200, rpc: -32603, message: 'Rate limiter unavailable' },
+
+  // Audit (README "Audit records"): with `audit.onFailure: closed`, calls are refused while records cannot be
+  // written — nothing happens that is not recorded. A server-side fault: the generic -32603, with its own message.
+  GW_AUDIT_UNAVAILABLE: { http: 503, rpc: -32603, message: 'Audit log unavailable' },
 
   GW_INTERNAL: { http: 500, rpc: -32603, message: 'Internal error' },
 } as const satisfies Record<string, { http: number; rpc: number; message: string }>;

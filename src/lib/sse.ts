@@ -44,7 +44,7 @@ export class SseParser {
           this.spill(dropped);
         } else this.tooLarge = true;
       } else if (this.dropping === 'data') this.tail = (this.tail + dropped).slice(-KEEP);
-      this.dataBytes += dropped.length;
+      this.dataBytes += Buffer.byteLength(dropped);
       return;
     }
     let start = 0;
@@ -56,7 +56,7 @@ export class SseParser {
       start = nl + 1;
       if (this.dropping !== undefined) {
         if (this.dropping === 'data') this.tail = (this.tail + line).slice(-KEEP);
-        this.dataBytes += line.length;
+        this.dataBytes += Buffer.byteLength(line);
         this.dropping = undefined;
         continue;
       }
@@ -90,7 +90,8 @@ export class SseParser {
     if (value.startsWith(' ')) value = value.slice(1);
     switch (field) {
       case 'data':
-        this.dataBytes += value.length;
+        // UTF-8 bytes, not UTF-16 units: the cap is `maxMessageBytes` on every transport (a CJK reply is 3 bytes a char).
+        this.dataBytes += Buffer.byteLength(value);
         if (this.tooLarge || this.dataBytes > this.maxEventBytes) this.spill(value);
         else this.data.push(value);
         break;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
+import type { RequestSpan, RequestTracing } from '../audit/tracing.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
 import {
@@ -14,13 +15,15 @@ import {
 } from '../lib/json-rpc.js';
 import { Cancellation } from '../lib/cancellation.js';
 import { principalKey, type Principal } from '../lib/principal.js';
-import type { Decision, DecisionInput, PolicyEngine, TargetKind } from '../policy/decision.js';
+import type { AllowDecision, Decision, DecisionInput, PolicyEngine, TargetKind } from '../policy/decision.js';
 import { redactArguments } from '../policy/field-path.js';
 import { PERMIT_ALL_RULE_ID } from '../policy/permit-all.js';
 import { unknownPrompt, unknownResource, unknownTool, type CallOrigin, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
 import { LATEST_PROTOCOL_VERSION, isSupportedVersion } from './protocol-versions.js';
 import { ClientSession, idKey, LOG_LEVELS, type LogLevel } from './session.js';
+import type { SessionAuthority } from './session-authority.js';
 import type { RequestStream, SessionStream } from './streams.js';
+import { auditErrorCode, type CallLimiter } from './limits.js';
 
 export interface FrontDoorOptions {
   config: GatehouseConfig;
@@ -29,6 +32,12 @@ export interface FrontDoorOptions {
   audit: AuditSink;
   logger: Logger;
   version: string;
+  /** Issues session ids any replica can open and checks revocation/idleness (DESIGN.md §7). */
+  sessions: SessionAuthority;
+  /** The rate-limit step of `tools/call` (DESIGN.md §4); absent: no limits (code-built front doors in tests). */
+  limits?: CallLimiter;
+  /** A span per request, a child per upstream call (DESIGN.md §9); absent when traces are off. */
+  tracing?: RequestTracing | undefined;
   now?: () => number;
 }
 
@@ -71,8 +80,9 @@ export class FrontDoor {
   // ---------------------------------------------------------------- sessions
 
   /** `initialize` opens a session (MCP lifecycle §Initialization). */
-  initialize(message: JsonRpcRequest, principal: Principal): { session: ClientSession; response: JsonRpcResponse } {
+  async initialize(message: JsonRpcRequest, principal: Principal): Promise<{ session: ClientSession; response: JsonRpcResponse }> {
     if (this.draining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
+    this.requireAudit({ type: 'mcp.session', subject: principal.subject, ...whoFields(principal), method: 'initialize' });
     if (this.sessions.size >= this.opts.config.server.maxSessions) {
       throw new GatewayError('GW_MCP_SESSION_LIMIT', { detail: `${this.sessions.size} sessions open` });
     }
@@ -83,17 +93,10 @@ export class FrontDoor {
     }
     // Echo a version we support, else offer our latest (lifecycle §Version Negotiation).
     const version = isSupportedVersion(requested) ? requested : LATEST_PROTOCOL_VERSION;
-    const session = new ClientSession(
-      principal,
-      principalKey(principal),
-      version,
-      (params.capabilities as JsonObject | undefined) ?? {},
-      (params.clientInfo as JsonObject | undefined) ?? {},
-      this.now(),
-    );
+    const session = await this.opts.sessions.issue(principal, version, (params.capabilities as JsonObject | undefined) ?? {}, (params.clientInfo as JsonObject | undefined) ?? {}, this.now());
     this.sessions.set(session.id, session);
     this.byKey.set(session.key, session);
-    this.audit({ type: 'mcp.session', session: session.key, subject: principal.subject, method: 'initialize', outcome: 'ok' });
+    this.audit({ type: 'mcp.session', session: session.key, subject: principal.subject, ...whoFields(principal), method: 'initialize', outcome: 'ok' });
     const result: JsonObject = {
       protocolVersion: version,
       capabilities: this.opts.router.capabilities(),
@@ -107,13 +110,53 @@ export class FrontDoor {
    * The session a request names, if it exists and belongs to this principal. Another principal's session
    * answers exactly like an unknown one (404): ids are not capabilities (threat model #6).
    */
-  lookup(sessionId: string, principal: Principal): ClientSession {
-    const session = this.sessions.get(sessionId);
-    if (!session || session.closed || session.principalKey !== principalKey(principal)) {
-      throw new GatewayError('GW_MCP_SESSION_NOT_FOUND', { detail: session ? 'session belongs to another principal' : 'no such session' });
+  async lookup(sessionId: string, principal: Principal): Promise<ClientSession> {
+    try {
+      const held = this.sessions.get(sessionId);
+      const session = held ?? (await this.restore(sessionId, principal));
+      if (session.closed || session.principalKey !== principalKey(principal)) {
+        throw new GatewayError('GW_MCP_SESSION_NOT_FOUND', { detail: 'session belongs to another principal' });
+      }
+      if (held) await this.verifyHeld(held);
+      session.lastSeen = this.now();
+      return session;
+    } catch (err) {
+      const e = toGatewayError(err);
+      if (e.code === 'GW_MCP_SESSION_NOT_FOUND') this.audit({ type: 'mcp.session', subject: principal.subject, ...whoFields(principal), method: 'lookup', outcome: 'denied', errorCode: e.code, detail: e.detail ?? 'no such session' });
+      throw e;
     }
-    session.lastSeen = this.now();
-    return session;
+  }
+
+  /** A session another replica issued (or this one before it let it go): rebuilt from its id (DESIGN.md §7). */
+  private async restore(sessionId: string, principal: Principal): Promise<ClientSession> {
+    if (this.draining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
+    const restored = await this.opts.sessions.restore(sessionId, principal, this.now());
+    // Two requests may restore the same session at once: the first one in wins.
+    const raced = this.sessions.get(sessionId);
+    if (raced) return raced;
+    if (this.sessions.size >= this.opts.config.server.maxSessions) {
+      throw new GatewayError('GW_MCP_SESSION_LIMIT', { detail: `${this.sessions.size} sessions open` });
+    }
+    this.sessions.set(restored.id, restored);
+    this.byKey.set(restored.key, restored);
+    this.audit({ type: 'mcp.session', session: restored.key, subject: principal.subject, ...whoFields(principal), method: 'restore', outcome: 'ok' });
+    return restored;
+  }
+
+  /** A held session may have been deleted on another replica, gone idle, or reached its lifetime. */
+  private async verifyHeld(session: ClientSession): Promise<void> {
+    try {
+      await this.opts.sessions.verify(session, this.now());
+    } catch (err) {
+      if (err instanceof GatewayError && err.code === 'GW_MCP_SESSION_NOT_FOUND') await this.closeSession(session, err.detail ?? 'refused');
+      throw err;
+    }
+  }
+
+  /** DELETE (transports §Session Management): revoked on every replica, then closed here. */
+  async deleteSession(session: ClientSession): Promise<void> {
+    await this.opts.sessions.revoke(session, this.now());
+    await this.closeSession(session, 'deleted by client');
   }
 
   async closeSession(session: ClientSession, reason: string): Promise<void> {
@@ -138,10 +181,19 @@ export class FrontDoor {
     return true;
   }
 
+  /**
+   * Lets go of sessions idle here; the session itself lives on in its id (another replica may be serving it).
+   * A session with an open stream or a call in flight is in use: its shared idle clock is kept running, which
+   * is also how a deletion or expiry elsewhere reaches a GET stream held here.
+   */
   private sweepIdle(): void {
-    const limit = this.now() - this.opts.config.server.sessionIdleTimeoutMs;
+    const now = this.now();
+    const limit = now - this.opts.config.server.sessionIdleTimeoutMs;
     for (const s of [...this.sessions.values()]) {
-      if (s.lastSeen < limit && s.inflight.size === 0 && (!s.getStream || s.getStream.closed)) void this.closeSession(s, 'idle');
+      const busy = s.inflight.size > 0 || (s.getStream !== undefined && !s.getStream.closed);
+      if (now >= s.expiresAt) void this.closeSession(s, 'lifetime over');
+      else if (busy) this.verifyHeld(s).catch((err: unknown) => this.opts.logger.debug({ err: toGatewayError(err).detail }, 'session keep-alive refused'));
+      else if (s.lastSeen < limit) void this.closeSession(s, 'idle');
     }
   }
 
@@ -179,25 +231,29 @@ export class FrontDoor {
   }
 
   /** Answer one client request. Every outcome, error or not, ends in `stream.finish`. */
-  async request(session: ClientSession, message: JsonRpcRequest, stream: RequestStream): Promise<void> {
+  /** `traceparent`: the client's W3C trace context header, if it sent one (continued when tracing accepts it). */
+  async request(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, traceparent?: string): Promise<void> {
     const started = this.now();
     const key = idKey(message.id);
     if (session.inflight.has(key)) {
       // Ids must be unique among a session's requests in flight (basic §Requests).
       stream.finish(rpcError(message.id, toRpcError(new GatewayError('GW_MCP_INVALID_REQUEST', { detail: 'duplicate request id in flight' }))));
+      this.audit({ type: 'mcp.request', requestId: auditRequestId(message.id), session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method: message.method, outcome: 'error', errorCode: 'GW_MCP_INVALID_REQUEST', detail: 'duplicate request id in flight', durationMs: 0 });
       return;
     }
     const cancel = new Cancellation();
     session.inflight.set(key, { cancel, stream });
-    const event: AuditEvent = { type: 'mcp.request', session: session.key, subject: session.principal.subject, method: message.method };
+    const event: AuditEvent = { type: 'mcp.request', requestId: auditRequestId(message.id), session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method: message.method };
+    const span = this.opts.tracing?.startRequest(message.method, traceparent);
     try {
-      const result = await this.dispatch(session, message, stream, cancel, key, event);
+      this.requireAudit();
+      const result = await this.dispatch(session, message, stream, cancel, key, event, span);
       stream.finish(rpcResult(message.id, result));
       event.outcome = 'ok';
     } catch (err) {
       const e = toGatewayError(err);
       event.outcome = e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : event.decision === 'deny' ? 'denied' : 'error';
-      event.errorCode = e.code;
+      event.errorCode = auditErrorCode(e.code);
       if (e.detail !== undefined) event.detail = e.detail;
       if (e.code === 'GW_INTERNAL') this.opts.logger.error({ err, method: message.method }, 'internal error');
       const response = rpcError(message.id, toRpcError(e));
@@ -210,6 +266,7 @@ export class FrontDoor {
       session.lastSeen = this.now();
       event.durationMs = this.now() - started;
       this.audit(event);
+      span?.end(event);
     }
   }
 
@@ -228,7 +285,7 @@ export class FrontDoor {
     event: AuditEvent,
     hidden: (detail: string) => GatewayError,
     quarantined = false,
-  ): void {
+  ): AllowDecision {
     const input: DecisionInput = {
       principal: session.principal,
       method,
@@ -241,27 +298,34 @@ export class FrontDoor {
     event.decision = d.effect;
     event.rule = d.ruleId ?? '';
     event.policyRevision = d.policyRevision;
+    if (d.effect !== 'allow') event.reason = d.reason;
     if (d.effect === 'allow') {
       // Never the arguments as sent: only with the fields the policy marks `redact` replaced. Without a policy
       // (permit-all, auth.mode none) nothing says which fields are secret, so none are recorded.
       if (args !== undefined && d.ruleId !== PERMIT_ALL_RULE_ID) event.arguments = redactArguments(args, d.redact ?? []);
-      return;
+      return d;
     }
     throw denial(d, hidden);
   }
 
   /** Whether a listing shows this item: the call's decision without the argument step (the same function decides both). */
+  /** The longest a call to this upstream can live (its maxTotalTimeoutMs, or the policy's timeoutMs if smaller). */
+  private maxCallMs(upstream: string, timeoutMs: number | undefined): number {
+    const max = this.opts.config.upstreams.find((u) => u.name === upstream)?.maxTotalTimeoutMs ?? 300_000;
+    return timeoutMs !== undefined ? Math.min(max, timeoutMs) : max;
+  }
+
   private shows(session: ClientSession, method: string, kind: TargetKind, name: string, upstream: string, now: number, quarantined = false): boolean {
     const input: DecisionInput = { principal: session.principal, method, now, target: { kind, name, upstream }, argumentsUnchecked: true };
     if (quarantined) input.quarantined = true;
     return this.opts.policy.decide(input).effect === 'allow';
   }
 
-  private async dispatch(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, cancel: Cancellation, key: string, event: AuditEvent): Promise<JsonObject> {
+  private async dispatch(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, cancel: Cancellation, key: string, event: AuditEvent, span: RequestSpan | undefined): Promise<JsonObject> {
     const params = message.params ?? {};
     const router = this.opts.router;
     const catalogue = router.catalogue;
-    const ctx = (): RouteContext => this.routeContext(session, params, stream, cancel, key);
+    const ctx = (): RouteContext => this.routeContext(session, params, stream, cancel, key, span);
 
     switch (message.method) {
       case 'ping':
@@ -282,11 +346,18 @@ export class FrontDoor {
         if (params.arguments !== undefined && !isJsonObject(params.arguments)) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'arguments must be an object' });
         const entry = catalogue.tools.get(name);
         event.tool = name;
-        if (!entry) throw unknownTool(name);
+        if (!entry) throw unknownTarget(event, 'unknown_tool', unknownTool(name));
         event.upstream = entry.upstream;
         const quarantined = router.isQuarantined(entry.upstream, entry.original);
-        this.decide(session, message.method, { kind: 'tool', name, upstream: entry.upstream }, (params.arguments as JsonObject | undefined) ?? {}, event, (detail) => unknownTool(name, detail), quarantined);
-        return router.callTool(name, params, ctx());
+        const allowed = this.decide(session, message.method, { kind: 'tool', name, upstream: entry.upstream }, (params.arguments as JsonObject | undefined) ?? {}, event, (detail) => unknownTool(name, detail), quarantined);
+        // Rate limits, the last step before forward (DESIGN.md §4); the policy's timeoutMs caps the call's deadline.
+        const timeoutMs = allowed.limits?.timeoutMs;
+        const admission = await this.opts.limits?.admit({ principal: session.principal, tool: name, upstream: entry.upstream, decision: allowed, maxDurationMs: this.maxCallMs(entry.upstream, timeoutMs) }, event);
+        try {
+          return await router.callTool(name, params, timeoutMs !== undefined ? { ...ctx(), deadlineMs: timeoutMs } : ctx());
+        } finally {
+          admission?.release();
+        }
       }
       case 'resources/list': {
         rejectCursor(params);
@@ -310,7 +381,7 @@ export class FrontDoor {
         if (typeof uri !== 'string' || uri.length === 0 || uri.length > 8192) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: `${message.method} without a usable uri` });
         event.resource = uri.slice(0, 512);
         const owner = catalogue.resolveResource(uri);
-        if (owner === undefined) throw unknownResource(uri);
+        if (owner === undefined) throw unknownTarget(event, 'unknown_resource', unknownResource(uri));
         event.upstream = owner;
         this.decide(session, message.method, { kind: 'resource', name: uri, upstream: owner }, undefined, event, (detail) => unknownResource(uri, detail));
         const result = await router.resourceRequest(message.method, uri, params, ctx());
@@ -329,7 +400,7 @@ export class FrontDoor {
         if (typeof name !== 'string') throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'prompts/get without a string name' });
         event.prompt = name;
         const entry = catalogue.prompts.get(name);
-        if (!entry) throw unknownPrompt(name);
+        if (!entry) throw unknownTarget(event, 'unknown_prompt', unknownPrompt(name));
         event.upstream = entry.upstream;
         const args = params.arguments;
         this.decide(session, message.method, { kind: 'prompt', name, upstream: entry.upstream }, isJsonObject(args) ? args : undefined, event, (detail) => unknownPrompt(name, detail));
@@ -362,9 +433,10 @@ export class FrontDoor {
     }
   }
 
-  private routeContext(session: ClientSession, params: JsonObject, stream: RequestStream, cancel: Cancellation, requestKey: string): RouteContext {
+  private routeContext(session: ClientSession, params: JsonObject, stream: RequestStream, cancel: Cancellation, requestKey: string, span: RequestSpan | undefined): RouteContext {
     const origin: RequestOrigin = { sessionKey: session.key, requestKey };
     const ctx: RouteContext = { sessionKey: session.key, clientCapabilities: session.clientCapabilities, cancel, origin };
+    if (span !== undefined) ctx.trace = span.calls;
     const meta = params._meta;
     const token = isJsonObject(meta) ? meta.progressToken : undefined;
     if (typeof token === 'string' || typeof token === 'number') {
@@ -481,9 +553,35 @@ export class FrontDoor {
     return this.draining;
   }
 
+  /** `audit.onFailure: closed` while records cannot be written: nothing happens that is not recorded. */
+  private requireAudit(refused?: AuditEvent): void {
+    if (this.opts.audit.accepting?.() !== false) return;
+    const e = new GatewayError('GW_AUDIT_UNAVAILABLE', { detail: 'the audit sink cannot write (audit.onFailure closed)' });
+    // Queued with the rest: written if the sink recovers before the backlog is full, counted as lost otherwise.
+    if (refused !== undefined) this.audit({ ...refused, outcome: 'error', errorCode: e.code, detail: e.detail ?? '' });
+    throw e;
+  }
+
   private audit(event: AuditEvent): void {
     this.opts.audit.record(event);
   }
+}
+
+/** Who called, for audit records: the client and the certificate thumbprint where there is one (never the token). */
+function whoFields(p: Principal): Pick<AuditEvent, 'clientId' | 'certThumbprint'> {
+  return { ...(p.clientId !== undefined ? { clientId: p.clientId } : {}), ...(p.certThumbprint !== undefined ? { certThumbprint: p.certThumbprint } : {}) };
+}
+
+/** The client's JSON-RPC id, as text and bounded (ids are the client's to choose). */
+function auditRequestId(id: RequestId): string {
+  return String(id).slice(0, 128);
+}
+
+/** A target that does not exist is a deny of its own kind in the record; the client's answer stays "unknown". */
+function unknownTarget(event: AuditEvent, reason: 'unknown_tool' | 'unknown_resource' | 'unknown_prompt', err: GatewayError): GatewayError {
+  event.decision = 'deny';
+  event.reason = reason;
+  return err;
 }
 
 /** A policy deny as the client sees it (see `FrontDoor.decide`); the detail is for audit only. */

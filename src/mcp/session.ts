@@ -22,7 +22,7 @@ export interface PendingClientRequest {
   upstreamRequestId: RequestId;
 }
 
-/** `Mcp-Session-Id`: 256 bits from the CSPRNG, base64url — visible ASCII only (MCP transports §Session Management). */
+/** A random id for sessions made without an authority (code-built tests): 256 bits, base64url, visible ASCII. */
 export function newSessionId(): string {
   return randomBytes(32).toString('base64url');
 }
@@ -37,9 +37,12 @@ export function idKey(id: RequestId): string {
  * never authentication — every request is authenticated on its own and must match `principalKey`.
  */
 export class ClientSession {
-  readonly id = newSessionId();
-  /** Internal key handed to upstream code; the session id itself stays at the front door. */
-  readonly key = randomUUID();
+  /** The `Mcp-Session-Id`: the sealed token (session-token.ts), or random bytes where no authority issues ids. */
+  readonly id: string;
+  /** Internal key handed to upstream code (the token's `jti`); the session id itself stays at the front door. */
+  readonly key: string;
+  /** Absolute end of the session (epoch ms). */
+  readonly expiresAt: number;
   readonly createdAt: number;
   lastSeen: number;
   initialized = false;
@@ -58,7 +61,11 @@ export class ClientSession {
     readonly clientCapabilities: JsonObject,
     readonly clientInfo: JsonObject,
     now: number,
+    ids: { id: string; key: string; expiresAt: number } = { id: newSessionId(), key: randomUUID(), expiresAt: Number.POSITIVE_INFINITY },
   ) {
+    this.id = ids.id;
+    this.key = ids.key;
+    this.expiresAt = ids.expiresAt;
     this.createdAt = now;
     this.lastSeen = now;
   }

@@ -19,6 +19,8 @@ export interface RouteContext extends Omit<CallOptions, 'timeoutMs' | 'maxTotalT
   /** The client session's key and declared capabilities (per-session upstreams need them). */
   sessionKey: string;
   clientCapabilities: JsonObject;
+  /** A policy rule's `limits.timeoutMs`: caps both the upstream's timeoutMs and its maxTotalTimeoutMs for this call. */
+  deadlineMs?: number;
 }
 
 /** Tool pinning in the router (DESIGN.md §4, §8): the lock to compare listings with, and where events go. */
@@ -207,10 +209,15 @@ export class Router {
   private options(u: ManagedUpstream, ctx: RouteContext): CallOptions {
     // Built field by field: a rest/spread here showed up in the profile of every call.
     const o: CallOptions = { timeoutMs: u.config.timeoutMs, maxTotalTimeoutMs: u.config.maxTotalTimeoutMs };
+    if (ctx.deadlineMs !== undefined) {
+      o.timeoutMs = Math.min(o.timeoutMs, ctx.deadlineMs);
+      o.maxTotalTimeoutMs = Math.min(o.maxTotalTimeoutMs, ctx.deadlineMs);
+    }
     if (ctx.cancel) o.cancel = ctx.cancel;
     if (ctx.onProgress) o.onProgress = ctx.onProgress;
     if (ctx.origin) o.origin = ctx.origin;
     if (ctx.traceparent !== undefined) o.traceparent = ctx.traceparent;
+    if (ctx.trace !== undefined) o.trace = ctx.trace;
     return o;
   }
 

@@ -5,6 +5,17 @@ import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channe
 import { configuredHeaders, readCapped } from './http-headers.js';
 
 /**
+ * The upstream answered 404 to our `Mcp-Session-Id`: it no longer knows the session (restarted, expired), so
+ * the request was not processed (MCP transports §Session Management: start a new session).
+ */
+export class UpstreamSessionExpired extends Error {
+  constructor() {
+    super('upstream session expired (HTTP 404)');
+    this.name = 'UpstreamSessionExpired';
+  }
+}
+
+/**
  * A Streamable HTTP client channel (MCP 2025-11-25 basic/transports §Streamable HTTP): one POST per message,
  * answers as JSON or as an SSE stream tied to that request, an optional GET stream for server-initiated
  * messages, and DELETE on close. Messages that arrive on a POST's stream are tagged with that request's id,
@@ -63,8 +74,9 @@ export class HttpChannel implements Channel {
       if (res.status === 404 && this.sessionId !== undefined && !(isRequest && message.method === 'initialize')) {
         await res.body?.cancel();
         this.sessionId = undefined;
-        const err = new Error('upstream session expired (HTTP 404)');
-        this.onclose?.(err);
+        const err = new UpstreamSessionExpired();
+        // The caller hears first (its owner starts a new session and sends it once more); then the connection ends.
+        setImmediate(() => this.onclose?.(err));
         throw err;
       }
       if (res.status === 202) {
@@ -85,6 +97,13 @@ export class HttpChannel implements Channel {
       if (type.includes('text/event-stream')) {
         await this.readStream(res.body, relatedId, controller);
         return;
+      }
+      // A declared length over the cap is refused before reading a byte; otherwise bytes are counted as they stream.
+      const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+      if (declared > this.config.maxMessageBytes) {
+        await res.body?.cancel();
+        this.warnOversized(declared, relatedId);
+        throw new Error(`response of ${declared} bytes is larger than ${this.config.maxMessageBytes}`);
       }
       const body = await readCapped(res.body, this.config.maxMessageBytes);
       if (!body.ok) {
@@ -117,26 +136,32 @@ export class HttpChannel implements Channel {
   private async readStream(body: ReadableStream<Uint8Array> | null, relatedId: number | undefined, controller: AbortController): Promise<void> {
     if (!body) return;
     let answered = false;
+    // An oversized event on a POST's stream fails that call (rpc-peer cancels it upstream): stop reading it.
+    let oversized = false;
     const parser = new SseParser(
       this.config.maxMessageBytes,
       (event) => {
         if (event.event !== 'message' || answered) return;
         if (this.deliver(event.data, relatedId) && relatedId !== undefined) answered = true;
       },
-      (bytes) => this.warnOversized(bytes, relatedId),
+      (bytes) => {
+        this.warnOversized(bytes, relatedId);
+        if (relatedId !== undefined) oversized = true;
+      },
     );
     const decoder = new TextDecoder();
     const reader = body.getReader();
     try {
-      while (!answered) {
+      while (!answered && !oversized) {
         const { done, value } = await reader.read();
         if (done) break;
         parser.push(decoder.decode(value, { stream: true }));
       }
     } finally {
-      if (answered) controller.abort();
+      if (answered || oversized) controller.abort();
       await reader.cancel().catch(() => undefined);
     }
+    if (oversized) throw new Error(`response event larger than ${this.config.maxMessageBytes} bytes`);
     if (relatedId !== undefined && !answered && !this.closed) throw new Error('upstream closed the response stream before answering');
   }
 

@@ -1,9 +1,12 @@
 import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import type { Cancellation } from '../lib/cancellation.js';
 import { isJsonObject, type JsonObject, type JsonRpcNotification, type JsonRpcRequest } from '../lib/json-rpc.js';
+import type { BreakerState } from './breaker.js';
 import type { Channel, ChannelWarning } from './channel.js';
-import { HttpChannel } from './http-channel.js';
+import { HttpChannel, UpstreamSessionExpired } from './http-channel.js';
+import { Resilience, type ResilienceSnapshot } from './resilience.js';
 import { RpcPeer, type CallOptions, type CallOrigin } from './rpc-peer.js';
 import { SseChannel } from './sse-channel.js';
 import { StdioChannel } from './stdio-channel.js';
@@ -40,6 +43,8 @@ export interface UpstreamHooks {
   /** Ready after a (re)connect: the catalogue should be refreshed. */
   ready(upstream: string): void;
   stateChanged(upstream: string, state: UpstreamState, detail?: string): void;
+  /** The circuit breaker moved (README "Upstream resilience"). Absent: reported through `stateChanged` as `breaker <state>`. */
+  breakerChanged?(upstream: string, breaker: BreakerState, from: BreakerState): void;
 }
 
 export interface ManagedUpstreamOptions {
@@ -79,9 +84,31 @@ export class ManagedUpstream {
   private retryTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private connecting: Promise<void> | undefined;
+  private readonly resilience: Resilience;
+  private readonly readyWaiters = new Set<() => void>();
 
   constructor(private readonly opts: ManagedUpstreamOptions) {
     this.name = opts.config.name;
+    const { hooks, logger } = opts;
+    this.resilience = new Resilience({
+      config: opts.config,
+      label: `upstream ${this.name}`,
+      onBreaker: (to, from) => {
+        const fields = { upstream: this.name, breaker: to, from };
+        if (to === 'open') logger.warn(fields, 'upstream circuit breaker open: calls fail fast');
+        else logger.info(fields, `upstream circuit breaker ${to}`);
+        if (hooks.breakerChanged) hooks.breakerChanged(this.name, to, from);
+        else hooks.stateChanged(this.name, this.stateValue, `breaker ${to}`);
+        // Listings refused while it was open (a reconnect's refresh among them) are fetched again now.
+        if (to === 'closed' && this.stateValue === 'ready') queueMicrotask(() => hooks.ready(this.name));
+      },
+      onRetry: (method, attempt, delayMs, err) => logger.debug({ upstream: this.name, method, attempt, delayMs, err: err.detail ?? err.code }, 'retrying an idempotent upstream call'),
+    });
+  }
+
+  /** Breaker state and call slots, for readiness and metrics. */
+  get calls(): ResilienceSnapshot {
+    return this.resilience.snapshot();
   }
 
   get config(): UpstreamConfig {
@@ -112,6 +139,24 @@ export class ManagedUpstream {
     if (this.stateValue === state) return;
     this.stateValue = state;
     this.opts.hooks.stateChanged(this.name, state, detail);
+    if (state === 'ready' || state === 'closed') for (const wake of [...this.readyWaiters]) wake();
+  }
+
+  /** Resolves once ready (or closed), after `maxMs`, or when `cancel` fires: a retry waits out a restart this way. */
+  private whenReady(maxMs: number, cancel?: Cancellation): Promise<void> {
+    if (this.stateValue === 'ready' || this.closing || cancel?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        removeListener();
+        this.readyWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, Math.max(0, maxMs));
+      this.readyWaiters.add(wake);
+      // Not aborted (checked above), so `wake` cannot run before `removeListener` exists.
+      const removeListener = cancel?.onAbort(wake) ?? ((): void => undefined);
+    });
   }
 
   private async connect(): Promise<void> {
@@ -125,9 +170,11 @@ export class ManagedUpstream {
     let settled = false;
     channel.onclose = (err) => {
       peer.failAll(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: connection closed${err ? `: ${err.message}` : ''}` }));
-      if (this.peer === peer) this.peer = undefined;
+      const current = this.peer === peer;
+      if (current) this.peer = undefined;
       if (this.closing) return;
-      if (settled) this.connectionLost(err?.message ?? 'connection closed');
+      // Not current: replaced by a new session already (renewSession), nothing is lost.
+      if (settled && current) this.connectionLost(err?.message ?? 'connection closed');
     };
     try {
       await channel.start();
@@ -195,11 +242,50 @@ export class ManagedUpstream {
   }
 
   request(method: string, params: JsonObject | undefined, opts: CallOptions): Promise<JsonObject> {
-    const peer = this.peer;
-    if (!peer || this.stateValue !== 'ready') {
-      return Promise.reject(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name} is ${this.stateValue}` }));
+    if (opts.trace !== undefined) {
+      // One child span per upstream call (DESIGN.md §9), around all this upstream does with it; its id goes upstream.
+      const { trace, ...rest } = opts;
+      const span = trace.start(this.name, method);
+      const call = this.request(method, params, { ...rest, traceparent: span.traceparent });
+      call.then(
+        () => span.end(),
+        (err: unknown) => span.end(err),
+      );
+      return call;
     }
-    return peer.request(method, params, opts);
+    // Through the breaker, the call gate and (idempotent reads only) retries: see resilience.ts.
+    return this.resilience.call(method, params, opts, {
+      notReady: () => (this.peer && this.stateValue === 'ready' ? undefined : this.stateValue),
+      whenReady: (maxMs, cancel) => this.whenReady(maxMs, cancel),
+      send: (o) => {
+        const peer = this.peer;
+        if (!peer) return Promise.reject(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name} is ${this.stateValue}` }));
+        return peer.request(method, params, o).catch((err: unknown) => this.renewSession(err, peer, o, (fresh) => fresh.request(method, params, o)));
+      },
+    });
+  }
+
+  /**
+   * An HTTP upstream that forgot our session (404, MCP transports §Session Management) did not process the call:
+   * start a new session now — not after the reconnect backoff — and send the call once more. Only the call that
+   * got the 404 is sent again; others in flight on the old session fail as before (they may have run).
+   */
+  private async renewSession(err: unknown, stale: RpcPeer, opts: CallOptions, again: (peer: RpcPeer) => Promise<JsonObject>): Promise<JsonObject> {
+    if (!(err instanceof GatewayError) || !(err.cause instanceof UpstreamSessionExpired) || this.closing || opts.cancel?.aborted) throw err;
+    if (this.peer === stale) {
+      this.peer = undefined;
+      stale.failAll(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: session expired upstream` }));
+      void stale.channel.close().catch(() => undefined);
+      this.opts.logger.info({ upstream: this.name }, 'upstream session expired; starting a new one');
+    }
+    if (this.peer === undefined) {
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      await this.start();
+    }
+    const fresh = this.peer as RpcPeer | undefined;
+    if (fresh === undefined) throw err;
+    return again(fresh);
   }
 
   notify(method: string, params?: JsonObject): void {

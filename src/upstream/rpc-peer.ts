@@ -9,6 +9,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../lib/json-rpc.js';
+import type { CallTrace } from '../lib/call-trace.js';
 import type { Cancellation } from '../lib/cancellation.js';
 import type { Channel, ChannelWarning, InboundMeta } from './channel.js';
 
@@ -31,7 +32,10 @@ export interface CallOptions {
   /** Given: the gateway mints its own progress token upstream and reports updates here. */
   onProgress?: (update: ProgressUpdate) => void;
   origin?: CallOrigin;
+  /** W3C trace context of the call: the `traceparent` header over HTTP, `params._meta.traceparent` on every transport. */
   traceparent?: string;
+  /** Opens a child span per call (DESIGN.md §9); the upstream layer knows no tracer, only this port. */
+  trace?: CallTrace;
 }
 
 interface Pending {
@@ -92,6 +96,12 @@ export class RpcPeer {
     } else if (params && isJsonObject(params._meta) && Object.hasOwn(params._meta, 'progressToken')) {
       const { progressToken: _dropped, ...rest } = params._meta;
       outParams = { ...params, _meta: rest };
+    }
+    if (opts.traceparent !== undefined) {
+      // MCP SEP-414: trace context in `_meta` reaches upstreams without headers (stdio). The client's other `_meta`
+      // fields stay; its own `traceparent`, if any, is replaced by the gateway's span (the parent of the upstream's).
+      const meta = isJsonObject(outParams?._meta) ? outParams._meta : {};
+      outParams = { ...(outParams ?? {}), _meta: { ...meta, traceparent: opts.traceparent } };
     }
     const message: JsonRpcRequest = outParams === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params: outParams };
 

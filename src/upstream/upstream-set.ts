@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { JsonObject } from '../lib/json-rpc.js';
+import type { BreakerSnapshot } from './breaker.js';
 import type { Channel } from './channel.js';
 import { ManagedUpstream, type UpstreamHooks, type UpstreamState } from './managed-upstream.js';
 
@@ -14,6 +15,11 @@ export interface UpstreamHealth {
   protocolVersion?: string;
   /** Per-session instances currently running (per-session mode only). */
   sessions?: number;
+  /** The shared instance's circuit breaker (absent when `breaker.enabled` is false). Open does not fail /readyz. */
+  breaker?: BreakerSnapshot;
+  /** The shared instance's calls in flight and waiting for a slot (maxInFlight / maxQueued). */
+  inFlight: number;
+  queued: number;
 }
 
 export interface UpstreamSetOptions {
@@ -110,7 +116,9 @@ export class UpstreamSet {
 
   health(): UpstreamHealth[] {
     return [...this.shared.values()].map((u) => {
-      const h: UpstreamHealth = { name: u.name, transport: u.config.transport, mode: u.config.mode, required: u.config.required, state: u.state };
+      const calls = u.calls;
+      const h: UpstreamHealth = { name: u.name, transport: u.config.transport, mode: u.config.mode, required: u.config.required, state: u.state, inFlight: calls.inFlight, queued: calls.queued };
+      if (calls.breaker) h.breaker = calls.breaker;
       if (u.info) h.protocolVersion = u.info.protocolVersion;
       if (u.config.mode === 'per-session') {
         let n = 0;

@@ -12,6 +12,7 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { pino, type Logger } from 'pino';
 import type { BuiltinAsConfig, GatehouseConfig } from '../../src/config/types.js';
 import { secretValue } from '../../src/config/secrets.js';
+import { CONFIG_DEFAULTS } from '../../src/config/load.js';
 import { registerAuthorizationServer, type AuthorizationServer } from '../../src/auth/as/plugin.js';
 import type { CertIdentity } from '../../src/auth/authenticator.js';
 import type { SafeFetcher } from '../../src/auth/as/safe-fetch.js';
@@ -150,6 +151,9 @@ export function testConfig(resource: string, issuer: string, as: BuiltinAsConfig
       requestTimeoutMs: 300_000,
       keepAliveTimeoutMs: 5000,
       trustedProxies: [],
+      maxConnections: CONFIG_DEFAULTS.server.maxConnections,
+      httpRateLimit: CONFIG_DEFAULTS.server.httpRateLimit,
+      overload: CONFIG_DEFAULTS.server.overload,
     },
     auth: {
       mode: 'builtin',
@@ -166,6 +170,7 @@ export function testConfig(resource: string, issuer: string, as: BuiltinAsConfig
     catalogue: { separator: '__', maxNameLength: 64, unprefixedSingleUpstream: false },
     logging: { level: 'silent' },
     pinning: { mode: 'off' },
+    audit: { sink: 'stdout', onFailure: 'closed', hashChain: { enabled: true }, redact: [] },
     upstreams: [],
   };
 }

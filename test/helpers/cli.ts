@@ -15,8 +15,12 @@ export interface CliRun {
 const live = new Set<ChildProcess>();
 
 /** Start `gatehouse <args>`; output is collected as it arrives. */
-export function cli(args: string[]): CliRun {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): CliRun {
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+  });
   live.add(proc);
   const stdout: string[] = [];
   const stderr: string[] = [];

@@ -36,7 +36,8 @@ export function stdioFixtureYaml(name: string, extra: Record<string, unknown> = 
 
 export interface LogLine {
   level: number;
-  msg: string;
+  /** Absent on audit records (they carry `audit`, `chain`, `hash` instead). */
+  msg?: string;
   [key: string]: unknown;
 }
 

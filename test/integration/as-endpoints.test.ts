@@ -437,7 +437,6 @@ describe('browser binding (https issuer)', () => {
       expect(start.statusCode).toBe(302);
       const setCookie = String(start.headers['set-cookie']);
       expect(setCookie).toMatch(/^__Host-gatehouse-login=[A-Za-z0-9_-]{43}; Path=\/; Secure; HttpOnly; SameSite=Lax/);
-      const cookie = setCookie.split(';')[0]!;
 
       // The victim logs in at the IdP; the IdP sends their browser back to our callback.
       const out = await new Browser({ login: 'alice' }).run(String(start.headers.location), `${issuer}/authorize/callback`);

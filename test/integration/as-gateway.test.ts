@@ -22,6 +22,7 @@ import { FIXTURE_HTTP, initializeBody, permissivePolicyDir, post, startGateway, 
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { freePort, readRecord } from '../helpers/upstream-tools.js';
+import { NullAuditSink } from '../../src/audit/audit-sink.js';
 
 const CLIENT_REDIRECT = 'http://127.0.0.1:47112/callback';
 
@@ -143,7 +144,7 @@ describe('the gateway as its own authorization server (auth.mode builtin)', () =
     const refused = await post(gw.url, initializeBody(), { authorization: `Bearer ${revoked}` });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
-    const failure = gw.logs.filter((l) => l.msg === 'auth.failure').at(-1);
+    const failure = gw.logs.filter((l) => (l.audit as { type?: string } | undefined)?.type === 'auth.failure').at(-1);
     expect(failure?.audit).toMatchObject({ reason: 'revoked', status: 401 });
     expect(JSON.stringify(gw.logs)).not.toContain(revoked);
 
@@ -176,7 +177,7 @@ describe('behind a TLS-terminating proxy (non-loopback host, https resource)', (
     ].join('\n');
     const config = parseConfigText(yaml, join(tmpdir(), 'gatehouse.yaml'), { env: { GW_SIGNING_KEY: JSON.stringify(await privateJwk('ES256')) } });
     expect(config.auth.authorizationServers).toEqual(['https://mcp.example.com']);
-    const app = buildApp(config, { logger: pino({ level: 'silent' }) });
+    const app = buildApp(config, { logger: pino({ level: 'silent' }), audit: new NullAuditSink() });
     try {
       await app.http.ready();
       const meta = await app.http.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server', headers: { host: 'mcp.example.com' } });

@@ -12,6 +12,7 @@ import { buildApp, type App } from '../../src/app.js';
 import type { Authenticator, AuthResult } from '../../src/auth/authenticator.js';
 import { loadConfig } from '../../src/config/load.js';
 import { initializeBody, permissivePolicyFor, stdioFixtureYaml } from '../helpers/gateway.js';
+import { NullAuditSink } from '../../src/audit/audit-sink.js';
 
 let dir: string;
 
@@ -26,7 +27,7 @@ afterAll(() => {
 function app(authenticator?: Authenticator, top = ''): { app: App; seen: { authorization: unknown; raw: string[] }[] } {
   const file = join(dir, `gatehouse-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, `server:\n  host: 127.0.0.1\n  port: 0\n${top}\n${permissivePolicyFor(top, dir)}upstreams:\n  - ${stdioFixtureYaml('fx')}\n`);
-  const a = buildApp(loadConfig(file), { logger: pino({ level: 'silent' }), ...(authenticator ? { authenticator } : {}) });
+  const a = buildApp(loadConfig(file), { logger: pino({ level: 'silent' }), audit: new NullAuditSink(), ...(authenticator ? { authenticator } : {}) });
   const seen: { authorization: unknown; raw: string[] }[] = [];
   // onResponse runs after the hijacked handler has answered: what would any later step see of the request?
   a.http.addHook('onResponse', async (request) => {

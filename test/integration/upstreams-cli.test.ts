@@ -70,7 +70,7 @@ describe('gatehouse tools list', () => {
     expect(lines[0]).toMatch(/^EXPOSED NAME\s+UPSTREAM \/ TOOL$/);
     expect(lines).toContainEqual(expect.stringMatching(/^fx__echo\s+fx \/ echo$/));
     expect(lines).toContainEqual(expect.stringMatching(/^fx__env_report\s+fx \/ env_report$/));
-    expect(lines.length).toBe(1 + 16);
+    expect(lines.length).toBe(1 + 18);
   });
 
   it('--json gives the mapping and the unavailable upstreams', async () => {

@@ -18,6 +18,7 @@ import { ConfigError } from '../../src/errors/config-error.js';
 import { exposedName } from '../../src/router/naming.js';
 import { FIXTURE_STDIO, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { DUP_SERVER, isAlive, readRecord, timed, toolCalls, waitFor } from '../helpers/upstream-tools.js';
+import { NullAuditSink } from '../../src/audit/audit-sink.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -32,15 +33,6 @@ afterAll(() => {
 function textOf(r: unknown): string {
   const first = (r as CallToolResult).content[0];
   return first?.type === 'text' ? first.text : '';
-}
-
-async function callError(client: Client, name: string, args: Record<string, unknown> = {}, timeout?: number): Promise<Error & { code?: number }> {
-  try {
-    const r = await client.callTool({ name, arguments: args }, undefined, timeout === undefined ? undefined : { timeout });
-    throw new Error(`expected ${name} to fail, got ${JSON.stringify(r).slice(0, 200)}`);
-  } catch (err) {
-    return err as Error & { code?: number };
-  }
 }
 
 async function readyz(gw: TestGateway): Promise<number> {
@@ -198,7 +190,7 @@ describe('junk, huge results, pagination and an unhealthy optional neighbour', (
   it('junk on stdout is logged as a warning and the call still succeeds', async () => {
     const r = await client.callTool({ name: 'fx__junk', arguments: {} });
     expect(textOf(r)).toBe('ok');
-    const warnings = gw.logs.filter((l) => l.level === 40 && l.upstream === 'fx' && l.msg.includes('not JSON-RPC'));
+    const warnings = gw.logs.filter((l) => l.level === 40 && l.upstream === 'fx' && l.msg?.includes('not JSON-RPC'));
     expect(warnings.map((w) => w.sample)).toEqual(expect.arrayContaining(['this is not json', '{"hello":1}']));
   });
 
@@ -209,7 +201,7 @@ describe('junk, huge results, pagination and an unhealthy optional neighbour', (
     expect(err.code).toBe(-32603);
     // Failed from the dropped line's id, not by the 20 s deadline.
     expect(ms).toBeLessThan(3000);
-    const warning = gw.logs.find((l) => l.msg.includes('over maxMessageBytes') && l.upstream === 'fx');
+    const warning = gw.logs.find((l) => l.msg?.includes('over maxMessageBytes') && l.upstream === 'fx');
     expect(warning?.bytes).toBeGreaterThan(200_000);
     expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'after huge' } }))).toBe('after huge');
     expect(gw.app.upstreams.health().find((h) => h.name === 'fx')?.state).toBe('ready');
@@ -325,7 +317,7 @@ describe('a name collision at start-up', () => {
       file,
       `server:\n  host: 127.0.0.1\n  port: 0\nupstreams:\n  - ${JSON.stringify({ name: 'dup', transport: 'stdio', command: process.execPath, args: [server, pidFile, 'a b', literal] })}\n  - ${stdioFixtureYaml('fx')}\n`,
     );
-    const app = buildApp(loadConfig(file), { logger: pino({ level: 'silent' }) });
+    const app = buildApp(loadConfig(file), { logger: pino({ level: 'silent' }), audit: new NullAuditSink() });
     try {
       const err = await app.start().then(
         () => undefined,

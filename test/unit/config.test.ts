@@ -117,16 +117,18 @@ describe('schemas/gatehouse.schema.json', () => {
 
   it("states the loader's defaults", () => {
     const defs = schema.$defs as Record<string, { properties: Record<string, { default?: unknown }> }>;
-    for (const section of ['server', 'auth', 'catalogue', 'logging', 'tls', 'introspection', 'devAuth', 'pinning'] as const) {
+    for (const section of ['server', 'auth', 'catalogue', 'logging', 'tls', 'introspection', 'devAuth', 'pinning', 'audit', 'auditHashChain'] as const) {
       for (const [key, value] of Object.entries(CONFIG_DEFAULTS[section])) {
         expect(defs[section]!.properties[key]!.default, `${section}.${key}`).toEqual(value);
       }
     }
     for (const [key, value] of Object.entries(CONFIG_DEFAULTS.auth.claims)) expect(defs.claims!.properties[key]!.default, `claims.${key}`).toEqual(value);
     const upstream = defs.upstream!.properties;
-    for (const key of ['required', 'timeoutMs', 'maxTotalTimeoutMs', 'maxMessageBytes', 'mode', 'headers', 'args', 'cwd', 'envAllow', 'env', 'shutdownGraceMs'] as const) {
+    for (const key of ['required', 'timeoutMs', 'maxTotalTimeoutMs', 'maxMessageBytes', 'mode', 'headers', 'args', 'cwd', 'envAllow', 'env', 'shutdownGraceMs', 'maxInFlight', 'maxQueued', 'queueTimeoutMs'] as const) {
       expect(upstream[key]!.default, `upstream.${key}`).toEqual(CONFIG_DEFAULTS.upstream[key]);
     }
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.breaker)) expect(defs.breaker!.properties[key]!.default, `breaker.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.retry)) expect(defs.retry!.properties[key]!.default, `retry.${key}`).toEqual(value);
     for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.restart)) expect(defs.restart!.properties[key]!.default).toEqual(value);
     for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.expose)) expect(defs.expose!.properties[key]!.default).toEqual(value);
   });
@@ -167,6 +169,11 @@ describe('loadConfig: valid files', () => {
         mode: 'shared',
         restart: { initialDelayMs: 500, maxDelayMs: 30_000 },
         expose: { tools: true, resources: true, prompts: true },
+        maxInFlight: 64,
+        maxQueued: 256,
+        queueTimeoutMs: 10_000,
+        breaker: { enabled: true, failureThreshold: 5, openMs: 30_000 },
+        retry: { attempts: 1, backoffMs: 200, tools: [] },
       } satisfies StdioUpstreamConfig,
     ]);
     expect(isDeepFrozen(config)).toBe(true);
@@ -234,7 +241,7 @@ describe('loadConfig: schema problems', () => {
     expect(problems).toEqual([{ file, line: 5, path: '/loging', message: 'unknown key "loging" (did you mean "logging"?)' }]);
     expect(message).toBe(`${file}:5: /loging: unknown key "loging" (did you mean "logging"?)`);
     // With no close match, a short list of known keys is the most useful hint.
-    expect(fail(`${STDIO}metrics: {}\n`).problems[0]!.message).toBe('unknown key "metrics"; known keys: server, auth, catalogue, logging, policy, pinning, upstreams');
+    expect(fail(`${STDIO}metrics: {}\n`).problems[0]!.message).toBe('unknown key "metrics"; known keys: server, auth, catalogue, logging, policy, pinning, audit, telemetry, sessions, redis, limits, upstreams');
   });
 
   it('names the nested unknown key and its line', () => {

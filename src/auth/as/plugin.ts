@@ -25,6 +25,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthorizationRequestRecord, PendingConsent } from '../../stores/as-store.js';
 import { StoreFullError } from '../../stores/as-store.js';
+import type { AsRouteLimits } from '../../edge/http-limits.js';
 import { ASSERTION_ALGORITHMS } from './client-auth.js';
 import { validateClientMetadata } from './client-metadata.js';
 import { buildContext, nowSeconds, type AsContext, type AuthorizationServerOptions } from './context.js';
@@ -53,11 +54,14 @@ export interface AuthorizationServer {
   isRevoked(jti: string): Promise<boolean>;
 }
 
-/** Registers the authorization server in its own encapsulated scope of `app`. */
-export async function registerAuthorizationServer(app: FastifyInstance, opts: AuthorizationServerOptions): Promise<AuthorizationServer> {
+/**
+ * Registers the authorization server in its own encapsulated scope of `app`. `limits`: the edge's HTTP rate limits
+ * (`server.httpRateLimit`, edge/http-limits.ts) for every endpoint but the metadata and keys (cheap, cacheable).
+ */
+export async function registerAuthorizationServer(app: FastifyInstance, opts: AuthorizationServerOptions, limits?: AsRouteLimits): Promise<AuthorizationServer> {
   const ctx = await buildContext(opts);
   const metadata = buildMetadata(ctx);
-  await app.register(async (scope) => routes(scope, ctx, metadata));
+  await app.register(async (scope) => routes(scope, ctx, metadata, limits));
   return Object.freeze({
     issuer: ctx.issuer,
     metadata,
@@ -90,7 +94,10 @@ export function buildMetadata(ctx: AsContext): Readonly<Record<string, unknown>>
   });
 }
 
-async function routes(app: FastifyInstance, ctx: AsContext, metadata: Readonly<Record<string, unknown>>): Promise<void> {
+async function routes(app: FastifyInstance, ctx: AsContext, metadata: Readonly<Record<string, unknown>>, limits: AsRouteLimits | undefined): Promise<void> {
+  // Per address before the body is read, per named client_id once it is parsed.
+  const limited = limits !== undefined ? { onRequest: limits.oauth.onRequest, preHandler: limits.oauth.preHandler } : {};
+  const registerLimited = limits !== undefined ? { ...limited, onRequest: [limits.oauth.onRequest, limits.registration.onRequest] } : {};
   // Our own parsers, in our scope only: forms (token, revoke, consent) and JSON (register).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_req, body, done) => {
@@ -126,17 +133,17 @@ async function routes(app: FastifyInstance, ctx: AsContext, metadata: Readonly<R
   app.get(ctx.paths.jwks, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').send(ctx.keys.jwks));
 
   // ── RFC 7591 dynamic registration ──
-  if (ctx.as.registration.enabled) app.post(ctx.paths.register, (req, reply) => register(req, reply, ctx));
+  if (ctx.as.registration.enabled) app.post(ctx.paths.register, registerLimited, (req, reply) => register(req, reply, ctx));
 
   // ── the browser flow ──
-  app.get(ctx.paths.authorize, (req, reply) => guardPage(reply, ctx, () => authorize(req, reply, ctx)));
-  app.get(ctx.paths.callback, (req, reply) => guardPage(reply, ctx, () => callback(req, reply, ctx)));
-  app.get(ctx.paths.consent, (req, reply) => guardPage(reply, ctx, () => showConsent(req, reply, ctx)));
-  app.post(ctx.paths.consent, (req, reply) => guardPage(reply, ctx, () => decideConsent(req, reply, ctx)));
+  app.get(ctx.paths.authorize, limited, (req, reply) => guardPage(reply, ctx, () => authorize(req, reply, ctx)));
+  app.get(ctx.paths.callback, limited, (req, reply) => guardPage(reply, ctx, () => callback(req, reply, ctx)));
+  app.get(ctx.paths.consent, limited, (req, reply) => guardPage(reply, ctx, () => showConsent(req, reply, ctx)));
+  app.post(ctx.paths.consent, limited, (req, reply) => guardPage(reply, ctx, () => decideConsent(req, reply, ctx)));
 
   // ── back channel ──
-  app.post(ctx.paths.token, (req, reply) => handleToken(req, reply, ctx));
-  app.post(ctx.paths.revoke, (req, reply) => handleRevocation(req, reply, ctx));
+  app.post(ctx.paths.token, limited, (req, reply) => handleToken(req, reply, ctx));
+  app.post(ctx.paths.revoke, limited, (req, reply) => handleRevocation(req, reply, ctx));
 }
 
 // ─── RFC 7591 ────────────────────────────────────────────────────────────────────────────────────────────

@@ -1,0 +1,70 @@
+/**
+ * Tamper evidence for audit records: every record carries the hash of the record before it (`prevHash`) and
+ * its own (`hash`), SHA-256 over its canonical JSON without `hash` — or HMAC-SHA-256 with `audit.hashChain.hmacKey`,
+ * so that whoever can edit the file cannot also recompute a valid chain. Each gateway process writes its own
+ * chain (`chain`: a random id per process, `seq` from 0); a restart starts a new chain whose first record
+ * (`chain.start`) links to the last record found in the file, so the file stays one verifiable sequence.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { canonicalJson } from './canonical-json.js';
+
+export type HashAlg = 'sha256' | 'hmac-sha256';
+
+/** The `prevHash` of a first record with nothing before it. */
+export const GENESIS_HASH = `sha256:${'0'.repeat(64)}`;
+
+/** Where a chain stands: the last record's chain id, sequence number and hash. */
+export interface ChainHead {
+  readonly chain: string;
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/** `alg:hex` over the record's canonical JSON (the record without its `hash` member). */
+export function recordHash(record: Readonly<Record<string, unknown>>, key?: string): string {
+  const { hash: _ignored, ...body } = record;
+  const text = canonicalJson(body);
+  if (key === undefined) return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  return `hmac-sha256:${createHmac('sha256', key).update(text).digest('hex')}`;
+}
+
+export function hashAlgOf(hash: string): HashAlg | undefined {
+  const alg = hash.slice(0, hash.indexOf(':'));
+  return alg === 'sha256' || alg === 'hmac-sha256' ? alg : undefined;
+}
+
+/** The running chain of one process. Not thread-safe by design: Node runs `seal` to completion. */
+export class HashChain {
+  readonly id: string;
+  private seq = -1;
+  private prev: string;
+
+  constructor(opts: { id: string; key?: string; previous?: string }) {
+    this.id = opts.id;
+    this.key = opts.key;
+    this.prev = opts.previous ?? GENESIS_HASH;
+  }
+
+  private readonly key: string | undefined;
+
+  /** The head after the last sealed record (seq -1 before the first). */
+  get head(): ChainHead {
+    return { chain: this.id, seq: this.seq, hash: this.prev };
+  }
+
+  /** Back to an earlier head of this chain (a sealed record that was then not written). */
+  rewind(head: ChainHead): void {
+    if (head.chain !== this.id) throw new TypeError('rewind: a head of another chain');
+    this.seq = head.seq;
+    this.prev = head.hash;
+  }
+
+  /** Adds `chain`, `seq`, `prevHash` and `hash` to the record and advances the chain. */
+  seal(record: Record<string, unknown>): Record<string, unknown> {
+    const body = { ...record, chain: this.id, seq: this.seq + 1, prevHash: this.prev };
+    const hash = recordHash(body, this.key);
+    this.seq += 1;
+    this.prev = hash;
+    return { ...body, hash };
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * `gatehouse audit verify FILE [FILE…]`: checks the hash chain of audit files given in order (a rotated file
+ * first, then its successor) and reports the FIRST problem with its file and line — a record edited (its hash
+ * no longer matches its content), deleted (a gap in its chain's `seq`), reordered (a `seq` out of order) or
+ * replaced (a `prevHash` that is not the previous record's hash). Several chains may share a file (one per
+ * process: a restart starts a new chain whose `chain.start` links to the record before it).
+ *
+ * What it cannot see: records removed from the very end (keep the printed head, or ship records elsewhere as
+ * they are written), and — without an HMAC key — a file rewritten from the edit onward with recomputed hashes.
+ */
+import fs from 'node:fs';
+import { GENESIS_HASH, hashAlgOf, recordHash } from './chain.js';
+
+export interface VerifyOptions {
+  /** `audit.hashChain.hmacKey`: records must then be HMAC-SHA-256. */
+  key?: string;
+}
+
+export type VerifyProblemKind = 'malformed' | 'unchained' | 'key' | 'altered' | 'missing' | 'reordered' | 'link';
+
+export interface VerifyProblem {
+  kind: VerifyProblemKind;
+  file: string;
+  line: number;
+  message: string;
+}
+
+export interface ChainSummary {
+  chain: string;
+  firstSeq: number;
+  lastSeq: number;
+  records: number;
+  head: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  records: number;
+  files: readonly string[];
+  chains: ChainSummary[];
+  /** Notes that do not fail the check (the first record continues a chain not in these files, …). */
+  notes: string[];
+  problem?: VerifyProblem;
+}
+
+interface Line {
+  file: string;
+  line: number;
+  text: string;
+  /** The last line of its file and not ended by a newline. */
+  partial: boolean;
+}
+
+interface Sealed {
+  chain: string;
+  seq: number;
+  prevHash: string;
+  hash: string;
+  audit?: { type?: unknown };
+  [k: string]: unknown;
+}
+
+export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions = {}): VerifyReport {
+  const lines: Line[] = [];
+  for (const file of files) {
+    const text = fs.readFileSync(file, 'utf8');
+    const parts = text.split('\n');
+    const endsWithNewline = text.endsWith('\n');
+    if (endsWithNewline) parts.pop();
+    parts.forEach((t, i) => {
+      if (t.trim() !== '') lines.push({ file, line: i + 1, text: t, partial: !endsWithNewline && i === parts.length - 1 });
+    });
+  }
+  const report: VerifyReport = { ok: false, records: 0, files, chains: [], notes: [] };
+  const chains = new Map<string, ChainSummary>();
+  const seen = new Set<string>([GENESIS_HASH]);
+  let lastHash: string | undefined;
+  let lastWhere: Line | undefined;
+  /** A line a killed writer left incomplete: accepted only when the next run's chain.start continues from the record before it. */
+  let incomplete: { at: Line; before: string | undefined } | undefined;
+  const fail = (at: Line, kind: VerifyProblemKind, message: string): VerifyReport => {
+    report.problem = { kind, file: at.file, line: at.line, message };
+    report.chains = [...chains.values()];
+    return report;
+  };
+
+  for (let i = 0; i < lines.length; i++) {
+    const at = lines[i]!;
+    const r = parse(at.text);
+    if (r === undefined) {
+      if (incomplete !== undefined) return fail(incomplete.at, 'malformed', 'not a complete JSON record');
+      incomplete = { at, before: lastHash };
+      continue;
+    }
+    if (!isSealed(r)) return fail(at, 'unchained', 'record without a hash chain (chain, seq, prevHash, hash)');
+    const alg = hashAlgOf(r.hash);
+    if (alg === undefined) return fail(at, 'unchained', `unknown hash algorithm in "${r.hash.slice(0, 20)}"`);
+    if (alg === 'hmac-sha256' && opts.key === undefined) return fail(at, 'key', 'records are HMAC-SHA-256: pass the key (--key-env NAME or --key-file FILE)');
+    if (alg === 'sha256' && opts.key !== undefined) return fail(at, 'key', 'record is plain SHA-256 although a key was given (HMAC records expected)');
+    if (recordHash(r, opts.key) !== r.hash) return fail(at, 'altered', `record altered: its hash does not match its content (chain ${r.chain} seq ${r.seq})`);
+
+    const isStart = r.audit?.type === 'chain.start';
+    if (incomplete !== undefined) {
+      if (!(isStart && r.seq === 0 && r.prevHash === (incomplete.before ?? r.prevHash))) return fail(incomplete.at, 'malformed', 'not a complete JSON record');
+      report.notes.push(`${incomplete.at.file}:${incomplete.at.line}: an incomplete record (a writer stopped mid-line); the next run continued from the record before it`);
+      incomplete = undefined;
+    }
+    const known = chains.get(r.chain);
+    if (known !== undefined) {
+      const expected = known.lastSeq + 1;
+      if (r.seq > expected) {
+        const later = lines.slice(i + 1).find((l) => {
+          const o = parse(l.text);
+          return o !== undefined && isSealed(o) && o.chain === r.chain && o.seq === expected;
+        });
+        if (later !== undefined) return fail(at, 'reordered', `record out of order: chain ${r.chain} seq ${r.seq} where seq ${expected} was expected (found later at ${later.file}:${later.line})`);
+        return fail(at, 'missing', `record missing before this one: chain ${r.chain} seq ${expected}${r.seq - 1 > expected ? `..${r.seq - 1}` : ''} not found (deleted?)`);
+      }
+      if (r.seq < expected) return fail(at, 'reordered', `record out of order: chain ${r.chain} seq ${r.seq} after seq ${known.lastSeq} (reordered or duplicated)`);
+      if (r.prevHash !== known.head) return fail(at, 'link', `prevHash does not match the previous record of chain ${r.chain} (seq ${known.lastSeq}): a record before this one was replaced`);
+      known.lastSeq = r.seq;
+      known.records += 1;
+      known.head = r.hash;
+    } else {
+      if (lastWhere === undefined) {
+        // The first record of the run anchors it: what came before is in a file not given (or was rotated away).
+        if (r.prevHash !== GENESIS_HASH) report.notes.push(`${at.file}:${at.line}: starts after ${r.prevHash} (chain ${r.chain} seq ${r.seq}), a record not in these files`);
+      } else {
+        if (!isStart || r.seq !== 0) return fail(at, 'link', `record of chain ${r.chain} (seq ${r.seq}) without that chain's chain.start before it: records missing or reordered`);
+        if (!seen.has(r.prevHash)) return fail(at, 'link', `chain.start of chain ${r.chain} links to ${r.prevHash}, which is no earlier record`);
+        if (r.prevHash === GENESIS_HASH) report.notes.push(`${at.file}:${at.line}: chain ${r.chain} starts afresh (its writer could not read the previous head)`);
+      }
+      chains.set(r.chain, { chain: r.chain, firstSeq: r.seq, lastSeq: r.seq, records: 1, head: r.hash });
+    }
+    seen.add(r.hash);
+    lastHash = r.hash;
+    lastWhere = at;
+    report.records += 1;
+  }
+  if (incomplete !== undefined) return fail(incomplete.at, 'malformed', incomplete.at.partial ? 'incomplete last record (the writer stopped mid-line)' : 'not a complete JSON record');
+  report.chains = [...chains.values()];
+  report.ok = true;
+  return report;
+}
+
+export function formatVerifyReport(r: VerifyReport): string {
+  const out: string[] = [];
+  for (const n of r.notes) out.push(`note: ${n}`);
+  if (r.problem !== undefined) {
+    out.push(`${r.problem.file}:${r.problem.line}: ${r.problem.message}`);
+    out.push(`FAILED after ${r.records} good record${r.records === 1 ? '' : 's'}`);
+    return out.join('\n');
+  }
+  const files = r.files.length === 1 ? r.files[0]! : `${r.files.length} files`;
+  out.push(`OK: ${r.records} record${r.records === 1 ? '' : 's'} in ${files}, ${r.chains.length} chain${r.chains.length === 1 ? '' : 's'}`);
+  for (const c of r.chains) out.push(`  chain ${c.chain}: seq ${c.firstSeq}..${c.lastSeq} (${c.records} records), head ${c.head}`);
+  return out.join('\n');
+}
+
+function parse(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isSealed(r: Record<string, unknown>): r is Sealed {
+  return typeof r.chain === 'string' && typeof r.seq === 'number' && Number.isSafeInteger(r.seq) && typeof r.prevHash === 'string' && typeof r.hash === 'string';
+}

@@ -1,0 +1,267 @@
+/**
+ * `server.httpRateLimit`: HTTP-level limits of what is not an MCP call (MCP calls have `limits:`), with
+ * `@fastify/rate-limit`'s fixed-window stores (memory, or Redis to share the counters between replicas):
+ *
+ *   oauth         the built-in authorization server's endpoints     per client address · per OAuth `client_id`
+ *   registration  RFC 7591 registration, on top of `oauth`           per client address (no client exists yet)
+ *   sessions      POST on the MCP path without `Mcp-Session-Id`     per client address · per authenticated caller
+ *
+ * Per-address checks run in `onRequest`, before a body is read or a token verified, so a flood costs little.
+ * The address is the socket peer, or the `X-Forwarded-For` client when the peer is a trusted proxy
+ * (client-address.ts): a spoofed header from anyone else counts against the sender's own address.
+ *
+ * A refusal is 429 with `Retry-After` (RFC 6585 §4, RFC 9110 §10.2.3) and a JSON body — an OAuth error object on
+ * the authorization server's endpoints, a JSON-RPC error on the MCP path — and an audit record
+ * `{ type: 'http.rejected', reason: 'rate_limited', status: 429, rule, remoteAddress }` (coalesced per limit and
+ * address under a flood, with `count`: rejection-recorder.ts).
+ *
+ * `sessions` also enforces `server.maxSessions` before authentication: a flood of new sessions at the cap is
+ * answered 503 + `Retry-After` (reason `max_sessions`) while existing sessions keep working.
+ *
+ * `perClient` on the OAuth endpoints counts by the `client_id` a request *names*: client ids of public clients
+ * are not secret, so anyone can spend a client's budget. It is a ceiling on the traffic one client can cause (a
+ * brute force spread over many addresses), kept well above `perIp` so that one abusive address cannot reach it.
+ */
+import fastifyRateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { AuditSink } from '../audit/audit-sink.js';
+import type { ServerConfig } from '../config/types.js';
+import { GatewayError, toRpcError } from '../errors/gateway-error.js';
+import { rpcError } from '../lib/json-rpc.js';
+import { principalKey, type Principal } from '../lib/principal.js';
+import { clientAddress } from './client-address.js';
+import { RejectionRecorder } from './rejection-recorder.js';
+import { trustedProxyMatcher } from './trusted-proxies.js';
+
+export interface HttpLimitsOptions {
+  readonly server: Pick<ServerConfig, 'httpRateLimit' | 'trustedProxies' | 'maxSessions' | 'overload'>;
+  readonly audit: AuditSink;
+  readonly logger: Logger;
+  /** Open MCP sessions now (`FrontDoor.sessionCount`), for the `maxSessions` check before authentication. */
+  readonly sessionCount: () => number;
+  /**
+   * The shared Redis connection (`createRedisClient`'s handle), when `limits.store` is `redis`: counters are then shared by
+   * every replica, under `<keyPrefix>http-rl:`. Default: in memory, per process.
+   */
+  readonly redis?: { readonly client: Redis; readonly keyPrefix: string };
+  /**
+   * When the Redis store fails: `closed` (default) answers 503 — the limit cannot be checked, so the request is
+   * refused; `open` lets the request through and logs. The composition root passes `limits.onStoreError`.
+   */
+  readonly onStoreError?: 'closed' | 'open';
+}
+
+type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** Hooks for the built-in authorization server's routes (attached by auth/as/plugin.ts). */
+export interface AsRouteLimits {
+  /** Authorize, callback, consent, token, revoke, register: per address (onRequest) and per `client_id` (preHandler). */
+  readonly oauth: { readonly onRequest: Hook; readonly preHandler: Hook };
+  /** Registration only, on top of `oauth`. */
+  readonly registration: { readonly onRequest: Hook };
+}
+
+export interface HttpLimits extends AsRouteLimits {
+  /** onRequest of the MCP POST route: for a request opening a session, `maxSessions` and the per-address limit. */
+  readonly newSession: Hook;
+  /**
+   * Once the caller is authenticated, for a request opening a session: its per-caller limit. False when refused
+   * (the answer has been written to `res`, for the hijacked MCP handler).
+   */
+  admitSession(request: FastifyRequest, res: ServerResponse, principal: Principal): Promise<boolean>;
+  /** The client address of a request (trusted proxies applied), for audit records. */
+  addressOf(request: FastifyRequest): string | undefined;
+}
+
+/** Distinct keys per limiter: the Redis store puts every limiter of this kind under one namespace. */
+type Rule = 'oauth.perIp' | 'oauth.perClient' | 'registration.perIp' | 'sessions.perIp' | 'sessions.perClient';
+
+/** Most keys each in-memory limiter remembers (an LRU): evicting a live key would reset its budget. */
+const MEMORY_KEYS = 100_000;
+/** Longest `client_id` used as a key (the authorization server refuses longer ones anyway). */
+const MAX_CLIENT_ID = 256;
+
+const byApp = new WeakMap<FastifyInstance, HttpLimits>();
+
+/** The limits `registerHttpLimits` installed on this edge app (for the authorization server's routes). */
+export function httpLimitsOf(app: FastifyInstance): HttpLimits | undefined {
+  return byApp.get(app);
+}
+
+/** Registers `@fastify/rate-limit` (no global limit: only the hooks below limit anything) and builds the hooks. */
+export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions): HttpLimits {
+  const cfg = opts.server.httpRateLimit;
+  const isTrusted = trustedProxyMatcher(opts.server.trustedProxies);
+  const addressOf = (request: FastifyRequest): string | undefined => clientAddress(request, isTrusted);
+  const retryAfterBusy = opts.server.overload.retryAfterSeconds;
+
+  void app.register(fastifyRateLimit, {
+    global: false,
+    ...(opts.redis !== undefined ? { redis: opts.redis.client, nameSpace: `${opts.redis.keyPrefix}http-rl:` } : {}),
+  });
+
+  /** The key each limiter counts a request under, set by the hook just before it asks. */
+  const keyOf = new WeakMap<FastifyRequest, string>();
+  const windows: Record<Rule, { max: number; windowSeconds: number }> = {
+    'oauth.perIp': { max: cfg.oauth.perIp, windowSeconds: cfg.oauth.windowSeconds },
+    'oauth.perClient': { max: cfg.oauth.perClient, windowSeconds: cfg.oauth.windowSeconds },
+    'registration.perIp': { max: cfg.registration.perIp, windowSeconds: cfg.registration.windowSeconds },
+    'sessions.perIp': { max: cfg.sessions.perIp, windowSeconds: cfg.sessions.windowSeconds },
+    'sessions.perClient': { max: cfg.sessions.perClient, windowSeconds: cfg.sessions.windowSeconds },
+  };
+  type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
+  const limiters = new Map<Rule, Limiter>();
+  // Created on first use: `createRateLimit` exists once the plugin has loaded (before the first request). Each
+  // limiter gets its own store; `cache` (the in-memory LRU size) is honoured there although the typings omit it.
+  const limiterFor = (rule: Rule): Limiter => {
+    let limiter = limiters.get(rule);
+    if (limiter === undefined) {
+      const w = windows[rule];
+      limiter = app.createRateLimit({ max: w.max, timeWindow: w.windowSeconds * 1000, cache: MEMORY_KEYS, keyGenerator: (req) => keyOf.get(req) ?? '' } as Parameters<FastifyInstance['createRateLimit']>[0]);
+      limiters.set(rule, limiter);
+    }
+    return limiter;
+  };
+
+  type Verdict = { ok: true } | { ok: false; status: 429 | 503; retryAfter: number; reason: string; rule: Rule };
+  /** Counts `request` under `rule`/`id`; the verdict, never a throw. */
+  const consume = async (rule: Rule, id: string, request: FastifyRequest): Promise<Verdict> => {
+    keyOf.set(request, `${rule}:${id}`);
+    try {
+      const r = await limiterFor(rule)(request);
+      if (r.isAllowed || !r.isExceeded) return { ok: true };
+      return { ok: false, status: 429, retryAfter: Math.max(1, r.ttlInSeconds), reason: 'rate_limited', rule };
+    } catch (err) {
+      // Only the Redis store can fail. Fail closed unless told otherwise: an unchecked limit is no limit.
+      opts.logger.warn({ err: err instanceof Error ? err.message : String(err), rule }, 'HTTP rate-limit store unavailable');
+      if (opts.onStoreError === 'open') return { ok: true };
+      return { ok: false, status: 503, retryAfter: retryAfterBusy, reason: 'rate_limit_store_unavailable', rule };
+    }
+  };
+
+  // Coalesced per limit and address under a flood: a brute force must not turn into an audit-writing load.
+  const recorder = new RejectionRecorder(opts.audit);
+  app.addHook('onClose', async () => recorder.flushAll());
+  const record = (request: FastifyRequest, v: Exclude<Verdict, { ok: true }>, clientId?: string): void => {
+    const remoteAddress = addressOf(request);
+    recorder.record(`${v.rule}|${remoteAddress ?? ''}|${clientId ?? ''}`, {
+      type: 'http.rejected',
+      reason: v.reason,
+      status: v.status,
+      rule: v.rule,
+      ...(remoteAddress !== undefined ? { remoteAddress } : {}),
+      ...(clientId !== undefined ? { clientId } : {}),
+    });
+  };
+
+  /** Refusal on an authorization-server endpoint: an RFC 6749 §5.2-shaped error object. */
+  const refuseOAuth = (reply: FastifyReply, v: Exclude<Verdict, { ok: true }>): FastifyReply =>
+    reply
+      .code(v.status)
+      .header('retry-after', String(v.retryAfter))
+      .header('cache-control', 'no-store')
+      .header('content-type', 'application/json')
+      .send(JSON.stringify({ error: 'temporarily_unavailable', error_description: v.status === 429 ? 'Too many requests' : 'Service temporarily unavailable' }));
+
+  const mcpBody = (v: Exclude<Verdict, { ok: true }> | { status: 503; code: 'GW_MCP_SESSION_LIMIT' }): string => {
+    const code = 'code' in v ? v.code : v.status === 429 ? 'GW_HTTP_RATE_LIMITED' : 'GW_HTTP_OVERLOADED';
+    return JSON.stringify(rpcError(null, toRpcError(new GatewayError(code))));
+  };
+
+  const perAddress = (rule: 'oauth.perIp' | 'registration.perIp'): Hook => {
+    return async (request, reply) => {
+      if (!cfg.enabled) return undefined;
+      const v = await consume(rule, addressKey(addressOf(request)), request);
+      if (v.ok) return undefined;
+      record(request, v);
+      return refuseOAuth(reply, v);
+    };
+  };
+
+  const oauthPerClient: Hook = async (request, reply) => {
+    if (!cfg.enabled) return undefined;
+    const clientId = namedClientId(request);
+    if (clientId === undefined) return undefined;
+    const v = await consume('oauth.perClient', clientId, request);
+    if (v.ok) return undefined;
+    record(request, v, clientId);
+    return refuseOAuth(reply, v);
+  };
+
+  /**
+   * Session creations admitted but not answered yet. Opening a session is asynchronous, so a burst of concurrent
+   * requests would all see the same count: each one holds a slot until its response is done (by then the session
+   * it opened, if any, is counted by `sessionCount`).
+   */
+  let opening = 0;
+  const newSession: Hook = async (request, reply) => {
+    if (request.headers['mcp-session-id'] !== undefined) return undefined;
+    const v: Verdict = cfg.enabled ? await consume('sessions.perIp', addressKey(addressOf(request)), request) : { ok: true };
+    if (!v.ok) {
+      record(request, v);
+      return reply.code(v.status).header('retry-after', String(v.retryAfter)).header('content-type', 'application/json').send(mcpBody(v));
+    }
+    // Checked and reserved with no await in between, so concurrent requests cannot pass on the same count.
+    if (opts.sessionCount() + opening >= opts.server.maxSessions) {
+      const remoteAddress = addressOf(request);
+      recorder.record('max_sessions', {
+        type: 'http.rejected',
+        reason: 'max_sessions',
+        status: 503,
+        detail: `${opts.sessionCount()} sessions open, ${opening} opening (maxSessions ${opts.server.maxSessions})`,
+        ...(remoteAddress !== undefined ? { remoteAddress } : {}),
+      });
+      return reply
+        .code(503)
+        .header('retry-after', String(retryAfterBusy))
+        .header('content-type', 'application/json')
+        .send(mcpBody({ status: 503, code: 'GW_MCP_SESSION_LIMIT' }));
+    }
+    opening++;
+    reply.raw.once('close', () => opening--);
+    return undefined;
+  };
+
+  const limits: HttpLimits = {
+    oauth: { onRequest: perAddress('oauth.perIp'), preHandler: oauthPerClient },
+    registration: { onRequest: perAddress('registration.perIp') },
+    newSession,
+    async admitSession(request, res, principal) {
+      // Unauthenticated loopback development (auth.mode none): every caller is the same "anonymous".
+      if (!cfg.enabled || principal.anonymous || request.headers['mcp-session-id'] !== undefined) return true;
+      const v = await consume('sessions.perClient', principalKey(principal), request);
+      if (v.ok) return true;
+      record(request, v, principal.clientId);
+      const body = mcpBody(v);
+      res.writeHead(v.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': String(v.retryAfter) });
+      res.end(body);
+      return false;
+    },
+    addressOf,
+  };
+  byApp.set(app, limits);
+  return limits;
+}
+
+/**
+ * The per-address key: IPv4 as is, IPv6 by its /64 (one host usually owns a whole /64, so counting single
+ * addresses would give it 2^64 budgets). `normalizeIP` also folds IPv4-mapped IPv6 to IPv4.
+ */
+function addressKey(address: string | undefined): string {
+  return address === undefined ? 'unknown' : fastifyRateLimit.normalizeIP(address, 64);
+}
+
+/** The OAuth `client_id` a request names: form body (token, revoke) or query (authorize); bounded and printable. */
+function namedClientId(request: FastifyRequest): string | undefined {
+  const body: unknown = request.body;
+  let value: unknown;
+  if (body instanceof URLSearchParams) value = body.get('client_id');
+  if ((value === undefined || value === null) && request.method === 'GET') {
+    const q = request.url.indexOf('?');
+    if (q !== -1) value = new URLSearchParams(request.url.slice(q + 1)).get('client_id');
+  }
+  return typeof value === 'string' && value !== '' && value.length <= MAX_CLIENT_ID && /^[\x21-\x7e]+$/.test(value) ? value : undefined;
+}

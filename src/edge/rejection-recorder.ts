@@ -1,0 +1,76 @@
+/**
+ * Audit records of the edge's refusals (`http.rejected`), coalesced under a flood: per key (a reason, or a rule
+ * and an address) the first refusal of each one-second window is recorded at once, the rest of the window are
+ * counted and recorded together when it ends, with `count`. A flood of refusals thus costs at most two records per
+ * key per second — recording (with its hash chain) cannot become the overload — and the counts stay exact for
+ * the metrics derived from audit records.
+ */
+import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
+
+interface Slot {
+  /** End of the window (epoch ms). */
+  until: number;
+  /** Refusals after the first one in this window, not recorded yet. */
+  suppressed: number;
+  /** The latest of them: the summary record carries its fields. */
+  last?: AuditEvent;
+  timer?: NodeJS.Timeout;
+}
+
+export interface RejectionRecorderOptions {
+  readonly windowMs?: number;
+  /** Keys tracked at once; beyond it (every key busy) refusals are recorded one by one rather than lost. */
+  readonly maxKeys?: number;
+  readonly now?: () => number;
+}
+
+export class RejectionRecorder {
+  private readonly slots = new Map<string, Slot>();
+  private readonly windowMs: number;
+  private readonly maxKeys: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly audit: AuditSink,
+    opts: RejectionRecorderOptions = {},
+  ) {
+    this.windowMs = opts.windowMs ?? 1000;
+    this.maxKeys = opts.maxKeys ?? 10_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  record(key: string, event: AuditEvent): void {
+    const t = this.now();
+    const slot = this.slots.get(key);
+    if (slot !== undefined && t < slot.until) {
+      slot.suppressed++;
+      slot.last = event;
+      // Flushed when the window ends, so a burst that stops is still counted.
+      slot.timer ??= setTimeout(() => this.flush(key), slot.until - t).unref();
+      return;
+    }
+    // The key's previous window is over: record what it held before this one starts.
+    if (slot !== undefined) this.flush(key);
+    else if (this.slots.size >= this.maxKeys) this.sweep(t);
+    if (this.slots.size < this.maxKeys) this.slots.set(key, { until: t + this.windowMs, suppressed: 0 });
+    this.audit.record(event);
+  }
+
+  /** Records what is pending now (shutdown). */
+  flushAll(): void {
+    for (const key of [...this.slots.keys()]) this.flush(key);
+  }
+
+  private flush(key: string): void {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return;
+    if (slot.timer !== undefined) clearTimeout(slot.timer);
+    this.slots.delete(key);
+    if (slot.suppressed > 0 && slot.last !== undefined) this.audit.record(slot.suppressed > 1 ? { ...slot.last, count: slot.suppressed } : slot.last);
+  }
+
+  /** Forgets windows that ended with nothing pending (those with a pending count flush themselves). */
+  private sweep(t: number): void {
+    for (const [key, slot] of this.slots) if (slot.until <= t && slot.timer === undefined) this.slots.delete(key);
+  }
+}

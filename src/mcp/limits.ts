@@ -1,0 +1,216 @@
+/**
+ * The rate-limit step of a `tools/call` (DESIGN.md §4: after the policy allowed it, the last step before
+ * forward). One `admit` per call takes a token from every applicable bucket and a lease in every applicable
+ * concurrency set — the `limits.rules` of the config that cover the tool, and the policy's own `limits` of the
+ * allow decision — all or nothing, through the `RateLimiter` port (memory or Redis). The returned admission is
+ * released when the call ends, however it ends.
+ *
+ * Budgets are keyed by the principal (issuer + subject, the client id), the exposed tool and the upstream —
+ * never by session, connection or address — so re-initialising, new connections or a forged
+ * `X-Forwarded-For` never reset one.
+ *
+ * When the store cannot answer, each applicable limit's `onStoreError` decides: any `closed` one refuses the
+ * call (GW_MCP_LIMITER_UNAVAILABLE); if all are `open` the call goes through, counted and logged at most once
+ * per 30 s.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AuditEvent } from '../audit/audit-sink.js';
+import type { LimitDimension, LimitRuleConfig, LimitsConfig, RateLimitSpec, StoreErrorMode } from '../config/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { ErrorCode } from '../errors/codes.js';
+import type { Principal } from '../lib/principal.js';
+import type { AllowDecision } from '../policy/decision.js';
+import { nameGlob, type Glob } from '../policy/glob.js';
+import { LimiterUnavailableError, type RateLimiter } from '../policy/rate-limit.js';
+
+export interface CallLimiterOptions {
+  limits: LimitsConfig;
+  store: RateLimiter;
+  logger: Logger;
+  /** For the open-mode log throttle only (the stores keep their own clocks). */
+  now?: () => number;
+}
+
+export interface LimitedCall {
+  principal: Principal;
+  /** The exposed tool name and its upstream. */
+  tool: string;
+  upstream: string;
+  decision: AllowDecision;
+  /** How long the call may live at most (ms): leases expire this long after they are taken, plus a grace. */
+  maxDurationMs: number;
+}
+
+/** Given back when the call ends (any outcome); idempotent. */
+export interface Admission {
+  release(): void;
+}
+
+/** A limit as applied to one call: where its budget lives and who named it. */
+interface Applied {
+  /** The config rule id, or the policy allow rule's id. */
+  rule: string;
+  onStoreError: StoreErrorMode;
+}
+
+const NOTHING: Admission = Object.freeze({ release: () => undefined });
+/** A lease outlives its call's deadline by this much before it is considered leaked. */
+const LEASE_GRACE_MS = 30_000;
+const OPEN_LOG_EVERY_MS = 30_000;
+/** Policy rules give their rate per minute. */
+const MINUTE_MS = 60_000;
+
+export class CallLimiter {
+  readonly #limits: LimitsConfig;
+  readonly #store: RateLimiter;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #rules: readonly { rule: LimitRuleConfig; tools: readonly Glob[] | undefined }[];
+  #lastOpenLog = -Infinity;
+  #openPassed = 0;
+  #storeErrors = 0;
+
+  constructor(opts: CallLimiterOptions) {
+    this.#limits = opts.limits;
+    this.#store = opts.store;
+    this.#logger = opts.logger;
+    this.#now = opts.now ?? Date.now;
+    this.#rules = opts.limits.rules.map((rule) => ({ rule, tools: rule.tools?.map(nameGlob) }));
+  }
+
+  /** Calls let through while the store was unreachable (fail-open limits), and store failures seen, since start. */
+  get counters(): { openPassed: number; storeErrors: number } {
+    return { openPassed: this.#openPassed, storeErrors: this.#storeErrors };
+  }
+
+  /** Whether some limit refuses calls while the store is down (then a down store makes the replica unready). */
+  get hasFailClosed(): boolean {
+    return this.#limits.onStoreError === 'closed' || this.#limits.rules.some((r) => r.onStoreError === 'closed');
+  }
+
+  /**
+   * Admit one call or throw the refusal (GW_MCP_RATE_LIMITED / GW_MCP_LIMITER_UNAVAILABLE, with
+   * `data.retryAfterMs`). On refusal `event` names the limit (`rule`) and says `decision: deny`.
+   */
+  async admit(call: LimitedCall, event: AuditEvent): Promise<Admission> {
+    const rates: { key: string; rate: RateLimitSpec }[] = [];
+    const leases: { key: string; max: number }[] = [];
+    const rateOwners: Applied[] = [];
+    const leaseOwners: Applied[] = [];
+    for (const { rule, tools } of this.#rules) {
+      if (tools !== undefined && !tools.some((g) => g.matches(call.tool))) continue;
+      const scope = `${rule.id}:${digest(rule.per.map((d) => dimension(d, call)))}`;
+      const applied = { rule: rule.id, onStoreError: rule.onStoreError };
+      if (rule.rate) {
+        rates.push({ key: `rate:${scope}`, rate: rule.rate });
+        rateOwners.push(applied);
+      }
+      if (rule.concurrency !== undefined) {
+        leases.push({ key: `conc:${scope}`, max: rule.concurrency });
+        leaseOwners.push(applied);
+      }
+    }
+    // The policy's limits (merged strictest over the applying allow rules) count per principal and tool.
+    const policy = call.decision.limits;
+    if (policy?.rate !== undefined || policy?.concurrency !== undefined) {
+      // `@` cannot start a config rule id, so these keys never meet a rule's.
+      const scope = `@policy:${digest([dimension('subject', call), call.tool])}`;
+      const applied = { rule: call.decision.ruleId, onStoreError: this.#limits.onStoreError };
+      if (policy.rate) {
+        rates.push({ key: `rate:${scope}`, rate: { count: policy.rate.perMinute, periodMs: MINUTE_MS, burst: policy.rate.burst } });
+        rateOwners.push(applied);
+      }
+      if (policy.concurrency !== undefined) {
+        leases.push({ key: `conc:${scope}`, max: policy.concurrency });
+        leaseOwners.push(applied);
+      }
+    }
+    if (rates.length === 0 && leases.length === 0) return NOTHING;
+
+    const leaseId = randomUUID();
+    let result;
+    try {
+      result = await this.#store.admit({ rates, leases, leaseId, leaseTtlMs: Math.ceil(call.maxDurationMs) + LEASE_GRACE_MS });
+    } catch (err) {
+      return this.#storeFailed(err, [...rateOwners, ...leaseOwners], event);
+    }
+    if (!result.ok) {
+      const owner = (result.kind === 'rate' ? rateOwners : leaseOwners)[result.index]!;
+      event.decision = 'deny';
+      event.reason = 'rate_limited';
+      event.rule = owner.rule;
+      const what = result.kind === 'rate' ? 'rate limit' : 'concurrency limit';
+      throw refusal('GW_MCP_RATE_LIMITED', `${what} ${owner.rule}: retry in ${result.retryAfterMs} ms`, result.retryAfterMs);
+    }
+    if (leases.length === 0) return NOTHING;
+    const keys = leases.map((l) => l.key);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        // Best effort: a lease Redis could not take back expires on its own (leaseTtlMs).
+        this.#store.release(keys, leaseId).catch((err: unknown) => {
+          this.#logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'limits: lease release failed; it will expire');
+        });
+      },
+    };
+  }
+
+  #storeFailed(err: unknown, owners: readonly Applied[], event: AuditEvent): Admission {
+    this.#storeErrors++;
+    const message = err instanceof Error ? err.message : String(err);
+    if (!(err instanceof LimiterUnavailableError)) this.#logger.error({ err }, 'limits: store failed unexpectedly');
+    const closed = owners.find((o) => o.onStoreError === 'closed');
+    if (closed !== undefined) {
+      event.decision = 'deny';
+      event.reason = 'limiter_unavailable';
+      event.rule = closed.rule;
+      throw refusal('GW_MCP_LIMITER_UNAVAILABLE', `limit ${closed.rule} fails closed: ${message}`, STORE_RETRY_MS);
+    }
+    this.#openPassed++;
+    event.detail = `limits store unavailable; allowed by onStoreError open (${owners.map((o) => o.rule).join(', ')})`;
+    const now = this.#now();
+    if (now - this.#lastOpenLog >= OPEN_LOG_EVERY_MS) {
+      this.#lastOpenLog = now;
+      this.#logger.warn({ err: message, allowedSoFar: this.#openPassed }, 'limits store unavailable: calls under fail-open limits pass unlimited');
+    }
+    return NOTHING;
+  }
+}
+
+/** What a client refused by a down store is told to wait before retrying. */
+const STORE_RETRY_MS = 1000;
+
+function refusal(code: Extract<ErrorCode, 'GW_MCP_RATE_LIMITED' | 'GW_MCP_LIMITER_UNAVAILABLE'>, detail: string, retryAfterMs: number): GatewayError {
+  return new GatewayError(code, { detail, data: { retryAfterMs } });
+}
+
+/**
+ * The audit `errorCode` of the limit refusals is the contract's short name (`rate_limited`,
+ * `limiter_unavailable`) that metrics count; every other code is recorded as it is.
+ */
+export function auditErrorCode(code: ErrorCode): string {
+  return code === 'GW_MCP_RATE_LIMITED' ? 'rate_limited' : code === 'GW_MCP_LIMITER_UNAVAILABLE' ? 'limiter_unavailable' : code;
+}
+
+/** One coordinate of a budget. The subject is issuer + subject: the same `sub` from two issuers is two people. */
+function dimension(d: LimitDimension, call: LimitedCall): string {
+  switch (d) {
+    case 'subject':
+      return JSON.stringify(['s', call.principal.issuer ?? '', call.principal.subject]);
+    case 'client':
+      // Principals without a client id (no such claim) share the "no client" budget.
+      return JSON.stringify(['c', call.principal.clientId ?? '']);
+    case 'tool':
+      return JSON.stringify(['t', call.tool]);
+    case 'upstream':
+      return JSON.stringify(['u', call.upstream]);
+  }
+}
+
+/** User-controlled parts of a key are hashed: bounded length, no separator games. */
+function digest(parts: readonly string[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 32);
+}

@@ -1,0 +1,21 @@
+/**
+ * Builds the session authority the config asks for (DESIGN.md §7): the keys of `sessions.keys`, or one random
+ * key for this process, and the revocation/idle store the composition root chose.
+ */
+import type { Logger } from 'pino';
+import { sessionKeyBytes, SESSIONS_DEFAULTS } from '../config/sessions-config.js';
+import type { GatehouseConfig } from '../config/types.js';
+import type { SessionStore } from '../lib/session-store.js';
+import { SessionAuthority } from './session-authority.js';
+import { SessionTokenCodec } from './session-token.js';
+
+export function createSessionAuthority(config: GatehouseConfig, store: SessionStore, logger: Logger): SessionAuthority {
+  const sessions = config.sessions ?? SESSIONS_DEFAULTS.sessions;
+  const keys = sessionKeyBytes(sessions);
+  if (keys.length === 0) {
+    // Said once, at start: the operator of one node needs nothing; the operator of several needs to know.
+    logger.info('sessions.keys not set: session ids are sealed with a random key of this process; sessions end with a restart and cannot move between replicas');
+  }
+  const codec = keys.length > 0 ? new SessionTokenCodec(keys) : SessionTokenCodec.ephemeral();
+  return new SessionAuthority({ codec, store, maxLifetimeMs: sessions.maxLifetimeMs });
+}

@@ -1,0 +1,138 @@
+/**
+ * The `Mcp-Session-Id` as an encrypted, authenticated token (DESIGN.md §7): any replica holding the session
+ * keys can rebuild the session from the id alone. JWE compact serialisation (RFC 7516 §7.1), `alg: dir` with
+ * `enc: A256GCM` (RFC 7518 §4.5, §5.3): no wrapped key, so the id stays short — it rides on every request.
+ * The header's `kid` names the key (a fingerprint, not a configured name): the first key encrypts, every key
+ * decrypts, so a key can be rotated in while the previous one is still accepted.
+ *
+ * Pure: no clock of its own (callers pass `now`), no I/O; the revocation and idle checks live in the store.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
+import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
+import { principalKey, type Principal } from '../lib/principal.js';
+
+/** What a session id carries. Times are epoch milliseconds here, seconds on the wire (RFC 7519 NumericDate). */
+export interface SessionClaims {
+  /** The session's own random id (internal key, audit, revocation); never an identity. */
+  readonly jti: string;
+  /** `principalBinding(principal)`: who may use the session, as a hash. */
+  readonly binding: string;
+  readonly protocolVersion: string;
+  readonly capabilities: JsonObject;
+  readonly clientInfo: JsonObject;
+  readonly issuedAt: number;
+  /** Absolute end of the session (`sessions.maxLifetimeMs` after `issuedAt`). */
+  readonly expiresAt: number;
+}
+
+export type OpenFailure = 'malformed' | 'unknown_key' | 'undecryptable' | 'invalid_claims' | 'expired';
+export type OpenResult = { readonly ok: true; readonly claims: SessionClaims } | { readonly ok: false; readonly reason: OpenFailure };
+
+/** Key length of A256GCM (RFC 7518 §5.3). */
+export const SESSION_KEY_BYTES = 32;
+/** The longest id we try to open: far above what we issue (~0.4 KB), far below a header limit. */
+const MAX_TOKEN_CHARS = 4096;
+/** Compact JWE with `dir`: header . (empty key) . iv . ciphertext . tag, all base64url. */
+const COMPACT_JWE = /^[A-Za-z0-9_-]+\.\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const DECRYPT_OPTIONS = { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] };
+
+/** A key's `kid`: a fingerprint under its own label, so it says nothing about the key and needs no configuring. */
+export function keyId(key: Uint8Array): string {
+  return createHash('sha256').update('gatehouse session key id\0').update(key).digest('base64url').slice(0, 11);
+}
+
+/**
+ * Who may use a session: a hash of issuer, subject, client and certificate (`principalKey`, threat model #6).
+ * Hashed so that even a decrypted token names nobody; 128 bits, inside an authenticated token, is plenty.
+ */
+export function principalBinding(p: Principal): string {
+  return createHash('sha256').update('gatehouse session principal\0').update(principalKey(p)).digest('base64url').slice(0, 22);
+}
+
+export function newSessionJti(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export class SessionTokenCodec {
+  private readonly encryptKey: Uint8Array;
+  private readonly encryptKid: string;
+  private readonly byKid: ReadonlyMap<string, Uint8Array>;
+
+  /** `keys[0]` encrypts; all decrypt. Throws on an empty list or a key of the wrong length. */
+  constructor(keys: readonly Uint8Array[]) {
+    if (keys.length === 0) throw new TypeError('SessionTokenCodec needs at least one key');
+    for (const k of keys) if (k.length !== SESSION_KEY_BYTES) throw new TypeError(`session keys are ${SESSION_KEY_BYTES} bytes`);
+    this.encryptKey = keys[0]!;
+    this.encryptKid = keyId(this.encryptKey);
+    this.byKid = new Map(keys.map((k) => [keyId(k), k]));
+  }
+
+  /** One random key for this process alone (no `sessions.keys`): ids die with the process. */
+  static ephemeral(): SessionTokenCodec {
+    return new SessionTokenCodec([new Uint8Array(randomBytes(SESSION_KEY_BYTES))]);
+  }
+
+  get kid(): string {
+    return this.encryptKid;
+  }
+
+  async seal(claims: SessionClaims): Promise<string> {
+    const payload = {
+      jti: claims.jti,
+      pb: claims.binding,
+      v: claims.protocolVersion,
+      cap: claims.capabilities,
+      ci: claims.clientInfo,
+      iat: Math.floor(claims.issuedAt / 1000),
+      exp: Math.ceil(claims.expiresAt / 1000),
+    };
+    return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: this.encryptKid })
+      .encrypt(this.encryptKey);
+  }
+
+  /** Never throws: anything that is not a valid, current token of ours is a reason (the caller answers 404). */
+  async open(token: string, now: number): Promise<OpenResult> {
+    if (token.length > MAX_TOKEN_CHARS || !COMPACT_JWE.test(token)) return fail('malformed');
+    let kid: unknown;
+    try {
+      const header = decodeProtectedHeader(token);
+      if (header.alg !== 'dir' || header.enc !== 'A256GCM') return fail('malformed');
+      kid = header.kid;
+    } catch {
+      return fail('malformed');
+    }
+    const key = typeof kid === 'string' ? this.byKid.get(kid) : undefined;
+    if (key === undefined) return fail('unknown_key');
+    let plaintext: Uint8Array;
+    try {
+      // GCM's tag authenticates the header too (it is the AAD, RFC 7516 §5.1 step 14): a changed kid fails here.
+      plaintext = (await compactDecrypt(token, key, DECRYPT_OPTIONS)).plaintext;
+    } catch {
+      return fail('undecryptable');
+    }
+    const claims = parseClaims(plaintext);
+    if (claims === undefined) return fail('invalid_claims');
+    if (now >= claims.expiresAt) return fail('expired');
+    return { ok: true, claims };
+  }
+}
+
+function fail(reason: OpenFailure): OpenResult {
+  return { ok: false, reason };
+}
+
+function parseClaims(plaintext: Uint8Array): SessionClaims | undefined {
+  let p: unknown;
+  try {
+    p = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
+  } catch {
+    return undefined;
+  }
+  if (!isJsonObject(p)) return undefined;
+  const { jti, pb, v, cap, ci, iat, exp } = p;
+  if (typeof jti !== 'string' || typeof pb !== 'string' || typeof v !== 'string' || !isJsonObject(cap) || !isJsonObject(ci)) return undefined;
+  if (!Number.isSafeInteger(iat) || !Number.isSafeInteger(exp)) return undefined;
+  return { jti, binding: pb, protocolVersion: v, capabilities: cap, clientInfo: ci, issuedAt: (iat as number) * 1000, expiresAt: (exp as number) * 1000 };
+}

@@ -1,0 +1,113 @@
+/**
+ * The single-node `RateLimiter`: buckets and leases in this process's memory (the default store). Bounded: at
+ * most `maxKeys` keys; expired keys (full buckets, leases past their expiry) are swept on a timer and whenever
+ * the table is full. A table still full after a sweep makes the store unavailable — never silently forget a
+ * live bucket, which would hand its owner a fresh budget — and each limit's `onStoreError` decides.
+ */
+import { assertRateSpec, gcra } from '../policy/gcra.js';
+import { CONCURRENCY_RETRY_MS, LimiterUnavailableError, type AdmitRequest, type AdmitResult, type ConsumeResult, type RateLimiter, type RateSpec } from '../policy/rate-limit.js';
+
+export interface MemoryLimiterOptions {
+  /** Epoch ms; injected for tests. Default `Date.now`. */
+  now?: () => number;
+  /** Keys (buckets + lease sets) kept at most. Default 100 000. */
+  maxKeys?: number;
+  /** Sweep period. Default 30 s; 0 disables the timer (tests sweep through the table-full path or `sweep()`). */
+  sweepEveryMs?: number;
+}
+
+export class MemoryLimiter implements RateLimiter {
+  readonly #now: () => number;
+  readonly #maxKeys: number;
+  /** key → theoretical arrival time (ms). */
+  readonly #tats = new Map<string, number>();
+  /** key → leaseId → expiry (ms). */
+  readonly #leases = new Map<string, Map<string, number>>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: MemoryLimiterOptions = {}) {
+    this.#now = opts.now ?? Date.now;
+    this.#maxKeys = opts.maxKeys ?? 100_000;
+    if (!Number.isSafeInteger(this.#maxKeys) || this.#maxKeys < 1) throw new TypeError('"maxKeys" must be a positive integer');
+    const every = opts.sweepEveryMs ?? 30_000;
+    if (every > 0) {
+      this.#timer = setInterval(() => this.sweep(), every);
+      this.#timer.unref();
+    }
+  }
+
+  /** Keys held now (buckets + lease sets). */
+  get size(): number {
+    return this.#tats.size + this.#leases.size;
+  }
+
+  async consume(key: string, rate: RateSpec): Promise<ConsumeResult> {
+    const r = await this.admit({ rates: [{ key, rate }], leases: [], leaseId: '', leaseTtlMs: 1 });
+    return r.ok ? { ok: true, retryAfterMs: 0, remaining: r.remaining } : { ok: false, retryAfterMs: r.retryAfterMs, remaining: 0 };
+  }
+
+  admit(request: AdmitRequest): Promise<AdmitResult> {
+    try {
+      return Promise.resolve(this.#admit(request));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #admit(request: AdmitRequest): AdmitResult {
+    const now = this.#now();
+    const next: number[] = [];
+    let remaining = Infinity;
+    for (const [index, { key, rate }] of request.rates.entries()) {
+      assertRateSpec(rate);
+      const r = gcra(this.#tats.get(key), now, rate);
+      if (!r.ok) return { ok: false, kind: 'rate', index, retryAfterMs: r.retryAfterMs };
+      next.push(r.tat);
+      remaining = Math.min(remaining, r.remaining);
+    }
+    for (const [index, { key, max }] of request.leases.entries()) {
+      const set = this.#leases.get(key);
+      if (set === undefined) continue;
+      for (const [id, expires] of set) if (expires <= now) set.delete(id);
+      if (set.size >= max) return { ok: false, kind: 'concurrency', index, retryAfterMs: CONCURRENCY_RETRY_MS };
+    }
+    const fresh = request.rates.filter(({ key }) => !this.#tats.has(key)).length + request.leases.filter(({ key }) => !this.#leases.has(key)).length;
+    if (fresh > 0 && this.size + fresh > this.#maxKeys) {
+      this.sweep();
+      if (this.size + fresh > this.#maxKeys) throw new LimiterUnavailableError(`memory limiter full (${this.#maxKeys} keys)`);
+    }
+    request.rates.forEach(({ key }, i) => this.#tats.set(key, next[i]!));
+    for (const { key } of request.leases) {
+      let set = this.#leases.get(key);
+      if (set === undefined) this.#leases.set(key, (set = new Map()));
+      set.set(request.leaseId, now + request.leaseTtlMs);
+    }
+    return { ok: true, remaining };
+  }
+
+  release(keys: readonly string[], leaseId: string): Promise<void> {
+    for (const key of keys) {
+      const set = this.#leases.get(key);
+      if (set === undefined) continue;
+      set.delete(leaseId);
+      if (set.size === 0) this.#leases.delete(key);
+    }
+    return Promise.resolve();
+  }
+
+  /** Forget full buckets (`tat` passed: the key would start from a full bucket anyway) and expired leases. */
+  sweep(): void {
+    const now = this.#now();
+    for (const [key, tat] of this.#tats) if (tat <= now) this.#tats.delete(key);
+    for (const [key, set] of this.#leases) {
+      for (const [id, expires] of set) if (expires <= now) set.delete(id);
+      if (set.size === 0) this.#leases.delete(key);
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    return Promise.resolve();
+  }
+}

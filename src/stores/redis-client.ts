@@ -1,0 +1,86 @@
+/**
+ * The gateway's one Redis connection (`redis` in gatehouse.yaml), built once in the composition root and handed
+ * to every part that keeps shared state there (DESIGN.md §7). It tracks its health (`up`/`down`, the last error)
+ * for `/readyz`, logs and audit, and recovers by itself: ioredis reconnects with backoff. While Redis is away
+ * commands fail fast — no offline queue, a command timeout — so a caller's fail mode decides at once instead of
+ * a request hanging on a queue that may never drain.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { RedisConfig } from '../config/types.js';
+
+export type RedisState = 'connecting' | 'up' | 'down';
+
+export interface RedisHealth {
+  readonly state: RedisState;
+  /** Epoch ms of the last change of state. */
+  readonly since: number;
+  /** The last connection error (ioredis's message: never the URL, which may hold a password). */
+  readonly lastError?: string;
+}
+
+export interface RedisHandle {
+  readonly client: Redis;
+  /** Prepended to every key (`redis.keyPrefix`); parts add their own segment (`limits:`, …). */
+  readonly keyPrefix: string;
+  health(): RedisHealth;
+  /** Called on every change of state (after the log line). */
+  onChange(listener: (health: RedisHealth) => void): void;
+  close(): Promise<void>;
+}
+
+/** Reconnect backoff: 100 ms doubling to 2 s, forever (Redis coming back must heal the gateway without a restart). */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(2000, 100 * 2 ** Math.min(attempt - 1, 5));
+}
+
+export function createRedisClient(config: RedisConfig, logger: Logger, now: () => number = Date.now): RedisHandle {
+  const url = typeof config.url === 'string' ? config.url : config.url.reveal();
+  const client = new Redis(url, {
+    connectTimeout: config.connectTimeoutMs,
+    commandTimeout: config.commandTimeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: reconnectDelay,
+    // The handle owns reconnects; a READONLY replica after a failover reconnects too.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+  });
+  let health: RedisHealth = { state: 'connecting', since: now() };
+  const listeners: ((h: RedisHealth) => void)[] = [];
+  let closing = false;
+  const set = (state: RedisState, error?: string): void => {
+    const lastError = error ?? health.lastError;
+    if (state === health.state) {
+      if (error !== undefined) health = { ...health, lastError: error };
+      return;
+    }
+    health = { state, since: now(), ...(lastError !== undefined ? { lastError } : {}) };
+    // Our own quit is not an outage: no warning, no record.
+    if (closing) return;
+    if (state === 'up') logger.info({ component: 'redis' }, 'redis up');
+    else if (state === 'down') logger.warn({ component: 'redis', err: lastError }, 'redis down: commands fail until it reconnects');
+    for (const l of listeners) {
+      try {
+        l(health);
+      } catch {
+        // a listener never breaks the connection's bookkeeping
+      }
+    }
+  };
+  client.on('ready', () => set('up'));
+  // ioredis emits 'error' on every failed attempt; unhandled, Node would print it as a crash. Logged once per
+  // transition (above), not per attempt.
+  client.on('error', (err: Error) => set('down', err.message));
+  client.on('close', () => set('down'));
+  client.on('end', () => set('down'));
+  return {
+    client,
+    keyPrefix: config.keyPrefix,
+    health: () => health,
+    onChange: (listener) => void listeners.push(listener),
+    async close() {
+      closing = true;
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}

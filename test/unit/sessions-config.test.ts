@@ -1,0 +1,69 @@
+/**
+ * The `sessions` section of gatehouse.yaml (README "Sessions across replicas"): defaults mirrored in the schema,
+ * key checks that never quote a key, and a Redis store only with a Redis connection.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import schema from '../../schemas/gatehouse.schema.json' with { type: 'json' };
+import { SESSIONS_DEFAULTS, sessionKeyBytes } from '../../src/config/sessions-config.js';
+import { CONFIG_DEFAULTS, parseConfigText } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors/config-error.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-sessions-config-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const file = path.join(dir, 'gatehouse.yaml');
+const UPSTREAM = 'upstreams:\n  - name: fx\n    transport: stdio\n    command: node\n';
+
+function load(sessions: string, env: NodeJS.ProcessEnv = {}) {
+  return parseConfigText(`${sessions}${UPSTREAM}`, file, { env });
+}
+
+function problems(sessions: string, env: NodeJS.ProcessEnv = {}): { path: string; line?: number; message: string }[] {
+  try {
+    load(sessions, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return [...(err as ConfigError).problems];
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('sessions config', () => {
+  it('defaults: no keys (a random key per process), 24 h lifetime, memory store — the schema says the same', () => {
+    const config = load('');
+    expect(config.sessions).toEqual({ keys: [], maxLifetimeMs: 86_400_000, store: 'memory' });
+    expect(CONFIG_DEFAULTS.sessions).toEqual(SESSIONS_DEFAULTS.sessions);
+    const props = (schema.$defs as unknown as Record<string, { properties: Record<string, { default?: unknown }> }>).sessions!.properties;
+    for (const [key, value] of Object.entries(SESSIONS_DEFAULTS.sessions)) expect(props[key]!.default, key).toEqual(value);
+  });
+
+  it('reads keys from secret references, in order (the first encrypts)', () => {
+    const [k1, k2] = [randomBytes(32), randomBytes(32)];
+    fs.writeFileSync(path.join(dir, 'old.key'), `${k2.toString('base64url')}\n`);
+    const config = load('sessions:\n  keys:\n    - fromEnv: K_NEW\n    - fromFile: old.key\n  maxLifetimeMs: 3600000\n', { K_NEW: k1.toString('base64url') });
+    expect(config.sessions!.keys.map(String)).toEqual(['[secret env:K_NEW]', `[secret file:${path.join(dir, 'old.key')}]`]);
+    expect(sessionKeyBytes(config.sessions!)).toEqual([new Uint8Array(k1), new Uint8Array(k2)]);
+    expect(config.sessions!.maxLifetimeMs).toBe(3_600_000);
+  });
+
+  it('refuses a key of the wrong length, one that is not base64url, a repeated key — naming its source only', () => {
+    const good = randomBytes(32).toString('base64url');
+    const short = randomBytes(16).toString('base64url');
+    const found = problems('sessions:\n  keys:\n    - fromEnv: A\n    - fromEnv: B\n    - fromEnv: C\n    - fromEnv: D\n', { A: good, B: short, C: 'not base64!', D: good });
+    expect(found.map((p) => [p.path, p.line, p.message])).toEqual([
+      ['/sessions/keys/1', 4, 'session key env:B must decode to exactly 32 bytes (this one decodes to 16)'],
+      ['/sessions/keys/2', 5, expect.stringMatching(/^session key env:C must be base64url/)],
+      ['/sessions/keys/3', 6, 'is the same key as /sessions/keys/0'],
+    ]);
+    for (const p of found) expect(p.message).not.toContain(short);
+  });
+
+  it('refuses store redis without a redis section, and a lifetime out of range', () => {
+    expect(problems('sessions:\n  store: redis\n').map((p) => [p.path, p.message])).toEqual([['/sessions/store', 'is "redis" but there is no top-level redis section (redis.url) to connect with']]);
+    expect(problems('sessions:\n  maxLifetimeMs: 1000\n').map((p) => p.path)).toEqual(['/sessions/maxLifetimeMs']);
+    expect(load('redis:\n  url: redis://127.0.0.1:6379\nsessions:\n  store: redis\n').sessions!.store).toBe('redis');
+  });
+});
