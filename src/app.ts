@@ -92,7 +92,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     config: config.telemetry,
     serviceVersion: VERSION,
     logger,
-    sources: { sessions: () => frontDoor?.sessionCount ?? 0, upstreams: () => upstreams.health(), policy: () => reloader?.status, redis: () => redis?.health().state },
+    sources: { sessions: () => frontDoor?.sessionCount ?? 0, upstreams: () => upstreams.health(), policy: () => reloader?.status, redis: () => redis?.health().state, limits: () => limits.counters },
     ...deps.telemetry,
   });
   // Audit records (README "Audit records"): stdout shares the operational logger's destination, so lines never interleave.

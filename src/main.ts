@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { pino, type Logger } from 'pino';
@@ -60,7 +60,9 @@ Options:
  * syscall on every call. The buffer is flushed on exit (pino's destination flushes synchronously at exit).
  */
 function makeLogger(config: GatehouseConfig | undefined): { logger: Logger; flush: () => void } {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // maxLength: a stdout nobody reads fast enough (a slow log collector) must not grow memory without bound; a
+  // line that does not fit is dropped with a `drop` event — an audit line is then counted lost (file-sink.ts).
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, maxLength: 16 * 1024 * 1024 });
   const logger = pino({ level: config?.logging.level ?? 'info', base: { service: 'gatehouse' } }, destination);
   // A quiet gateway still shows its logs within half a second.
   setInterval(() => destination.flush(), 500).unref();
@@ -304,6 +306,15 @@ function auditVerify(files: string[], opts: { keyEnv: string | undefined; keyFil
   } else if (opts.keyFile !== undefined) {
     // Read like a config `fromFile` secret: one trailing newline is not part of the key.
     key = readFileSync(opts.keyFile, 'utf8').replace(/\r?\n$/, '');
+  }
+  // A file that cannot be read is not a broken chain: exit 2 (like a usage error), so 1 always means tampering or damage.
+  for (const f of files) {
+    try {
+      accessSync(f, constants.R_OK);
+      if (statSync(f).isDirectory()) throw Object.assign(new Error(f), { code: 'EISDIR' });
+    } catch (err) {
+      throw new UsageError(`audit verify: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
   }
   const report = verifyAuditFiles(files, key !== undefined ? { key } : {});
   process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatVerifyReport(report)}\n`);

@@ -1,7 +1,7 @@
 /**
  * The production audit sink: each event is redacted (built-in credential shapes + `audit.redact`), sealed into
- * the hash chain, serialised by a pino logger of its own (level info always: the operational `logging.level`
- * never drops a record) and handed to its output — stdout or a file. `record` does all of that synchronously
+ * the hash chain, serialised once as a JSON line in pino's shape (level info always: the operational
+ * `logging.level` never drops a record) and handed to its output — stdout or a file. `record` does all of that synchronously
  * and never throws; only the write is asynchronous.
  *
  * When the output fails: `onFailure: closed` makes `accepting()` false, so the front door refuses calls with
@@ -11,14 +11,15 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from './audit-sink.js';
 import { HashChain, type ChainHead } from './chain.js';
+import { canonicalJson, CanonicalText } from './canonical-json.js';
 import type { AuditOutput, OutputEvents } from './file-sink.js';
 import type { Redactor } from './redact.js';
 
-/** pino writes `"level":30` first on every info line; the hash covers the line as written, so it covers this too. */
-const PINO_INFO = { level: 30 } as const;
+/** pino's info level, first on every line (as the operational log's lines); the hash covers it too. */
+const LEVEL_INFO = 30;
 const LOSS_LOG_INTERVAL_MS = 30_000;
 
 export interface AuditLogOptions {
@@ -59,15 +60,11 @@ export class AuditLog implements AuditSink {
   private lastError: string | undefined;
   private readonly output: AuditOutput;
   private readonly chain: HashChain | undefined;
-  private readonly writer: Logger;
   private readonly now: () => number;
 
   constructor(private readonly opts: AuditLogOptions) {
     this.now = opts.now ?? Date.now;
     this.output = opts.output({ onFailure: (err) => this.failed(err), onRecovery: () => this.recovered() });
-    // Serialisation only: pino turns the record into one JSON line (strings escaped: a newline or `"}` in a value
-    // cannot start another record) and calls the output's write.
-    this.writer = pino({ base: null, timestamp: false }, { write: (line: string) => this.emit(line) });
     const c = opts.chain;
     if (c !== undefined) {
       this.chain = new HashChain({ id: c.id ?? randomUUID(), ...(c.key !== undefined ? { key: c.key } : {}), ...(c.previous !== undefined ? { previous: c.previous.hash } : {}) });
@@ -87,7 +84,7 @@ export class AuditLog implements AuditSink {
   }
 
   accepting(): boolean {
-    return this.opts.onFailure === 'open' || !this.output.failing;
+    return this.opts.onFailure === 'open' || (!this.output.failing && this.output.backlogged !== true);
   }
 
   status(): AuditLogStatus {
@@ -101,24 +98,58 @@ export class AuditLog implements AuditSink {
   }
 
   record(event: AuditEvent): void {
+    // An output reports failure or recovery from inside its write, and the owner records that: such a record
+    // waits until the one being written is done, or it would be chained after a record that then gets rewound.
+    if (this.recording) {
+      this.reentrant.push(event);
+      return;
+    }
+    this.recording = true;
     try {
-      const audit = this.opts.redact(event) as Record<string, unknown>;
-      const body: Record<string, unknown> = { stream: 'audit', time: new Date(this.now()).toISOString(), audit };
+      this.noteLoss();
+      // Written: if records were lost while the output was behind, the gap is recorded right after.
+      if (this.write(event)) this.noteLoss();
+    } finally {
+      this.recording = false;
+    }
+    const next = this.reentrant.shift();
+    if (next !== undefined) this.record(next);
+  }
+
+  private recording = false;
+  /** At most the failure and the recovery record of the output (one each per write). */
+  private readonly reentrant: AuditEvent[] = [];
+
+  /**
+   * Redacts, seals and writes one record; false (counted lost, un-chained) when it was not written. The redacted
+   * event is serialised once, as canonical JSON (JSON.stringify escaping: a newline or `"}` in a value cannot
+   * start another record): that text is both hashed (inside the record's canonical body) and written. The line
+   * keeps pino's shape — `{"level":30,"stream":"audit","time":…,"audit":…,"chain":…,"seq":…,"prevHash":…,"hash":…}`
+   * — so `gatehouse audit verify` and log shippers read it as before.
+   */
+  private write(event: AuditEvent): boolean {
+    try {
+      const audit = canonicalJson(this.opts.redact(event));
+      const time = JSON.stringify(new Date(this.now()).toISOString());
+      let line = `{"level":${LEVEL_INFO},"stream":"audit","time":${time},"audit":${audit}`;
       const head = this.chain?.head;
-      const sealed = this.chain !== undefined ? this.chain.seal({ ...PINO_INFO, ...body }) : body;
-      const { level: _writtenByPino, ...line } = sealed;
-      this.refused = true;
-      this.writer.info(line);
-      if (this.refused) {
-        // The output refused it (queue full while failing): un-chain it, so the chain on disk has no gap — the
-        // loss is counted and recorded (audit.sink `lost`) instead.
+      if (this.chain !== undefined) {
+        const m = this.chain.sealMembers({ level: LEVEL_INFO, stream: 'audit', time: new CanonicalText(time), audit: new CanonicalText(audit) });
+        line += `,"chain":${JSON.stringify(m.chain)},"seq":${m.seq},"prevHash":${JSON.stringify(m.prevHash)},"hash":${JSON.stringify(m.hash)}`;
+      }
+      if (!this.output.write(`${line}}\n`)) {
+        // The output refused it (queue full, or the write failed): un-chain it, so the chain on disk has no gap —
+        // the loss is counted and recorded (audit.sink `lost`) instead.
         if (head !== undefined) this.chain!.rewind(head);
         this.lose(1);
+        return false;
       }
+      return true;
     } catch (err) {
       // A record that cannot be serialised is lost, counted and logged — the call goes on.
       this.lastError = err instanceof Error ? err.message : String(err);
       this.lose(1);
+      return false;
     }
   }
 
@@ -137,11 +168,16 @@ export class AuditLog implements AuditSink {
     if (this.output.unwrittenBytes > 0) this.opts.logger.error({ sink: this.opts.sink, unwrittenBytes: this.output.unwrittenBytes, lost: this.lostCount }, 'audit sink closed with records not written');
   }
 
-  /** Set by `record` before serialising, cleared by `emit` when the output accepted the line. */
-  private refused = false;
-
-  private emit(line: string): void {
-    if (this.output.write(line)) this.refused = false;
+  /**
+   * Records refused while the output was writing but behind (a slow disk or stdout reader, not a failure: no
+   * recovery event follows) are written down as an `audit.sink` record once it has room again, so the gap is in
+   * the trail itself.
+   */
+  private noteLoss(): void {
+    if (this.lostSinceRecord === 0 || this.output.failing || this.output.backlogged === true) return;
+    const lost = this.lostSinceRecord;
+    this.lostSinceRecord = 0;
+    this.write({ type: 'audit.sink', outcome: 'error', lost, detail: `${lost} record${lost === 1 ? '' : 's'} lost: the output fell behind (backlog full)` });
   }
 
   private lose(n: number): void {

@@ -1,6 +1,6 @@
 /**
  * Where the chain in an audit file stands, read at start so the new process's chain links to it: the last
- * complete line's chain id, seq and hash. Read from the end in chunks (a record is at most a few hundred KiB).
+ * record's chain id, seq and hash, skipping torn lines a killed writer left. Read from the end in growing chunks.
  */
 import fs from 'node:fs';
 import type { ChainHead } from './chain.js';
@@ -25,36 +25,40 @@ export function readFileHead(file: string): FileHead {
     const st = fs.fstatSync(fd);
     // A device (e.g. /dev/stdout, /dev/full) or a FIFO has no last record to read.
     if (!st.isFile() || st.size === 0) return { kind: 'empty' };
-    let end = st.size;
-    let tail = Buffer.alloc(0);
-    let partialTail: boolean | undefined;
-    while (end > 0 && st.size - end < MAX_SCAN) {
-      const start = Math.max(0, end - CHUNK);
-      const chunk = Buffer.alloc(end - start);
-      fs.readSync(fd, chunk, 0, chunk.length, start);
-      tail = Buffer.concat([chunk, tail]);
-      end = start;
-      partialTail ??= tail[tail.length - 1] !== 0x0a;
-      // The last complete line lies between the last two newlines at or before the last complete line's end.
-      const text = tail.toString('utf8');
-      const lastNl = text.lastIndexOf('\n');
-      if (lastNl < 0) continue;
-      const prevNl = text.lastIndexOf('\n', lastNl - 1);
-      if (prevNl < 0 && end > 0) continue;
-      return parseHead(text.slice(prevNl + 1, lastNl), partialTail);
+    const last = Buffer.alloc(1);
+    fs.readSync(fd, last, 0, 1, st.size - 1);
+    const partialTail = last[0] !== 0x0a;
+    // Read a growing tail until it holds a record: a writer killed mid-line (once, or again and again in a crash
+    // loop, each restart ending the torn line) leaves lines that are not JSON after the last record.
+    for (let want = CHUNK; ; want *= 2) {
+      const start = Math.max(0, st.size - Math.min(want, MAX_SCAN));
+      const buf = Buffer.alloc(st.size - start);
+      fs.readSync(fd, buf, 0, buf.length, start);
+      const parts = buf.toString('utf8').split('\n');
+      if (start > 0) parts.shift(); // may begin mid-line
+      for (let i = parts.length - 1; i >= 0; i--) {
+        const line = parts[i]!;
+        if (line.trim() === '') continue;
+        const head = parseHead(line);
+        // A killed writer may have written a whole record but not its newline: that record is the head.
+        if (head !== undefined) return { ...head, partialTail };
+      }
+      if (start === 0) return { kind: 'unknown', reason: 'no complete record in the file', partialTail };
+      if (want >= MAX_SCAN) return { kind: 'unknown', reason: `no complete record in the last ${MAX_SCAN} bytes`, partialTail };
     }
-    return { kind: 'unknown', reason: 'no complete record at the end of the file', partialTail: partialTail ?? false };
   } finally {
     fs.closeSync(fd);
   }
 }
 
-function parseHead(line: string, partialTail: boolean): FileHead {
+/** The chain head a line names; undefined for a line that is not a JSON record (torn). */
+function parseHead(line: string): { kind: 'head'; head: ChainHead } | { kind: 'unknown'; reason: string } | undefined {
+  let r: { chain?: unknown; seq?: unknown; hash?: unknown };
   try {
-    const r = JSON.parse(line) as { chain?: unknown; seq?: unknown; hash?: unknown };
-    if (typeof r.chain === 'string' && typeof r.seq === 'number' && typeof r.hash === 'string') return { kind: 'head', head: { chain: r.chain, seq: r.seq, hash: r.hash }, partialTail };
-    return { kind: 'unknown', reason: 'the last record has no hash chain', partialTail };
+    r = JSON.parse(line) as typeof r;
   } catch {
-    return { kind: 'unknown', reason: 'the last line is not a JSON record', partialTail };
+    return undefined;
   }
+  if (typeof r === 'object' && r !== null && typeof r.chain === 'string' && typeof r.seq === 'number' && typeof r.hash === 'string') return { kind: 'head', head: { chain: r.chain, seq: r.seq, hash: r.hash } };
+  return { kind: 'unknown', reason: 'the last record has no hash chain' };
 }

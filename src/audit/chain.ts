@@ -5,7 +5,7 @@
  * chain (`chain`: a random id per process, `seq` from 0); a restart starts a new chain whose first record
  * (`chain.start`) links to the last record found in the file, so the file stays one verifiable sequence.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash as oneShotHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 
 export type HashAlg = 'sha256' | 'hmac-sha256';
@@ -23,8 +23,12 @@ export interface ChainHead {
 /** `alg:hex` over the record's canonical JSON (the record without its `hash` member). */
 export function recordHash(record: Readonly<Record<string, unknown>>, key?: string): string {
   const { hash: _ignored, ...body } = record;
-  const text = canonicalJson(body);
-  if (key === undefined) return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  return textHash(canonicalJson(body), key);
+}
+
+function textHash(text: string, key: string | undefined): string {
+  // crypto.hash: the one-shot form, no Hash object per record.
+  if (key === undefined) return `sha256:${oneShotHash('sha256', text, 'hex')}`;
   return `hmac-sha256:${createHmac('sha256', key).update(text).digest('hex')}`;
 }
 
@@ -57,6 +61,24 @@ export class HashChain {
     if (head.chain !== this.id) throw new TypeError('rewind: a head of another chain');
     this.seq = head.seq;
     this.prev = head.hash;
+  }
+
+  /**
+   * `seal` without the copies: the chain members for the next record (which has no `hash` member) and its hash,
+   * over the same canonical JSON `seal` hashes (members may be `CanonicalText`, serialised once by the caller).
+   */
+  sealMembers(record: Readonly<Record<string, unknown>>): { chain: string; seq: number; prevHash: string; hash: string } {
+    const seq = this.seq + 1;
+    const prevHash = this.prev;
+    // Object.assign and three stores: an object spread here measured twice as slow on Node 20 (once per record).
+    const body: Record<string, unknown> = Object.assign({}, record);
+    body.chain = this.id;
+    body.seq = seq;
+    body.prevHash = prevHash;
+    const hash = textHash(canonicalJson(body), this.key);
+    this.seq = seq;
+    this.prev = hash;
+    return { chain: this.id, seq, prevHash, hash };
   }
 
   /** Adds `chain`, `seq`, `prevHash` and `hash` to the record and advances the chain. */

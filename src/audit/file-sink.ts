@@ -14,6 +14,11 @@ export interface AuditOutput {
   readonly failing: boolean;
   /** Bytes accepted but not yet on disk. */
   readonly unwrittenBytes: number;
+  /**
+   * The output is writing but falling behind (a slow disk): over half its backlog is taken. `audit.onFailure:
+   * closed` then refuses new calls too, so the records of calls already in flight still fit. Absent: never.
+   */
+  readonly backlogged?: boolean;
   reopen(): void;
   /** Resolves once everything accepted so far is written (or `timeoutMs` passes). */
   flush(timeoutMs?: number): Promise<void>;
@@ -46,9 +51,18 @@ export interface FileOutputOptions {
   ops?: FileOps;
 }
 
+/**
+ * A batch is written this long after its first line was queued (or after the previous write ended), so a busy
+ * gateway makes at most a few hundred writes a second instead of one per record (each write is a trip through
+ * libuv's thread pool and a wake-up of one of its threads). Records are in memory until written either way;
+ * this only groups them — and `flush()`/`close()` still wait for every accepted line.
+ */
+const COALESCE_MS = 5;
+
 export class FileOutput implements AuditOutput {
   private fd: number | undefined;
-  private queue: Buffer[] = [];
+  /** Lines accepted, not yet in a batch: joined and encoded once per write, not once per line. */
+  private queue: string[] = [];
   private queued = 0;
   /** The batch being written and how much of it is on disk. */
   private pending: Buffer | undefined;
@@ -83,12 +97,16 @@ export class FileOutput implements AuditOutput {
     return this.queued - this.offset;
   }
 
+  get backlogged(): boolean {
+    return this.unwrittenBytes > this.maxQueueBytes / 2;
+  }
+
   write(line: string): boolean {
     if (this.closed) return false;
-    const buf = Buffer.from(line, 'utf8');
-    if (this.queued + buf.length > this.maxQueueBytes) return false;
-    this.queue.push(buf);
-    this.queued += buf.length;
+    const bytes = Buffer.byteLength(line, 'utf8');
+    if (this.queued + bytes > this.maxQueueBytes) return false;
+    this.queue.push(line);
+    this.queued += bytes;
     if (!this.writing && !this.isFailing) this.kick();
     return true;
   }
@@ -120,7 +138,7 @@ export class FileOutput implements AuditOutput {
 
   private kick(): void {
     this.writing = true;
-    setImmediate(() => this.step());
+    setTimeout(() => this.step(), COALESCE_MS);
   }
 
   /** One write of the pending batch (or the next one); runs until the queue is empty or a write fails. */
@@ -139,7 +157,7 @@ export class FileOutput implements AuditOutput {
     }
     if (this.pending === undefined) {
       if (this.queue.length === 0) return this.settle();
-      this.pending = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue);
+      this.pending = Buffer.from(this.queue.length === 1 ? this.queue[0]! : this.queue.join(''), 'utf8');
       this.offset = 0;
       this.queue = [];
     }
@@ -153,11 +171,15 @@ export class FileOutput implements AuditOutput {
       if (this.offset >= buf.length) {
         this.queued -= buf.length;
         this.pending = undefined;
+        // Else `unwrittenBytes` (queued - offset) would read negative until the next batch starts.
+        this.offset = 0;
       }
       if (this.isFailing) {
         this.isFailing = false;
         this.events.onRecovery();
       }
+      // The rest of a partial write goes at once; a new batch after a moment, so that it gathers more lines.
+      if (this.pending === undefined && this.queue.length > 0 && !this.closed) return this.kick();
       this.step();
     });
   }
@@ -196,9 +218,16 @@ export class FileOutput implements AuditOutput {
   }
 }
 
-/** Lines to a stream the caller owns (stdout, or the test's capture), through pino's destination interface. */
+/**
+ * Lines to a stream the caller owns (stdout, or the test's capture), through pino's destination interface.
+ * pino's destination (sonic-boom) with `maxLength` buffers up to that many bytes for a slow reader and drops a
+ * write that would exceed it, emitting `drop` synchronously: such a line is refused (the owner un-chains it and
+ * counts it lost), and the output stays `backlogged` until a write fits again or the buffer drains.
+ */
 export class StreamOutput implements AuditOutput {
   private isFailing = false;
+  private dropped = false;
+  private isBacklogged = false;
 
   constructor(
     private readonly stream: { write(line: string): unknown; flush?: (cb?: (err?: Error) => void) => void },
@@ -206,17 +235,32 @@ export class StreamOutput implements AuditOutput {
   ) {
     const emitter = stream as Partial<NodeJS.EventEmitter>;
     emitter.on?.('error', (err: NodeJS.ErrnoException) => this.failed(err));
+    emitter.on?.('drop', () => {
+      this.dropped = true;
+    });
+    // Its buffer is empty again (sonic-boom emits `drain` then): not behind any more, even if no record comes —
+    // `/readyz` depends on it, and a replica out of rotation would get no call to record.
+    emitter.on?.('drain', () => {
+      this.isBacklogged = false;
+    });
   }
 
   get failing(): boolean {
     return this.isFailing;
   }
 
+  get backlogged(): boolean {
+    return this.isBacklogged;
+  }
+
   readonly unwrittenBytes = 0;
 
   write(line: string): boolean {
     try {
+      this.dropped = false;
       this.stream.write(line);
+      this.isBacklogged = this.dropped;
+      if (this.dropped) return false;
       if (this.isFailing) {
         this.isFailing = false;
         this.events.onRecovery();

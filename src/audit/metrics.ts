@@ -26,6 +26,8 @@ export const METRIC = {
   policyReloadFailing: 'mcp.policy.reload_failing',
   auditLost: 'mcp.audit.lost',
   redisUp: 'mcp.redis.up',
+  rateLimitFailOpen: 'mcp.ratelimit.fail_open',
+  rateLimitStoreErrors: 'mcp.ratelimit.store_errors',
 } as const;
 
 /**
@@ -73,6 +75,8 @@ export interface MetricSources {
   auditLost?(): number;
   /** Redis as the shared client reports it (`up`/`down`), when one is configured. */
   redis?(): string | undefined;
+  /** The call limiter's counters since start (`CallLimiter.counters`): calls let through unlimited by fail-open limits, store failures. */
+  limits?(): { openPassed: number; storeErrors: number } | undefined;
 }
 
 /**
@@ -80,9 +84,10 @@ export interface MetricSources {
  * cached attribute lookup and an `add`/`record` per instrument; the sink guards it, so it never fails a call.
  */
 export class GatewayMetrics {
-  private readonly toolCalls: Counter;
+  /** Counted here, reported when a reader collects (see `Tally`): the two counters every call moves. */
+  private readonly toolCalls = new Tally();
   private readonly toolDuration: Histogram;
-  private readonly requests: Counter;
+  private readonly requests = new Tally();
   private readonly authFailures: Counter;
   private readonly rateLimited: Counter;
   private readonly httpRejections: Counter;
@@ -91,13 +96,17 @@ export class GatewayMetrics {
   private readonly attributeCache = new Map<string, Attributes>();
 
   constructor(meter: Meter, sources: MetricSources) {
-    this.toolCalls = meter.createCounter(METRIC.toolCalls, { description: 'tools/call requests answered, by exposed tool, upstream, outcome and error code' });
+    const toolCalls = this.toolCalls;
+    meter
+      .createObservableCounter(METRIC.toolCalls, { description: 'tools/call requests answered, by exposed tool, upstream, outcome and error code' })
+      .addCallback((r: ObservableResult) => toolCalls.report(r));
     this.toolDuration = meter.createHistogram(METRIC.toolDuration, {
       description: 'Time to answer tools/call (policy, rate limits and the upstream call), by tool, upstream and outcome',
       unit: 's',
       advice: { explicitBucketBoundaries: DURATION_BUCKETS_SECONDS },
     });
-    this.requests = meter.createCounter(METRIC.requests, { description: 'MCP requests answered, by method and outcome' });
+    const requests = this.requests;
+    meter.createObservableCounter(METRIC.requests, { description: 'MCP requests answered, by method and outcome' }).addCallback((r: ObservableResult) => requests.report(r));
     this.authFailures = meter.createCounter(METRIC.authFailures, { description: 'Requests refused by authentication, by reason' });
     this.rateLimited = meter.createCounter(METRIC.rateLimitRejections, { description: 'Calls refused by a rate or concurrency limit, by limit rule and tool' });
     this.httpRejections = meter.createCounter(METRIC.httpRejections, { description: 'HTTP requests refused at the edge (flood, overload, connections), by reason and status' });
@@ -140,6 +149,17 @@ export class GatewayMetrics {
         if (state !== undefined) r.observe(state === 'up' ? 1 : 0);
       });
     }
+    // Read from the limiter, not derived from audit events: a fail-open pass is not a refusal, and a store
+    // failure is one per call (the log line about it is throttled).
+    if (sources.limits !== undefined) {
+      const limits = sources.limits;
+      meter
+        .createObservableCounter(METRIC.rateLimitFailOpen, { description: 'tools/call let through unlimited because the limits store was down and every applicable limit fails open' })
+        .addCallback((r: ObservableResult) => r.observe(limits()?.openPassed ?? 0));
+      meter
+        .createObservableCounter(METRIC.rateLimitStoreErrors, { description: 'Limit checks the limits store could not answer (Redis down or slow, memory store full)' })
+        .addCallback((r: ObservableResult) => r.observe(limits()?.storeErrors ?? 0));
+    }
   }
 
   observe(event: AuditEvent): void {
@@ -151,7 +171,8 @@ export class GatewayMetrics {
         this.authFailures.add(1, this.attrs(`a|${event.reason}`, () => ({ reason: event.reason ?? 'unknown' })));
         return;
       case 'http.rejected':
-        this.httpRejections.add(1, this.attrs(`h|${event.reason}|${event.status}`, () => ({ reason: event.reason ?? 'unknown', status: String(event.status ?? '') })));
+        // A coalesced record (edge/rejection-recorder.ts) stands for `count` refusals.
+        this.httpRejections.add(event.count ?? 1, this.attrs(`h|${event.reason}|${event.status}`, () => ({ reason: event.reason ?? 'unknown', status: String(event.status ?? '') })));
         return;
       case 'upstream.state': {
         // Breaker transitions arrive as `detail: 'breaker open' | 'breaker half-open' | 'breaker closed'`.
@@ -179,14 +200,14 @@ export class GatewayMetrics {
     const outcome = event.outcome;
     const code = event.errorCode ?? '';
     const method = boundedMethod(event.method);
-    this.requests.add(1, this.attrs(`r|${method}|${outcome}`, () => ({ method, outcome })));
+    this.requests.add(`${method}|${outcome}`, () => ({ method, outcome }));
     const rateLimited = isRateLimited(code);
     // A tool the catalogue knows has an upstream on its record; any other name is the client's free text.
     const tool = event.upstream !== undefined && event.tool !== undefined ? event.tool : '(unknown)';
     const upstream = event.upstream ?? '';
     if (rateLimited) this.rateLimited.add(1, this.attrs(`l|${event.rule}|${tool}`, () => ({ limit: event.rule ?? '', tool })));
     if (method !== 'tools/call') return;
-    this.toolCalls.add(1, this.attrs(`c|${tool}|${upstream}|${outcome}|${code}`, () => ({ tool, upstream, outcome, error_code: code })));
+    this.toolCalls.add(`${tool}|${upstream}|${outcome}|${code}`, () => ({ tool, upstream, outcome, error_code: code }));
     if (event.durationMs !== undefined) {
       this.toolDuration.record(event.durationMs / 1000, this.attrs(`d|${tool}|${upstream}|${outcome}`, () => ({ tool, upstream, outcome })));
     }
@@ -199,6 +220,37 @@ export class GatewayMetrics {
     const made = Object.freeze(make());
     if (this.attributeCache.size < MAX_CACHED_ATTRIBUTE_SETS) this.attributeCache.set(key, made);
     return made;
+  }
+}
+
+/** What the SDK reports past its cardinality limit (2,000 series per instrument by default), the same way here. */
+const MAX_TALLY_SERIES = 2000;
+const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ 'otel.metric.overflow': true });
+
+/**
+ * A monotonic count per label set, kept in a Map and reported through an observable counter when a reader
+ * collects (a scrape, an OTLP export). Exported exactly like a counter (a cumulative monotonic sum, `_total` in
+ * Prometheus), but an increment on the request path is one Map hit: a synchronous `Counter.add` hashes its
+ * attributes (sort + JSON.stringify) and walks the SDK's storage on every call.
+ */
+class Tally {
+  private readonly series = new Map<string, { attrs: Attributes; n: number }>();
+
+  add(key: string, make: () => Attributes): void {
+    let s = this.series.get(key);
+    if (s === undefined) {
+      if (this.series.size >= MAX_TALLY_SERIES) {
+        s = this.series.get('\0overflow');
+        if (s === undefined) this.series.set('\0overflow', (s = { attrs: OVERFLOW_ATTRIBUTES, n: 0 }));
+      } else {
+        this.series.set(key, (s = { attrs: Object.freeze(make()), n: 0 }));
+      }
+    }
+    s.n += 1;
+  }
+
+  report(r: ObservableResult): void {
+    for (const s of this.series.values()) r.observe(s.n, s.attrs);
   }
 }
 

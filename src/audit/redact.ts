@@ -16,12 +16,14 @@ const MAX_DEPTH = 12;
 const MAX_STRING = 4096;
 const MAX_ITEMS = 256;
 
-/** Key names (compared lower-case without `-`, `_`, `.`, spaces) whose values are always replaced. */
-const SENSITIVE_KEY_PARTS = ['password', 'passwd', 'passphrase', 'secret', 'authorization', 'apikey', 'cookie', 'privatekey', 'credential', 'signature'];
-const SENSITIVE_KEYS = new Set(['pwd', 'auth', 'jwt', 'bearer', 'otp', 'pin', 'sessionid', 'xapikey']);
+/** Key names (as `normaliseKey` folds them: letters and digits, lower-case) whose values are always replaced. */
+const SENSITIVE_KEY_PARTS = ['password', 'passwd', 'passphrase', 'secret', 'authorization', 'apikey', 'accesskey', 'cookie', 'privatekey', 'signingkey', 'credential', 'signature', 'token', 'sessionid'];
+const SENSITIVE_KEYS = new Set(['pwd', 'auth', 'jwt', 'bearer', 'otp', 'pin', 'xapikey']);
+/** `token` in a name that counts tokens (LLM parameters such as `max_tokens`) or splits text, not a credential. */
+const TOKEN_COUNT = /tokeni[sz]|(?:max|min|num|total|input|output|prompt|completion|reasoning|cached)tokens?(?:count|limit|used)?$|tokens?(?:count|used|usage|limit|budget)$/;
 
-/** Token-shaped text. Each is replaced by its `keep` prefix (when any) and `[REDACTED]`. */
-const SECRET_PATTERNS: readonly { re: RegExp; keep?: string }[] = [
+/** Token-shaped text. Each is replaced by its `keep` prefix (when any) and `[REDACTED]`. Exported for its test. */
+export const SECRET_PATTERNS: readonly { re: RegExp; keep?: string }[] = [
   { re: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g },
   { re: /\b(Bearer|Basic|Digest|DPoP)\s+[A-Za-z0-9\-._~+/]{8,}=*/gi, keep: '$1 ' },
   // JWS (3 parts) and JWE (5 parts): a base64url JSON header starts with `eyJ` ('{"').
@@ -34,12 +36,28 @@ const SECRET_PATTERNS: readonly { re: RegExp; keep?: string }[] = [
   { re: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g },
   { re: /\bAIza[0-9A-Za-z_-]{30,}/g },
   { re: /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b/g },
-  // A credential in a URL's userinfo, and secret-named query parameters.
-  { re: /(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+:[^/\s@]+@/gi, keep: '$1' },
+  // A URL's userinfo (`redis://:pw@`, `https://user:pw@`, `https://<token>@`), and secret-named query parameters.
+  { re: /(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s@?#]+@/gi, keep: '$1' },
   { re: /([?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|client_secret|password|sig|signature)=)[^&#\s"]+/gi, keep: '$1' },
 ];
 
+/** The member holding the value in a name/value pair. */
+const VALUE_KEYS = new Set(['value', 'val', 'data']);
+
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * One pass that every string the built-in patterns (or LONE_SURROGATE) could change matches: each pattern above
+ * needs one of these literals (case-folded here, so a superset). Most audited strings (ids, names, short
+ * arguments) match none, and then the thirteen patterns are not run at all — same result, one scan instead of
+ * fourteen. Keep in step with SECRET_PATTERNS (test/unit/audit-fast-paths.test.ts checks it against each pattern).
+ */
+export const MAY_HOLD_SECRET =
+  /[\uD800-\uDFFF]|-----begin |bearer|basic|digest|dpop|eyj|[spr]k[-_]|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|aiza|akia|asia|agpa|aida|aroa|anpa|anva|aipa|:\/\/|[?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|client_secret|password|sig|signature)=/i;
+
+/** Key names repeat across records: their verdict and redacted spelling are kept (bounded; long names are not kept). */
+const MAX_CACHED_KEYS = 2048;
+const MAX_CACHED_KEY_LENGTH = 128;
 
 export type Redactor = (value: unknown) => unknown;
 
@@ -49,17 +67,39 @@ export function createRedactor(extra: readonly RedactEntry[] = []): Redactor {
   const patterns: readonly { re: RegExp; keep?: string }[] = [...SECRET_PATTERNS, ...extra.flatMap((e) => (e.kind === 'pattern' ? [{ re: e.re }] : []))];
   const isSensitiveKey = (key: string): boolean => {
     const k = normaliseKey(key);
-    return keys.has(k) || SENSITIVE_KEYS.has(k) || k.endsWith('token') || SENSITIVE_KEY_PARTS.some((p) => k.includes(p));
+    if (keys.has(k) || SENSITIVE_KEYS.has(k)) return true;
+    return SENSITIVE_KEY_PARTS.some((p) => k.includes(p)) && !(k.includes('token') && TOKEN_COUNT.test(k) && !SENSITIVE_KEY_PARTS.some((p) => p !== 'token' && k.includes(p)));
   };
-  const text = (s: string): string => {
-    // A lone surrogate would not survive UTF-8 (it becomes U+FFFD on disk) and would break the record's hash.
-    let out = s.replace(LONE_SURROGATE, '\uFFFD');
-    for (const { re, keep } of patterns) {
+  const extraPatterns = patterns.slice(SECRET_PATTERNS.length);
+  const replaceAll = (out: string, list: readonly { re: RegExp; keep?: string }[]): string => {
+    for (const { re, keep } of list) {
       re.lastIndex = 0;
       out = out.replace(re, keep !== undefined ? `${keep}${REDACTED}` : REDACTED);
     }
+    return out;
+  };
+  const text = (s: string): string => {
+    let out = s;
+    if (MAY_HOLD_SECRET.test(s)) {
+      // A lone surrogate would not survive UTF-8 (it becomes U+FFFD on disk) and would break the record's hash.
+      out = replaceAll(s.replace(LONE_SURROGATE, '\uFFFD'), SECRET_PATTERNS);
+    }
+    if (extraPatterns.length > 0) out = replaceAll(out, extraPatterns);
     // Cut after redacting: a token cut in half would no longer match its pattern.
     return out.length > MAX_STRING ? `${out.slice(0, MAX_STRING)}…(+${out.length - MAX_STRING} chars)` : out;
+  };
+  // Per redactor: the verdict depends on its `audit.redact` keys. Cleared when full, so a client sending endless
+  // new names costs only the uncached work, never memory.
+  const keyCache = new Map<string, { text: string; sensitive: boolean }>();
+  const keyInfo = (k: string): { text: string; sensitive: boolean } => {
+    let info = keyCache.get(k);
+    if (info !== undefined) return info;
+    info = { text: text(k), sensitive: isSensitiveKey(k) };
+    if (k.length <= MAX_CACHED_KEY_LENGTH) {
+      if (keyCache.size >= MAX_CACHED_KEYS) keyCache.clear();
+      keyCache.set(k, info);
+    }
+    return info;
   };
   const walk = (value: unknown, depth: number): unknown => {
     if (typeof value === 'string') return text(value);
@@ -71,15 +111,24 @@ export function createRedactor(extra: readonly RedactEntry[] = []): Redactor {
       return items;
     }
     const out: Record<string, unknown> = {};
+    const record = value as Record<string, unknown>;
+    // A header or variable list as name/value pairs (`{ name: 'X-Api-Key', value: '…' }`, HAR, k8s env): the
+    // name says the value is secret, just as a key would.
+    const named = record.name ?? record.key;
+    const secretValue = typeof named === 'string' && keyInfo(named).sensitive;
     let n = 0;
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    for (const [k, v] of Object.entries(record)) {
       if (v === undefined) continue;
       if (++n > MAX_ITEMS) {
         out['…'] = `+${Object.keys(value).length - MAX_ITEMS} keys`;
         break;
       }
-      // defineProperty: a key named `__proto__` stays a plain member of the copy.
-      Object.defineProperty(out, text(k), { value: isSensitiveKey(k) && v !== null && v !== '' ? REDACTED : walk(v, depth + 1), enumerable: true, writable: true, configurable: true });
+      const key = keyInfo(k);
+      const hidden = (key.sensitive || (secretValue && VALUE_KEYS.has(k))) && v !== null && v !== '';
+      const copy = hidden ? REDACTED : walk(v, depth + 1);
+      // defineProperty: a key named `__proto__` stays a plain member of the copy (plain assignment is faster otherwise).
+      if (key.text === '__proto__') Object.defineProperty(out, key.text, { value: copy, enumerable: true, writable: true, configurable: true });
+      else out[key.text] = copy;
     }
     return out;
   };

@@ -4,7 +4,7 @@ import type { GatewayMetrics } from './metrics.js';
 /**
  * The tee between the gateway and its audit sink: every record also updates the metrics it implies
  * (DESIGN.md §1 ⑦, observers only). Metrics are counted first and can never fail the record; the record goes to
- * the real sink unchanged, and whatever that sink does on failure (throw when `onFailure: closed`) it still does.
+ * the real sink unchanged (which never throws: its failure shows in `accepting()` and its loss count).
  */
 export class TelemetryAuditSink implements AuditSink {
   constructor(

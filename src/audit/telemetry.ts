@@ -9,9 +9,11 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  SamplingDecision,
   SimpleSpanProcessor,
   TraceIdRatioBasedSampler,
   type Sampler,
+  type SamplingResult,
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
@@ -157,8 +159,29 @@ export class Telemetry {
 /**
  * Ratio sampling at the root and for a remote parent alike: a client's `sampled` flag does not make the gateway
  * record (or skip) a trace — only its trace id is continued. Child spans follow their local parent.
+ *
+ * A root's trace id is ours (random), so the trace-id ratio sampler is fair there. A client's trace id is the
+ * client's choice, and that sampler is a fixed function of it: a client could pick an id always sampled and have
+ * every request recorded and exported. Under a remote parent the draw is therefore the gateway's own.
  */
-export function gatewaySampler(ratio: number): Sampler {
+export function gatewaySampler(ratio: number, random: () => number = Math.random): Sampler {
   const byRatio = new TraceIdRatioBasedSampler(ratio);
-  return new ParentBasedSampler({ root: byRatio, remoteParentSampled: byRatio, remoteParentNotSampled: byRatio });
+  const byDraw = new RandomRatioSampler(ratio, random);
+  return new ParentBasedSampler({ root: byRatio, remoteParentSampled: byDraw, remoteParentNotSampled: byDraw });
+}
+
+/** Records a share `ratio` of the spans it is asked about, by a draw of its own (never by anything the caller chose). */
+class RandomRatioSampler implements Sampler {
+  constructor(
+    private readonly ratio: number,
+    private readonly random: () => number,
+  ) {}
+
+  shouldSample(): SamplingResult {
+    return { decision: this.ratio > 0 && this.random() < this.ratio ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+  }
+
+  toString(): string {
+    return `RandomRatio{${this.ratio}}`;
+  }
 }

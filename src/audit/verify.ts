@@ -6,7 +6,7 @@
  * process: a restart starts a new chain whose `chain.start` links to the record before it).
  *
  * What it cannot see: records removed from the very end (keep the printed head, or ship records elsewhere as
- * they are written), and — without an HMAC key — a file rewritten from the edit onward with recomputed hashes.
+ * they are written) — so an incomplete last line (a writer killed mid-line) is a note, not a failure — and — without an HMAC key — a file rewritten from the edit onward with recomputed hashes.
  */
 import fs from 'node:fs';
 import { GENESIS_HASH, hashAlgOf, recordHash } from './chain.js';
@@ -76,8 +76,12 @@ export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions =
   const seen = new Set<string>([GENESIS_HASH]);
   let lastHash: string | undefined;
   let lastWhere: Line | undefined;
-  /** A line a killed writer left incomplete: accepted only when the next run's chain.start continues from the record before it. */
-  let incomplete: { at: Line; before: string | undefined } | undefined;
+  /**
+   * Lines killed writers left incomplete (one per kill: a crash loop leaves several in a row): accepted only when
+   * the next run's chain.start continues from the record before them, or at the very end of the files (records
+   * cut off at the end are what a verifier cannot see anyway; it is noted).
+   */
+  let incomplete: { at: Line; before: string | undefined; lines: number } | undefined;
   const fail = (at: Line, kind: VerifyProblemKind, message: string): VerifyReport => {
     report.problem = { kind, file: at.file, line: at.line, message };
     report.chains = [...chains.values()];
@@ -88,8 +92,8 @@ export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions =
     const at = lines[i]!;
     const r = parse(at.text);
     if (r === undefined) {
-      if (incomplete !== undefined) return fail(incomplete.at, 'malformed', 'not a complete JSON record');
-      incomplete = { at, before: lastHash };
+      if (incomplete !== undefined) incomplete.lines += 1;
+      else incomplete = { at, before: lastHash, lines: 1 };
       continue;
     }
     if (!isSealed(r)) return fail(at, 'unchained', 'record without a hash chain (chain, seq, prevHash, hash)');
@@ -98,11 +102,15 @@ export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions =
     if (alg === 'hmac-sha256' && opts.key === undefined) return fail(at, 'key', 'records are HMAC-SHA-256: pass the key (--key-env NAME or --key-file FILE)');
     if (alg === 'sha256' && opts.key !== undefined) return fail(at, 'key', 'record is plain SHA-256 although a key was given (HMAC records expected)');
     if (recordHash(r, opts.key) !== r.hash) return fail(at, 'altered', `record altered: its hash does not match its content (chain ${r.chain} seq ${r.seq})`);
+    // JSON.parse keeps the last of two equal keys, so a member inserted before the real one leaves the hash intact
+    // while a reader that takes the first (or a human) sees the forgery. The gateway never writes one.
+    const dup = duplicateKey(at.text);
+    if (dup !== undefined) return fail(at, 'altered', `record altered: key ${JSON.stringify(dup.slice(0, 40))} appears twice in one object (chain ${r.chain} seq ${r.seq})`);
 
     const isStart = r.audit?.type === 'chain.start';
     if (incomplete !== undefined) {
       if (!(isStart && r.seq === 0 && r.prevHash === (incomplete.before ?? r.prevHash))) return fail(incomplete.at, 'malformed', 'not a complete JSON record');
-      report.notes.push(`${incomplete.at.file}:${incomplete.at.line}: an incomplete record (a writer stopped mid-line); the next run continued from the record before it`);
+      report.notes.push(`${incomplete.at.file}:${incomplete.at.line}: ${incomplete.lines === 1 ? 'an incomplete record' : `${incomplete.lines} incomplete records`} (a writer stopped mid-line); the next run continued from the record before it`);
       incomplete = undefined;
     }
     const known = chains.get(r.chain);
@@ -137,7 +145,10 @@ export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions =
     lastWhere = at;
     report.records += 1;
   }
-  if (incomplete !== undefined) return fail(incomplete.at, 'malformed', incomplete.at.partial ? 'incomplete last record (the writer stopped mid-line)' : 'not a complete JSON record');
+  if (incomplete !== undefined) {
+    if (report.records === 0) return fail(incomplete.at, 'malformed', 'not a complete JSON record (no record in these files)');
+    report.notes.push(`${incomplete.at.file}:${incomplete.at.line}: incomplete last record (the writer stopped mid-line); what it was writing is lost`);
+  }
   report.chains = [...chains.values()];
   report.ok = true;
   return report;
@@ -164,6 +175,39 @@ function parse(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The first key that appears twice in one object of a well-formed JSON text, if any. */
+function duplicateKey(text: string): string | undefined {
+  const objects: (Set<string> | undefined)[] = []; // undefined: an array
+  let keyNext = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (keyNext) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        const seen = objects[objects.length - 1]!;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        keyNext = false;
+      }
+      i = j;
+    } else if (c === '{') {
+      objects.push(new Set());
+      keyNext = true;
+    } else if (c === '[') {
+      objects.push(undefined);
+      keyNext = false;
+    } else if (c === '}' || c === ']') {
+      objects.pop();
+      keyNext = false;
+    } else if (c === ',') {
+      keyNext = objects[objects.length - 1] !== undefined;
+    }
+  }
+  return undefined;
 }
 
 function isSealed(r: Record<string, unknown>): r is Sealed {

@@ -9,11 +9,16 @@
  * - `iss`, `aud` (= our resource, RFC 8707), `exp` (required), `nbf`, `sub` (required) and, when configured, the
  *   header `typ: at+jwt` (RFC 9068 §4) are checked with the injected clock and the configured skew.
  * - RFC 8705 certificate binding (`cnf.x5t#S256`) is enforced against the request's client certificate.
+ * - A token that verified is remembered by its SHA-256 (`VerifiedTokenCache`): a repeat skips the signature, but
+ *   `exp`/`nbf` (without skew: in the skew window it is verified afresh), the certificate binding and everything
+ *   the caller checks (revocation, scopes) run on every request. A remote JWKS reload, or a key set older than
+ *   its `cacheMaxAge`, makes every cached token a miss: the cache never outlives the keys that verified it.
  */
 import { readFileSync } from 'node:fs';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   errors,
   jwtVerify,
   type CryptoKey,
@@ -23,10 +28,12 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
 } from 'jose';
+import type { Principal } from '../lib/principal.js';
 import type { AuthFailureReason } from './authenticator.js';
 import { checkCertificateBinding } from './cert-binding.js';
 import { principalFromClaims, type ClaimNames } from './claims-principal.js';
 import type { TokenVerifier, VerifyContext, VerifyResult } from './token-verifier.js';
+import { tokenCacheKey, VERIFIED_TOKEN_CACHE_DEFAULTS, VerifiedTokenCache, type VerifiedTokenCacheOptions } from './verified-token-cache.js';
 
 /** The only algorithms a verifier may be configured with: public-key signatures (RFC 7518 §3, RFC 8037, jose). */
 export const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
@@ -46,9 +53,32 @@ export interface JwtVerifierOptions {
   requireTokenType: boolean;
   claims: ClaimNames;
   keys: JwtKeySource;
+  /** Verified-token cache bounds; default `VERIFIED_TOKEN_CACHE_DEFAULTS`, `maxEntries: 0` turns it off. */
+  cache?: VerifiedTokenCacheOptions;
 }
 
 type KeyGetter = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+/**
+ * Where the keys come from, and whether what they verified may still be believed: `generation` changes whenever
+ * the key set may have changed (a remote JWKS fetch starts), `settled` is false while a fetch is under way or the
+ * fetched set is past its `cacheMaxAge` (then verification must go through jose, which refetches).
+ */
+interface KeyStore {
+  getKey: KeyGetter;
+  generation(): number;
+  settled(): boolean;
+}
+
+/** What a successful verification concluded, independent of the request's time and certificate. */
+interface Verified {
+  /** The principal without any certificate fields (added per request). */
+  principal: Principal;
+  cnf: unknown;
+  /** NumericDate seconds (RFC 7519 §2). */
+  exp: number;
+  nbf: number | undefined;
+}
 
 /** The key source itself failed (network, timeout, non-200, not a JWKS): the token may be fine, so 503, not 401. */
 class KeySourceUnavailable extends Error {
@@ -59,9 +89,10 @@ class KeySourceUnavailable extends Error {
 const TOKEN_KEY_ERRORS = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_NOT_SUPPORTED']);
 
 export class JwtVerifier implements TokenVerifier {
-  readonly #getKey: KeyGetter;
+  readonly #keys: KeyStore;
   readonly #options: JwtVerifierOptions;
   readonly #verifyOptions: Omit<JWTVerifyOptions, 'currentDate'>;
+  readonly #cache: VerifiedTokenCache<Verified>;
 
   /** Throws `TypeError` on a misconfiguration (STYLE.md habit 5: validate at construction). */
   constructor(options: JwtVerifierOptions) {
@@ -71,7 +102,8 @@ export class JwtVerifier implements TokenVerifier {
     if (!Number.isFinite(options.clockSkewSeconds) || options.clockSkewSeconds < 0) throw new TypeError('JwtVerifier: "clockSkewSeconds" must be a non-negative number');
     if (options.issuer === '' || options.audience === '') throw new TypeError('JwtVerifier: "issuer" and "audience" are required');
     this.#options = options;
-    this.#getKey = keyGetter(options.keys);
+    this.#cache = new VerifiedTokenCache(options.cache ?? VERIFIED_TOKEN_CACHE_DEFAULTS);
+    this.#keys = keyStore(options.keys);
     this.#verifyOptions = {
       algorithms: [...options.algorithms],
       issuer: options.issuer,
@@ -82,42 +114,54 @@ export class JwtVerifier implements TokenVerifier {
     };
   }
 
+  /** Number of tokens whose verification is remembered (for tests and metrics). */
+  get cacheSize(): number {
+    return this.#cache.size;
+  }
+
   async verify(token: string, ctx: VerifyContext): Promise<VerifyResult> {
-    let payload: JWTPayload;
-    try {
-      payload = await verifyWithKeys(token, this.#getKey, { ...this.#verifyOptions, currentDate: new Date(ctx.now) });
-    } catch (err) {
-      return { ok: false, ...joseFailure(err) };
+    const key = tokenCacheKey(token);
+    const nowSeconds = Math.floor(ctx.now / 1000);
+    const settled = this.#keys.settled();
+    const generation = this.#keys.generation();
+    let verified = settled ? this.#cache.get(key, ctx.now, generation) : undefined;
+    // The hit is believed only inside the token's window without skew (jose's own test, tolerance 0); at its
+    // edges the full verification below decides, with the skew, exactly as without a cache.
+    if (verified !== undefined && !(nowSeconds < verified.exp && (verified.nbf === undefined || verified.nbf <= nowSeconds))) verified = undefined;
+    if (verified === undefined) {
+      let payload: JWTPayload;
+      try {
+        payload = await verifyWithKeys(token, this.#keys.getKey, { ...this.#verifyOptions, currentDate: new Date(ctx.now) });
+      } catch (err) {
+        return { ok: false, ...joseFailure(err) };
+      }
+      if (typeof payload.sub !== 'string' || payload.sub === '') return { ok: false, reason: 'invalid_token', detail: 'sub is not a non-empty string' };
+      // `exp` is a required claim and jose checked it is a number. The principal is shared by every request with
+      // this token, so its claims are frozen all the way down: no later step can change what the next one sees.
+      deepFreezeJson(payload);
+      verified = { principal: principalFromClaims({ claims: payload, names: this.#options.claims, subject: payload.sub }), cnf: payload.cnf, exp: payload.exp!, nbf: payload.nbf };
+      // Only what was verified under one settled key set is remembered (generation read before verifying).
+      if (settled) this.#cache.set(key, verified, ctx.now, verified.exp * 1000, generation);
     }
-    if (typeof payload.sub !== 'string' || payload.sub === '') return { ok: false, reason: 'invalid_token', detail: 'sub is not a non-empty string' };
-    const binding = checkCertificateBinding(payload.cnf, ctx.certThumbprint);
+    const binding = checkCertificateBinding(verified.cnf, ctx.certThumbprint);
     if (!binding.ok) return binding;
-    return {
-      ok: true,
-      principal: principalFromClaims({
-        claims: payload,
-        names: this.#options.claims,
-        subject: payload.sub,
-        ...(ctx.certThumbprint !== undefined ? { certThumbprint: ctx.certThumbprint } : {}),
-      }),
-    };
+    return { ok: true, principal: ctx.certThumbprint !== undefined ? Object.freeze({ ...verified.principal, certThumbprint: ctx.certThumbprint }) : verified.principal };
   }
 }
 
-function keyGetter(keys: JwtKeySource): KeyGetter {
-  if ('jwks' in keys) return createLocalJWKSet(publicOnly(keys.jwks, 'the in-memory JWKS'));
-  if ('jwksFile' in keys) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(keys.jwksFile, 'utf8'));
-    } catch (err) {
-      throw new TypeError(`JwtVerifier: cannot read the JWKS file ${keys.jwksFile}: ${(err as Error).message}`);
-    }
-    return createLocalJWKSet(publicOnly(parsed, `the JWKS file ${keys.jwksFile}`));
-  }
+function keyStore(keys: JwtKeySource): KeyStore {
+  if (!('jwksUri' in keys)) return { getKey: localKeyGetter(keys), generation: () => 0, settled: () => true };
+  let generation = 0;
   const url = new URL(keys.jwksUri);
-  const remote = createRemoteJWKSet(url, REMOTE_JWKS_OPTIONS);
-  return async (header, token) => {
+  const remote = createRemoteJWKSet(url, {
+    ...REMOTE_JWKS_OPTIONS,
+    // Every fetch may change the key set: a key removed from the JWKS must stop vouching for cached tokens.
+    [customFetch]: (input: string, init: RequestInit) => {
+      generation++;
+      return fetch(input, init);
+    },
+  });
+  const getKey: KeyGetter = async (header, token) => {
     try {
       return await remote(header, token);
     } catch (err) {
@@ -125,6 +169,25 @@ function keyGetter(keys: JwtKeySource): KeyGetter {
       throw new KeySourceUnavailable(`JWKS ${url.origin}${url.pathname}: ${err instanceof errors.JOSEError ? err.code : ((err as Error | undefined)?.name ?? 'error')}`, { cause: err });
     }
   };
+  return { getKey, generation: () => generation, settled: () => remote.fresh && !remote.reloading };
+}
+
+function localKeyGetter(keys: Exclude<JwtKeySource, { jwksUri: string }>): KeyGetter {
+  if ('jwks' in keys) return createLocalJWKSet(publicOnly(keys.jwks, 'the in-memory JWKS'));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(keys.jwksFile, 'utf8'));
+  } catch (err) {
+    throw new TypeError(`JwtVerifier: cannot read the JWKS file ${keys.jwksFile}: ${(err as Error).message}`);
+  }
+  return createLocalJWKSet(publicOnly(parsed, `the JWKS file ${keys.jwksFile}`));
+}
+
+/** Freezes parsed JSON (objects and arrays, no cycles) in place. */
+function deepFreezeJson(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreezeJson(v);
 }
 
 /** A configured key set must be a JWKS of public keys: a private key in it is a leak waiting to happen. */

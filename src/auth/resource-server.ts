@@ -75,7 +75,8 @@ export class ResourceServerAuthenticator implements Authenticator {
         : { ok: false, status: 401, wwwAuthenticate: invalidTokenChallenge(this.#challenge), reason: 'malformed_header', detail: bearer.detail };
     }
     const token = bearer.token;
-    const verifier = (this.#jwt !== undefined && looksLikeJws(token) ? this.#jwt : undefined) ?? this.#introspection ?? this.#jwt!;
+    // Only with both verifiers is the token's shape a choice (decoding its header costs a parse per request).
+    const verifier = this.#introspection === undefined ? this.#jwt! : this.#jwt !== undefined && looksLikeJws(token) ? this.#jwt : this.#introspection;
     const cert = req.clientCert;
     const result = await verifier.verify(token, { now: this.#now(), ...(cert !== undefined ? { certThumbprint: cert.thumbprint } : {}) });
     if (!result.ok) {

@@ -37,7 +37,8 @@ export function normaliseRedis(raw: RawRedis, ctx: LimitsContext): RedisConfig |
   const d = LIMITS_DEFAULTS.redis;
   const rest = { keyPrefix: raw.keyPrefix ?? d.keyPrefix, connectTimeoutMs: raw.connectTimeoutMs ?? d.connectTimeoutMs, commandTimeoutMs: raw.commandTimeoutMs ?? d.commandTimeoutMs };
   if (typeof raw.url === 'string') {
-    if (credentialKind(raw.url) !== undefined || /^[a-z]+:\/\/[^/@]*@/i.test(raw.url)) {
+    // Userinfo, or a `password` query parameter (ioredis reads its options from the query string too).
+    if (credentialKind(raw.url) !== undefined || /^[a-z]+:\/\/[^/@]*@/i.test(raw.url) || /[?&]password=/i.test(raw.url)) {
       ctx.report('/redis/url', `${INLINE_SECRET_MESSAGE} (the URL carries credentials)`);
       return undefined;
     }

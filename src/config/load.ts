@@ -8,10 +8,11 @@ import { createHash, createPrivateKey, createPublicKey, sign, verify, type JsonW
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import schemaJson from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
+import { PRECOMPILED_VALIDATORS, schemaValidator } from './precompiled-schema.js';
 import { credentialKind, describeFsError, INLINE_SECRET_MESSAGE, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
 import type {
   AuthConfig,
@@ -66,6 +67,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
     keepAliveTimeoutMs: 72_000,
     trustedProxies: [] as string[],
     maxConnections: 20_000,
+    readinessDetail: 'loopback' as const,
     httpRateLimit: {
       enabled: true,
       oauth: { windowSeconds: 60, perIp: 300, perClient: 600 },
@@ -1154,11 +1156,12 @@ function resolveSecret(ref: SecretRef, pointer: string, ctx: Ctx): SecretValue |
 
 type SchemaObject = Record<string, unknown>;
 const rootSchema = schemaJson as SchemaObject;
-let validator: ReturnType<Ajv2020['compile']> | undefined;
+let validator: ValidateFunction | undefined;
 
-function compiledSchema(): ReturnType<Ajv2020['compile']> {
-  // verbose: errors carry their schema, which gives titles and allowed keys for the messages.
-  validator ??= new Ajv2020({ strict: true, allErrors: true, verbose: true }).compile(rootSchema);
+function compiledSchema(): ValidateFunction {
+  // verbose (SCHEMA_AJV_OPTIONS): errors carry their schema, which gives titles and allowed keys for the messages.
+  // Precompiled by `npm run build` when it matches this schema (src/config/precompiled-schema.ts).
+  validator ??= schemaValidator(rootSchema, PRECOMPILED_VALIDATORS.config);
   return validator;
 }
 

@@ -6,7 +6,7 @@ import type { SecretValue, SessionsConfig } from './types.js';
  * them and test/unit/config.test.ts keeps both equal). No keys: one random key per process.
  */
 export const SESSIONS_DEFAULTS = {
-  sessions: { keys: [] as never[], maxLifetimeMs: 24 * 60 * 60_000, store: 'memory' as const },
+  sessions: { keys: [] as never[], maxLifetimeMs: 24 * 60 * 60_000, store: 'memory' as const, memoryMaxEntries: 100_000 },
 } as const;
 
 /** `sessions` as written (the schema has checked the shapes and ranges). */
@@ -14,6 +14,7 @@ export interface RawSessions {
   keys?: SecretRef[];
   maxLifetimeMs?: number;
   store?: SessionsConfig['store'];
+  memoryMaxEntries?: number;
 }
 
 export interface SessionsContext {
@@ -50,7 +51,7 @@ export function normaliseSessions(raw: RawSessions, ctx: SessionsContext): Sessi
   });
   const store = raw.store ?? d.store;
   if (store === 'redis' && !ctx.hasRedis) ctx.report('/sessions/store', 'is "redis" but there is no top-level redis section (redis.url) to connect with');
-  return { keys, maxLifetimeMs: raw.maxLifetimeMs ?? d.maxLifetimeMs, store };
+  return { keys, maxLifetimeMs: raw.maxLifetimeMs ?? d.maxLifetimeMs, store, memoryMaxEntries: raw.memoryMaxEntries ?? d.memoryMaxEntries };
 }
 
 /** Key length of A256GCM (RFC 7518 §5.3). */

@@ -109,6 +109,12 @@ export interface ServerConfig {
   readonly forwardedClientCertHeader?: string;
   /** Most TCP connections open at once (Node `server.maxConnections`); sockets beyond it are closed at once. */
   readonly maxConnections: number;
+  /**
+   * Who sees the body of `/readyz` (upstream names and states, Redis and audit status, policy revision):
+   * `loopback` (default: only a socket peer on 127.0.0.0/8 or ::1, e.g. `kubectl exec … curl`), `all`, or `none`.
+   * Everyone else gets only `{"status": …}` and the status code, which is all a probe needs.
+   */
+  readonly readinessDetail: 'loopback' | 'all' | 'none';
   /** HTTP-level rate limits of what is not an MCP call: OAuth endpoints, registration, session creation (edge/http-limits.ts). */
   readonly httpRateLimit: HttpRateLimitConfig;
   /** Back-pressure (`@fastify/under-pressure`): 503 + Retry-After while the process is overloaded (edge/overload.ts). */
@@ -320,6 +326,8 @@ export interface SessionsConfig {
   readonly maxLifetimeMs: number;
   /** Where revocations and idle clocks live: `memory` (this replica) or `redis` (the top-level `redis` connection). */
   readonly store: 'memory' | 'redis';
+  /** `store: memory` holds at most this many idle clocks and revocations (src/stores/memory-session-store.ts). Default 100000. */
+  readonly memoryMaxEntries: number;
 }
 
 /**

@@ -147,7 +147,8 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
   app.addHook('onClose', async () => recorder.flushAll());
   const record = (request: FastifyRequest, v: Exclude<Verdict, { ok: true }>, clientId?: string): void => {
     const remoteAddress = addressOf(request);
-    recorder.record(`${v.rule}|${remoteAddress ?? ''}|${clientId ?? ''}`, {
+    // Keyed like the limit counts (IPv6 per /64): an attacker rotating through its /64 must not get a record per address.
+    recorder.record(`${v.rule}|${addressKey(remoteAddress)}|${clientId ?? ''}`, {
       type: 'http.rejected',
       reason: v.reason,
       status: v.status,

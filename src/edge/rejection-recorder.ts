@@ -19,10 +19,16 @@ interface Slot {
 
 export interface RejectionRecorderOptions {
   readonly windowMs?: number;
-  /** Keys tracked at once; beyond it (every key busy) refusals are recorded one by one rather than lost. */
+  /**
+   * Keys tracked at once. Beyond it (every key busy: a flood from many addresses) the refusals of a key that has
+   * no slot are coalesced per reason and status in one overflow slot, whose summary names no address.
+   */
   readonly maxKeys?: number;
   readonly now?: () => number;
 }
+
+/** Prefix of the overflow slots' keys (no caller's key starts with a NUL). */
+const OVERFLOW = '\u0000overflow|';
 
 export class RejectionRecorder {
   private readonly slots = new Map<string, Slot>();
@@ -41,6 +47,33 @@ export class RejectionRecorder {
 
   record(key: string, event: AuditEvent): void {
     const t = this.now();
+    if (!this.slots.has(key) && this.slots.size >= this.maxKeys) {
+      this.sweep(t);
+      // Recording each refusal one by one would make the audit log the flood's amplifier.
+      if (this.slots.size >= this.maxKeys) {
+        this.overflow(`${OVERFLOW}${event.reason ?? ''}|${event.status ?? ''}`, t, event);
+        return;
+      }
+    }
+    this.coalesce(key, t, event);
+  }
+
+  private overflow(key: string, t: number, event: AuditEvent): void {
+    const { remoteAddress: _a, clientId: _c, ...anonymous } = event;
+    const slot = this.slots.get(key);
+    if (slot !== undefined && t < slot.until) {
+      slot.suppressed++;
+      slot.last = { ...anonymous, detail: 'coalesced over many keys (maxKeys reached)' };
+      slot.timer ??= setTimeout(() => this.flush(key), slot.until - t).unref();
+      return;
+    }
+    if (slot !== undefined) this.flush(key);
+    // Overflow slots are few (one per reason and status): they may exceed maxKeys.
+    this.slots.set(key, { until: t + this.windowMs, suppressed: 0 });
+    this.audit.record(event);
+  }
+
+  private coalesce(key: string, t: number, event: AuditEvent): void {
     const slot = this.slots.get(key);
     if (slot !== undefined && t < slot.until) {
       slot.suppressed++;
@@ -51,8 +84,7 @@ export class RejectionRecorder {
     }
     // The key's previous window is over: record what it held before this one starts.
     if (slot !== undefined) this.flush(key);
-    else if (this.slots.size >= this.maxKeys) this.sweep(t);
-    if (this.slots.size < this.maxKeys) this.slots.set(key, { until: t + this.windowMs, suppressed: 0 });
+    this.slots.set(key, { until: t + this.windowMs, suppressed: 0 });
     this.audit.record(event);
   }
 

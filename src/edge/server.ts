@@ -113,11 +113,15 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   app.setNotFoundHandler((_request, reply) => sendError(reply, new GatewayError('GW_HTTP_NOT_FOUND')));
 
   app.get('/healthz', { config: ANSWER_UNDER_PRESSURE }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { config: ANSWER_UNDER_PRESSURE }, async (_request, reply) => {
+  app.get('/readyz', { config: ANSWER_UNDER_PRESSURE }, async (request, reply) => {
     const r = opts.readiness();
     const pressure = overload.pressure();
     const ready = r.ready && pressure?.underPressure !== true;
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', ...r.detail, ...(pressure !== undefined ? { overload: pressure } : {}) });
+    const status = ready ? 'ready' : 'not ready';
+    // The detail names upstreams, stores and the policy revision: not for the internet (server.readinessDetail).
+    const detail = server.readinessDetail === 'all' || (server.readinessDetail === 'loopback' && isLoopbackPeer(request.socket.remoteAddress));
+    if (!detail) return reply.code(ready ? 200 : 503).send({ status });
+    return reply.code(ready ? 200 : 503).send({ status, ...r.detail, ...(pressure !== undefined ? { overload: pressure } : {}) });
   });
   registerWellKnown(app, config);
 
@@ -207,7 +211,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
           return;
       }
     } catch (err) {
-      writeError(res, toGatewayError(err), opts.logger);
+      writeError(res, toGatewayError(err), opts.logger, server.overload.retryAfterSeconds);
     }
   });
 
@@ -258,7 +262,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       if (session.getStream && !session.getStream.closed) throw new GatewayError('GW_MCP_STREAM_CONFLICT');
       frontDoor.openStream(session, new HttpSessionStream(res));
     } catch (err) {
-      writeError(res, toGatewayError(err), opts.logger);
+      writeError(res, toGatewayError(err), opts.logger, server.overload.retryAfterSeconds);
     }
   });
 
@@ -273,7 +277,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       res.writeHead(200, { 'content-length': '0' });
       res.end();
     } catch (err) {
-      writeError(res, toGatewayError(err), opts.logger);
+      writeError(res, toGatewayError(err), opts.logger, server.overload.retryAfterSeconds);
     }
   });
 
@@ -325,14 +329,15 @@ function writeAccepted(res: ServerResponse): void {
 }
 
 /** A transport-level failure: the table's status, a JSON-RPC error without id, nothing else. */
-function writeError(res: ServerResponse, err: GatewayError, logger: Logger): void {
+function writeError(res: ServerResponse, err: GatewayError, logger: Logger, retryAfterSeconds: number): void {
   if (err.code === 'GW_INTERNAL') logger.error({ err: err.cause ?? err }, 'internal error at the edge');
   if (res.headersSent) {
     if (!res.writableEnded) res.end();
     return;
   }
-  // A 503 (session cap, shutting down) says when to come back (RFC 9110 §10.2.3).
-  writeJson(res, err.httpStatus, rpcError(null, toRpcError(err)), err.httpStatus === 503 ? { 'retry-after': '10' } : {});
+  // A 503 (session cap, shutting down) says when to come back (RFC 9110 §10.2.3): `server.overload.retryAfterSeconds`,
+  // as the edge's own 503s.
+  writeJson(res, err.httpStatus, rpcError(null, toRpcError(err)), err.httpStatus === 503 ? { 'retry-after': String(retryAfterSeconds) } : {});
 }
 
 function sendError(reply: FastifyReply, err: GatewayError): FastifyReply {
@@ -351,4 +356,10 @@ function collectingStream(into: JsonRpcResponse[]): RequestStream {
       into.push(response);
     },
   };
+}
+
+/** The socket peer is this host (an IPv4-mapped address when listening dual-stack on `::`). */
+function isLoopbackPeer(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return isLoopbackHostname(address.startsWith('::ffff:') ? address.slice(7) : address);
 }

@@ -81,8 +81,20 @@ export class FrontDoor {
 
   /** `initialize` opens a session (MCP lifecycle §Initialization). */
   async initialize(message: JsonRpcRequest, principal: Principal): Promise<{ session: ClientSession; response: JsonRpcResponse }> {
+    const refused: AuditEvent = { type: 'mcp.session', subject: principal.subject, ...whoFields(principal), method: 'initialize' };
+    this.requireAudit(refused);
+    try {
+      return await this.openSession(message, principal);
+    } catch (err) {
+      // A session refused (cap reached, shutting down, bad params, store down) is an outcome too: one record.
+      const e = toGatewayError(err);
+      this.audit({ ...refused, outcome: 'error', errorCode: e.code, ...(e.detail !== undefined ? { detail: e.detail } : {}) });
+      throw err;
+    }
+  }
+
+  private async openSession(message: JsonRpcRequest, principal: Principal): Promise<{ session: ClientSession; response: JsonRpcResponse }> {
     if (this.draining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
-    this.requireAudit({ type: 'mcp.session', subject: principal.subject, ...whoFields(principal), method: 'initialize' });
     if (this.sessions.size >= this.opts.config.server.maxSessions) {
       throw new GatewayError('GW_MCP_SESSION_LIMIT', { detail: `${this.sessions.size} sessions open` });
     }
@@ -94,6 +106,11 @@ export class FrontDoor {
     // Echo a version we support, else offer our latest (lifecycle §Version Negotiation).
     const version = isSupportedVersion(requested) ? requested : LATEST_PROTOCOL_VERSION;
     const session = await this.opts.sessions.issue(principal, version, (params.capabilities as JsonObject | undefined) ?? {}, (params.clientInfo as JsonObject | undefined) ?? {}, this.now());
+    // Again after the await: concurrent initializations all passed the check above on the same count. The id
+    // issued never reaches anyone; its idle record in the store ages out.
+    if (this.sessions.size >= this.opts.config.server.maxSessions) {
+      throw new GatewayError('GW_MCP_SESSION_LIMIT', { detail: `${this.sessions.size} sessions open` });
+    }
     this.sessions.set(session.id, session);
     this.byKey.set(session.key, session);
     this.audit({ type: 'mcp.session', session: session.key, subject: principal.subject, ...whoFields(principal), method: 'initialize', outcome: 'ok' });
@@ -122,7 +139,9 @@ export class FrontDoor {
       return session;
     } catch (err) {
       const e = toGatewayError(err);
-      if (e.code === 'GW_MCP_SESSION_NOT_FOUND') this.audit({ type: 'mcp.session', subject: principal.subject, ...whoFields(principal), method: 'lookup', outcome: 'denied', errorCode: e.code, detail: e.detail ?? 'no such session' });
+      // Every refusal leaves its record: an unknown/foreign session (denied), or a store or cap problem (error).
+      const denied = e.code === 'GW_MCP_SESSION_NOT_FOUND';
+      this.audit({ type: 'mcp.session', subject: principal.subject, ...whoFields(principal), method: 'lookup', outcome: denied ? 'denied' : 'error', errorCode: e.code, detail: e.detail ?? (denied ? 'no such session' : e.message) });
       throw e;
     }
   }
@@ -171,7 +190,7 @@ export class FrontDoor {
     }
     session.pendingToClient.clear();
     session.getStream?.close();
-    this.audit({ type: 'mcp.session', session: session.key, subject: session.principal.subject, method: 'close', detail: reason, outcome: 'ok' });
+    this.audit({ type: 'mcp.session', session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method: 'close', detail: reason, outcome: 'ok' });
     await this.opts.router.releaseSession(session.key);
   }
 
@@ -233,7 +252,8 @@ export class FrontDoor {
   /** Answer one client request. Every outcome, error or not, ends in `stream.finish`. */
   /** `traceparent`: the client's W3C trace context header, if it sent one (continued when tracing accepts it). */
   async request(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, traceparent?: string): Promise<void> {
-    const started = this.now();
+    // Monotonic and sub-millisecond: the duration histogram's lowest buckets are 0.5 and 1 ms (audit/metrics.ts).
+    const started = performance.now();
     const key = idKey(message.id);
     if (session.inflight.has(key)) {
       // Ids must be unique among a session's requests in flight (basic §Requests).
@@ -264,7 +284,7 @@ export class FrontDoor {
     } finally {
       session.inflight.delete(key);
       session.lastSeen = this.now();
-      event.durationMs = this.now() - started;
+      event.durationMs = elapsedMs(started);
       this.audit(event);
       span?.end(event);
     }
@@ -463,7 +483,7 @@ export class FrontDoor {
     const related = requestKey === undefined ? undefined : session.inflight.get(requestKey)?.stream;
     const sent = (related !== undefined && !related.closed && related.sendRelated(outbound)) || (session.getStream?.send(outbound) ?? false);
     if (!sent) throw new GatewayError('GW_RELAY_UNROUTABLE', { detail: `${upstream}: no open stream to the client for ${request.method}` });
-    this.audit({ type: 'mcp.request', session: session.key, subject: session.principal.subject, method: request.method, upstream, detail: 'relayed to client' });
+    this.audit({ type: 'mcp.request', session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method: request.method, upstream, detail: 'relayed to client' });
     return new Promise<JsonObject>((resolve, reject) => {
       const timer = setTimeout(() => {
         session.pendingToClient.delete(idKey(id));
@@ -570,6 +590,11 @@ export class FrontDoor {
 /** Who called, for audit records: the client and the certificate thumbprint where there is one (never the token). */
 function whoFields(p: Principal): Pick<AuditEvent, 'clientId' | 'certThumbprint'> {
   return { ...(p.clientId !== undefined ? { clientId: p.clientId } : {}), ...(p.certThumbprint !== undefined ? { certThumbprint: p.certThumbprint } : {}) };
+}
+
+/** Milliseconds since a `performance.now()` reading, to 0.01 ms (finer is noise; whole ms would hide a fast deny). */
+function elapsedMs(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
 }
 
 /** The client's JSON-RPC id, as text and bounded (ids are the client's to choose). */

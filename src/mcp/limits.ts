@@ -150,12 +150,27 @@ export class CallLimiter {
       release: () => {
         if (released) return;
         released = true;
-        // Best effort: a lease Redis could not take back expires on its own (leaseTtlMs).
-        this.#store.release(keys, leaseId).catch((err: unknown) => {
-          this.#logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'limits: lease release failed; it will expire');
-        });
+        this.#release(keys, leaseId, 0);
       },
     };
+  }
+
+  /**
+   * Give leases back, again after a failure: a lease left to its expiry holds its slot for the call's longest
+   * life plus 30 s (minutes), so a one-second Redis blip would lock a `concurrency: 1` budget out that long.
+   * After the last try the lease still expires on its own (leaseTtlMs).
+   */
+  #release(keys: readonly string[], leaseId: string, attempt: number): void {
+    this.#store.release(keys, leaseId).catch((err: unknown) => {
+      const delay = RELEASE_RETRY_MS[attempt];
+      const message = err instanceof Error ? err.message : String(err);
+      if (delay === undefined) {
+        this.#logger.warn({ err: message }, 'limits: lease release failed; it will expire');
+        return;
+      }
+      this.#logger.debug({ err: message, retryInMs: delay }, 'limits: lease release failed; retrying');
+      setTimeout(() => this.#release(keys, leaseId, attempt + 1), delay).unref();
+    });
   }
 
   #storeFailed(err: unknown, owners: readonly Applied[], event: AuditEvent): Admission {
@@ -179,6 +194,9 @@ export class CallLimiter {
     return NOTHING;
   }
 }
+
+/** Pauses before the retries of a failed lease release (the Redis client reconnects within ~2 s). */
+const RELEASE_RETRY_MS = [1000, 3000, 10_000];
 
 /** What a client refused by a down store is told to wait before retrying. */
 const STORE_RETRY_MS = 1000;

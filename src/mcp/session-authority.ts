@@ -9,7 +9,7 @@ import type { JsonObject } from '../lib/json-rpc.js';
 import { principalKey, type Principal } from '../lib/principal.js';
 import type { SessionStore } from '../lib/session-store.js';
 import { ClientSession } from './session.js';
-import { newSessionJti, principalBinding, type SessionTokenCodec } from './session-token.js';
+import { newSessionJti, principalBinding, sameBinding, type SessionTokenCodec } from './session-token.js';
 
 export interface SessionAuthorityOptions {
   codec: SessionTokenCodec;
@@ -51,7 +51,9 @@ export class SessionAuthority {
     const opened = await this.opts.codec.open(id, now);
     if (!opened.ok) throw notFound(`session id refused: ${opened.reason}`);
     const c = opened.claims;
-    if (c.binding !== principalBinding(principal)) throw notFound('session belongs to another principal');
+    // A lowered sessions.maxLifetimeMs applies to ids already issued too (iat and exp are whole seconds, rounded apart).
+    if (c.expiresAt - c.issuedAt > Math.ceil(this.opts.maxLifetimeMs / 1000) * 1000 + 1000) throw notFound('session id refused: lifetime over sessions.maxLifetimeMs');
+    if (!sameBinding(c.binding, principal)) throw notFound('session belongs to another principal');
     await this.check(c.jti, c.expiresAt, now);
     const session = new ClientSession(principal, principalKey(principal), c.protocolVersion, c.capabilities, c.clientInfo, c.issuedAt, { id, key: c.jti, expiresAt: c.expiresAt });
     session.lastSeen = now;

@@ -13,8 +13,11 @@ export function createSessionAuthority(config: GatehouseConfig, store: SessionSt
   const sessions = config.sessions ?? SESSIONS_DEFAULTS.sessions;
   const keys = sessionKeyBytes(sessions);
   if (keys.length === 0) {
-    // Said once, at start: the operator of one node needs nothing; the operator of several needs to know.
-    logger.info('sessions.keys not set: session ids are sealed with a random key of this process; sessions end with a restart and cannot move between replicas');
+    // Said once, at start: the operator of one node needs nothing; the operator of several needs to know —
+    // and a shared session store says there are several: their ids would still not move between them.
+    const message = 'sessions.keys not set: session ids are sealed with a random key of this process; sessions end with a restart and cannot move between replicas';
+    if (sessions.store === 'redis') logger.warn(`${message} (sessions.store is redis: set the same sessions.keys on every replica)`);
+    else logger.info(message);
   }
   const codec = keys.length > 0 ? new SessionTokenCodec(keys) : SessionTokenCodec.ephemeral();
   return new SessionAuthority({ codec, store, maxLifetimeMs: sessions.maxLifetimeMs });

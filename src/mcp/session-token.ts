@@ -7,7 +7,7 @@
  *
  * Pure: no clock of its own (callers pass `now`), no I/O; the revocation and idle checks live in the store.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
 import { principalKey, type Principal } from '../lib/principal.js';
@@ -36,6 +36,12 @@ const MAX_TOKEN_CHARS = 4096;
 /** Compact JWE with `dir`: header . (empty key) . iv . ciphertext . tag, all base64url. */
 const COMPACT_JWE = /^[A-Za-z0-9_-]+\.\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const DECRYPT_OPTIONS = { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] };
+/**
+ * The exact protected header we issue. Anything else — `zip` (a decompression step after decryption, RFC 7516
+ * §4.1.3), `crit`, `epk`, `p2c`, … — is refused before any crypto, so no header parameter of the sender's
+ * choosing ever steers how an id is processed, even one sealed with a leaked key.
+ */
+const HEADER_KEYS = ['alg', 'enc', 'kid'] as const;
 
 /** A key's `kid`: a fingerprint under its own label, so it says nothing about the key and needs no configuring. */
 export function keyId(key: Uint8Array): string {
@@ -48,6 +54,13 @@ export function keyId(key: Uint8Array): string {
  */
 export function principalBinding(p: Principal): string {
   return createHash('sha256').update('gatehouse session principal\0').update(principalKey(p)).digest('base64url').slice(0, 22);
+}
+
+/** Whether a token's binding is this principal's, in constant time (no timing hint of how much of the hash matched). */
+export function sameBinding(binding: string, principal: Principal): boolean {
+  const expected = Buffer.from(principalBinding(principal));
+  const got = Buffer.from(binding);
+  return got.length === expected.length && timingSafeEqual(got, expected);
 }
 
 export function newSessionJti(): string {
@@ -99,6 +112,7 @@ export class SessionTokenCodec {
     try {
       const header = decodeProtectedHeader(token);
       if (header.alg !== 'dir' || header.enc !== 'A256GCM') return fail('malformed');
+      if (Object.keys(header).some((k) => !(HEADER_KEYS as readonly string[]).includes(k))) return fail('malformed');
       kid = header.kid;
     } catch {
       return fail('malformed');

@@ -9,8 +9,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ValidateFunction } from 'ajv/dist/2020.js';
 import schemaJson from '../../schemas/policy.schema.json' with { type: 'json' };
+import { FragmentCompiler, loadPrecompiled, metaSchemaFingerprint, PRECOMPILED_VALIDATORS, schemaValidator } from '../config/precompiled-schema.js';
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import type { Principal } from '../lib/principal.js';
 import { checkNoLeadingDash } from './constraints/no-leading-dash.js';
@@ -89,7 +90,7 @@ export function compilePolicy(input: readonly PolicySource[]): CompiledPolicy {
     seenNames.set(name, s.file);
   }
 
-  const ajv = new Ajv2020({ strict: true, allErrors: false });
+  const fragments = new FragmentCompiler(precompiledMetaSchema());
   const validators = new Map<string, ValidateFunction>();
   const ids = new Map<string, string>();
   const rules: CompiledRule[] = [];
@@ -112,7 +113,7 @@ export function compilePolicy(input: readonly PolicySource[]): CompiledPolicy {
       }
       // A rule with a schema problem has an unknown shape: one message per mistake is enough.
       if (schemaProblems.some((p) => p.path === at || p.path.startsWith(`${at}/`))) return;
-      const rule = compileRule(rawRule, at, rules.length, src, { ajv, validators }, problems);
+      const rule = compileRule(rawRule, at, rules.length, src, { fragments, validators }, problems);
       if (rule !== undefined) rules.push(rule);
     });
   }
@@ -171,7 +172,7 @@ interface RawConstraint {
 
 /** One Ajv instance per compiled set (dropped with it on reload), and identical fragments compiled once. */
 interface SchemaCompiler {
-  readonly ajv: Ajv2020;
+  readonly fragments: FragmentCompiler;
   readonly validators: Map<string, ValidateFunction>;
 }
 
@@ -294,7 +295,7 @@ function compileSchemaFragment(fragment: Record<string, unknown>, at: string, sr
   let validate = schemas.validators.get(key);
   if (validate === undefined) {
     try {
-      validate = schemas.ajv.compile(schema);
+      validate = schemas.fragments.compile(schema);
     } catch (err) {
       problems.push(src.problem(at, `is not a usable JSON Schema: ${ajvCompileMessage((err as Error).message)}`, 'key'));
       return undefined;
@@ -453,10 +454,18 @@ function buildIndex(rules: readonly CompiledRule[]): Record<TargetKind, KindInde
 
 const rootSchema = schemaJson as Record<string, unknown>;
 let validator: ValidateFunction | undefined;
+let metaValidator: ValidateFunction | null | undefined;
+
+/** Loaded once per process (a reload compiles a new policy set, not a new meta-schema); `undefined` when absent or stale. */
+/** The JSON Schema 2020-12 meta-schema validator for argument schemas, precompiled by `npm run build`. */
+function precompiledMetaSchema(): ValidateFunction | undefined {
+  if (metaValidator === undefined) metaValidator = loadPrecompiled(PRECOMPILED_VALIDATORS.metaSchema, metaSchemaFingerprint()) ?? null;
+  return metaValidator ?? undefined;
+}
 
 function policySchema(): ValidateFunction {
-  // verbose: errors carry their parent schema, which gives the allowed keys for "did you mean".
-  validator ??= new Ajv2020({ strict: true, allErrors: true, verbose: true }).compile(rootSchema);
+  // verbose (SCHEMA_AJV_OPTIONS): errors carry their parent schema, which gives the allowed keys for "did you mean".
+  validator ??= schemaValidator(rootSchema, PRECOMPILED_VALIDATORS.policy);
   return validator;
 }
 

@@ -6,6 +6,9 @@ import type { RateSpec } from './rate-limit.js';
  * a full bucket lets `burst` calls through at once, i.e. a call at `now` is allowed when
  * `max(tat, now) + T - now <= burst · T`. Pure: the clock is an argument. `src/stores/redis-limiter.ts` runs
  * the same arithmetic in Lua with Redis's own clock.
+ *
+ * The stores call it relative to now (`tat` = what is owed, `now` = 0): with epoch ms (~1.8e12, a double's step
+ * ~0.24 µs) a sub-millisecond interval added to `tat` would round away.
  */
 export type GcraResult =
   | { readonly ok: true; /** The new theoretical arrival time; the key may be forgotten once `now >= tat` (bucket full). */ readonly tat: number; readonly remaining: number }

@@ -19,8 +19,13 @@ export interface MemoryLimiterOptions {
 export class MemoryLimiter implements RateLimiter {
   readonly #now: () => number;
   readonly #maxKeys: number;
-  /** key → theoretical arrival time (ms). */
-  readonly #tats = new Map<string, number>();
+  /**
+   * key → theoretical arrival time, as whole ms (`at`) plus a fraction, and GCRA runs on the debt `tat − now`
+   * (at most tau), never on epoch ms: at ~1.8e12 a double's step is ~0.24 µs, so adding a sub-millisecond
+   * emission interval (the config allows 60 ns) to an absolute time would round it away and the bucket would
+   * never empty. The Redis script keeps the same form.
+   */
+  readonly #tats = new Map<string, { readonly at: number; readonly frac: number }>();
   /** key → leaseId → expiry (ms). */
   readonly #leases = new Map<string, Map<string, number>>();
   #timer: NodeJS.Timeout | undefined;
@@ -60,7 +65,9 @@ export class MemoryLimiter implements RateLimiter {
     let remaining = Infinity;
     for (const [index, { key, rate }] of request.rates.entries()) {
       assertRateSpec(rate);
-      const r = gcra(this.#tats.get(key), now, rate);
+      const held = this.#tats.get(key);
+      // Relative to now: the debt in, the new debt out.
+      const r = gcra(held === undefined ? undefined : held.at - now + held.frac, 0, rate);
       if (!r.ok) return { ok: false, kind: 'rate', index, retryAfterMs: r.retryAfterMs };
       next.push(r.tat);
       remaining = Math.min(remaining, r.remaining);
@@ -76,7 +83,11 @@ export class MemoryLimiter implements RateLimiter {
       this.sweep();
       if (this.size + fresh > this.#maxKeys) throw new LimiterUnavailableError(`memory limiter full (${this.#maxKeys} keys)`);
     }
-    request.rates.forEach(({ key }, i) => this.#tats.set(key, next[i]!));
+    request.rates.forEach(({ key }, i) => {
+      const debt = next[i]!;
+      const whole = Math.floor(debt);
+      this.#tats.set(key, { at: now + whole, frac: debt - whole });
+    });
     for (const { key } of request.leases) {
       let set = this.#leases.get(key);
       if (set === undefined) this.#leases.set(key, (set = new Map()));
@@ -98,7 +109,7 @@ export class MemoryLimiter implements RateLimiter {
   /** Forget full buckets (`tat` passed: the key would start from a full bucket anyway) and expired leases. */
   sweep(): void {
     const now = this.#now();
-    for (const [key, tat] of this.#tats) if (tat <= now) this.#tats.delete(key);
+    for (const [key, { at, frac }] of this.#tats) if (at - now + frac <= 0) this.#tats.delete(key);
     for (const [key, set] of this.#leases) {
       for (const [id, expires] of set) if (expires <= now) set.delete(id);
       if (set.size === 0) this.#leases.delete(key);

@@ -5,9 +5,10 @@
  * commands fail fast — no offline queue, a command timeout — so a caller's fail mode decides at once instead of
  * a request hanging on a queue that may never drain.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../config/types.js';
+import { newRedis } from './ioredis.js';
 
 export type RedisState = 'connecting' | 'up' | 'down';
 
@@ -29,6 +30,13 @@ export interface RedisHandle {
   close(): Promise<void>;
 }
 
+/**
+ * How often a connected client PINGs. A Redis that hangs (stopped, swapping, a dead network path without a RST)
+ * keeps the socket open, so ioredis reports no error and only commands time out: without a probe the handle
+ * would say `up` — and `/readyz` ready — while every fail-closed limit refuses every call.
+ */
+const PING_EVERY_MS = 1000;
+
 /** Reconnect backoff: 100 ms doubling to 2 s, forever (Redis coming back must heal the gateway without a restart). */
 export function reconnectDelay(attempt: number): number {
   return Math.min(2000, 100 * 2 ** Math.min(attempt - 1, 5));
@@ -36,7 +44,7 @@ export function reconnectDelay(attempt: number): number {
 
 export function createRedisClient(config: RedisConfig, logger: Logger, now: () => number = Date.now): RedisHandle {
   const url = typeof config.url === 'string' ? config.url : config.url.reveal();
-  const client = new Redis(url, {
+  const client = newRedis(url, {
     connectTimeout: config.connectTimeoutMs,
     commandTimeout: config.commandTimeoutMs,
     enableOfflineQueue: false,
@@ -73,6 +81,20 @@ export function createRedisClient(config: RedisConfig, logger: Logger, now: () =
   client.on('error', (err: Error) => set('down', err.message));
   client.on('close', () => set('down'));
   client.on('end', () => set('down'));
+  let pinging = false;
+  const probe = setInterval(() => {
+    // Only a connected client: while disconnected, ioredis's own events tell the state.
+    if (pinging || closing || client.status !== 'ready') return;
+    pinging = true;
+    client
+      .ping()
+      .then(
+        () => set('up'),
+        (err: unknown) => set('down', err instanceof Error ? err.message : String(err)),
+      )
+      .finally(() => (pinging = false));
+  }, Math.max(PING_EVERY_MS, config.commandTimeoutMs));
+  probe.unref();
   return {
     client,
     keyPrefix: config.keyPrefix,
@@ -80,6 +102,7 @@ export function createRedisClient(config: RedisConfig, logger: Logger, now: () =
     onChange: (listener) => void listeners.push(listener),
     async close() {
       closing = true;
+      clearInterval(probe);
       await client.quit().catch(() => client.disconnect());
     },
   };

@@ -9,13 +9,20 @@
  * The keys of one admission must live on one node: Redis standalone or Sentinel, not Cluster.
  */
 import type { Redis } from 'ioredis';
-import { assertRateSpec, emissionInterval } from '../policy/gcra.js';
+import { assertRateSpec } from '../policy/gcra.js';
 import { CONCURRENCY_RETRY_MS, LimiterUnavailableError, type AdmitRequest, type AdmitResult, type ConsumeResult, type RateLimiter, type RateSpec } from '../policy/rate-limit.js';
 
 /**
- * KEYS: nr bucket keys, then nl lease-set keys. ARGV: nr, nl, then (T, tau) per bucket (ms), then max per lease
- * set, then lease id and lease TTL (ms). Returns {1, remaining} or {0, 'rate'|'concurrency', index, retryAfterMs}.
- * Numbers cross the boundary as strings: Redis truncates Lua numbers to integers.
+ * KEYS: nr bucket keys, then nl lease-set keys. ARGV: nr, nl, then (periodMs, count, burst) per bucket — integers,
+ * so the script derives T = period / count and tau = burst · T in the same doubles as src/policy/gcra.ts — then
+ * max per lease set, then lease id and lease TTL (ms). Returns {1, remaining} or
+ * {0, 'rate'|'concurrency', index, retryAfterMs}. Numbers cross the boundary as strings: Redis truncates Lua
+ * numbers to integers.
+ *
+ * A bucket's arrival time is stored as "<whole ms>:<fraction>" and the arithmetic runs on the debt (tat − now,
+ * at most tau), never on epoch ms: at ~1.8e12 a double's step is ~0.24 µs, so adding a sub-millisecond interval
+ * to an absolute time would round it away (the bucket would never empty) or skew it by up to 12 %.
+ * A plain number (the format of earlier releases) is still read.
  */
 const ADMIT = `
 local t = redis.call('TIME')
@@ -23,19 +30,24 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nr = tonumber(ARGV[1])
 local nl = tonumber(ARGV[2])
 local a = 3
-local tats = {}
+local debts = {}
 local remaining = -1
 for i = 1, nr do
-  local T = tonumber(ARGV[a])
-  local tau = tonumber(ARGV[a + 1])
-  a = a + 2
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if tat < now then tat = now end
-  local nxt = tat + T
-  local over = nxt - now - tau
+  local T = tonumber(ARGV[a]) / tonumber(ARGV[a + 1])
+  local tau = tonumber(ARGV[a + 2]) * T
+  a = a + 3
+  local debt = 0
+  local raw = redis.call('GET', KEYS[i])
+  if raw then
+    local whole, frac = string.match(raw, '^(%-?%d+):(.+)$')
+    if whole then debt = (tonumber(whole) - now) + tonumber(frac) else debt = tonumber(raw) - now end
+  end
+  if debt < 0 then debt = 0 end
+  local nd = debt + T
+  local over = nd - tau
   if over > 0 then return {0, 'rate', i - 1, string.format('%.3f', over)} end
-  tats[i] = nxt
-  local r = math.floor((tau - (nxt - now)) / T + 1e-9)
+  debts[i] = nd
+  local r = math.floor((tau - nd) / T + 1e-9)
   if remaining < 0 or r < remaining then remaining = r end
 end
 for j = 1, nl do
@@ -48,14 +60,15 @@ end
 local lease = ARGV[a]
 local ttl = tonumber(ARGV[a + 1])
 for i = 1, nr do
-  redis.call('SET', KEYS[i], string.format('%.3f', tats[i]), 'PX', math.max(1, math.ceil(tats[i] - now)))
+  local whole = math.floor(debts[i])
+  redis.call('SET', KEYS[i], string.format('%d:%.17g', now + whole, debts[i] - whole), 'PX', string.format('%d', math.max(1, math.ceil(debts[i]))))
 end
 for j = 1, nl do
   local k = KEYS[nr + j]
   redis.call('ZADD', k, now + ttl, lease)
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
-return {1, tostring(remaining)}
+return {1, string.format('%d', remaining)}
 `;
 
 type EvalFn = (script: string, numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
@@ -85,8 +98,7 @@ export class RedisLimiter implements RateLimiter {
     const args: (string | number)[] = [request.rates.length, request.leases.length];
     for (const { rate } of request.rates) {
       assertRateSpec(rate);
-      const t = emissionInterval(rate);
-      args.push(t.toFixed(3), (t * rate.burst).toFixed(3));
+      args.push(rate.periodMs, rate.count, rate.burst);
     }
     for (const { max } of request.leases) args.push(max);
     args.push(request.leaseId, request.leaseTtlMs);
@@ -111,7 +123,9 @@ export class RedisLimiter implements RateLimiter {
     try {
       const pipeline = this.#redis.pipeline();
       for (const key of keys) pipeline.zrem(this.#prefix + key, leaseId);
-      await pipeline.exec();
+      // A pipeline resolves even when its commands failed (a command timeout, say): each result carries its error.
+      const failed = (await pipeline.exec())?.find(([err]) => err !== null)?.[0];
+      if (failed) throw failed;
     } catch (err) {
       throw new LimiterUnavailableError(`redis: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }

@@ -84,6 +84,8 @@ export class ManagedUpstream {
   private retryTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private connecting: Promise<void> | undefined;
+  /** A new upstream session being set up after a 404 (renewSession): calls not yet sent wait for it. */
+  private renewing: Promise<void> | undefined;
   private readonly resilience: Resilience;
   private readonly readyWaiters = new Set<() => void>();
 
@@ -255,9 +257,12 @@ export class ManagedUpstream {
     }
     // Through the breaker, the call gate and (idempotent reads only) retries: see resilience.ts.
     return this.resilience.call(method, params, opts, {
-      notReady: () => (this.peer && this.stateValue === 'ready' ? undefined : this.stateValue),
+      notReady: () => ((this.peer !== undefined || this.renewing !== undefined) && this.stateValue === 'ready' ? undefined : this.stateValue),
       whenReady: (maxMs, cancel) => this.whenReady(maxMs, cancel),
-      send: (o) => {
+      send: async (o) => {
+        // Between a 404 and the new upstream session there is no peer for a moment; this call was sent nowhere
+        // yet, so it waits for the new session (within its own timeout, or until cancelled) rather than fail.
+        if (this.peer === undefined && this.renewing !== undefined) await this.settled(this.renewing, o);
         const peer = this.peer;
         if (!peer) return Promise.reject(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name} is ${this.stateValue}` }));
         return peer.request(method, params, o).catch((err: unknown) => this.renewSession(err, peer, o, (fresh) => fresh.request(method, params, o)));
@@ -281,11 +286,30 @@ export class ManagedUpstream {
     if (this.peer === undefined) {
       if (this.retryTimer) clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
-      await this.start();
+      this.renewing ??= this.start().finally(() => {
+        this.renewing = undefined;
+      });
+      await this.renewing;
     }
     const fresh = this.peer as RpcPeer | undefined;
     if (fresh === undefined) throw err;
     return again(fresh);
+  }
+
+  /** Waits for `work` to settle, at most the call's timeout and never past its cancellation. */
+  private settled(work: Promise<void>, opts: CallOptions): Promise<void> {
+    if (opts.cancel?.aborted === true) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let stop: (() => void) | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        stop?.();
+        resolve();
+      };
+      const timer = setTimeout(done, opts.timeoutMs);
+      stop = opts.cancel?.onAbort(done);
+      void work.then(done, done);
+    });
   }
 
   notify(method: string, params?: JsonObject): void {

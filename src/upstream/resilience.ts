@@ -18,7 +18,8 @@ export interface ResilienceSnapshot {
 }
 
 export interface ResilienceOptions {
-  config: UpstreamResilienceConfig;
+  /** With the upstream's own timeouts when known: a timeout under a shorter deadline is not the upstream's failure. */
+  config: UpstreamResilienceConfig & { readonly timeoutMs?: number; readonly maxTotalTimeoutMs?: number };
   /** `upstream <name>`, for details. */
   label: string;
   onBreaker?: (to: BreakerState, from: BreakerState) => void;
@@ -111,29 +112,42 @@ export class Resilience {
       if (lost !== undefined) throw new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `${this.opts.label} is ${lost}` });
       throw new GatewayError('GW_UPSTREAM_TIMEOUT', { detail: `${this.opts.label}: ${method} spent its whole deadline waiting` });
     }
+    // Usually nothing was spent yet (no queue, first try): the caller's options go as they are, without a copy.
+    const attemptOpts: CallOptions = remaining >= opts.maxTotalTimeoutMs ? opts : { ...opts, timeoutMs: Math.min(opts.timeoutMs, remaining), maxTotalTimeoutMs: remaining };
     try {
-      // Usually nothing was spent yet (no queue, first try): the caller's options go as they are, without a copy.
-      const attemptOpts: CallOptions = remaining >= opts.maxTotalTimeoutMs ? opts : { ...opts, timeoutMs: Math.min(opts.timeoutMs, remaining), maxTotalTimeoutMs: remaining };
       const result = await target.send(attemptOpts);
       this.breaker?.success(probe);
       return result;
     } catch (err) {
-      this.judge(err, probe);
+      this.judge(err, probe, this.shortened(opts));
       throw err;
     } finally {
       release();
     }
   }
 
+  /**
+   * Whether the caller gave this call less time than the upstream's own timeout (a policy rule's `timeoutMs`).
+   * Its timeout then says nothing about the upstream — counted, one principal's tight policy would open the
+   * breaker for everybody. (Time spent in the queue is not excluded: a queue that eats the deadline is the
+   * upstream being slow for everyone.)
+   */
+  private shortened(call: CallOptions): boolean {
+    const { timeoutMs, maxTotalTimeoutMs } = this.opts.config;
+    if (timeoutMs === undefined) return false;
+    return Math.min(call.timeoutMs, call.maxTotalTimeoutMs) < Math.min(timeoutMs, maxTotalTimeoutMs ?? Infinity);
+  }
+
   /** Tell the breaker what a failed attempt says about the upstream. */
-  private judge(err: unknown, probe: boolean): void {
+  private judge(err: unknown, probe: boolean, shortened: boolean): void {
     const breaker = this.breaker;
     if (!breaker) return;
     if (!(err instanceof GatewayError)) {
       breaker.failure(probe);
       return;
     }
-    if (isTransient(err)) breaker.failure(probe);
+    if (err.code === 'GW_UPSTREAM_TIMEOUT' && shortened) breaker.release(probe);
+    else if (isTransient(err)) breaker.failure(probe);
     else if (err.code === 'GW_MCP_REQUEST_CANCELLED' || err.code === 'GW_UPSTREAM_RESPONSE_TOO_LARGE') breaker.release(probe);
     else breaker.success(probe); // a JSON-RPC error answer: the upstream is alive
   }

@@ -31,13 +31,22 @@ const REPLICAS = 3;
 const CLIENTS = 4;
 /** The loss happens once this many calls (of all clients) have been answered. */
 const KILL_AFTER = 40;
+/**
+ * Per client, at most, before the loss: clients keep calling while the kill lands (so calls are cut off in
+ * flight), but a slow kill on a loaded machine cannot spend the global budget the later phases need.
+ */
+const BEFORE_MAX_PER_CLIENT = 20;
 /** Per client, at most, while one replica is down (paced, so the survivors serve them). */
 const CALLS_WHILE_DOWN = 8;
 /** Per client, after the restart, before the budget runs out: these must succeed. */
 const CALLS_AFTER_RESTART = 10;
 /** Per client, then: more than the global budget has left. */
 const CALLS_TO_EXHAUST = 25;
-/** Global calls per hour over all replicas: ≥ the ~40 + 4×8 + 4×10 calls of the first three phases, < all attempts. */
+/**
+ * Global calls per day over all replicas — per day, so the bucket refills one call per ~10 minutes and none
+ * during the test however slow the machine: the counts below are exact. At most 4×20 + 4×8 = 112 calls
+ * before the restart, so every client's first calls after it still fit; far fewer than all attempts (≥ 40 + 4×35).
+ */
 const GLOBAL_LIMIT = 140;
 const VICTIM = 1;
 
@@ -67,7 +76,8 @@ describeNginx('replica loss behind nginx', () => {
           const res = await fetch(`http://127.0.0.1:${ports[i]}/readyz`).catch(() => undefined);
           return res?.status === 200;
         },
-        30_000,
+        // Generous: a cold `tsx` start on a loaded 2-core CI machine; only a hang would take this long.
+        60_000,
         100,
       );
     };
@@ -104,7 +114,7 @@ describeNginx('replica loss behind nginx', () => {
             '  rules:',
             '    - id: global',
             '      per: []',
-            `      rate: { perHour: ${GLOBAL_LIMIT}, burst: ${GLOBAL_LIMIT} }`,
+            `      rate: { perDay: ${GLOBAL_LIMIT}, burst: ${GLOBAL_LIMIT} }`,
             'sessions:',
             '  keys:',
             '    - fromEnv: GATEHOUSE_SESSION_KEY',
@@ -164,17 +174,31 @@ describeNginx('replica loss behind nginx', () => {
       const ok: string[] = [];
       const okWhileDown = new Map<number, number>();
       const okAfterRestart = new Map<number, number>();
+      const triedWhileDown = new Map<number, number>();
       const rateLimited: string[] = [];
+      const rateLimitedEarly: string[] = [];
       const failed: { message: string; error: string }[] = [];
       let attempts = 0;
       let markRestarted!: () => void;
       const restarted = new Promise<void>((r) => (markRestarted = r));
+      let markDown!: () => void;
+      const down = new Promise<void>((r) => (markDown = r));
       const loss = (async () => {
-        await waitFor('enough calls before the loss', () => answered >= KILL_AFTER, 60_000, 10);
+        await waitFor('enough calls before the loss', () => answered >= KILL_AFTER, 120_000, 10);
         runs[VICTIM]!.proc.kill('SIGKILL');
         await runs[VICTIM]!.exited;
         phase = 'down';
-        await new Promise((r) => setTimeout(r, 1000)); // the survivors serve alone meanwhile
+        markDown();
+        // The survivors serve alone until every client has had a call answered by them (or used its attempts,
+        // which the assertions below report): an event, not a guess at how long that takes on this machine.
+        const downSince = Date.now();
+        await waitFor(
+          'every client tried the survivors',
+          () => clients.every((_, k) => (okWhileDown.get(k) ?? 0) > 0 || (triedWhileDown.get(k) ?? 0) >= CALLS_WHILE_DOWN),
+          120_000,
+          10,
+        );
+        await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - downSince))));
         await startReplica(VICTIM);
         phase = 'after';
         markRestarted();
@@ -193,17 +217,22 @@ describeNginx('replica loss behind nginx', () => {
           if (during === 'after') okAfterRestart.set(k, (okAfterRestart.get(k) ?? 0) + 1);
         } catch (err) {
           const data = (err as { data?: { retryAfterMs?: unknown } }).data;
-          if (typeof data?.retryAfterMs === 'number') rateLimited.push(message);
+          if (typeof data?.retryAfterMs === 'number') {
+            rateLimited.push(message);
+            if (during !== 'after') rateLimitedEarly.push(message);
+          }
           else failed.push({ message, error: String(err) });
         } finally {
           answered++;
+          if (during === 'down') triedWhileDown.set(k, (triedWhileDown.get(k) ?? 0) + 1);
         }
       };
 
       await Promise.all(
         clients.map(async ({ client }, k) => {
           let n = 0;
-          while (phase === 'before') await call(client, k, n++);
+          while (phase === 'before' && n < BEFORE_MAX_PER_CLIENT) await call(client, k, n++);
+          await down;
           for (let i = 0; i < CALLS_WHILE_DOWN && phase === 'down'; i++) {
             await call(client, k, n++);
             await new Promise((r) => setTimeout(r, 100));
@@ -221,6 +250,8 @@ describeNginx('replica loss behind nginx', () => {
         expect(okAfterRestart.get(k) ?? 0, `agent-${k} succeeded after the restart`).toBeGreaterThan(0);
       }
 
+      // Nothing was refused before the restart: those phases fit in the budget, so the limit counted no call twice.
+      expect(rateLimitedEarly).toEqual([]);
       // Accounting: every attempt is exactly one of ok, rate limited, cut off.
       expect(ok.length + rateLimited.length + failed.length).toBe(attempts);
       // Only the calls in flight on the killed replica may fail (nginx cannot replay a sent POST): a handful.

@@ -152,6 +152,7 @@ export function testConfig(resource: string, issuer: string, as: BuiltinAsConfig
       keepAliveTimeoutMs: 5000,
       trustedProxies: [],
       maxConnections: CONFIG_DEFAULTS.server.maxConnections,
+      readinessDetail: 'loopback',
       httpRateLimit: CONFIG_DEFAULTS.server.httpRateLimit,
       overload: CONFIG_DEFAULTS.server.overload,
     },

@@ -162,6 +162,58 @@ describe('one record per decision and outcome', () => {
     expect(await theRecord('out-cancel', id)).toMatchObject({ ...common('out-cancel'), outcome: 'cancelled', errorCode: 'GW_MCP_REQUEST_CANCELLED' });
   });
 
+  it('a session deleted while its call is in flight: the call ends with ONE cancelled record', async () => {
+    const s = await session('out-closed', []);
+    const pending = s.call('tools/call', { name: 'fx__hang', arguments: {} });
+    const id = nextId - 1;
+    await new Promise((r) => setTimeout(r, 300));
+    const del = await fetch(gw.url, { method: 'DELETE', headers: s.headers });
+    expect(del.status).toBeLessThan(300);
+    await pending;
+    expect(await theRecord('out-closed', id)).toMatchObject({ ...common('out-closed'), outcome: 'cancelled', errorCode: 'GW_MCP_REQUEST_CANCELLED' });
+    // The session's own close record says who, like every other record.
+    const closes = records().filter((x) => x.audit.type === 'mcp.session' && x.audit.subject === 'out-closed' && x.audit.method === 'close');
+    expect(closes).toHaveLength(1);
+    expect(closes[0]!.audit).toMatchObject({ clientId: 'client-out-closed', session: expect.any(String) as unknown, detail: 'deleted by client' });
+  });
+
+  it('a refused initialize leaves one mcp.session record with its error code', async () => {
+    const auth = { authorization: `Bearer ${await gw.token({ sub: 'bad-init', scopes: [], clientId: 'client-bad-init' })}` };
+    const r = await post(gw.url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { capabilities: {} } }), auth);
+    expect(r.json).toMatchObject({ error: { code: -32602 } });
+    const found = await waitFor('initialize record', () => {
+      const x = records().filter((rec) => rec.audit.type === 'mcp.session' && rec.audit.subject === 'bad-init');
+      return x.length > 0 ? x : undefined;
+    });
+    await new Promise((res) => setTimeout(res, 100));
+    expect(records().filter((rec) => rec.audit.type === 'mcp.session' && rec.audit.subject === 'bad-init')).toHaveLength(1);
+    expect(found[0]!.audit).toMatchObject({ method: 'initialize', outcome: 'error', errorCode: 'GW_MCP_INVALID_PARAMS', clientId: 'client-bad-init' });
+  });
+
+  it('durations are sub-millisecond (the 0.5 ms histogram bucket needs them), from a monotonic clock', async () => {
+    const s = await session('fast-deny', []);
+    const durations: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const { id } = await s.call('tools/call', { name: 'fx__nope', arguments: {} });
+      durations.push((await theRecord('fast-deny', id)).durationMs as number);
+    }
+    for (const d of durations) expect(d).toBeGreaterThanOrEqual(0);
+    // Whole milliseconds (Date.now()) would make every one an integer; 0.01 ms steps almost never are, six times over.
+    expect(durations.some((d) => !Number.isInteger(d))).toBe(true);
+    for (const d of durations) expect(Math.round(d * 100) / 100).toBe(d);
+  });
+
+  it('the session field is the session id\'s jti, never the Mcp-Session-Id (a bearer-like JWE)', async () => {
+    const s = await session('sess-field', ['fx:echo']);
+    const { id } = await s.call('tools/call', { name: 'fx__echo', arguments: { text: 'x' } });
+    const rec = await theRecord('sess-field', id);
+    const sid = s.headers['mcp-session-id']!;
+    expect(rec.session).toEqual(expect.any(String));
+    expect(rec.session).not.toBe(sid);
+    expect((rec.session as string).length).toBeLessThanOrEqual(64);
+    expect(readFileSync(auditFile, 'utf8')).not.toContain(sid);
+  });
+
   it('keeps a value shaped like a record inside its own line, and the file verifies', async () => {
     const s = await session('forger', ['fx:echo']);
     const forged = 'x\n{"stream":"audit","audit":{"type":"mcp.request","decision":"allow"}}\n"}';

@@ -134,4 +134,14 @@ describe('gatehouse audit verify', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('name at least one audit file');
   });
+
+  it('says which file it cannot read, with exit 2 (1 is kept for a broken chain)', async () => {
+    const missing = join(dir, 'no-such.jsonl');
+    const r = await verify(missing);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot read ${missing}: ENOENT`);
+    const folder = await verify(dir);
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toContain('EISDIR');
+  });
 });

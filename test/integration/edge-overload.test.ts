@@ -4,6 +4,7 @@
  * `maxConnections`, and back-pressure (`server.overload`) answering 503 + Retry-After while `/healthz` answers.
  * Time bounds here are correctness bounds (dropped by the timeout, not by the test's end), not benchmarks.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { secretValue } from '../../src/config/secrets.js';
 import type { GatehouseConfig } from '../../src/config/types.js';
+import { MemorySessionStore } from '../../src/stores/memory-session-store.js';
 import { initializeBody, post, startGateway, stdioFixtureYaml, type LogLine, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki } from '../helpers/test-pki.js';
 import { waitFor } from '../helpers/upstream-tools.js';
@@ -94,6 +96,18 @@ describe('maxSessions', () => {
     expect(deleted.status).toBe(200);
     expect((await post(gw.url, initializeBody(99), ACCEPT)).status).toBe(200);
     expect((await post(gw.url, initializeBody(100), ACCEPT)).status).toBe(503);
+  });
+});
+
+describe('maxSessions in the front door itself', () => {
+  it('holds exactly at the cap when initializations race (a transport without the edge reservation)', async () => {
+    gw = await startGateway([stdioFixtureYaml('fx')], { server: { maxSessions: 2 } });
+    const principal = { subject: 'racer', scopes: new Set<string>(), groups: [], anonymous: false };
+    const message = JSON.parse(initializeBody(1)) as Parameters<TestGateway['app']['frontDoor']['initialize']>[0];
+    // Each one awaits issuing its id (sealing a JWE) between the cap check and counting the session.
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => gw!.app.frontDoor.initialize(message, principal)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+    expect(gw.app.frontDoor.sessionCount).toBe(2);
   });
 });
 
@@ -254,5 +268,36 @@ describe('back-pressure (server.overload)', () => {
     const ready = await fetch(new URL('/readyz', gw.url));
     expect(ready.status).toBe(200);
     expect(((await ready.json()) as { overload: { underPressure: boolean } }).overload.underPressure).toBe(false);
+  });
+});
+
+describe('maxSessions on a session restored from another replica', () => {
+  let shared: string | undefined;
+  let other: TestGateway | undefined;
+  afterEach(async () => {
+    await other?.close();
+    other = undefined;
+    if (shared !== undefined) rmSync(shared, { recursive: true, force: true });
+    shared = undefined;
+  });
+
+  it('refuses it at the cap with 503 and the configured Retry-After (not a fixed one)', async () => {
+    shared = mkdtempSync(join(tmpdir(), 'gatehouse-overload-'));
+    const env = { K1: randomBytes(32).toString('base64url') };
+    const top = `auth:\n  mode: dev\n  dev:\n    keyFile: ${join(shared, 'dev-key.json')}\nsessions:\n  keys:\n    - fromEnv: K1\n`;
+    const store = new MemorySessionStore(30 * 60_000);
+    other = await startGateway([stdioFixtureYaml('fx')], { top, env, deps: { sessionStore: store } });
+    gw = await startGateway([stdioFixtureYaml('fx')], { top, env, deps: { sessionStore: store }, server: { maxSessions: 1, overload: { retryAfterSeconds: 7 } } });
+    const token = await other.token({ sub: 'alice', scopes: [] });
+    const auth = { ...ACCEPT, authorization: `Bearer ${token}` };
+    expect((await post(gw.url, initializeBody(1), auth)).status).toBe(200); // gw is at its cap now
+    const elsewhere = await post(other.url, initializeBody(2), auth);
+    const sid = elsewhere.headers.get('mcp-session-id')!;
+    // The request names a session, so the edge's reservation does not apply: the front door refuses the restore.
+    const r = await post(gw.url, JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }), { ...auth, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+    expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('7');
+    expect(r.json).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Too many sessions' } });
+    expect(gw.app.frontDoor.sessionCount).toBe(1);
   });
 });

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privateJwk } from '../helpers/as-harness.js';
 import { initializeBody, startGateway, stdioFixtureYaml, type LogLine, type TestGateway } from '../helpers/gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
-import { freePort } from '../helpers/upstream-tools.js';
+import { freePort, waitFor } from '../helpers/upstream-tools.js';
 
 interface Answer {
   status: number;
@@ -175,6 +175,27 @@ describe('MCP session creation', () => {
     const result = await client.callTool({ name: 'fx__echo', arguments: { text: 'still here' } });
     expect((result.content as { text: string }[])[0]!.text).toBe('still here');
     expect((await send(gw.url, { from: '127.0.0.2', method: 'POST', headers: accept, body: initializeBody() })).status).toBe(200);
+  });
+});
+
+describe('an IPv6 client behind a trusted proxy', () => {
+  let gw: TestGateway;
+  const accept = { ...JSON_HEADERS, accept: 'application/json, text/event-stream' };
+  afterAll(async () => gw?.close());
+
+  it('counts one /64 as one client, and records its refusals coalesced per /64 (not one record per address)', async () => {
+    gw = await startGateway([stdioFixtureYaml('fx')], { server: { trustedProxies: ['127.0.0.1'], httpRateLimit: { sessions: { windowSeconds: 60, perIp: 2, perClient: 100 } } } });
+    const open = (xff: string) => send(gw.url, { method: 'POST', headers: { ...accept, 'x-forwarded-for': xff }, body: initializeBody() });
+    expect((await open('2001:db8:1:2::1')).status).toBe(200);
+    expect((await open('2001:db8:1:2::2')).status).toBe(200);
+    // Every further address of that /64 is the same client, refused; each refusal is not an audit record of its own.
+    const refused = await Promise.all(Array.from({ length: 20 }, (_, i) => open(`2001:db8:1:2:${(i + 1).toString(16)}::7`)));
+    expect(refused.every((r) => r.status === 429)).toBe(true);
+    const recorded = () => rejections(gw).filter((r) => r.rule === 'sessions.perIp');
+    expect(recorded().length).toBeLessThanOrEqual(2);
+    // …and none is lost: the summary at the window's end carries the count.
+    await waitFor('coalesced summary', () => recorded().reduce((n, r) => n + (typeof r.count === 'number' ? r.count : 1), 0) === 20);
+    expect((await open('2001:db8:1:3::1')).status).toBe(200);
   });
 });
 

@@ -106,6 +106,10 @@ describe('one session, several replicas (memory store shared in-process)', () =>
     // …and A still serves it too.
     expect((await onA.callTool({ name: 'fx__echo', arguments: { text: 'via A' } })).structuredContent).toEqual({ text: 'via A' });
     await onB.close();
+    // Records name the session by its jti, never by the id itself (a bearer-like value: it opens the session).
+    const restoredRecord = b.logs.find((l) => (l.audit as { method?: string } | undefined)?.method === 'restore')!.audit as { session?: string };
+    expect(restoredRecord.session).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    for (const gw of [a, b]) expect(JSON.stringify(gw.logs)).not.toContain(sid.split('.')[3]!);
   });
 
   it('a replica with other keys answers 404', async () => {
@@ -143,6 +147,19 @@ describe('one session, several replicas (memory store shared in-process)', () =>
     expect(new Set(details)).toEqual(new Set(['session id refused: undecryptable', 'session id refused: expired', 'session id refused: unknown_key', 'session id refused: malformed']));
   });
 
+  it('a 1 MB session id is refused at the HTTP layer (431) before authentication or any session work', async () => {
+    const before = a.logs.length;
+    const huge = `${'A'.repeat(40)}..${'A'.repeat(16)}.${'A'.repeat(1 << 20)}.${'A'.repeat(22)}`;
+    const r = await fetch(a.url, { method: 'POST', headers: { ...headers(alice, huge), 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: rpc('ping') }).then(
+      (res) => res.status,
+      () => 'connection closed',
+    );
+    expect([431, 'connection closed']).toContain(r);
+    expect(a.logs.slice(before).filter((l) => l.audit !== undefined && (l.audit as { type?: string }).type === 'mcp.session')).toEqual([]);
+    // The replica is fine afterwards.
+    expect((await post(a.url, rpc('ping'), headers(alice, await rawInitialize(a, alice)))).status).toBe(200);
+  });
+
   it('key rotation: [K2, K1] accepts a K1 session and issues under K2; [K2] alone refuses the K1 session', async () => {
     const old = await rawInitialize(a, alice);
     expect((await post(d.url, rpc('ping'), headers(alice, old))).status).toBe(200);
@@ -162,6 +179,21 @@ describe('one session, several replicas (memory store shared in-process)', () =>
       expectNotFound(await post(b.url, rpc('ping'), headers(alice, id)));
       expectNotFound(await post(a.url, rpc('ping'), headers(alice, id)));
     }
+  });
+
+  it('documented limit: logging/setLevel stays on the replica that received it (B relays no log until told)', async () => {
+    const sid = await rawInitialize(a, alice);
+    const logCall = (id: number): string => rpc('tools/call', { name: 'fx__log', arguments: { level: 'warning', message: `line-${id}`, related: true } }, id);
+    expect((await post(a.url, rpc('logging/setLevel', { level: 'debug' }, 2), headers(alice, sid))).status).toBe(200);
+    const onA = await post(a.url, logCall(3), headers(alice, sid));
+    expect(onA.status).toBe(200);
+    expect(onA.text).toContain('line-3');
+    const onB = await post(b.url, logCall(4), headers(alice, sid));
+    expect(onB.status).toBe(200);
+    expect(onB.text).toContain('logged'); // the call itself went through on B…
+    expect(onB.text).not.toContain('line-4'); // …without its log message
+    expect((await post(b.url, rpc('logging/setLevel', { level: 'debug' }, 5), headers(alice, sid))).status).toBe(200);
+    expect((await post(b.url, logCall(6), headers(alice, sid))).text).toContain('line-6');
   });
 
   it('a GET stream opened on B hears list_changed from B for a session opened on A', async () => {

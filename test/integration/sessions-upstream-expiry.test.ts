@@ -4,6 +4,8 @@
  * the client sees its answer, never an opaque -32603.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,5 +55,94 @@ describe('HTTP upstream session expiry', () => {
     expect(lines.slice(0, init).filter((l) => l.method === 'tools/call')).toHaveLength(1);
     expect(lines.slice(init).filter((l) => l.method === 'tools/call')).toHaveLength(1);
     expect(gw.logs.some((l) => l.msg === 'upstream session expired; starting a new one')).toBe(true);
+  }, 60_000);
+});
+
+/**
+ * A pass-through HTTP proxy in front of an upstream that can hold back the next `initialize` until released:
+ * it makes the moment "the gateway is re-initialising the upstream session" last as long as the test needs.
+ */
+async function holdingProxy(targetPort: number): Promise<{ url: string; holdNextInitialize(): { arrived: Promise<void>; release(): void }; close(): Promise<void> }> {
+  let hold: { arrived: () => void; released: Promise<void> } | undefined;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const forward = (): void => {
+        const up = request({ host: '127.0.0.1', port: targetPort, path: req.url, method: req.method, headers: req.headers }, (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+        });
+        up.on('error', () => res.destroy());
+        up.end(body);
+      };
+      const h = hold;
+      if (h !== undefined && body.includes('"method":"initialize"')) {
+        hold = undefined;
+        h.arrived();
+        void h.released.then(forward);
+      } else {
+        forward();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
+    holdNextInitialize() {
+      let arrived!: () => void;
+      let release!: () => void;
+      const arrivedP = new Promise<void>((r) => (arrived = r));
+      const released = new Promise<void>((r) => (release = r));
+      hold = { arrived, released };
+      return { arrived: arrivedP, release };
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('HTTP upstream session expiry, calls arriving during the re-initialisation', () => {
+  it('a call that arrives while the new upstream session is being set up waits for it instead of failing', async () => {
+    const localDir = mkdtempSync(join(tmpdir(), 'gatehouse-upstream-renew-'));
+    const upstreamPort = await freePort();
+    const spawnAt = (record: string): Promise<SpawnedServer> => spawnServer(FIXTURE_HTTP, { args: ['--port', String(upstreamPort)], env: { FIXTURE_RECORD_FILE: record } });
+    let upstream = await spawnAt(join(localDir, 'first.jsonl'));
+    const proxy = await holdingProxy(upstreamPort);
+    const upstreamYaml = JSON.stringify({ name: 'fx', transport: 'http', url: proxy.url, restart: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    await using gateway = await startGateway([upstreamYaml]);
+    try {
+      const client = await gateway.client();
+      expect((await client.callTool({ name: 'fx__add', arguments: { a: 1, b: 1 } })).isError).toBeFalsy();
+
+      await upstream.close();
+      const second = join(localDir, 'second.jsonl');
+      upstream = await spawnAt(second);
+      const held = proxy.holdNextInitialize();
+      // The first call meets the 404 and starts a new upstream session, whose initialize the proxy holds…
+      const first = client.callTool({ name: 'fx__add', arguments: { a: 2, b: 3 } });
+      await held.arrived;
+      // …while it is held, another call arrives: no upstream session exists at this instant.
+      const during = client.callTool({ name: 'fx__add', arguments: { a: 10, b: 20 } });
+      await new Promise((r) => setTimeout(r, 200)); // let it reach the upstream layer (it must wait there, not fail)
+      held.release();
+      const [r1, r2] = await Promise.all([first, during]);
+      expect(r1.isError, JSON.stringify(r1)).toBeFalsy();
+      expect(JSON.stringify(r1.content)).toContain('5');
+      expect(r2.isError, JSON.stringify(r2)).toBeFalsy();
+      expect(JSON.stringify(r2.content)).toContain('30');
+      // Each reached the new session once; only the first was also refused (404) under the old one.
+      const lines = readRecord(second);
+      const init = lines.findIndex((l) => l.method === 'initialize');
+      expect(lines.slice(0, init).filter((l) => l.method === 'tools/call')).toHaveLength(1);
+      expect(lines.slice(init).filter((l) => l.method === 'tools/call')).toHaveLength(2);
+    } finally {
+      await proxy.close();
+      await upstream.close();
+      rmSync(localDir, { recursive: true, force: true });
+    }
   }, 60_000);
 });

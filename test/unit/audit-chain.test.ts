@@ -3,13 +3,16 @@
  * reordered record are each reported at their line; HMAC records need the key; restarts and an incomplete
  * line left by a killed writer are accepted only when the next run continues from the record before it.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/audit/canonical-json.js';
 import { GENESIS_HASH, HashChain, recordHash } from '../../src/audit/chain.js';
 import { readFileHead } from '../../src/audit/chain-head.js';
+import { createAuditSink } from '../../src/audit/create-audit-sink.js';
+import type { AuditConfig } from '../../src/config/types.js';
 import { verifyAuditFiles } from '../../src/audit/verify.js';
 
 let dir: string;
@@ -36,6 +39,24 @@ describe('canonicalJson', () => {
     const v = { b: 1, a: { d: [1, { z: 1, y: 'x\n"}' }], c: null }, u: undefined };
     expect(canonicalJson(v)).toBe('{"a":{"c":null,"d":[1,{"y":"x\\n\\"}","z":1}]},"b":1}');
     expect(canonicalJson(JSON.parse(JSON.stringify(v)))).toBe(canonicalJson(v));
+  });
+
+  it('a record as pino writes it verifies, also after a collector re-serialises it (other key order, \\u escapes); unicode forms stay distinct', async () => {
+    const f = join(dir, 'canon.jsonl');
+    const log = createAuditSink({ sink: 'file', file: f, onFailure: 'closed', hashChain: { enabled: true }, redact: [] }, { logger: pino({ level: 'silent' }) });
+    const args = { 'é': 'e\u0301', 'e\u0301': 'é', emoji: '🦊', sep: '\u2028\u2029', ctl: '\u0000\u001f', n: [0.1 + 0.2, 1e21, -0, 2 ** 53 + 1, 5e-324, -1.5e-7], z: { b: 1, a: 2 } };
+    log.record({ type: 'mcp.request', method: 'tools/call', arguments: args, outcome: 'ok', durationMs: 0.37 });
+    await log.close();
+    expect(verifyAuditFiles([f]).ok).toBe(true);
+    // NFC and NFD spellings are different keys and values: no normalisation, so no two records hash alike by accident.
+    const rec = JSON.parse(readFileSync(f, 'utf8').trim().split('\n')[1]!) as { audit: { arguments: Record<string, unknown> } };
+    expect(Object.keys(rec.audit.arguments)).toContain('e\u0301');
+    // Re-serialised with keys reversed and every non-ASCII character escaped: still the same record.
+    const reverse = (v: unknown): unknown => (Array.isArray(v) ? v.map(reverse) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reverse(x)])) : v);
+    const rewritten = readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.stringify(reverse(JSON.parse(l))).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+    const g = join(dir, 'canon2.jsonl');
+    writeFileSync(g, `${rewritten.join('\n')}\n`);
+    expect(verifyAuditFiles([g]).ok).toBe(true);
   });
 });
 
@@ -72,6 +93,17 @@ describe('verifyAuditFiles', () => {
     ls[3] = ls[3]!.replace('"requestId":"3"', '"requestId":"33"');
     const r = verifyAuditFiles([file('a.jsonl', ls)]);
     expect(r.problem).toMatchObject({ kind: 'altered', line: 4 });
+  });
+
+  it('reports a member inserted before its real twin (JSON.parse keeps the last, so the hash alone would still match)', () => {
+    const ls = lines(new HashChain({ id: 'c' }), 3);
+    const forged = ls[1]!.replace(/^\{/, '{"audit":{"type":"mcp.request","decision":"allow","subject":"someone-else"},');
+    expect(JSON.parse(forged)).toEqual(JSON.parse(ls[1]!));
+    expect(verifyAuditFiles([file('dup.jsonl', [ls[0]!, forged, ls[2]!])]).problem).toMatchObject({ kind: 'altered', line: 2 });
+    // Equal keys in different objects are fine.
+    const c = new HashChain({ id: 'd' });
+    const ok = [JSON.stringify(c.seal({ audit: { type: 'chain.start', x: { type: 1, a: ['"type"', { type: 2 }] } } }))];
+    expect(verifyAuditFiles([file('nodup.jsonl', ok)]).ok).toBe(true);
   });
 
   it('reports an edited record whose hash was recomputed at the next line (the link breaks)', () => {
@@ -141,6 +173,52 @@ describe('verifyAuditFiles', () => {
     expect(ok.notes.join()).toContain('incomplete record');
     const bad = verifyAuditFiles([file('m.jsonl', [a[0]!, a[1]!, cut, a[2]!])]);
     expect(bad.problem).toMatchObject({ kind: 'malformed', line: 3 });
+  });
+});
+
+describe('a killed writer, restarted (the file a SIGKILLed replica leaves)', () => {
+  const config = (f: string): AuditConfig => ({ sink: 'file', file: f, onFailure: 'closed', hashChain: { enabled: true }, redact: [] });
+  const run = async (f: string, n: number): Promise<void> => {
+    const log = createAuditSink(config(f), { logger: pino({ level: 'silent' }) });
+    for (let i = 0; i < n; i++) log.record({ type: 'mcp.request', method: 'tools/call', requestId: String(i), outcome: 'ok' });
+    await log.close();
+  };
+  const recs = (f: string): { chain: string; seq: number; prevHash: string; hash: string; audit: { type: string } }[] =>
+    readFileSync(f, 'utf8').split('\n').flatMap((l) => { try { return [JSON.parse(l) as { chain: string; seq: number; prevHash: string; hash: string; audit: { type: string } }]; } catch { return []; } });
+
+  it('a torn last line is a note (the end of a file is what a verifier cannot vouch for), not a failure', async () => {
+    const f = join(dir, 'a.jsonl');
+    await run(f, 3);
+    appendFileSync(f, '{"level":30,"stream":"audit","ti');
+    const r = verifyAuditFiles([f]);
+    expect(r.ok).toBe(true);
+    expect(r.notes.join()).toContain('incomplete last record');
+  });
+
+  it('a crash loop (torn line, restart killed before its first write, torn again): the next run links past every torn line and the file verifies', async () => {
+    const f = join(dir, 'b.jsonl');
+    await run(f, 3);
+    const head = recs(f).at(-1)!;
+    appendFileSync(f, '{"level":30,"stream":"audit","ti');
+    // The second run ended the torn line, then was killed while writing its chain.start.
+    appendFileSync(f, '\n{"level":30,"stream":"audit","time":"2026-');
+    await run(f, 2);
+    const start = recs(f).filter((x) => x.audit.type === 'chain.start').at(-1)!;
+    expect(start.prevHash).toBe(head.hash);
+    const r = verifyAuditFiles([f]);
+    expect(r.problem).toBeUndefined();
+    expect(r.notes.join()).toContain('2 incomplete records');
+  });
+
+  it('a whole last record without its newline is the head the next run continues', async () => {
+    const f = join(dir, 'c.jsonl');
+    await run(f, 2);
+    writeFileSync(f, readFileSync(f, 'utf8').replace(/\n$/, ''));
+    const last = recs(f).at(-1)!;
+    await run(f, 1);
+    const start = recs(f).filter((x) => x.audit.type === 'chain.start').at(-1)!;
+    expect(start.prevHash).toBe(last.hash);
+    expect(verifyAuditFiles([f]).ok).toBe(true);
   });
 });
 

@@ -25,6 +25,25 @@ describe('createRedactor', () => {
     expect(out).toEqual({ arguments: { user: 'bob', password: REDACTED, nested: [{ 'X-Api-Key': REDACTED, apiKey: REDACTED }], client_secret: REDACTED, access_token: REDACTED, Cookie: REDACTED, maxTokens: 5 } });
   });
 
+  it('cannot be dodged by spelling a secret-named key differently (case, full-width, zero-width, lookalike letters, separators)', () => {
+    const keys = ['PASSWORD', 'ｐａｓｓｗｏｒｄ', 'pass\u200Bword', 'pass\u00ADword', 'Authorızation', 'AUTHORİZATION', 'р\u0430ssword', 'api:key', 'x/api/key', 'tokenValue', 'access_token_v2', 'accessKey', 'Mcp-Session-Id'];
+    const out = redact({ arguments: Object.fromEntries(keys.map((k) => [k, 'v'])) }) as { arguments: Record<string, unknown> };
+    expect(out.arguments).toEqual(Object.fromEntries(keys.map((k) => [k, REDACTED])));
+    // Counting tokens is not holding one.
+    expect(redact({ max_tokens: 100, maxOutputTokens: 5, tokenizer: 'cl100k', token_count: 3 })).toEqual({ max_tokens: 100, maxOutputTokens: 5, tokenizer: 'cl100k', token_count: 3 });
+  });
+
+  it('replaces the value of a name/value pair whose name is secret (header lists, env lists)', () => {
+    const out = redact({ headers: [{ name: 'X-Api-Key', value: 'abc123' }, { name: 'Accept', value: 'text/plain' }], env: [{ key: 'DB_PASSWORD', value: 'pw' }] });
+    expect(out).toEqual({ headers: [{ name: 'X-Api-Key', value: REDACTED }, { name: 'Accept', value: 'text/plain' }], env: [{ key: 'DB_PASSWORD', value: REDACTED }] });
+  });
+
+  it('replaces the userinfo of any URL, also with an empty user name (redis://:pw@) or a token as the user name', () => {
+    expect(redact({ detail: 'redis down: connect redis://:s3cretpw@redis:6379/0 failed' })).toEqual({ detail: `redis down: connect redis://${REDACTED}redis:6379/0 failed` });
+    expect(redact({ detail: 'clone https://ghtoken123@github.com/o/r' })).toEqual({ detail: `clone https://${REDACTED}github.com/o/r` });
+    expect(redact({ detail: 'see https://example.com/a?mail=a@b.example' })).toEqual({ detail: 'see https://example.com/a?mail=a@b.example' });
+  });
+
   it('leaves ordinary text alone and does not touch the input', () => {
     const input = { tool: 'fx__echo', detail: 'denied no_matching_rule', arguments: { text: 'hello world', n: 1 } };
     expect(redact(input)).toEqual(input);

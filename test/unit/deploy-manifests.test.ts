@@ -460,9 +460,11 @@ describe('security settings of every workload', () => {
 });
 
 describe('the gateway Deployment', () => {
-  it('runs at least 2 replicas, spread over nodes, and never drops capacity during a rollout', () => {
-    // Mutation caught: replicas 1; no hostname spread; a spread selector that matches no pod; maxUnavailable 1 with maxSurge 0.
-    expect(gateway.spec?.replicas).toBeGreaterThanOrEqual(2);
+  it('runs at least 2 replicas (the autoscaler minimum), spread over nodes, and never drops capacity during a rollout', () => {
+    // Mutation caught: a `replicas` in the Deployment (each apply would undo the autoscaler's count); an HPA
+    // minReplicas below 2; no hostname spread; a spread selector that matches no pod; maxUnavailable 1 with maxSurge 0.
+    expect(gateway.spec?.replicas).toBeUndefined();
+    expect(find<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler', 'gatehouse').spec?.minReplicas).toBeGreaterThanOrEqual(2);
     const spread = gatewayPod.topologySpreadConstraints ?? [];
     const byHost = must(spread.find((t) => t.topologyKey === 'kubernetes.io/hostname'), 'a hostname topology spread');
     expect(byHost.maxSkew).toBe(1);

@@ -3,7 +3,7 @@
  * limits), the refusal it throws and the audit fields it sets, and the fail modes when the store is down.
  */
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-sink.js';
 import type { LimitRuleConfig, LimitsConfig } from '../../src/config/types.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
@@ -96,6 +96,34 @@ describe('CallLimiter', () => {
     expect(lines.filter((l) => l.msg.startsWith('limits store unavailable'))).toHaveLength(2);
     expect(limits.counters).toEqual({ openPassed: 6, storeErrors: 7 });
     expect(limits.hasFailClosed).toBe(true);
+  });
+
+  it('a lease the store could not take back (Redis blip) is released again, not left to its expiry', async () => {
+    vi.useFakeTimers();
+    try {
+      const memory = new MemoryLimiter({ sweepEveryMs: 0 });
+      let failures = 2;
+      const releases: string[][] = [];
+      const flaky: RateLimiter = {
+        consume: (k, r) => memory.consume(k, r),
+        admit: (r) => memory.admit(r),
+        release: (keys, id) => {
+          releases.push([...keys]);
+          if (failures-- > 0) return Promise.reject(new LimiterUnavailableError('redis: Connection is closed.'));
+          return memory.release(keys, id);
+        },
+        close: () => memory.close(),
+      };
+      // maxDurationMs 10 min: without a retry the slot would stay taken for 10.5 min.
+      const { limits } = limiter([rule({ id: 'one', per: ['subject'], concurrency: 1 })], flaky);
+      const c = { ...call(principal('alice')), maxDurationMs: 600_000 };
+      (await limits.admit(c, { type: 'mcp.request' })).release();
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(releases).toHaveLength(3);
+      expect((await outcome(limits, c)).ok).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('no applicable limit: no store call at all', async () => {

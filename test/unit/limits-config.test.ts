@@ -87,6 +87,11 @@ describe('limits and redis config', () => {
     expect(inline.map((p) => p.path)).toEqual(['/redis/url']);
     expect(inline[0]!.message).toContain('inline secret refused');
     expect(inline[0]!.message).not.toContain('s3cret');
+    // ioredis also reads a password from the query string: the same refusal.
+    const query = problems('redis: { url: "redis://redis:6379/0?password=s3cret" }\n');
+    expect(query.map((p) => p.path)).toEqual(['/redis/url']);
+    expect(query[0]!.message).toContain('inline secret refused');
+    expect(query[0]!.message).not.toContain('s3cret');
     const bad = problems('redis: { url: { fromEnv: REDIS_URL } }\n', { REDIS_URL: 'http://redis:6379' });
     expect(bad[0]).toMatchObject({ path: '/redis/url/fromEnv', message: 'the secret from env:REDIS_URL is not a redis:// or rediss:// URL' });
   });

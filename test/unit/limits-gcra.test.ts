@@ -75,6 +75,19 @@ describe('MemoryLimiter', () => {
     expect((await store.consume('other', rate)).ok).toBe(true);
   });
 
+  it('counts exactly at a wall-clock epoch even when one interval is far below a millisecond', async () => {
+    // At epoch ms (~1.8e12) a double's step is ~0.24 µs: adding T = 60 ns (perMinute 1e9) to an absolute
+    // arrival time changes nothing, so a bucket kept in epoch ms would never empty.
+    const clock = { now: 1_764_000_000_000 };
+    const store = new MemoryLimiter({ now: () => clock.now, sweepEveryMs: 0 });
+    const rate: RateSpec = { count: 1_000_000_000, periodMs: 60_000, burst: 5 };
+    const seen = [];
+    for (let i = 0; i < 6; i++) seen.push(await store.consume('fine', rate));
+    expect(seen.map((r) => r.ok)).toEqual([true, true, true, true, true, false]);
+    expect(seen.map((r) => r.remaining)).toEqual([4, 3, 2, 1, 0, 0]);
+    await store.close();
+  });
+
   it('admit is all-or-nothing: a refused bucket spends nothing from the others', async () => {
     const { store } = limiter();
     const roomy = perMinute(100);

@@ -69,6 +69,45 @@ describeRedis(available)('RedisLimiter on real Redis', () => {
     expect(leaseTtl).toBeLessThanOrEqual(60_000);
   });
 
+  it('the same arithmetic as the memory store at the extremes the config allows (sub-µs intervals, a day-long burst)', async () => {
+    // perHour 1e9: T = 3.6 µs; perMinute 1e9: T = 60 ns; perDay 1 with burst 1e9: a bucket 2700 years deep.
+    const specs: RateSpec[] = [
+      { count: 1_000_000_000, periodMs: 3_600_000, burst: 1000 },
+      { count: 1_000_000_000, periodMs: 60_000, burst: 1_000_000_000 },
+      { count: 1, periodMs: 86_400_000, burst: 1_000_000_000 },
+      { count: 7, periodMs: 86_400_000, burst: 3 },
+    ];
+    for (const [i, rate] of specs.entries()) {
+      const first = await store.consume(`edge-${i}`, rate);
+      expect(first, JSON.stringify(rate)).toEqual({ ok: true, retryAfterMs: 0, remaining: rate.burst - 1 });
+    }
+    // A day-long bucket still expires (its PX is a plain integer), and a 7-per-day bucket refuses its 4th call
+    // with the wait of one interval (86400000 / 7 ms), as the memory store computes it.
+    expect(await redis.pttl(`${prefix}edge-2`)).toBeGreaterThan(0);
+    await store.consume('edge-3', specs[3]!);
+    await store.consume('edge-3', specs[3]!);
+    const refused = await store.consume('edge-3', specs[3]!);
+    expect(refused.ok).toBe(false);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(Math.ceil(86_400_000 / 7));
+    expect(refused.retryAfterMs).toBeGreaterThan(Math.ceil(86_400_000 / 7) - 5_000);
+  });
+
+  it('reads a bucket written by an earlier release (a plain epoch-ms number) during a rolling upgrade', async () => {
+    const [seconds, micros] = await redis.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    // An earlier release's full spend of a 1-per-minute bucket: its arrival time one interval ahead.
+    await redis.set(`${prefix}legacy`, (now + 60_000).toFixed(3), 'PX', 60_000);
+    const refused = await store.consume('legacy', { count: 1, periodMs: 60_000, burst: 1 });
+    expect(refused.ok).toBe(false);
+    expect(refused.retryAfterMs).toBeGreaterThan(55_000);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(60_000);
+  });
+
+  it('a release whose command fails is reported (a pipeline resolves even then), so the caller can try again', async () => {
+    await redis.set(`${prefix}not-a-lease-set`, 'x');
+    await expect(store.release(['not-a-lease-set'], 'id')).rejects.toBeInstanceOf(LimiterUnavailableError);
+  });
+
   it("a crashed caller's lease ages out after its TTL", async () => {
     const req = (id: string) => ({ rates: [], leases: [{ key: 'crash', max: 1 }], leaseId: id, leaseTtlMs: 150 });
     expect((await store.admit(req('lost'))).ok).toBe(true);
@@ -81,6 +120,26 @@ describeRedis(available)('RedisLimiter on real Redis', () => {
     const rate = perHour(25);
     const results = await Promise.all(Array.from({ length: 60 }, () => store.consume('race', rate)));
     expect(results.filter((r) => r.ok)).toHaveLength(25);
+  });
+
+  it('a Redis that hangs (socket open, no answers) is reported down, and up again when it answers', async () => {
+    const port = await freePort();
+    const { spawn } = await import('node:child_process');
+    const server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const handle = createRedisClient({ url: `redis://127.0.0.1:${port}`, keyPrefix: prefix, connectTimeoutMs: 1000, commandTimeoutMs: 200 }, pino({ level: 'silent' }));
+    try {
+      await waitFor('redis up', () => handle.health().state === 'up');
+      // Stopped, not killed: the connection stays open, so ioredis never sees a 'close' — only commands time out.
+      server.kill('SIGSTOP');
+      await waitFor('redis down', () => handle.health().state === 'down', 10_000);
+      expect(handle.health().lastError).toMatch(/timed out/i);
+      server.kill('SIGCONT');
+      await waitFor('redis up again', () => handle.health().state === 'up', 10_000);
+    } finally {
+      await handle.close();
+      server.kill('SIGCONT');
+      server.kill('SIGKILL');
+    }
   });
 
   it('the shared client fails fast while Redis is away and recovers by itself', async () => {

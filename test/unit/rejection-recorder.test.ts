@@ -34,15 +34,20 @@ describe('RejectionRecorder', () => {
     expect(records[2]).toEqual(event('1.1.1.1'));
   });
 
-  it('records one by one when every tracked key is busy, rather than losing any', () => {
+  it('once every tracked key is busy (a flood from many addresses), coalesces per reason and still counts every refusal', () => {
     const small = new RejectionRecorder({ record: (e) => void records.push(e) }, { now: () => Date.now(), maxKeys: 2 });
     small.record('a', event('1.1.1.1'));
     small.record('b', event('2.2.2.2'));
-    small.record('c', event('3.3.3.3'));
-    small.record('c', event('3.3.3.3'));
-    expect(records).toHaveLength(4);
-    // Once the windows have ended, idle keys are forgotten and coalescing resumes.
+    // 100 more addresses within the window: no slot left for them, and recording each would be the flood's
+    // amplifier (one hash-chained audit line per request).
+    for (let i = 0; i < 100; i++) small.record(`x${i}`, event(`10.0.${i}.1`));
+    expect(records).toHaveLength(3);
     vi.advanceTimersByTime(1000);
+    expect(records).toHaveLength(4);
+    // The summary stands for many addresses: it names none of them.
+    expect(records[3]).toEqual({ type: 'http.rejected', reason: 'rate_limited', status: 429, count: 99, detail: 'coalesced over many keys (maxKeys reached)' });
+    expect(records.reduce((n, r) => n + (r.count ?? 1), 0)).toBe(102);
+    // Once the windows have ended, idle keys are forgotten and coalescing per key resumes.
     small.record('d', event('4.4.4.4'));
     small.record('d', event('4.4.4.4'));
     expect(records).toHaveLength(5);

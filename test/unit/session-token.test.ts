@@ -3,14 +3,14 @@
  * memory store's revocation and idle clock — each with the clock passed in.
  */
 import { randomBytes } from 'node:crypto';
-import { decodeProtectedHeader } from 'jose';
+import { CompactEncrypt, decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import type { Principal } from '../../src/lib/principal.js';
 import { SessionAuthority } from '../../src/mcp/session-authority.js';
 import { parseSessionKey } from '../../src/config/sessions-config.js';
-import { keyId, principalBinding, SessionTokenCodec, type SessionClaims } from '../../src/mcp/session-token.js';
-import { MemorySessionStore } from '../../src/stores/memory-session-store.js';
+import { keyId, principalBinding, sameBinding, SessionTokenCodec, type SessionClaims } from '../../src/mcp/session-token.js';
+import { MemorySessionStore, MemorySessionStoreFull } from '../../src/stores/memory-session-store.js';
 
 const key = (): Uint8Array => new Uint8Array(randomBytes(32));
 const NOW = 1_800_000_000_000;
@@ -66,6 +66,37 @@ describe('SessionTokenCodec', () => {
     ];
     for (const [t, reason] of cases) expect(await codec.open(t, NOW), reason).toEqual({ ok: false, reason });
     expect(await codec.open(token, NOW + 60_000)).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('opens only the header it issues: zip (decompression), crit or any other parameter is refused, even under our key', async () => {
+    const k = key();
+    const codec = new SessionTokenCodec([k]);
+    const c = claims();
+    const payload = new TextEncoder().encode(JSON.stringify({ jti: c.jti, pb: c.binding, v: c.protocolVersion, cap: c.capabilities, ci: c.clientInfo, iat: NOW / 1000, exp: (NOW + 60_000) / 1000 }));
+    const sealWith = (extra: Record<string, unknown>): Promise<string> =>
+      new CompactEncrypt(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: keyId(k), ...extra }).encrypt(k);
+    // Control: the same payload under exactly our header opens.
+    expect((await codec.open(await sealWith({}), NOW)).ok).toBe(true);
+    for (const extra of [{ zip: 'DEF' }, { cty: 'JWT' }, { typ: 'x' }, { jku: 'https://evil.example/keys' }]) {
+      expect(await codec.open(await sealWith(extra), NOW), JSON.stringify(extra)).toEqual({ ok: false, reason: 'malformed' });
+    }
+    // alg/enc confusion: another content encryption under a key of ours is never tried.
+    const a128 = await new CompactEncrypt(payload).setProtectedHeader({ alg: 'dir', enc: 'A128GCM', kid: keyId(k) }).encrypt(k.slice(0, 16));
+    expect(await codec.open(a128, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('a 1 MB id is refused before any decoding or crypto', async () => {
+    const codec = new SessionTokenCodec([key()]);
+    const huge = `${Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM', kid: 'k' })).toString('base64url')}..AAAA.${'A'.repeat(1 << 20)}.AAAA`;
+    expect(await codec.open(huge, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('compares the principal binding in constant time, by value', () => {
+    const alice = principal('alice');
+    expect(sameBinding(principalBinding(alice), alice)).toBe(true);
+    expect(sameBinding(principalBinding(principal('bob')), alice)).toBe(false);
+    expect(sameBinding(principalBinding(alice).slice(0, -1), alice)).toBe(false);
+    expect(sameBinding('', alice)).toBe(false);
   });
 
   it('rotation: the first key seals, every key opens', async () => {
@@ -140,10 +171,62 @@ describe('SessionAuthority with the memory store', () => {
     expect(await refusal(authority.restore(old.id, principal('alice'), NOW + 60_000))).toMatch(/^session id refused: expired/);
   });
 
+  it('a lowered sessions.maxLifetimeMs applies to ids issued before it (404), the same lifetime still opens', async () => {
+    const { codec, store, authority } = setup();
+    const s = await authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW + 500);
+    expect((await new SessionAuthority({ codec, store, maxLifetimeMs: 60_000 }).restore(s.id, principal('alice'), NOW + 1000)).key).toBe(s.key);
+    const shorter = new SessionAuthority({ codec, store, maxLifetimeMs: 30_000 });
+    expect(await refusal(shorter.restore(s.id, principal('alice'), NOW + 1000))).toBe('session id refused: lifetime over sessions.maxLifetimeMs');
+  });
+
   it('a store that cannot answer is a 503, never a 404', async () => {
     const codec = new SessionTokenCodec([key()]);
     const down = { opened: () => Promise.reject(new Error('ECONNREFUSED')), touch: () => Promise.reject(new Error('ECONNREFUSED')), revoke: () => Promise.reject(new Error('x')) };
     const authority = new SessionAuthority({ codec, store: down, maxLifetimeMs: 60_000 });
     await expect(authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW)).rejects.toMatchObject({ code: 'GW_MCP_SESSION_STORE_UNAVAILABLE' });
+  });
+});
+
+describe('MemorySessionStore bound (sessions.memoryMaxEntries)', () => {
+  const IDLE = 10_000;
+  const EXP = NOW + 60_000;
+
+  it('never holds more than the cap: the least recently used idle clock goes first', async () => {
+    const store = new MemorySessionStore(IDLE, 3);
+    for (const jti of ['a', 'b', 'c']) await store.opened(jti, EXP, NOW);
+    expect(await store.touch('a', EXP, NOW + 1)).toBe('ok'); // a is now the most recent
+    for (let i = 0; i < 100; i++) await store.opened(`flood-${i}`, EXP, NOW + 2);
+    expect(store.size).toBe(3);
+    // A forgotten clock restarts on its next use; a kept one still measures idleness.
+    await store.opened('x', EXP, NOW + 3);
+    expect(await store.touch('x', EXP, NOW + 3 + IDLE + 1)).toBe('idle');
+  });
+
+  it('never forgets a revocation before its exp: full of revocations, it refuses (503 at the authority)', async () => {
+    const store = new MemorySessionStore(IDLE, 3);
+    for (const jti of ['r1', 'r2', 'r3']) {
+      await store.opened(jti, EXP, NOW);
+      await store.revoke(jti, EXP, NOW);
+    }
+    await expect(store.opened('new', EXP, NOW + 1)).rejects.toBeInstanceOf(MemorySessionStoreFull);
+    await expect(store.touch('unknown', EXP, NOW + 1)).rejects.toBeInstanceOf(MemorySessionStoreFull);
+    for (const jti of ['r1', 'r2', 'r3']) expect(await store.touch(jti, EXP, NOW + 2)).toBe('revoked');
+    const authority = new SessionAuthority({ codec: new SessionTokenCodec([key()]), store, maxLifetimeMs: 60_000 });
+    await expect(authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW + 3)).rejects.toMatchObject({ code: 'GW_MCP_SESSION_STORE_UNAVAILABLE' });
+    // Once they expire (the ids are refused anyway), there is room again.
+    await store.opened('later', EXP + 60_000, EXP + 1);
+    expect(store.size).toBe(1);
+  });
+
+  it('a flood of revocations cannot push out an earlier one', async () => {
+    const store = new MemorySessionStore(IDLE, 4);
+    await store.opened('victim', EXP, NOW);
+    await store.revoke('victim', EXP, NOW);
+    for (let i = 0; i < 20; i++) {
+      await store.opened(`s${i}`, EXP, NOW + 1).catch(() => undefined);
+      await store.revoke(`s${i}`, EXP, NOW + 1).catch(() => undefined);
+    }
+    expect(store.size).toBeLessThanOrEqual(4);
+    expect(await store.touch('victim', EXP, NOW + 2)).toBe('revoked');
   });
 });

@@ -11,6 +11,10 @@ import schema from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { SESSIONS_DEFAULTS, sessionKeyBytes } from '../../src/config/sessions-config.js';
 import { CONFIG_DEFAULTS, parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors/config-error.js';
+import { createSessionStore } from '../../src/stores/create-session-store.js';
+import { createSessionAuthority } from '../../src/mcp/session-setup.js';
+import { MemorySessionStore } from '../../src/stores/memory-session-store.js';
+import pino from 'pino';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-sessions-config-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -34,7 +38,7 @@ function problems(sessions: string, env: NodeJS.ProcessEnv = {}): { path: string
 describe('sessions config', () => {
   it('defaults: no keys (a random key per process), 24 h lifetime, memory store — the schema says the same', () => {
     const config = load('');
-    expect(config.sessions).toEqual({ keys: [], maxLifetimeMs: 86_400_000, store: 'memory' });
+    expect(config.sessions).toEqual({ keys: [], maxLifetimeMs: 86_400_000, store: 'memory', memoryMaxEntries: 100_000 });
     expect(CONFIG_DEFAULTS.sessions).toEqual(SESSIONS_DEFAULTS.sessions);
     const props = (schema.$defs as unknown as Record<string, { properties: Record<string, { default?: unknown }> }>).sessions!.properties;
     for (const [key, value] of Object.entries(SESSIONS_DEFAULTS.sessions)) expect(props[key]!.default, key).toEqual(value);
@@ -65,5 +69,34 @@ describe('sessions config', () => {
     expect(problems('sessions:\n  store: redis\n').map((p) => [p.path, p.message])).toEqual([['/sessions/store', 'is "redis" but there is no top-level redis section (redis.url) to connect with']]);
     expect(problems('sessions:\n  maxLifetimeMs: 1000\n').map((p) => p.path)).toEqual(['/sessions/maxLifetimeMs']);
     expect(load('redis:\n  url: redis://127.0.0.1:6379\nsessions:\n  store: redis\n').sessions!.store).toBe('redis');
+  });
+
+  it('bounds the memory store: memoryMaxEntries read, and refused out of range', () => {
+    expect(load('sessions:\n  memoryMaxEntries: 5000\n').sessions!.memoryMaxEntries).toBe(5000);
+    expect(problems('sessions:\n  memoryMaxEntries: 10\n').map((p) => p.path)).toEqual(['/sessions/memoryMaxEntries']);
+  });
+
+  it('the memory store built from the config holds the configured number of revocations, then refuses', async () => {
+    const store = createSessionStore(load('sessions:\n  memoryMaxEntries: 1000\n'), undefined);
+    const exp = Date.now() + 60_000;
+    for (let i = 0; i < 1000; i++) await store.revoke(`r${i}`, exp, Date.now());
+    await expect(store.opened('one-more', exp, Date.now())).rejects.toThrow(/sessions\.memoryMaxEntries/);
+  });
+});
+
+describe('session authority at start', () => {
+  const logged = (config: ReturnType<typeof load>): { level: number; msg: string }[] => {
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string }) });
+    createSessionAuthority(config, new MemorySessionStore(60_000), logger);
+    return lines;
+  };
+
+  it('without keys says so once: info for one node, a warning when the store is shared (several replicas)', () => {
+    expect(logged(load('')).map((l) => [l.level, l.msg.slice(0, 21)])).toEqual([[30, 'sessions.keys not set']]);
+    const shared = logged(load('redis:\n  url: redis://127.0.0.1:6379\nsessions:\n  store: redis\n'));
+    expect(shared.map((l) => l.level)).toEqual([40]);
+    expect(shared[0]!.msg).toMatch(/set the same sessions\.keys on every replica/);
+    expect(logged(load('sessions:\n  keys:\n    - fromEnv: K\n', { K: randomBytes(32).toString('base64url') }))).toEqual([]);
   });
 });

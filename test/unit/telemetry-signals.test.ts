@@ -183,6 +183,18 @@ describe('RequestTracing', () => {
     expect(exporter.getFinishedSpans()).toHaveLength(0);
   });
 
+  it('a client cannot choose a trace id that is always sampled: under a remote parent the draw is the gateway\'s', () => {
+    // The trace-id ratio sampler is a fixed function of the id: at 0.5 this id is always in (or always out).
+    const { tracing, exporter } = tracer({ ratio: 0.5 });
+    for (const id of ['0'.repeat(31) + '1', 'f'.repeat(32)]) {
+      const before = exporter.getFinishedSpans().length;
+      for (let i = 0; i < 200; i++) tracing.startRequest('ping', `00-${id}-${'2'.repeat(16)}-01`).end({ type: 'mcp.request', method: 'ping', outcome: 'ok' });
+      const sampled = exporter.getFinishedSpans().length - before;
+      expect(sampled, id).toBeGreaterThan(0);
+      expect(sampled, id).toBeLessThan(200);
+    }
+  });
+
   it('names methods it does not know `mcp.other`, and records an unknown tool without its name', () => {
     const { tracing, exporter } = tracer();
     tracing.startRequest('x/made-up', undefined).end({ type: 'mcp.request', method: 'x/made-up', outcome: 'error', errorCode: 'GW_MCP_METHOD_NOT_FOUND' });

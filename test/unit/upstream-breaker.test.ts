@@ -271,6 +271,22 @@ describe('Resilience', () => {
   });
 });
 
+describe('Resilience: whose timeout it was', () => {
+  it('a timeout under a deadline shorter than the upstream’s own timeoutMs (a policy timeoutMs) does not count towards the breaker', async () => {
+    const moves: string[] = [];
+    const config = { ...CONFIG, timeoutMs: 5000, retry: { attempts: 1, backoffMs: 1, tools: [] } };
+    const r = new Resilience({ config, label: 'upstream t', onBreaker: (to) => moves.push(to) });
+    const timeout = () => target([new GatewayError('GW_UPSTREAM_TIMEOUT')]);
+    // One principal's policy gives its calls 200 ms: their timeouts say nothing about the upstream, and must not
+    // open the breaker for everybody else.
+    for (let i = 0; i < 5; i++) await r.call('tools/call', { name: 'x' }, { timeoutMs: 200, maxTotalTimeoutMs: 200 }, timeout()).catch(() => undefined);
+    expect(r.snapshot().breaker).toEqual({ state: 'closed', consecutiveFailures: 0 });
+    // Timeouts at the upstream's own timeoutMs do.
+    for (let i = 0; i < 3; i++) await r.call('tools/call', { name: 'x' }, OPTS, timeout()).catch(() => undefined);
+    expect(moves).toEqual(['open']);
+  });
+});
+
 describe('config: upstreams[i] resilience keys', () => {
   const upstream = (extra: string): string => `upstreams:\n  - name: crm\n    transport: http\n    url: http://127.0.0.1:9/mcp\n${extra}`;
   const problems = (text: string): string[] => {
