@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from './audit-sink.js';
 import { HashChain, type ChainHead } from './chain.js';
-import { canonicalJson, CanonicalText } from './canonical-json.js';
+import { canonicalJson } from './canonical-json.js';
 import type { AuditOutput, OutputEvents } from './file-sink.js';
 import type { Redactor } from './redact.js';
 
@@ -60,6 +60,8 @@ export class AuditLog implements AuditSink {
   private lastError: string | undefined;
   private readonly output: AuditOutput;
   private readonly chain: HashChain | undefined;
+  /** The chain id as JSON text (the same in every record). */
+  private readonly chainJson: string = '';
   private readonly now: () => number;
 
   constructor(private readonly opts: AuditLogOptions) {
@@ -68,6 +70,7 @@ export class AuditLog implements AuditSink {
     const c = opts.chain;
     if (c !== undefined) {
       this.chain = new HashChain({ id: c.id ?? randomUUID(), ...(c.key !== undefined ? { key: c.key } : {}), ...(c.previous !== undefined ? { previous: c.previous.hash } : {}) });
+      this.chainJson = JSON.stringify(this.chain.id);
       const continues =
         c.previous !== undefined
           ? `continues chain ${c.previous.chain} after seq ${c.previous.seq}`
@@ -130,12 +133,16 @@ export class AuditLog implements AuditSink {
   private write(event: AuditEvent): boolean {
     try {
       const audit = canonicalJson(this.opts.redact(event));
-      const time = JSON.stringify(new Date(this.now()).toISOString());
+      const time = this.timeText(this.now());
       let line = `{"level":${LEVEL_INFO},"stream":"audit","time":${time},"audit":${audit}`;
       const head = this.chain?.head;
       if (this.chain !== undefined) {
-        const m = this.chain.sealMembers({ level: LEVEL_INFO, stream: 'audit', time: new CanonicalText(time), audit: new CanonicalText(audit) });
-        line += `,"chain":${JSON.stringify(m.chain)},"seq":${m.seq},"prevHash":${JSON.stringify(m.prevHash)},"hash":${JSON.stringify(m.hash)}`;
+        // The hashed body is this line's canonical JSON without `hash`: its members in code-unit order (audit,
+        // chain, level, prevHash, seq, stream, time), spelled out rather than sorted per record — what
+        // `recordHash` computes from the line read back (test/unit/audit-fast-paths.test.ts checks it).
+        const chainJson = this.chainJson;
+        const m = this.chain.sealCanonical((_chain, seq, prevHash) => `{"audit":${audit},"chain":${chainJson},"level":${LEVEL_INFO},"prevHash":${JSON.stringify(prevHash)},"seq":${seq},"stream":"audit","time":${time}}`);
+        line += `,"chain":${chainJson},"seq":${m.seq},"prevHash":${JSON.stringify(m.prevHash)},"hash":${JSON.stringify(m.hash)}`;
       }
       if (!this.output.write(`${line}}\n`)) {
         // The output refused it (queue full, or the write failed): un-chain it, so the chain on disk has no gap —
@@ -151,6 +158,18 @@ export class AuditLog implements AuditSink {
       this.lose(1);
       return false;
     }
+  }
+
+  private lastTimeMs = Number.NaN;
+  private lastTime = '';
+
+  /** The record's `time` as JSON text; records in the same millisecond share it (toISOString is one of the costlier steps of a record). */
+  private timeText(ms: number): string {
+    if (ms !== this.lastTimeMs) {
+      this.lastTimeMs = ms;
+      this.lastTime = JSON.stringify(new Date(ms).toISOString());
+    }
+    return this.lastTime;
   }
 
   /** SIGHUP after rotation: the next record goes to a new file at the configured path (the chain continues). */

@@ -5,7 +5,6 @@
  */
 export function canonicalJson(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (value instanceof CanonicalText) return value.text;
   if (value === null || typeof value !== 'object') {
     const text = JSON.stringify(value);
     // undefined, functions, symbols: JSON has no such value (members holding one are dropped below).
@@ -54,12 +53,4 @@ function quotedKey(key: string): string {
     }
   }
   return q;
-}
-
-/**
- * A member already serialised by `canonicalJson`, inserted as is: the audit log serialises a record's body once
- * and uses that text both for the hash and for the line it writes.
- */
-export class CanonicalText {
-  constructor(readonly text: string) {}
 }

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { GatewayError } from '../errors/gateway-error.js';
+import { responseBody } from '../lib/json-body.js';
 import type { JsonRpcMessage, JsonRpcResponse } from '../lib/json-rpc.js';
 import type { RequestStream, SessionStream } from '../mcp/streams.js';
 
@@ -63,7 +64,8 @@ export class HttpRequestStream implements RequestStream {
       return;
     }
     if (this.mode === 'pending') {
-      const body = JSON.stringify(response);
+      // A cached list's result is already serialised (lib/json-body.ts): only the envelope is written now.
+      const body = responseBody(response);
       this.res.writeHead(200, { ...this.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       this.res.end(body);
     } else {

@@ -24,6 +24,7 @@ import { ClientSession, idKey, LOG_LEVELS, type LogLevel } from './session.js';
 import type { SessionAuthority } from './session-authority.js';
 import type { RequestStream, SessionStream } from './streams.js';
 import { auditErrorCode, type CallLimiter } from './limits.js';
+import { ListCache, type CachedList } from './list-cache.js';
 
 export interface FrontDoorOptions {
   config: GatehouseConfig;
@@ -58,6 +59,8 @@ export class FrontDoor {
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | undefined;
   private draining = false;
+  /** Filtered lists per listing key (list-cache.ts): the policy decides each list item once per key, not per request. */
+  private readonly lists = new ListCache();
 
   constructor(private readonly opts: FrontDoorOptions) {
     this.now = opts.now ?? Date.now;
@@ -341,6 +344,16 @@ export class FrontDoor {
     return this.opts.policy.decide(input).effect === 'allow';
   }
 
+  /**
+   * A filtered list from the cache, or built by `build` and kept. Read synchronously with the build: the
+   * catalogue, pin state and policy it is keyed by are the ones `build` sees.
+   */
+  private cachedList(session: ClientSession, list: CachedList, build: () => JsonObject): JsonObject {
+    const { router, policy } = this.opts;
+    const generation = { catalogue: router.catalogue, pins: router.pins, policyRevision: policy.revision };
+    return this.lists.get(list, policy.listingKey?.(session.principal), generation, build);
+  }
+
   private async dispatch(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, cancel: Cancellation, key: string, event: AuditEvent, span: RequestSpan | undefined): Promise<JsonObject> {
     const params = message.params ?? {};
     const router = this.opts.router;
@@ -356,9 +369,15 @@ export class FrontDoor {
         rejectCursor(params);
         this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
         const now = this.now();
-        // Pinning (DESIGN.md §4): a quarantined tool is hidden, like one the policy does not show.
-        const shown = [...catalogue.tools.values()].filter((t) => this.shows(session, 'tools/call', 'tool', t.exposed, t.upstream, now, router.isQuarantined(t.upstream, t.original)));
-        return { tools: shown.map((t) => t.definition) };
+        return this.cachedList(session, 'tools', () => {
+          // The whole list in one pass where the engine can (the same answers as one decision per tool).
+          const allowed = this.opts.policy.visibleTargets?.(session.principal, catalogue.toolTargets);
+          // Pinning (DESIGN.md §4): a quarantined tool is hidden, like one the policy does not show.
+          const shown = [...catalogue.tools.values()].filter((t, i) =>
+            allowed !== undefined ? allowed[i] === true && !router.isQuarantined(t.upstream, t.original) : this.shows(session, 'tools/call', 'tool', t.exposed, t.upstream, now, router.isQuarantined(t.upstream, t.original)),
+          );
+          return { tools: shown.map((t) => t.definition) };
+        });
       }
       case 'tools/call': {
         const name = params.name;
@@ -383,16 +402,20 @@ export class FrontDoor {
         rejectCursor(params);
         this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
         const now = this.now();
-        const shown = [...catalogue.resources].filter(([uri, r]) => this.shows(session, 'resources/read', 'resource', uri, r.upstream, now));
-        return { resources: shown.map(([, r]) => r.definition) };
+        return this.cachedList(session, 'resources', () => {
+          const shown = [...catalogue.resources].filter(([uri, r]) => this.shows(session, 'resources/read', 'resource', uri, r.upstream, now));
+          return { resources: shown.map(([, r]) => r.definition) };
+        });
       }
       case 'resources/templates/list': {
         rejectCursor(params);
         this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
         const now = this.now();
         // A template is decided by its URI template text: a rule's resource glob (e.g. `notes://**`) covers it as it covers the URIs.
-        const shown = catalogue.templates.filter((t) => this.shows(session, 'resources/read', 'resource', templateText(t.definition), t.upstream, now));
-        return { resourceTemplates: shown.map((t) => t.definition) };
+        return this.cachedList(session, 'resourceTemplates', () => {
+          const shown = catalogue.templates.filter((t) => this.shows(session, 'resources/read', 'resource', templateText(t.definition), t.upstream, now));
+          return { resourceTemplates: shown.map((t) => t.definition) };
+        });
       }
       case 'resources/read':
       case 'resources/subscribe':
@@ -413,7 +436,7 @@ export class FrontDoor {
         rejectCursor(params);
         this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
         const now = this.now();
-        return { prompts: [...catalogue.prompts].filter(([name, p]) => this.shows(session, 'prompts/get', 'prompt', name, p.upstream, now)).map(([, p]) => p.definition) };
+        return this.cachedList(session, 'prompts', () => ({ prompts: [...catalogue.prompts].filter(([name, p]) => this.shows(session, 'prompts/get', 'prompt', name, p.upstream, now)).map(([, p]) => p.definition) }));
       }
       case 'prompts/get': {
         const name = params.name;

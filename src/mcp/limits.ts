@@ -13,7 +13,7 @@
  * call (GW_MCP_LIMITER_UNAVAILABLE); if all are `open` the call goes through, counted and logged at most once
  * per 30 s.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash as oneShotHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../audit/audit-sink.js';
 import type { LimitDimension, LimitRuleConfig, LimitsConfig, RateLimitSpec, StoreErrorMode } from '../config/types.js';
@@ -230,5 +230,6 @@ function dimension(d: LimitDimension, call: LimitedCall): string {
 
 /** User-controlled parts of a key are hashed: bounded length, no separator games. */
 function digest(parts: readonly string[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 32);
+  // crypto.hash: the one-shot form (same digest, no Hash object per call).
+  return oneShotHash('sha256', JSON.stringify(parts), 'base64url').slice(0, 32);
 }

@@ -147,12 +147,13 @@ export function evaluate(
 const EMPTY_ARGS: Readonly<Record<string, unknown>> = Object.freeze({});
 const NONE: readonly string[] = Object.freeze([]);
 
-interface Candidate {
+export interface Candidate {
   rule: CompiledRule;
   specificity: Specificity;
 }
 
-function collectCandidates(policy: CompiledPolicy, kind: TargetKind, name: string, upstream: string, trace: DecisionTrace | undefined): Candidate[] {
+/** The rules whose `match` covers a target, most specific first (step 1; `visibility.ts` reads the same set). */
+export function collectCandidates(policy: CompiledPolicy, kind: TargetKind, name: string, upstream: string, trace: DecisionTrace | undefined): Candidate[] {
   const index = policy.index[kind];
   const out: Candidate[] = [];
   const add = (rule: CompiledRule, specificity: Specificity): void => {

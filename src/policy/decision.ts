@@ -68,4 +68,15 @@ export type Decision = AllowDecision | DenyDecision;
 export interface PolicyEngine {
   readonly revision: string;
   decide(input: DecisionInput): Decision;
+  /**
+   * A key such that two principals with equal keys get the same decision, argument step skipped, for every
+   * target (what listings show) under the current policy; it changes with the policy. Lets the front door
+   * cache filtered lists (mcp/list-cache.ts). Absent: lists are filtered on every request.
+   */
+  listingKey?(principal: Principal): string;
+  /**
+   * For each target, whether `decide` with the argument step skipped would allow it, quarantine aside (the
+   * caller hides quarantined tools). Same answers as one decision per target; absent: one decision per target.
+   */
+  visibleTargets?(principal: Principal, targets: readonly NonNullable<DecisionInput['target']>[]): readonly boolean[];
 }

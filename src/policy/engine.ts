@@ -1,8 +1,10 @@
 import type { ConfigError } from '../errors/config-error.js';
+import type { Principal } from '../lib/principal.js';
 import { tryLoadPolicyDir } from './compile.js';
 import { decide, visible } from './decide.js';
 import type { Decision, DecisionInput, PolicyEngine } from './decision.js';
 import type { CompiledPolicy } from './model.js';
+import { listingKey, visibleTargets, type ListTarget } from './visibility.js';
 
 /**
  * The compiled policy behind the `PolicyEngine` seam, swappable as a whole (DESIGN.md §8: "swapped atomically
@@ -32,6 +34,16 @@ export class CompiledPolicyEngine implements PolicyEngine {
   /** Whether a listing shows the target: `decide` without the argument step (see `visible` in decide.ts). */
   visible(input: DecisionInput): boolean {
     return visible(input, this.#current);
+  }
+
+  /** See `PolicyEngine.listingKey`: the policy revision and the rules that hold for the principal (visibility.ts). */
+  listingKey(principal: Principal): string {
+    return listingKey(principal, this.#current);
+  }
+
+  /** See `PolicyEngine.visibleTargets`: `visible` for a whole list, decided per group of targets with the same candidate rules. */
+  visibleTargets(principal: Principal, targets: readonly ListTarget[]): boolean[] {
+    return visibleTargets(principal, this.#current, targets);
   }
 
   /** Installs a newly compiled policy; returns the revision it replaced. */

@@ -54,19 +54,33 @@ export const REDACTED = '[redacted]';
  * not exist are left absent; the input is not modified.
  */
 export function redactArguments(args: Readonly<Record<string, unknown>>, pointers: readonly string[]): Record<string, unknown> {
-  const copy = structuredClone(args) as Record<string, unknown>;
+  // Copy on write along each redacted path only: the record never shares a changed container with the call's
+  // arguments, and the untouched rest is shared read-only (the audit sink serialises it, never mutates it).
+  let copy: Record<string, unknown> = { ...args };
   for (const pointer of pointers) {
     const parsed = parseFieldPath(pointer);
     if (!parsed.ok) continue;
-    const segs = parsed.path.segments;
-    let node: unknown = copy;
-    for (let i = 0; i < segs.length - 1 && node !== undefined; i++) {
-      const next = readField(node, { text: '', pointer: '', segments: [segs[i]!] });
-      node = next.found ? next.value : undefined;
-    }
-    const last = segs[segs.length - 1]!;
-    if (Array.isArray(node) && /^(0|[1-9][0-9]*)$/.test(last) && Number(last) < node.length) node[Number(last)] = REDACTED;
-    else if (typeof node === 'object' && node !== null && !Array.isArray(node) && Object.hasOwn(node, last)) (node as Record<string, unknown>)[last] = REDACTED;
+    copy = redactAt(copy, parsed.path.segments, 0) as Record<string, unknown>;
   }
   return copy;
+}
+
+/** `node` with the field at `segs[i..]` replaced by REDACTED, copying each container on the way; `node` itself when absent. */
+function redactAt(node: unknown, segs: readonly string[], i: number): unknown {
+  const seg = segs[i]!;
+  const last = i === segs.length - 1;
+  if (Array.isArray(node)) {
+    if (!/^(0|[1-9][0-9]*)$/.test(seg) || Number(seg) >= node.length) return node;
+    const index = Number(seg);
+    const value = last ? REDACTED : redactAt(node[index], segs, i + 1);
+    if (value === node[index]) return node;
+    const out = node.slice();
+    out[index] = value;
+    return out;
+  }
+  if (typeof node !== 'object' || node === null || !Object.hasOwn(node, seg)) return node;
+  const obj = node as Record<string, unknown>;
+  const value = last ? REDACTED : redactAt(obj[seg], segs, i + 1);
+  if (value === obj[seg]) return node;
+  return { ...obj, [seg]: value };
 }

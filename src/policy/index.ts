@@ -7,6 +7,7 @@ export type { CompiledPolicy, CompiledRule } from './model.js';
 export { compilePolicy, listPolicyFiles, loadPolicyDir, policyRevision, tryLoadPolicyDir, FIXTURE_SUFFIX, type PolicySource } from './compile.js';
 export { decide, visible, UNTARGETED_METHODS, UNTARGETED_RULE_ID } from './decide.js';
 export { CompiledPolicyEngine, reloadPolicy } from './engine.js';
+export { listingKey, visibleTargets, type ListTarget } from './visibility.js';
 export { explain, formatExplanation, type Explanation, type RuleExplanation } from './explain.js';
 export { redactArguments, REDACTED } from './field-path.js';
 export {

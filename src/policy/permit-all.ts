@@ -12,6 +12,11 @@ export class PermitAllPolicy implements PolicyEngine {
     if (input.quarantined === true) return { effect: 'deny', reason: 'quarantined', policyRevision: this.revision };
     return { effect: 'allow', ruleId: PERMIT_ALL_RULE_ID, policyRevision: this.revision };
   }
+
+  /** No decision here reads the principal: everyone sees the same lists. */
+  listingKey(): string {
+    return PERMIT_ALL_RULE_ID;
+  }
 }
 
 /** The rule id (and revision) of its decisions: with no policy, nothing says which argument is secret. */

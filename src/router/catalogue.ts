@@ -65,6 +65,14 @@ export class Catalogue {
     this.revision = parts.revision;
   }
 
+  private toolTargetsValue: readonly { kind: 'tool'; name: string; upstream: string }[] | undefined;
+
+  /** Every tool as a policy target, in `tools` order: one array per catalogue (policy/visibility.ts plans by it). */
+  get toolTargets(): readonly { kind: 'tool'; name: string; upstream: string }[] {
+    this.toolTargetsValue ??= Object.freeze([...this.tools.values()].map((t) => ({ kind: 'tool' as const, name: t.exposed, upstream: t.upstream })));
+    return this.toolTargetsValue;
+  }
+
   static empty(): Catalogue {
     return new Catalogue({ tools: new Map(), prompts: new Map(), resources: new Map(), templates: [], issues: [], revision: 0 });
   }

@@ -364,6 +364,16 @@ describe('field paths and redaction', () => {
     const args = { note: 'secret', nested: { token: 't', keep: 1 }, list: ['a', 'b'] };
     const out = redactArguments(args, ['/note', '/nested/token', '/list/1', '/absent']);
     expect(out).toEqual({ note: '[redacted]', nested: { token: '[redacted]', keep: 1 }, list: ['a', '[redacted]'] });
-    expect(args.note).toBe('secret');
+    expect(args).toEqual({ note: 'secret', nested: { token: 't', keep: 1 }, list: ['a', 'b'] });
+  });
+
+  it('redacts a key named __proto__ as an own field, and a deep path without touching its siblings', () => {
+    const args = JSON.parse('{"__proto__": "secret", "a": {"b": {"c": 1, "d": 2}}, "e": {"f": 3}}') as Record<string, unknown>;
+    const out = redactArguments(args, ['/__proto__', '/a/b/c']);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.hasOwn(out, '__proto__') && out['__proto__']).toBe('[redacted]');
+    expect(out.a).toEqual({ b: { c: '[redacted]', d: 2 } });
+    expect(out.e).toBe(args.e); // untouched branches are shared, not copied
+    expect((args.a as { b: { c: number } }).b.c).toBe(1);
   });
 });
