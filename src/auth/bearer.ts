@@ -45,6 +45,7 @@ export function extractBearer(headers: IncomingHttpHeaders, rawHeaders?: readonl
 
 function countHeader(rawHeaders: readonly string[], name: string): number {
   let n = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) n++;
+  // The length test first: no lower-cased copy of every other header name per request.
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) n++;
   return n;
 }

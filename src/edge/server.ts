@@ -298,7 +298,8 @@ function stripAuthorization(request: FastifyRequest): void {
   delete request.headers.authorization;
   delete request.raw.headers.authorization;
   const raw = request.raw.rawHeaders;
-  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === 'authorization') raw.splice(i, 2);
+  // The length test first: no lower-cased copy of every other header name per request.
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') raw.splice(i, 2);
 }
 
 /** The client's W3C `traceparent` (Trace Context §3.2); repeated headers arrive joined and fail its parsing, as they should. */

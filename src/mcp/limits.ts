@@ -54,7 +54,27 @@ interface Applied {
   onStoreError: StoreErrorMode;
 }
 
+/** What one call takes: the store request's buckets and lease sets, and the limit behind each (same index). */
+interface Plan {
+  readonly rates: readonly { readonly key: string; readonly rate: RateLimitSpec }[];
+  readonly leases: readonly { readonly key: string; readonly max: number }[];
+  readonly rateOwners: readonly Applied[];
+  readonly leaseOwners: readonly Applied[];
+  readonly leaseKeys: readonly string[];
+}
+
+interface PlanFor {
+  readonly upstream: string;
+  readonly ruleId: string;
+  readonly perMinute: number | undefined;
+  readonly burst: number | undefined;
+  readonly concurrency: number | undefined;
+  readonly plan: Plan;
+}
+
 const NOTHING: Admission = Object.freeze({ release: () => undefined });
+/** Plans remembered per principal (one per tool). */
+const PLAN_MEMO_MAX = 10_000;
 /** A lease outlives its call's deadline by this much before it is considered leaked. */
 const LEASE_GRACE_MS = 30_000;
 const OPEN_LOG_EVERY_MS = 30_000;
@@ -67,6 +87,8 @@ export class CallLimiter {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #rules: readonly { rule: LimitRuleConfig; tools: readonly Glob[] | undefined }[];
+  /** principal → tool → the plan and the other inputs it was built from. */
+  readonly #plans = new WeakMap<Principal, Map<string, PlanFor>>();
   #lastOpenLog = -Infinity;
   #openPassed = 0;
   #storeErrors = 0;
@@ -94,6 +116,58 @@ export class CallLimiter {
    * `data.retryAfterMs`). On refusal `event` names the limit (`rule`) and says `decision: deny`.
    */
   async admit(call: LimitedCall, event: AuditEvent): Promise<Admission> {
+    const { rates, leases, rateOwners, leaseOwners, leaseKeys } = this.#plan(call);
+    if (rates.length === 0 && leases.length === 0) return NOTHING;
+
+    // Only a lease set keeps the id (both stores ignore it otherwise).
+    const leaseId = leases.length > 0 ? randomUUID() : '-';
+    let result;
+    try {
+      result = await this.#store.admit({ rates, leases, leaseId, leaseTtlMs: Math.ceil(call.maxDurationMs) + LEASE_GRACE_MS });
+    } catch (err) {
+      return this.#storeFailed(err, [...rateOwners, ...leaseOwners], event);
+    }
+    if (!result.ok) {
+      const owner = (result.kind === 'rate' ? rateOwners : leaseOwners)[result.index]!;
+      event.decision = 'deny';
+      event.reason = 'rate_limited';
+      event.rule = owner.rule;
+      const what = result.kind === 'rate' ? 'rate limit' : 'concurrency limit';
+      throw refusal('GW_MCP_RATE_LIMITED', `${what} ${owner.rule}: retry in ${result.retryAfterMs} ms`, result.retryAfterMs);
+    }
+    if (leases.length === 0) return NOTHING;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#release(leaseKeys, leaseId, 0);
+      },
+    };
+  }
+
+  /**
+   * The buckets and lease sets of a call. They depend only on who calls what where (and the allow rule's
+   * limits), so each combination is worked out once — the glob matches, the dimension encodings and the
+   * SHA-256 digests — and remembered per principal object (the verified-token cache hands the same frozen
+   * principal to every request with one token) and tool. A remembered plan is used only when every other
+   * input is the same; otherwise it is rebuilt. The plans are frozen: the stores only read them.
+   */
+  #plan(call: LimitedCall): Plan {
+    const limits = call.decision.limits;
+    const rate = limits?.rate;
+    let byTool = this.#plans.get(call.principal);
+    if (byTool === undefined) this.#plans.set(call.principal, (byTool = new Map()));
+    const held = byTool.get(call.tool);
+    if (held !== undefined && held.upstream === call.upstream && held.ruleId === call.decision.ruleId && held.perMinute === rate?.perMinute && held.burst === rate?.burst && held.concurrency === limits?.concurrency) return held.plan;
+    const plan = this.#buildPlan(call);
+    // Bounded: tool names come from the catalogue, but a miss must not grow the map without end.
+    if (held === undefined && byTool.size >= PLAN_MEMO_MAX) byTool.clear();
+    byTool.set(call.tool, { upstream: call.upstream, ruleId: call.decision.ruleId, perMinute: rate?.perMinute, burst: rate?.burst, concurrency: limits?.concurrency, plan });
+    return plan;
+  }
+
+  #buildPlan(call: LimitedCall): Plan {
     const rates: { key: string; rate: RateLimitSpec }[] = [];
     const leases: { key: string; max: number }[] = [];
     const rateOwners: Applied[] = [];
@@ -126,33 +200,7 @@ export class CallLimiter {
         leaseOwners.push(applied);
       }
     }
-    if (rates.length === 0 && leases.length === 0) return NOTHING;
-
-    const leaseId = randomUUID();
-    let result;
-    try {
-      result = await this.#store.admit({ rates, leases, leaseId, leaseTtlMs: Math.ceil(call.maxDurationMs) + LEASE_GRACE_MS });
-    } catch (err) {
-      return this.#storeFailed(err, [...rateOwners, ...leaseOwners], event);
-    }
-    if (!result.ok) {
-      const owner = (result.kind === 'rate' ? rateOwners : leaseOwners)[result.index]!;
-      event.decision = 'deny';
-      event.reason = 'rate_limited';
-      event.rule = owner.rule;
-      const what = result.kind === 'rate' ? 'rate limit' : 'concurrency limit';
-      throw refusal('GW_MCP_RATE_LIMITED', `${what} ${owner.rule}: retry in ${result.retryAfterMs} ms`, result.retryAfterMs);
-    }
-    if (leases.length === 0) return NOTHING;
-    const keys = leases.map((l) => l.key);
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#release(keys, leaseId, 0);
-      },
-    };
+    return deepFreeze({ rates, leases, rateOwners, leaseOwners, leaseKeys: leases.map((l) => l.key) });
   }
 
   /**
@@ -226,6 +274,14 @@ function dimension(d: LimitDimension, call: LimitedCall): string {
     case 'upstream':
       return JSON.stringify(['u', call.upstream]);
   }
+}
+
+function deepFreeze(plan: Plan): Plan {
+  for (const list of [plan.rates, plan.leases, plan.rateOwners, plan.leaseOwners, plan.leaseKeys]) {
+    for (const item of list) Object.freeze(item);
+    Object.freeze(list);
+  }
+  return Object.freeze(plan);
 }
 
 /** User-controlled parts of a key are hashed: bounded length, no separator games. */

@@ -62,8 +62,9 @@ export class SessionAuthority {
   }
 
   /** A request for a session this replica holds: still current, not revoked elsewhere, not idle. */
-  async verify(session: ClientSession, now: number): Promise<void> {
-    await this.check(session.key, session.expiresAt, now);
+  verify(session: ClientSession, now: number): Promise<void> {
+    // Every request passes here: no extra async layer (each is a promise and a microtask turn).
+    return this.check(session.key, session.expiresAt, now);
   }
 
   /** DELETE: refused on every replica from now on. */
@@ -73,7 +74,13 @@ export class SessionAuthority {
 
   private async check(jti: string, expiresAt: number, now: number): Promise<void> {
     if (now >= expiresAt) throw notFound('session expired (sessions.maxLifetimeMs)');
-    const state = await this.guard(() => this.opts.store.touch(jti, expiresAt, now));
+    // `guard`, inlined on the per-request path (no closure, one async layer fewer).
+    let state: Awaited<ReturnType<SessionStore['touch']>>;
+    try {
+      state = await this.opts.store.touch(jti, expiresAt, now);
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
     if (state === 'revoked') throw notFound('session deleted');
     if (state === 'idle') throw notFound('session idle too long (server.sessionIdleTimeoutMs)');
   }
@@ -83,9 +90,13 @@ export class SessionAuthority {
     try {
       return await op();
     } catch (err) {
-      throw new GatewayError('GW_MCP_SESSION_STORE_UNAVAILABLE', { detail: `session store: ${err instanceof Error ? err.message : String(err)}`, cause: err });
+      throw storeUnavailable(err);
     }
   }
+}
+
+function storeUnavailable(err: unknown): GatewayError {
+  return new GatewayError('GW_MCP_SESSION_STORE_UNAVAILABLE', { detail: `session store: ${err instanceof Error ? err.message : String(err)}`, cause: err });
 }
 
 function notFound(detail: string): GatewayError {

@@ -16,6 +16,8 @@ export interface MemoryLimiterOptions {
   sweepEveryMs?: number;
 }
 
+const EMPTY: number[] = [];
+
 export class MemoryLimiter implements RateLimiter {
   readonly #now: () => number;
   readonly #maxKeys: number;
@@ -25,7 +27,7 @@ export class MemoryLimiter implements RateLimiter {
    * emission interval (the config allows 60 ns) to an absolute time would round it away and the bucket would
    * never empty. The Redis script keeps the same form.
    */
-  readonly #tats = new Map<string, { readonly at: number; readonly frac: number }>();
+  readonly #tats = new Map<string, { at: number; frac: number }>();
   /** key → leaseId → expiry (ms). */
   readonly #leases = new Map<string, Map<string, number>>();
   #timer: NodeJS.Timeout | undefined;
@@ -60,35 +62,54 @@ export class MemoryLimiter implements RateLimiter {
   }
 
   #admit(request: AdmitRequest): AdmitResult {
+    // Index loops and one small array: this runs on every limited call (no iterator or closure per call).
+    const { rates, leases } = request;
     const now = this.#now();
-    const next: number[] = [];
+    const next = rates.length === 0 ? EMPTY : new Array<number>(rates.length);
     let remaining = Infinity;
-    for (const [index, { key, rate }] of request.rates.entries()) {
+    let fresh = 0;
+    for (let index = 0; index < rates.length; index++) {
+      const { key, rate } = rates[index]!;
       assertRateSpec(rate);
       const held = this.#tats.get(key);
+      if (held === undefined) fresh++;
       // Relative to now: the debt in, the new debt out.
       const r = gcra(held === undefined ? undefined : held.at - now + held.frac, 0, rate);
       if (!r.ok) return { ok: false, kind: 'rate', index, retryAfterMs: r.retryAfterMs };
-      next.push(r.tat);
+      next[index] = r.tat;
       remaining = Math.min(remaining, r.remaining);
     }
-    for (const [index, { key, max }] of request.leases.entries()) {
+    for (let index = 0; index < leases.length; index++) {
+      const { key, max } = leases[index]!;
       const set = this.#leases.get(key);
-      if (set === undefined) continue;
+      if (set === undefined) {
+        fresh++;
+        continue;
+      }
       for (const [id, expires] of set) if (expires <= now) set.delete(id);
       if (set.size >= max) return { ok: false, kind: 'concurrency', index, retryAfterMs: CONCURRENCY_RETRY_MS };
     }
-    const fresh = request.rates.filter(({ key }) => !this.#tats.has(key)).length + request.leases.filter(({ key }) => !this.#leases.has(key)).length;
     if (fresh > 0 && this.size + fresh > this.#maxKeys) {
       this.sweep();
+      // The sweep may have dropped some of this request's own (full) buckets: count again.
+      fresh = 0;
+      for (const { key } of rates) if (!this.#tats.has(key)) fresh++;
+      for (const { key } of leases) if (!this.#leases.has(key)) fresh++;
       if (this.size + fresh > this.#maxKeys) throw new LimiterUnavailableError(`memory limiter full (${this.#maxKeys} keys)`);
     }
-    request.rates.forEach(({ key }, i) => {
+    for (let i = 0; i < rates.length; i++) {
+      const key = rates[i]!.key;
       const debt = next[i]!;
       const whole = Math.floor(debt);
-      this.#tats.set(key, { at: now + whole, frac: debt - whole });
-    });
-    for (const { key } of request.leases) {
+      const held = this.#tats.get(key);
+      // Updated in place when the bucket exists: no object per call.
+      if (held === undefined) this.#tats.set(key, { at: now + whole, frac: debt - whole });
+      else {
+        held.at = now + whole;
+        held.frac = debt - whole;
+      }
+    }
+    for (const { key } of leases) {
       let set = this.#leases.get(key);
       if (set === undefined) this.#leases.set(key, (set = new Map()));
       set.set(request.leaseId, now + request.leaseTtlMs);
