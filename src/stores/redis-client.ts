@@ -49,6 +49,8 @@ export function createRedisClient(config: RedisConfig, logger: Logger, now: () =
     commandTimeout: config.commandTimeoutMs,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
+    // No enableAutoPipelining: measured on ioredis 6 (gatehouse-redis at c=64), it cost ~10 µs more gateway CPU
+    // per call and ~5 % throughput (a Pipeline, a setImmediate and extra promises per batch outweigh the writes saved).
     retryStrategy: reconnectDelay,
     // The handle owns reconnects; a READONLY replica after a failover reconnects too.
     reconnectOnError: (err) => err.message.startsWith('READONLY'),

@@ -8,6 +8,7 @@
  *
  * The keys of one admission must live on one node: Redis standalone or Sentinel, not Cluster.
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { assertRateSpec } from '../policy/gcra.js';
 import { CONCURRENCY_RETRY_MS, LimiterUnavailableError, type AdmitRequest, type AdmitResult, type ConsumeResult, type RateLimiter, type RateSpec } from '../policy/rate-limit.js';
@@ -71,7 +72,14 @@ end
 return {1, string.format('%d', remaining)}
 `;
 
-type EvalFn = (script: string, numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
+type EvalFn = (scriptOrSha: string, numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
+
+/**
+ * Calls run EVALSHA: the ~2 KB script text is sent and hashed by Redis once, not per call. A Redis that does not
+ * hold it (restarted, failed over, SCRIPT FLUSH) answers NOSCRIPT, and that one call sends the text with EVAL,
+ * which caches it again. Either way the script runs atomically.
+ */
+const ADMIT_SHA = createHash('sha1').update(ADMIT).digest('hex');
 
 export interface RedisLimiterOptions {
   /** Prepended to every key, e.g. `gatehouse:limits:`. */
@@ -104,7 +112,12 @@ export class RedisLimiter implements RateLimiter {
     args.push(request.leaseId, request.leaseTtlMs);
     let reply: unknown;
     try {
-      reply = await (this.#redis.eval as unknown as EvalFn).call(this.#redis, ADMIT, keys.length, ...keys, ...args);
+      try {
+        reply = await (this.#redis.evalsha as unknown as EvalFn).call(this.#redis, ADMIT_SHA, keys.length, ...keys, ...args);
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        reply = await (this.#redis.eval as unknown as EvalFn).call(this.#redis, ADMIT, keys.length, ...keys, ...args);
+      }
     } catch (err) {
       throw new LimiterUnavailableError(`redis: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }

@@ -41,6 +41,16 @@ export class CallGate {
   }
 
   /**
+   * A slot at once, when one is free and nobody queues (the usual case): its release function, without the
+   * promise and the event-loop turn of `acquire`. Undefined otherwise: then `acquire` waits or refuses.
+   */
+  tryAcquire(): (() => void) | undefined {
+    if (this.active >= this.opts.maxInFlight || this.waiting.length > 0) return undefined;
+    this.active++;
+    return this.releaser();
+  }
+
+  /**
    * A slot: resolves with its release function (call it exactly once). Waits at most `min(queueTimeoutMs,
    * maxWaitMs)`; fails at once when the queue is full, and when `cancel` fires while waiting.
    */

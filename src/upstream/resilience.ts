@@ -97,12 +97,14 @@ export class Resilience {
       });
     }
     const { probe } = admission;
-    let release: () => void;
-    try {
-      release = await this.gate.acquire(opts.cancel, deadline - this.now());
-    } catch (err) {
-      this.breaker?.release(probe);
-      throw err;
+    let release = this.gate.tryAcquire();
+    if (release === undefined) {
+      try {
+        release = await this.gate.acquire(opts.cancel, deadline - this.now());
+      } catch (err) {
+        this.breaker?.release(probe);
+        throw err;
+      }
     }
     const remaining = deadline - this.now();
     const lost = target.notReady(); // it may have gone down while this call was queued: not its failure to count

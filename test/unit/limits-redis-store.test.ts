@@ -142,6 +142,27 @@ describeRedis(available)('RedisLimiter on real Redis', () => {
     }
   });
 
+  it('through the shared (auto-pipelined) client: concurrent admissions stay atomic, and a Redis without the cached script (NOSCRIPT) still answers', async () => {
+    const port = await freePort();
+    const { spawn } = await import('node:child_process');
+    const server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const handle = createRedisClient({ url: `redis://127.0.0.1:${port}`, keyPrefix: prefix, connectTimeoutMs: 1000, commandTimeoutMs: 2000 }, pino({ level: 'silent' }));
+    try {
+      await waitFor('redis up', () => handle.health().state === 'up');
+      const own = new RedisLimiter(handle.client, { keyPrefix: prefix });
+      // A fresh server holds no script: the first calls fall back to EVAL, which caches it.
+      const results = await Promise.all(Array.from({ length: 60 }, () => own.consume('race', perHour(25))));
+      expect(results.filter((r) => r.ok)).toHaveLength(25);
+      // Own server: flushing its script cache touches nobody else.
+      await handle.client.script('FLUSH');
+      expect((await own.consume('after-flush', perHour(5))).remaining).toBe(4);
+      expect((await own.consume('after-flush', perHour(5))).remaining).toBe(3);
+    } finally {
+      await handle.close();
+      server.kill('SIGKILL');
+    }
+  });
+
   it('the shared client fails fast while Redis is away and recovers by itself', async () => {
     const port = await freePort();
     const { spawn } = await import('node:child_process');

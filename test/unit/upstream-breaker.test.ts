@@ -152,6 +152,27 @@ describe('CallGate', () => {
     (await gate.acquire())();
   });
 
+  it('tryAcquire takes a free slot at once, and none while all are taken or a call queues (no overtaking)', async () => {
+    const gate = new CallGate({ maxInFlight: 1, maxQueued: 1, queueTimeoutMs: 60_000 }, 'upstream t');
+    const r1 = gate.tryAcquire();
+    expect(r1).toBeTypeOf('function');
+    expect(gate.inFlight).toBe(1);
+    expect(gate.tryAcquire()).toBeUndefined();
+    const queued = gate.acquire();
+    r1?.();
+    // The slot went to the queued call, not to a newcomer.
+    expect(gate.tryAcquire()).toBeUndefined();
+    const r2 = await queued;
+    expect(gate.inFlight).toBe(1);
+    r2();
+    expect(gate.inFlight).toBe(0);
+    const r3 = gate.tryAcquire();
+    expect(gate.inFlight).toBe(1);
+    r3?.();
+    r3?.(); // twice is once
+    expect(gate.inFlight).toBe(0);
+  });
+
   it('a queued call gives up after queueTimeoutMs (or the call deadline), and when its client cancels', async () => {
     vi.useFakeTimers();
     const gate = new CallGate({ maxInFlight: 1, maxQueued: 5, queueTimeoutMs: 1000 }, 'upstream t');
