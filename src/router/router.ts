@@ -174,7 +174,9 @@ export class Router {
 
   /** Start-up: list every ready upstream once, then refuse to start on a name collision. */
   async initialLoad(): Promise<void> {
-    await Promise.all(this.upstreams.names.map((n) => this.refresh(n)));
+    // An upstream that became ready during the start is being listed already (the ready hook): join that listing
+    // rather than queue a second one, which would still be in flight after the start and list it twice.
+    await Promise.all(this.upstreams.names.map((n) => this.refreshing.get(n) ?? this.refresh(n)));
     this.catalogueValue.assertNoCollisions(this.config.file);
   }
 

@@ -133,6 +133,12 @@ describe('a slow upstream: maxInFlight with a bounded queue', () => {
   });
 
   it('2 run, 2 wait and complete, the excess fails fast with "Upstream busy" and never reaches the upstream', async () => {
+    // The gateway's own list requests (the catalogue load, a refresh) hold slots too: start from an idle upstream,
+    // or on a loaded machine one slot is still taken and three calls are refused (seen in CI).
+    await waitFor('an idle upstream', () => {
+      const h = gw.app.upstreams.health().find((u) => u.name === 'slowfx')!;
+      return h.inFlight === 0 && h.queued === 0;
+    });
     const calls = Array.from({ length: 6 }, (_, i) => timed(client.callTool({ name: 'slowfx__slow', arguments: { ms: 1500 + i } })));
     const peak = await waitFor('2 in flight and 2 queued', () => {
       const h = gw.app.upstreams.health().find((u) => u.name === 'slowfx')!;
