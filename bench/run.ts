@@ -813,23 +813,32 @@ async function redisUnavailable(): Promise<string | undefined> {
 /** Key prefixes of gatehouse-redis instances still running (removed from Redis on the way out too). */
 const redisPrefixes = new Set<string>();
 
-/** Removes every key under `prefix` (SCAN + UNLINK: never FLUSH, Redis is shared). */
-async function deleteRedisPrefix(prefix: string): Promise<number> {
+/** Calls `each` with every batch of keys under `prefix` (SCAN, on a short-lived connection; Redis is shared). */
+async function scanPrefix(prefix: string, each: (r: Redis, keys: string[]) => Promise<void>): Promise<void> {
   const r = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 1, retryStrategy: () => null });
   r.on('error', () => {});
-  let removed = 0;
   try {
     await r.connect();
     let cursor = '0';
     do {
       const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
       cursor = next;
-      if (keys.length > 0) removed += await r.unlink(...keys);
+      if (keys.length > 0) await each(r, keys);
     } while (cursor !== '0');
-  } catch (err) {
-    process.stderr.write(`bench: could not remove the Redis keys under ${prefix}: ${err instanceof Error ? err.message : String(err)}\n`);
   } finally {
     r.disconnect();
+  }
+}
+
+/** Removes every key under `prefix` (SCAN + UNLINK: never FLUSH, Redis is shared). */
+async function deleteRedisPrefix(prefix: string): Promise<number> {
+  let removed = 0;
+  try {
+    await scanPrefix(prefix, async (r, keys) => {
+      removed += await r.unlink(...keys);
+    });
+  } catch (err) {
+    process.stderr.write(`bench: could not remove the Redis keys under ${prefix}: ${err instanceof Error ? err.message : String(err)}\n`);
   }
   return removed;
 }
@@ -884,21 +893,13 @@ function gatehouseStarter(profile: GatehouseProfile): () => Promise<Running> {
 }
 
 async function countRedisKeys(prefix: string): Promise<number> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  r.on('error', () => {});
   let n = 0;
   try {
-    await r.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
+    await scanPrefix(prefix, async (_r, keys) => {
       n += keys.length;
-    } while (cursor !== '0');
+    });
   } catch {
     return -1;
-  } finally {
-    r.disconnect();
   }
   return n;
 }

@@ -719,8 +719,9 @@ function hasKubectl(): boolean {
 
 describe('kubectl kustomize k8s/', () => {
   // kubectl is not a project dependency: the checks above resolve the kustomization themselves; this one
-  // confirms kustomize renders the same thing, where kubectl exists.
-  it.skipIf(!hasKubectl())('renders, and every rendered object is valid and namespaced', () => {
+  // confirms kustomize renders the same thing. Skipped only outside CI without kubectl; under CI (this machine kind
+  // has /usr/bin/kubectl) a missing kubectl fails the test instead of skipping it.
+  it.skipIf(!process.env.CI && !hasKubectl())('renders, and every rendered object is valid and namespaced', () => {
     const out = execFileSync('kubectl', ['kustomize', k8s], { encoding: 'utf8', timeout: 60_000 });
     const rendered = parseAllDocuments(out).map((d) => d.toJS() as K8sObject);
     for (const o of rendered) {
