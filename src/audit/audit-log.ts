@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from './audit-sink.js';
 import { HashChain, type ChainHead } from './chain.js';
-import { canonicalJson } from './canonical-json.js';
 import type { AuditOutput, OutputEvents } from './file-sink.js';
 import type { Redactor } from './redact.js';
 
@@ -132,7 +131,7 @@ export class AuditLog implements AuditSink {
    */
   private write(event: AuditEvent): boolean {
     try {
-      const audit = canonicalJson(this.opts.redact(event));
+      const audit = this.opts.redact.json(event);
       const time = this.timeText(this.now());
       let line = `{"level":${LEVEL_INFO},"stream":"audit","time":${time},"audit":${audit}`;
       const head = this.chain?.head;

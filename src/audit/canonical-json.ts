@@ -26,7 +26,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** Own enumerable keys in code-unit order (`sort()`'s order); insertion sort, which is quicker for a record's few keys. */
-function sortedKeys(record: object): string[] {
+export function sortedKeys(record: object): string[] {
   const keys = Object.keys(record);
   if (keys.length > 32) return keys.sort();
   for (let i = 1; i < keys.length; i++) {
@@ -43,7 +43,7 @@ function sortedKeys(record: object): string[] {
 
 /** Member names repeat from record to record: their JSON spelling is kept (bounded: cleared when full; short names only). */
 const QUOTED = new Map<string, string>();
-function quotedKey(key: string): string {
+export function quotedKey(key: string): string {
   let q = QUOTED.get(key);
   if (q === undefined) {
     q = JSON.stringify(key);

@@ -7,6 +7,7 @@
  */
 
 import { normaliseKey, type RedactEntry } from '../lib/redact-entry.js';
+import { canonicalJson, quotedKey, sortedKeys } from './canonical-json.js';
 
 export { parseRedactEntry, type RedactEntry } from '../lib/redact-entry.js';
 
@@ -59,7 +60,13 @@ export const MAY_HOLD_SECRET =
 const MAX_CACHED_KEYS = 2048;
 const MAX_CACHED_KEY_LENGTH = 128;
 
-export type Redactor = (value: unknown) => unknown;
+export type Redactor = ((value: unknown) => unknown) & {
+  /**
+   * `canonicalJson(redactor(value))` in one pass, without the redacted copy: the audit record's text (what is
+   * hashed and written). test/unit/audit-fast-paths.test.ts holds the two equal over generated values.
+   */
+  json(value: unknown): string;
+};
 
 /** A redactor with the built-in rules and the extra `audit.redact` entries (already parsed and checked). */
 export function createRedactor(extra: readonly RedactEntry[] = []): Redactor {
@@ -132,5 +139,45 @@ export function createRedactor(extra: readonly RedactEntry[] = []): Redactor {
     }
     return out;
   };
-  return (value) => walk(value, 0);
+  /** The canonical JSON of `walk(value, depth)`; undefined where canonicalJson drops a member (undefined, functions, symbols). */
+  const json = (value: unknown, depth: number): string | undefined => {
+    if (typeof value === 'string') return JSON.stringify(text(value));
+    if (value === null) return 'null';
+    if (typeof value !== 'object') {
+      if (typeof value === 'bigint') return JSON.stringify(String(value));
+      return value === undefined || typeof value === 'function' || typeof value === 'symbol' ? undefined : JSON.stringify(value);
+    }
+    if (depth >= MAX_DEPTH) return '"[too deep]"';
+    if (Array.isArray(value)) {
+      const n = Math.min(value.length, MAX_ITEMS);
+      let out = '[';
+      for (let i = 0; i < n; i++) out += `${i === 0 ? '' : ','}${json(value[i], depth + 1) ?? 'null'}`;
+      if (value.length > MAX_ITEMS) out += `${n === 0 ? '' : ','}${JSON.stringify(`…(+${value.length - MAX_ITEMS} items)`)}`;
+      return `${out}]`;
+    }
+    const record = value as Record<string, unknown>;
+    const keys = sortedKeys(record);
+    // Rare shapes take the two-step path: too many members (the `…` marker), or a key that redaction rewrites
+    // (two keys could then become one, and the redacted spelling sorts differently).
+    if (keys.length > MAX_ITEMS) return canonicalJson(walk(value, depth));
+    const named = record.name ?? record.key;
+    const secretValue = typeof named === 'string' && keyInfo(named).sensitive;
+    let out = '{';
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const v = record[k];
+      if (v === undefined) continue;
+      const key = keyInfo(k);
+      if (key.text !== k) return canonicalJson(walk(value, depth));
+      const hidden = (key.sensitive || (secretValue && VALUE_KEYS.has(k))) && v !== null && v !== '';
+      const member = hidden ? REDACTED_JSON : json(v, depth + 1);
+      if (member !== undefined) out += `${out.length === 1 ? '' : ','}${quotedKey(k)}:${member}`;
+    }
+    return `${out}}`;
+  };
+  const redactor = (value: unknown): unknown => walk(value, 0);
+  redactor.json = (value: unknown): string => json(value, 0) ?? 'null';
+  return redactor;
 }
+
+const REDACTED_JSON = JSON.stringify(REDACTED);

@@ -55,6 +55,8 @@ export interface HttpLimitsOptions {
 }
 
 type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+/** Fastify's callback form: no promise (and no microtask) for the common request that has nothing to check. */
+type CallbackHook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
 
 /** Hooks for the built-in authorization server's routes (attached by auth/as/plugin.ts). */
 export interface AsRouteLimits {
@@ -66,12 +68,12 @@ export interface AsRouteLimits {
 
 export interface HttpLimits extends AsRouteLimits {
   /** onRequest of the MCP POST route: for a request opening a session, `maxSessions` and the per-address limit. */
-  readonly newSession: Hook;
+  readonly newSession: CallbackHook;
   /**
    * Once the caller is authenticated, for a request opening a session: its per-caller limit. False when refused
    * (the answer has been written to `res`, for the hijacked MCP handler).
    */
-  admitSession(request: FastifyRequest, res: ServerResponse, principal: Principal): Promise<boolean>;
+  admitSession(request: FastifyRequest, res: ServerResponse, principal: Principal): boolean | Promise<boolean>;
   /** The client address of a request (trusted proxies applied), for audit records. */
   addressOf(request: FastifyRequest): string | undefined;
 }
@@ -198,8 +200,12 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
    * it opened, if any, is counted by `sessionCount`).
    */
   let opening = 0;
-  const newSession: Hook = async (request, reply) => {
-    if (request.headers['mcp-session-id'] !== undefined) return undefined;
+  const newSession: CallbackHook = (request, reply, done) => {
+    // A request of an open session (nearly all of them): nothing to count.
+    if (request.headers['mcp-session-id'] !== undefined) return done();
+    opensSession(request, reply).then(() => done(), done);
+  };
+  const opensSession: Hook = async (request, reply) => {
     const v: Verdict = cfg.enabled ? await consume('sessions.perIp', addressKey(addressOf(request)), request) : { ok: true };
     if (!v.ok) {
       record(request, v);
@@ -230,18 +236,21 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
     oauth: { onRequest: perAddress('oauth.perIp'), preHandler: oauthPerClient },
     registration: { onRequest: perAddress('registration.perIp') },
     newSession,
-    async admitSession(request, res, principal) {
+    admitSession(request, res, principal) {
       // Unauthenticated loopback development (auth.mode none): every caller is the same "anonymous".
       if (!cfg.enabled || principal.anonymous || request.headers['mcp-session-id'] !== undefined) return true;
-      const v = await consume('sessions.perClient', principalKey(principal), request);
-      if (v.ok) return true;
-      record(request, v, principal.clientId);
-      const body = mcpBody(v);
-      res.writeHead(v.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': String(v.retryAfter) });
-      res.end(body);
-      return false;
+      return admitNewSession(request, res, principal);
     },
     addressOf,
+  };
+  const admitNewSession = async (request: FastifyRequest, res: ServerResponse, principal: Principal): Promise<boolean> => {
+    const v = await consume('sessions.perClient', principalKey(principal), request);
+    if (v.ok) return true;
+    record(request, v, principal.clientId);
+    const body = mcpBody(v);
+    res.writeHead(v.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': String(v.retryAfter) });
+    res.end(body);
+    return false;
   };
   byApp.set(app, limits);
   return limits;

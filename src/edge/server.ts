@@ -173,7 +173,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       if (!acceptsBoth(request.headers.accept)) throw new GatewayError('GW_HTTP_NOT_ACCEPTABLE');
       const principal = await authenticate(request, reply);
       if (!principal) return;
-      if (!(await limits.admitSession(request, res, principal))) return;
+      const admitted = limits.admitSession(request, res, principal);
+      if (admitted !== true && !(await admitted)) return;
       const parsed = parseJson(typeof request.body === 'string' ? request.body : '');
       if (!parsed.ok) throw new GatewayError('GW_MCP_PARSE_ERROR', { detail: parsed.reason });
       const sessionId = headerValue(request.headers['mcp-session-id']);

@@ -35,7 +35,16 @@ export class StdioChannel implements Channel {
   private child: ChildProcess | undefined;
   private exited: Promise<void> | undefined;
   private closing = false;
-  private corked = false;
+  /** Lines waiting for this turn's write (see `send`). */
+  private outbox: string[] = [];
+  private readonly flushOutbox = (): void => {
+    const lines = this.outbox;
+    this.outbox = [];
+    const stdin = this.child?.stdin;
+    // A child gone in between: its calls fail through the close handler (RpcPeer.failAll), as with a lost write.
+    if (!stdin || stdin.destroyed || !stdin.writable) return;
+    stdin.write(lines.length === 1 ? lines[0]! : lines.join(''));
+  };
 
   constructor(
     private readonly config: StdioUpstreamConfig,
@@ -108,17 +117,11 @@ export class StdioChannel implements Channel {
   send(message: JsonRpcMessage, _ctx?: SendContext): Promise<void> {
     const stdin = this.child?.stdin;
     if (!stdin || stdin.destroyed || !stdin.writable) return Promise.reject(new Error('process is not running'));
-    // JSON.stringify never emits a raw newline, so one message is one line. Writes of one event-loop turn
-    // go out in one syscall (cork until setImmediate): a pipe write per call was the largest cost in profiles.
-    if (!this.corked) {
-      this.corked = true;
-      stdin.cork();
-      setImmediate(() => {
-        this.corked = false;
-        stdin.uncork();
-      });
-    }
-    stdin.write(`${JSON.stringify(message)}\n`);
+    // JSON.stringify never emits a raw newline, so one message is one line. The lines of one event-loop turn
+    // go out as one string in one write at setImmediate: a pipe write per call was the largest cost in profiles,
+    // and one write of the joined text is cheaper than corking (a Writable chunk per line, then writev).
+    if (this.outbox.length === 0) setImmediate(this.flushOutbox);
+    this.outbox.push(`${JSON.stringify(message)}\n`);
     return Promise.resolve();
   }
 
@@ -131,6 +134,8 @@ export class StdioChannel implements Channel {
     if (!child || this.closing) return this.exited;
     this.closing = true;
     if (child.exitCode !== null || child.signalCode !== null) return this.exited;
+    // What was sent this turn (a last cancellation, say) goes before the EOF.
+    if (this.outbox.length > 0) this.flushOutbox();
     child.stdin?.end();
     if (await settlesWithin(this.exited!, graceMs)) return;
     signalGroup(child, 'SIGTERM');

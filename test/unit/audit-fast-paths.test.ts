@@ -148,6 +148,39 @@ describe('canonicalJson', () => {
   });
 });
 
+describe('redactor.json (the record text in one pass)', () => {
+  it('is canonicalJson of the redacted copy, for generated values with secrets, sensitive and rewritten keys, and the size bounds', () => {
+    const next = rng(0xa0d17);
+    const redact = createRedactor([{ kind: 'key', name: 'customerssn' }, { kind: 'pattern', re: /\b\d{3}-\d{2}-\d{4}\b/g }]);
+    // Ordinary, sensitive (`password`, a pair's `value` under a secret `name`), token-shaped (rewritten: two of them
+    // collide into one `[REDACTED]` key) and name/value keys.
+    const keyPool = ['a', 'B', 'b', 'é', '', '__proto__', 'password', 'max_tokens', 'customer_ssn', 'name', 'key', 'value', 'data', 'ghp_0123456789abcdefghijABCDEFGHIJklmnop', 'ghp_abcdefghij0123456789ABCDEFGHIJklmnop', '…'];
+    const leaves = (): unknown => [1.5, -0, Number.NaN, 'Bearer abcdefgh12345', 'ssn 123-45-6789', 'x"\n', 'Authorization', '', true, null, undefined, () => 1, Symbol('s'), 10n, 'x'.repeat(5000)][Math.floor(next() * 15)];
+    const build = (depth: number): unknown => {
+      const r = next();
+      if (depth > 14 || r < 0.3) return leaves();
+      if (r < 0.45) return next() < 0.05 ? Array.from({ length: 300 }, leaves) : Array.from({ length: Math.floor(next() * 4) }, () => build(depth + 1));
+      const o: Record<string, unknown> = {};
+      // Sometimes more members than a record keeps (of leaves only: the value stays small).
+      const n = next() < 0.03 ? 300 : Math.floor(next() * 6);
+      for (let i = 0; i < n; i++) {
+        const key = `${keyPool[Math.floor(next() * keyPool.length)]}${n === 300 ? i : ''}`;
+        Object.defineProperty(o, key, { value: n === 300 ? leaves() : build(depth + (next() < 0.5 ? 1 : 4)), enumerable: true, configurable: true, writable: true });
+      }
+      return o;
+    };
+    let rewritten = 0;
+    for (let i = 0; i < 2_000; i++) {
+      const v = build(0);
+      const text = redact.json(v);
+      expect(text).toBe(canonicalJson(redact(v)));
+      if (text.includes(`"${REDACTED}":`)) rewritten++;
+    }
+    // The corpus reaches the two-step path too.
+    expect(rewritten).toBeGreaterThan(20);
+  });
+});
+
 describe('a record serialised once', () => {
   it('writes pino-shaped lines whose hash is the hash of the line as read back, and the chain verifies', async () => {
     const file = join(dir, 'audit.jsonl');
