@@ -224,17 +224,19 @@ export class Router {
   }
 
   /** Forward `tools/call` for an exposed name, with the upstream's own name restored. */
-  async callTool(exposed: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
+  callTool(exposed: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
     const entry = this.catalogueValue.tools.get(exposed);
-    if (!entry) throw unknownTool(exposed);
-    const u = await this.instance(entry.upstream, ctx).catch((err: unknown) => {
+    if (!entry) return Promise.reject(unknownTool(exposed));
+    const named = (err: unknown): never => {
+      throw nameTool(exposed, err);
+    };
+    const send = (u: ManagedUpstream): Promise<JsonObject> => u.request('tools/call', { ...params, name: entry.original }, this.options(u, ctx)).catch(named);
+    // A shared upstream (the usual case) is at hand: no promise to wait for before the call goes out.
+    const shared = this.upstreams.sharedNow(entry.upstream);
+    if (shared !== undefined) return send(shared);
+    return this.instance(entry.upstream, ctx).then(send, (err: unknown) => {
       throw unavailable(exposed, err);
     });
-    try {
-      return await u.request('tools/call', { ...params, name: entry.original }, this.options(u, ctx));
-    } catch (err) {
-      throw nameTool(exposed, err);
-    }
   }
 
   async getPrompt(exposed: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {

@@ -259,15 +259,22 @@ export class ManagedUpstream {
     return this.resilience.call(method, params, opts, {
       notReady: () => ((this.peer !== undefined || this.renewing !== undefined) && this.stateValue === 'ready' ? undefined : this.stateValue),
       whenReady: (maxMs, cancel) => this.whenReady(maxMs, cancel),
-      send: async (o) => {
+      send: (o) => {
         // Between a 404 and the new upstream session there is no peer for a moment; this call was sent nowhere
         // yet, so it waits for the new session (within its own timeout, or until cancelled) rather than fail.
-        if (this.peer === undefined && this.renewing !== undefined) await this.settled(this.renewing, o);
-        const peer = this.peer;
-        if (!peer) return Promise.reject(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name} is ${this.stateValue}` }));
-        return peer.request(method, params, o).catch((err: unknown) => this.renewSession(err, peer, o, (fresh) => fresh.request(method, params, o)));
+        if (this.peer === undefined && this.renewing !== undefined) return this.settled(this.renewing, o).then(() => this.sendNow(method, params, o));
+        return this.sendNow(method, params, o);
       },
     });
+  }
+
+  private sendNow(method: string, params: JsonObject | undefined, o: CallOptions): Promise<JsonObject> {
+    const peer = this.peer;
+    if (!peer) return Promise.reject(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name} is ${this.stateValue}` }));
+    const call = peer.request(method, params, o);
+    // Only an HTTP upstream can forget our session (stdio has none): no extra promise per call on stdio.
+    if (this.config.transport === 'stdio') return call;
+    return call.catch((err: unknown) => this.renewSession(err, peer, o, (fresh) => fresh.request(method, params, o)));
   }
 
   /**

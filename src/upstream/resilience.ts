@@ -70,6 +70,8 @@ export class Resilience {
     const deadline = this.now() + opts.maxTotalTimeoutMs;
     const { retry } = this.opts.config;
     const attempts = retry.attempts > 1 && isIdempotent(method, params, this.matchers) ? retry.attempts : 1;
+    // Nothing to retry: the attempt is the call (one async frame less on every tools/call).
+    if (attempts === 1) return this.once(method, opts, deadline, target);
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.once(method, opts, deadline, target);

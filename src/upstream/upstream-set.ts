@@ -70,6 +70,12 @@ export class UpstreamSet {
   }
 
   /** The instance that serves `sessionKey`'s calls to `name`. */
+  /** The upstream `name` when it is shared by all sessions (see `forSession`), else undefined. */
+  sharedNow(name: string): ManagedUpstream | undefined {
+    const shared = this.shared.get(name);
+    return shared?.config.mode === 'shared' ? shared : undefined;
+  }
+
   async forSession(name: string, sessionKey: string, clientCapabilities: JsonObject): Promise<ManagedUpstream> {
     const shared = this.shared.get(name);
     if (!shared) throw new GatewayError('GW_INTERNAL', { detail: `no upstream named ${name}` });
