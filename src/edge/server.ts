@@ -296,8 +296,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
 
 /** Removes the credential from the request once auth has consumed it (agentgateway `jwt.rs` does the same). */
 function stripAuthorization(request: FastifyRequest): void {
-  delete request.headers.authorization;
-  delete request.raw.headers.authorization;
+  // Overwritten, not deleted: `delete` would turn the headers object into a slow dictionary for every later read.
+  request.headers.authorization = undefined;
+  request.raw.headers.authorization = undefined;
   const raw = request.raw.rawHeaders;
   // The length test first: no lower-cased copy of every other header name per request.
   for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') raw.splice(i, 2);
