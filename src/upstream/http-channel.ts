@@ -15,6 +15,10 @@ export class UpstreamSessionExpired extends Error {
   }
 }
 
+/** Reopening a failed GET stream: warnings for the first attempts, then quiet retries at most this far apart. */
+const GET_RETRY_WARNINGS = 5;
+const GET_RETRY_MAX_MS = 30_000;
+
 /**
  * A Streamable HTTP client channel (MCP 2025-11-25 basic/transports §Streamable HTTP): one POST per message,
  * answers as JSON or as an SSE stream tied to that request, an optional GET stream for server-initiated
@@ -31,6 +35,8 @@ export class HttpChannel implements Channel {
   private protocolVersion: string | undefined;
   private readonly inflight = new Set<AbortController>();
   private getStream: AbortController | undefined;
+  /** Whether a GET stream was ever open on this channel (see `openGetStream`). */
+  private getStreamOpened = false;
   private closed = false;
   private readonly baseHeaders: Record<string, string>;
 
@@ -176,11 +182,23 @@ export class HttpChannel implements Channel {
     const controller = new AbortController();
     this.getStream = controller;
     const run = async (): Promise<boolean> => {
+      const sent = this.sessionId;
       const res = await fetch(this.config.url, { method: 'GET', headers: this.headers(undefined, 'text/event-stream'), signal: controller.signal, redirect: 'error' });
+      if (res.status === 404 && this.getStreamOpened && sent !== undefined && sent === this.sessionId) {
+        // The upstream forgot our session (it restarted: transports §Session Management). Said now, so the owner
+        // starts a new one — not at the next call, which may be long after its tools or resources changed.
+        // Only once a GET stream worked on this session: a server that answers 404 (not 405) to every GET would
+        // otherwise be re-initialised in a loop.
+        await res.body?.cancel();
+        this.sessionId = undefined;
+        this.onclose?.(new UpstreamSessionExpired());
+        return false;
+      }
       if (!res.ok || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
         await res.body?.cancel();
         return false; // 405: this server offers no GET stream; that is allowed
       }
+      this.getStreamOpened = true;
       await this.readStream(res.body, undefined, controller);
       return true;
     };
@@ -192,8 +210,10 @@ export class HttpChannel implements Channel {
       .catch((err: unknown) => {
         this.getStream = undefined;
         if (this.closed || controller.signal.aborted) return;
-        this.onwarn?.({ kind: 'stream', detail: `GET stream failed: ${err instanceof Error ? err.message : String(err)}` });
-        if (attempt < 5) setTimeout(() => this.openGetStream(attempt + 1), 1000 * 2 ** attempt).unref();
+        // Unreachable (restarting, say): tried again for as long as the channel is open, at most every 30 s, so a
+        // restarted upstream is found (the 404 above) without waiting for a call. Warned a few times, not forever.
+        if (attempt < GET_RETRY_WARNINGS) this.onwarn?.({ kind: 'stream', detail: `GET stream failed: ${err instanceof Error ? err.message : String(err)}${attempt === GET_RETRY_WARNINGS - 1 ? ' (retrying every 30 s, quietly)' : ''}` });
+        setTimeout(() => this.openGetStream(attempt + 1), Math.min(GET_RETRY_MAX_MS, 1000 * 2 ** Math.min(attempt, 15))).unref();
       });
   }
 

@@ -176,7 +176,11 @@ export class ManagedUpstream {
       if (current) this.peer = undefined;
       if (this.closing) return;
       // Not current: replaced by a new session already (renewSession), nothing is lost.
-      if (settled && current) this.connectionLost(err?.message ?? 'connection closed');
+      if (!settled || !current) return;
+      // The upstream is up but forgot our session (found on the GET stream, or by a call that was then cancelled):
+      // a new session now, not after the reconnect backoff.
+      if (err instanceof UpstreamSessionExpired) this.renewNow(channel);
+      else this.connectionLost(err?.message ?? 'connection closed');
     };
     try {
       await channel.start();
@@ -275,6 +279,18 @@ export class ManagedUpstream {
     // Only an HTTP upstream can forget our session (stdio has none): no extra promise per call on stdio.
     if (this.config.transport === 'stdio') return call;
     return call.catch((err: unknown) => this.renewSession(err, peer, o, (fresh) => fresh.request(method, params, o)));
+  }
+
+  /** A new upstream session at once (the old channel is closed); a failed start falls back to the reconnect backoff. */
+  private renewNow(stale: Channel): void {
+    void stale.close().catch(() => undefined);
+    this.opts.logger.info({ upstream: this.name }, 'upstream session expired; starting a new one');
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.renewing ??= this.start().finally(() => {
+      this.renewing = undefined;
+    });
+    this.renewing.catch(() => undefined);
   }
 
   /**
