@@ -73,6 +73,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
       oauth: { windowSeconds: 60, perIp: 300, perClient: 600 },
       registration: { windowSeconds: 3600, perIp: 20 },
       sessions: { windowSeconds: 60, perIp: 120, perClient: 60 },
+      authFailures: { windowSeconds: 60, perIp: 60 },
     },
     overload: { enabled: true, maxEventLoopDelayMs: 1000, retryAfterSeconds: 10 },
   },
@@ -279,7 +280,7 @@ interface RawTls {
 }
 type RawServer = Partial<Omit<ServerConfig, 'tls' | 'httpRateLimit' | 'overload'>> & {
   tls?: RawTls;
-  httpRateLimit?: { enabled?: boolean } & { [K in 'oauth' | 'registration' | 'sessions']?: Partial<HttpRateLimitConfig[K]> };
+  httpRateLimit?: { enabled?: boolean } & { [K in 'oauth' | 'registration' | 'sessions' | 'authFailures']?: Partial<HttpRateLimitConfig[K]> };
   overload?: Partial<OverloadConfig>;
 };
 interface RawAuth {
@@ -382,6 +383,7 @@ function edgeLimits(rl: RawServer['httpRateLimit'], overload: RawServer['overloa
       oauth: { ...d.httpRateLimit.oauth, ...rl?.oauth },
       registration: { ...d.httpRateLimit.registration, ...rl?.registration },
       sessions: { ...d.httpRateLimit.sessions, ...rl?.sessions },
+      authFailures: { ...d.httpRateLimit.authFailures, ...rl?.authFailures },
     },
     overload: { ...d.overload, ...overload },
   };

@@ -135,6 +135,12 @@ export interface HttpRateLimitConfig {
   readonly registration: HttpRateLimitWindow;
   /** New MCP sessions (POST without `Mcp-Session-Id`); `perClient` counts per authenticated caller (subject + client). */
   readonly sessions: HttpRateLimitWindow & { readonly perClient: number };
+  /**
+   * Failed authentications (401) on the MCP path per address: past `perIp` in a window, the address is refused
+   * (429) before any token is verified until the window ends — a flood of forged tokens costs no verification
+   * and no introspection round trip.
+   */
+  readonly authFailures: HttpRateLimitWindow;
 }
 
 export interface OverloadConfig {

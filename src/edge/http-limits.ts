@@ -76,10 +76,17 @@ export interface HttpLimits extends AsRouteLimits {
   admitSession(request: FastifyRequest, res: ServerResponse, principal: Principal): boolean | Promise<boolean>;
   /** The client address of a request (trusted proxies applied), for audit records. */
   addressOf(request: FastifyRequest): string | undefined;
+  /**
+   * Before authentication on the MCP path: whether this request's address is over its failed-authentication
+   * budget (`authFailures`). If so the 429 has been written to `res` and the caller stops — no token is verified.
+   */
+  refuseAfterAuthFailures(request: FastifyRequest, res: ServerResponse): boolean;
+  /** A 401 was answered to this request: counted against its address. */
+  authFailed(request: FastifyRequest): void;
 }
 
 /** Distinct keys per limiter: the Redis store puts every limiter of this kind under one namespace. */
-type Rule = 'oauth.perIp' | 'oauth.perClient' | 'registration.perIp' | 'sessions.perIp' | 'sessions.perClient';
+type Rule = 'oauth.perIp' | 'oauth.perClient' | 'registration.perIp' | 'sessions.perIp' | 'sessions.perClient' | 'authFailures.perIp';
 
 /** Most keys each in-memory limiter remembers (an LRU): evicting a live key would reset its budget. */
 const MEMORY_KEYS = 100_000;
@@ -113,6 +120,7 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
     'registration.perIp': { max: cfg.registration.perIp, windowSeconds: cfg.registration.windowSeconds },
     'sessions.perIp': { max: cfg.sessions.perIp, windowSeconds: cfg.sessions.windowSeconds },
     'sessions.perClient': { max: cfg.sessions.perClient, windowSeconds: cfg.sessions.windowSeconds },
+    'authFailures.perIp': { max: cfg.authFailures.perIp, windowSeconds: cfg.authFailures.windowSeconds },
   };
   type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
   const limiters = new Map<Rule, Limiter>();
@@ -232,6 +240,22 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
     return undefined;
   };
 
+  /**
+   * Addresses over their failed-authentication budget, until their window ends (epoch ms). The count itself is in
+   * the limiter's store (shared through Redis); this map only spares a refused address another count per request.
+   * Bounded like the limiters' memory stores: expired entries go first, then the oldest.
+   */
+  const authBlocked = new Map<string, number>();
+  const blockAddress = (key: string, untilMs: number): void => {
+    authBlocked.delete(key);
+    if (authBlocked.size >= MEMORY_KEYS) {
+      const now = Date.now();
+      for (const [k, until] of authBlocked) if (until <= now) authBlocked.delete(k);
+      if (authBlocked.size >= MEMORY_KEYS) authBlocked.delete(authBlocked.keys().next().value!);
+    }
+    authBlocked.set(key, untilMs);
+  };
+
   const limits: HttpLimits = {
     oauth: { onRequest: perAddress('oauth.perIp'), preHandler: oauthPerClient },
     registration: { onRequest: perAddress('registration.perIp') },
@@ -242,6 +266,31 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
       return admitNewSession(request, res, principal);
     },
     addressOf,
+    refuseAfterAuthFailures(request, res) {
+      if (!cfg.enabled || authBlocked.size === 0) return false;
+      const key = addressKey(addressOf(request));
+      const until = authBlocked.get(key);
+      if (until === undefined) return false;
+      const left = until - Date.now();
+      if (left <= 0) {
+        authBlocked.delete(key);
+        return false;
+      }
+      const v: Exclude<Verdict, { ok: true }> = { ok: false, status: 429, retryAfter: Math.max(1, Math.ceil(left / 1000)), reason: 'rate_limited', rule: 'authFailures.perIp' };
+      record(request, v);
+      const body = mcpBody(v);
+      res.writeHead(429, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': String(v.retryAfter) });
+      res.end(body);
+      return true;
+    },
+    authFailed(request) {
+      if (!cfg.enabled) return;
+      const key = addressKey(addressOf(request));
+      void consume('authFailures.perIp', key, request).then((v) => {
+        // A store failure is not the client's: only a window really exceeded blocks the address.
+        if (!v.ok && v.status === 429) blockAddress(key, Date.now() + v.retryAfter * 1000);
+      });
+    },
   };
   const admitNewSession = async (request: FastifyRequest, res: ServerResponse, principal: Principal): Promise<boolean> => {
     const v = await consume('sessions.perClient', principalKey(principal), request);

@@ -128,6 +128,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   // The client certificate of the connection, or one forwarded by a trusted proxy; a forwarded header is stripped either way.
   const clientCertOf = opts.clientCertOf ?? edgeClientCertReader(config, opts.logger);
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
+    // An address that keeps failing is refused before its token is looked at (server.httpRateLimit.authFailures).
+    if (limits.refuseAfterAuthFailures(request, reply.raw)) return undefined;
     // Read (and strip) first, so the headers auth sees never hold a forwarded certificate.
     const clientCert = clientCertOf(request);
     const result = await authenticator.authenticate({ headers: request.headers, rawHeaders: request.raw.rawHeaders, remoteAddress: request.socket.remoteAddress, ...(clientCert ? { clientCert } : {}) });
@@ -139,6 +141,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     opts.logger.debug({ status: result.status, reason: result.reason, detail: result.detail }, 'authentication refused');
     // Counted by reason and recorded, never with the token (issue: every authentication failure leaves a record).
     opts.authFailures.inc(result.reason);
+    if (result.status === 401) limits.authFailed(request);
     opts.audit.record({
       type: 'auth.failure',
       reason: result.reason,

@@ -6,7 +6,7 @@
  * threat model #1 (audience, no passthrough).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,10 @@ let gwJwt: TestGateway;
 let gwIntro: TestGateway;
 let resJwt: string;
 let resIntro: string;
+/** The resource of the gateway started by the flood test (opaque tokens too). */
+let resFlood: string;
+/** Introspection requests the provider received. */
+let introspections = 0;
 /** Every token handed to a gateway in this file, to prove none of them reached the upstream. */
 const issued: string[] = [];
 
@@ -60,6 +64,19 @@ function bearer(t: string): Record<string, string> {
   return { authorization: `Bearer ${t}` };
 }
 
+/** `auth:` for a gateway that takes opaque tokens by introspection at the provider (secret in GW_INTROSPECTION_SECRET). */
+function introspectionAuth(): string {
+  return [
+    'auth:',
+    '  mode: oauth',
+    '  introspection:',
+    `    endpoint: ${as.introspection_endpoint}`,
+    `    issuer: ${as.issuer}`,
+    `    clientId: ${GATEHOUSE_CLIENT.id}`,
+    '    clientSecret: { fromEnv: GW_INTROSPECTION_SECRET }',
+  ].join('\n');
+}
+
 /** The reason the gateway logged for its latest refusal (the wire only ever says invalid_token). */
 function lastRefusal(gw: TestGateway): unknown {
   return gw.logs.filter((l) => l.msg === 'authentication refused').at(-1)?.reason;
@@ -77,12 +94,14 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
 
-  const [pJwt, pIntro] = [await freePort(), await freePort()];
+  const [pJwt, pIntro, pFlood] = [await freePort(), await freePort(), await freePort()];
   resJwt = `http://127.0.0.1:${pJwt}/mcp`;
   resIntro = `http://127.0.0.1:${pIntro}/mcp`;
+  resFlood = `http://127.0.0.1:${pFlood}/mcp`;
   const formats = new Map<string, 'jwt' | 'opaque'>([
     [resJwt, 'jwt'],
     [resIntro, 'opaque'],
+    [resFlood, 'opaque'],
     [UPSTREAM_AUDIENCE, 'jwt'],
     [OPAQUE_OTHER, 'opaque'],
   ]);
@@ -112,7 +131,11 @@ beforeAll(async () => {
       },
     },
   });
-  handler = provider.callback() as typeof handler;
+  const callback = provider.callback() as typeof handler;
+  handler = (req, res) => {
+    if (req.method === 'POST' && (req.url ?? '').includes('introspection')) introspections++;
+    callback(req, res);
+  };
   as = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as AsMetadata;
 
   // The upstream records every message with its request headers.
@@ -137,15 +160,7 @@ beforeAll(async () => {
   gwIntro = await startGateway([upstream], {
     port: pIntro,
     env: { GW_INTROSPECTION_SECRET: GATEHOUSE_CLIENT.secret },
-    top: [
-      'auth:',
-      '  mode: oauth',
-      '  introspection:',
-      `    endpoint: ${as.introspection_endpoint}`,
-      `    issuer: ${as.issuer}`,
-      `    clientId: ${GATEHOUSE_CLIENT.id}`,
-      '    clientSecret: { fromEnv: GW_INTROSPECTION_SECRET }',
-    ].join('\n'),
+    top: introspectionAuth(),
   });
   expect(gwJwt.app.config.auth.resource).toBe(resJwt);
   expect(gwIntro.app.config.auth.resource).toBe(resIntro);
@@ -279,6 +294,61 @@ describe('opaque access tokens through RFC 7662 introspection', () => {
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toContain('error="invalid_token"');
       expect(lastRefusal(gwIntro)).toBe(reason);
+    }
+  });
+});
+
+/** A POST of `initialize` from the local address `from`, on its own connection: the status and Retry-After. */
+function initializeFrom(url: string, from: string, authorization: string): Promise<{ status: number; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const body = initializeBody();
+    const req = httpRequest(
+      url,
+      { method: 'POST', localAddress: from, agent: false, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('a flood of made-up tokens (server.httpRateLimit.authFailures)', () => {
+  it('stops costing introspection requests once an address is over its budget; other addresses are unaffected', async () => {
+    const gw = await startGateway([JSON.stringify({ name: 'fx', transport: 'http', url: fixture.url, timeoutMs: 20_000 })], {
+      port: Number(new URL(resFlood).port),
+      env: { GW_INTROSPECTION_SECRET: GATEHOUSE_CLIENT.secret },
+      server: { httpRateLimit: { authFailures: { windowSeconds: 60, perIp: 5 } } },
+      top: introspectionAuth(),
+    });
+    try {
+      const before = introspections;
+      const statuses: number[] = [];
+      let last: { status: number; retryAfter: string | undefined } | undefined;
+      for (let i = 0; i < 30; i++) {
+        // Every token new: the refusal cache cannot help, each one would be an introspection.
+        last = await initializeFrom(gw.url, '127.0.0.5', `Bearer made-up-${i}-${Math.random().toString(36).slice(2)}`);
+        statuses.push(last.status);
+      }
+      // Five failures fit the budget; the sixth is answered (401) and exceeds it; from then on 429 before any check.
+      expect(statuses.slice(0, 6)).toEqual([401, 401, 401, 401, 401, 401]);
+      expect(new Set(statuses.slice(6))).toEqual(new Set([429]));
+      expect(Number(last!.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(Number(last!.retryAfter)).toBeLessThanOrEqual(60);
+      expect(introspections - before).toBe(6);
+      // Refused before authentication: even a good token from that address waits out the window…
+      const good = await token(resFlood, 'mcp:read');
+      expect((await initializeFrom(gw.url, '127.0.0.5', `Bearer ${good}`)).status).toBe(429);
+      // …while another address is served, and its token is introspected as usual.
+      expect((await initializeFrom(gw.url, '127.0.0.6', `Bearer ${good}`)).status).toBe(200);
+      // Recorded, coalesced per address: one audit record, not one per refused request.
+      const rejected = gw.logs.filter((l) => (l.audit as { type?: string; rule?: string } | undefined)?.rule === 'authFailures.perIp');
+      expect(rejected.length).toBeGreaterThanOrEqual(1);
+      expect(rejected.length).toBeLessThan(5);
+    } finally {
+      await gw.close();
     }
   });
 });

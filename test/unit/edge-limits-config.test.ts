@@ -17,12 +17,13 @@ describe('server edge limits', () => {
   });
 
   it('merges a partial block key by key over the defaults', () => {
-    const { server } = load(`server:\n  httpRateLimit:\n    registration: { perIp: 3 }\n  overload: { maxRssBytes: 2147483648 }\n${STDIO}`);
+    const { server } = load(`server:\n  httpRateLimit:\n    registration: { perIp: 3 }\n    authFailures: { windowSeconds: 300 }\n  overload: { maxRssBytes: 2147483648 }\n${STDIO}`);
     expect(server.httpRateLimit).toEqual({
       enabled: true,
       oauth: { windowSeconds: 60, perIp: 300, perClient: 600 },
       registration: { windowSeconds: 3600, perIp: 3 },
       sessions: { windowSeconds: 60, perIp: 120, perClient: 60 },
+      authFailures: { windowSeconds: 300, perIp: 60 },
     });
     expect(server.overload).toEqual({ enabled: true, maxEventLoopDelayMs: 1000, retryAfterSeconds: 10, maxRssBytes: 2147483648 });
   });
