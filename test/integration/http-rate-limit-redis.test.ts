@@ -1,6 +1,6 @@
 /**
- * `server.httpRateLimit` with `limits.store: redis`: two gateways (two replicas) count new sessions from one
- * address in the same Redis window, under `<redis.keyPrefix>http-rl:`; and with its own Redis stopped, the limit
+ * `server.httpRateLimit` with `limits.store: redis`: two gateways (two replicas) count new sessions, and failed
+ * authentications, from one address in the same Redis window, under `<redis.keyPrefix>http-rl:`; and with its own Redis stopped, the limit
  * fails closed (503 + Retry-After) as `limits.onStoreError: closed` says.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,13 +17,12 @@ function redisTop(url: string, prefix: string): string {
   return ['redis:', `  url: ${url}`, `  keyPrefix: "${prefix}"`, '  connectTimeoutMs: 500', '  commandTimeoutMs: 500', 'limits:', '  store: redis', '  rules: []', ''].join('\n');
 }
 
-describeRedis(available)('HTTP rate limits shared through Redis', () => {
+/** Two gateways (replicas) on the shared Redis under a fresh key prefix, started and stopped by the calling describe's hooks. */
+function replicas(opts: { top?: string; server: Record<string, unknown> }): { gws: TestGateway[]; prefix: string } {
   const prefix = `gatehouse-test:${randomBytes(4).toString('hex')}:`;
   const gws: TestGateway[] = [];
   beforeAll(async () => {
-    for (let i = 0; i < 2; i++) {
-      gws.push(await startGateway([stdioFixtureYaml('fx')], { top: redisTop(REDIS_URL, prefix), server: { httpRateLimit: { sessions: { windowSeconds: 60, perIp: 2, perClient: 100 } } } }));
-    }
+    for (let i = 0; i < 2; i++) gws.push(await startGateway([stdioFixtureYaml('fx')], { top: `${opts.top ?? ''}${redisTop(REDIS_URL, prefix)}`, server: opts.server }));
   });
   afterAll(async () => {
     await Promise.all(gws.map((g) => g.close()));
@@ -32,6 +31,11 @@ describeRedis(available)('HTTP rate limits shared through Redis', () => {
     if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
   });
+  return { gws, prefix };
+}
+
+describeRedis(available)('HTTP rate limits shared through Redis', () => {
+  const { gws, prefix } = replicas({ server: { httpRateLimit: { sessions: { windowSeconds: 60, perIp: 2, perClient: 100 } } } });
 
   it('counts one address across replicas', async () => {
     const [a, b] = gws as [TestGateway, TestGateway];
@@ -47,6 +51,30 @@ describeRedis(available)('HTTP rate limits shared through Redis', () => {
     const keys = await redis.keys(`${prefix}http-rl:*`);
     await redis.quit();
     expect(keys.some((k) => k.endsWith('sessions.perIp:127.0.0.1'))).toBe(true);
+  });
+});
+
+describeRedis(available)('failed authentications shared through Redis', () => {
+  const { gws, prefix } = replicas({ top: 'auth:\n  mode: dev\n', server: { httpRateLimit: { authFailures: { windowSeconds: 60, perIp: 3 } } } });
+
+  it('counts the 401s of one address across replicas; each replica refuses it once its own count goes over', async () => {
+    const [a, b] = gws as [TestGateway, TestGateway];
+    await waitFor('redis up', async () => (await fetch(new URL('/readyz', a.url))).status === 200 || undefined);
+    const bad = { ...ACCEPT, authorization: 'Bearer not-a-token' };
+    const status = async (gw: TestGateway): Promise<number> => (await post(gw.url, initializeBody(), bad)).status;
+    // Failures 1-2 on A, 3-4 on B: the fourth is over the shared budget of three.
+    expect([await status(a), await status(a), await status(b), await status(b)]).toEqual([401, 401, 401, 401]);
+    expect(await status(b)).toBe(429);
+    // A counts its next failure in the same window, finds it over, and refuses from then on.
+    expect([await status(a), await status(a)]).toEqual([401, 429]);
+    // A good token from that address is refused too (before authentication).
+    const good = await a.token({ sub: 'alice', scopes: [] });
+    expect((await post(a.url, initializeBody(), { ...ACCEPT, authorization: `Bearer ${good}` })).status).toBe(429);
+
+    const redis = redisClient();
+    const keys = await redis.keys(`${prefix}http-rl:*`);
+    await redis.quit();
+    expect(keys.some((k) => k.endsWith('authFailures.perIp:127.0.0.1'))).toBe(true);
   });
 });
 
