@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { escapePointer, unescapePointer } from '../lib/json-pointer.js';
+import { YamlPositions } from './yaml-positions.js';
 import schemaJson from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import { PRECOMPILED_VALIDATORS, schemaValidator } from './precompiled-schema.js';
@@ -1384,70 +1386,42 @@ function clip(s: string): string {
 
 /** Maps JSON pointers of the parsed data back to lines of the YAML text. */
 class SourceMap {
+  private readonly at: YamlPositions;
+
   constructor(
     private readonly doc: Document,
-    private readonly lines: LineCounter,
+    lines: LineCounter,
     readonly file: string,
-  ) {}
+  ) {
+    this.at = new YamlPositions(doc, lines);
+  }
 
   /** Line of the value at `pointer`, or of the nearest enclosing node that exists. */
   line(pointer: string): number | undefined {
-    const { value, key } = this.find(pointer);
-    return this.lineOf(value) ?? this.lineOf(key);
+    return this.at.line(pointer);
   }
 
   /** Line of the key that introduces `pointer` (for unknown or misplaced keys). */
   keyLine(pointer: string): number | undefined {
-    const { value, key } = this.find(pointer);
-    return this.lineOf(key) ?? this.lineOf(value);
+    return this.at.keyLine(pointer);
   }
 
   /** A scalar below `pointer`, read from the document (used to quote `transport` in messages). */
   valueAt(pointer: string, key: string): unknown {
-    const { value, complete } = this.find(`${pointer}/${escapePointer(key)}`);
+    const { value, complete } = this.at.find(`${pointer}/${escapePointer(key)}`);
     return complete && isScalar(value) ? value.value : undefined;
   }
 
   /** A YAML error as a problem, with the path of the node it sits in. */
   yamlProblem(code: string, message: string, offset: number): ConfigProblem {
-    const line = this.lines.linePos(offset).line;
+    const line = this.at.lineAt(offset);
     const located = this.pathAt(offset);
     if (code === 'DUPLICATE_KEY' && located.key !== undefined) {
-      const firstLine = this.lineOf(located.firstKey);
+      const firstLine = this.at.lineOf(located.firstKey);
       const first = firstLine === undefined ? '' : ` (first defined at line ${firstLine})`;
       return { file: this.file, line, path: located.pointer, message: `duplicate key "${clip(located.key)}"${first}` };
     }
     return { file: this.file, line, path: located.pointer, message: `invalid YAML: ${message}` };
-  }
-
-  private lineOf(node: YamlNode | null | undefined): number | undefined {
-    const start = node?.range?.[0];
-    return start === undefined ? undefined : this.lines.linePos(start).line;
-  }
-
-  private find(pointer: string): { value: YamlNode | undefined; key: YamlNode | undefined; complete: boolean } {
-    let node: unknown = this.doc.contents;
-    let key: YamlNode | undefined;
-    let last: YamlNode | undefined = (node as YamlNode | null) ?? undefined;
-    const segments = pointer === '' ? [] : pointer.slice(1).split('/').map(unescapePointer);
-    for (const seg of segments) {
-      if (isAlias(node)) node = node.resolve(this.doc);
-      if (isMap(node)) {
-        const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === seg);
-        if (pair === undefined) return { value: last, key: undefined, complete: false };
-        key = pair.key as YamlNode;
-        node = pair.value;
-      } else if (isSeq(node)) {
-        node = node.items[Number(seg)];
-        key = undefined;
-        if (node === undefined) return { value: last, key: undefined, complete: false };
-      } else {
-        return { value: last, key, complete: false };
-      }
-      // `server:` with nothing after it has a null value node; the key is then the best position.
-      if (node !== null && node !== undefined) last = node as YamlNode;
-    }
-    return { value: (node as YamlNode | null) ?? undefined, key, complete: true };
   }
 
   /** The pointer of the innermost node containing `offset`, plus the key there if the offset is on a key. */
@@ -1492,14 +1466,6 @@ function isWithin(pointer: string, parent: string): boolean {
   return pointer === parent || pointer.startsWith(`${parent}/`);
 }
 
-/** RFC 6901: `~` → `~0`, `/` → `~1` (the form ajv uses in instancePath). */
-function escapePointer(segment: string): string {
-  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-function unescapePointer(segment: string): string {
-  return segment.replace(/~1/g, '/').replace(/~0/g, '~');
-}
 
 function lastSegment(pointer: string): string {
   return unescapePointer(pointer.slice(pointer.lastIndexOf('/') + 1));

@@ -32,6 +32,7 @@ import {
   VARIATION_SELECTORS,
   ZERO_WIDTH,
   clipCodePoints,
+  shownSegment,
   codePointLength,
   decodeTagCharacters,
   showInvisible,
@@ -173,7 +174,7 @@ function walk(value: unknown, path: string, parentKey: string | undefined, depth
   }
   if (isJsonObject(value)) {
     for (const [key, v] of Object.entries(value)) {
-      const childPath = `${path}/${escapePointer(key)}`;
+      const childPath = `${path}/${shownSegment(key)}`;
       // Keys: invisible characters only (a property name is short and not prose).
       scanInvisible(key, childPath, 'in the key', emit);
       walk(v, childPath, key, depth + 1, opts, emit);
@@ -255,9 +256,6 @@ function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
 
-function escapePointer(part: string): string {
-  return showInvisible(part.replaceAll('~', '~0').replaceAll('/', '~1'));
-}
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

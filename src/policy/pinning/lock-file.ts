@@ -25,7 +25,7 @@ import { Document, LineCounter, Scalar, isAlias, isMap, isScalar, parseDocument,
 import { ConfigError, type ConfigProblem } from '../../errors/config-error.js';
 import { isJsonObject, type JsonObject } from '../../lib/json-rpc.js';
 import { TOOL_HASH_RE, toolHash, UNPINNED_FIELDS } from './tool-hash.js';
-import { clipCodePoints, hasInvisible, showInvisible } from './visible-text.js';
+import { clipCodePoints, hasInvisible, showInvisible, shownSegment } from './visible-text.js';
 
 export const TOOLS_LOCK_VERSION = 1;
 /** Length of the `description` excerpt, in code points. */
@@ -261,7 +261,7 @@ function readPin(node: YamlNode | null, tool: string, path: string, fallbackOffs
   for (const pair of node.items) {
     const key = stringKey(pair);
     if (key === undefined || !PIN_KEYS.has(key)) {
-      problem(lineAt(pair.key as YamlNode), key === undefined ? path : `${path}/${escapePointer(key)}`, `unknown key; a pin has ${[...PIN_KEYS].join(', ')}`);
+      problem(lineAt(pair.key as YamlNode), key === undefined ? path : `${path}/${shownSegment(key)}`, `unknown key; a pin has ${[...PIN_KEYS].join(', ')}`);
       ok = false;
       continue;
     }
@@ -363,9 +363,6 @@ function describe(node: unknown): string {
 
 /** `/a/b` with RFC 6901 escaping, invisible characters shown. */
 function pointer(parts: readonly string[]): string {
-  return parts.map((p) => `/${escapePointer(p)}`).join('');
+  return parts.map((p) => `/${shownSegment(p)}`).join('');
 }
 
-function escapePointer(part: string): string {
-  return showInvisible(part.replaceAll('~', '~0').replaceAll('/', '~1'));
-}

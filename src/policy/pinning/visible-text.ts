@@ -4,8 +4,9 @@
  * zero-width characters, bidirectional controls that reorder what is displayed, terminal escapes. Everything
  * that shows tool text to a person (scanner excerpts, approval diffs) goes through `showInvisible`.
  *
- * Pure; no dependencies.
+ * Pure; no dependencies but the pointer escaping of lib/.
  */
+import { escapePointer } from '../../lib/json-pointer.js';
 
 /** U+E0000–U+E007F: tag characters. U+E0020–U+E007E mirror printable ASCII, which is why they smuggle text. */
 export const TAG_CHARACTERS = /[\u{E0000}-\u{E007F}]/u;
@@ -85,4 +86,9 @@ export function codePointLength(text: string): number {
   let n = 0;
   for (const _ of text) n++;
   return n;
+}
+
+/** A JSON pointer segment (RFC 6901) as shown in a message: escaped, invisible characters made visible. */
+export function shownSegment(part: string): string {
+  return showInvisible(escapePointer(part));
 }
