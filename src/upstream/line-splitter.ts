@@ -31,8 +31,13 @@ export class LineSplitter {
         this.append(chunk.subarray(start));
         return;
       }
-      this.append(chunk.subarray(start, nl));
-      this.flushLine();
+      if (this.chunks.length === 0 && this.skipping === undefined && nl - start <= this.maxLineBytes) {
+        // The whole line is in this chunk (the usual case): decoded where it lies, without a copy.
+        this.emit(chunk.toString('utf8', start, nl));
+      } else {
+        this.append(chunk.subarray(start, nl));
+        this.flushLine();
+      }
       start = nl + 1;
     }
   }
@@ -70,6 +75,10 @@ export class LineSplitter {
     const text = this.chunks.length === 1 ? this.chunks[0]!.toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
     this.chunks = [];
     this.buffered = 0;
+    this.emit(text);
+  }
+
+  private emit(text: string): void {
     const trimmed = text.endsWith('\r') ? text.slice(0, -1) : text;
     if (trimmed.length > 0) this.sink.line(trimmed);
   }
