@@ -125,7 +125,7 @@ export function classify(value: unknown): Classified {
  */
 export function parseJson(text: string, maxDepth = DEFAULT_MAX_DEPTH): { ok: true; value: unknown } | { ok: false; reason: string } {
   // Bounded nesting: 200k levels parse fine but overflow the stack when re-serialised (threat model #9).
-  if (text.length > maxDepth && exceedsDepth(text, maxDepth)) return { ok: false, reason: `JSON nested deeper than ${maxDepth} levels` };
+  if (text.length > maxDepth && !fewOpeners(text, maxDepth) && exceedsDepth(text, maxDepth)) return { ok: false, reason: `JSON nested deeper than ${maxDepth} levels` };
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -150,6 +150,17 @@ export function parseJson(text: string, maxDepth = DEFAULT_MAX_DEPTH): { ok: tru
 export const DEFAULT_MAX_DEPTH = 128;
 
 /** One pass over the text, skipping strings: does `[`/`{` nesting go past `limit`? */
+/**
+ * At most `limit` `{` and `[` in the whole text (strings included): then no nesting can be deeper, and the
+ * character-by-character scan below is skipped — a few native searches instead, for the usual small message.
+ */
+function fewOpeners(text: string, limit: number): boolean {
+  let n = 0;
+  for (let i = text.indexOf('{'); i !== -1; i = text.indexOf('{', i + 1)) if (++n > limit) return false;
+  for (let i = text.indexOf('['); i !== -1; i = text.indexOf('[', i + 1)) if (++n > limit) return false;
+  return true;
+}
+
 function exceedsDepth(text: string, limit: number): boolean {
   let depth = 0;
   let inString = false;

@@ -114,6 +114,18 @@ describe('parseJson', () => {
     expect(parseJson('{"protocolVersion":"2025-11-25"}').ok).toBe(true);
   });
 
+  it('bounds nesting at the limit however the brackets are spread (the opener count is only a shortcut)', () => {
+    const nested = (n: number): string => `${'['.repeat(n)}${']'.repeat(n)}`;
+    expect(parseJson(nested(10), 10).ok).toBe(true);
+    expect(parseJson(nested(11), 10)).toEqual({ ok: false, reason: 'JSON nested deeper than 10 levels' });
+    // Many openers, little depth: siblings, and brackets inside strings.
+    expect(parseJson(`[${Array.from({ length: 50 }, () => '{"a":[1]}').join(',')}]`, 10).ok).toBe(true);
+    expect(parseJson(JSON.stringify({ text: '[[[[[[[[[[[[[[[[[[[[{{{{{{{{{{{{' }), 10).ok).toBe(true);
+    // Deep behind many shallow siblings, and deep with brackets in strings on the way.
+    expect(parseJson(`[${Array.from({ length: 50 }, () => '{}').join(',')},${nested(11)}]`, 11).ok).toBe(false);
+    expect(parseJson(`[${'["[",'.repeat(11)}1${']'.repeat(12)}`, 10).ok).toBe(false);
+  });
+
   it('never pollutes Object.prototype', () => {
     parseJson('{"__proto__":{"polluted":true}}');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
