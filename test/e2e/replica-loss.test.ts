@@ -132,6 +132,17 @@ describeNginx('replica loss behind nginx', () => {
         configs.push(file);
       }
       await Promise.all(configs.map((_, i) => startReplica(i)));
+      // nginx's own start-up probe met no backend and marked each failed for `fail_timeout` (2 s): replicas that
+      // are ready sooner would still get 502 "no live upstreams". Wait until it routes to every one of them.
+      await waitFor(
+        'nginx routing to every replica',
+        async () => {
+          for (let i = 0; i < REPLICAS; i++) if ((await fetch(`${nginx.url}/readyz`)).status !== 200) return false;
+          return true;
+        },
+        20_000,
+        200,
+      );
     }, 120_000);
 
     afterAll(async () => {
