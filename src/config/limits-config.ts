@@ -42,13 +42,13 @@ export function normaliseRedis(raw: RawRedis, ctx: LimitsContext): RedisConfig |
       ctx.report('/redis/url', `${INLINE_SECRET_MESSAGE} (the URL carries credentials)`);
       return undefined;
     }
-    checkRedisUrl(raw.url, '/redis/url', undefined, ctx);
+    checkRedisUrl(raw.url, '/redis/url', undefined, (p, m) => ctx.report(p, m));
     return { url: raw.url, ...rest };
   }
   const pointer = `/redis/url/${'fromEnv' in raw.url ? 'fromEnv' : 'fromFile'}`;
   const url = ctx.resolveSecret(raw.url, '/redis/url');
   if (url === undefined) return undefined;
-  checkRedisUrl(url.reveal(), pointer, url.source, ctx);
+  checkRedisUrl(url.reveal(), pointer, url.source, (p, m) => ctx.report(p, m));
   return { url, ...rest };
 }
 
@@ -89,16 +89,16 @@ function normaliseRate(raw: RawRate, pointer: string, ctx: LimitsContext): RateL
   return { count, periodMs: PERIODS[period], burst: raw.burst ?? count };
 }
 
-/** redis:// or rediss://, a host. `source` set: the URL is a secret, so messages never quote it. */
-function checkRedisUrl(raw: string, pointer: string, source: string | undefined, ctx: LimitsContext): void {
+/** redis:// or rediss://, a host. `source` set: the URL is a secret, so messages never quote it. Also for `auth.builtin.store.url`. */
+export function checkRedisUrl(raw: string, pointer: string, source: string | undefined, report: LimitsContext['report']): void {
   const what = source === undefined ? 'is' : `the secret from ${source} is`;
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    ctx.report(pointer, `${what} not a valid URL`);
+    report(pointer, `${what} not a valid URL`);
     return;
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') ctx.report(pointer, `${what} not a redis:// or rediss:// URL`);
-  else if (url.hostname === '') ctx.report(pointer, `${what} a URL without a host`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') report(pointer, `${what} not a redis:// or rediss:// URL`);
+  else if (url.hostname === '') report(pointer, `${what} a URL without a host`);
 }

@@ -43,7 +43,7 @@ import { suggest } from '../lib/suggest.js';
 import { normaliseTelemetry, TELEMETRY_DEFAULTS, type RawTelemetry } from './telemetry-config.js';
 import { normaliseSessions, SESSIONS_DEFAULTS, type RawSessions } from './sessions-config.js';
 import { AUDIT_DEFAULTS, normaliseAudit, type RawAudit } from './audit-config.js';
-import { LIMITS_DEFAULTS, normaliseLimits, normaliseRedis, type RawLimits, type RawRedis } from './limits-config.js';
+import { checkRedisUrl, LIMITS_DEFAULTS, normaliseLimits, normaliseRedis, type RawLimits, type RawRedis } from './limits-config.js';
 import { kindOf, TYPE_NAMES } from '../lib/value-words.js';
 
 export interface LoadOptions {
@@ -729,27 +729,14 @@ function normaliseStore(raw: RawBuiltin['store'], pointer: string, ctx: Ctx): Bu
     // A password belongs in a secret reference; a redis URL without one may stay inline.
     if (credentialKind(rawUrl) !== undefined || /^[a-z]+:\/\/[^/@]*@/i.test(rawUrl)) {
       report(ctx, `${pointer}/url`, `${INLINE_SECRET_MESSAGE} (the URL carries credentials)`);
-    } else checkRedisUrl(rawUrl, `${pointer}/url`, undefined, ctx);
+    } else checkRedisUrl(rawUrl, `${pointer}/url`, undefined, (p, m) => report(ctx, p, m));
     return { kind: 'redis', url: rawUrl, keyPrefix };
   }
   const url = resolveSecret(rawUrl, `${pointer}/url`, ctx);
-  if (url !== undefined) checkRedisUrl(url.reveal(), `${pointer}/url/${'fromEnv' in rawUrl ? 'fromEnv' : 'fromFile'}`, url.source, ctx);
+  if (url !== undefined) checkRedisUrl(url.reveal(), `${pointer}/url/${'fromEnv' in rawUrl ? 'fromEnv' : 'fromFile'}`, url.source, (p, m) => report(ctx, p, m));
   return { kind: 'redis', url: url ?? '', keyPrefix };
 }
 
-/** redis:// or rediss://, a host, no fragment. `source` set: the URL is a secret, so messages never quote it. */
-function checkRedisUrl(raw: string, pointer: string, source: string | undefined, ctx: Ctx): void {
-  const what = source === undefined ? 'is' : `the secret from ${source} is`;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    report(ctx, pointer, `${what} not a valid URL`);
-    return;
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') report(ctx, pointer, `${what} not a redis:// or rediss:// URL`);
-  else if (url.hostname === '') report(ctx, pointer, `${what} a URL without a host`);
-}
 
 /**
  * A signing key: a private JWK the built-in AS can sign with — EC P-256 (ES256) or RSA ≥ 2048 bits (RS256,

@@ -39,13 +39,25 @@ interface Dribble {
   answer: string;
 }
 
-/** A raw socket that sends `first`, then `next` every `everyMs`, until the server closes it (or `giveUpMs`). */
-function dribble(port: number, first: string, next: string, everyMs: number, giveUpMs: number): Promise<Dribble> {
+/** Opens the connection: plain TCP to the port, or TLS (see the TLS test); `onConnect` once it is up. */
+type Open = (onConnect: () => void) => net.Socket;
+
+/**
+ * A raw socket that sends `first`, then `next` every `everyMs`, until the server closes it (or `giveUpMs`).
+ * `port` is a plain TCP connection to 127.0.0.1.
+ */
+function dribble(port: number | Open, first: string, next: string, everyMs: number, giveUpMs: number): Promise<Dribble> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
+    let timer: NodeJS.Timeout | undefined;
+    const onConnect = (): void => {
+      socket.write(first);
+      timer = setInterval(() => {
+        if (!socket.destroyed) socket.write(next);
+      }, everyMs);
+    };
+    const socket = typeof port === 'number' ? net.connect(port, '127.0.0.1', onConnect) : port(onConnect);
     const started = Date.now();
     let answer = '';
-    let timer: NodeJS.Timeout | undefined;
     const giveUp = setTimeout(() => {
       clearInterval(timer);
       socket.destroy();
@@ -58,12 +70,6 @@ function dribble(port: number, first: string, next: string, everyMs: number, giv
       clearInterval(timer);
       clearTimeout(giveUp);
       resolve({ closedAfterMs: Date.now() - started, answer });
-    });
-    socket.on('connect', () => {
-      socket.write(first);
-      timer = setInterval(() => {
-        if (!socket.destroyed) socket.write(next);
-      }, everyMs);
     });
   });
 }
@@ -155,24 +161,8 @@ describe('slow clients over TLS', () => {
       // A TCP connection that never starts the handshake.
       const stalled = dribble(port, '', '', 200, 15_000);
       // A finished handshake, then headers one line at a time.
-      const slowHeaders = new Promise<Dribble>((resolve, reject) => {
-        const started = Date.now();
-        let answer = '';
-        let timer: NodeJS.Timeout | undefined;
-        const socket = tls.connect({ port, host: '127.0.0.1', ca: pki.ca.cert, servername: 'localhost' }, () => {
-          socket.write('POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n');
-          timer = setInterval(() => socket.write('X-Slow: 1\r\n'), 200);
-        });
-        const giveUp = setTimeout(() => reject(new Error('still open')), 15_000);
-        socket.setEncoding('utf8');
-        socket.on('data', (d: string) => (answer += d));
-        socket.on('error', () => undefined);
-        socket.on('close', () => {
-          clearInterval(timer);
-          clearTimeout(giveUp);
-          resolve({ closedAfterMs: Date.now() - started, answer });
-        });
-      });
+      const overTls: Open = (onConnect) => tls.connect({ port, host: '127.0.0.1', ca: pki.ca.cert, servername: 'localhost' }, onConnect);
+      const slowHeaders = dribble(overTls, 'POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'X-Slow: 1\r\n', 200, 15_000);
       const [handshake, headers] = await Promise.all([stalled, slowHeaders]);
       expect(handshake.closedAfterMs).toBeGreaterThanOrEqual(900);
       expect(handshake.closedAfterMs).toBeLessThan(5000);

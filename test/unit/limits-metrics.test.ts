@@ -3,28 +3,14 @@
  * refusal it stands for, and the calls a fail-open limit let through while its store was down (and the store
  * failures) are counters read from the CallLimiter at scrape time.
  */
-import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-sink.js';
-import { GatewayMetrics, type MetricSources } from '../../src/audit/metrics.js';
 import { CallLimiter } from '../../src/mcp/limits.js';
 import { LimiterUnavailableError, type RateLimiter } from '../../src/policy/rate-limit.js';
-import { parseExposition, type Scrape } from '../helpers/telemetry-scrape.js';
+import { shutdownTestMeters, testMeter } from '../helpers/test-meter.js';
 
-const providers: { shutdown(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(providers.splice(0).map((p) => p.shutdown()));
-});
-
-function meter(sources: Partial<MetricSources> = {}): { metrics: GatewayMetrics; read: () => Promise<Scrape> } {
-  const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
-  const provider = new MeterProvider({ readers: [reader] });
-  providers.push(provider);
-  const metrics = new GatewayMetrics(provider.getMeter('test'), { sessions: () => 0, upstreams: () => [], ...sources });
-  return { metrics, read: async () => parseExposition(new PrometheusSerializer().serialize((await reader.collect()).resourceMetrics)) };
-}
+afterEach(shutdownTestMeters);
 
 const down: RateLimiter = {
   consume: () => Promise.reject(new LimiterUnavailableError('redis: down')),
@@ -35,7 +21,7 @@ const down: RateLimiter = {
 
 describe('limits in metrics', () => {
   it('a coalesced http.rejected record counts the refusals it stands for', async () => {
-    const { metrics, read } = meter();
+    const { metrics, read } = testMeter();
     metrics.observe({ type: 'http.rejected', reason: 'rate_limited', status: 429 });
     metrics.observe({ type: 'http.rejected', reason: 'rate_limited', status: 429, count: 41 });
     expect((await read()).sum('mcp_http_rejections_total', { reason: 'rate_limited', status: '429' })).toBe(42);
@@ -47,7 +33,7 @@ describe('limits in metrics', () => {
       store: down,
       logger: pino({ level: 'silent' }),
     });
-    const { read } = meter({ limits: () => limiter.counters });
+    const { read } = testMeter({ limits: () => limiter.counters });
     const call = {
       principal: { subject: 'alice', issuer: 'https://as', scopes: [], anonymous: false },
       tool: 'fx__echo',

@@ -4,40 +4,25 @@
  * test/integration/telemetry-*.test.ts.
  */
 import { SpanKind } from '@opentelemetry/api';
-import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-sink.js';
-import { GatewayMetrics, isRateLimited, type MetricSources } from '../../src/audit/metrics.js';
+import { isRateLimited, type MetricSources } from '../../src/audit/metrics.js';
 import { TelemetryAuditSink } from '../../src/audit/telemetry-sink.js';
 import { gatewaySampler, Telemetry } from '../../src/audit/telemetry.js';
 import type { TelemetryConfig } from '../../src/config/types.js';
 import { formatTraceparent, RequestTracing } from '../../src/audit/tracing.js';
-import { parseExposition, type Scrape } from '../helpers/telemetry-scrape.js';
+import { parseExposition } from '../helpers/telemetry-scrape.js';
+import { shutdownAfterTest, shutdownTestMeters, testMeter } from '../helpers/test-meter.js';
 
-const providers: { shutdown(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(providers.splice(0).map((p) => p.shutdown()));
-});
-
-function meter(sources: Partial<MetricSources> = {}): { metrics: GatewayMetrics; read: () => Promise<Scrape> } {
-  const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
-  const provider = new MeterProvider({ readers: [reader] });
-  providers.push(provider);
-  const metrics = new GatewayMetrics(provider.getMeter('test'), { sessions: () => 0, upstreams: () => [], ...sources });
-  return {
-    metrics,
-    read: async () => parseExposition(new PrometheusSerializer().serialize((await reader.collect()).resourceMetrics)),
-  };
-}
+afterEach(shutdownTestMeters);
 
 const call = (over: Partial<AuditEvent>): AuditEvent => ({ type: 'mcp.request', method: 'tools/call', tool: 'fx__echo', upstream: 'fx', outcome: 'ok', durationMs: 3, ...over });
 
 describe('GatewayMetrics', () => {
   it('maps audit events to counters with bounded labels', async () => {
-    const { metrics, read } = meter();
+    const { metrics, read } = testMeter();
     metrics.observe(call({}));
     metrics.observe(call({ outcome: 'error', errorCode: 'GW_UPSTREAM_TIMEOUT', durationMs: 1000 }));
     // An unknown tool has no upstream on its record: its name is the client's text and never a label.
@@ -75,7 +60,7 @@ describe('GatewayMetrics', () => {
 
   it('reads gauges from the sources at collection time', async () => {
     let sessions = 2;
-    const { read } = meter({
+    const { read } = testMeter({
       sessions: () => sessions,
       upstreams: () => [
         { name: 'a', state: 'ready', breaker: { state: 'closed' } },
@@ -113,7 +98,7 @@ describe('GatewayMetrics', () => {
 
 describe('TelemetryAuditSink', () => {
   it('counts, then records unchanged, and passes the real sink’s verdict and failures through', async () => {
-    const { metrics, read } = meter();
+    const { metrics, read } = testMeter();
     const seen: AuditEvent[] = [];
     let accepting = true;
     const sink = new TelemetryAuditSink({ record: (e) => seen.push(e), accepting: () => accepting }, metrics);
@@ -136,7 +121,7 @@ describe('RequestTracing', () => {
   function tracer(opts: { ratio?: number; accept?: boolean } = {}): { tracing: RequestTracing; exporter: InMemorySpanExporter } {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({ sampler: gatewaySampler(opts.ratio ?? 1), spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    providers.push(provider);
+    shutdownAfterTest(provider);
     return { tracing: new RequestTracing(provider.getTracer('test'), opts.accept ?? true), exporter };
   }
   const remote = `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
