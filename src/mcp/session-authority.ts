@@ -67,7 +67,12 @@ export class SessionAuthority {
     return this.check(session.key, session.expiresAt, now);
   }
 
-  /** DELETE: refused on every replica from now on. */
+  /** The session made its first request after `notifications/initialized`: the idle clock replaces the unused one. */
+  async establish(session: ClientSession, now: number): Promise<void> {
+    await this.guard(() => this.opts.store.established(session.key, session.expiresAt, now));
+  }
+
+  /** DELETE (or eviction at a session cap): refused on every replica from now on. */
   async revoke(session: ClientSession, now: number): Promise<void> {
     await this.guard(() => this.opts.store.revoke(session.key, session.expiresAt, now));
   }
