@@ -25,6 +25,11 @@ export interface SessionStore {
    * sessions only). Rejects when the store cannot answer (the caller fails closed).
    */
   touch(jti: string, expiresAt: number, now: number): Promise<SessionCheck>;
+  /**
+   * The gateway ended the session (a session cap chose it): refused from now on like one left idle — it keeps no
+   * record of its own until the token's expiry, as `revoke` does, so ending sessions in a loop cannot fill the store.
+   */
+  end(jti: string, expiresAt: number, now: number): Promise<void>;
   /** DELETE: refused everywhere from now until the token's own expiry (after that the token is refused anyway). */
   revoke(jti: string, expiresAt: number, now: number): Promise<void>;
 }

@@ -184,16 +184,17 @@ export class FrontDoor {
   }
 
   /**
-   * Ends a session to make room for `newcomer` (session-admission.ts): revoked on every replica first, so that
-   * it is refused (404) wherever it is used next, then closed here — its per-session upstreams stopped, audited.
+   * Ends a session to make room for `newcomer` (session-admission.ts): closed here at once — its GET stream and
+   * per-session upstreams stopped, audited as `evict` — and ended in the store, so that it is refused (404)
+   * wherever it is used next. Ended like an idle session, not revoked: a loop of evictions leaves no records.
    */
   private async evict(victim: ClientSession, newcomer: ClientSession): Promise<void> {
     const closed = this.closeSession(victim, `evicted at a session cap for session ${newcomer.key} (subject ${newcomer.principal.subject})`, 'evict');
     try {
-      await this.opts.sessions.revoke(victim, this.now());
+      await this.opts.sessions.end(victim, this.now());
     } catch (err) {
       // Already let go here; its id could still be brought back (under the same caps) until the store answers.
-      this.opts.logger.warn({ err: toGatewayError(err).detail, session: victim.key }, 'evicted session could not be revoked');
+      this.opts.logger.warn({ err: toGatewayError(err).detail, session: victim.key }, 'evicted session could not be ended in the session store');
     }
     await closed;
   }

@@ -72,7 +72,12 @@ export class SessionAuthority {
     await this.guard(() => this.opts.store.established(session.key, session.expiresAt, now));
   }
 
-  /** DELETE (or eviction at a session cap): refused on every replica from now on. */
+  /** A session cap ended the session: refused on every replica sharing the store, like an idle one (404). */
+  async end(session: ClientSession, now: number): Promise<void> {
+    await this.guard(() => this.opts.store.end(session.key, session.expiresAt, now));
+  }
+
+  /** DELETE: refused on every replica from now on. */
   async revoke(session: ClientSession, now: number): Promise<void> {
     await this.guard(() => this.opts.store.revoke(session.key, session.expiresAt, now));
   }

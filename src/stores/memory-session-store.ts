@@ -72,6 +72,10 @@ export class MemorySessionStore implements SessionStore {
     return settle(() => this.revokeNow(jti, expiresAt, now));
   }
 
+  end(jti: string, expiresAt: number, now: number): Promise<void> {
+    return settle(() => this.endNow(jti, expiresAt, now));
+  }
+
   private openedNow(jti: string, expiresAt: number, now: number): void {
     this.prune(now);
     this.clocks.delete(jti);
@@ -112,6 +116,19 @@ export class MemorySessionStore implements SessionStore {
     this.clocks.delete(jti);
     this.clocks.set(jti, e);
     return 'ok';
+  }
+
+  /** An idle clock like any other: forgotten first at the cap (its session, if used again, is under the caps again). */
+  private endNow(jti: string, expiresAt: number, now: number): void {
+    this.prune(now);
+    if (this.revoked.has(jti)) return;
+    const e = this.clocks.get(jti);
+    if (e !== undefined) {
+      e.idle = true;
+      return;
+    }
+    this.makeRoom(now);
+    this.clocks.set(jti, { lastSeen: now, expiresAt, idle: true, unused: false });
   }
 
   private revokeNow(jti: string, expiresAt: number, now: number): void {

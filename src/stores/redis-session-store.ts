@@ -70,6 +70,11 @@ export class RedisSessionStore implements SessionStore {
     throw new Error(`unexpected session store answer ${typeof answer}`);
   }
 
+  async end(jti: string): Promise<void> {
+    // No clock is an ended session (TOUCH answers idle): nothing is left behind to expire.
+    await this.#redis.del(this.#keys(jti)[1]);
+  }
+
   async revoke(jti: string, expiresAt: number, now: number): Promise<void> {
     const [revoked, seen] = this.#keys(jti);
     const results = await this.#redis.multi().set(revoked, '1', 'PX', Math.max(1, expiresAt - now)).del(seen).exec();

@@ -1,7 +1,8 @@
 /**
  * The session store's short clock for sessions not yet used (`sessions.unusedTimeoutMs`, threat model #9):
  * counted from `opened`, not pushed back by `touch`, replaced by the idle clock at `established` — the same
- * contract in memory (clock injected) and in Redis (the key's expiry, read back with PTTL).
+ * contract in memory (clock injected) and in Redis (the key's expiry, read back with PTTL). And `end`, how a
+ * session cap ends a session: refused like an idle one, with nothing kept until the token's expiry.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,6 +36,21 @@ describe('MemorySessionStore: sessions not yet used', () => {
     expect(await store.touch('s', EXP, NOW + 10 + 3 * IDLE + 1)).toBe('idle');
   });
 
+  it('end (a session cap chose the session): refused like an idle one, and a loop of them never fills the store', async () => {
+    const store = new MemorySessionStore(IDLE, 3, UNUSED);
+    await store.opened('s', EXP, NOW);
+    await store.established('s', EXP, NOW + 1);
+    await store.end('s', EXP, NOW + 2);
+    expect(await store.touch('s', EXP, NOW + 3)).toBe('idle');
+    // Unlike revocations (kept until exp, refused when they fill the store), ended clocks are forgotten first.
+    for (let i = 0; i < 50; i++) {
+      await store.opened(`e${i}`, EXP, NOW + 4);
+      await store.end(`e${i}`, EXP, NOW + 4);
+    }
+    expect(store.size).toBe(3);
+    await expect(store.opened('next', EXP, NOW + 5)).resolves.toBeUndefined();
+  });
+
   it('without an unused timeout (code-built stores) a new session has the idle timeout; a bad one is refused', () => {
     expect(() => new MemorySessionStore(IDLE, 1000, IDLE + 1)).toThrow(TypeError);
     expect(() => new MemorySessionStore(IDLE, 1000, 0)).toThrow(TypeError);
@@ -64,6 +80,15 @@ describeRedis(redisUp)('RedisSessionStore: sessions not yet used', () => {
     expect(await redis.pttl(seen('a'))).toBeGreaterThan(UNUSED);
     expect(await store.touch('a', now + 3600_000, now)).toBe('ok');
     expect(await redis.pttl(seen('a'))).toBeGreaterThan(UNUSED);
+  });
+
+  it('end leaves no key behind, and the session is refused', async () => {
+    const now = Date.now();
+    await store.opened('c', now + 3600_000, now);
+    await store.established('c', now + 3600_000, now);
+    await store.end('c', now + 3600_000, now);
+    expect(await redis.keys(`${prefix}{c}*`)).toEqual([]);
+    expect(await store.touch('c', now + 3600_000, now)).toBe('idle');
   });
 
   it('a session whose unused clock ran out stays ended: establishing it creates nothing', async () => {
