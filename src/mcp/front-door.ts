@@ -74,9 +74,10 @@ export class FrontDoor {
     const { server } = opts.config;
     const sessions = opts.config.sessions ?? SESSIONS_DEFAULTS.sessions;
     this.holders = new SessionHolders({ total: server.maxSessions, perSubject: sessions.maxPerSubject, perClient: sessions.maxPerClient });
+    // Never above the idle timeout (the loader checks it; a config built in code may not have).
     this.unusedTimeoutMs = Math.min(sessions.unusedTimeoutMs, server.sessionIdleTimeoutMs);
-    const shortest = this.unusedTimeoutMs;
-    this.sweeper = setInterval(() => this.sweepIdle(), Math.min(60_000, Math.max(1_000, Math.floor(shortest / 4))));
+    // Sweeps as often as the shorter clock needs: a quarter of it, 1 s to 60 s.
+    this.sweeper = setInterval(() => this.sweepIdle(), Math.min(60_000, Math.max(1_000, Math.floor(this.unusedTimeoutMs / 4))));
     this.sweeper.unref();
   }
 

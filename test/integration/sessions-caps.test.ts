@@ -6,19 +6,24 @@
  * oldest idle session ends, or the subject is refused when all of its sessions are busy — never another
  * subject), and `sessions.unusedTimeoutMs` (a session never initialized, or never used, ends soon).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { initializeBody, post, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
-import { waitFor } from '../helpers/upstream-tools.js';
+import { isAlive, toolCalls, waitFor } from '../helpers/upstream-tools.js';
 
 const V = '2025-11-25';
 const DEV = 'auth:\n  mode: dev\n';
 
 let gw: TestGateway | undefined;
 const streams: AbortController[] = [];
+const dirs: string[] = [];
 afterEach(async () => {
   for (const s of streams.splice(0)) s.abort();
   await gw?.close();
   gw = undefined;
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 function headers(token: string, sid?: string): Record<string, string> {
@@ -138,6 +143,34 @@ describe('sessions.maxPerSubject', () => {
     expect(sessionRecords(gw)).toContainEqual(expect.objectContaining({ method: 'initialize', subject: 'mallory', outcome: 'error', errorCode: 'GW_MCP_SESSION_LIMIT', detail: expect.stringContaining('sessions.maxPerSubject') }));
     for (const sid of held) expect(await pingStatus(gw, mallory, sid)).toBe(200);
     expect((await open(gw, bob)).status).toBe(200);
+  });
+});
+
+describe('an evicted session with a per-session upstream', () => {
+  it('stops that session\'s upstream process (and only that one) and audits the eviction', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-caps-'));
+    dirs.push(dir);
+    const record = join(dir, 'per-session.jsonl');
+    gw = await startGateway([stdioFixtureYaml('fx', { mode: 'per-session', env: { FIXTURE_RECORD_FILE: record } })], { top: `${DEV}sessions:\n  maxPerSubject: 1\n` });
+    const mallory = await gw.token({ sub: 'mallory', scopes: [] });
+    const bob = await gw.token({ sub: 'bob', scopes: [] });
+    const call = async (token: string, sid: string, text: string): Promise<number> => {
+      const r = await post(gw!.url, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'fx__echo', arguments: { text } } }), headers(token, sid));
+      expect(r.status, r.text).toBe(200);
+      return toolCalls(record, 'echo').find((l) => (l.params?.arguments as { text?: string } | undefined)?.text === text)!.pid;
+    };
+    const first = (await open(gw, mallory)).sid!;
+    const bobs = (await open(gw, bob)).sid!;
+    const pidFirst = await call(mallory, first, 'first');
+    const pidBob = await call(bob, bobs, 'bob');
+    expect(gw.app.upstreams.health()[0]).toMatchObject({ mode: 'per-session', sessions: 2 });
+
+    const second = (await open(gw, mallory)).sid!;
+    await waitFor('the evicted session\'s process gone', () => !isAlive(pidFirst));
+    expect(isAlive(pidBob)).toBe(true);
+    expect(await pingStatus(gw, mallory, first)).toBe(404);
+    expect(await call(mallory, second, 'second')).not.toBe(pidFirst);
+    expect(sessionRecords(gw)).toContainEqual(expect.objectContaining({ method: 'evict', subject: 'mallory', outcome: 'ok' }));
   });
 });
 

@@ -86,7 +86,7 @@ describeRedis(redisUp)('RedisSessionStore: sessions not yet used', () => {
     const now = Date.now();
     await store.opened('c', now + 3600_000, now);
     await store.established('c', now + 3600_000, now);
-    await store.end('c', now + 3600_000, now);
+    await store.end('c');
     expect(await redis.keys(`${prefix}{c}*`)).toEqual([]);
     expect(await store.touch('c', now + 3600_000, now)).toBe('idle');
   });
