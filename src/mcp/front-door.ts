@@ -50,6 +50,11 @@ interface RequestOrigin extends CallOrigin {
 }
 
 const RELAY_TIMEOUT_MS = 120_000;
+/**
+ * How long the edge's pre-authentication answer "could anyone be admitted at the full table" is reused: the scan
+ * is over every held session when all are busy, and a flood of `initialize` at the cap must not repeat it each time.
+ */
+const ROOM_ANSWER_MS = 250;
 
 /**
  * The transport-agnostic half of the front door (DESIGN.md §1 ③): sessions, version negotiation and every
@@ -65,6 +70,7 @@ export class FrontDoor {
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | undefined;
   private draining = false;
+  private room = { until: 0, answer: false };
   /** Filtered lists per listing key (list-cache.ts): the policy decides each list item once per key, not per request. */
   private readonly lists = new ListCache();
 
@@ -87,7 +93,9 @@ export class FrontDoor {
 
   /** At a full table, before authentication: whether any caller could still be admitted (session-admission.ts). */
   mayMakeRoom(): boolean {
-    return this.holders.mayMakeRoom();
+    const now = this.now();
+    if (now >= this.room.until) this.room = { until: now + ROOM_ANSWER_MS, answer: this.holders.mayMakeRoom() };
+    return this.room.answer;
   }
 
   get inFlightCount(): number {
