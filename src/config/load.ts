@@ -198,6 +198,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
         resolveSecret: (ref, pointer) => resolveSecret(ref, pointer, ctx),
         report: (pointer, message) => report(ctx, pointer, message),
         hasRedis: (data as Record<string, unknown>).redis !== undefined,
+        idleTimeoutMs: server?.sessionIdleTimeoutMs ?? CONFIG_DEFAULTS.server.sessionIdleTimeoutMs,
       })
     : undefined;
   const limitsCtx = { report: (pointer: string, message: string) => report(ctx, pointer, message), resolveSecret: (ref: SecretRef, pointer: string) => resolveSecret(ref, pointer, ctx) };

@@ -6,7 +6,15 @@ import type { SecretValue, SessionsConfig } from './types.js';
  * them and test/unit/config.test.ts keeps both equal). No keys: one random key per process.
  */
 export const SESSIONS_DEFAULTS = {
-  sessions: { keys: [] as never[], maxLifetimeMs: 24 * 60 * 60_000, store: 'memory' as const, memoryMaxEntries: 100_000 },
+  sessions: {
+    keys: [] as never[],
+    maxLifetimeMs: 24 * 60 * 60_000,
+    store: 'memory' as const,
+    memoryMaxEntries: 100_000,
+    maxPerSubject: 100,
+    maxPerClient: 2_500,
+    unusedTimeoutMs: 60_000,
+  },
 } as const;
 
 /** `sessions` as written (the schema has checked the shapes and ranges). */
@@ -15,6 +23,9 @@ export interface RawSessions {
   maxLifetimeMs?: number;
   store?: SessionsConfig['store'];
   memoryMaxEntries?: number;
+  maxPerSubject?: number;
+  maxPerClient?: number;
+  unusedTimeoutMs?: number;
 }
 
 export interface SessionsContext {
@@ -23,6 +34,8 @@ export interface SessionsContext {
   report(pointer: string, message: string): void;
   /** Whether the top-level `redis` section is present (a Redis store needs the connection it describes). */
   hasRedis: boolean;
+  /** `server.sessionIdleTimeoutMs`: a session not yet used never gets longer than an idle one. */
+  idleTimeoutMs: number;
 }
 
 /**
@@ -51,7 +64,19 @@ export function normaliseSessions(raw: RawSessions, ctx: SessionsContext): Sessi
   });
   const store = raw.store ?? d.store;
   if (store === 'redis' && !ctx.hasRedis) ctx.report('/sessions/store', 'is "redis" but there is no top-level redis section (redis.url) to connect with');
-  return { keys, maxLifetimeMs: raw.maxLifetimeMs ?? d.maxLifetimeMs, store, memoryMaxEntries: raw.memoryMaxEntries ?? d.memoryMaxEntries };
+  if (raw.unusedTimeoutMs !== undefined && raw.unusedTimeoutMs > ctx.idleTimeoutMs) {
+    ctx.report('/sessions/unusedTimeoutMs', `must not exceed server.sessionIdleTimeoutMs (${ctx.idleTimeoutMs}): it is the shorter clock of sessions never used`);
+  }
+  return {
+    keys,
+    maxLifetimeMs: raw.maxLifetimeMs ?? d.maxLifetimeMs,
+    store,
+    memoryMaxEntries: raw.memoryMaxEntries ?? d.memoryMaxEntries,
+    maxPerSubject: raw.maxPerSubject ?? d.maxPerSubject,
+    maxPerClient: raw.maxPerClient ?? d.maxPerClient,
+    // Left at its default, it follows a shorter idle timeout down instead of making that setting an error.
+    unusedTimeoutMs: raw.unusedTimeoutMs ?? Math.min(d.unusedTimeoutMs, ctx.idleTimeoutMs),
+  };
 }
 
 /** Key length of A256GCM (RFC 7518 §5.3). */

@@ -334,6 +334,18 @@ export interface SessionsConfig {
   readonly store: 'memory' | 'redis';
   /** `store: memory` holds at most this many idle clocks and revocations (src/stores/memory-session-store.ts). Default 100000. */
   readonly memoryMaxEntries: number;
+  /**
+   * Sessions one subject (issuer + subject) may hold on this replica; a new one ends the subject's own oldest
+   * idle session, or is refused when all are busy (src/mcp/session-admission.ts). Default 100.
+   */
+  readonly maxPerSubject: number;
+  /** Sessions one OAuth client (issuer + client id) may hold on this replica, shared fairly by its subjects. Default 2500. */
+  readonly maxPerClient: number;
+  /**
+   * A session that has not completed `initialize` and made a request within this long after it opened ends
+   * (404). Default 60000, never above `server.sessionIdleTimeoutMs`.
+   */
+  readonly unusedTimeoutMs: number;
 }
 
 /**

@@ -15,8 +15,11 @@
  * `{ type: 'http.rejected', reason: 'rate_limited', status: 429, rule, remoteAddress }` (coalesced per limit and
  * address under a flood, with `count`: rejection-recorder.ts).
  *
- * `sessions` also enforces `server.maxSessions` before authentication: a flood of new sessions at the cap is
- * answered 503 + `Retry-After` (reason `max_sessions`) while existing sessions keep working.
+ * `sessions` also enforces `server.maxSessions` before authentication, as far as it can without knowing the
+ * caller: at a full table that no one could make room in (every session busy, or every subject holding one),
+ * a flood of new sessions is answered 503 + `Retry-After` (reason `max_sessions`) while existing sessions keep
+ * working. Otherwise the caller is authenticated and the front door decides who gives up a session
+ * (src/mcp/session-admission.ts: one subject filling the table cannot lock out another).
  *
  * `perClient` on the OAuth endpoints counts by the `client_id` a request *names*: client ids of public clients
  * are not secret, so anyone can spend a client's budget. It is a ceiling on the traffic one client can cause (a
@@ -42,6 +45,8 @@ export interface HttpLimitsOptions {
   readonly logger: Logger;
   /** Open MCP sessions now (`FrontDoor.sessionCount`), for the `maxSessions` check before authentication. */
   readonly sessionCount: () => number;
+  /** At the cap: whether the front door could still admit some caller by ending an idle session (`FrontDoor.mayMakeRoom`). */
+  readonly mayMakeRoom?: () => boolean;
   /**
    * The shared Redis connection (`createRedisClient`'s handle), when `limits.store` is `redis`: counters are then shared by
    * every replica, under `<keyPrefix>http-rl:`. Default: in memory, per process.
@@ -220,7 +225,7 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
       return reply.code(v.status).header('retry-after', String(v.retryAfter)).header('content-type', 'application/json').send(mcpBody(v));
     }
     // Checked and reserved with no await in between, so concurrent requests cannot pass on the same count.
-    if (opts.sessionCount() + opening >= opts.server.maxSessions) {
+    if (opts.sessionCount() + opening >= opts.server.maxSessions && opts.mayMakeRoom?.() !== true) {
       const remoteAddress = addressOf(request);
       recorder.record('max_sessions', {
         type: 'http.rejected',

@@ -77,7 +77,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   });
   app.server.headersTimeout = server.headersTimeoutMs;
   // Overload protection and HTTP rate limits (edge/overload.ts, edge/http-limits.ts): registered before the routes.
-  const limits = registerHttpLimits(app, { server, audit: opts.audit, logger: opts.logger, sessionCount: () => frontDoor.sessionCount, ...opts.httpRateLimitStore });
+  const limits = registerHttpLimits(app, { server, audit: opts.audit, logger: opts.logger, sessionCount: () => frontDoor.sessionCount, mayMakeRoom: () => frontDoor.mayMakeRoom(), ...opts.httpRateLimitStore });
   const overload = registerOverload(app, { server, audit: opts.audit, addressOf: limits.addressOf });
   // The built-in authorization server's pages post forms from its own origin (the consent page).
   const builtinIssuer = config.auth.mode === 'builtin' ? config.auth.builtin?.issuer : undefined;

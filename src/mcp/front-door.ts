@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
 import type { RequestSpan, RequestTracing } from '../audit/tracing.js';
+import { SESSIONS_DEFAULTS } from '../config/sessions-config.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
 import {
@@ -21,6 +22,7 @@ import { PERMIT_ALL_RULE_ID } from '../policy/permit-all.js';
 import { unknownPrompt, unknownResource, unknownTool, type CallOrigin, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
 import { LATEST_PROTOCOL_VERSION, isSupportedVersion } from './protocol-versions.js';
 import { ClientSession, idKey, LOG_LEVELS, type LogLevel } from './session.js';
+import { SessionHolders, type Admission } from './session-admission.js';
 import type { SessionAuthority } from './session-authority.js';
 import type { RequestStream, SessionStream } from './streams.js';
 import { auditErrorCode, type CallLimiter } from './limits.js';
@@ -48,6 +50,11 @@ interface RequestOrigin extends CallOrigin {
 }
 
 const RELAY_TIMEOUT_MS = 120_000;
+/**
+ * How long the edge's pre-authentication answer "could anyone be admitted at the full table" is reused: the scan
+ * is over every held session when all are busy, and a flood of `initialize` at the cap must not repeat it each time.
+ */
+const ROOM_ANSWER_MS = 250;
 
 /**
  * The transport-agnostic half of the front door (DESIGN.md §1 ③): sessions, version negotiation and every
@@ -56,22 +63,39 @@ const RELAY_TIMEOUT_MS = 120_000;
 export class FrontDoor {
   private readonly sessions = new Map<string, ClientSession>();
   private readonly byKey = new Map<string, ClientSession>();
+  /** The same sessions by subject and client, for the session caps (session-admission.ts). */
+  private readonly holders: SessionHolders<ClientSession>;
+  /** `sessions.unusedTimeoutMs`: a held session not established by then is let go (the store ends it). */
+  private readonly unusedTimeoutMs: number;
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | undefined;
   private draining = false;
+  private room = { until: 0, answer: false };
   /** Filtered lists per listing key (list-cache.ts): the policy decides each list item once per key, not per request. */
   private readonly lists = new ListCache();
 
   constructor(private readonly opts: FrontDoorOptions) {
     this.now = opts.now ?? Date.now;
     opts.router.onChange((kinds) => this.announceChanges(kinds));
-    const idle = opts.config.server.sessionIdleTimeoutMs;
-    this.sweeper = setInterval(() => this.sweepIdle(), Math.min(60_000, Math.max(1_000, Math.floor(idle / 4))));
+    const { server } = opts.config;
+    const sessions = opts.config.sessions ?? SESSIONS_DEFAULTS.sessions;
+    this.holders = new SessionHolders({ total: server.maxSessions, perSubject: sessions.maxPerSubject, perClient: sessions.maxPerClient });
+    // Never above the idle timeout (the loader checks it; a config built in code may not have).
+    this.unusedTimeoutMs = Math.min(sessions.unusedTimeoutMs, server.sessionIdleTimeoutMs);
+    // Sweeps as often as the shorter clock needs: a quarter of it, 1 s to 60 s.
+    this.sweeper = setInterval(() => this.sweepIdle(), Math.min(60_000, Math.max(1_000, Math.floor(this.unusedTimeoutMs / 4))));
     this.sweeper.unref();
   }
 
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** At a full table, before authentication: whether any caller could still be admitted (session-admission.ts). */
+  mayMakeRoom(): boolean {
+    const now = this.now();
+    if (now >= this.room.until) this.room = { until: now + ROOM_ANSWER_MS, answer: this.holders.mayMakeRoom() };
+    return this.room.answer;
   }
 
   get inFlightCount(): number {
@@ -98,9 +122,7 @@ export class FrontDoor {
 
   private async openSession(message: JsonRpcRequest, principal: Principal): Promise<{ session: ClientSession; response: JsonRpcResponse }> {
     if (this.draining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
-    if (this.sessions.size >= this.opts.config.server.maxSessions) {
-      throw new GatewayError('GW_MCP_SESSION_LIMIT', { detail: `${this.sessions.size} sessions open` });
-    }
+    admitted(this.holders.admit(principal));
     const params = message.params ?? {};
     const requested = params.protocolVersion;
     if (typeof requested !== 'string' || !isJsonObject(params.capabilities ?? {}) || !isJsonObject(params.clientInfo ?? {})) {
@@ -109,13 +131,13 @@ export class FrontDoor {
     // Echo a version we support, else offer our latest (lifecycle §Version Negotiation).
     const version = isSupportedVersion(requested) ? requested : LATEST_PROTOCOL_VERSION;
     const session = await this.opts.sessions.issue(principal, version, (params.capabilities as JsonObject | undefined) ?? {}, (params.clientInfo as JsonObject | undefined) ?? {}, this.now());
-    // Again after the await: concurrent initializations all passed the check above on the same count. The id
-    // issued never reaches anyone; its idle record in the store ages out.
-    if (this.sessions.size >= this.opts.config.server.maxSessions) {
-      throw new GatewayError('GW_MCP_SESSION_LIMIT', { detail: `${this.sessions.size} sessions open` });
-    }
-    this.sessions.set(session.id, session);
-    this.byKey.set(session.key, session);
+    // Again after the await: concurrent initializations all passed the check above on the same table. The id
+    // issued never reaches anyone; its record in the store ends with the unused timeout.
+    const evict = admitted(this.holders.admit(principal));
+    // A new session at a cap ends the session chosen to make room, on every replica (404 on its next use).
+    const evicted = evict.map((v) => this.evict(v, session));
+    this.hold(session);
+    await Promise.all(evicted);
     this.audit({ type: 'mcp.session', session: session.key, subject: principal.subject, ...whoFields(principal), method: 'initialize', outcome: 'ok' });
     const result: JsonObject = {
       protocolVersion: version,
@@ -156,13 +178,34 @@ export class FrontDoor {
     // Two requests may restore the same session at once: the first one in wins.
     const raced = this.sessions.get(sessionId);
     if (raced) return raced;
-    if (this.sessions.size >= this.opts.config.server.maxSessions) {
-      throw new GatewayError('GW_MCP_SESSION_LIMIT', { detail: `${this.sessions.size} sessions open` });
-    }
-    this.sessions.set(restored.id, restored);
-    this.byKey.set(restored.key, restored);
+    // The same caps as a new session. The copies let go to make room are only copies: their sessions live on in
+    // their ids (and come back here, under the same caps, when used); nothing is revoked for a session not new.
+    for (const v of admitted(this.holders.admit(principal))) void this.closeSession(v, `let go at a session cap for a session restored here`);
+    this.hold(restored);
     this.audit({ type: 'mcp.session', session: restored.key, subject: principal.subject, ...whoFields(principal), method: 'restore', outcome: 'ok' });
     return restored;
+  }
+
+  private hold(session: ClientSession): void {
+    this.sessions.set(session.id, session);
+    this.byKey.set(session.key, session);
+    this.holders.add(session);
+  }
+
+  /**
+   * Ends a session to make room for `newcomer` (session-admission.ts): closed here at once — its GET stream and
+   * per-session upstreams stopped, audited as `evict` — and ended in the store, so that it is refused (404)
+   * wherever it is used next. Ended like an idle session, not revoked: a loop of evictions leaves no records.
+   */
+  private async evict(victim: ClientSession, newcomer: ClientSession): Promise<void> {
+    const closed = this.closeSession(victim, `evicted at a session cap for session ${newcomer.key} (subject ${newcomer.principal.subject})`, 'evict');
+    try {
+      await this.opts.sessions.end(victim, this.now());
+    } catch (err) {
+      // Already let go here; its id could still be brought back (under the same caps) until the store answers.
+      this.opts.logger.warn({ err: toGatewayError(err).detail, session: victim.key }, 'evicted session could not be ended in the session store');
+    }
+    await closed;
   }
 
   /** A held session may have been deleted on another replica, gone idle, or reached its lifetime. */
@@ -181,11 +224,13 @@ export class FrontDoor {
     await this.closeSession(session, 'deleted by client');
   }
 
-  async closeSession(session: ClientSession, reason: string): Promise<void> {
+  /** `method`: `evict` when a session cap ended it (the audit record says so), `close` otherwise. */
+  async closeSession(session: ClientSession, reason: string, method: 'close' | 'evict' = 'close'): Promise<void> {
     if (session.closed) return;
     session.closed = true;
     this.sessions.delete(session.id);
     this.byKey.delete(session.key);
+    this.holders.delete(session);
     for (const f of session.inflight.values()) f.cancel.abort();
     for (const p of session.pendingToClient.values()) {
       clearTimeout(p.timer);
@@ -193,7 +238,7 @@ export class FrontDoor {
     }
     session.pendingToClient.clear();
     session.getStream?.close();
-    this.audit({ type: 'mcp.session', session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method: 'close', detail: reason, outcome: 'ok' });
+    this.audit({ type: 'mcp.session', session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method, detail: reason, outcome: 'ok' });
     await this.opts.router.releaseSession(session.key);
   }
 
@@ -206,17 +251,24 @@ export class FrontDoor {
   /**
    * Lets go of sessions idle here; the session itself lives on in its id (another replica may be serving it).
    * A session with an open stream or a call in flight is in use: its shared idle clock is kept running, which
-   * is also how a deletion or expiry elsewhere reaches a GET stream held here.
+   * is also how a deletion or expiry elsewhere reaches a GET stream held here. One not established within
+   * `sessions.unusedTimeoutMs` goes sooner: the store has ended it already (its clock is not pushed back).
    */
   private sweepIdle(): void {
     const now = this.now();
     const limit = now - this.opts.config.server.sessionIdleTimeoutMs;
+    const unusedLimit = now - this.unusedTimeoutMs;
     for (const s of [...this.sessions.values()]) {
-      const busy = s.inflight.size > 0 || (s.getStream !== undefined && !s.getStream.closed);
       if (now >= s.expiresAt) void this.closeSession(s, 'lifetime over');
-      else if (busy) this.verifyHeld(s).catch((err: unknown) => this.opts.logger.debug({ err: toGatewayError(err).detail }, 'session keep-alive refused'));
+      else if (s.busy) this.verifyHeld(s).catch((err: unknown) => this.opts.logger.debug({ err: toGatewayError(err).detail }, 'session keep-alive refused'));
+      else if (!s.established && s.lastSeen < unusedLimit) void this.closeSession(s, 'never used (sessions.unusedTimeoutMs)');
       else if (s.lastSeen < limit) void this.closeSession(s, 'idle');
     }
+  }
+
+  private async establish(session: ClientSession): Promise<void> {
+    await this.opts.sessions.establish(session, this.now());
+    session.established = true;
   }
 
   // ---------------------------------------------------------------- messages from the client
@@ -270,6 +322,8 @@ export class FrontDoor {
     const span = this.opts.tracing?.startRequest(message.method, traceparent);
     try {
       this.requireAudit();
+      // The first request after `notifications/initialized`: the session is in use, the store's idle clock takes over.
+      if (!session.established && session.initialized) await this.establish(session);
       const result = await this.dispatch(session, message, stream, cancel, key, event, span);
       stream.finish(rpcResult(message.id, result));
       event.outcome = 'ok';
@@ -605,6 +659,12 @@ export class FrontDoor {
   private audit(event: AuditEvent): void {
     this.opts.audit.record(event);
   }
+}
+
+/** The sessions an admission ends to make room; a refusal is the 503 `GW_MCP_SESSION_LIMIT`, the cap in its detail. */
+function admitted(a: Admission<ClientSession>): readonly ClientSession[] {
+  if (!a.ok) throw new GatewayError('GW_MCP_SESSION_LIMIT', { detail: `${a.cap}: ${a.detail}` });
+  return a.evict;
 }
 
 /** Who called, for audit records: the client and the certificate thumbprint where there is one (never the token). */

@@ -67,6 +67,16 @@ export class SessionAuthority {
     return this.check(session.key, session.expiresAt, now);
   }
 
+  /** The session made its first request after `notifications/initialized`: the idle clock replaces the unused one. */
+  async establish(session: ClientSession, now: number): Promise<void> {
+    await this.guard(() => this.opts.store.established(session.key, session.expiresAt, now));
+  }
+
+  /** A session cap ended the session: refused on every replica sharing the store, like an idle one (404). */
+  async end(session: ClientSession, now: number): Promise<void> {
+    await this.guard(() => this.opts.store.end(session.key, session.expiresAt, now));
+  }
+
   /** DELETE: refused on every replica from now on. */
   async revoke(session: ClientSession, now: number): Promise<void> {
     await this.guard(() => this.opts.store.revoke(session.key, session.expiresAt, now));

@@ -46,6 +46,11 @@ export class ClientSession {
   readonly createdAt: number;
   lastSeen: number;
   initialized = false;
+  /**
+   * Initialized and made a request (`sessions.unusedTimeoutMs`): the store then runs the idle clock. A copy
+   * rebuilt on another replica learns it again, from its first request there.
+   */
+  established = false;
   logLevel: LogLevel | undefined;
   getStream: SessionStream | undefined;
   readonly inflight = new Map<string, InFlight>();
@@ -68,6 +73,11 @@ export class ClientSession {
     this.expiresAt = ids.expiresAt;
     this.createdAt = now;
     this.lastSeen = now;
+  }
+
+  /** In use: a call in flight or an open GET stream. A busy session is never let go, expired as unused or evicted. */
+  get busy(): boolean {
+    return this.inflight.size > 0 || (this.getStream !== undefined && !this.getStream.closed);
   }
 
   nextOutboundId(): string {

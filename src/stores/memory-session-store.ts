@@ -3,6 +3,8 @@
  * same object is handed to both (tests). A session this replica has never seen starts its idle clock on first
  * use: without a shared store, idleness can only be measured per replica (README "Sessions across replicas").
  *
+ * A session opened here is held to `unusedTimeoutMs` until `established` (lib/session-store.ts).
+ *
  * Bounded (`sessions.memoryMaxEntries`): entries live until their token's `exp`, so without a cap a steady stream
  * of new sessions (each one allowed by the session-creation rate limits) would grow it for a whole lifetime.
  * At the cap, expired entries go first; then the least recently used idle clock is forgotten (that session, if
@@ -13,9 +15,12 @@
 import type { SessionCheck, SessionStore } from '../lib/session-store.js';
 
 interface Clock {
+  /** Last use; for a session not yet established, its opening (a touch does not move it then). */
   lastSeen: number;
   expiresAt: number;
   idle: boolean;
+  /** Opened here and not yet established: held to `unusedTimeoutMs` instead of the idle timeout. */
+  unused: boolean;
 }
 
 /** How often, at most, expired entries are dropped (on a write; no timer to clean up). */
@@ -36,11 +41,14 @@ export class MemorySessionStore implements SessionStore {
   private readonly revoked = new Map<string, number>();
   private lastPrune = 0;
 
+  /** `unusedTimeoutMs` (`sessions.unusedTimeoutMs`): absent, a new session gets the idle timeout from the start. */
   constructor(
     private readonly idleTimeoutMs: number,
     private readonly maxEntries = MEMORY_SESSION_STORE_DEFAULT_MAX_ENTRIES,
+    private readonly unusedTimeoutMs = idleTimeoutMs,
   ) {
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
+    if (!(unusedTimeoutMs > 0 && unusedTimeoutMs <= idleTimeoutMs)) throw new TypeError('unusedTimeoutMs must be positive and at most idleTimeoutMs');
   }
 
   /** Entries held (clocks and revocations), for tests and diagnostics. */
@@ -52,6 +60,10 @@ export class MemorySessionStore implements SessionStore {
     return settle(() => this.openedNow(jti, expiresAt, now));
   }
 
+  established(jti: string, expiresAt: number, now: number): Promise<void> {
+    return settle(() => this.establishedNow(jti, expiresAt, now));
+  }
+
   touch(jti: string, expiresAt: number, now: number): Promise<SessionCheck> {
     return settle(() => this.touchNow(jti, expiresAt, now));
   }
@@ -60,11 +72,28 @@ export class MemorySessionStore implements SessionStore {
     return settle(() => this.revokeNow(jti, expiresAt, now));
   }
 
+  end(jti: string, expiresAt: number, now: number): Promise<void> {
+    return settle(() => this.endNow(jti, expiresAt, now));
+  }
+
   private openedNow(jti: string, expiresAt: number, now: number): void {
     this.prune(now);
     this.clocks.delete(jti);
     this.makeRoom(now);
-    this.clocks.set(jti, { lastSeen: now, expiresAt, idle: false });
+    this.clocks.set(jti, { lastSeen: now, expiresAt, idle: false, unused: true });
+  }
+
+  private establishedNow(jti: string, expiresAt: number, now: number): void {
+    if (this.revoked.has(jti)) return;
+    const e = this.clocks.get(jti);
+    // A clock forgotten (or never seen here) starts as an established one, as `touch` would start it.
+    if (e === undefined) {
+      this.makeRoom(now);
+      this.clocks.set(jti, { lastSeen: now, expiresAt, idle: false, unused: false });
+    } else if (!e.idle && e.unused) {
+      e.unused = false;
+      e.lastSeen = now;
+    }
   }
 
   private touchNow(jti: string, expiresAt: number, now: number): SessionCheck {
@@ -73,19 +102,33 @@ export class MemorySessionStore implements SessionStore {
     const e = this.clocks.get(jti);
     if (e === undefined) {
       this.makeRoom(now);
-      this.clocks.set(jti, { lastSeen: now, expiresAt, idle: false });
+      this.clocks.set(jti, { lastSeen: now, expiresAt, idle: false, unused: false });
       return 'ok';
     }
     if (e.idle) return 'idle';
-    if (now - e.lastSeen > this.idleTimeoutMs) {
+    if (now - e.lastSeen > (e.unused ? this.unusedTimeoutMs : this.idleTimeoutMs)) {
       // Idle once is idle for good: the session does not come back if a request arrives later still.
       e.idle = true;
       return 'idle';
     }
-    e.lastSeen = now;
+    // Not established yet: its clock runs from the opening, whatever the requests in between.
+    if (!e.unused) e.lastSeen = now;
     this.clocks.delete(jti);
     this.clocks.set(jti, e);
     return 'ok';
+  }
+
+  /** An idle clock like any other: forgotten first at the cap (its session, if used again, is under the caps again). */
+  private endNow(jti: string, expiresAt: number, now: number): void {
+    this.prune(now);
+    if (this.revoked.has(jti)) return;
+    const e = this.clocks.get(jti);
+    if (e !== undefined) {
+      e.idle = true;
+      return;
+    }
+    this.makeRoom(now);
+    this.clocks.set(jti, { lastSeen: now, expiresAt, idle: true, unused: false });
   }
 
   private revokeNow(jti: string, expiresAt: number, now: number): void {

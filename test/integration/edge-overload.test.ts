@@ -91,7 +91,13 @@ describe('maxSessions', () => {
       expect(r.json).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Too many sessions' } });
     }
     expect(gw.app.frontDoor.sessionCount).toBe(3);
-    expect(rejections(gw)).toContainEqual(expect.objectContaining({ type: 'http.rejected', reason: 'max_sessions', status: 503, remoteAddress: '127.0.0.1' }));
+    // Refused before authentication while nothing could make room (the sessions being opened are not held yet),
+    // by the front door after it otherwise (one caller, `anonymous`, holds them all: nobody holds more to give
+    // one up, src/mcp/session-admission.ts). Either way the same 503, and a record.
+    const records = gw.logs.map((l: LogLine) => l.audit as Record<string, unknown> | undefined);
+    const refusals = records.filter((a) => (a?.type === 'http.rejected' && a.reason === 'max_sessions') || (a?.type === 'mcp.session' && a.errorCode === 'GW_MCP_SESSION_LIMIT'));
+    expect(refusals.length).toBeGreaterThan(0);
+    for (const r of refusals) expect(r).toMatchObject(r!.type === 'http.rejected' ? { status: 503, remoteAddress: '127.0.0.1' } : { outcome: 'error', detail: expect.stringMatching(/^server\.maxSessions: /) });
 
     const result = await client.callTool({ name: 'fx__echo', arguments: { text: 'at the cap' } });
     expect((result.content as { text: string }[])[0]!.text).toBe('at the cap');

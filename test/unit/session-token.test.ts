@@ -181,7 +181,7 @@ describe('SessionAuthority with the memory store', () => {
 
   it('a store that cannot answer is a 503, never a 404', async () => {
     const codec = new SessionTokenCodec([key()]);
-    const down = { opened: () => Promise.reject(new Error('ECONNREFUSED')), touch: () => Promise.reject(new Error('ECONNREFUSED')), revoke: () => Promise.reject(new Error('x')) };
+    const down = { opened: () => Promise.reject(new Error('ECONNREFUSED')), touch: () => Promise.reject(new Error('ECONNREFUSED')), revoke: () => Promise.reject(new Error('x')), established: () => Promise.reject(new Error('x')), end: () => Promise.reject(new Error('x')) };
     const authority = new SessionAuthority({ codec, store: down, maxLifetimeMs: 60_000 });
     await expect(authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW)).rejects.toMatchObject({ code: 'GW_MCP_SESSION_STORE_UNAVAILABLE' });
   });

@@ -38,7 +38,7 @@ function problems(sessions: string, env: NodeJS.ProcessEnv = {}): { path: string
 describe('sessions config', () => {
   it('defaults: no keys (a random key per process), 24 h lifetime, memory store — the schema says the same', () => {
     const config = load('');
-    expect(config.sessions).toEqual({ keys: [], maxLifetimeMs: 86_400_000, store: 'memory', memoryMaxEntries: 100_000 });
+    expect(config.sessions).toEqual({ keys: [], maxLifetimeMs: 86_400_000, store: 'memory', memoryMaxEntries: 100_000, maxPerSubject: 100, maxPerClient: 2500, unusedTimeoutMs: 60_000 });
     expect(CONFIG_DEFAULTS.sessions).toEqual(SESSIONS_DEFAULTS.sessions);
     const props = (schema.$defs as unknown as Record<string, { properties: Record<string, { default?: unknown }> }>).sessions!.properties;
     for (const [key, value] of Object.entries(SESSIONS_DEFAULTS.sessions)) expect(props[key]!.default, key).toEqual(value);
@@ -74,6 +74,18 @@ describe('sessions config', () => {
   it('bounds the memory store: memoryMaxEntries read, and refused out of range', () => {
     expect(load('sessions:\n  memoryMaxEntries: 5000\n').sessions!.memoryMaxEntries).toBe(5000);
     expect(problems('sessions:\n  memoryMaxEntries: 10\n').map((p) => p.path)).toEqual(['/sessions/memoryMaxEntries']);
+  });
+
+  it('session caps and the unused timeout: read, refused out of range, never longer than the idle timeout', () => {
+    const config = load('sessions:\n  maxPerSubject: 5\n  maxPerClient: 50\n  unusedTimeoutMs: 5000\n');
+    expect([config.sessions!.maxPerSubject, config.sessions!.maxPerClient, config.sessions!.unusedTimeoutMs]).toEqual([5, 50, 5000]);
+    expect(problems('sessions:\n  maxPerSubject: 0\n  unusedTimeoutMs: 10\n').map((p) => p.path)).toEqual(['/sessions/maxPerSubject', '/sessions/unusedTimeoutMs']);
+    const longer = problems('server:\n  sessionIdleTimeoutMs: 30000\nsessions:\n  unusedTimeoutMs: 60000\n');
+    expect(longer.map((p) => [p.path, p.line, p.message])).toEqual([
+      ['/sessions/unusedTimeoutMs', 4, 'must not exceed server.sessionIdleTimeoutMs (30000): it is the shorter clock of sessions never used'],
+    ]);
+    // Left at its default, it follows a shorter idle timeout instead of making that an error.
+    expect(load('server:\n  sessionIdleTimeoutMs: 30000\n').sessions!.unusedTimeoutMs).toBe(30_000);
   });
 
   it('the memory store built from the config holds the configured number of revocations, then refuses', async () => {
