@@ -45,7 +45,10 @@ async function session(scopes: string[]): Promise<(name: string, args: Record<st
   return async (name, args) => post(gw.url, JSON.stringify({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name, arguments: args } }), headers);
 }
 
-type RpcReply = { error?: { code: number; message: string }; result?: { content?: { text?: string }[]; isError?: boolean } };
+interface RpcReply {
+  error?: { code: number; message: string };
+  result?: { content?: { text?: string }[]; isError?: boolean };
+}
 
 function audits(): Record<string, unknown>[] {
   return gw.logs.filter((l) => l.audit !== undefined).map((l) => l.audit as Record<string, unknown>);
@@ -101,7 +104,7 @@ describe('the files sandbox behind the bundled policy', () => {
     ['a lone surrogate', `${SCRATCH}/probe\ud800.txt`, 'lone_surrogate'],
     ['a fullwidth dot pair', `${SCRATCH}/\uff0e\uff0e/probe.txt`, 'unicode_lookalike'],
     ['a shell character', `${SCRATCH}/probe$(id).txt`, 'disallowed_character'],
-  ])('refuses %s with -32602 and the reason in the audit record; the server never writes it', async (_label, path, reason) => {
+  ])('refuses %s: -32602, the reason in the audit record, nothing written', async (_, path, reason) => {
     const call = await session(['files:write']);
     const before = scratchListing();
     const denials = policyDenials();
@@ -109,11 +112,12 @@ describe('the files sandbox behind the bundled policy', () => {
     expect(r.status).toBe(200);
     expect((r.json as RpcReply).error).toEqual({ code: -32602, message: 'Invalid params' });
     expect(policyDenials()).toBe(denials + 1);
-    expect(audits().findLast((a) => a.tool === 'files__write_file')?.detail).toBe(`denied invalid_arguments: rule files.write field /path constraint path:${reason}`);
+    const detail = audits().findLast((a) => a.tool === 'files__write_file')?.detail;
+    expect(detail).toBe(`denied invalid_arguments: rule files.write field /path constraint path:${reason}`);
     expect(scratchListing()).toEqual(before);
   });
 
-  it('still reads a folder written with a trailing slash, and forwards a legitimate unusual name byte for byte', async () => {
+  it('reads a folder written with a trailing slash, and forwards a legitimate unusual name byte for byte', async () => {
     const read = await session(['files:read']);
     const listed = await read('files__list_directory', { path: `${SANDBOX}/notes/` });
     expect(JSON.stringify(listed.json)).toContain('hello.txt');

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { isBlockedIPv4, isBlockedIPv6, parseIPv4, parseIPv6 } from '../../src/policy/constraints/ip-address.js';
 import { checkNoLeadingDash } from '../../src/policy/constraints/no-leading-dash.js';
-import { checkPathUnderRoots, parsePath, parsePathRoot, type PathRoot } from '../../src/policy/constraints/path-under-roots.js';
+import {
+  checkPathUnderRoots,
+  parsePath,
+  parsePathRoot,
+  type PathRoot,
+} from '../../src/policy/constraints/path-under-roots.js';
 import { checkUrl, parseHostPattern, type HostPattern, type UrlRule } from '../../src/policy/constraints/url-allowed.js';
 import { parseFieldPath, readField, redactArguments } from '../../src/policy/field-path.js';
 import { nameGlob, uriGlob } from '../../src/policy/glob.js';
@@ -75,7 +80,9 @@ describe('kind: path (threat model #10)', () => {
   });
 
   it('refuses segments ending in a dot or a space (Windows trims them: "secret." opens "secret")', () => {
-    for (const p of ['/data/ok/secret.', '/data/ok/secret ', '/data/ok/a./x', '/data/ok/a /x', '/data/ok/ /x', '/data/ok/x/  ']) {
+    for (const p of [
+      '/data/ok/secret.', '/data/ok/secret ', '/data/ok/a./x', '/data/ok/a /x', '/data/ok/ /x', '/data/ok/x/  ',
+    ]) {
       expect(pathReason(p), p).toBe('trailing_dot_or_space');
     }
   });
@@ -106,7 +113,11 @@ describe('kind: path (threat model #10)', () => {
   });
 
   it('refuses backslashes (mixed separators)', () => {
-    for (const p of ['/data/ok\\..\\..\\etc\\passwd', '/data/ok/a\\b', '\\data\\ok\\a', '\\\\server\\share\\x']) expect(pathReason(p), p).toBe('backslash');
+    for (const p of [
+      '/data/ok\\..\\..\\etc\\passwd', '/data/ok/a\\b', '\\data\\ok\\a', '\\\\server\\share\\x',
+    ]) {
+      expect(pathReason(p), p).toBe('backslash');
+    }
   });
 
   it('refuses Windows drive letters and NTFS streams', () => {
@@ -123,36 +134,55 @@ describe('kind: path (threat model #10)', () => {
   });
 
   it('refuses zero-width and other format characters (Unicode Cf)', () => {
-    for (const p of ['/data/ok/\u200b../x', '/data/ok/.\u200b./x', '/data/ok/a\u200db', '/data/ok/a\u2060b', '/data/ok/\ufeffa', '/data/ok/a\u00adb', '/data/ok/\u{e0041}']) {
+    for (const p of [
+      '/data/ok/\u200b../x', '/data/ok/.\u200b./x', '/data/ok/a\u200db', '/data/ok/a\u2060b', '/data/ok/\ufeffa',
+      '/data/ok/a\u00adb', '/data/ok/\u{e0041}',
+    ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('format_character');
     }
   });
 
   it('refuses bidi controls', () => {
-    for (const p of ['/data/ok/\u202etxt.exe', '/data/ok/a\u2066b\u2069', '/data/ok/a\u200eb', '/data/ok/a\u200fb', '/data/ok/a\u061cb']) {
+    for (const p of [
+      '/data/ok/\u202etxt.exe', '/data/ok/a\u2066b\u2069', '/data/ok/a\u200eb', '/data/ok/a\u200fb',
+      '/data/ok/a\u061cb',
+    ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('bidi_control');
     }
   });
 
   it('refuses combining marks that do not follow a letter or digit (".\u0301." folds to "..")', () => {
-    for (const p of ['/data/ok/.\u0301./x', '/data/ok/\u0301x', '/data/ok/a.\u0301b', '/data/ok/ \u0301x', '/data/ok/..\u0338/x']) {
+    for (const p of [
+      '/data/ok/.\u0301./x', '/data/ok/\u0301x', '/data/ok/a.\u0301b', '/data/ok/ \u0301x', '/data/ok/..\u0338/x',
+    ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('combining_mark');
     }
   });
 
   it('refuses lone surrogates', () => {
-    for (const p of ['/data/ok/\ud800x', '/data/ok/x\udc00', '/data/ok/\udc00\ud800']) expect(pathReason(p), JSON.stringify(p)).toBe('lone_surrogate');
+    for (const p of [
+      '/data/ok/\ud800x', '/data/ok/x\udc00', '/data/ok/\udc00\ud800',
+    ]) {
+      expect(pathReason(p), JSON.stringify(p)).toBe('lone_surrogate');
+    }
     expect(pathReason('/data/ok/\u{1d49c}.txt')).toBe('ok'); // a letter outside the BMP, as a well-formed pair
   });
 
   it('refuses fullwidth, overlong and look-alike dots and slashes, and whatever NFKC folds to them', () => {
-    for (const p of ['/data/ok/\uff0e\uff0e/secret', '/data/ok/..\uff0fsecret', '/data/ok/\u2025/x', '/data/ok/\u2024\u2024/x', '/data/ok/a\u2215b', '/data/ok/a\u2044b', '/data/ok/a\uff3cb', '/data/ok/\ufe52\ufe52/x', '/data/ok/\u2100']) {
+    for (const p of [
+      '/data/ok/\uff0e\uff0e/secret', '/data/ok/..\uff0fsecret', '/data/ok/\u2025/x', '/data/ok/\u2024\u2024/x',
+      '/data/ok/a\u2215b', '/data/ok/a\u2044b', '/data/ok/a\uff3cb', '/data/ok/\ufe52\ufe52/x', '/data/ok/\u2100',
+    ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('unicode_lookalike');
     }
   });
 
   it('refuses characters outside the repertoire: shell, glob and Windows-reserved ASCII, other spaces, symbols', () => {
-    for (const p of ['/data/ok/a*b', '/data/ok/a?b', '/data/ok/"a"', '/data/ok/<a>', '/data/ok/a|b', '/data/ok/$(id)', '/data/ok/`id`', '/data/ok/a\u00a0b', '/data/ok/a\u3000b', '/data/ok/\u3002\u3002/x', '/data/ok/\u{1f4c1}', '/data/ok/\ue000', '/data/ok/\u{10ffff}']) {
+    for (const p of [
+      '/data/ok/a*b', '/data/ok/a?b', '/data/ok/"a"', '/data/ok/<a>', '/data/ok/a|b', '/data/ok/$(id)', '/data/ok/`id`',
+      '/data/ok/a\u00a0b', '/data/ok/a\u3000b', '/data/ok/\u3002\u3002/x', '/data/ok/\u{1f4c1}', '/data/ok/\ue000',
+      '/data/ok/\u{10ffff}',
+    ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('disallowed_character');
     }
   });
@@ -367,7 +397,10 @@ describe('kind: url (threat model #12)', () => {
     it('refuses hosts WHATWG rewrites: percent-encoding, IPv4 shorthand, non-canonical IPv6', () => {
       const ips = urlRule(['93.184.216.34', '[2606:4700::1]'], ['http']);
       expect(reason('https://api%2eexample.com/')).toBe('host_not_canonical');
-      for (const u of ['http://0x5d.184.216.34/', 'http://93.184.216.34./', 'http://1578424354/', 'http://93.184.54818/', 'http://0135.184.216.34/']) {
+      for (const u of [
+        'http://0x5d.184.216.34/', 'http://93.184.216.34./', 'http://1578424354/', 'http://93.184.54818/',
+        'http://0135.184.216.34/',
+      ]) {
         expect(reason(u, ips), u).toBe('host_not_canonical');
       }
       expect(reason('http://93.184.216.34/', ips)).toBe('ok');
@@ -429,7 +462,9 @@ describe('kind: noLeadingDash (threat model #11)', () => {
   });
 
   it('refuses them at any depth of nested lists (an upstream may flatten them into its argv)', () => {
-    for (const v of [[['-x']], ['ok', ['a', ['--upload-pack=x']]], [[-1]]]) expect(reason(v), JSON.stringify(v)).toBe('leading_dash');
+    for (const v of [[['-x']], ['ok', ['a', ['--upload-pack=x']]], [[-1]]]) {
+      expect(reason(v), JSON.stringify(v)).toBe('leading_dash');
+    }
     expect(reason([['a'], [['b']]])).toBe('ok');
   });
 

@@ -162,6 +162,7 @@ function refuseCharacter(ch: string, previous: string): PathRefusal | undefined 
   if (FORMAT.test(ch)) return 'format_character';
   if (code <= 0x9f) return 'control_character';
   const folded = ch.normalize('NFKC');
-  if (SLASH_LOOKALIKES.has(ch) || folded.includes('.') || folded.includes('/') || folded.includes('\\')) return 'unicode_lookalike';
+  const looksLikeSeparator = folded.includes('.') || folded.includes('/') || folded.includes('\\');
+  if (SLASH_LOOKALIKES.has(ch) || looksLikeSeparator) return 'unicode_lookalike';
   return 'disallowed_character';
 }

@@ -17,11 +17,11 @@ import { isBlockedIPv4, isBlockedIPv6, parseIPv4, parseIPv6 } from './ip-address
  * (`https://api.example.com@evil.test/`, even an empty `@`); an authority not written `scheme://host[:port]`
  * (`https:api.example.com`, `https:/api.example.com`); non-ASCII hosts (IDNA: `ＡＰＩ.example.com`, a soft
  * hyphen inside a name; write punycode); hosts WHATWG rewrites (`0x5d.184.216.34`, `api%2eexample.com`,
- * `[0:0::1]`, `1.2.3.4.`); ports written other than as WHATWG keeps them (`:`, `:0443`); IP literals in loopback, private, link-local,
- * unique-local, CGNAT, unspecified, multicast, documentation or reserved ranges, IPv4 and IPv6, IPv4-mapped
- * and IPv4-compatible IPv6 — in whatever form WHATWG normalises to an address (`http://2130706433/`,
- * `http://0x7f.1/`, `http://0177.0.0.1/`, `http://[::ffff:7f00:1]/`); `localhost` and `*.localhost`; hosts not
- * in the allowlist; ports outside `ports` when given.
+ * `[0:0::1]`, `1.2.3.4.`); ports written other than as WHATWG keeps them (`:`, `:0443`); IP literals in
+ * loopback, private, link-local, unique-local, CGNAT, unspecified, multicast, documentation or reserved ranges,
+ * IPv4 and IPv6, IPv4-mapped, -translated and -compatible IPv6 — in whatever form WHATWG normalises to an
+ * address (`http://2130706433/`, `http://0x7f.1/`, `http://0177.0.0.1/`, `http://[::ffff:7f00:1]/`);
+ * `localhost` and `*.localhost`; hosts not in the allowlist; ports outside `ports` when given.
  *
  * Not done, because a pure check performs no I/O: **DNS resolution**. `evil.example.org` may resolve to
  * 127.0.0.1, so the host allowlist is the real defence — list only hosts you control or trust, and never a
@@ -165,7 +165,12 @@ function rawAuthority(value: string, scheme: string): string | undefined {
  * Why the authority as written is not the one WHATWG parsed, if it is not: the host must be the parsed host up
  * to ASCII case, and a port must be the parsed one, or the scheme's default port that WHATWG drops.
  */
-function authorityRefusal(authority: string, host: string, port: string, defaultPort: number | undefined): UrlRefusal | undefined {
+function authorityRefusal(
+  authority: string,
+  host: string,
+  port: string,
+  defaultPort: number | undefined,
+): UrlRefusal | undefined {
   const colon = authority.startsWith('[') ? authority.indexOf(':', authority.indexOf(']')) : authority.indexOf(':');
   const writtenHost = colon < 0 ? authority : authority.slice(0, colon);
   if (/[^\u0000-\u007f]/.test(writtenHost)) return 'idna_host';
