@@ -180,7 +180,8 @@ describe('Catalogue.build', () => {
     ]) {
       expect(c.resolveResource(uri), JSON.stringify(uri)).toBeUndefined();
     }
-    for (const uri of ['file:///srv/docs/a.b/c..d', 'file:///srv/docs/.hidden', 'file:///srv/docs/100%20done', 'items://42']) {
+    const fine = ['file:///srv/docs/a.b/c..d', 'file:///srv/docs/.hidden', 'file:///srv/docs/100%20done', 'items://42'];
+    for (const uri of fine) {
       expect(c.resolveResource(uri), uri).toBe('a');
     }
     // A URI the upstream listed itself is routed as listed.
