@@ -362,7 +362,7 @@ function compileConstraint(c: RawConstraint, at: string, src: YamlSource, proble
       (c.roots ?? []).forEach((r, i) => {
         const parsed = parsePathRoot(resolveRoot(r, src.file));
         if (parsed.ok) roots.push(parsed.root);
-        else problems.push(src.problem(`${at}/roots/${i}`, `is not a usable root (${parsed.reason.replace(/_/g, ' ')}): write an absolute path without "..", "~", "\\" or "%", or one relative to the policy file's folder starting with "./" or "../"`));
+        else problems.push(src.problem(`${at}/roots/${i}`, unusableRoot(parsed.reason)));
       });
       return fieldCheck(`path ${field.text} under ${roots.map((r) => r.text).join(', ')}`, field, optional, 'path', (v) => checkPathUnderRoots(v, roots));
     }
@@ -383,6 +383,13 @@ function compileConstraint(c: RawConstraint, at: string, src: YamlSource, proble
     case 'noLeadingDash':
       return fieldCheck(`noLeadingDash ${field.text}`, field, optional, 'noLeadingDash', checkNoLeadingDash);
   }
+}
+
+function unusableRoot(reason: string): string {
+  return (
+    `is not a usable root (${reason.replace(/_/g, ' ')}): write a canonical absolute path (no "//", "." or ".." ` +
+    `segments, no "~", "%", ";", ":" or "\\"), or one relative to the policy file's folder starting with "./" or "../"`
+  );
 }
 
 /**

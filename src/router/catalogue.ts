@@ -1,6 +1,7 @@
 import type { CatalogueConfig } from '../config/types.js';
 import { ConfigError } from '../errors/config-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
+import { isAmbiguousUri } from './ambiguous-uri.js';
 import { exposedName, TOOL_NAME_RE, type NamingOptions } from './naming.js';
 import { templateMatcher } from './uri-template.js';
 
@@ -158,10 +159,15 @@ export class Catalogue {
     if (collisions.length > 0) throw new ConfigError(collisions.map((c) => ({ file: configFile, path: '/upstreams', message: c.message })));
   }
 
-  /** The upstream that serves `uri`: an exact listed URI first, then the one template that matches. */
+  /**
+   * The upstream that serves `uri`: an exact listed URI first, then the one template that matches. A URI only a
+   * template matches must not be one the upstream could resolve elsewhere (`{+path}` = `../../etc/passwd`): the
+   * policy's URI globs decide on its text, and that text is forwarded as it is.
+   */
   resolveResource(uri: string): string | undefined {
     const exact = this.resources.get(uri);
     if (exact) return exact.upstream;
+    if (isAmbiguousUri(uri)) return undefined;
     let owner: string | undefined;
     for (const t of this.templates) {
       if (!t.matcher.test(uri)) continue;

@@ -151,6 +151,43 @@ describe('Catalogue.build', () => {
     expect(c.resolveResource('nothing://here')).toBeUndefined();
   });
 
+  // The policy's URI globs decide on the text; a template must not route text the upstream resolves elsewhere.
+  it('routes no template-matched URI with dot segments, backslashes or encoded dots and separators', () => {
+    const c = Catalogue.build(
+      [
+        listing('a', {
+          resources: [{ uri: 'file:///listed/../as-is' }],
+          resourceTemplates: [{ uriTemplate: 'file:///{+path}' }, { uriTemplate: 'items://{id}' }],
+        }),
+      ],
+      config,
+      1,
+      1,
+    );
+    for (const uri of [
+      'file:///srv/docs/../../etc/passwd',
+      'file:///srv/docs/..',
+      'file:///srv/docs/./x',
+      'file:///srv/docs/%2e%2e/secret',
+      'file:///srv/docs/%2E%2e%2Fsecret',
+      'file:///srv/docs/..%2fsecret',
+      'file:///srv/docs/%252e%252e/secret',
+      'file:///srv/docs\\..\\secret',
+      'file:///srv/docs/a\nb',
+      'items://..',
+      'items://.',
+      'items://%2e%2e',
+    ]) {
+      expect(c.resolveResource(uri), JSON.stringify(uri)).toBeUndefined();
+    }
+    const fine = ['file:///srv/docs/a.b/c..d', 'file:///srv/docs/.hidden', 'file:///srv/docs/100%20done', 'items://42'];
+    for (const uri of fine) {
+      expect(c.resolveResource(uri), uri).toBe('a');
+    }
+    // A URI the upstream listed itself is routed as listed.
+    expect(c.resolveResource('file:///listed/../as-is')).toBe('a');
+  });
+
   it('drops unusable templates with an issue', () => {
     const c = Catalogue.build([listing('a', { resourceTemplates: [{ uriTemplate: 'x://{bad expr}' }, { name: 'no template' }] })], config, 1, 1);
     expect(c.templates).toHaveLength(0);

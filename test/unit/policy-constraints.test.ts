@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { isBlockedIPv4, isBlockedIPv6, parseIPv4, parseIPv6 } from '../../src/policy/constraints/ip-address.js';
 import { checkNoLeadingDash } from '../../src/policy/constraints/no-leading-dash.js';
-import { checkPathUnderRoots, parsePathRoot, type PathRoot } from '../../src/policy/constraints/path-under-roots.js';
+import {
+  checkPathUnderRoots,
+  parsePath,
+  parsePathRoot,
+  type PathRoot,
+} from '../../src/policy/constraints/path-under-roots.js';
 import { checkUrl, parseHostPattern, type HostPattern, type UrlRule } from '../../src/policy/constraints/url-allowed.js';
 import { parseFieldPath, readField, redactArguments } from '../../src/policy/field-path.js';
 import { nameGlob, uriGlob } from '../../src/policy/glob.js';
@@ -19,8 +24,25 @@ const pathReason = (value: unknown, rs: readonly PathRoot[] = roots): string => 
 };
 
 describe('kind: path (threat model #10)', () => {
-  it('admits paths at or below a root, normalising doubled separators and "." segments', () => {
-    for (const p of ['/data/ok', '/data/ok/', '/data/ok/a.txt', '/data/ok/sub/dir/file', '/data//ok///a', '/data/./ok/./a', '/data/ok/.hidden', '/data/ok/a..b', '/data/ok/file~']) {
+  it('admits canonical paths at or below a root, in any script, NFC or NFD', () => {
+    for (const p of [
+      '/data/ok',
+      '/data/ok/',
+      '/data/ok/a.txt',
+      '/data/ok/sub/dir/file',
+      '/data/ok/sub/dir/',
+      '/data/ok/.hidden',
+      '/data/ok/a..b',
+      '/data/ok/file~',
+      '/data/ok/file (1).txt',
+      "/data/ok/Tom & Jerry's [draft] #2 + v1,2=3@x^{y}!.md",
+      '/data/ok/-rf',
+      '/data/ok/résumé.txt', // NFC
+      '/data/ok/re\u0301sume\u0301.txt', // NFD, as macOS writes names
+      '/data/ok/हिन्दी.txt', // Devanagari: vowel signs and virama are combining marks after letters
+      '/data/ok/日本語/ファイル.txt',
+      '/data/ok/Ελληνικά/٣.txt',
+    ]) {
       expect(pathReason(p), p).toBe('ok');
     }
   });
@@ -36,18 +58,40 @@ describe('kind: path (threat model #10)', () => {
     expect(pathReason('/etc/passwd')).toBe('outside_roots');
   });
 
+  // Defect 7: these were normalised away and then the raw text was forwarded (threat model #8).
+  it('refuses doubled slashes anywhere, not only at the start, instead of normalising them', () => {
+    for (const p of ['/data//ok/x', '/data/ok//x', '/data/ok/x//', '/data/ok///', '/data/ok//../../etc/passwd']) {
+      expect(pathReason(p), p).toBe('empty_segment');
+    }
+    expect(pathReason('//data/ok/a')).toBe('unc_path');
+    expect(pathReason('//server/share/x')).toBe('unc_path');
+  });
+
+  it('refuses "." segments instead of normalising them', () => {
+    for (const p of ['/data/./ok/x', '/data/ok/./x', '/data/ok/.', '/data/ok/./', '/./data/ok/x', '/data/ok/. /x']) {
+      expect(pathReason(p), p).toBe('dot_segment');
+    }
+  });
+
   it('refuses ".." segments, including ones Windows would trim to ".."', () => {
     for (const p of ['/data/ok/../secret', '/data/ok/..', '/data/ok/a/../../x', '/data/ok/a/../b', '/data/ok/.../x', '/data/ok/.. /x', '/data/ok/. ./x']) {
       expect(pathReason(p), p).toBe('dot_dot');
     }
   });
 
-  it('refuses percent-encoded dots, separators, percent signs, NUL and overlong UTF-8', () => {
+  it('refuses segments ending in a dot or a space (Windows trims them: "secret." opens "secret")', () => {
+    for (const p of [
+      '/data/ok/secret.', '/data/ok/secret ', '/data/ok/a./x', '/data/ok/a /x', '/data/ok/ /x', '/data/ok/x/  ',
+    ]) {
+      expect(pathReason(p), p).toBe('trailing_dot_or_space');
+    }
+  });
+
+  it('refuses every percent sign: encoded dots, separators, double and overlong encodings alike', () => {
     for (const p of [
       '/data/ok/%2e%2e/secret',
       '/data/ok/%2E%2E/secret',
       '/data/ok/..%2fsecret',
-      '/data/ok/..%2Fsecret',
       '/data/ok/%2e%2e%2fsecret',
       '/data/ok/..%5csecret',
       '/data/ok/%252e%252e/secret',
@@ -55,38 +99,102 @@ describe('kind: path (threat model #10)', () => {
       '/data/ok/%c0%ae%c0%ae/secret',
       '/data/ok/%e0%80%ae/x',
       '/data/ok/%u002e%u002e/x',
+      '/data/ok/100%20done',
+      '/data/ok/100%',
     ]) {
       expect(pathReason(p), p).toBe('encoded_character');
     }
-    // A percent sign that encodes nothing dangerous is just a character.
-    expect(pathReason('/data/ok/100%20done')).toBe('ok');
+  });
+
+  it('refuses ";" path parameters (..;/ reads as ../ to servers that strip them)', () => {
+    for (const p of ['/data/ok/..;/secret', '/data/ok/.;/x', '/data/ok/a;jsessionid=1', '/data/ok/x;/../../etc']) {
+      expect(pathReason(p), p).toBe('path_parameter');
+    }
   });
 
   it('refuses backslashes (mixed separators)', () => {
-    for (const p of ['/data/ok\\..\\..\\etc\\passwd', '/data/ok/a\\b', '\\data\\ok\\a', 'C:\\data\\ok']) expect(pathReason(p), p).toBe('backslash');
+    for (const p of [
+      '/data/ok\\..\\..\\etc\\passwd', '/data/ok/a\\b', '\\data\\ok\\a', '\\\\server\\share\\x',
+    ]) {
+      expect(pathReason(p), p).toBe('backslash');
+    }
   });
 
-  it('refuses NUL bytes and control characters', () => {
+  it('refuses Windows drive letters and NTFS streams', () => {
+    for (const p of ['C:/data/ok/a', 'C:\\data\\ok', '/C:/data/ok/a', '/data/ok/a.txt::$DATA', '/data/ok/a:b']) {
+      expect(pathReason(p), p).toBe('drive_or_stream');
+    }
+  });
+
+  it('refuses NUL bytes and C0/C1 control characters', () => {
     expect(pathReason('/data/ok/a.txt\u0000.png')).toBe('nul_byte');
     expect(pathReason('/data/ok/a\nb')).toBe('control_character');
     expect(pathReason('/data/ok/a\u007fb')).toBe('control_character');
+    expect(pathReason('/data/ok/a\u0085b')).toBe('control_character');
   });
 
-  it('refuses Unicode characters that normalise to dots or slashes', () => {
-    for (const p of ['/data/ok/\uff0e\uff0e/secret', '/data/ok/..\uff0fsecret', '/data/ok/\u2025/x', '/data/ok/a\u2215b', '/data/ok/a\uff3cb']) {
-      expect(pathReason(p), p).toBe('unicode_lookalike');
+  it('refuses zero-width and other format characters (Unicode Cf)', () => {
+    for (const p of [
+      '/data/ok/\u200b../x', '/data/ok/.\u200b./x', '/data/ok/a\u200db', '/data/ok/a\u2060b', '/data/ok/\ufeffa',
+      '/data/ok/a\u00adb', '/data/ok/\u{e0041}',
+    ]) {
+      expect(pathReason(p), JSON.stringify(p)).toBe('format_character');
     }
-    expect(pathReason('/data/ok/résumé.txt')).toBe('ok');
   });
 
-  it('refuses relative paths, home expansion and a leading double slash', () => {
+  it('refuses bidi controls', () => {
+    for (const p of [
+      '/data/ok/\u202etxt.exe', '/data/ok/a\u2066b\u2069', '/data/ok/a\u200eb', '/data/ok/a\u200fb',
+      '/data/ok/a\u061cb',
+    ]) {
+      expect(pathReason(p), JSON.stringify(p)).toBe('bidi_control');
+    }
+  });
+
+  it('refuses combining marks that do not follow a letter or digit (".\u0301." folds to "..")', () => {
+    for (const p of [
+      '/data/ok/.\u0301./x', '/data/ok/\u0301x', '/data/ok/a.\u0301b', '/data/ok/ \u0301x', '/data/ok/..\u0338/x',
+    ]) {
+      expect(pathReason(p), JSON.stringify(p)).toBe('combining_mark');
+    }
+  });
+
+  it('refuses lone surrogates', () => {
+    for (const p of [
+      '/data/ok/\ud800x', '/data/ok/x\udc00', '/data/ok/\udc00\ud800',
+    ]) {
+      expect(pathReason(p), JSON.stringify(p)).toBe('lone_surrogate');
+    }
+    expect(pathReason('/data/ok/\u{1d49c}.txt')).toBe('ok'); // a letter outside the BMP, as a well-formed pair
+  });
+
+  it('refuses fullwidth, overlong and look-alike dots and slashes, and whatever NFKC folds to them', () => {
+    for (const p of [
+      '/data/ok/\uff0e\uff0e/secret', '/data/ok/..\uff0fsecret', '/data/ok/\u2025/x', '/data/ok/\u2024\u2024/x',
+      '/data/ok/a\u2215b', '/data/ok/a\u2044b', '/data/ok/a\uff3cb', '/data/ok/\ufe52\ufe52/x', '/data/ok/\u2100',
+    ]) {
+      expect(pathReason(p), JSON.stringify(p)).toBe('unicode_lookalike');
+    }
+  });
+
+  it('refuses characters outside the repertoire: shell, glob and Windows-reserved ASCII, other spaces, symbols', () => {
+    for (const p of [
+      '/data/ok/a*b', '/data/ok/a?b', '/data/ok/"a"', '/data/ok/<a>', '/data/ok/a|b', '/data/ok/$(id)', '/data/ok/`id`',
+      '/data/ok/a\u00a0b', '/data/ok/a\u3000b', '/data/ok/\u3002\u3002/x', '/data/ok/\u{1f4c1}', '/data/ok/\ue000',
+      '/data/ok/\u{10ffff}',
+    ]) {
+      expect(pathReason(p), JSON.stringify(p)).toBe('disallowed_character');
+    }
+  });
+
+  it('refuses relative paths and home expansion', () => {
     expect(pathReason('data/ok/a')).toBe('relative');
     expect(pathReason('./data/ok/a')).toBe('relative');
     expect(pathReason('../../.ssh/id_rsa')).toBe('relative');
     expect(pathReason('~/.ssh/id_rsa')).toBe('home_directory');
     expect(pathReason('~root/.ssh')).toBe('home_directory');
     expect(pathReason('/data/ok/~/x')).toBe('home_directory');
-    expect(pathReason('//data/ok/a')).toBe('unc_path');
+    expect(pathReason('/data/ok/~root')).toBe('home_directory');
   });
 
   it('refuses non-strings, empty and over-long values', () => {
@@ -98,14 +206,23 @@ describe('kind: path (threat model #10)', () => {
     expect(pathReason(`/data/ok/${'a'.repeat(5000)}`)).toBe('too_long');
   });
 
-  it('accepts several roots, and normalises the roots themselves', () => {
-    const rs = [root('/srv//a/'), root('/srv/b')];
+  it('decides on the text it is given: the segments it compared are the value itself', () => {
+    for (const p of ['/data/ok/a/b.txt', '/data/ok/', '/data/ok/re\u0301sume\u0301']) {
+      const r = parsePath(p);
+      expect(r.ok && `/${r.segments.join('/')}${p.endsWith('/') ? '/' : ''}`).toBe(p);
+    }
+  });
+
+  it('accepts several roots; a root must be canonical too (a trailing "/" is allowed)', () => {
+    const rs = [root('/srv/a/'), root('/srv/b')];
     expect(rs[0]!.text).toBe('/srv/a');
     expect(pathReason('/srv/a/x', rs)).toBe('ok');
     expect(pathReason('/srv/b/x', rs)).toBe('ok');
     expect(pathReason('/srv/c/x', rs)).toBe('outside_roots');
-    expect(parsePathRoot('/srv/../etc').ok).toBe(false);
+    expect(parsePathRoot('/srv/../etc')).toEqual({ ok: false, reason: 'dot_dot' });
+    expect(parsePathRoot('/srv//a')).toEqual({ ok: false, reason: 'empty_segment' });
     expect(parsePathRoot('relative').ok).toBe(false);
+    expect(pathReason('/anything/at/all', [root('/')])).toBe('ok');
   });
 });
 
@@ -205,6 +322,8 @@ describe('kind: url (threat model #12)', () => {
       'http://[2002:7f00:1::]/',
       'http://[2001:db8::1]/',
       'http://[2001::1]/',
+      'http://[::ffff:0:7f00:1]/', // IPv4-translated (RFC 2765)
+      'http://[3fff::1]/', // documentation (RFC 9637)
     ]) {
       expect(reason(u), u).toBe('blocked_address');
     }
@@ -257,6 +376,55 @@ describe('kind: url (threat model #12)', () => {
       expect(parseHostPattern(bad).ok, bad).toBe(false);
     }
   });
+
+  // Defect 7's twin: WHATWG rewrites the authority, the raw text is what goes upstream (threat model #8, #12).
+  describe('decides on the URL as written, not on what WHATWG made of it', () => {
+    it('refuses an authority not written scheme://host', () => {
+      expect(reason('https:api.example.com/x')).toBe('authority_not_canonical');
+      expect(reason('https:/api.example.com/x')).toBe('authority_not_canonical');
+      expect(reason('https:\\/api.example.com/x')).toBe('backslash');
+      expect(reason('https:///api.example.com/x')).toBe('host_not_canonical');
+    });
+
+    it('refuses hosts IDNA would rewrite: write punycode', () => {
+      expect(reason('https://\uff21\uff30\uff29.example.com/')).toBe('idna_host'); // fullwidth API
+      expect(reason('https://api.exam\u00adple.com/')).toBe('idna_host'); // soft hyphen, dropped by UTS 46
+      expect(reason('https://a.example.org\u3002evil.test/')).toBe('idna_host'); // ideographic full stop
+      expect(reason('https://b\u00fccher.example.org/')).toBe('idna_host');
+      expect(reason('https://xn--bcher-kva.example.org/')).toBe('ok');
+    });
+
+    it('refuses hosts WHATWG rewrites: percent-encoding, IPv4 shorthand, non-canonical IPv6', () => {
+      const ips = urlRule(['93.184.216.34', '[2606:4700::1]'], ['http']);
+      expect(reason('https://api%2eexample.com/')).toBe('host_not_canonical');
+      for (const u of [
+        'http://0x5d.184.216.34/', 'http://93.184.216.34./', 'http://1578424354/', 'http://93.184.54818/',
+        'http://0135.184.216.34/',
+      ]) {
+        expect(reason(u, ips), u).toBe('host_not_canonical');
+      }
+      expect(reason('http://93.184.216.34/', ips)).toBe('ok');
+      expect(reason('http://[2606:4700:0::1]/', ips)).toBe('host_not_canonical');
+      expect(reason('http://[2606:4700:0000:0000:0000:0000:0000:0001]/', ips)).toBe('host_not_canonical');
+      expect(reason('http://[2606:4700::1]/', ips)).toBe('ok');
+      expect(reason('foo://api%2eexample.com/', urlRule(['api.example.com'], ['foo']))).toBe('host_not_canonical');
+    });
+
+    it('refuses ports WHATWG rewrites, keeps an explicit default port', () => {
+      expect(reason('https://api.example.com:/')).toBe('port_not_canonical');
+      expect(reason('https://api.example.com:0443/')).toBe('port_not_canonical');
+      expect(reason('https://api.example.com:+443/')).toBe('unparseable');
+      expect(reason('https://api.example.com:443/')).toBe('ok');
+      expect(reason('https://api.example.com:8443/')).toBe('ok');
+    });
+
+    it('keeps what every parser reads alike: ASCII case, a trailing dot, "@" after the authority', () => {
+      expect(reason('HTTPS://API.Example.COM/v1')).toBe('ok');
+      expect(reason('https://api.example.com./v1')).toBe('ok');
+      expect(reason('https://api.example.com/#@evil.test/')).toBe('ok');
+      expect(reason('https://api.example.com?@evil.test/')).toBe('ok');
+    });
+  });
 });
 
 describe('IP address helpers', () => {
@@ -291,6 +459,13 @@ describe('kind: noLeadingDash (threat model #11)', () => {
 
   it('refuses values readable as options', () => {
     for (const v of ['-rf', '--upload-pack=touch /tmp/pwned', '-', ' -x', '\t--help', ['ok', '-x'], -1, -0]) expect(reason(v), JSON.stringify(v)).toBe('leading_dash');
+  });
+
+  it('refuses them at any depth of nested lists (an upstream may flatten them into its argv)', () => {
+    for (const v of [[['-x']], ['ok', ['a', ['--upload-pack=x']]], [[-1]]]) {
+      expect(reason(v), JSON.stringify(v)).toBe('leading_dash');
+    }
+    expect(reason([['a'], [['b']]])).toBe('ok');
   });
 
   it('passes everything else', () => {

@@ -77,18 +77,21 @@ export function isBlockedIPv4(n: number): boolean {
 }
 
 /**
- * Blocked: unspecified, loopback, IPv4-compatible (::/96) and IPv4-mapped (::ffff:0:0/96) — a URL has no business
- * naming an IPv4 host that way, whatever the address — discard (100::/64), IETF assignments and Teredo
- * (2001::/23), documentation (2001:db8::/32), unique-local (fc00::/7), link-local (fe80::/10), site-local
- * (fec0::/10), multicast (ff00::/8), local-use NAT64 (64:ff9b:1::/48); and NAT64 (64:ff9b::/96) or 6to4
- * (2002::/16) addresses whose embedded IPv4 address is blocked.
+ * Blocked: unspecified, loopback, IPv4-compatible (::/96), IPv4-mapped (::ffff:0:0/96) and IPv4-translated
+ * (::ffff:0:0:0/96, RFC 2765 §2.1: stacks that honour it connect to the embedded address) — a URL has no
+ * business naming an IPv4 host that way, whatever the address — discard (100::/64), IETF assignments and
+ * Teredo (2001::/23), documentation (2001:db8::/32, 3fff::/20 RFC 9637), unique-local (fc00::/7), link-local
+ * (fe80::/10), site-local (fec0::/10), multicast (ff00::/8), local-use NAT64 (64:ff9b:1::/48); and NAT64
+ * (64:ff9b::/96) or 6to4 (2002::/16) addresses whose embedded IPv4 address is blocked.
  */
 export function isBlockedIPv6(g: readonly number[]): boolean {
   const [g0, g1, g2, g3, g4, g5, g6, g7] = g as [number, number, number, number, number, number, number, number];
   if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0 || g5 === 0xffff)) return true;
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0xffff && g5 === 0) return true;
   if (g0 === 0x0100 && g1 === 0 && g2 === 0 && g3 === 0) return true;
   if (g0 === 0x2001 && g1 < 0x0200) return true;
   if (g0 === 0x2001 && g1 === 0x0db8) return true;
+  if (g0 === 0x3fff && g1 < 0x1000) return true;
   if ((g0 & 0xfe00) === 0xfc00) return true;
   if ((g0 & 0xffc0) === 0xfe80 || (g0 & 0xffc0) === 0xfec0) return true;
   if ((g0 & 0xff00) === 0xff00) return true;
