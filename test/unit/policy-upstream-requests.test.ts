@@ -16,6 +16,7 @@ import { explain, formatExplanation } from '../../src/policy/explain.js';
 import type { CompiledPolicy } from '../../src/policy/model.js';
 import { fixtureInput, parsePolicyFixtures, runPolicyFixtures } from '../../src/policy/test-runner.js';
 import { possibleUpstreamRequests, upstreamRequestOf, type UpstreamRequest } from '../../src/policy/upstream-requests.js';
+import { commonCapabilities } from '../../src/upstream/upstream-set.js';
 
 const NOW = Date.UTC(2026, 0, 1);
 
@@ -186,6 +187,16 @@ describe('possibleUpstreamRequests: what may be declared to an upstream', () => 
     expect(declarableCapabilities(new Set(['sampling/createMessage', 'roots/list'] as const))).toEqual({ sampling: {}, roots: {} });
     expect(declarableCapabilities(new Set(['elicitation/create:form'] as const))).toEqual({ elicitation: { form: {} } });
     expect(declarableCapabilities(new Set(['elicitation/create:url'] as const))).toEqual({ elicitation: { url: {} } });
+  });
+
+  it('declares to a per-session upstream its client\'s own capabilities, narrowed to the declarable ones', () => {
+    const client = { sampling: { context: {} }, elicitation: { form: {}, url: {} }, roots: { listChanged: true }, experimental: { x: {} } };
+    expect(commonCapabilities(client, declarableCapabilities(new Set()))).toEqual({});
+    expect(commonCapabilities(client, declarableCapabilities(new Set(['sampling/createMessage', 'elicitation/create:form'] as const)))).toEqual({ sampling: { context: {} }, elicitation: { form: {} } });
+    expect(commonCapabilities(client, declarableCapabilities(new Set(['elicitation/create:url', 'roots/list'] as const)))).toEqual({ elicitation: { url: {} }, roots: { listChanged: true } });
+    // `elicitation: {}` is form only: never URL mode, whatever may be declared.
+    expect(commonCapabilities({ elicitation: {} }, declarableCapabilities(new Set(['elicitation/create:form', 'elicitation/create:url'] as const)))).toEqual({ elicitation: { form: {} } });
+    expect(commonCapabilities({ elicitation: {} }, declarableCapabilities(new Set(['elicitation/create:url'] as const)))).toEqual({});
   });
 
   it('checks the client declaration per request: elicitation {} is form only', () => {
