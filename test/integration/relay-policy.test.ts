@@ -163,6 +163,21 @@ describe('the policy decides what an upstream may ask the client', () => {
     expect(relayRecords('dave')).toEqual([expect.objectContaining({ relay: 'elicitation/create:form', decision: 'allow', rule: 'fx.forms', outcome: 'ok' })]);
   });
 
+  it('allowed by the policy but not declared by the client: still never sent, and the audit says why', async () => {
+    const token = await gw.token({ sub: 'erin', scopes: ['fx:sample'] });
+    const erin = await gw.client({ transport: { requestInit: { headers: { Authorization: `Bearer ${token}` } } } });
+    // The SDK registers no handler for a capability the client did not declare: any request lands here.
+    const seen: string[] = [];
+    erin.fallbackRequestHandler = async (request) => {
+      seen.push(request.method);
+      throw new Error('unexpected request');
+    };
+    const r = (await erin.callTool({ name: 'fx__sample', arguments: { prompt: 'hello' } })) as CallToolResult;
+    expect(textOf(r)).toMatch(/^sampling failed: .*-32601.*Client does not support this request/);
+    expect(seen).toEqual([]);
+    expect(relayRecords('erin')).toEqual([expect.objectContaining({ decision: 'allow', rule: 'fx.sampling', outcome: 'error', errorCode: 'GW_RELAY_CAPABILITY_MISSING' })]);
+  });
+
   it('the fixture upstream was declared only what the policy could allow from it: sampling and forms, not roots or URLs', () => {
     const init = readRecord<RecordEntry & { params?: { capabilities?: unknown } }>(record).find((e) => e.method === 'initialize');
     expect(init?.params?.capabilities).toEqual({ sampling: {}, elicitation: { form: {} } });
