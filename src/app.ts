@@ -14,6 +14,7 @@ import { httpLimitsOf } from './edge/http-limits.js';
 import { buildEdge, edgeClientCertReader, type Readiness } from './edge/server.js';
 import { FrontDoor } from './mcp/front-door.js';
 import { CallLimiter } from './mcp/limits.js';
+import { ALL_UPSTREAM_REQUESTS, declarableCapabilities } from './mcp/relay-capabilities.js';
 import { createSessionAuthority } from './mcp/session-setup.js';
 import { loadPolicyDir } from './policy/compile.js';
 import type { PolicyEngine } from './policy/decision.js';
@@ -117,6 +118,8 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     logger,
     clientInfo: { name: 'gatehouse', version: VERSION },
     ...(deps.channelFactory ? { channelFactory: deps.channelFactory } : {}),
+    // Declare sampling/elicitation/roots to an upstream only when the policy could let it ask (threat model #19).
+    declarable: (upstream) => declarableCapabilities(policy.possibleUpstreamRequests?.(upstream) ?? ALL_UPSTREAM_REQUESTS),
     hooks: {
       relay: (upstream, request, origin) => frontDoor!.relay(upstream, request, origin),
       notification: (upstream, n, origin) => frontDoor?.upstreamNotification(upstream, n, origin),

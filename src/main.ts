@@ -15,7 +15,8 @@ import { planApproval } from './policy/pinning/approve.js';
 import { readToolsLock, writeToolsLock } from './policy/pinning/lock-io.js';
 import { scanListings } from './policy/pinning/description-scan.js';
 import { lockListings } from './policy/pinning/lock-file.js';
-import { fixtureInput, formatTestReport, loadPolicyFixtures, runPolicyFixtures } from './policy/test-runner.js';
+import { fixtureInput, fixtureRequestProblem, formatTestReport, loadPolicyFixtures, runPolicyFixtures, type FixtureRequest } from './policy/test-runner.js';
+import { UPSTREAM_REQUEST_METHODS } from './policy/upstream-requests.js';
 import { VERSION } from './version.js';
 import { NullAuditSink } from './audit/audit-sink.js';
 import { formatVerifyReport, verifyAuditFiles } from './audit/verify.js';
@@ -35,6 +36,9 @@ Usage:
                                        run the policy fixtures (*.test.yaml); non-zero when one fails
   gatehouse policy explain [--dir DIR | --config FILE] --sub NAME --scope "a b" (--tool NAME | --prompt NAME | --uri URI)
                            [--upstream NAME] [--args '{"k":"v"}']
+  gatehouse policy explain [--dir DIR | --config FILE] --sub NAME --scope "a b" --request METHOD --upstream NAME
+                           [--mode form|url]   (a request the upstream sends the client: sampling/createMessage,
+                                               elicitation/create, roots/list)
                                        show how the policy decides one request, rule by rule
   gatehouse audit verify FILE [FILE…] [--key-env NAME | --key-file FILE] [--json]
                                        check the hash chain of audit files (in order: rotated first);
@@ -53,6 +57,8 @@ Options:
   --by NAME           tools approve: who approves (recorded in the lock; default $USER)
   --tool/--prompt/--uri, --upstream, --args JSON
                       policy explain: the target (upstream: default the name's prefix) and its arguments
+  --request METHOD, --mode form|url
+                      policy explain: a request from --upstream to the client (mode: elicitation/create only)
 `;
 
 /**
@@ -334,11 +340,15 @@ function policyTest(dir: string | undefined, file: string): number {
 function policyExplain(
   dir: string | undefined,
   file: string,
-  opts: { sub?: string; scope: string[]; tool?: string; prompt?: string; uri?: string; upstream?: string; args?: string },
+  opts: { sub?: string; scope: string[]; tool?: string; prompt?: string; uri?: string; request?: string; mode?: string; upstream?: string; args?: string },
 ): number {
   const where = policyDirOf(dir, file);
-  const named = [opts.tool, opts.prompt, opts.uri].filter((v) => v !== undefined).length;
-  if (named !== 1) throw new UsageError('policy explain: name exactly one of --tool, --prompt, --uri');
+  const named = [opts.tool, opts.prompt, opts.uri, opts.request].filter((v) => v !== undefined).length;
+  if (named !== 1) throw new UsageError('policy explain: name exactly one of --tool, --prompt, --uri, --request');
+  if (opts.request !== undefined && !UPSTREAM_REQUEST_METHODS.has(opts.request)) {
+    throw new UsageError(`policy explain: --request must be one of ${[...UPSTREAM_REQUEST_METHODS].join(', ')}`);
+  }
+  if (opts.mode !== undefined && opts.mode !== 'form' && opts.mode !== 'url') throw new UsageError('policy explain: --mode must be form or url');
   let args: Record<string, unknown> | undefined;
   if (opts.args !== undefined) {
     let parsed: unknown;
@@ -352,21 +362,20 @@ function policyExplain(
   }
   const policy = loadPolicyDir(where.dir);
   const scopes = opts.scope.flatMap((s) => s.split(/\s+/)).filter((s) => s !== '');
-  const method = opts.tool !== undefined ? 'tools/call' : opts.prompt !== undefined ? 'prompts/get' : 'resources/read';
-  const input = fixtureInput(
-    {
-      principal: { ...(opts.sub !== undefined && opts.sub !== '' ? { sub: opts.sub } : {}), scopes },
-      request: {
-        method,
-        ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
-        ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
-        ...(opts.uri !== undefined ? { uri: opts.uri } : {}),
-        ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}),
-        ...(args !== undefined ? { args } : {}),
-      },
-    },
-    { separator: where.separator, now: Date.now() },
-  );
+  const method = opts.request ?? (opts.tool !== undefined ? 'tools/call' : opts.prompt !== undefined ? 'prompts/get' : 'resources/read');
+  const request: FixtureRequest = {
+    method,
+    ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
+    ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
+    ...(opts.uri !== undefined ? { uri: opts.uri } : {}),
+    ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}),
+    ...(opts.mode !== undefined ? { mode: opts.mode as 'form' | 'url' } : {}),
+    ...(args !== undefined ? { args } : {}),
+  };
+  // The same checks as a fixture's request (e.g. a request from an upstream names the upstream).
+  const problem = fixtureRequestProblem(request);
+  if (problem !== undefined) throw new UsageError(`policy explain: ${problem}`);
+  const input = fixtureInput({ principal: { ...(opts.sub !== undefined && opts.sub !== '' ? { sub: opts.sub } : {}), scopes }, request }, { separator: where.separator, now: Date.now() });
   process.stdout.write(`${formatExplanation(explain(input, policy))}\n`);
   return 0;
 }
@@ -387,6 +396,8 @@ async function main(argv: string[]): Promise<number> {
       prompt: { type: 'string' },
       uri: { type: 'string' },
       upstream: { type: 'string' },
+      request: { type: 'string' },
+      mode: { type: 'string' },
       args: { type: 'string' },
       yes: { type: 'boolean', default: false },
       by: { type: 'string' },
@@ -436,6 +447,8 @@ async function main(argv: string[]): Promise<number> {
           ...(values.tool !== undefined ? { tool: values.tool } : {}),
           ...(values.prompt !== undefined ? { prompt: values.prompt } : {}),
           ...(values.uri !== undefined ? { uri: values.uri } : {}),
+          ...(values.request !== undefined ? { request: values.request } : {}),
+          ...(values.mode !== undefined ? { mode: values.mode } : {}),
           ...(values.upstream !== undefined ? { upstream: values.upstream } : {}),
           ...(values.args !== undefined ? { args: values.args } : {}),
         });

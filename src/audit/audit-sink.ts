@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 export interface AuditEvent {
   type:
     | 'mcp.request'
+    /** A request an upstream sent the client (sampling, elicitation, roots): its decision and how it ended. */
+    | 'mcp.relay'
     | 'mcp.session'
     | 'upstream.state'
     | 'config'
@@ -43,6 +45,11 @@ export interface AuditEvent {
   tool?: string;
   resource?: string;
   prompt?: string;
+  /**
+   * mcp.relay: the upstream's request as the policy names it (`sampling/createMessage`, `elicitation/create:form`,
+   * `elicitation/create:url`, `roots/list`); absent for a request the gateway does not relay.
+   */
+  relay?: string;
   upstream?: string;
   /** The call's arguments with every field the policy marks `redact` replaced (allowed calls only); never as sent. */
   arguments?: Record<string, unknown>;

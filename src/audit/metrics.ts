@@ -195,7 +195,7 @@ export class GatewayMetrics {
   }
 
   private request(event: AuditEvent): void {
-    // Relayed server→client requests are recorded without an outcome: they are not answers to a client.
+    // Only answers to a client count (relayed server→client requests are `mcp.relay` records, not counted here).
     if (event.outcome === undefined) return;
     const outcome = event.outcome;
     const code = event.errorCode ?? '';

@@ -62,6 +62,10 @@ export const ErrorCodes = {
 
   // Server -> client relaying
   GW_RELAY_CAPABILITY_MISSING: { http: 200, rpc: -32601, message: 'Client does not support this request' },
+  // The policy refused the upstream's request (threat model #19). The same answer as a client that did not declare
+  // the capability — what an MCP client without a handler answers (-32601) — so it tells the upstream nothing of
+  // the policy; the rule and reason go to the audit record.
+  GW_RELAY_DENIED: { http: 200, rpc: -32601, message: 'Client does not support this request' },
   GW_RELAY_UNROUTABLE: { http: 200, rpc: -32603, message: 'No client session to route this request to' },
   GW_RELAY_TIMEOUT: { http: 200, rpc: -32603, message: 'Client did not answer in time' },
 

@@ -19,6 +19,7 @@ import { principalKey, type Principal } from '../lib/principal.js';
 import type { AllowDecision, Decision, DecisionInput, PolicyEngine, TargetKind } from '../policy/decision.js';
 import { redactArguments } from '../policy/field-path.js';
 import { PERMIT_ALL_RULE_ID } from '../policy/permit-all.js';
+import { upstreamRequestOf } from '../policy/upstream-requests.js';
 import { unknownPrompt, unknownResource, unknownTool, type CallOrigin, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
 import { LATEST_PROTOCOL_VERSION, isSupportedVersion } from './protocol-versions.js';
 import { ClientSession, idKey, LOG_LEVELS, type LogLevel } from './session.js';
@@ -27,6 +28,7 @@ import type { SessionAuthority } from './session-authority.js';
 import type { RequestStream, SessionStream } from './streams.js';
 import { auditErrorCode, type CallLimiter } from './limits.js';
 import { ListCache, type CachedList } from './list-cache.js';
+import { clientSupports } from './relay-capabilities.js';
 
 export interface FrontDoorOptions {
   config: GatehouseConfig;
@@ -369,10 +371,7 @@ export class FrontDoor {
     if (args !== undefined) input.args = args;
     if (quarantined) input.quarantined = true;
     const d = this.opts.policy.decide(input);
-    event.decision = d.effect;
-    event.rule = d.ruleId ?? '';
-    event.policyRevision = d.policyRevision;
-    if (d.effect !== 'allow') event.reason = d.reason;
+    recordDecision(event, d);
     if (d.effect === 'allow') {
       // Never the arguments as sent: only with the fields the policy marks `redact` replaced. Without a policy
       // (permit-all, auth.mode none) nothing says which fields are secret, so none are recorded.
@@ -544,12 +543,51 @@ export class FrontDoor {
 
   // ---------------------------------------------------------------- messages from upstreams
 
-  /** An upstream asks the client something (sampling, elicitation, roots). Only its own session is asked. */
+  /**
+   * An upstream asks the client something (sampling, elicitation, roots; threat model #19). A request in the other
+   * direction, decided like one from the client: only the session whose call caused it is asked, only if the
+   * policy lets this upstream ask this principal (default deny) and the client declared the capability. One audit
+   * record (`mcp.relay`) per request, with the decision and how it ended. Every refusal is a JSON-RPC error to the
+   * upstream at once; a policy refusal answers exactly as a client without the capability would (-32601).
+   */
   async relay(upstream: string, request: JsonRpcRequest, origin: CallOrigin | undefined): Promise<JsonObject> {
+    const started = performance.now();
+    const event: AuditEvent = { type: 'mcp.relay', method: request.method.slice(0, 64), upstream };
+    try {
+      this.requireAudit();
+      const result = await this.relayToClient(upstream, request, origin, event);
+      event.outcome = 'ok';
+      return result;
+    } catch (err) {
+      const e = toGatewayError(err);
+      event.outcome = e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : event.decision === 'deny' ? 'denied' : 'error';
+      event.errorCode = e.code;
+      if (e.detail !== undefined) event.detail = e.detail;
+      throw e;
+    } finally {
+      event.durationMs = elapsedMs(started);
+      this.audit(event);
+    }
+  }
+
+  private relayToClient(upstream: string, request: JsonRpcRequest, origin: CallOrigin | undefined, event: AuditEvent): Promise<JsonObject> {
     const session = origin ? this.byKey.get(origin.sessionKey) : undefined;
     if (!session || session.closed) throw new GatewayError('GW_RELAY_UNROUTABLE', { detail: `${upstream}: ${request.method} has no originating session` });
-    if (!clientSupports(session.clientCapabilities, request)) {
-      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', { detail: `${upstream}: client did not declare support for ${request.method}` });
+    event.session = session.key;
+    event.subject = session.principal.subject;
+    Object.assign(event, whoFields(session.principal));
+    const name = upstreamRequestOf(request.method, request.params?.mode);
+    if (name === undefined) throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', { detail: `${upstream}: ${request.method.slice(0, 64)} is not a request the gateway relays` });
+    event.relay = name;
+    // The policy step (DESIGN.md §10 "Server→client traffic"): the same decide, for the originating principal.
+    const d = this.opts.policy.decide({ principal: session.principal, method: request.method, target: { kind: 'request', name, upstream }, now: this.now() });
+    recordDecision(event, d);
+    if (d.effect !== 'allow') {
+      const scopes = d.requiredScopes !== undefined ? `: needs ${d.requiredScopes.join(' ')}` : '';
+      throw new GatewayError('GW_RELAY_DENIED', { detail: `${upstream}: ${name} denied ${d.reason}${d.ruleId !== undefined ? ` by rule ${d.ruleId}` : ''}${scopes}` });
+    }
+    if (!clientSupports(session.clientCapabilities, name)) {
+      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', { detail: `${upstream}: client did not declare support for ${name}` });
     }
     const id = session.nextOutboundId();
     const outbound: JsonRpcRequest = request.params === undefined ? { jsonrpc: '2.0', id, method: request.method } : { jsonrpc: '2.0', id, method: request.method, params: request.params };
@@ -557,7 +595,6 @@ export class FrontDoor {
     const related = requestKey === undefined ? undefined : session.inflight.get(requestKey)?.stream;
     const sent = (related !== undefined && !related.closed && related.sendRelated(outbound)) || (session.getStream?.send(outbound) ?? false);
     if (!sent) throw new GatewayError('GW_RELAY_UNROUTABLE', { detail: `${upstream}: no open stream to the client for ${request.method}` });
-    this.audit({ type: 'mcp.request', session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method: request.method, upstream, detail: 'relayed to client' });
     return new Promise<JsonObject>((resolve, reject) => {
       const timer = setTimeout(() => {
         session.pendingToClient.delete(idKey(id));
@@ -689,6 +726,14 @@ function unknownTarget(event: AuditEvent, reason: 'unknown_tool' | 'unknown_reso
   return err;
 }
 
+/** The decision on the audit record: effect, rule, policy revision, and a deny's reason (DESIGN.md §4). */
+function recordDecision(event: AuditEvent, d: Decision): void {
+  event.decision = d.effect;
+  event.rule = d.ruleId ?? '';
+  event.policyRevision = d.policyRevision;
+  if (d.effect !== 'allow') event.reason = d.reason;
+}
+
 /** A policy deny as the client sees it (see `FrontDoor.decide`); the detail is for audit only. */
 function denial(d: Exclude<Decision, { effect: 'allow' }>, hidden: (detail: string) => GatewayError): GatewayError {
   const rule = d.ruleId !== undefined ? ` by rule ${d.ruleId}` : '';
@@ -719,25 +764,6 @@ function templateText(definition: JsonObject): string {
 function rejectCursor(params: JsonObject): void {
   // One page holds the whole merged list, so any cursor is one we never issued (utilities/pagination: -32602).
   if (params.cursor !== undefined) throw new GatewayError('GW_MCP_INVALID_CURSOR', { detail: 'cursor not issued by the gateway' });
-}
-
-function clientSupports(caps: JsonObject, request: JsonRpcRequest): boolean {
-  switch (request.method) {
-    case 'sampling/createMessage':
-      return caps.sampling !== undefined;
-    case 'elicitation/create': {
-      const e = caps.elicitation;
-      if (!isJsonObject(e)) return false;
-      const mode = request.params?.mode;
-      // `{}` means form only (client/elicitation §Capabilities).
-      if (mode === 'url') return isJsonObject(e.url);
-      return Object.keys(e).length === 0 || isJsonObject(e.form);
-    }
-    case 'roots/list':
-      return caps.roots !== undefined;
-    default:
-      return false;
-  }
 }
 
 function levelAllows(min: LogLevel | undefined, level: unknown): boolean {

@@ -40,7 +40,7 @@ export function policyCatalogueWarnings(policy: CompiledPolicy, tools: readonly 
       if (!tools.some((t) => inUpstream(t) && g.matches(t.exposed))) out.push(`${where(rule)}: tool pattern "${g.source}" matches no exposed tool`);
     }
     // Tools the rule applies to: by pattern, or (a rule naming only upstreams) every tool of those upstreams.
-    const onlyUpstreams = globs === undefined && rule.match.resources === undefined && rule.match.prompts === undefined;
+    const onlyUpstreams = globs === undefined && rule.match.resources === undefined && rule.match.prompts === undefined && rule.match.requests === undefined;
     const matched = globs !== undefined ? tools.filter((t) => inUpstream(t) && globs.some((g) => g.matches(t.exposed))) : onlyUpstreams ? tools.filter(inUpstream) : [];
     if (matched.length === 0) continue;
     for (const check of rule.argumentChecks) {

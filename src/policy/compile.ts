@@ -23,6 +23,7 @@ import { nameGlob, uriGlob, type Glob } from './glob.js';
 import type { ArgumentCheck, CompiledPolicy, CompiledRule, CompiledScopes, Condition, KindIndex } from './model.js';
 import { PatternIndex } from './pattern-index.js';
 import { mapSchemaErrors } from './schema-errors.js';
+import type { UpstreamRequest } from './upstream-requests.js';
 import { escapePointer, YamlSource } from './yaml-source.js';
 
 /** One policy file's text; `file` is how messages name it, its base name orders the set and enters the revision. */
@@ -142,7 +143,7 @@ interface RawRule {
   id: string;
   description?: string;
   effect: 'allow' | 'deny';
-  match: { tools?: string[]; resources?: string[]; prompts?: string[]; upstreams?: string[] };
+  match: { tools?: string[]; resources?: string[]; prompts?: string[]; requests?: UpstreamRequest[]; upstreams?: string[] };
   when?: RawWhen;
   arguments?: Record<string, unknown> & { constraints?: RawConstraint[] };
   redact?: string[];
@@ -183,11 +184,14 @@ function compileRule(raw: RawRule, at: string, order: number, src: YamlSource, s
     ...(raw.match.tools ? { tools: raw.match.tools.map(nameGlob) } : {}),
     ...(raw.match.resources ? { resources: raw.match.resources.map(uriGlob) } : {}),
     ...(raw.match.prompts ? { prompts: raw.match.prompts.map(nameGlob) } : {}),
+    ...(raw.match.requests ? { requests: raw.match.requests.map(nameGlob) } : {}),
     ...(raw.match.upstreams ? { upstreams: new Set(raw.match.upstreams) } : {}),
   };
   const when = raw.when ?? {};
   const identity = compileIdentity(when);
   const scopes: CompiledScopes | undefined = when.scopes ? { allOf: when.scopes.allOf ?? [], anyOf: when.scopes.anyOf ?? [] } : undefined;
+
+  if (raw.match.requests !== undefined) requestRuleProblems(raw, at, src, problems);
 
   const argumentChecks: ArgumentCheck[] = [];
   if (raw.arguments !== undefined) {
@@ -237,6 +241,22 @@ function compileRule(raw: RawRule, at: string, order: number, src: YamlSource, s
     redact,
     ...(limits ? { limits } : {}),
   };
+}
+
+/**
+ * A rule that names an upstream's requests (threat model #19) governs only them: one rule, one direction. Tool
+ * targets and upstream requests share neither arguments nor limits, so a rule mixing them would read as if its
+ * `arguments` or `limits` fenced the requests too.
+ */
+function requestRuleProblems(raw: RawRule, at: string, src: YamlSource, problems: ConfigProblem[]): void {
+  for (const key of ['tools', 'resources', 'prompts'] as const) {
+    if (raw.match[key] !== undefined) {
+      problems.push(src.problem(`${at}/match/${key}`, `cannot be combined with "requests": write one rule for the upstream's requests and another for its ${key}`, 'key'));
+    }
+  }
+  for (const key of ['arguments', 'redact', 'limits'] as const) {
+    if (raw[key] !== undefined) problems.push(src.problem(`${at}/${key}`, `applies to tool calls, but this rule matches only upstream requests ("requests")`, 'key'));
+  }
 }
 
 function compileIdentity(when: RawWhen): Condition[] {
@@ -434,13 +454,14 @@ function fieldCheck(
 
 function buildIndex(rules: readonly CompiledRule[]): Record<TargetKind, KindIndex> {
   const make = (): { patterns: PatternIndex<CompiledRule>; byUpstream: Map<string, CompiledRule[]> } => ({ patterns: new PatternIndex(), byUpstream: new Map() });
-  const index = { tool: make(), resource: make(), prompt: make() };
+  const index = { tool: make(), resource: make(), prompt: make(), request: make() };
   for (const rule of rules) {
-    const { tools, resources, prompts, upstreams } = rule.match;
+    const { tools, resources, prompts, requests, upstreams } = rule.match;
     const lists: [TargetKind, readonly Glob[] | undefined][] = [
       ['tool', tools],
       ['resource', resources],
       ['prompt', prompts],
+      ['request', requests],
     ];
     if (lists.every(([, l]) => l === undefined)) {
       for (const u of upstreams ?? []) {

@@ -67,6 +67,8 @@ export function evaluate(
   //      Skipped when `argumentsUnchecked` (listing: "would a valid call be allowed?").
   //   7. Allow, naming the most specific rule from step 4 (exact name over glob over upstream-only, then file
   //      order), with the strictest of their limits and the union of their redactions.
+  // A request an upstream sends the client (kind `request`, upstream-requests.ts) takes the same steps; it is never
+  // quarantined and its rules carry no argument checks, limits or redactions (compile.ts refuses them).
   const revision = policy.revision;
   const target = input.target;
   if (target === undefined) {

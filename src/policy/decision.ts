@@ -1,15 +1,20 @@
 import type { Principal } from '../lib/principal.js';
+import type { UpstreamRequest } from './upstream-requests.js';
 
 /**
  * The policy seam (DESIGN.md §1 ④, §4). One pure, synchronous function decides listing and calling alike;
  * `decide.ts` is the compiled engine. Nothing here imports fastify, the SDK or ioredis.
  */
-export type TargetKind = 'tool' | 'resource' | 'prompt';
+export type TargetKind = 'tool' | 'resource' | 'prompt' | 'request';
 
 export interface DecisionInput {
   principal: Principal;
   method: string;
-  /** The exposed name (tools, prompts) or the URI (resources), and the upstream that serves it ('' if none). */
+  /**
+   * The exposed name (tools, prompts) or the URI (resources), and the upstream that serves it ('' if none). For a
+   * request an upstream sends the client (kind `request`, see upstream-requests.ts): its policy name, e.g.
+   * `elicitation/create:url`, and the upstream that sent it; the principal is the originating session's.
+   */
   target?: { kind: TargetKind; name: string; upstream: string };
   args?: Readonly<Record<string, unknown>>;
   /** Epoch milliseconds; injected so that a decision never reads the clock. */
@@ -79,4 +84,9 @@ export interface PolicyEngine {
    * caller hides quarantined tools). Same answers as one decision per target; absent: one decision per target.
    */
   visibleTargets?(principal: Principal, targets: readonly NonNullable<DecisionInput['target']>[]): readonly boolean[];
+  /**
+   * The requests (sampling, elicitation, roots) some principal might be allowed from this upstream: the client
+   * capabilities the gateway declares to it. Read at each connect; absent: all of them (each is still decided).
+   */
+  possibleUpstreamRequests?(upstream: string): ReadonlySet<UpstreamRequest>;
 }

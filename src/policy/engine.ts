@@ -4,6 +4,7 @@ import { tryLoadPolicyDir } from './compile.js';
 import { decide, visible } from './decide.js';
 import type { Decision, DecisionInput, PolicyEngine } from './decision.js';
 import type { CompiledPolicy } from './model.js';
+import { possibleUpstreamRequests, type UpstreamRequest } from './upstream-requests.js';
 import { listingKey, visibleTargets, type ListTarget } from './visibility.js';
 
 /**
@@ -44,6 +45,11 @@ export class CompiledPolicyEngine implements PolicyEngine {
   /** See `PolicyEngine.visibleTargets`: `visible` for a whole list, decided per group of targets with the same candidate rules. */
   visibleTargets(principal: Principal, targets: readonly ListTarget[]): boolean[] {
     return visibleTargets(principal, this.#current, targets);
+  }
+
+  /** See `PolicyEngine.possibleUpstreamRequests`: under the policy in force now (read at each upstream connect). */
+  possibleUpstreamRequests(upstream: string): ReadonlySet<UpstreamRequest> {
+    return possibleUpstreamRequests(this.#current, upstream);
   }
 
   /** Installs a newly compiled policy; returns the revision it replaced. */

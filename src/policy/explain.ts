@@ -115,7 +115,7 @@ interface MutableRule {
 
 const HOW: Readonly<Record<Specificity, 'exact name' | 'glob' | 'upstream'>> = { 0: 'exact name', 1: 'glob', 2: 'upstream' };
 
-const LIST_KEY: Readonly<Record<TargetKind, 'tools' | 'resources' | 'prompts'>> = { tool: 'tools', resource: 'resources', prompt: 'prompts' };
+const LIST_KEY: Readonly<Record<TargetKind, 'tools' | 'resources' | 'prompts' | 'requests'>> = { tool: 'tools', resource: 'resources', prompt: 'prompts', request: 'requests' };
 
 function whyNotMatched(rule: CompiledRule, target: { kind: TargetKind; name: string; upstream: string }): string {
   const m = rule.match;
@@ -125,7 +125,8 @@ function whyNotMatched(rule: CompiledRule, target: { kind: TargetKind; name: str
   const key = LIST_KEY[target.kind];
   const list = m[key];
   if (list === undefined) {
-    const hasAnyList = m.tools !== undefined || m.resources !== undefined || m.prompts !== undefined;
+    const hasAnyList = m.tools !== undefined || m.resources !== undefined || m.prompts !== undefined || m.requests !== undefined;
+    if (target.kind === 'request' && !hasAnyList) return 'a rule naming only upstreams never covers their requests';
     return hasAnyList ? `the rule matches no ${key}` : 'no upstream list matched';
   }
   return `"${target.name}" matches none of ${key} [${list.map((g) => g.source).join(', ')}]`;

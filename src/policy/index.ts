@@ -24,3 +24,4 @@ export {
   type PolicyTestReport,
 } from './test-runner.js';
 export { PermitAllPolicy } from './permit-all.js';
+export { possibleUpstreamRequests, upstreamRequestOf, UPSTREAM_REQUEST_METHODS, UPSTREAM_REQUESTS, type UpstreamRequest } from './upstream-requests.js';

@@ -19,9 +19,12 @@ export interface CompiledPolicy {
 
 /** The rules that can apply to one kind of target, arranged so that a lookup touches only candidates. */
 export interface KindIndex {
-  /** Rules listing this kind (`match.tools`, `match.resources`, `match.prompts`), by exact name and by glob. */
+  /** Rules listing this kind (`match.tools`, `resources`, `prompts`, `requests`), by exact name and by glob. */
   readonly patterns: PatternIndex<CompiledRule>;
-  /** Rules with `match.upstreams` only (no list for any kind): they apply to every target of their upstreams. */
+  /**
+   * Rules with `match.upstreams` only (no list for any kind): they apply to every tool, resource and prompt of
+   * their upstreams. Never to requests: a rule grants or refuses an upstream's requests only by naming them.
+   */
   readonly byUpstream: ReadonlyMap<string, readonly CompiledRule[]>;
 }
 
@@ -48,6 +51,8 @@ export interface CompiledMatch {
   readonly tools?: readonly Glob[];
   readonly resources?: readonly Glob[];
   readonly prompts?: readonly Glob[];
+  /** Requests from the upstream to the client (upstream-requests.ts), by exact name. */
+  readonly requests?: readonly Glob[];
   readonly upstreams?: ReadonlySet<string>;
 }
 

@@ -96,7 +96,7 @@ function valueMessage(e: ErrorObject): string {
       return `must have at most ${String(params.limit)} entries`;
     case 'minProperties':
       return e.instancePath.endsWith('/match')
-        ? 'must name at least one of tools, resources, prompts, upstreams'
+        ? 'must name at least one of tools, resources, prompts, requests, upstreams'
         : `must have at least ${String(params.limit)} key${Number(params.limit) === 1 ? '' : 's'}`;
     case 'minLength':
       return Number(params.limit) === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters long`;

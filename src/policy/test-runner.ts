@@ -13,6 +13,7 @@ import { evaluate } from './decide.js';
 import type { Decision, DecisionInput, TargetKind } from './decision.js';
 import type { CompiledPolicy } from './model.js';
 import { mapSchemaErrors } from './schema-errors.js';
+import { UPSTREAM_REQUEST_METHODS, upstreamRequestOf } from './upstream-requests.js';
 import { YamlSource } from './yaml-source.js';
 
 export interface FixturePrincipal {
@@ -33,8 +34,13 @@ export interface FixtureRequest {
   tool?: string;
   prompt?: string;
   uri?: string;
-  /** Default: the part of the tool or prompt name before the first separator (`__`). Required for resources. */
+  /**
+   * Default: the part of the tool or prompt name before the first separator (`__`). Required for resources and
+   * for requests an upstream sends the client (`method: sampling/createMessage`, `elicitation/create`, `roots/list`).
+   */
   upstream?: string;
+  /** `elicitation/create` only: the elicitation's mode (default form, as on the wire). */
+  mode?: 'form' | 'url';
   args?: Record<string, unknown>;
   quarantined?: boolean;
 }
@@ -110,7 +116,7 @@ export function parsePolicyFixtures(sources: readonly PolicySource[]): PolicyFix
     tests.forEach((t, i) => {
       if (names.has(t.name)) problems.push(src.problem(`/tests/${i}/name`, `test name "${t.name}" is used twice in this file`));
       names.add(t.name);
-      const problem = requestProblem(t.request);
+      const problem = fixtureRequestProblem(t.request);
       if (problem !== undefined) problems.push(src.problem(`/tests/${i}/request`, problem));
       const line = src.line(`/tests/${i}`);
       const request = t.request.args !== undefined ? { ...t.request, args: expandPolicyDir(t.request.args, path.dirname(path.resolve(source.file))) } : t.request;
@@ -226,6 +232,8 @@ const LISTING_OF: Readonly<Record<string, { kind: TargetKind; call: string }>> =
 };
 
 function targetOf(r: FixtureRequest, separator: string): DecisionInput['target'] {
+  const request = upstreamRequestOf(r.method, r.mode);
+  if (request !== undefined) return { kind: 'request', name: request, upstream: r.upstream ?? '' };
   const upstreamOf = (name: string): string => r.upstream ?? (name.includes(separator) ? name.slice(0, name.indexOf(separator)) : '');
   if (r.tool !== undefined) return { kind: 'tool', name: r.tool, upstream: upstreamOf(r.tool) };
   if (r.prompt !== undefined) return { kind: 'prompt', name: r.prompt, upstream: upstreamOf(r.prompt) };
@@ -233,10 +241,16 @@ function targetOf(r: FixtureRequest, separator: string): DecisionInput['target']
   return undefined;
 }
 
-function requestProblem(r: FixtureRequest): string | undefined {
+/** What is wrong with a fixture's request (also `gatehouse policy explain`'s target), or undefined. */
+export function fixtureRequestProblem(r: FixtureRequest): string | undefined {
   const named = [r.tool, r.prompt, r.uri].filter((v) => v !== undefined).length;
   if (named > 1) return 'name at most one of tool, prompt, uri';
   const listing = LISTING_OF[r.method];
+  if (UPSTREAM_REQUEST_METHODS.has(r.method)) {
+    if (named > 0) return `${r.method} is a request from an upstream: name its "upstream", not a tool, prompt or uri`;
+    if (r.upstream === undefined || r.upstream === '') return `${r.method} needs "upstream" (the upstream that sends it)`;
+  }
+  if (r.mode !== undefined && r.method !== 'elicitation/create') return '"mode" is only for elicitation/create';
   if (r.method === 'tools/call' && r.tool === undefined) return 'tools/call needs "tool"';
   if (r.method === 'prompts/get' && r.prompt === undefined) return 'prompts/get needs "prompt"';
   if (r.method.startsWith('resources/') && listing === undefined && r.method !== 'resources/templates/list' && r.uri === undefined) return `${r.method} needs "uri"`;
@@ -323,6 +337,7 @@ export const FIXTURE_SCHEMA = {
               upstream: { type: 'string' },
               args: { type: 'object' },
               quarantined: { type: 'boolean' },
+              mode: { enum: ['form', 'url'] },
             },
           },
           expect: {

@@ -51,8 +51,11 @@ export interface ManagedUpstreamOptions {
   config: UpstreamConfig;
   logger: Logger;
   hooks: UpstreamHooks;
-  /** Client capabilities declared to this upstream: only what the gateway can relay to its clients. */
-  clientCapabilities: JsonObject;
+  /**
+   * Client capabilities declared to this upstream at each (re)connect: only what the gateway may relay to its
+   * clients from it, under the policy in force at that moment (upstream-set.ts).
+   */
+  clientCapabilities: () => JsonObject;
   clientInfo: { name: string; version: string };
   channelFactory?: (config: UpstreamConfig) => Channel;
   /** Deadline for connect + initialize. */
@@ -189,7 +192,7 @@ export class ManagedUpstream {
       const timeoutMs = this.opts.initializeTimeoutMs ?? INITIALIZE_TIMEOUT_MS;
       const result = await peer.request(
         'initialize',
-        { protocolVersion: UPSTREAM_PROTOCOL_VERSIONS[0], capabilities: this.opts.clientCapabilities, clientInfo: this.opts.clientInfo },
+        { protocolVersion: UPSTREAM_PROTOCOL_VERSIONS[0], capabilities: this.opts.clientCapabilities(), clientInfo: this.opts.clientInfo },
         { timeoutMs, maxTotalTimeoutMs: timeoutMs },
       );
       const info = parseInitializeResult(result);

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { JsonObject } from '../lib/json-rpc.js';
+import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
 import type { BreakerSnapshot } from './breaker.js';
 import type { Channel } from './channel.js';
 import { ManagedUpstream, type UpstreamHooks, type UpstreamState } from './managed-upstream.js';
@@ -28,6 +28,12 @@ export interface UpstreamSetOptions {
   hooks: UpstreamHooks;
   clientInfo: { name: string; version: string };
   channelFactory?: (config: UpstreamConfig) => Channel;
+  /**
+   * The client capabilities (`sampling`, `elicitation` with its modes, `roots`) the gateway may declare to an
+   * upstream: the requests the policy could let it send (threat model #19; app.ts). Read at every connect, so a
+   * policy reload applies from the upstream's next (re)connect. Absent: everything the gateway can relay.
+   */
+  declarable?: (upstream: string) => JsonObject;
 }
 
 /**
@@ -42,10 +48,14 @@ export class UpstreamSet {
   private readonly ready = new Map<string, Set<ManagedUpstream>>();
 
   constructor(private readonly opts: UpstreamSetOptions) {
-    for (const config of opts.configs) this.shared.set(config.name, this.create(config, SHARED_CAPABILITIES));
+    for (const config of opts.configs) this.shared.set(config.name, this.create(config, () => this.declarable(config.name)));
   }
 
-  private create(config: UpstreamConfig, clientCapabilities: JsonObject): ManagedUpstream {
+  private declarable(name: string): JsonObject {
+    return this.opts.declarable?.(name) ?? RELAYABLE_CAPABILITIES;
+  }
+
+  private create(config: UpstreamConfig, clientCapabilities: () => JsonObject): ManagedUpstream {
     return new ManagedUpstream({
       config,
       logger: this.opts.logger,
@@ -87,7 +97,7 @@ export class UpstreamSet {
     }
     let instance = mine.get(name);
     if (!instance) {
-      const created = this.create(shared.config, relayableCapabilities(clientCapabilities));
+      const created = this.create(shared.config, () => commonCapabilities(clientCapabilities, this.declarable(name)));
       instance = created.start().then(() => {
         if (this.perSession.get(sessionKey) !== mine) return created; // released while starting
         const set = this.ready.get(sessionKey) ?? new Set();
@@ -143,14 +153,26 @@ export class UpstreamSet {
 }
 
 /**
- * What a shared upstream is told its client can do: everything the gateway can relay to *some* client.
+ * What a shared upstream is told its client can do, at most: everything the gateway can relay to *some* client.
  * Whether the client a given request belongs to can do it is checked per request when it is relayed.
  */
-const SHARED_CAPABILITIES: JsonObject = Object.freeze({ sampling: {}, elicitation: {}, roots: {} });
+const RELAYABLE_CAPABILITIES: JsonObject = Object.freeze({ sampling: {}, elicitation: { form: {}, url: {} }, roots: {} });
 
-/** A per-session upstream sees exactly the relayable part of its client's own declaration. */
-function relayableCapabilities(client: JsonObject): JsonObject {
+/**
+ * A per-session upstream sees its client's own declaration, narrowed to what may be declared to it. Elicitation
+ * by mode: `{}` declares form only (MCP 2025-11-25 client/elicitation §Capabilities). Exported for tests.
+ */
+export function commonCapabilities(client: JsonObject, declarable: JsonObject): JsonObject {
   const out: JsonObject = {};
-  for (const key of ['sampling', 'elicitation', 'roots'] as const) if (client[key] !== undefined) out[key] = client[key];
+  for (const key of ['sampling', 'roots'] as const) if (client[key] !== undefined && declarable[key] !== undefined) out[key] = client[key];
+  const mine = client.elicitation;
+  const may = declarable.elicitation;
+  if (isJsonObject(mine) && isJsonObject(may)) {
+    const form = isJsonObject(mine.form) ? mine.form : Object.keys(mine).length === 0 ? {} : undefined;
+    const modes: JsonObject = {};
+    if (form !== undefined && may.form !== undefined) modes.form = form;
+    if (mine.url !== undefined && may.url !== undefined) modes.url = mine.url;
+    if (Object.keys(modes).length > 0) out.elicitation = modes;
+  }
   return out;
 }

@@ -131,6 +131,18 @@ export async function startGateway(
   };
 }
 
+/**
+ * A gateway in dev auth deciding with its own policy folder: `<dir>/policy`, holding `files` (name → YAML). For
+ * tests about the policy; close it (and remove `dir`) when done.
+ */
+export async function startPolicyGateway(dir: string, files: Record<string, string>, upstreamsYaml: string[]): Promise<{ gw: TestGateway; policyDir: string }> {
+  const policyDir = join(dir, 'policy');
+  mkdirSync(policyDir);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(policyDir, name), text);
+  const gw = await startGateway(upstreamsYaml, { top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(policyDir)}\n` });
+  return { gw, policyDir };
+}
+
 /** The one rule of the generated test policy: any authenticated principal may reach everything. */
 export const PERMISSIVE_POLICY = `version: 1
 rules:

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDACTED } from '../../src/policy/field-path.js';
 import { cli, finished, killAllCli } from '../helpers/cli.js';
-import { initializeBody, post, startGateway, stdioFixtureYaml, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import { initializeBody, post, startGateway, startPolicyGateway, stdioFixtureYaml, type LogLine, type TestGateway } from '../helpers/gateway.js';
 import { readRecord, toolCalls } from '../helpers/upstream-tools.js';
 import { REPO_ROOT } from '../helpers/spawn-server.js';
 
@@ -76,16 +76,11 @@ rules:
 `;
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-policy-gw-'));
-const policyDir = join(dir, 'policy');
 const record = join(dir, 'record.jsonl');
 let gw: TestGateway;
 
 beforeAll(async () => {
-  mkdirSync(policyDir);
-  writeFileSync(join(policyDir, 'fx.yaml'), POLICY);
-  gw = await startGateway([stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: record } })], {
-    top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(policyDir)}\n`,
-  });
+  ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: record } })]));
 }, 30_000);
 
 afterAll(async () => {

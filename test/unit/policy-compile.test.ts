@@ -99,7 +99,7 @@ rules:
     expect(problemAt(problems, '/version').message).toBe('must be 1 (got 2)');
     expect(problemAt(problems, '/rules/0/id')).toMatchObject({ line: 3, message: expect.stringContaining('must be a rule id') });
     expect(problemAt(problems, '/rules/0/effect')).toMatchObject({ line: 4, message: 'must be one of "allow", "deny" (got "maybe")' });
-    expect(problemAt(problems, '/rules/0/match')).toMatchObject({ line: 5, message: 'must name at least one of tools, resources, prompts, upstreams' });
+    expect(problemAt(problems, '/rules/0/match')).toMatchObject({ line: 5, message: 'must name at least one of tools, resources, prompts, requests, upstreams' });
     expect(problemAt(problems, '/rules/0/match/tools/0')).toMatchObject({ file: 'policies/f1.yaml', line: 5 });
     expect(problemAt(problems, '/rules/0/when/scopes/allOf/0').message).toContain('must be a scope');
     expect(problemAt(problems, '/rules/0/extra')).toMatchObject({ line: 7, message: expect.stringContaining('unknown key "extra"') });
@@ -303,7 +303,7 @@ describe('loadPolicyDir', () => {
 
   it('loads the bundled example policy set', () => {
     const p = loadPolicyDir(path.join(root, 'policies'));
-    expect(p.files).toEqual(['everything.yaml', 'files.yaml', 'orders.yaml']);
+    expect(p.files).toEqual(['client-requests.yaml', 'everything.yaml', 'files.yaml', 'orders.yaml']);
     expect(p.rules.length).toBeGreaterThan(5);
   });
 });

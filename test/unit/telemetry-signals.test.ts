@@ -29,8 +29,8 @@ describe('GatewayMetrics', () => {
     metrics.observe(call({ tool: 'anything the client typed', upstream: undefined, outcome: 'denied', errorCode: 'GW_MCP_TOOL_UNKNOWN' }));
     metrics.observe(call({ outcome: 'denied', decision: 'deny', errorCode: 'rate_limited', rule: 'per-user' }));
     metrics.observe({ type: 'mcp.request', method: 'x-custom/method', outcome: 'error' });
-    // A relayed server→client request has no outcome: not an answer, not counted.
-    metrics.observe({ type: 'mcp.request', method: 'sampling/createMessage', upstream: 'fx', detail: 'relayed to client' });
+    // A relayed server→client request is an `mcp.relay` record: not an answer to a client, not counted.
+    metrics.observe({ type: 'mcp.relay', method: 'sampling/createMessage', upstream: 'fx', decision: 'allow', outcome: 'ok', durationMs: 2 });
     metrics.observe({ type: 'auth.failure', reason: 'expired', status: 401 });
     metrics.observe({ type: 'http.rejected', reason: 'rate_limited', status: 429 });
     metrics.observe({ type: 'upstream.state', upstream: 'fx', outcome: 'error', detail: 'breaker open' });
