@@ -144,10 +144,11 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
       const jwt = auth.jwt;
       const keys: JwtKeySource | undefined = jwt?.jwksUri !== undefined ? { jwksUri: jwt.jwksUri } : jwt?.jwksFile !== undefined ? { jwksFile: jwt.jwksFile } : undefined;
       if (jwt && !keys) throw new TypeError('auth.jwt needs jwksUri or jwksFile');
+      const tokenRules = jwt && { requiredClaims: jwt.requiredClaims, maxTokenAgeSeconds: jwt.maxTokenAgeSeconds };
       return new ResourceServerAuthenticator({
         resource: auth.resource,
         requiredScopes: auth.requiredScopes,
-        ...(jwt && keys ? { jwt: new JwtVerifier(jwtOptions(auth, jwt.issuer, keys)) } : {}),
+        ...(jwt && keys ? { jwt: new JwtVerifier({ ...jwtOptions(auth, jwt.issuer, keys), ...tokenRules }) } : {}),
         ...(auth.introspection
           ? { introspection: new IntrospectionVerifier(introspectionOptions(auth.introspection, { audience: auth.resource, clockSkewSeconds: auth.clockSkewSeconds, claims: auth.claims })) }
           : {}),
@@ -158,7 +159,8 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
       if (!auth.builtin) throw new TypeError('auth.mode builtin: auth.builtin is missing');
       if (!deps.builtin) throw new TypeError('auth.mode builtin: the built-in authorization server was not registered (no public JWKS given)');
       const jwks = deps.builtin.jwks as JSONWebKeySet;
-      // Our own tokens: signed with our keys' algorithms (auth.algorithms is about external issuers), RFC 9068 typed.
+      // Our own tokens: signed with our keys' algorithms (auth.algorithms is about external issuers), RFC 9068 typed,
+      // so RFC 9068 §2.2's iat, jti and client_id are required (as/tokens.ts mints them; revocation needs the jti).
       const algorithms = [...new Set(jwks.keys.map((k) => k.alg).filter((a): a is string => typeof a === 'string'))];
       return new ResourceServerAuthenticator({
         resource: auth.resource,

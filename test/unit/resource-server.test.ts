@@ -122,7 +122,7 @@ describe('ResourceServerAuthenticator', () => {
 });
 
 describe('judge (RFC 7662 response rules)', () => {
-  const expectation = { issuer: 'https://idp.test', audience: RESOURCE, now: NOW, skewMs: 0 };
+  const expectation = { issuer: 'https://idp.test', audience: RESOURCE, now: NOW, rules: { skewSeconds: 0 } };
   const active = { active: true, iss: 'https://idp.test', aud: RESOURCE, sub: 'alice', exp: NOW_S + 60, token_type: 'Bearer' };
 
   it('accepts an active token for us and refuses everything else', () => {
@@ -138,6 +138,16 @@ describe('judge (RFC 7662 response rules)', () => {
     expect(judge({ ...active, nbf: NOW_S + 10 }, expectation)).toMatchObject({ reason: 'not_yet_valid' });
     expect(judge({ ...active, token_type: 'DPoP' }, expectation)).toMatchObject({ reason: 'wrong_type' });
     expect(judge({ ...active, sub: undefined }, expectation)).toMatchObject({ reason: 'invalid_token' });
+  });
+
+  it('refuses an iat in the future beyond the skew (RFC 7662 §2.2 iat), and time members that are not NumericDates', () => {
+    const skewed = { ...expectation, rules: { skewSeconds: 30 } };
+    expect(judge({ ...active, iat: NOW_S + 31 }, skewed)).toMatchObject({ ok: false, reason: 'not_yet_valid', detail: expect.stringContaining('iat') });
+    expect(judge({ ...active, iat: NOW_S + 30 }, skewed).ok).toBe(true);
+    expect(judge({ ...active, iat: NOW_S - 86_400 }, skewed).ok).toBe(true); // no maximum age: the AS's active decides
+    for (const claim of ['exp', 'nbf', 'iat']) {
+      expect(judge({ ...active, [claim]: String(NOW_S) }, skewed), claim).toMatchObject({ ok: false, reason: 'invalid_token', detail: `${claim} is not a NumericDate` });
+    }
   });
 });
 
@@ -263,6 +273,15 @@ describe('IntrospectionVerifier against a real endpoint', () => {
     expect(await v.verify('t-bound', { now: NOW, certThumbprint: 'other' })).toMatchObject({ ok: false, reason: 'certificate_mismatch' });
     const ok = await v.verify('t-bound', { now: NOW, certThumbprint: 'thumb' });
     expect(ok.ok && ok.principal.certThumbprint).toBe('thumb');
+  });
+
+  it('applies the time rules on every cache hit, not just exp: a clock stepped back before iat or nbf refuses', async () => {
+    answers.set('t-times', { ...good('frank'), iat: NOW_S, nbf: NOW_S });
+    const v = new IntrospectionVerifier(opts());
+    hits = 0;
+    expect((await v.verify('t-times', { now: NOW })).ok).toBe(true);
+    expect(await v.verify('t-times', { now: NOW - 10_000 })).toMatchObject({ ok: false, reason: 'not_yet_valid' });
+    expect(hits).toBe(1); // the cached answer, judged again
   });
 
   it('refuses a non-loopback http endpoint at construction', () => {
