@@ -218,7 +218,7 @@ describe('client_credentials for machine clients', () => {
     expect(String(h.logs.filter((l) => l.event === 'as.refused').at(-1)?.detail)).toMatch(/ERR_JWS_SIGNATURE_VERIFICATION_FAILED/);
   });
 
-  it('private_key_jwt: wrong audience, a far expiry, no jti, or a mismatching client_id are refused', async () => {
+  it('private_key_jwt: wrong audience, a far expiry, a future iat, no or a non-string jti, or a mismatching client_id are refused', async () => {
     const now = Math.floor(Date.now() / 1000);
     const cases: [string, RegExp][] = [
       [await assertion(agentKey, { aud: 'https://elsewhere.example' }), /ERR_JWT_CLAIM_VALIDATION_FAILED/],
@@ -226,6 +226,10 @@ describe('client_credentials for machine clients', () => {
       [await assertion(agentKey, { jti: undefined }), /ERR_JWT_CLAIM_VALIDATION_FAILED/],
       [await assertion(agentKey, { sub: 'someone-else' }), /ERR_JWT_CLAIM_VALIDATION_FAILED/],
       [await assertion(agentKey, { exp: now - 120 }), /ERR_JWT_EXPIRED/],
+      // Issued an hour from now (jose alone lets it through), or with a jti that is not a string.
+      [await assertion(agentKey, { iat: now + 3600 }), /iat is in the future/],
+      [await assertion(agentKey, { jti: 42 }), /jti unusable/],
+      [await assertion(agentKey, { jti: { id: 'x' } }), /jti unusable/],
     ];
     for (const [a, why] of cases) {
       expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: a })).body.error).toBe('invalid_client');
