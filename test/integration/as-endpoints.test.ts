@@ -109,10 +109,10 @@ describe('metadata and keys', () => {
 });
 
 describe('dynamic client registration (RFC 7591)', () => {
-  async function register(body: unknown, headers: Record<string, string> = {}, issuer = h.issuer): Promise<{ status: number; body: Record<string, unknown> }> {
+  async function register(body: unknown, headers: Record<string, string> = {}, issuer = h.issuer): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
     const res = await fetch(`${issuer}/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
     const text = await res.text();
-    return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+    return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>), headers: res.headers };
   }
 
   it('registers a public client with loopback and https redirect URIs', async () => {
@@ -166,7 +166,11 @@ describe('dynamic client registration (RFC 7591)', () => {
     const missing = await register({ redirect_uris: [REDIRECT] }, {}, guarded.issuer);
     expect(missing.status).toBe(401);
     expect(missing.body.error).toBe('invalid_token');
-    expect((await register({ redirect_uris: [REDIRECT] }, { authorization: `Bearer ${iat}x` }, guarded.issuer)).status).toBe(401);
+    // RFC 6750 §3.1: no credentials, no error code in the challenge; a wrong token is invalid_token.
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    const wrong = await register({ redirect_uris: [REDIRECT] }, { authorization: `Bearer ${iat}x` }, guarded.issuer);
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     expect((await register({ redirect_uris: [REDIRECT] }, { authorization: `Bearer ${iat}` }, guarded.issuer)).status).toBe(201);
   });
 });
