@@ -56,7 +56,14 @@ export interface IntrospectionVerifierOptions {
 
 /** What one introspection concluded, independent of the request's certificate (so it can be cached). */
 type Outcome =
-  | { ok: true; subject: string; claims: Readonly<Record<string, unknown>>; cnf: unknown; expiresAt: number | undefined; times: TokenTimes }
+  | {
+      ok: true;
+      subject: string;
+      claims: Readonly<Record<string, unknown>>;
+      cnf: unknown;
+      expiresAt: number | undefined;
+      times: TokenTimes;
+    }
   | { ok: false; reason: AuthFailureReason; detail: string };
 
 interface CacheEntry {
@@ -171,7 +178,10 @@ export class IntrospectionVerifier implements TokenVerifier {
 }
 
 /** The acceptance rules above, as one pure function over the introspection response. Exported for tests. */
-export function judge(body: oauth.IntrospectionResponse, expect: { issuer: string; audience: string; now: number; rules: TimeRules }): Outcome {
+export function judge(
+  body: oauth.IntrospectionResponse,
+  expect: { issuer: string; audience: string; now: number; rules: TimeRules },
+): Outcome {
   if (body.active !== true) return { ok: false, reason: 'inactive', detail: 'introspection says active: false' };
   if (body.iss !== undefined && body.iss !== expect.issuer) return { ok: false, reason: 'wrong_issuer', detail: `iss ${bounded(body.iss)}` };
   const aud = body.aud;
@@ -179,7 +189,9 @@ export function judge(body: oauth.IntrospectionResponse, expect: { issuer: strin
   if (!audiences.includes(expect.audience)) return { ok: false, reason: 'wrong_audience', detail: aud === undefined ? 'introspection response has no aud' : `aud ${bounded(aud)}` };
   for (const claim of ['exp', 'nbf', 'iat'] as const) {
     const value = body[claim];
-    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) return { ok: false, reason: 'invalid_token', detail: `${claim} is not a NumericDate` };
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
+      return { ok: false, reason: 'invalid_token', detail: `${claim} is not a NumericDate` };
+    }
   }
   const times: TokenTimes = { exp: body.exp, nbf: body.nbf, iat: body.iat };
   const late = checkTokenTimes(times, expect.now, expect.rules);
@@ -188,7 +200,8 @@ export function judge(body: oauth.IntrospectionResponse, expect: { issuer: strin
   const subject = typeof body.sub === 'string' && body.sub !== '' ? body.sub : typeof body.client_id === 'string' && body.client_id !== '' ? body.client_id : undefined;
   if (subject === undefined) return { ok: false, reason: 'invalid_token', detail: 'introspection response has neither sub nor client_id' };
   const { active: _active, ...claims } = body;
-  return { ok: true, subject, claims: Object.freeze(claims), cnf: body.cnf, expiresAt: typeof body.exp === 'number' ? body.exp * 1000 : undefined, times };
+  const expiresAt = typeof body.exp === 'number' ? body.exp * 1000 : undefined;
+  return { ok: true, subject, claims: Object.freeze(claims), cnf: body.cnf, expiresAt, times };
 }
 
 /** A class name and code, never a message (an AS error text could echo what we sent). */

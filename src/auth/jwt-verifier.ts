@@ -15,8 +15,9 @@
  * - RFC 8705 certificate binding (`cnf.x5t#S256`) is enforced against the request's client certificate.
  * - A token that verified is remembered by its SHA-256 (`VerifiedTokenCache`): a repeat skips the signature, but
  *   `exp`/`nbf` (without skew: in the skew window it is verified afresh), the time rules, the certificate binding
- *   and everything the caller checks (revocation, scopes) run on every request. A remote JWKS reload, or a key set older than
- *   its `cacheMaxAge`, makes every cached token a miss: the cache never outlives the keys that verified it.
+ *   and everything the caller checks (revocation, scopes) run on every request. A remote JWKS reload, or a key
+ *   set older than its `cacheMaxAge`, makes every cached token a miss: the cache never outlives the keys that
+ *   verified it.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -116,12 +117,15 @@ export class JwtVerifier implements TokenVerifier {
     if (options.algorithms.length === 0) throw new TypeError('JwtVerifier: "algorithms" must name at least one algorithm');
     const bad = options.algorithms.filter((a) => !ASYMMETRIC_ALGORITHMS.has(a));
     if (bad.length > 0) throw new TypeError(`JwtVerifier: only asymmetric algorithms are allowed, not ${bad.join(', ')}`);
-    this.#times = checkTimeRules({ skewSeconds: options.clockSkewSeconds, maxAgeSeconds: options.maxTokenAgeSeconds }, 'JwtVerifier');
+    const maxAgeSeconds = options.maxTokenAgeSeconds;
+    this.#times = checkTimeRules({ skewSeconds: options.clockSkewSeconds, maxAgeSeconds }, 'JwtVerifier');
     if (options.issuer === '' || options.audience === '') throw new TypeError('JwtVerifier: "issuer" and "audience" are required');
     const required = options.requiredClaims ?? defaultRequiredClaims(options.requireTokenType);
-    if (required.some((c) => typeof c !== 'string' || c === '')) throw new TypeError('JwtVerifier: "requiredClaims" must be claim names');
+    if (required.some((c) => typeof c !== 'string' || c === '')) {
+      throw new TypeError('JwtVerifier: "requiredClaims" must be claim names');
+    }
     // A maximum age is measured from `iat`: without one the age is unknown (jose's `maxTokenAge` rule too).
-    this.#required = Object.freeze([...new Set([...required, ...(options.maxTokenAgeSeconds !== undefined ? ['iat'] : [])])]);
+    this.#required = Object.freeze([...new Set([...required, ...(maxAgeSeconds !== undefined ? ['iat'] : [])])]);
     this.#options = options;
     this.#cache = new VerifiedTokenCache(options.cache ?? VERIFIED_TOKEN_CACHE_DEFAULTS);
     this.#keys = keyStore(options.keys);
@@ -220,7 +224,8 @@ function requiredClaimProblem(payload: JWTPayload, required: readonly string[]):
   for (const name of required) {
     const value = payload[name];
     if (value === null || value === undefined) return `${name} missing`;
-    if ((name === 'jti' || name === 'client_id') && (typeof value !== 'string' || value === '')) return `${name} is not a non-empty string`;
+    const isString = typeof value === 'string' && value !== '';
+    if ((name === 'jti' || name === 'client_id') && !isString) return `${name} is not a non-empty string`;
   }
   return undefined;
 }

@@ -80,7 +80,13 @@ export class ResourceServerAuthenticator implements Authenticator {
     if (!bearer.ok) {
       return bearer.reason === 'missing_token'
         ? { ok: false, status: 401, wwwAuthenticate: missingTokenChallenge(this.#challenge), reason: 'missing_token', detail: bearer.detail }
-        : { ok: false, status: 400, wwwAuthenticate: invalidRequestChallenge(this.#challenge), reason: 'malformed_header', detail: bearer.detail };
+        : {
+            ok: false,
+            status: 400,
+            wwwAuthenticate: invalidRequestChallenge(this.#challenge),
+            reason: 'malformed_header',
+            detail: bearer.detail,
+          };
     }
     const token = bearer.token;
     // Only with both verifiers is the token's shape a choice (decoding its header costs a parse per request).

@@ -52,14 +52,20 @@ export function checkTokenTimes(times: TokenTimes, nowMs: number, rules: TimeRul
   const skew = rules.skewSeconds;
   const { exp, nbf, iat } = times;
   if (exp !== undefined && exp <= now - skew) return { ok: false, reason: 'expired', detail: 'exp is in the past' };
-  if (nbf !== undefined && nbf > now + skew) return { ok: false, reason: 'not_yet_valid', detail: 'nbf is in the future' };
+  if (nbf !== undefined && nbf > now + skew) {
+    return { ok: false, reason: 'not_yet_valid', detail: 'nbf is in the future' };
+  }
   if (iat !== undefined && iat > now + skew) {
     return { ok: false, reason: 'not_yet_valid', detail: 'iat is in the future (beyond the clock skew)' };
   }
   const max = rules.maxAgeSeconds;
   if (max !== undefined) {
-    if (iat === undefined) return { ok: false, reason: 'invalid_token', detail: 'iat missing (maxTokenAgeSeconds needs it)' };
-    if (now - iat - skew > max) return { ok: false, reason: 'expired', detail: `iat is more than ${max} s ago (maxTokenAgeSeconds)` };
+    if (iat === undefined) {
+      return { ok: false, reason: 'invalid_token', detail: 'iat missing (maxTokenAgeSeconds needs it)' };
+    }
+    if (now - iat - skew > max) {
+      return { ok: false, reason: 'expired', detail: `iat is more than ${max} s ago (maxTokenAgeSeconds)` };
+    }
   }
   return undefined;
 }

@@ -479,7 +479,8 @@ function normaliseAuth(raw: RawAuth, server: ServerConfig | undefined, ctx: Ctx)
   const d = CONFIG_DEFAULTS.auth;
   const mode = raw.mode ?? d.mode;
   // The schema refuses `jwt`/`introspection` outside mode oauth and `dev` outside mode dev.
-  const jwt = raw.jwt === undefined ? undefined : normaliseJwt(raw.jwt, raw.requireTokenType ?? d.requireTokenType, ctx);
+  const requireTokenType = raw.requireTokenType ?? d.requireTokenType;
+  const jwt = raw.jwt === undefined ? undefined : normaliseJwt(raw.jwt, requireTokenType, ctx);
   const introspection = raw.introspection === undefined ? undefined : normaliseIntrospection(raw.introspection, ctx);
   const dev = mode === 'dev' ? normaliseDev(raw.dev ?? {}, ctx) : undefined;
   if (mode === 'oauth' && raw.jwt === undefined && raw.introspection === undefined) {

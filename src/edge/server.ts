@@ -52,7 +52,12 @@ export function edgeClientCertReader(config: GatehouseConfig, logger: Logger): C
 }
 
 /** The JSON-RPC error message of each authentication refusal status (the reason goes to audit only). */
-const AUTH_FAILURE_MESSAGES = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service unavailable' } as const;
+const AUTH_FAILURE_MESSAGES = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  503: 'Service unavailable',
+} as const;
 
 /** Batches are bounded like everything else an unauthenticated byte stream can ask for. */
 const MAX_BATCH = 32;
@@ -86,8 +91,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   // The built-in authorization server's pages post forms from its own origin (the consent page).
   const builtinIssuer = config.auth.mode === 'builtin' ? config.auth.builtin?.issuer : undefined;
   // RFC 6750 §3.1: a token in the query string is an `invalid_request` (400), with the challenge that says so.
-  const metadata = config.auth.mode === 'none' ? undefined : { resourceMetadata: protectedResourceMetadataUrl(config.auth.resource) };
-  const queryTokenChallenge = invalidRequestChallenge(metadata);
+  const prm = { resourceMetadata: protectedResourceMetadataUrl(config.auth.resource) };
+  const queryTokenChallenge = invalidRequestChallenge(config.auth.mode === 'none' ? undefined : prm);
   const origins = new OriginPolicy([...server.allowedOrigins, ...(builtinIssuer ? [new URL(builtinIssuer).origin] : [])], isLoopbackHostname(server.host));
 
   // Our own JSON handling: strict parsing, prototype-poisoning refusal and batch rules live in one place.
@@ -99,7 +104,10 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     if (!origins.originAllowed(request.headers.origin)) return sendError(reply, new GatewayError('GW_HTTP_ORIGIN_FORBIDDEN', { detail: `origin ${String(request.headers.origin).slice(0, 100)}` }));
     if (!origins.hostAllowed(request.headers.host)) return sendError(reply, new GatewayError('GW_HTTP_HOST_FORBIDDEN'));
     // MCP authorization §Token Requirements: never in the query string.
-    if (hasQueryToken(request.url)) return sendError(reply.header('www-authenticate', queryTokenChallenge), new GatewayError('GW_HTTP_TOKEN_IN_QUERY'));
+    if (hasQueryToken(request.url)) {
+      void reply.header('www-authenticate', queryTokenChallenge);
+      return sendError(reply, new GatewayError('GW_HTTP_TOKEN_IN_QUERY'));
+    }
     return undefined;
   });
 

@@ -129,13 +129,16 @@ async function authenticateWithAssertion(assertion: string, bodyClientId: string
   }
   // jose checks a future iat only when given maxTokenAge: an assertion "issued" later than now is refused here
   // (RFC 7519 §4.1.6), by the rule every token the gateway accepts is held to.
-  const late = checkTokenTimes({ exp: payload.exp, nbf: payload.nbf, iat: payload.iat }, ctx.now * 1000, ASSERTION_TIMES);
+  const times = { exp: payload.exp, nbf: payload.nbf, iat: payload.iat };
+  const late = checkTokenTimes(times, ctx.now * 1000, ASSERTION_TIMES);
   if (late !== undefined) throw new OAuthError('invalid_client', `client assertion rejected (${late.detail})`);
   const exp = payload.exp!;
   if (exp - ctx.now > MAX_ASSERTION_LIFETIME_SECONDS) throw new OAuthError('invalid_client', 'client assertion expires too far in the future');
   // jose checks only that jti is present: a number or an object would key the replay store by its string form.
   const jti: unknown = payload.jti;
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw new OAuthError('invalid_client', 'client assertion jti unusable');
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) {
+    throw new OAuthError('invalid_client', 'client assertion jti unusable');
+  }
   const ttl = Math.max(1, exp - ctx.now + CLOCK_TOLERANCE_SECONDS);
   if (!(await ctx.store.markJtiUsed(machine.clientId, jti, ttl))) throw new OAuthError('invalid_client', 'client assertion jti replayed');
   return { kind: 'machine', clientId: machine.clientId, client: machine };
