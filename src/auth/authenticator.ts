@@ -40,7 +40,7 @@ export type AuthFailureReason =
 
 export type AuthResult =
   | { ok: true; principal: Principal }
-  | { ok: false; status: 401 | 403 | 503; wwwAuthenticate: string; reason: AuthFailureReason; detail?: string };
+  | { ok: false; status: 400 | 401 | 403 | 503; wwwAuthenticate: string; reason: AuthFailureReason; detail?: string };
 
 /** Step ② of the pipeline: a request becomes a Principal, or a challenge. */
 export interface Authenticator {

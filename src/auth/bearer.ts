@@ -1,7 +1,7 @@
 /**
  * Reads the bearer token from the `Authorization` request header (RFC 6750 §2.1). The only place a token
  * is taken from a request: never from the query string (MCP authorization §Token Requirements; the edge
- * refuses `?access_token=`) nor from a form body (RFC 6750 §2.2, which we do not support).
+ * refuses `?access_token=`, see `hasQueryToken`) nor from a form body (RFC 6750 §2.2, which we do not support).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -48,4 +48,18 @@ function countHeader(rawHeaders: readonly string[], name: string): number {
   // The length test first: no lower-cased copy of every other header name per request.
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) n++;
   return n;
+}
+
+/**
+ * Whether a request target carries an RFC 6750 §2.3 `access_token` query parameter, which the edge refuses with
+ * 400 `invalid_request` (MCP authorization §Token Requirements: never in the query string; RFC 6750 §3.1). The
+ * name is decoded as a form parser would, so `access%5Ftoken=` is refused too. Cheap when there is no query.
+ */
+export function hasQueryToken(url: string): boolean {
+  const q = url.indexOf('?');
+  if (q === -1) return false;
+  const query = url.slice(q + 1);
+  // Only a query that could spell the name, literally or percent-encoded, is parsed.
+  if (!query.includes('access_token') && !query.includes('%')) return false;
+  return new URLSearchParams(query).has('access_token');
 }

@@ -50,6 +50,20 @@ export function invalidTokenChallenge(ctx: ChallengeContext): string {
 }
 
 /**
+ * 400 for a request that carries its token the wrong way (RFC 6750 §3.1 `invalid_request`: "uses more than one
+ * method for including an access token, or is otherwise malformed"): in the query string, in two `Authorization`
+ * headers, or as a `Bearer` credential that is not one token68 value. No token was looked at, so no
+ * `invalid_token`; `resource_metadata` only where metadata is served (not in `auth.mode: none`).
+ */
+export function invalidRequestChallenge(ctx: Pick<ChallengeContext, 'resourceMetadata'> | undefined): string {
+  return bearer([
+    ['error', 'invalid_request'],
+    ['error_description', 'Send the access token once, in one Authorization: Bearer header'],
+    ...(ctx !== undefined ? ([['resource_metadata', ctx.resourceMetadata]] as const) : []),
+  ]);
+}
+
+/**
  * 403 for a valid token without the scopes needed (RFC 6750 §3.1 `insufficient_scope`; MCP §Scope Challenge
  * Handling). `scopes` is the full set the request needs, so a client can step up in one authorization.
  */

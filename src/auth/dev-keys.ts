@@ -110,10 +110,14 @@ function makeDevKey(file: string, contents: KeyFileContents, created: boolean): 
       checkTtl(ttl);
       signingKey ??= importJWK(contents.privateJwk, DEV_ALG);
       const now = Math.floor((opts.now ?? Date.now()) / 1000);
+      const clientId = opts.clientId ?? DEV_DEFAULT_CLIENT_ID;
       const claims: Record<string, unknown> = {
         ...opts.extra,
         [opts.claimNames?.scope ?? 'scope']: opts.scopes.join(' '),
-        [opts.claimNames?.clientId ?? 'client_id']: opts.clientId ?? DEV_DEFAULT_CLIENT_ID,
+        // RFC 9068 §2.2 `client_id` always (the verifier requires it with `requireTokenType`), and under the
+        // configured claim name too when `auth.claims.clientId` is another one.
+        client_id: clientId,
+        [opts.claimNames?.clientId ?? 'client_id']: clientId,
       };
       return new SignJWT(claims)
         .setProtectedHeader({ alg: DEV_ALG, kid: contents.kid, typ: 'at+jwt' })

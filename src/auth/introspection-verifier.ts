@@ -7,12 +7,15 @@
  * 3. `aud` is present and contains our resource — else `wrong_audience`. RFC 7662 makes `aud` optional, but
  *    MCP authorization §Token Handling says we MUST reject tokens not issued for us (RFC 8707), and without an
  *    audience we cannot tell (threat model #1). An AS that omits `aud` must be configured to send it.
- * 4. `exp`, when present, is in the future; `nbf`, when present, is not (with the configured skew). Without
- *    `exp` the AS's `active` is authoritative and the cache TTL alone bounds how long we believe it.
+ * 4. `exp`, `nbf` and `iat`, when present, are NumericDates (else `invalid_token`) and pass the time rules of
+ *    `token-times.ts` with the configured skew: `exp` in the future, `nbf` and `iat` not (RFC 7662 §2.2 carries
+ *    all three; an `iat` ahead of our clock is as wrong here as in a JWT). Without `exp` the AS's `active` is
+ *    authoritative and the cache TTL alone bounds how long we believe it. `auth.jwt.maxTokenAgeSeconds` is not
+ *    applied: an opaque token's life is the AS's to end, and it says so live, by `active`.
  * 5. `token_type`, when present, is `Bearer` (a refresh token or a DPoP token is not a bearer access token).
  * 6. A subject: `sub`, else `client_id` (client-credentials tokens often have no `sub`).
  * 7. RFC 8705 binding (`cnf.x5t#S256`) against this request's client certificate — checked on every request,
- *    after the cache, because the certificate differs per request.
+ *    after the cache, because the certificate differs per request. The time rules run on every request too.
  *
  * Cache: keyed by SHA-256 of the token (the token itself is never a key or a log value), LRU-bounded by
  * `cacheMaxEntries`, positive answers for min(`cacheSeconds`, exp − now), refusals for 5 s; an AS failure is
@@ -25,6 +28,7 @@ import type { Principal } from '../lib/principal.js';
 import type { AuthFailureReason } from './authenticator.js';
 import { checkCertificateBinding } from './cert-binding.js';
 import { principalFromClaims, type ClaimNames } from './claims-principal.js';
+import { checkTimeRules, checkTokenTimes, type TimeRules, type TokenTimes } from './token-times.js';
 import type { TokenVerifier, VerifyContext, VerifyResult } from './token-verifier.js';
 
 /** How long a refusal is remembered: long enough to blunt a flood of bad tokens, short enough not to matter. */
@@ -52,7 +56,14 @@ export interface IntrospectionVerifierOptions {
 
 /** What one introspection concluded, independent of the request's certificate (so it can be cached). */
 type Outcome =
-  | { ok: true; subject: string; claims: Readonly<Record<string, unknown>>; cnf: unknown; expiresAt: number | undefined }
+  | {
+      ok: true;
+      subject: string;
+      claims: Readonly<Record<string, unknown>>;
+      cnf: unknown;
+      expiresAt: number | undefined;
+      times: TokenTimes;
+    }
   | { ok: false; reason: AuthFailureReason; detail: string };
 
 interface CacheEntry {
@@ -66,6 +77,7 @@ export class IntrospectionVerifier implements TokenVerifier {
   readonly #client: oauth.Client;
   readonly #clientAuth: oauth.ClientAuth;
   readonly #insecure: boolean;
+  readonly #times: TimeRules;
   /** Map iteration order is insertion order: the first key is the least recently used. */
   readonly #cache = new Map<string, CacheEntry>();
   readonly #inflight = new Map<string, Promise<Outcome>>();
@@ -79,6 +91,7 @@ export class IntrospectionVerifier implements TokenVerifier {
     if (!Number.isInteger(options.cacheMaxEntries) || options.cacheMaxEntries < 0) throw new TypeError('IntrospectionVerifier: "cacheMaxEntries" must be a non-negative integer');
     if (!Number.isFinite(options.cacheSeconds) || options.cacheSeconds < 0) throw new TypeError('IntrospectionVerifier: "cacheSeconds" must be a non-negative number');
     if (options.clientSecret === '') throw new TypeError('IntrospectionVerifier: the client secret is empty');
+    this.#times = checkTimeRules({ skewSeconds: options.clockSkewSeconds }, 'IntrospectionVerifier');
     this.#options = options;
     this.#as = { issuer: options.issuer, introspection_endpoint: url.href };
     this.#client = { client_id: options.clientId };
@@ -93,8 +106,9 @@ export class IntrospectionVerifier implements TokenVerifier {
   async verify(token: string, ctx: VerifyContext): Promise<VerifyResult> {
     const outcome = await this.#outcome(token, ctx.now);
     if (!outcome.ok) return outcome;
-    // Expiry is rechecked on every hit: a cached answer never outlives the token.
-    if (outcome.expiresAt !== undefined && outcome.expiresAt <= ctx.now - this.#options.clockSkewSeconds * 1000) return { ok: false, reason: 'expired', detail: 'exp is in the past' };
+    // The time rules run on every hit: a cached answer never outlives the token.
+    const late = checkTokenTimes(outcome.times, ctx.now, this.#times);
+    if (late !== undefined) return late;
     const binding = checkCertificateBinding(outcome.cnf, ctx.certThumbprint);
     if (!binding.ok) return binding;
     const principal: Principal = principalFromClaims({
@@ -159,24 +173,35 @@ export class IntrospectionVerifier implements TokenVerifier {
       if (err instanceof oauth.ResponseBodyError && err.status === 400 && TOKEN_ERRORS.has(err.error)) return { ok: false, reason: 'invalid_token', detail: `AS refused to introspect the token: ${err.error}` };
       return { ok: false, reason: 'verifier_unavailable', detail: `introspection failed: ${describe(err)}` };
     }
-    return judge(body, { issuer: this.#options.issuer, audience: this.#options.audience, now, skewMs: this.#options.clockSkewSeconds * 1000 });
+    return judge(body, { issuer: this.#options.issuer, audience: this.#options.audience, now, rules: this.#times });
   }
 }
 
 /** The acceptance rules above, as one pure function over the introspection response. Exported for tests. */
-export function judge(body: oauth.IntrospectionResponse, expect: { issuer: string; audience: string; now: number; skewMs: number }): Outcome {
+export function judge(
+  body: oauth.IntrospectionResponse,
+  expect: { issuer: string; audience: string; now: number; rules: TimeRules },
+): Outcome {
   if (body.active !== true) return { ok: false, reason: 'inactive', detail: 'introspection says active: false' };
   if (body.iss !== undefined && body.iss !== expect.issuer) return { ok: false, reason: 'wrong_issuer', detail: `iss ${bounded(body.iss)}` };
   const aud = body.aud;
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
   if (!audiences.includes(expect.audience)) return { ok: false, reason: 'wrong_audience', detail: aud === undefined ? 'introspection response has no aud' : `aud ${bounded(aud)}` };
-  if (body.exp !== undefined && (typeof body.exp !== 'number' || body.exp * 1000 <= expect.now - expect.skewMs)) return { ok: false, reason: 'expired', detail: 'exp is in the past' };
-  if (body.nbf !== undefined && (typeof body.nbf !== 'number' || body.nbf * 1000 > expect.now + expect.skewMs)) return { ok: false, reason: 'not_yet_valid', detail: 'nbf is in the future' };
+  for (const claim of ['exp', 'nbf', 'iat'] as const) {
+    const value = body[claim];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
+      return { ok: false, reason: 'invalid_token', detail: `${claim} is not a NumericDate` };
+    }
+  }
+  const times: TokenTimes = { exp: body.exp, nbf: body.nbf, iat: body.iat };
+  const late = checkTokenTimes(times, expect.now, expect.rules);
+  if (late !== undefined) return late;
   if (body.token_type !== undefined && String(body.token_type).toLowerCase() !== 'bearer') return { ok: false, reason: 'wrong_type', detail: `token_type ${bounded(body.token_type)}` };
   const subject = typeof body.sub === 'string' && body.sub !== '' ? body.sub : typeof body.client_id === 'string' && body.client_id !== '' ? body.client_id : undefined;
   if (subject === undefined) return { ok: false, reason: 'invalid_token', detail: 'introspection response has neither sub nor client_id' };
   const { active: _active, ...claims } = body;
-  return { ok: true, subject, claims: Object.freeze(claims), cnf: body.cnf, expiresAt: typeof body.exp === 'number' ? body.exp * 1000 : undefined };
+  const expiresAt = typeof body.exp === 'number' ? body.exp * 1000 : undefined;
+  return { ok: true, subject, claims: Object.freeze(claims), cnf: body.cnf, expiresAt, times };
 }
 
 /** A class name and code, never a message (an AS error text could echo what we sent). */

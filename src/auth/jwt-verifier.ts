@@ -8,11 +8,16 @@
  *   HS256-keyed-with-the-public-key cannot be verified at all.
  * - `iss`, `aud` (= our resource, RFC 8707), `exp` (required), `nbf`, `sub` (required) and, when configured, the
  *   header `typ: at+jwt` (RFC 9068 §4) are checked with the injected clock and the configured skew.
+ * - `requiredClaims` (`auth.jwt.requiredClaims`; by default RFC 9068 §2.2's `iat`, `jti`, `client_id` when
+ *   `typ: at+jwt` is required) must be present, `jti` and `client_id` as non-empty strings.
+ * - Time (`token-times.ts`): `exp`, `nbf`, a future `iat` (which jose lets through unless given `maxTokenAge`)
+ *   and, when configured, the token's age, all with the skew — on every request, cached or not.
  * - RFC 8705 certificate binding (`cnf.x5t#S256`) is enforced against the request's client certificate.
  * - A token that verified is remembered by its SHA-256 (`VerifiedTokenCache`): a repeat skips the signature, but
- *   `exp`/`nbf` (without skew: in the skew window it is verified afresh), the certificate binding and everything
- *   the caller checks (revocation, scopes) run on every request. A remote JWKS reload, or a key set older than
- *   its `cacheMaxAge`, makes every cached token a miss: the cache never outlives the keys that verified it.
+ *   `exp`/`nbf` (without skew: in the skew window it is verified afresh), the time rules, the certificate binding
+ *   and everything the caller checks (revocation, scopes) run on every request. A remote JWKS reload, or a key
+ *   set older than its `cacheMaxAge`, makes every cached token a miss: the cache never outlives the keys that
+ *   verified it.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -32,6 +37,8 @@ import type { Principal } from '../lib/principal.js';
 import type { AuthFailureReason } from './authenticator.js';
 import { checkCertificateBinding } from './cert-binding.js';
 import { principalFromClaims, type ClaimNames } from './claims-principal.js';
+import { defaultRequiredClaims } from '../config/jwt-config.js';
+import { checkTimeRules, checkTokenTimes, type TimeRules } from './token-times.js';
 import type { TokenVerifier, VerifyContext, VerifyResult } from './token-verifier.js';
 import { tokenCacheKey, VERIFIED_TOKEN_CACHE_DEFAULTS, VerifiedTokenCache, type VerifiedTokenCacheOptions } from './verified-token-cache.js';
 
@@ -51,6 +58,13 @@ export interface JwtVerifierOptions {
   clockSkewSeconds: number;
   /** Require the header `typ: at+jwt` (RFC 9068 §2.1). */
   requireTokenType: boolean;
+  /**
+   * Claims required besides `iss`, `aud`, `exp` and `sub` (`auth.jwt.requiredClaims`). Default
+   * `defaultRequiredClaims(requireTokenType)`: RFC 9068 §2.2's `iat`, `jti`, `client_id` for typed tokens.
+   */
+  requiredClaims?: readonly string[];
+  /** Refuse tokens whose `iat` is longer ago than this (plus the skew); undefined: no limit. */
+  maxTokenAgeSeconds?: number | undefined;
   claims: ClaimNames;
   keys: JwtKeySource;
   /** Verified-token cache bounds; default `VERIFIED_TOKEN_CACHE_DEFAULTS`, `maxEntries: 0` turns it off. */
@@ -78,6 +92,7 @@ interface Verified {
   /** NumericDate seconds (RFC 7519 §2). */
   exp: number;
   nbf: number | undefined;
+  iat: number | undefined;
 }
 
 /** The key source itself failed (network, timeout, non-200, not a JWKS): the token may be fine, so 503, not 401. */
@@ -93,14 +108,24 @@ export class JwtVerifier implements TokenVerifier {
   readonly #options: JwtVerifierOptions;
   readonly #verifyOptions: Omit<JWTVerifyOptions, 'currentDate'>;
   readonly #cache: VerifiedTokenCache<Verified>;
+  readonly #times: TimeRules;
+  /** The configured required claims whose values are checked after jose (which checks presence only). */
+  readonly #required: readonly string[];
 
   /** Throws `TypeError` on a misconfiguration (STYLE.md habit 5: validate at construction). */
   constructor(options: JwtVerifierOptions) {
     if (options.algorithms.length === 0) throw new TypeError('JwtVerifier: "algorithms" must name at least one algorithm');
     const bad = options.algorithms.filter((a) => !ASYMMETRIC_ALGORITHMS.has(a));
     if (bad.length > 0) throw new TypeError(`JwtVerifier: only asymmetric algorithms are allowed, not ${bad.join(', ')}`);
-    if (!Number.isFinite(options.clockSkewSeconds) || options.clockSkewSeconds < 0) throw new TypeError('JwtVerifier: "clockSkewSeconds" must be a non-negative number');
+    const maxAgeSeconds = options.maxTokenAgeSeconds;
+    this.#times = checkTimeRules({ skewSeconds: options.clockSkewSeconds, maxAgeSeconds }, 'JwtVerifier');
     if (options.issuer === '' || options.audience === '') throw new TypeError('JwtVerifier: "issuer" and "audience" are required');
+    const required = options.requiredClaims ?? defaultRequiredClaims(options.requireTokenType);
+    if (required.some((c) => typeof c !== 'string' || c === '')) {
+      throw new TypeError('JwtVerifier: "requiredClaims" must be claim names');
+    }
+    // A maximum age is measured from `iat`: without one the age is unknown (jose's `maxTokenAge` rule too).
+    this.#required = Object.freeze([...new Set([...required, ...(maxAgeSeconds !== undefined ? ['iat'] : [])])]);
     this.#options = options;
     this.#cache = new VerifiedTokenCache(options.cache ?? VERIFIED_TOKEN_CACHE_DEFAULTS);
     this.#keys = keyStore(options.keys);
@@ -109,7 +134,7 @@ export class JwtVerifier implements TokenVerifier {
       issuer: options.issuer,
       audience: options.audience,
       clockTolerance: options.clockSkewSeconds,
-      requiredClaims: ['exp', 'sub'],
+      requiredClaims: [...new Set(['exp', 'sub', ...this.#required])],
       ...(options.requireTokenType ? { typ: 'at+jwt' } : {}),
     };
   }
@@ -128,6 +153,7 @@ export class JwtVerifier implements TokenVerifier {
     // The hit is believed only inside the token's window without skew (jose's own test, tolerance 0); at its
     // edges the full verification below decides, with the skew, exactly as without a cache.
     if (verified !== undefined && !(nowSeconds < verified.exp && (verified.nbf === undefined || verified.nbf <= nowSeconds))) verified = undefined;
+    const fresh = verified === undefined;
     if (verified === undefined) {
       let payload: JWTPayload;
       try {
@@ -136,13 +162,20 @@ export class JwtVerifier implements TokenVerifier {
         return { ok: false, ...joseFailure(err) };
       }
       if (typeof payload.sub !== 'string' || payload.sub === '') return { ok: false, reason: 'invalid_token', detail: 'sub is not a non-empty string' };
-      // `exp` is a required claim and jose checked it is a number. The principal is shared by every request with
-      // this token, so its claims are frozen all the way down: no later step can change what the next one sees.
+      const problem = requiredClaimProblem(payload, this.#required);
+      if (problem !== undefined) return { ok: false, reason: 'invalid_token', detail: problem };
+      // `exp` is a required claim and jose checked that it, `nbf` and `iat` are numbers. The principal is shared by
+      // every request with this token, so its claims are frozen all the way down: no later step can change what the
+      // next one sees.
       deepFreezeJson(payload);
-      verified = { principal: principalFromClaims({ claims: payload, names: this.#options.claims, subject: payload.sub }), cnf: payload.cnf, exp: payload.exp!, nbf: payload.nbf };
-      // Only what was verified under one settled key set is remembered (generation read before verifying).
-      if (settled) this.#cache.set(key, verified, ctx.now, verified.exp * 1000, generation);
+      const principal = principalFromClaims({ claims: payload, names: this.#options.claims, subject: payload.sub });
+      verified = { principal, cnf: payload.cnf, exp: payload.exp!, nbf: payload.nbf, iat: payload.iat };
     }
+    // Every request, hit or not: a remembered verification must not outlive the iat and maximum-age rules.
+    const late = checkTokenTimes(verified, ctx.now, this.#times);
+    if (late !== undefined) return late;
+    // Only what was verified under one settled key set is remembered (generation read before verifying).
+    if (fresh && settled) this.#cache.set(key, verified, ctx.now, verified.exp * 1000, generation);
     const binding = checkCertificateBinding(verified.cnf, ctx.certThumbprint);
     if (!binding.ok) return binding;
     return { ok: true, principal: ctx.certThumbprint !== undefined ? Object.freeze({ ...verified.principal, certThumbprint: ctx.certThumbprint }) : verified.principal };
@@ -181,6 +214,20 @@ function localKeyGetter(keys: Exclude<JwtKeySource, { jwksUri: string }>): KeyGe
     throw new TypeError(`JwtVerifier: cannot read the JWKS file ${keys.jwksFile}: ${(err as Error).message}`);
   }
   return createLocalJWKSet(publicOnly(parsed, `the JWKS file ${keys.jwksFile}`));
+}
+
+/**
+ * The values of the required claims, which jose checks only for presence (`iat` it checks is a number): RFC 9068
+ * §2.2 `jti` and `client_id` are strings, and no required claim is null (a present-but-empty claim is no claim).
+ */
+function requiredClaimProblem(payload: JWTPayload, required: readonly string[]): string | undefined {
+  for (const name of required) {
+    const value = payload[name];
+    if (value === null || value === undefined) return `${name} missing`;
+    const isString = typeof value === 'string' && value !== '';
+    if ((name === 'jti' || name === 'client_id') && !isString) return `${name} is not a non-empty string`;
+  }
+  return undefined;
 }
 
 /** Freezes parsed JSON (objects and arrays, no cycles) in place. */

@@ -3,7 +3,8 @@
  * (MCP authorization §Token Handling, RFC 6750, RFC 9728). A request becomes a `Principal` or a challenge:
  *
  *   no bearer token                 → 401 `Bearer resource_metadata=…, scope=…` (no error code, RFC 6750 §3.1)
- *   malformed header or bad token   → 401 `error="invalid_token"` (one generic description for every reason)
+ *   malformed or repeated header    → 400 `error="invalid_request"` (RFC 6750 §3.1: no token was looked at)
+ *   bad token                       → 401 `error="invalid_token"` (one generic description for every reason)
  *   key source / AS unreachable     → 503 (the token may be fine; the edge adds Retry-After)
  *   valid token, a required scope missing → 403 `error="insufficient_scope", scope=…`
  *
@@ -14,7 +15,14 @@ import type { AuthConfig, GatehouseConfig } from '../config/types.js';
 import type { Principal } from '../lib/principal.js';
 import { LoopbackOnlyAnonymous, type AuthRequest, type AuthResult, type Authenticator } from './authenticator.js';
 import { extractBearer } from './bearer.js';
-import { insufficientScopeChallenge, invalidTokenChallenge, missingTokenChallenge, protectedResourceMetadataUrl, type ChallengeContext } from './challenge.js';
+import {
+  insufficientScopeChallenge,
+  invalidRequestChallenge,
+  invalidTokenChallenge,
+  missingTokenChallenge,
+  protectedResourceMetadataUrl,
+  type ChallengeContext,
+} from './challenge.js';
 import { IntrospectionVerifier, introspectionOptions } from './introspection-verifier.js';
 import { JwtVerifier, type JwtKeySource } from './jwt-verifier.js';
 import type { TokenVerifier } from './token-verifier.js';
@@ -72,7 +80,13 @@ export class ResourceServerAuthenticator implements Authenticator {
     if (!bearer.ok) {
       return bearer.reason === 'missing_token'
         ? { ok: false, status: 401, wwwAuthenticate: missingTokenChallenge(this.#challenge), reason: 'missing_token', detail: bearer.detail }
-        : { ok: false, status: 401, wwwAuthenticate: invalidTokenChallenge(this.#challenge), reason: 'malformed_header', detail: bearer.detail };
+        : {
+            ok: false,
+            status: 400,
+            wwwAuthenticate: invalidRequestChallenge(this.#challenge),
+            reason: 'malformed_header',
+            detail: bearer.detail,
+          };
     }
     const token = bearer.token;
     // Only with both verifiers is the token's shape a choice (decoding its header costs a parse per request).
@@ -144,10 +158,11 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
       const jwt = auth.jwt;
       const keys: JwtKeySource | undefined = jwt?.jwksUri !== undefined ? { jwksUri: jwt.jwksUri } : jwt?.jwksFile !== undefined ? { jwksFile: jwt.jwksFile } : undefined;
       if (jwt && !keys) throw new TypeError('auth.jwt needs jwksUri or jwksFile');
+      const tokenRules = jwt && { requiredClaims: jwt.requiredClaims, maxTokenAgeSeconds: jwt.maxTokenAgeSeconds };
       return new ResourceServerAuthenticator({
         resource: auth.resource,
         requiredScopes: auth.requiredScopes,
-        ...(jwt && keys ? { jwt: new JwtVerifier(jwtOptions(auth, jwt.issuer, keys)) } : {}),
+        ...(jwt && keys ? { jwt: new JwtVerifier({ ...jwtOptions(auth, jwt.issuer, keys), ...tokenRules }) } : {}),
         ...(auth.introspection
           ? { introspection: new IntrospectionVerifier(introspectionOptions(auth.introspection, { audience: auth.resource, clockSkewSeconds: auth.clockSkewSeconds, claims: auth.claims })) }
           : {}),
@@ -158,7 +173,8 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
       if (!auth.builtin) throw new TypeError('auth.mode builtin: auth.builtin is missing');
       if (!deps.builtin) throw new TypeError('auth.mode builtin: the built-in authorization server was not registered (no public JWKS given)');
       const jwks = deps.builtin.jwks as JSONWebKeySet;
-      // Our own tokens: signed with our keys' algorithms (auth.algorithms is about external issuers), RFC 9068 typed.
+      // Our own tokens: signed with our keys' algorithms (auth.algorithms is about external issuers), RFC 9068 typed,
+      // so RFC 9068 §2.2's iat, jti and client_id are required (as/tokens.ts mints them; revocation needs the jti).
       const algorithms = [...new Set(jwks.keys.map((k) => k.alg).filter((a): a is string => typeof a === 'string'))];
       return new ResourceServerAuthenticator({
         resource: auth.resource,

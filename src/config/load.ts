@@ -45,6 +45,7 @@ import { normaliseSessions, SESSIONS_DEFAULTS, type RawSessions } from './sessio
 import { AUDIT_DEFAULTS, normaliseAudit, type RawAudit } from './audit-config.js';
 import { checkRedisUrl, LIMITS_DEFAULTS, normaliseLimits, normaliseRedis, type RawLimits, type RawRedis } from './limits-config.js';
 import { kindOf, TYPE_NAMES } from '../lib/value-words.js';
+import { defaultRequiredClaims } from './jwt-config.js';
 
 export interface LoadOptions {
   /** Where `{ fromEnv }` references are read. Default `process.env`. */
@@ -296,7 +297,7 @@ interface RawAuth {
   clockSkewSeconds?: number;
   requireTokenType?: boolean;
   claims?: Partial<AuthConfig['claims']>;
-  jwt?: { issuer: string; jwksUri?: string; jwksFile?: string };
+  jwt?: { issuer: string; jwksUri?: string; jwksFile?: string; requiredClaims?: string[]; maxTokenAgeSeconds?: number };
   introspection?: { endpoint: string; issuer: string; clientId: string; clientSecret: SecretRef; cacheSeconds?: number; cacheMaxEntries?: number };
   dev?: { keyFile?: string; issuer?: string };
   builtin?: RawBuiltin;
@@ -479,7 +480,8 @@ function normaliseAuth(raw: RawAuth, server: ServerConfig | undefined, ctx: Ctx)
   const d = CONFIG_DEFAULTS.auth;
   const mode = raw.mode ?? d.mode;
   // The schema refuses `jwt`/`introspection` outside mode oauth and `dev` outside mode dev.
-  const jwt = raw.jwt === undefined ? undefined : normaliseJwt(raw.jwt, ctx);
+  const requireTokenType = raw.requireTokenType ?? d.requireTokenType;
+  const jwt = raw.jwt === undefined ? undefined : normaliseJwt(raw.jwt, requireTokenType, ctx);
   const introspection = raw.introspection === undefined ? undefined : normaliseIntrospection(raw.introspection, ctx);
   const dev = mode === 'dev' ? normaliseDev(raw.dev ?? {}, ctx) : undefined;
   if (mode === 'oauth' && raw.jwt === undefined && raw.introspection === undefined) {
@@ -556,7 +558,7 @@ function canonicalResource(url: URL): string {
   return `${url.protocol}//${url.host}${pathname}${url.search}`;
 }
 
-function normaliseJwt(raw: NonNullable<RawAuth['jwt']>, ctx: Ctx): JwtConfig {
+function normaliseJwt(raw: NonNullable<RawAuth['jwt']>, requireTokenType: boolean, ctx: Ctx): JwtConfig {
   const at = '/auth/jwt';
   checkAuthUrl(raw.issuer, `${at}/issuer`, 'issuer', ctx);
   if ((raw.jwksUri === undefined) === (raw.jwksFile === undefined)) {
@@ -566,7 +568,13 @@ function normaliseJwt(raw: NonNullable<RawAuth['jwt']>, ctx: Ctx): JwtConfig {
   if (raw.jwksUri !== undefined) checkAuthUrl(raw.jwksUri, `${at}/jwksUri`, 'endpoint', ctx);
   const jwksFile = raw.jwksFile === undefined ? undefined : path.resolve(ctx.secrets.baseDir, raw.jwksFile);
   if (jwksFile !== undefined) checkJwksFile(jwksFile, `${at}/jwksFile`, ctx);
-  return { issuer: raw.issuer, ...(raw.jwksUri !== undefined ? { jwksUri: raw.jwksUri } : {}), ...(jwksFile !== undefined ? { jwksFile } : {}) };
+  return {
+    issuer: raw.issuer,
+    ...(raw.jwksUri !== undefined ? { jwksUri: raw.jwksUri } : {}),
+    ...(jwksFile !== undefined ? { jwksFile } : {}),
+    requiredClaims: raw.requiredClaims ?? defaultRequiredClaims(requireTokenType),
+    ...(raw.maxTokenAgeSeconds !== undefined ? { maxTokenAgeSeconds: raw.maxTokenAgeSeconds } : {}),
+  };
 }
 
 const MAX_JWKS_FILE_BYTES = 1024 * 1024;

@@ -174,6 +174,14 @@ export interface JwtConfig {
   readonly jwksUri?: string;
   /** Absolute path of a JWKS file (public keys only; the loader refuses `d`/`k` members), read at start. */
   readonly jwksFile?: string;
+  /**
+   * Claims a token must carry besides `iss`, `aud`, `exp` and `sub` (always required). `iat` must then be a number,
+   * `jti` and `client_id` non-empty strings, any other claim not null. Default: RFC 9068 §2.2's `iat`, `jti`,
+   * `client_id` when `requireTokenType` is on, none otherwise (`defaultRequiredClaims`).
+   */
+  readonly requiredClaims: readonly string[];
+  /** Refuse tokens whose `iat` is longer ago than this (plus the skew); needs `iat`. Absent: no limit (the default). */
+  readonly maxTokenAgeSeconds?: number;
 }
 
 /** Opaque tokens through RFC 7662 introspection, with a short bounded cache. */
@@ -219,6 +227,7 @@ export interface AuthConfig {
   readonly requiredScopes: readonly string[];
   /** Asymmetric algorithms only; `none` and HMAC are not expressible. */
   readonly algorithms: readonly string[];
+  /** Tolerance on `exp`, `nbf` and `iat` (a future `iat` beyond it is refused), JWT and introspection alike. */
   readonly clockSkewSeconds: number;
   /** Require the JWT header `typ: at+jwt` (RFC 9068). */
   readonly requireTokenType: boolean;

@@ -3,7 +3,8 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditSink, ReasonCounter } from '../audit/audit-sink.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import { policyScopeChallenge, protectedResourceMetadataUrl } from '../auth/challenge.js';
+import { hasQueryToken } from '../auth/bearer.js';
+import { invalidRequestChallenge, policyScopeChallenge, protectedResourceMetadataUrl } from '../auth/challenge.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { ErrorCode } from '../errors/codes.js';
@@ -50,6 +51,14 @@ export function edgeClientCertReader(config: GatehouseConfig, logger: Logger): C
   });
 }
 
+/** The JSON-RPC error message of each authentication refusal status (the reason goes to audit only). */
+const AUTH_FAILURE_MESSAGES = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  503: 'Service unavailable',
+} as const;
+
 /** Batches are bounded like everything else an unauthenticated byte stream can ask for. */
 const MAX_BATCH = 32;
 
@@ -81,6 +90,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   const overload = registerOverload(app, { server, audit: opts.audit, addressOf: limits.addressOf });
   // The built-in authorization server's pages post forms from its own origin (the consent page).
   const builtinIssuer = config.auth.mode === 'builtin' ? config.auth.builtin?.issuer : undefined;
+  // RFC 6750 §3.1: a token in the query string is an `invalid_request` (400), with the challenge that says so.
+  const prm = { resourceMetadata: protectedResourceMetadataUrl(config.auth.resource) };
+  const queryTokenChallenge = invalidRequestChallenge(config.auth.mode === 'none' ? undefined : prm);
   const origins = new OriginPolicy([...server.allowedOrigins, ...(builtinIssuer ? [new URL(builtinIssuer).origin] : [])], isLoopbackHostname(server.host));
 
   // Our own JSON handling: strict parsing, prototype-poisoning refusal and batch rules live in one place.
@@ -92,8 +104,10 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     if (!origins.originAllowed(request.headers.origin)) return sendError(reply, new GatewayError('GW_HTTP_ORIGIN_FORBIDDEN', { detail: `origin ${String(request.headers.origin).slice(0, 100)}` }));
     if (!origins.hostAllowed(request.headers.host)) return sendError(reply, new GatewayError('GW_HTTP_HOST_FORBIDDEN'));
     // MCP authorization §Token Requirements: never in the query string.
-    const q = request.url.indexOf('?');
-    if (q !== -1 && /(?:^|&)access_token=/.test(request.url.slice(q + 1))) return sendError(reply, new GatewayError('GW_HTTP_TOKEN_IN_QUERY'));
+    if (hasQueryToken(request.url)) {
+      void reply.header('www-authenticate', queryTokenChallenge);
+      return sendError(reply, new GatewayError('GW_HTTP_TOKEN_IN_QUERY'));
+    }
     return undefined;
   });
 
@@ -141,7 +155,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     opts.logger.debug({ status: result.status, reason: result.reason, detail: result.detail }, 'authentication refused');
     // Counted by reason and recorded, never with the token (issue: every authentication failure leaves a record).
     opts.authFailures.inc(result.reason);
-    if (result.status === 401) limits.authFailed(request);
+    // A malformed Authorization header (400 invalid_request) is a failed authentication too.
+    if (result.status === 401 || result.status === 400) limits.authFailed(request);
     opts.audit.record({
       type: 'auth.failure',
       reason: result.reason,
@@ -155,7 +170,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     if (result.wwwAuthenticate !== '') headers['www-authenticate'] = result.wwwAuthenticate;
     if (result.status === 503) headers['retry-after'] = '5';
     reply.raw.writeHead(result.status, headers);
-    const message = result.status === 401 ? 'Unauthorized' : result.status === 403 ? 'Forbidden' : 'Service unavailable';
+    const message = AUTH_FAILURE_MESSAGES[result.status];
     reply.raw.end(JSON.stringify(rpcError(null, { code: result.status === 503 ? -32603 : -32600, message })));
     return undefined;
   };

@@ -29,6 +29,13 @@ export interface SessionClaims {
 export type OpenFailure = 'malformed' | 'unknown_key' | 'undecryptable' | 'invalid_claims' | 'expired';
 export type OpenResult = { readonly ok: true; readonly claims: SessionClaims } | { readonly ok: false; readonly reason: OpenFailure };
 
+/**
+ * How far ahead of this replica's clock a session id's `iat` may be: another replica's clock may run a little
+ * fast. Beyond it the id is refused (RFC 7519 §4.1.6: nothing is issued in the future): the lifetime check counts
+ * from `iat`, so an id dated ahead would live past `sessions.maxLifetimeMs` from now.
+ */
+export const SESSION_CLOCK_TOLERANCE_MS = 60_000;
+
 /** Key length of A256GCM (RFC 7518 §5.3). */
 export const SESSION_KEY_BYTES = 32;
 /** The longest id we try to open: far above what we issue (~0.4 KB), far below a header limit. */
@@ -129,6 +136,7 @@ export class SessionTokenCodec {
     const claims = parseClaims(plaintext);
     if (claims === undefined) return fail('invalid_claims');
     if (now >= claims.expiresAt) return fail('expired');
+    if (claims.issuedAt > now + SESSION_CLOCK_TOLERANCE_MS) return fail('invalid_claims');
     return { ok: true, claims };
   }
 }

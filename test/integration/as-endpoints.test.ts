@@ -109,10 +109,10 @@ describe('metadata and keys', () => {
 });
 
 describe('dynamic client registration (RFC 7591)', () => {
-  async function register(body: unknown, headers: Record<string, string> = {}, issuer = h.issuer): Promise<{ status: number; body: Record<string, unknown> }> {
+  async function register(body: unknown, headers: Record<string, string> = {}, issuer = h.issuer): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
     const res = await fetch(`${issuer}/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
     const text = await res.text();
-    return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+    return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>), headers: res.headers };
   }
 
   it('registers a public client with loopback and https redirect URIs', async () => {
@@ -166,7 +166,11 @@ describe('dynamic client registration (RFC 7591)', () => {
     const missing = await register({ redirect_uris: [REDIRECT] }, {}, guarded.issuer);
     expect(missing.status).toBe(401);
     expect(missing.body.error).toBe('invalid_token');
-    expect((await register({ redirect_uris: [REDIRECT] }, { authorization: `Bearer ${iat}x` }, guarded.issuer)).status).toBe(401);
+    // RFC 6750 §3.1: no credentials, no error code in the challenge; a wrong token is invalid_token.
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    const wrong = await register({ redirect_uris: [REDIRECT] }, { authorization: `Bearer ${iat}x` }, guarded.issuer);
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     expect((await register({ redirect_uris: [REDIRECT] }, { authorization: `Bearer ${iat}` }, guarded.issuer)).status).toBe(201);
   });
 });
@@ -218,7 +222,7 @@ describe('client_credentials for machine clients', () => {
     expect(String(h.logs.filter((l) => l.event === 'as.refused').at(-1)?.detail)).toMatch(/ERR_JWS_SIGNATURE_VERIFICATION_FAILED/);
   });
 
-  it('private_key_jwt: wrong audience, a far expiry, no jti, or a mismatching client_id are refused', async () => {
+  it('private_key_jwt: wrong audience, a far expiry, a future iat, no or a non-string jti, or a mismatching client_id are refused', async () => {
     const now = Math.floor(Date.now() / 1000);
     const cases: [string, RegExp][] = [
       [await assertion(agentKey, { aud: 'https://elsewhere.example' }), /ERR_JWT_CLAIM_VALIDATION_FAILED/],
@@ -226,6 +230,10 @@ describe('client_credentials for machine clients', () => {
       [await assertion(agentKey, { jti: undefined }), /ERR_JWT_CLAIM_VALIDATION_FAILED/],
       [await assertion(agentKey, { sub: 'someone-else' }), /ERR_JWT_CLAIM_VALIDATION_FAILED/],
       [await assertion(agentKey, { exp: now - 120 }), /ERR_JWT_EXPIRED/],
+      // Issued an hour from now (jose alone lets it through), or with a jti that is not a string.
+      [await assertion(agentKey, { iat: now + 3600 }), /iat is in the future/],
+      [await assertion(agentKey, { jti: 42 }), /jti unusable/],
+      [await assertion(agentKey, { jti: { id: 'x' } }), /jti unusable/],
     ];
     for (const [a, why] of cases) {
       expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: a })).body.error).toBe('invalid_client');

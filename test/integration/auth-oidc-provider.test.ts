@@ -197,7 +197,7 @@ describe('JWT access tokens checked against the provider JWKS', () => {
     expect(r.headers.get('cache-control')).toBe('no-store');
   });
 
-  it('401 invalid_token for a forged, garbled or malformed token, with a generic description', async () => {
+  it('401 invalid_token for a forged, garbled or malformed token, with a generic description; 400 for two credentials', async () => {
     const real = await token(resJwt, 'mcp:read');
     const [h, p] = real.split('.');
     for (const t of [`${h}.${p}.${'A'.repeat(342)}`, 'eyJhbGciOiJSUzI1NiJ9.e30.c2ln', 'not-a-jwt-at-all']) {
@@ -215,7 +215,9 @@ describe('JWT access tokens checked against the provider JWKS', () => {
       ],
       body: initializeBody(),
     });
-    expect(twoHeaders.status).toBe(401);
+    // Two credentials (fetch joins the headers into one value): RFC 6750 §3.1 invalid_request, 400.
+    expect(twoHeaders.status).toBe(400);
+    expect(twoHeaders.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_request", error_description="[^"]+", resource_metadata="[^"]+"$/);
   });
 
   it('401 for a token the same provider issued for another audience (an upstream, or the other gateway)', async () => {
@@ -239,10 +241,16 @@ describe('JWT access tokens checked against the provider JWKS', () => {
 
   it('refuses a token in the query string even when it is valid', async () => {
     const t = await token(resJwt, 'mcp:read');
+    const prm = `http://127.0.0.1:${new URL(resJwt).port}/.well-known/oauth-protected-resource/mcp`;
+    const challenge = `Bearer error="invalid_request", error_description="Send the access token once, in one Authorization: Bearer header", resource_metadata="${prm}"`;
     const r = await post(`${gwJwt.url}?access_token=${t}`, initializeBody());
     expect(r.status).toBe(400);
+    // RFC 6750 §3.1: the 400 says why, in the challenge a client reads.
+    expect(r.headers.get('www-authenticate')).toBe(challenge);
     const both = await post(`${gwJwt.url}?x=1&access_token=${t}`, initializeBody(), bearer(t));
     expect(both.status).toBe(400);
+    expect(both.headers.get('www-authenticate')).toBe(challenge);
+    expect(both.text).not.toContain(t);
   });
 
   it('serves RFC 9728 protected resource metadata at the path-suffixed and root locations', async () => {

@@ -450,6 +450,14 @@ describe('HTTP rules (transports §Sending Messages; DESIGN.md §5)', () => {
     expect(r.text).not.toContain('access_token=x');
     const other = await raw(url, { method: 'POST', path: '/mcp?foo=1&access_token=x', headers: { ...JSON_HEADERS, ...h() }, body: ping() });
     expect(other.status).toBe(400);
+    // RFC 6750 §3.1 invalid_request, in the challenge (no resource_metadata: auth.mode none serves no metadata),
+    // and the name is found however it is percent-encoded.
+    const challenge = 'Bearer error="invalid_request", error_description="Send the access token once, in one Authorization: Bearer header"';
+    for (const path of ['/mcp?access_token=x', '/mcp?access%5Ftoken=x', '/mcp?%61ccess_token=x']) {
+      const r2 = await raw(url, { method: 'POST', path, headers: { ...JSON_HEADERS, ...h() }, body: ping() });
+      expect(r2.status, path).toBe(400);
+      expect(r2.headers['www-authenticate'], path).toBe(challenge);
+    }
   });
 });
 

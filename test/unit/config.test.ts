@@ -611,7 +611,8 @@ ${STDIO}`);
       clockSkewSeconds: 0,
       requireTokenType: true,
       claims: { scope: 'scope', groups: 'roles', clientId: 'client_id' },
-      jwt: { issuer: 'https://idp.example.com/realms/corp', jwksUri: 'https://idp.example.com/realms/corp/certs' },
+      // requireTokenType: true → RFC 9068 §2.2's iat, jti and client_id are required by default.
+      jwt: { issuer: 'https://idp.example.com/realms/corp', jwksUri: 'https://idp.example.com/realms/corp/certs', requiredClaims: ['iat', 'jti', 'client_id'] },
     } satisfies AuthConfig);
     expect(config.server.trustedProxies).toEqual(['10.0.0.0/8', '::1', '127.0.0.1']);
     expect(config.server.forwardedClientCertHeader).toBe('x-forwarded-client-cert');
@@ -629,7 +630,7 @@ ${STDIO}`);
     jwksFile: ${file}
 ${STDIO}`;
     const config = load(text('./jwks.json'));
-    expect(config.auth.jwt).toEqual({ issuer: 'http://127.0.0.1:9999', jwksFile: path.join(dir, 'jwks.json') });
+    expect(config.auth.jwt).toEqual({ issuer: 'http://127.0.0.1:9999', jwksFile: path.join(dir, 'jwks.json'), requiredClaims: [] });
     expect(config.auth.authorizationServers).toEqual(['https://login.example.com']);
 
     write('private.json', JSON.stringify({ keys: [privateKey.export({ format: 'jwk' })] }));
@@ -653,6 +654,22 @@ ${STDIO}`;
     });
     const both = fail(`${JWT}    jwksFile: jwks.json\n${STDIO}`).problems;
     expect(problemAt(both, '/auth/jwt/jwksFile').line).toBe(6);
+  });
+
+  it('reads jwt.requiredClaims and jwt.maxTokenAgeSeconds; requiredClaims defaults to RFC 9068 §2.2 with requireTokenType', () => {
+    expect(load(`${JWT}${STDIO}`).auth.jwt).toMatchObject({ requiredClaims: [] });
+    expect(load(`${JWT}${STDIO}`).auth.jwt).not.toHaveProperty('maxTokenAgeSeconds');
+    const typed = load(`${JWT}  requireTokenType: true\n${STDIO}`).auth.jwt!;
+    expect(typed.requiredClaims).toEqual(['iat', 'jti', 'client_id']);
+    // An IdP that omits some of them: the deployment says what it needs, even with typed tokens.
+    const own = load(`${JWT}    requiredClaims: [iat, azp]\n    maxTokenAgeSeconds: 3600\n  requireTokenType: true\n${STDIO}`).auth.jwt!;
+    expect(own).toMatchObject({ requiredClaims: ['iat', 'azp'], maxTokenAgeSeconds: 3600 });
+    expect(load(`${JWT}    requiredClaims: []\n  requireTokenType: true\n${STDIO}`).auth.jwt!.requiredClaims).toEqual([]);
+
+    expect(problemAt(fail(`${JWT}    maxTokenAgeSeconds: 0\n${STDIO}`).problems, '/auth/jwt/maxTokenAgeSeconds').line).toBe(6);
+    expect(problemAt(fail(`${JWT}    maxTokenAgeSeconds: 1.5\n${STDIO}`).problems, '/auth/jwt/maxTokenAgeSeconds').line).toBe(6);
+    expect(problemAt(fail(`${JWT}    requiredClaims: [iat, iat]\n${STDIO}`).problems, '/auth/jwt/requiredClaims/1').message).toMatch(/^repeats entry 0/);
+    expect(problemAt(fail(`${JWT}    requiredClaims: [""]\n${STDIO}`).problems, '/auth/jwt/requiredClaims/0').line).toBe(6);
   });
 
   it('reads oauth + introspection with the client secret from the environment', () => {

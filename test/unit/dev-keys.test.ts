@@ -144,7 +144,8 @@ describe('DevKey.mint', () => {
 
     const c = await key.mint({ ...base, scopes: ['x'], claimNames: { scope: 'scp', clientId: 'azp' }, extra: { groups: ['ops'], sub: 'mallory', iss: 'evil' } });
     const pc = (await jwtVerify(c, jwks, { issuer: ISSUER })).payload;
-    expect(pc).toMatchObject({ scp: 'x', azp: 'gatehouse-dev', groups: ['ops'], sub: 'bob', iss: ISSUER });
+    // RFC 9068 §2.2 client_id too, whatever claims.clientId says: requireTokenType makes the verifier require it.
+    expect(pc).toMatchObject({ scp: 'x', azp: 'gatehouse-dev', client_id: 'gatehouse-dev', groups: ['ops'], sub: 'bob', iss: ISSUER });
     expect(pc.scope).toBeUndefined();
   });
 

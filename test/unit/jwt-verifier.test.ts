@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK, type JWTHeaderParameters } from 'jose';
+import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK, type JWTHeaderParameters } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JwtVerifier, type JwtVerifierOptions } from '../../src/auth/jwt-verifier.js';
 import type { VerifyResult } from '../../src/auth/token-verifier.js';
@@ -118,7 +118,9 @@ describe('JwtVerifier: accepting', () => {
   });
 
   it('reads scopes from an array claim and the client id from azp when so configured', async () => {
-    const local = new JwtVerifier(options({ jwks: { keys: [k1.publicJwk] } }, { claims: { scope: 'scp', groups: 'roles', clientId: 'cid' } }));
+    // An IdP that names the client azp, not RFC 9068's client_id: the deployment lists what it does require.
+    const claimNames = { scope: 'scp', groups: 'roles', clientId: 'cid' };
+    const local = new JwtVerifier(options({ jwks: { keys: [k1.publicJwk] } }, { claims: claimNames, requiredClaims: ['iat', 'jti'] }));
     const r = await local.verify(await sign(k1, claims({ scp: ['a', 'b', 3], roles: ['admin'], client_id: undefined, azp: 'from-azp' })), { now: NOW });
     expect(r.ok && [...r.principal.scopes]).toEqual(['a', 'b']);
     expect(r.ok && r.principal.groups).toEqual(['admin']);
@@ -216,9 +218,10 @@ describe('JwtVerifier: claims', () => {
   });
 
   it('refuses an expired token', async () => {
-    expect(refused(await verifier.verify(await sign(k1, claims({ exp: NOW_S - 61 })), { now: NOW })).reason).toBe('expired');
+    const stale = claims({ iat: NOW_S - 11 * 60, exp: NOW_S - 61 });
+    expect(refused(await verifier.verify(await sign(k1, stale), { now: NOW })).reason).toBe('expired');
     // The same token is fine at an earlier instant: the injected clock is what counts.
-    expect((await verifier.verify(await sign(k1, claims({ exp: NOW_S - 61 })), { now: NOW - 10 * 60_000 })).ok).toBe(true);
+    expect((await verifier.verify(await sign(k1, stale), { now: NOW - 10 * 60_000 })).ok).toBe(true);
   });
 
   it('refuses a token whose nbf is in the future', async () => {
@@ -244,6 +247,73 @@ describe('JwtVerifier: claims', () => {
     expect(noExp).toMatchObject({ reason: 'invalid_token', detail: expect.stringContaining('exp') });
     expect(refused(await verifier.verify(await sign(k1, claims({ sub: undefined })), { now: NOW })).reason).toBe('invalid_token');
     expect(refused(await verifier.verify(await sign(k1, claims({ sub: '' })), { now: NOW })).reason).toBe('invalid_token');
+  });
+});
+
+describe('JwtVerifier: iat, maximum age and required claims (RFC 9068 §2.2, RFC 7519 §4.1.6; threat model #3, #4)', () => {
+  const SKEW = 60;
+
+  it('jose alone lets a future iat through unless given maxTokenAge (why the verifier checks iat itself)', async () => {
+    const token = await sign(k1, claims({ iat: NOW_S + 3600 }));
+    const base = { issuer: ISSUER, audience: RESOURCE, algorithms: ['RS256'], clockTolerance: SKEW, currentDate: new Date(NOW) };
+    await expect(jwtVerify(token, createLocalJWKSet({ keys: [k1.publicJwk] }), base)).resolves.toBeDefined();
+    await expect(jwtVerify(token, createLocalJWKSet({ keys: [k1.publicJwk] }), { ...base, maxTokenAge: 86_400 })).rejects.toThrow(/iat/);
+  });
+
+  it('refuses a token issued in the future beyond the clock skew, with or without a cache', async () => {
+    for (const v of [verifier, new JwtVerifier(options({ jwks: { keys: [k1.publicJwk] } }, { cache: { maxEntries: 0, maxAgeMs: 0 } }))]) {
+      const r = refused(await v.verify(await sign(k1, claims({ iat: NOW_S + SKEW + 1 })), { now: NOW }));
+      expect(r).toEqual({ reason: 'not_yet_valid', detail: 'iat is in the future (beyond the clock skew)' });
+      // Inside the skew an issuer's clock may be a little ahead of ours.
+      expect((await v.verify(await sign(k1, claims({ iat: NOW_S + SKEW })), { now: NOW })).ok).toBe(true);
+    }
+    // Also when iat is not a required claim (untyped tokens): a present iat is always checked.
+    const lax = new JwtVerifier(options({ jwks: { keys: [k1.publicJwk] } }, { requireTokenType: false }));
+    expect(refused(await lax.verify(await sign(k1, claims({ iat: NOW_S + 3600 })), { now: NOW })).reason).toBe('not_yet_valid');
+    expect(refused(await lax.verify(await sign(k1, claims({ iat: 'yesterday' })), { now: NOW })).reason).toBe('invalid_token');
+  });
+
+  it('with requireTokenType, requires RFC 9068 iat, jti and client_id by default, with their types', async () => {
+    for (const claim of ['iat', 'jti', 'client_id']) {
+      for (const value of [undefined, null]) {
+        const r = refused(await verifier.verify(await sign(k1, claims({ [claim]: value })), { now: NOW }));
+        expect(r.reason, `${claim}: ${String(value)}`).toBe('invalid_token');
+        expect(r.detail).toMatch(new RegExp(`^${claim} (missing|invalid)`)); // jose: a null iat is no NumericDate
+      }
+    }
+    for (const bad of [{ jti: 7 }, { jti: '' }, { client_id: ['agent-1'] }, { client_id: '' }]) {
+      expect(refused(await verifier.verify(await sign(k1, claims(bad)), { now: NOW })), JSON.stringify(bad)).toMatchObject({ reason: 'invalid_token', detail: expect.stringMatching(/is not a non-empty string$/) });
+    }
+  });
+
+  it('requiredClaims is what the deployment says: none, or its own list (also without typ at+jwt)', async () => {
+    const keys = { jwks: { keys: [k1.publicJwk] } };
+    const bare = claims({ iat: undefined, jti: undefined, client_id: undefined });
+    expect((await new JwtVerifier(options(keys, { requiredClaims: [] })).verify(await sign(k1, bare), { now: NOW })).ok).toBe(true);
+    expect((await new JwtVerifier(options(keys, { requireTokenType: false })).verify(await sign(k1, bare), { now: NOW })).ok).toBe(true);
+    const azp = new JwtVerifier(options(keys, { requireTokenType: false, requiredClaims: ['azp'] }));
+    expect(refused(await azp.verify(await sign(k1, bare), { now: NOW }))).toMatchObject({ reason: 'invalid_token', detail: expect.stringContaining('azp missing') });
+    expect((await azp.verify(await sign(k1, { ...bare, azp: 'agent-1' }), { now: NOW })).ok).toBe(true);
+  });
+
+  it('maxTokenAgeSeconds refuses a token issued longer ago (plus the skew), and one without iat', async () => {
+    const keys = { jwks: { keys: [k1.publicJwk] } };
+    const aged = new JwtVerifier(options(keys, { maxTokenAgeSeconds: 3600, requiredClaims: [] }));
+    const old = claims({ iat: NOW_S - 3600 - SKEW - 1, exp: NOW_S + 300 });
+    expect(refused(await aged.verify(await sign(k1, old), { now: NOW }))).toEqual({ reason: 'expired', detail: 'iat is more than 3600 s ago (maxTokenAgeSeconds)' });
+    expect((await aged.verify(await sign(k1, claims({ iat: NOW_S - 3600 - SKEW })), { now: NOW })).ok).toBe(true);
+    // Without the option the same token is fine: exp decides.
+    expect((await new JwtVerifier(options(keys)).verify(await sign(k1, old), { now: NOW })).ok).toBe(true);
+    // The age is measured from iat: a token without one is refused, though requiredClaims does not name it.
+    expect(refused(await aged.verify(await sign(k1, claims({ iat: undefined })), { now: NOW }))).toMatchObject({ reason: 'invalid_token', detail: expect.stringContaining('iat missing') });
+  });
+
+  it('refuses unusable options at construction', () => {
+    const keys = { jwks: { keys: [k1.publicJwk] } as JSONWebKeySet };
+    for (const maxTokenAgeSeconds of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new JwtVerifier(options(keys, { maxTokenAgeSeconds })), String(maxTokenAgeSeconds)).toThrow(/maxTokenAgeSeconds/);
+    }
+    expect(() => new JwtVerifier(options(keys, { requiredClaims: [''] }))).toThrow(/requiredClaims/);
   });
 });
 

@@ -6,8 +6,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractBearer, MAX_BEARER_TOKEN_LENGTH } from '../../src/auth/bearer.js';
-import { insufficientScopeChallenge, invalidTokenChallenge, missingTokenChallenge, protectedResourceMetadataUrl, quote } from '../../src/auth/challenge.js';
+import { extractBearer, hasQueryToken, MAX_BEARER_TOKEN_LENGTH } from '../../src/auth/bearer.js';
+import { insufficientScopeChallenge, invalidRequestChallenge, invalidTokenChallenge, missingTokenChallenge, protectedResourceMetadataUrl, quote } from '../../src/auth/challenge.js';
 import { IntrospectionVerifier, judge, type IntrospectionVerifierOptions } from '../../src/auth/introspection-verifier.js';
 import { ResourceServerAuthenticator } from '../../src/auth/resource-server.js';
 import type { TokenVerifier, VerifyContext, VerifyResult } from '../../src/auth/token-verifier.js';
@@ -45,6 +45,17 @@ describe('extractBearer (RFC 6750 §2.1)', () => {
   });
 });
 
+describe('hasQueryToken (RFC 6750 §2.3, refused by the edge)', () => {
+  it('finds access_token in the query however it is spelled on the wire, and nothing else', () => {
+    for (const url of ['/mcp?access_token=x', '/mcp?a=1&access_token=x', '/mcp?access_token', '/mcp?access%5Ftoken=x', '/mcp?%61ccess_token=x', '/?x=%20&access_token=']) {
+      expect(hasQueryToken(url), url).toBe(true);
+    }
+    for (const url of ['/mcp', '/mcp?', '/mcp?token=x', '/mcp?my_access_token=x', '/mcp?x=access_token', '/mcp?x=%41', '/access_token=x']) {
+      expect(hasQueryToken(url), url).toBe(false);
+    }
+  });
+});
+
 describe('challenges', () => {
   const ctx = { resourceMetadata: PRM, requiredScopes: ['mcp:read', 'mcp:write'] };
 
@@ -59,6 +70,12 @@ describe('challenges', () => {
     expect(missingTokenChallenge({ ...ctx, requiredScopes: [] })).toBe(`Bearer resource_metadata="${PRM}"`);
     expect(invalidTokenChallenge(ctx)).toBe(`Bearer error="invalid_token", error_description="The access token is invalid", resource_metadata="${PRM}"`);
     expect(insufficientScopeChallenge(ctx, ['mcp:admin'])).toMatch(/^Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="[^"]+", error_description="[^"]+"$/);
+  });
+
+  it('builds the invalid_request challenge (RFC 6750 §3.1), with resource_metadata only where metadata is served', () => {
+    const description = 'error_description="Send the access token once, in one Authorization: Bearer header"';
+    expect(invalidRequestChallenge(ctx)).toBe(`Bearer error="invalid_request", ${description}, resource_metadata="${PRM}"`);
+    expect(invalidRequestChallenge(undefined)).toBe(`Bearer error="invalid_request", ${description}`);
   });
 
   it('escapes quotes and backslashes and drops control characters', () => {
@@ -94,12 +111,18 @@ describe('ResourceServerAuthenticator', () => {
     expect(jwt.calls[0]!.ctx).toEqual({ now: NOW });
   });
 
-  it('answers 401 without error for no token, 401 invalid_token for a bad one, 403 for a missing scope, 503 when the verifier is down', async () => {
+  it('answers 401 without error for no token, 400 invalid_request for a malformed header, 401 invalid_token for a bad token, 403 for a missing scope, 503 when the verifier is down', async () => {
     const ok = new ResourceServerAuthenticator({ resource: RESOURCE, requiredScopes: ['mcp:read', 'mcp:write'], jwt: new FakeVerifier(principal(['mcp:read'])) });
     const none = await ok.authenticate({ headers: {}, remoteAddress: undefined });
     expect(none).toMatchObject({ ok: false, status: 401, reason: 'missing_token', wwwAuthenticate: `Bearer resource_metadata="${PRM}", scope="mcp:read mcp:write"` });
     const malformed = await ok.authenticate({ headers: { authorization: 'Bearer a b' }, remoteAddress: undefined });
-    expect(malformed).toMatchObject({ ok: false, status: 401, reason: 'malformed_header', wwwAuthenticate: expect.stringContaining('error="invalid_token"') });
+    // RFC 6750 §3.1: a malformed request is 400 invalid_request, not a verdict on a token nobody looked at.
+    expect(malformed).toMatchObject({ ok: false, status: 400, reason: 'malformed_header' });
+    expect(!malformed.ok && malformed.wwwAuthenticate).toBe(
+      `Bearer error="invalid_request", error_description="Send the access token once, in one Authorization: Bearer header", resource_metadata="${PRM}"`,
+    );
+    const twice = await ok.authenticate({ headers: { authorization: `Bearer ${JWT}` }, rawHeaders: ['Authorization', `Bearer ${JWT}`, 'authorization', 'Bearer x'], remoteAddress: undefined });
+    expect(twice).toMatchObject({ ok: false, status: 400, reason: 'malformed_header', wwwAuthenticate: expect.stringContaining('error="invalid_request"') });
     const scope = await ok.authenticate({ headers: { authorization: `Bearer ${JWT}` }, remoteAddress: undefined });
     expect(scope).toMatchObject({ ok: false, status: 403, reason: 'insufficient_scope', wwwAuthenticate: expect.stringContaining('scope="mcp:read mcp:write"'), detail: 'missing scope(s): mcp:write' });
 
@@ -122,7 +145,7 @@ describe('ResourceServerAuthenticator', () => {
 });
 
 describe('judge (RFC 7662 response rules)', () => {
-  const expectation = { issuer: 'https://idp.test', audience: RESOURCE, now: NOW, skewMs: 0 };
+  const expectation = { issuer: 'https://idp.test', audience: RESOURCE, now: NOW, rules: { skewSeconds: 0 } };
   const active = { active: true, iss: 'https://idp.test', aud: RESOURCE, sub: 'alice', exp: NOW_S + 60, token_type: 'Bearer' };
 
   it('accepts an active token for us and refuses everything else', () => {
@@ -138,6 +161,16 @@ describe('judge (RFC 7662 response rules)', () => {
     expect(judge({ ...active, nbf: NOW_S + 10 }, expectation)).toMatchObject({ reason: 'not_yet_valid' });
     expect(judge({ ...active, token_type: 'DPoP' }, expectation)).toMatchObject({ reason: 'wrong_type' });
     expect(judge({ ...active, sub: undefined }, expectation)).toMatchObject({ reason: 'invalid_token' });
+  });
+
+  it('refuses an iat in the future beyond the skew (RFC 7662 §2.2 iat), and time members that are not NumericDates', () => {
+    const skewed = { ...expectation, rules: { skewSeconds: 30 } };
+    expect(judge({ ...active, iat: NOW_S + 31 }, skewed)).toMatchObject({ ok: false, reason: 'not_yet_valid', detail: expect.stringContaining('iat') });
+    expect(judge({ ...active, iat: NOW_S + 30 }, skewed).ok).toBe(true);
+    expect(judge({ ...active, iat: NOW_S - 86_400 }, skewed).ok).toBe(true); // no maximum age: the AS's active decides
+    for (const claim of ['exp', 'nbf', 'iat']) {
+      expect(judge({ ...active, [claim]: String(NOW_S) }, skewed), claim).toMatchObject({ ok: false, reason: 'invalid_token', detail: `${claim} is not a NumericDate` });
+    }
   });
 });
 
@@ -263,6 +296,15 @@ describe('IntrospectionVerifier against a real endpoint', () => {
     expect(await v.verify('t-bound', { now: NOW, certThumbprint: 'other' })).toMatchObject({ ok: false, reason: 'certificate_mismatch' });
     const ok = await v.verify('t-bound', { now: NOW, certThumbprint: 'thumb' });
     expect(ok.ok && ok.principal.certThumbprint).toBe('thumb');
+  });
+
+  it('applies the time rules on every cache hit, not just exp: a clock stepped back before iat or nbf refuses', async () => {
+    answers.set('t-times', { ...good('frank'), iat: NOW_S, nbf: NOW_S });
+    const v = new IntrospectionVerifier(opts());
+    hits = 0;
+    expect((await v.verify('t-times', { now: NOW })).ok).toBe(true);
+    expect(await v.verify('t-times', { now: NOW - 10_000 })).toMatchObject({ ok: false, reason: 'not_yet_valid' });
+    expect(hits).toBe(1); // the cached answer, judged again
   });
 
   it('refuses a non-loopback http endpoint at construction', () => {

@@ -68,6 +68,15 @@ describe('SessionTokenCodec', () => {
     expect(await codec.open(token, NOW + 60_000)).toEqual({ ok: false, reason: 'expired' });
   });
 
+  it('refuses an id issued in the future beyond the replicas\' clock tolerance (its lifetime would start later)', async () => {
+    const codec = new SessionTokenCodec([key()]);
+    // An hour ahead: far beyond SESSION_CLOCK_TOLERANCE_MS (60 s); 30 s ahead: a replica whose clock runs fast.
+    const ahead = await codec.seal(claims({ issuedAt: NOW + 3_600_000, expiresAt: NOW + 7_200_000 }));
+    expect(await codec.open(ahead, NOW)).toEqual({ ok: false, reason: 'invalid_claims' });
+    const within = await codec.seal(claims({ issuedAt: NOW + 30_000, expiresAt: NOW + 3_600_000 }));
+    expect((await codec.open(within, NOW)).ok).toBe(true);
+  });
+
   it('opens only the header it issues: zip (decompression), crit or any other parameter is refused, even under our key', async () => {
     const k = key();
     const codec = new SessionTokenCodec([k]);

@@ -40,7 +40,7 @@ afterEach(() => {
 });
 
 function sign(extra: Record<string, unknown> = {}, key: CryptoKey = privateKey, kid = 'k1'): Promise<string> {
-  const payload = { iss: ISSUER, aud: RESOURCE, sub: 'alice', scope: 'mcp:read', iat: NOW_S, exp: NOW_S + 300, jti: 'tok-1', ...extra };
+  const payload = { iss: ISSUER, aud: RESOURCE, sub: 'alice', client_id: 'agent-1', scope: 'mcp:read', iat: NOW_S, exp: NOW_S + 300, jti: 'tok-1', ...extra };
   return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(key);
 }
 
@@ -176,13 +176,35 @@ describe('verified-token cache: time is checked on every request', () => {
     expect(a.wwwAuthenticate).toContain('error="invalid_token"');
   });
 
-  it('does not believe an entry for a time before nbf (a clock stepped back) and refuses as without a cache', async () => {
-    const v = new JwtVerifier(options());
-    const token = await sign({ nbf: NOW_S });
-    expect((await v.verify(token, { now: NOW })).ok).toBe(true);
-    const early = NOW - (SKEW_S + 5) * 1000;
-    expect(await v.verify(token, { now: early })).toEqual(await new JwtVerifier(options({ cache: { maxEntries: 0, maxAgeMs: 0 } })).verify(token, { now: early }));
-    expect(await v.verify(token, { now: early })).toMatchObject({ ok: false, reason: 'not_yet_valid' });
+  it('does not believe an entry for a time before nbf or iat (a clock stepped back) and refuses as without a cache', async () => {
+    // sign() sets iat: NOW_S; the first token also has nbf, the second only iat (the iat rule runs on a hit too).
+    for (const [claim, extra] of [['nbf', { nbf: NOW_S }], ['iat', {}]] as const) {
+      const v = new JwtVerifier(options());
+      const token = await sign(extra);
+      expect((await v.verify(token, { now: NOW })).ok).toBe(true);
+      const early = NOW - (SKEW_S + 5) * 1000;
+      expect(await v.verify(token, { now: early })).toEqual(await new JwtVerifier(options({ cache: { maxEntries: 0, maxAgeMs: 0 } })).verify(token, { now: early }));
+      expect(await v.verify(token, { now: early })).toMatchObject({ ok: false, reason: 'not_yet_valid', detail: expect.stringContaining(claim) });
+    }
+  });
+
+  it('refuses a cached token once it passes maxTokenAgeSeconds, without re-verifying, exactly as an uncached one', async () => {
+    const clock = { now: NOW };
+    const opts = { maxTokenAgeSeconds: 600 };
+    // Entries kept an hour here, so that the hit below is a hit (the default keeps them 5 minutes).
+    const cached = authenticator(new JwtVerifier(options({ ...opts, cache: { maxEntries: 10, maxAgeMs: 3_600_000 } })), clock);
+    const token = await sign({ iat: NOW_S, exp: NOW_S + 3600 });
+    expect((await cached.authenticate(request(token))).ok).toBe(true);
+    const checks = countSignatureChecks();
+    clock.now = NOW + (600 + SKEW_S) * 1000;
+    expect((await cached.authenticate(request(token))).ok).toBe(true);
+    clock.now += 1000; // one second past the maximum age (plus the skew); exp is 50 minutes away, the entry alive
+    const uncached = authenticator(new JwtVerifier(options({ ...opts, cache: { maxEntries: 0, maxAgeMs: 0 } })), clock);
+    const a = refusal(await cached.authenticate(request(token)));
+    expect(checks.count).toBe(0); // the cache answered: the age rule runs on a hit too
+    expect(a).toEqual(refusal(await uncached.authenticate(request(token))));
+    expect(a).toMatchObject({ status: 401, reason: 'expired' });
+    expect(a.wwwAuthenticate).toContain('error="invalid_token"');
   });
 
   it('lets an entry live at most maxAgeMs: then the signature is checked again', async () => {

@@ -4,7 +4,7 @@
  * - public clients (registered or metadata-document clients): `client_id` only, no secret;
  * - pre-registered machine clients with `private_key_jwt` (RFC 7523 §2.2, §3): a JWT signed by a key of the
  *   client's JWKS, `iss` = `sub` = client id, `aud` = our issuer or token endpoint, `exp` at most 5 minutes
- *   ahead, `jti` single use;
+ *   ahead, no `iat` in the future (beyond the tolerance), `jti` a string, single use;
  * - pre-registered machine clients with `tls_client_auth` (RFC 8705 §2.1): the request's client certificate
  *   subject DN equals the configured one (exact string comparison).
  * Client secrets are not supported: an `Authorization` header is refused rather than ignored.
@@ -14,6 +14,7 @@ import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSO
 import type { BuiltinAsConfig } from '../../config/types.js';
 import type { AsStore, StoredClient } from '../../stores/as-store.js';
 import type { CertIdentity } from '../authenticator.js';
+import { checkTokenTimes, type TimeRules } from '../token-times.js';
 import { OAuthError } from './oauth-error.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -21,6 +22,7 @@ export const ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'
 /** RFC 7523 §3 item 4: we accept assertions that expire at most this far ahead. */
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 const CLOCK_TOLERANCE_SECONDS = 30;
+const ASSERTION_TIMES: TimeRules = Object.freeze({ skewSeconds: CLOCK_TOLERANCE_SECONDS });
 
 export interface MachineClient {
   readonly clientId: string;
@@ -125,10 +127,18 @@ async function authenticateWithAssertion(assertion: string, bodyClientId: string
     const code = err instanceof joseErrors.JOSEError ? err.code : 'ERR_UNKNOWN';
     throw new OAuthError('invalid_client', `client assertion rejected (${code})`);
   }
+  // jose checks a future iat only when given maxTokenAge: an assertion "issued" later than now is refused here
+  // (RFC 7519 §4.1.6), by the rule every token the gateway accepts is held to.
+  const times = { exp: payload.exp, nbf: payload.nbf, iat: payload.iat };
+  const late = checkTokenTimes(times, ctx.now * 1000, ASSERTION_TIMES);
+  if (late !== undefined) throw new OAuthError('invalid_client', `client assertion rejected (${late.detail})`);
   const exp = payload.exp!;
   if (exp - ctx.now > MAX_ASSERTION_LIFETIME_SECONDS) throw new OAuthError('invalid_client', 'client assertion expires too far in the future');
-  const jti = payload.jti!;
-  if (jti.length === 0 || jti.length > 256) throw new OAuthError('invalid_client', 'client assertion jti unusable');
+  // jose checks only that jti is present: a number or an object would key the replay store by its string form.
+  const jti: unknown = payload.jti;
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) {
+    throw new OAuthError('invalid_client', 'client assertion jti unusable');
+  }
   const ttl = Math.max(1, exp - ctx.now + CLOCK_TOLERANCE_SECONDS);
   if (!(await ctx.store.markJtiUsed(machine.clientId, jti, ttl))) throw new OAuthError('invalid_client', 'client assertion jti replayed');
   return { kind: 'machine', clientId: machine.clientId, client: machine };

@@ -154,7 +154,9 @@ async function register(request: FastifyRequest, reply: FastifyReply, ctx: AsCon
     const header = request.headers.authorization ?? '';
     const presented = /^Bearer ([\x21-\x7e]+)$/i.exec(header)?.[1];
     if (presented === undefined || !constantTimeEqual(presented, iat.reveal())) {
-      void reply.header('www-authenticate', 'Bearer error="invalid_token"');
+      // RFC 6750 §3.1: a request without credentials gets no error code; a wrong token gets invalid_token.
+      const challenge = request.headers.authorization === undefined ? 'Bearer' : 'Bearer error="invalid_token"';
+      void reply.header('www-authenticate', challenge);
       throw new OAuthError('invalid_token', 'initial access token missing or wrong');
     }
   }
