@@ -9,6 +9,7 @@ import { Telemetry, type TelemetryOptions } from './audit/telemetry.js';
 import { registerAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from './auth/as/plugin.js';
 import type { AuthRequest, AuthResult, Authenticator } from './auth/authenticator.js';
 import { createAuthenticator } from './auth/resource-server.js';
+import { knownSecrets } from './config/known-secrets.js';
 import type { GatehouseConfig } from './config/types.js';
 import { httpLimitsOf } from './edge/http-limits.js';
 import { buildEdge, edgeClientCertReader, type Readiness } from './edge/server.js';
@@ -23,6 +24,7 @@ import { readToolsLock } from './policy/pinning/lock-io.js';
 import { PolicyReloader, type PolicyReloadOutcome, type PolicyReloadStatus } from './policy/reloader.js';
 import { Router, type RouterPinning } from './router/router.js';
 import type { AsStore } from './stores/as-store.js';
+import { createSecretRedactor, type SecretRedactor } from './lib/secret-redactor.js';
 import type { SessionStore } from './lib/session-store.js';
 import { createSessionStore } from './stores/create-session-store.js';
 import { createAsStore } from './stores/create-as-store.js';
@@ -54,6 +56,11 @@ export interface AppDeps {
   telemetry?: Pick<TelemetryOptions, 'metricReader' | 'spanExporter'>;
   /** Session revocations and idle clocks (default: the one `sessions.store` names); tests share one between two apps. */
   sessionStore?: SessionStore;
+  /**
+   * The known-secret redactor (default: built from every secret of `config`). `gatehouse start` builds it first,
+   * for its logger's output too, and hands the same one in.
+   */
+  secrets?: SecretRedactor;
 }
 
 export interface App {
@@ -87,6 +94,8 @@ export interface App {
  */
 export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const logger = deps.logger;
+  // Every secret the gateway injects or holds, redacted from what upstreams send and from the audit (threat model #17).
+  const secrets = deps.secrets ?? secretRedactorFor(config);
   // Metrics and traces (DESIGN.md §9): providers owned by this app, never global; gauges read the parts when scraped.
   const telemetry = new Telemetry({
     config: config.telemetry,
@@ -96,7 +105,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     ...deps.telemetry,
   });
   // Audit records (README "Audit records"): stdout shares the operational logger's destination, so lines never interleave.
-  const auditLog = deps.audit === undefined ? createAuditSink(config.audit, { logger, stdout: destinationOf(logger), ...(deps.auditFile !== undefined ? { file: deps.auditFile } : {}) }) : undefined;
+  const auditLog = deps.audit === undefined ? createAuditSink(config.audit, { logger, stdout: destinationOf(logger), secrets, ...(deps.auditFile !== undefined ? { file: deps.auditFile } : {}) }) : undefined;
   // Every audit record also counts in the metrics it implies (unwrapped when metrics are off).
   const audit: AuditSink = telemetry.audit(deps.audit ?? auditLog!);
   const policy: PolicyEngine = startStep(audit, 'policy', () => deps.policy ?? createPolicyEngine(config));
@@ -116,6 +125,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     configs: config.upstreams,
     logger,
     clientInfo: { name: 'gatehouse', version: VERSION },
+    secrets,
     ...(deps.channelFactory ? { channelFactory: deps.channelFactory } : {}),
     hooks: {
       relay: (upstream, request, origin) => frontDoor!.relay(upstream, request, origin),
@@ -318,6 +328,11 @@ export function createPolicyEngine(config: GatehouseConfig): PolicyEngine {
   if (config.policy !== undefined) return new CompiledPolicyEngine(loadPolicyDir(config.policy.dir));
   if (config.auth.mode !== 'none') throw new TypeError(`auth.mode ${config.auth.mode} needs policy.dir (default deny)`);
   return new PermitAllPolicy();
+}
+
+/** The known-secret redactor of `config`: every `SecretValue` in it, in every form it may come back in. */
+export function secretRedactorFor(config: GatehouseConfig): SecretRedactor {
+  return createSecretRedactor(knownSecrets(config));
 }
 
 /** A start-up step whose failure (a broken policy, a missing lock) is recorded before it stops the start. */

@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { pino, type Logger } from 'pino';
-import { buildApp, pinningActive } from './app.js';
+import { buildApp, pinningActive, secretRedactorFor } from './app.js';
 import { DEV_TOKEN_DEFAULT_TTL_SECONDS, loadOrCreateDevKey, parseTtl } from './auth/dev-keys.js';
 import { describeConfig, loadConfig } from './config/load.js';
 import type { GatehouseConfig } from './config/types.js';
@@ -16,6 +16,7 @@ import { readToolsLock, writeToolsLock } from './policy/pinning/lock-io.js';
 import { scanListings } from './policy/pinning/description-scan.js';
 import { lockListings } from './policy/pinning/lock-file.js';
 import { fixtureInput, formatTestReport, loadPolicyFixtures, runPolicyFixtures } from './policy/test-runner.js';
+import type { SecretRedactor } from './lib/secret-redactor.js';
 import { VERSION } from './version.js';
 import { NullAuditSink } from './audit/audit-sink.js';
 import { formatVerifyReport, verifyAuditFiles } from './audit/verify.js';
@@ -59,14 +60,23 @@ Options:
  * JSON lines on stdout, written asynchronously in 4 KiB batches: a synchronous write per record would cost a
  * syscall on every call. The buffer is flushed on exit (pino's destination flushes synchronously at exit).
  */
-function makeLogger(config: GatehouseConfig | undefined): { logger: Logger; flush: () => void } {
+function makeLogger(config: GatehouseConfig, secrets: SecretRedactor): { logger: Logger; flush: () => void } {
   // maxLength: a stdout nobody reads fast enough (a slow log collector) must not grow memory without bound; a
   // line that does not fit is dropped with a `drop` event — an audit line is then counted lost (file-sink.ts).
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, maxLength: 16 * 1024 * 1024 });
-  const logger = pino({ level: config?.logging.level ?? 'info', base: { service: 'gatehouse' } }, destination);
+  const logger = pino({ level: config.logging.level, base: { service: 'gatehouse' }, ...redactingHooks(secrets) }, destination);
   // A quiet gateway still shows its logs within half a second.
   setInterval(() => destination.flush(), 500).unref();
   return { logger, flush: () => destination.flushSync() };
+}
+
+/**
+ * The last net under the operational log (threat model #17): each finished line loses the known secrets, in
+ * whatever form (a JSON-escaped one included) it reached the line. Upstream texts are redacted at the source
+ * already (rpc-peer.ts, managed-upstream.ts); this catches a secret in any other message or error.
+ */
+function redactingHooks(secrets: SecretRedactor): { hooks?: { streamWrite: (line: string) => string } } {
+  return secrets.isActive ? { hooks: { streamWrite: (line) => secrets.text(line) } } : {};
 }
 
 function load(file: string): GatehouseConfig {
@@ -86,8 +96,9 @@ async function devDeps(config: GatehouseConfig, logger?: Logger): Promise<{ devJ
 
 async function start(file: string): Promise<number> {
   const config = load(file);
-  const { logger, flush } = makeLogger(config);
-  const app = buildApp(config, { logger, ...(await devDeps(config, logger)) });
+  const secrets = secretRedactorFor(config);
+  const { logger, flush } = makeLogger(config, secrets);
+  const app = buildApp(config, { logger, secrets, ...(await devDeps(config, logger)) });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -161,11 +172,12 @@ function check(file: string, json: boolean): number {
 
 async function toolsList(file: string, json: boolean): Promise<number> {
   const config = load(file);
-  const logger = pino({ level: 'warn' }, pino.destination(2));
+  const secrets = secretRedactorFor(config);
+  const logger = pino({ level: 'warn', ...redactingHooks(secrets) }, pino.destination(2));
   // Compiled first, as at start: a broken policy stops here with its problems, before any upstream starts.
   const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
   // A listing run is not the gateway: it writes no audit records (nor a chain.start into the gateway's audit file).
-  const app = buildApp(withoutTelemetry(config), { logger, audit: new NullAuditSink(), ...(await devDeps(config)) });
+  const app = buildApp(withoutTelemetry(config), { logger, secrets, audit: new NullAuditSink(), ...(await devDeps(config)) });
   try {
     await app.start();
     const entries = [...app.router.catalogue.tools.values()];
@@ -208,9 +220,10 @@ async function toolsApprove(file: string, opts: { upstream?: string; tool?: stri
   if (lockFile === undefined) throw new UsageError(`${file} has neither pinning.lockFile nor policy.dir: there is no tools.lock to write`);
   const lock = readToolsLock(lockFile, { ifMissing: 'empty' });
   const listingConfig: GatehouseConfig = { ...config, pinning: { ...config.pinning, mode: 'off' }, upstreams: config.upstreams.map((u) => ({ ...u, pinning: 'off' as const })) };
-  const logger = pino({ level: 'warn' }, pino.destination(2));
+  const secrets = secretRedactorFor(config);
+  const logger = pino({ level: 'warn', ...redactingHooks(secrets) }, pino.destination(2));
   // The running gateway records the approval when it re-reads the lock (tool.pin.released); this run records nothing.
-  const app = buildApp(withoutTelemetry(listingConfig), { logger, audit: new NullAuditSink(), ...(await devDeps(config)) });
+  const app = buildApp(withoutTelemetry(listingConfig), { logger, secrets, audit: new NullAuditSink(), ...(await devDeps(config)) });
   try {
     await app.start();
     for (const d of app.upstreams.health().filter((h) => h.state !== 'ready')) {

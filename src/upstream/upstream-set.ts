@@ -5,6 +5,7 @@ import type { JsonObject } from '../lib/json-rpc.js';
 import type { BreakerSnapshot } from './breaker.js';
 import type { Channel } from './channel.js';
 import { ManagedUpstream, type UpstreamHooks, type UpstreamState } from './managed-upstream.js';
+import type { SecretRedactor } from '../lib/secret-redactor.js';
 
 export interface UpstreamHealth {
   name: string;
@@ -28,6 +29,8 @@ export interface UpstreamSetOptions {
   hooks: UpstreamHooks;
   clientInfo: { name: string; version: string };
   channelFactory?: (config: UpstreamConfig) => Channel;
+  /** Known secrets, redacted from everything an upstream sends (threat model #17). Absent: none configured. */
+  secrets?: SecretRedactor;
 }
 
 /**
@@ -53,6 +56,7 @@ export class UpstreamSet {
       clientCapabilities,
       clientInfo: this.opts.clientInfo,
       ...(this.opts.channelFactory ? { channelFactory: this.opts.channelFactory } : {}),
+      ...(this.opts.secrets ? { secrets: this.opts.secrets } : {}),
     });
   }
 
