@@ -18,6 +18,11 @@ import { Buffer } from 'node:buffer';
 export const MIN_SECRET_LENGTH = 8;
 
 export const REDACTED_SECRET = '[REDACTED]';
+/**
+ * What replaces a secret's base64 form: letters only, as long as what it replaces, so a base64 blob stays valid
+ * base64 (clients check a resource `blob` against the alphabet, and would refuse the whole result otherwise).
+ */
+const BASE64_FILLER = 'REDACTED';
 
 /** The mark `truncate()` (lib/json-rpc.ts) leaves where it cut a text. */
 const CUT_MARK = '…';
@@ -27,7 +32,10 @@ const MIN_CUT_TAIL = 4;
 export interface SecretRedactor {
   /** False when no secret is known: every method returns its input, and callers may skip the call. */
   readonly isActive: boolean;
-  /** `text` with every form of every secret replaced by `[REDACTED]`; `text` itself when it held none. */
+  /**
+   * `text` with every form of every secret replaced by `[REDACTED]` — a base64 form by as many letters of
+   * `REDACTED…`, so a blob stays valid base64 — and `text` itself when it held none.
+   */
   text(text: string): string;
   /**
    * A sample that `truncate()` may have cut (a junk line, a stderr line): as `text`, and a cut-off start of a
@@ -55,6 +63,11 @@ export interface SecretRedactor {
  * of plain ASCII letters. Forms are returned without duplicates.
  */
 export function secretForms(secret: string): string[] {
+  return [...new Set([...textForms(secret), ...base64Forms(secret)])];
+}
+
+/** The raw, JSON and URL forms of `secretForms`. */
+function textForms(secret: string): Set<string> {
   const forms = new Set<string>([secret]);
   const json = JSON.stringify(secret).slice(1, -1);
   const ascii = json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
@@ -67,6 +80,12 @@ export function secretForms(secret: string): string[] {
     forms.add(form);
     forms.add(form.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()));
   }
+  return forms;
+}
+
+/** The base64 and base64url forms of `secretForms`: one substring per byte alignment and alphabet. */
+export function base64Forms(secret: string): string[] {
+  const forms = new Set<string>();
   const bytes = Buffer.from(secret, 'utf8');
   for (let align = 0; align < 3; align++) {
     const base64 = Buffer.concat([Buffer.alloc(align), bytes]).toString('base64');
@@ -104,11 +123,17 @@ export const NO_SECRETS: SecretRedactor = Object.freeze({
  */
 export function createSecretRedactor(secrets: Iterable<string>): SecretRedactor {
   const forms = new Set<string>();
+  /** Forms other than base64: a span holding one is marked `[REDACTED]`; base64 alone is filled (BASE64_FILLER). */
+  const plainForms = new Set<string>();
   for (const secret of secrets) {
     if (secret.length < MIN_SECRET_LENGTH) {
       throw new TypeError(`a secret to redact must have at least ${MIN_SECRET_LENGTH} characters`);
     }
-    for (const form of secretForms(secret)) forms.add(form);
+    for (const form of textForms(secret)) {
+      plainForms.add(form);
+      forms.add(form);
+    }
+    for (const form of base64Forms(secret)) forms.add(form);
   }
   if (forms.size === 0) return NO_SECRETS;
   // Longest first: where two forms start at one position, the alternation takes the longer.
@@ -128,21 +153,26 @@ export function createSecretRedactor(secrets: Iterable<string>): SecretRedactor 
     let copied = 0;
     let from = -1;
     let to = -1;
+    /** Whether the span holds a form other than base64: then it is marked `[REDACTED]`, else filled. */
+    let plain = false;
+    const mark = (): string => (plain ? REDACTED_SECRET : filler(to - from));
     starts.lastIndex = 0;
     for (let m = starts.exec(s); m !== null; m = starts.exec(s)) {
       const end = m.index + m[1]!.length;
       if (m.index > to) {
         // A span of its own: the previous one is complete.
         if (from >= 0) {
-          out += `${s.slice(copied, from)}${REDACTED_SECRET}`;
+          out += `${s.slice(copied, from)}${mark()}`;
           copied = to;
         }
         from = m.index;
         to = end;
+        plain = false;
       } else if (end > to) to = end;
+      plain ||= plainForms.has(m[1]!);
       starts.lastIndex = m.index + 1;
     }
-    return `${out}${s.slice(copied, from)}${REDACTED_SECRET}${s.slice(to)}`;
+    return `${out}${s.slice(copied, from)}${mark()}${s.slice(to)}`;
   };
 
   const sample = (s: string): string => {
@@ -189,6 +219,11 @@ export function createSecretRedactor(secrets: Iterable<string>): SecretRedactor 
     sample,
     json: <T>(value: T): T => walk(value) as T,
   });
+}
+
+/** `length` letters of `REDACTED…`: valid in base64 and base64url alike. */
+function filler(length: number): string {
+  return BASE64_FILLER.repeat(Math.ceil(length / BASE64_FILLER.length)).slice(0, length);
 }
 
 /** Where the longest start (≥ MIN_CUT_TAIL characters) of a form that `body` ends with begins; its length if none. */
