@@ -64,7 +64,8 @@ function makeLogger(config: GatehouseConfig, secrets: SecretRedactor): { logger:
   // maxLength: a stdout nobody reads fast enough (a slow log collector) must not grow memory without bound; a
   // line that does not fit is dropped with a `drop` event — an audit line is then counted lost (file-sink.ts).
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, maxLength: 16 * 1024 * 1024 });
-  const logger = pino({ level: config.logging.level, base: { service: 'gatehouse' }, ...redactingHooks(secrets) }, destination);
+  const options = { level: config.logging.level, base: { service: 'gatehouse' }, ...redactingHooks(secrets) };
+  const logger = pino(options, destination);
   // A quiet gateway still shows its logs within half a second.
   setInterval(() => destination.flush(), 500).unref();
   return { logger, flush: () => destination.flushSync() };
@@ -177,7 +178,12 @@ async function toolsList(file: string, json: boolean): Promise<number> {
   // Compiled first, as at start: a broken policy stops here with its problems, before any upstream starts.
   const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
   // A listing run is not the gateway: it writes no audit records (nor a chain.start into the gateway's audit file).
-  const app = buildApp(withoutTelemetry(config), { logger, secrets, audit: new NullAuditSink(), ...(await devDeps(config)) });
+  const app = buildApp(withoutTelemetry(config), {
+    logger,
+    secrets,
+    audit: new NullAuditSink(),
+    ...(await devDeps(config)),
+  });
   try {
     await app.start();
     const entries = [...app.router.catalogue.tools.values()];
@@ -223,7 +229,12 @@ async function toolsApprove(file: string, opts: { upstream?: string; tool?: stri
   const secrets = secretRedactorFor(config);
   const logger = pino({ level: 'warn', ...redactingHooks(secrets) }, pino.destination(2));
   // The running gateway records the approval when it re-reads the lock (tool.pin.released); this run records nothing.
-  const app = buildApp(withoutTelemetry(listingConfig), { logger, secrets, audit: new NullAuditSink(), ...(await devDeps(config)) });
+  const app = buildApp(withoutTelemetry(listingConfig), {
+    logger,
+    secrets,
+    audit: new NullAuditSink(),
+    ...(await devDeps(config)),
+  });
   try {
     await app.start();
     for (const d of app.upstreams.health().filter((h) => h.state !== 'ready')) {

@@ -74,7 +74,9 @@ export function resolveSecretRef(ref: SecretRef, ctx: SecretContext): SecretResu
     const value = ctx.env[ref.fromEnv];
     // An empty variable is almost always a deployment mistake, not an intentionally empty secret.
     if (value === undefined || value === '') return { ok: false, message: `environment variable ${ref.fromEnv} is not set` };
-    if (value.length < MIN_SECRET_LENGTH) return { ok: false, message: tooShort(`environment variable ${ref.fromEnv}`, value) };
+    if (value.length < MIN_SECRET_LENGTH) {
+      return { ok: false, message: tooShort(`environment variable ${ref.fromEnv}`, value) };
+    }
     return { ok: true, value: new Secret(`env:${ref.fromEnv}`, value) };
   }
   const file = path.resolve(ctx.baseDir, ref.fromFile);

@@ -243,8 +243,8 @@ function cutFormStart(body: string, forms: readonly string[]): number {
 
 /** Sets a member as data, so a key such as `__proto__` stays an ordinary member of the copy. */
 function define(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
+  if (key !== '__proto__') target[key] = value;
+  else Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function escapeRegExp(text: string): string {

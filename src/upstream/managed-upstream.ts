@@ -167,16 +167,11 @@ export class ManagedUpstream {
   private async connect(): Promise<void> {
     const { config, logger } = this.opts;
     const channel = (this.opts.channelFactory ?? defaultChannel)(config);
-    const peer = new RpcPeer(
-      channel,
-      `upstream ${this.name}`,
-      {
-        onRequest: (request, origin) => this.opts.hooks.relay(this.name, request, origin),
-        onNotification: (notification, origin) => this.opts.hooks.notification(this.name, notification, origin),
-        onWarning: (w) => this.warn(w),
-      },
-      this.opts.secrets ?? NO_SECRETS,
-    );
+    const peer = new RpcPeer(channel, `upstream ${this.name}`, {
+      onRequest: (request, origin) => this.opts.hooks.relay(this.name, request, origin),
+      onNotification: (notification, origin) => this.opts.hooks.notification(this.name, notification, origin),
+      onWarning: (w) => this.warn(w),
+    }, this.opts.secrets ?? NO_SECRETS);
     let settled = false;
     channel.onclose = (err) => {
       peer.failAll(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: connection closed${err ? `: ${err.message}` : ''}` }));
@@ -246,9 +241,11 @@ export class ManagedUpstream {
       case 'stderr':
         log.debug({ upstream: this.name, stderr: secrets.sample(w.line) }, 'upstream stderr');
         break;
-      case 'junk':
-        log.warn({ upstream: this.name, sample: secrets.sample(w.sample) }, 'upstream wrote a line that is not JSON-RPC; ignored');
+      case 'junk': {
+        const sample = secrets.sample(w.sample);
+        log.warn({ upstream: this.name, sample }, 'upstream wrote a line that is not JSON-RPC; ignored');
         break;
+      }
       case 'oversized':
         log.warn({ upstream: this.name, bytes: w.bytes }, 'upstream message over maxMessageBytes; dropped');
         break;

@@ -5,7 +5,15 @@
 import { Buffer } from 'node:buffer';
 
 export type TextEncoding = 'raw' | 'json' | 'json-ascii' | 'json-slash' | 'uri' | 'uri-lower' | 'form';
-export const TEXT_ENCODINGS: readonly TextEncoding[] = ['raw', 'json', 'json-ascii', 'json-slash', 'uri', 'uri-lower', 'form'];
+export const TEXT_ENCODINGS: readonly TextEncoding[] = [
+  'raw',
+  'json',
+  'json-ascii',
+  'json-slash',
+  'uri',
+  'uri-lower',
+  'form',
+];
 
 /** `secret` as an encoder writes it: RFC 8259 §7 (also \u for non-ASCII, and \/), RFC 3986 §2.1, form encoding. */
 export function encodeSecret(secret: string, encoding: TextEncoding): string {

@@ -40,8 +40,9 @@ beforeAll(async () => {
       const message = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: number; method?: string };
       if (message.id === undefined) return void res.writeHead(202).end();
       if (message.method === 'initialize') {
-        const result = { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'fuzz', version: '1' } };
-        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+        const result = { protocolVersion: '2025-11-25', capabilities: {}, serverInfo: { name: 'fuzz', version: '1' } };
+        const body = JSON.stringify({ jsonrpc: '2.0', id: message.id, result });
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(body);
       }
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.socket?.setNoDelay(true);
@@ -80,7 +81,8 @@ function serialise(message: unknown, secret: string, escaping: Escaping): string
   const json = JSON.stringify(message);
   const unit = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   if (escaping === 'non-ascii') return json.replace(/[\u0080-\uffff]/g, unit);
-  if (escaping === 'secret') return json.split(JSON.stringify(secret).slice(1, -1)).join(secret.split('').map(unit).join(''));
+  const inJson = JSON.stringify(secret).slice(1, -1);
+  if (escaping === 'secret') return json.split(inJson).join(secret.replace(/[\s\S]/g, unit));
   return json;
 }
 
@@ -99,9 +101,12 @@ describe('redaction at the choke point, fuzzed through the HTTP channel', () => 
               ? Buffer.concat([Buffer.from(around), Buffer.from(secret), Buffer.from('!')]).toString('base64')
               : encodeSecret(secret, encoding);
           const text = `<<${around}|${leaked}|${around}>>`;
-          const notification = { jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: text } };
+          const log = { level: 'info', data: text };
+          const notification = { jsonrpc: '2.0', method: 'notifications/message', params: log };
           const result = { jsonrpc: '2.0', id: 0, result: { content: [{ type: 'text', text }], [secret]: 'as a key' } };
-          const events = [notification, result].map((m) => `event: message\ndata: ${serialise(m, secret, escaping)}\n\n`);
+          const events = [notification, result].map(
+            (m) => `event: message\ndata: ${serialise(m, secret, escaping)}\n\n`,
+          );
           next = { body: Buffer.from(events.join('')), chunks };
 
           const lines: string[] = [];
@@ -121,9 +126,12 @@ describe('redaction at the choke point, fuzzed through the HTTP channel', () => 
           });
           try {
             await upstream.start();
-            const got = await upstream.request('tools/call', { name: 'x' }, { timeoutMs: 10_000, maxTotalTimeoutMs: 10_000 });
+            const limits = { timeoutMs: 10_000, maxTotalTimeoutMs: 10_000 };
+            const got = await upstream.request('tools/call', { name: 'x' }, limits);
             const output = JSON.stringify({ got, notifications, lines });
-            for (const form of encodedSecrets(secret)) expect(output.includes(form), `holds ${JSON.stringify(form)}`).toBe(false);
+            for (const form of encodedSecrets(secret)) {
+              expect(output.includes(form), `holds ${JSON.stringify(form)}`).toBe(false);
+            }
             expect(base64Holds(output, secret)).toBe(false);
             const first = (got.content as { text: string }[])[0]!.text;
             expect(first.startsWith(`<<${around}|`) && first.endsWith(`|${around}>>`), first).toBe(true);

@@ -37,7 +37,12 @@ let client: Client;
 /** Every response body the client read, as it came off the wire (one entry per HTTP response). */
 const wire: string[][] = [];
 /** What the client's handlers and callbacks were given. */
-const seen: { logs: unknown[]; progress: unknown[]; sampling: unknown[]; elicitation: unknown[] } = { logs: [], progress: [], sampling: [], elicitation: [] };
+const seen: Record<'logs' | 'progress' | 'sampling' | 'elicitation', unknown[]> = {
+  logs: [],
+  progress: [],
+  sampling: [],
+  elicitation: [],
+};
 
 /** fetch for the SDK transport that keeps a copy of every response body, chunk by chunk (open streams too). */
 async function recordingFetch(url: string | URL, init?: RequestInit): Promise<Response> {
@@ -49,7 +54,9 @@ async function recordingFetch(url: string | URL, init?: RequestInit): Promise<Re
   const decoder = new TextDecoder();
   void (async () => {
     const reader = mine.getReader();
-    for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(decoder.decode(r.value, { stream: true }));
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      chunks.push(decoder.decode(r.value, { stream: true }));
+    }
   })().catch(() => undefined);
   return new Response(theirs, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
@@ -58,10 +65,21 @@ beforeAll(async () => {
   web = await spawnServer(LEAKY, { args: ['--port', '0'] });
   gw = await startGateway(
     [
-      stdioFixtureYaml('lk', { args: ['--import', 'tsx', LEAKY, '--stdio'], env: { LEAKY_KEY: { fromEnv: 'STDIO_KEY' } } }),
-      JSON.stringify({ name: 'web', transport: 'http', url: web.url, headers: { 'X-API-Key': { fromEnv: 'HTTP_KEY' } } }),
+      stdioFixtureYaml('lk', {
+        args: ['--import', 'tsx', LEAKY, '--stdio'],
+        env: { LEAKY_KEY: { fromEnv: 'STDIO_KEY' } },
+      }),
+      JSON.stringify({
+        name: 'web',
+        transport: 'http',
+        url: web.url,
+        headers: { 'X-API-Key': { fromEnv: 'HTTP_KEY' } },
+      }),
     ],
-    { top: `audit:\n  sink: file\n  file: ${JSON.stringify(auditFile)}\n`, env: { ...process.env, STDIO_KEY, HTTP_KEY } },
+    {
+      top: `audit:\n  sink: file\n  file: ${JSON.stringify(auditFile)}\n`,
+      env: { ...process.env, STDIO_KEY, HTTP_KEY },
+    },
   );
   client = await gw.client({ capabilities: { sampling: {}, elicitation: {} }, transport: { fetch: recordingFetch } });
   client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void seen.logs.push(n.params));
@@ -89,14 +107,15 @@ function texts(result: CallToolResult): string[] {
 describe('known upstream secrets are redacted on every path', () => {
   const results: Record<string, unknown> = {};
 
-  it.each(['lk', 'web'])('%s: lists, calls, resources, prompts, notifications and requests arrive without the key', async (up) => {
+  it.each(['lk', 'web'])('%s: lists, calls, resources and prompts arrive without the key', async (up) => {
     const tools = (await client.listTools()).tools.filter((t) => t.name.startsWith(`${up}__`));
     const leak = tools.find((t) => t.name === `${up}__leak`)!;
     expect(leak.description).toBe(`Debug build: key <<${R}>>`);
     expect(JSON.stringify(leak.inputSchema)).toContain("default <<REDACTEDREDACTED");
 
     const progress: unknown[] = [];
-    const call = (await client.callTool({ name: `${up}__leak`, arguments: {} }, undefined, { onprogress: (p) => void progress.push(p) })) as CallToolResult;
+    const onprogress = (p: unknown): void => void progress.push(p);
+    const call = (await client.callTool({ name: `${up}__leak` }, undefined, { onprogress })) as CallToolResult;
     seen.progress.push(...progress);
     const [raw, json, url, form, base64] = texts(call);
     expect(raw).toBe(`raw <<${R}>> café ✓`);
@@ -121,16 +140,23 @@ describe('known upstream secrets are redacted on every path', () => {
     expect(doc.contents[0]).toMatchObject({ text: `text resource <<${R}>> café ✓` });
     const blobs = await client.readResource({ uri: `${scheme}://blob` });
     expect(blobs.contents).toHaveLength(3);
-    for (const c of blobs.contents) expect(Buffer.from('blob' in c ? c.blob : '', 'base64').toString('latin1')).toMatch(/tail$/);
+    // Still base64, and only the key's bytes changed: the blob's own tail decodes as it was.
+    for (const c of blobs.contents) {
+      expect(Buffer.from('blob' in c ? c.blob : '', 'base64').toString('latin1')).toMatch(/tail$/);
+    }
     const prompt = await client.getPrompt({ name: `${up}__leaky` });
     expect(prompt.messages[0]!.content).toEqual({ type: 'text', text: `prompt text <<${R}>>` });
-    results[up] = { tools, call, failed: String(failed), toolError, resources, doc, blobs, prompt, prompts: await client.listPrompts() };
+    const prompts = await client.listPrompts();
+    results[up] = { tools, call, failed: String(failed), toolError, resources, doc, blobs, prompt, prompts };
   }, 60_000);
 
   it('relayed logging notifications, sampling and elicitation requests carry no key', () => {
-    expect(seen.logs).toEqual(expect.arrayContaining([expect.objectContaining({ data: { note: `<<${R}>>`, [R]: 'as a key' } })]));
-    expect(seen.sampling).toEqual(expect.arrayContaining([expect.objectContaining({ messages: [{ role: 'user', content: { type: 'text', text: `sample <<${R}>>` } }] })]));
-    expect(seen.elicitation).toEqual(expect.arrayContaining([expect.objectContaining({ message: `confirm <<${R}>>` })]));
+    const containing = (fields: Record<string, unknown>): unknown =>
+      expect.arrayContaining([expect.objectContaining(fields)]);
+    expect(seen.logs).toEqual(containing({ data: { note: `<<${R}>>`, [R]: 'as a key' } }));
+    const sampled = { role: 'user', content: { type: 'text', text: `sample <<${R}>>` } };
+    expect(seen.sampling).toEqual(containing({ messages: [sampled] }));
+    expect(seen.elicitation).toEqual(containing({ message: `confirm <<${R}>>` }));
   });
 
   it('no form of either key is in what the client received, the logs or the audit file', async () => {
@@ -148,7 +174,9 @@ describe('known upstream secrets are redacted on every path', () => {
     for (const key of [STDIO_KEY, HTTP_KEY]) {
       for (const [where, list] of Object.entries(outputs)) {
         for (const text of list) {
-          for (const form of encodedSecrets(key)) expect(text.includes(form), `${where} holds ${JSON.stringify(form)}`).toBe(false);
+          for (const form of encodedSecrets(key)) {
+            expect(text.includes(form), `${where} holds ${JSON.stringify(form)}`).toBe(false);
+          }
           expect(base64Holds(text, key), `${where} holds ${key} in base64`).toBe(false);
         }
       }

@@ -16,7 +16,13 @@ import {
   REDACTED_SECRET,
   secretForms,
 } from '../../src/lib/secret-redactor.js';
-import { base64Holds, encodedSecrets, encodeSecret, TEXT_ENCODINGS, type TextEncoding } from '../helpers/secret-forms.js';
+import {
+  base64Holds,
+  encodedSecrets,
+  encodeSecret,
+  TEXT_ENCODINGS,
+  type TextEncoding,
+} from '../helpers/secret-forms.js';
 
 const SEED = 0x5ec7e7;
 const RUNS = 300;
@@ -24,7 +30,7 @@ const RUNS = 300;
 const CANARY = 'canary/"key"+ä 9f3K2x';
 
 /** Characters that every encoding treats differently: JSON escapes, URL-reserved, base64's own, non-ASCII. */
-const SECRET_CHARS = [...'abcXYZ0189', '"', '\\', '/', '+', '=', ' ', '%', '&', '?', '~', '\n', 'é', '€', '😀', '\u0001'];
+const SECRET_CHARS = [...'abcXYZ0189', ...'"\\/+= %&?~\né€', '😀', '\u0001'];
 const secretArb = fc.string({ unit: fc.constantFrom(...SECRET_CHARS), minLength: MIN_SECRET_LENGTH, maxLength: 40 });
 const textArb = fc.string({ unit: 'binary', maxLength: 60 });
 
@@ -89,7 +95,8 @@ describe('createSecretRedactor', () => {
     const clean = { a: [1, 'two', { three: null }] };
     const message = { id: 1, result: { content: [{ type: 'text', text: `key=${CANARY}` }], clean, [CANARY]: true } };
     const out = redactor.json(message);
-    expect(out).toEqual({ id: 1, result: { content: [{ type: 'text', text: `key=${REDACTED_SECRET}` }], clean, [REDACTED_SECRET]: true } });
+    const content = [{ type: 'text', text: `key=${REDACTED_SECRET}` }];
+    expect(out).toEqual({ id: 1, result: { content, clean, [REDACTED_SECRET]: true } });
     expect(out.result.clean).toBe(clean);
     expect(message.result.content[0]!.text).toBe(`key=${CANARY}`);
     expect(redactor.json(clean)).toBe(clean);
