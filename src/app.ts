@@ -335,6 +335,16 @@ export function secretRedactorFor(config: GatehouseConfig): SecretRedactor {
   return createSecretRedactor(knownSecrets(config));
 }
 
+/**
+ * pino options for the operational logger: the last net under it (threat model #17). Each finished line loses the
+ * known secrets, in whatever form (a JSON-escaped one included) it reached the line. Upstream texts are redacted
+ * at the source already (rpc-peer.ts, managed-upstream.ts); this catches a secret in any other message or error.
+ * Nothing is added when no secret is configured.
+ */
+export function redactingLogHooks(secrets: SecretRedactor): { hooks?: { streamWrite: (line: string) => string } } {
+  return secrets.isActive ? { hooks: { streamWrite: (line) => secrets.text(line) } } : {};
+}
+
 /** A start-up step whose failure (a broken policy, a missing lock) is recorded before it stops the start. */
 function startStep<T>(audit: AuditSink, what: string, step: () => T): T {
   try {

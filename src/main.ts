@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { pino, type Logger } from 'pino';
-import { buildApp, pinningActive, secretRedactorFor } from './app.js';
+import { buildApp, pinningActive, redactingLogHooks, secretRedactorFor } from './app.js';
 import { DEV_TOKEN_DEFAULT_TTL_SECONDS, loadOrCreateDevKey, parseTtl } from './auth/dev-keys.js';
 import { describeConfig, loadConfig } from './config/load.js';
 import type { GatehouseConfig } from './config/types.js';
@@ -64,20 +64,11 @@ function makeLogger(config: GatehouseConfig, secrets: SecretRedactor): { logger:
   // maxLength: a stdout nobody reads fast enough (a slow log collector) must not grow memory without bound; a
   // line that does not fit is dropped with a `drop` event — an audit line is then counted lost (file-sink.ts).
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, maxLength: 16 * 1024 * 1024 });
-  const options = { level: config.logging.level, base: { service: 'gatehouse' }, ...redactingHooks(secrets) };
+  const options = { level: config.logging.level, base: { service: 'gatehouse' }, ...redactingLogHooks(secrets) };
   const logger = pino(options, destination);
   // A quiet gateway still shows its logs within half a second.
   setInterval(() => destination.flush(), 500).unref();
   return { logger, flush: () => destination.flushSync() };
-}
-
-/**
- * The last net under the operational log (threat model #17): each finished line loses the known secrets, in
- * whatever form (a JSON-escaped one included) it reached the line. Upstream texts are redacted at the source
- * already (rpc-peer.ts, managed-upstream.ts); this catches a secret in any other message or error.
- */
-function redactingHooks(secrets: SecretRedactor): { hooks?: { streamWrite: (line: string) => string } } {
-  return secrets.isActive ? { hooks: { streamWrite: (line) => secrets.text(line) } } : {};
 }
 
 function load(file: string): GatehouseConfig {
@@ -174,7 +165,7 @@ function check(file: string, json: boolean): number {
 async function toolsList(file: string, json: boolean): Promise<number> {
   const config = load(file);
   const secrets = secretRedactorFor(config);
-  const logger = pino({ level: 'warn', ...redactingHooks(secrets) }, pino.destination(2));
+  const logger = pino({ level: 'warn', ...redactingLogHooks(secrets) }, pino.destination(2));
   // Compiled first, as at start: a broken policy stops here with its problems, before any upstream starts.
   const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
   // A listing run is not the gateway: it writes no audit records (nor a chain.start into the gateway's audit file).
@@ -227,7 +218,7 @@ async function toolsApprove(file: string, opts: { upstream?: string; tool?: stri
   const lock = readToolsLock(lockFile, { ifMissing: 'empty' });
   const listingConfig: GatehouseConfig = { ...config, pinning: { ...config.pinning, mode: 'off' }, upstreams: config.upstreams.map((u) => ({ ...u, pinning: 'off' as const })) };
   const secrets = secretRedactorFor(config);
-  const logger = pino({ level: 'warn', ...redactingHooks(secrets) }, pino.destination(2));
+  const logger = pino({ level: 'warn', ...redactingLogHooks(secrets) }, pino.destination(2));
   // The running gateway records the approval when it re-reads the lock (tool.pin.released); this run records nothing.
   const app = buildApp(withoutTelemetry(listingConfig), {
     logger,
