@@ -2,10 +2,10 @@ import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { JsonObject } from '../lib/json-rpc.js';
+import type { SecretRedactor } from '../lib/secret-redactor.js';
 import type { BreakerSnapshot } from './breaker.js';
 import type { Channel } from './channel.js';
 import { ManagedUpstream, type UpstreamHooks, type UpstreamState } from './managed-upstream.js';
-import type { SecretRedactor } from '../lib/secret-redactor.js';
 
 export interface UpstreamHealth {
   name: string;
