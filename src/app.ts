@@ -9,6 +9,7 @@ import { Telemetry, type TelemetryOptions } from './audit/telemetry.js';
 import { registerAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from './auth/as/plugin.js';
 import type { AuthRequest, AuthResult, Authenticator } from './auth/authenticator.js';
 import { createAuthenticator } from './auth/resource-server.js';
+import { knownSecrets } from './config/known-secrets.js';
 import type { GatehouseConfig } from './config/types.js';
 import { httpLimitsOf } from './edge/http-limits.js';
 import { buildEdge, edgeClientCertReader, type Readiness } from './edge/server.js';
@@ -24,6 +25,7 @@ import { readToolsLock } from './policy/pinning/lock-io.js';
 import { PolicyReloader, type PolicyReloadOutcome, type PolicyReloadStatus } from './policy/reloader.js';
 import { Router, type RouterPinning } from './router/router.js';
 import type { AsStore } from './stores/as-store.js';
+import { createSecretRedactor, type SecretRedactor } from './lib/secret-redactor.js';
 import type { SessionStore } from './lib/session-store.js';
 import { createSessionStore } from './stores/create-session-store.js';
 import { createAsStore } from './stores/create-as-store.js';
@@ -55,6 +57,11 @@ export interface AppDeps {
   telemetry?: Pick<TelemetryOptions, 'metricReader' | 'spanExporter'>;
   /** Session revocations and idle clocks (default: the one `sessions.store` names); tests share one between two apps. */
   sessionStore?: SessionStore;
+  /**
+   * The known-secret redactor (default: built from every secret of `config`). `gatehouse start` builds it first,
+   * for its logger's output too, and hands the same one in.
+   */
+  secrets?: SecretRedactor;
 }
 
 export interface App {
@@ -88,6 +95,8 @@ export interface App {
  */
 export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const logger = deps.logger;
+  // Every secret the gateway injects or holds, redacted from what upstreams send and from the audit (threat model #17).
+  const secrets = deps.secrets ?? secretRedactorFor(config);
   // Metrics and traces (DESIGN.md §9): providers owned by this app, never global; gauges read the parts when scraped.
   const telemetry = new Telemetry({
     config: config.telemetry,
@@ -97,7 +106,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     ...deps.telemetry,
   });
   // Audit records (README "Audit records"): stdout shares the operational logger's destination, so lines never interleave.
-  const auditLog = deps.audit === undefined ? createAuditSink(config.audit, { logger, stdout: destinationOf(logger), ...(deps.auditFile !== undefined ? { file: deps.auditFile } : {}) }) : undefined;
+  const auditLog = deps.audit === undefined ? createAuditSink(config.audit, { logger, stdout: destinationOf(logger), secrets, ...(deps.auditFile !== undefined ? { file: deps.auditFile } : {}) }) : undefined;
   // Every audit record also counts in the metrics it implies (unwrapped when metrics are off).
   const audit: AuditSink = telemetry.audit(deps.audit ?? auditLog!);
   const policy: PolicyEngine = startStep(audit, 'policy', () => deps.policy ?? createPolicyEngine(config));
@@ -117,6 +126,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     configs: config.upstreams,
     logger,
     clientInfo: { name: 'gatehouse', version: VERSION },
+    secrets,
     ...(deps.channelFactory ? { channelFactory: deps.channelFactory } : {}),
     // Declare sampling/elicitation/roots to an upstream only when the policy could let it ask (threat model #19).
     declarable: (upstream) => declarableCapabilities(policy.possibleUpstreamRequests?.(upstream) ?? ALL_UPSTREAM_REQUESTS),
@@ -321,6 +331,21 @@ export function createPolicyEngine(config: GatehouseConfig): PolicyEngine {
   if (config.policy !== undefined) return new CompiledPolicyEngine(loadPolicyDir(config.policy.dir));
   if (config.auth.mode !== 'none') throw new TypeError(`auth.mode ${config.auth.mode} needs policy.dir (default deny)`);
   return new PermitAllPolicy();
+}
+
+/** The known-secret redactor of `config`: every `SecretValue` in it, in every form it may come back in. */
+export function secretRedactorFor(config: GatehouseConfig): SecretRedactor {
+  return createSecretRedactor(knownSecrets(config));
+}
+
+/**
+ * pino options for the operational logger: the last net under it (threat model #17). Each finished line loses the
+ * known secrets, in whatever form (a JSON-escaped one included) it reached the line. Upstream texts are redacted
+ * at the source already (rpc-peer.ts, managed-upstream.ts); this catches a secret in any other message or error.
+ * Nothing is added when no secret is configured.
+ */
+export function redactingLogHooks(secrets: SecretRedactor): { hooks?: { streamWrite: (line: string) => string } } {
+  return secrets.isActive ? { hooks: { streamWrite: (line) => secrets.text(line) } } : {};
 }
 
 /** A start-up step whose failure (a broken policy, a missing lock) is recorded before it stops the start. */

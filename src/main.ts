@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { pino, type Logger } from 'pino';
-import { buildApp, pinningActive } from './app.js';
+import { buildApp, pinningActive, redactingLogHooks, secretRedactorFor } from './app.js';
 import { DEV_TOKEN_DEFAULT_TTL_SECONDS, loadOrCreateDevKey, parseTtl } from './auth/dev-keys.js';
 import { describeConfig, loadConfig } from './config/load.js';
 import type { GatehouseConfig } from './config/types.js';
@@ -17,6 +17,7 @@ import { scanListings } from './policy/pinning/description-scan.js';
 import { lockListings } from './policy/pinning/lock-file.js';
 import { fixtureInput, fixtureRequestProblem, formatTestReport, loadPolicyFixtures, runPolicyFixtures, type FixtureRequest } from './policy/test-runner.js';
 import { UPSTREAM_REQUEST_METHODS } from './policy/upstream-requests.js';
+import type { SecretRedactor } from './lib/secret-redactor.js';
 import { VERSION } from './version.js';
 import { NullAuditSink } from './audit/audit-sink.js';
 import { formatVerifyReport, verifyAuditFiles } from './audit/verify.js';
@@ -65,11 +66,12 @@ Options:
  * JSON lines on stdout, written asynchronously in 4 KiB batches: a synchronous write per record would cost a
  * syscall on every call. The buffer is flushed on exit (pino's destination flushes synchronously at exit).
  */
-function makeLogger(config: GatehouseConfig | undefined): { logger: Logger; flush: () => void } {
+function makeLogger(config: GatehouseConfig, secrets: SecretRedactor): { logger: Logger; flush: () => void } {
   // maxLength: a stdout nobody reads fast enough (a slow log collector) must not grow memory without bound; a
   // line that does not fit is dropped with a `drop` event — an audit line is then counted lost (file-sink.ts).
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, maxLength: 16 * 1024 * 1024 });
-  const logger = pino({ level: config?.logging.level ?? 'info', base: { service: 'gatehouse' } }, destination);
+  const options = { level: config.logging.level, base: { service: 'gatehouse' }, ...redactingLogHooks(secrets) };
+  const logger = pino(options, destination);
   // A quiet gateway still shows its logs within half a second.
   setInterval(() => destination.flush(), 500).unref();
   return { logger, flush: () => destination.flushSync() };
@@ -92,8 +94,9 @@ async function devDeps(config: GatehouseConfig, logger?: Logger): Promise<{ devJ
 
 async function start(file: string): Promise<number> {
   const config = load(file);
-  const { logger, flush } = makeLogger(config);
-  const app = buildApp(config, { logger, ...(await devDeps(config, logger)) });
+  const secrets = secretRedactorFor(config);
+  const { logger, flush } = makeLogger(config, secrets);
+  const app = buildApp(config, { logger, secrets, ...(await devDeps(config, logger)) });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -167,11 +170,17 @@ function check(file: string, json: boolean): number {
 
 async function toolsList(file: string, json: boolean): Promise<number> {
   const config = load(file);
-  const logger = pino({ level: 'warn' }, pino.destination(2));
+  const secrets = secretRedactorFor(config);
+  const logger = pino({ level: 'warn', ...redactingLogHooks(secrets) }, pino.destination(2));
   // Compiled first, as at start: a broken policy stops here with its problems, before any upstream starts.
   const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
   // A listing run is not the gateway: it writes no audit records (nor a chain.start into the gateway's audit file).
-  const app = buildApp(withoutTelemetry(config), { logger, audit: new NullAuditSink(), ...(await devDeps(config)) });
+  const app = buildApp(withoutTelemetry(config), {
+    logger,
+    secrets,
+    audit: new NullAuditSink(),
+    ...(await devDeps(config)),
+  });
   try {
     await app.start();
     const entries = [...app.router.catalogue.tools.values()];
@@ -214,9 +223,15 @@ async function toolsApprove(file: string, opts: { upstream?: string; tool?: stri
   if (lockFile === undefined) throw new UsageError(`${file} has neither pinning.lockFile nor policy.dir: there is no tools.lock to write`);
   const lock = readToolsLock(lockFile, { ifMissing: 'empty' });
   const listingConfig: GatehouseConfig = { ...config, pinning: { ...config.pinning, mode: 'off' }, upstreams: config.upstreams.map((u) => ({ ...u, pinning: 'off' as const })) };
-  const logger = pino({ level: 'warn' }, pino.destination(2));
+  const secrets = secretRedactorFor(config);
+  const logger = pino({ level: 'warn', ...redactingLogHooks(secrets) }, pino.destination(2));
   // The running gateway records the approval when it re-reads the lock (tool.pin.released); this run records nothing.
-  const app = buildApp(withoutTelemetry(listingConfig), { logger, audit: new NullAuditSink(), ...(await devDeps(config)) });
+  const app = buildApp(withoutTelemetry(listingConfig), {
+    logger,
+    secrets,
+    audit: new NullAuditSink(),
+    ...(await devDeps(config)),
+  });
   try {
     await app.start();
     for (const d of app.upstreams.health().filter((h) => h.state !== 'ready')) {

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { AuditConfig } from '../config/types.js';
+import type { SecretRedactor } from '../lib/secret-redactor.js';
 import { AuditLog } from './audit-log.js';
 import { readFileHead } from './chain-head.js';
 import { FileOutput, StreamOutput, type FileOutputOptions } from './file-sink.js';
@@ -23,11 +24,13 @@ export interface AuditSinkDeps {
   /** sink file: test hooks (fault injection). */
   file?: FileOutputOptions;
   now?: () => number;
+  /** Known secrets (threat model #17): redacted from every string of every record, on top of the built-in rules. */
+  secrets?: SecretRedactor;
 }
 
 export function createAuditSink(config: AuditConfig, deps: AuditSinkDeps): AuditLog {
   const entries = config.redact.map(parseRedactEntry).filter((e): e is RedactEntry => !('error' in e));
-  const redact = createRedactor(entries);
+  const redact = createRedactor(entries, deps.secrets);
   const key = config.hashChain.hmacKey?.reveal();
   const base = { onFailure: config.onFailure, redact, logger: deps.logger, ...(deps.now !== undefined ? { now: deps.now } : {}) };
   if (config.sink === 'file') {

@@ -7,6 +7,7 @@
  */
 
 import { normaliseKey, type RedactEntry } from '../lib/redact-entry.js';
+import { NO_SECRETS, type SecretRedactor } from '../lib/secret-redactor.js';
 import { canonicalJson, quotedKey, sortedKeys } from './canonical-json.js';
 
 export { parseRedactEntry, type RedactEntry } from '../lib/redact-entry.js';
@@ -68,8 +69,11 @@ export type Redactor = ((value: unknown) => unknown) & {
   json(value: unknown): string;
 };
 
-/** A redactor with the built-in rules and the extra `audit.redact` entries (already parsed and checked). */
-export function createRedactor(extra: readonly RedactEntry[] = []): Redactor {
+/**
+ * A redactor with the built-in rules, the extra `audit.redact` entries (already parsed and checked) and the
+ * values of the known secrets (threat model #17: an upstream's error text or a client's argument may hold one).
+ */
+export function createRedactor(extra: readonly RedactEntry[] = [], secrets: SecretRedactor = NO_SECRETS): Redactor {
   const keys = new Set(extra.filter((e) => e.kind === 'key').map((e) => e.name));
   const patterns: readonly { re: RegExp; keep?: string }[] = [...SECRET_PATTERNS, ...extra.flatMap((e) => (e.kind === 'pattern' ? [{ re: e.re }] : []))];
   const isSensitiveKey = (key: string): boolean => {
@@ -86,10 +90,11 @@ export function createRedactor(extra: readonly RedactEntry[] = []): Redactor {
     return out;
   };
   const text = (s: string): string => {
-    let out = s;
-    if (MAY_HOLD_SECRET.test(s)) {
+    // Known secrets first: a pattern below could otherwise replace only part of one.
+    let out = secrets.text(s);
+    if (MAY_HOLD_SECRET.test(out)) {
       // A lone surrogate would not survive UTF-8 (it becomes U+FFFD on disk) and would break the record's hash.
-      out = replaceAll(s.replace(LONE_SURROGATE, '\uFFFD'), SECRET_PATTERNS);
+      out = replaceAll(out.replace(LONE_SURROGATE, '\uFFFD'), SECRET_PATTERNS);
     }
     if (extraPatterns.length > 0) out = replaceAll(out, extraPatterns);
     // Cut after redacting: a token cut in half would no longer match its pattern.

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { MIN_SECRET_LENGTH } from '../lib/secret-redactor.js';
 import type { SecretValue } from './types.js';
 
 /** The YAML shape of a reference (the schema guarantees exactly one key). */
@@ -73,6 +74,9 @@ export function resolveSecretRef(ref: SecretRef, ctx: SecretContext): SecretResu
     const value = ctx.env[ref.fromEnv];
     // An empty variable is almost always a deployment mistake, not an intentionally empty secret.
     if (value === undefined || value === '') return { ok: false, message: `environment variable ${ref.fromEnv} is not set` };
+    if (value.length < MIN_SECRET_LENGTH) {
+      return { ok: false, message: tooShort(`environment variable ${ref.fromEnv}`, value) };
+    }
     return { ok: true, value: new Secret(`env:${ref.fromEnv}`, value) };
   }
   const file = path.resolve(ctx.baseDir, ref.fromFile);
@@ -88,7 +92,19 @@ export function resolveSecretRef(ref: SecretRef, ctx: SecretContext): SecretResu
   // Editors add a final newline; exactly one is dropped so a secret may still end in whitespace on purpose.
   const value = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
   if (value === '') return { ok: false, message: `secret file ${file} is empty` };
+  if (value.length < MIN_SECRET_LENGTH) return { ok: false, message: tooShort(`secret file ${file}`, value) };
   return { ok: true, value: new Secret(`file:${file}`, value) };
+}
+
+/**
+ * Every secret is redacted from what upstreams send back (src/lib/secret-redactor.ts, threat model #17); a value
+ * this short would match ordinary text everywhere, so it is refused rather than left unredacted.
+ */
+function tooShort(where: string, value: string): string {
+  return (
+    `${where} holds ${value.length} character${value.length === 1 ? '' : 's'}: a secret needs at least ` +
+    `${MIN_SECRET_LENGTH} so that the gateway can redact it from what upstreams send back`
+  );
 }
 
 /** A short reason for a failed file operation (`no such file`, `permission denied`, …), for messages. */

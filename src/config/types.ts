@@ -8,7 +8,7 @@
 export interface SecretValue {
   /** Where it came from, for messages: `env:NAME` or `file:/abs/path`. Never the value. */
   readonly source: string;
-  /** The secret itself. Only upstream/ credential code reads this. */
+  /** The secret itself. Only upstream/ credential code and the known-secret redactor (known-secrets.ts) read this. */
   reveal(): string;
   /** `[secret env:NAME]` — so string interpolation, JSON and `util.inspect` show the source, never the value. */
   toString(): string;

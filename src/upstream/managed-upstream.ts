@@ -3,6 +3,7 @@ import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Cancellation } from '../lib/cancellation.js';
 import { isJsonObject, type JsonObject, type JsonRpcNotification, type JsonRpcRequest } from '../lib/json-rpc.js';
+import { NO_SECRETS, type SecretRedactor } from '../lib/secret-redactor.js';
 import type { BreakerState } from './breaker.js';
 import type { Channel, ChannelWarning } from './channel.js';
 import { HttpChannel, UpstreamSessionExpired } from './http-channel.js';
@@ -60,6 +61,8 @@ export interface ManagedUpstreamOptions {
   channelFactory?: (config: UpstreamConfig) => Channel;
   /** Deadline for connect + initialize. */
   initializeTimeoutMs?: number;
+  /** Known secrets, redacted from every message and warning of this upstream (threat model #17). */
+  secrets?: SecretRedactor;
 }
 
 export function defaultChannel(config: UpstreamConfig): Channel {
@@ -171,7 +174,7 @@ export class ManagedUpstream {
       onRequest: (request, origin) => this.opts.hooks.relay(this.name, request, origin),
       onNotification: (notification, origin) => this.opts.hooks.notification(this.name, notification, origin),
       onWarning: (w) => this.warn(w),
-    });
+    }, this.opts.secrets ?? NO_SECRETS);
     let settled = false;
     channel.onclose = (err) => {
       peer.failAll(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: connection closed${err ? `: ${err.message}` : ''}` }));
@@ -234,18 +237,23 @@ export class ManagedUpstream {
 
   private warn(w: ChannelWarning): void {
     const log = this.opts.logger;
+    // An upstream's own text on the way to the log: its secrets go first (threat model #17). Samples and stderr
+    // lines may have been cut by the channel, through a secret too.
+    const secrets = this.opts.secrets ?? NO_SECRETS;
     switch (w.kind) {
       case 'stderr':
-        log.debug({ upstream: this.name, stderr: w.line }, 'upstream stderr');
+        log.debug({ upstream: this.name, stderr: secrets.sample(w.line) }, 'upstream stderr');
         break;
-      case 'junk':
-        log.warn({ upstream: this.name, sample: w.sample }, 'upstream wrote a line that is not JSON-RPC; ignored');
+      case 'junk': {
+        const sample = secrets.sample(w.sample);
+        log.warn({ upstream: this.name, sample }, 'upstream wrote a line that is not JSON-RPC; ignored');
         break;
+      }
       case 'oversized':
         log.warn({ upstream: this.name, bytes: w.bytes }, 'upstream message over maxMessageBytes; dropped');
         break;
       case 'stream':
-        log.warn({ upstream: this.name, detail: w.detail }, 'upstream stream trouble');
+        log.warn({ upstream: this.name, detail: secrets.text(w.detail) }, 'upstream stream trouble');
         break;
     }
   }

@@ -11,6 +11,7 @@ import {
 } from '../lib/json-rpc.js';
 import type { CallTrace } from '../lib/call-trace.js';
 import type { Cancellation } from '../lib/cancellation.js';
+import { NO_SECRETS, type SecretRedactor } from '../lib/secret-redactor.js';
 import type { Channel, ChannelWarning, InboundMeta } from './channel.js';
 
 /** Who asked, as far as the upstream layer needs to know: an opaque key of the client session. */
@@ -75,8 +76,11 @@ export class RpcPeer {
     readonly channel: Channel,
     private readonly label: string,
     private readonly handlers: PeerHandlers,
+    secrets: SecretRedactor = NO_SECRETS,
   ) {
-    channel.onmessage = (message, meta) => this.receive(message, meta);
+    // The one choke point of everything an upstream sends, parsed (SSE events and JSON escapes already undone):
+    // results, errors, notifications, its requests to clients all lose the secrets it was given (threat model #17).
+    channel.onmessage = (message, meta) => this.receive(secrets.json(message), meta);
     channel.onwarn = (warning) => this.warn(warning);
   }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
+import type { SecretRedactor } from '../lib/secret-redactor.js';
 import type { BreakerSnapshot } from './breaker.js';
 import type { Channel } from './channel.js';
 import { ManagedUpstream, type UpstreamHooks, type UpstreamState } from './managed-upstream.js';
@@ -34,6 +35,8 @@ export interface UpstreamSetOptions {
    * policy reload applies from the upstream's next (re)connect. Absent: everything the gateway can relay.
    */
   declarable?: (upstream: string) => JsonObject;
+  /** Known secrets, redacted from everything an upstream sends (threat model #17). Absent: none configured. */
+  secrets?: SecretRedactor;
 }
 
 /**
@@ -63,6 +66,7 @@ export class UpstreamSet {
       clientCapabilities,
       clientInfo: this.opts.clientInfo,
       ...(this.opts.channelFactory ? { channelFactory: this.opts.channelFactory } : {}),
+      ...(this.opts.secrets ? { secrets: this.opts.secrets } : {}),
     });
   }
 

@@ -54,6 +54,6 @@ describe('audit config', () => {
     ['audit:\n  redact: ["/(/"]\n', '/audit/redact/0: not a valid regular expression'],
     ['audit:\n  sink: syslog\n', '/audit/sink'],
   ])('refuses %j', (audit, message) => {
-    expect(problems(audit, { SHORT: 'short' })).toContain(message);
+    expect(problems(audit, { SHORT: 'short-but-not-32' })).toContain(message);
   });
 });

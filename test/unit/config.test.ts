@@ -506,7 +506,7 @@ upstreams:
   });
 
   it('treats a "__proto__" key as data, not as a prototype', () => {
-    const config = load(`${STDIO}    env:\n      __proto__: { fromEnv: K }\n      A: b\n`, { K: 'v' });
+    const config = load(`${STDIO}    env:\n      __proto__: { fromEnv: K }\n      A: b\n`, { K: 'value-of-k' });
     const env = (config.upstreams[0] as StdioUpstreamConfig).env;
     expect(Object.getPrototypeOf(env)).toBe(Object.prototype);
     expect(Object.keys(env)).toEqual(['__proto__', 'A']);
@@ -716,7 +716,7 @@ ${STDIO}`;
     clientId: gatehouse
     clientSecret: { fromEnv: S }
 ${STDIO}`,
-      { S: 's' },
+      { S: 'secret-s' },
     );
     expect(config.auth.authorizationServers).toEqual(['https://idp.example.com', 'https://other.example.com']);
   });
@@ -794,7 +794,7 @@ ${STDIO}`).problems;
     issuer: https://idp.example.com/?tenant=a
     clientId: gatehouse
     clientSecret: { fromEnv: S }
-${STDIO}`, { S: 's' });
+${STDIO}`, { S: 'secret-s' });
     const https = 'must use https: (http: is accepted only for loopback hosts such as 127.0.0.1, [::1] or localhost)';
     expect(problems.map((p) => [p.line, p.path, p.message])).toEqual([
       [3, '/auth/authorizationServers/0', https],
@@ -814,7 +814,7 @@ ${STDIO}`, { S: 's' });
     issuer: http://127.0.0.1:4000
     clientId: gatehouse
     clientSecret: { fromEnv: S }
-${STDIO}`, { S: 's' });
+${STDIO}`, { S: 'secret-s' });
     expect(local.auth.authorizationServers).toEqual(['http://localhost:4000', 'http://127.0.0.1:4000']);
   });
 
@@ -1203,7 +1203,7 @@ ${opts.builtin ?? ''}${STDIO}`;
     expect(problemAt(fail(text({ builtin: '    accessTokenTtlSeconds: 0\n' }), ENV).problems, '/auth/builtin/accessTokenTtlSeconds').message).toBe('must be at least 1');
     expect(problemAt(fail(text({ builtin: '    refreshTokenTtlSeconds: 31536001\n' }), ENV).problems, '/auth/builtin/refreshTokenTtlSeconds').message).toBe('must be at most 31536000');
     const iat = text({ builtin: '    registration: { initialAccessToken: { fromEnv: IAT } }\n' });
-    expect(problemAt(fail(iat, { ...ENV, IAT: 'short' }).problems, '/auth/builtin/registration/initialAccessToken').message).toBe(
+    expect(problemAt(fail(iat, { ...ENV, IAT: 'short-iat' }).problems, '/auth/builtin/registration/initialAccessToken').message).toBe(
       'the secret from env:IAT is shorter than 16 characters',
     );
     const mapping = text({ builtin: '    scopeMapping:\n      - { claim: groups, value: admins, scopes: [mcp:tools, mcp:admin] }\n' });
