@@ -60,6 +60,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
     port: 8080,
     path: '/mcp',
     allowedOrigins: [] as string[],
+    allowedHosts: [] as string[],
     bodyLimitBytes: 1024 * 1024,
     maxSessions: 10_000,
     sessionIdleTimeoutMs: 30 * 60_000,
@@ -359,6 +360,7 @@ function normaliseServer(raw: RawServer, ctx: Ctx): ServerConfig {
     // Browsers send the serialised origin; a non-canonical entry (upper case, default port) would never match.
     if (canonical !== origin) report(ctx, `/server/allowedOrigins/${i}`, `must be written exactly as browsers send it: "${canonical}"`);
   });
+  base.allowedHosts.forEach((host, i) => checkAllowedHost(host, `/server/allowedHosts/${i}`, ctx));
   base.trustedProxies.forEach((entry, i) => checkProxyAddress(entry, `/server/trustedProxies/${i}`, ctx));
   if (forwardedClientCertHeader !== undefined && base.trustedProxies.length === 0) {
     report(
@@ -389,6 +391,19 @@ function edgeLimits(rl: RawServer['httpRateLimit'], overload: RawServer['overloa
     },
     overload: { ...d.overload, ...overload },
   };
+}
+
+/** One `allowedHosts` entry: a host name as the URL parser writes it (lower case, no port), compared with `Host`. */
+function checkAllowedHost(host: string, pointer: string, ctx: Ctx): void {
+  let parsed: string | undefined;
+  try {
+    const url = new URL(`http://${host}`);
+    parsed = url.host === url.hostname && url.pathname === '/' && url.username === '' ? url.hostname : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined) report(ctx, pointer, 'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)');
+  else if (parsed !== host) report(ctx, pointer, `must be written as clients send it in Host: "${parsed}"`);
 }
 
 const PROXY_EXAMPLE = 'e.g. 10.0.0.0/8, 192.168.1.10 or ::1';
