@@ -15,6 +15,7 @@ import { YamlPositions } from './yaml-positions.js';
 import schemaJson from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import { PRECOMPILED_VALIDATORS, schemaValidator } from './precompiled-schema.js';
+import { weakSecretProblems } from './weak-secrets.js';
 import { credentialKind, describeFsError, INLINE_SECRET_MESSAGE, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
 import type {
   AuthConfig,
@@ -179,8 +180,11 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   // Sections with a schema problem are skipped below: their shape is unknown, and one message per mistake is enough.
   const isClean = (pointer: string): boolean =>
     !schemaProblems.some((p) => p.path === pointer || p.path.startsWith(`${pointer}/`));
-  const ctx: Ctx = { src, problems, secrets: { env: opts.env ?? process.env, baseDir } };
   const raw = data as RawConfig;
+  // The bundled example's demo secrets are allowed on loopback only (weak-secrets.ts); secrets are resolved in
+  // several sections, some before the server section is normalised, so this is read from the raw host.
+  const rawHost = isRecord(raw.server) && typeof raw.server.host === 'string' ? raw.server.host : CONFIG_DEFAULTS.server.host;
+  const ctx: Ctx = { src, problems, secrets: { env: opts.env ?? process.env, baseDir }, onLoopback: isLoopbackHost(rawHost) };
 
   const server = isClean('/server') ? normaliseServer(raw.server ?? {}, ctx) : undefined;
   // Auth is checked even when the server section is broken (its secrets and URLs have their own problems);
@@ -333,6 +337,8 @@ interface Ctx {
   readonly src: SourceMap;
   readonly problems: ConfigProblem[];
   readonly secrets: SecretContext;
+  /** `server.host` is a loopback address. */
+  readonly onLoopback: boolean;
 }
 
 function report(ctx: Ctx, pointer: string, message: string, at: 'value' | 'key' = 'value'): void {
@@ -913,6 +919,15 @@ function checkAuthAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawCo
     // Tokens carry the URL clients connect to; "0.0.0.0" is no such URL.
     if (raw.auth?.resource === undefined && isUnspecifiedAddress(server.host)) {
       report(ctx, '/auth/resource', `must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "${server.host}"`);
+    } else if (!isLoopbackHost(server.host) && server.tls === undefined && auth.resource.startsWith('http:')) {
+      // OAuth 2.1 §1.5 and RFC 6750 §5.3: bearer tokens only over TLS. Clients use the resource URL, so a plain
+      // http one off loopback sends every token across the network in clear text (trusted proxies change nothing).
+      report(
+        ctx,
+        raw.auth?.resource !== undefined ? '/auth/resource' : '/server/host',
+        `clients would send bearer tokens over plain HTTP to ${auth.resource} (server.host ${server.host} is not loopback); ` +
+          'set server.tls, or, behind a TLS-terminating proxy, set auth.resource to the https URL clients use',
+      );
     }
     return;
   }
@@ -1153,9 +1168,16 @@ function resolveValues(
 /** Resolves one reference; a failure is reported at `…/fromEnv` or `…/fromFile`. */
 function resolveSecret(ref: SecretRef, pointer: string, ctx: Ctx): SecretValue | undefined {
   const resolved = resolveSecretRef(ref, ctx.secrets);
-  if (resolved.ok) return resolved.value;
-  report(ctx, `${pointer}/${'fromEnv' in ref ? 'fromEnv' : 'fromFile'}`, resolved.message);
-  return undefined;
+  const at = `${pointer}/${'fromEnv' in ref ? 'fromEnv' : 'fromFile'}`;
+  if (!resolved.ok) {
+    report(ctx, at, resolved.message);
+    return undefined;
+  }
+  // Secure defaults: a published demo value, a placeholder, or a file other users can read protects nothing.
+  const file = 'fromFile' in ref ? path.resolve(ctx.secrets.baseDir, ref.fromFile) : undefined;
+  const weak = weakSecretProblems(resolved.value, file, ctx.onLoopback);
+  for (const message of weak) report(ctx, at, message);
+  return weak.length === 0 ? resolved.value : undefined;
 }
 
 // ─── Schema errors → problems ────────────────────────────────────────────────────────────────────────────
