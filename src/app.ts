@@ -11,7 +11,7 @@ import type { AuthRequest, AuthResult, Authenticator } from './auth/authenticato
 import { createAuthenticator } from './auth/resource-server.js';
 import type { GatehouseConfig } from './config/types.js';
 import { httpLimitsOf } from './edge/http-limits.js';
-import { buildEdge, edgeClientCertReader, type Readiness } from './edge/server.js';
+import { buildEdge, edgeClientCertReader, edgeOriginPolicy, type Readiness } from './edge/server.js';
 import { FrontDoor } from './mcp/front-door.js';
 import { CallLimiter } from './mcp/limits.js';
 import { createSessionAuthority } from './mcp/session-setup.js';
@@ -87,12 +87,15 @@ export interface App {
  */
 export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const logger = deps.logger;
+  const metricsHosts = edgeOriginPolicy(config);
   // Metrics and traces (DESIGN.md §9): providers owned by this app, never global; gauges read the parts when scraped.
   const telemetry = new Telemetry({
     config: config.telemetry,
     serviceVersion: VERSION,
     logger,
     sources: { sessions: () => frontDoor?.sessionCount ?? 0, upstreams: () => upstreams.health(), policy: () => reloader?.status, redis: () => redis?.health().state, limits: () => limits.counters },
+    // Threat model #7 on the metrics listener too: a scraper sends no Origin and names the address it scrapes.
+    admit: (headers) => headers.origin === undefined && metricsHosts.hostAllowed(headers.host),
     ...deps.telemetry,
   });
   // Audit records (README "Audit records"): stdout shares the operational logger's destination, so lines never interleave.

@@ -14,7 +14,7 @@ import { buildApp, type App } from '../../src/app.js';
 import { NullAuditSink } from '../../src/audit/audit-sink.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { privateJwk } from '../helpers/as-harness.js';
-import { initializeBody, permissivePolicyDir, stdioFixtureYaml } from '../helpers/gateway.js';
+import { initializeBody, permissivePolicyDir, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/upstream-tools.js';
 
 interface RawResponse {
@@ -173,5 +173,22 @@ describe('a gateway on every interface behind a TLS proxy (https auth.resource)'
     for (const origin of [`http://127.0.0.1:${gw.port}`, 'http://localhost:3000', 'https://evil.example']) {
       expect((await get('mcp.example.com', origin)).status, origin).toBe(403);
     }
+  });
+});
+
+describe('the Prometheus listener (its own port)', () => {
+  let gw: TestGateway;
+  let port: number;
+  beforeAll(async () => {
+    gw = await startGateway([stdioFixtureYaml('fx')], { top: 'telemetry:\n  metrics:\n    prometheus: { enabled: true, port: 0 }' });
+    port = Number(new URL(gw.app.telemetry.metricsUrl!).port);
+  }, 30_000);
+  afterAll(async () => gw?.close());
+
+  it('answers a scraper, and refuses a foreign Host or any Origin (a rebinding page must not read the metrics)', async () => {
+    expect((await send(port, 'GET', '/metrics', { host: `127.0.0.1:${port}` })).status).toBe(200);
+    expect((await send(port, 'GET', '/metrics', { host: `10.1.2.3:${port}` })).status).toBe(200);
+    expect((await send(port, 'GET', '/metrics', { host: 'evil.example' })).status).toBe(403);
+    expect((await send(port, 'GET', '/metrics', { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` })).status).toBe(403);
   });
 });
