@@ -48,7 +48,7 @@ export function readableBy(f: FileFacts): Exposure | undefined {
   return undefined;
 }
 
-export type ExposureKind = 'secret file' | 'policy file' | 'policy folder';
+export type ExposureKind = 'secret file' | 'policy file' | 'policy folder' | 'tools lock';
 
 /**
  * The problems of one file or folder, worded for the config problem list (path, problem, fix); empty when it is

@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { readableBy, writableBy, type FileFacts } from '../../src/config/file-exposure.js';
 import { ConfigError, type ConfigProblem } from '../../src/config/index.js';
 import { loadPolicyDir } from '../../src/policy/compile.js';
+import { emptyToolsLock } from '../../src/policy/pinning/lock-file.js';
+import { readToolsLock, writeToolsLock } from '../../src/policy/pinning/lock-io.js';
 import { useConfigFolder } from '../helpers/config-folder.js';
 import { PERMISSIVE_POLICY } from '../helpers/gateway.js';
 
@@ -188,6 +190,14 @@ describe('policy folder and files', () => {
     expect(refused(dir)).toEqual([
       `${path.join(dir, 'extra.yaml')}: policy file ${path.join(dir, 'extra.yaml')} links to ${path.join(open, 'extra.yaml')}, in the folder ${open} that every user can change (mode 0777); run \`chmod go-w ${open}\` or link to a file in a folder only its owner can change`,
     ]);
+  });
+
+  it('refuses a tools lock other users can change (whoever writes it approves tools)', () => {
+    const lock = path.join(policies(), 'tools.lock');
+    writeToolsLock(lock, emptyToolsLock());
+    expect(readToolsLock(lock)).toEqual(emptyToolsLock());
+    fs.chmodSync(lock, 0o646);
+    expect(() => readToolsLock(lock)).toThrow(`tools lock ${lock} can be changed by every user (mode 0646); run \`chmod go-w ${lock}\``);
   });
 
   it('follows a ConfigMap layout (name -> ..data/name -> ..<ts>/name) whose files only the owner can change', () => {
