@@ -1,7 +1,8 @@
 /**
- * Who besides the gateway's operator can read a secret file, or change a secret or policy file or the policy
- * folder (secure defaults: whoever can write the policy grants themselves every tool; whoever can read a key
- * holds it). The decision is pure over the file's mode, owner and group (`writableBy`, `readableBy`); `fileExposure`
+ * Who besides the gateway's operator can read a secret file, or change a file the gateway trusts: the
+ * configuration, secrets, certificates and JWKS, the policy folder and its files, the tools lock (secure defaults:
+ * whoever can write the policy grants themselves every tool, whoever can write a JWKS mints tokens; whoever can
+ * read a key holds it). The decision is pure over the file's mode, owner and group (`writableBy`, `readableBy`); `fileExposure`
  * gathers those facts and words the problems, each with the command that fixes it.
  *
  * Not counted as exposure:
@@ -48,7 +49,7 @@ export function readableBy(f: FileFacts): Exposure | undefined {
   return undefined;
 }
 
-export type ExposureKind = 'secret file' | 'policy file' | 'policy folder' | 'tools lock';
+export type ExposureKind = 'secret file' | 'policy file' | 'policy folder' | 'tools lock' | 'configuration file' | 'file';
 
 /**
  * The problems of one file or folder, worded for the config problem list (path, problem, fix); empty when it is

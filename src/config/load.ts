@@ -15,6 +15,7 @@ import { YamlPositions } from './yaml-positions.js';
 import schemaJson from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import { PRECOMPILED_VALIDATORS, schemaValidator } from './precompiled-schema.js';
+import { fileExposure } from './file-exposure.js';
 import { weakSecretProblems } from './weak-secrets.js';
 import { credentialKind, describeFsError, INLINE_SECRET_MESSAGE, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
 import type {
@@ -151,7 +152,16 @@ export function loadConfig(file: string, opts: LoadOptions = {}): GatehouseConfi
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? 'unknown error');
     throw new ConfigError([{ file, path: '', message: `cannot read the configuration file (${why})` }]);
   }
-  return parseConfigText(text, file, opts);
+  // Whoever can change the configuration runs commands as the gateway (stdio upstreams): refused like a policy file.
+  const exposed: ConfigProblem[] = fileExposure(file, 'configuration file').map((message) => ({ file, path: '', message }));
+  if (exposed.length === 0) return parseConfigText(text, file, opts);
+  try {
+    parseConfigText(text, file, opts);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError([...exposed, ...err.problems]);
+    throw err;
+  }
+  throw new ConfigError(exposed);
 }
 
 /** Validates config text as if read from `file` (used for messages and to resolve relative paths). */
@@ -856,6 +866,8 @@ function readSmallFile(file: string, maxBytes: number, pointer: string, ctx: Ctx
       report(ctx, pointer, `file ${file} is larger than ${withUnit('Bytes', maxBytes)}`);
       return undefined;
     }
+    // Certificates, CAs and JWKS are trust anchors: whoever may change them chooses whom the gateway trusts.
+    for (const message of fileExposure(file, 'file')) report(ctx, pointer, message);
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const why = describeFsError(err);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { readableBy, writableBy, type FileFacts } from '../../src/config/file-exposure.js';
-import { ConfigError, type ConfigProblem } from '../../src/config/index.js';
+import { ConfigError, loadConfig, type ConfigProblem } from '../../src/config/index.js';
 import { loadPolicyDir } from '../../src/policy/compile.js';
 import { emptyToolsLock } from '../../src/policy/pinning/lock-file.js';
 import { readToolsLock, writeToolsLock } from '../../src/policy/pinning/lock-io.js';
@@ -124,6 +124,37 @@ describe('secret files', () => {
     // A 32-byte HMAC key that is only a placeholder repeated passes the length rule, not this one.
     const hmac = folder.problems(`audit:\n  hashChain: { hmacKey: { fromEnv: H } }\n${STDIO}`, { H: 'change-me-change-me-change-me-change-me' });
     expect(messages(hmac)).toEqual([['/audit/hashChain/hmacKey/fromEnv', 'the secret from env:H is a placeholder (it contains "change-me"), not a secret; put the real value there']]);
+  });
+});
+
+describe('configuration and trust files', () => {
+  it('refuses a configuration file other users can change (it names the commands the gateway runs), with its other problems', () => {
+    const file = path.join(folder.dir(), 'gatehouse.yaml');
+    fs.writeFileSync(file, `server: { port: 99999 }\n${STDIO}`);
+    fs.chmodSync(file, 0o666);
+    let problems: readonly ConfigProblem[] = [];
+    try {
+      loadConfig(file);
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
+    expect(messages(problems)).toEqual([
+      ['', `configuration file ${file} can be changed by every user (mode 0666); run \`chmod go-w ${file}\``],
+      ['/server/port', 'must be at most 65535'],
+    ]);
+    fs.chmodSync(file, 0o644);
+    expect(() => loadConfig(file)).toThrow(ConfigError); // the port: the file itself is fine now
+  });
+
+  it('refuses a JWKS file other users can change (they would add their own signing key)', () => {
+    policies();
+    const jwks = path.join(folder.dir(), 'idp-jwks.json');
+    fs.writeFileSync(jwks, JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] }));
+    fs.chmodSync(jwks, 0o666);
+    const jwt = PUBLIC.replace('jwksUri: https://idp.example.com/jwks', 'jwksFile: ./idp-jwks.json');
+    expect(messages(folder.problems(`${jwt}${STDIO}`))).toEqual([
+      ['/auth/jwt/jwksFile', `file ${jwks} can be changed by every user (mode 0666); run \`chmod go-w ${jwks}\``],
+    ]);
   });
 });
 
