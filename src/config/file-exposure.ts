@@ -2,8 +2,8 @@
  * Who besides the gateway's operator can read a secret file, or change a file the gateway trusts: the
  * configuration, secrets, certificates and JWKS, the policy folder and its files, the tools lock (secure defaults:
  * whoever can write the policy grants themselves every tool, whoever can write a JWKS mints tokens; whoever can
- * read a key holds it). The decision is pure over the file's mode, owner and group (`writableBy`, `readableBy`); `fileExposure`
- * gathers those facts and words the problems, each with the command that fixes it.
+ * read a key holds it). The decision is pure over the file's mode, owner and group (`writableBy`,
+ * `readableBy`); `fileExposure` gathers those facts and words the problems, each with the command that fixes it.
  *
  * Not counted as exposure:
  * - write bits on a read-only mount: Kubernetes mounts ConfigMap and Secret volumes read-only, and their folder is
@@ -49,7 +49,13 @@ export function readableBy(f: FileFacts): Exposure | undefined {
   return undefined;
 }
 
-export type ExposureKind = 'secret file' | 'policy file' | 'policy folder' | 'tools lock' | 'configuration file' | 'file';
+export type ExposureKind =
+  | 'secret file'
+  | 'policy file'
+  | 'policy folder'
+  | 'tools lock'
+  | 'configuration file'
+  | 'file';
 
 /**
  * The problems of one file or folder, worded for the config problem list (path, problem, fix); empty when it is
@@ -60,12 +66,16 @@ export function fileExposure(file: string, kind: ExposureKind): string[] {
   const facts = factsOf(file);
   if (facts === undefined) return [];
   const problems: string[] = [];
-  if (kind === 'secret file') {
-    const reader = readableBy(facts);
-    if (reader !== undefined) problems.push(`${kind} ${file} can be read by ${whom(reader, facts)} (mode ${octal(facts.mode)}); run \`chmod 600 ${file}\``);
+  const reader = kind === 'secret file' ? readableBy(facts) : undefined;
+  const mode = `mode ${octal(facts.mode)}`;
+  if (reader !== undefined) {
+    problems.push(`${kind} ${file} can be read by ${whom(reader, facts)} (${mode}); run \`chmod 600 ${file}\``);
   }
   const writer = writableBy(facts);
-  if (writer !== undefined) problems.push(`${kind} ${file} can be changed by ${whom(writer, facts)} (mode ${octal(facts.mode)}); run \`chmod ${writer === 'others' ? 'go-w' : 'g-w'} ${file}\``);
+  if (writer !== undefined) {
+    const fix = noWrite(writer, file);
+    problems.push(`${kind} ${file} can be changed by ${whom(writer, facts)} (${mode}); run \`${fix}\``);
+  }
   // A link: whoever may write the target's folder may swap the target (a sticky folder, like /tmp, forbids that).
   let target: string | undefined;
   try {
@@ -76,11 +86,14 @@ export function fileExposure(file: string, kind: ExposureKind): string[] {
   if (target !== undefined) {
     const folder = path.dirname(target);
     const folderFacts = factsOf(folder);
-    const swapper = folderFacts !== undefined && (folderFacts.mode & 0o1000) === 0 ? writableBy(folderFacts) : undefined;
+    const sticky = folderFacts !== undefined && (folderFacts.mode & 0o1000) !== 0;
+    const swapper = folderFacts !== undefined && !sticky ? writableBy(folderFacts) : undefined;
     if (swapper !== undefined) {
+      const who = whom(swapper, folderFacts!);
       problems.push(
-        `${kind} ${file} links to ${target}, in the folder ${folder} that ${whom(swapper, folderFacts!)} can change (mode ${octal(folderFacts!.mode)}); ` +
-          `run \`chmod ${swapper === 'others' ? 'go-w' : 'g-w'} ${folder}\` or link to a file in a folder only its owner can change`,
+        `${kind} ${file} links to ${target}, in the folder ${folder} that ${who} can change ` +
+          `(mode ${octal(folderFacts!.mode)}); ` +
+          `run \`${noWrite(swapper, folder)}\` or link to a file in a folder only its owner can change`,
       );
     }
   }
@@ -108,6 +121,10 @@ function factsOf(file: string): FileFacts | undefined {
 
 function whom(e: Exposure, f: FileFacts): string {
   return e === 'others' ? 'every user' : `its group (gid ${f.gid})`;
+}
+
+function noWrite(e: Exposure, file: string): string {
+  return `chmod ${e === 'others' ? 'go-w' : 'g-w'} ${file}`;
 }
 
 function octal(mode: number): string {

@@ -153,7 +153,9 @@ export function loadConfig(file: string, opts: LoadOptions = {}): GatehouseConfi
     throw new ConfigError([{ file, path: '', message: `cannot read the configuration file (${why})` }]);
   }
   // Whoever can change the configuration runs commands as the gateway (stdio upstreams): refused like a policy file.
-  const exposed: ConfigProblem[] = fileExposure(file, 'configuration file').map((message) => ({ file, path: '', message }));
+  const exposed = fileExposure(file, 'configuration file').map(
+    (message): ConfigProblem => ({ file, path: '', message }),
+  );
   if (exposed.length === 0) return parseConfigText(text, file, opts);
   try {
     parseConfigText(text, file, opts);
@@ -193,8 +195,9 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   const raw = data as RawConfig;
   // The bundled example's demo secrets are allowed on loopback only (weak-secrets.ts); secrets are resolved in
   // several sections, some before the server section is normalised, so this is read from the raw host.
-  const rawHost = isRecord(raw.server) && typeof raw.server.host === 'string' ? raw.server.host : CONFIG_DEFAULTS.server.host;
-  const ctx: Ctx = { src, problems, secrets: { env: opts.env ?? process.env, baseDir }, onLoopback: isLoopbackHost(rawHost) };
+  const rawHost = isRecord(raw.server) && typeof raw.server.host === 'string' ? raw.server.host : undefined;
+  const onLoopback = isLoopbackHost(rawHost ?? CONFIG_DEFAULTS.server.host);
+  const ctx: Ctx = { src, problems, secrets: { env: opts.env ?? process.env, baseDir }, onLoopback };
 
   const server = isClean('/server') ? normaliseServer(raw.server ?? {}, ctx) : undefined;
   // Auth is checked even when the server section is broken (its secrets and URLs have their own problems);
@@ -418,8 +421,15 @@ function checkAllowedHost(host: string, pointer: string, ctx: Ctx): void {
   } catch {
     parsed = undefined;
   }
-  if (parsed === undefined) report(ctx, pointer, 'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)');
-  else if (parsed !== host) report(ctx, pointer, `must be written as clients send it in Host: "${parsed}"`);
+  if (parsed === undefined) {
+    report(
+      ctx,
+      pointer,
+      'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)',
+    );
+  } else if (parsed !== host) {
+    report(ctx, pointer, `must be written as clients send it in Host: "${parsed}"`);
+  }
 }
 
 const PROXY_EXAMPLE = 'e.g. 10.0.0.0/8, 192.168.1.10 or ::1';
@@ -937,7 +947,8 @@ function checkAuthAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawCo
       report(
         ctx,
         raw.auth?.resource !== undefined ? '/auth/resource' : '/server/host',
-        `clients would send bearer tokens over plain HTTP to ${auth.resource} (server.host ${server.host} is not loopback); ` +
+        `clients would send bearer tokens over plain HTTP to ${auth.resource} ` +
+          `(server.host ${server.host} is not loopback); ` +
           'set server.tls, or, behind a TLS-terminating proxy, set auth.resource to the https URL clients use',
       );
     }

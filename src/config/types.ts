@@ -89,7 +89,7 @@ export interface ServerConfig {
    * loopback listener also `http(s)://127.0.0.1|localhost|[::1]` at its port). Exact strings, as browsers send them.
    */
   readonly allowedOrigins: readonly string[];
-  /** `Host` names allowed besides IP literals, loopback names and the hosts of `auth.resource` and the built-in issuer. */
+  /** `Host` names allowed besides IP literals, loopback names and the hosts of `auth.resource` and the issuer. */
   readonly allowedHosts: readonly string[];
   readonly bodyLimitBytes: number;
   readonly maxSessions: number;

@@ -25,13 +25,15 @@ export function weakSecretProblems(secret: SecretValue, file: string | undefined
   if (BUNDLED_DEMO_VALUES.has(value)) {
     if (onLoopback) return [];
     return [
-      `the secret from ${secret.source} is the bundled example's demo value (published in this repository), allowed only ` +
-        'while server.host is a loopback address; use a real secret, e.g. from `openssl rand -base64 32`',
+      `the secret from ${secret.source} is the bundled example's demo value (published in this repository), ` +
+        'allowed only while server.host is a loopback address; use a real secret, e.g. from `openssl rand -base64 32`',
     ];
   }
   const placeholder = PLACEHOLDER.exec(value);
   if (placeholder !== null) {
-    return [`the secret from ${secret.source} is a placeholder (it contains "${placeholder[0]}"), not a secret; put the real value there`];
+    const word = placeholder[0];
+    return [`the secret from ${secret.source} is a placeholder (it contains "${word}"), not a secret; ` +
+      'put the real value there'];
   }
   return file !== undefined ? fileExposure(file, 'secret file') : [];
 }

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 
 export interface OriginPolicyOptions {
-  /** Origins allowed exactly as browsers serialise them (RFC 6454 §6.2): `server.allowedOrigins`, our public origins. */
+  /** Origins allowed exactly as browsers serialise them (RFC 6454 §6.2): `server.allowedOrigins`, our own. */
   readonly allowedOrigins: readonly string[];
   /** Host names allowed in `Host` besides IP literals and loopback names: `server.allowedHosts`, our public hosts. */
   readonly allowedHosts: readonly string[];
@@ -56,7 +56,8 @@ export class OriginPolicy {
     const known = this.hosts.get(host);
     if (known !== undefined) return known;
     const name = hostnameOf(host);
-    const ok = name !== undefined && (isLoopbackHostname(name) || isIP(unbracket(name)) !== 0 || this.hostNames.has(name));
+    const literal = name !== undefined && (isLoopbackHostname(name) || isIP(unbracket(name)) !== 0);
+    const ok = literal || (name !== undefined && this.hostNames.has(name));
     if (this.hosts.size >= 256) this.hosts.clear();
     this.hosts.set(host, ok);
     return ok;
@@ -74,8 +75,8 @@ function loopbackOrigins(scheme: 'http' | 'https', port: number): ReadonlySet<st
 function hostnameOf(host: string): string | undefined {
   try {
     const url = new URL(`http://${host}`);
-    if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') return undefined;
-    return url.hostname;
+    const bare = url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && !url.hash;
+    return bare ? url.hostname : undefined;
   } catch {
     return undefined;
   }

@@ -63,8 +63,10 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   const origins = edgeOriginPolicy(config);
   /** Threat model #7: a foreign Origin or Host gets one answer, whatever the route (or a URL no route can parse). */
   const refuseForeign = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
-    if (!origins.originAllowed(request.headers.origin, request.socket.localPort)) {
-      return sendError(reply, new GatewayError('GW_HTTP_ORIGIN_FORBIDDEN', { detail: `origin ${String(request.headers.origin).slice(0, 100)}` }));
+    const origin = request.headers.origin;
+    if (!origins.originAllowed(origin, request.socket.localPort)) {
+      const detail = `origin ${String(origin).slice(0, 100)}`;
+      return sendError(reply, new GatewayError('GW_HTTP_ORIGIN_FORBIDDEN', { detail }));
     }
     if (!origins.hostAllowed(request.headers.host)) return sendError(reply, new GatewayError('GW_HTTP_HOST_FORBIDDEN'));
     return undefined;
@@ -82,7 +84,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // A malformed URL (FST_ERR_BAD_URL) skips the error handler; fastify would echo the URL in its own message.
-    frameworkErrors: (_err, request, reply) => void (refuseForeign(request, reply) ?? sendError(reply, new GatewayError('GW_MCP_INVALID_REQUEST'))),
+    frameworkErrors: (_err, request, reply) =>
+      void (refuseForeign(request, reply) ?? sendError(reply, new GatewayError('GW_MCP_INVALID_REQUEST'))),
   });
   app.server.headersTimeout = server.headersTimeoutMs;
   // Overload protection and HTTP rate limits (edge/overload.ts, edge/http-limits.ts): registered before the routes.
@@ -313,10 +316,11 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
 export function edgeOriginPolicy(config: GatehouseConfig): OriginPolicy {
   const server = config.server;
   const builtinIssuer = config.auth.mode === 'builtin' ? config.auth.builtin?.issuer : undefined;
-  const own = [config.auth.resource, builtinIssuer].filter((u): u is string => u !== undefined && u !== '').map((u) => new URL(u));
+  const own = [config.auth.resource, builtinIssuer].filter((u): u is string => u !== undefined && u !== '');
+  const urls = own.map((u) => new URL(u));
   return new OriginPolicy({
-    allowedOrigins: [...server.allowedOrigins, ...own.map((u) => u.origin)],
-    allowedHosts: [...server.allowedHosts, ...own.map((u) => u.hostname)],
+    allowedOrigins: [...server.allowedOrigins, ...urls.map((u) => u.origin)],
+    allowedHosts: [...server.allowedHosts, ...urls.map((u) => u.hostname)],
     loopback: isLoopbackHostname(server.host),
     scheme: server.tls !== undefined ? 'https' : 'http',
   });

@@ -46,7 +46,9 @@ export function listPolicyFiles(dir: string): string[] {
 export function loadPolicyDir(dir: string): CompiledPolicy {
   // Secure defaults: whoever may change the folder or a file in it grants themselves every tool. Checked on every
   // (re)load, so a reload into a writable folder keeps the running policy and says why.
-  const problems: ConfigProblem[] = fileExposure(dir, 'policy folder').map((message) => ({ file: dir, path: '', message }));
+  const problems = fileExposure(dir, 'policy folder').map(
+    (message): ConfigProblem => ({ file: dir, path: '', message }),
+  );
   const sources: PolicySource[] = [];
   for (const file of listPolicyFiles(dir)) {
     problems.push(...fileExposure(file, 'policy file').map((message) => ({ file, path: '', message })));
