@@ -14,7 +14,13 @@ import { buildApp, type App } from '../../src/app.js';
 import { NullAuditSink } from '../../src/audit/audit-sink.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { privateJwk } from '../helpers/as-harness.js';
-import { initializeBody, permissivePolicyDir, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import {
+  initializeBody,
+  permissivePolicyDir,
+  startGateway,
+  stdioFixtureYaml,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { freePort } from '../helpers/upstream-tools.js';
 
 interface RawResponse {
@@ -23,7 +29,13 @@ interface RawResponse {
 }
 
 /** One request with exactly these headers (Host included) to 127.0.0.1:port. */
-function send(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<RawResponse> {
+function send(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       let text = '';
@@ -58,7 +70,11 @@ const ROUTES: readonly { method: string; path: string; headers?: Record<string, 
   { method: 'GET', path: '/no-such-route' },
 ];
 
-const FORBIDDEN_ORIGIN = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Forbidden origin' } });
+const FORBIDDEN_ORIGIN = JSON.stringify({
+  jsonrpc: '2.0',
+  id: null,
+  error: { code: -32600, message: 'Forbidden origin' },
+});
 const FORBIDDEN_HOST = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Forbidden host' } });
 
 interface Gateway {
@@ -82,7 +98,9 @@ async function startBuiltin(serverYaml: string, authExtra: string[], port: numbe
     `policy: { dir: ${JSON.stringify(permissivePolicyDir(dir))} }`,
     `upstreams:\n  - ${stdioFixtureYaml('fx', { required: false })}`,
   ].join('\n');
-  const config = parseConfigText(yaml, join(dir, 'gatehouse.yaml'), { env: { GW_SIGNING_KEY: JSON.stringify(await privateJwk('ES256')) } });
+  const config = parseConfigText(yaml, join(dir, 'gatehouse.yaml'), {
+    env: { GW_SIGNING_KEY: JSON.stringify(await privateJwk('ES256')) },
+  });
   const app = buildApp(config, { logger: pino({ level: 'silent' }), audit: new NullAuditSink() });
   await app.http.listen({ host: '127.0.0.1', port });
   const bound = (app.http.server.address() as { port: number }).port;
@@ -109,16 +127,31 @@ describe('a gateway bound to 127.0.0.1 (port 0)', () => {
     send(gw.port, r.method, r.path, { host: `127.0.0.1:${gw.port}`, ...r.headers, ...headers }, r.body);
 
   it('refuses a page on another loopback port with 403 on every route', async () => {
-    for (const origin of [`http://127.0.0.1:${other}`, `http://localhost:${other}`, `http://[::1]:${other}`, 'http://localhost']) {
+    for (const origin of [
+      `http://127.0.0.1:${other}`,
+      `http://localhost:${other}`,
+      `http://[::1]:${other}`,
+      'http://localhost',
+    ]) {
       for (const r of ROUTES) {
         const res = await ask(r, { origin });
-        expect({ route: `${r.method} ${r.path}`, origin, status: res.status, text: res.text }).toEqual({ route: `${r.method} ${r.path}`, origin, status: 403, text: FORBIDDEN_ORIGIN });
+        expect({ route: `${r.method} ${r.path}`, origin, status: res.status, text: res.text }).toEqual({
+          route: `${r.method} ${r.path}`,
+          origin,
+          status: 403,
+          text: FORBIDDEN_ORIGIN,
+        });
       }
     }
   });
 
   it('lets its own origin (127.0.0.1, localhost and [::1] at its port) and a configured one through', async () => {
-    const own = [`http://127.0.0.1:${gw.port}`, `http://localhost:${gw.port}`, `http://[::1]:${gw.port}`, 'https://app.example'];
+    const own = [
+      `http://127.0.0.1:${gw.port}`,
+      `http://localhost:${gw.port}`,
+      `http://[::1]:${gw.port}`,
+      'https://app.example',
+    ];
     for (const origin of own) {
       for (const r of ROUTES) {
         const res = await ask(r, { origin });
@@ -132,7 +165,12 @@ describe('a gateway bound to 127.0.0.1 (port 0)', () => {
     for (const host of ['evil.example', `evil.example:${gw.port}`, `localhost.evil.example:${gw.port}`]) {
       for (const r of ROUTES) {
         const res = await ask(r, { host });
-        expect({ route: `${r.method} ${r.path}`, host, status: res.status, text: res.text }).toEqual({ route: `${r.method} ${r.path}`, host, status: 403, text: FORBIDDEN_HOST });
+        expect({ route: `${r.method} ${r.path}`, host, status: res.status, text: res.text }).toEqual({
+          route: `${r.method} ${r.path}`,
+          host,
+          status: 403,
+          text: FORBIDDEN_HOST,
+        });
       }
     }
   });
@@ -146,15 +184,29 @@ describe('a gateway bound to 127.0.0.1 (port 0)', () => {
 describe('a gateway on every interface behind a TLS proxy (https auth.resource)', () => {
   let gw: Gateway;
   beforeAll(async () => {
-    gw = await startBuiltin('server:\n  host: 0.0.0.0\n  port: 0\n  allowedHosts: [gatehouse.gatehouse.svc]', ['  resource: https://mcp.example.com/mcp'], 0);
+    gw = await startBuiltin(
+      'server:\n  host: 0.0.0.0\n  port: 0\n  allowedHosts: [gatehouse.gatehouse.svc]',
+      ['  resource: https://mcp.example.com/mcp'],
+      0,
+    );
   }, 30_000);
   afterAll(async () => gw?.close());
 
   const get = (host: string, origin?: string): Promise<RawResponse> =>
-    send(gw.port, 'GET', '/.well-known/oauth-protected-resource/mcp', { host, ...(origin !== undefined ? { origin } : {}) });
+    send(gw.port, 'GET', '/.well-known/oauth-protected-resource/mcp', {
+      host,
+      ...(origin !== undefined ? { origin } : {}),
+    });
 
   it('accepts the public host, a listed one, IP literals (probes) and loopback names in Host', async () => {
-    for (const host of ['mcp.example.com', 'mcp.example.com:443', 'gatehouse.gatehouse.svc:8080', '10.1.2.3:8080', '[fd00::1]:8080', 'localhost:8080']) {
+    for (const host of [
+      'mcp.example.com',
+      'mcp.example.com:443',
+      'gatehouse.gatehouse.svc:8080',
+      '10.1.2.3:8080',
+      '[fd00::1]:8080',
+      'localhost:8080',
+    ]) {
       expect((await get(host)).status, host).toBe(200);
     }
   });
@@ -163,7 +215,12 @@ describe('a gateway on every interface behind a TLS proxy (https auth.resource)'
     for (const host of ['evil.example', 'gatehouse.gatehouse.svc.evil.example', 'example.com']) {
       for (const r of ROUTES) {
         const res = await send(gw.port, r.method, r.path, { ...r.headers, host }, r.body);
-        expect({ route: `${r.method} ${r.path}`, host, status: res.status, text: res.text }).toEqual({ route: `${r.method} ${r.path}`, host, status: 403, text: FORBIDDEN_HOST });
+        expect({ route: `${r.method} ${r.path}`, host, status: res.status, text: res.text }).toEqual({
+          route: `${r.method} ${r.path}`,
+          host,
+          status: 403,
+          text: FORBIDDEN_HOST,
+        });
       }
     }
   });
@@ -180,15 +237,20 @@ describe('the Prometheus listener (its own port)', () => {
   let gw: TestGateway;
   let port: number;
   beforeAll(async () => {
-    gw = await startGateway([stdioFixtureYaml('fx')], { top: 'telemetry:\n  metrics:\n    prometheus: { enabled: true, port: 0 }' });
+    gw = await startGateway([stdioFixtureYaml('fx')], {
+      top: 'telemetry:\n  metrics:\n    prometheus: { enabled: true, port: 0 }',
+    });
     port = Number(new URL(gw.app.telemetry.metricsUrl!).port);
   }, 30_000);
   afterAll(async () => gw?.close());
 
-  it('answers a scraper, and refuses a foreign Host or any Origin (a rebinding page must not read the metrics)', async () => {
+  // A rebinding page must not read the metrics.
+  it('answers a scraper, and refuses a foreign Host or any Origin', async () => {
     expect((await send(port, 'GET', '/metrics', { host: `127.0.0.1:${port}` })).status).toBe(200);
     expect((await send(port, 'GET', '/metrics', { host: `10.1.2.3:${port}` })).status).toBe(200);
     expect((await send(port, 'GET', '/metrics', { host: 'evil.example' })).status).toBe(403);
-    expect((await send(port, 'GET', '/metrics', { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` })).status).toBe(403);
+    expect(
+      (await send(port, 'GET', '/metrics', { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` })).status,
+    ).toBe(403);
   });
 });

@@ -44,7 +44,9 @@ function secret(name: string, value: string, mode: number): string {
   return file;
 }
 
-const header = (ref: string): string => `upstreams:\n  - { name: orders, transport: http, url: https://orders.example.com/mcp, headers: { X-API-Key: ${ref} } }\n`;
+const header = (ref: string): string =>
+  'upstreams:\n  - { name: orders, transport: http, url: https://orders.example.com/mcp, ' +
+  `headers: { X-API-Key: ${ref} } }\n`;
 const messages = (problems: readonly ConfigProblem[]): string[][] => problems.map((p) => [p.path, p.message]);
 
 describe('who may read or change a file (pure)', () => {
@@ -74,7 +76,10 @@ describe('secret files', () => {
   it('refuses a secret file every user can read, naming the file, the mode and the fix', () => {
     const file = secret('orders.key', randomBytes(24).toString('hex'), 0o644);
     expect(messages(folder.problems(header('{ fromFile: ./orders.key }')))).toEqual([
-      ['/upstreams/0/headers/X-API-Key/fromFile', `secret file ${file} can be read by every user (mode 0644); run \`chmod 600 ${file}\``],
+      [
+        '/upstreams/0/headers/X-API-Key/fromFile',
+        `secret file ${file} can be read by every user (mode 0644); run \`chmod 600 ${file}\``,
+      ],
     ]);
     fs.chmodSync(file, 0o600);
     expect(folder.load(header('{ fromFile: ./orders.key }')).upstreams).toHaveLength(1);
@@ -83,7 +88,10 @@ describe('secret files', () => {
   it('refuses a secret file other users can change, and a link into a folder other users can change', () => {
     const file = secret('writable.key', randomBytes(24).toString('hex'), 0o602);
     expect(messages(folder.problems(header('{ fromFile: ./writable.key }')))).toEqual([
-      ['/upstreams/0/headers/X-API-Key/fromFile', `secret file ${file} can be changed by every user (mode 0602); run \`chmod go-w ${file}\``],
+      [
+        '/upstreams/0/headers/X-API-Key/fromFile',
+        `secret file ${file} can be changed by every user (mode 0602); run \`chmod go-w ${file}\``,
+      ],
     ]);
     const open = path.join(folder.dir(), 'open');
     fs.mkdirSync(open);
@@ -93,12 +101,13 @@ describe('secret files', () => {
     fs.symlinkSync(target, path.join(folder.dir(), 'linked.key'));
     const [problem] = folder.problems(header('{ fromFile: ./linked.key }'));
     expect(problem!.message).toBe(
-      `secret file ${path.join(folder.dir(), 'linked.key')} links to ${target}, in the folder ${open} that every user can change (mode 0777); ` +
+      `secret file ${path.join(folder.dir(), 'linked.key')} links to ${target}, ` +
+        `in the folder ${open} that every user can change (mode 0777); ` +
         `run \`chmod go-w ${open}\` or link to a file in a folder only its owner can change`,
     );
   });
 
-  it('allows the bundled example\'s demo key on loopback only, whatever its file mode (git checks it out 0644)', () => {
+  it("allows the bundled example's demo key on loopback only, whatever its file mode (git checks it out 0644)", () => {
     secret('demo.key', DEMO_KEY, 0o644);
     expect(folder.load(header('{ fromFile: ./demo.key }')).upstreams).toHaveLength(1);
     policies();
@@ -106,29 +115,48 @@ describe('secret files', () => {
     expect(messages(problems)).toEqual([
       [
         '/upstreams/0/headers/X-API-Key/fromFile',
-        `the secret from file:${path.join(folder.dir(), 'demo.key')} is the bundled example's demo value (published in this repository), ` +
-          'allowed only while server.host is a loopback address; use a real secret, e.g. from `openssl rand -base64 32`',
+        `the secret from file:${path.join(folder.dir(), 'demo.key')} is the bundled example's demo value ` +
+          '(published in this repository), allowed only while server.host is a loopback address; ' +
+          'use a real secret, e.g. from `openssl rand -base64 32`',
       ],
     ]);
     // From the environment too: the value is what is public.
-    expect(messages(folder.problems(`${PUBLIC}${header('{ fromEnv: ORDERS_KEY }')}`, { ORDERS_KEY: DEMO_KEY }))[0]![0]).toBe('/upstreams/0/headers/X-API-Key/fromEnv');
+    expect(
+      messages(folder.problems(`${PUBLIC}${header('{ fromEnv: ORDERS_KEY }')}`, { ORDERS_KEY: DEMO_KEY }))[0]![0],
+    ).toBe('/upstreams/0/headers/X-API-Key/fromEnv');
   });
 
   it('refuses the placeholders of the manifests anywhere, loopback included, without quoting the value', () => {
-    for (const [value, word] of [['REPLACE-ME', 'REPLACE-ME'], ['Bearer REPLACE-ME', 'REPLACE-ME'], ['changeme', 'changeme']] as const) {
+    for (const [value, word] of [
+      ['REPLACE-ME', 'REPLACE-ME'],
+      ['Bearer REPLACE-ME', 'REPLACE-ME'],
+      ['changeme', 'changeme'],
+    ] as const) {
       const problems = folder.problems(header('{ fromEnv: ORDERS_KEY }'), { ORDERS_KEY: value });
       expect(messages(problems)).toEqual([
-        ['/upstreams/0/headers/X-API-Key/fromEnv', `the secret from env:ORDERS_KEY is a placeholder (it contains "${word}"), not a secret; put the real value there`],
+        [
+          '/upstreams/0/headers/X-API-Key/fromEnv',
+          `the secret from env:ORDERS_KEY is a placeholder (it contains "${word}"), ` +
+            'not a secret; put the real value there',
+        ],
       ]);
     }
     // A 32-byte HMAC key that is only a placeholder repeated passes the length rule, not this one.
-    const hmac = folder.problems(`audit:\n  hashChain: { hmacKey: { fromEnv: H } }\n${STDIO}`, { H: 'change-me-change-me-change-me-change-me' });
-    expect(messages(hmac)).toEqual([['/audit/hashChain/hmacKey/fromEnv', 'the secret from env:H is a placeholder (it contains "change-me"), not a secret; put the real value there']]);
+    const hmac = folder.problems(`audit:\n  hashChain: { hmacKey: { fromEnv: H } }\n${STDIO}`, {
+      H: 'change-me-change-me-change-me-change-me',
+    });
+    expect(messages(hmac)).toEqual([
+      [
+        '/audit/hashChain/hmacKey/fromEnv',
+        'the secret from env:H is a placeholder (it contains "change-me"), not a secret; put the real value there',
+      ],
+    ]);
   });
 });
 
 describe('configuration and trust files', () => {
-  it('refuses a configuration file other users can change (it names the commands the gateway runs), with its other problems', () => {
+  // The configuration names the commands stdio upstreams run.
+  it('refuses a configuration file other users can change, with its other problems', () => {
     const file = path.join(folder.dir(), 'gatehouse.yaml');
     fs.writeFileSync(file, `server: { port: 99999 }\n${STDIO}`);
     fs.chmodSync(file, 0o666);
@@ -149,7 +177,19 @@ describe('configuration and trust files', () => {
   it('refuses a JWKS file other users can change (they would add their own signing key)', () => {
     policies();
     const jwks = path.join(folder.dir(), 'idp-jwks.json');
-    fs.writeFileSync(jwks, JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] }));
+    fs.writeFileSync(
+      jwks,
+      JSON.stringify({
+        keys: [
+          {
+            kty: 'EC',
+            crv: 'P-256',
+            x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+            y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+          },
+        ],
+      }),
+    );
     fs.chmodSync(jwks, 0o666);
     const jwt = PUBLIC.replace('jwksUri: https://idp.example.com/jwks', 'jwksFile: ./idp-jwks.json');
     expect(messages(folder.problems(`${jwt}${STDIO}`))).toEqual([
@@ -165,7 +205,8 @@ describe('plain HTTP off loopback', () => {
     expect(messages(folder.problems(`${plain}${STDIO}`))).toEqual([
       [
         '/auth/resource',
-        'clients would send bearer tokens over plain HTTP to http://mcp.example.com/mcp (server.host 0.0.0.0 is not loopback); ' +
+        'clients would send bearer tokens over plain HTTP to http://mcp.example.com/mcp ' +
+          '(server.host 0.0.0.0 is not loopback); ' +
           'set server.tls, or, behind a TLS-terminating proxy, set auth.resource to the https URL clients use',
       ],
     ]);
@@ -176,13 +217,27 @@ describe('plain HTTP off loopback', () => {
 
 describe('server.allowedHosts', () => {
   it('takes host names as clients send them in Host, and refuses anything else', () => {
-    expect(folder.load(`server:\n  allowedHosts: [gatehouse.gatehouse.svc, "10.0.0.5"]\n${STDIO}`).server.allowedHosts).toEqual(['gatehouse.gatehouse.svc', '10.0.0.5']);
-    const problems = folder.problems(`server:\n  allowedHosts: [Gatehouse.example.com, "mcp.example.com:443", "https://mcp.example.com", "a b"]\n${STDIO}`);
+    expect(
+      folder.load(`server:\n  allowedHosts: [gatehouse.gatehouse.svc, "10.0.0.5"]\n${STDIO}`).server.allowedHosts,
+    ).toEqual(['gatehouse.gatehouse.svc', '10.0.0.5']);
+    const problems = folder.problems(
+      'server:\n  allowedHosts: [Gatehouse.example.com, "mcp.example.com:443", "https://mcp.example.com", "a b"]\n' +
+        STDIO,
+    );
     expect(messages(problems)).toEqual([
       ['/server/allowedHosts/0', 'must be written as clients send it in Host: "gatehouse.example.com"'],
-      ['/server/allowedHosts/1', 'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)'],
-      ['/server/allowedHosts/2', 'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)'],
-      ['/server/allowedHosts/3', 'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)'],
+      [
+        '/server/allowedHosts/1',
+        'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)',
+      ],
+      [
+        '/server/allowedHosts/2',
+        'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)',
+      ],
+      [
+        '/server/allowedHosts/3',
+        'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)',
+      ],
     ]);
   });
 });
@@ -200,7 +255,9 @@ describe('policy folder and files', () => {
 
   it('refuses a folder other users can change (a file added there is a policy)', () => {
     const dir = policies(0o777);
-    expect(refused(dir)).toEqual([`${dir}: policy folder ${dir} can be changed by every user (mode 0777); run \`chmod go-w ${dir}\``]);
+    expect(refused(dir)).toEqual([
+      `${dir}: policy folder ${dir} can be changed by every user (mode 0777); run \`chmod go-w ${dir}\``,
+    ]);
     fs.chmodSync(dir, 0o1777);
     expect(refused(dir)).toHaveLength(1);
     fs.chmodSync(dir, 0o755);
@@ -211,15 +268,21 @@ describe('policy folder and files', () => {
     const dir = policies();
     const file = path.join(dir, 'allow.yaml');
     fs.chmodSync(file, 0o666);
-    expect(refused(dir)).toEqual([`${file}: policy file ${file} can be changed by every user (mode 0666); run \`chmod go-w ${file}\``]);
+    expect(refused(dir)).toEqual([
+      `${file}: policy file ${file} can be changed by every user (mode 0666); run \`chmod go-w ${file}\``,
+    ]);
     fs.chmodSync(file, 0o644);
     const open = path.join(folder.dir(), 'shared');
     fs.mkdirSync(open);
     fs.chmodSync(open, 0o777);
-    fs.writeFileSync(path.join(open, 'extra.yaml'), PERMISSIVE_POLICY.replace('test.allow-all', 'test.extra'), { mode: 0o644 });
+    fs.writeFileSync(path.join(open, 'extra.yaml'), PERMISSIVE_POLICY.replace('test.allow-all', 'test.extra'), {
+      mode: 0o644,
+    });
     fs.symlinkSync(path.join(open, 'extra.yaml'), path.join(dir, 'extra.yaml'));
     expect(refused(dir)).toEqual([
-      `${path.join(dir, 'extra.yaml')}: policy file ${path.join(dir, 'extra.yaml')} links to ${path.join(open, 'extra.yaml')}, in the folder ${open} that every user can change (mode 0777); run \`chmod go-w ${open}\` or link to a file in a folder only its owner can change`,
+      `${path.join(dir, 'extra.yaml')}: policy file ${path.join(dir, 'extra.yaml')} ` +
+        `links to ${path.join(open, 'extra.yaml')}, in the folder ${open} that every user can change (mode 0777); ` +
+        `run \`chmod go-w ${open}\` or link to a file in a folder only its owner can change`,
     ]);
   });
 
@@ -228,7 +291,9 @@ describe('policy folder and files', () => {
     writeToolsLock(lock, emptyToolsLock());
     expect(readToolsLock(lock)).toEqual(emptyToolsLock());
     fs.chmodSync(lock, 0o646);
-    expect(() => readToolsLock(lock)).toThrow(`tools lock ${lock} can be changed by every user (mode 0646); run \`chmod go-w ${lock}\``);
+    expect(() => readToolsLock(lock)).toThrow(
+      `tools lock ${lock} can be changed by every user (mode 0646); run \`chmod go-w ${lock}\``,
+    );
   });
 
   it('follows a ConfigMap layout (name -> ..data/name -> ..<ts>/name) whose files only the owner can change', () => {
