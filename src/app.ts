@@ -12,7 +12,7 @@ import { createAuthenticator } from './auth/resource-server.js';
 import { knownSecrets } from './config/known-secrets.js';
 import type { GatehouseConfig } from './config/types.js';
 import { httpLimitsOf } from './edge/http-limits.js';
-import { buildEdge, edgeClientCertReader, type Readiness } from './edge/server.js';
+import { buildEdge, edgeClientCertReader, edgeOriginPolicy, type Readiness } from './edge/server.js';
 import { FrontDoor } from './mcp/front-door.js';
 import { CallLimiter } from './mcp/limits.js';
 import { ALL_UPSTREAM_REQUESTS, declarableCapabilities } from './mcp/relay-capabilities.js';
@@ -97,12 +97,15 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const logger = deps.logger;
   // Every secret the gateway injects or holds, redacted from what upstreams send and from the audit (threat model #17).
   const secrets = deps.secrets ?? secretRedactorFor(config);
+  const metricsHosts = edgeOriginPolicy(config);
   // Metrics and traces (DESIGN.md §9): providers owned by this app, never global; gauges read the parts when scraped.
   const telemetry = new Telemetry({
     config: config.telemetry,
     serviceVersion: VERSION,
     logger,
     sources: { sessions: () => frontDoor?.sessionCount ?? 0, upstreams: () => upstreams.health(), policy: () => reloader?.status, redis: () => redis?.health().state, limits: () => limits.counters },
+    // Threat model #7 on the metrics listener too: a scraper sends no Origin and names the address it scrapes.
+    admit: (headers) => headers.origin === undefined && metricsHosts.hostAllowed(headers.host),
     ...deps.telemetry,
   });
   // Audit records (README "Audit records"): stdout shares the operational logger's destination, so lines never interleave.

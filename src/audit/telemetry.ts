@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -35,6 +35,11 @@ export interface TelemetryOptions {
   metricReader?: MetricReader;
   /** Tests: a span exporter (e.g. `InMemorySpanExporter`, exported synchronously); it turns traces on. */
   spanExporter?: SpanExporter;
+  /**
+   * Whether the Prometheus listener answers a request (its headers): the composition root passes the edge's
+   * Host check, so a DNS-rebinding page cannot read the metrics either (threat model #7). Default: every request.
+   */
+  admit?: (headers: IncomingHttpHeaders) => boolean;
 }
 
 /** Bounds how long shutdown waits for a collector that does not answer (`App.close()` must finish). */
@@ -112,7 +117,12 @@ export class Telemetry {
     const prometheus = this.prometheus;
     const p = this.opts.config?.metrics.prometheus;
     if (prometheus === undefined || p === undefined || this.server !== undefined) return;
+    const admit = this.opts.admit;
     const server = createServer((req, res) => {
+      if (admit !== undefined && !admit(req.headers)) {
+        res.writeHead(403, { 'content-type': 'text/plain', 'content-length': '0' }).end();
+        return;
+      }
       const path = (req.url ?? '').split('?', 1)[0];
       if ((req.method === 'GET' || req.method === 'HEAD') && path === p.path) {
         prometheus.getMetricsRequestHandler(req, res);

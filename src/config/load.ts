@@ -15,6 +15,8 @@ import { YamlPositions } from './yaml-positions.js';
 import schemaJson from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import { PRECOMPILED_VALIDATORS, schemaValidator } from './precompiled-schema.js';
+import { fileExposure } from './file-exposure.js';
+import { weakSecretProblems } from './weak-secrets.js';
 import { credentialKind, describeFsError, INLINE_SECRET_MESSAGE, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
 import type {
   AuthConfig,
@@ -61,6 +63,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
     port: 8080,
     path: '/mcp',
     allowedOrigins: [] as string[],
+    allowedHosts: [] as string[],
     bodyLimitBytes: 1024 * 1024,
     maxSessions: 10_000,
     sessionIdleTimeoutMs: 30 * 60_000,
@@ -150,7 +153,18 @@ export function loadConfig(file: string, opts: LoadOptions = {}): GatehouseConfi
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? 'unknown error');
     throw new ConfigError([{ file, path: '', message: `cannot read the configuration file (${why})` }]);
   }
-  return parseConfigText(text, file, opts);
+  // Whoever can change the configuration runs commands as the gateway (stdio upstreams): refused like a policy file.
+  const exposed = fileExposure(file, 'configuration file').map(
+    (message): ConfigProblem => ({ file, path: '', message }),
+  );
+  if (exposed.length === 0) return parseConfigText(text, file, opts);
+  try {
+    parseConfigText(text, file, opts);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError([...exposed, ...err.problems]);
+    throw err;
+  }
+  throw new ConfigError(exposed);
 }
 
 /** Validates config text as if read from `file` (used for messages and to resolve relative paths). */
@@ -179,8 +193,12 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   // Sections with a schema problem are skipped below: their shape is unknown, and one message per mistake is enough.
   const isClean = (pointer: string): boolean =>
     !schemaProblems.some((p) => p.path === pointer || p.path.startsWith(`${pointer}/`));
-  const ctx: Ctx = { src, problems, secrets: { env: opts.env ?? process.env, baseDir } };
   const raw = data as RawConfig;
+  // The bundled example's demo secrets are allowed on loopback only (weak-secrets.ts); secrets are resolved in
+  // several sections, some before the server section is normalised, so this is read from the raw host.
+  const rawHost = isRecord(raw.server) && typeof raw.server.host === 'string' ? raw.server.host : undefined;
+  const onLoopback = isLoopbackHost(rawHost ?? CONFIG_DEFAULTS.server.host);
+  const ctx: Ctx = { src, problems, secrets: { env: opts.env ?? process.env, baseDir }, onLoopback };
 
   const server = isClean('/server') ? normaliseServer(raw.server ?? {}, ctx) : undefined;
   // Auth is checked even when the server section is broken (its secrets and URLs have their own problems);
@@ -334,6 +352,8 @@ interface Ctx {
   readonly src: SourceMap;
   readonly problems: ConfigProblem[];
   readonly secrets: SecretContext;
+  /** `server.host` is a loopback address. */
+  readonly onLoopback: boolean;
 }
 
 function report(ctx: Ctx, pointer: string, message: string, at: 'value' | 'key' = 'value'): void {
@@ -361,6 +381,7 @@ function normaliseServer(raw: RawServer, ctx: Ctx): ServerConfig {
     // Browsers send the serialised origin; a non-canonical entry (upper case, default port) would never match.
     if (canonical !== origin) report(ctx, `/server/allowedOrigins/${i}`, `must be written exactly as browsers send it: "${canonical}"`);
   });
+  base.allowedHosts.forEach((host, i) => checkAllowedHost(host, `/server/allowedHosts/${i}`, ctx));
   base.trustedProxies.forEach((entry, i) => checkProxyAddress(entry, `/server/trustedProxies/${i}`, ctx));
   if (forwardedClientCertHeader !== undefined && base.trustedProxies.length === 0) {
     report(
@@ -391,6 +412,26 @@ function edgeLimits(rl: RawServer['httpRateLimit'], overload: RawServer['overloa
     },
     overload: { ...d.overload, ...overload },
   };
+}
+
+/** One `allowedHosts` entry: a host name as the URL parser writes it (lower case, no port), compared with `Host`. */
+function checkAllowedHost(host: string, pointer: string, ctx: Ctx): void {
+  let parsed: string | undefined;
+  try {
+    const url = new URL(`http://${host}`);
+    parsed = url.host === url.hostname && url.pathname === '/' && url.username === '' ? url.hostname : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined) {
+    report(
+      ctx,
+      pointer,
+      'is not a host name; write the name alone, without scheme, port or path (e.g. mcp.example.com)',
+    );
+  } else if (parsed !== host) {
+    report(ctx, pointer, `must be written as clients send it in Host: "${parsed}"`);
+  }
 }
 
 const PROXY_EXAMPLE = 'e.g. 10.0.0.0/8, 192.168.1.10 or ::1';
@@ -844,6 +885,8 @@ function readSmallFile(file: string, maxBytes: number, pointer: string, ctx: Ctx
       report(ctx, pointer, `file ${file} is larger than ${withUnit('Bytes', maxBytes)}`);
       return undefined;
     }
+    // Certificates, CAs and JWKS are trust anchors: whoever may change them chooses whom the gateway trusts.
+    for (const message of fileExposure(file, 'file')) report(ctx, pointer, message);
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const why = describeFsError(err);
@@ -907,6 +950,16 @@ function checkAuthAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawCo
     // Tokens carry the URL clients connect to; "0.0.0.0" is no such URL.
     if (raw.auth?.resource === undefined && isUnspecifiedAddress(server.host)) {
       report(ctx, '/auth/resource', `must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "${server.host}"`);
+    } else if (!isLoopbackHost(server.host) && server.tls === undefined && auth.resource.startsWith('http:')) {
+      // OAuth 2.1 §1.5 and RFC 6750 §5.3: bearer tokens only over TLS. Clients use the resource URL, so a plain
+      // http one off loopback sends every token across the network in clear text (trusted proxies change nothing).
+      report(
+        ctx,
+        raw.auth?.resource !== undefined ? '/auth/resource' : '/server/host',
+        `clients would send bearer tokens over plain HTTP to ${auth.resource} ` +
+          `(server.host ${server.host} is not loopback); ` +
+          'set server.tls, or, behind a TLS-terminating proxy, set auth.resource to the https URL clients use',
+      );
     }
     return;
   }
@@ -1147,9 +1200,16 @@ function resolveValues(
 /** Resolves one reference; a failure is reported at `…/fromEnv` or `…/fromFile`. */
 function resolveSecret(ref: SecretRef, pointer: string, ctx: Ctx): SecretValue | undefined {
   const resolved = resolveSecretRef(ref, ctx.secrets);
-  if (resolved.ok) return resolved.value;
-  report(ctx, `${pointer}/${'fromEnv' in ref ? 'fromEnv' : 'fromFile'}`, resolved.message);
-  return undefined;
+  const at = `${pointer}/${'fromEnv' in ref ? 'fromEnv' : 'fromFile'}`;
+  if (!resolved.ok) {
+    report(ctx, at, resolved.message);
+    return undefined;
+  }
+  // Secure defaults: a published demo value, a placeholder, or a file other users can read protects nothing.
+  const file = 'fromFile' in ref ? path.resolve(ctx.secrets.baseDir, ref.fromFile) : undefined;
+  const weak = weakSecretProblems(resolved.value, file, ctx.onLoopback);
+  for (const message of weak) report(ctx, at, message);
+  return weak.length === 0 ? resolved.value : undefined;
 }
 
 // ─── Schema errors → problems ────────────────────────────────────────────────────────────────────────────

@@ -84,8 +84,13 @@ export interface ServerConfig {
   readonly port: number;
   /** The MCP endpoint path. Default `/mcp`. */
   readonly path: string;
-  /** Origins allowed besides loopback ones (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`). */
+  /**
+   * Browser origins allowed besides the gateway's own (the origins of `auth.resource` and the built-in issuer; on a
+   * loopback listener also `http(s)://127.0.0.1|localhost|[::1]` at its port). Exact strings, as browsers send them.
+   */
   readonly allowedOrigins: readonly string[];
+  /** `Host` names allowed besides IP literals, loopback names and the hosts of `auth.resource` and the issuer. */
+  readonly allowedHosts: readonly string[];
   readonly bodyLimitBytes: number;
   readonly maxSessions: number;
   /** Idle sessions are dropped after this long. Default 30 min. */

@@ -69,6 +69,17 @@ const MAX_BATCH = 32;
 export function buildEdge(opts: EdgeOptions): FastifyInstance {
   const { config, frontDoor, authenticator } = opts;
   const server = config.server;
+  const origins = edgeOriginPolicy(config);
+  /** Threat model #7: a foreign Origin or Host gets one answer, whatever the route (or a URL no route can parse). */
+  const refuseForeign = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
+    const origin = request.headers.origin;
+    if (!origins.originAllowed(origin, request.socket.localPort)) {
+      const detail = `origin ${String(origin).slice(0, 100)}`;
+      return sendError(reply, new GatewayError('GW_HTTP_ORIGIN_FORBIDDEN', { detail }));
+    }
+    if (!origins.hostAllowed(request.headers.host)) return sendError(reply, new GatewayError('GW_HTTP_HOST_FORBIDDEN'));
+    return undefined;
+  };
   const app = Fastify({
     // HTTPS, and client certificates from the configured CA only (DESIGN.md §6; see tls.ts).
     // Slow clients (edge/overload.ts): Node checks these timeouts only every connectionsCheckingInterval.
@@ -82,27 +93,27 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // A malformed URL (FST_ERR_BAD_URL) skips the error handler; fastify would echo the URL in its own message.
-    frameworkErrors: (_err, _request, reply) => void sendError(reply, new GatewayError('GW_MCP_INVALID_REQUEST')),
+    frameworkErrors: (_err, request, reply) =>
+      void (refuseForeign(request, reply) ?? sendError(reply, new GatewayError('GW_MCP_INVALID_REQUEST'))),
   });
   app.server.headersTimeout = server.headersTimeoutMs;
   // Overload protection and HTTP rate limits (edge/overload.ts, edge/http-limits.ts): registered before the routes.
   const limits = registerHttpLimits(app, { server, audit: opts.audit, logger: opts.logger, sessionCount: () => frontDoor.sessionCount, mayMakeRoom: () => frontDoor.mayMakeRoom(), ...opts.httpRateLimitStore });
   const overload = registerOverload(app, { server, audit: opts.audit, addressOf: limits.addressOf });
-  // The built-in authorization server's pages post forms from its own origin (the consent page).
-  const builtinIssuer = config.auth.mode === 'builtin' ? config.auth.builtin?.issuer : undefined;
   // RFC 6750 §3.1: a token in the query string is an `invalid_request` (400), with the challenge that says so.
   const prm = { resourceMetadata: protectedResourceMetadataUrl(config.auth.resource) };
   const queryTokenChallenge = invalidRequestChallenge(config.auth.mode === 'none' ? undefined : prm);
-  const origins = new OriginPolicy([...server.allowedOrigins, ...(builtinIssuer ? [new URL(builtinIssuer).origin] : [])], isLoopbackHostname(server.host));
 
   // Our own JSON handling: strict parsing, prototype-poisoning refusal and batch rules live in one place.
   // All defaults go, not just JSON: fastify's text/plain parser would hand a JSON text to the handler (415 expected).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: server.bodyLimitBytes }, (_req, body, done) => done(null, body));
 
+  // Threat model #7: one hook at the root, so every route — MCP, metadata, health, the authorization server's
+  // scope, 404s — answers a foreign Origin or Host the same way.
   app.addHook('onRequest', async (request, reply) => {
-    if (!origins.originAllowed(request.headers.origin)) return sendError(reply, new GatewayError('GW_HTTP_ORIGIN_FORBIDDEN', { detail: `origin ${String(request.headers.origin).slice(0, 100)}` }));
-    if (!origins.hostAllowed(request.headers.host)) return sendError(reply, new GatewayError('GW_HTTP_HOST_FORBIDDEN'));
+    const refused = refuseForeign(request, reply);
+    if (refused !== undefined) return refused;
     // MCP authorization §Token Requirements: never in the query string.
     if (hasQueryToken(request.url)) {
       void reply.header('www-authenticate', queryTokenChallenge);
@@ -310,6 +321,24 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   });
 
   return app;
+}
+
+/**
+ * The Origin/Host policy of this config: the gateway's own origins (its loopback names at its port when it listens
+ * on loopback; the origins of `auth.resource` and the built-in issuer, whose consent page posts forms) plus
+ * `server.allowedOrigins`; the host names of the same URLs plus `server.allowedHosts`.
+ */
+export function edgeOriginPolicy(config: GatehouseConfig): OriginPolicy {
+  const server = config.server;
+  const builtinIssuer = config.auth.mode === 'builtin' ? config.auth.builtin?.issuer : undefined;
+  const own = [config.auth.resource, builtinIssuer].filter((u): u is string => u !== undefined && u !== '');
+  const urls = own.map((u) => new URL(u));
+  return new OriginPolicy({
+    allowedOrigins: [...server.allowedOrigins, ...urls.map((u) => u.origin)],
+    allowedHosts: [...server.allowedHosts, ...urls.map((u) => u.hostname)],
+    loopback: isLoopbackHostname(server.host),
+    scheme: server.tls !== undefined ? 'https' : 'http',
+  });
 }
 
 /** Removes the credential from the request once auth has consumed it (agentgateway `jwt.rs` does the same). */

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import schemaJson from '../../schemas/policy.schema.json' with { type: 'json' };
 import { FragmentCompiler, loadPrecompiled, metaSchemaFingerprint, PRECOMPILED_VALIDATORS, schemaValidator } from '../config/precompiled-schema.js';
+import { fileExposure } from '../config/file-exposure.js';
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import type { Principal } from '../lib/principal.js';
 import { checkNoLeadingDash } from './constraints/no-leading-dash.js';
@@ -44,9 +45,14 @@ export function listPolicyFiles(dir: string): string[] {
 
 /** Reads and compiles every policy file of `dir`. Throws `ConfigError` listing every problem. */
 export function loadPolicyDir(dir: string): CompiledPolicy {
-  const problems: ConfigProblem[] = [];
+  // Secure defaults: whoever may change the folder or a file in it grants themselves every tool. Checked on every
+  // (re)load, so a reload into a writable folder keeps the running policy and says why.
+  const problems = fileExposure(dir, 'policy folder').map(
+    (message): ConfigProblem => ({ file: dir, path: '', message }),
+  );
   const sources: PolicySource[] = [];
   for (const file of listPolicyFiles(dir)) {
+    problems.push(...fileExposure(file, 'policy file').map((message) => ({ file, path: '', message })));
     try {
       sources.push({ file, text: fs.readFileSync(file, 'utf8') });
     } catch (err) {

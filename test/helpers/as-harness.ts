@@ -143,6 +143,7 @@ export function testConfig(resource: string, issuer: string, as: BuiltinAsConfig
       port: 0,
       path: '/mcp',
       allowedOrigins: [],
+      allowedHosts: [],
       bodyLimitBytes: 1024 * 1024,
       maxSessions: 100,
       sessionIdleTimeoutMs: 1_800_000,

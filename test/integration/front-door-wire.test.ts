@@ -88,17 +88,21 @@ describe('Origin and Host (transports §Security Warning: DNS rebinding)', () =>
     expect(errorOf(JSON.parse(r.text)).message).toBe('Forbidden origin');
   });
 
-  it('refuses Origin: null and a look-alike of the allowed origin', async () => {
-    for (const origin of ['null', 'https://app.example.evil', 'http://app.example', 'http://localhost.evil.example']) {
+  it('refuses Origin: null, a look-alike of the allowed origin, and loopback pages on other ports (threat model #7)', async () => {
+    const others = ['http://localhost:5173', 'http://127.0.0.1:9999', 'http://[::1]:3000'];
+    for (const origin of ['null', 'https://app.example.evil', 'http://app.example', 'http://localhost.evil.example', ...others]) {
       const r = await raw(url, { method: 'POST', headers: { ...JSON_HEADERS, origin }, body: initializeBody() });
       expect(r.status, origin).toBe(403);
     }
   });
 
-  it.each(['http://localhost:5173', 'http://127.0.0.1:9999', ALLOWED_ORIGIN])('allows Origin %s', async (origin) => {
-    const r = await raw(url, { method: 'POST', headers: { ...JSON_HEADERS, origin }, body: initializeBody() });
-    expect(r.status).toBe(200);
-    expect(r.headers['mcp-session-id']).toBeTypeOf('string');
+  it('allows its own origin (127.0.0.1, localhost, [::1] at its port) and the configured one', async () => {
+    const port = new URL(url).port;
+    for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://[::1]:${port}`, ALLOWED_ORIGIN]) {
+      const r = await raw(url, { method: 'POST', headers: { ...JSON_HEADERS, origin }, body: initializeBody() });
+      expect(r.status, origin).toBe(200);
+      expect(r.headers['mcp-session-id']).toBeTypeOf('string');
+    }
   });
 
   it('allows a request without Origin (non-browser clients)', async () => {

@@ -49,7 +49,7 @@ describe('the environment of a stdio child', () => {
   beforeAll(async () => {
     const dir = tempDir();
     const secretFile = join(dir, 'child.secret');
-    writeFileSync(secretFile, 'secret-from-a-file\n');
+    writeFileSync(secretFile, 'secret-from-a-file\n', { mode: 0o600 });
     process.env[CANARY] = 'canary-value-must-not-leak';
     gw = await startGateway(
       [

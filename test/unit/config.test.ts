@@ -37,7 +37,8 @@ afterEach(() => {
 
 function write(name: string, text: string): string {
   const file = path.join(dir, name);
-  fs.writeFileSync(file, text);
+  // Owner-only, as secret files must be (a group- or world-readable secret file is refused).
+  fs.writeFileSync(file, text, { mode: 0o600 });
   return file;
 }
 
@@ -762,7 +763,8 @@ ${STDIO}`,
         message: 'must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "0.0.0.0"',
       }),
     ]);
-    expect(load(`server:\n  host: gw.example.com\n${JWT}${STDIO}`).auth.resource).toBe('http://gw.example.com:8080/mcp');
+    // Derived from a named host it would be http://gw.example.com:8080/mcp: bearer tokens in clear text, refused.
+    expect(fail(`server:\n  host: gw.example.com\n${JWT}${STDIO}`).problems).toEqual([expect.objectContaining({ path: '/server/host', message: expect.stringContaining('over plain HTTP to http://gw.example.com:8080/mcp') })]);
   });
 
   it('refuses blocks that belong to another mode, naming the mode', () => {

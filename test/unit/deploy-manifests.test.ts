@@ -667,7 +667,8 @@ describe('k8s/config/gatehouse.yaml (ConfigMap gatehouse-config)', () => {
     const value = (): string => randomBytes(32).toString('base64url');
     for (const ref of fileRefs(config)) {
       fs.mkdirSync(path.dirname(mounted(ref)), { recursive: true });
-      fs.writeFileSync(mounted(ref), `${value()}\n`);
+      // Readable by the owner only: a secret file others can read is refused (the pod's is root-owned, 0440, fsGroup).
+      fs.writeFileSync(mounted(ref), `${value()}\n`, { mode: 0o400 });
     }
     const text = fs.readFileSync(configFile, 'utf8').replaceAll('/etc/gatehouse/', `${tmp}/`);
     fs.mkdirSync(path.join(tmp, 'config'));

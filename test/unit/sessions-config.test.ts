@@ -46,7 +46,7 @@ describe('sessions config', () => {
 
   it('reads keys from secret references, in order (the first encrypts)', () => {
     const [k1, k2] = [randomBytes(32), randomBytes(32)];
-    fs.writeFileSync(path.join(dir, 'old.key'), `${k2.toString('base64url')}\n`);
+    fs.writeFileSync(path.join(dir, 'old.key'), `${k2.toString('base64url')}\n`, { mode: 0o600 });
     const config = load('sessions:\n  keys:\n    - fromEnv: K_NEW\n    - fromFile: old.key\n  maxLifetimeMs: 3600000\n', { K_NEW: k1.toString('base64url') });
     expect(config.sessions!.keys.map(String)).toEqual(['[secret env:K_NEW]', `[secret file:${path.join(dir, 'old.key')}]`]);
     expect(sessionKeyBytes(config.sessions!)).toEqual([new Uint8Array(k1), new Uint8Array(k2)]);

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileExposure } from '../../config/file-exposure.js';
 import { ConfigError } from '../../errors/config-error.js';
 import { emptyToolsLock, parseToolsLock, serializeToolsLock, type ToolsLock } from './lock-file.js';
 
@@ -27,6 +28,9 @@ export function readToolsLock(file: string, opts: ReadLockOptions = {}): ToolsLo
     const why = code === 'ENOENT' ? 'no such file (create it with `gatehouse tools approve`)' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? 'unknown error');
     throw new ConfigError([{ file, path: '', message: `cannot read the tools lock (${why})` }]);
   }
+  // Whoever can change the lock approves tools (secure defaults): refused like a writable policy file.
+  const exposed = fileExposure(file, 'tools lock');
+  if (exposed.length > 0) throw new ConfigError(exposed.map((message) => ({ file, path: '', message })));
   return parseToolsLock(text, file);
 }
 
