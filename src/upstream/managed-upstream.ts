@@ -236,7 +236,8 @@ export class ManagedUpstream {
         log.debug({ upstream: this.name, stderr: w.line }, 'upstream stderr');
         break;
       case 'junk':
-        log.warn({ upstream: this.name, sample: w.sample }, 'upstream wrote a line that is not JSON-RPC; ignored');
+        // With a responseId, the call it answered has failed already (rpc-peer.ts); without one, nothing could.
+        log.warn({ upstream: this.name, sample: w.sample, reason: w.reason, call: w.responseId }, 'upstream message dropped: not JSON-RPC the gateway can use');
         break;
       case 'oversized':
         log.warn({ upstream: this.name, bytes: w.bytes }, 'upstream message over maxMessageBytes; dropped');
