@@ -39,6 +39,8 @@ const SPACE = 0x20;
 const MAX_NAME = 8;
 const BOM = [0xef, 0xbb, 0xbf] as const;
 const STREAM = { stream: true } as const;
+const EMPTY = Buffer.alloc(0);
+const NEWLINE = Buffer.from('\n');
 
 /**
  * Where the parser is in the current line: reading the field name; just past the colon (one space may follow);
@@ -71,8 +73,11 @@ export class SseParser {
   /** The last event ID buffer is not reset between events (§9.2.6). */
   private lastId: string | undefined;
   private drop: SseDropped['reason'] | undefined;
-  private head = '';
-  private tail = '';
+  /** Of a dropped event: the first and last bytes of its data, exactly as they came (however they were split). */
+  private head: Buffer = EMPTY;
+  private tail: Buffer = EMPTY;
+  /** The bytes at the end of the value that the decoder holds (a character not complete yet). */
+  private held: Buffer = EMPTY;
 
   constructor(
     private readonly maxEventBytes: number,
@@ -86,7 +91,7 @@ export class SseParser {
    */
   get dropping(): SseDropped | undefined {
     if (this.drop === undefined) return undefined;
-    return { reason: this.drop, bytes: this.dataBytes, head: this.head, tail: this.tail };
+    return { reason: this.drop, bytes: this.dataBytes, head: lossyText(this.head), tail: lossyText(this.tail) };
   }
 
   push(chunk: Uint8Array): void {
@@ -160,7 +165,7 @@ export class SseParser {
     this.dataLines++;
     if (this.drop !== undefined) {
       this.dataBytes += join;
-      if (join > 0) this.tail = `${this.tail}\n`.slice(-KEEP);
+      if (join > 0) this.keepEnds(NEWLINE);
       return;
     }
     this.lineBytes = join;
@@ -173,7 +178,8 @@ export class SseParser {
     const room = (this.field === 'data' ? this.maxEventBytes - this.dataBytes : this.maxEventBytes) - this.lineBytes;
     if (part.length > room) {
       // The first problem in byte order names the drop, however the bytes were split: bad bytes before the cap.
-      const reason = room > 0 && !this.decodes(part.subarray(0, room), false) ? 'not-utf8' : 'oversized';
+      const reason = room > 0 && !this.decodes(part.subarray(0, room), false, false) ? 'not-utf8' : 'oversized';
+      this.decoding = true; // it has seen bytes the value has not: startDrop replaces it
       this.startDrop(reason, part);
       return;
     }
@@ -186,12 +192,15 @@ export class SseParser {
 
   /**
    * Decode `part` onto the value. The usual case, a whole value in one chunk, is one plain decode; pieces stream
-   * through the decoder (`last` ends the sequence). False when the bytes are not UTF-8.
+   * through the decoder (`last` ends the sequence). False when the bytes are not UTF-8. `keep` false: only check.
    */
-  private decodes(part: Uint8Array, last: boolean): boolean {
+  private decodes(part: Uint8Array, last: boolean, keep = true): boolean {
     try {
-      this.value += this.decoder.decode(part, last ? undefined : STREAM);
+      const text = this.decoder.decode(part, last ? undefined : STREAM);
+      if (!keep) return true;
+      this.value += text;
       this.decoding = !last;
+      this.held = last ? EMPTY : incompleteEnd(this.held, part);
       return true;
     } catch {
       this.decoding = true; // in whatever state it is: startDrop replaces it
@@ -203,7 +212,13 @@ export class SseParser {
   private skip(part: Uint8Array): void {
     if (this.field !== 'data' || this.drop === undefined) return;
     this.dataBytes += part.length;
-    this.tail = (this.tail + lossyText(part.subarray(-KEEP))).slice(-KEEP);
+    this.keepEnds(part);
+  }
+
+  /** More of a dropped event's data: the head fills up to KEEP bytes, the tail keeps the last KEEP (copies). */
+  private keepEnds(bytes: Uint8Array): void {
+    if (this.head.length < KEEP) this.head = Buffer.concat([this.head, bytes.subarray(0, KEEP - this.head.length)]);
+    this.tail = Buffer.concat([this.tail, bytes.subarray(-KEEP)]).subarray(-KEEP);
   }
 
   /**
@@ -212,22 +227,22 @@ export class SseParser {
    */
   private startDrop(reason: SseDropped['reason'], part?: Uint8Array): void {
     this.drop = reason;
+    // The data so far, as bytes: its text re-encodes exactly (it decoded strictly), plus what the decoder held.
+    const current = this.field === 'data' ? this.value : '';
+    const sofar = this.data.length > 0 ? `${this.data.join('\n')}\n${current}` : current;
+    this.head = Buffer.from(sofar.slice(0, KEEP)).subarray(0, KEEP);
+    this.tail = Buffer.from(sofar.slice(-KEEP)).subarray(-KEEP);
+    if (this.field === 'data' && this.held.length > 0) this.keepEnds(this.held);
+    this.held = EMPTY;
     if (this.decoding) {
       // Bytes of this line still held by the decoder (or its state after an error) must not reach the next line.
       this.decoder = strictStreamDecoder();
       this.decoding = false;
     }
-    const current = this.field === 'data' ? this.value : '';
-    const sofar = this.data.length > 0 ? `${this.data.join('\n')}\n${current}` : current;
-    this.head = sofar.slice(0, KEEP);
-    this.tail = sofar.slice(-KEEP);
     this.data = [];
     if (this.field === 'data') this.dataBytes += this.lineBytes;
     this.state = 'skip';
-    if (part !== undefined && this.field === 'data') {
-      if (this.head.length < KEEP) this.head = (this.head + lossyText(part.subarray(0, KEEP))).slice(0, KEEP);
-      this.skip(part);
-    }
+    if (part !== undefined) this.skip(part);
   }
 
   /** The line ended at `chunk[i]` (a CR or an LF): act on it. Returns where the next line starts. */
@@ -246,6 +261,7 @@ export class SseParser {
     this.field = undefined;
     this.value = '';
     this.lineBytes = 0;
+    this.held = EMPTY;
     if (blank) this.dispatch();
     return next;
   }
@@ -280,10 +296,10 @@ export class SseParser {
     this.dataBytes = 0;
     this.eventType = '';
     this.drop = undefined;
-    this.head = '';
-    this.tail = '';
+    this.head = EMPTY;
+    this.tail = EMPTY;
     if (drop !== undefined) {
-      this.onDropped({ reason: drop, bytes, head, tail });
+      this.onDropped({ reason: drop, bytes, head: lossyText(head), tail: lossyText(tail) });
       return;
     }
     // No data line: nothing to dispatch (§9.2.6). Empty data: a priming event (SEP-1699), nothing for us either.
@@ -294,4 +310,18 @@ export class SseParser {
 
 function fieldOf(name: string): Field | undefined {
   return name === 'data' || name === 'event' || name === 'id' ? name : undefined;
+}
+
+/**
+ * After `held` and then `part` went through the decoder without an error: the bytes at the end that start a
+ * character not complete yet (at most three), which the decoder holds back.
+ */
+function incompleteEnd(held: Buffer, part: Uint8Array): Buffer {
+  const last = part.length >= 3 ? part.subarray(-3) : Buffer.concat([held, part]).subarray(-3);
+  for (let k = 1; k <= last.length; k++) {
+    const b = last[last.length - k]!;
+    if (b < 0x80) return EMPTY;
+    if (b >= 0xc0) return (b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2) > k ? Buffer.from(last.subarray(-k)) : EMPTY;
+  }
+  return EMPTY;
 }
