@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream';
-import { strictStreamDecoder } from './utf8.js';
+import { decodeUtf8, strictStreamDecoder } from './utf8.js';
+
+const STREAM = { stream: true } as const;
 
 export type BodyText =
   | { ok: true; text: string }
@@ -9,9 +11,10 @@ export type BodyText =
   | { ok: false; problem: 'aborted'; error: Error };
 
 /**
- * Read an HTTP request body to its end as UTF-8 text, strictly (see utf8.ts). Each chunk is decoded as it
- * arrives — one pass over the bytes and no copy of them (fastify's `parseAs: 'buffer'` would concatenate them
- * first; `parseAs: 'string'` repairs bad bytes with U+FFFD) — and a character split between chunks stays whole.
+ * Read an HTTP request body to its end as UTF-8 text, strictly (see utf8.ts). One pass over the bytes and no copy
+ * of them (fastify's `parseAs: 'buffer'` would concatenate them first; `parseAs: 'string'` repairs bad bytes with
+ * U+FFFD): a body in one chunk, the usual, is decoded once at its end; one in several chunks streams through a
+ * decoder as they arrive, and a character split between chunks stays whole.
  * Like fastify's own reader: more than `limit` bytes stops at once, and a body whose length is not the declared
  * Content-Length is refused.
  */
@@ -20,7 +23,9 @@ export function readUtf8Body(payload: Readable, limit: number, declaredLength: n
     done({ ok: false, problem: 'too-large' });
     return;
   }
-  const decoder = strictStreamDecoder();
+  // The usual body is one chunk: decoded at the end in one call. A decoder that streams is made only for more.
+  let first: Buffer | undefined;
+  let decoder: ReturnType<typeof strictStreamDecoder> | undefined;
   let text = '';
   let bytes = 0;
   let valid = true;
@@ -38,8 +43,17 @@ export function readUtf8Body(payload: Readable, limit: number, declaredLength: n
       return;
     }
     if (!valid) return;
+    if (first === undefined && decoder === undefined) {
+      first = part;
+      return;
+    }
     try {
-      text += decoder.decode(part, { stream: true });
+      if (decoder === undefined) {
+        decoder = strictStreamDecoder();
+        text = decoder.decode(first, STREAM);
+        first = undefined;
+      }
+      text += decoder.decode(part, STREAM);
     } catch {
       // Read on to the end (the request still gets its answer); nothing more is decoded.
       valid = false;
@@ -52,13 +66,17 @@ export function readUtf8Body(payload: Readable, limit: number, declaredLength: n
       done({ ok: false, problem: 'length-mismatch' });
       return;
     }
-    if (valid) {
+    if (valid && decoder !== undefined) {
       try {
         // A multi-byte sequence cut off by the end of the body is as malformed as any other.
         text += decoder.decode();
       } catch {
         valid = false;
       }
+    } else if (valid && first !== undefined) {
+      const whole = decodeUtf8(first);
+      valid = whole !== undefined;
+      text = whole ?? '';
     }
     done(valid ? { ok: true, text } : { ok: false, problem: 'not-utf8' });
   };
