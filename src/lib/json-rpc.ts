@@ -58,7 +58,8 @@ export function isJsonObject(v: unknown): v is JsonObject {
 
 function validId(v: unknown): v is RequestId {
   // MCP: "MUST be a string or integer", never null; we also bound string ids.
-  return (typeof v === 'string' && v.length > 0 && v.length <= MAX_STRING_ID_LENGTH && !LONE_SURROGATE.test(v)) || Number.isSafeInteger(v);
+  if (typeof v === 'string') return v.length > 0 && v.length <= MAX_STRING_ID_LENGTH && !LONE_SURROGATE.test(v);
+  return Number.isSafeInteger(v);
 }
 
 /**

@@ -129,7 +129,7 @@ export class SseParser {
     }
   }
 
-  /** §9.2.6: one leading U+FEFF is ignored; it may arrive split. Returns where the stream's text starts, -1 for later. */
+  /** §9.2.6: one leading U+FEFF is ignored; it may arrive split. Where the text starts; -1: in a later chunk. */
   private skipBom(chunk: Uint8Array): number {
     let i = 0;
     while (i < chunk.length && this.bomSeen < BOM.length && chunk[i] === BOM[this.bomSeen]) {

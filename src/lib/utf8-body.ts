@@ -18,7 +18,12 @@ export type BodyText =
  * Like fastify's own reader: more than `limit` bytes stops at once, and a body whose length is not the declared
  * Content-Length is refused.
  */
-export function readUtf8Body(payload: Readable, limit: number, declaredLength: number, done: (result: BodyText) => void): void {
+export function readUtf8Body(
+  payload: Readable,
+  limit: number,
+  declaredLength: number,
+  done: (result: BodyText) => void,
+): void {
   if (declaredLength > limit) {
     done({ ok: false, problem: 'too-large' });
     return;

@@ -121,7 +121,8 @@ export class HttpChannel implements Channel {
       // the gateway cannot use, or another message — fails the call now, not at its deadline (threat model #18).
       const m = readInbound(body.bytes);
       if (m.ok && this.deliver(m.message, relatedId)) return;
-      const why: Dropped = m.ok ? { ok: false, reason: 'the JSON answer to a request is not its response', sample: truncate(JSON.stringify(m.message), 200) } : m;
+      const sample = m.ok ? truncate(JSON.stringify(m.message), 200) : '';
+      const why: Dropped = m.ok ? { ok: false, reason: 'the JSON answer to a request is not its response', sample } : m;
       this.onwarn?.(junk(why, relatedId));
       throw new Error(`upstream answered ${message.method} with a message the gateway cannot use (${why.reason})`);
     } finally {

@@ -15,7 +15,10 @@ export function configuredHeaders(headers: Readonly<Record<string, ValueOrSecret
  * Read a fetch body as bytes, refusing more than `max` (threat model #18: a 200 MB reply). Bytes, not text:
  * the caller decodes them strictly, once (inbound.ts) — `Response.text()` would repair bad UTF-8.
  */
-export async function readCapped(body: ReadableStream<Uint8Array> | null, max: number): Promise<{ ok: true; bytes: Uint8Array } | { ok: false; bytes: number }> {
+export async function readCapped(
+  body: ReadableStream<Uint8Array> | null,
+  max: number,
+): Promise<{ ok: true; bytes: Uint8Array } | { ok: false; bytes: number }> {
   if (!body) return { ok: true, bytes: new Uint8Array(0) };
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];

@@ -66,6 +66,10 @@ export function junk(d: Dropped, responseId = d.responseId): ChannelWarning {
  */
 export function droppedEvent(d: SseDropped, relatedId: number | undefined): ChannelWarning {
   const responseId = relatedId ?? findResponseId(d.head, d.tail);
-  if (d.reason === 'oversized') return responseId === undefined ? { kind: 'oversized', bytes: d.bytes } : { kind: 'oversized', bytes: d.bytes, responseId };
+  if (d.reason === 'oversized') {
+    const w: ChannelWarning = { kind: 'oversized', bytes: d.bytes };
+    if (responseId !== undefined) w.responseId = responseId;
+    return w;
+  }
   return junk({ ok: false, reason: 'not valid UTF-8', sample: truncate(d.head, SAMPLE) }, responseId);
 }

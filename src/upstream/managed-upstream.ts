@@ -237,7 +237,10 @@ export class ManagedUpstream {
         break;
       case 'junk':
         // With a responseId, the call it answered has failed already (rpc-peer.ts); without one, nothing could.
-        log.warn({ upstream: this.name, sample: w.sample, reason: w.reason, call: w.responseId }, 'upstream message dropped: not JSON-RPC the gateway can use');
+        log.warn(
+          { upstream: this.name, sample: w.sample, reason: w.reason, call: w.responseId },
+          'upstream message dropped: not JSON-RPC the gateway can use',
+        );
         break;
       case 'oversized':
         log.warn({ upstream: this.name, bytes: w.bytes }, 'upstream message over maxMessageBytes; dropped');

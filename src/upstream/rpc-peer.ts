@@ -236,7 +236,8 @@ export class RpcPeer {
   }
 
   private warn(warning: ChannelWarning): void {
-    if ((warning.kind === 'oversized' || warning.kind === 'junk') && warning.responseId !== undefined) this.failDropped(warning.responseId, warning);
+    const dropped = warning.kind === 'oversized' || warning.kind === 'junk';
+    if (dropped && warning.responseId !== undefined) this.failDropped(warning.responseId, warning);
     this.handlers.onWarning(warning);
   }
 
@@ -251,7 +252,8 @@ export class RpcPeer {
       const detail = `${this.label}: ${entry.method} answered with ${warning.bytes}+ bytes`;
       this.cancel(id, 'response too large', new GatewayError('GW_UPSTREAM_RESPONSE_TOO_LARGE', { detail }));
     } else {
-      const detail = `${this.label}: ${entry.method} answered with a message the gateway cannot use: ${warning.reason ?? 'not JSON-RPC'}`;
+      const why = warning.reason ?? 'not JSON-RPC';
+      const detail = `${this.label}: ${entry.method} answered with a message the gateway cannot use: ${why}`;
       this.cancel(id, 'response unusable', new GatewayError('GW_UPSTREAM_PROTOCOL', { detail }));
     }
   }

@@ -104,8 +104,9 @@ async function routes(app: FastifyInstance, ctx: AsContext, metadata: Readonly<R
   // Our own parsers, in our scope only: forms (token, revoke, consent) and JSON (register).
   app.removeAllContentTypeParsers();
   // Bodies are strictly UTF-8 (lib/utf8.ts): a client_id or redirect_uri repaired with U+FFFD is not what was sent.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { bodyLimit: BODY_LIMIT_BYTES }, (request, payload, done) => {
-    readStrictBody(request, payload, done, (text) => strictFormParams(text) ?? new OAuthError('invalid_request', 'form is not UTF-8 percent-encoding'));
+  const form = { bodyLimit: BODY_LIMIT_BYTES };
+  app.addContentTypeParser('application/x-www-form-urlencoded', form, (request, payload, done) => {
+    readStrictBody(request, payload, done, (text) => strictFormParams(text) ?? new OAuthError('invalid_request', 'not UTF-8'));
   });
   app.addContentTypeParser('application/json', { bodyLimit: BODY_LIMIT_BYTES }, (request, payload, done) => {
     readStrictBody(request, payload, done, (text) => {
@@ -476,13 +477,21 @@ function describe(err: unknown): string {
 }
 
 /** A body as strict UTF-8 text, then `parse`d (an OAuthError result refuses the request). */
-function readStrictBody(request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void, parse: (text: string) => unknown): void {
+function readStrictBody(
+  request: FastifyRequest,
+  payload: Readable,
+  done: (err: Error | null, body?: unknown) => void,
+  parse: (text: string) => unknown,
+): void {
   readUtf8Body(payload, BODY_LIMIT_BYTES, Number(request.headers['content-length']), (r) => {
     if (r.ok) {
       const body = parse(r.text);
       if (body instanceof OAuthError) done(body, undefined);
       else done(null, body);
-    } else if (r.problem === 'too-large') done(new OAuthError('invalid_request', 'body too large', { status: 413 }), undefined);
-    else done(new OAuthError('invalid_request', r.problem === 'not-utf8' ? 'body is not UTF-8' : `body could not be read (${r.problem})`), undefined);
+      return;
+    }
+    const why = r.problem === 'not-utf8' ? 'body is not UTF-8' : `body could not be read (${r.problem})`;
+    const status = r.problem === 'too-large' ? { status: 413 } : {};
+    done(new OAuthError('invalid_request', r.problem === 'too-large' ? 'body too large' : why, status), undefined);
   });
 }
