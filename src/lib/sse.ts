@@ -12,7 +12,7 @@
  * - A dropped event is reported with the head and tail of its data, so the caller can still find the JSON-RPC id
  *   of the call it answered and fail that call at once instead of letting it wait for its deadline.
  */
-import { lossyText, strictStreamDecoder } from './utf8.js';
+import { decodeUtf8, lossyText, strictStreamDecoder } from './utf8.js';
 
 export interface SseEvent {
   event: string;
@@ -57,7 +57,8 @@ export class SseParser {
   private value = '';
   /** The value's bytes, plus the LF that joins a data line to the one before it. */
   private lineBytes = 0;
-  private decoder = strictStreamDecoder();
+  /** Made only for a value that arrives in pieces; a whole one goes through the shared decoder (utf8.ts). */
+  private decoder: ReturnType<typeof strictStreamDecoder> | undefined;
   /** The decoder holds part of this line (the value arrived in pieces): it must be flushed at the line's end. */
   private decoding = false;
   /** The previous chunk ended with CR: an LF that starts this one is part of that line ending. */
@@ -195,7 +196,14 @@ export class SseParser {
    * through the decoder (`last` ends the sequence). False when the bytes are not UTF-8. `keep` false: only check.
    */
   private decodes(part: Uint8Array, last: boolean, keep = true): boolean {
+    if (last && !this.decoding) {
+      const whole = decodeUtf8(part);
+      if (whole === undefined) return false;
+      this.value += whole;
+      return true;
+    }
     try {
+      this.decoder ??= strictStreamDecoder();
       const text = this.decoder.decode(part, last ? undefined : STREAM);
       if (!keep) return true;
       this.value += text;
@@ -236,7 +244,7 @@ export class SseParser {
     this.held = EMPTY;
     if (this.decoding) {
       // Bytes of this line still held by the decoder (or its state after an error) must not reach the next line.
-      this.decoder = strictStreamDecoder();
+      this.decoder = undefined;
       this.decoding = false;
     }
     this.data = [];
@@ -272,7 +280,7 @@ export class SseParser {
     if (this.decoding) {
       this.decoding = false;
       try {
-        value += this.decoder.decode(); // a multi-byte character cut off by the line's end is malformed
+        value += this.decoder!.decode(); // a multi-byte character cut off by the line's end is malformed
       } catch {
         this.decoding = true;
         this.startDrop('not-utf8');
