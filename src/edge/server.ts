@@ -8,12 +8,13 @@ import { invalidRequestChallenge, policyScopeChallenge, protectedResourceMetadat
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { ErrorCode } from '../errors/codes.js';
-import { classify, parseJson, rpcError, type JsonRpcResponse } from '../lib/json-rpc.js';
+import { classify, rpcError, type JsonRpcResponse } from '../lib/json-rpc.js';
 import type { Principal } from '../lib/principal.js';
 import type { FrontDoor } from '../mcp/front-door.js';
 import { allowsBatches, isSupportedVersion } from '../mcp/protocol-versions.js';
 import type { ClientSession } from '../mcp/session.js';
 import type { RequestStream } from '../mcp/streams.js';
+import { addJsonTextParser, parseJsonBody } from './body-text.js';
 import { clientCertReader, type ClientCertOf } from './client-cert.js';
 import { registerHttpLimits, type HttpLimitsOptions } from './http-limits.js';
 import { ANSWER_UNDER_PRESSURE, registerOverload, socketTimeouts } from './overload.js';
@@ -107,7 +108,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   // Our own JSON handling: strict parsing, prototype-poisoning refusal and batch rules live in one place.
   // All defaults go, not just JSON: fastify's text/plain parser would hand a JSON text to the handler (415 expected).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: server.bodyLimitBytes }, (_req, body, done) => done(null, body));
+  addJsonTextParser(app, server.bodyLimitBytes);
 
   // Threat model #7: one hook at the root, so every route — MCP, metadata, health, the authorization server's
   // scope, 404s — answers a foreign Origin or Host the same way.
@@ -204,7 +205,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       if (!principal) return;
       const admitted = limits.admitSession(request, res, principal);
       if (admitted !== true && !(await admitted)) return;
-      const parsed = parseJson(typeof request.body === 'string' ? request.body : '');
+      const parsed = parseJsonBody(request.body);
       if (!parsed.ok) throw new GatewayError('GW_MCP_PARSE_ERROR', { detail: parsed.reason });
       const sessionId = headerValue(request.headers['mcp-session-id']);
 

@@ -58,7 +58,36 @@ export function isJsonObject(v: unknown): v is JsonObject {
 
 function validId(v: unknown): v is RequestId {
   // MCP: "MUST be a string or integer", never null; we also bound string ids.
-  return (typeof v === 'string' && v.length > 0 && v.length <= MAX_STRING_ID_LENGTH) || Number.isSafeInteger(v);
+  if (typeof v === 'string') return v.length > 0 && v.length <= MAX_STRING_ID_LENGTH && !LONE_SURROGATE.test(v);
+  return Number.isSafeInteger(v);
+}
+
+/**
+ * An unpaired UTF-16 surrogate (`"\ud800"` in JSON) is not Unicode text. An upstream decoding the forwarded JSON
+ * may turn it into U+FFFD (RFC 8259 §8.2: "unpredictable"), so a routed string holding one would not be the
+ * string the gateway routed and authorised (threat model #8).
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The params members the gateway routes or authorises on (tool and prompt names, resource URIs, arguments). */
+const ROUTED_PARAMS: ReadonlySet<string> = new Set(['name', 'uri', 'arguments', '_meta']);
+
+/**
+ * A params member that is not a routed one but matches one case-insensitively (`"Name"`, `"ARGUMENTS"`, or
+ * `"argumentſ"` under Unicode folding) is refused: a parser that matches keys that way — Go's encoding/json, as in
+ * go-sdk CVE-2026-27896 — lets the last of them win upstream, so the tool called or the arguments used would not
+ * be those the policy checked. Routed strings must be well-formed Unicode.
+ */
+function routedParamsProblem(params: JsonObject): string | undefined {
+  for (const key of Object.keys(params)) {
+    if (ROUTED_PARAMS.has(key)) {
+      const v = params[key];
+      if (typeof v === 'string' && LONE_SURROGATE.test(v)) return `params.${key} is not well-formed Unicode`;
+    } else if (ROUTED_PARAMS.has(key.toLowerCase().replaceAll('ſ', 's'))) {
+      return `params member "${truncate(key, 40)}" differs from a routed member only in case`;
+    }
+  }
+  return undefined;
 }
 
 function readableId(v: unknown): RequestId | null {
@@ -83,8 +112,11 @@ export function classify(value: unknown): Classified {
     if (typeof method !== 'string' || method.length === 0 || method.length > MAX_METHOD_LENGTH) {
       return { kind: 'invalid', reason: 'method must be a non-empty string', id };
     }
-    if (Object.hasOwn(value, 'params') && !isJsonObject(value.params)) {
-      return { kind: 'invalid', reason: 'params must be an object', id };
+    if (LONE_SURROGATE.test(method)) return { kind: 'invalid', reason: 'method is not well-formed Unicode', id };
+    if (Object.hasOwn(value, 'params')) {
+      if (!isJsonObject(value.params)) return { kind: 'invalid', reason: 'params must be an object', id };
+      const problem = routedParamsProblem(value.params);
+      if (problem !== undefined) return { kind: 'invalid', reason: problem, id };
     }
     for (const key of Object.keys(value)) {
       if (key !== 'jsonrpc' && key !== 'id' && key !== 'method' && key !== 'params') {

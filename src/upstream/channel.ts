@@ -32,12 +32,16 @@ export interface Channel {
   onmessage?: (message: JsonRpcMessage, meta: InboundMeta) => void;
   /** The connection ended (process exit, stream lost). `error` says why when it was not asked for. */
   onclose?: (error?: Error) => void;
-  /** Non-fatal trouble worth a log line (junk on stdout, an oversized message dropped). */
+  /** Non-fatal trouble worth a log line (junk on stdout, a message dropped: oversized, not UTF-8, not JSON-RPC). */
   onwarn?: (warning: ChannelWarning) => void;
 }
 
+/**
+ * `responseId`: the dropped message answered (or, on a POST's stream, belonged to) this call of ours, which then
+ * fails at once instead of waiting for its deadline (threat model #18).
+ */
 export type ChannelWarning =
-  | { kind: 'junk'; sample: string }
+  | { kind: 'junk'; sample: string; reason?: string; responseId?: number }
   | { kind: 'oversized'; bytes: number; responseId?: number }
   | { kind: 'stderr'; line: string }
   | { kind: 'stream'; detail: string };

@@ -1,8 +1,9 @@
 import type { HttpUpstreamConfig } from '../config/types.js';
-import { classify, parseJson, truncate, type JsonRpcMessage } from '../lib/json-rpc.js';
+import { truncate, type JsonRpcMessage } from '../lib/json-rpc.js';
 import { SseParser } from '../lib/sse.js';
 import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
 import { configuredHeaders, readCapped } from './http-headers.js';
+import { droppedEvent, junk, readInbound, readInboundText, type Dropped } from './inbound.js';
 
 /**
  * The upstream answered 404 to our `Mcp-Session-Id`: it no longer knows the session (restarted, expired), so
@@ -116,7 +117,14 @@ export class HttpChannel implements Channel {
         this.warnOversized(body.bytes, relatedId);
         throw new Error(`response larger than ${this.config.maxMessageBytes} bytes`);
       }
-      this.deliver(body.text, relatedId);
+      // The JSON body answering a request is its response (transports §Sending Messages): anything else — bytes
+      // the gateway cannot use, or another message — fails the call now, not at its deadline (threat model #18).
+      const m = readInbound(body.bytes);
+      if (m.ok && this.deliver(m.message, relatedId)) return;
+      const sample = m.ok ? truncate(JSON.stringify(m.message), 200) : '';
+      const why: Dropped = m.ok ? { ok: false, reason: 'the JSON answer to a request is not its response', sample } : m;
+      this.onwarn?.(junk(why, relatedId));
+      throw new Error(`upstream answered ${message.method} with a message the gateway cannot use (${why.reason})`);
     } finally {
       this.inflight.delete(controller);
     }
@@ -126,48 +134,50 @@ export class HttpChannel implements Channel {
     this.onwarn?.(relatedId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId: relatedId });
   }
 
-  private deliver(text: string, relatedId: number | undefined): boolean {
-    const parsed = parseJson(text);
-    const c = parsed.ok ? classify(parsed.value) : undefined;
-    if (!c || c.kind === 'invalid') {
-      this.onwarn?.({ kind: 'junk', sample: truncate(text, 200) });
-      return false;
-    }
+  /** Hand a message on; true when it is the response to `relatedId`. */
+  private deliver(message: JsonRpcMessage, relatedId: number | undefined): boolean {
     const meta: InboundMeta = relatedId === undefined ? {} : { relatedId };
-    this.onmessage?.(c.message, meta);
-    return c.kind === 'response' && c.message.id === relatedId;
+    this.onmessage?.(message, meta);
+    return !('method' in message) && message.id === relatedId;
   }
 
   /** Read an SSE answer until the response to `relatedId` arrives (or, for the GET stream, until it ends). */
   private async readStream(body: ReadableStream<Uint8Array> | null, relatedId: number | undefined, controller: AbortController): Promise<void> {
     if (!body) return;
     let answered = false;
-    // An oversized event on a POST's stream fails that call (rpc-peer cancels it upstream): stop reading it.
-    let oversized = false;
+    // A message dropped from a POST's stream (oversized, not UTF-8, not JSON-RPC) fails that call at once
+    // (rpc-peer cancels it upstream), whether or not it was the response itself: stop reading the stream.
+    let failed = false;
+    const drop = (w: ChannelWarning): void => {
+      if (answered || failed) return;
+      this.onwarn?.(w);
+      if (relatedId !== undefined) failed = true;
+    };
     const parser = new SseParser(
       this.config.maxMessageBytes,
       (event) => {
-        if (event.event !== 'message' || answered) return;
-        if (this.deliver(event.data, relatedId) && relatedId !== undefined) answered = true;
+        if (event.event !== 'message' || answered || failed) return;
+        const m = readInboundText(event.data);
+        if (!m.ok) drop(junk(m, relatedId ?? m.responseId));
+        else if (this.deliver(m.message, relatedId) && relatedId !== undefined) answered = true;
       },
-      (bytes) => {
-        this.warnOversized(bytes, relatedId);
-        if (relatedId !== undefined) oversized = true;
-      },
+      (d) => drop(droppedEvent(d, relatedId)),
     );
-    const decoder = new TextDecoder();
     const reader = body.getReader();
     try {
-      while (!answered && !oversized) {
+      while (!answered && !failed) {
         const { done, value } = await reader.read();
         if (done) break;
-        parser.push(decoder.decode(value, { stream: true }));
+        parser.push(value);
+        // Over the cap or not UTF-8 already: the call fails now, not after the rest of a huge event is read.
+        const lost = relatedId === undefined ? undefined : parser.dropping;
+        if (lost) drop(droppedEvent(lost, relatedId));
       }
     } finally {
-      if (answered || oversized) controller.abort();
+      if (answered || failed) controller.abort();
       await reader.cancel().catch(() => undefined);
     }
-    if (oversized) throw new Error(`response event larger than ${this.config.maxMessageBytes} bytes`);
+    if (failed) throw new Error('the response stream carried a message the gateway cannot use');
     if (relatedId !== undefined && !answered && !this.closed) throw new Error('upstream closed the response stream before answering');
   }
 

@@ -11,9 +11,15 @@ export function configuredHeaders(headers: Readonly<Record<string, ValueOrSecret
   return out;
 }
 
-/** Read a fetch body as text, refusing more than `max` bytes (threat model #18: a 200 MB reply). */
-export async function readCapped(body: ReadableStream<Uint8Array> | null, max: number): Promise<{ ok: true; text: string } | { ok: false; bytes: number }> {
-  if (!body) return { ok: true, text: '' };
+/**
+ * Read a fetch body as bytes, refusing more than `max` (threat model #18: a 200 MB reply). Bytes, not text:
+ * the caller decodes them strictly, once (inbound.ts) — `Response.text()` would repair bad UTF-8.
+ */
+export async function readCapped(
+  body: ReadableStream<Uint8Array> | null,
+  max: number,
+): Promise<{ ok: true; bytes: Uint8Array } | { ok: false; bytes: number }> {
+  if (!body) return { ok: true, bytes: new Uint8Array(0) };
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let bytes = 0;
@@ -27,5 +33,5 @@ export async function readCapped(body: ReadableStream<Uint8Array> | null, max: n
     }
     chunks.push(value);
   }
-  return { ok: true, text: Buffer.concat(chunks).toString('utf8') };
+  return { ok: true, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
 }

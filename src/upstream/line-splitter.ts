@@ -2,11 +2,13 @@
  * Newline framing for stdio (MCP transports §stdio) with a hard cap on a line's size, so a server that
  * writes 1 GB without a newline cannot take the gateway's memory with it (threat model #18).
  *
- * An oversized line is skipped up to its newline; its head and tail are kept (256 bytes each) so the
- * caller can still find the JSON-RPC id and fail the one call it answered instead of waiting for a timeout.
+ * Lines are handed on as bytes: the sink decodes them (strictly, once: upstream/inbound.ts). An oversized
+ * line is skipped up to its newline; its head and tail are kept (256 bytes each) so the caller can still
+ * find the JSON-RPC id and fail the one call it answered instead of waiting for a timeout.
  */
 export interface LineSink {
-  line(text: string): void;
+  /** One line without its LF (and without a CR before it). A view: valid only during the call. */
+  line(bytes: Buffer): void;
   oversized(bytes: number, head: string, tail: string): void;
 }
 
@@ -32,8 +34,8 @@ export class LineSplitter {
         return;
       }
       if (this.chunks.length === 0 && this.skipping === undefined && nl - start <= this.maxLineBytes) {
-        // The whole line is in this chunk (the usual case): decoded where it lies, without a copy.
-        this.emit(chunk.toString('utf8', start, nl));
+        // The whole line is in this chunk (the usual case): handed on where it lies, without a copy.
+        this.emit(chunk.subarray(start, nl));
       } else {
         this.append(chunk.subarray(start, nl));
         this.flushLine();
@@ -72,15 +74,15 @@ export class LineSplitter {
       this.sink.oversized(bytes, head, tail.toString('utf8'));
       return;
     }
-    const text = this.chunks.length === 1 ? this.chunks[0]!.toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
+    const line = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.chunks = [];
     this.buffered = 0;
-    this.emit(text);
+    this.emit(line);
   }
 
-  private emit(text: string): void {
-    const trimmed = text.endsWith('\r') ? text.slice(0, -1) : text;
-    if (trimmed.length > 0) this.sink.line(trimmed);
+  private emit(line: Buffer): void {
+    const end = line.length > 0 && line[line.length - 1] === 0x0d ? line.length - 1 : line.length;
+    if (end > 0) this.sink.line(end === line.length ? line : line.subarray(0, end));
   }
 }
 

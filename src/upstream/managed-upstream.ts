@@ -245,8 +245,12 @@ export class ManagedUpstream {
         log.debug({ upstream: this.name, stderr: secrets.sample(w.line) }, 'upstream stderr');
         break;
       case 'junk': {
+        // With a responseId, the call it answered has failed already (rpc-peer.ts); without one, nothing could.
         const sample = secrets.sample(w.sample);
-        log.warn({ upstream: this.name, sample }, 'upstream wrote a line that is not JSON-RPC; ignored');
+        log.warn(
+          { upstream: this.name, sample, reason: w.reason, call: w.responseId },
+          'upstream message dropped: not JSON-RPC the gateway can use',
+        );
         break;
       }
       case 'oversized':

@@ -240,15 +240,26 @@ export class RpcPeer {
   }
 
   private warn(warning: ChannelWarning): void {
-    if (warning.kind === 'oversized' && warning.responseId !== undefined && this.pending.has(warning.responseId)) {
-      const entry = this.pending.get(warning.responseId)!;
-      this.cancel(
-        warning.responseId,
-        'response too large',
-        new GatewayError('GW_UPSTREAM_RESPONSE_TOO_LARGE', { detail: `${this.label}: ${entry.method} answered with ${warning.bytes}+ bytes` }),
-      );
-    }
+    const dropped = warning.kind === 'oversized' || warning.kind === 'junk';
+    if (dropped && warning.responseId !== undefined) this.failDropped(warning.responseId, warning);
     this.handlers.onWarning(warning);
+  }
+
+  /**
+   * The channel dropped a message it could attribute to a call of ours (its answer, or a message on its POST
+   * stream): that call fails now, not at its deadline (threat model #18), and is cancelled upstream.
+   */
+  private failDropped(id: number, warning: ChannelWarning & { kind: 'oversized' | 'junk' }): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    if (warning.kind === 'oversized') {
+      const detail = `${this.label}: ${entry.method} answered with ${warning.bytes}+ bytes`;
+      this.cancel(id, 'response too large', new GatewayError('GW_UPSTREAM_RESPONSE_TOO_LARGE', { detail }));
+    } else {
+      const why = warning.reason ?? 'not JSON-RPC';
+      const detail = `${this.label}: ${entry.method} answered with a message the gateway cannot use: ${why}`;
+      this.cancel(id, 'response unusable', new GatewayError('GW_UPSTREAM_PROTOCOL', { detail }));
+    }
   }
 }
 

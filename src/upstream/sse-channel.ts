@@ -1,9 +1,9 @@
 import type { HttpUpstreamConfig } from '../config/types.js';
-import { classify, parseJson, truncate, type JsonRpcMessage } from '../lib/json-rpc.js';
+import type { JsonRpcMessage } from '../lib/json-rpc.js';
 import { SseParser } from '../lib/sse.js';
 import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
 import { configuredHeaders } from './http-headers.js';
-import { findResponseId } from './line-splitter.js';
+import { droppedEvent, junk, readInboundText } from './inbound.js';
 
 /**
  * The legacy HTTP+SSE transport (MCP 2024-11-05): a GET event stream whose first `endpoint` event names the
@@ -57,16 +57,12 @@ export class SseChannel implements Channel {
             return;
           }
           if (event.event !== 'message') return;
-          const parsed = parseJson(event.data);
-          const c = parsed.ok ? classify(parsed.value) : undefined;
-          if (!c || c.kind === 'invalid') this.onwarn?.({ kind: 'junk', sample: truncate(event.data, 200) });
-          else this.onmessage?.(c.message, {});
+          const m = readInboundText(event.data);
+          if (m.ok) this.onmessage?.(m.message, {});
+          else this.onwarn?.(junk(m));
         },
-        (bytes, head, tail) => {
-          // Every answer shares this one stream: only the dropped message's own id says which call it was.
-          const responseId = findResponseId(head, tail);
-          this.onwarn?.(responseId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId });
-        },
+        // Every answer shares this one stream: only the dropped message's own id says which call it was.
+        (d) => this.onwarn?.(droppedEvent(d, undefined)),
       );
       const run = async (): Promise<void> => {
         const res = await fetch(this.config.url, {
@@ -79,12 +75,11 @@ export class SseChannel implements Channel {
           await res.body?.cancel();
           throw new Error(`SSE upstream answered HTTP ${res.status}`);
         }
-        const decoder = new TextDecoder();
         const reader = res.body.getReader();
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          parser.push(decoder.decode(value, { stream: true }));
+          parser.push(value);
         }
       };
       run()

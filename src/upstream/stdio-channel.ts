@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { StdioUpstreamConfig } from '../config/types.js';
-import { classify, parseJson, truncate, type JsonRpcMessage } from '../lib/json-rpc.js';
+import { truncate, type JsonRpcMessage } from '../lib/json-rpc.js';
+import { lossyText } from '../lib/utf8.js';
 import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
+import { junk, readInbound } from './inbound.js';
 import { findResponseId, LineSplitter } from './line-splitter.js';
 
 const MAX_STDERR_LINE = 2_000;
@@ -83,7 +85,7 @@ export class StdioChannel implements Channel {
       });
 
       const stdout = new LineSplitter(this.config.maxMessageBytes, {
-        line: (text) => this.handleLine(text),
+        line: (bytes) => this.handleLine(bytes),
         oversized: (bytes, head, tail) => {
           const responseId = findResponseId(head, tail);
           this.onwarn?.(responseId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId });
@@ -91,7 +93,8 @@ export class StdioChannel implements Channel {
       });
       child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
       const stderr = new LineSplitter(64 * 1024, {
-        line: (text) => this.onwarn?.({ kind: 'stderr', line: truncate(text, MAX_STDERR_LINE) }),
+        // A log line, not a message: bad bytes show as U+FFFD.
+        line: (bytes) => this.onwarn?.({ kind: 'stderr', line: truncate(lossyText(bytes), MAX_STDERR_LINE) }),
         oversized: () => undefined,
       });
       child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
@@ -100,18 +103,16 @@ export class StdioChannel implements Channel {
     });
   }
 
-  private handleLine(text: string): void {
-    const parsed = parseJson(text);
-    if (!parsed.ok) {
-      this.onwarn?.({ kind: 'junk', sample: truncate(text, 200) });
-      return;
-    }
-    const c = classify(parsed.value);
-    if (c.kind === 'invalid') {
-      this.onwarn?.({ kind: 'junk', sample: truncate(text, 200) });
-      return;
-    }
-    this.onmessage?.(c.message, {});
+  /**
+   * One line of stdout. A line the gateway cannot use (not UTF-8, not JSON, too deep, not JSON-RPC) fails the
+   * call it answered when its top-level id can be read (inbound.ts); one without a readable id — a log line
+   * on stdout, or a reply mangled beyond its id — is logged and dropped: guessing which call it answered could
+   * fail another client's call (threat model #16), so the calls in flight run on to their own deadlines.
+   */
+  private handleLine(bytes: Buffer): void {
+    const m = readInbound(bytes);
+    if (m.ok) this.onmessage?.(m.message, {});
+    else this.onwarn?.(junk(m));
   }
 
   send(message: JsonRpcMessage, _ctx?: SendContext): Promise<void> {

@@ -275,6 +275,22 @@ describe('token endpoint hygiene', () => {
     expect((await postForm(`${h.issuer}/token`, { grant_type: 'authorization_code', client_id: 'ghost', code: 'x', redirect_uri: REDIRECT, code_verifier: 'v'.repeat(43) })).body.error).toBe('invalid_client');
   });
 
+  it('refuses a form or a JSON body that is not UTF-8, raw or percent-encoded, instead of repairing it (threat model #8)', async () => {
+    const form = (body: string | Buffer) => fetch(`${h.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    for (const body of [Buffer.concat([Buffer.from('grant_type=client_credentials&client_id=a'), Buffer.from([0xc0, 0xaf])]), 'grant_type=client_credentials&client_id=a%C0%AF', 'grant_type=client_credentials&client_id=a%zz']) {
+      const res = await form(body);
+      expect(res.status, String(body)).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
+    }
+    const register = await fetch(`${h.issuer}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.concat([Buffer.from('{"client_name":"CLI'), Buffer.from([0xff]), Buffer.from('","redirect_uris":["http://127.0.0.1:9000/cb"]}')]),
+    });
+    expect(register.status).toBe(400);
+    expect(((await register.json()) as { error: string }).error).toBe('invalid_request');
+  });
+
   it('an expired code is refused', async () => {
     const clientId = await registerClient(h.issuer, REDIRECT);
     const { verifier, challenge } = pkcePair();

@@ -145,6 +145,7 @@ describe('answers (a loopback server, through the unsafe switch)', () => {
       res.end();
     },
     '/not-json': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{nope'),
+    '/not-utf8': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc0, 0xaf, 0x22, 0x7d])),
     '/hang': () => undefined,
     '/no-store': (res) => res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{}'),
   };
@@ -177,6 +178,8 @@ describe('answers (a loopback server, through the unsafe switch)', () => {
     ['/declared-big', 'too_large'],
     ['/streamed-big', 'too_large'],
     ['/not-json', 'invalid_json'],
+    // {"a":"C0 AF"}: not repaired into {"a":"\uFFFD\uFFFD"}
+    ['/not-utf8', 'invalid_json'],
     ['/hang', 'timeout'],
   ])('%s → %s', async (path, reason) => {
     expect(await fetch()(`${base}${path}`)).toMatchObject({ ok: false, reason });

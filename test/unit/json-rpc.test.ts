@@ -48,6 +48,28 @@ describe('classify', () => {
     expect(classify({ jsonrpc: '2.0', method: 'm', params: 'x' }).kind).toBe('invalid');
   });
 
+  it('refuses params members that differ from a routed one only in case (a Go upstream would take the last)', () => {
+    const call = (params: Record<string, unknown>) => classify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params });
+    expect(call({ name: 'fx__read', Name: 'fx__delete' })).toMatchObject({ kind: 'invalid', reason: 'params member "Name" differs from a routed member only in case', id: 1 });
+    expect(call({ name: 'x', arguments: { path: '/ok' }, ARGUMENTS: { path: '/etc' } }).kind).toBe('invalid');
+    expect(call({ uri: 'a://b', URI: 'a://c' }).kind).toBe('invalid');
+    // Go folds "ſ" (U+017F) to "s": "argumentſ" is "arguments" to it.
+    expect(call({ name: 'x', 'argumentſ': {} }).kind).toBe('invalid');
+    expect(call({ name: 'x', _Meta: {} }).kind).toBe('invalid');
+    expect(classify({ jsonrpc: '2.0', method: 'notifications/x', params: { Uri: 'a://b' } }).kind).toBe('invalid');
+    // Other members are the tool's business; the routed ones spelled exactly are fine.
+    expect(call({ name: 'x', arguments: { Name: 1, NAME: 2 }, cursor: 'c', Cursor: 'd', _meta: {} }).kind).toBe('request');
+  });
+
+  it('refuses routed strings that are not well-formed Unicode (an unpaired surrogate becomes U+FFFD upstream)', () => {
+    expect(classify({ jsonrpc: '2.0', id: 1, method: 'tools/call\ud800' })).toMatchObject({ kind: 'invalid', reason: 'method is not well-formed Unicode' });
+    expect(classify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'fx__\udc00' } })).toMatchObject({ reason: 'params.name is not well-formed Unicode' });
+    expect(classify({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri: 'a://\ud83d' } }).kind).toBe('invalid');
+    expect(classify({ jsonrpc: '2.0', id: '\ud800', method: 'ping' }).kind).toBe('invalid');
+    // A surrogate pair is a character like any other.
+    expect(classify({ jsonrpc: '2.0', id: 'a\ud83d\ude00', method: 'tools/call', params: { name: 'fx__\ud83d\ude00' } }).kind).toBe('request');
+  });
+
   it('refuses members outside the message shape (no case-folded duplicates, no stray result on a request)', () => {
     expect(classify({ jsonrpc: '2.0', id: 1, method: 'tools/list', Method: 'tools/call' })).toMatchObject({ kind: 'invalid', reason: 'unexpected member "Method"' });
     expect(classify({ jsonrpc: '2.0', id: 1, method: 'm', result: {} }).kind).toBe('invalid');

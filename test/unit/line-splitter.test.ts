@@ -9,7 +9,7 @@ interface Seen {
 function splitter(max: number): { s: LineSplitter; seen: Seen; push: (...parts: (string | Buffer)[]) => void } {
   const seen: Seen = { lines: [], oversized: [] };
   const s = new LineSplitter(max, {
-    line: (text) => seen.lines.push(text),
+    line: (bytes) => seen.lines.push(bytes.toString('utf8')),
     oversized: (bytes, head, tail) => seen.oversized.push({ bytes, head, tail }),
   });
   return { s, seen, push: (...parts) => parts.forEach((p) => s.push(typeof p === 'string' ? Buffer.from(p) : p)) };
@@ -41,6 +41,14 @@ describe('LineSplitter', () => {
     const bytes = Buffer.from('{"t":"grüße ✓"}\n');
     for (let i = 0; i < bytes.length; i++) push(bytes.subarray(i, i + 1));
     expect(seen.lines).toEqual(['{"t":"grüße ✓"}']);
+  });
+
+  it('hands lines on as the bytes that arrived: bytes that are not UTF-8 are not repaired here', () => {
+    const raw: Buffer[] = [];
+    const s = new LineSplitter(1024, { line: (bytes) => raw.push(Buffer.from(bytes)), oversized: () => undefined });
+    s.push(Buffer.from([0x61, 0xc0, 0xaf, 0xff, 0x0d, 0x0a, 0x62]));
+    s.push(Buffer.from([0xe6, 0x0a]));
+    expect(raw).toEqual([Buffer.from([0x61, 0xc0, 0xaf, 0xff]), Buffer.from([0x62, 0xe6])]);
   });
 
   it('copies what it buffers: a reused stream buffer does not corrupt a pending line', () => {

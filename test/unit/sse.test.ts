@@ -1,20 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import { SseParser, type SseEvent } from '../../src/lib/sse.js';
+import { SseParser, type SseDropped, type SseEvent } from '../../src/lib/sse.js';
 import { findResponseId } from '../../src/upstream/line-splitter.js';
 
-function parser(max = 1024): { p: SseParser; events: SseEvent[]; oversized: number[]; ends: { head: string; tail: string }[] } {
+interface Harness {
+  p: { push(part: string | Uint8Array): void };
+  parser: SseParser;
+  events: SseEvent[];
+  oversized: number[];
+  ends: { head: string; tail: string }[];
+  dropped: SseDropped[];
+}
+
+function parser(max = 1024): Harness {
   const events: SseEvent[] = [];
+  const dropped: SseDropped[] = [];
   const oversized: number[] = [];
   const ends: { head: string; tail: string }[] = [];
-  const p = new SseParser(
+  const parser = new SseParser(
     max,
     (e) => events.push(e),
-    (bytes, head, tail) => {
-      oversized.push(bytes);
-      ends.push({ head, tail });
+    (d) => {
+      dropped.push(d);
+      if (d.reason === 'oversized') oversized.push(d.bytes);
+      ends.push({ head: d.head, tail: d.tail });
     },
   );
-  return { p, events, oversized, ends };
+  return { parser, p: { push: (part) => parser.push(typeof part === 'string' ? Buffer.from(part) : part) }, events, dropped, oversized, ends };
 }
 
 describe('SseParser', () => {
@@ -75,7 +86,8 @@ describe('SseParser', () => {
     p.push(`data: ${'b'.repeat(60)}\n`);
     p.push('\n');
     p.push('data: small\n\n');
-    expect(oversized).toEqual([120]);
+    // The data as it would have been dispatched: 60 + LF + 60 bytes.
+    expect(oversized).toEqual([121]);
     expect(events).toEqual([{ event: 'message', data: 'small' }]);
   });
 
@@ -134,11 +146,141 @@ describe('SseParser', () => {
     expect(ends[0]!.tail).toHaveLength(256);
   });
 
-  it('a huge comment line makes the event oversized but gives no data ends', () => {
-    const { p, ends, events } = parser(10);
+  it('skips a huge comment line without buffering it; it is not an event and drops none', () => {
+    const { p, dropped, events } = parser(10);
     p.push(`: ${'k'.repeat(50)}`);
     p.push(`${'k'.repeat(50)}\n\ndata: y\n\n`);
-    expect(ends).toEqual([{ head: '', tail: '' }]);
+    expect(dropped).toEqual([]);
     expect(events).toEqual([{ event: 'message', data: 'y' }]);
+  });
+});
+
+describe('SseParser: line endings (WHATWG HTML §9.2.6: CRLF, LF or a bare CR)', () => {
+  it('reads a stream framed with bare CRs', () => {
+    const { p, events } = parser();
+    p.push('event: message\rdata: {"a":1}\r\rdata: b\r\r');
+    expect(events).toEqual([
+      { event: 'message', data: '{"a":1}' },
+      { event: 'message', data: 'b' },
+    ]);
+  });
+
+  it('a CR that ends one chunk and an LF that starts the next are one line ending, not two', () => {
+    const { p, events } = parser();
+    p.push('data: one\r');
+    p.push('\ndata: two\r');
+    p.push('\n\r');
+    expect(events).toEqual([{ event: 'message', data: 'one\ntwo' }]);
+  });
+
+  it('a CR at the end of a chunk followed by a CR is a blank line (the event is dispatched)', () => {
+    const { p, events } = parser();
+    p.push('data: x\r');
+    expect(events).toEqual([]);
+    p.push('\r');
+    expect(events).toEqual([{ event: 'message', data: 'x' }]);
+  });
+
+  it('mixes endings within one stream', () => {
+    const { p, events } = parser();
+    p.push('data: a\r\ndata: b\ndata: c\r\n\rdata: d\n\n');
+    expect(events).toEqual([
+      { event: 'message', data: 'a\nb\nc' },
+      { event: 'message', data: 'd' },
+    ]);
+  });
+
+  it('ignores one leading BOM of the stream, even split across chunks, and only there', () => {
+    const { p, events } = parser();
+    p.push(Buffer.from([0xef]));
+    p.push(Buffer.from([0xbb, 0xbf]));
+    p.push('data: x\n\ndata: \uFEFFy\n\n');
+    expect(events).toEqual([
+      { event: 'message', data: 'x' },
+      { event: 'message', data: '\uFEFFy' },
+    ]);
+  });
+
+  it('a "data" line without a colon adds an empty line to the data', () => {
+    const { p, events } = parser();
+    p.push('data: a\ndata\ndata: b\n\n');
+    expect(events).toEqual([{ event: 'message', data: 'a\n\nb' }]);
+  });
+});
+
+describe('SseParser: bytes, not characters', () => {
+  it('keeps a multi-byte character split between chunks intact', () => {
+    const { p, events } = parser();
+    const bytes = Buffer.from('data: {"t":"grüße ✓ 𝄞"}\n\n');
+    for (let i = 0; i < bytes.length; i++) p.push(bytes.subarray(i, i + 1));
+    expect(events).toEqual([{ event: 'message', data: '{"t":"grüße ✓ 𝄞"}' }]);
+  });
+
+  it('caps an event at its UTF-8 size: 5 × "é" is 10 bytes, within a cap of 10 and over a cap of 9', () => {
+    const at = parser(10);
+    at.p.push('data: ééééé\n\n');
+    expect(at.events).toEqual([{ event: 'message', data: 'ééééé' }]);
+    const over = parser(9);
+    over.p.push('data: ééééé\n\n');
+    expect(over.events).toEqual([]);
+    expect(over.oversized).toEqual([10]);
+  });
+
+  it('says the event is lost as soon as its bytes pass the cap, before the line ends', () => {
+    const { p, parser: sse, dropped } = parser(1000);
+    p.push('data: {"jsonrpc":"2.0","id":5,"result":{"text":"');
+    expect(sse.dropping).toBeUndefined();
+    p.push('ü'.repeat(600)); // 1200 bytes, 600 characters
+    expect(sse.dropping).toMatchObject({ reason: 'oversized' });
+    expect(sse.dropping!.bytes).toBeGreaterThan(1000);
+    expect(findResponseId(sse.dropping!.head, sse.dropping!.tail)).toBe(5); // written first: already in the head
+    expect(dropped).toEqual([]); // reported at the event's end as usual
+  });
+});
+
+describe('SseParser: strict UTF-8', () => {
+  const bad = (s1: string, bytes: number[], s2: string): Buffer => Buffer.concat([Buffer.from(s1), Buffer.from(bytes), Buffer.from(s2)]);
+
+  it('drops an event whose data holds bytes that are not UTF-8 (C0 AF FF), keeping the ends for its id; the next event is fine', () => {
+    const { p, events, dropped } = parser();
+    p.push(bad('event: message\ndata: {"result":{"content":[{"type":"text","text":"a', [0xc0, 0xaf, 0xff], 'b"}]},"jsonrpc":"2.0","id":21}\n\n'));
+    p.push('data: {"ok":1}\n\n');
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]!.reason).toBe('not-utf8');
+    expect(findResponseId(dropped[0]!.head, dropped[0]!.tail)).toBe(21);
+    expect(events).toEqual([{ event: 'message', data: '{"ok":1}' }]);
+  });
+
+  it('drops an event whose bad byte arrives in a later chunk than the start of its line', () => {
+    const { p, events, dropped } = parser();
+    p.push('data: {"jsonrpc":"2.0","id":22,"result":{"t":"');
+    p.push(Buffer.from([0xed, 0xa0, 0x80])); // an encoded surrogate: not UTF-8
+    p.push('"}}\n\n');
+    expect(dropped.map((d) => d.reason)).toEqual(['not-utf8']);
+    expect(findResponseId(dropped[0]!.head, dropped[0]!.tail)).toBe(22);
+    expect(events).toEqual([]);
+  });
+
+  it('drops an event whose line ends inside a multi-byte character', () => {
+    const { p, events, dropped } = parser();
+    p.push(bad('data: x', [0xe6, 0x97], '\n\n'));
+    expect(dropped.map((d) => d.reason)).toEqual(['not-utf8']);
+    expect(events).toEqual([]);
+  });
+
+  it('drops an event whose type or id is not UTF-8', () => {
+    const { p, events, dropped } = parser();
+    p.push(bad('event: mess', [0xff], 'age\ndata: {}\n\n'));
+    p.push(bad('id: ', [0xc0, 0x80], '\ndata: {}\n\n'));
+    expect(dropped.map((d) => d.reason)).toEqual(['not-utf8', 'not-utf8']);
+    expect(events).toEqual([]);
+  });
+
+  it('does not decode what it skips: bad bytes in a comment or an unknown field change nothing', () => {
+    const { p, events, dropped } = parser();
+    p.push(bad(': ', [0xff, 0xfe], '\n'));
+    p.push(bad('foo: ', [0xc0], '\ndata: ok\n\n'));
+    expect(dropped).toEqual([]);
+    expect(events).toEqual([{ event: 'message', data: 'ok' }]);
   });
 });

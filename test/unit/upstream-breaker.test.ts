@@ -348,9 +348,9 @@ describe('response size on SSE is counted in UTF-8 bytes', () => {
   it('an event of 8 characters but 24 bytes is over a 16-byte cap; 16 ASCII bytes are not', () => {
     const events: string[] = [];
     const oversized: number[] = [];
-    const p = new SseParser(16, (e) => events.push(e.data), (bytes) => oversized.push(bytes));
-    p.push('data: 日本語日本語日本\n\n');
-    p.push('data: abcdefghijklmnop\n\n');
+    const p = new SseParser(16, (e) => events.push(e.data), (d) => oversized.push(d.bytes));
+    p.push(Buffer.from('data: 日本語日本語日本\n\n'));
+    p.push(Buffer.from('data: abcdefghijklmnop\n\n'));
     expect(oversized).toEqual([24]);
     expect(events).toEqual(['abcdefghijklmnop']);
   });

@@ -22,9 +22,12 @@
  * §5.2 JSON with `Cache-Control: no-store`. The plugin parses its own bodies (form and JSON, 16 KiB).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthorizationRequestRecord, PendingConsent } from '../../stores/as-store.js';
 import { StoreFullError } from '../../stores/as-store.js';
+import { readUtf8Body } from '../../lib/utf8-body.js';
+import { strictFormParams } from '../../lib/utf8.js';
 import type { AsRouteLimits } from '../../edge/http-limits.js';
 import { ASSERTION_ALGORITHMS } from './client-auth.js';
 import { validateClientMetadata } from './client-metadata.js';
@@ -100,15 +103,19 @@ async function routes(app: FastifyInstance, ctx: AsContext, metadata: Readonly<R
   const registerLimited = limits !== undefined ? { ...limited, onRequest: [limits.oauth.onRequest, limits.registration.onRequest] } : {};
   // Our own parsers, in our scope only: forms (token, revoke, consent) and JSON (register).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_req, body, done) => {
-    done(null, new URLSearchParams(body as string));
+  // Bodies are strictly UTF-8 (lib/utf8.ts): a client_id or redirect_uri repaired with U+FFFD is not what was sent.
+  const form = { bodyLimit: BODY_LIMIT_BYTES };
+  app.addContentTypeParser('application/x-www-form-urlencoded', form, (request, payload, done) => {
+    readStrictBody(request, payload, done, (text) => strictFormParams(text) ?? new OAuthError('invalid_request', 'not UTF-8'));
   });
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(body as string) as unknown);
-    } catch {
-      done(new OAuthError('invalid_request', 'body is not JSON'), undefined);
-    }
+  app.addContentTypeParser('application/json', { bodyLimit: BODY_LIMIT_BYTES }, (request, payload, done) => {
+    readStrictBody(request, payload, done, (text) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        return new OAuthError('invalid_request', 'body is not JSON');
+      }
+    });
   });
 
   app.setErrorHandler((err: { code?: string; statusCode?: number }, request, reply) => {
@@ -469,4 +476,24 @@ export function constantTimeEqual(a: string, b: string): boolean {
 
 function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message.slice(0, 200)}` : 'unknown error';
+}
+
+/** A body as strict UTF-8 text, then `parse`d (an OAuthError result refuses the request). */
+function readStrictBody(
+  request: FastifyRequest,
+  payload: Readable,
+  done: (err: Error | null, body?: unknown) => void,
+  parse: (text: string) => unknown,
+): void {
+  readUtf8Body(payload, BODY_LIMIT_BYTES, Number(request.headers['content-length']), (r) => {
+    if (r.ok) {
+      const body = parse(r.text);
+      if (body instanceof OAuthError) done(body, undefined);
+      else done(null, body);
+      return;
+    }
+    const why = r.problem === 'not-utf8' ? 'body is not UTF-8' : `body could not be read (${r.problem})`;
+    const status = r.problem === 'too-large' ? { status: 413 } : {};
+    done(new OAuthError('invalid_request', r.problem === 'too-large' ? 'body too large' : why, status), undefined);
+  });
 }

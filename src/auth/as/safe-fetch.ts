@@ -14,6 +14,7 @@ import { BlockList, isIP } from 'node:net';
 import { promises as dns, type LookupAddress } from 'node:dns';
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { decodeUtf8 } from '../../lib/utf8.js';
 
 export type SafeFetchFailure =
   | 'invalid_url'
@@ -219,8 +220,11 @@ export function createSafeJsonFetcher(opts: SafeFetchOptions = {}): SafeFetcher 
           res.on('error', () => settle(fail('network', 'response aborted')));
           res.on('end', () => {
             let body: unknown;
+            // Strictly UTF-8 (lib/utf8.ts): a client's metadata repaired with U+FFFD is not the document it published.
+            const text = decodeUtf8(Buffer.concat(chunks));
+            if (text === undefined) return settle(fail('invalid_json', 'body is not UTF-8'));
             try {
-              body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+              body = JSON.parse(text);
             } catch {
               return settle(fail('invalid_json', 'body is not JSON'));
             }
