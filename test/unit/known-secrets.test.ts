@@ -20,7 +20,8 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function write(name: string, text: string): string {
   const file = path.join(dir, name);
-  fs.writeFileSync(file, text);
+  // 0600: the loader refuses a secret file other users can read (secure defaults).
+  fs.writeFileSync(file, text, { mode: 0o600 });
   return file;
 }
 
