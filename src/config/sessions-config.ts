@@ -14,6 +14,7 @@ export const SESSIONS_DEFAULTS = {
     maxPerSubject: 100,
     maxPerClient: 2_500,
     unusedTimeoutMs: 60_000,
+    maxSubscriptions: 1_000,
   },
 } as const;
 
@@ -26,6 +27,7 @@ export interface RawSessions {
   maxPerSubject?: number;
   maxPerClient?: number;
   unusedTimeoutMs?: number;
+  maxSubscriptions?: number;
 }
 
 export interface SessionsContext {
@@ -76,6 +78,7 @@ export function normaliseSessions(raw: RawSessions, ctx: SessionsContext): Sessi
     maxPerClient: raw.maxPerClient ?? d.maxPerClient,
     // Left at its default, it follows a shorter idle timeout down instead of making that setting an error.
     unusedTimeoutMs: raw.unusedTimeoutMs ?? Math.min(d.unusedTimeoutMs, ctx.idleTimeoutMs),
+    maxSubscriptions: raw.maxSubscriptions ?? d.maxSubscriptions,
   };
 }
 

@@ -360,6 +360,11 @@ export interface SessionsConfig {
    * (404). Default 60000, never above `server.sessionIdleTimeoutMs`.
    */
   readonly unusedTimeoutMs: number;
+  /**
+   * `resources/subscribe` URIs one session may hold at once; one more is refused before it reaches the upstream
+   * (each is kept by this replica and by the upstream for the session's life). Default 1000.
+   */
+  readonly maxSubscriptions: number;
 }
 
 /**

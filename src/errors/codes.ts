@@ -31,6 +31,7 @@ export const ErrorCodes = {
   GW_MCP_SESSION_NOT_FOUND: { http: 404, rpc: -32001, message: 'Session not found' },
   GW_MCP_SESSION_LIMIT: { http: 503, rpc: -32603, message: 'Too many sessions' },
   GW_MCP_SESSION_STORE_UNAVAILABLE: { http: 503, rpc: -32603, message: 'Session store unavailable' },
+  GW_MCP_SUBSCRIPTION_LIMIT: { http: 200, rpc: -32600, message: 'Too many subscriptions' },
   GW_MCP_STREAM_CONFLICT: { http: 409, rpc: -32600, message: 'Conflict: this session already has an open stream' },
   GW_MCP_PROTOCOL_VERSION_UNSUPPORTED: { http: 400, rpc: -32600, message: 'Bad Request: unsupported MCP-Protocol-Version' },
   GW_MCP_BATCH_REJECTED: { http: 400, rpc: -32600, message: 'Bad Request: JSON-RPC batches are not supported' },

@@ -74,6 +74,8 @@ export class FrontDoor {
   private draining = false;
   private room = { until: 0, answer: false };
   /** Filtered lists per listing key (list-cache.ts): the policy decides each list item once per key, not per request. */
+  /** `sessions.maxSubscriptions`: resource URIs one session may be subscribed to at once. */
+  private readonly maxSubscriptions: number;
   private readonly lists = new ListCache();
 
   constructor(private readonly opts: FrontDoorOptions) {
@@ -84,6 +86,7 @@ export class FrontDoor {
     this.holders = new SessionHolders({ total: server.maxSessions, perSubject: sessions.maxPerSubject, perClient: sessions.maxPerClient });
     // Never above the idle timeout (the loader checks it; a config built in code may not have).
     this.unusedTimeoutMs = Math.min(sessions.unusedTimeoutMs, server.sessionIdleTimeoutMs);
+    this.maxSubscriptions = sessions.maxSubscriptions;
     // Sweeps as often as the shorter clock needs: a quarter of it, 1 s to 60 s.
     this.sweeper = setInterval(() => this.sweepIdle(), Math.min(60_000, Math.max(1_000, Math.floor(this.unusedTimeoutMs / 4))));
     this.sweeper.unref();
@@ -477,6 +480,11 @@ export class FrontDoor {
         if (owner === undefined) throw unknownTarget(event, 'unknown_resource', unknownResource(uri));
         event.upstream = owner;
         this.decide(session, message.method, { kind: 'resource', name: uri, upstream: owner }, undefined, event, (detail) => unknownResource(uri, detail));
+        // Each subscription is held here and by the upstream for the session's life: bounded like sessions are
+        // (threat model #9), and refused before the upstream is asked.
+        if (message.method === 'resources/subscribe' && !session.subscriptions.has(uri) && session.subscriptions.size >= this.maxSubscriptions) {
+          throw new GatewayError('GW_MCP_SUBSCRIPTION_LIMIT', { detail: `session holds ${session.subscriptions.size} subscriptions (sessions.maxSubscriptions ${this.maxSubscriptions})` });
+        }
         const result = await router.resourceRequest(message.method, uri, params, ctx());
         if (message.method === 'resources/subscribe') session.subscriptions.add(uri);
         if (message.method === 'resources/unsubscribe') session.subscriptions.delete(uri);

@@ -38,7 +38,7 @@ function problems(sessions: string, env: NodeJS.ProcessEnv = {}): { path: string
 describe('sessions config', () => {
   it('defaults: no keys (a random key per process), 24 h lifetime, memory store — the schema says the same', () => {
     const config = load('');
-    expect(config.sessions).toEqual({ keys: [], maxLifetimeMs: 86_400_000, store: 'memory', memoryMaxEntries: 100_000, maxPerSubject: 100, maxPerClient: 2500, unusedTimeoutMs: 60_000 });
+    expect(config.sessions).toEqual({ keys: [], maxLifetimeMs: 86_400_000, store: 'memory', memoryMaxEntries: 100_000, maxPerSubject: 100, maxPerClient: 2500, unusedTimeoutMs: 60_000, maxSubscriptions: 1000 });
     expect(CONFIG_DEFAULTS.sessions).toEqual(SESSIONS_DEFAULTS.sessions);
     const props = (schema.$defs as unknown as Record<string, { properties: Record<string, { default?: unknown }> }>).sessions!.properties;
     for (const [key, value] of Object.entries(SESSIONS_DEFAULTS.sessions)) expect(props[key]!.default, key).toEqual(value);
