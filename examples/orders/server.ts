@@ -236,11 +236,23 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 
+function loopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const name = host.replace(/:\d+$/, '');
+  return name === '127.0.0.1' || name === 'localhost' || name === '[::1]';
+}
+
 async function runHttp(port: number): Promise<void> {
   const expectedDigest = createHash('sha256').update(loadApiKey(), 'utf8').digest();
 
   const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
-    // The key check comes first, for every path and method.
+    // DNS rebinding (MCP transports, Security Warning): a page whose name now resolves to 127.0.0.1 could send
+    // the published demo key. Only loopback Hosts, and no browser (Origin) at all: the gateway sends neither.
+    if (!loopbackHost(req.headers.host) || req.headers.origin !== undefined) {
+      sendJson(res, 403, { error: 'forbidden_host' });
+      return;
+    }
+    // Then the key check, for every path and method.
     if (!keyMatches(req.headers['x-api-key'], expectedDigest)) {
       sendJson(res, 401, { error: 'invalid_api_key' });
       return;

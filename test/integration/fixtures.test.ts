@@ -3,6 +3,7 @@
  * real processes, real transports, the official SDK client.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -141,6 +142,26 @@ describe('orders server over HTTP', () => {
     });
     expect(response.status).toBe(401);
     expect(await response.json()).toEqual({ error: 'invalid_api_key' });
+  });
+
+  it.each([
+    ['a Host that is not loopback (DNS rebinding)', { Host: 'evil.example' }],
+    ['a browser Origin', { Origin: `http://evil.example` }],
+  ])('answers 403 to %s even with the right key', async (_label, headers: Record<string, string>) => {
+    // node:http, not fetch: fetch does not let a caller set Host.
+    const status = await new Promise<number>((resolveStatus, reject) => {
+      const req = request(orders.url!, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-API-Key': ORDERS_KEY, ...headers },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolveStatus(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }));
+    });
+    expect(status).toBe(403);
   });
 
   it('lists three tools with strict input schemas and hints', async () => {
