@@ -6,7 +6,7 @@
  */
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVERYTHING, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { EVERYTHING, startGateway, type LogLine, type TestGateway } from '../helpers/gateway.js';
 
 let gw: TestGateway;
 
@@ -44,7 +44,7 @@ describe('sessions.maxSubscriptions', () => {
     // Refused here: no audit record of a forwarded subscribe for it, and the detail names the cap.
     expect(subscribesForwarded()).toBe(forwardedBefore);
     const record = gw.logs.find((l) => audit(l)?.errorCode === 'GW_MCP_SUBSCRIPTION_LIMIT');
-    expect(audit(record!)).toMatchObject({ resource: c, detail: expect.stringContaining('sessions.maxSubscriptions 2') });
+    expect(record && audit(record)).toMatchObject({ resource: c, detail: expect.stringContaining('sessions.maxSubscriptions 2') });
 
     // A URI the session already holds is not a new one.
     await client.subscribeResource({ uri: a });
@@ -61,7 +61,7 @@ describe('sessions.maxSubscriptions', () => {
 
 type AuditFields = { type?: string; method?: string; outcome?: string; errorCode?: string; resource?: string; detail?: string };
 
-function audit(line: { audit?: unknown }): AuditFields | undefined {
+function audit(line: LogLine): AuditFields | undefined {
   return line.audit as AuditFields | undefined;
 }
 
