@@ -2,7 +2,12 @@
 // Type checking is tsc's job (`npm run typecheck`); style is the reviewer's.
 import tseslint from 'typescript-eslint';
 
-const room = (name) => [`../${name}/*`, `../${name}/**`, `../${name}`];
+/**
+ * A relative import that reaches a room from any depth: `../edge/x.js` from src/auth/, `../../edge/x.js` from
+ * src/auth/as/. Glob patterns of the form `../edge/*` matched only the first, so files one folder deeper went
+ * unchecked.
+ */
+const roomImport = (names) => `^(\\.\\./)+(${names.join('|')})(/|$)`;
 
 /** For each room under src/, the rooms it must not import (the pipeline flows edge → auth → mcp → policy → router → upstream). */
 const forbidden = {
@@ -34,7 +39,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: rule.rooms.flatMap(room),
+              regex: roomImport(rule.rooms),
               message: `src/${name}/ must not import this room: see DESIGN.md §2 (data flows one way).`,
             },
             ...(rule.packages

@@ -31,6 +31,7 @@ import type { Redis } from 'ioredis';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../audit/audit-sink.js';
+import type { AsRouteLimits } from '../auth/as/route-limits.js';
 import type { ServerConfig } from '../config/types.js';
 import { GatewayError, toRpcError } from '../errors/gateway-error.js';
 import { rpcError } from '../lib/json-rpc.js';
@@ -62,14 +63,6 @@ export interface HttpLimitsOptions {
 type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 /** Fastify's callback form: no promise (and no microtask) for the common request that has nothing to check. */
 type CallbackHook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void;
-
-/** Hooks for the built-in authorization server's routes (attached by auth/as/plugin.ts). */
-export interface AsRouteLimits {
-  /** Authorize, callback, consent, token, revoke, register: per address (onRequest) and per `client_id` (preHandler). */
-  readonly oauth: { readonly onRequest: Hook; readonly preHandler: Hook };
-  /** Registration only, on top of `oauth`. */
-  readonly registration: { readonly onRequest: Hook };
-}
 
 export interface HttpLimits extends AsRouteLimits {
   /** onRequest of the MCP POST route: for a request opening a session, `maxSessions` and the per-address limit. */

@@ -28,12 +28,12 @@ import type { AuthorizationRequestRecord, PendingConsent } from '../../stores/as
 import { StoreFullError } from '../../stores/as-store.js';
 import { readUtf8Body } from '../../lib/utf8-body.js';
 import { strictFormParams } from '../../lib/utf8.js';
-import type { AsRouteLimits } from '../../edge/http-limits.js';
 import { ASSERTION_ALGORITHMS } from './client-auth.js';
 import { validateClientMetadata } from './client-metadata.js';
 import { buildContext, nowSeconds, type AsContext, type AuthorizationServerOptions } from './context.js';
 import { IdpClient } from './idp.js';
 import { isOAuthError, OAuthError, type OAuthErrorCode } from './oauth-error.js';
+import type { AsRouteLimits } from './route-limits.js';
 import { consentPage, errorPage, PAGE_HEADERS } from './pages.js';
 import { isValidCodeChallenge } from './pkce.js';
 import { matchesRegisteredRedirectUri } from './redirect-uri.js';
