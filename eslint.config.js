@@ -1,4 +1,4 @@
-// ESLint runs for one reason: to keep the rooms of DESIGN.md §2 from importing against the flow.
+// ESLint runs for one reason: to keep the rooms of docs/architecture.md §2 from importing against the flow.
 // Type checking is tsc's job (`npm run typecheck`); style is the reviewer's.
 import tseslint from 'typescript-eslint';
 
@@ -40,12 +40,12 @@ export default tseslint.config(
           patterns: [
             {
               regex: roomImport(rule.rooms),
-              message: `src/${name}/ must not import this room: see DESIGN.md §2 (data flows one way).`,
+              message: `src/${name}/ must not import this room: see docs/architecture.md §2 (data flows one way).`,
             },
             ...(rule.packages
               ? [{ regex: '^(?!node:|\\.{1,2}/)', message: 'src/lib/ holds pure helpers with no dependencies.' }]
               : []),
-            ...(rule.modules ? [{ group: rule.modules, message: `src/${name}/ must not depend on this package (DESIGN.md §2).` }] : []),
+            ...(rule.modules ? [{ group: rule.modules, message: `src/${name}/ must not depend on this package (docs/architecture.md §2).` }] : []),
           ],
         },
       ],

@@ -90,7 +90,7 @@ export interface App {
 }
 
 /**
- * The composition root (DESIGN.md §1): every concrete class is created here and handed its collaborators.
+ * The composition root (docs/architecture.md §1): every concrete class is created here and handed its collaborators.
  * No `listen()` — the caller decides where (tests use port 0).
  */
 export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
@@ -98,7 +98,8 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   // Every secret the gateway injects or holds, redacted from what upstreams send and from the audit (threat model #17).
   const secrets = deps.secrets ?? secretRedactorFor(config);
   const metricsHosts = edgeOriginPolicy(config);
-  // Metrics and traces (DESIGN.md §9): providers owned by this app, never global; gauges read the parts when scraped.
+  // Metrics and traces (docs/architecture.md §9): providers owned by this app, never global; gauges read the
+  // parts when scraped.
   const telemetry = new Telemetry({
     config: config.telemetry,
     serviceVersion: VERSION,
@@ -146,7 +147,8 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       },
     },
   });
-  // Tool pinning (DESIGN.md §8): the lock is read now, so a missing or broken one stops the start (ConfigError).
+  // Tool pinning (docs/architecture.md §8): the lock is read now, so a missing or broken one stops the start
+  // (ConfigError).
   const lockFile = pinningActive(config) ? config.pinning.lockFile : undefined;
   const pinning: RouterPinning | undefined = lockFile !== undefined ? { lock: startStep(audit, 'tools lock', () => readToolsLock(lockFile)), audit } : undefined;
   router = new Router(config, upstreams, logger, pinning);
@@ -161,10 +163,11 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       audit.record({ type: 'config', outcome: 'error', detail: `tools lock reload (${trigger}) failed: ${detail}` });
     }
   };
-  // The one Redis connection (`redis`), shared by the parts that keep global state there (DESIGN.md §7).
+  // The one Redis connection (`redis`), shared by the parts that keep global state there (docs/architecture.md §7).
   const redis: RedisHandle | undefined = config.redis !== undefined ? createRedisClient(config.redis, logger.child({ component: 'redis' })) : undefined;
   redis?.onChange((h) => audit.record({ type: 'store.state', outcome: h.state === 'up' ? 'ok' : 'error', detail: h.state === 'up' ? 'redis up' : `redis down${h.lastError !== undefined ? `: ${h.lastError}` : ''}` }));
-  // Session ids any replica can serve (DESIGN.md §7); revocations and idle clocks in memory or on the shared Redis.
+  // Session ids any replica can serve (docs/architecture.md §7); revocations and idle clocks in memory or on the
+  // shared Redis.
   const sessions = createSessionAuthority(config, deps.sessionStore ?? createSessionStore(config, redis), logger);
   // Call limits (README "Rate limits and quotas"): the loader guarantees `redis` when the store is redis.
   const limitsConfig = config.limits ?? { store: 'memory', onStoreError: 'closed', rules: [] };
@@ -172,7 +175,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const limits = new CallLimiter({ limits: limitsConfig, store: limiterStore, logger: logger.child({ component: 'limits' }) });
   frontDoor = new FrontDoor({ config, router, policy, audit, logger, version: VERSION, sessions, limits, tracing: telemetry.tracing });
 
-  // Hot reload (DESIGN.md §8): only the compiled policy of `policy.dir` this function created is reloaded.
+  // Hot reload (docs/architecture.md §8): only the compiled policy of `policy.dir` this function created is reloaded.
   const reloader =
     deps.policy === undefined && config.policy !== undefined && policy instanceof CompiledPolicyEngine
       ? new PolicyReloader({ dir: config.policy.dir, engine: policy, onReload: (o) => reported(o) })
@@ -309,7 +312,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       if (closing) return;
       closing = true;
       reloader?.close();
-      // Refuse new connections first, then let calls in flight finish (DESIGN.md: graceful shutdown).
+      // Refuse new connections first, then let calls in flight finish (docs/architecture.md: graceful shutdown).
       const serverClosed = http.close();
       await frontDoor!.drain(deadlineMs);
       http.server.closeAllConnections();

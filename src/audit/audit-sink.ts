@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 /**
- * One record per decision and per outcome (DESIGN.md §9). The audit issue adds the hash chain, redaction and
+ * One record per decision and per outcome (docs/architecture.md §9). The audit issue adds the hash chain, redaction and
  * file sinks; the shape and the rule — fire and forget, never throws into the request path — start here.
  */
 export interface AuditEvent {
@@ -13,7 +13,9 @@ export interface AuditEvent {
     | 'upstream.state'
     | 'config'
     | 'auth.failure'
-    /** Tool pinning (DESIGN.md §8): a tool quarantined, warned about, released, or a pin whose tool is gone. */
+    /**
+     * Tool pinning (docs/architecture.md §8): a tool quarantined, warned about, released, or a pin whose tool is gone.
+     */
     | 'tool.pin.quarantined'
     | 'tool.pin.warn'
     | 'tool.pin.released'
@@ -70,7 +72,7 @@ export interface AuditEvent {
 }
 
 export interface AuditSink {
-  /** Fire and forget: never throws, never waits for the disk (DESIGN.md §1 ⑦). */
+  /** Fire and forget: never throws, never waits for the disk (docs/architecture.md §1 ⑦). */
   record(event: AuditEvent): void;
   /**
    * False while the sink cannot write and `audit.onFailure` is `closed`: the front door then refuses calls
@@ -87,7 +89,7 @@ export class LoggerAuditSink implements AuditSink {
     try {
       this.logger.info({ audit: event }, event.type);
     } catch {
-      // Recording never fails a call (DESIGN.md §1 ⑦); the audit issue adds loss counting.
+      // Recording never fails a call (docs/architecture.md §1 ⑦); the audit issue adds loss counting.
     }
   }
 }

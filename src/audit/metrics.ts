@@ -2,7 +2,7 @@ import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@o
 import type { AuditEvent } from './audit-sink.js';
 
 /**
- * The gateway's metrics (DESIGN.md §9). Counters are derived from audit events — everything observable is
+ * The gateway's metrics (docs/architecture.md §9). Counters are derived from audit events — everything observable is
  * already an audit event, so no other part of the gateway knows metrics exist — and gauges are read from the
  * components when a reader collects (a scrape), never on the request path.
  *

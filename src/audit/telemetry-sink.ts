@@ -3,8 +3,8 @@ import type { GatewayMetrics } from './metrics.js';
 
 /**
  * The tee between the gateway and its audit sink: every record also updates the metrics it implies
- * (DESIGN.md §1 ⑦, observers only). Metrics are counted first and can never fail the record; the record goes to
- * the real sink unchanged (which never throws: its failure shows in `accepting()` and its loss count).
+ * (docs/architecture.md §1 ⑦, observers only). Metrics are counted first and can never fail the record; the record goes
+ * to the real sink unchanged (which never throws: its failure shows in `accepting()` and its loss count).
  */
 export class TelemetryAuditSink implements AuditSink {
   constructor(
@@ -16,7 +16,7 @@ export class TelemetryAuditSink implements AuditSink {
     try {
       this.metrics.observe(event);
     } catch {
-      // A metric is never worth a request (DESIGN.md §1 ⑦).
+      // A metric is never worth a request (docs/architecture.md §1 ⑦).
     }
     this.inner.record(event);
   }

@@ -46,7 +46,7 @@ export interface TelemetryOptions {
 const SHUTDOWN_TIMEOUT_MS = 5_000;
 
 /**
- * Metrics and traces of one gateway (DESIGN.md §9), built by the composition root from `telemetry:`. The
+ * Metrics and traces of one gateway (docs/architecture.md §9), built by the composition root from `telemetry:`. The
  * providers are instances owned here and handed down — never registered globally, so two gateways in one
  * process (tests) keep their numbers and spans apart, and nothing is monkey-patched.
  *

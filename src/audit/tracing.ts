@@ -13,8 +13,8 @@ export interface RequestSpan {
 }
 
 /**
- * Spans of the gateway (DESIGN.md §9): one per MCP request — `tool.<exposed name>` for a `tools/call` of a known
- * tool, `mcp.<method>` otherwise — with a child per upstream call, all on an explicit context (no global context
+ * Spans of the gateway (docs/architecture.md §9): one per MCP request — `tool.<exposed name>` for a `tools/call` of a
+ * known tool, `mcp.<method>` otherwise — with a child per upstream call, all on an explicit context (no global context
  * manager, no global provider: two gateways in one process keep their spans apart).
  *
  * A client's W3C `traceparent` (https://www.w3.org/TR/trace-context/#traceparent-header) is continued when

@@ -9,7 +9,7 @@ export interface CertIdentity {
   thumbprint: string;
 }
 
-/** What auth sees of a request. The token is read here and nowhere after (DESIGN.md §2). */
+/** What auth sees of a request. The token is read here and nowhere after (docs/architecture.md §2). */
 export interface AuthRequest {
   headers: IncomingHttpHeaders;
   remoteAddress: string | undefined;

@@ -1,6 +1,6 @@
 /**
- * `auth.mode: dev` (DESIGN.md §6): one local ES256 signing key, created on first use and kept in a 0600 file,
- * that `gatehouse token` mints access tokens with and the gateway verifies them against. For the bundled example
+ * `auth.mode: dev` (docs/architecture.md §6): one local ES256 signing key, created on first use and kept in a 0600
+ * file, that `gatehouse token` mints access tokens with and the gateway verifies them against. For the bundled example
  * and tests only — the config loader allows dev mode on a loopback host only.
  *
  * The key file is `{kid, privateJwk, createdAt}` (JSON). It is refused when group- or world-accessible, like an

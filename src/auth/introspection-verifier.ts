@@ -1,5 +1,5 @@
 /**
- * Opaque access tokens through RFC 7662 token introspection, with oauth4webapi (DESIGN.md §6).
+ * Opaque access tokens through RFC 7662 token introspection, with oauth4webapi (docs/architecture.md §6).
  *
  * Acceptance, in order (each refusal has its own reason; the wire only says `invalid_token`):
  * 1. `active: true` (RFC 7662 §2.2) — else `inactive`.
@@ -82,7 +82,7 @@ export class IntrospectionVerifier implements TokenVerifier {
   readonly #cache = new Map<string, CacheEntry>();
   readonly #inflight = new Map<string, Promise<Outcome>>();
 
-  /** Throws `TypeError` on a misconfiguration (STYLE.md habit 5). */
+  /** Throws `TypeError` on a misconfiguration (docs/style.md habit 5). */
   constructor(options: IntrospectionVerifierOptions) {
     const url = new URL(options.endpoint);
     // oauth4webapi refuses http: unless told otherwise; we tell it only for a loopback AS (tests, a sidecar).

@@ -1,5 +1,5 @@
 /**
- * JWT access tokens (RFC 9068) checked locally with jose (DESIGN.md §6, threat model #1, #3, #4).
+ * JWT access tokens (RFC 9068) checked locally with jose (docs/architecture.md §6, threat model #1, #3, #4).
  *
  * - Keys come only from the configured source: a JWKS URL (cached, refetched on an unknown `kid` at most every
  *   30 s), a JWKS file, or an in-memory JWKS (dev mode). jose never dereferences `jku`/`x5u` and never uses an
@@ -112,7 +112,7 @@ export class JwtVerifier implements TokenVerifier {
   /** The configured required claims whose values are checked after jose (which checks presence only). */
   readonly #required: readonly string[];
 
-  /** Throws `TypeError` on a misconfiguration (STYLE.md habit 5: validate at construction). */
+  /** Throws `TypeError` on a misconfiguration (docs/style.md habit 5: validate at construction). */
   constructor(options: JwtVerifierOptions) {
     if (options.algorithms.length === 0) throw new TypeError('JwtVerifier: "algorithms" must name at least one algorithm');
     const bad = options.algorithms.filter((a) => !ASYMMETRIC_ALGORITHMS.has(a));

@@ -1,5 +1,5 @@
 /**
- * The time rules every access token is held to, as one pure function with the clock passed in (STYLE.md habit 4).
+ * The time rules every access token is held to, as one pure function with the clock passed in (docs/style.md habit 4).
  * `JwtVerifier` and `IntrospectionVerifier` run it on every request, cache hit or not, so a remembered
  * verification never outlives a rule that depends on the moment (threat model #3, #4).
  *
@@ -34,7 +34,7 @@ export interface TimeFailure {
   readonly detail: string;
 }
 
-/** Throws `TypeError` on rules that cannot be applied (STYLE.md habit 5: checked once, at construction). */
+/** Throws `TypeError` on rules that cannot be applied (docs/style.md habit 5: checked once, at construction). */
 export function checkTimeRules(rules: TimeRules, who: string): TimeRules {
   if (!Number.isFinite(rules.skewSeconds) || rules.skewSeconds < 0) {
     throw new TypeError(`${who}: "clockSkewSeconds" must be a non-negative number`);

@@ -10,7 +10,10 @@ export interface VerifyContext {
 
 export type VerifyResult = { ok: true; principal: Principal } | { ok: false; reason: AuthFailureReason; detail: string };
 
-/** Turns a bearer token into a Principal (DESIGN.md §3). Implementations: JWT (JWKS/file/dev key), introspection. */
+/**
+ * Turns a bearer token into a Principal (docs/architecture.md §3). Implementations: JWT (JWKS/file/dev key),
+ * introspection.
+ */
 export interface TokenVerifier {
   verify(token: string, ctx: VerifyContext): Promise<VerifyResult>;
 }

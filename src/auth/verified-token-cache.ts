@@ -44,7 +44,7 @@ export class VerifiedTokenCache<V> {
   /** Map iteration order is insertion order: the first key is the least recently used. */
   readonly #entries = new Map<string, Entry<V>>();
 
-  /** Throws `TypeError` on bad bounds (STYLE.md habit 5). `maxEntries: 0` disables the cache. */
+  /** Throws `TypeError` on bad bounds (docs/style.md habit 5). `maxEntries: 0` disables the cache. */
   constructor(options: VerifiedTokenCacheOptions = VERIFIED_TOKEN_CACHE_DEFAULTS) {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 0) throw new TypeError('VerifiedTokenCache: "maxEntries" must be a non-negative integer');
     if (!Number.isFinite(options.maxAgeMs) || options.maxAgeMs < 0) throw new TypeError('VerifiedTokenCache: "maxAgeMs" must be a non-negative number');

@@ -1,6 +1,6 @@
 /**
  * Loads `gatehouse.yaml`: read → YAML parse → JSON Schema check → checks the schema cannot express → resolve
- * secret references → fill defaults → deep-freeze (STYLE.md habit 5). Every problem found is collected and
+ * secret references → fill defaults → deep-freeze (docs/style.md habit 5). Every problem found is collected and
  * thrown together as one `ConfigError`, each naming file, line, path and what is wrong, so one run of
  * `gatehouse check` shows everything to fix. Messages never quote a secret or a value that looks like one.
  */
@@ -225,7 +225,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   const limits = isClean('/limits') ? normaliseLimits(raw.limits ?? {}, raw.redis !== undefined, limitsCtx) : undefined;
   if (server !== undefined && auth !== undefined) checkAuthAgainstHost(server, auth, raw, ctx);
   if (auth !== undefined && auth.mode !== 'none' && raw.policy === undefined) {
-    // Default deny (DESIGN.md §4): without policy files an authenticated gateway would refuse every request.
+    // Default deny (docs/architecture.md §4): without policy files an authenticated gateway would refuse every request.
     report(ctx, '/auth/mode', `auth.mode "${auth.mode}" needs policy.dir: with no policy every request would be denied (default deny)`);
   }
 

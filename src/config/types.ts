@@ -169,7 +169,7 @@ export interface CatalogueConfig {
 }
 
 /**
- * JWT access tokens checked locally against keys from configured sources only (DESIGN.md §6).
+ * JWT access tokens checked locally against keys from configured sources only (docs/architecture.md §6).
  * Exactly one of `jwksUri` and `jwksFile` is set (the loader enforces it).
  */
 export interface JwtConfig {
@@ -261,7 +261,9 @@ export interface PolicyConfig {
 
 export type PinningMode = 'enforce' | 'warn' | 'off';
 
-/** Tool pinning (DESIGN.md §4, §8): approved tool definitions in `tools.lock`; a changed one is quarantined. */
+/**
+ * Tool pinning (docs/architecture.md §4, §8): approved tool definitions in `tools.lock`; a changed one is quarantined.
+ */
 export interface PinningConfig {
   /** `enforce`: new or changed tools are hidden and refused; `warn`: recorded only; `off` (default): not checked. */
   readonly mode: PinningMode;
@@ -291,7 +293,10 @@ export interface LoggingConfig {
   readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
-/** OpenTelemetry metrics and traces (DESIGN.md §9): `telemetry` in gatehouse.yaml. Everything is off by default. */
+/**
+ * OpenTelemetry metrics and traces (docs/architecture.md §9): `telemetry` in gatehouse.yaml. Everything is off by
+ * default.
+ */
 export interface TelemetryConfig {
   /** `service.name` of the OpenTelemetry resource. Default `gatehouse`. */
   readonly serviceName: string;
@@ -320,8 +325,8 @@ export interface GatehouseConfig {
   readonly catalogue: CatalogueConfig;
   readonly logging: LoggingConfig;
   /**
-   * The policy files that decide every request (DESIGN.md §4, §8). Required unless `auth.mode` is `none`: there,
-   * without it, the gateway allows everything (loopback only). With it, no matching rule means deny.
+   * The policy files that decide every request (docs/architecture.md §4, §8). Required unless `auth.mode` is `none`:
+   * there, without it, the gateway allows everything (loopback only). With it, no matching rule means deny.
    */
   readonly policy?: PolicyConfig;
   readonly pinning: PinningConfig;
@@ -338,7 +343,7 @@ export interface GatehouseConfig {
   readonly upstreams: readonly UpstreamConfig[];
 }
 
-/** `sessions` in gatehouse.yaml (DESIGN.md §7). */
+/** `sessions` in gatehouse.yaml (docs/architecture.md §7). */
 export interface SessionsConfig {
   /** Keys that seal session ids (32 bytes, base64url): the first encrypts, all decrypt. Empty: a random key per process. */
   readonly keys: readonly SecretValue[];
@@ -368,7 +373,7 @@ export interface SessionsConfig {
 }
 
 /**
- * The built-in authorization server (DESIGN.md §6): Gatehouse terminates OAuth 2.1 for MCP clients and
+ * The built-in authorization server (docs/architecture.md §6): Gatehouse terminates OAuth 2.1 for MCP clients and
  * federates the user's login to the corporate OpenID provider. Loaded from `auth.builtin` when
  * `auth.mode: builtin`.
  */

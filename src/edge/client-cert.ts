@@ -1,5 +1,5 @@
 /**
- * The client certificate a request came with (DESIGN.md §6, threat model #4 and #20), as a `CertIdentity`:
+ * The client certificate a request came with (docs/architecture.md §6, threat model #4 and #20), as a `CertIdentity`:
  * subject DN, subjectAltNames and the RFC 8705 thumbprint `x5t#S256` = base64url(SHA-256(DER)).
  *
  * Two sources, never mixed:

@@ -82,7 +82,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     return undefined;
   };
   const app = Fastify({
-    // HTTPS, and client certificates from the configured CA only (DESIGN.md §6; see tls.ts).
+    // HTTPS, and client certificates from the configured CA only (docs/architecture.md §6; see tls.ts).
     // Slow clients (edge/overload.ts): Node checks these timeouts only every connectionsCheckingInterval.
     ...(server.tls !== undefined ? { https: { ...httpsOptions(server.tls), ...socketTimeouts(server), handshakeTimeout: server.headersTimeoutMs } } : { http: socketTimeouts(server) }),
     logger: false,
@@ -160,7 +160,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     const clientCert = clientCertOf(request);
     const result = await authenticator.authenticate({ headers: request.headers, rawHeaders: request.raw.rawHeaders, remoteAddress: request.socket.remoteAddress, ...(clientCert ? { clientCert } : {}) });
     if (result.ok) {
-      // DESIGN.md §2: the inbound token exists only inside edge/ and auth/ — nothing after this step sees it.
+      // docs/architecture.md §2: the inbound token exists only inside edge/ and auth/ — nothing after this step
+      // sees it.
       stripAuthorization(request);
       return result.principal;
     }
@@ -273,7 +274,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     else writeJson(res, 200, responses);
   }
 
-  /** The session a request names; one another replica issued is rebuilt from its id (DESIGN.md §7). */
+  /** The session a request names; one another replica issued is rebuilt from its id (docs/architecture.md §7). */
   async function sessionFor(sessionId: string | undefined, principal: Principal, request: FastifyRequest): Promise<ClientSession> {
     if (sessionId === undefined) throw new GatewayError('GW_MCP_SESSION_REQUIRED');
     const version = headerValue(request.headers['mcp-protocol-version']);

@@ -1,5 +1,5 @@
 /**
- * `server.tls`: HTTPS for the listener and, optionally, client certificates (mTLS, DESIGN.md §6). mTLS is an
+ * `server.tls`: HTTPS for the listener and, optionally, client certificates (mTLS, docs/architecture.md §6). mTLS is an
  * extra layer on top of the Bearer flow, never a replacement for it (MCP authorization; checklist §9).
  *
  * - `clientCertificates: none`    — no certificate is asked for; no `ca` is passed at all.

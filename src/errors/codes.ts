@@ -1,7 +1,7 @@
 /**
  * Every error the gateway can answer with, and the one table that maps each code to what the wire sees.
  *
- * The wire gets the fixed public message (DESIGN.md §5); the detail goes to logs and audit only.
+ * The wire gets the fixed public message (docs/architecture.md §5); the detail goes to logs and audit only.
  * `http` is the status of the HTTP response that carries the error: transport-level failures
  * answer with a 4xx and a JSON-RPC error body without id; protocol-level failures ride in a 200
  * (or in the SSE stream) as a JSON-RPC error response.
@@ -21,7 +21,7 @@ export const ErrorCodes = {
   /** server.httpRateLimit (edge/http-limits.ts): 429 with Retry-After (RFC 6585 §4). */
   GW_HTTP_RATE_LIMITED: { http: 429, rpc: -32600, message: 'Too many requests' },
 
-  // Policy (DESIGN.md §4): a valid token without a scope the target needs. The edge answers 403 with an
+  // Policy (docs/architecture.md §4): a valid token without a scope the target needs. The edge answers 403 with an
   // `insufficient_scope` challenge naming the scopes (MCP authorization §Scope Challenge Handling); where HTTP can
   // no longer carry it (a batch), the JSON-RPC error does, with `data.requiredScopes`.
   GW_AUTH_INSUFFICIENT_SCOPE: { http: 403, rpc: -32600, message: 'Forbidden: insufficient scope' },
@@ -71,8 +71,8 @@ export const ErrorCodes = {
   GW_RELAY_TIMEOUT: { http: 200, rpc: -32603, message: 'Client did not answer in time' },
 
   // Call limits (README "Rate limits and quotas"), `data.retryAfterMs` on both. Rate limited is a gateway code
-  // outside JSON-RPC's reserved -32768..-32000 (DESIGN.md §5): the request was fine, the budget is spent (or the
-  // calls in flight are at the cap). Limiter unavailable: the limit's store is unreachable and the limit fails
+  // outside JSON-RPC's reserved -32768..-32000 (docs/architecture.md §5): the request was fine, the budget is spent (or
+  // the calls in flight are at the cap). Limiter unavailable: the limit's store is unreachable and the limit fails
   // closed — a server-side fault, so the generic -32603, with its own message.
   GW_MCP_RATE_LIMITED: { http: 200, rpc: -31000, message: 'Rate limit exceeded' },
   GW_MCP_LIMITER_UNAVAILABLE: { http: 200, rpc: -32603, message: 'Rate limiter unavailable' },

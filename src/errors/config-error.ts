@@ -1,6 +1,6 @@
 /**
  * A configuration or policy problem found at start-up or reload: it names the file, the line when known,
- * the path inside the document and what is wrong. Misuse fails fast (STYLE.md habit 2); it never reaches
+ * the path inside the document and what is wrong. Misuse fails fast (docs/style.md habit 2); it never reaches
  * a client.
  */
 export interface ConfigProblem {

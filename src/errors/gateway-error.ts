@@ -1,7 +1,7 @@
 import { ErrorCodes, type ErrorCode } from './codes.js';
 
 /**
- * The one runtime error type of the request path (DESIGN.md §5).
+ * The one runtime error type of the request path (docs/architecture.md §5).
  *
  * `publicMessage` is all the client ever sees; `detail` (and `cause`) feed logs and audit records.
  * Construct with a code from the table; the public message defaults to the table's fixed text and may

@@ -1,6 +1,6 @@
 /**
- * Tracing as the upstream layer sees it (DESIGN.md §9: a child span per upstream call): a port, so src/upstream/
- * knows no tracer and src/audit/ (which implements it, in tracing.ts) knows no upstream code.
+ * Tracing as the upstream layer sees it (docs/architecture.md §9: a child span per upstream call): a port, so
+ * src/upstream/ knows no tracer and src/audit/ (which implements it, in tracing.ts) knows no upstream code.
  */
 export interface CallTrace {
   /** The span of one call to `upstream`; its `traceparent` goes out with the request. */

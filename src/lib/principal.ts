@@ -1,5 +1,5 @@
 /**
- * Who is calling, as the auth step established it (DESIGN.md §3). Shared by every later step; the token
+ * Who is calling, as the auth step established it (docs/architecture.md §3). Shared by every later step; the token
  * itself is not here — it never leaves edge/ and auth/.
  */
 export interface Principal {

@@ -1,7 +1,7 @@
 /**
- * The port of the session state that must be global across replicas (DESIGN.md §7): revocations (DELETE on one replica is
- * refused on all) and the sliding idle clock. Everything else a session needs travels in its id (session-token.ts).
- * Two implementations: memory (one replica, the default) and Redis (many replicas).
+ * The port of the session state that must be global across replicas (docs/architecture.md §7): revocations (DELETE on
+ * one replica is refused on all) and the sliding idle clock. Everything else a session needs travels in its id
+ * (session-token.ts). Two implementations: memory (one replica, the default) and Redis (many replicas).
  *
  * A new session's clock is the short one (`sessions.unusedTimeoutMs`, threat model #9): counted from `opened`,
  * not pushed back by `touch`, until the session is `established` (initialized and a first request); from then

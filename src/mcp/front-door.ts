@@ -37,11 +37,13 @@ export interface FrontDoorOptions {
   audit: AuditSink;
   logger: Logger;
   version: string;
-  /** Issues session ids any replica can open and checks revocation/idleness (DESIGN.md §7). */
+  /** Issues session ids any replica can open and checks revocation/idleness (docs/architecture.md §7). */
   sessions: SessionAuthority;
-  /** The rate-limit step of `tools/call` (DESIGN.md §4); absent: no limits (code-built front doors in tests). */
+  /**
+   * The rate-limit step of `tools/call` (docs/architecture.md §4); absent: no limits (code-built front doors in tests).
+   */
   limits?: CallLimiter;
-  /** A span per request, a child per upstream call (DESIGN.md §9); absent when traces are off. */
+  /** A span per request, a child per upstream call (docs/architecture.md §9); absent when traces are off. */
   tracing?: RequestTracing | undefined;
   now?: () => number;
 }
@@ -59,7 +61,7 @@ const RELAY_TIMEOUT_MS = 120_000;
 const ROOM_ANSWER_MS = 250;
 
 /**
- * The transport-agnostic half of the front door (DESIGN.md §1 ③): sessions, version negotiation and every
+ * The transport-agnostic half of the front door (docs/architecture.md §1 ③): sessions, version negotiation and every
  * MCP method the gateway answers, forwards or relays. The edge owns HTTP; this owns meaning.
  */
 export class FrontDoor {
@@ -176,7 +178,9 @@ export class FrontDoor {
     }
   }
 
-  /** A session another replica issued (or this one before it let it go): rebuilt from its id (DESIGN.md §7). */
+  /**
+   * A session another replica issued (or this one before it let it go): rebuilt from its id (docs/architecture.md §7).
+   */
   private async restore(sessionId: string, principal: Principal): Promise<ClientSession> {
     if (this.draining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
     const restored = await this.opts.sessions.restore(sessionId, principal, this.now());
@@ -353,7 +357,7 @@ export class FrontDoor {
   }
 
   /**
-   * The policy step (DESIGN.md §4) for one targeted request, or an untargeted one (lists, ping). Records the
+   * The policy step (docs/architecture.md §4) for one targeted request, or an untargeted one (lists, ping). Records the
    * decision on the audit event and turns a deny into the answer the client gets:
    *   no_matching_rule, denied_by_rule, quarantined → `hidden()`: exactly the answer for a target that does not exist;
    *   insufficient_scope → GW_AUTH_INSUFFICIENT_SCOPE (the edge answers 403 with the scopes to step up to);
@@ -425,7 +429,7 @@ export class FrontDoor {
         return this.cachedList(session, 'tools', () => {
           // The whole list in one pass where the engine can (the same answers as one decision per tool).
           const allowed = this.opts.policy.visibleTargets?.(session.principal, catalogue.toolTargets);
-          // Pinning (DESIGN.md §4): a quarantined tool is hidden, like one the policy does not show.
+          // Pinning (docs/architecture.md §4): a quarantined tool is hidden, like one the policy does not show.
           const shown = [...catalogue.tools.values()].filter((t, i) =>
             allowed !== undefined ? allowed[i] === true && !router.isQuarantined(t.upstream, t.original) : this.shows(session, 'tools/call', 'tool', t.exposed, t.upstream, now, router.isQuarantined(t.upstream, t.original)),
           );
@@ -442,7 +446,8 @@ export class FrontDoor {
         event.upstream = entry.upstream;
         const quarantined = router.isQuarantined(entry.upstream, entry.original);
         const allowed = this.decide(session, message.method, { kind: 'tool', name, upstream: entry.upstream }, (params.arguments as JsonObject | undefined) ?? {}, event, (detail) => unknownTool(name, detail), quarantined);
-        // Rate limits, the last step before forward (DESIGN.md §4); the policy's timeoutMs caps the call's deadline.
+        // Rate limits, the last step before forward (docs/architecture.md §4); the policy's timeoutMs caps the call's
+        // deadline.
         const timeoutMs = allowed.limits?.timeoutMs;
         const admission = await this.opts.limits?.admit({ principal: session.principal, tool: name, upstream: entry.upstream, decision: allowed, maxDurationMs: this.maxCallMs(entry.upstream, timeoutMs) }, event);
         try {
@@ -508,7 +513,8 @@ export class FrontDoor {
         return router.getPrompt(name, params, ctx());
       }
       case 'completion/complete': {
-        // Completing a prompt's or a template's arguments needs that target to exist for this principal (DESIGN.md §4).
+        // Completing a prompt's or a template's arguments needs that target to exist for this principal
+        // (docs/architecture.md §4).
         const ref = params.ref;
         const now = this.now();
         if (isJsonObject(ref) && ref.type === 'ref/prompt' && typeof ref.name === 'string') {
@@ -587,7 +593,8 @@ export class FrontDoor {
     const name = upstreamRequestOf(request.method, request.params?.mode);
     if (name === undefined) throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', { detail: `${upstream}: ${request.method.slice(0, 64)} is not a request the gateway relays` });
     event.relay = name;
-    // The policy step (DESIGN.md §10 "Server→client traffic"): the same decide, for the originating principal.
+    // The policy step (docs/architecture.md §10 "Server→client traffic"): the same decide, for the originating
+    // principal.
     const d = this.opts.policy.decide({ principal: session.principal, method: request.method, target: { kind: 'request', name, upstream }, now: this.now() });
     recordDecision(event, d);
     if (d.effect !== 'allow') {
@@ -734,7 +741,7 @@ function unknownTarget(event: AuditEvent, reason: 'unknown_tool' | 'unknown_reso
   return err;
 }
 
-/** The decision on the audit record: effect, rule, policy revision, and a deny's reason (DESIGN.md §4). */
+/** The decision on the audit record: effect, rule, policy revision, and a deny's reason (docs/architecture.md §4). */
 function recordDecision(event: AuditEvent, d: Decision): void {
   event.decision = d.effect;
   event.rule = d.ruleId ?? '';

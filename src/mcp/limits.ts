@@ -1,5 +1,5 @@
 /**
- * The rate-limit step of a `tools/call` (DESIGN.md §4: after the policy allowed it, the last step before
+ * The rate-limit step of a `tools/call` (docs/architecture.md §4: after the policy allowed it, the last step before
  * forward). One `admit` per call takes a token from every applicable bucket and a lease in every applicable
  * concurrency set — the `limits.rules` of the config that cover the tool, and the policy's own `limits` of the
  * allow decision — all or nothing, through the `RateLimiter` port (memory or Redis). The returned admission is

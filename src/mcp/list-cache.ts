@@ -13,8 +13,8 @@ export const LIST_CACHE_ENTRIES = 256;
 export const LIST_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
- * Filtered `tools/list`, `prompts/list`, `resources/list` and `resources/templates/list` results (DESIGN.md §4),
- * built once per (catalogue, pin state, policy revision, listing key) instead of one policy decision per item
+ * Filtered `tools/list`, `prompts/list`, `resources/list` and `resources/templates/list` results (docs/architecture.md
+ * §4), built once per (catalogue, pin state, policy revision, listing key) instead of one policy decision per item
  * on every request. The key comes from `PolicyEngine.listingKey`: principals share an entry only when the
  * policy decides every target alike for them. Any new catalogue (a refresh after list_changed), new pin state
  * (lock or quarantine change) or policy revision empties the cache before the next answer; the objects are

@@ -1,5 +1,5 @@
 /**
- * Issues session ids and decides whether one may be used (DESIGN.md §7): the id is a sealed token
+ * Issues session ids and decides whether one may be used (docs/architecture.md §7): the id is a sealed token
  * (session-token.ts) any replica can open; the store says whether it was deleted or left idle. Every refusal —
  * garbage, another key, tampering, expiry, another principal, revocation, idleness — is the same 404 a session
  * that never existed gets (MCP transports §Session Management); the reason goes to the detail, for audit only.

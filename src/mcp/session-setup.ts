@@ -1,6 +1,6 @@
 /**
- * Builds the session authority the config asks for (DESIGN.md §7): the keys of `sessions.keys`, or one random
- * key for this process, and the revocation/idle store the composition root chose.
+ * Builds the session authority the config asks for (docs/architecture.md §7): the keys of `sessions.keys`, or one
+ * random key for this process, and the revocation/idle store the composition root chose.
  */
 import type { Logger } from 'pino';
 import { sessionKeyBytes, SESSIONS_DEFAULTS } from '../config/sessions-config.js';

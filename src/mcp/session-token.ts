@@ -1,5 +1,5 @@
 /**
- * The `Mcp-Session-Id` as an encrypted, authenticated token (DESIGN.md §7): any replica holding the session
+ * The `Mcp-Session-Id` as an encrypted, authenticated token (docs/architecture.md §7): any replica holding the session
  * keys can rebuild the session from the id alone. JWE compact serialisation (RFC 7516 §7.1), `alg: dir` with
  * `enc: A256GCM` (RFC 7518 §4.5, §5.3): no wrapped key, so the id stays short — it rides on every request.
  * The header's `kid` names the key (a fingerprint, not a configured name): the first key encrypts, every key

@@ -1,8 +1,8 @@
 /**
- * Loads and compiles a policy set (DESIGN.md §8): read every `*.yaml` in the folder (not `*.test.yaml`) →
+ * Loads and compiles a policy set (docs/architecture.md §8): read every `*.yaml` in the folder (not `*.test.yaml`) →
  * parse with line positions → check against `schemas/policy.schema.json` → checks the schema cannot express
  * (unique rule ids, field paths, roots, hosts, argument schemas compiled with Ajv) → index → deep-freeze
- * (STYLE.md habit 5). Every problem in every file is collected and thrown together as one `ConfigError`
+ * (docs/style.md habit 5). Every problem in every file is collected and thrown together as one `ConfigError`
  * (`file:line: /rules/3/match: message`), so a bad file keeps the old policy running and says what is wrong,
  * where. Nothing is compiled per request: globs become matchers, scopes arrays, argument schemas validators.
  */

@@ -24,7 +24,7 @@ export interface DecisionTrace {
 export type Specificity = 0 | 1 | 2;
 
 /**
- * Decides one request (DESIGN.md §4). Pure and synchronous: no I/O, no clock (`input.now` is the time), no
+ * Decides one request (docs/architecture.md §4). Pure and synchronous: no I/O, no clock (`input.now` is the time), no
  * state; the same input and policy give the same decision. Rate limits are enforced after this, from the
  * `limits` an allow carries.
  */
@@ -34,7 +34,7 @@ export function decide(input: DecisionInput, policy: CompiledPolicy): Decision {
 
 /**
  * Whether a listing shows this target to this principal: the decision a call with valid arguments would get
- * (DESIGN.md §4: "the same function decides both"). Scope and identity failures, deny rules and quarantine
+ * (docs/architecture.md §4: "the same function decides both"). Scope and identity failures, deny rules and quarantine
  * hide the item; only the argument step is skipped.
  */
 export function visible(input: DecisionInput, policy: CompiledPolicy): boolean {
@@ -51,8 +51,8 @@ export function evaluate(
   trace: DecisionTrace | undefined,
   argumentsUnchecked: boolean = input.argumentsUnchecked === true,
 ): Decision {
-  // The decision order, as DESIGN.md §4 writes it (agentgateway's order with its defaults inverted: no rules,
-  // or no matching allow rule, means deny):
+  // The decision order, as docs/architecture.md §4 writes it (agentgateway's order with its defaults inverted: no
+  // rules, or no matching allow rule, means deny):
   //   0. No target (list, ping, setLevel): allowed for a known untargeted method, else denied no_matching_rule.
   //   1. Collect the rules whose `match` covers the target (exact names, globs, upstream-only rules).
   //   2. A DENY rule whose whole `when` (identity and scopes) holds → deny `denied_by_rule`. Deny beats allow.

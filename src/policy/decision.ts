@@ -2,7 +2,7 @@ import type { Principal } from '../lib/principal.js';
 import type { UpstreamRequest } from './upstream-requests.js';
 
 /**
- * The policy seam (DESIGN.md §1 ④, §4). One pure, synchronous function decides listing and calling alike;
+ * The policy seam (docs/architecture.md §1 ④, §4). One pure, synchronous function decides listing and calling alike;
  * `decide.ts` is the compiled engine. Nothing here imports fastify, the SDK or ioredis.
  */
 export type TargetKind = 'tool' | 'resource' | 'prompt' | 'request';
@@ -23,7 +23,7 @@ export interface DecisionInput {
   quarantined?: boolean;
   /**
    * Skip the argument step: "would a call with valid arguments be allowed?". Used to filter `tools/list`
-   * (see `visible`), so that listing and calling are decided by the same function (DESIGN.md §4).
+   * (see `visible`), so that listing and calling are decided by the same function (docs/architecture.md §4).
    */
   argumentsUnchecked?: boolean;
 }

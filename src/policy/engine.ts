@@ -8,9 +8,9 @@ import { possibleUpstreamRequests, type UpstreamRequest } from './upstream-reque
 import { listingKey, visibleTargets, type ListTarget } from './visibility.js';
 
 /**
- * The compiled policy behind the `PolicyEngine` seam, swappable as a whole (DESIGN.md §8: "swapped atomically
- * on change"). A request reads `current` once per decision; a reload replaces it between two decisions, never
- * during one. Loading and watching files is the caller's job (see `tryLoadPolicyDir`): on a failed reload the
+ * The compiled policy behind the `PolicyEngine` seam, swappable as a whole (docs/architecture.md §8: "swapped
+ * atomically on change"). A request reads `current` once per decision; a reload replaces it between two decisions,
+ * never during one. Loading and watching files is the caller's job (see `tryLoadPolicyDir`): on a failed reload the
  * caller keeps this engine as it is and reports the `ConfigError`.
  */
 export class CompiledPolicyEngine implements PolicyEngine {

@@ -1,6 +1,6 @@
 /**
- * The policy room (DESIGN.md §1 ④, §4, §8): load and compile policy files, decide requests, explain decisions,
- * run fixtures. Imports nothing from fastify, the MCP SDK or ioredis.
+ * The policy room (docs/architecture.md §1 ④, §4, §8): load and compile policy files, decide requests, explain
+ * decisions, run fixtures. Imports nothing from fastify, the MCP SDK or ioredis.
  */
 export type { AllowDecision, ArgumentViolation, Decision, DecisionInput, DenyDecision, DenyReason, Limits, PolicyEngine, TargetKind } from './decision.js';
 export type { CompiledPolicy, CompiledRule } from './model.js';

@@ -4,8 +4,8 @@ import type { Glob } from './glob.js';
 import type { PatternIndex } from './pattern-index.js';
 
 /**
- * The compiled form of a policy set (DESIGN.md §8): what `compile.ts` produces and `decide.ts` reads. Built once
- * per load, deeply frozen, never changed: a reload builds a new one and swaps it in whole.
+ * The compiled form of a policy set (docs/architecture.md §8): what `compile.ts` produces and `decide.ts` reads. Built
+ * once per load, deeply frozen, never changed: a reload builds a new one and swaps it in whole.
  */
 export interface CompiledPolicy {
   /** SHA-256 over the sorted (file name, content) pairs, hex, first 12 characters. */

@@ -1,6 +1,6 @@
 /**
- * The rate-limit port (DESIGN.md §3, §4: rate limits are the last step before forward, and the only policy step
- * with I/O). Two kinds of limit, both keyed by strings the caller builds (principal, tool, upstream — never a
+ * The rate-limit port (docs/architecture.md §3, §4: rate limits are the last step before forward, and the only policy
+ * step with I/O). Two kinds of limit, both keyed by strings the caller builds (principal, tool, upstream — never a
  * session, a connection or an IP):
  *
  * - **rate**: a token bucket kept as GCRA (one number per key: the theoretical arrival time, see `gcra.ts`);
@@ -40,7 +40,7 @@ export type AdmitResult =
   | { readonly ok: false; readonly kind: 'rate' | 'concurrency'; /** Index in `rates` or `leases`. */ readonly index: number; readonly retryAfterMs: number };
 
 export interface RateLimiter {
-  /** One bucket (DESIGN.md §3 `consume(key, limit)`). */
+  /** One bucket (docs/architecture.md §3 `consume(key, limit)`). */
   consume(key: string, rate: RateSpec): Promise<ConsumeResult>;
   /**
    * Consume one token from every bucket and take a lease in every set, or — if any bucket is empty or any set

@@ -1,5 +1,5 @@
 /**
- * Hot reload of `policy.dir` (DESIGN.md §8: "swapped atomically on change; a bad file keeps the old policy
+ * Hot reload of `policy.dir` (docs/architecture.md §8: "swapped atomically on change; a bad file keeps the old policy
  * running and says what is wrong, where"). Watches the folder (debounced), and reloads on demand (SIGHUP).
  * Each reload compiles the whole set with `reloadPolicy`; the outcome goes to `onReload`, which the
  * composition root turns into a log line, an audit record and list_changed announcements.

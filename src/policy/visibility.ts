@@ -7,8 +7,8 @@ import type { CompiledPolicy, CompiledRule } from './model.js';
 export type ListTarget = NonNullable<DecisionInput['target']>;
 
 /**
- * The part of a principal that listings depend on, as a key (DESIGN.md §4: a listing shows exactly what a call
- * would be allowed to reach). The key names the policy revision and the set of rules that *hold* for the
+ * The part of a principal that listings depend on, as a key (docs/architecture.md §4: a listing shows exactly what a
+ * call would be allowed to reach). The key names the policy revision and the set of rules that *hold* for the
  * principal: every identity condition of the rule's `when` passes and the token carries its scopes.
  *
  * Why that set is exactly enough: with the argument step skipped (`visible`), `evaluate` reads the principal

@@ -38,7 +38,7 @@ export interface CatalogueIssue {
 }
 
 /**
- * The merged, namespaced view of every upstream (DESIGN.md §1 ⑤). Immutable: a refresh builds a new one,
+ * The merged, namespaced view of every upstream (docs/architecture.md §1 ⑤). Immutable: a refresh builds a new one,
  * so a request that started against one catalogue finishes against it.
  */
 export class Catalogue {

@@ -23,7 +23,7 @@ export interface RouteContext extends Omit<CallOptions, 'timeoutMs' | 'maxTotalT
   deadlineMs?: number;
 }
 
-/** Tool pinning in the router (DESIGN.md §4, §8): the lock to compare listings with, and where events go. */
+/** Tool pinning in the router (docs/architecture.md §4, §8): the lock to compare listings with, and where events go. */
 export interface RouterPinning {
   lock: ToolsLock;
   audit: AuditSink;
@@ -313,8 +313,8 @@ function clip(s: string): string {
 }
 
 /**
- * Exactly the answer for a tool that does not exist (DESIGN.md §4: hidden looks unknown). The policy passes its
- * own `detail` (for audit only): the wire bytes are the same either way.
+ * Exactly the answer for a tool that does not exist (docs/architecture.md §4: hidden looks unknown). The policy passes
+ * its own `detail` (for audit only): the wire bytes are the same either way.
  */
 export function unknownTool(name: string, detail = `no tool ${clip(name)} in the catalogue`): GatewayError {
   return new GatewayError('GW_MCP_TOOL_UNKNOWN', { publicMessage: `Unknown tool: ${clip(name)}`, detail });

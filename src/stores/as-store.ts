@@ -1,5 +1,5 @@
 /**
- * The port behind which the built-in authorization server keeps its shared state (DESIGN.md §7): client
+ * The port behind which the built-in authorization server keeps its shared state (docs/architecture.md §7): client
  * registrations, logins in flight, authorization codes, refresh-token families, consents, used assertion
  * `jti`s and revoked access-token `jti`s. Every entry has a time to live; nothing lives forever.
  *

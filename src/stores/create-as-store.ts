@@ -1,5 +1,5 @@
 /**
- * Builds the `AsStore` the config names: memory (one node) or Redis (many replicas, DESIGN.md §7).
+ * Builds the `AsStore` the config names: memory (one node) or Redis (many replicas, docs/architecture.md §7).
  */
 import type { BuiltinAsConfig } from '../config/types.js';
 import type { AsStore } from './as-store.js';

@@ -1,6 +1,6 @@
 /**
- * Builds the `SessionStore` `sessions.store` names (DESIGN.md §7): memory (one replica) or Redis on the shared
- * connection (`redis` section, src/stores/redis-client.ts), under `<redis.keyPrefix>session:`.
+ * Builds the `SessionStore` `sessions.store` names (docs/architecture.md §7): memory (one replica) or Redis on the
+ * shared connection (`redis` section, src/stores/redis-client.ts), under `<redis.keyPrefix>session:`.
  */
 import type { GatehouseConfig } from '../config/types.js';
 import type { SessionStore } from '../lib/session-store.js';

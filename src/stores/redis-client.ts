@@ -1,7 +1,7 @@
 /**
  * The gateway's one Redis connection (`redis` in gatehouse.yaml), built once in the composition root and handed
- * to every part that keeps shared state there (DESIGN.md §7). It tracks its health (`up`/`down`, the last error)
- * for `/readyz`, logs and audit, and recovers by itself: ioredis reconnects with backoff. While Redis is away
+ * to every part that keeps shared state there (docs/architecture.md §7). It tracks its health (`up`/`down`, the last
+ * error) for `/readyz`, logs and audit, and recovers by itself: ioredis reconnects with backoff. While Redis is away
  * commands fail fast — no offline queue, a command timeout — so a caller's fail mode decides at once instead of
  * a request hanging on a queue that may never drain.
  */

@@ -264,7 +264,8 @@ export class ManagedUpstream {
 
   request(method: string, params: JsonObject | undefined, opts: CallOptions): Promise<JsonObject> {
     if (opts.trace !== undefined) {
-      // One child span per upstream call (DESIGN.md §9), around all this upstream does with it; its id goes upstream.
+      // One child span per upstream call (docs/architecture.md §9), around all this upstream does with it; its id
+      // goes upstream.
       const { trace, ...rest } = opts;
       const span = trace.start(this.name, method);
       const call = this.request(method, params, { ...rest, traceparent: span.traceparent });

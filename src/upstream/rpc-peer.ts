@@ -35,7 +35,7 @@ export interface CallOptions {
   origin?: CallOrigin;
   /** W3C trace context of the call: the `traceparent` header over HTTP, `params._meta.traceparent` on every transport. */
   traceparent?: string;
-  /** Opens a child span per call (DESIGN.md §9); the upstream layer knows no tracer, only this port. */
+  /** Opens a child span per call (docs/architecture.md §9); the upstream layer knows no tracer, only this port. */
   trace?: CallTrace;
 }
 
@@ -265,7 +265,7 @@ export class RpcPeer {
 
 /**
  * An upstream's JSON-RPC error, reduced to a gateway code: the client learns the class of failure, never the
- * upstream's text (DESIGN.md §5). The text goes to the detail for logs and audit.
+ * upstream's text (docs/architecture.md §5). The text goes to the detail for logs and audit.
  */
 function upstreamError(label: string, method: string, error: { code: number; message: string }): GatewayError {
   const detail = `${label}: ${method} failed upstream with ${error.code}: ${error.message.slice(0, 500)}`;

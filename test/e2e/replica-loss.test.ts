@@ -1,7 +1,7 @@
 /**
- * The proof on one machine (DESIGN.md §7): Redis, three gateway processes (the real CLI) and nginx round-robin in
- * front of them on loopback. Several official SDK clients keep long sessions going through nginx while one gateway
- * process is killed (SIGKILL: no goodbye) and started again on its port.
+ * The proof on one machine (docs/architecture.md §7): Redis, three gateway processes (the real CLI) and nginx
+ * round-robin in front of them on loopback. Several official SDK clients keep long sessions going through nginx while
+ * one gateway process is killed (SIGKILL: no goodbye) and started again on its port.
  *
  * What must hold:
  * - every session goes on: the same session id before and after, calls succeed after the loss on whichever replica

@@ -1,6 +1,6 @@
 /**
  * The edge around authentication, with fastify `inject` (no upstream is started): the credential is gone from
- * the request once auth has consumed it (DESIGN.md §2), refusals carry the right status and headers, and the
+ * the request once auth has consumed it (docs/architecture.md §2), refusals carry the right status and headers, and the
  * RFC 9728 metadata exists only when there is something to discover.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
- * `auth.mode: dev` end to end (DESIGN.md §6): `gatehouse token` as a real process mints a token with the local
- * key, and a gateway in dev mode — in-process (startGateway) and as `gatehouse start` — accepts it from the
+ * `auth.mode: dev` end to end (docs/architecture.md §6): `gatehouse token` as a real process mints a token with the
+ * local key, and a gateway in dev mode — in-process (startGateway) and as `gatehouse start` — accepts it from the
  * official SDK client and refuses requests without a valid one with 401.
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
- * Wire rules of the front door (MCP 2025-11-25 basic/transports §Streamable HTTP, basic §Messages; DESIGN.md §5),
- * checked with raw HTTP against a real gateway and a real stdio fixture upstream.
+ * Wire rules of the front door (MCP 2025-11-25 basic/transports §Streamable HTTP, basic §Messages; docs/architecture.md
+ * §5), checked with raw HTTP against a real gateway and a real stdio fixture upstream.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -40,7 +40,7 @@ function raw(url: string, opts: { method?: string; headers?: Record<string, stri
 
 const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
-/** DESIGN.md §5: no stack, no library message, only the gateway's fixed texts. */
+/** docs/architecture.md §5: no stack, no library message, only the gateway's fixed texts. */
 function expectCleanError(text: string): void {
   expect(text).not.toMatch(/\bat [\w.<>]+ \(|node:internal|node_modules|\.ts:\d+|\.js:\d+/);
   expect(text).not.toMatch(/\b(?:Type|Syntax|Range|Reference)?Error:/);
@@ -387,7 +387,7 @@ describe('messages (basic §Messages, transports §Sending Messages)', () => {
   });
 });
 
-describe('HTTP rules (transports §Sending Messages; DESIGN.md §5)', () => {
+describe('HTTP rules (transports §Sending Messages; docs/architecture.md §5)', () => {
   let sid: string;
   const h = (): Record<string, string> => ({ 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
   beforeAll(async () => {
@@ -465,7 +465,7 @@ describe('HTTP rules (transports §Sending Messages; DESIGN.md §5)', () => {
   });
 });
 
-describe('error bodies never carry upstream text (DESIGN.md §5)', () => {
+describe('error bodies never carry upstream text (docs/architecture.md §5)', () => {
   let sid: string;
   const h = (): Record<string, string> => ({ 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
   beforeAll(async () => {

@@ -1,6 +1,6 @@
 /**
- * HTTPS and client certificates at the edge (DESIGN.md §6; threat model #4, #20), with real certificates made
- * by `openssl`: TLS refuses what `clientCertificates: require` refuses, `request` mode treats an unverified
+ * HTTPS and client certificates at the edge (docs/architecture.md §6; threat model #4, #20), with real certificates
+ * made by `openssl`: TLS refuses what `clientCertificates: require` refuses, `request` mode treats an unverified
  * certificate as absent, the identity auth sees is the one openssl computes, and a forwarded certificate header
  * is believed only from a trusted proxy — and never reaches auth as a header.
  */

@@ -1,6 +1,6 @@
 /**
- * Tool pinning in a running gateway (DESIGN.md §4, §8; threat model #14, the rug pull): the fixture's tools are
- * approved into `tools.lock`, then `change_tools` rewrites the description of `mutable` and says list_changed.
+ * Tool pinning in a running gateway (docs/architecture.md §4, §8; threat model #14, the rug pull): the fixture's tools
+ * are approved into `tools.lock`, then `change_tools` rewrites the description of `mutable` and says list_changed.
  * Under `enforce` the changed tool disappears and answers like an unknown tool; under `warn` it stays callable.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

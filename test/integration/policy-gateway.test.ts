@@ -1,5 +1,5 @@
 /**
- * The policy wired into a real gateway (DESIGN.md §4): dev-mode tokens, a policy folder written here, and a
+ * The policy wired into a real gateway (docs/architecture.md §4): dev-mode tokens, a policy folder written here, and a
  * recording fixture upstream that shows which calls really reached it. Then the `gatehouse policy` CLI.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

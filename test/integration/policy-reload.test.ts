@@ -1,6 +1,6 @@
 /**
- * Hot reload of `policy.dir` on a running gateway (DESIGN.md §8): an edited rule takes effect without a restart,
- * a broken file keeps the previous policy serving and is reported (log, audit, `/readyz`), a fix clears it.
+ * Hot reload of `policy.dir` on a running gateway (docs/architecture.md §8): an edited rule takes effect without a
+ * restart, a broken file keeps the previous policy serving and is reported (log, audit, `/readyz`), a fix clears it.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

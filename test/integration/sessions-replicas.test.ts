@@ -1,5 +1,5 @@
 /**
- * Sessions any replica can serve (DESIGN.md §7; README "Sessions across replicas"): real gateways on port 0,
+ * Sessions any replica can serve (docs/architecture.md §7; README "Sessions across replicas"): real gateways on port 0,
  * each with its own fixture upstream, the official SDK client, and raw HTTP for what a client would never send.
  */
 import { randomBytes } from 'node:crypto';
@@ -58,7 +58,7 @@ async function rawInitialize(gw: TestGateway, token: string): Promise<string> {
   return sid!;
 }
 
-/** A 404 exactly like an unknown session's: the table's body, no stack, no library text (DESIGN.md §5). */
+/** A 404 exactly like an unknown session's: the table's body, no stack, no library text (docs/architecture.md §5). */
 function expectNotFound(r: { status: number; text: string }): void {
   expect(r.status, r.text).toBe(404);
   expect(JSON.parse(r.text)).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } });

@@ -1,7 +1,7 @@
 /**
- * Canaries for the telemetry (DESIGN.md §2: the token never leaves edge/ and auth/; arguments are never recorded
- * raw). A real gateway with metrics and traces on is fed a bearer token, an upstream's static key, arguments, a
- * `_meta` field, an unknown tool name and a bad token, each carrying a unique marker; none may show up in the
+ * Canaries for the telemetry (docs/architecture.md §2: the token never leaves edge/ and auth/; arguments are never
+ * recorded raw). A real gateway with metrics and traces on is fed a bearer token, an upstream's static key, arguments,
+ * a `_meta` field, an unknown tool name and a bad token, each carrying a unique marker; none may show up in the
  * Prometheus output or in any exported span (name, attributes, status, events, resource).
  */
 import { randomBytes } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * Metrics through a real gateway (DESIGN.md §9): dev-mode tokens, a policy written here, a stdio fixture
+ * Metrics through a real gateway (docs/architecture.md §9): dev-mode tokens, a policy written here, a stdio fixture
  * upstream, the SDK client — then the Prometheus endpoint on its own port is scraped like Prometheus would,
  * and every counter must hold exactly the calls made. The Grafana dashboard's queries are checked against the
  * same scrape, so a renamed metric breaks a test, not a dashboard.

@@ -1,6 +1,6 @@
 /**
- * Traces through a real gateway (DESIGN.md §9): the SDK client sends a W3C `traceparent`, the gateway opens a
- * request span under it and a child span per upstream call, and the upstreams receive the child's context —
+ * Traces through a real gateway (docs/architecture.md §9): the SDK client sends a W3C `traceparent`, the gateway opens
+ * a request span under it and a child span per upstream call, and the upstreams receive the child's context —
  * a stdio fixture in `params._meta.traceparent`, a Streamable HTTP fixture as the `traceparent` header (it
  * reports the headers it got). Spans go to an in-memory exporter injected through `AppDeps`.
  */

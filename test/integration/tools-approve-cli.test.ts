@@ -1,6 +1,6 @@
 /**
- * `gatehouse tools approve` (DESIGN.md §8): lists the upstreams, shows what differs from `tools.lock`, writes it
- * with `--yes`; the gateway then starts in `enforce` with every approved tool callable.
+ * `gatehouse tools approve` (docs/architecture.md §8): lists the upstreams, shows what differs from `tools.lock`,
+ * writes it with `--yes`; the gateway then starts in `enforce` with every approved tool callable.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

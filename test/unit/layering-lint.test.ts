@@ -18,7 +18,7 @@ async function problems(file: string, code: string): Promise<string[]> {
 describe('layering lint', () => {
   it('refuses an import against the flow from a nested folder', async () => {
     expect(await problems('src/auth/as/probe.ts', "import type { X } from '../../edge/http-limits.js';\nexport type Y = X;\n")).toEqual([
-      'no-restricted-imports: \'../../edge/http-limits.js\' import is restricted from being used by a pattern. src/auth/ must not import this room: see DESIGN.md §2 (data flows one way).',
+      'no-restricted-imports: \'../../edge/http-limits.js\' import is restricted from being used by a pattern. src/auth/ must not import this room: see docs/architecture.md §2 (data flows one way).',
     ]);
     expect(await problems('src/policy/pinning/probe.ts', "import { x } from '../../router/catalogue.js';\nexport const y = x;\n")).toHaveLength(1);
   });

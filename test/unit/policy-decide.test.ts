@@ -410,7 +410,7 @@ describe('decide: resources and prompts', () => {
   });
 });
 
-describe('list visibility is the call decision (DESIGN.md §4)', () => {
+describe('list visibility is the call decision (docs/architecture.md §4)', () => {
   const p = policy(
     ORDERS,
     `rules:

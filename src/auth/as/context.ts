@@ -1,6 +1,6 @@
 /**
  * Everything the authorization server's endpoints share, built and checked once when the plugin is
- * registered (misuse fails there, never at request time — STYLE.md habits 2 and 5).
+ * registered (misuse fails there, never at request time — docs/style.md habits 2 and 5).
  */
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';

@@ -1,7 +1,7 @@
 /**
  * OAuth protocol errors of the built-in authorization server (RFC 6749 §4.1.2.1, §5.2; RFC 7591 §3.2.2;
  * RFC 8707 §2; RFC 7009 §2.2.1). The wire gets the code and a fixed description this module owns; the
- * `detail` — what exactly was wrong — goes to the log only (STYLE.md habit 3).
+ * `detail` — what exactly was wrong — goes to the log only (docs/style.md habit 3).
  */
 
 export type OAuthErrorCode =

@@ -1,5 +1,5 @@
 /**
- * The built-in authorization server (DESIGN.md §6) as one encapsulated fastify plugin:
+ * The built-in authorization server (docs/architecture.md §6) as one encapsulated fastify plugin:
  *
  *   GET  /.well-known/oauth-authorization-server[/<path>]   RFC 8414 metadata (also at openid-configuration)
  *   GET  <issuer>/jwks                                      public signing keys (first signs, all published)

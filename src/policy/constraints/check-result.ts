@@ -1,5 +1,5 @@
 /**
- * What one constraint check answers (STYLE.md habit 4: pure validators returning a Result). The reason is a
+ * What one constraint check answers (docs/style.md habit 4: pure validators returning a Result). The reason is a
  * snake_case literal for the audit record; it never reaches the client, which sees only "Invalid params".
  */
 export type CheckResult<R extends string = string> = { readonly ok: true } | { readonly ok: false; readonly reason: R };

@@ -1,5 +1,5 @@
 /**
- * Tool pinning, the rug-pull defence (DESIGN.md §4, §8; threat model #13, #14): hash approved tool
+ * Tool pinning, the rug-pull defence (docs/architecture.md §4, §8; threat model #13, #14): hash approved tool
  * definitions into `policies/tools.lock`, quarantine what changed, show reviewers what changed, and flag
  * instruction-like or invisible text. Everything here is pure except `lock-io.ts`.
  */

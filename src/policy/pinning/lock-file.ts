@@ -1,6 +1,6 @@
 /**
- * `policies/tools.lock`: the approved tool definitions (DESIGN.md §8). YAML, because people review it in pull
- * requests; written with a fixed order (upstreams, then tools, sorted by code unit; fields in a fixed order;
+ * `policies/tools.lock`: the approved tool definitions (docs/architecture.md §8). YAML, because people review it in
+ * pull requests; written with a fixed order (upstreams, then tools, sorted by code unit; fields in a fixed order;
  * definitions with sorted keys) so that a diff shows only what an approval changed.
  *
  * ```yaml
@@ -48,7 +48,7 @@ export interface ToolsLock {
   readonly tools: ReadonlyMap<string, ReadonlyMap<string, ToolPin>>;
 }
 
-export const LOCK_HEADER = `# Gatehouse tool pins (DESIGN.md §8; threat model #14, "rug pull").
+export const LOCK_HEADER = `# Gatehouse tool pins (docs/architecture.md §8; threat model #14, "rug pull").
 #
 # Each entry approves one tool definition of one upstream: a SHA-256 hash over the tool's name (as the
 # upstream calls it), title, description, input and output schemas, annotations, icons and every other

@@ -1,5 +1,5 @@
 /**
- * Which listed tools match their approved pin, and which must be quarantined (DESIGN.md §4 "pinning", §8;
+ * Which listed tools match their approved pin, and which must be quarantined (docs/architecture.md §4 "pinning", §8;
  * threat model #14). Pure and synchronous: listings and lock in, a frozen `PinState` out. The router calls
  * it after every refresh and hands the result to `decide`, which treats a quarantined tool as hidden on
  * `tools/list` and refuses it on `tools/call` exactly like an unknown tool.

@@ -1,5 +1,5 @@
 /**
- * The pinned form of a tool definition and its hash (DESIGN.md §8, threat model #14 "rug pull").
+ * The pinned form of a tool definition and its hash (docs/architecture.md §8, threat model #14 "rug pull").
  *
  * What is hashed: the tool exactly as its upstream lists it, with
  * - `name` set to the upstream's own (original) name, so renaming the exposed name (a different separator,
