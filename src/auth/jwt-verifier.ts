@@ -41,6 +41,7 @@ import { defaultRequiredClaims } from '../config/jwt-config.js';
 import { checkTimeRules, checkTokenTimes, type TimeRules } from './token-times.js';
 import type { TokenVerifier, VerifyContext, VerifyResult } from './token-verifier.js';
 import { tokenCacheKey, VERIFIED_TOKEN_CACHE_DEFAULTS, VerifiedTokenCache, type VerifiedTokenCacheOptions } from './verified-token-cache.js';
+import { deepFreeze } from '../lib/deep-freeze.js';
 
 /** The only algorithms a verifier may be configured with: public-key signatures (RFC 7518 §3, RFC 8037, jose). */
 export const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
@@ -167,7 +168,7 @@ export class JwtVerifier implements TokenVerifier {
       // `exp` is a required claim and jose checked that it, `nbf` and `iat` are numbers. The principal is shared by
       // every request with this token, so its claims are frozen all the way down: no later step can change what the
       // next one sees.
-      deepFreezeJson(payload);
+      deepFreeze(payload);
       const principal = principalFromClaims({ claims: payload, names: this.#options.claims, subject: payload.sub });
       verified = { principal, cnf: payload.cnf, exp: payload.exp!, nbf: payload.nbf, iat: payload.iat };
     }
@@ -228,13 +229,6 @@ function requiredClaimProblem(payload: JWTPayload, required: readonly string[]):
     if ((name === 'jti' || name === 'client_id') && !isString) return `${name} is not a non-empty string`;
   }
   return undefined;
-}
-
-/** Freezes parsed JSON (objects and arrays, no cycles) in place. */
-function deepFreezeJson(value: unknown): void {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
-  Object.freeze(value);
-  for (const v of Object.values(value)) deepFreezeJson(v);
 }
 
 /** A configured key set must be a JWKS of public keys: a private key in it is a leak waiting to happen. */

@@ -48,6 +48,7 @@ import { AUDIT_DEFAULTS, normaliseAudit, type RawAudit } from './audit-config.js
 import { checkRedisUrl, LIMITS_DEFAULTS, normaliseLimits, normaliseRedis, type RawLimits, type RawRedis } from './limits-config.js';
 import { kindOf, TYPE_NAMES } from '../lib/value-words.js';
 import { defaultRequiredClaims } from './jwt-config.js';
+import { deepFreeze } from '../lib/deep-freeze.js';
 
 export interface LoadOptions {
   /** Where `{ fromEnv }` references are read. Default `process.env`. */
@@ -1527,11 +1528,3 @@ function lastSegment(pointer: string): string {
   return unescapePointer(pointer.slice(pointer.lastIndexOf('/') + 1));
 }
 
-/** Freezes a value and everything reachable from it (SecretValues freeze themselves). */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}

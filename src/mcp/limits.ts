@@ -200,7 +200,7 @@ export class CallLimiter {
         leaseOwners.push(applied);
       }
     }
-    return deepFreeze({ rates, leases, rateOwners, leaseOwners, leaseKeys: leases.map((l) => l.key) });
+    return freezePlan({ rates, leases, rateOwners, leaseOwners, leaseKeys: leases.map((l) => l.key) });
   }
 
   /**
@@ -276,7 +276,8 @@ function dimension(d: LimitDimension, call: LimitedCall): string {
   }
 }
 
-function deepFreeze(plan: Plan): Plan {
+/** Freezes a plan's lists and their items (one level: the items hold strings and numbers only). */
+function freezePlan(plan: Plan): Plan {
   for (const list of [plan.rates, plan.leases, plan.rateOwners, plan.leaseOwners, plan.leaseKeys]) {
     for (const item of list) Object.freeze(item);
     Object.freeze(list);

@@ -26,6 +26,7 @@ import { PatternIndex } from './pattern-index.js';
 import { mapSchemaErrors } from './schema-errors.js';
 import type { UpstreamRequest } from './upstream-requests.js';
 import { escapePointer, YamlSource } from './yaml-source.js';
+import { deepFreeze } from '../lib/deep-freeze.js';
 
 /** One policy file's text; `file` is how messages name it, its base name orders the set and enters the revision. */
 export interface PolicySource {
@@ -538,11 +539,3 @@ function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Freezes plain objects and arrays reachable from `value`; Sets, Maps, the index and validators keep their identity. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value) && (Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}

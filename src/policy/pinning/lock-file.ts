@@ -26,6 +26,7 @@ import { ConfigError, type ConfigProblem } from '../../errors/config-error.js';
 import { isJsonObject, type JsonObject } from '../../lib/json-rpc.js';
 import { TOOL_HASH_RE, toolHash, UNPINNED_FIELDS } from './tool-hash.js';
 import { clipCodePoints, hasInvisible, showInvisible, shownSegment } from './visible-text.js';
+import { deepFreeze } from '../../lib/deep-freeze.js';
 
 export const TOOLS_LOCK_VERSION = 1;
 /** Length of the `description` excerpt, in code points. */
@@ -330,14 +331,6 @@ function readPin(node: YamlNode | null, tool: string, path: string, fallbackOffs
 export function freezeLock(lock: ToolsLock): ToolsLock {
   for (const pins of lock.tools.values()) for (const pin of pins.values()) deepFreeze(pin);
   return Object.freeze(lock);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }
 
 // ─── Small helpers ────────────────────────────────────────────────────────────────────────────────────────
