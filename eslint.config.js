@@ -11,13 +11,19 @@ const roomImport = (names) => `^(\\.\\./)+(${names.join('|')})(/|$)`;
 
 /** For each room under src/, the rooms it must not import (the pipeline flows edge → auth → mcp → policy → router → upstream). */
 const forbidden = {
-  lib: { rooms: ['config', 'errors', 'edge', 'auth', 'mcp', 'policy', 'router', 'upstream', 'audit', 'stores'], packages: true },
+  lib: {
+    rooms: ['config', 'errors', 'edge', 'auth', 'mcp', 'policy', 'router', 'upstream', 'audit', 'stores'],
+    packages: true,
+  },
   errors: { rooms: ['config', 'edge', 'auth', 'mcp', 'policy', 'router', 'upstream', 'audit', 'stores'] },
   config: { rooms: ['edge', 'auth', 'mcp', 'policy', 'router', 'upstream', 'audit', 'stores'] },
   edge: { rooms: ['policy', 'router', 'upstream', 'stores'] },
   auth: { rooms: ['edge', 'mcp', 'policy', 'router', 'upstream'] },
   mcp: { rooms: ['edge', 'auth', 'upstream', 'stores'], modules: ['fastify', 'ioredis'] },
-  policy: { rooms: ['edge', 'auth', 'mcp', 'router', 'upstream', 'stores', 'audit'], modules: ['fastify', 'ioredis', '@modelcontextprotocol/sdk', '@modelcontextprotocol/sdk/*'] },
+  policy: {
+    rooms: ['edge', 'auth', 'mcp', 'router', 'upstream', 'stores', 'audit'],
+    modules: ['fastify', 'ioredis', '@modelcontextprotocol/sdk', '@modelcontextprotocol/sdk/*'],
+  },
   router: { rooms: ['edge', 'auth', 'mcp', 'stores'], modules: ['fastify'] },
   upstream: { rooms: ['edge', 'auth', 'mcp', 'policy', 'router', 'stores'], modules: ['fastify'] },
   audit: { rooms: ['edge', 'auth', 'mcp', 'policy', 'router', 'upstream'] },
@@ -45,7 +51,14 @@ export default tseslint.config(
             ...(rule.packages
               ? [{ regex: '^(?!node:|\\.{1,2}/)', message: 'src/lib/ holds pure helpers with no dependencies.' }]
               : []),
-            ...(rule.modules ? [{ group: rule.modules, message: `src/${name}/ must not depend on this package (docs/architecture.md §2).` }] : []),
+            ...(rule.modules
+              ? [
+                  {
+                    group: rule.modules,
+                    message: `src/${name}/ must not depend on this package (docs/architecture.md §2).`,
+                  },
+                ]
+              : []),
           ],
         },
       ],

@@ -67,14 +67,22 @@ const busy = total - idle;
 const pct = (t: number): string => `${((100 * t) / busy).toFixed(1).padStart(5)}%`;
 const ms = (t: number): string => `${(t / 1000).toFixed(0).padStart(6)} ms`;
 
-process.stdout.write(`${file}\nsampled ${(total / 1000).toFixed(0)} ms: busy ${(busy / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms\n\nself time (share of busy):\n`);
-for (const [k, t] of [...self].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top)) {
+process.stdout.write(
+  `${file}\nsampled ${(total / 1000).toFixed(0)} ms: busy ${(busy / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms\n\nself time (share of busy):\n`,
+);
+for (const [k, t] of [...self]
+  .filter(([k]) => !k.startsWith('(idle)'))
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, top)) {
   process.stdout.write(`${pct(t)} ${ms(t)}  ${k}\n`);
 }
 if (pattern !== undefined) {
   const re = new RegExp(pattern);
   process.stdout.write(`\ninclusive time of /${pattern}/ (share of busy):\n`);
-  for (const [k, t] of [...inclusive].filter(([k]) => re.test(k)).sort((a, b) => b[1] - a[1]).slice(0, top)) {
+  for (const [k, t] of [...inclusive]
+    .filter(([k]) => re.test(k))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)) {
     process.stdout.write(`${pct(t)} ${ms(t)}  ${k}\n`);
   }
 }

@@ -131,7 +131,11 @@ export function gatehouseConfigYaml(o: GatehouseConfigOptions): string {
       '      rate: { perSecond: 1000000, burst: 1000000 }',
     );
     if (o.profile === 'redis') {
-      lines.push('redis:', `  url: ${o.redisUrl ?? 'redis://127.0.0.1:6379'}`, `  keyPrefix: "${o.redisKeyPrefix ?? 'gatehouse-bench:'}"`);
+      lines.push(
+        'redis:',
+        `  url: ${o.redisUrl ?? 'redis://127.0.0.1:6379'}`,
+        `  keyPrefix: "${o.redisKeyPrefix ?? 'gatehouse-bench:'}"`,
+      );
     }
   } else {
     lines.push('auth:', '  mode: none');

@@ -49,7 +49,9 @@ rl.on('line', (line) => {
       reply(msg.id, { content: [{ type: 'text', text: String(msg.params?.arguments?.text ?? '') }] });
       return;
     default:
-      process.stdout.write(`${JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'Method not found' } })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'Method not found' } })}\n`,
+      );
   }
 });
 rl.on('close', () => process.exit(0));

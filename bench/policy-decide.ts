@@ -39,7 +39,12 @@ export function buildBenchPolicyText(): string {
   for (let i = 0; i < 700; i++) {
     const u = i % UPSTREAMS;
     const t = Math.floor(i / UPSTREAMS);
-    lines.push(`  - id: exact-${n++}`, '    effect: allow', `    match: { tools: [${tool(u, t)}] }`, `    when: { authenticated: true, scopes: { allOf: ["up${u}:use"] } }`);
+    lines.push(
+      `  - id: exact-${n++}`,
+      '    effect: allow',
+      `    match: { tools: [${tool(u, t)}] }`,
+      `    when: { authenticated: true, scopes: { allOf: ["up${u}:use"] } }`,
+    );
     if (i % 5 === 0) {
       lines.push(
         '    arguments:',
@@ -57,15 +62,30 @@ export function buildBenchPolicyText(): string {
   for (let i = 0; i < 200; i++) {
     const u = i % UPSTREAMS;
     const pattern = i % 3 === 0 ? `up${u}__tool_${i % 10}*` : i % 3 === 1 ? `*_${i}` : `up${u}__*_${i % 7}`;
-    lines.push(`  - id: glob-${n++}`, '    effect: allow', `    match: { tools: ["${pattern}"] }`, `    when: { scopes: { anyOf: ["up${u}:read", "up${u}:use"] } }`);
+    lines.push(
+      `  - id: glob-${n++}`,
+      '    effect: allow',
+      `    match: { tools: ["${pattern}"] }`,
+      `    when: { scopes: { anyOf: ["up${u}:read", "up${u}:use"] } }`,
+    );
   }
   // 50 deny rules.
   for (let i = 0; i < 50; i++) {
-    lines.push(`  - id: deny-${n++}`, '    effect: deny', `    match: { tools: ["*__danger_${i}", "up${i % UPSTREAMS}__tool_4${i % 10}"] }`, `    when: { groups: { anyOf: [blocked-${i % 5}] } }`);
+    lines.push(
+      `  - id: deny-${n++}`,
+      '    effect: deny',
+      `    match: { tools: ["*__danger_${i}", "up${i % UPSTREAMS}__tool_4${i % 10}"] }`,
+      `    when: { groups: { anyOf: [blocked-${i % 5}] } }`,
+    );
   }
   // 50 identity-bound rules.
   for (let i = 0; i < 50; i++) {
-    lines.push(`  - id: ident-${n++}`, '    effect: allow', `    match: { tools: ["up${i % UPSTREAMS}__admin_*"] }`, `    when: { subjects: ["svc-${i}-*"], clients: [ops-console] }`);
+    lines.push(
+      `  - id: ident-${n++}`,
+      '    effect: allow',
+      `    match: { tools: ["up${i % UPSTREAMS}__admin_*"] }`,
+      `    when: { subjects: ["svc-${i}-*"], clients: [ops-console] }`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -90,14 +110,31 @@ function inputs(count: number): DecisionInput[] {
     const u = (i * 7) % UPSTREAMS;
     const t = (i * 13) % TOOLS_PER_UPSTREAM;
     const kind = i % 10;
-    const name = kind === 9 ? `up${u}__danger_${i % 50}` : kind === 6 ? `up${u}__tool_4${i % 10}` : kind === 8 ? `up${u}__admin_${t}` : kind === 7 ? `up${u}__nothing_${t}` : `up${u}__tool_${t}`;
+    const name =
+      kind === 9
+        ? `up${u}__danger_${i % 50}`
+        : kind === 6
+          ? `up${u}__tool_4${i % 10}`
+          : kind === 8
+            ? `up${u}__admin_${t}`
+            : kind === 7
+              ? `up${u}__nothing_${t}`
+              : `up${u}__tool_${t}`;
     const args = i % 6 === 0 ? { id: 'ab-1234', note: 'hello' } : i % 6 === 1 ? { id: 'bad id' } : { id: 'cd-42' };
-    out.push({ principal: p, method: 'tools/call', target: { kind: 'tool', name, upstream: `up${u}` }, args, now: 1_700_000_000_000 + i });
+    out.push({
+      principal: p,
+      method: 'tools/call',
+      target: { kind: 'tool', name, upstream: `up${u}` },
+      args,
+      now: 1_700_000_000_000 + i,
+    });
   }
   return out;
 }
 
-export function runPolicyDecideBench(iterations = Number(process.env.POLICY_BENCH_ITERATIONS ?? 200_000)): PolicyBenchResult {
+export function runPolicyDecideBench(
+  iterations = Number(process.env.POLICY_BENCH_ITERATIONS ?? 200_000),
+): PolicyBenchResult {
   const text = buildBenchPolicyText();
   const t0 = performance.now();
   const policy = compilePolicy([{ file: 'bench.yaml', text }]);
@@ -143,9 +180,15 @@ function round(n: number, digits = 1): number {
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const r = runPolicyDecideBench();
   console.log(`policy: ${r.rules} rules over ${r.tools} tool names, compiled in ${r.compileMs} ms`);
-  console.log(`decide:  ${r.usPerDecision} µs per decision (${r.decisions} decisions; target ≤ ${r.targetUs} µs) ${r.withinTarget ? 'OK' : 'SLOW'}`);
+  console.log(
+    `decide:  ${r.usPerDecision} µs per decision (${r.decisions} decisions; target ≤ ${r.targetUs} µs) ${r.withinTarget ? 'OK' : 'SLOW'}`,
+  );
   console.log(`visible: ${r.usPerVisible} µs per listed tool`);
-  console.log(`mix: ${Object.entries(r.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(
+    `mix: ${Object.entries(r.outcomes)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   console.log(JSON.stringify(r));
   if (process.env.BENCH_ENFORCE === '1' && !r.withinTarget) process.exitCode = 1;
 }

@@ -127,8 +127,15 @@ export function medianRecord<T extends object>(records: readonly T[], sumKeys: r
   for (const [k, v] of Object.entries(first)) {
     const values = records.map((r) => (r as Record<string, unknown>)[k]);
     if (typeof v === 'number' && values.every((x) => typeof x === 'number')) {
-      out[k] = sumKeys.includes(k) ? (values as number[]).reduce((a, b) => a + b, 0) : round(median(values as number[]), 3);
-    } else if (v !== null && typeof v === 'object' && !Array.isArray(v) && values.every((x) => x !== null && typeof x === 'object')) {
+      out[k] = sumKeys.includes(k)
+        ? (values as number[]).reduce((a, b) => a + b, 0)
+        : round(median(values as number[]), 3);
+    } else if (
+      v !== null &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      values.every((x) => x !== null && typeof x === 'object')
+    ) {
       out[k] = medianRecord(values as object[], sumKeys);
     } else out[k] = v;
   }
@@ -162,7 +169,8 @@ export function medianExtras(runs: readonly Extras[]): Extras {
 }
 
 export function computeRatios(cells: readonly CellResult[], concurrency: readonly number[]): Ratio[] {
-  const get = (t: string, c: number): CellResult | undefined => cells.find((r) => r.target === t && r.concurrency === c);
+  const get = (t: string, c: number): CellResult | undefined =>
+    cells.find((r) => r.target === t && r.concurrency === c);
   const ratio = (a: CellResult | undefined, b: CellResult | undefined): number | null =>
     a && b && b.callsPerSec > 0 && a.errors === 0 ? round(a.callsPerSec / b.callsPerSec, 2) : null;
   return concurrency.map((c) => {
@@ -179,28 +187,87 @@ export function computeRatios(cells: readonly CellResult[], concurrency: readonl
 }
 
 /** The targets of the performance issue (medians of three runs, c=64 unless stated). */
-export function evaluateGoals(cells: readonly CellResult[], ratios: readonly Ratio[], extras: Extras, fullIdleSessions: number): Goal[] {
-  const full = (c: number): CellResult | undefined => cells.find((r) => r.target === 'gatehouse-full' && r.concurrency === c && r.errors === 0);
+export function evaluateGoals(
+  cells: readonly CellResult[],
+  ratios: readonly Ratio[],
+  extras: Extras,
+  fullIdleSessions: number,
+): Goal[] {
+  const full = (c: number): CellResult | undefined =>
+    cells.find((r) => r.target === 'gatehouse-full' && r.concurrency === c && r.errors === 0);
   const r64 = ratios.find((r) => r.concurrency === 64);
-  const judge = (measured: number | null | undefined, ok: (x: number) => boolean): { measured: number | null; met: boolean | null } =>
-    measured === null || measured === undefined || !Number.isFinite(measured) ? { measured: null, met: null } : { measured, met: ok(measured) };
+  const judge = (
+    measured: number | null | undefined,
+    ok: (x: number) => boolean,
+  ): { measured: number | null; met: boolean | null } =>
+    measured === null || measured === undefined || !Number.isFinite(measured)
+      ? { measured: null, met: null }
+      : { measured, met: ok(measured) };
   const goals: Goal[] = [
-    { id: 'throughput-vs-mcp-proxy', label: 'gatehouse-full throughput / mcp-proxy, c=64', target: '≥ 5×', unit: '×', ...judge(r64?.fullOverMcpProxy, (x) => x >= 5) },
-    { id: 'throughput-vs-bare', label: 'gatehouse-full throughput / bare HTTP, c=64', target: '≥ 0.5×', unit: '×', ...judge(r64?.fullOverBare, (x) => x >= 0.5) },
-    { id: 'cpu-per-call', label: 'gatehouse-full CPU per call, c=64', target: '≤ 80 µs', unit: 'µs', ...judge(full(64)?.targetCpuUsPerCall, (x) => x <= 80) },
-    { id: 'p99-c16', label: 'gatehouse-full p99 latency, c=16', target: '≤ 3 ms', unit: 'ms', ...judge(full(16)?.p99Ms, (x) => x <= 3) },
+    {
+      id: 'throughput-vs-mcp-proxy',
+      label: 'gatehouse-full throughput / mcp-proxy, c=64',
+      target: '≥ 5×',
+      unit: '×',
+      ...judge(r64?.fullOverMcpProxy, (x) => x >= 5),
+    },
+    {
+      id: 'throughput-vs-bare',
+      label: 'gatehouse-full throughput / bare HTTP, c=64',
+      target: '≥ 0.5×',
+      unit: '×',
+      ...judge(r64?.fullOverBare, (x) => x >= 0.5),
+    },
+    {
+      id: 'cpu-per-call',
+      label: 'gatehouse-full CPU per call, c=64',
+      target: '≤ 80 µs',
+      unit: 'µs',
+      ...judge(full(64)?.targetCpuUsPerCall, (x) => x <= 80),
+    },
+    {
+      id: 'p99-c16',
+      label: 'gatehouse-full p99 latency, c=16',
+      target: '≤ 3 ms',
+      unit: 'ms',
+      ...judge(full(16)?.p99Ms, (x) => x <= 3),
+    },
   ];
   const idle = extras.idleSessions;
-  const idleGoal: Goal = { id: 'idle-sessions-rss', label: 'gatehouse-full RSS with 1,000 idle sessions', target: '≤ 150 MB', unit: 'MB', ...judge(idle?.rssAfterMb, (x) => x <= 150) };
+  const idleGoal: Goal = {
+    id: 'idle-sessions-rss',
+    label: 'gatehouse-full RSS with 1,000 idle sessions',
+    target: '≤ 150 MB',
+    unit: 'MB',
+    ...judge(idle?.rssAfterMb, (x) => x <= 150),
+  };
   if (idle !== undefined && idle.sessions < fullIdleSessions) {
     idleGoal.met = null;
     idleGoal.note = `${idle.sessions} sessions only`;
   }
   goals.push(
     idleGoal,
-    { id: 'ready', label: 'ready after start, three upstreams (spawn → /readyz 200)', target: '≤ 1,000 ms', unit: 'ms', ...judge(extras.ready?.spawnToReadyMs, (x) => x <= 1000) },
-    { id: 'tools-list', label: 'tools/list over 20 upstreams × 100 tools (p50)', target: '≤ 5 ms', unit: 'ms', ...judge(extras.toolsList?.p50Ms, (x) => x <= 5) },
-    { id: 'policy-decision', label: 'policy decision at 1,000 rules', target: '≤ 10 µs', unit: 'µs', ...judge(extras.policy?.usPerDecision, (x) => x <= 10) },
+    {
+      id: 'ready',
+      label: 'ready after start, three upstreams (spawn → /readyz 200)',
+      target: '≤ 1,000 ms',
+      unit: 'ms',
+      ...judge(extras.ready?.spawnToReadyMs, (x) => x <= 1000),
+    },
+    {
+      id: 'tools-list',
+      label: 'tools/list over 20 upstreams × 100 tools (p50)',
+      target: '≤ 5 ms',
+      unit: 'ms',
+      ...judge(extras.toolsList?.p50Ms, (x) => x <= 5),
+    },
+    {
+      id: 'policy-decision',
+      label: 'policy decision at 1,000 rules',
+      target: '≤ 10 µs',
+      unit: 'µs',
+      ...judge(extras.policy?.usPerDecision, (x) => x <= 10),
+    },
   );
   return goals;
 }
@@ -229,13 +296,15 @@ export function markdown(report: BenchReport): string {
     `| target | c | calls/s | p50 ms | p99 ms | errors | target CPU µs/call | peak RSS MB |`,
     `|---|--:|--:|--:|--:|--:|--:|--:|`,
     ...report.results.map(
-      (r) => `| ${r.target} | ${r.concurrency} | ${fmt(r.callsPerSec)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${fmt(r.targetCpuUsPerCall, 1)} | ${fmt(r.peakRssMb, 1)} |`,
+      (r) =>
+        `| ${r.target} | ${r.concurrency} | ${fmt(r.callsPerSec)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${fmt(r.targetCpuUsPerCall, 1)} | ${fmt(r.peakRssMb, 1)} |`,
     ),
     '',
     `| c | full / bare | full / mcp-proxy | full / supergateway | full / gatehouse-bare | redis / full |`,
     `|--:|--:|--:|--:|--:|--:|`,
     ...report.ratios.map(
-      (r) => `| ${r.concurrency} | ${times(r.fullOverBare)} | ${times(r.fullOverMcpProxy)} | ${times(r.fullOverSupergateway)} | ${times(r.fullOverGatehouseBare)} | ${times(r.redisOverFull)} |`,
+      (r) =>
+        `| ${r.concurrency} | ${times(r.fullOverBare)} | ${times(r.fullOverMcpProxy)} | ${times(r.fullOverSupergateway)} | ${times(r.fullOverGatehouseBare)} | ${times(r.redisOverFull)} |`,
     ),
     '',
   );
@@ -243,21 +312,34 @@ export function markdown(report: BenchReport): string {
   out.push('| measurement | result |', '|---|---|');
   if (e.idleSessions) {
     const i = e.idleSessions;
-    out.push(`| idle sessions (gatehouse-full) | ${fmt(i.sessions)} sessions: RSS ${fmt(i.rssBeforeMb, 1)} → ${fmt(i.rssAfterMb, 1)} MB (${fmt(i.kbPerSession, 1)} kB per session) |`);
+    out.push(
+      `| idle sessions (gatehouse-full) | ${fmt(i.sessions)} sessions: RSS ${fmt(i.rssBeforeMb, 1)} → ${fmt(i.rssAfterMb, 1)} MB (${fmt(i.kbPerSession, 1)} kB per session) |`,
+    );
   }
   if (e.ready) {
-    out.push(`| ready, ${e.ready.upstreams} stdio upstreams (gatehouse-full) | listening ${fmt(e.ready.spawnToListeningMs)} ms, /readyz 200 ${fmt(e.ready.spawnToReadyMs)} ms after spawn |`);
+    out.push(
+      `| ready, ${e.ready.upstreams} stdio upstreams (gatehouse-full) | listening ${fmt(e.ready.spawnToListeningMs)} ms, /readyz 200 ${fmt(e.ready.spawnToReadyMs)} ms after spawn |`,
+    );
   }
   if (e.toolsList) {
     const t = e.toolsList;
-    out.push(`| tools/list, ${t.upstreams} upstreams × ${t.toolsPerUpstream} tools (auth + policy) | ${fmt(t.toolsListed)} tools, ${fmt(t.responseBytes / 1024, 0)} kB: p50 ${fmt(t.p50Ms, 2)} ms, p99 ${fmt(t.p99Ms, 2)} ms |`);
+    out.push(
+      `| tools/list, ${t.upstreams} upstreams × ${t.toolsPerUpstream} tools (auth + policy) | ${fmt(t.toolsListed)} tools, ${fmt(t.responseBytes / 1024, 0)} kB: p50 ${fmt(t.p50Ms, 2)} ms, p99 ${fmt(t.p99Ms, 2)} ms |`,
+    );
   }
   if (e.policy) {
-    out.push(`| policy decision, ${fmt(e.policy.rules)} rules | ${fmt(e.policy.usPerDecision, 2)} µs per decision (${fmt(e.policy.usPerVisible, 2)} µs per listed tool) |`);
+    out.push(
+      `| policy decision, ${fmt(e.policy.rules)} rules | ${fmt(e.policy.usPerDecision, 2)} µs per decision (${fmt(e.policy.usPerVisible, 2)} µs per listed tool) |`,
+    );
   }
   out.push('', '| target (issue) | goal | measured | |', '|---|--:|--:|---|');
   for (const g of report.goals) {
-    const m = g.measured === null ? '–' : g.unit === '×' ? `${g.measured.toFixed(2)}×` : `${fmt(g.measured, g.unit === 'MB' || g.unit === 'ms' ? (g.measured < 10 ? 2 : 0) : 1)} ${g.unit}`;
+    const m =
+      g.measured === null
+        ? '–'
+        : g.unit === '×'
+          ? `${g.measured.toFixed(2)}×`
+          : `${fmt(g.measured, g.unit === 'MB' || g.unit === 'ms' ? (g.measured < 10 ? 2 : 0) : 1)} ${g.unit}`;
     out.push(`| ${g.label} | ${g.target} | ${m} | ${verdict(g)} |`);
   }
   return out.join('\n');

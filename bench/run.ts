@@ -95,8 +95,18 @@ const MEASURE_S = numberEnv('BENCH_SECONDS', QUICK ? 1 : 5);
 const WARMUP_S = numberEnv('BENCH_WARMUP', QUICK ? 0.5 : 2);
 const RUNS = numberEnv('BENCH_RUNS', 1);
 // Quick mode skips c=1: it says little about the gateway and is the slowest cell to fill.
-const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? (QUICK ? '16,64' : '1,16,64')).split(',').map((s) => Number.parseInt(s.trim(), 10));
-const ALL_TARGETS = ['bare', 'direct-stdio', 'gatehouse-bare', 'gatehouse-full', 'gatehouse-redis', 'mcp-proxy', 'supergateway'] as const;
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? (QUICK ? '16,64' : '1,16,64'))
+  .split(',')
+  .map((s) => Number.parseInt(s.trim(), 10));
+const ALL_TARGETS = [
+  'bare',
+  'direct-stdio',
+  'gatehouse-bare',
+  'gatehouse-full',
+  'gatehouse-redis',
+  'mcp-proxy',
+  'supergateway',
+] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
 /** `gatehouse` (the name before the protected targets existed) still selects the unprotected gateway. */
 const TARGETS = (process.env.BENCH_TARGETS ?? ALL_TARGETS.join(','))
@@ -105,7 +115,10 @@ const TARGETS = (process.env.BENCH_TARGETS ?? ALL_TARGETS.join(','))
   .filter((s) => s !== '' && s !== 'none') as TargetName[];
 const ALL_EXTRAS = ['idle-sessions', 'ready', 'tools-list', 'policy'] as const;
 type ExtraName = (typeof ALL_EXTRAS)[number];
-const EXTRAS = (process.env.BENCH_EXTRAS ?? ALL_EXTRAS.join(',')).split(',').map((s) => s.trim()).filter((s) => s !== '' && s !== 'none') as ExtraName[];
+const EXTRAS = (process.env.BENCH_EXTRAS ?? ALL_EXTRAS.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s) => s !== '' && s !== 'none') as ExtraName[];
 const IDLE_SESSIONS = numberEnv('BENCH_IDLE_SESSIONS', QUICK ? 200 : 1000);
 const REQUIRE_REDIS = process.env.BENCH_REQUIRE_REDIS === '1';
 /** gatehouse-redis's Redis (the shared one of this machine; BENCH_REDIS_URL for another, e.g. to check the skip). */
@@ -126,10 +139,13 @@ const STOP_GRACE_MS = 3_000;
 const ID_BASE = 1_000_000_000;
 
 for (const c of CONCURRENCY) if (!Number.isInteger(c) || c < 1 || c > 1024) fail(`BENCH_CONCURRENCY: bad value ${c}`);
-for (const t of TARGETS) if (!ALL_TARGETS.includes(t)) fail(`BENCH_TARGETS: unknown target ${t} (known: ${ALL_TARGETS.join(', ')})`);
-for (const e of EXTRAS) if (!ALL_EXTRAS.includes(e)) fail(`BENCH_EXTRAS: unknown measurement ${e} (known: ${ALL_EXTRAS.join(', ')}, none)`);
+for (const t of TARGETS)
+  if (!ALL_TARGETS.includes(t)) fail(`BENCH_TARGETS: unknown target ${t} (known: ${ALL_TARGETS.join(', ')})`);
+for (const e of EXTRAS)
+  if (!ALL_EXTRAS.includes(e)) fail(`BENCH_EXTRAS: unknown measurement ${e} (known: ${ALL_EXTRAS.join(', ')}, none)`);
 if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 20) fail('BENCH_RUNS must be a whole number from 1 to 20');
-if (!Number.isInteger(IDLE_SESSIONS) || IDLE_SESSIONS < 1 || IDLE_SESSIONS > 100_000) fail('BENCH_IDLE_SESSIONS must be 1..100000');
+if (!Number.isInteger(IDLE_SESSIONS) || IDLE_SESSIONS < 1 || IDLE_SESSIONS > 100_000)
+  fail('BENCH_IDLE_SESSIONS must be 1..100000');
 if (!(MEASURE_S > 0) || !(WARMUP_S >= 0)) fail('BENCH_SECONDS must be > 0 and BENCH_WARMUP >= 0');
 
 function numberEnv(name: string, dflt: number): number {
@@ -170,7 +186,8 @@ function alive(pid: number): boolean {
 const tempDirs = new Set<string>();
 
 function killNow(): void {
-  for (const c of children) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) safeKill(c.pid, 'SIGKILL');
+  for (const c of children)
+    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) safeKill(c.pid, 'SIGKILL');
   for (const pid of extraPids) if (alive(pid)) safeKill(pid, 'SIGKILL');
   // Redis keys of a gatehouse-redis interrupted half-way: best effort, in a child (exit handlers cannot wait).
   for (const prefix of redisPrefixes) {
@@ -326,7 +343,12 @@ function descendants(pid: number): { pid: number; cmd: string }[] {
     for (const child of childPids(queue.shift()!)) {
       let cmd = '?';
       try {
-        cmd = fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').filter(Boolean).map((a) => path.basename(a)).join(' ');
+        cmd = fs
+          .readFileSync(`/proc/${child}/cmdline`, 'utf8')
+          .split('\0')
+          .filter(Boolean)
+          .map((a) => path.basename(a))
+          .join(' ');
       } catch {
         // gone
       }
@@ -358,7 +380,11 @@ function toolCallBody(id: number, tool: string): string {
 }
 
 /** A JSON body, or the JSON-RPC message of an SSE body's `data:` line that answers `id`. */
-function parseReply(contentType: string | undefined, text: string, id: number | null): Record<string, unknown> | undefined {
+function parseReply(
+  contentType: string | undefined,
+  text: string,
+  id: number | null,
+): Record<string, unknown> | undefined {
   try {
     if (contentType?.startsWith('text/event-stream')) {
       let found: Record<string, unknown> | undefined;
@@ -391,7 +417,12 @@ interface HttpEndpoint {
 
 /** A closed-loop friendly HTTP driver: raw node:http, a keep-alive agent with maxSockets = concurrency. */
 function httpDriver(ep: HttpEndpoint, concurrency: number, tool: string, extraHeaders: Record<string, string>): Driver {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency, keepAliveMsecs: 30_000 });
+  const agent = new http.Agent({
+    keepAlive: true,
+    maxSockets: concurrency,
+    maxFreeSockets: concurrency,
+    keepAliveMsecs: 30_000,
+  });
   const headers = {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
@@ -414,7 +445,9 @@ function httpDriver(ep: HttpEndpoint, concurrency: number, tool: string, extraHe
         res.on('data', (chunk: string) => {
           text += chunk;
         });
-        res.on('end', () => finish(res.statusCode === 200 && goodToolReply(parseReply(res.headers['content-type'], text, id), id)));
+        res.on('end', () =>
+          finish(res.statusCode === 200 && goodToolReply(parseReply(res.headers['content-type'], text, id), id)),
+        );
         res.on('error', () => finish(false));
         res.on('aborted', () => finish(false));
       });
@@ -428,7 +461,12 @@ function httpDriver(ep: HttpEndpoint, concurrency: number, tool: string, extraHe
 }
 
 /** One POST outside the measured loop (initialize, notifications, checks). */
-function post(ep: HttpEndpoint, headers: Record<string, string>, body: string, agent: http.Agent | false = false): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+function post(
+  ep: HttpEndpoint,
+  headers: Record<string, string>,
+  body: string,
+  agent: http.Agent | false = false,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
@@ -437,7 +475,12 @@ function post(ep: HttpEndpoint, headers: Record<string, string>, body: string, a
         path: ep.path,
         method: 'POST',
         agent,
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': String(Buffer.byteLength(body)), ...headers },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'content-length': String(Buffer.byteLength(body)),
+          ...headers,
+        },
         timeout: 10_000,
       },
       (res) => {
@@ -461,21 +504,31 @@ interface McpSession {
 
 /** initialize → mcp-session-id → notifications/initialized; the session's headers (`base` included). */
 async function initSession(ep: HttpEndpoint, base: Record<string, string>): Promise<McpSession> {
-  const init = await post(ep, base, JSON.stringify({
-    jsonrpc: '2.0',
-    id: 0,
-    method: 'initialize',
-    params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'gatehouse-bench', version: '1.0.0' } },
-  }));
+  const init = await post(
+    ep,
+    base,
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: {
+        protocolVersion: PROTOCOL_VERSION,
+        capabilities: {},
+        clientInfo: { name: 'gatehouse-bench', version: '1.0.0' },
+      },
+    }),
+  );
   const sid = init.headers['mcp-session-id'];
   const reply = parseReply(init.headers['content-type'], init.text, 0);
   if (init.status !== 200 || typeof sid !== 'string' || reply === undefined || !('result' in reply)) {
     throw new Error(`initialize failed: HTTP ${init.status}, session ${String(sid)}: ${init.text.slice(0, 300)}`);
   }
-  const version = ((reply.result as { protocolVersion?: unknown }).protocolVersion as string | undefined) ?? PROTOCOL_VERSION;
+  const version =
+    ((reply.result as { protocolVersion?: unknown }).protocolVersion as string | undefined) ?? PROTOCOL_VERSION;
   const headers = { ...base, 'mcp-session-id': sid, 'mcp-protocol-version': version };
   const note = await post(ep, headers, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
-  if (note.status !== 202 && note.status !== 200) throw new Error(`notifications/initialized: HTTP ${note.status}: ${note.text.slice(0, 300)}`);
+  if (note.status !== 202 && note.status !== 200)
+    throw new Error(`notifications/initialized: HTTP ${note.status}: ${note.text.slice(0, 300)}`);
   return { headers, protocolVersion: version };
 }
 
@@ -484,12 +537,15 @@ async function openMcpSession(ep: HttpEndpoint, tool: string, base: Record<strin
   const { headers, protocolVersion: version } = await initSession(ep, base);
 
   const list = await post(ep, headers, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }));
-  const tools = (parseReply(list.headers['content-type'], list.text, 1)?.result as { tools?: { name: string }[] } | undefined)?.tools ?? [];
+  const tools =
+    (parseReply(list.headers['content-type'], list.text, 1)?.result as { tools?: { name: string }[] } | undefined)
+      ?.tools ?? [];
   if (!tools.some((t) => t.name === tool)) throw new Error(`tools/list has no ${tool}: ${list.text.slice(0, 300)}`);
   const call = await post(ep, headers, toolCallBody(2, tool));
   const msg = parseReply(call.headers['content-type'], call.text, 2);
   const text = (msg?.result as { content?: { text?: string }[] } | undefined)?.content?.[0]?.text;
-  if (call.status !== 200 || text !== ECHO_TEXT) throw new Error(`check call failed: HTTP ${call.status}: ${call.text.slice(0, 300)}`);
+  if (call.status !== 200 || text !== ECHO_TEXT)
+    throw new Error(`check call failed: HTTP ${call.status}: ${call.text.slice(0, 300)}`);
   return { headers, protocolVersion: version };
 }
 
@@ -590,7 +646,13 @@ function stderrTail(child: ChildProcess): () => string {
   return () => tail;
 }
 
-function waitFor<T>(what: string, child: ChildProcess, errTail: () => string, probe: () => T | undefined | Promise<T | undefined>, pollMs = 50): Promise<T> {
+function waitFor<T>(
+  what: string,
+  child: ChildProcess,
+  errTail: () => string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  pollMs = 50,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + START_TIMEOUT_MS;
     const onExit = (code: number | null, signal: string | null): void => {
@@ -684,7 +746,11 @@ async function startDirectStdio(): Promise<Running> {
   const errTail = stderrTail(child);
   const rpc = new StdioRpc(child);
   const init = await Promise.race([
-    rpc.request('initialize', { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'gatehouse-bench', version: '1.0.0' } }),
+    rpc.request('initialize', {
+      protocolVersion: PROTOCOL_VERSION,
+      capabilities: {},
+      clientInfo: { name: 'gatehouse-bench', version: '1.0.0' },
+    }),
     new Promise<never>((_, reject) => child.once('exit', () => reject(new Error(`echo server exited:\n${errTail()}`)))),
   ]);
   rpc.notify('notifications/initialized');
@@ -718,7 +784,11 @@ interface Gatehouse {
   stop(): Promise<void>;
 }
 
-async function launchGatehouse(profile: GatehouseProfile, upstreams: readonly BenchUpstream[], opts: { readyPollMs?: number } = {}): Promise<Gatehouse> {
+async function launchGatehouse(
+  profile: GatehouseProfile,
+  upstreams: readonly BenchUpstream[],
+  opts: { readyPollMs?: number } = {},
+): Promise<Gatehouse> {
   if (!fs.existsSync(GATEHOUSE_MAIN)) throw new Error(`${GATEHOUSE_MAIN} missing: build first (npm run build)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gatehouse-bench-${profile}-`));
   tempDirs.add(dir);
@@ -735,7 +805,13 @@ async function launchGatehouse(profile: GatehouseProfile, upstreams: readonly Be
     writeBenchPolicy(dir);
     // The gateway reads the same key file (auth.dev.keyFile); minting here is what `gatehouse token` does.
     const key = await loadOrCreateDevKey(path.join(dir, DEV_KEY_FILE));
-    const token = await key.mint({ sub: BENCH_SUBJECT, scopes: [BENCH_SCOPE], audience: resourceUrl(port), issuer: DEV_ISSUER, ttlSeconds: 4 * 3600 });
+    const token = await key.mint({
+      sub: BENCH_SUBJECT,
+      scopes: [BENCH_SCOPE],
+      audience: resourceUrl(port),
+      issuer: DEV_ISSUER,
+      ttlSeconds: 4 * 3600,
+    });
     authHeaders = { authorization: `Bearer ${token}` };
   }
   fs.writeFileSync(
@@ -753,17 +829,29 @@ async function launchGatehouse(profile: GatehouseProfile, upstreams: readonly Be
   // The gateway logs (audit records included, for `bare`) to a file: reading them here would cost the load generator CPU.
   const logFd = fs.openSync(logFile, 'w');
   const spawnedAt = Date.now();
-  const child = track(spawn(process.execPath, [...GATEHOUSE_NODE_ARGS, GATEHOUSE_MAIN, 'start', '--config', configFile], { cwd: ROOT, stdio: ['ignore', logFd, 'pipe'] }));
+  const child = track(
+    spawn(process.execPath, [...GATEHOUSE_NODE_ARGS, GATEHOUSE_MAIN, 'start', '--config', configFile], {
+      cwd: ROOT,
+      stdio: ['ignore', logFd, 'pipe'],
+    }),
+  );
   fs.closeSync(logFd);
   const errTail = stderrTail(child);
-  const logTail = (): string => `${errTail()}${(() => {
-    try {
-      return fs.readFileSync(logFile, 'utf8').slice(-3000);
-    } catch {
-      return '';
-    }
-  })()}`;
-  const readyAt = await waitFor(`gatehouse (${profile})`, child, logTail, async () => ((await getStatus(port, '/readyz')) === 200 ? Date.now() : undefined), opts.readyPollMs ?? 50);
+  const logTail = (): string =>
+    `${errTail()}${(() => {
+      try {
+        return fs.readFileSync(logFile, 'utf8').slice(-3000);
+      } catch {
+        return '';
+      }
+    })()}`;
+  const readyAt = await waitFor(
+    `gatehouse (${profile})`,
+    child,
+    logTail,
+    async () => ((await getStatus(port, '/readyz')) === 200 ? Date.now() : undefined),
+    opts.readyPollMs ?? 50,
+  );
   const desc = await settleDescendants(child.pid!, upstreams.length);
   return {
     child,
@@ -780,7 +868,10 @@ async function launchGatehouse(profile: GatehouseProfile, upstreams: readonly Be
     readyAt,
     descendants: desc,
     stop: async () => {
-      await stopChild(child, desc.map((d) => d.pid));
+      await stopChild(
+        child,
+        desc.map((d) => d.pid),
+      );
       if (redisKeyPrefix !== null) {
         await deleteRedisPrefix(redisKeyPrefix);
         redisPrefixes.delete(redisKeyPrefix);
@@ -793,7 +884,13 @@ async function launchGatehouse(profile: GatehouseProfile, upstreams: readonly Be
 
 /** Why Redis cannot be used (undefined: it answers PING). */
 async function redisUnavailable(): Promise<string | undefined> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  const r = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
   // The 'error' event carries the cause (ECONNREFUSED …); the rejected promise only says the connection closed.
   let cause: string | undefined;
   r.on('error', (err: Error) => {
@@ -815,7 +912,12 @@ const redisPrefixes = new Set<string>();
 
 /** Calls `each` with every batch of keys under `prefix` (SCAN, on a short-lived connection; Redis is shared). */
 async function scanPrefix(prefix: string, each: (r: Redis, keys: string[]) => Promise<void>): Promise<void> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const r = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
   r.on('error', () => {});
   try {
     await r.connect();
@@ -838,7 +940,9 @@ async function deleteRedisPrefix(prefix: string): Promise<number> {
       removed += await r.unlink(...keys);
     });
   } catch (err) {
-    process.stderr.write(`bench: could not remove the Redis keys under ${prefix}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `bench: could not remove the Redis keys under ${prefix}: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
   }
   return removed;
 }
@@ -851,13 +955,17 @@ function gatehouseStarter(profile: GatehouseProfile): () => Promise<Running> {
       const why = await redisUnavailable();
       if (why !== undefined) {
         if (REQUIRE_REDIS) throw new Error(`Redis at ${REDIS_URL} is not answering (${why}) and BENCH_REQUIRE_REDIS=1`);
-        throw new SkipTarget(`Redis at ${REDIS_URL} is not answering (${why}): gatehouse-redis skipped (BENCH_REQUIRE_REDIS=1 makes this an error)`);
+        throw new SkipTarget(
+          `Redis at ${REDIS_URL} is not answering (${why}): gatehouse-redis skipped (BENCH_REQUIRE_REDIS=1 makes this an error)`,
+        );
       }
     }
     const g = await launchGatehouse(profile, [ECHO_UPSTREAM]);
     const upstream = g.descendants.find((d) => d.cmd.includes('echo-server'));
     const notes = [
-      profile === 'bare' ? 'auth none, no policy, no limits, audit on stdout (log file)' : `auth dev (ES256 JWT), policy with argument constraints, limits store ${profile === 'redis' ? `redis (prefix ${g.redisKeyPrefix})` : 'memory'}, audit file + hash chain, prometheus :${g.metricsPort}`,
+      profile === 'bare'
+        ? 'auth none, no policy, no limits, audit on stdout (log file)'
+        : `auth dev (ES256 JWT), policy with argument constraints, limits store ${profile === 'redis' ? `redis (prefix ${g.redisKeyPrefix})` : 'memory'}, audit file + hash chain, prometheus :${g.metricsPort}`,
       `logging.level ${GATEHOUSE_LOG_LEVEL}`,
       ...(GATEHOUSE_NODE_ARGS.length ? [`node ${GATEHOUSE_NODE_ARGS.join(' ')}`] : []),
     ];
@@ -912,7 +1020,18 @@ async function startMcpProxy(): Promise<Running> {
   // Run the bin's script with this node directly, so the pid measured is the proxy itself (no shell, no npx).
   const script = fs.realpathSync(MCP_PROXY_BIN);
   const port = await freePort();
-  const args = [script, '--host', '127.0.0.1', '--port', String(port), '--server', 'stream', '--', process.execPath, ECHO_SERVER];
+  const args = [
+    script,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--server',
+    'stream',
+    '--',
+    process.execPath,
+    ECHO_SERVER,
+  ];
   const child = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   const errTail = stderrTail(child);
   child.stdout!.resume(); // a startup line only; drain it
@@ -922,7 +1041,11 @@ async function startMcpProxy(): Promise<Running> {
   const upstream = desc.find((d) => d.cmd.includes('echo-server'));
   const notes = [`mcp-proxy ${args.slice(1, -3).join(' ')} (defaults otherwise: event store on)`];
   const others = desc.filter((d) => d !== upstream);
-  notes.push(others.length === 0 ? 'mcp-proxy runs as one process (+ the echo upstream): no fork' : `mcp-proxy also runs: ${others.map((d) => d.cmd).join('; ')}`);
+  notes.push(
+    others.length === 0
+      ? 'mcp-proxy runs as one process (+ the echo upstream): no fork'
+      : `mcp-proxy also runs: ${others.map((d) => d.cmd).join('; ')}`,
+  );
   return {
     pid: child.pid!,
     descendants: desc,
@@ -932,7 +1055,11 @@ async function startMcpProxy(): Promise<Running> {
       const s = await openMcpSession(ep, 'echo');
       return httpDriver(ep, c, 'echo', s.headers);
     },
-    stop: () => stopChild(child, desc.map((d) => d.pid)),
+    stop: () =>
+      stopChild(
+        child,
+        desc.map((d) => d.pid),
+      ),
   };
 }
 
@@ -942,7 +1069,18 @@ async function startSupergateway(): Promise<Running> {
   const port = await freePort();
   // --stateful: one upstream process per session, reused by every call of that session — like the others here.
   // The stateless mode spawns (and initializes) a new upstream for every POST, which measures process start-up.
-  const args = [script, '--stdio', `${process.execPath} ${ECHO_SERVER}`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'];
+  const args = [
+    script,
+    '--stdio',
+    `${process.execPath} ${ECHO_SERVER}`,
+    '--outputTransport',
+    'streamableHttp',
+    '--stateful',
+    '--port',
+    String(port),
+    '--logLevel',
+    'none',
+  ];
   const child = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   const errTail = stderrTail(child);
   child.stdout!.resume();
@@ -952,7 +1090,9 @@ async function startSupergateway(): Promise<Running> {
   const running: Running = {
     pid: child.pid!,
     descendants: [],
-    notes: [`supergateway --outputTransport streamableHttp --stateful --port ${port} (endpoint /mcp; one echo upstream per session, spawned through a shell)`],
+    notes: [
+      `supergateway --outputTransport streamableHttp --stateful --port ${port} (endpoint /mcp; one echo upstream per session, spawned through a shell)`,
+    ],
     driver: async (c) => {
       const s = await openMcpSession(ep, 'echo');
       // The session's upstream was spawned by its initialize: the newest echo-server below supergateway.
@@ -963,7 +1103,11 @@ async function startSupergateway(): Promise<Running> {
       if (fresh.length > 0) running.upstreamPid = fresh[fresh.length - 1]!.pid;
       return httpDriver(ep, c, 'echo', s.headers);
     },
-    stop: () => stopChild(child, descendants(child.pid!).map((d) => d.pid)),
+    stop: () =>
+      stopChild(
+        child,
+        descendants(child.pid!).map((d) => d.pid),
+      ),
   };
   return running;
 }
@@ -1069,24 +1213,27 @@ async function measure(target: TargetName, run: Running, concurrency: number): P
     clientCpuUsPerCall: round(perCall((me1.user + me1.system) / 1e6), 1),
     peakRssMb: round(peakKb / 1024, 1),
     peakRssCumulative: !rssReset,
-    otherCpuCores: round(Math.max(0, sys1 - sys0 - (cpu1 - cpu0) - (up1 - up0) - (me1.user + me1.system) / 1e6) / seconds, 2),
+    otherCpuCores: round(
+      Math.max(0, sys1 - sys0 - (cpu1 - cpu0) - (up1 - up0) - (me1.user + me1.system) / 1e6) / seconds,
+      2,
+    ),
   };
 }
-
 
 // ------------------------------------------------------------------------------------------- reporting
 
 function table(headers: string[], rows: string[][], rightAlign: boolean[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
-
 
 function gitInfo(): { commit: string | null; dirty: boolean | null } {
   try {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim().length > 0;
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim().length > 0;
     return { commit, dirty };
   } catch {
     return { commit: null, dirty: null };
@@ -1136,21 +1283,41 @@ async function measureIdleSessions(count: number): Promise<IdleSessionsResult> {
 
 /** initSession over a keep-alive agent (the many sessions of one client). */
 async function initSessionVia(ep: HttpEndpoint, base: Record<string, string>, agent: http.Agent): Promise<void> {
-  const init = await post(ep, base, JSON.stringify({
-    jsonrpc: '2.0',
-    id: 0,
-    method: 'initialize',
-    params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'gatehouse-bench-idle', version: '1.0.0' } },
-  }), agent);
+  const init = await post(
+    ep,
+    base,
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: {
+        protocolVersion: PROTOCOL_VERSION,
+        capabilities: {},
+        clientInfo: { name: 'gatehouse-bench-idle', version: '1.0.0' },
+      },
+    }),
+    agent,
+  );
   const sid = init.headers['mcp-session-id'];
-  if (init.status !== 200 || typeof sid !== 'string') throw new Error(`initialize: HTTP ${init.status}: ${init.text.slice(0, 300)}`);
-  const note = await post(ep, { ...base, 'mcp-session-id': sid, 'mcp-protocol-version': PROTOCOL_VERSION }, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), agent);
-  if (note.status !== 202 && note.status !== 200) throw new Error(`notifications/initialized: HTTP ${note.status}: ${note.text.slice(0, 300)}`);
+  if (init.status !== 200 || typeof sid !== 'string')
+    throw new Error(`initialize: HTTP ${init.status}: ${init.text.slice(0, 300)}`);
+  const note = await post(
+    ep,
+    { ...base, 'mcp-session-id': sid, 'mcp-protocol-version': PROTOCOL_VERSION },
+    JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    agent,
+  );
+  if (note.status !== 202 && note.status !== 200)
+    throw new Error(`notifications/initialized: HTTP ${note.status}: ${note.text.slice(0, 300)}`);
 }
 
 /** From spawn to /readyz 200 (polled every 5 ms) of gatehouse-full with three stdio echo upstreams. */
 async function measureReady(attempts: number): Promise<ReadyResult> {
-  const upstreams: BenchUpstream[] = ['up1', 'up2', 'up3'].map((name) => ({ name, command: process.execPath, args: [ECHO_SERVER] }));
+  const upstreams: BenchUpstream[] = ['up1', 'up2', 'up3'].map((name) => ({
+    name,
+    command: process.execPath,
+    args: [ECHO_SERVER],
+  }));
   const ready: number[] = [];
   const listening: number[] = [];
   for (let i = 0; i < attempts; i++) {
@@ -1180,27 +1347,37 @@ async function measureReady(attempts: number): Promise<ReadyResult> {
 async function measureToolsList(calls: number): Promise<ToolsListResult> {
   const UPSTREAMS = 20;
   const TOOLS = 100;
-  const upstreams: BenchUpstream[] = Array.from({ length: UPSTREAMS }, (_, i) => ({ name: `m${i + 1}`, command: process.execPath, args: [MANY_TOOLS_SERVER, String(TOOLS)] }));
+  const upstreams: BenchUpstream[] = Array.from({ length: UPSTREAMS }, (_, i) => ({
+    name: `m${i + 1}`,
+    command: process.execPath,
+    args: [MANY_TOOLS_SERVER, String(TOOLS)],
+  }));
   const g = await launchGatehouse('full', upstreams);
   try {
     const { headers } = await initSession(g.ep, g.authHeaders);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const body = (id: number): string => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list', params: {} });
     const first = await post(g.ep, headers, body(1), agent);
-    const tools = (parseReply(first.headers['content-type'], first.text, 1)?.result as { tools?: unknown[] } | undefined)?.tools;
-    if (first.status !== 200 || !Array.isArray(tools)) throw new Error(`tools/list: HTTP ${first.status}: ${first.text.slice(0, 300)}`);
-    if (tools.length !== UPSTREAMS * TOOLS) throw new Error(`tools/list listed ${tools.length} tools, expected ${UPSTREAMS * TOOLS}`);
+    const tools = (
+      parseReply(first.headers['content-type'], first.text, 1)?.result as { tools?: unknown[] } | undefined
+    )?.tools;
+    if (first.status !== 200 || !Array.isArray(tools))
+      throw new Error(`tools/list: HTTP ${first.status}: ${first.text.slice(0, 300)}`);
+    if (tools.length !== UPSTREAMS * TOOLS)
+      throw new Error(`tools/list listed ${tools.length} tools, expected ${UPSTREAMS * TOOLS}`);
     for (let i = 0; i < Math.min(50, calls); i++) await post(g.ep, headers, body(2 + i), agent); // warm-up
     const latencies: number[] = [];
     for (let i = 0; i < calls; i++) {
       const t0 = performance.now();
       const r = await post(g.ep, headers, body(100 + i), agent);
       latencies.push(performance.now() - t0);
-      if (r.status !== 200 || r.text.length < first.text.length / 2) throw new Error(`tools/list #${i}: HTTP ${r.status}: ${r.text.slice(0, 300)}`);
+      if (r.status !== 200 || r.text.length < first.text.length / 2)
+        throw new Error(`tools/list #${i}: HTTP ${r.status}: ${r.text.slice(0, 300)}`);
     }
     agent.destroy();
     latencies.sort((x, y) => x - y);
-    const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
+    const pct = (p: number): number =>
+      latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
     return {
       upstreams: UPSTREAMS,
       toolsPerUpstream: TOOLS,
@@ -1219,7 +1396,12 @@ async function measureToolsList(calls: number): Promise<ToolsListResult> {
 
 async function runExtras(failures: Record<string, string>): Promise<Extras> {
   const extras: Extras = {};
-  const step = async <T>(name: ExtraName, what: string, fn: () => Promise<T> | T, show: (r: T) => string): Promise<T | undefined> => {
+  const step = async <T>(
+    name: ExtraName,
+    what: string,
+    fn: () => Promise<T> | T,
+    show: (r: T) => string,
+  ): Promise<T | undefined> => {
     if (!EXTRAS.includes(name)) return undefined;
     process.stdout.write(`${what}… `);
     try {
@@ -1232,18 +1414,37 @@ async function runExtras(failures: Record<string, string>): Promise<Extras> {
       return undefined;
     }
   };
-  const idle = await step('idle-sessions', `idle sessions: opening ${IDLE_SESSIONS} on gatehouse-full`, () => measureIdleSessions(IDLE_SESSIONS), (r) =>
-    `RSS ${fmt(r.rssBeforeMb, 1)} → ${fmt(r.rssAfterMb, 1)} MB (${fmt(r.kbPerSession, 1)} kB per session; opened in ${fmt(r.openSeconds, 1)} s)`);
+  const idle = await step(
+    'idle-sessions',
+    `idle sessions: opening ${IDLE_SESSIONS} on gatehouse-full`,
+    () => measureIdleSessions(IDLE_SESSIONS),
+    (r) =>
+      `RSS ${fmt(r.rssBeforeMb, 1)} → ${fmt(r.rssAfterMb, 1)} MB (${fmt(r.kbPerSession, 1)} kB per session; opened in ${fmt(r.openSeconds, 1)} s)`,
+  );
   if (idle) extras.idleSessions = idle;
-  const ready = await step('ready', 'ready time: gatehouse-full with three stdio upstreams', () => measureReady(QUICK ? 1 : 3), (r) =>
-    `listening after ${fmt(r.spawnToListeningMs)} ms, /readyz 200 after ${fmt(r.spawnToReadyMs)} ms (median of ${r.attempts})`);
+  const ready = await step(
+    'ready',
+    'ready time: gatehouse-full with three stdio upstreams',
+    () => measureReady(QUICK ? 1 : 3),
+    (r) =>
+      `listening after ${fmt(r.spawnToListeningMs)} ms, /readyz 200 after ${fmt(r.spawnToReadyMs)} ms (median of ${r.attempts})`,
+  );
   if (ready) extras.ready = ready;
-  const list = await step('tools-list', 'tools/list: gatehouse-full over 20 upstreams × 100 tools', () => measureToolsList(QUICK ? 100 : 500), (r) =>
-    `${r.toolsListed} tools (${fmt(r.responseBytes / 1024)} kB): p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms over ${r.calls} calls (started in ${fmt(r.startMs)} ms)`);
+  const list = await step(
+    'tools-list',
+    'tools/list: gatehouse-full over 20 upstreams × 100 tools',
+    () => measureToolsList(QUICK ? 100 : 500),
+    (r) =>
+      `${r.toolsListed} tools (${fmt(r.responseBytes / 1024)} kB): p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms over ${r.calls} calls (started in ${fmt(r.startMs)} ms)`,
+  );
   if (list) extras.toolsList = list;
   // The policy decision at 1,000 rules (in process: a pure function, no server involved).
-  const policy = await step('policy', 'policy decision at 1,000 rules', () => runPolicyDecideBench(QUICK ? 20_000 : 200_000), (r) =>
-    `${r.usPerDecision} µs per decision over ${r.rules} rules (compiled in ${r.compileMs} ms)`);
+  const policy = await step(
+    'policy',
+    'policy decision at 1,000 rules',
+    () => runPolicyDecideBench(QUICK ? 20_000 : 200_000),
+    (r) => `${r.usPerDecision} µs per decision over ${r.rules} rules (compiled in ${r.compileMs} ms)`,
+  );
   if (policy) extras.policy = policy;
   return extras;
 }
@@ -1270,21 +1471,30 @@ async function runOnce(
     try {
       process.stdout.write(`${target}: starting… `);
       run = await STARTERS[target]();
-      process.stdout.write(`pid ${run.pid}${run.descendants.length ? ` (children: ${run.descendants.map((d) => `${d.pid} ${d.cmd}`).join(', ')})` : ''}\n`);
+      process.stdout.write(
+        `pid ${run.pid}${run.descendants.length ? ` (children: ${run.descendants.map((d) => `${d.pid} ${d.cmd}`).join(', ')})` : ''}\n`,
+      );
       for (const c of CONCURRENCY) {
         if (!alive(run.pid)) throw new Error(`${target} (pid ${run.pid}) died`);
         let r: CellResult;
         for (let attempt = 1; ; attempt++) {
-          if (WAIT_QUIET_S > 0 && !(await waitQuiet(WAIT_QUIET_S, [run.pid, ...(run.upstreamPid !== undefined ? [run.upstreamPid] : [])]))) {
+          if (
+            WAIT_QUIET_S > 0 &&
+            !(await waitQuiet(WAIT_QUIET_S, [run.pid, ...(run.upstreamPid !== undefined ? [run.upstreamPid] : [])]))
+          ) {
             process.stdout.write(`  (machine not quiet after ${WAIT_QUIET_S} s: measuring anyway)\n`);
           }
           r = await measure(target, run, c);
           if (WAIT_QUIET_S === 0 || r.otherCpuCores < NOISE_LIMIT_CORES || attempt > MAX_NOISY_RETRIES) break;
-          process.stdout.write(`  c=${String(c).padEnd(3)} disturbed (other processes used ${r.otherCpuCores.toFixed(2)} cores): measuring again\n`);
+          process.stdout.write(
+            `  c=${String(c).padEnd(3)} disturbed (other processes used ${r.otherCpuCores.toFixed(2)} cores): measuring again\n`,
+          );
         }
         results.push(r);
         if (target.startsWith('gatehouse') && (r.errors > 0 || r.warmupErrors > 0)) {
-          problems.push(`run ${runIndex + 1}: ${target} c=${c}: ${r.errors} errors (+${r.warmupErrors} in warm-up): a gatehouse target must have none (refused by a limit or the policy?)`);
+          problems.push(
+            `run ${runIndex + 1}: ${target} c=${c}: ${r.errors} errors (+${r.warmupErrors} in warm-up): a gatehouse target must have none (refused by a limit or the policy?)`,
+          );
         }
         process.stdout.write(
           `  c=${String(c).padEnd(3)} ${fmt(r.callsPerSec).padStart(7)} calls/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  ` +
@@ -1313,8 +1523,16 @@ async function runOnce(
 async function main(): Promise<number> {
   const cells = TARGETS.length * CONCURRENCY.length;
   const extrasBudgetMs = EXTRAS.length > 0 ? 180_000 + IDLE_SESSIONS * 20 : 0;
-  const budgetMs = RUNS * (cells * (WARMUP_S + MEASURE_S) * 1000 + TARGETS.length * (START_TIMEOUT_MS + 2 * STOP_GRACE_MS) + cells * DRAIN_TIMEOUT_MS + extrasBudgetMs +
-    (WAIT_QUIET_S > 0 ? cells * (MAX_NOISY_RETRIES + 1) * (WAIT_QUIET_S * 1000 + (WARMUP_S + MEASURE_S) * 1000 + 3000) : 0)) + 30_000;
+  const budgetMs =
+    RUNS *
+      (cells * (WARMUP_S + MEASURE_S) * 1000 +
+        TARGETS.length * (START_TIMEOUT_MS + 2 * STOP_GRACE_MS) +
+        cells * DRAIN_TIMEOUT_MS +
+        extrasBudgetMs +
+        (WAIT_QUIET_S > 0
+          ? cells * (MAX_NOISY_RETRIES + 1) * (WAIT_QUIET_S * 1000 + (WARMUP_S + MEASURE_S) * 1000 + 3000)
+          : 0)) +
+    30_000;
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: over the time budget (${Math.round(budgetMs / 1000)} s): stopping\n`);
     killNow();
@@ -1344,7 +1562,19 @@ async function main(): Promise<number> {
   const goals = evaluateGoals(results, ratios, extras, 1000);
 
   // readable table
-  const headers = ['target', 'c', 'calls/s', 'p50 ms', 'p99 ms', 'errors', 'cpu µs/call', 'upstream µs/call', 'client µs/call', 'peak RSS MB', 'noise cores'];
+  const headers = [
+    'target',
+    'c',
+    'calls/s',
+    'p50 ms',
+    'p99 ms',
+    'errors',
+    'cpu µs/call',
+    'upstream µs/call',
+    'client µs/call',
+    'peak RSS MB',
+    'noise cores',
+  ];
   const rows = results.map((r) => [
     r.target,
     String(r.concurrency),
@@ -1364,19 +1594,34 @@ async function main(): Promise<number> {
   process.stdout.write(
     `${table(
       ['c', 'full / bare', 'full / mcp-proxy', 'full / supergateway', 'full / gatehouse-bare', 'redis / full'],
-      ratios.map((r) => [String(r.concurrency), x(r.fullOverBare), x(r.fullOverMcpProxy), x(r.fullOverSupergateway), x(r.fullOverGatehouseBare), x(r.redisOverFull)]),
+      ratios.map((r) => [
+        String(r.concurrency),
+        x(r.fullOverBare),
+        x(r.fullOverMcpProxy),
+        x(r.fullOverSupergateway),
+        x(r.fullOverGatehouseBare),
+        x(r.redisOverFull),
+      ]),
       [true, true, true, true, true, true],
     )}\n\n`,
   );
   process.stdout.write('targets of the issue (gatehouse-full, c=64 unless stated):\n');
   for (const g of goals) {
-    const m = g.measured === null ? '–' : g.unit === '×' ? `${g.measured.toFixed(2)}×` : `${fmt(g.measured, g.measured < 10 ? 2 : 0)} ${g.unit}`;
+    const m =
+      g.measured === null
+        ? '–'
+        : g.unit === '×'
+          ? `${g.measured.toFixed(2)}×`
+          : `${fmt(g.measured, g.measured < 10 ? 2 : 0)} ${g.unit}`;
     process.stdout.write(`  ${verdict(g).padEnd(12)} ${g.label}: ${m} (goal ${g.target})\n`);
   }
-  for (const [t, n] of Object.entries(targetNotes)) if (n.notes.length > 0) process.stdout.write(`note ${t}: ${n.notes.join('; ')}\n`);
+  for (const [t, n] of Object.entries(targetNotes))
+    if (n.notes.length > 0) process.stdout.write(`note ${t}: ${n.notes.join('; ')}\n`);
   const noisy = results.filter((r) => r.otherCpuCores >= NOISE_LIMIT_CORES);
   if (noisy.length > 0) {
-    process.stdout.write(`warning: other processes used CPU during ${noisy.length} cell(s) (up to ${Math.max(...noisy.map((r) => r.otherCpuCores)).toFixed(2)} cores): numbers are disturbed, rerun on a quiet machine\n`);
+    process.stdout.write(
+      `warning: other processes used CPU during ${noisy.length} cell(s) (up to ${Math.max(...noisy.map((r) => r.otherCpuCores)).toFixed(2)} cores): numbers are disturbed, rerun on a quiet machine\n`,
+    );
   }
   for (const [t, msg] of Object.entries(skipped)) process.stdout.write(`SKIPPED ${t}: ${msg}\n`);
   for (const p of problems) process.stdout.write(`PROBLEM ${p}\n`);
@@ -1390,9 +1635,21 @@ async function main(): Promise<number> {
     measureSeconds: MEASURE_S,
     waitQuietSeconds: WAIT_QUIET_S,
     concurrency: CONCURRENCY,
-    machine: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, clkTck: CLK_TCK },
+    machine: {
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? null,
+      clkTck: CLK_TCK,
+    },
     git: gitInfo(),
-    workload: { tool: 'echo', text: ECHO_TEXT, protocolVersion: PROTOCOL_VERSION, gatehouseLogLevel: GATEHOUSE_LOG_LEVEL, idleSessions: IDLE_SESSIONS },
+    workload: {
+      tool: 'echo',
+      text: ECHO_TEXT,
+      protocolVersion: PROTOCOL_VERSION,
+      gatehouseLogLevel: GATEHOUSE_LOG_LEVEL,
+      idleSessions: IDLE_SESSIONS,
+    },
     targets: targetNotes,
     results,
     ratios,
@@ -1403,7 +1660,9 @@ async function main(): Promise<number> {
     failures,
     problems,
   };
-  process.stdout.write(`\nMarkdown (for the README; also: node dist/bench/table.js FILE):\n\n${caption(report)}\n\n${markdown(report)}\n\n`);
+  process.stdout.write(
+    `\nMarkdown (for the README; also: node dist/bench/table.js FILE):\n\n${caption(report)}\n\n${markdown(report)}\n\n`,
+  );
   if (process.env.BENCH_NO_WRITE !== '1') {
     fs.mkdirSync(RESULTS_DIR, { recursive: true });
     const text = `${JSON.stringify(report, null, 2)}\n`;
@@ -1412,7 +1671,10 @@ async function main(): Promise<number> {
       fs.writeFileSync(path.join(RESULTS_DIR, 'latest.quick.json'), text);
       process.stdout.write('wrote bench/results/latest.quick.json (quick mode)\n');
     } else {
-      const stamp = started.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+      const stamp = started
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/:/g, '-');
       const file = path.join(RESULTS_DIR, `${stamp}.json`);
       fs.writeFileSync(file, text);
       fs.writeFileSync(path.join(RESULTS_DIR, 'latest.json'), text);
@@ -1425,7 +1687,9 @@ async function main(): Promise<number> {
     const missed = goals.filter((g) => g.met === false);
     const unjudged = goals.filter((g) => g.met === null);
     if (missed.length > 0 || unjudged.length > 0) {
-      process.stdout.write(`BENCH_ENFORCE: ${missed.length} target(s) missed${unjudged.length > 0 ? `, ${unjudged.length} not measured or not judged` : ''}: ${[...missed, ...unjudged].map((g) => g.id).join(', ')}\n`);
+      process.stdout.write(
+        `BENCH_ENFORCE: ${missed.length} target(s) missed${unjudged.length > 0 ? `, ${unjudged.length} not measured or not judged` : ''}: ${[...missed, ...unjudged].map((g) => g.id).join(', ')}\n`,
+      );
       return 1;
     }
   }

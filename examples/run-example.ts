@@ -13,7 +13,9 @@ const config = process.env.GATEHOUSE_CONFIG ?? join(root, 'examples', 'gatehouse
 
 function startOrders(): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const orders = spawn(process.execPath, [join(here, 'orders', 'server.js'), '--http'], { stdio: ['ignore', 'inherit', 'pipe'] });
+    const orders = spawn(process.execPath, [join(here, 'orders', 'server.js'), '--http'], {
+      stdio: ['ignore', 'inherit', 'pipe'],
+    });
     let buffered = '';
     const timer = setTimeout(() => reject(new Error('the orders example did not start within 10 s')), 10_000);
     orders.stderr!.on('data', (chunk: Buffer) => {
@@ -26,13 +28,19 @@ function startOrders(): Promise<ChildProcess> {
     });
     orders.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`the orders example exited with code ${code ?? 'none'} (is port 9101 taken? set ORDERS_PORT and the url in ${config})`));
+      reject(
+        new Error(
+          `the orders example exited with code ${code ?? 'none'} (is port 9101 taken? set ORDERS_PORT and the url in ${config})`,
+        ),
+      );
     });
   });
 }
 
 const orders = await startOrders();
-const gateway = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), 'start', '--config', config], { stdio: 'inherit' });
+const gateway = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), 'start', '--config', config], {
+  stdio: 'inherit',
+});
 
 let stopping = false;
 function stop(signal: NodeJS.Signals): void {

@@ -6,7 +6,11 @@ import { ReasonCounter, type AuditSink } from './audit/audit-sink.js';
 import { createAuditSink, type LineStream } from './audit/create-audit-sink.js';
 import type { FileOutputOptions } from './audit/file-sink.js';
 import { Telemetry, type TelemetryOptions } from './audit/telemetry.js';
-import { registerAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from './auth/as/plugin.js';
+import {
+  registerAuthorizationServer,
+  type AuthorizationServer,
+  type AuthorizationServerOptions,
+} from './auth/as/plugin.js';
 import type { AuthRequest, AuthResult, Authenticator } from './auth/authenticator.js';
 import { createAuthenticator } from './auth/resource-server.js';
 import { knownSecrets } from './config/known-secrets.js';
@@ -52,7 +56,9 @@ export interface AppDeps {
   /** Tests inject faults here; production uses the transport the config names. */
   channelFactory?: (config: GatehouseConfig['upstreams'][number]) => Channel;
   /** `auth.mode: builtin`: the store (default: the one `auth.builtin.store` names), and test-only options of the server. */
-  authorizationServer?: { store?: AsStore } & Partial<Pick<AuthorizationServerOptions, 'now' | 'fetchClientMetadata' | 'unsafe'>>;
+  authorizationServer?: { store?: AsStore } & Partial<
+    Pick<AuthorizationServerOptions, 'now' | 'fetchClientMetadata' | 'unsafe'>
+  >;
   /** Tests: a metric reader to collect from and a span exporter (in-memory); each turns its signal on whatever the config says. */
   telemetry?: Pick<TelemetryOptions, 'metricReader' | 'spanExporter'>;
   /** Session revocations and idle clocks (default: the one `sessions.store` names); tests share one between two apps. */
@@ -104,13 +110,27 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     config: config.telemetry,
     serviceVersion: VERSION,
     logger,
-    sources: { sessions: () => frontDoor?.sessionCount ?? 0, upstreams: () => upstreams.health(), policy: () => reloader?.status, redis: () => redis?.health().state, limits: () => limits.counters },
+    sources: {
+      sessions: () => frontDoor?.sessionCount ?? 0,
+      upstreams: () => upstreams.health(),
+      policy: () => reloader?.status,
+      redis: () => redis?.health().state,
+      limits: () => limits.counters,
+    },
     // Threat model #7 on the metrics listener too: a scraper sends no Origin and names the address it scrapes.
     admit: (headers) => headers.origin === undefined && metricsHosts.hostAllowed(headers.host),
     ...deps.telemetry,
   });
   // Audit records (README "Audit records"): stdout shares the operational logger's destination, so lines never interleave.
-  const auditLog = deps.audit === undefined ? createAuditSink(config.audit, { logger, stdout: destinationOf(logger), secrets, ...(deps.auditFile !== undefined ? { file: deps.auditFile } : {}) }) : undefined;
+  const auditLog =
+    deps.audit === undefined
+      ? createAuditSink(config.audit, {
+          logger,
+          stdout: destinationOf(logger),
+          secrets,
+          ...(deps.auditFile !== undefined ? { file: deps.auditFile } : {}),
+        })
+      : undefined;
   // Every audit record also counts in the metrics it implies (unwrapped when metrics are off).
   const audit: AuditSink = telemetry.audit(deps.audit ?? auditLog!);
   const policy: PolicyEngine = startStep(audit, 'policy', () => deps.policy ?? createPolicyEngine(config));
@@ -120,7 +140,10 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   const authenticator =
     deps.authenticator ??
     (config.auth.mode === 'builtin'
-      ? { authenticate: (req: AuthRequest): AuthResult | Promise<AuthResult> => builtinAuthenticator?.authenticate(req) ?? AS_NOT_READY }
+      ? {
+          authenticate: (req: AuthRequest): AuthResult | Promise<AuthResult> =>
+            builtinAuthenticator?.authenticate(req) ?? AS_NOT_READY,
+        }
       : createAuthenticator(config, deps.devJwks ? { devJwks: deps.devJwks } : {}));
 
   // The front door and the upstreams need each other (relays go up, calls go down); the hooks close the loop.
@@ -133,24 +156,36 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     secrets,
     ...(deps.channelFactory ? { channelFactory: deps.channelFactory } : {}),
     // Declare sampling/elicitation/roots to an upstream only when the policy could let it ask (threat model #19).
-    declarable: (upstream) => declarableCapabilities(policy.possibleUpstreamRequests?.(upstream) ?? ALL_UPSTREAM_REQUESTS),
+    declarable: (upstream) =>
+      declarableCapabilities(policy.possibleUpstreamRequests?.(upstream) ?? ALL_UPSTREAM_REQUESTS),
     hooks: {
       relay: (upstream, request, origin) => frontDoor!.relay(upstream, request, origin),
       notification: (upstream, n, origin) => frontDoor?.upstreamNotification(upstream, n, origin),
       ready: (upstream) => void router?.refresh(upstream),
       stateChanged: (upstream, state, detail) => {
-        audit.record({ type: 'upstream.state', upstream, outcome: state === 'ready' ? 'ok' : 'error', ...(detail !== undefined ? { detail } : {}) });
+        audit.record({
+          type: 'upstream.state',
+          upstream,
+          outcome: state === 'ready' ? 'ok' : 'error',
+          ...(detail !== undefined ? { detail } : {}),
+        });
       },
       // An open breaker does not make /readyz fail: the other upstreams keep serving (README "Upstream resilience").
       breakerChanged: (upstream, breaker) => {
-        audit.record({ type: 'upstream.state', upstream, outcome: breaker === 'closed' ? 'ok' : 'error', detail: `breaker ${breaker}` });
+        audit.record({
+          type: 'upstream.state',
+          upstream,
+          outcome: breaker === 'closed' ? 'ok' : 'error',
+          detail: `breaker ${breaker}`,
+        });
       },
     },
   });
   // Tool pinning (docs/architecture.md §8): the lock is read now, so a missing or broken one stops the start
   // (ConfigError).
   const lockFile = pinningActive(config) ? config.pinning.lockFile : undefined;
-  const pinning: RouterPinning | undefined = lockFile !== undefined ? { lock: startStep(audit, 'tools lock', () => readToolsLock(lockFile)), audit } : undefined;
+  const pinning: RouterPinning | undefined =
+    lockFile !== undefined ? { lock: startStep(audit, 'tools lock', () => readToolsLock(lockFile)), audit } : undefined;
   router = new Router(config, upstreams, logger, pinning);
   /** Re-reads the lock (after `gatehouse tools approve`); a broken one keeps the lock in use. */
   const reloadLock = (trigger: string): void => {
@@ -164,16 +199,40 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     }
   };
   // The one Redis connection (`redis`), shared by the parts that keep global state there (docs/architecture.md §7).
-  const redis: RedisHandle | undefined = config.redis !== undefined ? createRedisClient(config.redis, logger.child({ component: 'redis' })) : undefined;
-  redis?.onChange((h) => audit.record({ type: 'store.state', outcome: h.state === 'up' ? 'ok' : 'error', detail: h.state === 'up' ? 'redis up' : `redis down${h.lastError !== undefined ? `: ${h.lastError}` : ''}` }));
+  const redis: RedisHandle | undefined =
+    config.redis !== undefined ? createRedisClient(config.redis, logger.child({ component: 'redis' })) : undefined;
+  redis?.onChange((h) =>
+    audit.record({
+      type: 'store.state',
+      outcome: h.state === 'up' ? 'ok' : 'error',
+      detail: h.state === 'up' ? 'redis up' : `redis down${h.lastError !== undefined ? `: ${h.lastError}` : ''}`,
+    }),
+  );
   // Session ids any replica can serve (docs/architecture.md §7); revocations and idle clocks in memory or on the
   // shared Redis.
   const sessions = createSessionAuthority(config, deps.sessionStore ?? createSessionStore(config, redis), logger);
   // Call limits (README "Rate limits and quotas"): the loader guarantees `redis` when the store is redis.
   const limitsConfig = config.limits ?? { store: 'memory', onStoreError: 'closed', rules: [] };
-  const limiterStore = limitsConfig.store === 'redis' && redis !== undefined ? new RedisLimiter(redis.client, { keyPrefix: `${redis.keyPrefix}limits:` }) : new MemoryLimiter();
-  const limits = new CallLimiter({ limits: limitsConfig, store: limiterStore, logger: logger.child({ component: 'limits' }) });
-  frontDoor = new FrontDoor({ config, router, policy, audit, logger, version: VERSION, sessions, limits, tracing: telemetry.tracing });
+  const limiterStore =
+    limitsConfig.store === 'redis' && redis !== undefined
+      ? new RedisLimiter(redis.client, { keyPrefix: `${redis.keyPrefix}limits:` })
+      : new MemoryLimiter();
+  const limits = new CallLimiter({
+    limits: limitsConfig,
+    store: limiterStore,
+    logger: logger.child({ component: 'limits' }),
+  });
+  frontDoor = new FrontDoor({
+    config,
+    router,
+    policy,
+    audit,
+    logger,
+    version: VERSION,
+    sessions,
+    limits,
+    tracing: telemetry.tracing,
+  });
 
   // Hot reload (docs/architecture.md §8): only the compiled policy of `policy.dir` this function created is reloaded.
   const reloader =
@@ -184,8 +243,16 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     // The lock lives in the policy folder by default: a change there may be an approval.
     reloadLock(o.trigger);
     if (!o.ok) {
-      logger.error({ policyDir: config.policy?.dir, trigger: o.trigger, policyRevision: o.revision, problems: o.error }, 'policy reload failed; the previous policy keeps serving');
-      audit.record({ type: 'config', outcome: 'error', policyRevision: o.revision, detail: `policy reload (${o.trigger}) failed: ${o.error}` });
+      logger.error(
+        { policyDir: config.policy?.dir, trigger: o.trigger, policyRevision: o.revision, problems: o.error },
+        'policy reload failed; the previous policy keeps serving',
+      );
+      audit.record({
+        type: 'config',
+        outcome: 'error',
+        policyRevision: o.revision,
+        detail: `policy reload (${o.trigger}) failed: ${o.error}`,
+      });
       return;
     }
     if (!o.changed) {
@@ -193,7 +260,12 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       return;
     }
     logger.info({ trigger: o.trigger, policyRevision: o.revision, previousRevision: o.previous }, 'policy reloaded');
-    audit.record({ type: 'config', outcome: 'ok', policyRevision: o.revision, detail: `policy reload (${o.trigger}): ${o.previous} -> ${o.revision}` });
+    audit.record({
+      type: 'config',
+      outcome: 'ok',
+      policyRevision: o.revision,
+      detail: `policy reload (${o.trigger}): ${o.previous} -> ${o.revision}`,
+    });
     // What a session may see can have changed: every kind of list.
     frontDoor!.announceChanges(new Set(['tools', 'resources', 'prompts'] as const));
   };
@@ -213,20 +285,45 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       ready: started && !closing && waiting.length === 0 && !limiterDown && audit.accepting?.() !== false,
       detail: {
         ...(auditLog !== undefined ? { audit: auditLog.status() } : {}),
-        ...(redisHealth !== undefined ? { redis: { ...redisHealth, ...(limitsConfig.store === 'redis' ? { limits: limiterDown ? 'failing closed' : 'ok' } : {}) } } : {}),
+        ...(redisHealth !== undefined
+          ? {
+              redis: {
+                ...redisHealth,
+                ...(limitsConfig.store === 'redis' ? { limits: limiterDown ? 'failing closed' : 'ok' } : {}),
+              },
+            }
+          : {}),
         upstreams: health,
         sessions: frontDoor!.sessionCount,
         ...(waiting.length > 0 ? { waitingFor: waiting } : {}),
         // A bad policy file does not make the gateway unready: the previous policy is serving.
-        ...(status !== undefined ? { policy: { revision: status.revision, ...(status.lastError !== undefined ? { lastError: status.lastError } : {}) } } : {}),
+        ...(status !== undefined
+          ? {
+              policy: {
+                revision: status.revision,
+                ...(status.lastError !== undefined ? { lastError: status.lastError } : {}),
+              },
+            }
+          : {}),
       },
     };
   };
   const authFailures = new ReasonCounter();
   const clientCertOf = edgeClientCertReader(config, logger);
   // HTTP-level limits (server.httpRateLimit) share the call limits' store: Redis counters are global to the replicas.
-  const httpRateLimitStore = limitsConfig.store === 'redis' && redis !== undefined ? { redis, onStoreError: limitsConfig.onStoreError } : {};
-  const http = buildEdge({ config, frontDoor, authenticator, logger, readiness, audit, authFailures, clientCertOf, httpRateLimitStore });
+  const httpRateLimitStore =
+    limitsConfig.store === 'redis' && redis !== undefined ? { redis, onStoreError: limitsConfig.onStoreError } : {};
+  const http = buildEdge({
+    config,
+    frontDoor,
+    authenticator,
+    logger,
+    readiness,
+    audit,
+    authFailures,
+    clientCertOf,
+    httpRateLimitStore,
+  });
 
   // The built-in authorization server: its own encapsulated scope of the edge app, registered when the app loads
   // (`ready()`/`listen()`), so its start-up checks and key import (asynchronous) happen before the first request.
@@ -250,18 +347,27 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     // only there, the IdP may be a plain-http loopback one too (the loader refuses any other plain-http IdP).
     const localDevelopment = new URL(as.issuer).protocol === 'http:';
     void http.register(async (scope) => {
-      const server = await registerAuthorizationServer(scope, {
-        config,
-        as,
-        store,
-        logger: logger.child({ component: 'as' }),
-        clientCertOf,
-        ...asOptions,
-        unsafe: { ...(localDevelopment ? { allowInsecureIdp: true } : {}), ...asOptions.unsafe },
-      }, httpLimitsOf(http));
-      builtinAuthenticator = createAuthenticator(config, { builtin: { jwks: server.jwks, isRevoked: server.isRevoked } });
+      const server = await registerAuthorizationServer(
+        scope,
+        {
+          config,
+          as,
+          store,
+          logger: logger.child({ component: 'as' }),
+          clientCertOf,
+          ...asOptions,
+          unsafe: { ...(localDevelopment ? { allowInsecureIdp: true } : {}), ...asOptions.unsafe },
+        },
+        httpLimitsOf(http),
+      );
+      builtinAuthenticator = createAuthenticator(config, {
+        builtin: { jwks: server.jwks, isRevoked: server.isRevoked },
+      });
       authorizationServer = server;
-      logger.info({ issuer: server.issuer, signingKeys: server.jwks.keys.length, store: as.store.kind }, 'built-in authorization server ready');
+      logger.info(
+        { issuer: server.issuer, signingKeys: server.jwks.keys.length, store: as.store.kind },
+        'built-in authorization server ready',
+      );
     });
   }
 
@@ -287,11 +393,18 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     readiness,
     async start() {
       logger.info(
-        config.policy !== undefined ? { policyDir: config.policy.dir, policyRevision: policy.revision } : { policyRevision: policy.revision },
-        config.policy !== undefined ? 'policy loaded' : 'no policy: every request is allowed (auth.mode none, loopback only)',
+        config.policy !== undefined
+          ? { policyDir: config.policy.dir, policyRevision: policy.revision }
+          : { policyRevision: policy.revision },
+        config.policy !== undefined
+          ? 'policy loaded'
+          : 'no policy: every request is allowed (auth.mode none, loopback only)',
       );
       if (config.auth.mode === 'none') {
-        logger.warn({ host: config.server.host }, 'authentication is OFF (auth.mode: none) — allowed on loopback only; do not expose this gateway');
+        logger.warn(
+          { host: config.server.host },
+          'authentication is OFF (auth.mode: none) — allowed on loopback only; do not expose this gateway',
+        );
       }
       // A metrics port that cannot be bound stops the start, before any upstream is started.
       await telemetry.start();
@@ -303,7 +416,10 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
         try {
           reloader.watch();
         } catch (err) {
-          logger.warn({ policyDir: config.policy?.dir, err: err instanceof Error ? err.message : String(err) }, 'cannot watch the policy folder; reload with SIGHUP');
+          logger.warn(
+            { policyDir: config.policy?.dir, err: err instanceof Error ? err.message : String(err) },
+            'cannot watch the policy folder; reload with SIGHUP',
+          );
         }
       }
       started = true;
@@ -359,14 +475,22 @@ function startStep<T>(audit: AuditSink, what: string, step: () => T): T {
   try {
     return step();
   } catch (err) {
-    audit.record({ type: 'config', outcome: 'error', detail: `start: ${what}: ${err instanceof Error ? err.message : String(err)}` });
+    audit.record({
+      type: 'config',
+      outcome: 'error',
+      detail: `start: ${what}: ${err instanceof Error ? err.message : String(err)}`,
+    });
     throw err;
   }
 }
 
 /** The destination a pino logger writes to (children share their parent's). */
 function destinationOf(logger: Logger): LineStream {
-  return (logger as Logger & Record<symbol, LineStream | undefined>)[pino.symbols.streamSym] ?? { write: (line: string) => process.stdout.write(line) };
+  return (
+    (logger as Logger & Record<symbol, LineStream | undefined>)[pino.symbols.streamSym] ?? {
+      write: (line: string) => process.stdout.write(line),
+    }
+  );
 }
 
 /** Whether any upstream's tools are compared with `tools.lock` (a mode other than `off`, globally or per upstream). */
@@ -374,4 +498,10 @@ export function pinningActive(config: GatehouseConfig): boolean {
   return config.upstreams.some((u) => (u.pinning ?? config.pinning.mode) !== 'off');
 }
 
-const AS_NOT_READY: AuthResult = Object.freeze({ ok: false, status: 503, wwwAuthenticate: '', reason: 'verifier_unavailable', detail: 'the built-in authorization server is not registered yet' });
+const AS_NOT_READY: AuthResult = Object.freeze({
+  ok: false,
+  status: 503,
+  wwwAuthenticate: '',
+  reason: 'verifier_unavailable',
+  detail: 'the built-in authorization server is not registered yet',
+});

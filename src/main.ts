@@ -15,7 +15,14 @@ import { planApproval } from './policy/pinning/approve.js';
 import { readToolsLock, writeToolsLock } from './policy/pinning/lock-io.js';
 import { scanListings } from './policy/pinning/description-scan.js';
 import { lockListings } from './policy/pinning/lock-file.js';
-import { fixtureInput, fixtureRequestProblem, formatTestReport, loadPolicyFixtures, runPolicyFixtures, type FixtureRequest } from './policy/test-runner.js';
+import {
+  fixtureInput,
+  fixtureRequestProblem,
+  formatTestReport,
+  loadPolicyFixtures,
+  runPolicyFixtures,
+  type FixtureRequest,
+} from './policy/test-runner.js';
 import { UPSTREAM_REQUEST_METHODS } from './policy/upstream-requests.js';
 import type { SecretRedactor } from './lib/secret-redactor.js';
 import { VERSION } from './version.js';
@@ -134,7 +141,11 @@ async function start(file: string): Promise<number> {
   } catch (err) {
     // A start-up collision or a busy port: stop the upstream processes already running, or they keep this
     // process (and themselves) alive after the error is printed.
-    app.auditLog?.record({ type: 'config', outcome: 'error', detail: `start failed: ${err instanceof Error ? err.message : String(err)}` });
+    app.auditLog?.record({
+      type: 'config',
+      outcome: 'error',
+      detail: `start failed: ${err instanceof Error ? err.message : String(err)}`,
+    });
     await app.close(0).catch(() => undefined);
     throw err;
   }
@@ -154,15 +165,25 @@ function check(file: string, json: boolean): number {
   // The policy is compiled as at start: its problems are printed like the config's (file:line: path: problem).
   const policy = config.policy !== undefined ? loadPolicyDir(config.policy.dir) : undefined;
   // The tools lock, when pinning is on, is read as at start: a missing or broken lock is a problem here too.
-  const lock = pinningActive(config) && config.pinning.lockFile !== undefined ? readToolsLock(config.pinning.lockFile) : undefined;
+  const lock =
+    pinningActive(config) && config.pinning.lockFile !== undefined ? readToolsLock(config.pinning.lockFile) : undefined;
   // Approved definitions carrying instruction-like or invisible text are flagged (warnings: exit stays 0).
   const findings = lock !== undefined ? scanListings(lockListings(lock)) : [];
-  for (const f of findings) process.stderr.write(`warning: ${f.upstream}/${f.tool} ${f.path}: ${f.kind}: ${f.excerpt}\n`);
-  const policySummary = policy !== undefined ? { dir: config.policy!.dir, revision: policy.revision, files: policy.files.length, rules: policy.rules.length } : undefined;
-  if (json) process.stdout.write(`${JSON.stringify({ ok: true, config: describeConfig(config), ...(policySummary ? { policy: policySummary } : {}) }, null, 2)}\n`);
+  for (const f of findings)
+    process.stderr.write(`warning: ${f.upstream}/${f.tool} ${f.path}: ${f.kind}: ${f.excerpt}\n`);
+  const policySummary =
+    policy !== undefined
+      ? { dir: config.policy!.dir, revision: policy.revision, files: policy.files.length, rules: policy.rules.length }
+      : undefined;
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, config: describeConfig(config), ...(policySummary ? { policy: policySummary } : {}) }, null, 2)}\n`,
+    );
   else {
     const upstreams = `${config.upstreams.length} upstream${config.upstreams.length === 1 ? '' : 's'}: ${config.upstreams.map((u) => `${u.name} [${u.transport}]`).join(', ')}`;
-    const rules = policySummary ? `; policy ${policySummary.revision}: ${policySummary.rules} rule${policySummary.rules === 1 ? '' : 's'} in ${policySummary.files} file${policySummary.files === 1 ? '' : 's'}` : '';
+    const rules = policySummary
+      ? `; policy ${policySummary.revision}: ${policySummary.rules} rule${policySummary.rules === 1 ? '' : 's'} in ${policySummary.files} file${policySummary.files === 1 ? '' : 's'}`
+      : '';
     process.stdout.write(`${file}: OK (${upstreams}${rules})\n`);
   }
   return 0;
@@ -195,7 +216,10 @@ async function toolsList(file: string, json: boolean): Promise<number> {
             { unavailable: down.map((d) => d.name), separator: config.catalogue.separator },
           )
         : [];
-    if (json) process.stdout.write(`${JSON.stringify({ tools: rows, unavailable: down.map((d) => d.name), warnings }, null, 2)}\n`);
+    if (json)
+      process.stdout.write(
+        `${JSON.stringify({ tools: rows, unavailable: down.map((d) => d.name), warnings }, null, 2)}\n`,
+      );
     else {
       const width = Math.max(13, ...rows.map((r) => r.exposed.length));
       process.stdout.write(`${'EXPOSED NAME'.padEnd(width)}  UPSTREAM / TOOL\n`);
@@ -217,12 +241,20 @@ async function toolsList(file: string, json: boolean): Promise<number> {
  * they list with the lock, prints every difference for review and, with `--yes`, writes the new lock
  * atomically. A running gateway whose lock is in its policy folder picks the new lock up (or on SIGHUP).
  */
-async function toolsApprove(file: string, opts: { upstream?: string; tool?: string; yes: boolean; by?: string }): Promise<number> {
+async function toolsApprove(
+  file: string,
+  opts: { upstream?: string; tool?: string; yes: boolean; by?: string },
+): Promise<number> {
   const config = load(file);
   const lockFile = config.pinning.lockFile;
-  if (lockFile === undefined) throw new UsageError(`${file} has neither pinning.lockFile nor policy.dir: there is no tools.lock to write`);
+  if (lockFile === undefined)
+    throw new UsageError(`${file} has neither pinning.lockFile nor policy.dir: there is no tools.lock to write`);
   const lock = readToolsLock(lockFile, { ifMissing: 'empty' });
-  const listingConfig: GatehouseConfig = { ...config, pinning: { ...config.pinning, mode: 'off' }, upstreams: config.upstreams.map((u) => ({ ...u, pinning: 'off' as const })) };
+  const listingConfig: GatehouseConfig = {
+    ...config,
+    pinning: { ...config.pinning, mode: 'off' },
+    upstreams: config.upstreams.map((u) => ({ ...u, pinning: 'off' as const })),
+  };
   const secrets = secretRedactorFor(config);
   const logger = pino({ level: 'warn', ...redactingLogHooks(secrets) }, pino.destination(2));
   // The running gateway records the approval when it re-reads the lock (tool.pin.released); this run records nothing.
@@ -241,13 +273,18 @@ async function toolsApprove(file: string, opts: { upstream?: string; tool?: stri
     const plan = planApproval({
       listings: app.router.toolListings(),
       lock,
-      selection: { ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}), ...(opts.tool !== undefined ? { tool: opts.tool } : {}) },
+      selection: {
+        ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}),
+        ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
+      },
       now: Date.now(),
       ...(by !== undefined && by !== '' ? { approvedBy: by } : {}),
     });
     process.stdout.write(`${plan.text}\n`);
     if (plan.problems.length > 0) {
-      process.stderr.write(`not written: ${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'} (see above)\n`);
+      process.stderr.write(
+        `not written: ${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'} (see above)\n`,
+      );
       return 1;
     }
     if (plan.changes.length === 0) {
@@ -255,11 +292,15 @@ async function toolsApprove(file: string, opts: { upstream?: string; tool?: stri
       return 0;
     }
     if (!opts.yes) {
-      process.stdout.write(`not written: review the changes above, then re-run with --yes to approve them into ${lockFile}\n`);
+      process.stdout.write(
+        `not written: review the changes above, then re-run with --yes to approve them into ${lockFile}\n`,
+      );
       return 0;
     }
     writeToolsLock(lockFile, plan.lock);
-    process.stdout.write(`wrote ${lockFile}: ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} approved${by !== undefined && by !== '' ? ` by ${by}` : ''}\n`);
+    process.stdout.write(
+      `wrote ${lockFile}: ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} approved${by !== undefined && by !== '' ? ` by ${by}` : ''}\n`,
+    );
     return 0;
   } finally {
     await app.close(1000);
@@ -270,7 +311,10 @@ async function toolsApprove(file: string, opts: { upstream?: string; tool?: stri
  * `gatehouse token`: mints a dev-mode access token with the same key file the gateway verifies against
  * (created on first use). Only the token goes to stdout, so `TOKEN=$(gatehouse token …)` works.
  */
-async function token(file: string, opts: { sub?: string; scope: string[]; clientId?: string; ttl?: string }): Promise<number> {
+async function token(
+  file: string,
+  opts: { sub?: string; scope: string[]; clientId?: string; ttl?: string },
+): Promise<number> {
   const config = load(file);
   const { auth } = config;
   if (auth.mode !== 'dev' || auth.dev === undefined) {
@@ -317,13 +361,19 @@ function policyDirOf(dir: string | undefined, file: string): { dir: string; sepa
 class UsageError extends Error {}
 
 /** `gatehouse audit verify`: the hash chain of the files, in order; exit 1 at the first broken record. */
-function auditVerify(files: string[], opts: { keyEnv: string | undefined; keyFile: string | undefined; json: boolean }): number {
-  if (files.length === 0) throw new UsageError('audit verify: name at least one audit file (rotated files first, in order)');
-  if (opts.keyEnv !== undefined && opts.keyFile !== undefined) throw new UsageError('audit verify: pass --key-env or --key-file, not both');
+function auditVerify(
+  files: string[],
+  opts: { keyEnv: string | undefined; keyFile: string | undefined; json: boolean },
+): number {
+  if (files.length === 0)
+    throw new UsageError('audit verify: name at least one audit file (rotated files first, in order)');
+  if (opts.keyEnv !== undefined && opts.keyFile !== undefined)
+    throw new UsageError('audit verify: pass --key-env or --key-file, not both');
   let key: string | undefined;
   if (opts.keyEnv !== undefined) {
     key = process.env[opts.keyEnv];
-    if (key === undefined || key === '') throw new UsageError(`audit verify: environment variable ${opts.keyEnv} is not set`);
+    if (key === undefined || key === '')
+      throw new UsageError(`audit verify: environment variable ${opts.keyEnv} is not set`);
   } else if (opts.keyFile !== undefined) {
     // Read like a config `fromFile` secret: one trailing newline is not part of the key.
     key = readFileSync(opts.keyFile, 'utf8').replace(/\r?\n$/, '');
@@ -355,7 +405,17 @@ function policyTest(dir: string | undefined, file: string): number {
 function policyExplain(
   dir: string | undefined,
   file: string,
-  opts: { sub?: string; scope: string[]; tool?: string; prompt?: string; uri?: string; request?: string; mode?: string; upstream?: string; args?: string },
+  opts: {
+    sub?: string;
+    scope: string[];
+    tool?: string;
+    prompt?: string;
+    uri?: string;
+    request?: string;
+    mode?: string;
+    upstream?: string;
+    args?: string;
+  },
 ): number {
   const where = policyDirOf(dir, file);
   const named = [opts.tool, opts.prompt, opts.uri, opts.request].filter((v) => v !== undefined).length;
@@ -363,7 +423,8 @@ function policyExplain(
   if (opts.request !== undefined && !UPSTREAM_REQUEST_METHODS.has(opts.request)) {
     throw new UsageError(`policy explain: --request must be one of ${[...UPSTREAM_REQUEST_METHODS].join(', ')}`);
   }
-  if (opts.mode !== undefined && opts.mode !== 'form' && opts.mode !== 'url') throw new UsageError('policy explain: --mode must be form or url');
+  if (opts.mode !== undefined && opts.mode !== 'form' && opts.mode !== 'url')
+    throw new UsageError('policy explain: --mode must be form or url');
   let args: Record<string, unknown> | undefined;
   if (opts.args !== undefined) {
     let parsed: unknown;
@@ -372,12 +433,15 @@ function policyExplain(
     } catch {
       throw new UsageError('policy explain: --args must be a JSON object');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('policy explain: --args must be a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new UsageError('policy explain: --args must be a JSON object');
     args = parsed as Record<string, unknown>;
   }
   const policy = loadPolicyDir(where.dir);
   const scopes = opts.scope.flatMap((s) => s.split(/\s+/)).filter((s) => s !== '');
-  const method = opts.request ?? (opts.tool !== undefined ? 'tools/call' : opts.prompt !== undefined ? 'prompts/get' : 'resources/read');
+  const method =
+    opts.request ??
+    (opts.tool !== undefined ? 'tools/call' : opts.prompt !== undefined ? 'prompts/get' : 'resources/read');
   const request: FixtureRequest = {
     method,
     ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
@@ -390,7 +454,10 @@ function policyExplain(
   // The same checks as a fixture's request (e.g. a request from an upstream names the upstream).
   const problem = fixtureRequestProblem(request);
   if (problem !== undefined) throw new UsageError(`policy explain: ${problem}`);
-  const input = fixtureInput({ principal: { ...(opts.sub !== undefined && opts.sub !== '' ? { sub: opts.sub } : {}), scopes }, request }, { separator: where.separator, now: Date.now() });
+  const input = fixtureInput(
+    { principal: { ...(opts.sub !== undefined && opts.sub !== '' ? { sub: opts.sub } : {}), scopes }, request },
+    { separator: where.separator, now: Date.now() },
+  );
   process.stdout.write(`${formatExplanation(explain(input, policy))}\n`);
   return 0;
 }
@@ -451,7 +518,12 @@ async function main(argv: string[]): Promise<number> {
     case 'token':
       return token(file, { sub: values.sub, scope: values.scope, clientId: values['client-id'], ttl: values.ttl });
     case 'audit':
-      if (sub === 'verify') return auditVerify(positionals.slice(2), { keyEnv: values['key-env'], keyFile: values['key-file'], json: values.json });
+      if (sub === 'verify')
+        return auditVerify(positionals.slice(2), {
+          keyEnv: values['key-env'],
+          keyFile: values['key-file'],
+          json: values.json,
+        });
       break;
     case 'policy':
       if (sub === 'test') return policyTest(values.dir, file);

@@ -33,8 +33,14 @@ type OrderStatus = (typeof ORDER_STATUSES)[number];
 const FINAL_STATUSES: ReadonlySet<OrderStatus> = new Set(['delivered', 'cancelled']);
 
 const StatusSchema = z.enum(ORDER_STATUSES);
-const OrderIdSchema = z.string().regex(/^ord-[0-9]{4,10}$/).describe('Order id, e.g. ord-1001');
-const CustomerIdSchema = z.string().regex(/^cust-[0-9]{1,10}$/).describe('Customer id, e.g. cust-1');
+const OrderIdSchema = z
+  .string()
+  .regex(/^ord-[0-9]{4,10}$/)
+  .describe('Order id, e.g. ord-1001');
+const CustomerIdSchema = z
+  .string()
+  .regex(/^cust-[0-9]{1,10}$/)
+  .describe('Customer id, e.g. cust-1');
 
 const OrderItemSchema = z
   .object({
@@ -101,7 +107,11 @@ function ok(structured: Record<string, unknown>): CallToolResult {
 
 function toolError(code: string, message: string): CallToolResult {
   const structured = { error: { code, message } };
-  return { isError: true, content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
+  return {
+    isError: true,
+    content: [{ type: 'text', text: JSON.stringify(structured) }],
+    structuredContent: structured,
+  };
 }
 
 function buildOrdersServer(): McpServer {
@@ -168,7 +178,10 @@ function buildOrdersServer(): McpServer {
         if (cached) {
           return cached.fingerprint === fingerprint
             ? cached.result
-            : toolError('idempotency_key_reused', `idempotency key ${idempotency_key} was used for a different request`);
+            : toolError(
+                'idempotency_key_reused',
+                `idempotency key ${idempotency_key} was used for a different request`,
+              );
         }
       }
       const result = applyStatusChange(order_id, new_status);

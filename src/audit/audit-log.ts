@@ -68,7 +68,11 @@ export class AuditLog implements AuditSink {
     this.output = opts.output({ onFailure: (err) => this.failed(err), onRecovery: () => this.recovered() });
     const c = opts.chain;
     if (c !== undefined) {
-      this.chain = new HashChain({ id: c.id ?? randomUUID(), ...(c.key !== undefined ? { key: c.key } : {}), ...(c.previous !== undefined ? { previous: c.previous.hash } : {}) });
+      this.chain = new HashChain({
+        id: c.id ?? randomUUID(),
+        ...(c.key !== undefined ? { key: c.key } : {}),
+        ...(c.previous !== undefined ? { previous: c.previous.hash } : {}),
+      });
       this.chainJson = JSON.stringify(this.chain.id);
       const continues =
         c.previous !== undefined
@@ -76,7 +80,11 @@ export class AuditLog implements AuditSink {
           : opts.sink === 'stdout'
             ? 'new chain: a stdout sink cannot read the previous head'
             : (c.previousUnknown ?? 'new chain: the file had no records');
-      this.record({ type: 'chain.start', outcome: 'ok', detail: `${continues}; host ${hostname()} pid ${process.pid}; ${c.key !== undefined ? 'hmac-sha256' : 'sha256'}` });
+      this.record({
+        type: 'chain.start',
+        outcome: 'ok',
+        detail: `${continues}; host ${hostname()} pid ${process.pid}; ${c.key !== undefined ? 'hmac-sha256' : 'sha256'}`,
+      });
     }
   }
 
@@ -140,7 +148,10 @@ export class AuditLog implements AuditSink {
         // chain, level, prevHash, seq, stream, time), spelled out rather than sorted per record — what
         // `recordHash` computes from the line read back (test/unit/audit-fast-paths.test.ts checks it).
         const chainJson = this.chainJson;
-        const m = this.chain.sealCanonical((_chain, seq, prevHash) => `{"audit":${audit},"chain":${chainJson},"level":${LEVEL_INFO},"prevHash":${JSON.stringify(prevHash)},"seq":${seq},"stream":"audit","time":${time}}`);
+        const m = this.chain.sealCanonical(
+          (_chain, seq, prevHash) =>
+            `{"audit":${audit},"chain":${chainJson},"level":${LEVEL_INFO},"prevHash":${JSON.stringify(prevHash)},"seq":${seq},"stream":"audit","time":${time}}`,
+        );
         line += `,"chain":${chainJson},"seq":${m.seq},"prevHash":${JSON.stringify(m.prevHash)},"hash":${JSON.stringify(m.hash)}`;
       }
       if (!this.output.write(`${line}}\n`)) {
@@ -183,7 +194,11 @@ export class AuditLog implements AuditSink {
   async close(timeoutMs?: number): Promise<void> {
     await this.output.close(timeoutMs);
     // Shutting down while the output fails: what is still queued is gone — say so (never silent).
-    if (this.output.unwrittenBytes > 0) this.opts.logger.error({ sink: this.opts.sink, unwrittenBytes: this.output.unwrittenBytes, lost: this.lostCount }, 'audit sink closed with records not written');
+    if (this.output.unwrittenBytes > 0)
+      this.opts.logger.error(
+        { sink: this.opts.sink, unwrittenBytes: this.output.unwrittenBytes, lost: this.lostCount },
+        'audit sink closed with records not written',
+      );
   }
 
   /**
@@ -195,7 +210,12 @@ export class AuditLog implements AuditSink {
     if (this.lostSinceRecord === 0 || this.output.failing || this.output.backlogged === true) return;
     const lost = this.lostSinceRecord;
     this.lostSinceRecord = 0;
-    this.write({ type: 'audit.sink', outcome: 'error', lost, detail: `${lost} record${lost === 1 ? '' : 's'} lost: the output fell behind (backlog full)` });
+    this.write({
+      type: 'audit.sink',
+      outcome: 'error',
+      lost,
+      detail: `${lost} record${lost === 1 ? '' : 's'} lost: the output fell behind (backlog full)`,
+    });
   }
 
   private lose(n: number): void {
@@ -204,7 +224,10 @@ export class AuditLog implements AuditSink {
     const t = this.now();
     if (t - this.lastLossLog >= LOSS_LOG_INTERVAL_MS) {
       this.lastLossLog = t;
-      this.opts.logger.error({ sink: this.opts.sink, lost: this.lostCount, error: this.lastError }, 'audit records lost');
+      this.opts.logger.error(
+        { sink: this.opts.sink, lost: this.lostCount, error: this.lastError },
+        'audit records lost',
+      );
     }
   }
 
@@ -213,7 +236,9 @@ export class AuditLog implements AuditSink {
     this.lastError = err.code ?? err.message;
     this.opts.logger.error(
       { sink: this.opts.sink, error: this.lastError, onFailure: this.opts.onFailure },
-      this.opts.onFailure === 'closed' ? 'audit sink failing: calls are refused until it recovers' : 'audit sink failing: calls go on (audit.onFailure open), records may be lost',
+      this.opts.onFailure === 'closed'
+        ? 'audit sink failing: calls are refused until it recovers'
+        : 'audit sink failing: calls go on (audit.onFailure open), records may be lost',
     );
     this.record({ type: 'audit.sink', outcome: 'error', detail: `write failed: ${this.lastError}` });
   }
@@ -221,9 +246,17 @@ export class AuditLog implements AuditSink {
   private recovered(): void {
     const since = this.failingSince ?? this.now();
     this.failingSince = undefined;
-    this.opts.logger.warn({ sink: this.opts.sink, lost: this.lostCount, failedForMs: this.now() - since }, 'audit sink recovered');
+    this.opts.logger.warn(
+      { sink: this.opts.sink, lost: this.lostCount, failedForMs: this.now() - since },
+      'audit sink recovered',
+    );
     const lost = this.lostSinceRecord;
     this.lostSinceRecord = 0;
-    this.record({ type: 'audit.sink', outcome: 'ok', lost, detail: `recovered after ${this.now() - since} ms (${this.lastError ?? 'error'})` });
+    this.record({
+      type: 'audit.sink',
+      outcome: 'ok',
+      lost,
+      detail: `recovered after ${this.now() - since} ms (${this.lastError ?? 'error'})`,
+    });
   }
 }

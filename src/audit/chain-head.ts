@@ -7,7 +7,11 @@ import type { ChainHead } from './chain.js';
 
 export type FileHead =
   | { kind: 'empty' }
-  | { kind: 'head'; head: ChainHead; /** The file does not end with a newline (a writer stopped mid-line). */ partialTail: boolean }
+  | {
+      kind: 'head';
+      head: ChainHead;
+      /** The file does not end with a newline (a writer stopped mid-line). */ partialTail: boolean;
+    }
   | { kind: 'unknown'; reason: string; partialTail: boolean };
 
 const CHUNK = 64 * 1024;
@@ -19,7 +23,11 @@ export function readFileHead(file: string): FileHead {
     fd = fs.openSync(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'empty' };
-    return { kind: 'unknown', reason: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, partialTail: false };
+    return {
+      kind: 'unknown',
+      reason: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      partialTail: false,
+    };
   }
   try {
     const st = fs.fstatSync(fd);
@@ -44,7 +52,8 @@ export function readFileHead(file: string): FileHead {
         if (head !== undefined) return { ...head, partialTail };
       }
       if (start === 0) return { kind: 'unknown', reason: 'no complete record in the file', partialTail };
-      if (want >= MAX_SCAN) return { kind: 'unknown', reason: `no complete record in the last ${MAX_SCAN} bytes`, partialTail };
+      if (want >= MAX_SCAN)
+        return { kind: 'unknown', reason: `no complete record in the last ${MAX_SCAN} bytes`, partialTail };
     }
   } finally {
     fs.closeSync(fd);
@@ -59,6 +68,13 @@ function parseHead(line: string): { kind: 'head'; head: ChainHead } | { kind: 'u
   } catch {
     return undefined;
   }
-  if (typeof r === 'object' && r !== null && typeof r.chain === 'string' && typeof r.seq === 'number' && typeof r.hash === 'string') return { kind: 'head', head: { chain: r.chain, seq: r.seq, hash: r.hash } };
+  if (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.chain === 'string' &&
+    typeof r.seq === 'number' &&
+    typeof r.hash === 'string'
+  )
+    return { kind: 'head', head: { chain: r.chain, seq: r.seq, hash: r.hash } };
   return { kind: 'unknown', reason: 'the last record has no hash chain' };
 }

@@ -67,7 +67,11 @@ export class HashChain {
    * `seal` for a caller that serialises its records itself: `body` returns the record's canonical JSON without
    * `hash`, given the chain members; the chain advances over its hash. No copies of the record are made.
    */
-  sealCanonical(body: (chain: string, seq: number, prevHash: string) => string): { seq: number; prevHash: string; hash: string } {
+  sealCanonical(body: (chain: string, seq: number, prevHash: string) => string): {
+    seq: number;
+    prevHash: string;
+    hash: string;
+  } {
     const seq = this.seq + 1;
     const prevHash = this.prev;
     const hash = textHash(body(this.id, seq, prevHash), this.key);

@@ -32,7 +32,12 @@ export function createAuditSink(config: AuditConfig, deps: AuditSinkDeps): Audit
   const entries = config.redact.map(parseRedactEntry).filter((e): e is RedactEntry => !('error' in e));
   const redact = createRedactor(entries, deps.secrets);
   const key = config.hashChain.hmacKey?.reveal();
-  const base = { onFailure: config.onFailure, redact, logger: deps.logger, ...(deps.now !== undefined ? { now: deps.now } : {}) };
+  const base = {
+    onFailure: config.onFailure,
+    redact,
+    logger: deps.logger,
+    ...(deps.now !== undefined ? { now: deps.now } : {}),
+  };
   if (config.sink === 'file') {
     const file = config.file;
     if (file === undefined) throw new TypeError('audit.sink file needs audit.file');
@@ -49,7 +54,9 @@ export function createAuditSink(config: AuditConfig, deps: AuditSinkDeps): Audit
             chain: {
               ...(key !== undefined ? { key } : {}),
               ...(head.kind === 'head' ? { previous: head.head } : {}),
-              ...(head.kind === 'unknown' ? { previousUnknown: `new chain: the file's previous head is unknown (${head.reason})` } : {}),
+              ...(head.kind === 'unknown'
+                ? { previousUnknown: `new chain: the file's previous head is unknown (${head.reason})` }
+                : {}),
             },
           }
         : {}),

@@ -34,7 +34,14 @@ export interface OutputEvents {
 /** The file operations used, so tests can inject faults. */
 export interface FileOps {
   openSync(path: string, flags: string, mode: number): number;
-  write(fd: number, buffer: Buffer, offset: number, length: number, position: null, cb: (err: NodeJS.ErrnoException | null, written: number) => void): void;
+  write(
+    fd: number,
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: null,
+    cb: (err: NodeJS.ErrnoException | null, written: number) => void,
+  ): void;
   closeSync(fd: number): void;
 }
 

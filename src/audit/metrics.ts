@@ -34,7 +34,9 @@ export const METRIC = {
  * Seconds, from the half millisecond a policy-denied call takes to the minute a slow tool may run (upstream
  * `timeoutMs` defaults to 60 s). Denser below 100 ms, where a gateway's own overhead shows.
  */
-export const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+export const DURATION_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
 
 /** The upstream states a `mcp.upstream.health` series exists for (one series per state, 1 for the current one). */
 const UPSTREAM_STATES = ['starting', 'ready', 'unhealthy', 'closed'] as const;
@@ -98,29 +100,51 @@ export class GatewayMetrics {
   constructor(meter: Meter, sources: MetricSources) {
     const toolCalls = this.toolCalls;
     meter
-      .createObservableCounter(METRIC.toolCalls, { description: 'tools/call requests answered, by exposed tool, upstream, outcome and error code' })
+      .createObservableCounter(METRIC.toolCalls, {
+        description: 'tools/call requests answered, by exposed tool, upstream, outcome and error code',
+      })
       .addCallback((r: ObservableResult) => toolCalls.report(r));
     this.toolDuration = meter.createHistogram(METRIC.toolDuration, {
-      description: 'Time to answer tools/call (policy, rate limits and the upstream call), by tool, upstream and outcome',
+      description:
+        'Time to answer tools/call (policy, rate limits and the upstream call), by tool, upstream and outcome',
       unit: 's',
       advice: { explicitBucketBoundaries: DURATION_BUCKETS_SECONDS },
     });
     const requests = this.requests;
-    meter.createObservableCounter(METRIC.requests, { description: 'MCP requests answered, by method and outcome' }).addCallback((r: ObservableResult) => requests.report(r));
-    this.authFailures = meter.createCounter(METRIC.authFailures, { description: 'Requests refused by authentication, by reason' });
-    this.rateLimited = meter.createCounter(METRIC.rateLimitRejections, { description: 'Calls refused by a rate or concurrency limit, by limit rule and tool' });
-    this.httpRejections = meter.createCounter(METRIC.httpRejections, { description: 'HTTP requests refused at the edge (flood, overload, connections), by reason and status' });
-    this.breakerTransitions = meter.createCounter(METRIC.upstreamBreakerTransitions, { description: 'Circuit breaker state changes, by upstream and new state' });
-    this.policyReloads = meter.createCounter(METRIC.policyReloads, { description: 'Policy (and tools lock) reloads, by result' });
-
-    meter.createObservableGauge(METRIC.activeSessions, { description: 'Open MCP sessions' }).addCallback((r) => r.observe(sources.sessions()));
     meter
-      .createObservableGauge(METRIC.upstreamHealth, { description: '1 for the state each upstream is in now (starting, ready, unhealthy, closed), 0 for the others' })
+      .createObservableCounter(METRIC.requests, { description: 'MCP requests answered, by method and outcome' })
+      .addCallback((r: ObservableResult) => requests.report(r));
+    this.authFailures = meter.createCounter(METRIC.authFailures, {
+      description: 'Requests refused by authentication, by reason',
+    });
+    this.rateLimited = meter.createCounter(METRIC.rateLimitRejections, {
+      description: 'Calls refused by a rate or concurrency limit, by limit rule and tool',
+    });
+    this.httpRejections = meter.createCounter(METRIC.httpRejections, {
+      description: 'HTTP requests refused at the edge (flood, overload, connections), by reason and status',
+    });
+    this.breakerTransitions = meter.createCounter(METRIC.upstreamBreakerTransitions, {
+      description: 'Circuit breaker state changes, by upstream and new state',
+    });
+    this.policyReloads = meter.createCounter(METRIC.policyReloads, {
+      description: 'Policy (and tools lock) reloads, by result',
+    });
+
+    meter
+      .createObservableGauge(METRIC.activeSessions, { description: 'Open MCP sessions' })
+      .addCallback((r) => r.observe(sources.sessions()));
+    meter
+      .createObservableGauge(METRIC.upstreamHealth, {
+        description: '1 for the state each upstream is in now (starting, ready, unhealthy, closed), 0 for the others',
+      })
       .addCallback((r) => {
-        for (const u of sources.upstreams()) for (const state of UPSTREAM_STATES) r.observe(u.state === state ? 1 : 0, { upstream: u.name, state });
+        for (const u of sources.upstreams())
+          for (const state of UPSTREAM_STATES) r.observe(u.state === state ? 1 : 0, { upstream: u.name, state });
       });
     meter
-      .createObservableGauge(METRIC.upstreamBreakerState, { description: 'Circuit breaker per upstream: 0 closed, 1 half-open, 2 open' })
+      .createObservableGauge(METRIC.upstreamBreakerState, {
+        description: 'Circuit breaker per upstream: 0 closed, 1 half-open, 2 open',
+      })
       .addCallback((r) => {
         for (const u of sources.upstreams()) {
           const state = breakerState(u.breaker);
@@ -129,14 +153,22 @@ export class GatewayMetrics {
       });
     if (sources.policy !== undefined) {
       const policy = sources.policy;
-      meter.createObservableGauge(METRIC.policyRevision, { description: '1, labelled with the policy revision serving now' }).addCallback((r) => {
-        const p = policy();
-        if (p !== undefined) r.observe(1, { revision: p.revision });
-      });
-      meter.createObservableGauge(METRIC.policyReloadFailing, { description: '1 while the last policy reload failed (the previous policy keeps serving)' }).addCallback((r) => {
-        const p = policy();
-        if (p !== undefined) r.observe(p.lastError !== undefined ? 1 : 0);
-      });
+      meter
+        .createObservableGauge(METRIC.policyRevision, {
+          description: '1, labelled with the policy revision serving now',
+        })
+        .addCallback((r) => {
+          const p = policy();
+          if (p !== undefined) r.observe(1, { revision: p.revision });
+        });
+      meter
+        .createObservableGauge(METRIC.policyReloadFailing, {
+          description: '1 while the last policy reload failed (the previous policy keeps serving)',
+        })
+        .addCallback((r) => {
+          const p = policy();
+          if (p !== undefined) r.observe(p.lastError !== undefined ? 1 : 0);
+        });
     }
     const auditLost = sources.auditLost;
     meter
@@ -144,20 +176,27 @@ export class GatewayMetrics {
       .addCallback((r: ObservableResult) => r.observe(auditLost?.() ?? 0));
     if (sources.redis !== undefined) {
       const redis = sources.redis;
-      meter.createObservableGauge(METRIC.redisUp, { description: '1 while the shared Redis client is connected' }).addCallback((r) => {
-        const state = redis();
-        if (state !== undefined) r.observe(state === 'up' ? 1 : 0);
-      });
+      meter
+        .createObservableGauge(METRIC.redisUp, { description: '1 while the shared Redis client is connected' })
+        .addCallback((r) => {
+          const state = redis();
+          if (state !== undefined) r.observe(state === 'up' ? 1 : 0);
+        });
     }
     // Read from the limiter, not derived from audit events: a fail-open pass is not a refusal, and a store
     // failure is one per call (the log line about it is throttled).
     if (sources.limits !== undefined) {
       const limits = sources.limits;
       meter
-        .createObservableCounter(METRIC.rateLimitFailOpen, { description: 'tools/call let through unlimited because the limits store was down and every applicable limit fails open' })
+        .createObservableCounter(METRIC.rateLimitFailOpen, {
+          description:
+            'tools/call let through unlimited because the limits store was down and every applicable limit fails open',
+        })
         .addCallback((r: ObservableResult) => r.observe(limits()?.openPassed ?? 0));
       meter
-        .createObservableCounter(METRIC.rateLimitStoreErrors, { description: 'Limit checks the limits store could not answer (Redis down or slow, memory store full)' })
+        .createObservableCounter(METRIC.rateLimitStoreErrors, {
+          description: 'Limit checks the limits store could not answer (Redis down or slow, memory store full)',
+        })
         .addCallback((r: ObservableResult) => r.observe(limits()?.storeErrors ?? 0));
     }
   }
@@ -168,17 +207,29 @@ export class GatewayMetrics {
         this.request(event);
         return;
       case 'auth.failure':
-        this.authFailures.add(1, this.attrs(`a|${event.reason}`, () => ({ reason: event.reason ?? 'unknown' })));
+        this.authFailures.add(
+          1,
+          this.attrs(`a|${event.reason}`, () => ({ reason: event.reason ?? 'unknown' })),
+        );
         return;
       case 'http.rejected':
         // A coalesced record (edge/rejection-recorder.ts) stands for `count` refusals.
-        this.httpRejections.add(event.count ?? 1, this.attrs(`h|${event.reason}|${event.status}`, () => ({ reason: event.reason ?? 'unknown', status: String(event.status ?? '') })));
+        this.httpRejections.add(
+          event.count ?? 1,
+          this.attrs(`h|${event.reason}|${event.status}`, () => ({
+            reason: event.reason ?? 'unknown',
+            status: String(event.status ?? ''),
+          })),
+        );
         return;
       case 'upstream.state': {
         // Breaker transitions arrive as `detail: 'breaker open' | 'breaker half-open' | 'breaker closed'`.
         const m = event.detail === undefined ? null : /^breaker (open|half-open|closed)\b/.exec(event.detail);
         if (m !== null && event.upstream !== undefined) {
-          this.breakerTransitions.add(1, this.attrs(`b|${event.upstream}|${m[1]}`, () => ({ upstream: event.upstream!, state: m[1]! })));
+          this.breakerTransitions.add(
+            1,
+            this.attrs(`b|${event.upstream}|${m[1]}`, () => ({ upstream: event.upstream!, state: m[1]! })),
+          );
         }
         return;
       }
@@ -186,7 +237,10 @@ export class GatewayMetrics {
         // Policy and tools-lock reloads (app.ts records each reload that changed something or failed).
         if (event.detail !== undefined && /^(policy|tools lock) reload/.test(event.detail)) {
           const result = event.outcome === 'ok' ? 'ok' : 'error';
-          this.policyReloads.add(1, this.attrs(`p|${result}`, () => ({ result })));
+          this.policyReloads.add(
+            1,
+            this.attrs(`p|${result}`, () => ({ result })),
+          );
         }
         return;
       default:
@@ -205,11 +259,18 @@ export class GatewayMetrics {
     // A tool the catalogue knows has an upstream on its record; any other name is the client's free text.
     const tool = event.upstream !== undefined && event.tool !== undefined ? event.tool : '(unknown)';
     const upstream = event.upstream ?? '';
-    if (rateLimited) this.rateLimited.add(1, this.attrs(`l|${event.rule}|${tool}`, () => ({ limit: event.rule ?? '', tool })));
+    if (rateLimited)
+      this.rateLimited.add(
+        1,
+        this.attrs(`l|${event.rule}|${tool}`, () => ({ limit: event.rule ?? '', tool })),
+      );
     if (method !== 'tools/call') return;
     this.toolCalls.add(`${tool}|${upstream}|${outcome}|${code}`, () => ({ tool, upstream, outcome, error_code: code }));
     if (event.durationMs !== undefined) {
-      this.toolDuration.record(event.durationMs / 1000, this.attrs(`d|${tool}|${upstream}|${outcome}`, () => ({ tool, upstream, outcome })));
+      this.toolDuration.record(
+        event.durationMs / 1000,
+        this.attrs(`d|${tool}|${upstream}|${outcome}`, () => ({ tool, upstream, outcome })),
+      );
     }
   }
 
@@ -265,6 +326,11 @@ export function isRateLimited(code: string): boolean {
 }
 
 function breakerState(breaker: unknown): string | undefined {
-  const state = typeof breaker === 'string' ? breaker : typeof breaker === 'object' && breaker !== null ? (breaker as { state?: unknown }).state : undefined;
+  const state =
+    typeof breaker === 'string'
+      ? breaker
+      : typeof breaker === 'object' && breaker !== null
+        ? (breaker as { state?: unknown }).state
+        : undefined;
   return typeof state === 'string' && state in BREAKER_VALUE ? state : undefined;
 }

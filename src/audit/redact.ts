@@ -19,10 +19,26 @@ const MAX_STRING = 4096;
 const MAX_ITEMS = 256;
 
 /** Key names (as `normaliseKey` folds them: letters and digits, lower-case) whose values are always replaced. */
-const SENSITIVE_KEY_PARTS = ['password', 'passwd', 'passphrase', 'secret', 'authorization', 'apikey', 'accesskey', 'cookie', 'privatekey', 'signingkey', 'credential', 'signature', 'token', 'sessionid'];
+const SENSITIVE_KEY_PARTS = [
+  'password',
+  'passwd',
+  'passphrase',
+  'secret',
+  'authorization',
+  'apikey',
+  'accesskey',
+  'cookie',
+  'privatekey',
+  'signingkey',
+  'credential',
+  'signature',
+  'token',
+  'sessionid',
+];
 const SENSITIVE_KEYS = new Set(['pwd', 'auth', 'jwt', 'bearer', 'otp', 'pin', 'xapikey']);
 /** `token` in a name that counts tokens (LLM parameters such as `max_tokens`) or splits text, not a credential. */
-const TOKEN_COUNT = /tokeni[sz]|(?:max|min|num|total|input|output|prompt|completion|reasoning|cached)tokens?(?:count|limit|used)?$|tokens?(?:count|used|usage|limit|budget)$/;
+const TOKEN_COUNT =
+  /tokeni[sz]|(?:max|min|num|total|input|output|prompt|completion|reasoning|cached)tokens?(?:count|limit|used)?$|tokens?(?:count|used|usage|limit|budget)$/;
 
 /** Token-shaped text. Each is replaced by its `keep` prefix (when any) and `[REDACTED]`. Exported for its test. */
 export const SECRET_PATTERNS: readonly { re: RegExp; keep?: string }[] = [
@@ -40,7 +56,10 @@ export const SECRET_PATTERNS: readonly { re: RegExp; keep?: string }[] = [
   { re: /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b/g },
   // A URL's userinfo (`redis://:pw@`, `https://user:pw@`, `https://<token>@`), and secret-named query parameters.
   { re: /(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s@?#]+@/gi, keep: '$1' },
-  { re: /([?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|client_secret|password|sig|signature)=)[^&#\s"]+/gi, keep: '$1' },
+  {
+    re: /([?&;](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|client_secret|password|sig|signature)=)[^&#\s"]+/gi,
+    keep: '$1',
+  },
 ];
 
 /** The member holding the value in a name/value pair. */
@@ -75,11 +94,17 @@ export type Redactor = ((value: unknown) => unknown) & {
  */
 export function createRedactor(extra: readonly RedactEntry[] = [], secrets: SecretRedactor = NO_SECRETS): Redactor {
   const keys = new Set(extra.filter((e) => e.kind === 'key').map((e) => e.name));
-  const patterns: readonly { re: RegExp; keep?: string }[] = [...SECRET_PATTERNS, ...extra.flatMap((e) => (e.kind === 'pattern' ? [{ re: e.re }] : []))];
+  const patterns: readonly { re: RegExp; keep?: string }[] = [
+    ...SECRET_PATTERNS,
+    ...extra.flatMap((e) => (e.kind === 'pattern' ? [{ re: e.re }] : [])),
+  ];
   const isSensitiveKey = (key: string): boolean => {
     const k = normaliseKey(key);
     if (keys.has(k) || SENSITIVE_KEYS.has(k)) return true;
-    return SENSITIVE_KEY_PARTS.some((p) => k.includes(p)) && !(k.includes('token') && TOKEN_COUNT.test(k) && !SENSITIVE_KEY_PARTS.some((p) => p !== 'token' && k.includes(p)));
+    return (
+      SENSITIVE_KEY_PARTS.some((p) => k.includes(p)) &&
+      !(k.includes('token') && TOKEN_COUNT.test(k) && !SENSITIVE_KEY_PARTS.some((p) => p !== 'token' && k.includes(p)))
+    );
   };
   const extraPatterns = patterns.slice(SECRET_PATTERNS.length);
   const replaceAll = (out: string, list: readonly { re: RegExp; keep?: string }[]): string => {
@@ -139,7 +164,8 @@ export function createRedactor(extra: readonly RedactEntry[] = [], secrets: Secr
       const hidden = (key.sensitive || (secretValue && VALUE_KEYS.has(k))) && v !== null && v !== '';
       const copy = hidden ? REDACTED : walk(v, depth + 1);
       // defineProperty: a key named `__proto__` stays a plain member of the copy (plain assignment is faster otherwise).
-      if (key.text === '__proto__') Object.defineProperty(out, key.text, { value: copy, enumerable: true, writable: true, configurable: true });
+      if (key.text === '__proto__')
+        Object.defineProperty(out, key.text, { value: copy, enumerable: true, writable: true, configurable: true });
       else out[key.text] = copy;
     }
     return out;
@@ -150,14 +176,17 @@ export function createRedactor(extra: readonly RedactEntry[] = [], secrets: Secr
     if (value === null) return 'null';
     if (typeof value !== 'object') {
       if (typeof value === 'bigint') return JSON.stringify(String(value));
-      return value === undefined || typeof value === 'function' || typeof value === 'symbol' ? undefined : JSON.stringify(value);
+      return value === undefined || typeof value === 'function' || typeof value === 'symbol'
+        ? undefined
+        : JSON.stringify(value);
     }
     if (depth >= MAX_DEPTH) return '"[too deep]"';
     if (Array.isArray(value)) {
       const n = Math.min(value.length, MAX_ITEMS);
       let out = '[';
       for (let i = 0; i < n; i++) out += `${i === 0 ? '' : ','}${json(value[i], depth + 1) ?? 'null'}`;
-      if (value.length > MAX_ITEMS) out += `${n === 0 ? '' : ','}${JSON.stringify(`…(+${value.length - MAX_ITEMS} items)`)}`;
+      if (value.length > MAX_ITEMS)
+        out += `${n === 0 ? '' : ','}${JSON.stringify(`…(+${value.length - MAX_ITEMS} items)`)}`;
       return `${out}]`;
     }
     const record = value as Record<string, unknown>;

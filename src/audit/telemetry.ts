@@ -66,7 +66,10 @@ export class Telemetry {
 
   constructor(private readonly opts: TelemetryOptions) {
     const config = opts.config;
-    const resource: Resource = resourceFromAttributes({ 'service.name': config?.serviceName ?? 'gatehouse', 'service.version': opts.serviceVersion });
+    const resource: Resource = resourceFromAttributes({
+      'service.name': config?.serviceName ?? 'gatehouse',
+      'service.version': opts.serviceVersion,
+    });
 
     const readers: MetricReader[] = [];
     if (config?.metrics.prometheus.enabled === true) {
@@ -76,7 +79,12 @@ export class Telemetry {
     }
     const otlpMetrics = config?.metrics.otlp;
     if (otlpMetrics !== undefined) {
-      readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: otlpMetrics.endpoint }), exportIntervalMillis: otlpMetrics.intervalMs }));
+      readers.push(
+        new PeriodicExportingMetricReader({
+          exporter: new OTLPMetricExporter({ url: otlpMetrics.endpoint }),
+          exportIntervalMillis: otlpMetrics.intervalMs,
+        }),
+      );
     }
     if (opts.metricReader !== undefined) readers.push(opts.metricReader);
     if (readers.length > 0) {
@@ -88,11 +96,19 @@ export class Telemetry {
 
     const processors: SpanProcessor[] = [];
     const traces = config?.traces;
-    if (traces?.enabled === true && traces.otlp !== undefined) processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: traces.otlp.endpoint })));
+    if (traces?.enabled === true && traces.otlp !== undefined)
+      processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: traces.otlp.endpoint })));
     if (opts.spanExporter !== undefined) processors.push(new SimpleSpanProcessor(opts.spanExporter));
     if (processors.length > 0) {
-      this.tracerProvider = new BasicTracerProvider({ resource, sampler: gatewaySampler(traces?.sampleRatio ?? 1), spanProcessors: processors });
-      this.tracing = new RequestTracing(this.tracerProvider.getTracer('gatehouse', opts.serviceVersion), traces?.acceptTraceparent ?? true);
+      this.tracerProvider = new BasicTracerProvider({
+        resource,
+        sampler: gatewaySampler(traces?.sampleRatio ?? 1),
+        spanProcessors: processors,
+      });
+      this.tracing = new RequestTracing(
+        this.tracerProvider.getTracer('gatehouse', opts.serviceVersion),
+        traces?.acceptTraceparent ?? true,
+      );
     }
   }
 
@@ -188,7 +204,12 @@ class RandomRatioSampler implements Sampler {
   ) {}
 
   shouldSample(): SamplingResult {
-    return { decision: this.ratio > 0 && this.random() < this.ratio ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+    return {
+      decision:
+        this.ratio > 0 && this.random() < this.ratio
+          ? SamplingDecision.RECORD_AND_SAMPLED
+          : SamplingDecision.NOT_RECORD,
+    };
   }
 
   toString(): string {

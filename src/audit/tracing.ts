@@ -1,4 +1,14 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type SpanContext,
+  type Tracer,
+} from '@opentelemetry/api';
 import { parseTraceParent } from '@opentelemetry/core';
 import type { CallSpan, CallTrace } from '../lib/call-trace.js';
 import type { AuditEvent } from './audit-sink.js';
@@ -35,7 +45,11 @@ export class RequestTracing {
       if (remote !== null) parent = trace.setSpanContext(ROOT_CONTEXT, { ...remote, isRemote: true });
     }
     const bounded = boundedMethod(method);
-    const span = this.tracer.startSpan(`mcp.${bounded}`, { kind: SpanKind.SERVER, attributes: { 'mcp.method': bounded } }, parent);
+    const span = this.tracer.startSpan(
+      `mcp.${bounded}`,
+      { kind: SpanKind.SERVER, attributes: { 'mcp.method': bounded } },
+      parent,
+    );
     return new TracedRequest(this.tracer, span);
   }
 }
@@ -80,7 +94,8 @@ class TracedRequest implements RequestSpan, CallTrace {
       const known = event.upstream !== undefined;
       if (known && event.tool !== undefined) span.updateName(`tool.${event.tool}`);
       span.setAttributes(attributesOf(event, known));
-      if (event.outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: event.errorCode ?? 'error' });
+      if (event.outcome === 'error')
+        span.setStatus({ code: SpanStatusCode.ERROR, message: event.errorCode ?? 'error' });
     }
     span.end();
   }

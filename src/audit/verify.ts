@@ -68,7 +68,8 @@ export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions =
     const endsWithNewline = text.endsWith('\n');
     if (endsWithNewline) parts.pop();
     parts.forEach((t, i) => {
-      if (t.trim() !== '') lines.push({ file, line: i + 1, text: t, partial: !endsWithNewline && i === parts.length - 1 });
+      if (t.trim() !== '')
+        lines.push({ file, line: i + 1, text: t, partial: !endsWithNewline && i === parts.length - 1 });
     });
   }
   const report: VerifyReport = { ok: false, records: 0, files, chains: [], notes: [] };
@@ -99,18 +100,29 @@ export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions =
     if (!isSealed(r)) return fail(at, 'unchained', 'record without a hash chain (chain, seq, prevHash, hash)');
     const alg = hashAlgOf(r.hash);
     if (alg === undefined) return fail(at, 'unchained', `unknown hash algorithm in "${r.hash.slice(0, 20)}"`);
-    if (alg === 'hmac-sha256' && opts.key === undefined) return fail(at, 'key', 'records are HMAC-SHA-256: pass the key (--key-env NAME or --key-file FILE)');
-    if (alg === 'sha256' && opts.key !== undefined) return fail(at, 'key', 'record is plain SHA-256 although a key was given (HMAC records expected)');
-    if (recordHash(r, opts.key) !== r.hash) return fail(at, 'altered', `record altered: its hash does not match its content (chain ${r.chain} seq ${r.seq})`);
+    if (alg === 'hmac-sha256' && opts.key === undefined)
+      return fail(at, 'key', 'records are HMAC-SHA-256: pass the key (--key-env NAME or --key-file FILE)');
+    if (alg === 'sha256' && opts.key !== undefined)
+      return fail(at, 'key', 'record is plain SHA-256 although a key was given (HMAC records expected)');
+    if (recordHash(r, opts.key) !== r.hash)
+      return fail(at, 'altered', `record altered: its hash does not match its content (chain ${r.chain} seq ${r.seq})`);
     // JSON.parse keeps the last of two equal keys, so a member inserted before the real one leaves the hash intact
     // while a reader that takes the first (or a human) sees the forgery. The gateway never writes one.
     const dup = duplicateKey(at.text);
-    if (dup !== undefined) return fail(at, 'altered', `record altered: key ${JSON.stringify(dup.slice(0, 40))} appears twice in one object (chain ${r.chain} seq ${r.seq})`);
+    if (dup !== undefined)
+      return fail(
+        at,
+        'altered',
+        `record altered: key ${JSON.stringify(dup.slice(0, 40))} appears twice in one object (chain ${r.chain} seq ${r.seq})`,
+      );
 
     const isStart = r.audit?.type === 'chain.start';
     if (incomplete !== undefined) {
-      if (!(isStart && r.seq === 0 && r.prevHash === (incomplete.before ?? r.prevHash))) return fail(incomplete.at, 'malformed', 'not a complete JSON record');
-      report.notes.push(`${incomplete.at.file}:${incomplete.at.line}: ${incomplete.lines === 1 ? 'an incomplete record' : `${incomplete.lines} incomplete records`} (a writer stopped mid-line); the next run continued from the record before it`);
+      if (!(isStart && r.seq === 0 && r.prevHash === (incomplete.before ?? r.prevHash)))
+        return fail(incomplete.at, 'malformed', 'not a complete JSON record');
+      report.notes.push(
+        `${incomplete.at.file}:${incomplete.at.line}: ${incomplete.lines === 1 ? 'an incomplete record' : `${incomplete.lines} incomplete records`} (a writer stopped mid-line); the next run continued from the record before it`,
+      );
       incomplete = undefined;
     }
     const known = chains.get(r.chain);
@@ -121,22 +133,53 @@ export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions =
           const o = parse(l.text);
           return o !== undefined && isSealed(o) && o.chain === r.chain && o.seq === expected;
         });
-        if (later !== undefined) return fail(at, 'reordered', `record out of order: chain ${r.chain} seq ${r.seq} where seq ${expected} was expected (found later at ${later.file}:${later.line})`);
-        return fail(at, 'missing', `record missing before this one: chain ${r.chain} seq ${expected}${r.seq - 1 > expected ? `..${r.seq - 1}` : ''} not found (deleted?)`);
+        if (later !== undefined)
+          return fail(
+            at,
+            'reordered',
+            `record out of order: chain ${r.chain} seq ${r.seq} where seq ${expected} was expected (found later at ${later.file}:${later.line})`,
+          );
+        return fail(
+          at,
+          'missing',
+          `record missing before this one: chain ${r.chain} seq ${expected}${r.seq - 1 > expected ? `..${r.seq - 1}` : ''} not found (deleted?)`,
+        );
       }
-      if (r.seq < expected) return fail(at, 'reordered', `record out of order: chain ${r.chain} seq ${r.seq} after seq ${known.lastSeq} (reordered or duplicated)`);
-      if (r.prevHash !== known.head) return fail(at, 'link', `prevHash does not match the previous record of chain ${r.chain} (seq ${known.lastSeq}): a record before this one was replaced`);
+      if (r.seq < expected)
+        return fail(
+          at,
+          'reordered',
+          `record out of order: chain ${r.chain} seq ${r.seq} after seq ${known.lastSeq} (reordered or duplicated)`,
+        );
+      if (r.prevHash !== known.head)
+        return fail(
+          at,
+          'link',
+          `prevHash does not match the previous record of chain ${r.chain} (seq ${known.lastSeq}): a record before this one was replaced`,
+        );
       known.lastSeq = r.seq;
       known.records += 1;
       known.head = r.hash;
     } else {
       if (lastWhere === undefined) {
         // The first record of the run anchors it: what came before is in a file not given (or was rotated away).
-        if (r.prevHash !== GENESIS_HASH) report.notes.push(`${at.file}:${at.line}: starts after ${r.prevHash} (chain ${r.chain} seq ${r.seq}), a record not in these files`);
+        if (r.prevHash !== GENESIS_HASH)
+          report.notes.push(
+            `${at.file}:${at.line}: starts after ${r.prevHash} (chain ${r.chain} seq ${r.seq}), a record not in these files`,
+          );
       } else {
-        if (!isStart || r.seq !== 0) return fail(at, 'link', `record of chain ${r.chain} (seq ${r.seq}) without that chain's chain.start before it: records missing or reordered`);
-        if (!seen.has(r.prevHash)) return fail(at, 'link', `chain.start of chain ${r.chain} links to ${r.prevHash}, which is no earlier record`);
-        if (r.prevHash === GENESIS_HASH) report.notes.push(`${at.file}:${at.line}: chain ${r.chain} starts afresh (its writer could not read the previous head)`);
+        if (!isStart || r.seq !== 0)
+          return fail(
+            at,
+            'link',
+            `record of chain ${r.chain} (seq ${r.seq}) without that chain's chain.start before it: records missing or reordered`,
+          );
+        if (!seen.has(r.prevHash))
+          return fail(at, 'link', `chain.start of chain ${r.chain} links to ${r.prevHash}, which is no earlier record`);
+        if (r.prevHash === GENESIS_HASH)
+          report.notes.push(
+            `${at.file}:${at.line}: chain ${r.chain} starts afresh (its writer could not read the previous head)`,
+          );
       }
       chains.set(r.chain, { chain: r.chain, firstSeq: r.seq, lastSeq: r.seq, records: 1, head: r.hash });
     }
@@ -146,8 +189,11 @@ export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions =
     report.records += 1;
   }
   if (incomplete !== undefined) {
-    if (report.records === 0) return fail(incomplete.at, 'malformed', 'not a complete JSON record (no record in these files)');
-    report.notes.push(`${incomplete.at.file}:${incomplete.at.line}: incomplete last record (the writer stopped mid-line); what it was writing is lost`);
+    if (report.records === 0)
+      return fail(incomplete.at, 'malformed', 'not a complete JSON record (no record in these files)');
+    report.notes.push(
+      `${incomplete.at.file}:${incomplete.at.line}: incomplete last record (the writer stopped mid-line); what it was writing is lost`,
+    );
   }
   report.chains = [...chains.values()];
   report.ok = true;
@@ -163,8 +209,11 @@ export function formatVerifyReport(r: VerifyReport): string {
     return out.join('\n');
   }
   const files = r.files.length === 1 ? r.files[0]! : `${r.files.length} files`;
-  out.push(`OK: ${r.records} record${r.records === 1 ? '' : 's'} in ${files}, ${r.chains.length} chain${r.chains.length === 1 ? '' : 's'}`);
-  for (const c of r.chains) out.push(`  chain ${c.chain}: seq ${c.firstSeq}..${c.lastSeq} (${c.records} records), head ${c.head}`);
+  out.push(
+    `OK: ${r.records} record${r.records === 1 ? '' : 's'} in ${files}, ${r.chains.length} chain${r.chains.length === 1 ? '' : 's'}`,
+  );
+  for (const c of r.chains)
+    out.push(`  chain ${c.chain}: seq ${c.firstSeq}..${c.lastSeq} (${c.records} records), head ${c.head}`);
   return out.join('\n');
 }
 
@@ -211,5 +260,11 @@ function duplicateKey(text: string): string | undefined {
 }
 
 function isSealed(r: Record<string, unknown>): r is Sealed {
-  return typeof r.chain === 'string' && typeof r.seq === 'number' && Number.isSafeInteger(r.seq) && typeof r.prevHash === 'string' && typeof r.hash === 'string';
+  return (
+    typeof r.chain === 'string' &&
+    typeof r.seq === 'number' &&
+    Number.isSafeInteger(r.seq) &&
+    typeof r.prevHash === 'string' &&
+    typeof r.hash === 'string'
+  );
 }

@@ -47,7 +47,12 @@ export interface Authenticator {
   authenticate(req: AuthRequest): AuthResult | Promise<AuthResult>;
 }
 
-const ANONYMOUS: Principal = Object.freeze({ subject: 'anonymous', scopes: new Set<string>(), groups: [], anonymous: true });
+const ANONYMOUS: Principal = Object.freeze({
+  subject: 'anonymous',
+  scopes: new Set<string>(),
+  groups: [],
+  anonymous: true,
+});
 
 /**
  * `auth.mode: none`: every request is the anonymous principal. The config loader allows this mode only on

@@ -33,20 +33,26 @@ export function extractBearer(headers: IncomingHttpHeaders, rawHeaders?: readonl
   if (Array.isArray(value) || (rawHeaders !== undefined && countHeader(rawHeaders, 'authorization') > 1)) {
     return { ok: false, reason: 'malformed_header', detail: 'more than one Authorization header' };
   }
-  if (value.length > MAX_BEARER_TOKEN_LENGTH + 64) return { ok: false, reason: 'malformed_header', detail: `Authorization header of ${value.length} characters` };
+  if (value.length > MAX_BEARER_TOKEN_LENGTH + 64)
+    return { ok: false, reason: 'malformed_header', detail: `Authorization header of ${value.length} characters` };
   const scheme = SCHEME.exec(value)?.[1];
-  if (scheme === undefined) return { ok: false, reason: 'malformed_header', detail: 'Authorization header without a scheme' };
-  if (scheme.toLowerCase() !== 'bearer') return { ok: false, reason: 'missing_token', detail: `Authorization scheme ${scheme.slice(0, 20)} is not Bearer` };
+  if (scheme === undefined)
+    return { ok: false, reason: 'malformed_header', detail: 'Authorization header without a scheme' };
+  if (scheme.toLowerCase() !== 'bearer')
+    return { ok: false, reason: 'missing_token', detail: `Authorization scheme ${scheme.slice(0, 20)} is not Bearer` };
   const token = BEARER.exec(value)?.[1];
-  if (token === undefined) return { ok: false, reason: 'malformed_header', detail: 'Bearer credential is not a single token68 value' };
-  if (token.length > MAX_BEARER_TOKEN_LENGTH) return { ok: false, reason: 'malformed_header', detail: `bearer token of ${token.length} characters` };
+  if (token === undefined)
+    return { ok: false, reason: 'malformed_header', detail: 'Bearer credential is not a single token68 value' };
+  if (token.length > MAX_BEARER_TOKEN_LENGTH)
+    return { ok: false, reason: 'malformed_header', detail: `bearer token of ${token.length} characters` };
   return { ok: true, token };
 }
 
 function countHeader(rawHeaders: readonly string[], name: string): number {
   let n = 0;
   // The length test first: no lower-cased copy of every other header name per request.
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) n++;
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) n++;
   return n;
 }
 

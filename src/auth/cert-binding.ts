@@ -5,7 +5,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AuthFailureReason } from './authenticator.js';
 
-export type BindingResult = { ok: true } | { ok: false; reason: Extract<AuthFailureReason, 'invalid_token' | 'certificate_required' | 'certificate_mismatch'>; detail: string };
+export type BindingResult =
+  | { ok: true }
+  | {
+      ok: false;
+      reason: Extract<AuthFailureReason, 'invalid_token' | 'certificate_required' | 'certificate_mismatch'>;
+      detail: string;
+    };
 
 const X5T_S256 = 'x5t#S256';
 
@@ -18,14 +24,27 @@ const X5T_S256 = 'x5t#S256';
  */
 export function checkCertificateBinding(cnf: unknown, certThumbprint: string | undefined): BindingResult {
   if (cnf === undefined) return { ok: true };
-  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return { ok: false, reason: 'invalid_token', detail: 'cnf is not an object' };
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf))
+    return { ok: false, reason: 'invalid_token', detail: 'cnf is not an object' };
   const members = Object.keys(cnf);
   const unknown = members.filter((m) => m !== X5T_S256);
-  if (unknown.length > 0) return { ok: false, reason: 'invalid_token', detail: `cnf member(s) we cannot verify: ${unknown.slice(0, 5).join(', ').slice(0, 100)}` };
+  if (unknown.length > 0)
+    return {
+      ok: false,
+      reason: 'invalid_token',
+      detail: `cnf member(s) we cannot verify: ${unknown.slice(0, 5).join(', ').slice(0, 100)}`,
+    };
   const expected = (cnf as Record<string, unknown>)[X5T_S256];
-  if (typeof expected !== 'string' || expected === '') return { ok: false, reason: 'invalid_token', detail: 'cnf.x5t#S256 is not a string' };
-  if (certThumbprint === undefined || certThumbprint === '') return { ok: false, reason: 'certificate_required', detail: 'token is bound to a client certificate; none was presented' };
-  if (!constantTimeEqual(expected, certThumbprint)) return { ok: false, reason: 'certificate_mismatch', detail: 'client certificate does not match cnf.x5t#S256' };
+  if (typeof expected !== 'string' || expected === '')
+    return { ok: false, reason: 'invalid_token', detail: 'cnf.x5t#S256 is not a string' };
+  if (certThumbprint === undefined || certThumbprint === '')
+    return {
+      ok: false,
+      reason: 'certificate_required',
+      detail: 'token is bound to a client certificate; none was presented',
+    };
+  if (!constantTimeEqual(expected, certThumbprint))
+    return { ok: false, reason: 'certificate_mismatch', detail: 'client certificate does not match cnf.x5t#S256' };
   return { ok: true };
 }
 

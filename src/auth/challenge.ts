@@ -81,7 +81,11 @@ export function insufficientScopeChallenge(ctx: ChallengeContext, scopes: readon
  * the token already holds plus the ones the target needs, so that a step-up authorization keeps what the client
  * had (the spec asks for the scopes needed "in addition to" the existing ones, not instead of them).
  */
-export function policyScopeChallenge(ctx: Pick<ChallengeContext, 'resourceMetadata'>, held: Iterable<string>, required: readonly string[]): string {
+export function policyScopeChallenge(
+  ctx: Pick<ChallengeContext, 'resourceMetadata'>,
+  held: Iterable<string>,
+  required: readonly string[],
+): string {
   const scopes = [...new Set([...held, ...required])];
   return insufficientScopeChallenge({ resourceMetadata: ctx.resourceMetadata, requiredScopes: [] }, scopes);
 }

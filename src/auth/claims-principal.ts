@@ -25,7 +25,9 @@ export function scopesOf(value: unknown): Set<string> {
 export function principalFromClaims(input: PrincipalInput): Principal {
   const { claims, names } = input;
   const clientId = firstString(claims[names.clientId], claims.azp, claims.client_id);
-  const groups = Array.isArray(claims[names.groups]) ? (claims[names.groups] as unknown[]).filter((g): g is string => typeof g === 'string') : [];
+  const groups = Array.isArray(claims[names.groups])
+    ? (claims[names.groups] as unknown[]).filter((g): g is string => typeof g === 'string')
+    : [];
   const exp = claims.exp;
   return Object.freeze({
     subject: input.subject,

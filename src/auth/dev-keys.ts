@@ -9,7 +9,15 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  SignJWT,
+  type JSONWebKeySet,
+  type JWK,
+} from 'jose';
 
 export const DEV_ALG = 'ES256';
 /** Used when `mint` gets no `ttlSeconds`. */
@@ -84,8 +92,12 @@ export function parseTtl(text: string): number {
 }
 
 function checkTtl(seconds: number): void {
-  if (!Number.isSafeInteger(seconds) || seconds < 1) throw new RangeError(`ttl must be a whole number of seconds ≥ 1 (got ${seconds})`);
-  if (seconds > DEV_TOKEN_MAX_TTL_SECONDS) throw new RangeError(`ttl ${seconds} s is longer than the dev-token maximum of ${DEV_TOKEN_MAX_TTL_SECONDS} s (24 h)`);
+  if (!Number.isSafeInteger(seconds) || seconds < 1)
+    throw new RangeError(`ttl must be a whole number of seconds ≥ 1 (got ${seconds})`);
+  if (seconds > DEV_TOKEN_MAX_TTL_SECONDS)
+    throw new RangeError(
+      `ttl ${seconds} s is longer than the dev-token maximum of ${DEV_TOKEN_MAX_TTL_SECONDS} s (24 h)`,
+    );
 }
 
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
@@ -104,7 +116,10 @@ function makeDevKey(file: string, contents: KeyFileContents, created: boolean): 
     async mint(opts) {
       if (typeof opts.sub !== 'string' || opts.sub.length === 0) throw new Error('sub must be a non-empty string');
       for (const s of opts.scopes) {
-        if (!SCOPE_TOKEN.test(s)) throw new Error(`invalid scope ${JSON.stringify(s)}: scopes are printable ASCII without spaces, quotes or backslashes`);
+        if (!SCOPE_TOKEN.test(s))
+          throw new Error(
+            `invalid scope ${JSON.stringify(s)}: scopes are printable ASCII without spaces, quotes or backslashes`,
+          );
       }
       const ttl = opts.ttlSeconds ?? DEV_TOKEN_DEFAULT_TTL_SECONDS;
       checkTtl(ttl);
@@ -153,7 +168,8 @@ async function readKeyFile(file: string): Promise<KeyFileContents | undefined> {
           `it is a private key: run \`chmod 600 ${file}\` (or delete it to generate a new one)`,
       );
     }
-    if (st.size > MAX_KEY_FILE_BYTES) throw new Error(`dev signing key ${file}: too large to be a key file (${st.size} bytes)`);
+    if (st.size > MAX_KEY_FILE_BYTES)
+      throw new Error(`dev signing key ${file}: too large to be a key file (${st.size} bytes)`);
     text = await handle.readFile('utf8');
   } finally {
     await handle.close();
@@ -162,7 +178,8 @@ async function readKeyFile(file: string): Promise<KeyFileContents | undefined> {
 }
 
 async function parseKeyFile(file: string, text: string): Promise<KeyFileContents> {
-  const bad = (why: string): Error => new Error(`dev signing key ${file}: ${why} (delete the file to generate a new key)`);
+  const bad = (why: string): Error =>
+    new Error(`dev signing key ${file}: ${why} (delete the file to generate a new key)`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -196,7 +213,11 @@ async function createKeyFile(file: string): Promise<KeyFileContents | undefined>
   const privateJwk = await exportJWK(privateKey);
   const pub = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint({ kty: pub.kty, crv: pub.crv, x: pub.x, y: pub.y }, 'sha256');
-  const contents: KeyFileContents = { kid, privateJwk: { kty: privateJwk.kty, crv: privateJwk.crv, x: privateJwk.x, y: privateJwk.y, d: privateJwk.d }, createdAt: new Date().toISOString() };
+  const contents: KeyFileContents = {
+    kid,
+    privateJwk: { kty: privateJwk.kty, crv: privateJwk.crv, x: privateJwk.x, y: privateJwk.y, d: privateJwk.d },
+    createdAt: new Date().toISOString(),
+  };
   const folder = dirname(file);
   await mkdir(folder, { recursive: true, mode: 0o700 });
   const tmp = join(folder, `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);

@@ -87,15 +87,21 @@ export class IntrospectionVerifier implements TokenVerifier {
     const url = new URL(options.endpoint);
     // oauth4webapi refuses http: unless told otherwise; we tell it only for a loopback AS (tests, a sidecar).
     this.#insecure = url.protocol === 'http:' && isLoopback(url.hostname);
-    if (url.protocol !== 'https:' && !this.#insecure) throw new TypeError('IntrospectionVerifier: the introspection endpoint must be https (http only on loopback)');
-    if (!Number.isInteger(options.cacheMaxEntries) || options.cacheMaxEntries < 0) throw new TypeError('IntrospectionVerifier: "cacheMaxEntries" must be a non-negative integer');
-    if (!Number.isFinite(options.cacheSeconds) || options.cacheSeconds < 0) throw new TypeError('IntrospectionVerifier: "cacheSeconds" must be a non-negative number');
+    if (url.protocol !== 'https:' && !this.#insecure)
+      throw new TypeError('IntrospectionVerifier: the introspection endpoint must be https (http only on loopback)');
+    if (!Number.isInteger(options.cacheMaxEntries) || options.cacheMaxEntries < 0)
+      throw new TypeError('IntrospectionVerifier: "cacheMaxEntries" must be a non-negative integer');
+    if (!Number.isFinite(options.cacheSeconds) || options.cacheSeconds < 0)
+      throw new TypeError('IntrospectionVerifier: "cacheSeconds" must be a non-negative number');
     if (options.clientSecret === '') throw new TypeError('IntrospectionVerifier: the client secret is empty');
     this.#times = checkTimeRules({ skewSeconds: options.clockSkewSeconds }, 'IntrospectionVerifier');
     this.#options = options;
     this.#as = { issuer: options.issuer, introspection_endpoint: url.href };
     this.#client = { client_id: options.clientId };
-    this.#clientAuth = options.clientAuth === 'client_secret_post' ? oauth.ClientSecretPost(options.clientSecret) : oauth.ClientSecretBasic(options.clientSecret);
+    this.#clientAuth =
+      options.clientAuth === 'client_secret_post'
+        ? oauth.ClientSecretPost(options.clientSecret)
+        : oauth.ClientSecretBasic(options.clientSecret);
   }
 
   /** Number of cached answers (for tests and metrics). */
@@ -170,7 +176,8 @@ export class IntrospectionVerifier implements TokenVerifier {
     } catch (err) {
       // Some ASs answer a token they will not introspect (e.g. a JWT at oidc-provider) with an error instead of
       // `active: false`; that is a statement about the token, not an outage.
-      if (err instanceof oauth.ResponseBodyError && err.status === 400 && TOKEN_ERRORS.has(err.error)) return { ok: false, reason: 'invalid_token', detail: `AS refused to introspect the token: ${err.error}` };
+      if (err instanceof oauth.ResponseBodyError && err.status === 400 && TOKEN_ERRORS.has(err.error))
+        return { ok: false, reason: 'invalid_token', detail: `AS refused to introspect the token: ${err.error}` };
       return { ok: false, reason: 'verifier_unavailable', detail: `introspection failed: ${describe(err)}` };
     }
     return judge(body, { issuer: this.#options.issuer, audience: this.#options.audience, now, rules: this.#times });
@@ -183,10 +190,16 @@ export function judge(
   expect: { issuer: string; audience: string; now: number; rules: TimeRules },
 ): Outcome {
   if (body.active !== true) return { ok: false, reason: 'inactive', detail: 'introspection says active: false' };
-  if (body.iss !== undefined && body.iss !== expect.issuer) return { ok: false, reason: 'wrong_issuer', detail: `iss ${bounded(body.iss)}` };
+  if (body.iss !== undefined && body.iss !== expect.issuer)
+    return { ok: false, reason: 'wrong_issuer', detail: `iss ${bounded(body.iss)}` };
   const aud = body.aud;
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-  if (!audiences.includes(expect.audience)) return { ok: false, reason: 'wrong_audience', detail: aud === undefined ? 'introspection response has no aud' : `aud ${bounded(aud)}` };
+  if (!audiences.includes(expect.audience))
+    return {
+      ok: false,
+      reason: 'wrong_audience',
+      detail: aud === undefined ? 'introspection response has no aud' : `aud ${bounded(aud)}`,
+    };
   for (const claim of ['exp', 'nbf', 'iat'] as const) {
     const value = body[claim];
     if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
@@ -196,9 +209,16 @@ export function judge(
   const times: TokenTimes = { exp: body.exp, nbf: body.nbf, iat: body.iat };
   const late = checkTokenTimes(times, expect.now, expect.rules);
   if (late !== undefined) return late;
-  if (body.token_type !== undefined && String(body.token_type).toLowerCase() !== 'bearer') return { ok: false, reason: 'wrong_type', detail: `token_type ${bounded(body.token_type)}` };
-  const subject = typeof body.sub === 'string' && body.sub !== '' ? body.sub : typeof body.client_id === 'string' && body.client_id !== '' ? body.client_id : undefined;
-  if (subject === undefined) return { ok: false, reason: 'invalid_token', detail: 'introspection response has neither sub nor client_id' };
+  if (body.token_type !== undefined && String(body.token_type).toLowerCase() !== 'bearer')
+    return { ok: false, reason: 'wrong_type', detail: `token_type ${bounded(body.token_type)}` };
+  const subject =
+    typeof body.sub === 'string' && body.sub !== ''
+      ? body.sub
+      : typeof body.client_id === 'string' && body.client_id !== ''
+        ? body.client_id
+        : undefined;
+  if (subject === undefined)
+    return { ok: false, reason: 'invalid_token', detail: 'introspection response has neither sub nor client_id' };
   const { active: _active, ...claims } = body;
   const expiresAt = typeof body.exp === 'number' ? body.exp * 1000 : undefined;
   return { ok: true, subject, claims: Object.freeze(claims), cnf: body.cnf, expiresAt, times };
@@ -222,7 +242,10 @@ function isLoopback(hostname: string): boolean {
 }
 
 /** `IntrospectionConfig` → options; the secret is read here, in auth/, and nowhere else. */
-export function introspectionOptions(config: IntrospectionConfig, common: { audience: string; clockSkewSeconds: number; claims: ClaimNames }): IntrospectionVerifierOptions {
+export function introspectionOptions(
+  config: IntrospectionConfig,
+  common: { audience: string; clockSkewSeconds: number; claims: ClaimNames },
+): IntrospectionVerifierOptions {
   return {
     endpoint: config.endpoint,
     issuer: config.issuer,

@@ -40,14 +40,35 @@ import { principalFromClaims, type ClaimNames } from './claims-principal.js';
 import { defaultRequiredClaims } from '../config/jwt-config.js';
 import { checkTimeRules, checkTokenTimes, type TimeRules } from './token-times.js';
 import type { TokenVerifier, VerifyContext, VerifyResult } from './token-verifier.js';
-import { tokenCacheKey, VERIFIED_TOKEN_CACHE_DEFAULTS, VerifiedTokenCache, type VerifiedTokenCacheOptions } from './verified-token-cache.js';
+import {
+  tokenCacheKey,
+  VERIFIED_TOKEN_CACHE_DEFAULTS,
+  VerifiedTokenCache,
+  type VerifiedTokenCacheOptions,
+} from './verified-token-cache.js';
 import { deepFreeze } from '../lib/deep-freeze.js';
 
 /** The only algorithms a verifier may be configured with: public-key signatures (RFC 7518 §3, RFC 8037, jose). */
-export const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+export const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+]);
 
 /** Remote JWKS fetching (jose `createRemoteJWKSet`): 5 s timeout, unknown-`kid` refetch at most every 30 s, keys kept 10 min. */
-export const REMOTE_JWKS_OPTIONS = Object.freeze({ timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+export const REMOTE_JWKS_OPTIONS = Object.freeze({
+  timeoutDuration: 5000,
+  cooldownDuration: 30_000,
+  cacheMaxAge: 600_000,
+});
 
 export type JwtKeySource = { jwksUri: string } | { jwksFile: string } | { jwks: JSONWebKeySet };
 
@@ -102,7 +123,11 @@ class KeySourceUnavailable extends Error {
 }
 
 /** Key-selection outcomes that are about the token, not about the key source being down. */
-const TOKEN_KEY_ERRORS = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_NOT_SUPPORTED']);
+const TOKEN_KEY_ERRORS = new Set([
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+  'ERR_JOSE_NOT_SUPPORTED',
+]);
 
 export class JwtVerifier implements TokenVerifier {
   readonly #keys: KeyStore;
@@ -115,12 +140,15 @@ export class JwtVerifier implements TokenVerifier {
 
   /** Throws `TypeError` on a misconfiguration (docs/style.md habit 5: validate at construction). */
   constructor(options: JwtVerifierOptions) {
-    if (options.algorithms.length === 0) throw new TypeError('JwtVerifier: "algorithms" must name at least one algorithm');
+    if (options.algorithms.length === 0)
+      throw new TypeError('JwtVerifier: "algorithms" must name at least one algorithm');
     const bad = options.algorithms.filter((a) => !ASYMMETRIC_ALGORITHMS.has(a));
-    if (bad.length > 0) throw new TypeError(`JwtVerifier: only asymmetric algorithms are allowed, not ${bad.join(', ')}`);
+    if (bad.length > 0)
+      throw new TypeError(`JwtVerifier: only asymmetric algorithms are allowed, not ${bad.join(', ')}`);
     const maxAgeSeconds = options.maxTokenAgeSeconds;
     this.#times = checkTimeRules({ skewSeconds: options.clockSkewSeconds, maxAgeSeconds }, 'JwtVerifier');
-    if (options.issuer === '' || options.audience === '') throw new TypeError('JwtVerifier: "issuer" and "audience" are required');
+    if (options.issuer === '' || options.audience === '')
+      throw new TypeError('JwtVerifier: "issuer" and "audience" are required');
     const required = options.requiredClaims ?? defaultRequiredClaims(options.requireTokenType);
     if (required.some((c) => typeof c !== 'string' || c === '')) {
       throw new TypeError('JwtVerifier: "requiredClaims" must be claim names');
@@ -153,16 +181,24 @@ export class JwtVerifier implements TokenVerifier {
     let verified = settled ? this.#cache.get(key, ctx.now, generation) : undefined;
     // The hit is believed only inside the token's window without skew (jose's own test, tolerance 0); at its
     // edges the full verification below decides, with the skew, exactly as without a cache.
-    if (verified !== undefined && !(nowSeconds < verified.exp && (verified.nbf === undefined || verified.nbf <= nowSeconds))) verified = undefined;
+    if (
+      verified !== undefined &&
+      !(nowSeconds < verified.exp && (verified.nbf === undefined || verified.nbf <= nowSeconds))
+    )
+      verified = undefined;
     const fresh = verified === undefined;
     if (verified === undefined) {
       let payload: JWTPayload;
       try {
-        payload = await verifyWithKeys(token, this.#keys.getKey, { ...this.#verifyOptions, currentDate: new Date(ctx.now) });
+        payload = await verifyWithKeys(token, this.#keys.getKey, {
+          ...this.#verifyOptions,
+          currentDate: new Date(ctx.now),
+        });
       } catch (err) {
         return { ok: false, ...joseFailure(err) };
       }
-      if (typeof payload.sub !== 'string' || payload.sub === '') return { ok: false, reason: 'invalid_token', detail: 'sub is not a non-empty string' };
+      if (typeof payload.sub !== 'string' || payload.sub === '')
+        return { ok: false, reason: 'invalid_token', detail: 'sub is not a non-empty string' };
       const problem = requiredClaimProblem(payload, this.#required);
       if (problem !== undefined) return { ok: false, reason: 'invalid_token', detail: problem };
       // `exp` is a required claim and jose checked that it, `nbf` and `iat` are numbers. The principal is shared by
@@ -179,7 +215,13 @@ export class JwtVerifier implements TokenVerifier {
     if (fresh && settled) this.#cache.set(key, verified, ctx.now, verified.exp * 1000, generation);
     const binding = checkCertificateBinding(verified.cnf, ctx.certThumbprint);
     if (!binding.ok) return binding;
-    return { ok: true, principal: ctx.certThumbprint !== undefined ? Object.freeze({ ...verified.principal, certThumbprint: ctx.certThumbprint }) : verified.principal };
+    return {
+      ok: true,
+      principal:
+        ctx.certThumbprint !== undefined
+          ? Object.freeze({ ...verified.principal, certThumbprint: ctx.certThumbprint })
+          : verified.principal,
+    };
   }
 }
 
@@ -200,7 +242,10 @@ function keyStore(keys: JwtKeySource): KeyStore {
       return await remote(header, token);
     } catch (err) {
       if (err instanceof errors.JOSEError && TOKEN_KEY_ERRORS.has(err.code)) throw err;
-      throw new KeySourceUnavailable(`JWKS ${url.origin}${url.pathname}: ${err instanceof errors.JOSEError ? err.code : ((err as Error | undefined)?.name ?? 'error')}`, { cause: err });
+      throw new KeySourceUnavailable(
+        `JWKS ${url.origin}${url.pathname}: ${err instanceof errors.JOSEError ? err.code : ((err as Error | undefined)?.name ?? 'error')}`,
+        { cause: err },
+      );
     }
   };
   return { getKey, generation: () => generation, settled: () => remote.fresh && !remote.reloading };
@@ -237,7 +282,8 @@ function publicOnly(jwks: unknown, what: string): JSONWebKeySet {
   if (!Array.isArray(keys) || keys.length === 0) throw new TypeError(`JwtVerifier: ${what} is not a JWKS with keys`);
   for (const k of keys as unknown[]) {
     if (typeof k !== 'object' || k === null) throw new TypeError(`JwtVerifier: ${what} has a member that is not a JWK`);
-    if ('d' in k || (k as { kty?: unknown }).kty === 'oct') throw new TypeError(`JwtVerifier: ${what} must hold public keys only`);
+    if ('d' in k || (k as { kty?: unknown }).kty === 'oct')
+      throw new TypeError(`JwtVerifier: ${what} must hold public keys only`);
   }
   return jwks as JSONWebKeySet;
 }
@@ -268,13 +314,19 @@ async function verifyWithKeys(token: string, getKey: KeyGetter, options: JWTVeri
  */
 export function joseFailure(err: unknown): { reason: AuthFailureReason; detail: string } {
   if (err instanceof KeySourceUnavailable) return { reason: 'verifier_unavailable', detail: err.message };
-  if (!(err instanceof errors.JOSEError)) return { reason: 'invalid_token', detail: `unexpected ${(err as Error | undefined)?.name ?? typeof err}` };
+  if (!(err instanceof errors.JOSEError))
+    return { reason: 'invalid_token', detail: `unexpected ${(err as Error | undefined)?.name ?? typeof err}` };
   switch (err.code) {
     case 'ERR_JWT_EXPIRED':
       return { reason: 'expired', detail: 'exp is in the past' };
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
       const { claim, reason, payload } = err as errors.JWTClaimValidationFailed;
-      const byClaim: Record<string, AuthFailureReason> = { nbf: 'not_yet_valid', iss: 'wrong_issuer', aud: 'wrong_audience', typ: 'wrong_type' };
+      const byClaim: Record<string, AuthFailureReason> = {
+        nbf: 'not_yet_valid',
+        iss: 'wrong_issuer',
+        aud: 'wrong_audience',
+        typ: 'wrong_type',
+      };
       const mapped = reason === 'missing' ? 'invalid_token' : (byClaim[claim] ?? 'invalid_token');
       const got = claim === 'typ' ? '' : ` (token ${claim}: ${bounded(payload[claim])})`;
       return { reason: mapped, detail: `${claim} ${reason}${got}` };

@@ -66,11 +66,15 @@ export class ResourceServerAuthenticator implements Authenticator {
   readonly #isRevoked: ((jti: string) => Promise<boolean>) | undefined;
 
   constructor(options: ResourceServerOptions) {
-    if (!options.jwt && !options.introspection) throw new TypeError('ResourceServerAuthenticator: configure a JWT verifier, introspection, or both');
+    if (!options.jwt && !options.introspection)
+      throw new TypeError('ResourceServerAuthenticator: configure a JWT verifier, introspection, or both');
     this.#jwt = options.jwt;
     this.#introspection = options.introspection;
     this.#required = Object.freeze([...options.requiredScopes]);
-    this.#challenge = Object.freeze({ resourceMetadata: protectedResourceMetadataUrl(options.resource), requiredScopes: this.#required });
+    this.#challenge = Object.freeze({
+      resourceMetadata: protectedResourceMetadataUrl(options.resource),
+      requiredScopes: this.#required,
+    });
     this.#now = options.now ?? Date.now;
     this.#isRevoked = options.isRevoked;
   }
@@ -79,7 +83,13 @@ export class ResourceServerAuthenticator implements Authenticator {
     const bearer = extractBearer(req.headers, req.rawHeaders);
     if (!bearer.ok) {
       return bearer.reason === 'missing_token'
-        ? { ok: false, status: 401, wwwAuthenticate: missingTokenChallenge(this.#challenge), reason: 'missing_token', detail: bearer.detail }
+        ? {
+            ok: false,
+            status: 401,
+            wwwAuthenticate: missingTokenChallenge(this.#challenge),
+            reason: 'missing_token',
+            detail: bearer.detail,
+          }
         : {
             ok: false,
             status: 400,
@@ -90,19 +100,40 @@ export class ResourceServerAuthenticator implements Authenticator {
     }
     const token = bearer.token;
     // Only with both verifiers is the token's shape a choice (decoding its header costs a parse per request).
-    const verifier = this.#introspection === undefined ? this.#jwt! : this.#jwt !== undefined && looksLikeJws(token) ? this.#jwt : this.#introspection;
+    const verifier =
+      this.#introspection === undefined
+        ? this.#jwt!
+        : this.#jwt !== undefined && looksLikeJws(token)
+          ? this.#jwt
+          : this.#introspection;
     const cert = req.clientCert;
-    const result = await verifier.verify(token, { now: this.#now(), ...(cert !== undefined ? { certThumbprint: cert.thumbprint } : {}) });
+    const result = await verifier.verify(token, {
+      now: this.#now(),
+      ...(cert !== undefined ? { certThumbprint: cert.thumbprint } : {}),
+    });
     if (!result.ok) {
-      if (result.reason === 'verifier_unavailable') return { ok: false, status: 503, wwwAuthenticate: '', reason: result.reason, detail: result.detail };
-      return { ok: false, status: 401, wwwAuthenticate: invalidTokenChallenge(this.#challenge), reason: result.reason, detail: result.detail };
+      if (result.reason === 'verifier_unavailable')
+        return { ok: false, status: 503, wwwAuthenticate: '', reason: result.reason, detail: result.detail };
+      return {
+        ok: false,
+        status: 401,
+        wwwAuthenticate: invalidTokenChallenge(this.#challenge),
+        reason: result.reason,
+        detail: result.detail,
+      };
     }
     if (this.#isRevoked !== undefined) {
       const refused = await this.#revocationCheck(result.principal.tokenId);
       if (refused !== undefined) return refused;
     }
     let principal: Principal = result.principal;
-    if (cert !== undefined) principal = Object.freeze({ ...principal, certThumbprint: cert.thumbprint, certSubject: cert.subject, certSans: cert.sans });
+    if (cert !== undefined)
+      principal = Object.freeze({
+        ...principal,
+        certThumbprint: cert.thumbprint,
+        certSubject: cert.subject,
+        certSans: cert.sans,
+      });
     const missing = this.#required.filter((s) => !principal.scopes.has(s));
     if (missing.length > 0) {
       return {
@@ -117,15 +148,35 @@ export class ResourceServerAuthenticator implements Authenticator {
   }
 
   async #revocationCheck(jti: string | undefined): Promise<AuthResult | undefined> {
-    if (jti === undefined) return { ok: false, status: 401, wwwAuthenticate: invalidTokenChallenge(this.#challenge), reason: 'invalid_token', detail: 'no jti: revocation cannot be checked' };
+    if (jti === undefined)
+      return {
+        ok: false,
+        status: 401,
+        wwwAuthenticate: invalidTokenChallenge(this.#challenge),
+        reason: 'invalid_token',
+        detail: 'no jti: revocation cannot be checked',
+      };
     let revoked: boolean;
     try {
       revoked = await this.#isRevoked!(jti);
     } catch (err) {
       // Fail closed, but as "try again": the token may well be fine.
-      return { ok: false, status: 503, wwwAuthenticate: '', reason: 'verifier_unavailable', detail: `revocation check failed: ${(err as Error | undefined)?.name ?? 'error'}` };
+      return {
+        ok: false,
+        status: 503,
+        wwwAuthenticate: '',
+        reason: 'verifier_unavailable',
+        detail: `revocation check failed: ${(err as Error | undefined)?.name ?? 'error'}`,
+      };
     }
-    if (revoked) return { ok: false, status: 401, wwwAuthenticate: invalidTokenChallenge(this.#challenge), reason: 'revoked', detail: 'access token revoked' };
+    if (revoked)
+      return {
+        ok: false,
+        status: 401,
+        wwwAuthenticate: invalidTokenChallenge(this.#challenge),
+        reason: 'revoked',
+        detail: 'access token revoked',
+      };
     return undefined;
   }
 }
@@ -134,7 +185,10 @@ export interface AuthenticatorDeps {
   /** `auth.mode: dev`: the public JWKS of the local signing key (from `src/auth/dev-keys.ts`). */
   devJwks?: JSONWebKeySet;
   /** `auth.mode: builtin`: what the registered authorization server publishes (`registerAuthorizationServer`). */
-  builtin?: { readonly jwks: JSONWebKeySet | { readonly keys: readonly Readonly<Record<string, unknown>>[] }; isRevoked(jti: string): Promise<boolean> };
+  builtin?: {
+    readonly jwks: JSONWebKeySet | { readonly keys: readonly Readonly<Record<string, unknown>>[] };
+    isRevoked(jti: string): Promise<boolean>;
+  };
   now?: () => number;
 }
 
@@ -145,7 +199,8 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
     case 'none':
       return new LoopbackOnlyAnonymous();
     case 'dev': {
-      if (!deps.devJwks) throw new TypeError('auth.mode dev: the dev signing key was not loaded (no public JWKS given)');
+      if (!deps.devJwks)
+        throw new TypeError('auth.mode dev: the dev signing key was not loaded (no public JWKS given)');
       if (!auth.dev) throw new TypeError('auth.mode dev: auth.dev is missing');
       return new ResourceServerAuthenticator({
         resource: auth.resource,
@@ -156,7 +211,12 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
     }
     case 'oauth': {
       const jwt = auth.jwt;
-      const keys: JwtKeySource | undefined = jwt?.jwksUri !== undefined ? { jwksUri: jwt.jwksUri } : jwt?.jwksFile !== undefined ? { jwksFile: jwt.jwksFile } : undefined;
+      const keys: JwtKeySource | undefined =
+        jwt?.jwksUri !== undefined
+          ? { jwksUri: jwt.jwksUri }
+          : jwt?.jwksFile !== undefined
+            ? { jwksFile: jwt.jwksFile }
+            : undefined;
       if (jwt && !keys) throw new TypeError('auth.jwt needs jwksUri or jwksFile');
       const tokenRules = jwt && { requiredClaims: jwt.requiredClaims, maxTokenAgeSeconds: jwt.maxTokenAgeSeconds };
       return new ResourceServerAuthenticator({
@@ -164,14 +224,25 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
         requiredScopes: auth.requiredScopes,
         ...(jwt && keys ? { jwt: new JwtVerifier({ ...jwtOptions(auth, jwt.issuer, keys), ...tokenRules }) } : {}),
         ...(auth.introspection
-          ? { introspection: new IntrospectionVerifier(introspectionOptions(auth.introspection, { audience: auth.resource, clockSkewSeconds: auth.clockSkewSeconds, claims: auth.claims })) }
+          ? {
+              introspection: new IntrospectionVerifier(
+                introspectionOptions(auth.introspection, {
+                  audience: auth.resource,
+                  clockSkewSeconds: auth.clockSkewSeconds,
+                  claims: auth.claims,
+                }),
+              ),
+            }
           : {}),
         ...(deps.now ? { now: deps.now } : {}),
       });
     }
     case 'builtin': {
       if (!auth.builtin) throw new TypeError('auth.mode builtin: auth.builtin is missing');
-      if (!deps.builtin) throw new TypeError('auth.mode builtin: the built-in authorization server was not registered (no public JWKS given)');
+      if (!deps.builtin)
+        throw new TypeError(
+          'auth.mode builtin: the built-in authorization server was not registered (no public JWKS given)',
+        );
       const jwks = deps.builtin.jwks as JSONWebKeySet;
       // Our own tokens: signed with our keys' algorithms (auth.algorithms is about external issuers), RFC 9068 typed,
       // so RFC 9068 §2.2's iat, jti and client_id are required (as/tokens.ts mints them; revocation needs the jti).
@@ -179,7 +250,11 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
       return new ResourceServerAuthenticator({
         resource: auth.resource,
         requiredScopes: auth.requiredScopes,
-        jwt: new JwtVerifier({ ...jwtOptions(auth, auth.builtin.issuer, { jwks }), ...(algorithms.length > 0 ? { algorithms } : {}), requireTokenType: true }),
+        jwt: new JwtVerifier({
+          ...jwtOptions(auth, auth.builtin.issuer, { jwks }),
+          ...(algorithms.length > 0 ? { algorithms } : {}),
+          requireTokenType: true,
+        }),
         isRevoked: deps.builtin.isRevoked,
         ...(deps.now ? { now: deps.now } : {}),
       });
@@ -189,7 +264,11 @@ export function createAuthenticator(config: GatehouseConfig, deps: Authenticator
   }
 }
 
-function jwtOptions(auth: AuthConfig, issuer: string, keys: JwtKeySource): ConstructorParameters<typeof JwtVerifier>[0] {
+function jwtOptions(
+  auth: AuthConfig,
+  issuer: string,
+  keys: JwtKeySource,
+): ConstructorParameters<typeof JwtVerifier>[0] {
   return {
     issuer,
     audience: auth.resource,

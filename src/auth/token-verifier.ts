@@ -8,7 +8,8 @@ export interface VerifyContext {
   now: number;
 }
 
-export type VerifyResult = { ok: true; principal: Principal } | { ok: false; reason: AuthFailureReason; detail: string };
+export type VerifyResult =
+  { ok: true; principal: Principal } | { ok: false; reason: AuthFailureReason; detail: string };
 
 /**
  * Turns a bearer token into a Principal (docs/architecture.md §3). Implementations: JWT (JWKS/file/dev key),

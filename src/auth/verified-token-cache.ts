@@ -46,8 +46,10 @@ export class VerifiedTokenCache<V> {
 
   /** Throws `TypeError` on bad bounds (docs/style.md habit 5). `maxEntries: 0` disables the cache. */
   constructor(options: VerifiedTokenCacheOptions = VERIFIED_TOKEN_CACHE_DEFAULTS) {
-    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 0) throw new TypeError('VerifiedTokenCache: "maxEntries" must be a non-negative integer');
-    if (!Number.isFinite(options.maxAgeMs) || options.maxAgeMs < 0) throw new TypeError('VerifiedTokenCache: "maxAgeMs" must be a non-negative number');
+    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 0)
+      throw new TypeError('VerifiedTokenCache: "maxEntries" must be a non-negative integer');
+    if (!Number.isFinite(options.maxAgeMs) || options.maxAgeMs < 0)
+      throw new TypeError('VerifiedTokenCache: "maxAgeMs" must be a non-negative number');
     this.#maxEntries = options.maxEntries;
     this.#maxAgeMs = options.maxAgeMs;
   }

@@ -38,7 +38,8 @@ export function normaliseAudit(raw: RawAudit, ctx: AuditContext): AuditConfig {
   const sink = raw.sink ?? d.sink;
   let file: string | undefined;
   if (sink === 'file') {
-    if (raw.file === undefined) ctx.report('/audit/sink', 'audit.sink "file" needs audit.file (the path of the audit log)');
+    if (raw.file === undefined)
+      ctx.report('/audit/sink', 'audit.sink "file" needs audit.file (the path of the audit log)');
     else {
       file = path.resolve(ctx.baseDir, raw.file);
       const folder = path.dirname(file);
@@ -53,7 +54,8 @@ export function normaliseAudit(raw: RawAudit, ctx: AuditContext): AuditConfig {
   if (raw.hashChain?.hmacKey !== undefined) {
     hmacKey = ctx.resolveSecret(raw.hashChain.hmacKey, '/audit/hashChain/hmacKey');
     // RFC 2104 §3: a key shorter than the hash output (32 bytes) weakens the MAC.
-    if (hmacKey !== undefined && Buffer.byteLength(hmacKey.reveal(), 'utf8') < 32) ctx.report('/audit/hashChain/hmacKey', `the key from ${hmacKey.source} is shorter than 32 bytes`);
+    if (hmacKey !== undefined && Buffer.byteLength(hmacKey.reveal(), 'utf8') < 32)
+      ctx.report('/audit/hashChain/hmacKey', `the key from ${hmacKey.source} is shorter than 32 bytes`);
     if (!enabled) ctx.report('/audit/hashChain/hmacKey', 'hmacKey is set but hashChain.enabled is false');
   }
   const redact = raw.redact ?? d.redact;

@@ -50,12 +50,7 @@ export function readableBy(f: FileFacts): Exposure | undefined {
 }
 
 export type ExposureKind =
-  | 'secret file'
-  | 'policy file'
-  | 'policy folder'
-  | 'tools lock'
-  | 'configuration file'
-  | 'file';
+  'secret file' | 'policy file' | 'policy folder' | 'tools lock' | 'configuration file' | 'file';
 
 /**
  * The problems of one file or folder, worded for the config problem list (path, problem, fix); empty when it is

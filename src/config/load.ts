@@ -17,7 +17,16 @@ import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import { PRECOMPILED_VALIDATORS, schemaValidator } from './precompiled-schema.js';
 import { fileExposure } from './file-exposure.js';
 import { weakSecretProblems } from './weak-secrets.js';
-import { credentialKind, describeFsError, INLINE_SECRET_MESSAGE, inlineSecretProblem, isSecretValue, resolveSecretRef, type SecretContext, type SecretRef } from './secrets.js';
+import {
+  credentialKind,
+  describeFsError,
+  INLINE_SECRET_MESSAGE,
+  inlineSecretProblem,
+  isSecretValue,
+  resolveSecretRef,
+  type SecretContext,
+  type SecretRef,
+} from './secrets.js';
 import type {
   AuthConfig,
   BuiltinAsConfig,
@@ -45,7 +54,14 @@ import { suggest } from '../lib/suggest.js';
 import { normaliseTelemetry, TELEMETRY_DEFAULTS, type RawTelemetry } from './telemetry-config.js';
 import { normaliseSessions, SESSIONS_DEFAULTS, type RawSessions } from './sessions-config.js';
 import { AUDIT_DEFAULTS, normaliseAudit, type RawAudit } from './audit-config.js';
-import { checkRedisUrl, LIMITS_DEFAULTS, normaliseLimits, normaliseRedis, type RawLimits, type RawRedis } from './limits-config.js';
+import {
+  checkRedisUrl,
+  LIMITS_DEFAULTS,
+  normaliseLimits,
+  normaliseRedis,
+  type RawLimits,
+  type RawRedis,
+} from './limits-config.js';
 import { kindOf, TYPE_NAMES } from '../lib/value-words.js';
 import { defaultRequiredClaims } from './jwt-config.js';
 import { deepFreeze } from '../lib/deep-freeze.js';
@@ -151,13 +167,22 @@ export function loadConfig(file: string, opts: LoadOptions = {}): GatehouseConfi
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? 'unknown error');
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a folder'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (code ?? 'unknown error');
     throw new ConfigError([{ file, path: '', message: `cannot read the configuration file (${why})` }]);
   }
   // Whoever can change the configuration runs commands as the gateway (stdio upstreams): refused like a policy file.
-  const exposed = fileExposure(file, 'configuration file').map(
-    (message): ConfigProblem => ({ file, path: '', message }),
-  );
+  const exposed = fileExposure(file, 'configuration file').map((message): ConfigProblem => ({
+    file,
+    path: '',
+    message,
+  }));
   if (exposed.length === 0) return parseConfigText(text, file, opts);
   try {
     parseConfigText(text, file, opts);
@@ -210,9 +235,15 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   const policy = raw.policy !== undefined && isClean('/policy') ? normalisePolicy(raw.policy, ctx) : undefined;
   const pinning = isClean('/pinning') ? normalisePinning(raw, policy, ctx) : undefined;
   const audit = isClean('/audit')
-    ? normaliseAudit(raw.audit ?? {}, { baseDir, resolveSecret: (ref, pointer) => resolveSecret(ref, pointer, ctx), report: (pointer, message) => report(ctx, pointer, message) })
+    ? normaliseAudit(raw.audit ?? {}, {
+        baseDir,
+        resolveSecret: (ref, pointer) => resolveSecret(ref, pointer, ctx),
+        report: (pointer, message) => report(ctx, pointer, message),
+      })
     : undefined;
-  const telemetry = isClean('/telemetry') ? normaliseTelemetry(raw.telemetry ?? {}, server, (pointer, message) => report(ctx, pointer, message)) : undefined;
+  const telemetry = isClean('/telemetry')
+    ? normaliseTelemetry(raw.telemetry ?? {}, server, (pointer, message) => report(ctx, pointer, message))
+    : undefined;
   const sessions = isClean('/sessions')
     ? normaliseSessions(raw.sessions ?? {}, {
         resolveSecret: (ref, pointer) => resolveSecret(ref, pointer, ctx),
@@ -221,13 +252,20 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
         idleTimeoutMs: server?.sessionIdleTimeoutMs ?? CONFIG_DEFAULTS.server.sessionIdleTimeoutMs,
       })
     : undefined;
-  const limitsCtx = { report: (pointer: string, message: string) => report(ctx, pointer, message), resolveSecret: (ref: SecretRef, pointer: string) => resolveSecret(ref, pointer, ctx) };
+  const limitsCtx = {
+    report: (pointer: string, message: string) => report(ctx, pointer, message),
+    resolveSecret: (ref: SecretRef, pointer: string) => resolveSecret(ref, pointer, ctx),
+  };
   const redis = raw.redis !== undefined && isClean('/redis') ? normaliseRedis(raw.redis, limitsCtx) : undefined;
   const limits = isClean('/limits') ? normaliseLimits(raw.limits ?? {}, raw.redis !== undefined, limitsCtx) : undefined;
   if (server !== undefined && auth !== undefined) checkAuthAgainstHost(server, auth, raw, ctx);
   if (auth !== undefined && auth.mode !== 'none' && raw.policy === undefined) {
     // Default deny (docs/architecture.md §4): without policy files an authenticated gateway would refuse every request.
-    report(ctx, '/auth/mode', `auth.mode "${auth.mode}" needs policy.dir: with no policy every request would be denied (default deny)`);
+    report(
+      ctx,
+      '/auth/mode',
+      `auth.mode "${auth.mode}" needs policy.dir: with no policy every request would be denied (default deny)`,
+    );
   }
 
   const upstreams: UpstreamConfig[] = [];
@@ -240,10 +278,35 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     });
   }
 
-  if (problems.length > 0 || !server || !auth || !catalogue || !logging || !pinning || !audit || !telemetry || !sessions || !limits) {
+  if (
+    problems.length > 0 ||
+    !server ||
+    !auth ||
+    !catalogue ||
+    !logging ||
+    !pinning ||
+    !audit ||
+    !telemetry ||
+    !sessions ||
+    !limits
+  ) {
     throw new ConfigError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   }
-  return deepFreeze({ file: absFile, server, auth, catalogue, logging, ...(policy !== undefined ? { policy } : {}), pinning, audit, telemetry, sessions, ...(redis !== undefined ? { redis } : {}), limits, upstreams });
+  return deepFreeze({
+    file: absFile,
+    server,
+    auth,
+    catalogue,
+    logging,
+    ...(policy !== undefined ? { policy } : {}),
+    pinning,
+    audit,
+    telemetry,
+    sessions,
+    ...(redis !== undefined ? { redis } : {}),
+    limits,
+    upstreams,
+  });
 }
 
 /** A JSON-safe summary for logs and `gatehouse check`: the whole normalised config, secrets shown as their source. */
@@ -303,7 +366,9 @@ interface RawTls {
 }
 type RawServer = Partial<Omit<ServerConfig, 'tls' | 'httpRateLimit' | 'overload'>> & {
   tls?: RawTls;
-  httpRateLimit?: { enabled?: boolean } & { [K in 'oauth' | 'registration' | 'sessions' | 'authFailures']?: Partial<HttpRateLimitConfig[K]> };
+  httpRateLimit?: { enabled?: boolean } & {
+    [K in 'oauth' | 'registration' | 'sessions' | 'authFailures']?: Partial<HttpRateLimitConfig[K]>;
+  };
   overload?: Partial<OverloadConfig>;
 };
 interface RawAuth {
@@ -317,7 +382,14 @@ interface RawAuth {
   requireTokenType?: boolean;
   claims?: Partial<AuthConfig['claims']>;
   jwt?: { issuer: string; jwksUri?: string; jwksFile?: string; requiredClaims?: string[]; maxTokenAgeSeconds?: number };
-  introspection?: { endpoint: string; issuer: string; clientId: string; clientSecret: SecretRef; cacheSeconds?: number; cacheMaxEntries?: number };
+  introspection?: {
+    endpoint: string;
+    issuer: string;
+    clientId: string;
+    clientSecret: SecretRef;
+    cacheSeconds?: number;
+    cacheMaxEntries?: number;
+  };
   dev?: { keyFile?: string; issuer?: string };
   builtin?: RawBuiltin;
 }
@@ -331,7 +403,13 @@ interface RawBuiltin {
   clientIdMetadataDocuments?: boolean;
   idp: { issuer: string; clientId: string; clientSecret?: SecretRef; scopes?: string[] };
   scopeMapping?: { claim: string; value: string; scopes: string[] }[];
-  clients?: { clientId: string; auth: 'private_key_jwt' | 'tls_client_auth'; jwksFile?: string; tlsSubject?: string; scopes: string[] }[];
+  clients?: {
+    clientId: string;
+    auth: 'private_key_jwt' | 'tls_client_auth';
+    jwksFile?: string;
+    tlsSubject?: string;
+    scopes: string[];
+  }[];
   store?: { kind: 'memory' | 'redis'; url?: RawValue; keyPrefix?: string };
 }
 interface RawConfig {
@@ -358,7 +436,12 @@ interface Ctx {
 }
 
 function report(ctx: Ctx, pointer: string, message: string, at: 'value' | 'key' = 'value'): void {
-  ctx.problems.push({ file: ctx.src.file, line: at === 'key' ? ctx.src.keyLine(pointer) : ctx.src.line(pointer), path: pointer, message });
+  ctx.problems.push({
+    file: ctx.src.file,
+    line: at === 'key' ? ctx.src.keyLine(pointer) : ctx.src.line(pointer),
+    path: pointer,
+    message,
+  });
 }
 
 // ─── Sections ────────────────────────────────────────────────────────────────────────────────────────────
@@ -366,7 +449,8 @@ function report(ctx: Ctx, pointer: string, message: string, at: 'value' | 'key' 
 function normaliseServer(raw: RawServer, ctx: Ctx): ServerConfig {
   const { tls: rawTls, forwardedClientCertHeader, httpRateLimit, overload, ...rest } = raw;
   const base = { ...CONFIG_DEFAULTS.server, ...rest, ...edgeLimits(httpRateLimit, overload) };
-  if (base.host.includes(':') && !net.isIPv6(base.host)) report(ctx, '/server/host', 'must be a valid IPv6 address (without brackets)');
+  if (base.host.includes(':') && !net.isIPv6(base.host))
+    report(ctx, '/server/host', 'must be a valid IPv6 address (without brackets)');
   // Node refuses to start a server whose headers timeout exceeds its request timeout.
   if (base.headersTimeoutMs > base.requestTimeoutMs) {
     report(ctx, '/server/headersTimeoutMs', `must not exceed requestTimeoutMs (${base.requestTimeoutMs})`);
@@ -380,7 +464,8 @@ function normaliseServer(raw: RawServer, ctx: Ctx): ServerConfig {
       return;
     }
     // Browsers send the serialised origin; a non-canonical entry (upper case, default port) would never match.
-    if (canonical !== origin) report(ctx, `/server/allowedOrigins/${i}`, `must be written exactly as browsers send it: "${canonical}"`);
+    if (canonical !== origin)
+      report(ctx, `/server/allowedOrigins/${i}`, `must be written exactly as browsers send it: "${canonical}"`);
   });
   base.allowedHosts.forEach((host, i) => checkAllowedHost(host, `/server/allowedHosts/${i}`, ctx));
   base.trustedProxies.forEach((entry, i) => checkProxyAddress(entry, `/server/trustedProxies/${i}`, ctx));
@@ -396,12 +481,17 @@ function normaliseServer(raw: RawServer, ctx: Ctx): ServerConfig {
     ...base,
     ...(tls !== undefined ? { tls } : {}),
     // Node hands header names to us lower-cased; storing the same form lets the edge look it up directly.
-    ...(forwardedClientCertHeader !== undefined ? { forwardedClientCertHeader: forwardedClientCertHeader.toLowerCase() } : {}),
+    ...(forwardedClientCertHeader !== undefined
+      ? { forwardedClientCertHeader: forwardedClientCertHeader.toLowerCase() }
+      : {}),
   };
 }
 
 /** `server.httpRateLimit` and `server.overload`, merged key by key over the defaults (a partial block keeps the rest). */
-function edgeLimits(rl: RawServer['httpRateLimit'], overload: RawServer['overload']): Pick<ServerConfig, 'httpRateLimit' | 'overload'> {
+function edgeLimits(
+  rl: RawServer['httpRateLimit'],
+  overload: RawServer['overload'],
+): Pick<ServerConfig, 'httpRateLimit' | 'overload'> {
   const d = CONFIG_DEFAULTS.server;
   return {
     httpRateLimit: {
@@ -459,7 +549,12 @@ function checkProxyAddress(entry: string, pointer: string, ctx: Ctx): void {
     return;
   }
   // Trusting every peer lets any client forge the forwarded headers (a client certificate, its address).
-  if (prefix === 0) report(ctx, pointer, "trusts every address, so any client could forge forwarded headers; list the proxies' own addresses or subnets");
+  if (prefix === 0)
+    report(
+      ctx,
+      pointer,
+      "trusts every address, so any client could forge forwarded headers; list the proxies' own addresses or subnets",
+    );
 }
 
 function normaliseTls(raw: RawTls, ctx: Ctx): TlsConfig | undefined {
@@ -471,10 +566,19 @@ function normaliseTls(raw: RawTls, ctx: Ctx): TlsConfig | undefined {
   if (clientCaFile !== undefined) checkPemFile(clientCaFile, `${at}/clientCaFile`, 'a CA certificate', ctx);
   const clientCertificates = raw.clientCertificates ?? d.clientCertificates;
   if (clientCertificates !== 'none' && clientCaFile === undefined) {
-    report(ctx, `${at}/clientCertificates`, `"${clientCertificates}" needs tls.clientCaFile: client certificates are checked against that CA only, never against public roots`);
+    report(
+      ctx,
+      `${at}/clientCertificates`,
+      `"${clientCertificates}" needs tls.clientCaFile: client certificates are checked against that CA only, never against public roots`,
+    );
   }
   if (clientCertificates === 'none' && clientCaFile !== undefined) {
-    report(ctx, `${at}/clientCaFile`, 'is unused while tls.clientCertificates is "none"; set clientCertificates to "request" or "require", or remove clientCaFile', 'key');
+    report(
+      ctx,
+      `${at}/clientCaFile`,
+      'is unused while tls.clientCertificates is "none"; set clientCertificates to "request" or "require", or remove clientCaFile',
+      'key',
+    );
   }
   const key = resolveSecret(raw.key, `${at}/key`, ctx);
   if (key !== undefined) checkPrivateKey(key, `${at}/key`, ctx);
@@ -495,9 +599,14 @@ const MAX_PEM_FILE_BYTES = 4 * 1024 * 1024;
 function checkPemFile(file: string, pointer: string, what: string, ctx: Ctx): void {
   const text = readSmallFile(file, MAX_PEM_FILE_BYTES, pointer, ctx);
   if (text === undefined) return;
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) report(ctx, pointer, `file ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----); expected ${what}`);
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    report(ctx, pointer, `file ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----); expected ${what}`);
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
-    report(ctx, pointer, `file ${file} also holds a private key; keep the key in a file of its own and reference it from tls.key`);
+    report(
+      ctx,
+      pointer,
+      `file ${file} also holds a private key; keep the key in a file of its own and reference it from tls.key`,
+    );
   }
 }
 
@@ -506,14 +615,21 @@ function checkPrivateKey(key: SecretValue, pointer: string, ctx: Ctx): void {
   const pem = key.reveal();
   const at = `${pointer}/${key.source.startsWith('env:') ? 'fromEnv' : 'fromFile'}`;
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(pem)) {
-    report(ctx, at, `the secret from ${key.source} is an encrypted private key; Gatehouse needs it unencrypted (protect the file's permissions instead)`);
+    report(
+      ctx,
+      at,
+      `the secret from ${key.source} is an encrypted private key; Gatehouse needs it unencrypted (protect the file's permissions instead)`,
+    );
     return;
   }
   try {
     createPrivateKey(pem);
   } catch {
     // A variable holding `\n` escapes instead of line breaks is the usual way a PEM key from the environment breaks.
-    const hint = key.source.startsWith('env:') && pem.includes('\\n') ? ' (it holds "\\n" escapes; the variable needs real line breaks)' : '';
+    const hint =
+      key.source.startsWith('env:') && pem.includes('\\n')
+        ? ' (it holds "\\n" escapes; the variable needs real line breaks)'
+        : '';
     report(ctx, at, `the secret from ${key.source} is not a PEM private key (-----BEGIN PRIVATE KEY-----)${hint}`);
   }
 }
@@ -527,7 +643,11 @@ function normaliseAuth(raw: RawAuth, server: ServerConfig | undefined, ctx: Ctx)
   const introspection = raw.introspection === undefined ? undefined : normaliseIntrospection(raw.introspection, ctx);
   const dev = mode === 'dev' ? normaliseDev(raw.dev ?? {}, ctx) : undefined;
   if (mode === 'oauth' && raw.jwt === undefined && raw.introspection === undefined) {
-    report(ctx, '/auth/mode', 'auth.mode "oauth" needs a "jwt" block (JWT access tokens), an "introspection" block (opaque tokens), or both');
+    report(
+      ctx,
+      '/auth/mode',
+      'auth.mode "oauth" needs a "jwt" block (JWT access tokens), an "introspection" block (opaque tokens), or both',
+    );
   }
 
   let resource = '';
@@ -541,11 +661,20 @@ function normaliseAuth(raw: RawAuth, server: ServerConfig | undefined, ctx: Ctx)
 
   // The schema refuses `builtin` outside mode builtin.
   if (mode === 'builtin' && raw.builtin === undefined) {
-    report(ctx, '/auth/mode', 'auth.mode "builtin" needs a "builtin" block (at least signingKeys and idp: the built-in authorization server\'s keys and the OpenID provider users log in at)');
+    report(
+      ctx,
+      '/auth/mode',
+      'auth.mode "builtin" needs a "builtin" block (at least signingKeys and idp: the built-in authorization server\'s keys and the OpenID provider users log in at)',
+    );
   }
-  const builtin = mode === 'builtin' && raw.builtin !== undefined ? normaliseBuiltin(raw.builtin, resource, raw.scopesSupported ?? d.scopesSupported, ctx) : undefined;
+  const builtin =
+    mode === 'builtin' && raw.builtin !== undefined
+      ? normaliseBuiltin(raw.builtin, resource, raw.scopesSupported ?? d.scopesSupported, ctx)
+      : undefined;
 
-  raw.authorizationServers?.forEach((issuer, i) => checkAuthUrl(issuer, `/auth/authorizationServers/${i}`, 'issuer', ctx));
+  raw.authorizationServers?.forEach((issuer, i) =>
+    checkAuthUrl(issuer, `/auth/authorizationServers/${i}`, 'issuer', ctx),
+  );
   const authorizationServers =
     raw.authorizationServers ??
     // Dev tokens come from `gatehouse token`, not from an authorization server a client could discover: advertise
@@ -563,7 +692,8 @@ function normaliseAuth(raw: RawAuth, server: ServerConfig | undefined, ctx: Ctx)
   if (scopesSupported.length > 0) {
     // Clients request what the metadata advertises; a required scope missing there would refuse every token.
     requiredScopes.forEach((scope, i) => {
-      if (!scopesSupported.includes(scope)) report(ctx, `/auth/requiredScopes/${i}`, `scope "${scope}" is required but missing from auth.scopesSupported`);
+      if (!scopesSupported.includes(scope))
+        report(ctx, `/auth/requiredScopes/${i}`, `scope "${scope}" is required but missing from auth.scopesSupported`);
     });
   }
 
@@ -591,7 +721,9 @@ function normaliseAuth(raw: RawAuth, server: ServerConfig | undefined, ctx: Ctx)
  */
 export function defaultResource(server: Pick<ServerConfig, 'host' | 'port' | 'path' | 'tls'>): string {
   const host = net.isIPv6(server.host) ? `[${server.host}]` : server.host;
-  return canonicalResource(new URL(`${server.tls !== undefined ? 'https' : 'http'}://${host}:${server.port}${server.path}`));
+  return canonicalResource(
+    new URL(`${server.tls !== undefined ? 'https' : 'http'}://${host}:${server.port}${server.path}`),
+  );
 }
 
 /** RFC 8707 / RFC 9728 canonical form: lower-case scheme and host (the URL parser's), no default port, no trailing `/`. */
@@ -605,7 +737,12 @@ function normaliseJwt(raw: NonNullable<RawAuth['jwt']>, requireTokenType: boolea
   checkAuthUrl(raw.issuer, `${at}/issuer`, 'issuer', ctx);
   if ((raw.jwksUri === undefined) === (raw.jwksFile === undefined)) {
     const pointer = raw.jwksFile !== undefined ? `${at}/jwksFile` : at;
-    report(ctx, pointer, 'needs exactly one of jwksUri (keys fetched from the issuer) and jwksFile (keys from a local file)', raw.jwksFile !== undefined ? 'key' : 'value');
+    report(
+      ctx,
+      pointer,
+      'needs exactly one of jwksUri (keys fetched from the issuer) and jwksFile (keys from a local file)',
+      raw.jwksFile !== undefined ? 'key' : 'value',
+    );
   }
   if (raw.jwksUri !== undefined) checkAuthUrl(raw.jwksUri, `${at}/jwksUri`, 'endpoint', ctx);
   const jwksFile = raw.jwksFile === undefined ? undefined : path.resolve(ctx.secrets.baseDir, raw.jwksFile);
@@ -640,7 +777,11 @@ function checkJwksFile(file: string, pointer: string, ctx: Ctx): void {
   if (keys.length === 0) report(ctx, pointer, `file ${file} has an empty "keys" list`);
   // "d": an RSA/EC/OKP private key; "k": a symmetric key. Neither belongs in a verifier's key set.
   if (keys.some((k) => 'd' in k || 'k' in k)) {
-    report(ctx, pointer, `file ${file} holds private or symmetric key material ("d" or "k" members); it must hold public keys only`);
+    report(
+      ctx,
+      pointer,
+      `file ${file} holds private or symmetric key material ("d" or "k" members); it must hold public keys only`,
+    );
   }
 }
 
@@ -653,7 +794,11 @@ function normaliseIntrospection(raw: NonNullable<RawAuth['introspection']>, ctx:
   if (clientSecret === undefined) return undefined;
   // It travels in an Authorization header (client_secret_basic).
   if (/[^\t\x20-\x7e\x80-\xff]/.test(clientSecret.reveal())) {
-    report(ctx, `${at}/clientSecret`, `the secret from ${clientSecret.source} contains line breaks or control characters`);
+    report(
+      ctx,
+      `${at}/clientSecret`,
+      `the secret from ${clientSecret.source} contains line breaks or control characters`,
+    );
   }
   return {
     endpoint: raw.endpoint,
@@ -669,7 +814,12 @@ function normaliseIntrospection(raw: NonNullable<RawAuth['introspection']>, ctx:
  * `auth.builtin`. Everything the authorization server would refuse at start is reported here, with the file
  * line: key material (never quoted), lifetimes, the IdP, machine clients and the store.
  */
-function normaliseBuiltin(raw: RawBuiltin, resource: string, scopesSupported: readonly string[], ctx: Ctx): BuiltinAsConfig {
+function normaliseBuiltin(
+  raw: RawBuiltin,
+  resource: string,
+  scopesSupported: readonly string[],
+  ctx: Ctx,
+): BuiltinAsConfig {
   const at = '/auth/builtin';
   const d = CONFIG_DEFAULTS.builtin;
 
@@ -680,7 +830,12 @@ function normaliseBuiltin(raw: RawBuiltin, resource: string, scopesSupported: re
     issuerUrl = checkAuthUrl(raw.issuer, `${at}/issuer`, 'issuer', ctx);
     if (issuerUrl !== undefined) {
       const canonical = `${issuerUrl.origin}${issuerUrl.pathname.replace(/\/+$/, '')}`;
-      if (canonical !== raw.issuer) report(ctx, `${at}/issuer`, `must be written exactly as "${canonical}" (lower-case scheme and host, no default port, no trailing "/")`);
+      if (canonical !== raw.issuer)
+        report(
+          ctx,
+          `${at}/issuer`,
+          `must be written exactly as "${canonical}" (lower-case scheme and host, no default port, no trailing "/")`,
+        );
     }
     issuer = raw.issuer;
   } else if (resource !== '') {
@@ -698,7 +853,12 @@ function normaliseBuiltin(raw: RawBuiltin, resource: string, scopesSupported: re
     const kid = checkSigningJwk(key, pointer, ctx);
     if (kid !== undefined) {
       const first = kids.get(kid);
-      if (first !== undefined) report(ctx, pointer, `has the same key id as ${at}/signingKeys/${first}; every signing key needs its own "kid" (and key)`);
+      if (first !== undefined)
+        report(
+          ctx,
+          pointer,
+          `has the same key id as ${at}/signingKeys/${first}; every signing key needs its own "kid" (and key)`,
+        );
       else kids.set(kid, i);
     }
     signingKeys.push(key);
@@ -706,32 +866,62 @@ function normaliseBuiltin(raw: RawBuiltin, resource: string, scopesSupported: re
 
   const registrationRaw = raw.registration ?? {};
   const initialAccessToken =
-    registrationRaw.initialAccessToken === undefined ? undefined : resolveSecret(registrationRaw.initialAccessToken, `${at}/registration/initialAccessToken`, ctx);
+    registrationRaw.initialAccessToken === undefined
+      ? undefined
+      : resolveSecret(registrationRaw.initialAccessToken, `${at}/registration/initialAccessToken`, ctx);
   if (initialAccessToken !== undefined) {
     const token = initialAccessToken.reveal();
     // It is compared with a Bearer header: header-safe, and long enough not to be guessed.
-    if (token.length < 16) report(ctx, `${at}/registration/initialAccessToken`, `the secret from ${initialAccessToken.source} is shorter than 16 characters`);
-    else if (!/^[\x21-\x7e]+$/.test(token)) report(ctx, `${at}/registration/initialAccessToken`, `the secret from ${initialAccessToken.source} must be printable ASCII without spaces (it is sent as a Bearer token)`);
+    if (token.length < 16)
+      report(
+        ctx,
+        `${at}/registration/initialAccessToken`,
+        `the secret from ${initialAccessToken.source} is shorter than 16 characters`,
+      );
+    else if (!/^[\x21-\x7e]+$/.test(token))
+      report(
+        ctx,
+        `${at}/registration/initialAccessToken`,
+        `the secret from ${initialAccessToken.source} must be printable ASCII without spaces (it is sent as a Bearer token)`,
+      );
   }
 
   const idpUrl = checkAuthUrl(raw.idp.issuer, `${at}/idp/issuer`, 'issuer', ctx);
   // Plain http to a loopback IdP is for a gateway that is itself a plain-http loopback development setup.
-  const localDevelopment = issuerUrl !== undefined && issuerUrl.protocol === 'http:' && isLoopbackHost(issuerUrl.hostname.replace(/^\[|\]$/g, ''));
+  const localDevelopment =
+    issuerUrl !== undefined &&
+    issuerUrl.protocol === 'http:' &&
+    isLoopbackHost(issuerUrl.hostname.replace(/^\[|\]$/g, ''));
   if (idpUrl !== undefined && idpUrl.protocol === 'http:' && !localDevelopment) {
-    report(ctx, `${at}/idp/issuer`, 'must use https: (a plain-http IdP on a loopback host is accepted only while auth.builtin.issuer is plain http on loopback too, for local development)');
+    report(
+      ctx,
+      `${at}/idp/issuer`,
+      'must use https: (a plain-http IdP on a loopback host is accepted only while auth.builtin.issuer is plain http on loopback too, for local development)',
+    );
   }
-  const idpSecret = raw.idp.clientSecret === undefined ? undefined : resolveSecret(raw.idp.clientSecret, `${at}/idp/clientSecret`, ctx);
+  const idpSecret =
+    raw.idp.clientSecret === undefined ? undefined : resolveSecret(raw.idp.clientSecret, `${at}/idp/clientSecret`, ctx);
   if (idpSecret !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(idpSecret.reveal())) {
-    report(ctx, `${at}/idp/clientSecret`, `the secret from ${idpSecret.source} contains line breaks or control characters`);
+    report(
+      ctx,
+      `${at}/idp/clientSecret`,
+      `the secret from ${idpSecret.source} contains line breaks or control characters`,
+    );
   }
   const idpScopes = raw.idp.scopes ?? CONFIG_DEFAULTS.builtinIdp.scopes;
-  if (!idpScopes.includes('openid')) report(ctx, `${at}/idp/scopes`, 'must include "openid" (the login is OpenID Connect)');
+  if (!idpScopes.includes('openid'))
+    report(ctx, `${at}/idp/scopes`, 'must include "openid" (the login is OpenID Connect)');
 
   const scopeMapping = raw.scopeMapping ?? d.scopeMapping;
   scopeMapping.forEach((m, i) =>
     m.scopes.forEach((scope, j) => {
       // Clients may only request advertised scopes, so an unadvertised one could never be granted.
-      if (!scopesSupported.includes(scope)) report(ctx, `${at}/scopeMapping/${i}/scopes/${j}`, `scope "${scope}" is missing from auth.scopesSupported, so no client could ever request it`);
+      if (!scopesSupported.includes(scope))
+        report(
+          ctx,
+          `${at}/scopeMapping/${i}/scopes/${j}`,
+          `scope "${scope}" is missing from auth.scopesSupported, so no client could ever request it`,
+        );
     }),
   );
 
@@ -739,10 +929,12 @@ function normaliseBuiltin(raw: RawBuiltin, resource: string, scopesSupported: re
   const clients = (raw.clients ?? d.clients).map((c, i) => {
     const pointer = `${at}/clients/${i}`;
     const first = clientIds.get(c.clientId);
-    if (first !== undefined) report(ctx, `${pointer}/clientId`, `duplicate clientId "${c.clientId}" (also used by ${at}/clients/${first})`);
+    if (first !== undefined)
+      report(ctx, `${pointer}/clientId`, `duplicate clientId "${c.clientId}" (also used by ${at}/clients/${first})`);
     else clientIds.set(c.clientId, i);
     // URL-shaped ids are client ID metadata documents; a pre-registered client must not look like one.
-    if (/^[a-z][a-z0-9+.-]*:/i.test(c.clientId)) report(ctx, `${pointer}/clientId`, 'must not be URL-shaped (such client ids name client ID metadata documents)');
+    if (/^[a-z][a-z0-9+.-]*:/i.test(c.clientId))
+      report(ctx, `${pointer}/clientId`, 'must not be URL-shaped (such client ids name client ID metadata documents)');
     const jwksFile = c.jwksFile === undefined ? undefined : path.resolve(ctx.secrets.baseDir, c.jwksFile);
     if (jwksFile !== undefined) checkJwksFile(jwksFile, `${pointer}/jwksFile`, ctx);
     return {
@@ -765,7 +957,12 @@ function normaliseBuiltin(raw: RawBuiltin, resource: string, scopesSupported: re
       ...(initialAccessToken !== undefined ? { initialAccessToken } : {}),
     },
     clientIdMetadataDocuments: raw.clientIdMetadataDocuments ?? d.clientIdMetadataDocuments,
-    idp: { issuer: raw.idp.issuer, clientId: raw.idp.clientId, ...(idpSecret !== undefined ? { clientSecret: idpSecret } : {}), scopes: idpScopes },
+    idp: {
+      issuer: raw.idp.issuer,
+      clientId: raw.idp.clientId,
+      ...(idpSecret !== undefined ? { clientSecret: idpSecret } : {}),
+      scopes: idpScopes,
+    },
     scopeMapping,
     clients,
     store: normaliseStore(raw.store, `${at}/store`, ctx),
@@ -784,10 +981,12 @@ function normaliseStore(raw: RawBuiltin['store'], pointer: string, ctx: Ctx): Bu
     return { kind: 'redis', url: rawUrl, keyPrefix };
   }
   const url = resolveSecret(rawUrl, `${pointer}/url`, ctx);
-  if (url !== undefined) checkRedisUrl(url.reveal(), `${pointer}/url/${'fromEnv' in rawUrl ? 'fromEnv' : 'fromFile'}`, url.source, (p, m) => report(ctx, p, m));
+  if (url !== undefined)
+    checkRedisUrl(url.reveal(), `${pointer}/url/${'fromEnv' in rawUrl ? 'fromEnv' : 'fromFile'}`, url.source, (p, m) =>
+      report(ctx, p, m),
+    );
   return { kind: 'redis', url: url ?? '', keyPrefix };
 }
-
 
 /**
  * A signing key: a private JWK the built-in AS can sign with — EC P-256 (ES256) or RSA ≥ 2048 bits (RS256,
@@ -804,24 +1003,31 @@ function checkSigningJwk(key: SecretValue, pointer: string, ctx: Ctx): string | 
   try {
     jwk = JSON.parse(key.reveal());
   } catch {
-    const hint = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.reveal()) ? ' (it holds a PEM key; convert it to a JWK)' : '';
+    const hint = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.reveal())
+      ? ' (it holds a PEM key; convert it to a JWK)'
+      : '';
     return bad(`is not a JSON Web Key (a JSON object)${hint}`);
   }
   if (!isRecord(jwk) || typeof jwk.kty !== 'string') return bad('is not a JSON Web Key (a JSON object with "kty")');
-  if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === '')) return bad('has a "kid" that is not a non-empty string');
+  if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === ''))
+    return bad('has a "kid" that is not a non-empty string');
   if (jwk.kty === 'EC') {
-    if (jwk.crv !== 'P-256') return bad('is an EC key on another curve than P-256 (ES256 is the only EC algorithm supported)');
+    if (jwk.crv !== 'P-256')
+      return bad('is an EC key on another curve than P-256 (ES256 is the only EC algorithm supported)');
     if (jwk.alg !== undefined && jwk.alg !== 'ES256') return bad('names an "alg" other than ES256 for a P-256 key');
   } else if (jwk.kty === 'RSA') {
-    if (typeof jwk.n !== 'string' || Buffer.from(jwk.n, 'base64url').length * 8 < 2048) return bad('is an RSA key shorter than 2048 bits');
-    if (jwk.alg !== undefined && jwk.alg !== 'RS256' && jwk.alg !== 'PS256') return bad('names an "alg" other than RS256 or PS256 for an RSA key');
+    if (typeof jwk.n !== 'string' || Buffer.from(jwk.n, 'base64url').length * 8 < 2048)
+      return bad('is an RSA key shorter than 2048 bits');
+    if (jwk.alg !== undefined && jwk.alg !== 'RS256' && jwk.alg !== 'PS256')
+      return bad('names an "alg" other than RS256 or PS256 for an RSA key');
   } else {
     return bad('is not an EC P-256 or RSA key (the only kinds the built-in authorization server signs with)');
   }
   if (typeof jwk.d !== 'string') return bad('is a public key; the signing key must be the private JWK (with "d")');
   // The public members of the JWK are what /jwks publishes (keys.ts): a "d" that does not belong to them would sign
   // tokens nobody can verify. Node imports such a pair without complaint, so sign once and verify with the public half.
-  const publicMembers = jwk.kty === 'EC' ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } : { kty: jwk.kty, n: jwk.n, e: jwk.e };
+  const publicMembers =
+    jwk.kty === 'EC' ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } : { kty: jwk.kty, n: jwk.n, e: jwk.e };
   let matches: boolean;
   try {
     const probe = Buffer.from('gatehouse signing key check');
@@ -833,7 +1039,8 @@ function checkSigningJwk(key: SecretValue, pointer: string, ctx: Ctx): string | 
   if (!matches) return bad('is not a valid private key (its private and public members do not belong together)');
   if (typeof jwk.kid === 'string') return jwk.kid;
   // RFC 7638: SHA-256 over the required public members in lexicographic order, as keys.ts computes the default kid.
-  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  const members =
+    jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 
@@ -850,7 +1057,12 @@ function normaliseDev(raw: NonNullable<RawAuth['dev']>, ctx: Ctx): DevAuthConfig
  * (JWKS, introspection); both need https except on loopback hosts (local test servers). `resource`: the
  * gateway's own URL, http allowed (TLS may end at a proxy). Returns the parsed URL when it is acceptable.
  */
-function checkAuthUrl(raw: string, pointer: string, kind: 'issuer' | 'endpoint' | 'resource', ctx: Ctx): URL | undefined {
+function checkAuthUrl(
+  raw: string,
+  pointer: string,
+  kind: 'issuer' | 'endpoint' | 'resource',
+  ctx: Ctx,
+): URL | undefined {
   let url: URL;
   try {
     url = new URL(raw);
@@ -861,7 +1073,8 @@ function checkAuthUrl(raw: string, pointer: string, kind: 'issuer' | 'endpoint' 
   const before = ctx.problems.length;
   if (url.username !== '' || url.password !== '') report(ctx, pointer, 'must not contain user:password@');
   if (raw.includes('#')) report(ctx, pointer, 'must not contain a #fragment');
-  if (kind === 'issuer' && raw.includes('?')) report(ctx, pointer, 'must not contain a ?query (issuer identifiers have none, RFC 8414)');
+  if (kind === 'issuer' && raw.includes('?'))
+    report(ctx, pointer, 'must not contain a ?query (issuer identifiers have none, RFC 8414)');
   if (kind === 'endpoint') {
     for (const [name, value] of url.searchParams) {
       const problem = inlineSecretProblem('query parameter', name, value);
@@ -869,7 +1082,11 @@ function checkAuthUrl(raw: string, pointer: string, kind: 'issuer' | 'endpoint' 
     }
   }
   if (kind !== 'resource' && url.protocol !== 'https:' && !isLoopbackHost(url.hostname.replace(/^\[|\]$/g, ''))) {
-    report(ctx, pointer, 'must use https: (http: is accepted only for loopback hosts such as 127.0.0.1, [::1] or localhost)');
+    report(
+      ctx,
+      pointer,
+      'must use https: (http: is accepted only for loopback hosts such as 127.0.0.1, [::1] or localhost)',
+    );
   }
   return ctx.problems.length === before ? url : undefined;
 }
@@ -891,7 +1108,11 @@ function readSmallFile(file: string, maxBytes: number, pointer: string, ctx: Ctx
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const why = describeFsError(err);
-    report(ctx, pointer, why === 'no such file' ? `file ${file} does not exist` : `file ${file} cannot be read (${why})`);
+    report(
+      ctx,
+      pointer,
+      why === 'no such file' ? `file ${file} does not exist` : `file ${file} cannot be read (${why})`,
+    );
     return undefined;
   }
 }
@@ -919,12 +1140,27 @@ function normalisePolicy(raw: NonNullable<RawConfig['policy']>, ctx: Ctx): Polic
 function normalisePinning(raw: RawConfig, policy: PolicyConfig | undefined, ctx: Ctx): PinningConfig {
   const r = raw.pinning ?? {};
   const mode = r.mode ?? CONFIG_DEFAULTS.pinning.mode;
-  const lockFile = r.lockFile !== undefined ? path.resolve(ctx.secrets.baseDir, r.lockFile) : policy !== undefined ? path.join(policy.dir, 'tools.lock') : undefined;
+  const lockFile =
+    r.lockFile !== undefined
+      ? path.resolve(ctx.secrets.baseDir, r.lockFile)
+      : policy !== undefined
+        ? path.join(policy.dir, 'tools.lock')
+        : undefined;
   if (lockFile === undefined) {
     const upstreams = Array.isArray(raw.upstreams) ? raw.upstreams : [];
     const i = upstreams.findIndex((u) => u.pinning !== undefined && u.pinning !== 'off');
-    if (mode !== 'off') report(ctx, '/pinning/mode', `pinning.mode "${mode}" needs pinning.lockFile (there is no policy.dir to default to)`);
-    else if (i >= 0) report(ctx, `/upstreams/${i}/pinning`, `pinning "${upstreams[i]!.pinning}" needs pinning.lockFile (there is no policy.dir to default to)`);
+    if (mode !== 'off')
+      report(
+        ctx,
+        '/pinning/mode',
+        `pinning.mode "${mode}" needs pinning.lockFile (there is no policy.dir to default to)`,
+      );
+    else if (i >= 0)
+      report(
+        ctx,
+        `/upstreams/${i}/pinning`,
+        `pinning "${upstreams[i]!.pinning}" needs pinning.lockFile (there is no policy.dir to default to)`,
+      );
   }
   return { mode, ...(lockFile !== undefined ? { lockFile } : {}) };
 }
@@ -950,7 +1186,11 @@ function checkAuthAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawCo
   if (auth.mode === 'oauth') {
     // Tokens carry the URL clients connect to; "0.0.0.0" is no such URL.
     if (raw.auth?.resource === undefined && isUnspecifiedAddress(server.host)) {
-      report(ctx, '/auth/resource', `must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "${server.host}"`);
+      report(
+        ctx,
+        '/auth/resource',
+        `must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "${server.host}"`,
+      );
     } else if (!isLoopbackHost(server.host) && server.tls === undefined && auth.resource.startsWith('http:')) {
       // OAuth 2.1 §1.5 and RFC 6750 §5.3: bearer tokens only over TLS. Clients use the resource URL, so a plain
       // http one off loopback sends every token across the network in clear text (trusted proxies change nothing).
@@ -967,7 +1207,11 @@ function checkAuthAgainstHost(server: ServerConfig, auth: AuthConfig, raw: RawCo
   if (isLoopbackHost(server.host)) return;
   const pointer = raw.auth?.mode !== undefined ? '/auth/mode' : '/server/host';
   const fix = auth.mode === 'none' ? 'configure authentication' : 'use auth.mode "oauth"';
-  report(ctx, pointer, `auth.mode "${auth.mode}" is only allowed on a loopback host; ${fix} to listen on ${server.host}`);
+  report(
+    ctx,
+    pointer,
+    `auth.mode "${auth.mode}" is only allowed on a loopback host; ${fix} to listen on ${server.host}`,
+  );
 }
 
 /**
@@ -980,7 +1224,11 @@ function checkBuiltinAgainstHost(server: ServerConfig, auth: AuthConfig, raw: Ra
   let hostProblem = false;
   if (!isLoopbackHost(server.host)) {
     if (!explicitResource && isUnspecifiedAddress(server.host)) {
-      report(ctx, '/auth/resource', `must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "${server.host}"`);
+      report(
+        ctx,
+        '/auth/resource',
+        `must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "${server.host}"`,
+      );
       hostProblem = true;
     } else if (server.tls === undefined && !(explicitResource && auth.resource.startsWith('https:'))) {
       report(
@@ -996,21 +1244,37 @@ function checkBuiltinAgainstHost(server: ServerConfig, auth: AuthConfig, raw: Ra
   if (raw.auth?.builtin?.issuer === undefined && builtin.issuer !== '' && !hostProblem) {
     const url = new URL(builtin.issuer);
     if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname.replace(/^\[|\]$/g, ''))) {
-      report(ctx, '/auth/resource', `the built-in authorization server's issuer defaults to this URL's origin (${builtin.issuer}), which must be https (http only on loopback hosts); use an https resource or set auth.builtin.issuer`);
+      report(
+        ctx,
+        '/auth/resource',
+        `the built-in authorization server's issuer defaults to this URL's origin (${builtin.issuer}), which must be https (http only on loopback hosts); use an https resource or set auth.builtin.issuer`,
+      );
     }
   }
   if (builtin.issuer !== '') {
     // The authorization server's routes live on the same listener, under the issuer's path.
     const prefix = new URL(builtin.issuer).pathname.replace(/\/+$/, '');
-    const routes = ['/authorize', '/authorize/callback', '/consent', '/token', '/revoke', '/register', '/jwks'].map((r) => `${prefix}${r}`);
+    const routes = ['/authorize', '/authorize/callback', '/consent', '/token', '/revoke', '/register', '/jwks'].map(
+      (r) => `${prefix}${r}`,
+    );
     if (routes.includes(server.path)) {
-      report(ctx, '/server/path', `"${server.path}" is a route of the built-in authorization server (issuer ${builtin.issuer}); choose another MCP path or issuer`);
+      report(
+        ctx,
+        '/server/path',
+        `"${server.path}" is a route of the built-in authorization server (issuer ${builtin.issuer}); choose another MCP path or issuer`,
+      );
     }
   }
-  const certs = (server.tls !== undefined && server.tls.clientCertificates !== 'none') || server.forwardedClientCertHeader !== undefined;
+  const certs =
+    (server.tls !== undefined && server.tls.clientCertificates !== 'none') ||
+    server.forwardedClientCertHeader !== undefined;
   builtin.clients.forEach((c, i) => {
     if (c.auth === 'tls_client_auth' && !certs) {
-      report(ctx, `/auth/builtin/clients/${i}/auth`, 'tls_client_auth needs client certificates: set server.tls.clientCertificates to "request" or "require", or server.forwardedClientCertHeader behind a proxy');
+      report(
+        ctx,
+        `/auth/builtin/clients/${i}/auth`,
+        'tls_client_auth needs client certificates: set server.tls.clientCertificates to "request" or "require", or server.forwardedClientCertHeader behind a proxy',
+      );
     }
   });
 }
@@ -1029,11 +1293,19 @@ function checkUpstreamNames(upstreams: readonly RawUpstream[], catalogue: Catalo
     if (first === undefined) seen.set(u.name, i);
     else {
       const firstLine = ctx.src.line(`/upstreams/${first}/name`);
-      report(ctx, pointer, `duplicate upstream name "${u.name}" (also used by /upstreams/${first}${firstLine === undefined ? '' : ` at line ${firstLine}`})`);
+      report(
+        ctx,
+        pointer,
+        `duplicate upstream name "${u.name}" (also used by /upstreams/${first}${firstLine === undefined ? '' : ` at line ${firstLine}`})`,
+      );
     }
     // Exposed names are split on the first separator, so it must never occur inside an upstream name.
     if (catalogue !== undefined && u.name.includes(catalogue.separator)) {
-      report(ctx, pointer, `upstream name "${u.name}" contains the catalogue separator "${catalogue.separator}"; rename it or choose another catalogue.separator`);
+      report(
+        ctx,
+        pointer,
+        `upstream name "${u.name}" contains the catalogue separator "${catalogue.separator}"; rename it or choose another catalogue.separator`,
+      );
     }
   });
 }
@@ -1043,12 +1315,21 @@ function normaliseUpstream(u: RawUpstream, pointer: string, ctx: Ctx): UpstreamC
   const timeoutMs = u.timeoutMs ?? d.timeoutMs;
   const maxTotalTimeoutMs = u.maxTotalTimeoutMs ?? Math.max(d.maxTotalTimeoutMs, timeoutMs);
   if (maxTotalTimeoutMs < timeoutMs) {
-    report(ctx, `${pointer}/maxTotalTimeoutMs`, `must be at least timeoutMs (${timeoutMs}${u.timeoutMs === undefined ? ', the default' : ''})`);
+    report(
+      ctx,
+      `${pointer}/maxTotalTimeoutMs`,
+      `must be at least timeoutMs (${timeoutMs}${u.timeoutMs === undefined ? ', the default' : ''})`,
+    );
   }
   const restart = { ...d.restart, ...u.restart };
   if (restart.initialDelayMs > restart.maxDelayMs) {
-    const at = u.restart?.maxDelayMs !== undefined ? `${pointer}/restart/maxDelayMs` : `${pointer}/restart/initialDelayMs`;
-    report(ctx, at, `restart.maxDelayMs (${restart.maxDelayMs}) must be at least restart.initialDelayMs (${restart.initialDelayMs})`);
+    const at =
+      u.restart?.maxDelayMs !== undefined ? `${pointer}/restart/maxDelayMs` : `${pointer}/restart/initialDelayMs`;
+    report(
+      ctx,
+      at,
+      `restart.maxDelayMs (${restart.maxDelayMs}) must be at least restart.initialDelayMs (${restart.initialDelayMs})`,
+    );
   }
   const common = {
     required: u.required ?? d.required,
@@ -1096,15 +1377,27 @@ function normaliseResilience(u: RawUpstream, pointer: string, ctx: Ctx): Upstrea
     breaker: { ...d.breaker, ...u.breaker },
     retry: { ...d.retry, ...u.retry },
   };
-  if (!Number.isInteger(config.maxQueued) || config.maxQueued < 0) report(ctx, `${pointer}/maxQueued`, 'must be an integer of at least 0');
-  if (!Number.isInteger(config.maxInFlight) || config.maxInFlight < 1) report(ctx, `${pointer}/maxInFlight`, 'must be an integer of at least 1');
+  if (!Number.isInteger(config.maxQueued) || config.maxQueued < 0)
+    report(ctx, `${pointer}/maxQueued`, 'must be an integer of at least 0');
+  if (!Number.isInteger(config.maxInFlight) || config.maxInFlight < 1)
+    report(ctx, `${pointer}/maxInFlight`, 'must be an integer of at least 1');
   // Tool globs name tools only a retry may repeat: a catch-all would retry every write after a dropped connection.
   config.retry.tools.forEach((glob, i) => {
-    if (/^[*?]*$/.test(glob)) report(ctx, `${pointer}/retry/tools/${i}`, `"${glob}" would mark every tool idempotent; list the read-only tools by name or prefix`);
+    if (/^[*?]*$/.test(glob))
+      report(
+        ctx,
+        `${pointer}/retry/tools/${i}`,
+        `"${glob}" would mark every tool idempotent; list the read-only tools by name or prefix`,
+      );
   });
   if (config.retry.tools.length > 0 && config.retry.attempts < 2) {
     const at = u.retry?.attempts === undefined ? `${pointer}/retry` : `${pointer}/retry/attempts`;
-    report(ctx, at, `retry.attempts is ${config.retry.attempts}${u.retry?.attempts === undefined ? ' (the default)' : ''}, so retry.tools would never be retried; set it to at least 2`, u.retry?.attempts === undefined ? 'key' : 'value');
+    report(
+      ctx,
+      at,
+      `retry.attempts is ${config.retry.attempts}${u.retry?.attempts === undefined ? ' (the default)' : ''}, so retry.tools would never be retried; set it to at least 2`,
+      u.retry?.attempts === undefined ? 'key' : 'value',
+    );
   }
   return config;
 }
@@ -1133,7 +1426,11 @@ function checkUrl(raw: string, pointer: string, ctx: Ctx): void {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') report(ctx, pointer, 'must use http: or https:');
   // Credentials in a URL end up in logs and proxies; they belong in headers, as references.
   if (url.username !== '' || url.password !== '') {
-    report(ctx, pointer, 'must not contain user:password@; send credentials in headers with { fromEnv: NAME } or { fromFile: PATH }');
+    report(
+      ctx,
+      pointer,
+      'must not contain user:password@; send credentials in headers with { fromEnv: NAME } or { fromFile: PATH }',
+    );
   }
   if (raw.includes('#')) report(ctx, pointer, 'must not contain a #fragment');
   for (const [name, value] of url.searchParams) {
@@ -1165,13 +1462,19 @@ function checkHeaders(headers: Readonly<Record<string, ValueOrSecret>>, pointer:
   for (const [name, value] of Object.entries(headers)) {
     const at = `${pointer}/${escapePointer(name)}`;
     const lower = name.toLowerCase();
-    if (MANAGED_HEADERS.has(lower)) report(ctx, at, `header "${name}" is set by the gateway and cannot be configured`, 'key');
+    if (MANAGED_HEADERS.has(lower))
+      report(ctx, at, `header "${name}" is set by the gateway and cannot be configured`, 'key');
     const other = seen.get(lower);
-    if (other !== undefined) report(ctx, at, `header "${name}" is already set as "${other}" (header names ignore case)`, 'key');
+    if (other !== undefined)
+      report(ctx, at, `header "${name}" is already set as "${other}" (header names ignore case)`, 'key');
     seen.set(lower, name);
     // Plain values were checked by the schema; a secret file may still hold a line break or binary data.
     if (isSecretValue(value) && /[^\t\x20-\x7e\x80-\xff]/.test(value.reveal())) {
-      report(ctx, at, `the secret from ${value.source} contains characters a header value cannot hold (line breaks or control characters)`);
+      report(
+        ctx,
+        at,
+        `the secret from ${value.source} contains characters a header value cannot hold (line breaks or control characters)`,
+      );
     }
   }
 }
@@ -1228,10 +1531,12 @@ function compiledSchema(): ValidateFunction {
 
 /** One message per pattern, written for people; keyed by the `$defs` entry that holds the pattern. */
 const PATTERN_HINTS: Readonly<Record<string, string>> = {
-  upstreamName: 'must be 1-32 lowercase letters, digits or "-", starting and ending with a letter or digit (no "_" or ".")',
+  upstreamName:
+    'must be 1-32 lowercase letters, digits or "-", starting and ending with a letter or digit (no "_" or ".")',
   host: 'must be a hostname or an IP address (IPv6 without brackets, e.g. ::1)',
   httpPath: 'must start with "/" and contain only URL path characters (no spaces, query or fragment)',
-  origin: 'must be an origin, scheme://host[:port] with http or https and nothing after the port (e.g. https://app.example.com)',
+  origin:
+    'must be an origin, scheme://host[:port] with http or https and nothing after the port (e.g. https://app.example.com)',
   url: 'must be an absolute http:// or https:// URL without spaces',
   envName: 'must be a variable name: letters, digits and "_", not starting with a digit',
   headerName: "must be a header name: letters, digits and !#$%&'*+-.^_`|~ (no spaces or colons)",
@@ -1249,7 +1554,8 @@ const patternHints: ReadonlyMap<string, string> = (() => {
   for (const [name, def] of Object.entries(defs)) {
     for (const pattern of collectPatterns(def)) {
       const hint = PATTERN_HINTS[name];
-      if (hint === undefined) throw new Error(`schemas/gatehouse.schema.json: pattern in $defs/${name} has no message in PATTERN_HINTS`);
+      if (hint === undefined)
+        throw new Error(`schemas/gatehouse.schema.json: pattern in $defs/${name} has no message in PATTERN_HINTS`);
       map.set(pattern, hint);
     }
   }
@@ -1259,14 +1565,21 @@ const patternHints: ReadonlyMap<string, string> = (() => {
 function collectPatterns(schema: unknown): string[] {
   if (Array.isArray(schema)) return schema.flatMap(collectPatterns);
   if (!isRecord(schema)) return [];
-  return Object.entries(schema).flatMap(([k, v]) => (k === 'pattern' && typeof v === 'string' ? [v] : collectPatterns(v)));
+  return Object.entries(schema).flatMap(([k, v]) =>
+    k === 'pattern' && typeof v === 'string' ? [v] : collectPatterns(v),
+  );
 }
 
 /** Keys that only one kind of transport accepts; used to explain the schema's `false` entries. */
 const STDIO_ONLY_KEYS = new Set(['command', 'args', 'cwd', 'envAllow', 'env', 'shutdownGraceMs']);
 const AUTH_MODES: ReadonlySet<unknown> = new Set(['none', 'dev', 'oauth', 'builtin']);
 /** The mode each mode-specific `auth` block belongs to. */
-const AUTH_BLOCK_MODE: Readonly<Record<string, string>> = { jwt: 'oauth', introspection: 'oauth', dev: 'dev', builtin: 'builtin' };
+const AUTH_BLOCK_MODE: Readonly<Record<string, string>> = {
+  jwt: 'oauth',
+  introspection: 'oauth',
+  dev: 'dev',
+  builtin: 'builtin',
+};
 
 function mapSchemaErrors(errors: readonly ErrorObject[], src: SourceMap): ConfigProblem[] {
   const kept: ErrorObject[] = [];
@@ -1277,7 +1590,8 @@ function mapSchemaErrors(errors: readonly ErrorObject[], src: SourceMap): Config
       // Ajv emits a failed oneOf's branch errors just before it. Branches whose type did not even match are noise;
       // keep the errors of the branch that fits the value's type, or else say what the value may be.
       const branch: ErrorObject[] = [];
-      while (kept.length > 0 && isWithin(kept[kept.length - 1]!.instancePath, e.instancePath)) branch.unshift(kept.pop()!);
+      while (kept.length > 0 && isWithin(kept[kept.length - 1]!.instancePath, e.instancePath))
+        branch.unshift(kept.pop()!);
       const informative = branch.filter((b) => !(b.keyword === 'type' && b.instancePath === e.instancePath));
       kept.push(...(informative.length > 0 ? informative : [e]));
       continue;
@@ -1297,7 +1611,12 @@ function mapSchemaErrors(errors: readonly ErrorObject[], src: SourceMap): Config
 }
 
 function describeError(e: ErrorObject, src: SourceMap): ConfigProblem {
-  const at = (pointer: string, message: string, line = src.line(pointer)): ConfigProblem => ({ file: src.file, line, path: pointer, message });
+  const at = (pointer: string, message: string, line = src.line(pointer)): ConfigProblem => ({
+    file: src.file,
+    line,
+    path: pointer,
+    message,
+  });
   const p = e.instancePath;
   const params = e.params as Record<string, unknown>;
 
@@ -1318,17 +1637,30 @@ function describeError(e: ErrorObject, src: SourceMap): ConfigProblem {
       if (p === `/auth/${key}`) {
         // jwt/introspection belong to mode oauth, dev to mode dev, builtin to mode builtin (the allOf at the end of $defs/auth).
         const mode = src.valueAt('/auth', 'mode');
-        const got = mode === undefined ? ', and this file sets no auth.mode (the default is "none")' : AUTH_MODES.has(mode) ? `, and this one has mode "${String(mode)}"` : '';
+        const got =
+          mode === undefined
+            ? ', and this file sets no auth.mode (the default is "none")'
+            : AUTH_MODES.has(mode)
+              ? `, and this one has mode "${String(mode)}"`
+              : '';
         return at(p, `key "${key}" is only for auth.mode "${AUTH_BLOCK_MODE[key] ?? 'oauth'}"${got}`, src.keyLine(p));
       }
       if (/^\/auth\/builtin\/store\/[^/]+$/.test(p)) {
         const kind = src.valueAt('/auth/builtin/store', 'kind');
-        return at(p, `key "${key}" is only for store kind "redis"${typeof kind === 'string' ? `, and this one has kind "${kind}"` : ''}`, src.keyLine(p));
+        return at(
+          p,
+          `key "${key}" is only for store kind "redis"${typeof kind === 'string' ? `, and this one has kind "${kind}"` : ''}`,
+          src.keyLine(p),
+        );
       }
       if (/^\/auth\/builtin\/clients\/\d+\/[^/]+$/.test(p)) {
         const auth = src.valueAt(p.slice(0, p.lastIndexOf('/')), 'auth');
         const owner = key === 'jwksFile' ? 'private_key_jwt' : 'tls_client_auth';
-        return at(p, `key "${key}" is only for clients with auth "${owner}"${typeof auth === 'string' ? `, and this one has auth "${auth}"` : ''}`, src.keyLine(p));
+        return at(
+          p,
+          `key "${key}" is only for clients with auth "${owner}"${typeof auth === 'string' ? `, and this one has auth "${auth}"` : ''}`,
+          src.keyLine(p),
+        );
       }
       const transport = src.valueAt(p.slice(0, p.lastIndexOf('/')), 'transport');
       const owner = STDIO_ONLY_KEYS.has(key) ? 'stdio upstreams' : 'http and sse upstreams';
@@ -1338,12 +1670,15 @@ function describeError(e: ErrorObject, src: SourceMap): ConfigProblem {
     case 'required': {
       const key = String(params.missingProperty);
       // A key required by an if/then names the key that decided it: an upstream's transport, a client's auth, a store's kind.
-      const decidedBy = e.schemaPath.includes('/then/') ? ['transport', 'auth', 'kind'].find((k) => typeof src.valueAt(p, k) === 'string') : undefined;
+      const decidedBy = e.schemaPath.includes('/then/')
+        ? ['transport', 'auth', 'kind'].find((k) => typeof src.valueAt(p, k) === 'string')
+        : undefined;
       const why = decidedBy !== undefined ? ` (${decidedBy} "${String(src.valueAt(p, decidedBy))}" needs it)` : '';
       return at(p, `missing required key "${key}"${why}`);
     }
     case 'type':
-      if (p === '') return at(p, 'the file must be a YAML mapping with at least an "upstreams:" list', src.line(p) ?? 1);
+      if (p === '')
+        return at(p, 'the file must be a YAML mapping with at least an "upstreams:" list', src.line(p) ?? 1);
       return at(p, valueMessage(e));
     case 'uniqueItems': {
       const [first, dup] = [Number(params.j), Number(params.i)].sort((a, b) => a - b) as [number, number];
@@ -1362,7 +1697,10 @@ function valueMessage(e: ErrorObject): string {
   switch (e.keyword) {
     case 'type': {
       const expected = String(params.type);
-      const quoteHint = expected === 'string' && (typeof e.data === 'number' || typeof e.data === 'boolean') ? ' (put it in quotes)' : '';
+      const quoteHint =
+        expected === 'string' && (typeof e.data === 'number' || typeof e.data === 'boolean')
+          ? ' (put it in quotes)'
+          : '';
       return `must be ${TYPE_NAMES[expected] ?? expected}, not ${kindOf(e.data)}${quoteHint}`;
     }
     case 'enum': {
@@ -1378,7 +1716,9 @@ function valueMessage(e: ErrorObject): string {
     case 'maximum':
       return `must be at most ${withUnit(field, Number(params.limit))}`;
     case 'minLength':
-      return Number(params.limit) === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters long`;
+      return Number(params.limit) === 1
+        ? 'must not be empty'
+        : `must be at least ${String(params.limit)} characters long`;
     case 'maxLength':
       return `must be at most ${String(params.limit)} characters long`;
     case 'minItems':
@@ -1395,9 +1735,14 @@ function valueMessage(e: ErrorObject): string {
         : `must have at most ${plural(Number(params.limit), 'key', 'keys')}`;
     case 'oneOf':
     case 'anyOf': {
-      const titles = (Array.isArray(e.schema) ? e.schema : []).map(branchTitle).filter((t): t is string => t !== undefined);
-      const quoteHint = typeof e.data === 'number' || typeof e.data === 'boolean' ? ' (put plain values in quotes)' : '';
-      return titles.length > 0 ? `must be ${titles.join(' or ')}, not ${kindOf(e.data)}${quoteHint}` : 'does not match any allowed form';
+      const titles = (Array.isArray(e.schema) ? e.schema : [])
+        .map(branchTitle)
+        .filter((t): t is string => t !== undefined);
+      const quoteHint =
+        typeof e.data === 'number' || typeof e.data === 'boolean' ? ' (put plain values in quotes)' : '';
+      return titles.length > 0
+        ? `must be ${titles.join(' or ')}, not ${kindOf(e.data)}${quoteHint}`
+        : 'does not match any allowed form';
     }
     default:
       return e.message ?? `fails ${e.keyword}`;
@@ -1407,7 +1752,8 @@ function valueMessage(e: ErrorObject): string {
 /** Echoes a rejected enum value only when it is short and cannot be a credential. */
 function safeGot(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean') return ` (got ${String(v)})`;
-  if (typeof v === 'string' && v.length <= 40 && !/[\r\n]/.test(v) && credentialKind(v) === undefined) return ` (got ${JSON.stringify(v)})`;
+  if (typeof v === 'string' && v.length <= 40 && !/[\r\n]/.test(v) && credentialKind(v) === undefined)
+    return ` (got ${JSON.stringify(v)})`;
   return '';
 }
 
@@ -1415,7 +1761,8 @@ function branchTitle(branch: unknown): string | undefined {
   if (!isRecord(branch)) return undefined;
   if (typeof branch.title === 'string') return branch.title;
   const ref = branch.$ref;
-  if (typeof ref === 'string' && ref.startsWith('#/$defs/')) return branchTitle((rootSchema.$defs as SchemaObject)[ref.slice('#/$defs/'.length)]);
+  if (typeof ref === 'string' && ref.startsWith('#/$defs/'))
+    return branchTitle((rootSchema.$defs as SchemaObject)[ref.slice('#/$defs/'.length)]);
   return undefined;
 }
 
@@ -1496,7 +1843,8 @@ class SourceMap {
         if (pair === undefined) return { pointer };
         const keyText = isScalar(pair.key) ? String(pair.key.value) : '?';
         if (within(pair.key)) {
-          const firstKey = items.find((item) => isScalar(item.key) && String(item.key.value) === keyText)?.key as YamlNode | undefined;
+          const firstKey = items.find((item) => isScalar(item.key) && String(item.key.value) === keyText)?.key as
+            YamlNode | undefined;
           return { pointer: `${pointer}/${escapePointer(keyText)}`, key: keyText, firstKey };
         }
         pointer = `${pointer}/${escapePointer(keyText)}`;
@@ -1523,8 +1871,6 @@ function isWithin(pointer: string, parent: string): boolean {
   return pointer === parent || pointer.startsWith(`${parent}/`);
 }
 
-
 function lastSegment(pointer: string): string {
   return unescapePointer(pointer.slice(pointer.lastIndexOf('/') + 1));
 }
-

@@ -5,7 +5,13 @@
  */
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import standaloneCode from 'ajv/dist/standalone/index.js';
-import { DRAFT_2020_12, FRAGMENT_AJV_OPTIONS, metaSchemaFingerprint, SCHEMA_AJV_OPTIONS, schemaFingerprint } from './precompiled-schema.js';
+import {
+  DRAFT_2020_12,
+  FRAGMENT_AJV_OPTIONS,
+  metaSchemaFingerprint,
+  SCHEMA_AJV_OPTIONS,
+  schemaFingerprint,
+} from './precompiled-schema.js';
 
 /** The standalone validator of `schema`, as `new Ajv2020(SCHEMA_AJV_OPTIONS).compile(schema)` builds it. */
 export function standaloneValidatorSource(schema: Record<string, unknown>): string {

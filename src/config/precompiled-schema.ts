@@ -45,7 +45,9 @@ export function metaSchemaFingerprint(): string {
 
 /** The validator of `schema`: the precompiled one at `precompiled` when it matches, else compiled now. */
 export function schemaValidator(schema: Record<string, unknown>, precompiled: URL): ValidateFunction {
-  return loadPrecompiled(precompiled, schemaFingerprint(schema)) ?? new Ajv2020({ ...SCHEMA_AJV_OPTIONS }).compile(schema);
+  return (
+    loadPrecompiled(precompiled, schemaFingerprint(schema)) ?? new Ajv2020({ ...SCHEMA_AJV_OPTIONS }).compile(schema)
+  );
 }
 
 /** A precompiled validator generated from the input with this fingerprint, or `undefined`. Exported for tests. */

@@ -19,7 +19,8 @@ export interface SecretContext {
   readonly baseDir: string;
 }
 
-export type SecretResult = { readonly ok: true; readonly value: SecretValue } | { readonly ok: false; readonly message: string };
+export type SecretResult =
+  { readonly ok: true; readonly value: SecretValue } | { readonly ok: false; readonly message: string };
 
 /** Secret files are keys and tokens; anything bigger is almost certainly the wrong file. */
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
@@ -65,7 +66,10 @@ export function isSecretValue(value: unknown): value is SecretValue {
 
 export function isSecretRef(value: unknown): value is SecretRef {
   if (typeof value !== 'object' || value === null) return false;
-  return typeof (value as { fromEnv?: unknown }).fromEnv === 'string' || typeof (value as { fromFile?: unknown }).fromFile === 'string';
+  return (
+    typeof (value as { fromEnv?: unknown }).fromEnv === 'string' ||
+    typeof (value as { fromFile?: unknown }).fromFile === 'string'
+  );
 }
 
 /** Reads one reference. Failure messages name the variable or the absolute path, never any content. */
@@ -73,7 +77,8 @@ export function resolveSecretRef(ref: SecretRef, ctx: SecretContext): SecretResu
   if ('fromEnv' in ref) {
     const value = ctx.env[ref.fromEnv];
     // An empty variable is almost always a deployment mistake, not an intentionally empty secret.
-    if (value === undefined || value === '') return { ok: false, message: `environment variable ${ref.fromEnv} is not set` };
+    if (value === undefined || value === '')
+      return { ok: false, message: `environment variable ${ref.fromEnv} is not set` };
     if (value.length < MIN_SECRET_LENGTH) {
       return { ok: false, message: tooShort(`environment variable ${ref.fromEnv}`, value) };
     }
@@ -167,7 +172,11 @@ export function isSensitiveName(name: string): boolean {
  * Checks a plain (non-reference) header or environment value. Returns the problem message, or undefined when
  * the value may stay inline. The message explains why without repeating the value.
  */
-export function inlineSecretProblem(kind: 'header' | 'variable' | 'query parameter', name: string, value: string): string | undefined {
+export function inlineSecretProblem(
+  kind: 'header' | 'variable' | 'query parameter',
+  name: string,
+  value: string,
+): string | undefined {
   // An empty value carries nothing secret (e.g. clearing a variable for the child).
   if (value === '') return undefined;
   if (isSensitiveName(name)) return `${INLINE_SECRET_MESSAGE} (the ${kind} name "${name}" marks a credential)`;

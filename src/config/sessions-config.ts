@@ -65,9 +65,13 @@ export function normaliseSessions(raw: RawSessions, ctx: SessionsContext): Sessi
     keys.push(key);
   });
   const store = raw.store ?? d.store;
-  if (store === 'redis' && !ctx.hasRedis) ctx.report('/sessions/store', 'is "redis" but there is no top-level redis section (redis.url) to connect with');
+  if (store === 'redis' && !ctx.hasRedis)
+    ctx.report('/sessions/store', 'is "redis" but there is no top-level redis section (redis.url) to connect with');
   if (raw.unusedTimeoutMs !== undefined && raw.unusedTimeoutMs > ctx.idleTimeoutMs) {
-    ctx.report('/sessions/unusedTimeoutMs', `must not exceed server.sessionIdleTimeoutMs (${ctx.idleTimeoutMs}): it is the shorter clock of sessions never used`);
+    ctx.report(
+      '/sessions/unusedTimeoutMs',
+      `must not exceed server.sessionIdleTimeoutMs (${ctx.idleTimeoutMs}): it is the shorter clock of sessions never used`,
+    );
   }
   return {
     keys,
@@ -91,9 +95,11 @@ export const SESSION_KEY_BYTES = 32;
  */
 export function parseSessionKey(text: string): Uint8Array | string {
   const trimmed = text.trim();
-  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(trimmed)) return 'must be base64url (A-Z a-z 0-9 - _), e.g. from `openssl rand -base64 32 | tr "+/" "-_"`';
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(trimmed))
+    return 'must be base64url (A-Z a-z 0-9 - _), e.g. from `openssl rand -base64 32 | tr "+/" "-_"`';
   const bytes = Buffer.from(trimmed, 'base64url');
-  if (bytes.length !== SESSION_KEY_BYTES) return `must decode to exactly ${SESSION_KEY_BYTES} bytes (this one decodes to ${bytes.length})`;
+  if (bytes.length !== SESSION_KEY_BYTES)
+    return `must decode to exactly ${SESSION_KEY_BYTES} bytes (this one decodes to ${bytes.length})`;
   return new Uint8Array(bytes);
 }
 

@@ -31,12 +31,19 @@ export interface RawTelemetry {
  * Fills the defaults and checks what the schema cannot: the endpoints are usable URLs without credentials,
  * the metrics listener does not take the MCP port, and traces that are on have somewhere to go.
  */
-export function normaliseTelemetry(raw: RawTelemetry, server: ServerConfig | undefined, report: (pointer: string, message: string) => void): TelemetryConfig {
+export function normaliseTelemetry(
+  raw: RawTelemetry,
+  server: ServerConfig | undefined,
+  report: (pointer: string, message: string) => void,
+): TelemetryConfig {
   const d = TELEMETRY_DEFAULTS;
   const prometheus = { ...d.telemetryPrometheus, ...raw.metrics?.prometheus };
   if (prometheus.enabled && server !== undefined && prometheus.port !== 0 && prometheus.port === server.port) {
     // Its own listener (no auth, no TLS): sharing the MCP port is impossible, and a typo here should say so.
-    report('/telemetry/metrics/prometheus/port', `is the MCP port (server.port ${server.port}); the metrics endpoint needs its own port`);
+    report(
+      '/telemetry/metrics/prometheus/port',
+      `is the MCP port (server.port ${server.port}); the metrics endpoint needs its own port`,
+    );
   }
   const metricsOtlp = raw.metrics?.otlp;
   if (metricsOtlp !== undefined) checkEndpoint(metricsOtlp.endpoint, '/telemetry/metrics/otlp/endpoint', report);
@@ -48,12 +55,23 @@ export function normaliseTelemetry(raw: RawTelemetry, server: ServerConfig | und
     sampleRatio: tracesRaw.sampleRatio ?? d.telemetryTraces.sampleRatio,
     ...(tracesRaw.otlp !== undefined ? { otlp: { endpoint: tracesRaw.otlp.endpoint } } : {}),
   };
-  if (traces.enabled && traces.otlp === undefined) report('/telemetry/traces/enabled', 'traces are enabled but have nowhere to go: set telemetry.traces.otlp.endpoint');
+  if (traces.enabled && traces.otlp === undefined)
+    report(
+      '/telemetry/traces/enabled',
+      'traces are enabled but have nowhere to go: set telemetry.traces.otlp.endpoint',
+    );
   return {
     serviceName: raw.serviceName ?? d.telemetry.serviceName,
     metrics: {
       prometheus,
-      ...(metricsOtlp !== undefined ? { otlp: { endpoint: metricsOtlp.endpoint, intervalMs: metricsOtlp.intervalMs ?? d.telemetryMetricsOtlp.intervalMs } } : {}),
+      ...(metricsOtlp !== undefined
+        ? {
+            otlp: {
+              endpoint: metricsOtlp.endpoint,
+              intervalMs: metricsOtlp.intervalMs ?? d.telemetryMetricsOtlp.intervalMs,
+            },
+          }
+        : {}),
     },
     traces,
   };
@@ -69,6 +87,8 @@ function checkEndpoint(raw: string, pointer: string, report: (pointer: string, m
     return;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') report(pointer, 'must use http: or https:');
-  if (url.username !== '' || url.password !== '') report(pointer, 'must not contain user:password@; send credentials with OTEL_EXPORTER_OTLP_HEADERS');
-  if (url.search !== '' || raw.includes('#')) report(pointer, 'must not contain a ?query or #fragment; send credentials with OTEL_EXPORTER_OTLP_HEADERS');
+  if (url.username !== '' || url.password !== '')
+    report(pointer, 'must not contain user:password@; send credentials with OTEL_EXPORTER_OTLP_HEADERS');
+  if (url.search !== '' || raw.includes('#'))
+    report(pointer, 'must not contain a ?query or #fragment; send credentials with OTEL_EXPORTER_OTLP_HEADERS');
 }

@@ -302,7 +302,12 @@ export interface TelemetryConfig {
   readonly serviceName: string;
   readonly metrics: {
     /** A scrape endpoint on its own listener, never the MCP port. Default off, 127.0.0.1:9464/metrics. */
-    readonly prometheus: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly path: string };
+    readonly prometheus: {
+      readonly enabled: boolean;
+      readonly host: string;
+      readonly port: number;
+      readonly path: string;
+    };
     /** Push to a collector (OTLP/HTTP): the full URL and the export interval (default 60 s). */
     readonly otlp?: { readonly endpoint: string; readonly intervalMs: number };
   };
@@ -401,7 +406,11 @@ export interface BuiltinAsConfig {
     readonly scopes: readonly string[];
   };
   /** Which of our scopes a user may be granted, from their IdP claims: first match adds its scopes. */
-  readonly scopeMapping: readonly { readonly claim: string; readonly value: string; readonly scopes: readonly string[] }[];
+  readonly scopeMapping: readonly {
+    readonly claim: string;
+    readonly value: string;
+    readonly scopes: readonly string[];
+  }[];
   /** Pre-registered machine clients for client_credentials (private_key_jwt or RFC 8705 tls_client_auth). */
   readonly clients: readonly {
     readonly clientId: string;
@@ -413,7 +422,8 @@ export interface BuiltinAsConfig {
     readonly scopes: readonly string[];
   }[];
   /** `url` is a secret reference when it carries a password (the loader refuses one written inline). */
-  readonly store: { readonly kind: 'memory' } | { readonly kind: 'redis'; readonly url: ValueOrSecret; readonly keyPrefix: string };
+  readonly store:
+    { readonly kind: 'memory' } | { readonly kind: 'redis'; readonly url: ValueOrSecret; readonly keyPrefix: string };
 }
 
 /**

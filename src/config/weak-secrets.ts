@@ -32,8 +32,10 @@ export function weakSecretProblems(secret: SecretValue, file: string | undefined
   const placeholder = PLACEHOLDER.exec(value);
   if (placeholder !== null) {
     const word = placeholder[0];
-    return [`the secret from ${secret.source} is a placeholder (it contains "${word}"), not a secret; ` +
-      'put the real value there'];
+    return [
+      `the secret from ${secret.source} is a placeholder (it contains "${word}"), not a secret; ` +
+        'put the real value there',
+    ];
   }
   return file !== undefined ? fileExposure(file, 'secret file') : [];
 }

@@ -52,10 +52,14 @@ export interface ClientCertReaderOptions {
 }
 
 /** Builds `clientCertOf` for a server config; reads `clientCaFile` once, now. */
-export function clientCertReader(server: Pick<ServerConfig, 'tls' | 'trustedProxies' | 'forwardedClientCertHeader'>, opts: ClientCertReaderOptions = {}): ClientCertOf {
+export function clientCertReader(
+  server: Pick<ServerConfig, 'tls' | 'trustedProxies' | 'forwardedClientCertHeader'>,
+  opts: ClientCertReaderOptions = {},
+): ClientCertOf {
   const header = server.forwardedClientCertHeader?.trim().toLowerCase() || undefined;
   const isTrustedProxy = trustedProxyMatcher(server.trustedProxies);
-  const cas = header !== undefined && server.tls?.clientCaFile !== undefined ? readCaBundle(server.tls.clientCaFile) : undefined;
+  const cas =
+    header !== undefined && server.tls?.clientCaFile !== undefined ? readCaBundle(server.tls.clientCaFile) : undefined;
   const now = opts.now ?? Date.now;
 
   return (request) => {
@@ -250,5 +254,8 @@ function single(v: string | string[] | undefined): string | undefined {
 }
 
 function isTlsSocket(socket: Socket): socket is TLSSocket {
-  return (socket as Partial<TLSSocket>).encrypted === true && typeof (socket as Partial<TLSSocket>).getPeerX509Certificate === 'function';
+  return (
+    (socket as Partial<TLSSocket>).encrypted === true &&
+    typeof (socket as Partial<TLSSocket>).getPeerX509Certificate === 'function'
+  );
 }

@@ -84,7 +84,13 @@ export interface HttpLimits extends AsRouteLimits {
 }
 
 /** Distinct keys per limiter: the Redis store puts every limiter of this kind under one namespace. */
-type Rule = 'oauth.perIp' | 'oauth.perClient' | 'registration.perIp' | 'sessions.perIp' | 'sessions.perClient' | 'authFailures.perIp';
+type Rule =
+  | 'oauth.perIp'
+  | 'oauth.perClient'
+  | 'registration.perIp'
+  | 'sessions.perIp'
+  | 'sessions.perClient'
+  | 'authFailures.perIp';
 
 /** Most keys each in-memory limiter remembers (an LRU): evicting a live key would reset its budget. */
 const MEMORY_KEYS = 100_000;
@@ -128,7 +134,12 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
     let limiter = limiters.get(rule);
     if (limiter === undefined) {
       const w = windows[rule];
-      limiter = app.createRateLimit({ max: w.max, timeWindow: w.windowSeconds * 1000, cache: MEMORY_KEYS, keyGenerator: (req) => keyOf.get(req) ?? '' } as Parameters<FastifyInstance['createRateLimit']>[0]);
+      limiter = app.createRateLimit({
+        max: w.max,
+        timeWindow: w.windowSeconds * 1000,
+        cache: MEMORY_KEYS,
+        keyGenerator: (req) => keyOf.get(req) ?? '',
+      } as Parameters<FastifyInstance['createRateLimit']>[0]);
       limiters.set(rule, limiter);
     }
     return limiter;
@@ -144,7 +155,10 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
       return { ok: false, status: 429, retryAfter: Math.max(1, r.ttlInSeconds), reason: 'rate_limited', rule };
     } catch (err) {
       // Only the Redis store can fail. Fail closed unless told otherwise: an unchecked limit is no limit.
-      opts.logger.warn({ err: err instanceof Error ? err.message : String(err), rule }, 'HTTP rate-limit store unavailable');
+      opts.logger.warn(
+        { err: err instanceof Error ? err.message : String(err), rule },
+        'HTTP rate-limit store unavailable',
+      );
       if (opts.onStoreError === 'open') return { ok: true };
       return { ok: false, status: 503, retryAfter: retryAfterBusy, reason: 'rate_limit_store_unavailable', rule };
     }
@@ -173,7 +187,12 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
       .header('retry-after', String(v.retryAfter))
       .header('cache-control', 'no-store')
       .header('content-type', 'application/json')
-      .send(JSON.stringify({ error: 'temporarily_unavailable', error_description: v.status === 429 ? 'Too many requests' : 'Service temporarily unavailable' }));
+      .send(
+        JSON.stringify({
+          error: 'temporarily_unavailable',
+          error_description: v.status === 429 ? 'Too many requests' : 'Service temporarily unavailable',
+        }),
+      );
 
   const mcpBody = (v: Exclude<Verdict, { ok: true }> | { status: 503; code: 'GW_MCP_SESSION_LIMIT' }): string => {
     const code = 'code' in v ? v.code : v.status === 429 ? 'GW_HTTP_RATE_LIMITED' : 'GW_HTTP_OVERLOADED';
@@ -212,10 +231,16 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
     opensSession(request, reply).then(() => done(), done);
   };
   const opensSession: Hook = async (request, reply) => {
-    const v: Verdict = cfg.enabled ? await consume('sessions.perIp', addressKey(addressOf(request)), request) : { ok: true };
+    const v: Verdict = cfg.enabled
+      ? await consume('sessions.perIp', addressKey(addressOf(request)), request)
+      : { ok: true };
     if (!v.ok) {
       record(request, v);
-      return reply.code(v.status).header('retry-after', String(v.retryAfter)).header('content-type', 'application/json').send(mcpBody(v));
+      return reply
+        .code(v.status)
+        .header('retry-after', String(v.retryAfter))
+        .header('content-type', 'application/json')
+        .send(mcpBody(v));
     }
     // Checked and reserved with no await in between, so concurrent requests cannot pass on the same count.
     if (opts.sessionCount() + opening >= opts.server.maxSessions && opts.mayMakeRoom?.() !== true) {
@@ -274,10 +299,20 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
         authBlocked.delete(key);
         return false;
       }
-      const v: Exclude<Verdict, { ok: true }> = { ok: false, status: 429, retryAfter: Math.max(1, Math.ceil(left / 1000)), reason: 'rate_limited', rule: 'authFailures.perIp' };
+      const v: Exclude<Verdict, { ok: true }> = {
+        ok: false,
+        status: 429,
+        retryAfter: Math.max(1, Math.ceil(left / 1000)),
+        reason: 'rate_limited',
+        rule: 'authFailures.perIp',
+      };
       record(request, v);
       const body = mcpBody(v);
-      res.writeHead(429, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': String(v.retryAfter) });
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        'retry-after': String(v.retryAfter),
+      });
       res.end(body);
       return true;
     },
@@ -290,12 +325,20 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
       });
     },
   };
-  const admitNewSession = async (request: FastifyRequest, res: ServerResponse, principal: Principal): Promise<boolean> => {
+  const admitNewSession = async (
+    request: FastifyRequest,
+    res: ServerResponse,
+    principal: Principal,
+  ): Promise<boolean> => {
     const v = await consume('sessions.perClient', principalKey(principal), request);
     if (v.ok) return true;
     record(request, v, principal.clientId);
     const body = mcpBody(v);
-    res.writeHead(v.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': String(v.retryAfter) });
+    res.writeHead(v.status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'retry-after': String(v.retryAfter),
+    });
     res.end(body);
     return false;
   };
@@ -320,5 +363,7 @@ function namedClientId(request: FastifyRequest): string | undefined {
     const q = request.url.indexOf('?');
     if (q !== -1) value = new URLSearchParams(request.url.slice(q + 1)).get('client_id');
   }
-  return typeof value === 'string' && value !== '' && value.length <= MAX_CLIENT_ID && /^[\x21-\x7e]+$/.test(value) ? value : undefined;
+  return typeof value === 'string' && value !== '' && value.length <= MAX_CLIENT_ID && /^[\x21-\x7e]+$/.test(value)
+    ? value
+    : undefined;
 }

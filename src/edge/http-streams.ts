@@ -38,7 +38,13 @@ export class HttpRequestStream implements RequestStream {
     const challenge = this.challengeFor(error);
     if (challenge === undefined) return false;
     const body = JSON.stringify(response);
-    this.res.writeHead(error.httpStatus, { ...this.headers, 'www-authenticate': challenge, 'cache-control': 'no-store', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    this.res.writeHead(error.httpStatus, {
+      ...this.headers,
+      'www-authenticate': challenge,
+      'cache-control': 'no-store',
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    });
     this.res.end(body);
     this.mode = 'done';
     return true;
@@ -66,7 +72,11 @@ export class HttpRequestStream implements RequestStream {
     if (this.mode === 'pending') {
       // A cached list's result is already serialised (lib/json-body.ts): only the envelope is written now.
       const body = responseBody(response);
-      this.res.writeHead(200, { ...this.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      this.res.writeHead(200, {
+        ...this.headers,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      });
       this.res.end(body);
     } else {
       this.res.end(sseFrame(response));
@@ -80,7 +90,10 @@ export class HttpSessionStream implements SessionStream {
   private done = false;
   private readonly keepAlive: NodeJS.Timeout;
 
-  constructor(private readonly res: ServerResponse, keepAliveMs = 25_000) {
+  constructor(
+    private readonly res: ServerResponse,
+    keepAliveMs = 25_000,
+  ) {
     res.writeHead(200, SSE_HEADERS);
     res.flushHeaders();
     this.keepAlive = setInterval(() => {

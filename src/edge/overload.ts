@@ -43,7 +43,9 @@ const DEFAULT_HEAP_SHARE = 0.9;
  * Node server options for the timeouts (passed at creation: `connectionsCheckingInterval` cannot change later).
  * The check runs at least every second and at most every quarter of the header timeout.
  */
-export function socketTimeouts(server: Pick<ServerConfig, 'headersTimeoutMs' | 'requestTimeoutMs'>): Pick<HttpServerOptions, 'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'> {
+export function socketTimeouts(
+  server: Pick<ServerConfig, 'headersTimeoutMs' | 'requestTimeoutMs'>,
+): Pick<HttpServerOptions, 'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'> {
   return {
     headersTimeout: server.headersTimeoutMs,
     requestTimeout: server.requestTimeoutMs,
@@ -76,7 +78,12 @@ export function registerOverload(app: FastifyInstance, opts: OverloadOptions): O
   const cfg = opts.server.overload;
   const recorder = new RejectionRecorder(opts.audit, opts.now !== undefined ? { now: opts.now } : {});
   app.addHook('onClose', async () => recorder.flushAll());
-  const record = (reason: string, status: number | undefined, remoteAddress: string | undefined, detail?: string): void =>
+  const record = (
+    reason: string,
+    status: number | undefined,
+    remoteAddress: string | undefined,
+    detail?: string,
+  ): void =>
     recorder.record(reason, {
       type: 'http.rejected',
       reason,
@@ -87,7 +94,9 @@ export function registerOverload(app: FastifyInstance, opts: OverloadOptions): O
 
   app.server.maxConnections = opts.server.maxConnections;
   // 'drop': a socket accepted past maxConnections and closed at once (net.Server, Node >= 18.6).
-  app.server.on('drop', (data?: { remoteAddress?: string }) => record('max_connections', undefined, data?.remoteAddress));
+  app.server.on('drop', (data?: { remoteAddress?: string }) =>
+    record('max_connections', undefined, data?.remoteAddress),
+  );
   app.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // Node's own 408 for a header or request timeout; fastify's handler writes the answer.
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') record('request_timeout', 408, socket.remoteAddress);
@@ -104,13 +113,22 @@ export function registerOverload(app: FastifyInstance, opts: OverloadOptions): O
       record('overloaded', 503, opts.addressOf(request), `${type} ${Math.round(value ?? 0)}`);
       const body = JSON.stringify(rpcError(null, toRpcError(new GatewayError('GW_HTTP_OVERLOADED'))));
       // Sent here; under-pressure then continues the hook chain, which fastify ends because the reply is sent.
-      void reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).header('content-type', 'application/json').send(body);
+      void reply
+        .code(503)
+        .header('retry-after', String(cfg.retryAfterSeconds))
+        .header('content-type', 'application/json')
+        .send(body);
     },
   });
   return {
     pressure() {
       const m = app.memoryUsage();
-      return { underPressure: app.isUnderPressure(), eventLoopDelayMs: Math.round(m.eventLoopDelay), heapUsedBytes: m.heapUsed, rssBytes: m.rssBytes };
+      return {
+        underPressure: app.isUnderPressure(),
+        eventLoopDelayMs: Math.round(m.eventLoopDelay),
+        heapUsedBytes: m.heapUsed,
+        rssBytes: m.rssBytes,
+      };
     },
   };
 }

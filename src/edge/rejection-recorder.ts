@@ -98,7 +98,8 @@ export class RejectionRecorder {
     if (slot === undefined) return;
     if (slot.timer !== undefined) clearTimeout(slot.timer);
     this.slots.delete(key);
-    if (slot.suppressed > 0 && slot.last !== undefined) this.audit.record(slot.suppressed > 1 ? { ...slot.last, count: slot.suppressed } : slot.last);
+    if (slot.suppressed > 0 && slot.last !== undefined)
+      this.audit.record(slot.suppressed > 1 ? { ...slot.last, count: slot.suppressed } : slot.last);
   }
 
   /** Forgets windows that ended with nothing pending (those with a pending count flush themselves). */

@@ -48,7 +48,8 @@ export interface EdgeOptions {
 /** The edge's client-certificate reader for this config (forwarded certificates that are ignored are logged at debug). */
 export function edgeClientCertReader(config: GatehouseConfig, logger: Logger): ClientCertOf {
   return clientCertReader(config.server, {
-    onIgnored: (reason, remoteAddress) => logger.debug({ reason, remoteAddress }, 'forwarded client certificate ignored'),
+    onIgnored: (reason, remoteAddress) =>
+      logger.debug({ reason, remoteAddress }, 'forwarded client certificate ignored'),
   });
 }
 
@@ -84,7 +85,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   const app = Fastify({
     // HTTPS, and client certificates from the configured CA only (docs/architecture.md §6; see tls.ts).
     // Slow clients (edge/overload.ts): Node checks these timeouts only every connectionsCheckingInterval.
-    ...(server.tls !== undefined ? { https: { ...httpsOptions(server.tls), ...socketTimeouts(server), handshakeTimeout: server.headersTimeoutMs } } : { http: socketTimeouts(server) }),
+    ...(server.tls !== undefined
+      ? { https: { ...httpsOptions(server.tls), ...socketTimeouts(server), handshakeTimeout: server.headersTimeoutMs } }
+      : { http: socketTimeouts(server) }),
     logger: false,
     bodyLimit: server.bodyLimitBytes,
     keepAliveTimeout: server.keepAliveTimeoutMs,
@@ -99,7 +102,14 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   });
   app.server.headersTimeout = server.headersTimeoutMs;
   // Overload protection and HTTP rate limits (edge/overload.ts, edge/http-limits.ts): registered before the routes.
-  const limits = registerHttpLimits(app, { server, audit: opts.audit, logger: opts.logger, sessionCount: () => frontDoor.sessionCount, mayMakeRoom: () => frontDoor.mayMakeRoom(), ...opts.httpRateLimitStore });
+  const limits = registerHttpLimits(app, {
+    server,
+    audit: opts.audit,
+    logger: opts.logger,
+    sessionCount: () => frontDoor.sessionCount,
+    mayMakeRoom: () => frontDoor.mayMakeRoom(),
+    ...opts.httpRateLimitStore,
+  });
   const overload = registerOverload(app, { server, audit: opts.audit, addressOf: limits.addressOf });
   // RFC 6750 §3.1: a token in the query string is an `invalid_request` (400), with the challenge that says so.
   const prm = { resourceMetadata: protectedResourceMetadataUrl(config.auth.resource) };
@@ -130,7 +140,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'GW_MCP_INVALID_REQUEST',
       FST_ERR_CTP_EMPTY_JSON_BODY: 'GW_MCP_PARSE_ERROR',
     };
-    const code = (err.code !== undefined ? mapped[err.code] : undefined) ?? ((err.statusCode ?? 500) < 500 ? 'GW_MCP_INVALID_REQUEST' : 'GW_INTERNAL');
+    const code =
+      (err.code !== undefined ? mapped[err.code] : undefined) ??
+      ((err.statusCode ?? 500) < 500 ? 'GW_MCP_INVALID_REQUEST' : 'GW_INTERNAL');
     if (code === 'GW_INTERNAL') opts.logger.error({ err }, 'unhandled edge error');
     // Never the library's message or a stack (fastify would serialise error.message).
     return sendError(reply, new GatewayError(code));
@@ -145,9 +157,13 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     const ready = r.ready && pressure?.underPressure !== true;
     const status = ready ? 'ready' : 'not ready';
     // The detail names upstreams, stores and the policy revision: not for the internet (server.readinessDetail).
-    const detail = server.readinessDetail === 'all' || (server.readinessDetail === 'loopback' && isLoopbackPeer(request.socket.remoteAddress));
+    const detail =
+      server.readinessDetail === 'all' ||
+      (server.readinessDetail === 'loopback' && isLoopbackPeer(request.socket.remoteAddress));
     if (!detail) return reply.code(ready ? 200 : 503).send({ status });
-    return reply.code(ready ? 200 : 503).send({ status, ...r.detail, ...(pressure !== undefined ? { overload: pressure } : {}) });
+    return reply
+      .code(ready ? 200 : 503)
+      .send({ status, ...r.detail, ...(pressure !== undefined ? { overload: pressure } : {}) });
   });
   registerWellKnown(app, config);
 
@@ -158,14 +174,22 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     if (limits.refuseAfterAuthFailures(request, reply.raw)) return undefined;
     // Read (and strip) first, so the headers auth sees never hold a forwarded certificate.
     const clientCert = clientCertOf(request);
-    const result = await authenticator.authenticate({ headers: request.headers, rawHeaders: request.raw.rawHeaders, remoteAddress: request.socket.remoteAddress, ...(clientCert ? { clientCert } : {}) });
+    const result = await authenticator.authenticate({
+      headers: request.headers,
+      rawHeaders: request.raw.rawHeaders,
+      remoteAddress: request.socket.remoteAddress,
+      ...(clientCert ? { clientCert } : {}),
+    });
     if (result.ok) {
       // docs/architecture.md §2: the inbound token exists only inside edge/ and auth/ — nothing after this step
       // sees it.
       stripAuthorization(request);
       return result.principal;
     }
-    opts.logger.debug({ status: result.status, reason: result.reason, detail: result.detail }, 'authentication refused');
+    opts.logger.debug(
+      { status: result.status, reason: result.reason, detail: result.detail },
+      'authentication refused',
+    );
     // Counted by reason and recorded, never with the token (issue: every authentication failure leaves a record).
     opts.authFailures.inc(result.reason);
     // A malformed Authorization header (400 invalid_request) is a failed authentication too.
@@ -193,7 +217,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   /** The policy's insufficient_scope, as the 403 challenge auth answers with (MCP §Scope Challenge Handling). */
   const scopeChallenge = (err: GatewayError, principal: Principal): string | undefined => {
     if (err.code !== 'GW_AUTH_INSUFFICIENT_SCOPE') return undefined;
-    const required = Array.isArray(err.data?.requiredScopes) ? (err.data.requiredScopes as unknown[]).filter((s): s is string => typeof s === 'string') : [];
+    const required = Array.isArray(err.data?.requiredScopes)
+      ? (err.data.requiredScopes as unknown[]).filter((s): s is string => typeof s === 'string')
+      : [];
     return policyScopeChallenge({ resourceMetadata }, principal.scopes, required);
   };
 
@@ -239,7 +265,12 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
           writeAccepted(res);
           return;
         case 'request':
-          await frontDoor.request(session, c.message, new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal)), traceparentOf(request));
+          await frontDoor.request(
+            session,
+            c.message,
+            new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal)),
+            traceparentOf(request),
+          );
           return;
       }
     } catch (err) {
@@ -248,11 +279,18 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   });
 
   /** 2025-03-26 sessions may send batches (MCP 2025-03-26 basic §Batching); later versions may not. */
-  async function handleBatch(items: unknown[], sessionId: string | undefined, principal: Principal, request: FastifyRequest, res: ServerResponse): Promise<void> {
+  async function handleBatch(
+    items: unknown[],
+    sessionId: string | undefined,
+    principal: Principal,
+    request: FastifyRequest,
+    res: ServerResponse,
+  ): Promise<void> {
     if (sessionId === undefined) throw new GatewayError('GW_MCP_BATCH_REJECTED', { detail: 'batch without a session' });
     const session = await sessionFor(sessionId, principal, request);
     if (!allowsBatches(session.protocolVersion)) throw new GatewayError('GW_MCP_BATCH_REJECTED');
-    if (items.length === 0 || items.length > MAX_BATCH) throw new GatewayError('GW_MCP_INVALID_REQUEST', { detail: `batch of ${items.length}` });
+    if (items.length === 0 || items.length > MAX_BATCH)
+      throw new GatewayError('GW_MCP_INVALID_REQUEST', { detail: `batch of ${items.length}` });
     const responses: JsonRpcResponse[] = [];
     const work: Promise<void>[] = [];
     for (const item of items) {
@@ -275,11 +313,16 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   }
 
   /** The session a request names; one another replica issued is rebuilt from its id (docs/architecture.md §7). */
-  async function sessionFor(sessionId: string | undefined, principal: Principal, request: FastifyRequest): Promise<ClientSession> {
+  async function sessionFor(
+    sessionId: string | undefined,
+    principal: Principal,
+    request: FastifyRequest,
+  ): Promise<ClientSession> {
     if (sessionId === undefined) throw new GatewayError('GW_MCP_SESSION_REQUIRED');
     const version = headerValue(request.headers['mcp-protocol-version']);
     // transports §Protocol Version Header: an invalid or unsupported value is a 400.
-    if (version !== undefined && !isSupportedVersion(version)) throw new GatewayError('GW_MCP_PROTOCOL_VERSION_UNSUPPORTED', { detail: `version ${version.slice(0, 40)}` });
+    if (version !== undefined && !isSupportedVersion(version))
+      throw new GatewayError('GW_MCP_PROTOCOL_VERSION_UNSUPPORTED', { detail: `version ${version.slice(0, 40)}` });
     return frontDoor.lookup(sessionId, principal);
   }
 
@@ -287,7 +330,8 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     reply.hijack();
     const res = reply.raw;
     try {
-      if (!(request.headers.accept ?? '').includes('text/event-stream')) throw new GatewayError('GW_HTTP_NOT_ACCEPTABLE');
+      if (!(request.headers.accept ?? '').includes('text/event-stream'))
+        throw new GatewayError('GW_HTTP_NOT_ACCEPTABLE');
       const principal = await authenticate(request, reply);
       if (!principal) return;
       const session = await sessionFor(headerValue(request.headers['mcp-session-id']), principal, request);
@@ -350,7 +394,8 @@ function stripAuthorization(request: FastifyRequest): void {
   request.raw.headers.authorization = undefined;
   const raw = request.raw.rawHeaders;
   // The length test first: no lower-cased copy of every other header name per request.
-  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') raw.splice(i, 2);
+  for (let i = raw.length - 2; i >= 0; i -= 2)
+    if (raw[i]!.length === 13 && raw[i]!.toLowerCase() === 'authorization') raw.splice(i, 2);
 }
 
 /** The client's W3C `traceparent` (Trace Context §3.2); repeated headers arrive joined and fail its parsing, as they should. */
@@ -366,7 +411,10 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 /** The client MUST accept both (transports §Sending Messages to the Server); the SDK server answers 406 too. */
 function acceptsBoth(accept: string | undefined): boolean {
   if (accept === undefined) return false;
-  return (accept.includes('application/json') || accept.includes('*/*')) && (accept.includes('text/event-stream') || accept.includes('*/*'));
+  return (
+    (accept.includes('application/json') || accept.includes('*/*')) &&
+    (accept.includes('text/event-stream') || accept.includes('*/*'))
+  );
 }
 
 function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -389,11 +437,19 @@ function writeError(res: ServerResponse, err: GatewayError, logger: Logger, retr
   }
   // A 503 (session cap, shutting down) says when to come back (RFC 9110 §10.2.3): `server.overload.retryAfterSeconds`,
   // as the edge's own 503s.
-  writeJson(res, err.httpStatus, rpcError(null, toRpcError(err)), err.httpStatus === 503 ? { 'retry-after': String(retryAfterSeconds) } : {});
+  writeJson(
+    res,
+    err.httpStatus,
+    rpcError(null, toRpcError(err)),
+    err.httpStatus === 503 ? { 'retry-after': String(retryAfterSeconds) } : {},
+  );
 }
 
 function sendError(reply: FastifyReply, err: GatewayError): FastifyReply {
-  return reply.code(err.httpStatus).header('content-type', 'application/json').send(JSON.stringify(rpcError(null, toRpcError(err))));
+  return reply
+    .code(err.httpStatus)
+    .header('content-type', 'application/json')
+    .send(JSON.stringify(rpcError(null, toRpcError(err))));
 }
 
 function collectingStream(into: JsonRpcResponse[]): RequestStream {

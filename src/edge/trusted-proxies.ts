@@ -48,7 +48,8 @@ function addEntry(list: net.BlockList, entry: string): void {
   const prefixText = text.slice(slash + 1);
   const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
   const max = ip.family === 'ipv4' && !ip.mapped ? 32 : 128;
-  if (!Number.isInteger(prefix) || prefix > max) throw new Error(`trustedProxies: "${entry}" has an invalid prefix length`);
+  if (!Number.isInteger(prefix) || prefix > max)
+    throw new Error(`trustedProxies: "${entry}" has an invalid prefix length`);
   if (ip.mapped && prefix >= 96) {
     // `::ffff:10.0.0.0/104` was normalised to IPv4: its prefix loses the 96 bits of the mapping.
     list.addSubnet(ip.address, prefix - 96, 'ipv4');
@@ -76,7 +77,8 @@ function normaliseAddress(text: string): Address | undefined {
   const zone = address.indexOf('%');
   if (zone !== -1) address = address.slice(0, zone);
   const mapped = MAPPED_V4.exec(address);
-  if (mapped?.[1] !== undefined && net.isIPv4(mapped[1])) return { address: mapped[1], family: 'ipv4', mapped: true, written: address };
+  if (mapped?.[1] !== undefined && net.isIPv4(mapped[1]))
+    return { address: mapped[1], family: 'ipv4', mapped: true, written: address };
   if (net.isIPv4(address)) return { address, family: 'ipv4', mapped: false, written: address };
   if (net.isIPv6(address)) return { address, family: 'ipv6', mapped: false, written: address };
   return undefined;

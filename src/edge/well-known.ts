@@ -31,7 +31,9 @@ export function protectedResourceMetadata(config: GatehouseConfig): ProtectedRes
     ...(auth.scopesSupported.length > 0 ? { scopes_supported: [...auth.scopesSupported] } : {}),
     bearer_methods_supported: ['header'],
     resource_name: 'Gatehouse',
-    ...(clientCerts === 'request' || clientCerts === 'require' ? { tls_client_certificate_bound_access_tokens: true } : {}),
+    ...(clientCerts === 'request' || clientCerts === 'require'
+      ? { tls_client_certificate_bound_access_tokens: true }
+      : {}),
   };
 }
 
@@ -40,6 +42,8 @@ export function registerWellKnown(app: FastifyInstance, config: GatehouseConfig)
   const body = JSON.stringify(protectedResourceMetadata(config));
   const paths = new Set([PRM_WELL_KNOWN, `${PRM_WELL_KNOWN}${resourcePath(config.auth.resource)}`]);
   for (const path of paths) {
-    app.get(path, async (_request, reply) => reply.header('content-type', 'application/json').header('cache-control', 'max-age=300').send(body));
+    app.get(path, async (_request, reply) =>
+      reply.header('content-type', 'application/json').header('cache-control', 'max-age=300').send(body),
+    );
   }
 }

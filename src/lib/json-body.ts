@@ -27,7 +27,11 @@ export function serializeOnce(result: Readonly<JsonObject>): number {
 export function responseBody(response: JsonRpcResponse): string | Buffer {
   const bytes = 'result' in response ? bodies.get(response.result) : undefined;
   if (bytes === undefined) return JSON.stringify(response);
-  return Buffer.concat([Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(response.id)},"result":`, 'utf8'), bytes, CLOSE]);
+  return Buffer.concat([
+    Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(response.id)},"result":`, 'utf8'),
+    bytes,
+    CLOSE,
+  ]);
 }
 
 const CLOSE = Buffer.from('}', 'utf8');

@@ -146,7 +146,8 @@ export function classify(value: unknown): Classified {
   if (!isJsonObject(err) || !Number.isInteger(err.code) || typeof err.message !== 'string') {
     return { kind: 'invalid', reason: 'error must have an integer code and a string message', id };
   }
-  if (value.id !== null && !validId(value.id)) return { kind: 'invalid', reason: 'id must be a string or an integer', id: null };
+  if (value.id !== null && !validId(value.id))
+    return { kind: 'invalid', reason: 'id must be a string or an integer', id: null };
   return { kind: 'response', message: value as unknown as JsonRpcFailure };
 }
 
@@ -155,9 +156,13 @@ export function classify(value: unknown): Classified {
  * (fastify's default, threat model #8); the check costs nothing unless the text mentions "proto" or uses
  * \u escapes, in which case a reviver inspects every key.
  */
-export function parseJson(text: string, maxDepth = DEFAULT_MAX_DEPTH): { ok: true; value: unknown } | { ok: false; reason: string } {
+export function parseJson(
+  text: string,
+  maxDepth = DEFAULT_MAX_DEPTH,
+): { ok: true; value: unknown } | { ok: false; reason: string } {
   // Bounded nesting: 200k levels parse fine but overflow the stack when re-serialised (threat model #9).
-  if (text.length > maxDepth && !fewOpeners(text, maxDepth) && exceedsDepth(text, maxDepth)) return { ok: false, reason: `JSON nested deeper than ${maxDepth} levels` };
+  if (text.length > maxDepth && !fewOpeners(text, maxDepth) && exceedsDepth(text, maxDepth))
+    return { ok: false, reason: `JSON nested deeper than ${maxDepth} levels` };
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -199,7 +204,8 @@ function exceedsDepth(text: string, limit: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {

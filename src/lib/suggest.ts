@@ -9,7 +9,8 @@ export function suggest(key: string, known: readonly string[]): string {
     const d = k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, k);
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
-  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4))) return ` (did you mean "${best}"?)`;
+  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4)))
+    return ` (did you mean "${best}"?)`;
   return known.length > 0 && known.length <= 12 ? `; known keys: ${known.join(', ')}` : '';
 }
 

@@ -20,7 +20,15 @@ import type { AllowDecision, Decision, DecisionInput, PolicyEngine, TargetKind }
 import { redactArguments } from '../policy/field-path.js';
 import { PERMIT_ALL_RULE_ID } from '../policy/permit-all.js';
 import { upstreamRequestOf } from '../policy/upstream-requests.js';
-import { unknownPrompt, unknownResource, unknownTool, type CallOrigin, type ChangeKind, type RouteContext, type Router } from '../router/router.js';
+import {
+  unknownPrompt,
+  unknownResource,
+  unknownTool,
+  type CallOrigin,
+  type ChangeKind,
+  type RouteContext,
+  type Router,
+} from '../router/router.js';
 import { LATEST_PROTOCOL_VERSION, isSupportedVersion } from './protocol-versions.js';
 import { ClientSession, idKey, LOG_LEVELS, type LogLevel } from './session.js';
 import { SessionHolders, type Admission } from './session-admission.js';
@@ -85,12 +93,19 @@ export class FrontDoor {
     opts.router.onChange((kinds) => this.announceChanges(kinds));
     const { server } = opts.config;
     const sessions = opts.config.sessions ?? SESSIONS_DEFAULTS.sessions;
-    this.holders = new SessionHolders({ total: server.maxSessions, perSubject: sessions.maxPerSubject, perClient: sessions.maxPerClient });
+    this.holders = new SessionHolders({
+      total: server.maxSessions,
+      perSubject: sessions.maxPerSubject,
+      perClient: sessions.maxPerClient,
+    });
     // Never above the idle timeout (the loader checks it; a config built in code may not have).
     this.unusedTimeoutMs = Math.min(sessions.unusedTimeoutMs, server.sessionIdleTimeoutMs);
     this.maxSubscriptions = sessions.maxSubscriptions;
     // Sweeps as often as the shorter clock needs: a quarter of it, 1 s to 60 s.
-    this.sweeper = setInterval(() => this.sweepIdle(), Math.min(60_000, Math.max(1_000, Math.floor(this.unusedTimeoutMs / 4))));
+    this.sweeper = setInterval(
+      () => this.sweepIdle(),
+      Math.min(60_000, Math.max(1_000, Math.floor(this.unusedTimeoutMs / 4))),
+    );
     this.sweeper.unref();
   }
 
@@ -114,30 +129,58 @@ export class FrontDoor {
   // ---------------------------------------------------------------- sessions
 
   /** `initialize` opens a session (MCP lifecycle §Initialization). */
-  async initialize(message: JsonRpcRequest, principal: Principal): Promise<{ session: ClientSession; response: JsonRpcResponse }> {
-    const refused: AuditEvent = { type: 'mcp.session', subject: principal.subject, ...whoFields(principal), method: 'initialize' };
+  async initialize(
+    message: JsonRpcRequest,
+    principal: Principal,
+  ): Promise<{ session: ClientSession; response: JsonRpcResponse }> {
+    const refused: AuditEvent = {
+      type: 'mcp.session',
+      subject: principal.subject,
+      ...whoFields(principal),
+      method: 'initialize',
+    };
     this.requireAudit(refused);
     try {
       return await this.openSession(message, principal);
     } catch (err) {
       // A session refused (cap reached, shutting down, bad params, store down) is an outcome too: one record.
       const e = toGatewayError(err);
-      this.audit({ ...refused, outcome: 'error', errorCode: e.code, ...(e.detail !== undefined ? { detail: e.detail } : {}) });
+      this.audit({
+        ...refused,
+        outcome: 'error',
+        errorCode: e.code,
+        ...(e.detail !== undefined ? { detail: e.detail } : {}),
+      });
       throw err;
     }
   }
 
-  private async openSession(message: JsonRpcRequest, principal: Principal): Promise<{ session: ClientSession; response: JsonRpcResponse }> {
+  private async openSession(
+    message: JsonRpcRequest,
+    principal: Principal,
+  ): Promise<{ session: ClientSession; response: JsonRpcResponse }> {
     if (this.draining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
     admitted(this.holders.admit(principal));
     const params = message.params ?? {};
     const requested = params.protocolVersion;
-    if (typeof requested !== 'string' || !isJsonObject(params.capabilities ?? {}) || !isJsonObject(params.clientInfo ?? {})) {
-      throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'initialize needs protocolVersion, capabilities and clientInfo' });
+    if (
+      typeof requested !== 'string' ||
+      !isJsonObject(params.capabilities ?? {}) ||
+      !isJsonObject(params.clientInfo ?? {})
+    ) {
+      throw new GatewayError('GW_MCP_INVALID_PARAMS', {
+        detail: 'initialize needs protocolVersion, capabilities and clientInfo',
+      });
     }
     // Echo a version we support, else offer our latest (lifecycle §Version Negotiation).
     const version = isSupportedVersion(requested) ? requested : LATEST_PROTOCOL_VERSION;
-    const session = await this.opts.sessions.issue(principal, version, (params.capabilities as JsonObject | undefined) ?? {}, (params.clientInfo as JsonObject | undefined) ?? {}, this.now());
+    const session = await this.opts.sessions.issue(
+      principal,
+      version,
+      (params.capabilities as JsonObject | undefined) ?? {},
+      (params.clientInfo as JsonObject | undefined) ?? {},
+      this.now(),
+    );
     // Again after the await: concurrent initializations all passed the check above on the same table. The id
     // issued never reaches anyone; its record in the store ends with the unused timeout.
     const evict = admitted(this.holders.admit(principal));
@@ -145,7 +188,14 @@ export class FrontDoor {
     const evicted = evict.map((v) => this.evict(v, session));
     this.hold(session);
     await Promise.all(evicted);
-    this.audit({ type: 'mcp.session', session: session.key, subject: principal.subject, ...whoFields(principal), method: 'initialize', outcome: 'ok' });
+    this.audit({
+      type: 'mcp.session',
+      session: session.key,
+      subject: principal.subject,
+      ...whoFields(principal),
+      method: 'initialize',
+      outcome: 'ok',
+    });
     const result: JsonObject = {
       protocolVersion: version,
       capabilities: this.opts.router.capabilities(),
@@ -173,7 +223,15 @@ export class FrontDoor {
       const e = toGatewayError(err);
       // Every refusal leaves its record: an unknown/foreign session (denied), or a store or cap problem (error).
       const denied = e.code === 'GW_MCP_SESSION_NOT_FOUND';
-      this.audit({ type: 'mcp.session', subject: principal.subject, ...whoFields(principal), method: 'lookup', outcome: denied ? 'denied' : 'error', errorCode: e.code, detail: e.detail ?? (denied ? 'no such session' : e.message) });
+      this.audit({
+        type: 'mcp.session',
+        subject: principal.subject,
+        ...whoFields(principal),
+        method: 'lookup',
+        outcome: denied ? 'denied' : 'error',
+        errorCode: e.code,
+        detail: e.detail ?? (denied ? 'no such session' : e.message),
+      });
       throw e;
     }
   }
@@ -189,9 +247,17 @@ export class FrontDoor {
     if (raced) return raced;
     // The same caps as a new session. The copies let go to make room are only copies: their sessions live on in
     // their ids (and come back here, under the same caps, when used); nothing is revoked for a session not new.
-    for (const v of admitted(this.holders.admit(principal))) void this.closeSession(v, `let go at a session cap for a session restored here`);
+    for (const v of admitted(this.holders.admit(principal)))
+      void this.closeSession(v, `let go at a session cap for a session restored here`);
     this.hold(restored);
-    this.audit({ type: 'mcp.session', session: restored.key, subject: principal.subject, ...whoFields(principal), method: 'restore', outcome: 'ok' });
+    this.audit({
+      type: 'mcp.session',
+      session: restored.key,
+      subject: principal.subject,
+      ...whoFields(principal),
+      method: 'restore',
+      outcome: 'ok',
+    });
     return restored;
   }
 
@@ -207,12 +273,19 @@ export class FrontDoor {
    * wherever it is used next. Ended like an idle session, not revoked: a loop of evictions leaves no records.
    */
   private async evict(victim: ClientSession, newcomer: ClientSession): Promise<void> {
-    const closed = this.closeSession(victim, `evicted at a session cap for session ${newcomer.key} (subject ${newcomer.principal.subject})`, 'evict');
+    const closed = this.closeSession(
+      victim,
+      `evicted at a session cap for session ${newcomer.key} (subject ${newcomer.principal.subject})`,
+      'evict',
+    );
     try {
       await this.opts.sessions.end(victim, this.now());
     } catch (err) {
       // Already let go here; its id could still be brought back (under the same caps) until the store answers.
-      this.opts.logger.warn({ err: toGatewayError(err).detail, session: victim.key }, 'evicted session could not be ended in the session store');
+      this.opts.logger.warn(
+        { err: toGatewayError(err).detail, session: victim.key },
+        'evicted session could not be ended in the session store',
+      );
     }
     await closed;
   }
@@ -222,7 +295,8 @@ export class FrontDoor {
     try {
       await this.opts.sessions.verify(session, this.now());
     } catch (err) {
-      if (err instanceof GatewayError && err.code === 'GW_MCP_SESSION_NOT_FOUND') await this.closeSession(session, err.detail ?? 'refused');
+      if (err instanceof GatewayError && err.code === 'GW_MCP_SESSION_NOT_FOUND')
+        await this.closeSession(session, err.detail ?? 'refused');
       throw err;
     }
   }
@@ -247,7 +321,15 @@ export class FrontDoor {
     }
     session.pendingToClient.clear();
     session.getStream?.close();
-    this.audit({ type: 'mcp.session', session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method, detail: reason, outcome: 'ok' });
+    this.audit({
+      type: 'mcp.session',
+      session: session.key,
+      subject: session.principal.subject,
+      ...whoFields(session.principal),
+      method,
+      detail: reason,
+      outcome: 'ok',
+    });
     await this.opts.router.releaseSession(session.key);
   }
 
@@ -269,8 +351,12 @@ export class FrontDoor {
     const unusedLimit = now - this.unusedTimeoutMs;
     for (const s of [...this.sessions.values()]) {
       if (now >= s.expiresAt) void this.closeSession(s, 'lifetime over');
-      else if (s.busy) this.verifyHeld(s).catch((err: unknown) => this.opts.logger.debug({ err: toGatewayError(err).detail }, 'session keep-alive refused'));
-      else if (!s.established && s.lastSeen < unusedLimit) void this.closeSession(s, 'never used (sessions.unusedTimeoutMs)');
+      else if (s.busy)
+        this.verifyHeld(s).catch((err: unknown) =>
+          this.opts.logger.debug({ err: toGatewayError(err).detail }, 'session keep-alive refused'),
+        );
+      else if (!s.established && s.lastSeen < unusedLimit)
+        void this.closeSession(s, 'never used (sessions.unusedTimeoutMs)');
       else if (s.lastSeen < limit) void this.closeSession(s, 'idle');
     }
   }
@@ -315,19 +401,47 @@ export class FrontDoor {
 
   /** Answer one client request. Every outcome, error or not, ends in `stream.finish`. */
   /** `traceparent`: the client's W3C trace context header, if it sent one (continued when tracing accepts it). */
-  async request(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, traceparent?: string): Promise<void> {
+  async request(
+    session: ClientSession,
+    message: JsonRpcRequest,
+    stream: RequestStream,
+    traceparent?: string,
+  ): Promise<void> {
     // Monotonic and sub-millisecond: the duration histogram's lowest buckets are 0.5 and 1 ms (audit/metrics.ts).
     const started = performance.now();
     const key = idKey(message.id);
     if (session.inflight.has(key)) {
       // Ids must be unique among a session's requests in flight (basic §Requests).
-      stream.finish(rpcError(message.id, toRpcError(new GatewayError('GW_MCP_INVALID_REQUEST', { detail: 'duplicate request id in flight' }))));
-      this.audit({ type: 'mcp.request', requestId: auditRequestId(message.id), session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method: message.method, outcome: 'error', errorCode: 'GW_MCP_INVALID_REQUEST', detail: 'duplicate request id in flight', durationMs: 0 });
+      stream.finish(
+        rpcError(
+          message.id,
+          toRpcError(new GatewayError('GW_MCP_INVALID_REQUEST', { detail: 'duplicate request id in flight' })),
+        ),
+      );
+      this.audit({
+        type: 'mcp.request',
+        requestId: auditRequestId(message.id),
+        session: session.key,
+        subject: session.principal.subject,
+        ...whoFields(session.principal),
+        method: message.method,
+        outcome: 'error',
+        errorCode: 'GW_MCP_INVALID_REQUEST',
+        detail: 'duplicate request id in flight',
+        durationMs: 0,
+      });
       return;
     }
     const cancel = new Cancellation();
     session.inflight.set(key, { cancel, stream });
-    const event: AuditEvent = { type: 'mcp.request', requestId: auditRequestId(message.id), session: session.key, subject: session.principal.subject, ...whoFields(session.principal), method: message.method };
+    const event: AuditEvent = {
+      type: 'mcp.request',
+      requestId: auditRequestId(message.id),
+      session: session.key,
+      subject: session.principal.subject,
+      ...whoFields(session.principal),
+      method: message.method,
+    };
     const span = this.opts.tracing?.startRequest(message.method, traceparent);
     try {
       this.requireAudit();
@@ -338,7 +452,8 @@ export class FrontDoor {
       event.outcome = 'ok';
     } catch (err) {
       const e = toGatewayError(err);
-      event.outcome = e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : event.decision === 'deny' ? 'denied' : 'error';
+      event.outcome =
+        e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : event.decision === 'deny' ? 'denied' : 'error';
       event.errorCode = auditErrorCode(e.code);
       if (e.detail !== undefined) event.detail = e.detail;
       if (e.code === 'GW_INTERNAL') this.opts.logger.error({ err, method: message.method }, 'internal error');
@@ -382,7 +497,8 @@ export class FrontDoor {
     if (d.effect === 'allow') {
       // Never the arguments as sent: only with the fields the policy marks `redact` replaced. Without a policy
       // (permit-all, auth.mode none) nothing says which fields are secret, so none are recorded.
-      if (args !== undefined && d.ruleId !== PERMIT_ALL_RULE_ID) event.arguments = redactArguments(args, d.redact ?? []);
+      if (args !== undefined && d.ruleId !== PERMIT_ALL_RULE_ID)
+        event.arguments = redactArguments(args, d.redact ?? []);
       return d;
     }
     throw denial(d, hidden);
@@ -395,8 +511,22 @@ export class FrontDoor {
     return timeoutMs !== undefined ? Math.min(max, timeoutMs) : max;
   }
 
-  private shows(session: ClientSession, method: string, kind: TargetKind, name: string, upstream: string, now: number, quarantined = false): boolean {
-    const input: DecisionInput = { principal: session.principal, method, now, target: { kind, name, upstream }, argumentsUnchecked: true };
+  private shows(
+    session: ClientSession,
+    method: string,
+    kind: TargetKind,
+    name: string,
+    upstream: string,
+    now: number,
+    quarantined = false,
+  ): boolean {
+    const input: DecisionInput = {
+      principal: session.principal,
+      method,
+      now,
+      target: { kind, name, upstream },
+      argumentsUnchecked: true,
+    };
     if (quarantined) input.quarantined = true;
     return this.opts.policy.decide(input).effect === 'allow';
   }
@@ -411,7 +541,15 @@ export class FrontDoor {
     return this.lists.get(list, policy.listingKey?.(session.principal), generation, build);
   }
 
-  private async dispatch(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, cancel: Cancellation, key: string, event: AuditEvent, span: RequestSpan | undefined): Promise<JsonObject> {
+  private async dispatch(
+    session: ClientSession,
+    message: JsonRpcRequest,
+    stream: RequestStream,
+    cancel: Cancellation,
+    key: string,
+    event: AuditEvent,
+    span: RequestSpan | undefined,
+  ): Promise<JsonObject> {
     const params = message.params ?? {};
     const router = this.opts.router;
     const catalogue = router.catalogue;
@@ -431,27 +569,60 @@ export class FrontDoor {
           const allowed = this.opts.policy.visibleTargets?.(session.principal, catalogue.toolTargets);
           // Pinning (docs/architecture.md §4): a quarantined tool is hidden, like one the policy does not show.
           const shown = [...catalogue.tools.values()].filter((t, i) =>
-            allowed !== undefined ? allowed[i] === true && !router.isQuarantined(t.upstream, t.original) : this.shows(session, 'tools/call', 'tool', t.exposed, t.upstream, now, router.isQuarantined(t.upstream, t.original)),
+            allowed !== undefined
+              ? allowed[i] === true && !router.isQuarantined(t.upstream, t.original)
+              : this.shows(
+                  session,
+                  'tools/call',
+                  'tool',
+                  t.exposed,
+                  t.upstream,
+                  now,
+                  router.isQuarantined(t.upstream, t.original),
+                ),
           );
           return { tools: shown.map((t) => t.definition) };
         });
       }
       case 'tools/call': {
         const name = params.name;
-        if (typeof name !== 'string') throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'tools/call without a string name' });
-        if (params.arguments !== undefined && !isJsonObject(params.arguments)) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'arguments must be an object' });
+        if (typeof name !== 'string')
+          throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'tools/call without a string name' });
+        if (params.arguments !== undefined && !isJsonObject(params.arguments))
+          throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'arguments must be an object' });
         const entry = catalogue.tools.get(name);
         event.tool = name;
         if (!entry) throw unknownTarget(event, 'unknown_tool', unknownTool(name));
         event.upstream = entry.upstream;
         const quarantined = router.isQuarantined(entry.upstream, entry.original);
-        const allowed = this.decide(session, message.method, { kind: 'tool', name, upstream: entry.upstream }, (params.arguments as JsonObject | undefined) ?? {}, event, (detail) => unknownTool(name, detail), quarantined);
+        const allowed = this.decide(
+          session,
+          message.method,
+          { kind: 'tool', name, upstream: entry.upstream },
+          (params.arguments as JsonObject | undefined) ?? {},
+          event,
+          (detail) => unknownTool(name, detail),
+          quarantined,
+        );
         // Rate limits, the last step before forward (docs/architecture.md §4); the policy's timeoutMs caps the call's
         // deadline.
         const timeoutMs = allowed.limits?.timeoutMs;
-        const admission = await this.opts.limits?.admit({ principal: session.principal, tool: name, upstream: entry.upstream, decision: allowed, maxDurationMs: this.maxCallMs(entry.upstream, timeoutMs) }, event);
+        const admission = await this.opts.limits?.admit(
+          {
+            principal: session.principal,
+            tool: name,
+            upstream: entry.upstream,
+            decision: allowed,
+            maxDurationMs: this.maxCallMs(entry.upstream, timeoutMs),
+          },
+          event,
+        );
         try {
-          return await router.callTool(name, params, timeoutMs !== undefined ? { ...ctx(), deadlineMs: timeoutMs } : ctx());
+          return await router.callTool(
+            name,
+            params,
+            timeoutMs !== undefined ? { ...ctx(), deadlineMs: timeoutMs } : ctx(),
+          );
         } finally {
           admission?.release();
         }
@@ -461,7 +632,9 @@ export class FrontDoor {
         this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
         const now = this.now();
         return this.cachedList(session, 'resources', () => {
-          const shown = [...catalogue.resources].filter(([uri, r]) => this.shows(session, 'resources/read', 'resource', uri, r.upstream, now));
+          const shown = [...catalogue.resources].filter(([uri, r]) =>
+            this.shows(session, 'resources/read', 'resource', uri, r.upstream, now),
+          );
           return { resources: shown.map(([, r]) => r.definition) };
         });
       }
@@ -471,7 +644,9 @@ export class FrontDoor {
         const now = this.now();
         // A template is decided by its URI template text: a rule's resource glob (e.g. `notes://**`) covers it as it covers the URIs.
         return this.cachedList(session, 'resourceTemplates', () => {
-          const shown = catalogue.templates.filter((t) => this.shows(session, 'resources/read', 'resource', templateText(t.definition), t.upstream, now));
+          const shown = catalogue.templates.filter((t) =>
+            this.shows(session, 'resources/read', 'resource', templateText(t.definition), t.upstream, now),
+          );
           return { resourceTemplates: shown.map((t) => t.definition) };
         });
       }
@@ -479,16 +654,30 @@ export class FrontDoor {
       case 'resources/subscribe':
       case 'resources/unsubscribe': {
         const uri = params.uri;
-        if (typeof uri !== 'string' || uri.length === 0 || uri.length > 8192) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: `${message.method} without a usable uri` });
+        if (typeof uri !== 'string' || uri.length === 0 || uri.length > 8192)
+          throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: `${message.method} without a usable uri` });
         event.resource = uri.slice(0, 512);
         const owner = catalogue.resolveResource(uri);
         if (owner === undefined) throw unknownTarget(event, 'unknown_resource', unknownResource(uri));
         event.upstream = owner;
-        this.decide(session, message.method, { kind: 'resource', name: uri, upstream: owner }, undefined, event, (detail) => unknownResource(uri, detail));
+        this.decide(
+          session,
+          message.method,
+          { kind: 'resource', name: uri, upstream: owner },
+          undefined,
+          event,
+          (detail) => unknownResource(uri, detail),
+        );
         // Each subscription is held here and by the upstream for the session's life: bounded like sessions are
         // (threat model #9), and refused before the upstream is asked.
-        if (message.method === 'resources/subscribe' && !session.subscriptions.has(uri) && session.subscriptions.size >= this.maxSubscriptions) {
-          throw new GatewayError('GW_MCP_SUBSCRIPTION_LIMIT', { detail: `session holds ${session.subscriptions.size} subscriptions (sessions.maxSubscriptions ${this.maxSubscriptions})` });
+        if (
+          message.method === 'resources/subscribe' &&
+          !session.subscriptions.has(uri) &&
+          session.subscriptions.size >= this.maxSubscriptions
+        ) {
+          throw new GatewayError('GW_MCP_SUBSCRIPTION_LIMIT', {
+            detail: `session holds ${session.subscriptions.size} subscriptions (sessions.maxSubscriptions ${this.maxSubscriptions})`,
+          });
         }
         const result = await router.resourceRequest(message.method, uri, params, ctx());
         if (message.method === 'resources/subscribe') session.subscriptions.add(uri);
@@ -499,17 +688,29 @@ export class FrontDoor {
         rejectCursor(params);
         this.decide(session, message.method, undefined, undefined, event, hiddenMethod(message.method));
         const now = this.now();
-        return this.cachedList(session, 'prompts', () => ({ prompts: [...catalogue.prompts].filter(([name, p]) => this.shows(session, 'prompts/get', 'prompt', name, p.upstream, now)).map(([, p]) => p.definition) }));
+        return this.cachedList(session, 'prompts', () => ({
+          prompts: [...catalogue.prompts]
+            .filter(([name, p]) => this.shows(session, 'prompts/get', 'prompt', name, p.upstream, now))
+            .map(([, p]) => p.definition),
+        }));
       }
       case 'prompts/get': {
         const name = params.name;
-        if (typeof name !== 'string') throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'prompts/get without a string name' });
+        if (typeof name !== 'string')
+          throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'prompts/get without a string name' });
         event.prompt = name;
         const entry = catalogue.prompts.get(name);
         if (!entry) throw unknownTarget(event, 'unknown_prompt', unknownPrompt(name));
         event.upstream = entry.upstream;
         const args = params.arguments;
-        this.decide(session, message.method, { kind: 'prompt', name, upstream: entry.upstream }, isJsonObject(args) ? args : undefined, event, (detail) => unknownPrompt(name, detail));
+        this.decide(
+          session,
+          message.method,
+          { kind: 'prompt', name, upstream: entry.upstream },
+          isJsonObject(args) ? args : undefined,
+          event,
+          (detail) => unknownPrompt(name, detail),
+        );
         return router.getPrompt(name, params, ctx());
       }
       case 'completion/complete': {
@@ -519,10 +720,14 @@ export class FrontDoor {
         const now = this.now();
         if (isJsonObject(ref) && ref.type === 'ref/prompt' && typeof ref.name === 'string') {
           const entry = catalogue.prompts.get(ref.name);
-          if (entry !== undefined && !this.shows(session, 'prompts/get', 'prompt', ref.name, entry.upstream, now)) throw unknownPrompt(ref.name, 'completion: prompt hidden by policy');
+          if (entry !== undefined && !this.shows(session, 'prompts/get', 'prompt', ref.name, entry.upstream, now))
+            throw unknownPrompt(ref.name, 'completion: prompt hidden by policy');
         } else if (isJsonObject(ref) && ref.type === 'ref/resource' && typeof ref.uri === 'string') {
           const template = catalogue.templates.find((t) => t.definition.uriTemplate === ref.uri);
-          if (template !== undefined && !this.shows(session, 'resources/read', 'resource', ref.uri, template.upstream, now)) {
+          if (
+            template !== undefined &&
+            !this.shows(session, 'resources/read', 'resource', ref.uri, template.upstream, now)
+          ) {
             throw new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail: 'completion: template hidden by policy' });
           }
         }
@@ -530,7 +735,8 @@ export class FrontDoor {
       }
       case 'logging/setLevel': {
         const level = params.level;
-        if (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level)) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'unknown log level' });
+        if (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level))
+          throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'unknown log level' });
         session.logLevel = level as LogLevel;
         await router.requestSessionUpstreams(session.key, 'logging/setLevel', { level });
         return {};
@@ -540,16 +746,32 @@ export class FrontDoor {
     }
   }
 
-  private routeContext(session: ClientSession, params: JsonObject, stream: RequestStream, cancel: Cancellation, requestKey: string, span: RequestSpan | undefined): RouteContext {
+  private routeContext(
+    session: ClientSession,
+    params: JsonObject,
+    stream: RequestStream,
+    cancel: Cancellation,
+    requestKey: string,
+    span: RequestSpan | undefined,
+  ): RouteContext {
     const origin: RequestOrigin = { sessionKey: session.key, requestKey };
-    const ctx: RouteContext = { sessionKey: session.key, clientCapabilities: session.clientCapabilities, cancel, origin };
+    const ctx: RouteContext = {
+      sessionKey: session.key,
+      clientCapabilities: session.clientCapabilities,
+      cancel,
+      origin,
+    };
     if (span !== undefined) ctx.trace = span.calls;
     const meta = params._meta;
     const token = isJsonObject(meta) ? meta.progressToken : undefined;
     if (typeof token === 'string' || typeof token === 'number') {
       // Re-emit upstream progress under the client's own token (utilities/progress; the SDK drops unknown tokens).
       ctx.onProgress = (u) => {
-        stream.sendRelated({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, ...u } });
+        stream.sendRelated({
+          jsonrpc: '2.0',
+          method: 'notifications/progress',
+          params: { progressToken: token, ...u },
+        });
       };
     }
     return ctx;
@@ -574,7 +796,8 @@ export class FrontDoor {
       return result;
     } catch (err) {
       const e = toGatewayError(err);
-      event.outcome = e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : event.decision === 'deny' ? 'denied' : 'error';
+      event.outcome =
+        e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : event.decision === 'deny' ? 'denied' : 'error';
       event.errorCode = e.code;
       if (e.detail !== undefined) event.detail = e.detail;
       throw e;
@@ -584,36 +807,66 @@ export class FrontDoor {
     }
   }
 
-  private relayToClient(upstream: string, request: JsonRpcRequest, origin: CallOrigin | undefined, event: AuditEvent): Promise<JsonObject> {
+  private relayToClient(
+    upstream: string,
+    request: JsonRpcRequest,
+    origin: CallOrigin | undefined,
+    event: AuditEvent,
+  ): Promise<JsonObject> {
     const session = origin ? this.byKey.get(origin.sessionKey) : undefined;
-    if (!session || session.closed) throw new GatewayError('GW_RELAY_UNROUTABLE', { detail: `${upstream}: ${request.method} has no originating session` });
+    if (!session || session.closed)
+      throw new GatewayError('GW_RELAY_UNROUTABLE', {
+        detail: `${upstream}: ${request.method} has no originating session`,
+      });
     event.session = session.key;
     event.subject = session.principal.subject;
     Object.assign(event, whoFields(session.principal));
     const name = upstreamRequestOf(request.method, request.params?.mode);
-    if (name === undefined) throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', { detail: `${upstream}: ${request.method.slice(0, 64)} is not a request the gateway relays` });
+    if (name === undefined)
+      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', {
+        detail: `${upstream}: ${request.method.slice(0, 64)} is not a request the gateway relays`,
+      });
     event.relay = name;
     // The policy step (docs/architecture.md §10 "Server→client traffic"): the same decide, for the originating
     // principal.
-    const d = this.opts.policy.decide({ principal: session.principal, method: request.method, target: { kind: 'request', name, upstream }, now: this.now() });
+    const d = this.opts.policy.decide({
+      principal: session.principal,
+      method: request.method,
+      target: { kind: 'request', name, upstream },
+      now: this.now(),
+    });
     recordDecision(event, d);
     if (d.effect !== 'allow') {
       const scopes = d.requiredScopes !== undefined ? `: needs ${d.requiredScopes.join(' ')}` : '';
-      throw new GatewayError('GW_RELAY_DENIED', { detail: `${upstream}: ${name} denied ${d.reason}${d.ruleId !== undefined ? ` by rule ${d.ruleId}` : ''}${scopes}` });
+      throw new GatewayError('GW_RELAY_DENIED', {
+        detail: `${upstream}: ${name} denied ${d.reason}${d.ruleId !== undefined ? ` by rule ${d.ruleId}` : ''}${scopes}`,
+      });
     }
     if (!clientSupports(session.clientCapabilities, name)) {
-      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', { detail: `${upstream}: client did not declare support for ${name}` });
+      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', {
+        detail: `${upstream}: client did not declare support for ${name}`,
+      });
     }
     const id = session.nextOutboundId();
-    const outbound: JsonRpcRequest = request.params === undefined ? { jsonrpc: '2.0', id, method: request.method } : { jsonrpc: '2.0', id, method: request.method, params: request.params };
+    const outbound: JsonRpcRequest =
+      request.params === undefined
+        ? { jsonrpc: '2.0', id, method: request.method }
+        : { jsonrpc: '2.0', id, method: request.method, params: request.params };
     const requestKey = (origin as Partial<RequestOrigin>).requestKey;
     const related = requestKey === undefined ? undefined : session.inflight.get(requestKey)?.stream;
-    const sent = (related !== undefined && !related.closed && related.sendRelated(outbound)) || (session.getStream?.send(outbound) ?? false);
-    if (!sent) throw new GatewayError('GW_RELAY_UNROUTABLE', { detail: `${upstream}: no open stream to the client for ${request.method}` });
+    const sent =
+      (related !== undefined && !related.closed && related.sendRelated(outbound)) ||
+      (session.getStream?.send(outbound) ?? false);
+    if (!sent)
+      throw new GatewayError('GW_RELAY_UNROUTABLE', {
+        detail: `${upstream}: no open stream to the client for ${request.method}`,
+      });
     return new Promise<JsonObject>((resolve, reject) => {
       const timer = setTimeout(() => {
         session.pendingToClient.delete(idKey(id));
-        reject(new GatewayError('GW_RELAY_TIMEOUT', { detail: `${upstream}: client did not answer ${request.method}` }));
+        reject(
+          new GatewayError('GW_RELAY_TIMEOUT', { detail: `${upstream}: client did not answer ${request.method}` }),
+        );
       }, RELAY_TIMEOUT_MS);
       timer.unref();
       session.pendingToClient.set(idKey(id), { resolve, reject, timer, upstream, upstreamRequestId: request.id });
@@ -631,13 +884,18 @@ export class FrontDoor {
       case 'notifications/resources/updated': {
         const uri = p.uri;
         if (typeof uri !== 'string' || this.opts.router.catalogue.resolveResource(uri) !== upstream) return;
-        for (const s of this.sessions.values()) if (s.subscriptions.has(uri)) s.getStream?.send({ jsonrpc: '2.0', method: n.method, params: { uri } });
+        for (const s of this.sessions.values())
+          if (s.subscriptions.has(uri)) s.getStream?.send({ jsonrpc: '2.0', method: n.method, params: { uri } });
         return;
       }
       case 'notifications/message': {
         const session = origin ? this.byKey.get(origin.sessionKey) : undefined;
         if (!session || !levelAllows(session.logLevel, p.level)) return;
-        const out: JsonRpcNotification = { jsonrpc: '2.0', method: n.method, params: { ...p, logger: typeof p.logger === 'string' ? `${upstream}/${p.logger}` : upstream } };
+        const out: JsonRpcNotification = {
+          jsonrpc: '2.0',
+          method: n.method,
+          params: { ...p, logger: typeof p.logger === 'string' ? `${upstream}/${p.logger}` : upstream },
+        };
         this.sendToSession(session, origin, out);
         return;
       }
@@ -650,7 +908,11 @@ export class FrontDoor {
             clearTimeout(pending.timer);
             pending.reject(new GatewayError('GW_MCP_REQUEST_CANCELLED'));
             const downstreamId: RequestId = k.startsWith('n') ? Number(k.slice(1)) : k.slice(1);
-            s.getStream?.send({ jsonrpc: '2.0', method: n.method, params: { requestId: downstreamId, ...(typeof p.reason === 'string' ? { reason: p.reason } : {}) } });
+            s.getStream?.send({
+              jsonrpc: '2.0',
+              method: n.method,
+              params: { requestId: downstreamId, ...(typeof p.reason === 'string' ? { reason: p.reason } : {}) },
+            });
           }
         }
         return;
@@ -702,7 +964,9 @@ export class FrontDoor {
   /** `audit.onFailure: closed` while records cannot be written: nothing happens that is not recorded. */
   private requireAudit(refused?: AuditEvent): void {
     if (this.opts.audit.accepting?.() !== false) return;
-    const e = new GatewayError('GW_AUDIT_UNAVAILABLE', { detail: 'the audit sink cannot write (audit.onFailure closed)' });
+    const e = new GatewayError('GW_AUDIT_UNAVAILABLE', {
+      detail: 'the audit sink cannot write (audit.onFailure closed)',
+    });
     // Queued with the rest: written if the sink recovers before the backlog is full, counted as lost otherwise.
     if (refused !== undefined) this.audit({ ...refused, outcome: 'error', errorCode: e.code, detail: e.detail ?? '' });
     throw e;
@@ -721,7 +985,10 @@ function admitted(a: Admission<ClientSession>): readonly ClientSession[] {
 
 /** Who called, for audit records: the client and the certificate thumbprint where there is one (never the token). */
 function whoFields(p: Principal): Pick<AuditEvent, 'clientId' | 'certThumbprint'> {
-  return { ...(p.clientId !== undefined ? { clientId: p.clientId } : {}), ...(p.certThumbprint !== undefined ? { certThumbprint: p.certThumbprint } : {}) };
+  return {
+    ...(p.clientId !== undefined ? { clientId: p.clientId } : {}),
+    ...(p.certThumbprint !== undefined ? { certThumbprint: p.certThumbprint } : {}),
+  };
 }
 
 /** Milliseconds since a `performance.now()` reading, to 0.01 ms (finer is noise; whole ms would hide a fast deny). */
@@ -735,7 +1002,11 @@ function auditRequestId(id: RequestId): string {
 }
 
 /** A target that does not exist is a deny of its own kind in the record; the client's answer stays "unknown". */
-function unknownTarget(event: AuditEvent, reason: 'unknown_tool' | 'unknown_resource' | 'unknown_prompt', err: GatewayError): GatewayError {
+function unknownTarget(
+  event: AuditEvent,
+  reason: 'unknown_tool' | 'unknown_resource' | 'unknown_prompt',
+  err: GatewayError,
+): GatewayError {
   event.decision = 'deny';
   event.reason = reason;
   return err;
@@ -755,7 +1026,10 @@ function denial(d: Exclude<Decision, { effect: 'allow' }>, hidden: (detail: stri
   switch (d.reason) {
     case 'insufficient_scope': {
       const requiredScopes = [...(d.requiredScopes ?? [])];
-      return new GatewayError('GW_AUTH_INSUFFICIENT_SCOPE', { detail: `denied insufficient_scope${rule}: needs ${requiredScopes.join(' ')}`, data: { requiredScopes } });
+      return new GatewayError('GW_AUTH_INSUFFICIENT_SCOPE', {
+        detail: `denied insufficient_scope${rule}: needs ${requiredScopes.join(' ')}`,
+        data: { requiredScopes },
+      });
     }
     case 'invalid_arguments': {
       const v = d.violation;
@@ -778,7 +1052,8 @@ function templateText(definition: JsonObject): string {
 
 function rejectCursor(params: JsonObject): void {
   // One page holds the whole merged list, so any cursor is one we never issued (utilities/pagination: -32602).
-  if (params.cursor !== undefined) throw new GatewayError('GW_MCP_INVALID_CURSOR', { detail: 'cursor not issued by the gateway' });
+  if (params.cursor !== undefined)
+    throw new GatewayError('GW_MCP_INVALID_CURSOR', { detail: 'cursor not issued by the gateway' });
 }
 
 function levelAllows(min: LogLevel | undefined, level: unknown): boolean {

@@ -123,7 +123,12 @@ export class CallLimiter {
     const leaseId = leases.length > 0 ? randomUUID() : '-';
     let result;
     try {
-      result = await this.#store.admit({ rates, leases, leaseId, leaseTtlMs: Math.ceil(call.maxDurationMs) + LEASE_GRACE_MS });
+      result = await this.#store.admit({
+        rates,
+        leases,
+        leaseId,
+        leaseTtlMs: Math.ceil(call.maxDurationMs) + LEASE_GRACE_MS,
+      });
     } catch (err) {
       return this.#storeFailed(err, [...rateOwners, ...leaseOwners], event);
     }
@@ -133,7 +138,11 @@ export class CallLimiter {
       event.reason = 'rate_limited';
       event.rule = owner.rule;
       const what = result.kind === 'rate' ? 'rate limit' : 'concurrency limit';
-      throw refusal('GW_MCP_RATE_LIMITED', `${what} ${owner.rule}: retry in ${result.retryAfterMs} ms`, result.retryAfterMs);
+      throw refusal(
+        'GW_MCP_RATE_LIMITED',
+        `${what} ${owner.rule}: retry in ${result.retryAfterMs} ms`,
+        result.retryAfterMs,
+      );
     }
     if (leases.length === 0) return NOTHING;
     let released = false;
@@ -159,11 +168,26 @@ export class CallLimiter {
     let byTool = this.#plans.get(call.principal);
     if (byTool === undefined) this.#plans.set(call.principal, (byTool = new Map()));
     const held = byTool.get(call.tool);
-    if (held !== undefined && held.upstream === call.upstream && held.ruleId === call.decision.ruleId && held.perMinute === rate?.perMinute && held.burst === rate?.burst && held.concurrency === limits?.concurrency) return held.plan;
+    if (
+      held !== undefined &&
+      held.upstream === call.upstream &&
+      held.ruleId === call.decision.ruleId &&
+      held.perMinute === rate?.perMinute &&
+      held.burst === rate?.burst &&
+      held.concurrency === limits?.concurrency
+    )
+      return held.plan;
     const plan = this.#buildPlan(call);
     // Bounded: tool names come from the catalogue, but a miss must not grow the map without end.
     if (held === undefined && byTool.size >= PLAN_MEMO_MAX) byTool.clear();
-    byTool.set(call.tool, { upstream: call.upstream, ruleId: call.decision.ruleId, perMinute: rate?.perMinute, burst: rate?.burst, concurrency: limits?.concurrency, plan });
+    byTool.set(call.tool, {
+      upstream: call.upstream,
+      ruleId: call.decision.ruleId,
+      perMinute: rate?.perMinute,
+      burst: rate?.burst,
+      concurrency: limits?.concurrency,
+      plan,
+    });
     return plan;
   }
 
@@ -192,7 +216,10 @@ export class CallLimiter {
       const scope = `@policy:${digest([dimension('subject', call), call.tool])}`;
       const applied = { rule: call.decision.ruleId, onStoreError: this.#limits.onStoreError };
       if (policy.rate) {
-        rates.push({ key: `rate:${scope}`, rate: { count: policy.rate.perMinute, periodMs: MINUTE_MS, burst: policy.rate.burst } });
+        rates.push({
+          key: `rate:${scope}`,
+          rate: { count: policy.rate.perMinute, periodMs: MINUTE_MS, burst: policy.rate.burst },
+        });
         rateOwners.push(applied);
       }
       if (policy.concurrency !== undefined) {
@@ -237,7 +264,10 @@ export class CallLimiter {
     const now = this.#now();
     if (now - this.#lastOpenLog >= OPEN_LOG_EVERY_MS) {
       this.#lastOpenLog = now;
-      this.#logger.warn({ err: message, allowedSoFar: this.#openPassed }, 'limits store unavailable: calls under fail-open limits pass unlimited');
+      this.#logger.warn(
+        { err: message, allowedSoFar: this.#openPassed },
+        'limits store unavailable: calls under fail-open limits pass unlimited',
+      );
     }
     return NOTHING;
   }
@@ -249,7 +279,11 @@ const RELEASE_RETRY_MS = [1000, 3000, 10_000];
 /** What a client refused by a down store is told to wait before retrying. */
 const STORE_RETRY_MS = 1000;
 
-function refusal(code: Extract<ErrorCode, 'GW_MCP_RATE_LIMITED' | 'GW_MCP_LIMITER_UNAVAILABLE'>, detail: string, retryAfterMs: number): GatewayError {
+function refusal(
+  code: Extract<ErrorCode, 'GW_MCP_RATE_LIMITED' | 'GW_MCP_LIMITER_UNAVAILABLE'>,
+  detail: string,
+  retryAfterMs: number,
+): GatewayError {
   return new GatewayError(code, { detail, data: { retryAfterMs } });
 }
 
@@ -258,7 +292,11 @@ function refusal(code: Extract<ErrorCode, 'GW_MCP_RATE_LIMITED' | 'GW_MCP_LIMITE
  * `limiter_unavailable`) that metrics count; every other code is recorded as it is.
  */
 export function auditErrorCode(code: ErrorCode): string {
-  return code === 'GW_MCP_RATE_LIMITED' ? 'rate_limited' : code === 'GW_MCP_LIMITER_UNAVAILABLE' ? 'limiter_unavailable' : code;
+  return code === 'GW_MCP_RATE_LIMITED'
+    ? 'rate_limited'
+    : code === 'GW_MCP_LIMITER_UNAVAILABLE'
+      ? 'limiter_unavailable'
+      : code;
 }
 
 /** One coordinate of a budget. The subject is issuer + subject: the same `sub` from two issuers is two people. */

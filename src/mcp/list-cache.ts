@@ -37,9 +37,18 @@ export class ListCache {
    * The list for `key` under this generation, built with `build` (synchronously: the generation cannot change
    * in between) when absent. Without a key (an engine that cannot say who sees the same), always built.
    */
-  get(list: CachedList, key: string | undefined, generation: { catalogue: object; pins: object; policyRevision: string }, build: () => JsonObject): JsonObject {
+  get(
+    list: CachedList,
+    key: string | undefined,
+    generation: { catalogue: object; pins: object; policyRevision: string },
+    build: () => JsonObject,
+  ): JsonObject {
     if (key === undefined) return build();
-    if (generation.catalogue !== this.catalogue || generation.pins !== this.pins || generation.policyRevision !== this.revision) {
+    if (
+      generation.catalogue !== this.catalogue ||
+      generation.pins !== this.pins ||
+      generation.policyRevision !== this.revision
+    ) {
       this.entries.clear();
       this.bytes = 0;
       this.catalogue = generation.catalogue;

@@ -35,7 +35,9 @@ export interface SessionCaps {
 
 export type SessionCap = 'server.maxSessions' | 'sessions.maxPerSubject' | 'sessions.maxPerClient';
 
-export type Admission<T> = { readonly ok: true; readonly evict: readonly T[] } | { readonly ok: false; readonly cap: SessionCap; readonly detail: string };
+export type Admission<T> =
+  | { readonly ok: true; readonly evict: readonly T[] }
+  | { readonly ok: false; readonly cap: SessionCap; readonly detail: string };
 
 /** Sessions of one scope (the table, or one client's), by subject. */
 interface Group<T> {
@@ -65,7 +67,8 @@ export class SessionHolders<T extends HeldSession> {
   private readonly keys = new WeakMap<T, Keys>();
 
   constructor(private readonly caps: SessionCaps) {
-    for (const [name, v] of Object.entries(caps)) if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`session cap ${name} must be a positive integer`);
+    for (const [name, v] of Object.entries(caps))
+      if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`session cap ${name} must be a positive integer`);
   }
 
   get size(): number {
@@ -107,13 +110,21 @@ export class SessionHolders<T extends HeldSession> {
     if (own !== undefined && own.size >= this.caps.perSubject) {
       // The subject's own cap: only its own sessions can pay for it.
       const v = leastRecentIdle(own, taken);
-      if (v === undefined) return refuse('sessions.maxPerSubject', `subject holds ${own.size} sessions, all busy (sessions.maxPerSubject ${this.caps.perSubject})`);
+      if (v === undefined)
+        return refuse(
+          'sessions.maxPerSubject',
+          `subject holds ${own.size} sessions, all busy (sessions.maxPerSubject ${this.caps.perSubject})`,
+        );
       taken.add(v);
     }
     const group = client === undefined ? undefined : this.byClient.get(client);
     if (group !== undefined && group.size - this.takenIn(taken, client) >= this.caps.perClient) {
       const v = fairShareVictim(group, subject, taken);
-      if (v === undefined) return refuse('sessions.maxPerClient', `client holds ${group.size} sessions and no subject holding more than this one has an idle one (sessions.maxPerClient ${this.caps.perClient})`);
+      if (v === undefined)
+        return refuse(
+          'sessions.maxPerClient',
+          `client holds ${group.size} sessions and no subject holding more than this one has an idle one (sessions.maxPerClient ${this.caps.perClient})`,
+        );
       taken.add(v);
     }
     if (this.all.size - taken.size >= this.caps.total) {
@@ -180,7 +191,11 @@ function countLeft<T>(sessions: ReadonlySet<T> | undefined, taken: ReadonlySet<T
 }
 
 /** The heaviest other subject's least recently used idle session, if it holds at least two more than the caller. */
-function fairShareVictim<T extends HeldSession>(group: Group<T>, subject: string, taken: ReadonlySet<T>): T | undefined {
+function fairShareVictim<T extends HeldSession>(
+  group: Group<T>,
+  subject: string,
+  taken: ReadonlySet<T>,
+): T | undefined {
   let most = countLeft(group.bySubject.get(subject), taken) + 1;
   let victim: T | undefined;
   for (const [other, sessions] of group.bySubject) {

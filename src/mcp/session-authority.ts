@@ -29,18 +29,38 @@ export class SessionAuthority {
   constructor(private readonly opts: SessionAuthorityOptions) {}
 
   /** A new session for `initialize`; its id is the sealed token. */
-  async issue(principal: Principal, protocolVersion: string, capabilities: JsonObject, clientInfo: JsonObject, now: number): Promise<ClientSession> {
+  async issue(
+    principal: Principal,
+    protocolVersion: string,
+    capabilities: JsonObject,
+    clientInfo: JsonObject,
+    now: number,
+  ): Promise<ClientSession> {
     const caps = pick(capabilities, KEPT_CAPABILITIES);
     const info = pick(clientInfo, KEPT_CLIENT_INFO);
     if (Buffer.byteLength(JSON.stringify([caps, info])) > MAX_CLIENT_DECLARATION_BYTES) {
-      throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: `initialize: capabilities and clientInfo over ${MAX_CLIENT_DECLARATION_BYTES} bytes` });
+      throw new GatewayError('GW_MCP_INVALID_PARAMS', {
+        detail: `initialize: capabilities and clientInfo over ${MAX_CLIENT_DECLARATION_BYTES} bytes`,
+      });
     }
     const jti = newSessionJti();
     // Whole seconds, as the token carries it (RFC 7519 NumericDate): every replica then agrees on the end.
     const expiresAt = Math.ceil((now + this.opts.maxLifetimeMs) / 1000) * 1000;
-    const id = await this.opts.codec.seal({ jti, binding: principalBinding(principal), protocolVersion, capabilities: caps, clientInfo: info, issuedAt: now, expiresAt });
+    const id = await this.opts.codec.seal({
+      jti,
+      binding: principalBinding(principal),
+      protocolVersion,
+      capabilities: caps,
+      clientInfo: info,
+      issuedAt: now,
+      expiresAt,
+    });
     await this.guard(() => this.opts.store.opened(jti, expiresAt, now));
-    return new ClientSession(principal, principalKey(principal), protocolVersion, caps, info, now, { id, key: jti, expiresAt });
+    return new ClientSession(principal, principalKey(principal), protocolVersion, caps, info, now, {
+      id,
+      key: jti,
+      expiresAt,
+    });
   }
 
   /**
@@ -52,10 +72,19 @@ export class SessionAuthority {
     if (!opened.ok) throw notFound(`session id refused: ${opened.reason}`);
     const c = opened.claims;
     // A lowered sessions.maxLifetimeMs applies to ids already issued too (iat and exp are whole seconds, rounded apart).
-    if (c.expiresAt - c.issuedAt > Math.ceil(this.opts.maxLifetimeMs / 1000) * 1000 + 1000) throw notFound('session id refused: lifetime over sessions.maxLifetimeMs');
+    if (c.expiresAt - c.issuedAt > Math.ceil(this.opts.maxLifetimeMs / 1000) * 1000 + 1000)
+      throw notFound('session id refused: lifetime over sessions.maxLifetimeMs');
     if (!sameBinding(c.binding, principal)) throw notFound('session belongs to another principal');
     await this.check(c.jti, c.expiresAt, now);
-    const session = new ClientSession(principal, principalKey(principal), c.protocolVersion, c.capabilities, c.clientInfo, c.issuedAt, { id, key: c.jti, expiresAt: c.expiresAt });
+    const session = new ClientSession(
+      principal,
+      principalKey(principal),
+      c.protocolVersion,
+      c.capabilities,
+      c.clientInfo,
+      c.issuedAt,
+      { id, key: c.jti, expiresAt: c.expiresAt },
+    );
     session.lastSeen = now;
     session.initialized = true;
     return session;
@@ -106,7 +135,10 @@ export class SessionAuthority {
 }
 
 function storeUnavailable(err: unknown): GatewayError {
-  return new GatewayError('GW_MCP_SESSION_STORE_UNAVAILABLE', { detail: `session store: ${err instanceof Error ? err.message : String(err)}`, cause: err });
+  return new GatewayError('GW_MCP_SESSION_STORE_UNAVAILABLE', {
+    detail: `session store: ${err instanceof Error ? err.message : String(err)}`,
+    cause: err,
+  });
 }
 
 function notFound(detail: string): GatewayError {

@@ -15,8 +15,10 @@ export function createSessionAuthority(config: GatehouseConfig, store: SessionSt
   if (keys.length === 0) {
     // Said once, at start: the operator of one node needs nothing; the operator of several needs to know —
     // and a shared session store says there are several: their ids would still not move between them.
-    const message = 'sessions.keys not set: session ids are sealed with a random key of this process; sessions end with a restart and cannot move between replicas';
-    if (sessions.store === 'redis') logger.warn(`${message} (sessions.store is redis: set the same sessions.keys on every replica)`);
+    const message =
+      'sessions.keys not set: session ids are sealed with a random key of this process; sessions end with a restart and cannot move between replicas';
+    if (sessions.store === 'redis')
+      logger.warn(`${message} (sessions.store is redis: set the same sessions.keys on every replica)`);
     else logger.info(message);
   }
   const codec = keys.length > 0 ? new SessionTokenCodec(keys) : SessionTokenCodec.ephemeral();

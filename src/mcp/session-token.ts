@@ -27,7 +27,8 @@ export interface SessionClaims {
 }
 
 export type OpenFailure = 'malformed' | 'unknown_key' | 'undecryptable' | 'invalid_claims' | 'expired';
-export type OpenResult = { readonly ok: true; readonly claims: SessionClaims } | { readonly ok: false; readonly reason: OpenFailure };
+export type OpenResult =
+  { readonly ok: true; readonly claims: SessionClaims } | { readonly ok: false; readonly reason: OpenFailure };
 
 /**
  * How far ahead of this replica's clock a session id's `iat` may be: another replica's clock may run a little
@@ -60,7 +61,11 @@ export function keyId(key: Uint8Array): string {
  * Hashed so that even a decrypted token names nobody; 128 bits, inside an authenticated token, is plenty.
  */
 export function principalBinding(p: Principal): string {
-  return createHash('sha256').update('gatehouse session principal\0').update(principalKey(p)).digest('base64url').slice(0, 22);
+  return createHash('sha256')
+    .update('gatehouse session principal\0')
+    .update(principalKey(p))
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 /** Whether a token's binding is this principal's, in constant time (no timing hint of how much of the hash matched). */
@@ -82,7 +87,8 @@ export class SessionTokenCodec {
   /** `keys[0]` encrypts; all decrypt. Throws on an empty list or a key of the wrong length. */
   constructor(keys: readonly Uint8Array[]) {
     if (keys.length === 0) throw new TypeError('SessionTokenCodec needs at least one key');
-    for (const k of keys) if (k.length !== SESSION_KEY_BYTES) throw new TypeError(`session keys are ${SESSION_KEY_BYTES} bytes`);
+    for (const k of keys)
+      if (k.length !== SESSION_KEY_BYTES) throw new TypeError(`session keys are ${SESSION_KEY_BYTES} bytes`);
     this.encryptKey = keys[0]!;
     this.encryptKid = keyId(this.encryptKey);
     this.byKid = new Map(keys.map((k) => [keyId(k), k]));
@@ -154,7 +160,22 @@ function parseClaims(plaintext: Uint8Array): SessionClaims | undefined {
   }
   if (!isJsonObject(p)) return undefined;
   const { jti, pb, v, cap, ci, iat, exp } = p;
-  if (typeof jti !== 'string' || typeof pb !== 'string' || typeof v !== 'string' || !isJsonObject(cap) || !isJsonObject(ci)) return undefined;
+  if (
+    typeof jti !== 'string' ||
+    typeof pb !== 'string' ||
+    typeof v !== 'string' ||
+    !isJsonObject(cap) ||
+    !isJsonObject(ci)
+  )
+    return undefined;
   if (!Number.isSafeInteger(iat) || !Number.isSafeInteger(exp)) return undefined;
-  return { jti, binding: pb, protocolVersion: v, capabilities: cap, clientInfo: ci, issuedAt: (iat as number) * 1000, expiresAt: (exp as number) * 1000 };
+  return {
+    jti,
+    binding: pb,
+    protocolVersion: v,
+    capabilities: cap,
+    clientInfo: ci,
+    issuedAt: (iat as number) * 1000,
+    expiresAt: (exp as number) * 1000,
+  };
 }

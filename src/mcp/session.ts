@@ -66,7 +66,11 @@ export class ClientSession {
     readonly clientCapabilities: JsonObject,
     readonly clientInfo: JsonObject,
     now: number,
-    ids: { id: string; key: string; expiresAt: number } = { id: newSessionId(), key: randomUUID(), expiresAt: Number.POSITIVE_INFINITY },
+    ids: { id: string; key: string; expiresAt: number } = {
+      id: newSessionId(),
+      key: randomUUID(),
+      expiresAt: Number.POSITIVE_INFINITY,
+    },
   ) {
     this.id = ids.id;
     this.key = ids.key;

@@ -26,31 +26,52 @@ export interface WarningOptions {
   readonly separator?: string;
 }
 
-export function policyCatalogueWarnings(policy: CompiledPolicy, tools: readonly ExposedTool[], opts: WarningOptions = {}): string[] {
+export function policyCatalogueWarnings(
+  policy: CompiledPolicy,
+  tools: readonly ExposedTool[],
+  opts: WarningOptions = {},
+): string[] {
   const out: string[] = [];
   const separator = opts.separator ?? '__';
   const unavailable = opts.unavailable ?? [];
   const namesDown = (source: string): boolean => unavailable.some((u) => source.startsWith(`${u}${separator}`));
   for (const rule of policy.rules) {
     const globs = rule.match.tools;
-    const inUpstream = (t: ExposedTool): boolean => rule.match.upstreams === undefined || rule.match.upstreams.has(t.upstream);
-    const upstreamsDown = rule.match.upstreams !== undefined && [...rule.match.upstreams].every((u) => unavailable.includes(u));
+    const inUpstream = (t: ExposedTool): boolean =>
+      rule.match.upstreams === undefined || rule.match.upstreams.has(t.upstream);
+    const upstreamsDown =
+      rule.match.upstreams !== undefined && [...rule.match.upstreams].every((u) => unavailable.includes(u));
     for (const g of globs ?? []) {
       if (upstreamsDown || namesDown(g.source)) continue;
-      if (!tools.some((t) => inUpstream(t) && g.matches(t.exposed))) out.push(`${where(rule)}: tool pattern "${g.source}" matches no exposed tool`);
+      if (!tools.some((t) => inUpstream(t) && g.matches(t.exposed)))
+        out.push(`${where(rule)}: tool pattern "${g.source}" matches no exposed tool`);
     }
     // Tools the rule applies to: by pattern, or (a rule naming only upstreams) every tool of those upstreams.
-    const onlyUpstreams = globs === undefined && rule.match.resources === undefined && rule.match.prompts === undefined && rule.match.requests === undefined;
-    const matched = globs !== undefined ? tools.filter((t) => inUpstream(t) && globs.some((g) => g.matches(t.exposed))) : onlyUpstreams ? tools.filter(inUpstream) : [];
+    const onlyUpstreams =
+      globs === undefined &&
+      rule.match.resources === undefined &&
+      rule.match.prompts === undefined &&
+      rule.match.requests === undefined;
+    const matched =
+      globs !== undefined
+        ? tools.filter((t) => inUpstream(t) && globs.some((g) => g.matches(t.exposed)))
+        : onlyUpstreams
+          ? tools.filter(inUpstream)
+          : [];
     if (matched.length === 0) continue;
     for (const check of rule.argumentChecks) {
       const field = check.field;
       if (field === undefined) continue;
-      const judged = matched.map((t) => ({ t, has: hasProperty(t.inputSchema, field.segments) })).filter((j) => j.has !== undefined);
+      const judged = matched
+        .map((t) => ({ t, has: hasProperty(t.inputSchema, field.segments) }))
+        .filter((j) => j.has !== undefined);
       const lacking = judged.filter((j) => j.has === false).map((j) => j.t.exposed);
       if (lacking.length === 0) continue;
       if (field.optional && lacking.length < judged.length) continue;
-      const whose = lacking.length === 1 ? `of the inputSchema of ${lacking[0]}` : `of the inputSchema of any of ${lacking.join(', ')}`;
+      const whose =
+        lacking.length === 1
+          ? `of the inputSchema of ${lacking[0]}`
+          : `of the inputSchema of any of ${lacking.join(', ')}`;
       out.push(`${where(rule)}: constraint field "${field.text}" is not a property ${whose}`);
     }
   }

@@ -11,7 +11,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import schemaJson from '../../schemas/policy.schema.json' with { type: 'json' };
-import { FragmentCompiler, loadPrecompiled, metaSchemaFingerprint, PRECOMPILED_VALIDATORS, schemaValidator } from '../config/precompiled-schema.js';
+import {
+  FragmentCompiler,
+  loadPrecompiled,
+  metaSchemaFingerprint,
+  PRECOMPILED_VALIDATORS,
+  schemaValidator,
+} from '../config/precompiled-schema.js';
 import { fileExposure } from '../config/file-exposure.js';
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import type { Principal } from '../lib/principal.js';
@@ -48,16 +54,22 @@ export function listPolicyFiles(dir: string): string[] {
 export function loadPolicyDir(dir: string): CompiledPolicy {
   // Secure defaults: whoever may change the folder or a file in it grants themselves every tool. Checked on every
   // (re)load, so a reload into a writable folder keeps the running policy and says why.
-  const problems = fileExposure(dir, 'policy folder').map(
-    (message): ConfigProblem => ({ file: dir, path: '', message }),
-  );
+  const problems = fileExposure(dir, 'policy folder').map((message): ConfigProblem => ({
+    file: dir,
+    path: '',
+    message,
+  }));
   const sources: PolicySource[] = [];
   for (const file of listPolicyFiles(dir)) {
     problems.push(...fileExposure(file, 'policy file').map((message) => ({ file, path: '', message })));
     try {
       sources.push({ file, text: fs.readFileSync(file, 'utf8') });
     } catch (err) {
-      problems.push({ file, path: '', message: `cannot read the policy file (${(err as NodeJS.ErrnoException).code ?? 'unknown error'})` });
+      problems.push({
+        file,
+        path: '',
+        message: `cannot read the policy file (${(err as NodeJS.ErrnoException).code ?? 'unknown error'})`,
+      });
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
@@ -65,7 +77,9 @@ export function loadPolicyDir(dir: string): CompiledPolicy {
 }
 
 /** The same as `loadPolicyDir`, as a Result: for reloads, which keep the running policy when this fails. */
-export function tryLoadPolicyDir(dir: string): { ok: true; policy: CompiledPolicy } | { ok: false; error: ConfigError } {
+export function tryLoadPolicyDir(
+  dir: string,
+): { ok: true; policy: CompiledPolicy } | { ok: false; error: ConfigError } {
   try {
     return { ok: true, policy: loadPolicyDir(dir) };
   } catch (err) {
@@ -77,7 +91,9 @@ export function tryLoadPolicyDir(dir: string): { ok: true; policy: CompiledPolic
 /** SHA-256 over the sorted (base name, content) pairs, hex, first 12 characters. */
 export function policyRevision(sources: readonly PolicySource[]): string {
   const hash = createHash('sha256');
-  const sorted = sources.map((s) => ({ name: path.basename(s.file), text: s.text })).sort((a, b) => compareNames(a.name, b.name));
+  const sorted = sources
+    .map((s) => ({ name: path.basename(s.file), text: s.text }))
+    .sort((a, b) => compareNames(a.name, b.name));
   for (const s of sorted) {
     hash.update(`${Buffer.byteLength(s.name)}:${s.name}\n${Buffer.byteLength(s.text)}:`);
     hash.update(s.text);
@@ -94,7 +110,12 @@ export function compilePolicy(input: readonly PolicySource[]): CompiledPolicy {
   for (const s of sources) {
     const name = path.basename(s.file);
     const other = seenNames.get(name);
-    if (other !== undefined) problems.push({ file: s.file, path: '', message: `has the same file name as ${other}; names must be unique in a policy set` });
+    if (other !== undefined)
+      problems.push({
+        file: s.file,
+        path: '',
+        message: `has the same file name as ${other}; names must be unique in a policy set`,
+      });
     seenNames.set(name, s.file);
   }
 
@@ -116,7 +137,13 @@ export function compilePolicy(input: readonly PolicySource[]): CompiledPolicy {
       const id = (rawRule as Partial<RawRule> | null)?.id;
       if (typeof id === 'string') {
         const first = ids.get(id);
-        if (first !== undefined) problems.push(src.problem(`${at}/id`, `rule id "${id}" is already used at ${first}; ids must be unique across the policy set`));
+        if (first !== undefined)
+          problems.push(
+            src.problem(
+              `${at}/id`,
+              `rule id "${id}" is already used at ${first}; ids must be unique across the policy set`,
+            ),
+          );
         else ids.set(id, `${path.basename(source.file)}:${src.line(`${at}/id`) ?? '?'}`);
       }
       // A rule with a schema problem has an unknown shape: one message per mistake is enough.
@@ -128,7 +155,11 @@ export function compilePolicy(input: readonly PolicySource[]): CompiledPolicy {
   if (problems.length > 0) {
     // Stable: files in set order, problems of one file by line.
     const fileOrder = new Map(sources.map((s, i) => [s.file, i]));
-    throw new ConfigError(problems.sort((a, b) => (fileOrder.get(a.file) ?? 0) - (fileOrder.get(b.file) ?? 0) || (a.line ?? 0) - (b.line ?? 0)));
+    throw new ConfigError(
+      problems.sort(
+        (a, b) => (fileOrder.get(a.file) ?? 0) - (fileOrder.get(b.file) ?? 0) || (a.line ?? 0) - (b.line ?? 0),
+      ),
+    );
   }
 
   return deepFreeze({
@@ -150,7 +181,13 @@ interface RawRule {
   id: string;
   description?: string;
   effect: 'allow' | 'deny';
-  match: { tools?: string[]; resources?: string[]; prompts?: string[]; requests?: UpstreamRequest[]; upstreams?: string[] };
+  match: {
+    tools?: string[];
+    resources?: string[];
+    prompts?: string[];
+    requests?: UpstreamRequest[];
+    upstreams?: string[];
+  };
   when?: RawWhen;
   arguments?: Record<string, unknown> & { constraints?: RawConstraint[] };
   redact?: string[];
@@ -184,7 +221,14 @@ interface SchemaCompiler {
   readonly validators: Map<string, ValidateFunction>;
 }
 
-function compileRule(raw: RawRule, at: string, order: number, src: YamlSource, schemas: SchemaCompiler, problems: ConfigProblem[]): CompiledRule | undefined {
+function compileRule(
+  raw: RawRule,
+  at: string,
+  order: number,
+  src: YamlSource,
+  schemas: SchemaCompiler,
+  problems: ConfigProblem[],
+): CompiledRule | undefined {
   const before = problems.length;
   const line = src.line(at);
   const match = {
@@ -196,14 +240,27 @@ function compileRule(raw: RawRule, at: string, order: number, src: YamlSource, s
   };
   const when = raw.when ?? {};
   const identity = compileIdentity(when);
-  const scopes: CompiledScopes | undefined = when.scopes ? { allOf: when.scopes.allOf ?? [], anyOf: when.scopes.anyOf ?? [] } : undefined;
+  const scopes: CompiledScopes | undefined = when.scopes
+    ? { allOf: when.scopes.allOf ?? [], anyOf: when.scopes.anyOf ?? [] }
+    : undefined;
 
   if (raw.match.requests !== undefined) requestRuleProblems(raw, at, src, problems);
 
   const argumentChecks: ArgumentCheck[] = [];
   if (raw.arguments !== undefined) {
-    if (raw.match.resources !== undefined && raw.match.tools === undefined && raw.match.prompts === undefined && raw.match.upstreams === undefined) {
-      problems.push(src.problem(`${at}/arguments`, 'applies to tool and prompt arguments, but this rule matches only resources', 'key'));
+    if (
+      raw.match.resources !== undefined &&
+      raw.match.tools === undefined &&
+      raw.match.prompts === undefined &&
+      raw.match.upstreams === undefined
+    ) {
+      problems.push(
+        src.problem(
+          `${at}/arguments`,
+          'applies to tool and prompt arguments, but this rule matches only resources',
+          'key',
+        ),
+      );
     }
     const { constraints, ...fragment } = raw.arguments;
     if (Object.keys(fragment).some((k) => k !== 'type')) {
@@ -226,7 +283,8 @@ function compileRule(raw: RawRule, at: string, order: number, src: YamlSource, s
   let limits: Limits | undefined;
   if (raw.limits) {
     const { rate, concurrency, timeoutMs } = raw.limits;
-    if (rate?.burst !== undefined && rate.burst < 1) problems.push(src.problem(`${at}/limits/rate/burst`, 'must be at least 1'));
+    if (rate?.burst !== undefined && rate.burst < 1)
+      problems.push(src.problem(`${at}/limits/rate/burst`, 'must be at least 1'));
     limits = {
       ...(rate ? { rate: { perMinute: rate.perMinute, burst: rate.burst ?? rate.perMinute } } : {}),
       ...(concurrency !== undefined ? { concurrency } : {}),
@@ -258,11 +316,24 @@ function compileRule(raw: RawRule, at: string, order: number, src: YamlSource, s
 function requestRuleProblems(raw: RawRule, at: string, src: YamlSource, problems: ConfigProblem[]): void {
   for (const key of ['tools', 'resources', 'prompts'] as const) {
     if (raw.match[key] !== undefined) {
-      problems.push(src.problem(`${at}/match/${key}`, `cannot be combined with "requests": write one rule for the upstream's requests and another for its ${key}`, 'key'));
+      problems.push(
+        src.problem(
+          `${at}/match/${key}`,
+          `cannot be combined with "requests": write one rule for the upstream's requests and another for its ${key}`,
+          'key',
+        ),
+      );
     }
   }
   for (const key of ['arguments', 'redact', 'limits'] as const) {
-    if (raw[key] !== undefined) problems.push(src.problem(`${at}/${key}`, `applies to tool calls, but this rule matches only upstream requests ("requests")`, 'key'));
+    if (raw[key] !== undefined)
+      problems.push(
+        src.problem(
+          `${at}/${key}`,
+          `applies to tool calls, but this rule matches only upstream requests ("requests")`,
+          'key',
+        ),
+      );
   }
 }
 
@@ -275,7 +346,10 @@ function compileIdentity(when: RawWhen): Condition[] {
   }
   if (when.clients) {
     const clients = new Set(when.clients);
-    out.push({ label: `clients [${when.clients.join(', ')}]`, test: (p) => p.clientId !== undefined && clients.has(p.clientId) });
+    out.push({
+      label: `clients [${when.clients.join(', ')}]`,
+      test: (p) => p.clientId !== undefined && clients.has(p.clientId),
+    });
   }
   if (when.groups) {
     const groups = when.groups.anyOf;
@@ -290,7 +364,11 @@ function compileIdentity(when: RawWhen): Condition[] {
   if (when.cert) {
     const subject = when.cert.subject !== undefined ? nameGlob(when.cert.subject) : undefined;
     const san = when.cert.san !== undefined ? nameGlob(when.cert.san) : undefined;
-    if (subject) out.push({ label: `cert subject ${subject.source}`, test: (p) => p.certSubject !== undefined && subject.matches(p.certSubject) });
+    if (subject)
+      out.push({
+        label: `cert subject ${subject.source}`,
+        test: (p) => p.certSubject !== undefined && subject.matches(p.certSubject),
+      });
     if (san) out.push({ label: `cert san ${san.source}`, test: (p) => (p.certSans ?? []).some((s) => san.matches(s)) });
   }
   return out;
@@ -307,11 +385,28 @@ function claimMatches(p: Principal, name: string, allowed: readonly ClaimValue[]
 // ─── Arguments ───────────────────────────────────────────────────────────────────────────────────────────
 
 /** Ajv keywords whose values are subschemas (one, a list, or a map of them). */
-const SUBSCHEMA = new Set(['additionalProperties', 'unevaluatedProperties', 'items', 'unevaluatedItems', 'contains', 'propertyNames', 'not', 'if', 'then', 'else']);
+const SUBSCHEMA = new Set([
+  'additionalProperties',
+  'unevaluatedProperties',
+  'items',
+  'unevaluatedItems',
+  'contains',
+  'propertyNames',
+  'not',
+  'if',
+  'then',
+  'else',
+]);
 const SUBSCHEMA_LISTS = new Set(['allOf', 'anyOf', 'oneOf', 'prefixItems']);
 const SUBSCHEMA_MAPS = new Set(['properties', 'patternProperties', 'dependentSchemas', '$defs', 'definitions']);
 
-function compileSchemaFragment(fragment: Record<string, unknown>, at: string, src: YamlSource, schemas: SchemaCompiler, problems: ConfigProblem[]): ArgumentCheck | undefined {
+function compileSchemaFragment(
+  fragment: Record<string, unknown>,
+  at: string,
+  src: YamlSource,
+  schemas: SchemaCompiler,
+  problems: ConfigProblem[],
+): ArgumentCheck | undefined {
   // Regular expressions first, so a bad one is reported at its own line rather than the fragment's.
   const bad = findBadPatterns(fragment, at);
   for (const b of bad) problems.push(src.problem(b.pointer, b.message, b.atKey ? 'key' : 'value'));
@@ -324,7 +419,9 @@ function compileSchemaFragment(fragment: Record<string, unknown>, at: string, sr
     try {
       validate = schemas.fragments.compile(schema);
     } catch (err) {
-      problems.push(src.problem(at, `is not a usable JSON Schema: ${ajvCompileMessage((err as Error).message)}`, 'key'));
+      problems.push(
+        src.problem(at, `is not a usable JSON Schema: ${ajvCompileMessage((err as Error).message)}`, 'key'),
+      );
       return undefined;
     }
     schemas.validators.set(key, validate);
@@ -337,8 +434,14 @@ function compileSchemaFragment(fragment: Record<string, unknown>, at: string, sr
       const e = validator.errors?.[0];
       if (e === undefined) return { field: '', constraint: 'schema' };
       const params = e.params as Record<string, unknown>;
-      const extra = e.keyword === 'required' ? params.missingProperty : e.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
-      const field = typeof extra === 'string' ? `${e.instancePath}/${escapePointer(extra.slice(0, 128))}` : e.instancePath;
+      const extra =
+        e.keyword === 'required'
+          ? params.missingProperty
+          : e.keyword === 'additionalProperties'
+            ? params.additionalProperty
+            : undefined;
+      const field =
+        typeof extra === 'string' ? `${e.instancePath}/${escapePointer(extra.slice(0, 128))}` : e.instancePath;
       return { field, constraint: `schema:${e.keyword}` };
     },
   };
@@ -351,7 +454,11 @@ function findBadPatterns(schema: unknown, at: string): { pointer: string; messag
     try {
       new RegExp(source, 'u');
     } catch (err) {
-      out.push({ pointer, atKey, message: `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}` });
+      out.push({
+        pointer,
+        atKey,
+        message: `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`,
+      });
     }
   };
   for (const [key, value] of Object.entries(schema)) {
@@ -361,7 +468,8 @@ function findBadPatterns(schema: unknown, at: string): { pointer: string; messag
       for (const p of Object.keys(value)) tryRegex(p, `${here}/${escapePointer(p)}`, true);
     }
     if (SUBSCHEMA.has(key)) out.push(...findBadPatterns(value, here));
-    if (SUBSCHEMA_LISTS.has(key) && Array.isArray(value)) value.forEach((v, i) => out.push(...findBadPatterns(v, `${here}/${i}`)));
+    if (SUBSCHEMA_LISTS.has(key) && Array.isArray(value))
+      value.forEach((v, i) => out.push(...findBadPatterns(v, `${here}/${i}`)));
     if (SUBSCHEMA_MAPS.has(key) && typeof value === 'object' && value !== null) {
       for (const [k, v] of Object.entries(value)) out.push(...findBadPatterns(v, `${here}/${escapePointer(k)}`));
     }
@@ -371,11 +479,17 @@ function findBadPatterns(schema: unknown, at: string): { pointer: string; messag
 
 function ajvCompileMessage(message: string): string {
   const m = message.replace(/^strict mode: /, '');
-  if (/unknown format/.test(m)) return `${m} (formats are not checked; use "pattern", or a constraint such as kind: url)`;
+  if (/unknown format/.test(m))
+    return `${m} (formats are not checked; use "pattern", or a constraint such as kind: url)`;
   return m;
 }
 
-function compileConstraint(c: RawConstraint, at: string, src: YamlSource, problems: ConfigProblem[]): ArgumentCheck | undefined {
+function compileConstraint(
+  c: RawConstraint,
+  at: string,
+  src: YamlSource,
+  problems: ConfigProblem[],
+): ArgumentCheck | undefined {
   const parsedField = parseFieldPath(c.field);
   if (!parsedField.ok) {
     problems.push(src.problem(`${at}/field`, parsedField.message));
@@ -391,7 +505,13 @@ function compileConstraint(c: RawConstraint, at: string, src: YamlSource, proble
         if (parsed.ok) roots.push(parsed.root);
         else problems.push(src.problem(`${at}/roots/${i}`, unusableRoot(parsed.reason)));
       });
-      return fieldCheck(`path ${field.text} under ${roots.map((r) => r.text).join(', ')}`, field, optional, 'path', (v) => checkPathUnderRoots(v, roots));
+      return fieldCheck(
+        `path ${field.text} under ${roots.map((r) => r.text).join(', ')}`,
+        field,
+        optional,
+        'path',
+        (v) => checkPathUnderRoots(v, roots),
+      );
     }
     case 'url': {
       const hosts: HostPattern[] = [];
@@ -405,7 +525,13 @@ function compileConstraint(c: RawConstraint, at: string, src: YamlSource, proble
         hosts,
         ...(c.ports ? { ports: new Set(c.ports) } : {}),
       };
-      return fieldCheck(`url ${field.text} to ${[...rule.schemes].join('|')}://${hosts.map((h) => h.text).join('|')}`, field, optional, 'url', (v) => checkUrl(v, rule));
+      return fieldCheck(
+        `url ${field.text} to ${[...rule.schemes].join('|')}://${hosts.map((h) => h.text).join('|')}`,
+        field,
+        optional,
+        'url',
+        (v) => checkUrl(v, rule),
+      );
     }
     case 'noLeadingDash':
       return fieldCheck(`noLeadingDash ${field.text}`, field, optional, 'noLeadingDash', checkNoLeadingDash);
@@ -443,7 +569,8 @@ function fieldCheck(
     field: { text: field.text, segments: field.segments, optional },
     check(args): Omit<ArgumentViolation, 'ruleId'> | undefined {
       const { found, value } = readField(args, field);
-      if (!found || value === undefined) return optional ? undefined : { field: field.pointer, constraint: `${kind}:missing` };
+      if (!found || value === undefined)
+        return optional ? undefined : { field: field.pointer, constraint: `${kind}:missing` };
       if (elementwise && Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
           const r = check(value[i]);
@@ -460,7 +587,10 @@ function fieldCheck(
 // ─── Index ───────────────────────────────────────────────────────────────────────────────────────────────
 
 function buildIndex(rules: readonly CompiledRule[]): Record<TargetKind, KindIndex> {
-  const make = (): { patterns: PatternIndex<CompiledRule>; byUpstream: Map<string, CompiledRule[]> } => ({ patterns: new PatternIndex(), byUpstream: new Map() });
+  const make = (): { patterns: PatternIndex<CompiledRule>; byUpstream: Map<string, CompiledRule[]> } => ({
+    patterns: new PatternIndex(),
+    byUpstream: new Map(),
+  });
   const index = { tool: make(), resource: make(), prompt: make(), request: make() };
   for (const rule of rules) {
     const { tools, resources, prompts, requests, upstreams } = rule.match;
@@ -494,7 +624,8 @@ let metaValidator: ValidateFunction | null | undefined;
 /** Loaded once per process (a reload compiles a new policy set, not a new meta-schema); `undefined` when absent or stale. */
 /** The JSON Schema 2020-12 meta-schema validator for argument schemas, precompiled by `npm run build`. */
 function precompiledMetaSchema(): ValidateFunction | undefined {
-  if (metaValidator === undefined) metaValidator = loadPrecompiled(PRECOMPILED_VALIDATORS.metaSchema, metaSchemaFingerprint()) ?? null;
+  if (metaValidator === undefined)
+    metaValidator = loadPrecompiled(PRECOMPILED_VALIDATORS.metaSchema, metaSchemaFingerprint()) ?? null;
   return metaValidator ?? undefined;
 }
 
@@ -511,7 +642,13 @@ function readDir(dir: string): string[] {
     return regularFileNames(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([{ file: dir, path: '', message: `cannot read the policy folder (${code === 'ENOENT' ? 'no such folder' : (code ?? 'unknown error')})` }]);
+    throw new ConfigError([
+      {
+        file: dir,
+        path: '',
+        message: `cannot read the policy folder (${code === 'ENOENT' ? 'no such folder' : (code ?? 'unknown error')})`,
+      },
+    ]);
   }
 }
 
@@ -523,7 +660,9 @@ function readDir(dir: string): string[] {
 export function regularFileNames(dir: string): string[] {
   return fs
     .readdirSync(dir, { withFileTypes: true })
-    .filter((d) => !d.name.startsWith('.') && (d.isFile() || (d.isSymbolicLink() && isRegularFile(path.join(dir, d.name)))))
+    .filter(
+      (d) => !d.name.startsWith('.') && (d.isFile() || (d.isSymbolicLink() && isRegularFile(path.join(dir, d.name)))),
+    )
     .map((d) => d.name);
 }
 
@@ -538,4 +677,3 @@ function isRegularFile(file: string): boolean {
 function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
-

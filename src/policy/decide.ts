@@ -6,7 +6,14 @@ import type { CompiledPolicy, CompiledRule, CompiledScopes } from './model.js';
  * Methods that name no target and that every authenticated session may use. Their results are filtered item
  * by item with `visible`, so the listing shows exactly what a call would be allowed to reach.
  */
-export const UNTARGETED_METHODS: ReadonlySet<string> = new Set(['ping', 'tools/list', 'resources/list', 'resources/templates/list', 'prompts/list', 'logging/setLevel']);
+export const UNTARGETED_METHODS: ReadonlySet<string> = new Set([
+  'ping',
+  'tools/list',
+  'resources/list',
+  'resources/templates/list',
+  'prompts/list',
+  'logging/setLevel',
+]);
 
 /** The rule id named in decisions on untargeted methods (ids written in policies cannot contain ':'). */
 export const UNTARGETED_RULE_ID = 'builtin:untargeted';
@@ -72,7 +79,8 @@ export function evaluate(
   const revision = policy.revision;
   const target = input.target;
   if (target === undefined) {
-    if (UNTARGETED_METHODS.has(input.method)) return { effect: 'allow', ruleId: UNTARGETED_RULE_ID, policyRevision: revision };
+    if (UNTARGETED_METHODS.has(input.method))
+      return { effect: 'allow', ruleId: UNTARGETED_RULE_ID, policyRevision: revision };
     trace?.note(`method ${input.method} names no target and is not a listing method`);
     return { effect: 'deny', reason: 'no_matching_rule', policyRevision: revision };
   }
@@ -90,7 +98,8 @@ export function evaluate(
     if (failed !== undefined) continue;
     const missing = missingScopes(rule.scopes, principal);
     trace?.scopes(rule, missing);
-    if (missing.length === 0) return { effect: 'deny', reason: 'denied_by_rule', ruleId: rule.id, policyRevision: revision };
+    if (missing.length === 0)
+      return { effect: 'deny', reason: 'denied_by_rule', ruleId: rule.id, policyRevision: revision };
   }
 
   // 2b. Pinning: a quarantined tool is hidden from everyone, whatever rule would allow it.
@@ -114,7 +123,13 @@ export function evaluate(
   }
   if (identityMatched === 0) return { effect: 'deny', reason: 'no_matching_rule', policyRevision: revision };
   if (granted.length === 0) {
-    return { effect: 'deny', reason: 'insufficient_scope', ruleId: best!.rule.id, requiredScopes: best!.missing, policyRevision: revision };
+    return {
+      effect: 'deny',
+      reason: 'insufficient_scope',
+      ruleId: best!.rule.id,
+      requiredScopes: best!.missing,
+      policyRevision: revision,
+    };
   }
 
   // 5. Arguments: every granting rule's checks.
@@ -155,7 +170,13 @@ export interface Candidate {
 }
 
 /** The rules whose `match` covers a target, most specific first (step 1; `visibility.ts` reads the same set). */
-export function collectCandidates(policy: CompiledPolicy, kind: TargetKind, name: string, upstream: string, trace: DecisionTrace | undefined): Candidate[] {
+export function collectCandidates(
+  policy: CompiledPolicy,
+  kind: TargetKind,
+  name: string,
+  upstream: string,
+  trace: DecisionTrace | undefined,
+): Candidate[] {
   const index = policy.index[kind];
   const out: Candidate[] = [];
   const add = (rule: CompiledRule, specificity: Specificity): void => {
@@ -222,7 +243,10 @@ function mergeLimits(rules: readonly CompiledRule[]): Limits | undefined {
     }
     const rate =
       merged.rate && l.rate
-        ? { perMinute: Math.min(merged.rate.perMinute, l.rate.perMinute), burst: Math.min(merged.rate.burst, l.rate.burst) }
+        ? {
+            perMinute: Math.min(merged.rate.perMinute, l.rate.perMinute),
+            burst: Math.min(merged.rate.burst, l.rate.burst),
+          }
         : (merged.rate ?? l.rate);
     const concurrency = minDefined(merged.concurrency, l.concurrency);
     const timeoutMs = minDefined(merged.timeoutMs, l.timeoutMs);

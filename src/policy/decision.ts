@@ -28,7 +28,8 @@ export interface DecisionInput {
   argumentsUnchecked?: boolean;
 }
 
-export type DenyReason = 'no_matching_rule' | 'denied_by_rule' | 'insufficient_scope' | 'invalid_arguments' | 'quarantined';
+export type DenyReason =
+  'no_matching_rule' | 'denied_by_rule' | 'insufficient_scope' | 'invalid_arguments' | 'quarantined';
 
 /** Limits an allow rule asks for; enforced by the rate-limit step after the decision. */
 export interface Limits {

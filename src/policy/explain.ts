@@ -49,7 +49,11 @@ export function explain(input: DecisionInput, policy: CompiledPolicy): Explanati
       entry(rule).missingScopes = missing;
     },
     argumentCheck: (rule, label, violation) => {
-      (entry(rule).argumentChecks ??= []).push({ label, ok: violation === undefined, ...(violation ? { violation } : {}) });
+      (entry(rule).argumentChecks ??= []).push({
+        label,
+        ok: violation === undefined,
+        ...(violation ? { violation } : {}),
+      });
     },
     note: (text) => notes.push(text),
   };
@@ -59,9 +63,19 @@ export function explain(input: DecisionInput, policy: CompiledPolicy): Explanati
 
   const rules = policy.rules.map((rule): RuleExplanation => {
     const e = byRule.get(rule);
-    const base = { id: rule.id, effect: rule.effect, where: `${rule.file}${rule.line !== undefined ? `:${rule.line}` : ''}` };
+    const base = {
+      id: rule.id,
+      effect: rule.effect,
+      where: `${rule.file}${rule.line !== undefined ? `:${rule.line}` : ''}`,
+    };
     if (input.target === undefined || e?.how === undefined) {
-      return { ...base, target: { matched: false, why: input.target === undefined ? 'the request names no target' : whyNotMatched(rule, input.target) } };
+      return {
+        ...base,
+        target: {
+          matched: false,
+          why: input.target === undefined ? 'the request names no target' : whyNotMatched(rule, input.target),
+        },
+      };
     }
     return {
       ...base,
@@ -93,13 +107,23 @@ export function formatExplanation(x: Explanation, opts: { showUnmatched?: boolea
       continue;
     }
     lines.push(r.identity.ok ? '    identity: all conditions hold' : `    identity: fails on ${r.identity.failed}`);
-    if (r.missingScopes !== undefined) lines.push(r.missingScopes.length === 0 ? '    scopes: satisfied' : `    scopes: missing ${r.missingScopes.join(' ')}`);
+    if (r.missingScopes !== undefined)
+      lines.push(
+        r.missingScopes.length === 0 ? '    scopes: satisfied' : `    scopes: missing ${r.missingScopes.join(' ')}`,
+      );
     for (const c of r.argumentChecks ?? []) {
-      lines.push(c.ok ? `    arguments: ${c.label}: pass` : `    arguments: ${c.label}: FAIL at ${c.violation?.field || '/'} (${c.violation?.constraint ?? ''})`);
+      lines.push(
+        c.ok
+          ? `    arguments: ${c.label}: pass`
+          : `    arguments: ${c.label}: FAIL at ${c.violation?.field || '/'} (${c.violation?.constraint ?? ''})`,
+      );
     }
   }
   if (opts.showUnmatched !== false) {
-    for (const r of unmatched) lines.push(`  ${r.effect.toUpperCase()} ${r.id} (${r.where}): not a candidate: ${(r.target as { why: string }).why}`);
+    for (const r of unmatched)
+      lines.push(
+        `  ${r.effect.toUpperCase()} ${r.id} (${r.where}): not a candidate: ${(r.target as { why: string }).why}`,
+      );
   } else if (unmatched.length > 0) {
     lines.push(`  ${unmatched.length} other rule(s) do not match the target`);
   }
@@ -113,9 +137,18 @@ interface MutableRule {
   argumentChecks?: { label: string; ok: boolean; violation?: Omit<ArgumentViolation, 'ruleId'> }[];
 }
 
-const HOW: Readonly<Record<Specificity, 'exact name' | 'glob' | 'upstream'>> = { 0: 'exact name', 1: 'glob', 2: 'upstream' };
+const HOW: Readonly<Record<Specificity, 'exact name' | 'glob' | 'upstream'>> = {
+  0: 'exact name',
+  1: 'glob',
+  2: 'upstream',
+};
 
-const LIST_KEY: Readonly<Record<TargetKind, 'tools' | 'resources' | 'prompts' | 'requests'>> = { tool: 'tools', resource: 'resources', prompt: 'prompts', request: 'requests' };
+const LIST_KEY: Readonly<Record<TargetKind, 'tools' | 'resources' | 'prompts' | 'requests'>> = {
+  tool: 'tools',
+  resource: 'resources',
+  prompt: 'prompts',
+  request: 'requests',
+};
 
 function whyNotMatched(rule: CompiledRule, target: { kind: TargetKind; name: string; upstream: string }): string {
   const m = rule.match;
@@ -125,7 +158,8 @@ function whyNotMatched(rule: CompiledRule, target: { kind: TargetKind; name: str
   const key = LIST_KEY[target.kind];
   const list = m[key];
   if (list === undefined) {
-    const hasAnyList = m.tools !== undefined || m.resources !== undefined || m.prompts !== undefined || m.requests !== undefined;
+    const hasAnyList =
+      m.tools !== undefined || m.resources !== undefined || m.prompts !== undefined || m.requests !== undefined;
     if (target.kind === 'request' && !hasAnyList) return 'a rule naming only upstreams never covers their requests';
     return hasAnyList ? `the rule matches no ${key}` : 'no upstream list matched';
   }

@@ -17,11 +17,17 @@ export function parseFieldPath(text: string): { ok: true; path: FieldPath } | { 
   let segments: string[];
   if (text.startsWith('/')) {
     segments = text.slice(1).split('/');
-    if (/~(?![01])/.test(text)) return { ok: false, message: 'is not a valid JSON pointer ("~" must be written ~0, "/" inside a name ~1)' };
+    if (/~(?![01])/.test(text))
+      return { ok: false, message: 'is not a valid JSON pointer ("~" must be written ~0, "/" inside a name ~1)' };
     segments = segments.map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
     if (segments.some((s) => s === '')) return { ok: false, message: 'has an empty segment' };
   } else {
-    if (!DOTTED.test(text)) return { ok: false, message: 'must be a JSON pointer (/a/b) or a dotted path of names (a.b); use a pointer for names with other characters' };
+    if (!DOTTED.test(text))
+      return {
+        ok: false,
+        message:
+          'must be a JSON pointer (/a/b) or a dotted path of names (a.b); use a pointer for names with other characters',
+      };
     segments = text.split('.');
   }
   const pointer = segments.map((s) => `/${s.replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
@@ -53,7 +59,10 @@ export const REDACTED = '[redacted]';
  * A copy of `args` with every field in `pointers` replaced by `"[redacted]"`, for audit records. Fields that do
  * not exist are left absent; the input is not modified.
  */
-export function redactArguments(args: Readonly<Record<string, unknown>>, pointers: readonly string[]): Record<string, unknown> {
+export function redactArguments(
+  args: Readonly<Record<string, unknown>>,
+  pointers: readonly string[],
+): Record<string, unknown> {
   // Copy on write along each redacted path only: the record never shares a changed container with the call's
   // arguments, and the untouched rest is shared read-only (the audit sink serialises it, never mutates it).
   let copy: Record<string, unknown> = { ...args };

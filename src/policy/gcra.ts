@@ -11,7 +11,11 @@ import type { RateSpec } from './rate-limit.js';
  * ~0.24 µs) a sub-millisecond interval added to `tat` would round away.
  */
 export type GcraResult =
-  | { readonly ok: true; /** The new theoretical arrival time; the key may be forgotten once `now >= tat` (bucket full). */ readonly tat: number; readonly remaining: number }
+  | {
+      readonly ok: true;
+      /** The new theoretical arrival time; the key may be forgotten once `now >= tat` (bucket full). */ readonly tat: number;
+      readonly remaining: number;
+    }
   | { readonly ok: false; /** Rounded up to whole ms. */ readonly retryAfterMs: number };
 
 export function emissionInterval(rate: RateSpec): number {
@@ -29,6 +33,12 @@ export function gcra(tat: number | undefined, now: number, rate: RateSpec): Gcra
 
 /** A spec must describe a positive, finite rate (the config loader guarantees it; stores check again). */
 export function assertRateSpec(rate: RateSpec): void {
-  const ok = Number.isSafeInteger(rate.count) && rate.count > 0 && Number.isSafeInteger(rate.periodMs) && rate.periodMs > 0 && Number.isSafeInteger(rate.burst) && rate.burst > 0;
+  const ok =
+    Number.isSafeInteger(rate.count) &&
+    rate.count > 0 &&
+    Number.isSafeInteger(rate.periodMs) &&
+    rate.periodMs > 0 &&
+    Number.isSafeInteger(rate.burst) &&
+    rate.burst > 0;
   if (!ok) throw new TypeError(`invalid rate: ${JSON.stringify(rate)}`);
 }

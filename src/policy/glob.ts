@@ -56,7 +56,8 @@ export function uriGlob(source: string): Glob {
   const tokens: UriToken[] = [];
   for (const piece of source.split(/(\*\*|\*)/)) {
     if (piece === '') continue;
-    const token: UriToken = piece === '**' ? { kind: 'globstar' } : piece === '*' ? { kind: 'star' } : { kind: 'literal', text: piece };
+    const token: UriToken =
+      piece === '**' ? { kind: 'globstar' } : piece === '*' ? { kind: 'star' } : { kind: 'literal', text: piece };
     // `***` and `**` `*` in a row mean the same as one `**`.
     const last = tokens[tokens.length - 1];
     if (token.kind !== 'literal' && last !== undefined && last.kind !== 'literal') {
@@ -127,5 +128,11 @@ function matchUriTokens(tokens: readonly UriToken[], text: string): boolean {
 }
 
 function exact(source: string): Glob {
-  return Object.freeze({ source, isExact: true, prefix: source, suffix: '', matches: (text: string) => text === source });
+  return Object.freeze({
+    source,
+    isExact: true,
+    prefix: source,
+    suffix: '',
+    matches: (text: string) => text === source,
+  });
 }

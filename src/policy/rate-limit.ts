@@ -36,8 +36,16 @@ export interface AdmitRequest {
 }
 
 export type AdmitResult =
-  | { readonly ok: true; /** The smallest `remaining` over the rate buckets (Infinity without any). */ readonly remaining: number }
-  | { readonly ok: false; readonly kind: 'rate' | 'concurrency'; /** Index in `rates` or `leases`. */ readonly index: number; readonly retryAfterMs: number };
+  | {
+      readonly ok: true;
+      /** The smallest `remaining` over the rate buckets (Infinity without any). */ readonly remaining: number;
+    }
+  | {
+      readonly ok: false;
+      readonly kind: 'rate' | 'concurrency';
+      /** Index in `rates` or `leases`. */ readonly index: number;
+      readonly retryAfterMs: number;
+    };
 
 export interface RateLimiter {
   /** One bucket (docs/architecture.md §3 `consume(key, limit)`). */

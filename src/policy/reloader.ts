@@ -21,7 +21,13 @@ export interface PolicyReloadStatus {
 }
 
 export type PolicyReloadOutcome =
-  | { readonly ok: true; readonly previous: string; readonly revision: string; readonly changed: boolean; readonly trigger: string }
+  | {
+      readonly ok: true;
+      readonly previous: string;
+      readonly revision: string;
+      readonly changed: boolean;
+      readonly trigger: string;
+    }
   | { readonly ok: false; readonly error: string; readonly revision: string; readonly trigger: string };
 
 export interface PolicyReloaderOptions {
@@ -41,7 +47,11 @@ export class PolicyReloader {
 
   constructor(private readonly opts: PolicyReloaderOptions) {
     this.#now = opts.now ?? Date.now;
-    this.#status = Object.freeze({ revision: opts.engine.revision, lastReloadAt: new Date(this.#now()).toISOString(), failures: 0 });
+    this.#status = Object.freeze({
+      revision: opts.engine.revision,
+      lastReloadAt: new Date(this.#now()).toISOString(),
+      failures: 0,
+    });
   }
 
   get status(): PolicyReloadStatus {
@@ -74,14 +84,29 @@ export class PolicyReloader {
         outcome = { ok: true, previous: r.previous, revision: r.revision, changed: r.changed, trigger };
         this.#status = Object.freeze({ revision: r.revision, lastReloadAt: at, failures: this.#status.failures });
       } else {
-        outcome = { ok: false, error: r.error.problems.map(formatProblem).join('\n'), revision: this.opts.engine.revision, trigger };
+        outcome = {
+          ok: false,
+          error: r.error.problems.map(formatProblem).join('\n'),
+          revision: this.opts.engine.revision,
+          trigger,
+        };
       }
     } catch (err) {
       // e.g. the folder itself vanished: not a ConfigError, but the running policy stays all the same.
-      outcome = { ok: false, error: `${this.opts.dir}: ${err instanceof Error ? err.message : String(err)}`, revision: this.opts.engine.revision, trigger };
+      outcome = {
+        ok: false,
+        error: `${this.opts.dir}: ${err instanceof Error ? err.message : String(err)}`,
+        revision: this.opts.engine.revision,
+        trigger,
+      };
     }
     if (!outcome.ok) {
-      this.#status = Object.freeze({ revision: this.opts.engine.revision, lastError: outcome.error, lastReloadAt: at, failures: this.#status.failures + 1 });
+      this.#status = Object.freeze({
+        revision: this.opts.engine.revision,
+        lastError: outcome.error,
+        lastReloadAt: at,
+        failures: this.#status.failures + 1,
+      });
     }
     this.opts.onReload(outcome);
     return outcome;

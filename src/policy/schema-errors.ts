@@ -11,12 +11,15 @@ import { kindOf, TYPE_NAMES } from '../lib/value-words.js';
 type SchemaObject = Record<string, unknown>;
 
 const PATTERN_HINTS: Readonly<Record<string, string>> = {
-  '^[a-z0-9][a-z0-9._-]*$': 'must be a rule id: lowercase letters, digits, ".", "_" and "-", starting with a letter or digit',
+  '^[a-z0-9][a-z0-9._-]*$':
+    'must be a rule id: lowercase letters, digits, ".", "_" and "-", starting with a letter or digit',
   '^[A-Za-z0-9._*-]{1,128}$': 'must be a name of 1-128 characters A-Z a-z 0-9 . _ - where "*" matches any characters',
   '^[\\x21-\\x7E]{1,2048}$': 'must be a URI pattern of printable ASCII without spaces (at most 2048 characters)',
-  '^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$': 'must be an upstream name as configured: 1-32 lowercase letters, digits or "-"',
+  '^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$':
+    'must be an upstream name as configured: 1-32 lowercase letters, digits or "-"',
   '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$': 'must be a scope: printable ASCII without spaces, \\ or " (RFC 6749 §3.3)',
-  '^(/|\\./|\\.\\./)': 'must be an absolute path (starting with "/") or one relative to the policy file\'s folder (starting with "./" or "../")',
+  '^(/|\\./|\\.\\./)':
+    'must be an absolute path (starting with "/") or one relative to the policy file\'s folder (starting with "./" or "../")',
   '^[a-z][a-z0-9+.-]*$': 'must be a URL scheme in lower case, without ":" (e.g. https)',
 };
 
@@ -30,8 +33,11 @@ export function mapSchemaErrors(errors: readonly ErrorObject[], src: YamlSource)
     if (e.keyword === 'anyOf' || e.keyword === 'oneOf') {
       // The branch errors just before it are noise when the value's type fits no branch; keep one summary then.
       const branch: ErrorObject[] = [];
-      while (kept.length > 0 && isWithin(kept[kept.length - 1]!.instancePath, e.instancePath)) branch.unshift(kept.pop()!);
-      const informative = branch.filter((b) => !(b.keyword === 'type' && b.instancePath === e.instancePath) && b.keyword !== 'anyOf');
+      while (kept.length > 0 && isWithin(kept[kept.length - 1]!.instancePath, e.instancePath))
+        branch.unshift(kept.pop()!);
+      const informative = branch.filter(
+        (b) => !(b.keyword === 'type' && b.instancePath === e.instancePath) && b.keyword !== 'anyOf',
+      );
       kept.push(...(informative.length > 0 ? informative : [e]));
       continue;
     }
@@ -53,7 +59,11 @@ function describeError(e: ErrorObject, src: YamlSource): ConfigProblem {
   const p = e.instancePath;
   const params = e.params as Record<string, unknown>;
   if (e.propertyName !== undefined) {
-    return src.problem(`${p}/${escapePointer(e.propertyName)}`, `key "${clip(e.propertyName)}" ${valueMessage(e)}`, 'key');
+    return src.problem(
+      `${p}/${escapePointer(e.propertyName)}`,
+      `key "${clip(e.propertyName)}" ${valueMessage(e)}`,
+      'key',
+    );
   }
   switch (e.keyword) {
     case 'additionalProperties': {
@@ -63,9 +73,14 @@ function describeError(e: ErrorObject, src: YamlSource): ConfigProblem {
     }
     case 'false schema': {
       const key = p.slice(p.lastIndexOf('/') + 1);
-      if (ALLOW_ONLY.has(key)) return src.problem(p, `key "${key}" is only for allow rules (this rule has effect: deny)`, 'key');
+      if (ALLOW_ONLY.has(key))
+        return src.problem(p, `key "${key}" is only for allow rules (this rule has effect: deny)`, 'key');
       const kind = KIND_OF_KEY[key];
-      return src.problem(p, kind ? `key "${key}" is only for constraints of kind ${kind}` : `key "${key}" is not allowed here`, 'key');
+      return src.problem(
+        p,
+        kind ? `key "${key}" is only for constraints of kind ${kind}` : `key "${key}" is not allowed here`,
+        'key',
+      );
     }
     case 'required':
       return src.problem(p, `missing required key "${String(params.missingProperty)}"`);
@@ -91,7 +106,9 @@ function valueMessage(e: ErrorObject): string {
     case 'pattern':
       return PATTERN_HINTS[String(params.pattern)] ?? `must match the pattern ${String(params.pattern)}`;
     case 'minItems':
-      return Number(params.limit) === 1 ? 'must not be an empty list' : `must have at least ${String(params.limit)} entries`;
+      return Number(params.limit) === 1
+        ? 'must not be an empty list'
+        : `must have at least ${String(params.limit)} entries`;
     case 'maxItems':
       return `must have at most ${String(params.limit)} entries`;
     case 'minProperties':
@@ -99,7 +116,9 @@ function valueMessage(e: ErrorObject): string {
         ? 'must name at least one of tools, resources, prompts, requests, upstreams'
         : `must have at least ${String(params.limit)} key${Number(params.limit) === 1 ? '' : 's'}`;
     case 'minLength':
-      return Number(params.limit) === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters long`;
+      return Number(params.limit) === 1
+        ? 'must not be empty'
+        : `must be at least ${String(params.limit)} characters long`;
     case 'maxLength':
       return `must be at most ${String(params.limit)} characters long`;
     case 'minimum':
@@ -108,8 +127,12 @@ function valueMessage(e: ErrorObject): string {
       return `must be at most ${String(params.limit)}`;
     case 'anyOf':
     case 'oneOf': {
-      const titles = (Array.isArray(e.schema) ? e.schema : []).map((b) => (typeof b === 'object' && b !== null ? (b as SchemaObject).title : undefined)).filter((t): t is string => typeof t === 'string');
-      return titles.length > 0 ? `must be ${titles.join(' or ')}, not ${kindOf(e.data)}` : 'does not match any allowed form';
+      const titles = (Array.isArray(e.schema) ? e.schema : [])
+        .map((b) => (typeof b === 'object' && b !== null ? (b as SchemaObject).title : undefined))
+        .filter((t): t is string => typeof t === 'string');
+      return titles.length > 0
+        ? `must be ${titles.join(' or ')}, not ${kindOf(e.data)}`
+        : 'does not match any allowed form';
     }
     default:
       return e.message ?? `fails ${e.keyword}`;

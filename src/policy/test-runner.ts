@@ -114,13 +114,24 @@ export function parsePolicyFixtures(sources: readonly PolicySource[]): PolicyFix
     const tests = (src.data as { tests: Omit<PolicyFixture, 'file' | 'line'>[] }).tests;
     const names = new Set<string>();
     tests.forEach((t, i) => {
-      if (names.has(t.name)) problems.push(src.problem(`/tests/${i}/name`, `test name "${t.name}" is used twice in this file`));
+      if (names.has(t.name))
+        problems.push(src.problem(`/tests/${i}/name`, `test name "${t.name}" is used twice in this file`));
       names.add(t.name);
       const problem = fixtureRequestProblem(t.request);
       if (problem !== undefined) problems.push(src.problem(`/tests/${i}/request`, problem));
       const line = src.line(`/tests/${i}`);
-      const request = t.request.args !== undefined ? { ...t.request, args: expandPolicyDir(t.request.args, path.dirname(path.resolve(source.file))) } : t.request;
-      out.push({ file: source.file, ...(line !== undefined ? { line } : {}), name: t.name, principal: t.principal ?? {}, request, expect: t.expect });
+      const request =
+        t.request.args !== undefined
+          ? { ...t.request, args: expandPolicyDir(t.request.args, path.dirname(path.resolve(source.file))) }
+          : t.request;
+      out.push({
+        file: source.file,
+        ...(line !== undefined ? { line } : {}),
+        name: t.name,
+        principal: t.principal ?? {},
+        request,
+        expect: t.expect,
+      });
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);
@@ -128,7 +139,11 @@ export function parsePolicyFixtures(sources: readonly PolicySource[]): PolicyFix
 }
 
 /** Runs fixtures against a compiled policy. */
-export function runPolicyFixtures(policy: CompiledPolicy, fixtures: readonly PolicyFixture[], opts: RunOptions = {}): PolicyTestReport {
+export function runPolicyFixtures(
+  policy: CompiledPolicy,
+  fixtures: readonly PolicyFixture[],
+  opts: RunOptions = {},
+): PolicyTestReport {
   const deciding = new Set<string>();
   const results = fixtures.map((fixture): FixtureResult => {
     const actual = evaluate(fixtureInput(fixture, opts), policy, undefined);
@@ -147,7 +162,10 @@ export function runPolicyFixtures(policy: CompiledPolicy, fixtures: readonly Pol
 }
 
 /** The decision input a fixture describes (exported for `gatehouse policy explain --fixture`). */
-export function fixtureInput(fixture: Pick<PolicyFixture, 'principal' | 'request'>, opts: RunOptions = {}): DecisionInput {
+export function fixtureInput(
+  fixture: Pick<PolicyFixture, 'principal' | 'request'>,
+  opts: RunOptions = {},
+): DecisionInput {
   const r = fixture.request;
   const separator = opts.separator ?? '__';
   const listing = LISTING_OF[r.method];
@@ -212,7 +230,9 @@ export function describeDecision(d: Decision): string {
  */
 export function expandPolicyDir<T>(value: T, policyDir: string): T {
   if (typeof value === 'string') {
-    return value.replace(POLICY_DIR_PLACEHOLDER, (_m, rel: string | undefined) => (rel === undefined ? policyDir : path.resolve(policyDir, rel))) as T;
+    return value.replace(POLICY_DIR_PLACEHOLDER, (_m, rel: string | undefined) =>
+      rel === undefined ? policyDir : path.resolve(policyDir, rel),
+    ) as T;
   }
   if (Array.isArray(value)) return value.map((v: unknown) => expandPolicyDir(v, policyDir)) as T;
   if (typeof value === 'object' && value !== null) {
@@ -234,7 +254,8 @@ const LISTING_OF: Readonly<Record<string, { kind: TargetKind; call: string }>> =
 function targetOf(r: FixtureRequest, separator: string): DecisionInput['target'] {
   const request = upstreamRequestOf(r.method, r.mode);
   if (request !== undefined) return { kind: 'request', name: request, upstream: r.upstream ?? '' };
-  const upstreamOf = (name: string): string => r.upstream ?? (name.includes(separator) ? name.slice(0, name.indexOf(separator)) : '');
+  const upstreamOf = (name: string): string =>
+    r.upstream ?? (name.includes(separator) ? name.slice(0, name.indexOf(separator)) : '');
   if (r.tool !== undefined) return { kind: 'tool', name: r.tool, upstream: upstreamOf(r.tool) };
   if (r.prompt !== undefined) return { kind: 'prompt', name: r.prompt, upstream: upstreamOf(r.prompt) };
   if (r.uri !== undefined) return { kind: 'resource', name: r.uri, upstream: r.upstream ?? '' };
@@ -248,12 +269,19 @@ export function fixtureRequestProblem(r: FixtureRequest): string | undefined {
   const listing = LISTING_OF[r.method];
   if (UPSTREAM_REQUEST_METHODS.has(r.method)) {
     if (named > 0) return `${r.method} is a request from an upstream: name its "upstream", not a tool, prompt or uri`;
-    if (r.upstream === undefined || r.upstream === '') return `${r.method} needs "upstream" (the upstream that sends it)`;
+    if (r.upstream === undefined || r.upstream === '')
+      return `${r.method} needs "upstream" (the upstream that sends it)`;
   }
   if (r.mode !== undefined && r.method !== 'elicitation/create') return '"mode" is only for elicitation/create';
   if (r.method === 'tools/call' && r.tool === undefined) return 'tools/call needs "tool"';
   if (r.method === 'prompts/get' && r.prompt === undefined) return 'prompts/get needs "prompt"';
-  if (r.method.startsWith('resources/') && listing === undefined && r.method !== 'resources/templates/list' && r.uri === undefined) return `${r.method} needs "uri"`;
+  if (
+    r.method.startsWith('resources/') &&
+    listing === undefined &&
+    r.method !== 'resources/templates/list' &&
+    r.uri === undefined
+  )
+    return `${r.method} needs "uri"`;
   if (listing !== undefined && named === 1) {
     const kind = r.tool !== undefined ? 'tool' : r.prompt !== undefined ? 'prompt' : 'resource';
     if (kind !== listing.kind) return `${r.method} lists ${listing.kind}s; name a ${listing.kind}`;
@@ -271,12 +299,15 @@ function compare(e: FixtureExpectation, d: Decision): string[] {
   }
   if (e.requiredScopes !== undefined) {
     const got = d.effect === 'deny' ? (d.requiredScopes ?? []) : [];
-    if ([...got].sort().join(' ') !== [...e.requiredScopes].sort().join(' ')) out.push(`expected required scopes [${e.requiredScopes.join(' ')}], got [${got.join(' ')}]`);
+    if ([...got].sort().join(' ') !== [...e.requiredScopes].sort().join(' '))
+      out.push(`expected required scopes [${e.requiredScopes.join(' ')}], got [${got.join(' ')}]`);
   }
   if (e.violation !== undefined) {
     const v = d.effect === 'deny' ? d.violation : undefined;
-    if (e.violation.field !== undefined && e.violation.field !== v?.field) out.push(`expected violation at ${e.violation.field}, got ${v?.field ?? 'none'}`);
-    if (e.violation.constraint !== undefined && e.violation.constraint !== v?.constraint) out.push(`expected violation ${e.violation.constraint}, got ${v?.constraint ?? 'none'}`);
+    if (e.violation.field !== undefined && e.violation.field !== v?.field)
+      out.push(`expected violation at ${e.violation.field}, got ${v?.field ?? 'none'}`);
+    if (e.violation.constraint !== undefined && e.violation.constraint !== v?.constraint)
+      out.push(`expected violation ${e.violation.constraint}, got ${v?.constraint ?? 'none'}`);
   }
   return out;
 }
@@ -347,7 +378,9 @@ export const FIXTURE_SCHEMA = {
             properties: {
               decision: { enum: ['allow', 'deny'] },
               rule: { type: 'string' },
-              reason: { enum: ['no_matching_rule', 'denied_by_rule', 'insufficient_scope', 'invalid_arguments', 'quarantined'] },
+              reason: {
+                enum: ['no_matching_rule', 'denied_by_rule', 'insufficient_scope', 'invalid_arguments', 'quarantined'],
+              },
               requiredScopes: stringList,
               violation: {
                 type: 'object',

@@ -8,12 +8,21 @@ import type { CompiledPolicy } from './model.js';
  * Elicitation is named by mode: URL mode (MCP 2025-11-25 client/elicitation §URL Mode) points the user at a page
  * the upstream chose, a phishing vector, so a rule that grants form elicitation never grants it.
  */
-export const UPSTREAM_REQUESTS = ['sampling/createMessage', 'elicitation/create:form', 'elicitation/create:url', 'roots/list'] as const;
+export const UPSTREAM_REQUESTS = [
+  'sampling/createMessage',
+  'elicitation/create:form',
+  'elicitation/create:url',
+  'roots/list',
+] as const;
 
 export type UpstreamRequest = (typeof UPSTREAM_REQUESTS)[number];
 
 /** The methods the gateway relays to clients; anything else an upstream asks is refused before any decision. */
-export const UPSTREAM_REQUEST_METHODS: ReadonlySet<string> = new Set(['sampling/createMessage', 'elicitation/create', 'roots/list']);
+export const UPSTREAM_REQUEST_METHODS: ReadonlySet<string> = new Set([
+  'sampling/createMessage',
+  'elicitation/create',
+  'roots/list',
+]);
 
 /**
  * The policy's name for an upstream's request, or undefined when the gateway relays no such request. `mode` is the
@@ -26,7 +35,11 @@ export function upstreamRequestOf(method: string, mode: unknown): UpstreamReques
     case 'roots/list':
       return method;
     case 'elicitation/create':
-      return mode === undefined || mode === 'form' ? 'elicitation/create:form' : mode === 'url' ? 'elicitation/create:url' : undefined;
+      return mode === undefined || mode === 'form'
+        ? 'elicitation/create:form'
+        : mode === 'url'
+          ? 'elicitation/create:url'
+          : undefined;
     default:
       return undefined;
   }

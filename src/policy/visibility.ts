@@ -32,7 +32,11 @@ export function listingKey(principal: Principal, policy: CompiledPolicy): string
  * instead of 2,000 decisions. The grouping is kept per (targets array, policy), so pass the same array for the
  * same catalogue. Quarantine is not applied here (the caller hides quarantined tools: `evaluate` step 2b).
  */
-export function visibleTargets(principal: Principal, policy: CompiledPolicy, targets: readonly ListTarget[]): boolean[] {
+export function visibleTargets(
+  principal: Principal,
+  policy: CompiledPolicy,
+  targets: readonly ListTarget[],
+): boolean[] {
   const plan = planFor(policy, targets);
   const holds = holding(principal, policy).holds;
   const groupShown = plan.groups.map((g) => groupAllows(g, holds));
@@ -91,7 +95,10 @@ function planFor(policy: CompiledPolicy, targets: readonly ListTarget[]): Plan {
 }
 
 /** The rules that hold for the principal under this policy, as flags and as the listing key; once per policy. */
-function holding(principal: Principal, policy: CompiledPolicy): { policy: CompiledPolicy; key: string; holds: Uint8Array } {
+function holding(
+  principal: Principal,
+  policy: CompiledPolicy,
+): { policy: CompiledPolicy; key: string; holds: Uint8Array } {
   const memo = memos.get(principal);
   if (memo !== undefined && memo.policy === policy) return memo;
   const rules = policy.rules;

@@ -21,7 +21,8 @@ export class YamlSource {
     this.at = new YamlPositions(doc, lines);
     for (const e of doc.errors) {
       const line = this.at.lineAt(e.pos[0]);
-      const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key in a mapping' : `invalid YAML: ${e.message.split('\n')[0]}`;
+      const message =
+        e.code === 'DUPLICATE_KEY' ? 'duplicate key in a mapping' : `invalid YAML: ${e.message.split('\n')[0]}`;
       this.problems.push({ file, line, path: '', message });
     }
     let data: unknown;

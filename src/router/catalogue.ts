@@ -70,19 +70,33 @@ export class Catalogue {
 
   /** Every tool as a policy target, in `tools` order: one array per catalogue (policy/visibility.ts plans by it). */
   get toolTargets(): readonly { kind: 'tool'; name: string; upstream: string }[] {
-    this.toolTargetsValue ??= Object.freeze([...this.tools.values()].map((t) => ({ kind: 'tool' as const, name: t.exposed, upstream: t.upstream })));
+    this.toolTargetsValue ??= Object.freeze(
+      [...this.tools.values()].map((t) => ({ kind: 'tool' as const, name: t.exposed, upstream: t.upstream })),
+    );
     return this.toolTargetsValue;
   }
 
   static empty(): Catalogue {
-    return new Catalogue({ tools: new Map(), prompts: new Map(), resources: new Map(), templates: [], issues: [], revision: 0 });
+    return new Catalogue({
+      tools: new Map(),
+      prompts: new Map(),
+      resources: new Map(),
+      templates: [],
+      issues: [],
+      revision: 0,
+    });
   }
 
   /**
    * Merge listings in config order. Two items that would get one exposed name are a collision: reported
    * (and, at start-up, fatal via `assertNoCollisions`); never merged (threat model #15).
    */
-  static build(listings: readonly UpstreamListing[], config: CatalogueConfig, upstreamCount: number, revision: number): Catalogue {
+  static build(
+    listings: readonly UpstreamListing[],
+    config: CatalogueConfig,
+    upstreamCount: number,
+    revision: number,
+  ): Catalogue {
     const naming: NamingOptions = {
       separator: config.separator,
       maxNameLength: config.maxNameLength,
@@ -93,11 +107,20 @@ export class Catalogue {
     const prompts = new Map<string, PromptEntry>();
     const resourceOwners = new Map<string, { upstream: string; definition: JsonObject }[]>();
     const templates: TemplateEntry[] = [];
-    const place = (into: Map<string, NamedEntry>, kind: 'tool' | 'prompt', upstream: string, original: string, item: JsonObject): void => {
+    const place = (
+      into: Map<string, NamedEntry>,
+      kind: 'tool' | 'prompt',
+      upstream: string,
+      original: string,
+      item: JsonObject,
+    ): void => {
       const exposed = exposedName(upstream, original, naming);
       const prior = into.get(exposed);
       if (prior) {
-        issues.push({ kind: 'collision', message: `${kind} name "${exposed}" is exposed by upstream "${prior.upstream}" (${kind} "${prior.original}") and upstream "${upstream}" (${kind} "${original}")` });
+        issues.push({
+          kind: 'collision',
+          message: `${kind} name "${exposed}" is exposed by upstream "${prior.upstream}" (${kind} "${prior.original}") and upstream "${upstream}" (${kind} "${original}")`,
+        });
         return;
       }
       into.set(exposed, { exposed, upstream, original, definition: { ...item, name: exposed } });
@@ -107,12 +130,18 @@ export class Catalogue {
       for (const tool of listing.tools) {
         const original = tool.name;
         if (typeof original !== 'string' || original === '' || !isJsonObject(tool.inputSchema)) {
-          issues.push({ kind: 'invalid-item', message: `upstream "${listing.upstream}" listed a tool without a name or an object inputSchema; hidden` });
+          issues.push({
+            kind: 'invalid-item',
+            message: `upstream "${listing.upstream}" listed a tool without a name or an object inputSchema; hidden`,
+          });
           continue;
         }
         // Tasks are not relayed yet (spec checklist §8): a tool that requires them could not be called.
         if (isJsonObject(tool.execution) && tool.execution.taskSupport === 'required') {
-          issues.push({ kind: 'hidden-task-tool', message: `tool "${original}" of upstream "${listing.upstream}" requires tasks; hidden` });
+          issues.push({
+            kind: 'hidden-task-tool',
+            message: `tool "${original}" of upstream "${listing.upstream}" requires tasks; hidden`,
+          });
           continue;
         }
         place(tools, 'tool', listing.upstream, original, tool);
@@ -120,7 +149,10 @@ export class Catalogue {
       for (const prompt of listing.prompts) {
         const original = prompt.name;
         if (typeof original !== 'string' || original === '') {
-          issues.push({ kind: 'invalid-item', message: `upstream "${listing.upstream}" listed a prompt without a name; hidden` });
+          issues.push({
+            kind: 'invalid-item',
+            message: `upstream "${listing.upstream}" listed a prompt without a name; hidden`,
+          });
           continue;
         }
         place(prompts, 'prompt', listing.upstream, original, prompt);
@@ -134,7 +166,10 @@ export class Catalogue {
       for (const template of listing.resourceTemplates) {
         const matcher = typeof template.uriTemplate === 'string' ? templateMatcher(template.uriTemplate) : undefined;
         if (!matcher) {
-          issues.push({ kind: 'invalid-item', message: `upstream "${listing.upstream}" listed an unusable resource template; hidden` });
+          issues.push({
+            kind: 'invalid-item',
+            message: `upstream "${listing.upstream}" listed an unusable resource template; hidden`,
+          });
           continue;
         }
         templates.push({ upstream: listing.upstream, definition: template, matcher });
@@ -145,7 +180,10 @@ export class Catalogue {
     for (const [uri, owners] of resourceOwners) {
       const distinct = new Set(owners.map((o) => o.upstream));
       if (distinct.size > 1) {
-        issues.push({ kind: 'ambiguous-resource', message: `resource "${uri}" is listed by upstreams ${[...distinct].map((u) => `"${u}"`).join(' and ')}; routed to neither` });
+        issues.push({
+          kind: 'ambiguous-resource',
+          message: `resource "${uri}" is listed by upstreams ${[...distinct].map((u) => `"${u}"`).join(' and ')}; routed to neither`,
+        });
         continue;
       }
       resources.set(uri, owners[0]!);
@@ -156,7 +194,8 @@ export class Catalogue {
   /** Start-up rule: a collision names both sources and stops the gateway (the config must resolve it). */
   assertNoCollisions(configFile: string): void {
     const collisions = this.issues.filter((i) => i.kind === 'collision');
-    if (collisions.length > 0) throw new ConfigError(collisions.map((c) => ({ file: configFile, path: '/upstreams', message: c.message })));
+    if (collisions.length > 0)
+      throw new ConfigError(collisions.map((c) => ({ file: configFile, path: '/upstreams', message: c.message })));
   }
 
   /**

@@ -3,7 +3,14 @@ import type { AuditSink } from '../audit/audit-sink.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
-import { EMPTY_PIN_STATE, evaluatePins, isQuarantined, type PinListing, type PinMode, type PinState } from '../policy/pinning/pin-state.js';
+import {
+  EMPTY_PIN_STATE,
+  evaluatePins,
+  isQuarantined,
+  type PinListing,
+  type PinMode,
+  type PinState,
+} from '../policy/pinning/pin-state.js';
 import { scanToolDefinition } from '../policy/pinning/description-scan.js';
 import type { ToolsLock } from '../policy/pinning/lock-file.js';
 import type { ListKind, ManagedUpstream } from '../upstream/managed-upstream.js';
@@ -29,7 +36,13 @@ export interface RouterPinning {
   audit: AuditSink;
 }
 
-const EMPTY_LISTING = (upstream: string): UpstreamListing => ({ upstream, tools: [], resources: [], resourceTemplates: [], prompts: [] });
+const EMPTY_LISTING = (upstream: string): UpstreamListing => ({
+  upstream,
+  tools: [],
+  resources: [],
+  resourceTemplates: [],
+  prompts: [],
+});
 
 /**
  * The merged catalogue and the way from an exposed name (or a resource URI) to the upstream that serves it.
@@ -65,7 +78,9 @@ export class Router {
 
   /** The tools of every upstream listed at least once, as it lists them (what pinning and `tools approve` compare). */
   toolListings(): PinListing[] {
-    return this.config.upstreams.filter((u) => this.listedOnce.has(u.name)).map((u) => ({ upstream: u.name, tools: (this.listings.get(u.name) ?? EMPTY_LISTING(u.name)).tools }));
+    return this.config.upstreams
+      .filter((u) => this.listedOnce.has(u.name))
+      .map((u) => ({ upstream: u.name, tools: (this.listings.get(u.name) ?? EMPTY_LISTING(u.name)).tools }));
   }
 
   /** The pin status of every evaluated tool, and what is quarantined. */
@@ -137,7 +152,8 @@ export class Router {
     const ordered = this.config.upstreams.map((u) => this.listings.get(u.name) ?? EMPTY_LISTING(u.name));
     const next = Catalogue.build(ordered, this.config.catalogue, this.config.upstreams.length, ++this.revision);
     const known = new Set(this.catalogueValue.issues.map((i) => i.message));
-    for (const issue of next.issues) if (!known.has(issue.message)) this.logger.warn({ issue: issue.kind }, issue.message);
+    for (const issue of next.issues)
+      if (!known.has(issue.message)) this.logger.warn({ issue: issue.kind }, issue.message);
     this.catalogueValue = next;
     if (this.evaluatePins()) kinds.add('tools');
     if (kinds.size > 0) for (const l of this.listeners) l(kinds);
@@ -151,22 +167,51 @@ export class Router {
     if (!this.pinning) return false;
     const listings = this.toolListings();
     const previous = this.pinState;
-    const state = evaluatePins(listings, this.pinning.lock, this.pinModes, { defaultMode: this.config.pinning.mode, previous });
+    const state = evaluatePins(listings, this.pinning.lock, this.pinModes, {
+      defaultMode: this.config.pinning.mode,
+      previous,
+    });
     this.pinState = state;
     const { audit } = this.pinning;
     for (const e of state.events) {
-      const event = { type: `tool.pin.${e.kind}` as const, upstream: e.upstream, tool: e.tool, ...(e.oldHash !== undefined ? { oldHash: e.oldHash } : {}), ...(e.newHash !== undefined ? { newHash: e.newHash } : {}) };
+      const event = {
+        type: `tool.pin.${e.kind}` as const,
+        upstream: e.upstream,
+        tool: e.tool,
+        ...(e.oldHash !== undefined ? { oldHash: e.oldHash } : {}),
+        ...(e.newHash !== undefined ? { newHash: e.newHash } : {}),
+      };
       const detail = `${e.status ?? 'released'}: ${e.kind === 'quarantined' ? 'hidden and refused until approved' : e.kind === 'warn' ? 'not approved (pinning warn: still callable)' : e.kind === 'unpinned' ? 'pinned but no longer listed' : 'no longer quarantined'}`;
-      audit.record({ ...event, outcome: e.kind === 'released' ? 'ok' : e.kind === 'quarantined' ? 'denied' : 'error', detail });
-      const fields = { upstream: e.upstream, tool: e.tool, pin: e.kind, status: e.status, oldHash: e.oldHash, newHash: e.newHash };
+      audit.record({
+        ...event,
+        outcome: e.kind === 'released' ? 'ok' : e.kind === 'quarantined' ? 'denied' : 'error',
+        detail,
+      });
+      const fields = {
+        upstream: e.upstream,
+        tool: e.tool,
+        pin: e.kind,
+        status: e.status,
+        oldHash: e.oldHash,
+        newHash: e.newHash,
+      };
       if (e.kind === 'released') this.logger.info(fields, 'tool pin: released');
       else this.logger.warn(fields, `tool pin: ${e.kind}`);
       if (e.kind !== 'quarantined' && e.kind !== 'warn') continue;
       const definition = this.listings.get(e.upstream)?.tools.find((t) => t.name === e.tool);
       if (definition === undefined) continue;
       for (const f of scanToolDefinition(e.upstream, e.tool, definition)) {
-        audit.record({ type: 'tool.scan', upstream: e.upstream, tool: e.tool, outcome: 'error', detail: `${f.kind} at ${f.path || '/'}: ${f.detail} (${f.excerpt})` });
-        this.logger.warn({ upstream: e.upstream, tool: e.tool, finding: f.kind, path: f.path, excerpt: f.excerpt }, 'tool definition: suspicious text');
+        audit.record({
+          type: 'tool.scan',
+          upstream: e.upstream,
+          tool: e.tool,
+          outcome: 'error',
+          detail: `${f.kind} at ${f.path || '/'}: ${f.detail} (${f.excerpt})`,
+        });
+        this.logger.warn(
+          { upstream: e.upstream, tool: e.tool, finding: f.kind, path: f.path, excerpt: f.excerpt },
+          'tool definition: suspicious text',
+        );
       }
     }
     return !sameSet(previous.quarantined, state.quarantined);
@@ -230,7 +275,8 @@ export class Router {
     const named = (err: unknown): never => {
       throw nameTool(exposed, err);
     };
-    const send = (u: ManagedUpstream): Promise<JsonObject> => u.request('tools/call', { ...params, name: entry.original }, this.options(u, ctx)).catch(named);
+    const send = (u: ManagedUpstream): Promise<JsonObject> =>
+      u.request('tools/call', { ...params, name: entry.original }, this.options(u, ctx)).catch(named);
     // A shared upstream (the usual case) is at hand: no promise to wait for before the call goes out.
     const shared = this.upstreams.sharedNow(entry.upstream);
     if (shared !== undefined) return send(shared);
@@ -262,7 +308,11 @@ export class Router {
       const entry = this.catalogueValue.prompts.get(ref.name);
       if (!entry) throw unknownPrompt(ref.name);
       const u = await this.instance(entry.upstream, ctx);
-      return u.request('completion/complete', { ...params, ref: { ...ref, name: entry.original } }, this.options(u, ctx));
+      return u.request(
+        'completion/complete',
+        { ...params, ref: { ...ref, name: entry.original } },
+        this.options(u, ctx),
+      );
     }
     if (ref.type === 'ref/resource' && typeof ref.uri === 'string') {
       const t = this.catalogueValue.templates.find((x) => x.definition.uriTemplate === ref.uri);
@@ -282,9 +332,13 @@ export class Router {
   /** …and its session-wide requests (logging/setLevel). A shared upstream is never told: it serves everyone. */
   async requestSessionUpstreams(sessionKey: string, method: string, params: JsonObject): Promise<void> {
     await Promise.all(
-      this.upstreams.runningForSession(sessionKey).map((u) =>
-        u.request(method, params, { timeoutMs: u.config.timeoutMs, maxTotalTimeoutMs: u.config.maxTotalTimeoutMs }).catch(() => undefined),
-      ),
+      this.upstreams
+        .runningForSession(sessionKey)
+        .map((u) =>
+          u
+            .request(method, params, { timeoutMs: u.config.timeoutMs, maxTotalTimeoutMs: u.config.maxTotalTimeoutMs })
+            .catch(() => undefined),
+        ),
     );
   }
 
@@ -297,7 +351,8 @@ function changedKinds(before: UpstreamListing | undefined, after: UpstreamListin
   const kinds = new Set<ChangeKind>();
   const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
   if (!before || !same(before.tools, after.tools)) kinds.add('tools');
-  if (!before || !same(before.resources, after.resources) || !same(before.resourceTemplates, after.resourceTemplates)) kinds.add('resources');
+  if (!before || !same(before.resources, after.resources) || !same(before.resourceTemplates, after.resourceTemplates))
+    kinds.add('resources');
   if (!before || !same(before.prompts, after.prompts)) kinds.add('prompts');
   return kinds;
 }
@@ -331,7 +386,11 @@ export function unknownResource(uri: string, detail = `no upstream owns ${uri.sl
 }
 
 function unavailable(tool: string, err: unknown): GatewayError {
-  return new GatewayError('GW_UPSTREAM_UNAVAILABLE', { publicMessage: `Tool ${tool} is temporarily unavailable`, detail: errorDetail(err), cause: err });
+  return new GatewayError('GW_UPSTREAM_UNAVAILABLE', {
+    publicMessage: `Tool ${tool} is temporarily unavailable`,
+    detail: errorDetail(err),
+    cause: err,
+  });
 }
 
 /** Upstream failures name the exposed tool in the public message, never the upstream's words. */
@@ -340,11 +399,19 @@ function nameTool(tool: string, err: unknown): GatewayError {
   const detail = err.detail ?? err.code;
   switch (err.code) {
     case 'GW_UPSTREAM_UNAVAILABLE':
-      return new GatewayError(err.code, { publicMessage: `Tool ${tool} is temporarily unavailable`, detail, cause: err });
+      return new GatewayError(err.code, {
+        publicMessage: `Tool ${tool} is temporarily unavailable`,
+        detail,
+        cause: err,
+      });
     case 'GW_UPSTREAM_TIMEOUT':
       return new GatewayError(err.code, { publicMessage: `Tool ${tool} did not answer in time`, detail, cause: err });
     case 'GW_UPSTREAM_RESPONSE_TOO_LARGE':
-      return new GatewayError(err.code, { publicMessage: `Tool ${tool} returned a response that is too large`, detail, cause: err });
+      return new GatewayError(err.code, {
+        publicMessage: `Tool ${tool} returned a response that is too large`,
+        detail,
+        cause: err,
+      });
     case 'GW_UPSTREAM_REJECTED':
     case 'GW_UPSTREAM_PROTOCOL':
       return new GatewayError(err.code, { publicMessage: `Tool ${tool} failed`, detail, cause: err });

@@ -102,7 +102,10 @@ export interface ConsentRecord {
  * Outcome of redeeming a single-use record. `used` means it existed and was redeemed before: the caller
  * treats it as an attack (RFC 9700 §4.14, §4.5) and revokes what the first redemption produced.
  */
-export type TakeResult<T> = { readonly state: 'fresh'; readonly record: T } | { readonly state: 'used'; readonly record: T } | { readonly state: 'missing' };
+export type TakeResult<T> =
+  | { readonly state: 'fresh'; readonly record: T }
+  | { readonly state: 'used'; readonly record: T }
+  | { readonly state: 'missing' };
 
 export interface AsStore {
   saveClient(client: StoredClient, ttlSeconds: number): Promise<void>;

@@ -7,7 +7,10 @@ import { newRedis } from './ioredis.js';
 import { MemoryAsStore } from './memory-as-store.js';
 import { RedisAsStore } from './redis-as-store.js';
 
-export function createAsStore(config: BuiltinAsConfig['store'], onError: (err: Error) => void = () => undefined): AsStore {
+export function createAsStore(
+  config: BuiltinAsConfig['store'],
+  onError: (err: Error) => void = () => undefined,
+): AsStore {
   switch (config.kind) {
     case 'memory':
       return new MemoryAsStore();

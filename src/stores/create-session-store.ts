@@ -12,8 +12,14 @@ export function createSessionStore(config: GatehouseConfig, redis: RedisHandle |
   const idleTimeoutMs = config.server.sessionIdleTimeoutMs;
   // Absent in code-built configs: no shorter clock for sessions not yet used.
   const unusedTimeoutMs = config.sessions?.unusedTimeoutMs ?? idleTimeoutMs;
-  if ((config.sessions?.store ?? 'memory') === 'memory') return new MemorySessionStore(idleTimeoutMs, config.sessions?.memoryMaxEntries, unusedTimeoutMs);
+  if ((config.sessions?.store ?? 'memory') === 'memory')
+    return new MemorySessionStore(idleTimeoutMs, config.sessions?.memoryMaxEntries, unusedTimeoutMs);
   // The loader refuses `store: redis` without a redis section; a config built in code could still get here.
-  if (redis === undefined) throw new TypeError('sessions.store redis needs the shared Redis connection (the redis section)');
-  return new RedisSessionStore(redis.client, { keyPrefix: `${redis.keyPrefix}session:`, idleTimeoutMs, unusedTimeoutMs });
+  if (redis === undefined)
+    throw new TypeError('sessions.store redis needs the shared Redis connection (the redis section)');
+  return new RedisSessionStore(redis.client, {
+    keyPrefix: `${redis.keyPrefix}session:`,
+    idleTimeoutMs,
+    unusedTimeoutMs,
+  });
 }

@@ -3,7 +3,16 @@
  * as JSON text, so callers get copies exactly as from Redis. Every operation is synchronous inside, which
  * makes the take-once and family operations atomic without locks.
  */
-import type { AsStore, CodeRecord, ConsentRecord, PendingConsent, PendingLogin, RefreshRecord, StoredClient, TakeResult } from './as-store.js';
+import type {
+  AsStore,
+  CodeRecord,
+  ConsentRecord,
+  PendingConsent,
+  PendingLogin,
+  RefreshRecord,
+  StoredClient,
+  TakeResult,
+} from './as-store.js';
 import { StoreFullError } from './as-store.js';
 
 export interface MemoryAsStoreOptions {
@@ -27,7 +36,8 @@ export class MemoryAsStore implements AsStore {
   constructor(opts: MemoryAsStoreOptions = {}) {
     this.#now = opts.now ?? Date.now;
     this.#maxEntries = opts.maxEntries ?? 100_000;
-    if (!Number.isSafeInteger(this.#maxEntries) || this.#maxEntries < 1) throw new TypeError('"maxEntries" option must be a positive integer');
+    if (!Number.isSafeInteger(this.#maxEntries) || this.#maxEntries < 1)
+      throw new TypeError('"maxEntries" option must be a positive integer');
   }
 
   // ─── primitives ────────────────────────────────────────────────────────────────────────────────────────
@@ -180,5 +190,6 @@ export class MemoryAsStore implements AsStore {
 }
 
 function assertTtl(ttlSeconds: number): void {
-  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw new TypeError(`ttl must be a positive integer number of seconds, got ${ttlSeconds}`);
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1)
+    throw new TypeError(`ttl must be a positive integer number of seconds, got ${ttlSeconds}`);
 }

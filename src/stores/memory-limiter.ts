@@ -5,7 +5,15 @@
  * live bucket, which would hand its owner a fresh budget — and each limit's `onStoreError` decides.
  */
 import { assertRateSpec, gcra } from '../policy/gcra.js';
-import { CONCURRENCY_RETRY_MS, LimiterUnavailableError, type AdmitRequest, type AdmitResult, type ConsumeResult, type RateLimiter, type RateSpec } from '../policy/rate-limit.js';
+import {
+  CONCURRENCY_RETRY_MS,
+  LimiterUnavailableError,
+  type AdmitRequest,
+  type AdmitResult,
+  type ConsumeResult,
+  type RateLimiter,
+  type RateSpec,
+} from '../policy/rate-limit.js';
 
 export interface MemoryLimiterOptions {
   /** Epoch ms; injected for tests. Default `Date.now`. */
@@ -35,7 +43,8 @@ export class MemoryLimiter implements RateLimiter {
   constructor(opts: MemoryLimiterOptions = {}) {
     this.#now = opts.now ?? Date.now;
     this.#maxKeys = opts.maxKeys ?? 100_000;
-    if (!Number.isSafeInteger(this.#maxKeys) || this.#maxKeys < 1) throw new TypeError('"maxKeys" must be a positive integer');
+    if (!Number.isSafeInteger(this.#maxKeys) || this.#maxKeys < 1)
+      throw new TypeError('"maxKeys" must be a positive integer');
     const every = opts.sweepEveryMs ?? 30_000;
     if (every > 0) {
       this.#timer = setInterval(() => this.sweep(), every);
@@ -50,7 +59,9 @@ export class MemoryLimiter implements RateLimiter {
 
   async consume(key: string, rate: RateSpec): Promise<ConsumeResult> {
     const r = await this.admit({ rates: [{ key, rate }], leases: [], leaseId: '', leaseTtlMs: 1 });
-    return r.ok ? { ok: true, retryAfterMs: 0, remaining: r.remaining } : { ok: false, retryAfterMs: r.retryAfterMs, remaining: 0 };
+    return r.ok
+      ? { ok: true, retryAfterMs: 0, remaining: r.remaining }
+      : { ok: false, retryAfterMs: r.retryAfterMs, remaining: 0 };
   }
 
   admit(request: AdmitRequest): Promise<AdmitResult> {
@@ -95,7 +106,8 @@ export class MemoryLimiter implements RateLimiter {
       fresh = 0;
       for (const { key } of rates) if (!this.#tats.has(key)) fresh++;
       for (const { key } of leases) if (!this.#leases.has(key)) fresh++;
-      if (this.size + fresh > this.#maxKeys) throw new LimiterUnavailableError(`memory limiter full (${this.#maxKeys} keys)`);
+      if (this.size + fresh > this.#maxKeys)
+        throw new LimiterUnavailableError(`memory limiter full (${this.#maxKeys} keys)`);
     }
     for (let i = 0; i < rates.length; i++) {
       const key = rates[i]!.key;

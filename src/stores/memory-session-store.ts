@@ -47,8 +47,10 @@ export class MemorySessionStore implements SessionStore {
     private readonly maxEntries = MEMORY_SESSION_STORE_DEFAULT_MAX_ENTRIES,
     private readonly unusedTimeoutMs = idleTimeoutMs,
   ) {
-    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
-    if (!(unusedTimeoutMs > 0 && unusedTimeoutMs <= idleTimeoutMs)) throw new TypeError('unusedTimeoutMs must be positive and at most idleTimeoutMs');
+    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
+      throw new TypeError('maxEntries must be a positive integer');
+    if (!(unusedTimeoutMs > 0 && unusedTimeoutMs <= idleTimeoutMs))
+      throw new TypeError('unusedTimeoutMs must be positive and at most idleTimeoutMs');
   }
 
   /** Entries held (clocks and revocations), for tests and diagnostics. */

@@ -6,7 +6,16 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { AsStore, CodeRecord, ConsentRecord, PendingConsent, PendingLogin, RefreshRecord, StoredClient, TakeResult } from './as-store.js';
+import type {
+  AsStore,
+  CodeRecord,
+  ConsentRecord,
+  PendingConsent,
+  PendingLogin,
+  RefreshRecord,
+  StoredClient,
+  TakeResult,
+} from './as-store.js';
 
 export interface RedisAsStoreOptions {
   /** Prepended to every key, e.g. `gatehouse:as:`. */
@@ -76,7 +85,11 @@ export class RedisAsStore implements AsStore {
 
   async #takeOnce<T>(kind: string, id: string, tombstoneTtlSeconds: number): Promise<TakeResult<T>> {
     assertTtl(tombstoneTtlSeconds);
-    const reply = await this.#eval(TAKE_ONCE, [this.#key(kind, `{${id}}`), this.#key(`${kind}-used`, `{${id}}`)], [tombstoneTtlSeconds]);
+    const reply = await this.#eval(
+      TAKE_ONCE,
+      [this.#key(kind, `{${id}}`), this.#key(`${kind}-used`, `{${id}}`)],
+      [tombstoneTtlSeconds],
+    );
     if (!Array.isArray(reply)) return { state: 'missing' };
     const [state, json] = reply as [string, string];
     return { state: state === 'fresh' ? 'fresh' : 'used', record: JSON.parse(json) as T };
@@ -127,7 +140,10 @@ export class RedisAsStore implements AsStore {
   }
 
   async findRefreshToken(tokenHash: string): Promise<RefreshRecord | undefined> {
-    return (await this.#getJson<RefreshRecord>(this.#key('rt', `{${tokenHash}}`))) ?? this.#getJson(this.#key('rt-used', `{${tokenHash}}`));
+    return (
+      (await this.#getJson<RefreshRecord>(this.#key('rt', `{${tokenHash}}`))) ??
+      this.#getJson(this.#key('rt-used', `{${tokenHash}}`))
+    );
   }
 
   async addFamilyAccessToken(familyId: string, jti: string, expiresAt: number, ttlSeconds: number): Promise<boolean> {
@@ -148,7 +164,8 @@ export class RedisAsStore implements AsStore {
     for (const member of members) {
       const [jti, exp] = member.split(' ');
       const ttl = Number(exp) - nowSeconds;
-      if (jti !== undefined && Number.isSafeInteger(ttl) && ttl > 0) pipeline.set(this.#key('revoked', jti), '1', 'EX', ttl);
+      if (jti !== undefined && Number.isSafeInteger(ttl) && ttl > 0)
+        pipeline.set(this.#key('revoked', jti), '1', 'EX', ttl);
     }
     if (pipeline.length > 0) await pipeline.exec();
   }
@@ -190,5 +207,6 @@ function digest(parts: readonly string[]): string {
 }
 
 function assertTtl(ttlSeconds: number): void {
-  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw new TypeError(`ttl must be a positive integer number of seconds, got ${ttlSeconds}`);
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1)
+    throw new TypeError(`ttl must be a positive integer number of seconds, got ${ttlSeconds}`);
 }

@@ -68,7 +68,8 @@ export function createRedisClient(config: RedisConfig, logger: Logger, now: () =
     // Our own quit is not an outage: no warning, no record.
     if (closing) return;
     if (state === 'up') logger.info({ component: 'redis' }, 'redis up');
-    else if (state === 'down') logger.warn({ component: 'redis', err: lastError }, 'redis down: commands fail until it reconnects');
+    else if (state === 'down')
+      logger.warn({ component: 'redis', err: lastError }, 'redis down: commands fail until it reconnects');
     for (const l of listeners) {
       try {
         l(health);
@@ -84,18 +85,21 @@ export function createRedisClient(config: RedisConfig, logger: Logger, now: () =
   client.on('close', () => set('down'));
   client.on('end', () => set('down'));
   let pinging = false;
-  const probe = setInterval(() => {
-    // Only a connected client: while disconnected, ioredis's own events tell the state.
-    if (pinging || closing || client.status !== 'ready') return;
-    pinging = true;
-    client
-      .ping()
-      .then(
-        () => set('up'),
-        (err: unknown) => set('down', err instanceof Error ? err.message : String(err)),
-      )
-      .finally(() => (pinging = false));
-  }, Math.max(PING_EVERY_MS, config.commandTimeoutMs));
+  const probe = setInterval(
+    () => {
+      // Only a connected client: while disconnected, ioredis's own events tell the state.
+      if (pinging || closing || client.status !== 'ready') return;
+      pinging = true;
+      client
+        .ping()
+        .then(
+          () => set('up'),
+          (err: unknown) => set('down', err instanceof Error ? err.message : String(err)),
+        )
+        .finally(() => (pinging = false));
+    },
+    Math.max(PING_EVERY_MS, config.commandTimeoutMs),
+  );
   probe.unref();
   return {
     client,

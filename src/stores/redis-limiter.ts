@@ -11,7 +11,15 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { assertRateSpec } from '../policy/gcra.js';
-import { CONCURRENCY_RETRY_MS, LimiterUnavailableError, type AdmitRequest, type AdmitResult, type ConsumeResult, type RateLimiter, type RateSpec } from '../policy/rate-limit.js';
+import {
+  CONCURRENCY_RETRY_MS,
+  LimiterUnavailableError,
+  type AdmitRequest,
+  type AdmitResult,
+  type ConsumeResult,
+  type RateLimiter,
+  type RateSpec,
+} from '../policy/rate-limit.js';
 
 /**
  * KEYS: nr bucket keys, then nl lease-set keys. ARGV: nr, nl, then (periodMs, count, burst) per bucket — integers,
@@ -97,12 +105,18 @@ export class RedisLimiter implements RateLimiter {
 
   async consume(key: string, rate: RateSpec): Promise<ConsumeResult> {
     const r = await this.admit({ rates: [{ key, rate }], leases: [], leaseId: '-', leaseTtlMs: 1 });
-    return r.ok ? { ok: true, retryAfterMs: 0, remaining: r.remaining } : { ok: false, retryAfterMs: r.retryAfterMs, remaining: 0 };
+    return r.ok
+      ? { ok: true, retryAfterMs: 0, remaining: r.remaining }
+      : { ok: false, retryAfterMs: r.retryAfterMs, remaining: 0 };
   }
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
-    if (!Number.isSafeInteger(request.leaseTtlMs) || request.leaseTtlMs < 1) throw new TypeError('"leaseTtlMs" must be a positive integer');
-    const keys = [...request.rates.map((r) => this.#prefix + r.key), ...request.leases.map((l) => this.#prefix + l.key)];
+    if (!Number.isSafeInteger(request.leaseTtlMs) || request.leaseTtlMs < 1)
+      throw new TypeError('"leaseTtlMs" must be a positive integer');
+    const keys = [
+      ...request.rates.map((r) => this.#prefix + r.key),
+      ...request.leases.map((l) => this.#prefix + l.key),
+    ];
     const args: (string | number)[] = [request.rates.length, request.leases.length];
     for (const { rate } of request.rates) {
       assertRateSpec(rate);
@@ -113,7 +127,13 @@ export class RedisLimiter implements RateLimiter {
     let reply: unknown;
     try {
       try {
-        reply = await (this.#redis.evalsha as unknown as EvalFn).call(this.#redis, ADMIT_SHA, keys.length, ...keys, ...args);
+        reply = await (this.#redis.evalsha as unknown as EvalFn).call(
+          this.#redis,
+          ADMIT_SHA,
+          keys.length,
+          ...keys,
+          ...args,
+        );
       } catch (err) {
         if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
         reply = await (this.#redis.eval as unknown as EvalFn).call(this.#redis, ADMIT, keys.length, ...keys, ...args);

@@ -42,7 +42,8 @@ export class RedisSessionStore implements SessionStore {
     this.#prefix = opts.keyPrefix;
     this.#idleMs = opts.idleTimeoutMs;
     this.#unusedMs = opts.unusedTimeoutMs ?? opts.idleTimeoutMs;
-    if (!(this.#unusedMs > 0 && this.#unusedMs <= this.#idleMs)) throw new TypeError('unusedTimeoutMs must be positive and at most idleTimeoutMs');
+    if (!(this.#unusedMs > 0 && this.#unusedMs <= this.#idleMs))
+      throw new TypeError('unusedTimeoutMs must be positive and at most idleTimeoutMs');
   }
 
   #keys(jti: string): [revoked: string, seen: string] {
@@ -65,7 +66,14 @@ export class RedisSessionStore implements SessionStore {
 
   async touch(jti: string, expiresAt: number, now: number): Promise<SessionCheck> {
     const [revoked, seen] = this.#keys(jti);
-    const answer = await (this.#redis.eval as unknown as EvalFn).call(this.#redis, TOUCH, 2, revoked, seen, this.#ttl(this.#idleMs, expiresAt, now));
+    const answer = await (this.#redis.eval as unknown as EvalFn).call(
+      this.#redis,
+      TOUCH,
+      2,
+      revoked,
+      seen,
+      this.#ttl(this.#idleMs, expiresAt, now),
+    );
     if (answer === 'ok' || answer === 'revoked' || answer === 'idle') return answer;
     throw new Error(`unexpected session store answer ${typeof answer}`);
   }
@@ -77,8 +85,13 @@ export class RedisSessionStore implements SessionStore {
 
   async revoke(jti: string, expiresAt: number, now: number): Promise<void> {
     const [revoked, seen] = this.#keys(jti);
-    const results = await this.#redis.multi().set(revoked, '1', 'PX', Math.max(1, expiresAt - now)).del(seen).exec();
-    const failed = results === null ? new Error('session revocation aborted') : results.find(([err]) => err !== null)?.[0];
+    const results = await this.#redis
+      .multi()
+      .set(revoked, '1', 'PX', Math.max(1, expiresAt - now))
+      .del(seen)
+      .exec();
+    const failed =
+      results === null ? new Error('session revocation aborted') : results.find(([err]) => err !== null)?.[0];
     if (failed) throw failed;
   }
 }

@@ -20,7 +20,8 @@ export interface BreakerOptions {
 }
 
 /** Admitted: `probe` says whether this call is the half-open probe (its outcome decides the state). */
-export type Admission = { readonly ok: true; readonly probe: boolean } | { readonly ok: false; readonly retryAfterMs: number };
+export type Admission =
+  { readonly ok: true; readonly probe: boolean } | { readonly ok: false; readonly retryAfterMs: number };
 
 export interface BreakerSnapshot {
   state: BreakerState;
@@ -41,7 +42,8 @@ export class CircuitBreaker {
     /** Called on every transition, after the state has changed. */
     private readonly onTransition: (to: BreakerState, from: BreakerState) => void = () => undefined,
   ) {
-    if (!Number.isInteger(opts.failureThreshold) || opts.failureThreshold < 1) throw new TypeError('"failureThreshold" must be a positive integer');
+    if (!Number.isInteger(opts.failureThreshold) || opts.failureThreshold < 1)
+      throw new TypeError('"failureThreshold" must be a positive integer');
     if (!Number.isFinite(opts.openMs) || opts.openMs < 0) throw new TypeError('"openMs" must be a non-negative number');
   }
 

@@ -28,8 +28,10 @@ export class CallGate {
     private readonly opts: CallGateOptions,
     private readonly label: string,
   ) {
-    if (!Number.isInteger(opts.maxInFlight) || opts.maxInFlight < 1) throw new TypeError('"maxInFlight" must be a positive integer');
-    if (!Number.isInteger(opts.maxQueued) || opts.maxQueued < 0) throw new TypeError('"maxQueued" must be a non-negative integer');
+    if (!Number.isInteger(opts.maxInFlight) || opts.maxInFlight < 1)
+      throw new TypeError('"maxInFlight" must be a positive integer');
+    if (!Number.isInteger(opts.maxQueued) || opts.maxQueued < 0)
+      throw new TypeError('"maxQueued" must be a non-negative integer');
   }
 
   get inFlight(): number {
@@ -61,10 +63,17 @@ export class CallGate {
     }
     if (this.waiting.length >= this.opts.maxQueued) {
       return Promise.reject(
-        new GatewayError('GW_UPSTREAM_BUSY', { detail: `${this.label}: ${this.active} calls in flight (maxInFlight ${this.opts.maxInFlight}) and ${this.waiting.length} queued (maxQueued ${this.opts.maxQueued})` }),
+        new GatewayError('GW_UPSTREAM_BUSY', {
+          detail: `${this.label}: ${this.active} calls in flight (maxInFlight ${this.opts.maxInFlight}) and ${this.waiting.length} queued (maxQueued ${this.opts.maxQueued})`,
+        }),
       );
     }
-    if (cancel?.aborted) return Promise.reject(new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${this.label}: cancelled before a call slot was free` }));
+    if (cancel?.aborted)
+      return Promise.reject(
+        new GatewayError('GW_MCP_REQUEST_CANCELLED', {
+          detail: `${this.label}: cancelled before a call slot was free`,
+        }),
+      );
     return new Promise((resolve, reject) => {
       const waitMs = Math.max(0, Math.min(this.opts.queueTimeoutMs, maxWaitMs));
       const leave = (): void => {
@@ -83,10 +92,23 @@ export class CallGate {
           reject(err);
         },
       };
-      const timer = setTimeout(() => waiter.fail(new GatewayError('GW_UPSTREAM_BUSY', { detail: `${this.label}: no call slot within ${waitMs} ms (maxInFlight ${this.opts.maxInFlight})` })), waitMs);
+      const timer = setTimeout(
+        () =>
+          waiter.fail(
+            new GatewayError('GW_UPSTREAM_BUSY', {
+              detail: `${this.label}: no call slot within ${waitMs} ms (maxInFlight ${this.opts.maxInFlight})`,
+            }),
+          ),
+        waitMs,
+      );
       this.waiting.push(waiter);
       // Not aborted yet (checked above), so the listener cannot run before `removeListener` is assigned.
-      const removeListener = cancel?.onAbort(() => waiter.fail(new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${this.label}: cancelled while queued` }))) ?? noop;
+      const removeListener =
+        cancel?.onAbort(() =>
+          waiter.fail(
+            new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${this.label}: cancelled while queued` }),
+          ),
+        ) ?? noop;
     });
   }
 

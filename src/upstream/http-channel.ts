@@ -131,7 +131,9 @@ export class HttpChannel implements Channel {
   }
 
   private warnOversized(bytes: number, relatedId: number | undefined): void {
-    this.onwarn?.(relatedId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId: relatedId });
+    this.onwarn?.(
+      relatedId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId: relatedId },
+    );
   }
 
   /** Hand a message on; true when it is the response to `relatedId`. */
@@ -142,7 +144,11 @@ export class HttpChannel implements Channel {
   }
 
   /** Read an SSE answer until the response to `relatedId` arrives (or, for the GET stream, until it ends). */
-  private async readStream(body: ReadableStream<Uint8Array> | null, relatedId: number | undefined, controller: AbortController): Promise<void> {
+  private async readStream(
+    body: ReadableStream<Uint8Array> | null,
+    relatedId: number | undefined,
+    controller: AbortController,
+  ): Promise<void> {
     if (!body) return;
     let answered = false;
     // A message dropped from a POST's stream (oversized, not UTF-8, not JSON-RPC) fails that call at once
@@ -178,7 +184,8 @@ export class HttpChannel implements Channel {
       await reader.cancel().catch(() => undefined);
     }
     if (failed) throw new Error('the response stream carried a message the gateway cannot use');
-    if (relatedId !== undefined && !answered && !this.closed) throw new Error('upstream closed the response stream before answering');
+    if (relatedId !== undefined && !answered && !this.closed)
+      throw new Error('upstream closed the response stream before answering');
   }
 
   setProtocolVersion(version: string): void {
@@ -193,7 +200,12 @@ export class HttpChannel implements Channel {
     this.getStream = controller;
     const run = async (): Promise<boolean> => {
       const sent = this.sessionId;
-      const res = await fetch(this.config.url, { method: 'GET', headers: this.headers(undefined, 'text/event-stream'), signal: controller.signal, redirect: 'error' });
+      const res = await fetch(this.config.url, {
+        method: 'GET',
+        headers: this.headers(undefined, 'text/event-stream'),
+        signal: controller.signal,
+        redirect: 'error',
+      });
       if (res.status === 404 && this.getStreamOpened && sent !== undefined && sent === this.sessionId) {
         // The upstream forgot our session (it restarted: transports §Session Management). Said now, so the owner
         // starts a new one — not at the next call, which may be long after its tools or resources changed.
@@ -222,8 +234,15 @@ export class HttpChannel implements Channel {
         if (this.closed || controller.signal.aborted) return;
         // Unreachable (restarting, say): tried again for as long as the channel is open, at most every 30 s, so a
         // restarted upstream is found (the 404 above) without waiting for a call. Warned a few times, not forever.
-        if (attempt < GET_RETRY_WARNINGS) this.onwarn?.({ kind: 'stream', detail: `GET stream failed: ${err instanceof Error ? err.message : String(err)}${attempt === GET_RETRY_WARNINGS - 1 ? ' (retrying every 30 s, quietly)' : ''}` });
-        setTimeout(() => this.openGetStream(attempt + 1), Math.min(GET_RETRY_MAX_MS, 1000 * 2 ** Math.min(attempt, 15))).unref();
+        if (attempt < GET_RETRY_WARNINGS)
+          this.onwarn?.({
+            kind: 'stream',
+            detail: `GET stream failed: ${err instanceof Error ? err.message : String(err)}${attempt === GET_RETRY_WARNINGS - 1 ? ' (retrying every 30 s, quietly)' : ''}`,
+          });
+        setTimeout(
+          () => this.openGetStream(attempt + 1),
+          Math.min(GET_RETRY_MAX_MS, 1000 * 2 ** Math.min(attempt, 15)),
+        ).unref();
       });
   }
 

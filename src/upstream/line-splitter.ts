@@ -99,7 +99,9 @@ export function findResponseId(head: string, tail: string): number | undefined {
   // A request from the upstream (e.g. a huge sampling/createMessage) carries a top-level id too, but from the
   // upstream's id space: taking it for a response would fail an unrelated call of ours that shares the number.
   if (REQUEST_HEAD.test(head) || REQUEST_TAIL.test(tail)) return undefined;
-  const last = /"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/.exec(tail) ?? /,\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/.exec(tail);
+  const last =
+    /"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/.exec(tail) ??
+    /,\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/.exec(tail);
   if (last?.[1] !== undefined) return Number(last[1]);
   const first = /^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(\d{1,15})\s*,/.exec(head);
   if (first?.[1] !== undefined) return Number(first[1]);

@@ -110,7 +110,11 @@ export class ManagedUpstream {
         // Listings refused while it was open (a reconnect's refresh among them) are fetched again now.
         if (to === 'closed' && this.stateValue === 'ready') queueMicrotask(() => hooks.ready(this.name));
       },
-      onRetry: (method, attempt, delayMs, err) => logger.debug({ upstream: this.name, method, attempt, delayMs, err: err.detail ?? err.code }, 'retrying an idempotent upstream call'),
+      onRetry: (method, attempt, delayMs, err) =>
+        logger.debug(
+          { upstream: this.name, method, attempt, delayMs, err: err.detail ?? err.code },
+          'retrying an idempotent upstream call',
+        ),
     });
   }
 
@@ -170,14 +174,23 @@ export class ManagedUpstream {
   private async connect(): Promise<void> {
     const { config, logger } = this.opts;
     const channel = (this.opts.channelFactory ?? defaultChannel)(config);
-    const peer = new RpcPeer(channel, `upstream ${this.name}`, {
-      onRequest: (request, origin) => this.opts.hooks.relay(this.name, request, origin),
-      onNotification: (notification, origin) => this.opts.hooks.notification(this.name, notification, origin),
-      onWarning: (w) => this.warn(w),
-    }, this.opts.secrets ?? NO_SECRETS);
+    const peer = new RpcPeer(
+      channel,
+      `upstream ${this.name}`,
+      {
+        onRequest: (request, origin) => this.opts.hooks.relay(this.name, request, origin),
+        onNotification: (notification, origin) => this.opts.hooks.notification(this.name, notification, origin),
+        onWarning: (w) => this.warn(w),
+      },
+      this.opts.secrets ?? NO_SECRETS,
+    );
     let settled = false;
     channel.onclose = (err) => {
-      peer.failAll(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: connection closed${err ? `: ${err.message}` : ''}` }));
+      peer.failAll(
+        new GatewayError('GW_UPSTREAM_UNAVAILABLE', {
+          detail: `upstream ${this.name}: connection closed${err ? `: ${err.message}` : ''}`,
+        }),
+      );
       const current = this.peer === peer;
       if (current) this.peer = undefined;
       if (this.closing) return;
@@ -195,7 +208,11 @@ export class ManagedUpstream {
       const timeoutMs = this.opts.initializeTimeoutMs ?? INITIALIZE_TIMEOUT_MS;
       const result = await peer.request(
         'initialize',
-        { protocolVersion: UPSTREAM_PROTOCOL_VERSIONS[0], capabilities: this.opts.clientCapabilities(), clientInfo: this.opts.clientInfo },
+        {
+          protocolVersion: UPSTREAM_PROTOCOL_VERSIONS[0],
+          capabilities: this.opts.clientCapabilities(),
+          clientInfo: this.opts.clientInfo,
+        },
         { timeoutMs, maxTotalTimeoutMs: timeoutMs },
       );
       const info = parseInitializeResult(result);
@@ -207,12 +224,16 @@ export class ManagedUpstream {
       this.infoValue = info;
       this.attempts = 0;
       this.setState('ready');
-      logger.info({ upstream: this.name, protocolVersion: info.protocolVersion, server: info.serverInfo.name }, 'upstream ready');
+      logger.info(
+        { upstream: this.name, protocolVersion: info.protocolVersion, server: info.serverInfo.name },
+        'upstream ready',
+      );
       this.opts.hooks.ready(this.name);
     } catch (err) {
       settled = true;
       await channel.close().catch(() => undefined);
-      const detail = err instanceof GatewayError ? (err.detail ?? err.code) : err instanceof Error ? err.message : String(err);
+      const detail =
+        err instanceof GatewayError ? (err.detail ?? err.code) : err instanceof Error ? err.message : String(err);
       if (!this.closing) this.connectionLost(`connect failed: ${detail}`);
       throw new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: ${detail}`, cause: err });
     }
@@ -277,12 +298,16 @@ export class ManagedUpstream {
     }
     // Through the breaker, the call gate and (idempotent reads only) retries: see resilience.ts.
     return this.resilience.call(method, params, opts, {
-      notReady: () => ((this.peer !== undefined || this.renewing !== undefined) && this.stateValue === 'ready' ? undefined : this.stateValue),
+      notReady: () =>
+        (this.peer !== undefined || this.renewing !== undefined) && this.stateValue === 'ready'
+          ? undefined
+          : this.stateValue,
       whenReady: (maxMs, cancel) => this.whenReady(maxMs, cancel),
       send: (o) => {
         // Between a 404 and the new upstream session there is no peer for a moment; this call was sent nowhere
         // yet, so it waits for the new session (within its own timeout, or until cancelled) rather than fail.
-        if (this.peer === undefined && this.renewing !== undefined) return this.settled(this.renewing, o).then(() => this.sendNow(method, params, o));
+        if (this.peer === undefined && this.renewing !== undefined)
+          return this.settled(this.renewing, o).then(() => this.sendNow(method, params, o));
         return this.sendNow(method, params, o);
       },
     });
@@ -290,7 +315,10 @@ export class ManagedUpstream {
 
   private sendNow(method: string, params: JsonObject | undefined, o: CallOptions): Promise<JsonObject> {
     const peer = this.peer;
-    if (!peer) return Promise.reject(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name} is ${this.stateValue}` }));
+    if (!peer)
+      return Promise.reject(
+        new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name} is ${this.stateValue}` }),
+      );
     const call = peer.request(method, params, o);
     // Only an HTTP upstream can forget our session (stdio has none): no extra promise per call on stdio.
     if (this.config.transport === 'stdio') return call;
@@ -314,11 +342,24 @@ export class ManagedUpstream {
    * start a new session now — not after the reconnect backoff — and send the call once more. Only the call that
    * got the 404 is sent again; others in flight on the old session fail as before (they may have run).
    */
-  private async renewSession(err: unknown, stale: RpcPeer, opts: CallOptions, again: (peer: RpcPeer) => Promise<JsonObject>): Promise<JsonObject> {
-    if (!(err instanceof GatewayError) || !(err.cause instanceof UpstreamSessionExpired) || this.closing || opts.cancel?.aborted) throw err;
+  private async renewSession(
+    err: unknown,
+    stale: RpcPeer,
+    opts: CallOptions,
+    again: (peer: RpcPeer) => Promise<JsonObject>,
+  ): Promise<JsonObject> {
+    if (
+      !(err instanceof GatewayError) ||
+      !(err.cause instanceof UpstreamSessionExpired) ||
+      this.closing ||
+      opts.cancel?.aborted
+    )
+      throw err;
     if (this.peer === stale) {
       this.peer = undefined;
-      stale.failAll(new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: session expired upstream` }));
+      stale.failAll(
+        new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: session expired upstream` }),
+      );
       void stale.channel.close().catch(() => undefined);
       this.opts.logger.info({ upstream: this.name }, 'upstream session expired; starting a new one');
     }
@@ -362,9 +403,13 @@ export class ManagedUpstream {
     let cursor: string | undefined;
     const { timeoutMs, maxTotalTimeoutMs } = this.opts.config;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const result = await this.request(LIST_METHOD[kind], cursor === undefined ? {} : { cursor }, { timeoutMs, maxTotalTimeoutMs });
+      const result = await this.request(LIST_METHOD[kind], cursor === undefined ? {} : { cursor }, {
+        timeoutMs,
+        maxTotalTimeoutMs,
+      });
       const list = result[kind];
-      if (Array.isArray(list)) for (const item of list) if (isJsonObject(item) && items.length < MAX_ITEMS) items.push(item);
+      if (Array.isArray(list))
+        for (const item of list) if (isJsonObject(item) && items.length < MAX_ITEMS) items.push(item);
       const next = result.nextCursor;
       if (typeof next !== 'string' || next === '' || seen.has(next)) return items;
       seen.add(next);
@@ -390,7 +435,9 @@ export class ManagedUpstream {
 function parseInitializeResult(result: JsonObject): UpstreamInfo {
   const version = result.protocolVersion;
   if (typeof version !== 'string' || !(UPSTREAM_PROTOCOL_VERSIONS as readonly string[]).includes(version)) {
-    throw new GatewayError('GW_UPSTREAM_PROTOCOL', { detail: `unsupported protocol version ${JSON.stringify(version)}` });
+    throw new GatewayError('GW_UPSTREAM_PROTOCOL', {
+      detail: `unsupported protocol version ${JSON.stringify(version)}`,
+    });
   }
   const capabilities = isJsonObject(result.capabilities) ? result.capabilities : {};
   const serverInfo = isJsonObject(result.serverInfo) ? result.serverInfo : {};

@@ -66,7 +66,12 @@ export class Resilience {
     return s;
   }
 
-  async call(method: string, params: JsonObject | undefined, opts: CallOptions, target: AttemptTarget): Promise<JsonObject> {
+  async call(
+    method: string,
+    params: JsonObject | undefined,
+    opts: CallOptions,
+    target: AttemptTarget,
+  ): Promise<JsonObject> {
     const deadline = this.now() + opts.maxTotalTimeoutMs;
     const { retry } = this.opts.config;
     const attempts = retry.attempts > 1 && isIdempotent(method, params, this.matchers) ? retry.attempts : 1;
@@ -76,21 +81,32 @@ export class Resilience {
       try {
         return await this.once(method, opts, deadline, target);
       } catch (err) {
-        if (!(err instanceof GatewayError) || attempt >= attempts || !isTransient(err) || opts.cancel?.aborted) throw err;
+        if (!(err instanceof GatewayError) || attempt >= attempts || !isTransient(err) || opts.cancel?.aborted)
+          throw err;
         const delay = backoffDelay(retry.backoffMs, attempt);
         if (deadline - this.now() < delay + MIN_ATTEMPT_MS) throw err;
         this.opts.onRetry?.(method, attempt + 1, delay, err);
-        if (!(await pause(delay, opts.cancel))) throw new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${this.opts.label}: ${method} cancelled while waiting to retry`, cause: err });
+        if (!(await pause(delay, opts.cancel)))
+          throw new GatewayError('GW_MCP_REQUEST_CANCELLED', {
+            detail: `${this.opts.label}: ${method} cancelled while waiting to retry`,
+            cause: err,
+          });
         // A crashed stdio upstream is being restarted: the retry waits for it (within the deadline) rather than fail at once.
-        if (target.whenReady && target.notReady() !== undefined) await target.whenReady(deadline - this.now() - MIN_ATTEMPT_MS, opts.cancel);
-        if (opts.cancel?.aborted) throw new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${this.opts.label}: ${method} cancelled while waiting to retry`, cause: err });
+        if (target.whenReady && target.notReady() !== undefined)
+          await target.whenReady(deadline - this.now() - MIN_ATTEMPT_MS, opts.cancel);
+        if (opts.cancel?.aborted)
+          throw new GatewayError('GW_MCP_REQUEST_CANCELLED', {
+            detail: `${this.opts.label}: ${method} cancelled while waiting to retry`,
+            cause: err,
+          });
       }
     }
   }
 
   private async once(method: string, opts: CallOptions, deadline: number, target: AttemptTarget): Promise<JsonObject> {
     const why = target.notReady();
-    if (why !== undefined) throw new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `${this.opts.label} is ${why}` });
+    if (why !== undefined)
+      throw new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `${this.opts.label} is ${why}` });
     const admission = this.breaker?.admit() ?? { ok: true, probe: false };
     if (!admission.ok) {
       throw new GatewayError('GW_UPSTREAM_CIRCUIT_OPEN', {
@@ -113,11 +129,17 @@ export class Resilience {
     if (remaining <= 0 || lost !== undefined) {
       release();
       this.breaker?.release(probe);
-      if (lost !== undefined) throw new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `${this.opts.label} is ${lost}` });
-      throw new GatewayError('GW_UPSTREAM_TIMEOUT', { detail: `${this.opts.label}: ${method} spent its whole deadline waiting` });
+      if (lost !== undefined)
+        throw new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `${this.opts.label} is ${lost}` });
+      throw new GatewayError('GW_UPSTREAM_TIMEOUT', {
+        detail: `${this.opts.label}: ${method} spent its whole deadline waiting`,
+      });
     }
     // Usually nothing was spent yet (no queue, first try): the caller's options go as they are, without a copy.
-    const attemptOpts: CallOptions = remaining >= opts.maxTotalTimeoutMs ? opts : { ...opts, timeoutMs: Math.min(opts.timeoutMs, remaining), maxTotalTimeoutMs: remaining };
+    const attemptOpts: CallOptions =
+      remaining >= opts.maxTotalTimeoutMs
+        ? opts
+        : { ...opts, timeoutMs: Math.min(opts.timeoutMs, remaining), maxTotalTimeoutMs: remaining };
     try {
       const result = await target.send(attemptOpts);
       this.breaker?.success(probe);
@@ -152,7 +174,8 @@ export class Resilience {
     }
     if (err.code === 'GW_UPSTREAM_TIMEOUT' && shortened) breaker.release(probe);
     else if (isTransient(err)) breaker.failure(probe);
-    else if (err.code === 'GW_MCP_REQUEST_CANCELLED' || err.code === 'GW_UPSTREAM_RESPONSE_TOO_LARGE') breaker.release(probe);
+    else if (err.code === 'GW_MCP_REQUEST_CANCELLED' || err.code === 'GW_UPSTREAM_RESPONSE_TOO_LARGE')
+      breaker.release(probe);
     else breaker.success(probe); // a JSON-RPC error answer: the upstream is alive
   }
 }

@@ -14,7 +14,14 @@ export interface RetryOptions {
  * MCP requests that only read (MCP server/tools, server/resources, server/prompts): sending one twice changes
  * nothing. `completion/complete` and subscriptions are left out on purpose: they are not worth the doubt.
  */
-const READ_METHODS: ReadonlySet<string> = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'resources/read', 'prompts/list', 'prompts/get']);
+const READ_METHODS: ReadonlySet<string> = new Set([
+  'tools/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'prompts/list',
+  'prompts/get',
+]);
 
 /**
  * Whether a request may be sent again after a failure that left its fate unknown. Only reads and the tools the

@@ -90,7 +90,10 @@ export class RpcPeer {
 
   request(method: string, params: JsonObject | undefined, opts: CallOptions): Promise<JsonObject> {
     if (this.closedError) return Promise.reject(this.closedError);
-    if (opts.cancel?.aborted) return Promise.reject(new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${method} cancelled before sending` }));
+    if (opts.cancel?.aborted)
+      return Promise.reject(
+        new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${method} cancelled before sending` }),
+      );
     const id = this.nextId++;
     let outParams = params;
     if (opts.onProgress) {
@@ -107,11 +110,17 @@ export class RpcPeer {
       const meta = isJsonObject(outParams?._meta) ? outParams._meta : {};
       outParams = { ...(outParams ?? {}), _meta: { ...meta, traceparent: opts.traceparent } };
     }
-    const message: JsonRpcRequest = outParams === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params: outParams };
+    const message: JsonRpcRequest =
+      outParams === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params: outParams };
 
     return new Promise<JsonObject>((resolve, reject) => {
       const now = Date.now();
-      const onAbort = (): void => this.cancel(id, 'cancelled by client', new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${method} cancelled by client` }));
+      const onAbort = (): void =>
+        this.cancel(
+          id,
+          'cancelled by client',
+          new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${method} cancelled by client` }),
+        );
       const removeListener = opts.cancel?.onAbort(onAbort);
       const entry: Pending = {
         id,
@@ -127,14 +136,21 @@ export class RpcPeer {
       this.pending.set(id, entry);
       const ctx = opts.traceparent === undefined ? undefined : { traceparent: opts.traceparent };
       this.channel.send(message, ctx).catch((err: unknown) => {
-        this.settle(id, new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `${this.label}: send ${method} failed: ${describe(err)}`, cause: err }));
+        this.settle(
+          id,
+          new GatewayError('GW_UPSTREAM_UNAVAILABLE', {
+            detail: `${this.label}: send ${method} failed: ${describe(err)}`,
+            cause: err,
+          }),
+        );
       });
     });
   }
 
   notify(method: string, params?: JsonObject): void {
     if (this.closedError) return;
-    const message: JsonRpcNotification = params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
+    const message: JsonRpcNotification =
+      params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
     this.channel.send(message).catch(() => undefined);
   }
 
@@ -147,7 +163,13 @@ export class RpcPeer {
   private onTimeout(id: number): void {
     const entry = this.pending.get(id);
     if (!entry) return;
-    this.cancel(id, 'timeout', new GatewayError('GW_UPSTREAM_TIMEOUT', { detail: `${this.label}: ${entry.method} timed out after ${entry.timeoutMs} ms` }));
+    this.cancel(
+      id,
+      'timeout',
+      new GatewayError('GW_UPSTREAM_TIMEOUT', {
+        detail: `${this.label}: ${entry.method} timed out after ${entry.timeoutMs} ms`,
+      }),
+    );
   }
 
   /** Cancel one call upstream (MCP utilities/cancellation: the notification names our own id). */

@@ -100,7 +100,13 @@ export class SseChannel implements Channel {
     if (this.closed || !this.endpoint) throw new Error('channel not connected');
     const headers: Record<string, string> = { ...this.baseHeaders, 'content-type': 'application/json' };
     if (ctx?.traceparent !== undefined) headers.traceparent = ctx.traceparent;
-    const res = await fetch(this.endpoint, { method: 'POST', headers, body: JSON.stringify(message), redirect: 'error', signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(this.endpoint, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(message),
+      redirect: 'error',
+      signal: AbortSignal.timeout(30_000),
+    });
     await res.body?.cancel();
     if (!res.ok) throw new Error(`SSE upstream answered HTTP ${res.status} to a POST`);
   }

@@ -19,7 +19,8 @@ export function childEnvironment(config: StdioUpstreamConfig, parentEnv: NodeJS.
     const v = parentEnv[name];
     if (v !== undefined) env[name] = v;
   }
-  for (const [name, value] of Object.entries(config.env)) env[name] = typeof value === 'string' ? value : value.reveal();
+  for (const [name, value] of Object.entries(config.env))
+    env[name] = typeof value === 'string' ? value : value.reveal();
   return env;
 }
 
@@ -81,14 +82,18 @@ export class StdioChannel implements Channel {
       // 'close' (not 'exit'): stdout is drained by then, so a last response is not lost.
       child.once('close', (code, signal) => {
         const expected = this.closing;
-        this.onclose?.(expected ? undefined : new Error(`process exited (code ${code ?? 'none'}, signal ${signal ?? 'none'})`));
+        this.onclose?.(
+          expected ? undefined : new Error(`process exited (code ${code ?? 'none'}, signal ${signal ?? 'none'})`),
+        );
       });
 
       const stdout = new LineSplitter(this.config.maxMessageBytes, {
         line: (bytes) => this.handleLine(bytes),
         oversized: (bytes, head, tail) => {
           const responseId = findResponseId(head, tail);
-          this.onwarn?.(responseId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId });
+          this.onwarn?.(
+            responseId === undefined ? { kind: 'oversized', bytes } : { kind: 'oversized', bytes, responseId },
+          );
         },
       });
       child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));

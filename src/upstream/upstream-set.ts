@@ -51,7 +51,11 @@ export class UpstreamSet {
   private readonly ready = new Map<string, Set<ManagedUpstream>>();
 
   constructor(private readonly opts: UpstreamSetOptions) {
-    for (const config of opts.configs) this.shared.set(config.name, this.create(config, () => this.declarable(config.name)));
+    for (const config of opts.configs)
+      this.shared.set(
+        config.name,
+        this.create(config, () => this.declarable(config.name)),
+      );
   }
 
   private declarable(name: string): JsonObject {
@@ -102,17 +106,20 @@ export class UpstreamSet {
     let instance = mine.get(name);
     if (!instance) {
       const created = this.create(shared.config, () => commonCapabilities(clientCapabilities, this.declarable(name)));
-      instance = created.start().then(() => {
-        if (this.perSession.get(sessionKey) !== mine) return created; // released while starting
-        const set = this.ready.get(sessionKey) ?? new Set();
-        set.add(created);
-        this.ready.set(sessionKey, set);
-        return created;
-      }, (err: unknown) => {
-        mine.delete(name);
-        void created.close();
-        throw err;
-      });
+      instance = created.start().then(
+        () => {
+          if (this.perSession.get(sessionKey) !== mine) return created; // released while starting
+          const set = this.ready.get(sessionKey) ?? new Set();
+          set.add(created);
+          this.ready.set(sessionKey, set);
+          return created;
+        },
+        (err: unknown) => {
+          mine.delete(name);
+          void created.close();
+          throw err;
+        },
+      );
       mine.set(name, instance);
     }
     return instance;
@@ -122,7 +129,7 @@ export class UpstreamSet {
   runningForSession(sessionKey: string): ManagedUpstream[] {
     const mine = this.perSession.get(sessionKey);
     if (!mine) return [];
-    return [...this.ready.get(sessionKey) ?? []].filter((u) => u.state === 'ready');
+    return [...(this.ready.get(sessionKey) ?? [])].filter((u) => u.state === 'ready');
   }
 
   /** The session ended: stop its own upstream processes. */
@@ -137,7 +144,15 @@ export class UpstreamSet {
   health(): UpstreamHealth[] {
     return [...this.shared.values()].map((u) => {
       const calls = u.calls;
-      const h: UpstreamHealth = { name: u.name, transport: u.config.transport, mode: u.config.mode, required: u.config.required, state: u.state, inFlight: calls.inFlight, queued: calls.queued };
+      const h: UpstreamHealth = {
+        name: u.name,
+        transport: u.config.transport,
+        mode: u.config.mode,
+        required: u.config.required,
+        state: u.state,
+        inFlight: calls.inFlight,
+        queued: calls.queued,
+      };
       if (calls.breaker) h.breaker = calls.breaker;
       if (u.info) h.protocolVersion = u.info.protocolVersion;
       if (u.config.mode === 'per-session') {
@@ -160,7 +175,11 @@ export class UpstreamSet {
  * What a shared upstream is told its client can do, at most: everything the gateway can relay to *some* client.
  * Whether the client a given request belongs to can do it is checked per request when it is relayed.
  */
-const RELAYABLE_CAPABILITIES: JsonObject = Object.freeze({ sampling: {}, elicitation: { form: {}, url: {} }, roots: {} });
+const RELAYABLE_CAPABILITIES: JsonObject = Object.freeze({
+  sampling: {},
+  elicitation: { form: {}, url: {} },
+  roots: {},
+});
 
 /**
  * A per-session upstream sees its client's own declaration, narrowed to what may be declared to it. Elicitation
@@ -168,7 +187,8 @@ const RELAYABLE_CAPABILITIES: JsonObject = Object.freeze({ sampling: {}, elicita
  */
 export function commonCapabilities(client: JsonObject, declarable: JsonObject): JsonObject {
   const out: JsonObject = {};
-  for (const key of ['sampling', 'roots'] as const) if (client[key] !== undefined && declarable[key] !== undefined) out[key] = client[key];
+  for (const key of ['sampling', 'roots'] as const)
+    if (client[key] !== undefined && declarable[key] !== undefined) out[key] = client[key];
   const mine = client.elicitation;
   const may = declarable.elicitation;
   if (isJsonObject(mine) && isJsonObject(may)) {

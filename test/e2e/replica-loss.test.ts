@@ -72,7 +72,10 @@ describeNginx('replica loss behind nginx', () => {
       await waitFor(
         `replica ${i} ready on ${ports[i]}`,
         async () => {
-          if (run.proc.exitCode !== null) throw new Error(`replica ${i} exited ${run.proc.exitCode}: ${run.stderr.join('')}${run.stdout.join('').slice(-2000)}`);
+          if (run.proc.exitCode !== null)
+            throw new Error(
+              `replica ${i} exited ${run.proc.exitCode}: ${run.stderr.join('')}${run.stdout.join('').slice(-2000)}`,
+            );
           const res = await fetch(`http://127.0.0.1:${ports[i]}/readyz`).catch(() => undefined);
           return res?.status === 200;
         },
@@ -168,8 +171,15 @@ describeNginx('replica loss behind nginx', () => {
       const endpoint = new URL(`${nginx.url}/mcp`);
       const clients: { client: Client; transport: StreamableHTTPClientTransport; sessionAtStart: string }[] = [];
       for (let k = 0; k < CLIENTS; k++) {
-        const token = await devKey.mint({ sub: `agent-${k}`, scopes: [], audience: endpoint.href, issuer: 'urn:gatehouse:dev' });
-        const transport = new StreamableHTTPClientTransport(endpoint, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+        const token = await devKey.mint({
+          sub: `agent-${k}`,
+          scopes: [],
+          audience: endpoint.href,
+          issuer: 'urn:gatehouse:dev',
+        });
+        const transport = new StreamableHTTPClientTransport(endpoint, {
+          requestInit: { headers: { Authorization: `Bearer ${token}` } },
+        });
         const client = new Client({ name: `agent-${k}`, version: '1.0.0' });
         client.onerror = () => undefined; // the GET stream to the killed replica breaks; the SDK reconnects it
         await client.connect(transport);
@@ -205,7 +215,8 @@ describeNginx('replica loss behind nginx', () => {
         const downSince = Date.now();
         await waitFor(
           'every client tried the survivors',
-          () => clients.every((_, k) => (okWhileDown.get(k) ?? 0) > 0 || (triedWhileDown.get(k) ?? 0) >= CALLS_WHILE_DOWN),
+          () =>
+            clients.every((_, k) => (okWhileDown.get(k) ?? 0) > 0 || (triedWhileDown.get(k) ?? 0) >= CALLS_WHILE_DOWN),
           120_000,
           10,
         );
@@ -231,8 +242,7 @@ describeNginx('replica loss behind nginx', () => {
           if (typeof data?.retryAfterMs === 'number') {
             rateLimited.push(message);
             if (during !== 'after') rateLimitedEarly.push(message);
-          }
-          else failed.push({ message, error: String(err) });
+          } else failed.push({ message, error: String(err) });
         } finally {
           answered++;
           if (during === 'down') triedWhileDown.set(k, (triedWhileDown.get(k) ?? 0) + 1);
@@ -271,7 +281,7 @@ describeNginx('replica loss behind nginx', () => {
       // No accepted call lost, none duplicated.
       const reached = readRecord(recordFile)
         .filter((l) => l.method === 'tools/call' && (l.params as { name?: string } | undefined)?.name === 'echo')
-        .map((l) => ((l.params as { arguments?: { text?: string } }).arguments?.text ?? ''));
+        .map((l) => (l.params as { arguments?: { text?: string } }).arguments?.text ?? '');
       const counts = new Map<string, number>();
       for (const m of reached) counts.set(m, (counts.get(m) ?? 0) + 1);
       for (const m of ok) expect(counts.get(m), `${m} reached the upstream once`).toBe(1);

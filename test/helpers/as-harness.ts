@@ -19,7 +19,11 @@ import type { SafeFetcher } from '../../src/auth/as/safe-fetch.js';
 import type { AsStore } from '../../src/stores/as-store.js';
 import { MemoryAsStore } from '../../src/stores/memory-as-store.js';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
 import { startOidcIdp, type TestIdp } from './oidc-idp.js';
 
 export const SCOPES = ['mcp:tools', 'mcp:admin', 'mcp:read'];
@@ -70,7 +74,10 @@ export async function startAs(opts: AsHarnessOptions = {}): Promise<AsHarness> {
   const idp =
     opts.idp === false
       ? undefined
-      : await startOidcIdp({ redirectUris: [`${issuer}/authorize/callback`], users: opts.users ?? { alice: { groups: ['engineering'] } } });
+      : await startOidcIdp({
+          redirectUris: [`${issuer}/authorize/callback`],
+          users: opts.users ?? { alice: { groups: ['engineering'] } },
+        });
 
   const as: BuiltinAsConfig = {
     issuer,
@@ -97,7 +104,10 @@ export async function startAs(opts: AsHarnessOptions = {}): Promise<AsHarness> {
   const config = testConfig(resource, issuer, as);
 
   const logs: LogLine[] = [];
-  const logger: Logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
+  const logger: Logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) },
+  );
   const store = opts.store ?? new MemoryAsStore();
 
   const app = Fastify({
@@ -108,7 +118,12 @@ export async function startAs(opts: AsHarnessOptions = {}): Promise<AsHarness> {
     },
   });
   // RFC 9728 for the MCP endpoint (the edge serves the real one; this app has only the AS).
-  const prm = { resource, authorization_servers: [issuer], scopes_supported: SCOPES, bearer_methods_supported: ['header'] };
+  const prm = {
+    resource,
+    authorization_servers: [issuer],
+    scopes_supported: SCOPES,
+    bearer_methods_supported: ['header'],
+  };
   app.get('/.well-known/oauth-protected-resource/mcp', async () => prm);
   app.get('/.well-known/oauth-protected-resource', async () => prm);
   const server = await registerAuthorizationServer(app, {
@@ -184,17 +199,38 @@ export function pkcePair(): { verifier: string; challenge: string } {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
-export async function postForm(url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form).toString() });
+export async function postForm(
+  url: string,
+  form: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form).toString(),
+  });
   const text = await res.text();
-  return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>), headers: res.headers };
+  return {
+    status: res.status,
+    body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+    headers: res.headers,
+  };
 }
 
-export async function registerClient(issuer: string, redirectUri: string, extra: Record<string, unknown> = {}): Promise<string> {
+export async function registerClient(
+  issuer: string,
+  redirectUri: string,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   const res = await fetch(`${issuer}/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ client_name: 'Test client', redirect_uris: [redirectUri], token_endpoint_auth_method: 'none', ...extra }),
+    body: JSON.stringify({
+      client_name: 'Test client',
+      redirect_uris: [redirectUri],
+      token_endpoint_auth_method: 'none',
+      ...extra,
+    }),
   });
   if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { client_id: string }).client_id;
@@ -209,8 +245,7 @@ export function authorizeUrl(issuer: string, params: Record<string, string | und
 // ─── a small browser ─────────────────────────────────────────────────────────────────────────────────────
 
 export type BrowserOutcome =
-  | { kind: 'redirect'; location: URL }
-  | { kind: 'page'; status: number; html: string; url: string; headers: Headers };
+  { kind: 'redirect'; location: URL } | { kind: 'page'; status: number; html: string; url: string; headers: Headers };
 
 /**
  * Follows redirects by hand (`redirect: 'manual'`), keeps cookies per host, and fills in the forms it knows:
@@ -237,12 +272,14 @@ export class Browser {
       }
       const html = await res.text();
       const form = parseForm(html, current);
-      if (res.status !== 200 || form === undefined) return { kind: 'page', status: res.status, html, url: current, headers: res.headers };
+      if (res.status !== 200 || form === undefined)
+        return { kind: 'page', status: res.status, html, url: current, headers: res.headers };
       let fields: Record<string, string>;
       if (/name="login"/.test(html)) fields = { ...form.fields, login: this.opts.login, password: 'any-password' };
       else if (form.fields.prompt === 'consent') fields = form.fields;
       else if ('csrf' in form.fields) {
-        if (this.opts.consent === undefined) return { kind: 'page', status: res.status, html, url: current, headers: res.headers };
+        if (this.opts.consent === undefined)
+          return { kind: 'page', status: res.status, html, url: current, headers: res.headers };
         fields = { ...form.fields, decision: this.opts.consent };
       } else return { kind: 'page', status: res.status, html, url: current, headers: res.headers };
       current = form.action;
@@ -258,7 +295,12 @@ export class Browser {
     const headers: Record<string, string> = {};
     if (cookies !== '') headers.cookie = cookies;
     if (form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const res = await fetch(url, { method, redirect: 'manual', headers, ...(form !== undefined ? { body: new URLSearchParams(form).toString() } : {}) });
+    const res = await fetch(url, {
+      method,
+      redirect: 'manual',
+      headers,
+      ...(form !== undefined ? { body: new URLSearchParams(form).toString() } : {}),
+    });
     const jar = this.#jar.get(u.host) ?? new Map<string, string>();
     for (const line of res.headers.getSetCookie()) {
       const [pair, ...attrs] = line.split(';');
@@ -275,7 +317,12 @@ export class Browser {
 }
 
 function decodeEntities(s: string): string {
-  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 export function parseForm(html: string, base: string): { action: string; fields: Record<string, string> } | undefined {

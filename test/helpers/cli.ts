@@ -36,7 +36,10 @@ export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Cli
 }
 
 /** Wait for a run to end (SIGKILL after `timeoutMs`). */
-export async function finished(run: CliRun, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function finished(
+  run: CliRun,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const timer = setTimeout(() => run.proc.kill('SIGKILL'), timeoutMs);
   const code = await run.exited;
   clearTimeout(timer);

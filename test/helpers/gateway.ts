@@ -6,7 +6,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport, type StreamableHTTPClientTransportOptions } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  StreamableHTTPClientTransport,
+  type StreamableHTTPClientTransportOptions,
+} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { pino, type Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
@@ -48,12 +51,18 @@ export interface TestGateway extends AsyncDisposable {
   logs: LogLine[];
   dir: string;
   /** `transport` options go to the SDK transport as they are (e.g. `requestInit` headers a real client would send). */
-  client(opts?: { capabilities?: ClientCapabilities; name?: string; transport?: StreamableHTTPClientTransportOptions }): Promise<Client>;
+  client(opts?: {
+    capabilities?: ClientCapabilities;
+    name?: string;
+    transport?: StreamableHTTPClientTransportOptions;
+  }): Promise<Client>;
   /**
    * `auth: {mode: dev}` only: an access token for this gateway (its `auth.resource` and dev issuer), signed by
    * its dev key (created in `dir`, like `gatehouse token` does). Throws in other modes.
    */
-  token(opts: { sub: string; scopes: readonly string[] } & Partial<Omit<MintOptions, 'sub' | 'scopes'>>): Promise<string>;
+  token(
+    opts: { sub: string; scopes: readonly string[] } & Partial<Omit<MintOptions, 'sub' | 'scopes'>>,
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -73,7 +82,9 @@ export async function startGateway(
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const file = join(dir, 'gatehouse.yaml');
-  const serverExtra = Object.entries(opts.server ?? {}).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join('');
+  const serverExtra = Object.entries(opts.server ?? {})
+    .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`)
+    .join('');
   writeFileSync(
     file,
     `server:\n  host: 127.0.0.1\n  port: ${opts.port ?? 0}\n${serverExtra}${opts.top ?? ''}\nlogging:\n  level: debug\n${permissivePolicyFor(opts.top ?? '', dir)}upstreams:\n${upstreamsYaml.map((u) => `  - ${u}`).join('\n')}\n`,
@@ -90,7 +101,8 @@ export async function startGateway(
     },
   );
   // auth.mode dev: the key file defaults to .gatehouse/ beside the config, i.e. inside this temp dir.
-  const devKey: DevKey | undefined = config.auth.mode === 'dev' && config.auth.dev ? await loadOrCreateDevKey(config.auth.dev.keyFile) : undefined;
+  const devKey: DevKey | undefined =
+    config.auth.mode === 'dev' && config.auth.dev ? await loadOrCreateDevKey(config.auth.dev.keyFile) : undefined;
   const app = buildApp(config, { logger, ...(devKey ? { devJwks: devKey.publicJwks() } : {}), ...opts.deps });
   await app.start();
   const address = await app.http.listen({ host: '127.0.0.1', port: config.server.port });
@@ -111,7 +123,10 @@ export async function startGateway(
     logs,
     dir,
     async client(o = {}) {
-      const client = new Client({ name: o.name ?? 'test-client', version: '1.0.0' }, { capabilities: o.capabilities ?? {} });
+      const client = new Client(
+        { name: o.name ?? 'test-client', version: '1.0.0' },
+        { capabilities: o.capabilities ?? {} },
+      );
       await client.connect(new StreamableHTTPClientTransport(new URL(url), o.transport));
       clients.push(client);
       return client;
@@ -135,11 +150,17 @@ export async function startGateway(
  * A gateway in dev auth deciding with its own policy folder: `<dir>/policy`, holding `files` (name → YAML). For
  * tests about the policy; close it (and remove `dir`) when done.
  */
-export async function startPolicyGateway(dir: string, files: Record<string, string>, upstreamsYaml: string[]): Promise<{ gw: TestGateway; policyDir: string }> {
+export async function startPolicyGateway(
+  dir: string,
+  files: Record<string, string>,
+  upstreamsYaml: string[],
+): Promise<{ gw: TestGateway; policyDir: string }> {
   const policyDir = join(dir, 'policy');
   mkdirSync(policyDir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(policyDir, name), text);
-  const gw = await startGateway(upstreamsYaml, { top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(policyDir)}\n` });
+  const gw = await startGateway(upstreamsYaml, {
+    top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(policyDir)}\n`,
+  });
   return { gw, policyDir };
 }
 
@@ -176,7 +197,11 @@ export function permissivePolicyDir(parent: string): string {
 }
 
 /** Raw POST helper for wire-level checks the SDK client would never send. */
-export async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string; json: unknown }> {
+export async function post(
+  url: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; text: string; json: unknown }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
@@ -192,15 +217,31 @@ export async function post(url: string, body: string, headers: Record<string, st
   return { status: res.status, headers: res.headers, text, json };
 }
 
-export function initializeBody(id: number | string = 1, version = '2025-11-25', capabilities: Record<string, unknown> = {}): string {
-  return JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params: { protocolVersion: version, capabilities, clientInfo: { name: 'raw', version: '1' } } });
+export function initializeBody(
+  id: number | string = 1,
+  version = '2025-11-25',
+  capabilities: Record<string, unknown> = {},
+): string {
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id,
+    method: 'initialize',
+    params: { protocolVersion: version, capabilities, clientInfo: { name: 'raw', version: '1' } },
+  });
 }
 
 /** Open a session with raw HTTP; returns the session id. */
-export async function rawSession(url: string, version = '2025-11-25', capabilities: Record<string, unknown> = {}): Promise<string> {
+export async function rawSession(
+  url: string,
+  version = '2025-11-25',
+  capabilities: Record<string, unknown> = {},
+): Promise<string> {
   const r = await post(url, initializeBody(1, version, capabilities));
   const sid = r.headers.get('mcp-session-id');
   if (r.status !== 200 || sid === null) throw new Error(`initialize failed: ${r.status} ${r.text}`);
-  await post(url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), { 'mcp-session-id': sid, 'mcp-protocol-version': version });
+  await post(url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), {
+    'mcp-session-id': sid,
+    'mcp-protocol-version': version,
+  });
   return sid;
 }

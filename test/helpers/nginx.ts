@@ -73,7 +73,9 @@ ${backends.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`).
 `;
   const confFile = join(dir, 'nginx.conf');
   writeFileSync(confFile, conf);
-  const proc = spawn(NGINX_BIN, ['-p', dir, '-c', confFile, '-e', errorLogFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(NGINX_BIN, ['-p', dir, '-c', confFile, '-e', errorLogFile], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const stderr: string[] = [];
   proc.stderr!.setEncoding('utf8').on('data', (c: string) => stderr.push(c));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));

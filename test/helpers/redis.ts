@@ -11,7 +11,13 @@ export const START_REDIS_HINT = 'start Redis: redis-server --daemonize yes';
 
 /** True when a PING answers within `timeoutMs`. Never retries, never leaves a connection open. */
 export async function probeRedis(url = REDIS_URL, timeoutMs = 1000): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect();

@@ -95,7 +95,9 @@ export async function spawnServer(file: string, options: SpawnServerOptions = {}
         if (match) settle(() => resolveReady(match));
       }
     });
-    proc.once('error', (error) => settle(() => rejectReady(new Error(`spawn failed: ${error.message}: ${describe()}`))));
+    proc.once('error', (error) =>
+      settle(() => rejectReady(new Error(`spawn failed: ${error.message}: ${describe()}`))),
+    );
     void exited.then((code) =>
       settle(() => rejectReady(new Error(`server exited (${String(code)}) before it was ready: ${describe()}`))),
     );

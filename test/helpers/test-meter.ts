@@ -18,10 +18,16 @@ export async function shutdownTestMeters(): Promise<void> {
   await Promise.all(providers.splice(0).map((p) => p.shutdown()));
 }
 
-export function testMeter(sources: Partial<MetricSources> = {}): { metrics: GatewayMetrics; read: () => Promise<Scrape> } {
+export function testMeter(sources: Partial<MetricSources> = {}): {
+  metrics: GatewayMetrics;
+  read: () => Promise<Scrape>;
+} {
   const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
   const provider = new MeterProvider({ readers: [reader] });
   providers.push(provider);
   const metrics = new GatewayMetrics(provider.getMeter('test'), { sessions: () => 0, upstreams: () => [], ...sources });
-  return { metrics, read: async () => parseExposition(new PrometheusSerializer().serialize((await reader.collect()).resourceMetrics)) };
+  return {
+    metrics,
+    read: async () => parseExposition(new PrometheusSerializer().serialize((await reader.collect()).resourceMetrics)),
+  };
 }

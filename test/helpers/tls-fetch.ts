@@ -62,7 +62,13 @@ export function tlsFetch(opts: TlsClientOptions): TlsFetch {
         const status = res.statusCode ?? 0;
         const nullBody = status === 204 || status === 205 || status === 304 || method === 'HEAD';
         if (nullBody) res.resume();
-        resolve(new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? '', headers: responseHeaders }));
+        resolve(
+          new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
+            status,
+            statusText: res.statusMessage ?? '',
+            headers: responseHeaders,
+          }),
+        );
       });
       const onAbort = (): void => {
         req.destroy(signal?.reason instanceof Error ? signal.reason : new DOMException('aborted', 'AbortError'));

@@ -12,13 +12,32 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
 import { pino } from 'pino';
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  SignJWT,
+  type CryptoKey,
+} from 'jose';
 import { secretValue } from '../../src/config/secrets.js';
 import type { BuiltinAsConfig } from '../../src/config/types.js';
 import { registerAuthorizationServer } from '../../src/auth/as/plugin.js';
 import { hashToken } from '../../src/auth/as/tokens.js';
 import { MemoryAsStore } from '../../src/stores/memory-as-store.js';
-import { authorizeUrl, Browser, pkcePair, postForm, privateJwk, registerClient, startAs, testConfig, type AsHarness } from '../helpers/as-harness.js';
+import {
+  authorizeUrl,
+  Browser,
+  pkcePair,
+  postForm,
+  privateJwk,
+  registerClient,
+  startAs,
+  testConfig,
+  type AsHarness,
+} from '../helpers/as-harness.js';
 import { startOidcIdp } from '../helpers/oidc-idp.js';
 
 const REDIRECT = 'http://127.0.0.1:47222/cb';
@@ -36,7 +55,10 @@ beforeAll(async () => {
   agentKey = agent.privateKey;
   strangerKey = (await generateKeyPair('ES256')).privateKey;
   const jwksFile = join(dir, 'agent-jwks.json');
-  writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(agent.publicKey)), kid: 'agent-1', alg: 'ES256' }] }));
+  writeFileSync(
+    jwksFile,
+    JSON.stringify({ keys: [{ ...(await exportJWK(agent.publicKey)), kid: 'agent-1', alg: 'ES256' }] }),
+  );
 
   // A local document server for client ID metadata documents (allowed only through the unsafe switch).
   docs = createServer((req, res) => {
@@ -45,7 +67,9 @@ beforeAll(async () => {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(doc.status ?? 200, { 'content-type': 'application/json', ...doc.headers }).end(JSON.stringify(doc.body));
+    res
+      .writeHead(doc.status ?? 200, { 'content-type': 'application/json', ...doc.headers })
+      .end(JSON.stringify(doc.body));
   });
   await new Promise<void>((r) => docs.listen(0, '127.0.0.1', r));
   docsBase = `http://127.0.0.1:${(docs.address() as AddressInfo).port}`;
@@ -58,14 +82,21 @@ beforeAll(async () => {
       ],
       clients: [
         { clientId: 'agent-jwt', auth: 'private_key_jwt', jwksFile, scopes: ['mcp:tools', 'mcp:read'] },
-        { clientId: 'agent-mtls', auth: 'tls_client_auth', tlsSubject: 'CN=agent-mtls,O=Example', scopes: ['mcp:tools'] },
+        {
+          clientId: 'agent-mtls',
+          auth: 'tls_client_auth',
+          tlsSubject: 'CN=agent-mtls,O=Example',
+          scopes: ['mcp:tools'],
+        },
       ],
     },
     unsafe: { allowLoopbackClientMetadata: true },
     // The edge's mTLS layer provides this; here a test header stands in for the verified certificate.
     clientCertOf: (req) => {
       const subject = req.headers['x-test-cert-subject'];
-      return typeof subject === 'string' ? { subject, sans: [], thumbprint: 'dGh1bWJwcmludC1vZi10aGUtdGVzdC1jZXJ0aWZpY2F0ZQ' } : undefined;
+      return typeof subject === 'string'
+        ? { subject, sans: [], thumbprint: 'dGh1bWJwcmludC1vZi10aGUtdGVzdC1jZXJ0aWZpY2F0ZQ' }
+        : undefined;
     },
   });
 });
@@ -109,16 +140,41 @@ describe('metadata and keys', () => {
 });
 
 describe('dynamic client registration (RFC 7591)', () => {
-  async function register(body: unknown, headers: Record<string, string> = {}, issuer = h.issuer): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-    const res = await fetch(`${issuer}/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  async function register(
+    body: unknown,
+    headers: Record<string, string> = {},
+    issuer = h.issuer,
+  ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+    const res = await fetch(`${issuer}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
     const text = await res.text();
-    return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>), headers: res.headers };
+    return {
+      status: res.status,
+      body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+      headers: res.headers,
+    };
   }
 
   it('registers a public client with loopback and https redirect URIs', async () => {
-    const res = await register({ client_name: 'CLI', redirect_uris: ['http://127.0.0.1:9000/cb', 'http://localhost:8080/cb', 'http://[::1]:7/cb', 'https://app.example/cb'] });
+    const res = await register({
+      client_name: 'CLI',
+      redirect_uris: [
+        'http://127.0.0.1:9000/cb',
+        'http://localhost:8080/cb',
+        'http://[::1]:7/cb',
+        'https://app.example/cb',
+      ],
+    });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ client_name: 'CLI', token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] });
+    expect(res.body).toMatchObject({
+      client_name: 'CLI',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    });
     expect(res.body.client_id).toMatch(/^[A-Za-z0-9_-]{24}$/);
     expect(res.body).not.toHaveProperty('client_secret');
     expect(await h.store.findClient(String(res.body.client_id))).toBeDefined();
@@ -140,9 +196,15 @@ describe('dynamic client registration (RFC 7591)', () => {
   });
 
   it('refuses confidential clients, unknown scopes and grant types, and non-JSON', async () => {
-    expect((await register({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_basic' })).body.error).toBe('invalid_client_metadata');
-    expect((await register({ redirect_uris: [REDIRECT], scope: 'mcp:tools root' })).body.error).toBe('invalid_client_metadata');
-    expect((await register({ redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'password'] })).body.error).toBe('invalid_client_metadata');
+    expect(
+      (await register({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_basic' })).body.error,
+    ).toBe('invalid_client_metadata');
+    expect((await register({ redirect_uris: [REDIRECT], scope: 'mcp:tools root' })).body.error).toBe(
+      'invalid_client_metadata',
+    );
+    expect(
+      (await register({ redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'password'] })).body.error,
+    ).toBe('invalid_client_metadata');
     expect((await register({ redirect_uris: [] })).body.error).toBe('invalid_redirect_uri');
     expect((await register('{not json')).status).toBe(400);
     expect((await register(['array'])).body.error).toBe('invalid_client_metadata');
@@ -156,13 +218,19 @@ describe('dynamic client registration (RFC 7591)', () => {
   it('when disabled: no endpoint (404) and no registration_endpoint in metadata', async () => {
     await using off = await startAs({ idp: false, as: { registration: { enabled: false } } });
     expect((await register({ redirect_uris: [REDIRECT] }, {}, off.issuer)).status).toBe(404);
-    const m = (await (await fetch(`${off.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+    const m = (await (await fetch(`${off.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<
+      string,
+      unknown
+    >;
     expect(m).not.toHaveProperty('registration_endpoint');
   });
 
   it('requires the initial access token when one is configured', async () => {
     const iat = 'initial-access-token-0123456789';
-    await using guarded = await startAs({ idp: false, as: { registration: { enabled: true, initialAccessToken: secretValue('test:iat', iat) } } });
+    await using guarded = await startAs({
+      idp: false,
+      as: { registration: { enabled: true, initialAccessToken: secretValue('test:iat', iat) } },
+    });
     const missing = await register({ redirect_uris: [REDIRECT] }, {}, guarded.issuer);
     expect(missing.status).toBe(401);
     expect(missing.body.error).toBe('invalid_token');
@@ -171,20 +239,38 @@ describe('dynamic client registration (RFC 7591)', () => {
     const wrong = await register({ redirect_uris: [REDIRECT] }, { authorization: `Bearer ${iat}x` }, guarded.issuer);
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
-    expect((await register({ redirect_uris: [REDIRECT] }, { authorization: `Bearer ${iat}` }, guarded.issuer)).status).toBe(201);
+    expect(
+      (await register({ redirect_uris: [REDIRECT] }, { authorization: `Bearer ${iat}` }, guarded.issuer)).status,
+    ).toBe(201);
   });
 });
 
-async function assertion(key: CryptoKey, claims: Record<string, unknown> = {}, opts: { exp?: number; kid?: string } = {}): Promise<string> {
+async function assertion(
+  key: CryptoKey,
+  claims: Record<string, unknown> = {},
+  opts: { exp?: number; kid?: string } = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   // Claims given by the test win over the defaults (a test of a wrong `aud` must really send it).
-  return new SignJWT({ iss: 'agent-jwt', sub: 'agent-jwt', aud: h.issuer, iat: now, exp: opts.exp ?? now + 60, jti: crypto.randomUUID(), ...claims })
+  return new SignJWT({
+    iss: 'agent-jwt',
+    sub: 'agent-jwt',
+    aud: h.issuer,
+    iat: now,
+    exp: opts.exp ?? now + 60,
+    jti: crypto.randomUUID(),
+    ...claims,
+  })
     .setProtectedHeader({ alg: 'ES256', kid: opts.kid ?? 'agent-1' })
     .sign(key);
 }
 
 async function clientCredentials(): Promise<string> {
-  const res = await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(agentKey) });
+  const res = await postForm(`${h.issuer}/token`, {
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: await assertion(agentKey),
+  });
   expect(res.status).toBe(200);
   return String(res.body.access_token);
 }
@@ -193,33 +279,69 @@ describe('client_credentials for machine clients', () => {
   const ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
   it('private_key_jwt: a good assertion gets a token for the client', async () => {
-    const res = await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: await assertion(agentKey), scope: 'mcp:read', resource: h.resource });
+    const res = await postForm(`${h.issuer}/token`, {
+      grant_type: 'client_credentials',
+      client_assertion_type: ASSERTION,
+      client_assertion: await assertion(agentKey),
+      scope: 'mcp:read',
+      resource: h.resource,
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.body).not.toHaveProperty('refresh_token');
-    const { payload } = await jwtVerify(String(res.body.access_token), createRemoteJWKSet(new URL(`${h.issuer}/jwks`)), { issuer: h.issuer, audience: h.resource, typ: 'at+jwt' });
+    const { payload } = await jwtVerify(
+      String(res.body.access_token),
+      createRemoteJWKSet(new URL(`${h.issuer}/jwks`)),
+      { issuer: h.issuer, audience: h.resource, typ: 'at+jwt' },
+    );
     expect(payload).toMatchObject({ sub: 'agent-jwt', client_id: 'agent-jwt', scope: 'mcp:read' });
   });
 
   it('private_key_jwt: the token endpoint URL is an accepted audience too', async () => {
     const a = await assertion(agentKey, { aud: `${h.issuer}/token` });
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: a })).status).toBe(200);
+    expect(
+      (
+        await postForm(`${h.issuer}/token`, {
+          grant_type: 'client_credentials',
+          client_assertion_type: ASSERTION,
+          client_assertion: a,
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it('private_key_jwt: a replayed jti is refused', async () => {
     const a = await assertion(agentKey);
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: a })).status).toBe(200);
-    const replay = await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: a });
+    expect(
+      (
+        await postForm(`${h.issuer}/token`, {
+          grant_type: 'client_credentials',
+          client_assertion_type: ASSERTION,
+          client_assertion: a,
+        })
+      ).status,
+    ).toBe(200);
+    const replay = await postForm(`${h.issuer}/token`, {
+      grant_type: 'client_credentials',
+      client_assertion_type: ASSERTION,
+      client_assertion: a,
+    });
     expect(replay.status).toBe(401);
     expect(replay.body.error).toBe('invalid_client');
     expect(String(h.logs.filter((l) => l.event === 'as.refused').at(-1)?.detail)).toMatch(/jti replayed/);
   });
 
   it('private_key_jwt: an assertion signed by another key is refused', async () => {
-    const res = await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: await assertion(strangerKey) });
+    const res = await postForm(`${h.issuer}/token`, {
+      grant_type: 'client_credentials',
+      client_assertion_type: ASSERTION,
+      client_assertion: await assertion(strangerKey),
+    });
     expect(res.status).toBe(401);
     expect(res.body.error).toBe('invalid_client');
-    expect(String(h.logs.filter((l) => l.event === 'as.refused').at(-1)?.detail)).toMatch(/ERR_JWS_SIGNATURE_VERIFICATION_FAILED/);
+    expect(String(h.logs.filter((l) => l.event === 'as.refused').at(-1)?.detail)).toMatch(
+      /ERR_JWS_SIGNATURE_VERIFICATION_FAILED/,
+    );
   });
 
   it('private_key_jwt: wrong audience, a far expiry, a future iat, no or a non-string jti, or a mismatching client_id are refused', async () => {
@@ -236,48 +358,136 @@ describe('client_credentials for machine clients', () => {
       [await assertion(agentKey, { jti: { id: 'x' } }), /jti unusable/],
     ];
     for (const [a, why] of cases) {
-      expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: a })).body.error).toBe('invalid_client');
+      expect(
+        (
+          await postForm(`${h.issuer}/token`, {
+            grant_type: 'client_credentials',
+            client_assertion_type: ASSERTION,
+            client_assertion: a,
+          })
+        ).body.error,
+      ).toBe('invalid_client');
       expect(String(h.logs.filter((l) => l.event === 'as.refused').at(-1)?.detail)).toMatch(why);
     }
-    const mismatch = await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_id: 'agent-mtls', client_assertion_type: ASSERTION, client_assertion: await assertion(agentKey) });
+    const mismatch = await postForm(`${h.issuer}/token`, {
+      grant_type: 'client_credentials',
+      client_id: 'agent-mtls',
+      client_assertion_type: ASSERTION,
+      client_assertion: await assertion(agentKey),
+    });
     expect(mismatch.body.error).toBe('invalid_client');
   });
 
   it('scope beyond the registration → invalid_scope; another resource → invalid_target', async () => {
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: await assertion(agentKey), scope: 'mcp:admin' })).body.error).toBe('invalid_scope');
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: await assertion(agentKey), resource: 'https://x.example' })).body.error).toBe('invalid_target');
+    expect(
+      (
+        await postForm(`${h.issuer}/token`, {
+          grant_type: 'client_credentials',
+          client_assertion_type: ASSERTION,
+          client_assertion: await assertion(agentKey),
+          scope: 'mcp:admin',
+        })
+      ).body.error,
+    ).toBe('invalid_scope');
+    expect(
+      (
+        await postForm(`${h.issuer}/token`, {
+          grant_type: 'client_credentials',
+          client_assertion_type: ASSERTION,
+          client_assertion: await assertion(agentKey),
+          resource: 'https://x.example',
+        })
+      ).body.error,
+    ).toBe('invalid_target');
   });
 
   it('tls_client_auth: the certificate subject must match, and the token is bound to the certificate', async () => {
-    const ok = await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_id: 'agent-mtls' }, { 'x-test-cert-subject': 'CN=agent-mtls,O=Example' });
+    const ok = await postForm(
+      `${h.issuer}/token`,
+      { grant_type: 'client_credentials', client_id: 'agent-mtls' },
+      { 'x-test-cert-subject': 'CN=agent-mtls,O=Example' },
+    );
     expect(ok.status).toBe(200);
-    expect(decodeJwt(String(ok.body.access_token)).cnf).toEqual({ 'x5t#S256': 'dGh1bWJwcmludC1vZi10aGUtdGVzdC1jZXJ0aWZpY2F0ZQ' });
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_id: 'agent-mtls' }, { 'x-test-cert-subject': 'CN=agent-mtls,O=Evil' })).body.error).toBe('invalid_client');
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_id: 'agent-mtls' })).body.error).toBe('invalid_client');
+    expect(decodeJwt(String(ok.body.access_token)).cnf).toEqual({
+      'x5t#S256': 'dGh1bWJwcmludC1vZi10aGUtdGVzdC1jZXJ0aWZpY2F0ZQ',
+    });
+    expect(
+      (
+        await postForm(
+          `${h.issuer}/token`,
+          { grant_type: 'client_credentials', client_id: 'agent-mtls' },
+          { 'x-test-cert-subject': 'CN=agent-mtls,O=Evil' },
+        )
+      ).body.error,
+    ).toBe('invalid_client');
+    expect(
+      (await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_id: 'agent-mtls' })).body.error,
+    ).toBe('invalid_client');
   });
 
   it('public clients cannot use client_credentials; machine clients cannot skip their authentication', async () => {
     const pub = await registerClient(h.issuer, REDIRECT);
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_id: pub })).body.error).toBe('unauthorized_client');
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_id: 'agent-jwt' })).body.error).toBe('invalid_client');
+    expect((await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_id: pub })).body.error).toBe(
+      'unauthorized_client',
+    );
+    expect(
+      (await postForm(`${h.issuer}/token`, { grant_type: 'client_credentials', client_id: 'agent-jwt' })).body.error,
+    ).toBe('invalid_client');
   });
 });
 
 describe('token endpoint hygiene', () => {
   it('refuses JSON bodies, repeated parameters, unknown grants, client secrets and unknown clients', async () => {
-    const json = await fetch(`${h.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials' }) });
+    const json = await fetch(`${h.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials' }),
+    });
     expect(json.status).toBe(400);
     expect(((await json.json()) as { error: string }).error).toBe('invalid_request');
-    const dup = await fetch(`${h.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&grant_type=client_credentials' });
+    const dup = await fetch(`${h.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=refresh_token&grant_type=client_credentials',
+    });
     expect(((await dup.json()) as { error: string }).error).toBe('invalid_request');
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'password', username: 'a', password: 'b' })).body.error).toBe('unsupported_grant_type');
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'authorization_code', code: 'x' }, { authorization: `Basic ${btoa('c:s')}` })).body.error).toBe('invalid_client');
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'authorization_code', client_id: 'ghost', code: 'x', redirect_uri: REDIRECT, code_verifier: 'v'.repeat(43) })).body.error).toBe('invalid_client');
+    expect(
+      (await postForm(`${h.issuer}/token`, { grant_type: 'password', username: 'a', password: 'b' })).body.error,
+    ).toBe('unsupported_grant_type');
+    expect(
+      (
+        await postForm(
+          `${h.issuer}/token`,
+          { grant_type: 'authorization_code', code: 'x' },
+          { authorization: `Basic ${btoa('c:s')}` },
+        )
+      ).body.error,
+    ).toBe('invalid_client');
+    expect(
+      (
+        await postForm(`${h.issuer}/token`, {
+          grant_type: 'authorization_code',
+          client_id: 'ghost',
+          code: 'x',
+          redirect_uri: REDIRECT,
+          code_verifier: 'v'.repeat(43),
+        })
+      ).body.error,
+    ).toBe('invalid_client');
   });
 
   it('refuses a form or a JSON body that is not UTF-8, raw or percent-encoded, instead of repairing it (threat model #8)', async () => {
-    const form = (body: string | Buffer) => fetch(`${h.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-    for (const body of [Buffer.concat([Buffer.from('grant_type=client_credentials&client_id=a'), Buffer.from([0xc0, 0xaf])]), 'grant_type=client_credentials&client_id=a%C0%AF', 'grant_type=client_credentials&client_id=a%zz']) {
+    const form = (body: string | Buffer) =>
+      fetch(`${h.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      });
+    for (const body of [
+      Buffer.concat([Buffer.from('grant_type=client_credentials&client_id=a'), Buffer.from([0xc0, 0xaf])]),
+      'grant_type=client_credentials&client_id=a%C0%AF',
+      'grant_type=client_credentials&client_id=a%zz',
+    ]) {
       const res = await form(body);
       expect(res.status, String(body)).toBe(400);
       expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
@@ -285,7 +495,11 @@ describe('token endpoint hygiene', () => {
     const register = await fetch(`${h.issuer}/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: Buffer.concat([Buffer.from('{"client_name":"CLI'), Buffer.from([0xff]), Buffer.from('","redirect_uris":["http://127.0.0.1:9000/cb"]}')]),
+      body: Buffer.concat([
+        Buffer.from('{"client_name":"CLI'),
+        Buffer.from([0xff]),
+        Buffer.from('","redirect_uris":["http://127.0.0.1:9000/cb"]}'),
+      ]),
     });
     expect(register.status).toBe(400);
     expect(((await register.json()) as { error: string }).error).toBe('invalid_request');
@@ -295,7 +509,13 @@ describe('token endpoint hygiene', () => {
     const clientId = await registerClient(h.issuer, REDIRECT);
     const { verifier, challenge } = pkcePair();
     await seedCode(clientId, challenge, 'expired-code', -1);
-    const res = await postForm(`${h.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code: 'expired-code', redirect_uri: REDIRECT, code_verifier: verifier });
+    const res = await postForm(`${h.issuer}/token`, {
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code: 'expired-code',
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+    });
     expect(res.body.error).toBe('invalid_grant');
   });
 });
@@ -304,7 +524,16 @@ describe('token endpoint hygiene', () => {
 async function seedCode(clientId: string, challenge: string, code: string, expiresIn = 60): Promise<void> {
   await h.store.saveCode(
     hashToken(code),
-    { clientId, redirectUri: REDIRECT, codeChallenge: challenge, resource: h.resource, scopes: ['mcp:tools'], subject: 'alice', familyId: `fam-${code}`, expiresAt: Math.floor(Date.now() / 1000) + expiresIn },
+    {
+      clientId,
+      redirectUri: REDIRECT,
+      codeChallenge: challenge,
+      resource: h.resource,
+      scopes: ['mcp:tools'],
+      subject: 'alice',
+      familyId: `fam-${code}`,
+      expiresAt: Math.floor(Date.now() / 1000) + expiresIn,
+    },
     60,
   );
 }
@@ -314,7 +543,13 @@ describe('revocation (RFC 7009)', () => {
     const { verifier, challenge } = pkcePair();
     const code = `code-${crypto.randomUUID()}`;
     await seedCode(clientId, challenge, code);
-    const res = await postForm(`${h.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: REDIRECT, code_verifier: verifier });
+    const res = await postForm(`${h.issuer}/token`, {
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+    });
     expect(res.status).toBe(200);
     return { access: String(res.body.access_token), refresh: String(res.body.refresh_token) };
   }
@@ -322,10 +557,22 @@ describe('revocation (RFC 7009)', () => {
   it('revoking a refresh token revokes its family and the access tokens issued in it', async () => {
     const clientId = await registerClient(h.issuer, REDIRECT);
     const t = await tokensFor(clientId);
-    const res = await postForm(`${h.issuer}/revoke`, { client_id: clientId, token: t.refresh, token_type_hint: 'refresh_token' });
+    const res = await postForm(`${h.issuer}/revoke`, {
+      client_id: clientId,
+      token: t.refresh,
+      token_type_hint: 'refresh_token',
+    });
     expect(res.status).toBe(200);
     expect(await h.server.isRevoked(decodeJwt(t.access).jti!)).toBe(true);
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: t.refresh })).body.error).toBe('invalid_grant');
+    expect(
+      (
+        await postForm(`${h.issuer}/token`, {
+          grant_type: 'refresh_token',
+          client_id: clientId,
+          refresh_token: t.refresh,
+        })
+      ).body.error,
+    ).toBe('invalid_grant');
   });
 
   it('revoking an access token records its jti until it expires', async () => {
@@ -334,15 +581,27 @@ describe('revocation (RFC 7009)', () => {
     expect((await postForm(`${h.issuer}/revoke`, { client_id: clientId, token: t.access })).status).toBe(200);
     expect(await h.server.isRevoked(decodeJwt(t.access).jti!)).toBe(true);
     // The refresh token of the same grant still works (only that access token was revoked).
-    expect((await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: t.refresh })).status).toBe(200);
+    expect(
+      (
+        await postForm(`${h.issuer}/token`, {
+          grant_type: 'refresh_token',
+          client_id: clientId,
+          refresh_token: t.refresh,
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it("another client's token is refused; unknown tokens answer 200", async () => {
     const owner = await registerClient(h.issuer, REDIRECT);
     const other = await registerClient(h.issuer, REDIRECT);
     const t = await tokensFor(owner);
-    expect((await postForm(`${h.issuer}/revoke`, { client_id: other, token: t.refresh })).body.error).toBe('unauthorized_client');
-    expect((await postForm(`${h.issuer}/revoke`, { client_id: other, token: t.access })).body.error).toBe('unauthorized_client');
+    expect((await postForm(`${h.issuer}/revoke`, { client_id: other, token: t.refresh })).body.error).toBe(
+      'unauthorized_client',
+    );
+    expect((await postForm(`${h.issuer}/revoke`, { client_id: other, token: t.access })).body.error).toBe(
+      'unauthorized_client',
+    );
     expect(await h.server.isRevoked(decodeJwt(t.access).jti!)).toBe(false);
     expect((await postForm(`${h.issuer}/revoke`, { client_id: other, token: 'no-such-token' })).status).toBe(200);
     expect((await postForm(`${h.issuer}/revoke`, { token: t.access })).body.error).toBe('invalid_client');
@@ -350,16 +609,33 @@ describe('revocation (RFC 7009)', () => {
 
   it('machine clients revoke their own access tokens', async () => {
     const token = await clientCredentials();
-    const res = await postForm(`${h.issuer}/revoke`, { token, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(agentKey) });
+    const res = await postForm(`${h.issuer}/revoke`, {
+      token,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await assertion(agentKey),
+    });
     expect(res.status).toBe(200);
     expect(await h.server.isRevoked(decodeJwt(token).jti!)).toBe(true);
   });
 });
 
 describe('client ID metadata documents', () => {
-  function doc(path: string, overrides: Record<string, unknown> = {}, extra: { status?: number; headers?: Record<string, string> } = {}): string {
+  function doc(
+    path: string,
+    overrides: Record<string, unknown> = {},
+    extra: { status?: number; headers?: Record<string, string> } = {},
+  ): string {
     const url = `${docsBase}${path}`;
-    documents.set(path, { ...extra, body: { client_id: url, client_name: 'Metadata Client', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', ...overrides } });
+    documents.set(path, {
+      ...extra,
+      body: {
+        client_id: url,
+        client_name: 'Metadata Client',
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+        ...overrides,
+      },
+    });
     return url;
   }
 
@@ -367,22 +643,56 @@ describe('client ID metadata documents', () => {
     const clientId = doc('/clients/good.json');
     const { challenge, verifier } = pkcePair();
     const browser = new Browser({ login: 'alice', consent: 'approve' });
-    const out = await browser.run(authorizeUrl(h.issuer, { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', scope: 'mcp:tools', state: 'm' }), REDIRECT);
+    const out = await browser.run(
+      authorizeUrl(h.issuer, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        scope: 'mcp:tools',
+        state: 'm',
+      }),
+      REDIRECT,
+    );
     expect(out.kind).toBe('redirect');
     const code = (out as { location: URL }).location.searchParams.get('code')!;
-    const res = await postForm(`${h.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: REDIRECT, code_verifier: verifier });
+    const res = await postForm(`${h.issuer}/token`, {
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+    });
     expect(res.status).toBe(200);
     expect(decodeJwt(String(res.body.access_token)).client_id).toBe(clientId);
   });
 
   async function authorizeStatus(clientId: string, issuer = h.issuer): Promise<Response> {
-    return fetch(authorizeUrl(issuer, { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: pkcePair().challenge, code_challenge_method: 'S256' }), { redirect: 'manual' });
+    return fetch(
+      authorizeUrl(issuer, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_challenge: pkcePair().challenge,
+        code_challenge_method: 'S256',
+      }),
+      { redirect: 'manual' },
+    );
   }
 
   it.each([
-    ['a client_id that is not the URL', '/clients/mismatch.json', { client_id: 'https://someone-else.example/client.json' }],
+    [
+      'a client_id that is not the URL',
+      '/clients/mismatch.json',
+      { client_id: 'https://someone-else.example/client.json' },
+    ],
     ['no client_name', '/clients/noname.json', { client_name: undefined }],
-    ['a redirect URI that is not registered in it', '/clients/other-redirect.json', { redirect_uris: ['http://127.0.0.1:1/elsewhere'] }],
+    [
+      'a redirect URI that is not registered in it',
+      '/clients/other-redirect.json',
+      { redirect_uris: ['http://127.0.0.1:1/elsewhere'] },
+    ],
     ['a client secret', '/clients/secret.json', { client_secret: 'x' }],
   ])('refuses a document with %s (error page, no redirect)', async (_what, path, overrides) => {
     const res = await authorizeStatus(doc(path, overrides));
@@ -391,7 +701,11 @@ describe('client ID metadata documents', () => {
   });
 
   it('refuses a document that redirects, or is not JSON', async () => {
-    documents.set('/clients/redirect.json', { status: 302, headers: { location: `${docsBase}/clients/good.json` }, body: {} });
+    documents.set('/clients/redirect.json', {
+      status: 302,
+      headers: { location: `${docsBase}/clients/good.json` },
+      body: {},
+    });
     expect((await authorizeStatus(`${docsBase}/clients/redirect.json`)).status).toBe(400);
     documents.set('/clients/html.json', { headers: { 'content-type': 'text/html' }, body: {} });
     expect((await authorizeStatus(`${docsBase}/clients/html.json`)).status).toBe(400);
@@ -400,7 +714,13 @@ describe('client ID metadata documents', () => {
   it('without the unsafe switch: private and loopback addresses are refused before any fetch', async () => {
     await using strict = await startAs({ idp: false });
     const started = Date.now();
-    for (const clientId of ['https://10.0.0.1/client.json', 'https://localhost/client.json', 'https://169.254.169.254/latest/meta-data', 'https://[::1]/client.json', `${docsBase}/clients/good.json`]) {
+    for (const clientId of [
+      'https://10.0.0.1/client.json',
+      'https://localhost/client.json',
+      'https://169.254.169.254/latest/meta-data',
+      'https://[::1]/client.json',
+      `${docsBase}/clients/good.json`,
+    ]) {
       const res = await authorizeStatus(clientId, strict.issuer);
       expect(res.status).toBe(400);
       expect(res.headers.get('location')).toBeNull();
@@ -413,10 +733,17 @@ describe('client ID metadata documents', () => {
 
   it('when disabled, URL client ids are unknown clients', async () => {
     let fetched = 0;
-    await using off = await startAs({ idp: false, as: { clientIdMetadataDocuments: false }, fetchClientMetadata: async () => ((fetched += 1), { ok: false, reason: 'network', detail: 'x' }) });
+    await using off = await startAs({
+      idp: false,
+      as: { clientIdMetadataDocuments: false },
+      fetchClientMetadata: async () => ((fetched += 1), { ok: false, reason: 'network', detail: 'x' }),
+    });
     expect((await authorizeStatus('https://app.example/client.json', off.issuer)).status).toBe(400);
     expect(fetched).toBe(0);
-    const m = (await (await fetch(`${off.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+    const m = (await (await fetch(`${off.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<
+      string,
+      unknown
+    >;
     expect(m.client_id_metadata_document_supported).toBe(false);
   });
 });
@@ -425,7 +752,17 @@ describe('IdP outage', () => {
   it('an unreachable IdP → temporarily_unavailable back to the (validated) client', async () => {
     await using down = await startAs({ idp: false });
     const clientId = await registerClient(down.issuer, REDIRECT);
-    const res = await fetch(authorizeUrl(down.issuer, { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: pkcePair().challenge, code_challenge_method: 'S256', state: 'o' }), { redirect: 'manual' });
+    const res = await fetch(
+      authorizeUrl(down.issuer, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_challenge: pkcePair().challenge,
+        code_challenge_method: 'S256',
+        state: 'o',
+      }),
+      { redirect: 'manual' },
+    );
     expect(res.status).toBe(302);
     const loc = new URL(res.headers.get('location')!);
     expect(loc.searchParams.get('error')).toBe('temporarily_unavailable');
@@ -436,7 +773,10 @@ describe('IdP outage', () => {
 describe('browser binding (https issuer)', () => {
   it('a login finished in another browser is refused', async () => {
     const issuer = 'https://gw.example';
-    const idp = await startOidcIdp({ redirectUris: [`${issuer}/authorize/callback`], users: { alice: { groups: ['engineering'] } } });
+    const idp = await startOidcIdp({
+      redirectUris: [`${issuer}/authorize/callback`],
+      users: { alice: { groups: ['engineering'] } },
+    });
     const app = Fastify();
     try {
       const as: BuiltinAsConfig = {
@@ -447,23 +787,51 @@ describe('browser binding (https issuer)', () => {
         codeTtlSeconds: 60,
         registration: { enabled: true },
         clientIdMetadataDocuments: false,
-        idp: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: secretValue('test:idp', idp.clientSecret), scopes: ['openid', 'groups'] },
+        idp: {
+          issuer: idp.issuer,
+          clientId: idp.clientId,
+          clientSecret: secretValue('test:idp', idp.clientSecret),
+          scopes: ['openid', 'groups'],
+        },
         scopeMapping: [{ claim: 'groups', value: 'engineering', scopes: ['mcp:tools'] }],
         clients: [],
         store: { kind: 'memory' },
       };
       const store = new MemoryAsStore();
-      await registerAuthorizationServer(app, { config: testConfig(`${issuer}/mcp`, issuer, as), as, store, logger: pino({ level: 'silent' }), unsafe: { allowInsecureIdp: true } });
-      const reg = await app.inject({ method: 'POST', url: '/register', headers: { 'content-type': 'application/json' }, payload: { redirect_uris: [REDIRECT] } });
+      await registerAuthorizationServer(app, {
+        config: testConfig(`${issuer}/mcp`, issuer, as),
+        as,
+        store,
+        logger: pino({ level: 'silent' }),
+        unsafe: { allowInsecureIdp: true },
+      });
+      const reg = await app.inject({
+        method: 'POST',
+        url: '/register',
+        headers: { 'content-type': 'application/json' },
+        payload: { redirect_uris: [REDIRECT] },
+      });
       const clientId = (reg.json() as { client_id: string }).client_id;
 
-      const start = await app.inject({ method: 'GET', url: authorizeUrl(issuer, { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: pkcePair().challenge, code_challenge_method: 'S256' }).slice(issuer.length) });
+      const start = await app.inject({
+        method: 'GET',
+        url: authorizeUrl(issuer, {
+          response_type: 'code',
+          client_id: clientId,
+          redirect_uri: REDIRECT,
+          code_challenge: pkcePair().challenge,
+          code_challenge_method: 'S256',
+        }).slice(issuer.length),
+      });
       expect(start.statusCode).toBe(302);
       const setCookie = String(start.headers['set-cookie']);
       expect(setCookie).toMatch(/^__Host-gatehouse-login=[A-Za-z0-9_-]{43}; Path=\/; Secure; HttpOnly; SameSite=Lax/);
 
       // The victim logs in at the IdP; the IdP sends their browser back to our callback.
-      const out = await new Browser({ login: 'alice' }).run(String(start.headers.location), `${issuer}/authorize/callback`);
+      const out = await new Browser({ login: 'alice' }).run(
+        String(start.headers.location),
+        `${issuer}/authorize/callback`,
+      );
       expect(out.kind).toBe('redirect');
       const callbackPath = (out as { location: URL }).location.href.slice(issuer.length);
 
@@ -479,7 +847,10 @@ describe('browser binding (https issuer)', () => {
 
   it('the same browser (cookie present) gets through to the consent page', async () => {
     const issuer = 'https://gw.example';
-    const idp = await startOidcIdp({ redirectUris: [`${issuer}/authorize/callback`], users: { alice: { groups: ['engineering'] } } });
+    const idp = await startOidcIdp({
+      redirectUris: [`${issuer}/authorize/callback`],
+      users: { alice: { groups: ['engineering'] } },
+    });
     const app = Fastify();
     try {
       const as: BuiltinAsConfig = {
@@ -490,17 +861,46 @@ describe('browser binding (https issuer)', () => {
         codeTtlSeconds: 60,
         registration: { enabled: true },
         clientIdMetadataDocuments: false,
-        idp: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: secretValue('test:idp', idp.clientSecret), scopes: ['openid', 'groups'] },
+        idp: {
+          issuer: idp.issuer,
+          clientId: idp.clientId,
+          clientSecret: secretValue('test:idp', idp.clientSecret),
+          scopes: ['openid', 'groups'],
+        },
         scopeMapping: [{ claim: 'groups', value: 'engineering', scopes: ['mcp:tools'] }],
         clients: [],
         store: { kind: 'memory' },
       };
-      await registerAuthorizationServer(app, { config: testConfig(`${issuer}/mcp`, issuer, as), as, store: new MemoryAsStore(), logger: pino({ level: 'silent' }), unsafe: { allowInsecureIdp: true } });
-      const reg = await app.inject({ method: 'POST', url: '/register', headers: { 'content-type': 'application/json' }, payload: { redirect_uris: [REDIRECT] } });
+      await registerAuthorizationServer(app, {
+        config: testConfig(`${issuer}/mcp`, issuer, as),
+        as,
+        store: new MemoryAsStore(),
+        logger: pino({ level: 'silent' }),
+        unsafe: { allowInsecureIdp: true },
+      });
+      const reg = await app.inject({
+        method: 'POST',
+        url: '/register',
+        headers: { 'content-type': 'application/json' },
+        payload: { redirect_uris: [REDIRECT] },
+      });
       const clientId = (reg.json() as { client_id: string }).client_id;
-      const start = await app.inject({ method: 'GET', url: authorizeUrl(issuer, { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: pkcePair().challenge, code_challenge_method: 'S256', scope: 'mcp:tools' }).slice(issuer.length) });
+      const start = await app.inject({
+        method: 'GET',
+        url: authorizeUrl(issuer, {
+          response_type: 'code',
+          client_id: clientId,
+          redirect_uri: REDIRECT,
+          code_challenge: pkcePair().challenge,
+          code_challenge_method: 'S256',
+          scope: 'mcp:tools',
+        }).slice(issuer.length),
+      });
       const cookie = String(start.headers['set-cookie']).split(';')[0]!;
-      const out = await new Browser({ login: 'alice' }).run(String(start.headers.location), `${issuer}/authorize/callback`);
+      const out = await new Browser({ login: 'alice' }).run(
+        String(start.headers.location),
+        `${issuer}/authorize/callback`,
+      );
       const callbackPath = (out as { location: URL }).location.href.slice(issuer.length);
       const back = await app.inject({ method: 'GET', url: callbackPath, headers: { cookie } });
       expect(back.statusCode).toBe(303);

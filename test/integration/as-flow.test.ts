@@ -7,7 +7,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
-import { authorizeUrl, Browser, MemoryOAuthProvider, pkcePair, postForm, registerClient, startAs, type AsHarness } from '../helpers/as-harness.js';
+import {
+  authorizeUrl,
+  Browser,
+  MemoryOAuthProvider,
+  pkcePair,
+  postForm,
+  registerClient,
+  startAs,
+  type AsHarness,
+} from '../helpers/as-harness.js';
 
 const CLIENT_REDIRECT = 'http://127.0.0.1:47111/callback';
 
@@ -20,7 +29,10 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 /** One full browser login for a registered client; returns the code (and the final redirect). */
-async function loginFor(clientId: string, opts: { challenge: string; state?: string; scope?: string; resource?: string; login?: string }): Promise<URL> {
+async function loginFor(
+  clientId: string,
+  opts: { challenge: string; state?: string; scope?: string; resource?: string; login?: string },
+): Promise<URL> {
   const browser = new Browser({ login: opts.login ?? 'alice', consent: 'approve' });
   const out = await browser.run(
     authorizeUrl(h.issuer, {
@@ -40,7 +52,15 @@ async function loginFor(clientId: string, opts: { challenge: string; state?: str
 }
 
 async function exchange(clientId: string, code: string, verifier: string, extra: Record<string, string> = {}) {
-  return postForm(`${h.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: CLIENT_REDIRECT, code_verifier: verifier, resource: h.resource, ...extra });
+  return postForm(`${h.issuer}/token`, {
+    grant_type: 'authorization_code',
+    client_id: clientId,
+    code,
+    redirect_uri: CLIENT_REDIRECT,
+    code_verifier: verifier,
+    resource: h.resource,
+    ...extra,
+  });
 }
 
 describe('MCP SDK client against the built-in AS (real IdP)', () => {
@@ -63,13 +83,19 @@ describe('MCP SDK client against the built-in AS (real IdP)', () => {
     expect(browser.visited.some((v) => v.startsWith(`GET ${h.idp!.issuer}`))).toBe(true);
     expect(browser.visited.some((v) => v.startsWith(`POST ${h.issuer}/consent`))).toBe(true);
 
-    expect(await auth(provider, { serverUrl: h.resource, authorizationCode: back.searchParams.get('code')! })).toBe('AUTHORIZED');
+    expect(await auth(provider, { serverUrl: h.resource, authorizationCode: back.searchParams.get('code')! })).toBe(
+      'AUTHORIZED',
+    );
     const tokens = provider.saved!;
     expect(tokens.token_type.toLowerCase()).toBe('bearer');
     expect(tokens.refresh_token).toBeTypeOf('string');
 
     const jwks = createRemoteJWKSet(new URL(`${h.issuer}/jwks`));
-    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, { issuer: h.issuer, audience: h.resource, typ: 'at+jwt' });
+    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, {
+      issuer: h.issuer,
+      audience: h.resource,
+      typ: 'at+jwt',
+    });
     expect(protectedHeader.alg).toBe('ES256');
     expect(payload.sub).toBe('alice');
     expect(payload.client_id).toBe(provider.info!.client_id);
@@ -95,7 +121,16 @@ describe('authorization request attacks', () => {
   });
 
   async function authorizeDirect(params: Record<string, string | undefined>): Promise<Response> {
-    return fetch(authorizeUrl(h.issuer, { response_type: 'code', client_id: clientId, redirect_uri: CLIENT_REDIRECT, state: 'xyz', ...params }), { redirect: 'manual' });
+    return fetch(
+      authorizeUrl(h.issuer, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: CLIENT_REDIRECT,
+        state: 'xyz',
+        ...params,
+      }),
+      { redirect: 'manual' },
+    );
   }
   function errorOf(res: Response): URLSearchParams {
     expect(res.status).toBe(302);
@@ -113,25 +148,47 @@ describe('authorization request attacks', () => {
 
   it('PKCE plain (or no method) → invalid_request', async () => {
     const { challenge } = pkcePair();
-    expect(errorOf(await authorizeDirect({ code_challenge: challenge, code_challenge_method: 'plain' })).get('error')).toBe('invalid_request');
+    expect(
+      errorOf(await authorizeDirect({ code_challenge: challenge, code_challenge_method: 'plain' })).get('error'),
+    ).toBe('invalid_request');
     expect(errorOf(await authorizeDirect({ code_challenge: challenge })).get('error')).toBe('invalid_request');
   });
 
   it('a resource for another audience → invalid_target', async () => {
     const { challenge } = pkcePair();
-    const q = errorOf(await authorizeDirect({ code_challenge: challenge, code_challenge_method: 'S256', resource: 'https://other.example/mcp' }));
+    const q = errorOf(
+      await authorizeDirect({
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        resource: 'https://other.example/mcp',
+      }),
+    );
     expect(q.get('error')).toBe('invalid_target');
   });
 
   it('a scope we do not support → invalid_scope', async () => {
     const { challenge } = pkcePair();
-    expect(errorOf(await authorizeDirect({ code_challenge: challenge, code_challenge_method: 'S256', scope: 'mcp:tools root' })).get('error')).toBe('invalid_scope');
+    expect(
+      errorOf(
+        await authorizeDirect({ code_challenge: challenge, code_challenge_method: 'S256', scope: 'mcp:tools root' }),
+      ).get('error'),
+    ).toBe('invalid_scope');
   });
 
   it('redirect URI one character off → error page, never a redirect', async () => {
     const { challenge } = pkcePair();
-    for (const bad of [`${CLIENT_REDIRECT}x`, CLIENT_REDIRECT.slice(0, -1), CLIENT_REDIRECT.replace('127.0.0.1', 'localhost'), `${CLIENT_REDIRECT}/`, CLIENT_REDIRECT.toUpperCase()]) {
-      const res = await authorizeDirect({ redirect_uri: bad, code_challenge: challenge, code_challenge_method: 'S256' });
+    for (const bad of [
+      `${CLIENT_REDIRECT}x`,
+      CLIENT_REDIRECT.slice(0, -1),
+      CLIENT_REDIRECT.replace('127.0.0.1', 'localhost'),
+      `${CLIENT_REDIRECT}/`,
+      CLIENT_REDIRECT.toUpperCase(),
+    ]) {
+      const res = await authorizeDirect({
+        redirect_uri: bad,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      });
       expect(res.status).toBe(400);
       expect(res.headers.get('location')).toBeNull();
       expect(res.headers.get('content-type')).toContain('text/html');
@@ -181,7 +238,11 @@ describe('token endpoint attacks', () => {
     expect(second.body.error).toBe('invalid_grant');
     expect(lastRefusal()).toBe('code already used');
     expect(await h.server.isRevoked(jti)).toBe(true);
-    const refresh = await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: String(first.body.refresh_token) });
+    const refresh = await postForm(`${h.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: String(first.body.refresh_token),
+    });
     expect(refresh.body.error).toBe('invalid_grant');
     expect(h.logs.some((l) => l.event === 'as.code_reuse')).toBe(true);
   });
@@ -189,11 +250,15 @@ describe('token endpoint attacks', () => {
   it('redirect_uri or resource at the token endpoint must match the authorization request', async () => {
     const a = pkcePair();
     const codeA = (await loginFor(clientId, { challenge: a.challenge })).searchParams.get('code')!;
-    expect((await exchange(clientId, codeA, a.verifier, { redirect_uri: `${CLIENT_REDIRECT}/x` })).body.error).toBe('invalid_grant');
+    expect((await exchange(clientId, codeA, a.verifier, { redirect_uri: `${CLIENT_REDIRECT}/x` })).body.error).toBe(
+      'invalid_grant',
+    );
     expect(lastRefusal()).toBe('redirect_uri differs from the authorization request');
     const b = pkcePair();
     const codeB = (await loginFor(clientId, { challenge: b.challenge })).searchParams.get('code')!;
-    expect((await exchange(clientId, codeB, b.verifier, { resource: 'https://other.example/mcp' })).body.error).toBe('invalid_target');
+    expect((await exchange(clientId, codeB, b.verifier, { resource: 'https://other.example/mcp' })).body.error).toBe(
+      'invalid_target',
+    );
   });
 
   it('a code redeemed by another client → invalid_grant', async () => {
@@ -210,17 +275,29 @@ describe('token endpoint attacks', () => {
     const tokens = await exchange(clientId, code, verifier);
     const rt1 = String(tokens.body.refresh_token);
 
-    const rotated = await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: rt1 });
+    const rotated = await postForm(`${h.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: rt1,
+    });
     expect(rotated.status).toBe(200);
     const rt2 = String(rotated.body.refresh_token);
     expect(rt2).not.toBe(rt1);
     const jti2 = decodeJwt(String(rotated.body.access_token)).jti!;
 
-    const replay = await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: rt1 });
+    const replay = await postForm(`${h.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: rt1,
+    });
     expect(replay.status).toBe(400);
     expect(replay.body.error).toBe('invalid_grant');
     expect(lastRefusal()).toBe('refresh token already used');
-    const afterReplay = await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: rt2 });
+    const afterReplay = await postForm(`${h.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: rt2,
+    });
     expect(afterReplay.body.error).toBe('invalid_grant');
     expect(lastRefusal()).toBe('refresh token family revoked');
     expect(await h.server.isRevoked(jti2)).toBe(true);
@@ -232,17 +309,35 @@ describe('token endpoint attacks', () => {
     const tokens = await exchange(clientId, code, verifier);
     expect(tokens.body.scope).toBe('mcp:tools mcp:read');
     const rt = String(tokens.body.refresh_token);
-    const wider = await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: rt, scope: 'mcp:tools mcp:admin' });
+    const wider = await postForm(`${h.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: rt,
+      scope: 'mcp:tools mcp:admin',
+    });
     expect(wider.body.error).toBe('invalid_scope');
-    const narrower = await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: rt, scope: 'mcp:read' });
+    const narrower = await postForm(`${h.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: rt,
+      scope: 'mcp:read',
+    });
     expect(narrower.status).toBe(200);
     expect(narrower.body.scope).toBe('mcp:read');
     // The next refresh may go back up to the original grant.
-    const again = await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: String(narrower.body.refresh_token) });
+    const again = await postForm(`${h.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: String(narrower.body.refresh_token),
+    });
     expect(again.body.scope).toBe('mcp:tools mcp:read');
 
     const thief = await registerClient(h.issuer, CLIENT_REDIRECT);
-    const stolen = await postForm(`${h.issuer}/token`, { grant_type: 'refresh_token', client_id: thief, refresh_token: String(again.body.refresh_token) });
+    const stolen = await postForm(`${h.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: thief,
+      refresh_token: String(again.body.refresh_token),
+    });
     expect(stolen.body.error).toBe('invalid_grant');
   });
 });
@@ -254,7 +349,14 @@ describe('consent', () => {
     await loginFor(clientId, { challenge: first.challenge });
     const browser = new Browser({ login: 'alice' }); // no consent answer: would stop at our page
     const out = await browser.run(
-      authorizeUrl(h.issuer, { response_type: 'code', client_id: clientId, redirect_uri: CLIENT_REDIRECT, code_challenge: pkcePair().challenge, code_challenge_method: 'S256', scope: 'mcp:tools' }),
+      authorizeUrl(h.issuer, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: CLIENT_REDIRECT,
+        code_challenge: pkcePair().challenge,
+        code_challenge_method: 'S256',
+        scope: 'mcp:tools',
+      }),
       CLIENT_REDIRECT,
     );
     expect(out.kind).toBe('redirect');
@@ -265,7 +367,14 @@ describe('consent', () => {
     const clientId = await registerClient(h.issuer, CLIENT_REDIRECT, { client_name: '<b>Evil</b> & Co' });
     const browser = new Browser({ login: 'alice' });
     const out = await browser.run(
-      authorizeUrl(h.issuer, { response_type: 'code', client_id: clientId, redirect_uri: CLIENT_REDIRECT, code_challenge: pkcePair().challenge, code_challenge_method: 'S256', scope: 'mcp:tools' }),
+      authorizeUrl(h.issuer, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: CLIENT_REDIRECT,
+        code_challenge: pkcePair().challenge,
+        code_challenge_method: 'S256',
+        scope: 'mcp:tools',
+      }),
       CLIENT_REDIRECT,
     );
     expect(out.kind).toBe('page');
@@ -283,21 +392,43 @@ describe('consent', () => {
     const clientId = await registerClient(h.issuer, CLIENT_REDIRECT);
     const browser = new Browser({ login: 'alice' });
     const out = (await browser.run(
-      authorizeUrl(h.issuer, { response_type: 'code', client_id: clientId, redirect_uri: CLIENT_REDIRECT, code_challenge: pkcePair().challenge, code_challenge_method: 'S256', state: 's1' }),
+      authorizeUrl(h.issuer, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: CLIENT_REDIRECT,
+        code_challenge: pkcePair().challenge,
+        code_challenge_method: 'S256',
+        state: 's1',
+      }),
       CLIENT_REDIRECT,
     )) as { html: string };
     const id = /name="id" value="([^"]+)"/.exec(out.html)![1]!;
-    const forged = await fetch(`${h.issuer}/consent`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ id, csrf: 'forged', decision: 'approve' }) });
+    const forged = await fetch(`${h.issuer}/consent`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ id, csrf: 'forged', decision: 'approve' }),
+    });
     expect(forged.status).toBe(400);
     expect(forged.headers.get('location')).toBeNull();
     const csrf = /name="csrf" value="([^"]+)"/.exec(out.html)![1]!;
-    const denied = await fetch(`${h.issuer}/consent`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ id, csrf, decision: 'deny' }) });
+    const denied = await fetch(`${h.issuer}/consent`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ id, csrf, decision: 'deny' }),
+    });
     expect(denied.status).toBe(303);
     const loc = new URL(denied.headers.get('location')!);
     expect(loc.searchParams.get('error')).toBe('access_denied');
     expect(loc.searchParams.get('state')).toBe('s1');
     // Single use: the same form cannot be replayed to approve.
-    const replay = await fetch(`${h.issuer}/consent`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ id, csrf, decision: 'approve' }) });
+    const replay = await fetch(`${h.issuer}/consent`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ id, csrf, decision: 'approve' }),
+    });
     expect(replay.status).toBe(400);
   });
 
@@ -310,7 +441,17 @@ describe('consent', () => {
   it('the IdP says no → access_denied to the client; a mix-up (wrong or missing iss at the callback) → server_error', async () => {
     const clientId = await registerClient(h.issuer, CLIENT_REDIRECT);
     const start = async (): Promise<string> => {
-      const res = await fetch(authorizeUrl(h.issuer, { response_type: 'code', client_id: clientId, redirect_uri: CLIENT_REDIRECT, code_challenge: pkcePair().challenge, code_challenge_method: 'S256', state: 's9' }), { redirect: 'manual' });
+      const res = await fetch(
+        authorizeUrl(h.issuer, {
+          response_type: 'code',
+          client_id: clientId,
+          redirect_uri: CLIENT_REDIRECT,
+          code_challenge: pkcePair().challenge,
+          code_challenge_method: 'S256',
+          state: 's9',
+        }),
+        { redirect: 'manual' },
+      );
       const idpUrl = new URL(res.headers.get('location')!);
       expect(idpUrl.origin).toBe(h.idp!.issuer);
       expect(idpUrl.searchParams.get('code_challenge_method')).toBe('S256');
@@ -318,7 +459,9 @@ describe('consent', () => {
       return idpUrl.searchParams.get('state')!;
     };
     const back = async (query: Record<string, string>): Promise<URLSearchParams> => {
-      const res = await fetch(`${h.issuer}/authorize/callback?${new URLSearchParams(query).toString()}`, { redirect: 'manual' });
+      const res = await fetch(`${h.issuer}/authorize/callback?${new URLSearchParams(query).toString()}`, {
+        redirect: 'manual',
+      });
       expect(res.status).toBe(302);
       const loc = new URL(res.headers.get('location')!);
       expect(loc.href.startsWith(CLIENT_REDIRECT)).toBe(true);
@@ -326,8 +469,12 @@ describe('consent', () => {
       expect(loc.searchParams.get('iss')).toBe(h.issuer);
       return loc.searchParams;
     };
-    expect((await back({ error: 'access_denied', state: await start(), iss: h.idp!.issuer })).get('error')).toBe('access_denied');
-    expect((await back({ code: 'stolen-code', state: await start(), iss: 'https://evil-idp.example' })).get('error')).toBe('server_error');
+    expect((await back({ error: 'access_denied', state: await start(), iss: h.idp!.issuer })).get('error')).toBe(
+      'access_denied',
+    );
+    expect(
+      (await back({ code: 'stolen-code', state: await start(), iss: 'https://evil-idp.example' })).get('error'),
+    ).toBe('server_error');
     expect((await back({ code: 'stolen-code', state: await start() })).get('error')).toBe('server_error');
     expect(h.logs.filter((l) => l.event === 'as.idp_login_failed' && l.reason === 'invalid_response')).toHaveLength(2);
   });
@@ -336,7 +483,13 @@ describe('consent', () => {
     const clientId = await registerClient(h.issuer, CLIENT_REDIRECT);
     const browser = new Browser({ login: 'alice', consent: 'approve' });
     await browser.run(
-      authorizeUrl(h.issuer, { response_type: 'code', client_id: clientId, redirect_uri: CLIENT_REDIRECT, code_challenge: pkcePair().challenge, code_challenge_method: 'S256' }),
+      authorizeUrl(h.issuer, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: CLIENT_REDIRECT,
+        code_challenge: pkcePair().challenge,
+        code_challenge_method: 'S256',
+      }),
       CLIENT_REDIRECT,
     );
     const callback = browser.visited.find((v) => v.startsWith(`GET ${h.issuer}/authorize/callback`))!.slice(4);

@@ -18,7 +18,15 @@ import { pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { Browser, MemoryOAuthProvider, postForm, privateJwk } from '../helpers/as-harness.js';
-import { FIXTURE_HTTP, initializeBody, permissivePolicyDir, post, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import {
+  FIXTURE_HTTP,
+  initializeBody,
+  permissivePolicyDir,
+  post,
+  startGateway,
+  stdioFixtureYaml,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { freePort, readRecord } from '../helpers/upstream-tools.js';
@@ -27,7 +35,7 @@ import { NullAuditSink } from '../../src/audit/audit-sink.js';
 const CLIENT_REDIRECT = 'http://127.0.0.1:47112/callback';
 
 function textOf(result: unknown): string {
-  return ((result as { content: { type: string; text: string }[] }).content[0]!).text;
+  return (result as { content: { type: string; text: string }[] }).content[0]!.text;
 }
 
 let origin: string;
@@ -41,7 +49,10 @@ beforeAll(async () => {
   // A fixed port, so `auth.resource` and the issuer (its origin) default to the real URL, and the IdP knows our callback.
   const port = await freePort();
   origin = `http://127.0.0.1:${port}`;
-  idp = await startOidcIdp({ redirectUris: [`${origin}/authorize/callback`], users: { alice: { groups: ['engineering'] } } });
+  idp = await startOidcIdp({
+    redirectUris: [`${origin}/authorize/callback`],
+    users: { alice: { groups: ['engineering'] } },
+  });
 
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-as-gw-'));
   record = join(dir, 'record.jsonl');
@@ -87,15 +98,28 @@ describe('the gateway as its own authorization server (auth.mode builtin)', () =
     expect(gw.app.config.auth.builtin!.issuer).toBe(origin);
     expect(gw.app.authorizationServer?.issuer).toBe(origin);
 
-    const prm = (await (await fetch(`${origin}/.well-known/oauth-protected-resource/mcp`)).json()) as Record<string, unknown>;
+    const prm = (await (await fetch(`${origin}/.well-known/oauth-protected-resource/mcp`)).json()) as Record<
+      string,
+      unknown
+    >;
     expect(prm).toMatchObject({ resource: `${origin}/mcp`, authorization_servers: [origin] });
-    const meta = (await (await fetch(`${origin}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
-    expect(meta).toMatchObject({ issuer: origin, authorization_endpoint: `${origin}/authorize`, token_endpoint: `${origin}/token`, registration_endpoint: `${origin}/register` });
+    const meta = (await (await fetch(`${origin}/.well-known/oauth-authorization-server`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(meta).toMatchObject({
+      issuer: origin,
+      authorization_endpoint: `${origin}/authorize`,
+      token_endpoint: `${origin}/token`,
+      registration_endpoint: `${origin}/register`,
+    });
   });
 
   it('SDK client: 401 → discovery → registration → PKCE → IdP login and consent → finishAuth → tools', async () => {
     const first = new StreamableHTTPClientTransport(new URL(gw.url), { authProvider: provider });
-    await expect(new Client({ name: 'gw-as-test', version: '1.0.0' }).connect(first)).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(new Client({ name: 'gw-as-test', version: '1.0.0' }).connect(first)).rejects.toBeInstanceOf(
+      UnauthorizedError,
+    );
     expect(provider.info?.client_id).toBeTypeOf('string');
     const authUrl = provider.authorizationUrl!;
     expect(`${authUrl.origin}${authUrl.pathname}`).toBe(`${origin}/authorize`);
@@ -114,16 +138,26 @@ describe('the gateway as its own authorization server (auth.mode builtin)', () =
     await first.finishAuth(out.location.searchParams.get('code')!);
     const token = provider.saved!.access_token;
     const claims = decodeJwt(token);
-    expect(claims).toMatchObject({ iss: origin, aud: `${origin}/mcp`, sub: 'alice', client_id: provider.info!.client_id });
+    expect(claims).toMatchObject({
+      iss: origin,
+      aud: `${origin}/mcp`,
+      sub: 'alice',
+      client_id: provider.info!.client_id,
+    });
     expect(String(claims.scope).split(' ')).toContain('mcp:tools');
 
     client = new Client({ name: 'gw-as-test', version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(gw.url), { authProvider: provider }));
     expect((await client.listTools()).tools.map((t) => t.name)).toContain('fx__echo');
-    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'through the built-in AS' } }))).toBe('through the built-in AS');
+    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'through the built-in AS' } }))).toBe(
+      'through the built-in AS',
+    );
 
     // The upstream never sees the client's token: not in the tool's view of its headers, not in any recorded message.
-    const seen = JSON.parse(textOf(await client.callTool({ name: 'fx__headers_report', arguments: {} }))) as Record<string, unknown>;
+    const seen = JSON.parse(textOf(await client.callTool({ name: 'fx__headers_report', arguments: {} }))) as Record<
+      string,
+      unknown
+    >;
     expect(seen.authorization).toBeUndefined();
     const lines = readRecord(record);
     expect(lines.length).toBeGreaterThan(0);
@@ -149,15 +183,25 @@ describe('the gateway as its own authorization server (auth.mode builtin)', () =
     expect(JSON.stringify(gw.logs)).not.toContain(revoked);
 
     // The session's next call meets the 401 too; the SDK refreshes (a new access token) and carries on.
-    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'after revocation' } }))).toBe('after revocation');
+    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'after revocation' } }))).toBe(
+      'after revocation',
+    );
     expect(provider.saved!.access_token).not.toBe(revoked);
   });
 
   it('a browser on the issuer origin may post the consent form; another origin may not', async () => {
-    const ok = await fetch(`${origin}/consent`, { method: 'POST', headers: { origin, 'content-type': 'application/x-www-form-urlencoded' }, body: 'id=x&csrf=y' });
+    const ok = await fetch(`${origin}/consent`, {
+      method: 'POST',
+      headers: { origin, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'id=x&csrf=y',
+    });
     expect(ok.status).toBe(400); // past the Origin check: our "request expired" page
     expect(ok.headers.get('content-type')).toContain('text/html');
-    const evil = await fetch(`${origin}/consent`, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, body: 'id=x&csrf=y' });
+    const evil = await fetch(`${origin}/consent`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'id=x&csrf=y',
+    });
     expect(evil.status).toBe(403);
   });
 });
@@ -175,23 +219,44 @@ describe('behind a TLS-terminating proxy (non-loopback host, https resource)', (
       `policy: { dir: ${JSON.stringify(permissivePolicyDir(dir))} }`,
       `upstreams:\n  - ${stdioFixtureYaml('fx')}`,
     ].join('\n');
-    const config = parseConfigText(yaml, join(tmpdir(), 'gatehouse.yaml'), { env: { GW_SIGNING_KEY: JSON.stringify(await privateJwk('ES256')) } });
+    const config = parseConfigText(yaml, join(tmpdir(), 'gatehouse.yaml'), {
+      env: { GW_SIGNING_KEY: JSON.stringify(await privateJwk('ES256')) },
+    });
     expect(config.auth.authorizationServers).toEqual(['https://mcp.example.com']);
     const app = buildApp(config, { logger: pino({ level: 'silent' }), audit: new NullAuditSink() });
     try {
       await app.http.ready();
-      const meta = await app.http.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server', headers: { host: 'mcp.example.com' } });
-      expect(meta.json()).toMatchObject({ issuer: 'https://mcp.example.com', token_endpoint: 'https://mcp.example.com/token' });
+      const meta = await app.http.inject({
+        method: 'GET',
+        url: '/.well-known/oauth-authorization-server',
+        headers: { host: 'mcp.example.com' },
+      });
+      expect(meta.json()).toMatchObject({
+        issuer: 'https://mcp.example.com',
+        token_endpoint: 'https://mcp.example.com/token',
+      });
       const consent = (origin: string) =>
-        app.http.inject({ method: 'POST', url: '/consent', headers: { host: 'mcp.example.com', origin, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'id=x&csrf=y' });
+        app.http.inject({
+          method: 'POST',
+          url: '/consent',
+          headers: { host: 'mcp.example.com', origin, 'content-type': 'application/x-www-form-urlencoded' },
+          payload: 'id=x&csrf=y',
+        });
       const own = await consent('https://mcp.example.com');
       expect(own.statusCode).toBe(400); // past the Origin check: the "request expired" page
       expect(own.headers['content-type']).toContain('text/html');
       expect((await consent('https://evil.example')).statusCode).toBe(403);
       // The MCP endpoint refuses without a token, pointing at the metadata that names the issuer.
-      const mcp = await app.http.inject({ method: 'POST', url: '/mcp', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, payload: initializeBody() });
+      const mcp = await app.http.inject({
+        method: 'POST',
+        url: '/mcp',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        payload: initializeBody(),
+      });
       expect(mcp.statusCode).toBe(401);
-      expect(mcp.headers['www-authenticate']).toContain('resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"');
+      expect(mcp.headers['www-authenticate']).toContain(
+        'resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"',
+      );
     } finally {
       await app.close(1000);
     }

@@ -9,7 +9,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_HTTP, initializeBody, post, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import {
+  FIXTURE_HTTP,
+  initializeBody,
+  post,
+  startGateway,
+  stdioFixtureYaml,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 
 const UPSTREAM_KEY = 'canary-upstream-key-7f3a9c2e51d84b06';
@@ -42,8 +49,18 @@ beforeAll(async () => {
   writeFileSync(join(policyDir, 'canary.yaml'), POLICY);
   gw = await startGateway(
     [
-      stdioFixtureYaml('fx', { timeoutMs: 1000, maxMessageBytes: 65536, env: { CANARY_SECRET: { fromEnv: 'CANARY_STDIO_SECRET' } } }),
-      JSON.stringify({ name: 'web', transport: 'http', url: web.url, maxMessageBytes: 65536, headers: { 'X-Api-Key': { fromEnv: 'CANARY_UPSTREAM_KEY' } } }),
+      stdioFixtureYaml('fx', {
+        timeoutMs: 1000,
+        maxMessageBytes: 65536,
+        env: { CANARY_SECRET: { fromEnv: 'CANARY_STDIO_SECRET' } },
+      }),
+      JSON.stringify({
+        name: 'web',
+        transport: 'http',
+        url: web.url,
+        maxMessageBytes: 65536,
+        headers: { 'X-Api-Key': { fromEnv: 'CANARY_UPSTREAM_KEY' } },
+      }),
     ],
     {
       top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(policyDir)}\naudit:\n  sink: file\n  file: ${JSON.stringify(auditFile)}\n`,
@@ -89,7 +106,13 @@ describe('canaries never reach any output', () => {
     await call('fx__env_report', {});
     // Authentication failures: a token for another audience, a mangled one, the token in the query string.
     await send({ jsonrpc: '2.0', id: 99, method: 'ping' }, { ...h, authorization: `Bearer ${token.slice(0, -4)}AAAA` });
-    await send({ jsonrpc: '2.0', id: 98, method: 'ping' }, { ...h, authorization: `Bearer ${await gw.token({ sub: 'x', scopes: [], audience: 'https://elsewhere.example/mcp' })}` });
+    await send(
+      { jsonrpc: '2.0', id: 98, method: 'ping' },
+      {
+        ...h,
+        authorization: `Bearer ${await gw.token({ sub: 'x', scopes: [], audience: 'https://elsewhere.example/mcp' })}`,
+      },
+    );
     await send(JSON.parse(initializeBody()), {}, `${gw.url}?access_token=${token}`);
     await new Promise((r) => setTimeout(r, 300));
 
@@ -105,7 +128,11 @@ describe('canaries never reach any output', () => {
     expect(audit).toContain('"password":"[REDACTED]"');
     const signature = token.split('.')[2]!;
     for (const canary of [UPSTREAM_KEY, STDIO_SECRET, token, signature]) {
-      const where = { audit: audit.includes(canary), logs: logs.includes(canary), answers: answers.filter((a) => a.includes(canary)).map((a) => a.slice(0, 200)) };
+      const where = {
+        audit: audit.includes(canary),
+        logs: logs.includes(canary),
+        answers: answers.filter((a) => a.includes(canary)).map((a) => a.slice(0, 200)),
+      };
       expect(everything.includes(canary), `canary ${canary.slice(0, 12)}… found: ${JSON.stringify(where)}`).toBe(false);
     }
   });

@@ -19,11 +19,16 @@ describe('audit sink failing', () => {
     const ready = await fetch(gw.url.replace(/\/mcp$/, '/readyz'));
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({ audit: { sink: 'file', onFailure: 'closed', failing: true } });
-    expect(gw.logs.some((l) => l.msg === 'audit sink failing: calls are refused until it recovers' && l.error === 'ENOSPC')).toBe(true);
+    expect(
+      gw.logs.some((l) => l.msg === 'audit sink failing: calls are refused until it recovers' && l.error === 'ENOSPC'),
+    ).toBe(true);
   });
 
   it('open: calls go on and every record that cannot be kept is counted and logged', async () => {
-    await using gw = await startGateway([stdioFixtureYaml('fx')], { top: top('open'), deps: { auditFile: { maxQueueBytes: 2048 } } });
+    await using gw = await startGateway([stdioFixtureYaml('fx')], {
+      top: top('open'),
+      deps: { auditFile: { maxQueueBytes: 2048 } },
+    });
     await waitFor('the sink fails', () => gw.app.auditLog?.status().failing);
     const client = await gw.client();
     const lostBefore = gw.app.auditLog!.lost;

@@ -85,7 +85,11 @@ describe('gatehouse audit verify', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^OK: \d+ records in 2 files, 2 chains/m);
     // The restart: the rotated file holds both runs' chains, the second starting with chain.start.
-    const starts = readFileSync(rotated, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { audit: { type: string; detail?: string } }).filter((r) => r.audit.type === 'chain.start');
+    const starts = readFileSync(rotated, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { audit: { type: string; detail?: string } })
+      .filter((r) => r.audit.type === 'chain.start');
     expect(starts).toHaveLength(2);
     expect(starts[1]!.audit.detail).toContain('continues chain');
     // The new file alone starts after a record it does not hold (noted, not failed); in the wrong order it fails.
@@ -96,7 +100,10 @@ describe('gatehouse audit verify', () => {
   it('reports an edited, a deleted and a reordered record at its line, exit 1', async () => {
     const lines = readFileSync(rotated, 'utf8').trim().split('\n');
     const edited = join(dir, 'edited.jsonl');
-    writeFileSync(edited, `${lines.map((l, i) => (i === 4 ? l.replace('"outcome":"ok"', '"outcome":"error"').replace('"call', '"CALL') : l)).join('\n')}\n`);
+    writeFileSync(
+      edited,
+      `${lines.map((l, i) => (i === 4 ? l.replace('"outcome":"ok"', '"outcome":"error"').replace('"call', '"CALL') : l)).join('\n')}\n`,
+    );
     expect(lines[4]).not.toBe(readFileSync(edited, 'utf8').split('\n')[4]);
     const deleted = join(dir, 'deleted.jsonl');
     writeFileSync(deleted, `${lines.filter((_, i) => i !== 4).join('\n')}\n`);
@@ -118,15 +125,32 @@ describe('gatehouse audit verify', () => {
     const key = 'hmac-key-for-the-audit-chain-0123456789';
     const chain = new HashChain({ id: 'h', key });
     const hmacFile = join(dir, 'hmac.jsonl');
-    writeFileSync(hmacFile, `${[0, 1, 2].map((i) => JSON.stringify(chain.seal({ level: 30, audit: { type: i === 0 ? 'chain.start' : 'config' } }))).join('\n')}\n`);
+    writeFileSync(
+      hmacFile,
+      `${[0, 1, 2].map((i) => JSON.stringify(chain.seal({ level: 30, audit: { type: i === 0 ? 'chain.start' : 'config' } }))).join('\n')}\n`,
+    );
     const keyFile = join(dir, 'hmac.key');
     writeFileSync(keyFile, `${key}\n`);
     const without = await verify(hmacFile);
     expect(without.code).toBe(1);
     expect(without.stdout).toContain('HMAC-SHA-256: pass the key');
-    expect((await finished(cli(['audit', 'verify', '--key-env', 'AUDIT_TEST_KEY', hmacFile], { env: { AUDIT_TEST_KEY: key } }))).code).toBe(0);
+    expect(
+      (
+        await finished(
+          cli(['audit', 'verify', '--key-env', 'AUDIT_TEST_KEY', hmacFile], { env: { AUDIT_TEST_KEY: key } }),
+        )
+      ).code,
+    ).toBe(0);
     expect((await verify('--key-file', keyFile, hmacFile)).code).toBe(0);
-    expect((await finished(cli(['audit', 'verify', '--key-env', 'AUDIT_TEST_KEY', hmacFile], { env: { AUDIT_TEST_KEY: 'another-key-another-key-another-key' } }))).code).toBe(1);
+    expect(
+      (
+        await finished(
+          cli(['audit', 'verify', '--key-env', 'AUDIT_TEST_KEY', hmacFile], {
+            env: { AUDIT_TEST_KEY: 'another-key-another-key-another-key' },
+          }),
+        )
+      ).code,
+    ).toBe(1);
   });
 
   it('is a usage error without files', async () => {

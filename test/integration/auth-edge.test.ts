@@ -26,12 +26,22 @@ afterAll(() => {
 
 function app(authenticator?: Authenticator, top = ''): { app: App; seen: { authorization: unknown; raw: string[] }[] } {
   const file = join(dir, `gatehouse-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(file, `server:\n  host: 127.0.0.1\n  port: 0\n${top}\n${permissivePolicyFor(top, dir)}upstreams:\n  - ${stdioFixtureYaml('fx')}\n`);
-  const a = buildApp(loadConfig(file), { logger: pino({ level: 'silent' }), audit: new NullAuditSink(), ...(authenticator ? { authenticator } : {}) });
+  writeFileSync(
+    file,
+    `server:\n  host: 127.0.0.1\n  port: 0\n${top}\n${permissivePolicyFor(top, dir)}upstreams:\n  - ${stdioFixtureYaml('fx')}\n`,
+  );
+  const a = buildApp(loadConfig(file), {
+    logger: pino({ level: 'silent' }),
+    audit: new NullAuditSink(),
+    ...(authenticator ? { authenticator } : {}),
+  });
   const seen: { authorization: unknown; raw: string[] }[] = [];
   // onResponse runs after the hijacked handler has answered: what would any later step see of the request?
   a.http.addHook('onResponse', async (request) => {
-    seen.push({ authorization: request.headers.authorization ?? request.raw.headers.authorization, raw: [...request.raw.rawHeaders] });
+    seen.push({
+      authorization: request.headers.authorization ?? request.raw.headers.authorization,
+      raw: [...request.raw.rawHeaders],
+    });
   });
   return { app: a, seen };
 }
@@ -42,7 +52,12 @@ describe('edge: after authentication', () => {
   it('removes the Authorization header (parsed and raw) so nothing after auth sees the token', async () => {
     const { app: a, seen } = app();
     try {
-      const res = await a.http.inject({ method: 'POST', url: '/mcp', headers: { ...HEADERS, authorization: 'Bearer secret-token-value' }, payload: initializeBody() });
+      const res = await a.http.inject({
+        method: 'POST',
+        url: '/mcp',
+        headers: { ...HEADERS, authorization: 'Bearer secret-token-value' },
+        payload: initializeBody(),
+      });
       expect(res.statusCode).toBe(200);
       expect(seen).toHaveLength(1);
       expect(seen[0]!.authorization).toBeUndefined();
@@ -55,21 +70,40 @@ describe('edge: after authentication', () => {
   it('answers 401/403 with the challenge and no-store, 503 with Retry-After and no challenge', async () => {
     const results: AuthResult[] = [
       { ok: false, status: 401, wwwAuthenticate: 'Bearer error="invalid_token"', reason: 'expired' },
-      { ok: false, status: 403, wwwAuthenticate: 'Bearer error="insufficient_scope", scope="a"', reason: 'insufficient_scope' },
+      {
+        ok: false,
+        status: 403,
+        wwwAuthenticate: 'Bearer error="insufficient_scope", scope="a"',
+        reason: 'insufficient_scope',
+      },
       { ok: false, status: 503, wwwAuthenticate: '', reason: 'verifier_unavailable', detail: 'JWKS down' },
     ];
     let i = 0;
     const { app: a, seen } = app({ authenticate: () => results[i++]! });
     try {
-      const r401 = await a.http.inject({ method: 'POST', url: '/mcp', headers: { ...HEADERS, authorization: 'Bearer x' }, payload: initializeBody() });
+      const r401 = await a.http.inject({
+        method: 'POST',
+        url: '/mcp',
+        headers: { ...HEADERS, authorization: 'Bearer x' },
+        payload: initializeBody(),
+      });
       expect(r401.statusCode).toBe(401);
       expect(r401.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
       expect(r401.headers['cache-control']).toBe('no-store');
       expect(r401.json()).toMatchObject({ error: { code: -32600, message: 'Unauthorized' } });
-      const r403 = await a.http.inject({ method: 'POST', url: '/mcp', headers: { ...HEADERS, authorization: 'Bearer x' }, payload: initializeBody() });
+      const r403 = await a.http.inject({
+        method: 'POST',
+        url: '/mcp',
+        headers: { ...HEADERS, authorization: 'Bearer x' },
+        payload: initializeBody(),
+      });
       expect(r403.statusCode).toBe(403);
       expect(r403.headers['www-authenticate']).toContain('insufficient_scope');
-      const r503 = await a.http.inject({ method: 'GET', url: '/mcp', headers: { accept: 'text/event-stream', authorization: 'Bearer x' } });
+      const r503 = await a.http.inject({
+        method: 'GET',
+        url: '/mcp',
+        headers: { accept: 'text/event-stream', authorization: 'Bearer x' },
+      });
       expect(r503.statusCode).toBe(503);
       expect(r503.headers['retry-after']).toBe('5');
       expect(r503.headers['www-authenticate']).toBeUndefined();
@@ -83,8 +117,12 @@ describe('edge: after authentication', () => {
   it('serves no protected resource metadata when auth.mode is none', async () => {
     const { app: a } = app();
     try {
-      expect((await a.http.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource' })).statusCode).toBe(404);
-      expect((await a.http.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource/mcp' })).statusCode).toBe(404);
+      expect((await a.http.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource' })).statusCode).toBe(
+        404,
+      );
+      expect(
+        (await a.http.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource/mcp' })).statusCode,
+      ).toBe(404);
     } finally {
       await a.close(500);
     }
@@ -92,18 +130,40 @@ describe('edge: after authentication', () => {
 
   it('checks Origin on the metadata routes too (threat model #7)', async () => {
     const jwks = join(dir, 'jwks.json');
-    writeFileSync(jwks, JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k' }] }));
+    writeFileSync(
+      jwks,
+      JSON.stringify({
+        keys: [
+          {
+            kty: 'EC',
+            crv: 'P-256',
+            x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+            y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+            kid: 'k',
+          },
+        ],
+      }),
+    );
     const top = `auth:\n  mode: oauth\n  resource: https://gw.example.test/mcp\n  jwt:\n    issuer: https://idp.example.test\n    jwksFile: ${jwks}\n`;
     const { app: a } = app(undefined, top);
     try {
       const ok = await a.http.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource/mcp' });
       expect(ok.statusCode).toBe(200);
-      expect(ok.json()).toMatchObject({ resource: 'https://gw.example.test/mcp', authorization_servers: ['https://idp.example.test'] });
-      const evil = await a.http.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource/mcp', headers: { origin: 'https://evil.example' } });
+      expect(ok.json()).toMatchObject({
+        resource: 'https://gw.example.test/mcp',
+        authorization_servers: ['https://idp.example.test'],
+      });
+      const evil = await a.http.inject({
+        method: 'GET',
+        url: '/.well-known/oauth-protected-resource/mcp',
+        headers: { origin: 'https://evil.example' },
+      });
       expect(evil.statusCode).toBe(403);
       const noToken = await a.http.inject({ method: 'POST', url: '/mcp', headers: HEADERS, payload: initializeBody() });
       expect(noToken.statusCode).toBe(401);
-      expect(noToken.headers['www-authenticate']).toBe('Bearer resource_metadata="https://gw.example.test/.well-known/oauth-protected-resource/mcp"');
+      expect(noToken.headers['www-authenticate']).toBe(
+        'Bearer resource_metadata="https://gw.example.test/.well-known/oauth-protected-resource/mcp"',
+      );
     } finally {
       await a.close(500);
     }

@@ -6,7 +6,13 @@
  * threat model #1 (audience, no passthrough).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,11 +57,15 @@ const issued: string[] = [];
 async function token(resource: string, scope: string): Promise<string> {
   const res = await fetch(as.token_endpoint, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${AGENT.id}:${AGENT.secret}`).toString('base64')}` },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${AGENT.id}:${AGENT.secret}`).toString('base64')}`,
+    },
     body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope }),
   });
   const body = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
-  if (!res.ok || body.access_token === undefined) throw new Error(`token request failed: ${res.status} ${body.error} ${body.error_description}`);
+  if (!res.ok || body.access_token === undefined)
+    throw new Error(`token request failed: ${res.status} ${body.error} ${body.error_description}`);
   issued.push(body.access_token);
   return body.access_token;
 }
@@ -110,8 +120,20 @@ beforeAll(async () => {
   const signingKey = { ...(await exportJWK(privateKey)), kid: 'idp-key-1', alg: 'RS256', use: 'sig' };
   const provider = new Provider(issuer, {
     clients: [
-      { client_id: AGENT.id, client_secret: AGENT.secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
-      { client_id: GATEHOUSE_CLIENT.id, client_secret: GATEHOUSE_CLIENT.secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+      {
+        client_id: AGENT.id,
+        client_secret: AGENT.secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      },
+      {
+        client_id: GATEHOUSE_CLIENT.id,
+        client_secret: GATEHOUSE_CLIENT.secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      },
     ],
     jwks: { keys: [signingKey] },
     ttl: { ClientCredentials: 300 },
@@ -126,7 +148,13 @@ beforeAll(async () => {
         getResourceServerInfo: (_ctx: unknown, resourceIndicator: string) => {
           const accessTokenFormat = formats.get(resourceIndicator);
           if (accessTokenFormat === undefined) throw new Provider.errors.InvalidTarget();
-          return { scope: 'mcp:read mcp:write', audience: resourceIndicator, accessTokenTTL: 300, accessTokenFormat, jwt: { sign: { alg: 'RS256' } } };
+          return {
+            scope: 'mcp:read mcp:write',
+            audience: resourceIndicator,
+            accessTokenTTL: 300,
+            accessTokenFormat,
+            jwt: { sign: { alg: 'RS256' } },
+          };
         },
       },
     },
@@ -184,16 +212,23 @@ describe('JWT access tokens checked against the provider JWKS', () => {
     client = await gwJwt.client({ transport: { requestInit: { headers: bearer(t) } } });
     const names = (await client.listTools()).tools.map((tool) => tool.name);
     expect(names).toContain('fx__echo');
-    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'through auth' } }))).toBe('through auth');
+    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'through auth' } }))).toBe(
+      'through auth',
+    );
     // What the upstream saw: no Authorization header at all.
-    const seen = JSON.parse(textOf(await client.callTool({ name: 'fx__headers_report', arguments: {} }))) as Record<string, unknown>;
+    const seen = JSON.parse(textOf(await client.callTool({ name: 'fx__headers_report', arguments: {} }))) as Record<
+      string,
+      unknown
+    >;
     expect(seen.authorization).toBeUndefined();
   });
 
   it('401 without a token: a challenge pointing at the protected resource metadata, with the required scope', async () => {
     const r = await post(gwJwt.url, initializeBody());
     expect(r.status).toBe(401);
-    expect(r.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="http://127.0.0.1:${new URL(resJwt).port}/.well-known/oauth-protected-resource/mcp", scope="mcp:read"`);
+    expect(r.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="http://127.0.0.1:${new URL(resJwt).port}/.well-known/oauth-protected-resource/mcp", scope="mcp:read"`,
+    );
     expect(r.headers.get('cache-control')).toBe('no-store');
   });
 
@@ -203,7 +238,9 @@ describe('JWT access tokens checked against the provider JWKS', () => {
     for (const t of [`${h}.${p}.${'A'.repeat(342)}`, 'eyJhbGciOiJSUzI1NiJ9.e30.c2ln', 'not-a-jwt-at-all']) {
       const r = await post(gwJwt.url, initializeBody(), bearer(t));
       expect(r.status).toBe(401);
-      expect(r.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token", error_description="The access token is invalid", resource_metadata="[^"]+"$/);
+      expect(r.headers.get('www-authenticate')).toMatch(
+        /^Bearer error="invalid_token", error_description="The access token is invalid", resource_metadata="[^"]+"$/,
+      );
     }
     const twoHeaders = await fetch(gwJwt.url, {
       method: 'POST',
@@ -217,7 +254,9 @@ describe('JWT access tokens checked against the provider JWKS', () => {
     });
     // Two credentials (fetch joins the headers into one value): RFC 6750 §3.1 invalid_request, 400.
     expect(twoHeaders.status).toBe(400);
-    expect(twoHeaders.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_request", error_description="[^"]+", resource_metadata="[^"]+"$/);
+    expect(twoHeaders.headers.get('www-authenticate')).toMatch(
+      /^Bearer error="invalid_request", error_description="[^"]+", resource_metadata="[^"]+"$/,
+    );
   });
 
   it('401 for a token the same provider issued for another audience (an upstream, or the other gateway)', async () => {
@@ -236,7 +275,9 @@ describe('JWT access tokens checked against the provider JWKS', () => {
   it('403 insufficient_scope, naming the scope, when the token lacks a required scope', async () => {
     const r = await post(gwJwt.url, initializeBody(), bearer(await token(resJwt, 'mcp:write')));
     expect(r.status).toBe(403);
-    expect(r.headers.get('www-authenticate')).toMatch(/^Bearer error="insufficient_scope", scope="mcp:read", resource_metadata="[^"]+"/);
+    expect(r.headers.get('www-authenticate')).toMatch(
+      /^Bearer error="insufficient_scope", scope="mcp:read", resource_metadata="[^"]+"/,
+    );
   });
 
   it('refuses a token in the query string even when it is valid', async () => {
@@ -268,7 +309,9 @@ describe('JWT access tokens checked against the provider JWKS', () => {
         resource_name: 'Gatehouse',
       });
     }
-    const intro = (await (await fetch(`${new URL(resIntro).origin}/.well-known/oauth-protected-resource/mcp`)).json()) as Record<string, unknown>;
+    const intro = (await (
+      await fetch(`${new URL(resIntro).origin}/.well-known/oauth-protected-resource/mcp`)
+    ).json()) as Record<string, unknown>;
     expect(intro).toMatchObject({ resource: resIntro, authorization_servers: [as.issuer] });
     expect((await fetch(`${origin}/.well-known/oauth-protected-resource/other`)).status).toBe(404);
   });
@@ -280,7 +323,9 @@ describe('opaque access tokens through RFC 7662 introspection', () => {
     expect(t.split('.')).toHaveLength(1);
     const client = await gwIntro.client({ transport: { requestInit: { headers: bearer(t) } } });
     expect((await client.listTools()).tools.map((tool) => tool.name)).toContain('fx__echo');
-    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'introspected' } }))).toBe('introspected');
+    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'introspected' } }))).toBe(
+      'introspected',
+    );
   });
 
   it('401 for an unknown token, a token for another audience, and a JWT it cannot introspect', async () => {
@@ -291,7 +336,10 @@ describe('opaque access tokens through RFC 7662 introspection', () => {
     ];
     const opaqueForUpstream = await fetch(as.token_endpoint, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${AGENT.id}:${AGENT.secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${AGENT.id}:${AGENT.secret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'client_credentials', resource: OPAQUE_OTHER, scope: 'mcp:read' }),
     });
     const other = ((await opaqueForUpstream.json()) as { access_token: string }).access_token;
@@ -307,12 +355,21 @@ describe('opaque access tokens through RFC 7662 introspection', () => {
 });
 
 /** A POST of `initialize` from the local address `from`, on its own connection: the status and Retry-After. */
-function initializeFrom(url: string, from: string, authorization: string): Promise<{ status: number; retryAfter: string | undefined }> {
+function initializeFrom(
+  url: string,
+  from: string,
+  authorization: string,
+): Promise<{ status: number; retryAfter: string | undefined }> {
   return new Promise((resolve, reject) => {
     const body = initializeBody();
     const req = httpRequest(
       url,
-      { method: 'POST', localAddress: from, agent: false, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization } },
+      {
+        method: 'POST',
+        localAddress: from,
+        agent: false,
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }));
@@ -325,12 +382,15 @@ function initializeFrom(url: string, from: string, authorization: string): Promi
 
 describe('a flood of made-up tokens (server.httpRateLimit.authFailures)', () => {
   it('stops costing introspection requests once an address is over its budget; other addresses are unaffected', async () => {
-    const gw = await startGateway([JSON.stringify({ name: 'fx', transport: 'http', url: fixture.url, timeoutMs: 20_000 })], {
-      port: Number(new URL(resFlood).port),
-      env: { GW_INTROSPECTION_SECRET: GATEHOUSE_CLIENT.secret },
-      server: { httpRateLimit: { authFailures: { windowSeconds: 60, perIp: 5 } } },
-      top: introspectionAuth(),
-    });
+    const gw = await startGateway(
+      [JSON.stringify({ name: 'fx', transport: 'http', url: fixture.url, timeoutMs: 20_000 })],
+      {
+        port: Number(new URL(resFlood).port),
+        env: { GW_INTROSPECTION_SECRET: GATEHOUSE_CLIENT.secret },
+        server: { httpRateLimit: { authFailures: { windowSeconds: 60, perIp: 5 } } },
+        top: introspectionAuth(),
+      },
+    );
     try {
       const before = introspections;
       const statuses: number[] = [];
@@ -352,7 +412,9 @@ describe('a flood of made-up tokens (server.httpRateLimit.authFailures)', () => 
       // …while another address is served, and its token is introspected as usual.
       expect((await initializeFrom(gw.url, '127.0.0.6', `Bearer ${good}`)).status).toBe(200);
       // Recorded, coalesced per address: one audit record, not one per refused request.
-      const rejected = gw.logs.filter((l) => (l.audit as { type?: string; rule?: string } | undefined)?.rule === 'authFailures.perIp');
+      const rejected = gw.logs.filter(
+        (l) => (l.audit as { type?: string; rule?: string } | undefined)?.rule === 'authFailures.perIp',
+      );
       expect(rejected.length).toBeGreaterThanOrEqual(1);
       expect(rejected.length).toBeLessThan(5);
     } finally {
@@ -363,9 +425,19 @@ describe('a flood of made-up tokens (server.httpRateLimit.authFailures)', () => 
 
 describe('503 when the key source is down', () => {
   it('answers 503 with Retry-After and no challenge', async () => {
-    const gw = await startGateway([JSON.stringify({ name: 'fx', transport: 'http', url: fixture.url, timeoutMs: 20_000 })], {
-      top: ['auth:', '  mode: oauth', `  resource: ${resJwt}`, '  jwt:', `    issuer: ${as.issuer}`, `    jwksUri: http://127.0.0.1:${await freePort()}/jwks`].join('\n'),
-    });
+    const gw = await startGateway(
+      [JSON.stringify({ name: 'fx', transport: 'http', url: fixture.url, timeoutMs: 20_000 })],
+      {
+        top: [
+          'auth:',
+          '  mode: oauth',
+          `  resource: ${resJwt}`,
+          '  jwt:',
+          `    issuer: ${as.issuer}`,
+          `    jwksUri: http://127.0.0.1:${await freePort()}/jwks`,
+        ].join('\n'),
+      },
+    );
     try {
       const r = await post(gw.url, initializeBody(), bearer(await token(resJwt, 'mcp:read')));
       expect(r.status).toBe(503);

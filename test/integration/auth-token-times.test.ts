@@ -37,7 +37,16 @@ async function gateway(jwt: string): Promise<TestGateway> {
 /** An RFC 9068 access token for `gw`, issued `ageSeconds` ago (negative: in the future); `undefined` drops a claim. */
 function token(target: TestGateway, claims: Record<string, unknown> = {}, ageSeconds = 60): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const payload = { iss: ISSUER, aud: target.app.config.auth.resource, sub: 'alice', client_id: 'agent-1', jti: `t-${Math.random()}`, iat: now - ageSeconds, exp: now + 2 * HOUR, ...claims };
+  const payload = {
+    iss: ISSUER,
+    aud: target.app.config.auth.resource,
+    sub: 'alice',
+    client_id: 'agent-1',
+    jti: `t-${Math.random()}`,
+    iat: now - ageSeconds,
+    exp: now + 2 * HOUR,
+    ...claims,
+  };
   const clean = Object.fromEntries(Object.entries(payload).filter(([, v]) => v !== undefined));
   return new SignJWT(clean).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' }).sign(privateKey);
 }
@@ -51,7 +60,9 @@ function lastRefusal(target: TestGateway): { reason: unknown; detail: unknown } 
 async function expectInvalidToken(target: TestGateway, t: string, reason: string, detail: RegExp): Promise<void> {
   const r = await post(target.url, initializeBody(), { authorization: `Bearer ${t}` });
   expect(r.status).toBe(401);
-  expect(r.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token", error_description="The access token is invalid", resource_metadata="[^"]+"$/);
+  expect(r.headers.get('www-authenticate')).toMatch(
+    /^Bearer error="invalid_token", error_description="The access token is invalid", resource_metadata="[^"]+"$/,
+  );
   expect(r.text).not.toContain('iat');
   expect(lastRefusal(target)).toMatchObject({ reason, detail: expect.stringMatching(detail) });
 }
@@ -61,7 +72,10 @@ beforeAll(async () => {
   privateKey = pair.privateKey;
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-token-times-'));
   jwksFile = join(dir, 'jwks.json');
-  writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+  writeFileSync(
+    jwksFile,
+    JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }),
+  );
   gw = await gateway('    maxTokenAgeSeconds: 86400');
 }, 60_000);
 
@@ -72,7 +86,9 @@ afterAll(async () => {
 
 describe('JWT time claims and required claims at the gateway', () => {
   it('an SDK client with a well-formed RFC 9068 token lists tools', async () => {
-    const client = await gw.client({ transport: { requestInit: { headers: { authorization: `Bearer ${await token(gw)}` } } } });
+    const client = await gw.client({
+      transport: { requestInit: { headers: { authorization: `Bearer ${await token(gw)}` } } },
+    });
     expect((await client.listTools()).tools.map((t) => t.name)).toContain('fx__echo');
   });
 
@@ -82,7 +98,12 @@ describe('JWT time claims and required claims at the gateway', () => {
 
   it('401 invalid_token for a token without iat, jti or client_id (RFC 9068 §2.2, required with requireTokenType)', async () => {
     for (const claim of ['iat', 'jti', 'client_id']) {
-      await expectInvalidToken(gw, await token(gw, { [claim]: undefined }), 'invalid_token', new RegExp(`^${claim} missing`));
+      await expectInvalidToken(
+        gw,
+        await token(gw, { [claim]: undefined }),
+        'invalid_token',
+        new RegExp(`^${claim} missing`),
+      );
     }
   });
 
@@ -98,7 +119,9 @@ describe('JWT time claims and required claims at the gateway', () => {
     ] as const) {
       const r = await post(url, initializeBody(), headers);
       expect(r.status).toBe(400);
-      expect(r.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_request", error_description="[^"]+", resource_metadata="[^"]+"$/);
+      expect(r.headers.get('www-authenticate')).toMatch(
+        /^Bearer error="invalid_request", error_description="[^"]+", resource_metadata="[^"]+"$/,
+      );
       expect(r.text).not.toContain(t);
     }
   });

@@ -36,20 +36,37 @@ function writeConfig(auth: string): { file: string; folder: string } {
   const folder = join(dir, `config-${++configs}`);
   mkdirSync(folder);
   const file = join(folder, 'gatehouse.yaml');
-  writeFileSync(file, `server:\n  host: 127.0.0.1\n  port: 0\n${auth}${permissivePolicyFor(auth, folder)}upstreams:\n  - ${stdioFixtureYaml('fx')}\n`);
+  writeFileSync(
+    file,
+    `server:\n  host: 127.0.0.1\n  port: 0\n${auth}${permissivePolicyFor(auth, folder)}upstreams:\n  - ${stdioFixtureYaml('fx')}\n`,
+  );
   return { file, folder };
 }
 
 async function connect(url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'dev-mode-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
+  );
   return client;
 }
 
 describe('gatehouse token', () => {
   it('prints only a JWT on stdout, notes the expiry on stderr, creates the 0600 key beside the config and reuses it', async () => {
     const { file, folder } = writeConfig(`auth:\n  mode: dev\n  resource: ${RESOURCE}\n`);
-    const first = await run(['token', '--config', file, '--sub', 'alice', '--scope', 'a b', '--client-id', 'my-cli', '--ttl', '10m']);
+    const first = await run([
+      'token',
+      '--config',
+      file,
+      '--sub',
+      'alice',
+      '--scope',
+      'a b',
+      '--client-id',
+      'my-cli',
+      '--ttl',
+      '10m',
+    ]);
     expect(first.stderr).toMatch(/expires \d{4}-\d\d-\d\dT/);
     expect(first.code).toBe(0);
     expect(first.stdout.endsWith('\n')).toBe(true);
@@ -135,7 +152,9 @@ describe('a gateway in dev mode', () => {
     expect(gw.app.authFailures.snapshot()).toMatchObject({ missing_token: 1, expired: 1 });
     await new Promise((r) => setTimeout(r, 50));
     const records = gw.logs.filter((l) => (l.audit as { type?: string } | undefined)?.type === 'auth.failure');
-    expect(records.map((l) => (l.audit as { reason: string }).reason)).toEqual(expect.arrayContaining(['missing_token', 'expired', 'wrong_audience']));
+    expect(records.map((l) => (l.audit as { reason: string }).reason)).toEqual(
+      expect.arrayContaining(['missing_token', 'expired', 'wrong_audience']),
+    );
     const everything = JSON.stringify(gw.logs);
     for (const t of [token, own, foreign, elsewhere, expired]) expect(everything).not.toContain(t);
   });
@@ -144,7 +163,10 @@ describe('a gateway in dev mode', () => {
     const { file, folder } = writeConfig(`auth:\n  mode: dev\n  resource: ${RESOURCE}\n`);
     const gateway = cli(['start', '--config', file]);
     const address = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${gateway.stdout.join('')}${gateway.stderr.join('')}`)), 20_000);
+      const timer = setTimeout(
+        () => reject(new Error(`gateway did not start:\n${gateway.stdout.join('')}${gateway.stderr.join('')}`)),
+        20_000,
+      );
       gateway.proc.stdout!.on('data', () => {
         const m = /"address":"(http:\/\/[^"]+)"[^\n]*gatehouse listening/.exec(gateway.stdout.join(''));
         if (m) {

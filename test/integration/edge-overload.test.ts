@@ -14,7 +14,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { secretValue } from '../../src/config/secrets.js';
 import type { GatehouseConfig } from '../../src/config/types.js';
 import { MemorySessionStore } from '../../src/stores/memory-session-store.js';
-import { initializeBody, post, startGateway, stdioFixtureYaml, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import {
+  initializeBody,
+  post,
+  startGateway,
+  stdioFixtureYaml,
+  type LogLine,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { makeTestPki } from '../helpers/test-pki.js';
 import { waitFor } from '../helpers/upstream-tools.js';
 
@@ -25,7 +32,9 @@ afterEach(async () => {
 });
 
 function rejections(g: TestGateway): Record<string, unknown>[] {
-  return g.logs.map((l: LogLine) => l.audit as Record<string, unknown> | undefined).filter((a): a is Record<string, unknown> => a?.type === 'http.rejected');
+  return g.logs
+    .map((l: LogLine) => l.audit as Record<string, unknown> | undefined)
+    .filter((a): a is Record<string, unknown> => a?.type === 'http.rejected');
 }
 
 function portOf(g: TestGateway): number {
@@ -46,7 +55,13 @@ type Open = (onConnect: () => void) => net.Socket;
  * A raw socket that sends `first`, then `next` every `everyMs`, until the server closes it (or `giveUpMs`).
  * `port` is a plain TCP connection to 127.0.0.1.
  */
-function dribble(port: number | Open, first: string, next: string, everyMs: number, giveUpMs: number): Promise<Dribble> {
+function dribble(
+  port: number | Open,
+  first: string,
+  next: string,
+  everyMs: number,
+  giveUpMs: number,
+): Promise<Dribble> {
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const onConnect = (): void => {
@@ -95,16 +110,28 @@ describe('maxSessions', () => {
     // by the front door after it otherwise (one caller, `anonymous`, holds them all: nobody holds more to give
     // one up, src/mcp/session-admission.ts). Either way the same 503, and a record.
     const records = gw.logs.map((l: LogLine) => l.audit as Record<string, unknown> | undefined);
-    const refusals = records.filter((a) => (a?.type === 'http.rejected' && a.reason === 'max_sessions') || (a?.type === 'mcp.session' && a.errorCode === 'GW_MCP_SESSION_LIMIT'));
+    const refusals = records.filter(
+      (a) =>
+        (a?.type === 'http.rejected' && a.reason === 'max_sessions') ||
+        (a?.type === 'mcp.session' && a.errorCode === 'GW_MCP_SESSION_LIMIT'),
+    );
     expect(refusals.length).toBeGreaterThan(0);
-    for (const r of refusals) expect(r).toMatchObject(r!.type === 'http.rejected' ? { status: 503, remoteAddress: '127.0.0.1' } : { outcome: 'error', detail: expect.stringMatching(/^server\.maxSessions: /) });
+    for (const r of refusals)
+      expect(r).toMatchObject(
+        r!.type === 'http.rejected'
+          ? { status: 503, remoteAddress: '127.0.0.1' }
+          : { outcome: 'error', detail: expect.stringMatching(/^server\.maxSessions: /) },
+      );
 
     const result = await client.callTool({ name: 'fx__echo', arguments: { text: 'at the cap' } });
     expect((result.content as { text: string }[])[0]!.text).toBe('at the cap');
 
     // The slots of answered requests are free again: closing one session makes room for exactly one more.
     const sid = flood.find((r) => r.status === 200)!.headers.get('mcp-session-id')!;
-    const deleted = await fetch(gw.url, { method: 'DELETE', headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' } });
+    const deleted = await fetch(gw.url, {
+      method: 'DELETE',
+      headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
+    });
     expect(deleted.status).toBe(200);
     expect((await post(gw.url, initializeBody(99), ACCEPT)).status).toBe(200);
     expect((await post(gw.url, initializeBody(100), ACCEPT)).status).toBe(503);
@@ -117,7 +144,9 @@ describe('maxSessions in the front door itself', () => {
     const principal = { subject: 'racer', scopes: new Set<string>(), groups: [], anonymous: false };
     const message = JSON.parse(initializeBody(1)) as Parameters<TestGateway['app']['frontDoor']['initialize']>[0];
     // Each one awaits issuing its id (sealing a JWE) between the cap check and counting the session.
-    const results = await Promise.allSettled(Array.from({ length: 6 }, () => gw!.app.frontDoor.initialize(message, principal)));
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, () => gw!.app.frontDoor.initialize(message, principal)),
+    );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
     expect(gw.app.frontDoor.sessionCount).toBe(2);
   });
@@ -144,7 +173,9 @@ describe('slow clients (slowloris)', () => {
     expect(body.answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(body.closedAfterMs).toBeGreaterThanOrEqual(1900);
     expect(body.closedAfterMs).toBeLessThan(7000);
-    expect(rejections(gw)).toContainEqual(expect.objectContaining({ type: 'http.rejected', reason: 'request_timeout', status: 408 }));
+    expect(rejections(gw)).toContainEqual(
+      expect.objectContaining({ type: 'http.rejected', reason: 'request_timeout', status: 408 }),
+    );
     // The gateway itself is fine.
     expect((await fetch(new URL('/healthz', gw.url))).status).toBe(200);
   }, 30_000);
@@ -159,15 +190,24 @@ describe('slow clients over TLS', () => {
         ...c,
         server: {
           ...c.server,
-          tls: { certFile: pki.server.certFile, key: secretValue(`file:${pki.server.keyFile}`, pki.server.key), clientCertificates: 'none', minVersion: 'TLSv1.2' },
+          tls: {
+            certFile: pki.server.certFile,
+            key: secretValue(`file:${pki.server.keyFile}`, pki.server.key),
+            clientCertificates: 'none',
+            minVersion: 'TLSv1.2',
+          },
         },
       });
-      gw = await startGateway([stdioFixtureYaml('fx')], { server: { headersTimeoutMs: 1000, requestTimeoutMs: 2000 }, configure });
+      gw = await startGateway([stdioFixtureYaml('fx')], {
+        server: { headersTimeoutMs: 1000, requestTimeoutMs: 2000 },
+        configure,
+      });
       const port = portOf(gw);
       // A TCP connection that never starts the handshake.
       const stalled = dribble(port, '', '', 200, 15_000);
       // A finished handshake, then headers one line at a time.
-      const overTls: Open = (onConnect) => tls.connect({ port, host: '127.0.0.1', ca: pki.ca.cert, servername: 'localhost' }, onConnect);
+      const overTls: Open = (onConnect) =>
+        tls.connect({ port, host: '127.0.0.1', ca: pki.ca.cert, servername: 'localhost' }, onConnect);
       const slowHeaders = dribble(overTls, 'POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'X-Slow: 1\r\n', 200, 15_000);
       const [handshake, headers] = await Promise.all([stalled, slowHeaders]);
       expect(handshake.closedAfterMs).toBeGreaterThanOrEqual(900);
@@ -197,14 +237,22 @@ describe('maxConnections', () => {
     if (extra !== undefined) {
       extra.on('error', () => undefined);
       // Accepted by the kernel, closed by Node at once: no answer, just the end of the stream.
-      await waitFor('the extra socket to be closed', () => extra.destroyed || extra.readyState === 'closed' || extra.readableEnded || undefined, 5000);
+      await waitFor(
+        'the extra socket to be closed',
+        () => extra.destroyed || extra.readyState === 'closed' || extra.readableEnded || undefined,
+        5000,
+      );
     }
     expect(held.every((s) => !s.destroyed && s.readyState === 'open')).toBe(true);
     // A held connection still works.
     held[0]!.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-    const answer = await new Promise<string>((resolve) => held[0]!.once('data', (d: Buffer) => resolve(d.toString('utf8'))));
+    const answer = await new Promise<string>((resolve) =>
+      held[0]!.once('data', (d: Buffer) => resolve(d.toString('utf8'))),
+    );
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);
-    expect(rejections(gw)).toContainEqual(expect.objectContaining({ type: 'http.rejected', reason: 'max_connections' }));
+    expect(rejections(gw)).toContainEqual(
+      expect.objectContaining({ type: 'http.rejected', reason: 'max_connections' }),
+    );
 
     held[1]!.destroy();
     await waitFor('a new connection to be served', async () => {
@@ -225,14 +273,22 @@ describe('maxConnections', () => {
 describe('back-pressure (server.overload)', () => {
   it('answers 503 + Retry-After once the heap is above maxHeapUsedBytes; /healthz answers, /readyz reports the pressure', async () => {
     // 1 MiB: below what any Node process uses, so the first sample (after 1 s) finds the gateway under pressure.
-    gw = await startGateway([stdioFixtureYaml('fx')], { server: { overload: { maxHeapUsedBytes: 1_048_576, retryAfterSeconds: 7 } } });
+    gw = await startGateway([stdioFixtureYaml('fx')], {
+      server: { overload: { maxHeapUsedBytes: 1_048_576, retryAfterSeconds: 7 } },
+    });
     const refused = await waitFor('a 503 from the MCP endpoint', async () => {
       const r = await post(gw!.url, initializeBody(), ACCEPT);
       return r.status === 503 ? r : undefined;
     });
     expect(refused.headers.get('retry-after')).toBe('7');
-    expect(refused.json).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Service temporarily overloaded' } });
-    expect(rejections(gw)).toContainEqual(expect.objectContaining({ type: 'http.rejected', reason: 'overloaded', status: 503, remoteAddress: '127.0.0.1' }));
+    expect(refused.json).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32603, message: 'Service temporarily overloaded' },
+    });
+    expect(rejections(gw)).toContainEqual(
+      expect.objectContaining({ type: 'http.rejected', reason: 'overloaded', status: 503, remoteAddress: '127.0.0.1' }),
+    );
 
     const health = await fetch(new URL('/healthz', gw.url));
     expect(health.status).toBe(200);
@@ -283,14 +339,23 @@ describe('maxSessions on a session restored from another replica', () => {
     const top = `auth:\n  mode: dev\n  dev:\n    keyFile: ${join(shared, 'dev-key.json')}\nsessions:\n  keys:\n    - fromEnv: K1\n`;
     const store = new MemorySessionStore(30 * 60_000);
     other = await startGateway([stdioFixtureYaml('fx')], { top, env, deps: { sessionStore: store } });
-    gw = await startGateway([stdioFixtureYaml('fx')], { top, env, deps: { sessionStore: store }, server: { maxSessions: 1, overload: { retryAfterSeconds: 7 } } });
+    gw = await startGateway([stdioFixtureYaml('fx')], {
+      top,
+      env,
+      deps: { sessionStore: store },
+      server: { maxSessions: 1, overload: { retryAfterSeconds: 7 } },
+    });
     const token = await other.token({ sub: 'alice', scopes: [] });
     const auth = { ...ACCEPT, authorization: `Bearer ${token}` };
     expect((await post(gw.url, initializeBody(1), auth)).status).toBe(200); // gw is at its cap now
     const elsewhere = await post(other.url, initializeBody(2), auth);
     const sid = elsewhere.headers.get('mcp-session-id')!;
     // The request names a session, so the edge's reservation does not apply: the front door refuses the restore.
-    const r = await post(gw.url, JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }), { ...auth, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+    const r = await post(gw.url, JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }), {
+      ...auth,
+      'mcp-session-id': sid,
+      'mcp-protocol-version': '2025-11-25',
+    });
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBe('7');
     expect(r.json).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Too many sessions' } });

@@ -20,8 +20,17 @@ let gw: TestGateway;
 
 beforeAll(async () => {
   mkdirSync(join(SCRATCH, 'sub'), { recursive: true });
-  const files = JSON.stringify({ name: 'files', transport: 'stdio', command: process.execPath, args: [SERVER, SANDBOX], cwd: REPO_ROOT, envAllow: ['PATH', 'HOME'] });
-  gw = await startGateway([files], { top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(join(REPO_ROOT, 'policies'))}\n` });
+  const files = JSON.stringify({
+    name: 'files',
+    transport: 'stdio',
+    command: process.execPath,
+    args: [SERVER, SANDBOX],
+    cwd: REPO_ROOT,
+    envAllow: ['PATH', 'HOME'],
+  });
+  gw = await startGateway([files], {
+    top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(join(REPO_ROOT, 'policies'))}\n`,
+  });
 }, 30_000);
 
 afterAll(async () => {
@@ -34,7 +43,9 @@ function scratchListing(): string[] {
   return (readdirSync(SCRATCH, { recursive: true }) as string[]).sort();
 }
 
-async function session(scopes: string[]): Promise<(name: string, args: Record<string, unknown>) => Promise<{ status: number; json: unknown }>> {
+async function session(
+  scopes: string[],
+): Promise<(name: string, args: Record<string, unknown>) => Promise<{ status: number; json: unknown }>> {
   const auth = { authorization: `Bearer ${await gw.token({ sub: 'alice', scopes })}` };
   const init = await post(gw.url, initializeBody(), auth);
   const sid = init.headers.get('mcp-session-id');
@@ -42,7 +53,12 @@ async function session(scopes: string[]): Promise<(name: string, args: Record<st
   const headers = { ...auth, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
   await post(gw.url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), headers);
   let id = 10;
-  return async (name, args) => post(gw.url, JSON.stringify({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name, arguments: args } }), headers);
+  return async (name, args) =>
+    post(
+      gw.url,
+      JSON.stringify({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name, arguments: args } }),
+      headers,
+    );
 }
 
 interface RpcReply {
@@ -55,12 +71,19 @@ function audits(): Record<string, unknown>[] {
 }
 
 function policyDenials(): number {
-  return gw.logs.filter((l) => (l.audit as { decision?: string; tool?: string } | undefined)?.decision === 'deny').length;
+  return gw.logs.filter((l) => (l.audit as { decision?: string; tool?: string } | undefined)?.decision === 'deny')
+    .length;
 }
 
 describe('the files sandbox behind the bundled policy', () => {
   it('lists the filesystem tools the policy allows, and reads a file inside the sandbox', async () => {
-    const client = await gw.client({ transport: { requestInit: { headers: { Authorization: `Bearer ${await gw.token({ sub: 'alice', scopes: ['files:read'] })}` } } } });
+    const client = await gw.client({
+      transport: {
+        requestInit: {
+          headers: { Authorization: `Bearer ${await gw.token({ sub: 'alice', scopes: ['files:read'] })}` },
+        },
+      },
+    });
     const names = (await client.listTools()).tools.map((t) => t.name);
     expect(names).toContain('files__read_text_file');
     expect(names).not.toContain('files__read_file'); // denied by files.no-deprecated-read
@@ -84,7 +107,10 @@ describe('the files sandbox behind the bundled policy', () => {
     const before = policyDenials();
     const r = await call(tool, args);
     expect(r.status).toBe(200);
-    expect((r.json as { error?: { code: number; message: string } }).error).toEqual({ code: -32602, message: 'Invalid params' });
+    expect((r.json as { error?: { code: number; message: string } }).error).toEqual({
+      code: -32602,
+      message: 'Invalid params',
+    });
     expect(policyDenials()).toBe(before + 1);
   });
 

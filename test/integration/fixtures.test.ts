@@ -73,7 +73,11 @@ async function spawnTracked(...args: Parameters<typeof spawnServer>): Promise<Sp
   return server;
 }
 
-async function connect(transport: Transport, options?: ClientOptions, setup?: (client: Client) => void): Promise<Client> {
+async function connect(
+  transport: Transport,
+  options?: ClientOptions,
+  setup?: (client: Client) => void,
+): Promise<Client> {
   const client = new Client({ name: 'fixtures-test', version: '1.0.0' }, options);
   setup?.(client);
   clients.push(client);
@@ -120,9 +124,14 @@ describe('orders server over HTTP', () => {
   let client: Client;
 
   beforeAll(async () => {
-    orders = await spawnTracked(ORDERS_SERVER, { args: ['--http', '--port', '0'], env: { ORDERS_API_KEY: ORDERS_KEY } });
+    orders = await spawnTracked(ORDERS_SERVER, {
+      args: ['--http', '--port', '0'],
+      env: { ORDERS_API_KEY: ORDERS_KEY },
+    });
     client = await connect(
-      new StreamableHTTPClientTransport(new URL(orders.url!), { requestInit: { headers: { 'X-API-Key': ORDERS_KEY } } }),
+      new StreamableHTTPClientTransport(new URL(orders.url!), {
+        requestInit: { headers: { 'X-API-Key': ORDERS_KEY } },
+      }),
     );
   });
 
@@ -152,7 +161,12 @@ describe('orders server over HTTP', () => {
     const status = await new Promise<number>((resolveStatus, reject) => {
       const req = request(orders.url!, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-API-Key': ORDERS_KEY, ...headers },
+        headers: {
+          'Content-Type': 'application/json',
+          Accept: 'application/json',
+          'X-API-Key': ORDERS_KEY,
+          ...headers,
+        },
       });
       req.on('response', (res) => {
         res.resume();
@@ -170,7 +184,10 @@ describe('orders server over HTTP', () => {
     expect([...byName.keys()].sort()).toEqual(['get_order', 'search_orders', 'update_order_status']);
     for (const tool of tools) expect(tool.inputSchema.additionalProperties).toBe(false);
     expect(byName.get('get_order')?.annotations?.readOnlyHint).toBe(true);
-    expect(byName.get('update_order_status')?.annotations).toMatchObject({ destructiveHint: true, idempotentHint: true });
+    expect(byName.get('update_order_status')?.annotations).toMatchObject({
+      destructiveHint: true,
+      idempotentHint: true,
+    });
   });
 
   it('get_order returns the order, and not_found for an unknown id', async () => {
@@ -185,7 +202,10 @@ describe('orders server over HTTP', () => {
   });
 
   it('search_orders filters by customer and status', async () => {
-    const result = await client.callTool({ name: 'search_orders', arguments: { customer_id: 'cust-1', status: 'shipped' } });
+    const result = await client.callTool({
+      name: 'search_orders',
+      arguments: { customer_id: 'cust-1', status: 'shipped' },
+    });
     const { orders: found } = result.structuredContent as { orders: { id: string }[] };
     expect(found.map((o) => o.id)).toEqual(['ord-1002']);
   });
@@ -275,7 +295,9 @@ describe('fixture over stdio', () => {
           };
         });
         c.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { answer: '42' } }));
-        c.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: 'file:///tmp/project', name: 'project' }] }));
+        c.setRequestHandler(ListRootsRequestSchema, () => ({
+          roots: [{ uri: 'file:///tmp/project', name: 'project' }],
+        }));
         c.setNotificationHandler(ToolListChangedNotificationSchema, () => {
           listChanged.push(Date.now());
         });
@@ -326,18 +348,29 @@ describe('fixture over stdio', () => {
   });
 
   it('round-trips sampling, elicitation and roots through the client', async () => {
-    expect(textOf(await client.callTool({ name: 'sample', arguments: { prompt: 'ping' } }))).toBe('sampled: pong(ping)');
-    expect(textOf(await client.callTool({ name: 'elicit', arguments: { message: 'answer?' } }))).toBe('elicited: accept 42');
+    expect(textOf(await client.callTool({ name: 'sample', arguments: { prompt: 'ping' } }))).toBe(
+      'sampled: pong(ping)',
+    );
+    expect(textOf(await client.callTool({ name: 'elicit', arguments: { message: 'answer?' } }))).toBe(
+      'elicited: accept 42',
+    );
     const roots = JSON.parse(textOf(await client.callTool({ name: 'roots', arguments: {} }))) as unknown;
     expect(roots).toEqual({ roots: [{ uri: 'file:///tmp/project', name: 'project' }] });
     // The client's answers are incoming messages too.
-    expect(readRecord<RecordLine>(recordFile).some((r) => r.kind === 'response' && JSON.stringify(r.result).includes('pong'))).toBe(true);
+    expect(
+      readRecord<RecordLine>(recordFile).some(
+        (r) => r.kind === 'response' && JSON.stringify(r.result).includes('pong'),
+      ),
+    ).toBe(true);
   });
 
   it('observes cancellation of a hanging call', async () => {
     const abort = new AbortController();
     const call = client.callTool({ name: 'hang', arguments: {} }, undefined, { signal: abort.signal });
-    await waitFor(() => readRecord<RecordLine>(recordFile).some((r) => isToolCall(r, 'hang')), 'the hang call to arrive');
+    await waitFor(
+      () => readRecord<RecordLine>(recordFile).some((r) => isToolCall(r, 'hang')),
+      'the hang call to arrive',
+    );
     abort.abort('test abort');
     await expect(call).rejects.toThrow();
     const observed = await waitFor(
@@ -370,7 +403,10 @@ describe('fixture over stdio', () => {
   });
 
   it('reports its environment and returns huge payloads', async () => {
-    const env = JSON.parse(textOf(await client.callTool({ name: 'env_report', arguments: {} }))) as Record<string, string>;
+    const env = JSON.parse(textOf(await client.callTool({ name: 'env_report', arguments: {} }))) as Record<
+      string,
+      string
+    >;
     expect(env.FIXTURE_MARKER).toBe('marker-123');
     expect(textOf(await client.callTool({ name: 'headers_report', arguments: {} }))).toBe('{}');
     const huge = await client.callTool({ name: 'huge', arguments: { bytes: 1024 * 1024 } });
@@ -407,7 +443,10 @@ describe('fixture over stdio with pagination', () => {
     } while (cursor !== undefined);
 
     const total = FIXTURE_TOOLS.length + 12;
-    expect(pages.map((p) => p.length)).toEqual([...Array<number>(Math.floor(total / 5)).fill(5), ...(total % 5 === 0 ? [] : [total % 5])]);
+    expect(pages.map((p) => p.length)).toEqual([
+      ...Array<number>(Math.floor(total / 5)).fill(5),
+      ...(total % 5 === 0 ? [] : [total % 5]),
+    ]);
     const names = pages.flat().map((t) => t.name);
     expect(new Set(names).size).toBe(total);
     expect(names.slice(-12)).toEqual(Array.from({ length: 12 }, (_, i) => `tool_${String(i + 1).padStart(4, '0')}`));
@@ -448,7 +487,9 @@ describe('fixture over HTTP', () => {
   const headers = { 'X-Test-Header': 'abc', Authorization: 'Bearer visible-without-a-gateway' };
 
   beforeAll(async () => {
-    fixture = await spawnTracked(FIXTURE_HTTP, { env: { FIXTURE_RECORD_FILE: recordFile, FIXTURE_NAME: 'fixture-http' } });
+    fixture = await spawnTracked(FIXTURE_HTTP, {
+      env: { FIXTURE_RECORD_FILE: recordFile, FIXTURE_NAME: 'fixture-http' },
+    });
   });
 
   it('prints the readiness line', () => {
@@ -471,11 +512,16 @@ describe('fixture over HTTP', () => {
     // relatedRequestId puts the sampling request on the call's own response stream.
     expect(textOf(await client.callTool({ name: 'sample', arguments: { prompt: 'x' } }))).toBe('sampled: over http');
 
-    const seen = JSON.parse(textOf(await client.callTool({ name: 'headers_report', arguments: {} }))) as Record<string, string>;
+    const seen = JSON.parse(textOf(await client.callTool({ name: 'headers_report', arguments: {} }))) as Record<
+      string,
+      string
+    >;
     expect(seen['x-test-header']).toBe('abc');
     expect(seen['mcp-session-id']).toEqual(expect.any(String));
 
-    const call = readRecord<RecordLine>(recordFile).find((r) => isToolCall(r, 'echo') && JSON.stringify(r.params).includes('streamable'));
+    const call = readRecord<RecordLine>(recordFile).find(
+      (r) => isToolCall(r, 'echo') && JSON.stringify(r.params).includes('streamable'),
+    );
     expect(call).toMatchObject({ transport: 'streamable-http', kind: 'request', session: seen['mcp-session-id'] });
     expect(call?.headers).toMatchObject({ 'x-test-header': 'abc', authorization: headers.Authorization });
   });
@@ -484,10 +530,16 @@ describe('fixture over HTTP', () => {
     const client = await connect(new StreamableHTTPClientTransport(new URL(fixture.url!)));
     const abort = new AbortController();
     const call = client.callTool({ name: 'hang', arguments: {} }, undefined, { signal: abort.signal });
-    await waitFor(() => readRecord<RecordLine>(recordFile).some((r) => isToolCall(r, 'hang')), 'the hang call to arrive');
+    await waitFor(
+      () => readRecord<RecordLine>(recordFile).some((r) => isToolCall(r, 'hang')),
+      'the hang call to arrive',
+    );
     abort.abort('test abort');
     await expect(call).rejects.toThrow();
-    await waitFor(() => readRecord<RecordLine>(recordFile).some((r) => r.event === 'cancelled-observed'), 'cancelled-observed');
+    await waitFor(
+      () => readRecord<RecordLine>(recordFile).some((r) => r.event === 'cancelled-observed'),
+      'cancelled-observed',
+    );
     expect(readRecord<RecordLine>(recordFile).some((r) => r.method === 'notifications/cancelled')).toBe(true);
   });
 
@@ -498,9 +550,14 @@ describe('fixture over HTTP', () => {
       (c) => c.setNotificationHandler(LoggingMessageNotificationSchema, () => undefined),
     );
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'legacy' } }))).toBe('legacy');
-    const seen = JSON.parse(textOf(await client.callTool({ name: 'headers_report', arguments: {} }))) as Record<string, string>;
+    const seen = JSON.parse(textOf(await client.callTool({ name: 'headers_report', arguments: {} }))) as Record<
+      string,
+      string
+    >;
     expect(seen['x-test-header']).toBe('abc');
-    const call = readRecord<RecordLine>(recordFile).find((r) => isToolCall(r, 'echo') && JSON.stringify(r.params).includes('legacy'));
+    const call = readRecord<RecordLine>(recordFile).find(
+      (r) => isToolCall(r, 'echo') && JSON.stringify(r.params).includes('legacy'),
+    );
     expect(call).toMatchObject({ transport: 'sse', kind: 'request', headers: { 'x-test-header': 'abc' } });
   });
 

@@ -18,7 +18,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { post, rawSession, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { readRecord } from '../helpers/upstream-tools.js';
 
-type RecordEntry = Record<string, unknown> & { method?: string; id?: unknown; params?: Record<string, unknown>; event?: string };
+type RecordEntry = Record<string, unknown> & {
+  method?: string;
+  id?: unknown;
+  params?: Record<string, unknown>;
+  event?: string;
+};
 
 function textOf(r: unknown): string {
   const content = (r as CallToolResult).content;
@@ -27,7 +32,9 @@ function textOf(r: unknown): string {
 }
 
 /** Calls a tool and returns the result, or the error as a value (for outcomes that may be either). */
-async function settle(p: Promise<unknown>): Promise<{ ok: true; result: CallToolResult } | { ok: false; error: unknown }> {
+async function settle(
+  p: Promise<unknown>,
+): Promise<{ ok: true; result: CallToolResult } | { ok: false; error: unknown }> {
   try {
     return { ok: true, result: (await p) as CallToolResult };
   } catch (error) {
@@ -85,7 +92,9 @@ describe('concurrency, cancellation, progress and relays', () => {
     expect(textOf(echoA)).toBe('from-a');
     expect(textOf(echoB)).toBe('from-b');
     // Upstream, the gateway used its own ids: four distinct ones for the four calls.
-    const calls = readRecord<RecordEntry>(recordFile).filter((e) => e.method === 'tools/call' && ['slow', 'echo'].includes(String(e.params?.name)));
+    const calls = readRecord<RecordEntry>(recordFile).filter(
+      (e) => e.method === 'tools/call' && ['slow', 'echo'].includes(String(e.params?.name)),
+    );
     const ids = calls.slice(-4).map((e) => e.id);
     expect(new Set(ids).size).toBe(4);
   });
@@ -102,7 +111,9 @@ describe('concurrency, cancellation, progress and relays', () => {
         const rec = readRecord<RecordEntry>(recordFile);
         const hangCall = rec.filter((e) => e.method === 'tools/call' && e.params?.name === 'hang').at(-1);
         expect(hangCall).toBeDefined();
-        const cancelled = rec.find((e) => e.method === 'notifications/cancelled' && e.params?.requestId === hangCall!.id);
+        const cancelled = rec.find(
+          (e) => e.method === 'notifications/cancelled' && e.params?.requestId === hangCall!.id,
+        );
         const observed = rec.find((e) => e.event === 'cancelled-observed' && e.requestId === hangCall!.id);
         expect(cancelled).toBeDefined();
         expect(observed).toBeDefined();
@@ -113,13 +124,17 @@ describe('concurrency, cancellation, progress and relays', () => {
     expect(typeof found.hangCall.id).toBe('number');
     expect(found.cancelled.params?.reason).toBe('cancelled by client');
     // The session is still usable afterwards.
-    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'after cancel' } }))).toBe('after cancel');
+    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'after cancel' } }))).toBe(
+      'after cancel',
+    );
   });
 
   it('relays every progress step under the client token, increasing', async () => {
     const client = await gw.client();
     const seen: Progress[] = [];
-    const r = await client.callTool({ name: 'fx__progress', arguments: { steps: 5, delayMs: 20 } }, undefined, { onprogress: (p) => seen.push(p) });
+    const r = await client.callTool({ name: 'fx__progress', arguments: { steps: 5, delayMs: 20 } }, undefined, {
+      onprogress: (p) => seen.push(p),
+    });
     expect(textOf(r)).toBe('finished 5 steps');
     expect(seen.map((p) => p.progress)).toEqual([1, 2, 3, 4, 5]);
     expect(seen.every((p) => p.total === 5)).toBe(true);
@@ -130,7 +145,12 @@ describe('concurrency, cancellation, progress and relays', () => {
     const sid = await rawSession(gw.url);
     const r = await post(
       gw.url,
-      JSON.stringify({ jsonrpc: '2.0', id: 'p1', method: 'tools/call', params: { name: 'fx__progress', arguments: { steps: 2 }, _meta: { progressToken: 'client-token' } } }),
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'p1',
+        method: 'tools/call',
+        params: { name: 'fx__progress', arguments: { steps: 2 }, _meta: { progressToken: 'client-token' } },
+      }),
       { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
     );
     expect(r.status).toBe(200);
@@ -138,14 +158,24 @@ describe('concurrency, cancellation, progress and relays', () => {
     const frames = r.text
       .split('\n')
       .filter((l) => l.startsWith('data: '))
-      .map((l) => JSON.parse(l.slice(6)) as { method?: string; id?: unknown; params?: { progressToken?: unknown; progress?: number }; result?: unknown });
+      .map(
+        (l) =>
+          JSON.parse(l.slice(6)) as {
+            method?: string;
+            id?: unknown;
+            params?: { progressToken?: unknown; progress?: number };
+            result?: unknown;
+          },
+      );
     const progress = frames.filter((f) => f.method === 'notifications/progress');
     expect(progress.map((f) => f.params?.progressToken)).toEqual(['client-token', 'client-token']);
     expect(progress.map((f) => f.params?.progress)).toEqual([1, 2]);
     expect(frames.at(-1)?.id).toBe('p1');
     expect(frames.at(-1)?.result).toBeDefined();
     // Upstream saw the gateway's own token, which is its id for the call.
-    const upstreamCall = readRecord<RecordEntry>(recordFile).filter((e) => e.method === 'tools/call' && e.params?.name === 'progress').at(-1);
+    const upstreamCall = readRecord<RecordEntry>(recordFile)
+      .filter((e) => e.method === 'tools/call' && e.params?.name === 'progress')
+      .at(-1);
     const meta = upstreamCall?.params?._meta as { progressToken?: unknown } | undefined;
     expect(meta?.progressToken).toBe(upstreamCall?.id);
   });
@@ -210,7 +240,8 @@ describe('concurrency, cancellation, progress and relays', () => {
         if (!r.ok) continue;
         const t = textOf(r.result);
         // Either its own answer, or a refusal — never the other client's.
-        if (r.result.isError) expect(t).toMatch(/^sampling failed: .*-32603.*No client session to route this request to/);
+        if (r.result.isError)
+          expect(t).toMatch(/^sampling failed: .*-32603.*No client session to route this request to/);
         else expect(t).toBe(`sampled: re:${mine}`);
       }
     }
@@ -227,10 +258,21 @@ describe('concurrency, cancellation, progress and relays', () => {
     samplingHandler(b, seenB);
     const slow = b.callTool({ name: 'fx__slow', arguments: { ms: 1000 } });
     // Let b's call reach the upstream first, so two sessions are in flight when the sampling request comes.
-    await vi.waitFor(() => expect(readRecord<RecordEntry>(recordFile).filter((e) => e.method === 'tools/call' && e.params?.name === 'slow' && (e.params.arguments as { ms?: number }).ms === 1000)).toHaveLength(1), {
-      timeout: 3000,
-      interval: 20,
-    });
+    await vi.waitFor(
+      () =>
+        expect(
+          readRecord<RecordEntry>(recordFile).filter(
+            (e) =>
+              e.method === 'tools/call' &&
+              e.params?.name === 'slow' &&
+              (e.params.arguments as { ms?: number }).ms === 1000,
+          ),
+        ).toHaveLength(1),
+      {
+        timeout: 3000,
+        interval: 20,
+      },
+    );
     const r = (await a.callTool({ name: 'fx__sample', arguments: { prompt: 'only for a' } })) as CallToolResult;
     expect(r.isError).toBe(true);
     expect(textOf(r)).toMatch(/^sampling failed: .*-32603.*No client session to route this request to/);
@@ -238,7 +280,9 @@ describe('concurrency, cancellation, progress and relays', () => {
     expect(seenB).toEqual([]);
     expect(textOf(await slow)).toBe('done after 1000ms');
     // With nothing else in flight, the same call is routed to a again.
-    expect(textOf(await a.callTool({ name: 'fx__sample', arguments: { prompt: 'only for a' } }))).toBe('sampled: re:only for a');
+    expect(textOf(await a.callTool({ name: 'fx__sample', arguments: { prompt: 'only for a' } }))).toBe(
+      'sampled: re:only for a',
+    );
     expect(seenA).toEqual(['only for a']);
     expect(seenB).toEqual([]);
   });
@@ -255,7 +299,11 @@ describe('list_changed (server/tools §List Changed Notification)', () => {
       notified += 1;
     });
     // The SDK client opens its GET stream right after `notifications/initialized`; give it a moment to be open.
-    await vi.waitFor(() => expect([...gw.app.frontDoor['sessions'].values()].some((s) => s.getStream && !s.getStream.closed)).toBe(true), { timeout: 3000, interval: 20 });
+    await vi.waitFor(
+      () =>
+        expect([...gw.app.frontDoor['sessions'].values()].some((s) => s.getStream && !s.getStream.closed)).toBe(true),
+      { timeout: 3000, interval: 20 },
+    );
     expect(textOf(await client.callTool({ name: 'fx__change_tools', arguments: {} }))).toBe('changed');
     await vi.waitFor(() => expect(notified).toBeGreaterThan(0), { timeout: 5000, interval: 20 });
     const after = await client.listTools();

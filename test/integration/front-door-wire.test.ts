@@ -7,7 +7,14 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { initializeBody, post, rawSession, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import {
+  initializeBody,
+  post,
+  rawSession,
+  startGateway,
+  stdioFixtureYaml,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { readRecord } from '../helpers/upstream-tools.js';
 
 const BODY_LIMIT = 2048;
@@ -20,11 +27,20 @@ interface RawResponse {
 }
 
 /** node:http, not fetch: fetch would not let us set Host, and we want every header exactly as written. */
-function raw(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; path?: string } = {}): Promise<RawResponse> {
+function raw(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string; path?: string } = {},
+): Promise<RawResponse> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path ?? `${u.pathname}${u.search}`, headers: opts.headers ?? {} },
+      {
+        host: u.hostname,
+        port: u.port,
+        method: opts.method ?? 'GET',
+        path: opts.path ?? `${u.pathname}${u.search}`,
+        headers: opts.headers ?? {},
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -82,7 +98,12 @@ describe('Origin and Host (transports §Security Warning: DNS rebinding)', () =>
     ['GET', '/mcp'],
     ['GET', '/healthz'],
   ])('a foreign Origin gets 403 on %s %s', async (method, path) => {
-    const r = await raw(url, { method, path, headers: { ...JSON_HEADERS, origin: 'http://evil.example' }, ...(method === 'POST' ? { body: initializeBody() } : {}) });
+    const r = await raw(url, {
+      method,
+      path,
+      headers: { ...JSON_HEADERS, origin: 'http://evil.example' },
+      ...(method === 'POST' ? { body: initializeBody() } : {}),
+    });
     expect(r.status).toBe(403);
     expect(r.headers['mcp-session-id']).toBeUndefined();
     expect(errorOf(JSON.parse(r.text)).message).toBe('Forbidden origin');
@@ -90,7 +111,13 @@ describe('Origin and Host (transports §Security Warning: DNS rebinding)', () =>
 
   it('refuses Origin: null, a look-alike of the allowed origin, and loopback pages on other ports (threat model #7)', async () => {
     const others = ['http://localhost:5173', 'http://127.0.0.1:9999', 'http://[::1]:3000'];
-    for (const origin of ['null', 'https://app.example.evil', 'http://app.example', 'http://localhost.evil.example', ...others]) {
+    for (const origin of [
+      'null',
+      'https://app.example.evil',
+      'http://app.example',
+      'http://localhost.evil.example',
+      ...others,
+    ]) {
       const r = await raw(url, { method: 'POST', headers: { ...JSON_HEADERS, origin }, body: initializeBody() });
       expect(r.status, origin).toBe(403);
     }
@@ -98,7 +125,12 @@ describe('Origin and Host (transports §Security Warning: DNS rebinding)', () =>
 
   it('allows its own origin (127.0.0.1, localhost, [::1] at its port) and the configured one', async () => {
     const port = new URL(url).port;
-    for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://[::1]:${port}`, ALLOWED_ORIGIN]) {
+    for (const origin of [
+      `http://127.0.0.1:${port}`,
+      `http://localhost:${port}`,
+      `http://[::1]:${port}`,
+      ALLOWED_ORIGIN,
+    ]) {
       const r = await raw(url, { method: 'POST', headers: { ...JSON_HEADERS, origin }, body: initializeBody() });
       expect(r.status, origin).toBe(200);
       expect(r.headers['mcp-session-id']).toBeTypeOf('string');
@@ -111,7 +143,11 @@ describe('Origin and Host (transports §Security Warning: DNS rebinding)', () =>
   });
 
   it('refuses a foreign Host header on a loopback gateway', async () => {
-    const r = await raw(url, { method: 'POST', headers: { ...JSON_HEADERS, host: 'evil.example' }, body: initializeBody() });
+    const r = await raw(url, {
+      method: 'POST',
+      headers: { ...JSON_HEADERS, host: 'evil.example' },
+      body: initializeBody(),
+    });
     expect(r.status).toBe(403);
     expect(errorOf(JSON.parse(r.text)).message).toBe('Forbidden host');
     const health = await raw(url, { path: '/healthz', headers: { host: 'evil.example:80' } });
@@ -132,7 +168,11 @@ describe('sessions and versions (transports §Session Management, §Protocol Ver
     }
     expect(ida).not.toBe(idb);
     expect(a.headers.get('content-type')).toMatch(/^application\/json/);
-    const result = (a.json as { result: { protocolVersion: string; serverInfo: { name: string }; capabilities: Record<string, unknown> } }).result;
+    const result = (
+      a.json as {
+        result: { protocolVersion: string; serverInfo: { name: string }; capabilities: Record<string, unknown> };
+      }
+    ).result;
     expect(result.protocolVersion).toBe('2025-11-25');
     expect(result.serverInfo.name).toBe('gatehouse');
     expect(result.capabilities.tools).toEqual({ listChanged: true });
@@ -166,7 +206,10 @@ describe('sessions and versions (transports §Session Management, §Protocol Ver
 
   it('DELETE ends the session: 200, then the same id is 404', async () => {
     const sid = await rawSession(url);
-    const del = await raw(url, { method: 'DELETE', headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' } });
+    const del = await raw(url, {
+      method: 'DELETE',
+      headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
+    });
     expect(del.status).toBe(200);
     const after = await post(url, ping(), { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
     expect(after.status).toBe(404);
@@ -180,10 +223,21 @@ describe('sessions and versions (transports §Session Management, §Protocol Ver
     const get = await fetch(url, { headers: { ...headers, accept: 'text/event-stream' } });
     expect(get.status).toBe(200);
     const marker = `del-${Date.now()}`;
-    const call = post(url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'fx__hang', arguments: {}, _meta: { marker } } }), headers);
+    const call = post(
+      url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'fx__hang', arguments: {}, _meta: { marker } },
+      }),
+      headers,
+    );
     const upstreamCall = await vi.waitFor(
       () => {
-        const found = readRecord<Record<string, unknown>>(recordFile).find((e) => e.method === 'tools/call' && JSON.stringify(e.params).includes(marker));
+        const found = readRecord<Record<string, unknown>>(recordFile).find(
+          (e) => e.method === 'tools/call' && JSON.stringify(e.params).includes(marker),
+        );
         expect(found).toBeDefined();
         return found!;
       },
@@ -196,7 +250,13 @@ describe('sessions and versions (transports §Session Management, §Protocol Ver
     await vi.waitFor(
       () => {
         const rec = readRecord<Record<string, unknown>>(recordFile);
-        expect(rec.some((e) => e.method === 'notifications/cancelled' && (e.params as { requestId?: unknown }).requestId === upstreamCall.id)).toBe(true);
+        expect(
+          rec.some(
+            (e) =>
+              e.method === 'notifications/cancelled' &&
+              (e.params as { requestId?: unknown }).requestId === upstreamCall.id,
+          ),
+        ).toBe(true);
         expect(rec.some((e) => e.event === 'cancelled-observed' && e.requestId === upstreamCall.id)).toBe(true);
       },
       { timeout: 3000, interval: 20 },
@@ -247,13 +307,21 @@ describe('messages (basic §Messages, transports §Sending Messages)', () => {
     const n = await post(url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), h());
     expect(n.status).toBe(202);
     expect(n.text).toBe('');
-    const unknownNote = await post(url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/whatever', params: {} }), h());
+    const unknownNote = await post(
+      url,
+      JSON.stringify({ jsonrpc: '2.0', method: 'notifications/whatever', params: {} }),
+      h(),
+    );
     expect(unknownNote.status).toBe(202);
     expect(unknownNote.text).toBe('');
     const resp = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 'gatehouse-999', result: {} }), h());
     expect(resp.status).toBe(202);
     expect(resp.text).toBe('');
-    const errResp = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 'gatehouse-998', error: { code: -1, message: 'no' } }), h());
+    const errResp = await post(
+      url,
+      JSON.stringify({ jsonrpc: '2.0', id: 'gatehouse-998', error: { code: -1, message: 'no' } }),
+      h(),
+    );
     expect(errResp.status).toBe(202);
     expect(errResp.text).toBe('');
   });
@@ -267,12 +335,20 @@ describe('messages (basic §Messages, transports §Sending Messages)', () => {
 
   it('answers a batch of two pings on a 2025-03-26 session with an array of two results', async () => {
     const old = await rawSession(url, '2025-03-26');
-    const r = await post(url, JSON.stringify([JSON.parse(ping(1)), JSON.parse(ping('two'))]), { 'mcp-session-id': old, 'mcp-protocol-version': '2025-03-26' });
+    const r = await post(url, JSON.stringify([JSON.parse(ping(1)), JSON.parse(ping('two'))]), {
+      'mcp-session-id': old,
+      'mcp-protocol-version': '2025-03-26',
+    });
     expect(r.status).toBe(200);
     expect(Array.isArray(r.json)).toBe(true);
     const items = r.json as Array<{ id: unknown; result: unknown }>;
     expect(items).toHaveLength(2);
-    expect(items).toEqual(expect.arrayContaining([{ jsonrpc: '2.0', id: 1, result: {} }, { jsonrpc: '2.0', id: 'two', result: {} }]));
+    expect(items).toEqual(
+      expect.arrayContaining([
+        { jsonrpc: '2.0', id: 1, result: {} },
+        { jsonrpc: '2.0', id: 'two', result: {} },
+      ]),
+    );
   });
 
   it.each([
@@ -316,9 +392,20 @@ describe('messages (basic §Messages, transports §Sending Messages)', () => {
       expectCleanError(r.text);
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    const ok = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'fx__echo', arguments: { text: 'still here' } } }), h());
+    const ok = await post(
+      url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 9,
+        method: 'tools/call',
+        params: { name: 'fx__echo', arguments: { text: 'still here' } },
+      }),
+      h(),
+    );
     expect(ok.status).toBe(200);
-    expect((ok.json as { result: { content: unknown } }).result.content).toEqual([{ type: 'text', text: 'still here' }]);
+    expect((ok.json as { result: { content: unknown } }).result.content).toEqual([
+      { type: 'text', text: 'still here' },
+    ]);
   });
 
   it('refuses arguments nested deeper than the limit with 400, and keeps working', async () => {
@@ -328,10 +415,17 @@ describe('messages (basic §Messages, transports §Sending Messages)', () => {
     expect(r.status).toBe(400);
     expectCleanError(r.text);
     // A bracket inside a string is not nesting.
-    const inString = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'fx__echo', arguments: { text: '['.repeat(500) } } });
+    const inString = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'fx__echo', arguments: { text: '['.repeat(500) } },
+    });
     const ok = await post(url, inString, h());
     expect(ok.status).toBe(200);
-    expect((ok.json as { result: { content: unknown } }).result.content).toEqual([{ type: 'text', text: '['.repeat(500) }]);
+    expect((ok.json as { result: { content: unknown } }).result.content).toEqual([
+      { type: 'text', text: '['.repeat(500) },
+    ]);
   });
 
   it('routes duplicate keys to the last one, and the upstream sees exactly that (router and upstream agree)', async () => {
@@ -349,25 +443,63 @@ describe('messages (basic §Messages, transports §Sending Messages)', () => {
 
   it('refuses a second request with an id already in flight, without forwarding it', async () => {
     const marker = `twin-${Date.now()}`;
-    const slow = post(url, JSON.stringify({ jsonrpc: '2.0', id: 'same', method: 'tools/call', params: { name: 'fx__slow', arguments: { ms: 437 } } }), h());
+    const slow = post(
+      url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'same',
+        method: 'tools/call',
+        params: { name: 'fx__slow', arguments: { ms: 437 } },
+      }),
+      h(),
+    );
     // Once the upstream has the call, the gateway has it in flight.
-    await vi.waitFor(() => expect(readRecord<Record<string, unknown>>(recordFile).some((e) => JSON.stringify(e.params ?? null).includes('"ms":437'))).toBe(true), { timeout: 3000, interval: 10 });
-    const twin = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 'same', method: 'tools/call', params: { name: 'fx__echo', arguments: { text: marker } } }), h());
+    await vi.waitFor(
+      () =>
+        expect(
+          readRecord<Record<string, unknown>>(recordFile).some((e) =>
+            JSON.stringify(e.params ?? null).includes('"ms":437'),
+          ),
+        ).toBe(true),
+      { timeout: 3000, interval: 10 },
+    );
+    const twin = await post(
+      url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'same',
+        method: 'tools/call',
+        params: { name: 'fx__echo', arguments: { text: marker } },
+      }),
+      h(),
+    );
     expect((twin.json as { id: unknown }).id).toBe('same');
     expect(errorOf(twin.json).code).toBe(-32600);
     const first = await slow;
-    expect((first.json as { result: { content: unknown } }).result.content).toEqual([{ type: 'text', text: 'done after 437ms' }]);
-    expect(readRecord<Record<string, unknown>>(recordFile).some((e) => JSON.stringify(e.params ?? null).includes(marker))).toBe(false);
+    expect((first.json as { result: { content: unknown } }).result.content).toEqual([
+      { type: 'text', text: 'done after 437ms' },
+    ]);
+    expect(
+      readRecord<Record<string, unknown>>(recordFile).some((e) => JSON.stringify(e.params ?? null).includes(marker)),
+    ).toBe(false);
   });
 
   it('answers an unknown tool with -32602 "Unknown tool: <name>"', async () => {
-    const r = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'fx__nope', arguments: {} } }), h());
+    const r = await post(
+      url,
+      JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'fx__nope', arguments: {} } }),
+      h(),
+    );
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ jsonrpc: '2.0', id: 3, error: { code: -32602, message: 'Unknown tool: fx__nope' } });
   });
 
   it('answers tools/list with a cursor with -32602 (we never issue cursors)', async () => {
-    const r = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list', params: { cursor: 'abc' } }), h());
+    const r = await post(
+      url,
+      JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list', params: { cursor: 'abc' } }),
+      h(),
+    );
     expect(errorOf(r.json).code).toBe(-32602);
     const plain = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' }), h());
     const names = (plain.json as { result: { tools: Array<{ name: string }> } }).result.tools.map((t) => t.name);
@@ -375,9 +507,17 @@ describe('messages (basic §Messages, transports §Sending Messages)', () => {
   });
 
   it('logging/setLevel answers {} and refuses an unknown level with -32602', async () => {
-    const ok = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'logging/setLevel', params: { level: 'warning' } }), h());
+    const ok = await post(
+      url,
+      JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'logging/setLevel', params: { level: 'warning' } }),
+      h(),
+    );
     expect(ok.json).toEqual({ jsonrpc: '2.0', id: 6, result: {} });
-    const bad = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'logging/setLevel', params: { level: 'loud' } }), h());
+    const bad = await post(
+      url,
+      JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'logging/setLevel', params: { level: 'loud' } }),
+      h(),
+    );
     expect(bad.json).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'Invalid params' } });
   });
 
@@ -416,12 +556,22 @@ describe('HTTP rules (transports §Sending Messages; docs/architecture.md §5)',
   });
 
   it(`refuses a body over bodyLimitBytes (${BODY_LIMIT}) with 413`, async () => {
-    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'fx__echo', arguments: { text: 'x'.repeat(BODY_LIMIT) } } });
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'fx__echo', arguments: { text: 'x'.repeat(BODY_LIMIT) } },
+    });
     const r = await post(url, body, h());
     expect(r.status).toBe(413);
     expectCleanError(r.text);
     // Just under the limit still works.
-    const small = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'fx__echo', arguments: { text: 'x'.repeat(BODY_LIMIT - 200) } } });
+    const small = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'fx__echo', arguments: { text: 'x'.repeat(BODY_LIMIT - 200) } },
+    });
     expect((await post(url, small, h())).status).toBe(200);
   });
 
@@ -443,20 +593,35 @@ describe('HTTP rules (transports §Sending Messages; docs/architecture.md §5)',
   it('answers a malformed URL with 400 and the gateway text, not the framework message', async () => {
     const r = await raw(url, { path: '/mcp%zz', headers: { accept: 'text/event-stream' } });
     expect(r.status).toBe(400);
-    expect(JSON.parse(r.text)).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request' } });
+    expect(JSON.parse(r.text)).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32600, message: 'Invalid Request' },
+    });
     expect(r.text).not.toContain('%zz');
     expectCleanError(r.text);
   });
 
   it('refuses ?access_token= in the query with 400', async () => {
-    const r = await raw(url, { method: 'POST', path: '/mcp?access_token=x', headers: { ...JSON_HEADERS, ...h() }, body: ping() });
+    const r = await raw(url, {
+      method: 'POST',
+      path: '/mcp?access_token=x',
+      headers: { ...JSON_HEADERS, ...h() },
+      body: ping(),
+    });
     expect(r.status).toBe(400);
     expect(r.text).not.toContain('access_token=x');
-    const other = await raw(url, { method: 'POST', path: '/mcp?foo=1&access_token=x', headers: { ...JSON_HEADERS, ...h() }, body: ping() });
+    const other = await raw(url, {
+      method: 'POST',
+      path: '/mcp?foo=1&access_token=x',
+      headers: { ...JSON_HEADERS, ...h() },
+      body: ping(),
+    });
     expect(other.status).toBe(400);
     // RFC 6750 §3.1 invalid_request, in the challenge (no resource_metadata: auth.mode none serves no metadata),
     // and the name is found however it is percent-encoded.
-    const challenge = 'Bearer error="invalid_request", error_description="Send the access token once, in one Authorization: Bearer header"';
+    const challenge =
+      'Bearer error="invalid_request", error_description="Send the access token once, in one Authorization: Bearer header"';
     for (const path of ['/mcp?access_token=x', '/mcp?access%5Ftoken=x', '/mcp?%61ccess_token=x']) {
       const r2 = await raw(url, { method: 'POST', path, headers: { ...JSON_HEADERS, ...h() }, body: ping() });
       expect(r2.status, path).toBe(400);
@@ -474,7 +639,11 @@ describe('error bodies never carry upstream text (docs/architecture.md §5)', ()
 
   it('an upstream JSON-RPC error reaches the client as the gateway code and its fixed text', async () => {
     // prompts/get without the required argument: McpServer throws McpError(-32602, "Invalid arguments for prompt greet: …").
-    const r = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 11, method: 'prompts/get', params: { name: 'fx__greet', arguments: {} } }), h());
+    const r = await post(
+      url,
+      JSON.stringify({ jsonrpc: '2.0', id: 11, method: 'prompts/get', params: { name: 'fx__greet', arguments: {} } }),
+      h(),
+    );
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ jsonrpc: '2.0', id: 11, error: { code: -32602, message: 'Invalid params' } });
     expect(r.text).not.toMatch(/greet|Invalid arguments|expected|MCP error/);
@@ -484,9 +653,22 @@ describe('error bodies never carry upstream text (docs/architecture.md §5)', ()
     // MCP 11-25 tools §Error Handling: input validation errors are tool execution errors, so the model can
     // correct itself. SDK McpServer turns them into `isError` results, not JSON-RPC errors; a tool result is
     // content and the gateway relays it unchanged. Only JSON-RPC errors are reduced to gateway text (above).
-    const r = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'fx__add', arguments: { a: 'one', b: 2 } } }), h());
+    const r = await post(
+      url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 12,
+        method: 'tools/call',
+        params: { name: 'fx__add', arguments: { a: 'one', b: 2 } },
+      }),
+      h(),
+    );
     expect(r.status).toBe(200);
-    const body = r.json as { id: number; result?: { isError?: boolean; content: Array<{ type: string; text: string }> }; error?: unknown };
+    const body = r.json as {
+      id: number;
+      result?: { isError?: boolean; content: Array<{ type: string; text: string }> };
+      error?: unknown;
+    };
     expect(body.id).toBe(12);
     expect(body.error).toBeUndefined();
     expect(body.result?.isError).toBe(true);

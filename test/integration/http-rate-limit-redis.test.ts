@@ -6,7 +6,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { initializeBody, post, startGateway, stdioFixtureYaml, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import {
+  initializeBody,
+  post,
+  startGateway,
+  stdioFixtureYaml,
+  type LogLine,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { describeRedis, probeRedis, REDIS_URL, redisClient } from '../helpers/redis.js';
 import { freePort, waitFor } from '../helpers/upstream-tools.js';
 
@@ -14,7 +21,17 @@ const available = await probeRedis();
 const ACCEPT = { accept: 'application/json, text/event-stream' };
 
 function redisTop(url: string, prefix: string): string {
-  return ['redis:', `  url: ${url}`, `  keyPrefix: "${prefix}"`, '  connectTimeoutMs: 500', '  commandTimeoutMs: 500', 'limits:', '  store: redis', '  rules: []', ''].join('\n');
+  return [
+    'redis:',
+    `  url: ${url}`,
+    `  keyPrefix: "${prefix}"`,
+    '  connectTimeoutMs: 500',
+    '  commandTimeoutMs: 500',
+    'limits:',
+    '  store: redis',
+    '  rules: []',
+    '',
+  ].join('\n');
 }
 
 /** Two gateways (replicas) on the shared Redis under a fresh key prefix, started and stopped by the calling describe's hooks. */
@@ -22,7 +39,13 @@ function replicas(opts: { top?: string; server: Record<string, unknown> }): { gw
   const prefix = `gatehouse-test:${randomBytes(4).toString('hex')}:`;
   const gws: TestGateway[] = [];
   beforeAll(async () => {
-    for (let i = 0; i < 2; i++) gws.push(await startGateway([stdioFixtureYaml('fx')], { top: `${opts.top ?? ''}${redisTop(REDIS_URL, prefix)}`, server: opts.server }));
+    for (let i = 0; i < 2; i++)
+      gws.push(
+        await startGateway([stdioFixtureYaml('fx')], {
+          top: `${opts.top ?? ''}${redisTop(REDIS_URL, prefix)}`,
+          server: opts.server,
+        }),
+      );
   });
   afterAll(async () => {
     await Promise.all(gws.map((g) => g.close()));
@@ -35,7 +58,9 @@ function replicas(opts: { top?: string; server: Record<string, unknown> }): { gw
 }
 
 describeRedis(available)('HTTP rate limits shared through Redis', () => {
-  const { gws, prefix } = replicas({ server: { httpRateLimit: { sessions: { windowSeconds: 60, perIp: 2, perClient: 100 } } } });
+  const { gws, prefix } = replicas({
+    server: { httpRateLimit: { sessions: { windowSeconds: 60, perIp: 2, perClient: 100 } } },
+  });
 
   it('counts one address across replicas', async () => {
     const [a, b] = gws as [TestGateway, TestGateway];
@@ -55,7 +80,10 @@ describeRedis(available)('HTTP rate limits shared through Redis', () => {
 });
 
 describeRedis(available)('failed authentications shared through Redis', () => {
-  const { gws, prefix } = replicas({ top: 'auth:\n  mode: dev\n', server: { httpRateLimit: { authFailures: { windowSeconds: 60, perIp: 3 } } } });
+  const { gws, prefix } = replicas({
+    top: 'auth:\n  mode: dev\n',
+    server: { httpRateLimit: { authFailures: { windowSeconds: 60, perIp: 3 } } },
+  });
 
   it('counts the 401s of one address across replicas; each replica refuses it once its own count goes over', async () => {
     const [a, b] = gws as [TestGateway, TestGateway];
@@ -83,8 +111,12 @@ describeRedis(available)('HTTP rate limits when Redis is down', () => {
   let server: ChildProcess | undefined;
   beforeAll(async () => {
     const port = await freePort();
-    server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    gw = await startGateway([stdioFixtureYaml('fx')], { top: redisTop(`redis://127.0.0.1:${port}`, `gatehouse-test:${randomBytes(4).toString('hex')}:`) });
+    server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    gw = await startGateway([stdioFixtureYaml('fx')], {
+      top: redisTop(`redis://127.0.0.1:${port}`, `gatehouse-test:${randomBytes(4).toString('hex')}:`),
+    });
     await waitFor('redis up', async () => (await fetch(new URL('/readyz', gw.url))).status === 200 || undefined);
   });
   afterAll(async () => {
@@ -101,8 +133,16 @@ describeRedis(available)('HTTP rate limits when Redis is down', () => {
       return r.status === 503 ? r : undefined;
     });
     expect(refused.headers.get('retry-after')).toBe('10');
-    expect(refused.json).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Service temporarily overloaded' } });
-    const audit = gw.logs.map((l: LogLine) => l.audit as Record<string, unknown> | undefined).filter((e) => e?.type === 'http.rejected');
-    expect(audit).toContainEqual(expect.objectContaining({ reason: 'rate_limit_store_unavailable', status: 503, rule: 'sessions.perIp' }));
+    expect(refused.json).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32603, message: 'Service temporarily overloaded' },
+    });
+    const audit = gw.logs
+      .map((l: LogLine) => l.audit as Record<string, unknown> | undefined)
+      .filter((e) => e?.type === 'http.rejected');
+    expect(audit).toContainEqual(
+      expect.objectContaining({ reason: 'rate_limit_store_unavailable', status: 503, rule: 'sessions.perIp' }),
+    );
   });
 });

@@ -32,7 +32,8 @@ function auditRecords(logs: LogLine[]): Record<string, unknown>[] {
   return logs.filter((l) => l.audit !== undefined).map((l) => l.audit as Record<string, unknown>);
 }
 
-const echo = (client: Client, text = 'hi') => client.callTool({ name: 'fx__echo', arguments: { text } }) as Promise<CallToolResult>;
+const echo = (client: Client, text = 'hi') =>
+  client.callTool({ name: 'fx__echo', arguments: { text } }) as Promise<CallToolResult>;
 
 describe('limits: per principal, never per session, connection or address', () => {
   let gw: TestGateway;
@@ -77,12 +78,23 @@ describe('limits: per principal, never per session, connection or address', () =
     await refusal(echo(bob));
     const denied = auditRecords(gw.logs).filter((a) => a.type === 'mcp.request' && a.errorCode === 'rate_limited');
     expect(denied.length).toBe(2);
-    expect(denied[0]).toMatchObject({ decision: 'deny', outcome: 'denied', rule: 'echo-per-subject', tool: 'fx__echo', subject: 'alice', reason: 'rate_limited' });
+    expect(denied[0]).toMatchObject({
+      decision: 'deny',
+      outcome: 'denied',
+      rule: 'echo-per-subject',
+      tool: 'fx__echo',
+      subject: 'alice',
+      reason: 'rate_limited',
+    });
     expect(String(denied[0]!.detail)).toContain('rate limit echo-per-subject');
   });
 
   it('a new session, a re-initialise on a new connection and a forged X-Forwarded-For do not reset the budget', async () => {
-    const variants: Record<string, string>[] = [{}, { 'x-forwarded-for': '203.0.113.7' }, { 'x-forwarded-for': '198.51.100.1, 10.0.0.1', 'x-real-ip': '198.51.100.1' }];
+    const variants: Record<string, string>[] = [
+      {},
+      { 'x-forwarded-for': '203.0.113.7' },
+      { 'x-forwarded-for': '198.51.100.1, 10.0.0.1', 'x-real-ip': '198.51.100.1' },
+    ];
     for (const headers of variants) {
       const again = await clientFor('alice', headers);
       const err = await refusal(echo(again));
@@ -109,7 +121,9 @@ describe('limits: per principal, never per session, connection or address', () =
   it('concurrency: a cancelled call gives its slot back', async () => {
     const carol = await clientFor('carol');
     const abort = new AbortController();
-    const hanging = carol.callTool({ name: 'fx__slow', arguments: { ms: 60_000 } }, undefined, { signal: abort.signal }).catch((e: unknown) => e);
+    const hanging = carol
+      .callTool({ name: 'fx__slow', arguments: { ms: 60_000 } }, undefined, { signal: abort.signal })
+      .catch((e: unknown) => e);
     await waitFor('slow call in flight', () => gw.app.frontDoor.inFlightCount >= 1);
     await refusal(carol.callTool({ name: 'fx__slow', arguments: { ms: 1 } }));
     abort.abort('test');
@@ -152,7 +166,9 @@ describe('limits: the policy rules’ own limits', () => {
         '',
       ].join('\n'),
     );
-    gw = await startGateway([stdioFixtureYaml('fx')], { top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(dir)}\n` });
+    gw = await startGateway([stdioFixtureYaml('fx')], {
+      top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(dir)}\n`,
+    });
   });
   afterAll(async () => {
     await gw?.close();
@@ -171,7 +187,11 @@ describe('limits: the policy rules’ own limits', () => {
     const denied = auditRecords(gw.logs).find((a) => a.errorCode === 'rate_limited');
     expect(denied).toMatchObject({ rule: 'echo.limited', decision: 'deny', outcome: 'denied' });
     // Another principal has its own bucket.
-    const other = await gw.client({ transport: { requestInit: { headers: { authorization: `Bearer ${await gw.token({ sub: 'erin', scopes: [] })}` } } } });
+    const other = await gw.client({
+      transport: {
+        requestInit: { headers: { authorization: `Bearer ${await gw.token({ sub: 'erin', scopes: [] })}` } },
+      },
+    });
     expect((await echo(other)).isError).toBeFalsy();
   });
 
@@ -179,16 +199,24 @@ describe('limits: the policy rules’ own limits', () => {
     const token = await gw.token({ sub: 'frank', scopes: [] });
     const client = await gw.client({ transport: { requestInit: { headers: { authorization: `Bearer ${token}` } } } });
     const abort = new AbortController();
-    const hanging = client.callTool({ name: 'fx__hang', arguments: {} }, undefined, { signal: abort.signal }).catch((e: unknown) => e);
+    const hanging = client
+      .callTool({ name: 'fx__hang', arguments: {} }, undefined, { signal: abort.signal })
+      .catch((e: unknown) => e);
     await waitFor('hang in flight', () => gw.app.frontDoor.inFlightCount >= 1);
     const err = await refusal(client.callTool({ name: 'fx__hang', arguments: {} }));
     expect(err.code).toBe(-31000);
-    expect(auditRecords(gw.logs).some((a) => a.errorCode === 'rate_limited' && a.rule === 'hang.one-at-a-time' && a.subject === 'frank')).toBe(true);
+    expect(
+      auditRecords(gw.logs).some(
+        (a) => a.errorCode === 'rate_limited' && a.rule === 'hang.one-at-a-time' && a.subject === 'frank',
+      ),
+    ).toBe(true);
     abort.abort('test');
     await hanging;
     await waitFor('gateway finished the cancelled call', () => gw.app.frontDoor.inFlightCount === 0);
     const again = new AbortController();
-    const second = client.callTool({ name: 'fx__hang', arguments: {} }, undefined, { signal: again.signal }).catch((e: unknown) => e);
+    const second = client
+      .callTool({ name: 'fx__hang', arguments: {} }, undefined, { signal: again.signal })
+      .catch((e: unknown) => e);
     await waitFor('second hang in flight', () => gw.app.frontDoor.inFlightCount >= 1);
     // Admitted (not refused): still in flight after a moment, then cancelled.
     await new Promise((r) => setTimeout(r, 100));
@@ -216,7 +244,9 @@ describeRedis(available)('limits: the Redis store goes away and comes back', () 
   let port: number;
   let server: ChildProcess | undefined;
   const startRedis = async (): Promise<void> => {
-    server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
   };
   const readyz = async (): Promise<{ status: number; body: { redis?: { state: string; limits?: string } } }> => {
     const res = await fetch(new URL('/readyz', gw.url));
@@ -268,13 +298,19 @@ describeRedis(available)('limits: the Redis store goes away and comes back', () 
     const added = (await client.callTool({ name: 'fx__add', arguments: { a: 2, b: 3 } })) as CallToolResult;
     expect(added.isError).toBeFalsy();
     const records = auditRecords(gw.logs);
-    expect(records.find((a) => a.errorCode === 'limiter_unavailable')).toMatchObject({ rule: 'echo-closed', decision: 'deny', outcome: 'denied' });
+    expect(records.find((a) => a.errorCode === 'limiter_unavailable')).toMatchObject({
+      rule: 'echo-closed',
+      decision: 'deny',
+      outcome: 'denied',
+    });
     expect(records.some((a) => a.type === 'store.state' && a.outcome === 'error')).toBe(true);
     expect(gw.logs.filter((l) => String(l.msg).startsWith('limits store unavailable')).length).toBe(1);
 
     await startRedis();
     await waitFor('readyz 200 again', async () => (await readyz()).status === 200, 15_000);
     expect((await echo(client)).isError).toBeFalsy();
-    expect(auditRecords(gw.logs).some((a) => a.type === 'store.state' && a.outcome === 'ok' && a.detail === 'redis up')).toBe(true);
+    expect(
+      auditRecords(gw.logs).some((a) => a.type === 'store.state' && a.outcome === 'ok' && a.detail === 'redis up'),
+    ).toBe(true);
   });
 });

@@ -48,7 +48,12 @@ beforeAll(async () => {
     const token = await gw.token({ sub, scopes, extra: { groups } });
     return gw.client({ transport: { requestInit: { headers: { Authorization: `Bearer ${token}` } } } });
   };
-  [alice, bob, carol, ops] = await Promise.all([client('alice', ['math']), client('bob', ['math']), client('carol', []), client('olga', [], ['ops'])]);
+  [alice, bob, carol, ops] = await Promise.all([
+    client('alice', ['math']),
+    client('bob', ['math']),
+    client('carol', []),
+    client('olga', [], ['ops']),
+  ]);
 }, 30_000);
 
 afterAll(async () => {
@@ -103,7 +108,10 @@ describe('tools/list cache', () => {
   it("an upstream's list_changed adding a tool: the next list has it", async () => {
     expect(await names(ops)).not.toContain('fx__added_1');
     await ops.callTool({ name: 'fx__change_tools', arguments: {} });
-    const listed = await eventually(() => names(ops), (n) => n.includes('fx__added_1'));
+    const listed = await eventually(
+      () => names(ops),
+      (n) => n.includes('fx__added_1'),
+    );
     expect(listed).toContain('fx__added_1');
     expect(listed).toContain('fx__mutable'); // fx is not pinned: the changed description is shown
     expect(await names(alice)).toEqual(['fx__echo', 'fx__slow']); // no rule shows it to alice
@@ -111,18 +119,31 @@ describe('tools/list cache', () => {
 
   it('a new lock releases, and a quarantine hides, in the next list', async () => {
     // Approve px as `gatehouse tools approve --upstream px --yes` would; the policy folder watcher re-reads the lock.
-    const plan = planApproval({ listings: gw.app.router.toolListings(), lock: readToolsLock(lockFile), selection: { upstream: 'px' }, now: Date.now(), approvedBy: 'test' });
+    const plan = planApproval({
+      listings: gw.app.router.toolListings(),
+      lock: readToolsLock(lockFile),
+      selection: { upstream: 'px' },
+      now: Date.now(),
+      approvedBy: 'test',
+    });
     writeToolsLock(lockFile, plan.lock);
-    const released = await eventually(() => names(ops), (n) => n.includes('px__mutable'));
+    const released = await eventually(
+      () => names(ops),
+      (n) => n.includes('px__mutable'),
+    );
     expect(released).toEqual(expect.arrayContaining(['px__echo', 'px__mutable', 'px__change_tools']));
     expect(await names(carol)).toEqual(['fx__echo', 'px__echo']);
 
     // The rug pull: px rewrites `mutable`. Once the router has quarantined it, the next list lacks it.
     // (px/mutable was quarantined once already, at start, as `new`: wait for the next such record.)
-    const quarantines = (): number => audit().filter((e) => e.type === 'tool.pin.quarantined' && e.upstream === 'px' && e.tool === 'mutable').length;
+    const quarantines = (): number =>
+      audit().filter((e) => e.type === 'tool.pin.quarantined' && e.upstream === 'px' && e.tool === 'mutable').length;
     const before = quarantines();
     await ops.callTool({ name: 'px__change_tools', arguments: {} });
-    await eventually(async () => quarantines(), (n) => n > before);
+    await eventually(
+      async () => quarantines(),
+      (n) => n > before,
+    );
     expect(quarantines()).toBeGreaterThan(before);
     const after = await names(ops);
     expect(after).not.toContain('px__mutable');

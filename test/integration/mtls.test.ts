@@ -20,8 +20,21 @@ import { tlsFetch, type TlsClientOptions } from '../helpers/tls-fetch.js';
 class CapturingAuthenticator implements Authenticator {
   readonly seen: AuthRequest[] = [];
   authenticate(req: AuthRequest): AuthResult {
-    this.seen.push({ ...req, headers: { ...req.headers }, ...(req.rawHeaders ? { rawHeaders: [...req.rawHeaders] } : {}) });
-    return { ok: true, principal: { subject: 'agent', scopes: new Set(), groups: [], anonymous: false, ...(req.clientCert ? { certThumbprint: req.clientCert.thumbprint } : {}) } };
+    this.seen.push({
+      ...req,
+      headers: { ...req.headers },
+      ...(req.rawHeaders ? { rawHeaders: [...req.rawHeaders] } : {}),
+    });
+    return {
+      ok: true,
+      principal: {
+        subject: 'agent',
+        scopes: new Set(),
+        groups: [],
+        anonymous: false,
+        ...(req.clientCert ? { certThumbprint: req.clientCert.thumbprint } : {}),
+      },
+    };
   }
   last(): AuthRequest {
     const r = this.seen.at(-1);
@@ -68,7 +81,9 @@ async function gateway(setup: Setup): Promise<{ gw: TestGateway; auth: Capturing
       ...c.server,
       ...(tlsConfig ? { tls: tlsConfig } : {}),
       trustedProxies: setup.trustedProxies ?? [],
-      ...(setup.forwardedClientCertHeader !== undefined ? { forwardedClientCertHeader: setup.forwardedClientCertHeader } : {}),
+      ...(setup.forwardedClientCertHeader !== undefined
+        ? { forwardedClientCertHeader: setup.forwardedClientCertHeader }
+        : {}),
     };
     return { ...c, server };
   };
@@ -82,7 +97,11 @@ function clientTls(cert?: TestCert, extra: Partial<TlsClientOptions> = {}): TlsC
 }
 
 /** A raw initialize POST over HTTPS. */
-async function initialize(url: string, opts: TlsClientOptions, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+async function initialize(
+  url: string,
+  opts: TlsClientOptions,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   const f = tlsFetch(opts);
   try {
     const res = await f(url, {
@@ -139,7 +158,11 @@ describe('mTLS: clientCertificates require', () => {
   let auth: CapturingAuthenticator;
   beforeAll(async () => {
     // A proxy is configured, but the test client (127.0.0.1) is not it.
-    ({ gw, auth } = await gateway({ tls: { clientCertificates: 'require' }, trustedProxies: ['10.0.0.0/8'], forwardedClientCertHeader: 'Client-Cert' }));
+    ({ gw, auth } = await gateway({
+      tls: { clientCertificates: 'require' },
+      trustedProxies: ['10.0.0.0/8'],
+      forwardedClientCertHeader: 'Client-Cert',
+    }));
   });
   afterAll(async () => gw?.close());
 
@@ -200,12 +223,21 @@ describe('mTLS: clientCertificates require', () => {
     const seen = auth.last();
     expect(seen.clientCert?.thumbprint).toBe(clientId.thumbprint);
     expectNoHeader(seen, 'client-cert');
-    expect(gw.logs.some((l) => l.msg === 'forwarded client certificate ignored' && l['reason'] === 'untrusted_peer')).toBe(true);
+    expect(
+      gw.logs.some((l) => l.msg === 'forwarded client certificate ignored' && l['reason'] === 'untrusted_peer'),
+    ).toBe(true);
   });
 
   it('refuses a TLS 1.1 client (minVersion TLSv1.2)', async () => {
     // SECLEVEL=0 lets the client even offer TLS 1.1 (OpenSSL 3 disables it locally); the server must refuse.
-    const err = await handshake(portOf(gw.url), { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }).then(
+    const err = await handshake(portOf(gw.url), {
+      ca: pki.ca.cert,
+      cert: pki.client.cert,
+      key: pki.client.key,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    }).then(
       () => undefined,
       (e: NodeJS.ErrnoException) => e,
     );
@@ -225,7 +257,9 @@ describe('mTLS: minVersion TLSv1.3', () => {
     const { gw } = await gateway({ tls: { clientCertificates: 'none', minVersion: 'TLSv1.3' } });
     try {
       const port = portOf(gw.url);
-      await expect(handshake(port, { ca: pki.ca.cert, maxVersion: 'TLSv1.2' })).rejects.toMatchObject({ code: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' });
+      await expect(handshake(port, { ca: pki.ca.cert, maxVersion: 'TLSv1.2' })).rejects.toMatchObject({
+        code: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+      });
       await expect(handshake(port, { ca: pki.ca.cert })).resolves.toBe('TLSv1.3');
     } finally {
       await gw.close();
@@ -251,7 +285,11 @@ describe('mTLS: clientCertificates request', () => {
   let gw: TestGateway;
   let auth: CapturingAuthenticator;
   beforeAll(async () => {
-    ({ gw, auth } = await gateway({ tls: { clientCertificates: 'request' }, trustedProxies: ['10.0.0.0/8', '::1'], forwardedClientCertHeader: 'Client-Cert' }));
+    ({ gw, auth } = await gateway({
+      tls: { clientCertificates: 'request' },
+      trustedProxies: ['10.0.0.0/8', '::1'],
+      forwardedClientCertHeader: 'Client-Cert',
+    }));
   });
   afterAll(async () => gw?.close());
 
@@ -292,7 +330,11 @@ describe('forwarded client certificate from a trusted proxy', () => {
   let gw: TestGateway;
   let auth: CapturingAuthenticator;
   beforeAll(async () => {
-    ({ gw, auth } = await gateway({ tls: { clientCertificates: 'request' }, trustedProxies: ['10.0.0.0/8', '127.0.0.1'], forwardedClientCertHeader: 'Client-Cert' }));
+    ({ gw, auth } = await gateway({
+      tls: { clientCertificates: 'request' },
+      trustedProxies: ['10.0.0.0/8', '127.0.0.1'],
+      forwardedClientCertHeader: 'Client-Cert',
+    }));
   });
   afterAll(async () => gw?.close());
 
@@ -316,7 +358,9 @@ describe('forwarded client certificate from a trusted proxy', () => {
       expect(auth.last().clientCert).toBeUndefined();
       expectNoHeader(auth.last(), 'client-cert');
     }
-    expect(gw.logs.some((l) => l.msg === 'forwarded client certificate ignored' && l['reason'] === 'not_issued_by_ca')).toBe(true);
+    expect(
+      gw.logs.some((l) => l.msg === 'forwarded client certificate ignored' && l['reason'] === 'not_issued_by_ca'),
+    ).toBe(true);
   });
 
   it('ignores a malformed value', async () => {
@@ -336,7 +380,11 @@ describe('forwarded client certificate from a trusted proxy', () => {
 
 describe('behind a TLS-terminating ingress (plain HTTP to the gateway)', () => {
   it('believes the forwarded certificate from a trusted proxy (the proxy verified it), and only from there', async () => {
-    const { gw, auth } = await gateway({ tls: false, trustedProxies: ['127.0.0.0/8'], forwardedClientCertHeader: 'X-Client-Cert' });
+    const { gw, auth } = await gateway({
+      tls: false,
+      trustedProxies: ['127.0.0.0/8'],
+      forwardedClientCertHeader: 'X-Client-Cert',
+    });
     try {
       expect(gw.url).toMatch(/^http:\/\//);
       const r = await post(gw.url, initializeBody(), { 'x-client-cert': rfc9440(pki.otherClient) });
@@ -347,7 +395,11 @@ describe('behind a TLS-terminating ingress (plain HTTP to the gateway)', () => {
     } finally {
       await gw.close();
     }
-    const untrusted = await gateway({ tls: false, trustedProxies: ['10.0.0.0/8', '::1'], forwardedClientCertHeader: 'X-Client-Cert' });
+    const untrusted = await gateway({
+      tls: false,
+      trustedProxies: ['10.0.0.0/8', '::1'],
+      forwardedClientCertHeader: 'X-Client-Cert',
+    });
     try {
       const r = await post(untrusted.gw.url, initializeBody(), { 'x-client-cert': rfc9440(pki.client) });
       expect(r.status).toBe(200);
@@ -365,7 +417,13 @@ describe('server.tls from gatehouse.yaml', () => {
     const gw = await startGateway([stdioFixtureYaml('fx')], {
       deps: { authenticator: auth },
       server: {
-        tls: { certFile: pki.server.certFile, key: { fromFile: pki.server.keyFile }, clientCaFile: pki.ca.certFile, clientCertificates: 'require', minVersion: 'TLSv1.2' },
+        tls: {
+          certFile: pki.server.certFile,
+          key: { fromFile: pki.server.keyFile },
+          clientCaFile: pki.ca.certFile,
+          clientCertificates: 'require',
+          minVersion: 'TLSv1.2',
+        },
         trustedProxies: ['10.0.0.0/8'],
         forwardedClientCertHeader: 'Client-Cert',
       },
@@ -389,10 +447,21 @@ describe('certificate-bound tokens over real TLS (RFC 8705 §3)', () => {
     const second = pki.issue('client-2', '/CN=agent-2', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth');
     const gw = await startGateway([stdioFixtureYaml('fx')], {
       top: 'auth:\n  mode: dev\n',
-      server: { tls: { certFile: pki.server.certFile, key: { fromFile: pki.server.keyFile }, clientCaFile: pki.ca.certFile, clientCertificates: 'request' } },
+      server: {
+        tls: {
+          certFile: pki.server.certFile,
+          key: { fromFile: pki.server.keyFile },
+          clientCaFile: pki.ca.certFile,
+          clientCertificates: 'request',
+        },
+      },
     });
     try {
-      const bound = await gw.token({ sub: 'agent-1', scopes: ['a'], extra: { cnf: { 'x5t#S256': clientId.thumbprint } } });
+      const bound = await gw.token({
+        sub: 'agent-1',
+        scopes: ['a'],
+        extra: { cnf: { 'x5t#S256': clientId.thumbprint } },
+      });
       const auth = { authorization: `Bearer ${bound}` };
       expect((await initialize(gw.url, clientTls(pki.client), auth)).status).toBe(200);
       // The same token over another certificate of the same CA, or over none: a stolen token is useless.

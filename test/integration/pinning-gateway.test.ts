@@ -9,13 +9,21 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emptyToolsLock, planApproval, readToolsLock, TOOL_HASH_RE, toolHash, writeToolsLock } from '../../src/policy/pinning/index.js';
+import {
+  emptyToolsLock,
+  planApproval,
+  readToolsLock,
+  TOOL_HASH_RE,
+  toolHash,
+  writeToolsLock,
+} from '../../src/policy/pinning/index.js';
 import { PERMISSIVE_POLICY, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-pinning-gw-'));
 const policyDir = join(dir, 'policy');
 const lockFile = join(policyDir, 'tools.lock');
-const top = (mode: string): string => `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(policyDir)}\n${mode === '' ? '' : `pinning:\n  mode: ${mode}\n`}`;
+const top = (mode: string): string =>
+  `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(policyDir)}\n${mode === '' ? '' : `pinning:\n  mode: ${mode}\n`}`;
 
 beforeAll(async () => {
   mkdirSync(policyDir);
@@ -24,7 +32,12 @@ beforeAll(async () => {
   const gw = await startGateway([stdioFixtureYaml('fx')], { top: top('') });
   try {
     const tools = await gw.app.upstreams.get('fx')!.listAll('tools');
-    const plan = planApproval({ listings: [{ upstream: 'fx', tools }], lock: emptyToolsLock(), now: Date.now(), approvedBy: 'test' });
+    const plan = planApproval({
+      listings: [{ upstream: 'fx', tools }],
+      lock: emptyToolsLock(),
+      now: Date.now(),
+      approvedBy: 'test',
+    });
     expect(plan.problems).toEqual([]);
     writeToolsLock(lockFile, plan.lock);
   } finally {
@@ -78,7 +91,9 @@ describe('pinning: enforce', () => {
     const pinned = readToolsLock(lockFile).tools.get('fx')!.get('mutable')!.hash;
     // Every approved tool is listed and callable; nothing was recorded at start.
     expect((await client.listTools()).tools.map((t) => t.name)).toContain('fx__mutable');
-    expect(await client.callTool({ name: 'fx__mutable', arguments: {} })).toMatchObject({ content: [{ type: 'text', text: 'mutable ok' }] });
+    expect(await client.callTool({ name: 'fx__mutable', arguments: {} })).toMatchObject({
+      content: [{ type: 'text', text: 'mutable ok' }],
+    });
     expect(audit(gw).filter((e) => String(e.type).startsWith('tool.pin.'))).toEqual([]);
 
     await client.callTool({ name: 'fx__change_tools', arguments: {} });
@@ -100,11 +115,20 @@ describe('pinning: enforce', () => {
     expect(event?.newHash).not.toBe(pinned);
     // The new hash is the one of the definition the upstream lists now.
     const listed = await gw.app.upstreams.get('fx')!.listAll('tools');
-    expect(event?.newHash).toBe(toolHash(listed.find((t) => t.name === 'mutable')!, 'mutable'));
+    expect(event?.newHash).toBe(
+      toolHash(
+        listed.find((t) => t.name === 'mutable')!,
+        'mutable',
+      ),
+    );
     expect(listed.find((t) => t.name === 'mutable')!.description).toBe('changed description 1');
-    expect(audit(gw).find((e) => e.type === 'tool.pin.quarantined' && e.tool === 'added_1')).toMatchObject({ detail: expect.stringContaining('new') as unknown });
+    expect(audit(gw).find((e) => e.type === 'tool.pin.quarantined' && e.tool === 'added_1')).toMatchObject({
+      detail: expect.stringContaining('new') as unknown,
+    });
     // The refused call's decision record says why (the wire does not).
-    expect(audit(gw).findLast((e) => e.tool === 'fx__mutable' && e.outcome === 'denied')?.detail).toContain('quarantined');
+    expect(audit(gw).findLast((e) => e.tool === 'fx__mutable' && e.outcome === 'denied')?.detail).toContain(
+      'quarantined',
+    );
   });
 
   it('approving the change (a new lock in the policy folder) releases the tool without a restart', async () => {
@@ -114,7 +138,13 @@ describe('pinning: enforce', () => {
       listChanged += 1;
     });
     await client.ping(); // the GET stream is open before the lock changes
-    const plan = planApproval({ listings: gw.app.router.toolListings(), lock: readToolsLock(lockFile), selection: { tool: 'mutable' }, now: Date.now(), approvedBy: 'reviewer' });
+    const plan = planApproval({
+      listings: gw.app.router.toolListings(),
+      lock: readToolsLock(lockFile),
+      selection: { tool: 'mutable' },
+      now: Date.now(),
+      approvedBy: 'reviewer',
+    });
     expect(plan.changes.map((c) => [c.tool, c.status])).toEqual([['mutable', 'changed']]);
     writeToolsLock(lockFile, plan.lock);
     const names = await eventually(
@@ -123,10 +153,20 @@ describe('pinning: enforce', () => {
     );
     expect(names).toContain('fx__mutable');
     expect(names).not.toContain('fx__added_1'); // not approved: still quarantined
-    expect(await client.callTool({ name: 'fx__mutable', arguments: {} })).toMatchObject({ content: [{ type: 'text', text: 'mutable ok' }] });
-    expect(audit(gw).find((e) => e.type === 'tool.pin.released' && e.tool === 'mutable')).toMatchObject({ upstream: 'fx', outcome: 'ok' });
+    expect(await client.callTool({ name: 'fx__mutable', arguments: {} })).toMatchObject({
+      content: [{ type: 'text', text: 'mutable ok' }],
+    });
+    expect(audit(gw).find((e) => e.type === 'tool.pin.released' && e.tool === 'mutable')).toMatchObject({
+      upstream: 'fx',
+      outcome: 'ok',
+    });
     // Only the quarantine changed, not the upstream's list: the gateway announces it itself.
-    expect(await eventually(async () => listChanged, (n) => n > 0)).toBeGreaterThan(0);
+    expect(
+      await eventually(
+        async () => listChanged,
+        (n) => n > 0,
+      ),
+    ).toBeGreaterThan(0);
   });
 });
 
@@ -146,8 +186,13 @@ describe('pinning: warn', () => {
       async () => audit(gw).find((e) => e.type === 'tool.pin.warn' && e.tool === 'mutable'),
       (e) => e !== undefined,
     );
-    expect(warned).toMatchObject({ upstream: 'fx', oldHash: readToolsLock(lockFile).tools.get('fx')!.get('mutable')!.hash });
+    expect(warned).toMatchObject({
+      upstream: 'fx',
+      oldHash: readToolsLock(lockFile).tools.get('fx')!.get('mutable')!.hash,
+    });
     expect((await client.listTools()).tools.map((t) => t.name)).toContain('fx__mutable');
-    expect(await client.callTool({ name: 'fx__mutable', arguments: {} })).toMatchObject({ content: [{ type: 'text', text: 'mutable ok' }] });
+    expect(await client.callTool({ name: 'fx__mutable', arguments: {} })).toMatchObject({
+      content: [{ type: 'text', text: 'mutable ok' }],
+    });
   });
 });

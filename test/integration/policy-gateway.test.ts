@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDACTED } from '../../src/policy/field-path.js';
 import { cli, finished, killAllCli } from '../helpers/cli.js';
-import { initializeBody, post, startGateway, startPolicyGateway, stdioFixtureYaml, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import {
+  initializeBody,
+  post,
+  startGateway,
+  startPolicyGateway,
+  stdioFixtureYaml,
+  type LogLine,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { readRecord, toolCalls } from '../helpers/upstream-tools.js';
 import { REPO_ROOT } from '../helpers/spawn-server.js';
 
@@ -80,7 +88,9 @@ const record = join(dir, 'record.jsonl');
 let gw: TestGateway;
 
 beforeAll(async () => {
-  ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: record } })]));
+  ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [
+    stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: record } }),
+  ]));
 }, 30_000);
 
 afterAll(async () => {
@@ -105,7 +115,9 @@ async function sdkClient(scopes: string[]): ReturnType<TestGateway['client']> {
 }
 
 /** A raw session for wire-level checks: returns a poster that sends one JSON-RPC request on it. */
-async function rawSession(scopes: string[]): Promise<(method: string, params: Record<string, unknown>, id?: number) => ReturnType<typeof post>> {
+async function rawSession(
+  scopes: string[],
+): Promise<(method: string, params: Record<string, unknown>, id?: number) => ReturnType<typeof post>> {
   const auth = { authorization: `Bearer ${await token(scopes)}` };
   const init = await post(gw.url, initializeBody(), auth);
   const sid = init.headers.get('mcp-session-id');
@@ -121,7 +133,8 @@ function audit(): Record<string, unknown>[] {
 
 describe('listing and calling are decided by the same policy', () => {
   it('tools/list shows exactly the tools each token may call', async () => {
-    const names = async (scopes: string[]): Promise<string[]> => (await (await sdkClient(scopes)).listTools()).tools.map((t) => t.name).sort();
+    const names = async (scopes: string[]): Promise<string[]> =>
+      (await (await sdkClient(scopes)).listTools()).tools.map((t) => t.name).sort();
     expect(await names(['fx:echo'])).toEqual(['fx__echo']);
     expect(await names(['fx:add'])).toEqual(['fx__add']);
     expect(await names([])).toEqual([]);
@@ -152,18 +165,31 @@ describe('listing and calling are decided by the same policy', () => {
     expect(stepUp.status).toBe(403);
     expect(stepUp.headers.get('www-authenticate')).toContain('scope="fx:add fx:echo"');
     const noPrompt = await on('prompts/get', { name: 'fx__nope', arguments: { name: 'x' } });
-    expect(noPrompt.json).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'Unknown prompt: fx__nope' } });
+    expect(noPrompt.json).toEqual({
+      jsonrpc: '2.0',
+      id: 7,
+      error: { code: -32602, message: 'Unknown prompt: fx__nope' },
+    });
   });
 
   it('completion needs the prompt to be visible, and a hidden one completes like an unknown one', async () => {
-    const params = (name: string): Record<string, unknown> => ({ ref: { type: 'ref/prompt', name }, argument: { name: 'name', value: '' } });
+    const params = (name: string): Record<string, unknown> => ({
+      ref: { type: 'ref/prompt', name },
+      argument: { name: 'name', value: '' },
+    });
     const echo = await rawSession(['fx:echo']);
     const ok = await echo('completion/complete', params('fx__greet'));
-    expect((ok.json as { result?: { completion: { values: string[] } } }).result?.completion.values.length).toBeGreaterThan(0);
+    expect(
+      (ok.json as { result?: { completion: { values: string[] } } }).result?.completion.values.length,
+    ).toBeGreaterThan(0);
     const add = await rawSession(['fx:add']);
     const hidden = await add('completion/complete', params('fx__greet'));
     const missing = await add('completion/complete', params('fx__nope'));
-    expect(hidden.json).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'Unknown prompt: fx__greet' } });
+    expect(hidden.json).toEqual({
+      jsonrpc: '2.0',
+      id: 7,
+      error: { code: -32602, message: 'Unknown prompt: fx__greet' },
+    });
     expect(hidden.text.replace('fx__greet', 'P')).toBe(missing.text.replace('fx__nope', 'P'));
   });
 
@@ -180,7 +206,11 @@ describe('listing and calling are decided by the same policy', () => {
       expect(hidden.status).toBe(missing.status);
       expect(hidden.headers.get('content-type')).toBe(missing.headers.get('content-type'));
       expect(hidden.text.replace(c.name, 'NAME')).toBe(missing.text.replace('fx__does_not_exist', 'NAME'));
-      expect(hidden.json).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: `Unknown tool: ${c.name}` } });
+      expect(hidden.json).toEqual({
+        jsonrpc: '2.0',
+        id: 7,
+        error: { code: -32602, message: `Unknown tool: ${c.name}` },
+      });
     }
     await call('ping', {});
     expect(toolCalls(record, 'slow')).toEqual([]);
@@ -195,8 +225,14 @@ describe('listing and calling are decided by the same policy', () => {
     expect(challenge).toMatch(/^Bearer /);
     expect(challenge).toContain('error="insufficient_scope"');
     expect(challenge).toContain('scope="fx:echo fx:add"');
-    expect(challenge).toMatch(/resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"/);
-    expect(r.json).toMatchObject({ jsonrpc: '2.0', id: 7, error: { code: -32600, data: { requiredScopes: ['fx:add'] } } });
+    expect(challenge).toMatch(
+      /resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"/,
+    );
+    expect(r.json).toMatchObject({
+      jsonrpc: '2.0',
+      id: 7,
+      error: { code: -32600, data: { requiredScopes: ['fx:add'] } },
+    });
     expect(toolCalls(record, 'add')).toEqual([]);
   });
 });
@@ -212,26 +248,37 @@ describe('argument constraints', () => {
     ['an extra argument', 'fx__echo', { text: '/data/ok/a', force: true }],
   ];
 
-  it.each(violations)('%s is refused with a generic -32602 and never reaches the upstream', async (_what, name, args) => {
-    const call = await rawSession(['fx:echo', 'fx:add']);
-    const before = readRecord(record).filter((l) => l.method === 'tools/call').length;
-    const r = await call('tools/call', { name, arguments: args });
-    expect(r.status).toBe(200);
-    expect(r.json).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'Invalid params' } });
-    // The violation is in the audit record only.
-    const event = audit().findLast((e) => e.tool === name && e.errorCode === 'GW_MCP_INVALID_PARAMS');
-    expect(event).toMatchObject({ decision: 'deny', outcome: 'denied', detail: expect.stringMatching(/^denied invalid_arguments: rule fx\.\S+ field \/\S* constraint \S+/) });
-    expect(r.text).not.toContain('constraint');
-    await call('ping', {});
-    expect(readRecord(record).filter((l) => l.method === 'tools/call').length).toBe(before);
-  });
+  it.each(violations)(
+    '%s is refused with a generic -32602 and never reaches the upstream',
+    async (_what, name, args) => {
+      const call = await rawSession(['fx:echo', 'fx:add']);
+      const before = readRecord(record).filter((l) => l.method === 'tools/call').length;
+      const r = await call('tools/call', { name, arguments: args });
+      expect(r.status).toBe(200);
+      expect(r.json).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'Invalid params' } });
+      // The violation is in the audit record only.
+      const event = audit().findLast((e) => e.tool === name && e.errorCode === 'GW_MCP_INVALID_PARAMS');
+      expect(event).toMatchObject({
+        decision: 'deny',
+        outcome: 'denied',
+        detail: expect.stringMatching(/^denied invalid_arguments: rule fx\.\S+ field \/\S* constraint \S+/),
+      });
+      expect(r.text).not.toContain('constraint');
+      await call('ping', {});
+      expect(readRecord(record).filter((l) => l.method === 'tools/call').length).toBe(before);
+    },
+  );
 
   it('the detail names the constraint that failed', async () => {
     const call = await rawSession(['fx:echo']);
     await call('tools/call', { name: 'fx__echo', arguments: { text: '/data/ok_evil/x' } });
-    expect(audit().findLast((e) => e.tool === 'fx__echo')?.detail).toBe('denied invalid_arguments: rule fx.echo field /text constraint path:outside_roots');
+    expect(audit().findLast((e) => e.tool === 'fx__echo')?.detail).toBe(
+      'denied invalid_arguments: rule fx.echo field /text constraint path:outside_roots',
+    );
     await call('tools/call', { name: 'fx__echo', arguments: { text: '-rf' } });
-    expect(audit().findLast((e) => e.tool === 'fx__echo')?.detail).toBe('denied invalid_arguments: rule fx.echo field /text constraint noLeadingDash:leading_dash');
+    expect(audit().findLast((e) => e.tool === 'fx__echo')?.detail).toBe(
+      'denied invalid_arguments: rule fx.echo field /text constraint noLeadingDash:leading_dash',
+    );
   });
 
   it('an allowed call reaches the upstream; its audit record names rule and revision and redacts what the rule marks', async () => {
@@ -239,16 +286,28 @@ describe('argument constraints', () => {
     const secret = '/data/ok/notes/secret-plan.txt';
     const echoed = await client.callTool({ name: 'fx__echo', arguments: { text: secret } });
     expect(echoed.structuredContent).toEqual({ text: secret });
-    expect(toolCalls(record, 'echo').some((l) => (l.params?.arguments as { text?: string } | undefined)?.text === secret)).toBe(true);
+    expect(
+      toolCalls(record, 'echo').some((l) => (l.params?.arguments as { text?: string } | undefined)?.text === secret),
+    ).toBe(true);
     const sum = await client.callTool({ name: 'fx__add', arguments: { a: 2, b: 3 } });
     expect(sum.structuredContent).toEqual({ sum: 5 });
 
     const revision = gw.app.frontDoor && audit().find((e) => e.policyRevision !== undefined)?.policyRevision;
     expect(revision).toMatch(/^[0-9a-f]{12}$/);
     const echoEvent = audit().findLast((e) => e.tool === 'fx__echo' && e.outcome === 'ok');
-    expect(echoEvent).toMatchObject({ decision: 'allow', rule: 'fx.echo', policyRevision: revision, arguments: { text: REDACTED } });
+    expect(echoEvent).toMatchObject({
+      decision: 'allow',
+      rule: 'fx.echo',
+      policyRevision: revision,
+      arguments: { text: REDACTED },
+    });
     const addEvent = audit().findLast((e) => e.tool === 'fx__add' && e.outcome === 'ok');
-    expect(addEvent).toMatchObject({ decision: 'allow', rule: 'fx.add', policyRevision: revision, arguments: { a: 2, b: 3 } });
+    expect(addEvent).toMatchObject({
+      decision: 'allow',
+      rule: 'fx.add',
+      policyRevision: revision,
+      arguments: { a: 2, b: 3 },
+    });
     // No audit record anywhere holds the redacted value.
     expect(JSON.stringify(audit())).not.toContain('secret-plan');
   });
@@ -260,7 +319,9 @@ describe('auth.mode none without a policy (loopback development)', () => {
     const client = await none.client();
     expect((await client.listTools()).tools.map((t) => t.name)).toContain('fx__env_report');
     await client.callTool({ name: 'fx__echo', arguments: { text: 'top secret' } });
-    const event = none.logs.map((l) => l.audit as Record<string, unknown> | undefined).find((e) => e?.tool === 'fx__echo');
+    const event = none.logs
+      .map((l) => l.audit as Record<string, unknown> | undefined)
+      .find((e) => e?.tool === 'fx__echo');
     expect(event).toMatchObject({ decision: 'allow', rule: 'permit-all', policyRevision: 'permit-all', outcome: 'ok' });
     expect(event).not.toHaveProperty('arguments');
   });
@@ -296,7 +357,9 @@ describe('gatehouse policy', () => {
     const r = await finished(cli(['policy', 'test', '--dir', broken]));
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^PASS fx\.test\.yaml:2 echo is allowed/m);
-    expect(r.stdout).toMatch(/^FAIL fx\.test\.yaml:6 wrongly expects env to be allowed → deny denied_by_rule, rule fx\.no-env$/m);
+    expect(r.stdout).toMatch(
+      /^FAIL fx\.test\.yaml:6 wrongly expects env to be allowed → deny denied_by_rule, rule fx\.no-env$/m,
+    );
     expect(r.stdout).toContain('expected allow, got deny');
     expect(r.stdout).toMatch(/^1 passed, 1 failed/m);
   });
@@ -304,22 +367,36 @@ describe('gatehouse policy', () => {
   it('policy test reports a broken policy file as file:line: path: problem and exits 1', async () => {
     const bad = join(dir, 'bad');
     mkdirSync(bad);
-    writeFileSync(join(bad, 'x.yaml'), 'version: 1\nrules:\n  - id: x\n    effect: perhaps\n    match: { tools: [a] }\n');
+    writeFileSync(
+      join(bad, 'x.yaml'),
+      'version: 1\nrules:\n  - id: x\n    effect: perhaps\n    match: { tools: [a] }\n',
+    );
     const r = await finished(cli(['policy', 'test', '--dir', bad]));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`${join(bad, 'x.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4: /rules/0/effect: `));
+    expect(r.stderr).toMatch(
+      new RegExp(`${join(bad, 'x.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4: /rules/0/effect: `),
+    );
   });
 
   it('gatehouse check compiles the policy too: OK with its revision, or its problems and exit 1', async () => {
     const good = join(dir, 'check-good.yaml');
-    writeFileSync(good, `server:\n  host: 127.0.0.1\nauth:\n  mode: dev\npolicy:\n  dir: ./policy\nupstreams:\n  - ${stdioFixtureYaml('fx')}\n`);
+    writeFileSync(
+      good,
+      `server:\n  host: 127.0.0.1\nauth:\n  mode: dev\npolicy:\n  dir: ./policy\nupstreams:\n  - ${stdioFixtureYaml('fx')}\n`,
+    );
     const ok = await finished(cli(['check', '--config', good]));
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/; policy [0-9a-f]{12}: 6 rules in 1 file\)\n$/);
     mkdirSync(join(dir, 'bad'), { recursive: true });
-    writeFileSync(join(dir, 'bad', 'x.yaml'), 'version: 1\nrules:\n  - id: x\n    effect: perhaps\n    match: { tools: [a] }\n');
+    writeFileSync(
+      join(dir, 'bad', 'x.yaml'),
+      'version: 1\nrules:\n  - id: x\n    effect: perhaps\n    match: { tools: [a] }\n',
+    );
     const broken = join(dir, 'check-bad.yaml');
-    writeFileSync(broken, `server:\n  host: 127.0.0.1\nauth:\n  mode: dev\npolicy:\n  dir: ./bad\nupstreams:\n  - ${stdioFixtureYaml('fx')}\n`);
+    writeFileSync(
+      broken,
+      `server:\n  host: 127.0.0.1\nauth:\n  mode: dev\npolicy:\n  dir: ./bad\nupstreams:\n  - ${stdioFixtureYaml('fx')}\n`,
+    );
     const bad = await finished(cli(['check', '--config', broken]));
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain(`${join(dir, 'bad', 'x.yaml')}:4: /rules/0/effect: `);
@@ -344,11 +421,28 @@ describe('gatehouse policy', () => {
     );
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
-    expect(lines[0]).toMatch(/^DENY invalid_arguments \(rule orders\.update-status\) violation: \/new_status schema:enum \(policy [0-9a-f]{12}\)$/);
+    expect(lines[0]).toMatch(
+      /^DENY invalid_arguments \(rule orders\.update-status\) violation: \/new_status schema:enum \(policy [0-9a-f]{12}\)$/,
+    );
     expect(r.stdout).toContain('ALLOW orders.update-status');
     expect(r.stdout).toContain('scopes: satisfied');
 
-    const allowed = await finished(cli(['policy', 'explain', '--dir', join(REPO_ROOT, 'policies'), '--sub', 'bob', '--scope', 'orders:read', '--tool', 'orders__get_order', '--args', '{"order_id":"ord-1001"}']));
+    const allowed = await finished(
+      cli([
+        'policy',
+        'explain',
+        '--dir',
+        join(REPO_ROOT, 'policies'),
+        '--sub',
+        'bob',
+        '--scope',
+        'orders:read',
+        '--tool',
+        'orders__get_order',
+        '--args',
+        '{"order_id":"ord-1001"}',
+      ]),
+    );
     expect(allowed.code).toBe(0);
     expect(allowed.stdout).toMatch(/^ALLOW by rule orders\.read /);
   });

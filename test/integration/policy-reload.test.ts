@@ -28,7 +28,9 @@ let listChanged = 0;
 beforeAll(async () => {
   mkdirSync(policyDir);
   writeFileSync(join(policyDir, 'fx.yaml'), policyText(['fx__echo']));
-  gw = await startGateway([stdioFixtureYaml('fx')], { top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(policyDir)}\n` });
+  gw = await startGateway([stdioFixtureYaml('fx')], {
+    top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(policyDir)}\n`,
+  });
   const token = await gw.token({ sub: 'alice', scopes: [] });
   client = await gw.client({ transport: { requestInit: { headers: { Authorization: `Bearer ${token}` } } } });
   client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
@@ -80,7 +82,12 @@ describe('policy hot reload', () => {
     expect(audit().some((e) => e.type === 'config' && e.outcome === 'ok' && e.policyRevision === after)).toBe(true);
     // The decision of the call names the new revision.
     expect(audit().findLast((e) => e.tool === 'fx__add')?.policyRevision).toBe(after);
-    expect(await eventually(async () => listChanged, (n) => n > heard)).toBeGreaterThan(heard);
+    expect(
+      await eventually(
+        async () => listChanged,
+        (n) => n > heard,
+      ),
+    ).toBeGreaterThan(heard);
   });
 
   it('a broken file keeps the previous policy serving and is reported; a fix clears the error', async () => {
@@ -94,7 +101,9 @@ describe('policy hot reload', () => {
     expect(r.body.policy?.revision).toBe(serving);
     expect(r.body.policy?.lastError).toContain(`${bad}:4:`);
     expect(gw.app.policyReload!.failures).toBeGreaterThan(failures);
-    expect(audit().some((e) => e.type === 'config' && e.outcome === 'error' && String(e.detail).includes(`${bad}:4:`))).toBe(true);
+    expect(
+      audit().some((e) => e.type === 'config' && e.outcome === 'error' && String(e.detail).includes(`${bad}:4:`)),
+    ).toBe(true);
 
     // What was allowed still works, and nothing the broken file says applies.
     expect(await toolNames()).toEqual(['fx__add', 'fx__echo']);

@@ -11,7 +11,10 @@ afterEach(async () => {
 describe('server.readinessDetail', () => {
   it('loopback (default): a loopback peer sees the detail', async () => {
     gw = await startGateway([stdioFixtureYaml('fx')]);
-    const body = (await (await fetch(new URL('/readyz', gw.url))).json()) as { status: string; upstreams?: { name: string }[] };
+    const body = (await (await fetch(new URL('/readyz', gw.url))).json()) as {
+      status: string;
+      upstreams?: { name: string }[];
+    };
     expect(body.status).toBe('ready');
     expect(body.upstreams?.map((u) => u.name)).toEqual(['fx']);
   });

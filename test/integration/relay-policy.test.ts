@@ -10,10 +10,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  type CallToolResult,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cli, finished, killAllCli } from '../helpers/cli.js';
-import { EVERYTHING, startGateway, startPolicyGateway, stdioFixtureYaml, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import {
+  EVERYTHING,
+  startGateway,
+  startPolicyGateway,
+  stdioFixtureYaml,
+  type LogLine,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { readRecord } from '../helpers/upstream-tools.js';
 import { REPO_ROOT } from '../helpers/spawn-server.js';
 
@@ -74,7 +86,9 @@ describe('the policy decides what an upstream may ask the client', () => {
   let policyDir: string;
 
   beforeAll(async () => {
-    ({ gw, policyDir } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: record } })]));
+    ({ gw, policyDir } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [
+      stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: record } }),
+    ]));
   }, 30_000);
 
   afterAll(async () => {
@@ -85,11 +99,17 @@ describe('the policy decides what an upstream may ask the client', () => {
 
   async function client(sub: string, scopes: string[]): Promise<Client> {
     const token = await gw.token({ sub, scopes });
-    return gw.client({ capabilities: ALL_CAPABILITIES, transport: { requestInit: { headers: { Authorization: `Bearer ${token}` } } } });
+    return gw.client({
+      capabilities: ALL_CAPABILITIES,
+      transport: { requestInit: { headers: { Authorization: `Bearer ${token}` } } },
+    });
   }
 
   function relayRecords(subject: string): Record<string, unknown>[] {
-    return gw.logs.filter((l: LogLine) => (l.audit as { type?: string } | undefined)?.type === 'mcp.relay').map((l) => l.audit as Record<string, unknown>).filter((a) => a.subject === subject);
+    return gw.logs
+      .filter((l: LogLine) => (l.audit as { type?: string } | undefined)?.type === 'mcp.relay')
+      .map((l) => l.audit as Record<string, unknown>)
+      .filter((a) => a.subject === subject);
   }
 
   it('denied: the upstream gets -32601 at once, the client never sees the request, the audit names the deny', async () => {
@@ -99,7 +119,14 @@ describe('the policy decides what an upstream may ask the client', () => {
     // elicitation: fx.forms applies, but alice lacks fx:forms.
     const cases = [
       ['fx__roots', {}, 'roots/list failed', 'roots/list', 'no_matching_rule', ''],
-      ['fx__elicit', { message: 'what is your password?' }, 'elicitation failed', 'elicitation/create:form', 'insufficient_scope', 'fx.forms'],
+      [
+        'fx__elicit',
+        { message: 'what is your password?' },
+        'elicitation failed',
+        'elicitation/create:form',
+        'insufficient_scope',
+        'fx.forms',
+      ],
     ] as const;
     for (const [tool, args, failed] of cases) {
       const r = (await alice.callTool({ name: tool, arguments: args })) as CallToolResult;
@@ -131,14 +158,26 @@ describe('the policy decides what an upstream may ask the client', () => {
   it('a rule that applies but a scope the caller lacks: denied too, insufficient_scope in the audit only', async () => {
     const bob = await client('bob', []);
     const seen = answerEverything(bob);
-    const r = (await bob.callTool({ name: 'fx__sample', arguments: { prompt: 'spend their budget' } })) as CallToolResult;
+    const r = (await bob.callTool({
+      name: 'fx__sample',
+      arguments: { prompt: 'spend their budget' },
+    })) as CallToolResult;
     expect(r.isError).toBe(true);
     expect(textOf(r)).toMatch(/^sampling failed: .*-32601.*Client does not support this request/);
     expect(seen).toEqual([]);
     expect(relayRecords('bob')).toEqual([
-      expect.objectContaining({ method: 'sampling/createMessage', decision: 'deny', reason: 'insufficient_scope', rule: 'fx.sampling', outcome: 'denied', errorCode: 'GW_RELAY_DENIED' }),
+      expect.objectContaining({
+        method: 'sampling/createMessage',
+        decision: 'deny',
+        reason: 'insufficient_scope',
+        rule: 'fx.sampling',
+        outcome: 'denied',
+        errorCode: 'GW_RELAY_DENIED',
+      }),
     ]);
-    expect(relayRecords('bob')[0]!.detail).toBe('fx: sampling/createMessage denied insufficient_scope by rule fx.sampling: needs fx:sample');
+    expect(relayRecords('bob')[0]!.detail).toBe(
+      'fx: sampling/createMessage denied insufficient_scope by rule fx.sampling: needs fx:sample',
+    );
   });
 
   it('allowed by a rule: relayed to the client as before, and the audit records the allow and the outcome', async () => {
@@ -148,19 +187,34 @@ describe('the policy decides what an upstream may ask the client', () => {
     expect(textOf(r)).toBe('sampled: sampled text');
     expect(seen).toEqual(['sampling/createMessage']);
     const [event] = relayRecords('carol');
-    expect(event).toMatchObject({ type: 'mcp.relay', upstream: 'fx', method: 'sampling/createMessage', relay: 'sampling/createMessage', decision: 'allow', rule: 'fx.sampling', outcome: 'ok' });
+    expect(event).toMatchObject({
+      type: 'mcp.relay',
+      upstream: 'fx',
+      method: 'sampling/createMessage',
+      relay: 'sampling/createMessage',
+      decision: 'allow',
+      rule: 'fx.sampling',
+      outcome: 'ok',
+    });
     expect(event!.policyRevision).toMatch(/^[0-9a-f]{12}$/);
     // What the client answered is not in the record.
     expect(JSON.stringify(event)).not.toContain('sampled text');
     // fx:sample grants sampling only: the same caller's elicitation is still refused.
-    const refused = (await carol.callTool({ name: 'fx__elicit', arguments: { message: 'and your name?' } })) as CallToolResult;
+    const refused = (await carol.callTool({
+      name: 'fx__elicit',
+      arguments: { message: 'and your name?' },
+    })) as CallToolResult;
     expect(textOf(refused)).toMatch(/^elicitation failed: .*-32601.*Client does not support this request/);
     expect(seen).toEqual(['sampling/createMessage']);
     const dave = await client('dave', ['fx:forms']);
     const daveSeen = answerEverything(dave);
-    expect(textOf(await dave.callTool({ name: 'fx__elicit', arguments: { message: 'favourite colour?' } }))).toBe('elicited: accept secret answer');
+    expect(textOf(await dave.callTool({ name: 'fx__elicit', arguments: { message: 'favourite colour?' } }))).toBe(
+      'elicited: accept secret answer',
+    );
     expect(daveSeen).toEqual(['elicitation/create']);
-    expect(relayRecords('dave')).toEqual([expect.objectContaining({ relay: 'elicitation/create:form', decision: 'allow', rule: 'fx.forms', outcome: 'ok' })]);
+    expect(relayRecords('dave')).toEqual([
+      expect.objectContaining({ relay: 'elicitation/create:form', decision: 'allow', rule: 'fx.forms', outcome: 'ok' }),
+    ]);
   });
 
   it('allowed by the policy but not declared by the client: still never sent, and the audit says why', async () => {
@@ -175,22 +229,65 @@ describe('the policy decides what an upstream may ask the client', () => {
     const r = (await erin.callTool({ name: 'fx__sample', arguments: { prompt: 'hello' } })) as CallToolResult;
     expect(textOf(r)).toMatch(/^sampling failed: .*-32601.*Client does not support this request/);
     expect(seen).toEqual([]);
-    expect(relayRecords('erin')).toEqual([expect.objectContaining({ decision: 'allow', rule: 'fx.sampling', outcome: 'error', errorCode: 'GW_RELAY_CAPABILITY_MISSING' })]);
+    expect(relayRecords('erin')).toEqual([
+      expect.objectContaining({
+        decision: 'allow',
+        rule: 'fx.sampling',
+        outcome: 'error',
+        errorCode: 'GW_RELAY_CAPABILITY_MISSING',
+      }),
+    ]);
   });
 
   it('the fixture upstream was declared only what the policy could allow from it: sampling and forms, not roots or URLs', () => {
-    const init = readRecord<RecordEntry & { params?: { capabilities?: unknown } }>(record).find((e) => e.method === 'initialize');
+    const init = readRecord<RecordEntry & { params?: { capabilities?: unknown } }>(record).find(
+      (e) => e.method === 'initialize',
+    );
     expect(init?.params?.capabilities).toEqual({ sampling: {}, elicitation: { form: {} } });
   });
 
   it('policy explain shows a request decision rule by rule', async () => {
     // Two CLI processes (tsx) at once: on a loaded machine each takes many seconds to start.
     const [r, url] = await Promise.all([
-      finished(cli(['policy', 'explain', '--dir', policyDir, '--sub', 'bob', '--request', 'sampling/createMessage', '--upstream', 'fx']), 80_000),
-      finished(cli(['policy', 'explain', '--dir', join(REPO_ROOT, 'policies'), '--sub', 'alice', '--scope', 'everything:use', '--request', 'elicitation/create', '--mode', 'url', '--upstream', 'everything']), 80_000),
+      finished(
+        cli([
+          'policy',
+          'explain',
+          '--dir',
+          policyDir,
+          '--sub',
+          'bob',
+          '--request',
+          'sampling/createMessage',
+          '--upstream',
+          'fx',
+        ]),
+        80_000,
+      ),
+      finished(
+        cli([
+          'policy',
+          'explain',
+          '--dir',
+          join(REPO_ROOT, 'policies'),
+          '--sub',
+          'alice',
+          '--scope',
+          'everything:use',
+          '--request',
+          'elicitation/create',
+          '--mode',
+          'url',
+          '--upstream',
+          'everything',
+        ]),
+        80_000,
+      ),
     ]);
     expect([r.code, url.code]).toEqual([0, 0]);
-    expect(r.stdout).toMatch(/^DENY insufficient_scope \(rule fx\.sampling\) requires scopes: fx:sample \(policy [0-9a-f]{12}\)/);
+    expect(r.stdout).toMatch(
+      /^DENY insufficient_scope \(rule fx\.sampling\) requires scopes: fx:sample \(policy [0-9a-f]{12}\)/,
+    );
     expect(url.stdout).toMatch(/^DENY denied_by_rule \(rule client-requests\.no-url-elicitation\)/);
   }, 90_000);
 });
@@ -205,28 +302,57 @@ describe('server-everything under the example policy set', () => {
   });
 
   beforeAll(async () => {
-    gw = await startGateway([JSON.stringify({ name: 'everything', transport: 'stdio', command: process.execPath, args: [EVERYTHING, 'stdio'], envAllow: ['PATH', 'HOME'] })], {
-      top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(join(REPO_ROOT, 'policies'))}\n`,
-    });
+    gw = await startGateway(
+      [
+        JSON.stringify({
+          name: 'everything',
+          transport: 'stdio',
+          command: process.execPath,
+          args: [EVERYTHING, 'stdio'],
+          envAllow: ['PATH', 'HOME'],
+        }),
+      ],
+      {
+        top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(join(REPO_ROOT, 'policies'))}\n`,
+      },
+    );
   }, 30_000);
 
   it('is declared sampling, form elicitation and roots, not URL elicitation: its URL demo never exists', async () => {
     // server-everything registers its demos only for a client that declares the capability behind each.
-    await vi.waitFor(() => expect(gw.app.router.catalogue.tools.has('everything__trigger-sampling-request')).toBe(true), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(
+      () => expect(gw.app.router.catalogue.tools.has('everything__trigger-sampling-request')).toBe(true),
+      { timeout: 10_000, interval: 50 },
+    );
     const names = [...gw.app.router.catalogue.tools.keys()];
-    expect(names).toEqual(expect.arrayContaining(['everything__trigger-elicitation-request', 'everything__get-roots-list']));
+    expect(names).toEqual(
+      expect.arrayContaining(['everything__trigger-elicitation-request', 'everything__get-roots-list']),
+    );
     expect(names).not.toContain('everything__trigger-url-elicitation');
   });
 
   it('relays its sampling demo to an everything:use caller, and audits the allow', async () => {
     const token = await gw.token({ sub: 'alice', scopes: ['everything:use'] });
-    const alice = await gw.client({ capabilities: ALL_CAPABILITIES, transport: { requestInit: { headers: { Authorization: `Bearer ${token}` } } } });
+    const alice = await gw.client({
+      capabilities: ALL_CAPABILITIES,
+      transport: { requestInit: { headers: { Authorization: `Bearer ${token}` } } },
+    });
     const seen = answerEverything(alice);
-    const r = (await alice.callTool({ name: 'everything__trigger-sampling-request', arguments: { prompt: 'a haiku', maxTokens: 20 } })) as CallToolResult;
+    const r = (await alice.callTool({
+      name: 'everything__trigger-sampling-request',
+      arguments: { prompt: 'a haiku', maxTokens: 20 },
+    })) as CallToolResult;
     expect(r.isError).not.toBe(true);
     expect(JSON.stringify(r.content)).toContain('sampled text');
     expect(seen).toContain('sampling/createMessage');
-    const event = gw.logs.map((l) => l.audit as Record<string, unknown> | undefined).find((a) => a?.type === 'mcp.relay' && a.subject === 'alice' && a.relay === 'sampling/createMessage');
-    expect(event).toMatchObject({ decision: 'allow', rule: 'everything.asks-client', outcome: 'ok', upstream: 'everything' });
+    const event = gw.logs
+      .map((l) => l.audit as Record<string, unknown> | undefined)
+      .find((a) => a?.type === 'mcp.relay' && a.subject === 'alice' && a.relay === 'sampling/createMessage');
+    expect(event).toMatchObject({
+      decision: 'allow',
+      rule: 'everything.asks-client',
+      outcome: 'ok',
+      upstream: 'everything',
+    });
   });
 });

@@ -107,48 +107,52 @@ function texts(result: CallToolResult): string[] {
 describe('known upstream secrets are redacted on every path', () => {
   const results: Record<string, unknown> = {};
 
-  it.each(['lk', 'web'])('%s: lists, calls, resources and prompts arrive without the key', async (up) => {
-    const tools = (await client.listTools()).tools.filter((t) => t.name.startsWith(`${up}__`));
-    const leak = tools.find((t) => t.name === `${up}__leak`)!;
-    expect(leak.description).toBe(`Debug build: key <<${R}>>`);
-    expect(JSON.stringify(leak.inputSchema)).toContain("default <<REDACTEDREDACTED");
+  it.each(['lk', 'web'])(
+    '%s: lists, calls, resources and prompts arrive without the key',
+    async (up) => {
+      const tools = (await client.listTools()).tools.filter((t) => t.name.startsWith(`${up}__`));
+      const leak = tools.find((t) => t.name === `${up}__leak`)!;
+      expect(leak.description).toBe(`Debug build: key <<${R}>>`);
+      expect(JSON.stringify(leak.inputSchema)).toContain('default <<REDACTEDREDACTED');
 
-    const progress: unknown[] = [];
-    const onprogress = (p: unknown): void => void progress.push(p);
-    const call = (await client.callTool({ name: `${up}__leak` }, undefined, { onprogress })) as CallToolResult;
-    seen.progress.push(...progress);
-    const [raw, json, url, form, base64] = texts(call);
-    expect(raw).toBe(`raw <<${R}>> café ✓`);
-    expect(json).toBe(`json <<{"apiKey":"${R}"}>>`);
-    expect(url).toBe(`url <<${R}>> <<${R}>>`);
-    expect(form).toBe(`form <<k=${R}>>`);
-    // Base64 forms are filled with letters, so a blob stays base64 (the client checks a resource `blob`).
-    expect(base64).toMatch(/^base64 (<<[A-Za-z0-9+/_=-]*REDACTEDREDACTED[A-Za-z0-9+/_=-]*>> ?){4}$/);
-    expect(call.structuredContent).toEqual({ [R]: 'as a key', nested: { debug: `<<${R}>>` } });
-    expect(progress).toEqual([expect.objectContaining({ progress: 1, total: 2, message: `progress <<${R}>>` })]);
+      const progress: unknown[] = [];
+      const onprogress = (p: unknown): void => void progress.push(p);
+      const call = (await client.callTool({ name: `${up}__leak` }, undefined, { onprogress })) as CallToolResult;
+      seen.progress.push(...progress);
+      const [raw, json, url, form, base64] = texts(call);
+      expect(raw).toBe(`raw <<${R}>> café ✓`);
+      expect(json).toBe(`json <<{"apiKey":"${R}"}>>`);
+      expect(url).toBe(`url <<${R}>> <<${R}>>`);
+      expect(form).toBe(`form <<k=${R}>>`);
+      // Base64 forms are filled with letters, so a blob stays base64 (the client checks a resource `blob`).
+      expect(base64).toMatch(/^base64 (<<[A-Za-z0-9+/_=-]*REDACTEDREDACTED[A-Za-z0-9+/_=-]*>> ?){4}$/);
+      expect(call.structuredContent).toEqual({ [R]: 'as a key', nested: { debug: `<<${R}>>` } });
+      expect(progress).toEqual([expect.objectContaining({ progress: 1, total: 2, message: `progress <<${R}>>` })]);
 
-    const failed = await client.callTool({ name: `${up}__leak_error`, arguments: {} }).catch((e: unknown) => e);
-    expect(failed).toBeInstanceOf(McpError);
-    const toolError = (await client.callTool({ name: `${up}__leak_is_error`, arguments: {} })) as CallToolResult;
-    expect(toolError.isError).toBe(true);
-    expect(texts(toolError)).toEqual([`401 for <<${R}>>`]);
+      const failed = await client.callTool({ name: `${up}__leak_error`, arguments: {} }).catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(McpError);
+      const toolError = (await client.callTool({ name: `${up}__leak_is_error`, arguments: {} })) as CallToolResult;
+      expect(toolError.isError).toBe(true);
+      expect(texts(toolError)).toEqual([`401 for <<${R}>>`]);
 
-    const scheme = up === 'lk' ? 'leaky-stdio' : 'leaky-http';
-    const resources = (await client.listResources()).resources.filter((r) => r.uri.startsWith(`${scheme}://`));
-    expect(resources.map((r) => r.description)).toContain(`doc for <<${R}>>`);
-    const doc = await client.readResource({ uri: `${scheme}://doc` });
-    expect(doc.contents[0]).toMatchObject({ text: `text resource <<${R}>> café ✓` });
-    const blobs = await client.readResource({ uri: `${scheme}://blob` });
-    expect(blobs.contents).toHaveLength(3);
-    // Still base64, and only the key's bytes changed: the blob's own tail decodes as it was.
-    for (const c of blobs.contents) {
-      expect(Buffer.from('blob' in c ? c.blob : '', 'base64').toString('latin1')).toMatch(/tail$/);
-    }
-    const prompt = await client.getPrompt({ name: `${up}__leaky` });
-    expect(prompt.messages[0]!.content).toEqual({ type: 'text', text: `prompt text <<${R}>>` });
-    const prompts = await client.listPrompts();
-    results[up] = { tools, call, failed: String(failed), toolError, resources, doc, blobs, prompt, prompts };
-  }, 60_000);
+      const scheme = up === 'lk' ? 'leaky-stdio' : 'leaky-http';
+      const resources = (await client.listResources()).resources.filter((r) => r.uri.startsWith(`${scheme}://`));
+      expect(resources.map((r) => r.description)).toContain(`doc for <<${R}>>`);
+      const doc = await client.readResource({ uri: `${scheme}://doc` });
+      expect(doc.contents[0]).toMatchObject({ text: `text resource <<${R}>> café ✓` });
+      const blobs = await client.readResource({ uri: `${scheme}://blob` });
+      expect(blobs.contents).toHaveLength(3);
+      // Still base64, and only the key's bytes changed: the blob's own tail decodes as it was.
+      for (const c of blobs.contents) {
+        expect(Buffer.from('blob' in c ? c.blob : '', 'base64').toString('latin1')).toMatch(/tail$/);
+      }
+      const prompt = await client.getPrompt({ name: `${up}__leaky` });
+      expect(prompt.messages[0]!.content).toEqual({ type: 'text', text: `prompt text <<${R}>>` });
+      const prompts = await client.listPrompts();
+      results[up] = { tools, call, failed: String(failed), toolError, resources, doc, blobs, prompt, prompts };
+    },
+    60_000,
+  );
 
   it('relayed logging notifications, sampling and elicitation requests carry no key', () => {
     const containing = (fields: Record<string, unknown>): unknown =>

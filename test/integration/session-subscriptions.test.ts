@@ -12,7 +12,15 @@ let gw: TestGateway;
 
 beforeAll(async () => {
   gw = await startGateway(
-    [JSON.stringify({ name: 'ev', transport: 'stdio', command: process.execPath, args: [EVERYTHING, 'stdio'], envAllow: ['PATH', 'HOME'] })],
+    [
+      JSON.stringify({
+        name: 'ev',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [EVERYTHING, 'stdio'],
+        envAllow: ['PATH', 'HOME'],
+      }),
+    ],
     { top: 'sessions:\n  maxSubscriptions: 2\n' },
   );
 });
@@ -44,7 +52,10 @@ describe('sessions.maxSubscriptions', () => {
     // Refused here: no audit record of a forwarded subscribe for it, and the detail names the cap.
     expect(subscribesForwarded()).toBe(forwardedBefore);
     const record = gw.logs.find((l) => audit(l)?.errorCode === 'GW_MCP_SUBSCRIPTION_LIMIT');
-    expect(record && audit(record)).toMatchObject({ resource: c, detail: expect.stringContaining('sessions.maxSubscriptions 2') });
+    expect(record && audit(record)).toMatchObject({
+      resource: c,
+      detail: expect.stringContaining('sessions.maxSubscriptions 2'),
+    });
 
     // A URI the session already holds is not a new one.
     await client.subscribeResource({ uri: a });
@@ -59,7 +70,14 @@ describe('sessions.maxSubscriptions', () => {
   });
 });
 
-type AuditFields = { type?: string; method?: string; outcome?: string; errorCode?: string; resource?: string; detail?: string };
+type AuditFields = {
+  type?: string;
+  method?: string;
+  outcome?: string;
+  errorCode?: string;
+  resource?: string;
+  detail?: string;
+};
 
 function audit(line: LogLine): AuditFields | undefined {
   return line.audit as AuditFields | undefined;

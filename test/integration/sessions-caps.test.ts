@@ -27,14 +27,22 @@ afterEach(async () => {
 });
 
 function headers(token: string, sid?: string): Record<string, string> {
-  return { authorization: `Bearer ${token}`, 'mcp-protocol-version': V, ...(sid !== undefined ? { 'mcp-session-id': sid } : {}) };
+  return {
+    authorization: `Bearer ${token}`,
+    'mcp-protocol-version': V,
+    ...(sid !== undefined ? { 'mcp-session-id': sid } : {}),
+  };
 }
 
 const ping = (id = 1): string => JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' });
 const initialized = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' });
 
 /** `initialize`; then, unless told otherwise, `notifications/initialized` and a ping (a session in use). */
-async function open(g: TestGateway, token: string, steps: 'initialize' | 'initialized' | 'used' = 'used'): Promise<{ status: number; sid: string | null; text: string }> {
+async function open(
+  g: TestGateway,
+  token: string,
+  steps: 'initialize' | 'initialized' | 'used' = 'used',
+): Promise<{ status: number; sid: string | null; text: string }> {
   const r = await post(g.url, initializeBody(1, V), { authorization: `Bearer ${token}` });
   const sid = r.headers.get('mcp-session-id');
   if (r.status === 200 && sid !== null && steps !== 'initialize') {
@@ -57,11 +65,16 @@ async function holdStream(g: TestGateway, token: string, sid: string): Promise<v
 }
 
 function sessionRecords(g: TestGateway): Record<string, unknown>[] {
-  return g.logs.map((l) => l.audit as Record<string, unknown> | undefined).filter((a): a is Record<string, unknown> => a?.type === 'mcp.session');
+  return g.logs
+    .map((l) => l.audit as Record<string, unknown> | undefined)
+    .filter((a): a is Record<string, unknown> => a?.type === 'mcp.session');
 }
 
 async function sdkCall(g: TestGateway, token: string): Promise<string> {
-  const client = await g.client({ name: 'bob', transport: { requestInit: { headers: { authorization: `Bearer ${token}` } } } });
+  const client = await g.client({
+    name: 'bob',
+    transport: { requestInit: { headers: { authorization: `Bearer ${token}` } } },
+  });
   const result = await client.callTool({ name: 'fx__echo', arguments: { text: 'still served' } });
   return (result.content as { text: string }[])[0]!.text;
 }
@@ -87,12 +100,21 @@ describe('server.maxSessions reached by one subject', () => {
     expect(gw.app.frontDoor.sessionCount).toBe(4);
     expect(await pingStatus(gw, mallory, opened[0]!)).toBe(404);
     for (const sid of opened.slice(1)) expect(await pingStatus(gw, mallory, sid)).toBe(200);
-    expect(sessionRecords(gw)).toContainEqual(expect.objectContaining({ method: 'evict', subject: 'mallory', outcome: 'ok', detail: expect.stringContaining('subject bob') }));
+    expect(sessionRecords(gw)).toContainEqual(
+      expect.objectContaining({
+        method: 'evict',
+        subject: 'mallory',
+        outcome: 'ok',
+        detail: expect.stringContaining('subject bob'),
+      }),
+    );
 
     // Fair share, not ping-pong: Mallory (3) cannot take Bob's (1) back; one more of hers is refused.
     const again = await open(gw, mallory);
     expect(again.status).toBe(503);
-    expect(again.text).toBe(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Too many sessions' } }));
+    expect(again.text).toBe(
+      JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Too many sessions' } }),
+    );
   });
 
   it('when every session at the cap is busy, a new one is refused before authentication and nobody loses a session', async () => {
@@ -104,14 +126,19 @@ describe('server.maxSessions reached by one subject', () => {
     const r = await post(gw.url, initializeBody(1, V), { authorization: `Bearer ${bob}` });
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBe('10');
-    expect(gw.logs.map((l) => l.audit as Record<string, unknown> | undefined)).toContainEqual(expect.objectContaining({ type: 'http.rejected', reason: 'max_sessions' }));
+    expect(gw.logs.map((l) => l.audit as Record<string, unknown> | undefined)).toContainEqual(
+      expect.objectContaining({ type: 'http.rejected', reason: 'max_sessions' }),
+    );
     for (const sid of held) expect(await pingStatus(gw, mallory, sid)).toBe(200);
   });
 });
 
 describe('sessions.maxPerSubject', () => {
   it("a subject opening sessions in a loop ends its own oldest idle ones (404 after), never another subject's", async () => {
-    gw = await startGateway([stdioFixtureYaml('fx')], { top: `${DEV}sessions:\n  maxPerSubject: 3\n`, server: { maxSessions: 100 } });
+    gw = await startGateway([stdioFixtureYaml('fx')], {
+      top: `${DEV}sessions:\n  maxPerSubject: 3\n`,
+      server: { maxSessions: 100 },
+    });
     const mallory = await gw.token({ sub: 'mallory', scopes: [] });
     const bob = await gw.token({ sub: 'bob', scopes: [] });
     const bobs = (await open(gw, bob)).sid!;
@@ -140,24 +167,45 @@ describe('sessions.maxPerSubject', () => {
     for (const sid of held) await holdStream(gw, mallory, sid);
     const refused = await open(gw, mallory);
     expect(refused.status).toBe(503);
-    expect(sessionRecords(gw)).toContainEqual(expect.objectContaining({ method: 'initialize', subject: 'mallory', outcome: 'error', errorCode: 'GW_MCP_SESSION_LIMIT', detail: expect.stringContaining('sessions.maxPerSubject') }));
+    expect(sessionRecords(gw)).toContainEqual(
+      expect.objectContaining({
+        method: 'initialize',
+        subject: 'mallory',
+        outcome: 'error',
+        errorCode: 'GW_MCP_SESSION_LIMIT',
+        detail: expect.stringContaining('sessions.maxPerSubject'),
+      }),
+    );
     for (const sid of held) expect(await pingStatus(gw, mallory, sid)).toBe(200);
     expect((await open(gw, bob)).status).toBe(200);
   });
 });
 
 describe('an evicted session with a per-session upstream', () => {
-  it('stops that session\'s upstream process (and only that one) and audits the eviction', async () => {
+  it("stops that session's upstream process (and only that one) and audits the eviction", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-caps-'));
     dirs.push(dir);
     const record = join(dir, 'per-session.jsonl');
-    gw = await startGateway([stdioFixtureYaml('fx', { mode: 'per-session', env: { FIXTURE_RECORD_FILE: record } })], { top: `${DEV}sessions:\n  maxPerSubject: 1\n` });
+    gw = await startGateway([stdioFixtureYaml('fx', { mode: 'per-session', env: { FIXTURE_RECORD_FILE: record } })], {
+      top: `${DEV}sessions:\n  maxPerSubject: 1\n`,
+    });
     const mallory = await gw.token({ sub: 'mallory', scopes: [] });
     const bob = await gw.token({ sub: 'bob', scopes: [] });
     const call = async (token: string, sid: string, text: string): Promise<number> => {
-      const r = await post(gw!.url, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'fx__echo', arguments: { text } } }), headers(token, sid));
+      const r = await post(
+        gw!.url,
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 2,
+          method: 'tools/call',
+          params: { name: 'fx__echo', arguments: { text } },
+        }),
+        headers(token, sid),
+      );
       expect(r.status, r.text).toBe(200);
-      return toolCalls(record, 'echo').find((l) => (l.params?.arguments as { text?: string } | undefined)?.text === text)!.pid;
+      return toolCalls(record, 'echo').find(
+        (l) => (l.params?.arguments as { text?: string } | undefined)?.text === text,
+      )!.pid;
     };
     const first = (await open(gw, mallory)).sid!;
     const bobs = (await open(gw, bob)).sid!;
@@ -166,11 +214,13 @@ describe('an evicted session with a per-session upstream', () => {
     expect(gw.app.upstreams.health()[0]).toMatchObject({ mode: 'per-session', sessions: 2 });
 
     const second = (await open(gw, mallory)).sid!;
-    await waitFor('the evicted session\'s process gone', () => !isAlive(pidFirst));
+    await waitFor("the evicted session's process gone", () => !isAlive(pidFirst));
     expect(isAlive(pidBob)).toBe(true);
     expect(await pingStatus(gw, mallory, first)).toBe(404);
     expect(await call(mallory, second, 'second')).not.toBe(pidFirst);
-    expect(sessionRecords(gw)).toContainEqual(expect.objectContaining({ method: 'evict', subject: 'mallory', outcome: 'ok' }));
+    expect(sessionRecords(gw)).toContainEqual(
+      expect.objectContaining({ method: 'evict', subject: 'mallory', outcome: 'ok' }),
+    );
   });
 });
 
@@ -183,7 +233,10 @@ describe('sessions.unusedTimeoutMs', () => {
     const used = (await open(gw, alice, 'used')).sid!;
     // A ping before `notifications/initialized` does not make the session established: its clock keeps running.
     // Opened after `neverUsed`, so once it has ended so has `neverUsed` (the clocks run from the opening).
-    await waitFor('the uninitialized session to end', async () => (await pingStatus(gw!, alice, neverInitialized)) === 404 || undefined);
+    await waitFor(
+      'the uninitialized session to end',
+      async () => (await pingStatus(gw!, alice, neverInitialized)) === 404 || undefined,
+    );
     expect(await pingStatus(gw, alice, neverUsed)).toBe(404);
     expect(await pingStatus(gw, alice, used)).toBe(200);
     expect(gw.app.config.server.sessionIdleTimeoutMs).toBe(30 * 60_000);

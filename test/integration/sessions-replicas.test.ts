@@ -41,13 +41,22 @@ function top(keys: ('K1' | 'K2')[]): string {
 }
 
 function replica(keys: ('K1' | 'K2')[], store?: SessionStore): Promise<TestGateway> {
-  return startGateway([stdioFixtureYaml('fx')], { top: top(keys), env: ENV, ...(store ? { deps: { sessionStore: store } } : {}) });
+  return startGateway([stdioFixtureYaml('fx')], {
+    top: top(keys),
+    env: ENV,
+    ...(store ? { deps: { sessionStore: store } } : {}),
+  });
 }
 
-const rpc = (method: string, params: Record<string, unknown> = {}, id = 1): string => JSON.stringify({ jsonrpc: '2.0', id, method, params });
+const rpc = (method: string, params: Record<string, unknown> = {}, id = 1): string =>
+  JSON.stringify({ jsonrpc: '2.0', id, method, params });
 
 function headers(token: string, sid?: string): Record<string, string> {
-  return { authorization: `Bearer ${token}`, 'mcp-protocol-version': V, ...(sid !== undefined ? { 'mcp-session-id': sid } : {}) };
+  return {
+    authorization: `Bearer ${token}`,
+    'mcp-protocol-version': V,
+    ...(sid !== undefined ? { 'mcp-session-id': sid } : {}),
+  };
 }
 
 async function rawInitialize(gw: TestGateway, token: string): Promise<string> {
@@ -61,13 +70,22 @@ async function rawInitialize(gw: TestGateway, token: string): Promise<string> {
 /** A 404 exactly like an unknown session's: the table's body, no stack, no library text (docs/architecture.md §5). */
 function expectNotFound(r: { status: number; text: string }): void {
   expect(r.status, r.text).toBe(404);
-  expect(JSON.parse(r.text)).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } });
+  expect(JSON.parse(r.text)).toEqual({
+    jsonrpc: '2.0',
+    id: null,
+    error: { code: -32001, message: 'Session not found' },
+  });
 }
 
 /** An SDK client continuing an existing session at `gw` (Client.connect skips initialize when the id is set). */
 async function resume(gw: TestGateway, sessionId: string, token: string): Promise<Client> {
   const client = new Client({ name: 'resumed', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(gw.url), { sessionId, requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(gw.url), {
+      sessionId,
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
   return client;
 }
 
@@ -104,10 +122,13 @@ describe('one session, several replicas (memory store shared in-process)', () =>
     expect(called.structuredContent).toEqual({ text: 'via B' });
     expect(b.logs.some((l) => (l.audit as { method?: string } | undefined)?.method === 'restore')).toBe(true);
     // …and A still serves it too.
-    expect((await onA.callTool({ name: 'fx__echo', arguments: { text: 'via A' } })).structuredContent).toEqual({ text: 'via A' });
+    expect((await onA.callTool({ name: 'fx__echo', arguments: { text: 'via A' } })).structuredContent).toEqual({
+      text: 'via A',
+    });
     await onB.close();
     // Records name the session by its jti, never by the id itself (a bearer-like value: it opens the session).
-    const restoredRecord = b.logs.find((l) => (l.audit as { method?: string } | undefined)?.method === 'restore')!.audit as { session?: string };
+    const restoredRecord = b.logs.find((l) => (l.audit as { method?: string } | undefined)?.method === 'restore')!
+      .audit as { session?: string };
     expect(restoredRecord.session).toMatch(/^[A-Za-z0-9_-]{22}$/);
     for (const gw of [a, b]) expect(JSON.stringify(gw.logs)).not.toContain(sid.split('.')[3]!);
   });
@@ -121,7 +142,11 @@ describe('one session, several replicas (memory store shared in-process)', () =>
     const sid = await rawInitialize(a, alice);
     expectNotFound(await post(a.url, rpc('ping'), headers(bob, sid)));
     expectNotFound(await post(b.url, rpc('ping'), headers(bob, sid)));
-    expect(b.logs.some((l) => (l.audit as { detail?: string } | undefined)?.detail === 'session belongs to another principal')).toBe(true);
+    expect(
+      b.logs.some(
+        (l) => (l.audit as { detail?: string } | undefined)?.detail === 'session belongs to another principal',
+      ),
+    ).toBe(true);
     // Bob's attempt did not open it for him, nor close it for Alice.
     expect((await post(b.url, rpc('ping'), headers(alice, sid))).status).toBe(200);
     expectNotFound(await post(b.url, rpc('ping'), headers(bob, sid)));
@@ -131,31 +156,87 @@ describe('one session, several replicas (memory store shared in-process)', () =>
     const sid = await rawInitialize(a, alice);
     const parts = sid.split('.');
     const ct = parts[3]!;
-    const tampered = [parts[0], '', parts[2], `${ct.slice(0, 4)}${ct[4] === 'x' ? 'y' : 'x'}${ct.slice(5)}`, parts[4]].join('.');
-    const alicePrincipal: Principal = { subject: 'alice', clientId: DEV_DEFAULT_CLIENT_ID, issuer: a.app.config.auth.dev!.issuer, scopes: new Set(), groups: [], anonymous: false };
-    const claims = { jti: 'x', binding: principalBinding(alicePrincipal), protocolVersion: V, capabilities: {}, clientInfo: {}, issuedAt: Date.now() - 120_000 };
-    const expired = await new SessionTokenCodec([new Uint8Array(K1)]).seal({ ...claims, expiresAt: Date.now() - 60_000 });
-    const unknownKey = await new SessionTokenCodec([new Uint8Array(randomBytes(32))]).seal({ ...claims, expiresAt: Date.now() + 60_000 });
+    const tampered = [
+      parts[0],
+      '',
+      parts[2],
+      `${ct.slice(0, 4)}${ct[4] === 'x' ? 'y' : 'x'}${ct.slice(5)}`,
+      parts[4],
+    ].join('.');
+    const alicePrincipal: Principal = {
+      subject: 'alice',
+      clientId: DEV_DEFAULT_CLIENT_ID,
+      issuer: a.app.config.auth.dev!.issuer,
+      scopes: new Set(),
+      groups: [],
+      anonymous: false,
+    };
+    const claims = {
+      jti: 'x',
+      binding: principalBinding(alicePrincipal),
+      protocolVersion: V,
+      capabilities: {},
+      clientInfo: {},
+      issuedAt: Date.now() - 120_000,
+    };
+    const expired = await new SessionTokenCodec([new Uint8Array(K1)]).seal({
+      ...claims,
+      expiresAt: Date.now() - 60_000,
+    });
+    const unknownKey = await new SessionTokenCodec([new Uint8Array(randomBytes(32))]).seal({
+      ...claims,
+      expiresAt: Date.now() + 60_000,
+    });
     // Control: the same claims, current and under K1, are served — so each refusal below is for its one defect.
-    const current = await new SessionTokenCodec([new Uint8Array(K1)]).seal({ ...claims, jti: 'control', expiresAt: Date.now() + 60_000 });
+    const current = await new SessionTokenCodec([new Uint8Array(K1)]).seal({
+      ...claims,
+      jti: 'control',
+      expiresAt: Date.now() + 60_000,
+    });
     expect((await post(b.url, rpc('ping'), headers(alice, current))).status).toBe(200);
-    const garbage = [randomBytes(32).toString('base64url'), 'a.b.c.d.e', `${parts[0]}..${randomBytes(12).toString('base64url')}.AAAA.${randomBytes(16).toString('base64url')}`, 'x'.repeat(5000)];
+    const garbage = [
+      randomBytes(32).toString('base64url'),
+      'a.b.c.d.e',
+      `${parts[0]}..${randomBytes(12).toString('base64url')}.AAAA.${randomBytes(16).toString('base64url')}`,
+      'x'.repeat(5000),
+    ];
     for (const id of [tampered, expired, unknownKey, ...garbage]) {
       for (const gw of [a, b]) expectNotFound(await post(gw.url, rpc('ping'), headers(alice, id)));
     }
-    const details = a.logs.map((l) => (l.audit as { detail?: string } | undefined)?.detail).filter((d) => d?.startsWith('session id refused'));
-    expect(new Set(details)).toEqual(new Set(['session id refused: undecryptable', 'session id refused: expired', 'session id refused: unknown_key', 'session id refused: malformed']));
+    const details = a.logs
+      .map((l) => (l.audit as { detail?: string } | undefined)?.detail)
+      .filter((d) => d?.startsWith('session id refused'));
+    expect(new Set(details)).toEqual(
+      new Set([
+        'session id refused: undecryptable',
+        'session id refused: expired',
+        'session id refused: unknown_key',
+        'session id refused: malformed',
+      ]),
+    );
   });
 
   it('a 1 MB session id is refused at the HTTP layer (431) before authentication or any session work', async () => {
     const before = a.logs.length;
     const huge = `${'A'.repeat(40)}..${'A'.repeat(16)}.${'A'.repeat(1 << 20)}.${'A'.repeat(22)}`;
-    const r = await fetch(a.url, { method: 'POST', headers: { ...headers(alice, huge), 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: rpc('ping') }).then(
+    const r = await fetch(a.url, {
+      method: 'POST',
+      headers: {
+        ...headers(alice, huge),
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: rpc('ping'),
+    }).then(
       (res) => res.status,
       () => 'connection closed',
     );
     expect([431, 'connection closed']).toContain(r);
-    expect(a.logs.slice(before).filter((l) => l.audit !== undefined && (l.audit as { type?: string }).type === 'mcp.session')).toEqual([]);
+    expect(
+      a.logs
+        .slice(before)
+        .filter((l) => l.audit !== undefined && (l.audit as { type?: string }).type === 'mcp.session'),
+    ).toEqual([]);
     // The replica is fine afterwards.
     expect((await post(a.url, rpc('ping'), headers(alice, await rawInitialize(a, alice)))).status).toBe(200);
   });
@@ -183,7 +264,8 @@ describe('one session, several replicas (memory store shared in-process)', () =>
 
   it('documented limit: logging/setLevel stays on the replica that received it (B relays no log until told)', async () => {
     const sid = await rawInitialize(a, alice);
-    const logCall = (id: number): string => rpc('tools/call', { name: 'fx__log', arguments: { level: 'warning', message: `line-${id}`, related: true } }, id);
+    const logCall = (id: number): string =>
+      rpc('tools/call', { name: 'fx__log', arguments: { level: 'warning', message: `line-${id}`, related: true } }, id);
     expect((await post(a.url, rpc('logging/setLevel', { level: 'debug' }, 2), headers(alice, sid))).status).toBe(200);
     const onA = await post(a.url, logCall(3), headers(alice, sid));
     expect(onA.status).toBe(200);
@@ -199,7 +281,10 @@ describe('one session, several replicas (memory store shared in-process)', () =>
   it('a GET stream opened on B hears list_changed from B for a session opened on A', async () => {
     const sid = await rawInitialize(a, alice);
     const controller = new AbortController();
-    const stream = await fetch(b.url, { headers: { ...headers(alice, sid), accept: 'text/event-stream' }, signal: controller.signal });
+    const stream = await fetch(b.url, {
+      headers: { ...headers(alice, sid), accept: 'text/event-stream' },
+      signal: controller.signal,
+    });
     expect(stream.status).toBe(200);
     const reader = stream.body!.getReader();
     const heard = (async () => {
@@ -235,18 +320,46 @@ describe('without sessions.keys', () => {
 describe('a session store that cannot answer', () => {
   it('fails closed with 503 "Session store unavailable", never 404 or 500', async () => {
     // Nothing listens there: every command fails at once (no offline queue), as with Redis down.
-    const dead = new Redis({ port: await freePort(), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const dead = new Redis({
+      port: await freePort(),
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     dead.on('error', () => undefined);
-    await using gw = await replica(['K1'], new RedisSessionStore(dead, { keyPrefix: 'unused:', idleTimeoutMs: 60_000 }));
+    await using gw = await replica(
+      ['K1'],
+      new RedisSessionStore(dead, { keyPrefix: 'unused:', idleTimeoutMs: 60_000 }),
+    );
     try {
       const token = await gw.token({ sub: 'alice', scopes: [] });
       const init = await post(gw.url, initializeBody(1, V), { authorization: `Bearer ${token}` });
       expect(init.status).toBe(503);
       expect(init.headers.get('mcp-session-id')).toBeNull();
-      expect(JSON.parse(init.text)).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Session store unavailable' } });
+      expect(JSON.parse(init.text)).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32603, message: 'Session store unavailable' },
+      });
       // An id sealed elsewhere (valid) cannot be checked either: 503 too, not "not found".
-      const alice: Principal = { subject: 'alice', clientId: DEV_DEFAULT_CLIENT_ID, issuer: gw.app.config.auth.dev!.issuer, scopes: new Set(), groups: [], anonymous: false };
-      const sid = await new SessionTokenCodec([new Uint8Array(K1)]).seal({ jti: 'j', binding: principalBinding(alice), protocolVersion: V, capabilities: {}, clientInfo: {}, issuedAt: Date.now(), expiresAt: Date.now() + 60_000 });
+      const alice: Principal = {
+        subject: 'alice',
+        clientId: DEV_DEFAULT_CLIENT_ID,
+        issuer: gw.app.config.auth.dev!.issuer,
+        scopes: new Set(),
+        groups: [],
+        anonymous: false,
+      };
+      const sid = await new SessionTokenCodec([new Uint8Array(K1)]).seal({
+        jti: 'j',
+        binding: principalBinding(alice),
+        protocolVersion: V,
+        capabilities: {},
+        clientInfo: {},
+        issuedAt: Date.now(),
+        expiresAt: Date.now() + 60_000,
+      });
       expect((await post(gw.url, rpc('ping'), headers(token, sid))).status).toBe(503);
     } finally {
       dead.disconnect();

@@ -20,7 +20,8 @@ let fixture: SpawnedServer | undefined;
 let gw: TestGateway;
 let front: Awaited<ReturnType<typeof holdingProxy>>;
 
-const start = async (record: string): Promise<SpawnedServer> => spawnServer(FIXTURE_HTTP, { args: ['--port', String(port)], env: { FIXTURE_RECORD_FILE: record } });
+const start = async (record: string): Promise<SpawnedServer> =>
+  spawnServer(FIXTURE_HTTP, { args: ['--port', String(port)], env: { FIXTURE_RECORD_FILE: record } });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-upstream-expiry-'));
@@ -29,7 +30,12 @@ beforeAll(async () => {
   // Without a GET stream (the proxy answers 405): only a call can find the restart, which is what this tests.
   front = await holdingProxy(port, { get: 405 });
   // No retries of its own and a long reconnect backoff: only the session renewal can make the second call pass.
-  const upstream = JSON.stringify({ name: 'fx', transport: 'http', url: front.url, restart: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+  const upstream = JSON.stringify({
+    name: 'fx',
+    transport: 'http',
+    url: front.url,
+    restart: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
+  });
   gw = await startGateway([upstream]);
 }, 60_000);
 
@@ -68,7 +74,10 @@ describe('HTTP upstream session expiry', () => {
  * it makes the moment "the gateway is re-initialising the upstream session" last as long as the test needs.
  */
 /** `get`: what a GET gets — passed on, 405 (a server need not offer the stream: transports §Listening for Messages), or 404. */
-async function holdingProxy(targetPort: number, opts: { get: 'forward' | 404 | 405 }): Promise<{ url: string; holdNextInitialize(): { arrived: Promise<void>; release(): void }; close(): Promise<void> }> {
+async function holdingProxy(
+  targetPort: number,
+  opts: { get: 'forward' | 404 | 405 },
+): Promise<{ url: string; holdNextInitialize(): { arrived: Promise<void>; release(): void }; close(): Promise<void> }> {
   let hold: { arrived: () => void; released: Promise<void> } | undefined;
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && opts.get !== 'forward') {
@@ -80,10 +89,13 @@ async function holdingProxy(targetPort: number, opts: { get: 'forward' | 404 | 4
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const forward = (): void => {
-        const up = request({ host: '127.0.0.1', port: targetPort, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-          res.writeHead(ur.statusCode ?? 502, ur.headers);
-          ur.pipe(res);
-        });
+        const up = request(
+          { host: '127.0.0.1', port: targetPort, path: req.url, method: req.method, headers: req.headers },
+          (ur) => {
+            res.writeHead(ur.statusCode ?? 502, ur.headers);
+            ur.pipe(res);
+          },
+        );
         up.on('error', () => res.destroy());
         up.end(body);
       };
@@ -119,11 +131,17 @@ describe('HTTP upstream session expiry, calls arriving during the re-initialisat
   it('a call that arrives while the new upstream session is being set up waits for it instead of failing', async () => {
     const localDir = mkdtempSync(join(tmpdir(), 'gatehouse-upstream-renew-'));
     const upstreamPort = await freePort();
-    const spawnAt = (record: string): Promise<SpawnedServer> => spawnServer(FIXTURE_HTTP, { args: ['--port', String(upstreamPort)], env: { FIXTURE_RECORD_FILE: record } });
+    const spawnAt = (record: string): Promise<SpawnedServer> =>
+      spawnServer(FIXTURE_HTTP, { args: ['--port', String(upstreamPort)], env: { FIXTURE_RECORD_FILE: record } });
     let upstream = await spawnAt(join(localDir, 'first.jsonl'));
     // No GET stream here either: the calls, not the stream's reconnect, must meet the 404.
     const proxy = await holdingProxy(upstreamPort, { get: 405 });
-    const upstreamYaml = JSON.stringify({ name: 'fx', transport: 'http', url: proxy.url, restart: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    const upstreamYaml = JSON.stringify({
+      name: 'fx',
+      transport: 'http',
+      url: proxy.url,
+      restart: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
+    });
     await using gateway = await startGateway([upstreamYaml]);
     try {
       const client = await gateway.client();
@@ -163,10 +181,18 @@ describe('HTTP upstream session expiry found by the GET stream', () => {
     const localDir = mkdtempSync(join(tmpdir(), 'gatehouse-upstream-get-'));
     const upstreamPort = await freePort();
     const spawnAt = (record: string, env: Record<string, string> = {}): Promise<SpawnedServer> =>
-      spawnServer(FIXTURE_HTTP, { args: ['--port', String(upstreamPort)], env: { FIXTURE_RECORD_FILE: record, ...env } });
+      spawnServer(FIXTURE_HTTP, {
+        args: ['--port', String(upstreamPort)],
+        env: { FIXTURE_RECORD_FILE: record, ...env },
+      });
     let upstream = await spawnAt(join(localDir, 'first.jsonl'));
     // A reconnect backoff longer than the test: only the GET stream's 404 can bring the new session in time.
-    const upstreamYaml = JSON.stringify({ name: 'fx', transport: 'http', url: `http://127.0.0.1:${upstreamPort}/mcp`, restart: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    const upstreamYaml = JSON.stringify({
+      name: 'fx',
+      transport: 'http',
+      url: `http://127.0.0.1:${upstreamPort}/mcp`,
+      restart: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
+    });
     await using gateway = await startGateway([upstreamYaml]);
     try {
       const client = await gateway.client();
@@ -205,7 +231,10 @@ describe('an HTTP upstream that answers 404 to every GET', () => {
     const localDir = mkdtempSync(join(tmpdir(), 'gatehouse-upstream-get404-'));
     const upstreamPort = await freePort();
     const record = join(localDir, 'record.jsonl');
-    const upstream = await spawnServer(FIXTURE_HTTP, { args: ['--port', String(upstreamPort)], env: { FIXTURE_RECORD_FILE: record } });
+    const upstream = await spawnServer(FIXTURE_HTTP, {
+      args: ['--port', String(upstreamPort)],
+      env: { FIXTURE_RECORD_FILE: record },
+    });
     const proxy = await holdingProxy(upstreamPort, { get: 404 });
     await using gateway = await startGateway([JSON.stringify({ name: 'fx', transport: 'http', url: proxy.url })]);
     try {

@@ -44,7 +44,11 @@ beforeAll(async () => {
     spawnServer(FIXTURE_HTTP, { env: { ...bad, FIXTURE_RECORD_FILE: records.web } }),
     spawnServer(FIXTURE_HTTP, { env: { ...bad, FIXTURE_RECORD_FILE: records.webjson, FIXTURE_JSON_RESPONSE: '1' } }),
   ]);
-  const limits = { timeoutMs: UPSTREAM_TIMEOUT_MS, maxTotalTimeoutMs: UPSTREAM_TIMEOUT_MS, maxMessageBytes: MAX_MESSAGE_BYTES };
+  const limits = {
+    timeoutMs: UPSTREAM_TIMEOUT_MS,
+    maxTotalTimeoutMs: UPSTREAM_TIMEOUT_MS,
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+  };
   gw = await startGateway([
     stdioFixtureYaml('fx', { ...limits, env: { ...bad, FIXTURE_RECORD_FILE: records.fx } }),
     // Only for what cannot be attributed: it must time out like any unanswered call, never fail another call.
@@ -77,7 +81,11 @@ async function failure(name: string, args: Record<string, unknown>): Promise<Err
 }
 
 /** POST raw bytes (fetch would re-encode a string); node:http writes each part as it is given. */
-function postBytes(url: string, parts: Buffer[], headers: Record<string, string>): Promise<{ status: number; text: string }> {
+function postBytes(
+  url: string,
+  parts: Buffer[],
+  headers: Record<string, string>,
+): Promise<{ status: number; text: string }> {
   const u = new URL(url);
   const length = parts.reduce((n, p) => n + p.length, 0);
   return new Promise((resolve, reject) => {
@@ -87,7 +95,12 @@ function postBytes(url: string, parts: Buffer[], headers: Record<string, string>
         port: u.port,
         method: 'POST',
         path: u.pathname,
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': String(length), ...headers },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'content-length': String(length),
+          ...headers,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -111,7 +124,11 @@ function postBytes(url: string, parts: Buffer[], headers: Record<string, string>
 }
 
 function toolCall(id: number, name: string, text: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${name}","arguments":{"text":"`), text, Buffer.from('"}}}')]);
+  return Buffer.concat([
+    Buffer.from(`{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${name}","arguments":{"text":"`),
+    text,
+    Buffer.from('"}}}'),
+  ]);
 }
 
 describe('a request body that is not UTF-8 (threat model #8)', () => {
@@ -126,18 +143,31 @@ describe('a request body that is not UTF-8 (threat model #8)', () => {
     ['an overlong "/" (E0 80 AF)', [0xe0, 0x80, 0xaf]],
   ])('%s: HTTP 400, -32700, and the upstream is never called', async (_what, bytes) => {
     const marker = `marker-${bytes.join('-')}`;
-    const r = await postBytes(gw.url, [toolCall(7, 'fx__echo', Buffer.concat([Buffer.from(marker), Buffer.from(bytes)]))], headers);
+    const r = await postBytes(
+      gw.url,
+      [toolCall(7, 'fx__echo', Buffer.concat([Buffer.from(marker), Buffer.from(bytes)]))],
+      headers,
+    );
     expect(r.status).toBe(400);
     expect(JSON.parse(r.text)).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } });
     // A call that does reach it proves the record is being written; the refused one never appears.
-    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: `after-${marker}` } }))).toBe(`after-${marker}`);
+    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: `after-${marker}` } }))).toBe(
+      `after-${marker}`,
+    );
     const echoed = toolCalls(records.fx, 'echo').map((l) => JSON.stringify(l.params));
     expect(echoed.some((p) => p.includes(`after-${marker}`))).toBe(true);
     expect(echoed.some((p) => p.includes(`"${marker}`))).toBe(false);
   });
 
   it('a character cut short where one TCP write ends and the next begins is refused too', async () => {
-    const r = await postBytes(gw.url, [Buffer.from([...Buffer.from('{"jsonrpc":"2.0","id":8,"method":"ping","params":{"x":"a'), 0xe6]), Buffer.from('"}}')], headers);
+    const r = await postBytes(
+      gw.url,
+      [
+        Buffer.from([...Buffer.from('{"jsonrpc":"2.0","id":8,"method":"ping","params":{"x":"a'), 0xe6]),
+        Buffer.from('"}}'),
+      ],
+      headers,
+    );
     expect(r.status).toBe(400);
     expect(JSON.parse(r.text)).toMatchObject({ error: { code: -32700 } });
   });
@@ -166,62 +196,107 @@ describe('an upstream reply the gateway cannot use fails its call at once (threa
       expect(err.code).toBe(-32603);
       expect(err.message).toBe(`MCP error -32603: Tool ${upstream}__bad_reply failed`);
       // The gateway says why in its log (the detail), never to the client.
-      expect(gw.logs.some((l) => l.upstream === upstream && typeof l.reason === 'string' && l.msg?.includes('not JSON-RPC'))).toBe(true);
-      const call = toolCalls(recordOf(upstream), 'bad_reply').find((l) => (l.params?.arguments as { kind?: string } | undefined)?.kind === kind && l.transport === transportOf(upstream))!;
+      expect(
+        gw.logs.some((l) => l.upstream === upstream && typeof l.reason === 'string' && l.msg?.includes('not JSON-RPC')),
+      ).toBe(true);
+      const call = toolCalls(recordOf(upstream), 'bad_reply').find(
+        (l) =>
+          (l.params?.arguments as { kind?: string } | undefined)?.kind === kind &&
+          l.transport === transportOf(upstream),
+      )!;
       expect(typeof call.id).toBe('number');
       const cancelled = await waitFor('notifications/cancelled at the upstream', () =>
-        readRecord(recordOf(upstream)).find((l: RecordLine) => l.method === 'notifications/cancelled' && l.params?.requestId === call.id && l.transport === transportOf(upstream)),
+        readRecord(recordOf(upstream)).find(
+          (l: RecordLine) =>
+            l.method === 'notifications/cancelled' &&
+            l.params?.requestId === call.id &&
+            l.transport === transportOf(upstream),
+        ),
       );
       expect(cancelled.params?.reason).toBe('response unusable');
-      expect(textOf(await client.callTool({ name: `${upstream}__echo`, arguments: { text: `after ${kind}` } }))).toBe(`after ${kind}`);
+      expect(textOf(await client.callTool({ name: `${upstream}__echo`, arguments: { text: `after ${kind}` } }))).toBe(
+        `after ${kind}`,
+      );
     },
     TEST_MS,
   );
 
-  it('the audit record of such a call says why (the wire does not)', async () => {
-    await failure('fx__bad_reply', { kind: 'not-utf8' });
-    const audits = gw.logs.filter((l) => (l.audit as { tool?: string } | undefined)?.tool === 'fx__bad_reply');
-    expect(audits.length).toBeGreaterThan(0);
-    expect(JSON.stringify(audits.at(-1))).toMatch(/GW_UPSTREAM_PROTOCOL/);
-    expect(JSON.stringify(audits.at(-1))).toMatch(/not valid UTF-8/);
-  }, TEST_MS);
+  it(
+    'the audit record of such a call says why (the wire does not)',
+    async () => {
+      await failure('fx__bad_reply', { kind: 'not-utf8' });
+      const audits = gw.logs.filter((l) => (l.audit as { tool?: string } | undefined)?.tool === 'fx__bad_reply');
+      expect(audits.length).toBeGreaterThan(0);
+      expect(JSON.stringify(audits.at(-1))).toMatch(/GW_UPSTREAM_PROTOCOL/);
+      expect(JSON.stringify(audits.at(-1))).toMatch(/not valid UTF-8/);
+    },
+    TEST_MS,
+  );
 
-  it('only the call it answered fails: a call in flight beside it on the same stdio upstream succeeds', async () => {
-    const [bad, good] = await Promise.allSettled([
-      client.callTool({ name: 'fx__bad_reply', arguments: { kind: 'not-utf8' } }),
-      client.callTool({ name: 'fx__slow', arguments: { ms: 300 } }),
-    ]);
-    expect(bad.status).toBe('rejected');
-    expect(good.status).toBe('fulfilled');
-  }, TEST_MS);
+  it(
+    'only the call it answered fails: a call in flight beside it on the same stdio upstream succeeds',
+    async () => {
+      const [bad, good] = await Promise.allSettled([
+        client.callTool({ name: 'fx__bad_reply', arguments: { kind: 'not-utf8' } }),
+        client.callTool({ name: 'fx__slow', arguments: { ms: 300 } }),
+      ]);
+      expect(bad.status).toBe('rejected');
+      expect(good.status).toBe('fulfilled');
+    },
+    TEST_MS,
+  );
 
-  it.each(['web', 'webjson'] as const)('%s: bytes with no id on the POST that carried them still fail that call (by its stream)', async (upstream) => {
-    const err = await failure(`${upstream}__bad_reply`, { kind: 'no-id' });
-    expect(err.message).toBe(`MCP error -32603: Tool ${upstream}__bad_reply failed`);
-  }, TEST_MS);
+  it.each(['web', 'webjson'] as const)(
+    '%s: bytes with no id on the POST that carried them still fail that call (by its stream)',
+    async (upstream) => {
+      const err = await failure(`${upstream}__bad_reply`, { kind: 'no-id' });
+      expect(err.message).toBe(`MCP error -32603: Tool ${upstream}__bad_reply failed`);
+    },
+    TEST_MS,
+  );
 
-  it('stdio: bytes that name no call fail none — the call runs to its own deadline, its neighbour is unharmed', async () => {
-    const [lost, good] = await Promise.allSettled([
-      client.callTool({ name: 'fxshort__bad_reply', arguments: { kind: 'no-id' } }),
-      client.callTool({ name: 'fxshort__echo', arguments: { text: 'neighbour' } }),
-    ]);
-    expect(lost.status === 'rejected' && String(lost.reason)).toContain('Tool fxshort__bad_reply did not answer in time');
-    expect(good.status === 'fulfilled' && textOf(good.value)).toBe('neighbour');
-    expect(gw.logs.some((l) => l.upstream === 'fxshort' && l.reason === 'not valid UTF-8' && l.call === undefined)).toBe(true);
-  }, TEST_MS);
+  it(
+    'stdio: bytes that name no call fail none — the call runs to its own deadline, its neighbour is unharmed',
+    async () => {
+      const [lost, good] = await Promise.allSettled([
+        client.callTool({ name: 'fxshort__bad_reply', arguments: { kind: 'no-id' } }),
+        client.callTool({ name: 'fxshort__echo', arguments: { text: 'neighbour' } }),
+      ]);
+      expect(lost.status === 'rejected' && String(lost.reason)).toContain(
+        'Tool fxshort__bad_reply did not answer in time',
+      );
+      expect(good.status === 'fulfilled' && textOf(good.value)).toBe('neighbour');
+      expect(
+        gw.logs.some((l) => l.upstream === 'fxshort' && l.reason === 'not valid UTF-8' && l.call === undefined),
+      ).toBe(true);
+    },
+    TEST_MS,
+  );
 });
 
 describe('SSE framing and sizes (WHATWG HTML §9.2.6)', () => {
-  it.each(['web', 'legacy'] as const)('%s: an answer whose lines end with a bare CR is read', async (upstream) => {
-    expect(textOf(await client.callTool({ name: `${upstream}__bad_reply`, arguments: { kind: 'cr' } }))).toBe('framed with CR');
-  }, TEST_MS);
+  it.each(['web', 'legacy'] as const)(
+    '%s: an answer whose lines end with a bare CR is read',
+    async (upstream) => {
+      expect(textOf(await client.callTool({ name: `${upstream}__bad_reply`, arguments: { kind: 'cr' } }))).toBe(
+        'framed with CR',
+      );
+    },
+    TEST_MS,
+  );
 
-  it.each(['web', 'legacy'] as const)('%s: an event under the cap in characters but over it in bytes is too large', async (upstream) => {
-    const chars = Math.floor(MAX_MESSAGE_BYTES * 0.75); // 150,000 × "é": 300,000 bytes
-    const err = await failure(`${upstream}__bad_reply`, { kind: 'oversized-utf8', chars });
-    expect(err.message).toBe(`MCP error -32603: Tool ${upstream}__bad_reply returned a response that is too large`);
-    expect(textOf(await client.callTool({ name: `${upstream}__echo`, arguments: { text: 'after oversized' } }))).toBe('after oversized');
-  }, TEST_MS);
+  it.each(['web', 'legacy'] as const)(
+    '%s: an event under the cap in characters but over it in bytes is too large',
+    async (upstream) => {
+      const chars = Math.floor(MAX_MESSAGE_BYTES * 0.75); // 150,000 × "é": 300,000 bytes
+      const err = await failure(`${upstream}__bad_reply`, { kind: 'oversized-utf8', chars });
+      expect(err.message).toBe(`MCP error -32603: Tool ${upstream}__bad_reply returned a response that is too large`);
+      expect(textOf(await client.callTool({ name: `${upstream}__echo`, arguments: { text: 'after oversized' } }))).toBe(
+        'after oversized',
+      );
+    },
+    TEST_MS,
+  );
 });
 
 function transportOf(upstream: (typeof ALL_TRANSPORTS)[number]): RecordLine['transport'] {

@@ -7,7 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_HTTP, initializeBody, post, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import {
+  FIXTURE_HTTP,
+  initializeBody,
+  post,
+  startGateway,
+  stdioFixtureYaml,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { scrape } from '../helpers/telemetry-scrape.js';
 import { waitFor } from '../helpers/upstream-tools.js';
@@ -25,11 +32,22 @@ let token: string;
 
 beforeAll(async () => {
   web = await spawnServer(FIXTURE_HTTP);
-  gw = await startGateway([stdioFixtureYaml('fx'), JSON.stringify({ name: 'web', transport: 'http', url: web.url, headers: { 'X-API-Key': { fromEnv: 'CANARY_KEY' } } })], {
-    top: 'auth:\n  mode: dev\ntelemetry:\n  metrics:\n    prometheus: { enabled: true, port: 0 }\n',
-    env: { ...process.env, CANARY_KEY: KEY },
-    deps: { telemetry: { spanExporter: exporter } },
-  });
+  gw = await startGateway(
+    [
+      stdioFixtureYaml('fx'),
+      JSON.stringify({
+        name: 'web',
+        transport: 'http',
+        url: web.url,
+        headers: { 'X-API-Key': { fromEnv: 'CANARY_KEY' } },
+      }),
+    ],
+    {
+      top: 'auth:\n  mode: dev\ntelemetry:\n  metrics:\n    prometheus: { enabled: true, port: 0 }\n',
+      env: { ...process.env, CANARY_KEY: KEY },
+      deps: { telemetry: { spanExporter: exporter } },
+    },
+  );
   token = await gw.token({ sub: 'canary-subject', scopes: [] });
 }, 30_000);
 
@@ -49,14 +67,23 @@ describe('telemetry canaries', () => {
     await client.callTool({ name: 'web__echo', arguments: { text: ARG } });
     await expect(client.callTool({ name: TOOL, arguments: { text: ARG } })).rejects.toThrow();
     expect((await post(gw.url, initializeBody(), { authorization: `Bearer ${BAD_TOKEN}` })).status).toBe(401);
-    await waitFor('the spans of the unknown tool call', () => exporter.getFinishedSpans().some((s) => s.name === 'mcp.tools/call'));
+    await waitFor('the spans of the unknown tool call', () =>
+      exporter.getFinishedSpans().some((s) => s.name === 'mcp.tools/call'),
+    );
 
     const metrics = (await scrape(gw.app.telemetry.metricsUrl!)).text;
     expect(metrics).toContain('mcp_tool_calls_total');
     const spans = exporter.getFinishedSpans();
     expect(spans.length).toBeGreaterThanOrEqual(6);
     const spanText = JSON.stringify(
-      spans.map((s) => ({ name: s.name, attributes: s.attributes, status: s.status, events: s.events, links: s.links, resource: s.resource.attributes })),
+      spans.map((s) => ({
+        name: s.name,
+        attributes: s.attributes,
+        status: s.status,
+        events: s.events,
+        links: s.links,
+        resource: s.resource.attributes,
+      })),
     );
     // The token as a whole and each of its parts (header, claims, signature).
     const secrets = [KEY, ARG, META, TOOL, BAD_TOKEN, token, ...token.split('.')];

@@ -8,7 +8,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initializeBody, post, startGateway, stdioFixtureYaml, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import {
+  initializeBody,
+  post,
+  startGateway,
+  stdioFixtureYaml,
+  type LogLine,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { REPO_ROOT } from '../helpers/spawn-server.js';
 import { scrape, type Scrape } from '../helpers/telemetry-scrape.js';
 
@@ -70,9 +77,11 @@ describe('the Prometheus endpoint', () => {
 
   beforeAll(async () => {
     const client = await gw.client({ transport: { requestInit: { headers: { Authorization: `Bearer ${token}` } } } });
-    for (let i = 0; i < 3; i++) expect((await client.callTool({ name: 'fx__echo', arguments: { text: `hi ${i}` } })).isError).toBeFalsy();
+    for (let i = 0; i < 3; i++)
+      expect((await client.callTool({ name: 'fx__echo', arguments: { text: `hi ${i}` } })).isError).toBeFalsy();
     // Denied by rule fx.no-env: answered as an unknown tool, counted as denied.
-    for (let i = 0; i < 2; i++) await expect(client.callTool({ name: 'fx__env_report', arguments: {} })).rejects.toThrow();
+    for (let i = 0; i < 2; i++)
+      await expect(client.callTool({ name: 'fx__env_report', arguments: {} })).rejects.toThrow();
     // A name the catalogue does not know: one bounded label, never the client's text.
     await expect(client.callTool({ name: 'made-up-tool-name-123', arguments: {} })).rejects.toThrow();
     // One call per hour: the second is refused by the limit add-once.
@@ -94,7 +103,11 @@ describe('the Prometheus endpoint', () => {
   it('counts tool calls by tool, upstream and outcome, exactly', () => {
     expect(s.sum('mcp_tool_calls_total', { tool: 'fx__echo', upstream: 'fx', outcome: 'ok', error_code: '' })).toBe(3);
     expect(s.sum('mcp_tool_calls_total', { tool: 'fx__env_report', upstream: 'fx', outcome: 'denied' })).toBe(2);
-    const deniedCodes = new Set(audit().filter((e) => e.tool === 'fx__env_report').map((e) => e.errorCode));
+    const deniedCodes = new Set(
+      audit()
+        .filter((e) => e.tool === 'fx__env_report')
+        .map((e) => e.errorCode),
+    );
     expect(deniedCodes.size).toBe(1);
     expect(s.sum('mcp_tool_calls_total', { tool: 'fx__env_report', error_code: String([...deniedCodes][0]) })).toBe(2);
     expect(s.sum('mcp_tool_calls_total', { tool: '(unknown)', upstream: '' })).toBe(1);
@@ -114,7 +127,9 @@ describe('the Prometheus endpoint', () => {
     expect(s.families.has('mcp_tool_duration')).toBe(true);
     expect(s.sum('mcp_tool_duration_count', { tool: 'fx__echo', outcome: 'ok' })).toBe(3);
     expect(s.sum('mcp_tool_duration_bucket', { tool: 'fx__echo', outcome: 'ok', le: '+Inf' })).toBe(3);
-    const bounds = s.samples.filter((x) => x.name === 'mcp_tool_duration_bucket' && x.labels.tool === 'fx__echo').map((x) => x.labels.le);
+    const bounds = s.samples
+      .filter((x) => x.name === 'mcp_tool_duration_bucket' && x.labels.tool === 'fx__echo')
+      .map((x) => x.labels.le);
     expect(bounds).toContain('0.0005');
     expect(bounds).toContain('60');
     // A local echo takes well under 10 s: the 10 s bucket holds every call.
@@ -122,7 +137,9 @@ describe('the Prometheus endpoint', () => {
   });
 
   it('counts authentication failures by reason', () => {
-    const reasons = audit().filter((e) => e.type === 'auth.failure').map((e) => String(e.reason));
+    const reasons = audit()
+      .filter((e) => e.type === 'auth.failure')
+      .map((e) => String(e.reason));
     expect(reasons).toHaveLength(1);
     expect(s.sum('mcp_auth_failures_total')).toBe(1);
     expect(s.sum('mcp_auth_failures_total', { reason: reasons[0]! })).toBe(1);
@@ -144,7 +161,10 @@ describe('the Prometheus endpoint', () => {
     expect(before).toBeGreaterThanOrEqual(1);
     const sid = await rawSession();
     expect((await scrape(metricsUrl)).sum('mcp_server_active_sessions')).toBe(before + 1);
-    const del = await fetch(gw.url, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
+    const del = await fetch(gw.url, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid },
+    });
     expect(del.status).toBe(200);
     expect((await scrape(metricsUrl)).sum('mcp_server_active_sessions')).toBe(before);
   });
@@ -156,22 +176,30 @@ describe('the Grafana dashboard', () => {
   it('parses, and every metric it queries is one the gateway exports', async () => {
     // Run into the edge's session limit once, so the HTTP rejection counter has data.
     let status = 0;
-    for (let i = 0; i < 12 && status !== 429; i++) status = (await post(gw.url, initializeBody(), { authorization: `Bearer ${token}` })).status;
+    for (let i = 0; i < 12 && status !== 429; i++)
+      status = (await post(gw.url, initializeBody(), { authorization: `Bearer ${token}` })).status;
     expect(status).toBe(429);
     // …and reload a changed policy, so the reload counter has one.
-    writeFileSync(join(dir, 'policy', 'fx.yaml'), `${POLICY}  - id: fx.extra\n    effect: deny\n    match:\n      tools: ["fx__crash"]\n`);
+    writeFileSync(
+      join(dir, 'policy', 'fx.yaml'),
+      `${POLICY}  - id: fx.extra\n    effect: deny\n    match:\n      tools: ["fx__crash"]\n`,
+    );
     gw.app.reloadPolicy('test');
-    const dashboard = JSON.parse(readFileSync(file, 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const dashboard = JSON.parse(readFileSync(file, 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
     const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
     expect(exprs.length).toBeGreaterThanOrEqual(7);
     const exported = await scrape(metricsUrl);
     // Every family is announced by `# TYPE`, with data or not; a histogram's series are `<family>_bucket|_sum|_count`.
     const series = new Set<string>();
-    for (const f of exported.families) for (const suffix of ['', '_bucket', '_sum', '_count']) series.add(`${f}${suffix}`);
+    for (const f of exported.families)
+      for (const suffix of ['', '_bucket', '_sum', '_count']) series.add(`${f}${suffix}`);
     for (const { panel, expr } of exprs) {
       const names = [...expr.matchAll(/\b(mcp_[a-z0-9_]+)/g)].map((m) => m[1]!);
       expect(names.length, `${panel}: ${expr}`).toBeGreaterThan(0);
-      for (const name of names) expect(series.has(name), `${panel} queries ${name}, which /metrics does not export`).toBe(true);
+      for (const name of names)
+        expect(series.has(name), `${panel} queries ${name}, which /metrics does not export`).toBe(true);
     }
     expect(exported.sum('mcp_http_rejections_total', { status: '429' })).toBeGreaterThanOrEqual(1);
     expect(exported.sum('mcp_policy_reloads_total', { result: 'ok' })).toBeGreaterThanOrEqual(1);

@@ -24,9 +24,15 @@ let gw: TestGateway;
 
 beforeAll(async () => {
   web = await spawnServer(FIXTURE_HTTP, { env: { FIXTURE_RECORD_FILE: httpRecord } });
-  gw = await startGateway([stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: stdioRecord } }), JSON.stringify({ name: 'web', transport: 'http', url: web.url, timeoutMs: 1000 })], {
-    deps: { telemetry: { spanExporter: exporter } },
-  });
+  gw = await startGateway(
+    [
+      stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: stdioRecord } }),
+      JSON.stringify({ name: 'web', transport: 'http', url: web.url, timeoutMs: 1000 }),
+    ],
+    {
+      deps: { telemetry: { spanExporter: exporter } },
+    },
+  );
 }, 30_000);
 
 afterAll(async () => {
@@ -50,8 +56,13 @@ async function tracedClient(traceparent?: string): ReturnType<TestGateway['clien
 }
 
 /** The spans of one trace, once the request span has ended (it ends after the answer is written). */
-async function traceOf(traceId: string, requestSpan: string): Promise<{ request: ReadableSpan; spans: ReadableSpan[] }> {
-  const request = await waitFor(`span ${requestSpan}`, () => exporter.getFinishedSpans().find((s) => s.name === requestSpan && s.spanContext().traceId === traceId));
+async function traceOf(
+  traceId: string,
+  requestSpan: string,
+): Promise<{ request: ReadableSpan; spans: ReadableSpan[] }> {
+  const request = await waitFor(`span ${requestSpan}`, () =>
+    exporter.getFinishedSpans().find((s) => s.name === requestSpan && s.spanContext().traceId === traceId),
+  );
   return { request, spans: exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId) };
 }
 
@@ -64,7 +75,12 @@ describe('a traced tools/call', () => {
     const { request, spans } = await traceOf(ctx.traceId, 'tool.fx__echo');
     expect(request.kind).toBe(SpanKind.SERVER);
     expect(request.parentSpanContext?.spanId).toBe(ctx.spanId);
-    expect(request.attributes).toMatchObject({ 'mcp.method': 'tools/call', 'mcp.tool': 'fx__echo', 'mcp.upstream': 'fx', 'mcp.outcome': 'ok' });
+    expect(request.attributes).toMatchObject({
+      'mcp.method': 'tools/call',
+      'mcp.tool': 'fx__echo',
+      'mcp.upstream': 'fx',
+      'mcp.outcome': 'ok',
+    });
 
     const calls = spans.filter((s) => s.name === 'upstream.tools/call');
     expect(calls).toHaveLength(1);
@@ -99,7 +115,11 @@ describe('a traced tools/call', () => {
     const ctx = clientContext();
     const client = await tracedClient(ctx.header);
     const forged = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
-    await client.callTool({ name: 'fx__echo', arguments: { text: 'meta' }, _meta: { traceparent: forged, 'example.com/note': 'kept' } });
+    await client.callTool({
+      name: 'fx__echo',
+      arguments: { text: 'meta' },
+      _meta: { traceparent: forged, 'example.com/note': 'kept' },
+    });
 
     const { spans } = await traceOf(ctx.traceId, 'tool.fx__echo');
     const call = spans.find((s) => s.name === 'upstream.tools/call')!;
@@ -111,7 +131,9 @@ describe('a traced tools/call', () => {
   it('starts a new trace when the client sends none, and names other methods mcp.<method>', async () => {
     const client = await tracedClient();
     await client.listTools();
-    const list = await waitFor('tools/list span', () => exporter.getFinishedSpans().find((s) => s.name === 'mcp.tools/list'));
+    const list = await waitFor('tools/list span', () =>
+      exporter.getFinishedSpans().find((s) => s.name === 'mcp.tools/list'),
+    );
     expect(list.parentSpanContext).toBeUndefined();
     expect(list.attributes['mcp.outcome']).toBe('ok');
   });
@@ -131,6 +153,7 @@ describe('a traced tools/call', () => {
 
   it('sends a well-formed traceparent even to an untraced request', () => {
     // Every upstream tools/call recorded in this file carried a gateway traceparent.
-    for (const line of toolCalls(stdioRecord, 'echo')) expect(String((line.params?._meta as Record<string, unknown>).traceparent)).toMatch(TRACEPARENT);
+    for (const line of toolCalls(stdioRecord, 'echo'))
+      expect(String((line.params?._meta as Record<string, unknown>).traceparent)).toMatch(TRACEPARENT);
   });
 });

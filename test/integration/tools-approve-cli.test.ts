@@ -31,7 +31,9 @@ describe('gatehouse tools approve', () => {
   it('without a lock, enforce refuses to start (check names the lock)', async () => {
     const r = await finished(cli(['check', '--config', configFile]));
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${lockFile}: /: cannot read the tools lock (no such file (create it with \`gatehouse tools approve\`))`);
+    expect(r.stderr).toContain(
+      `${lockFile}: /: cannot read the tools lock (no such file (create it with \`gatehouse tools approve\`))`,
+    );
   }, 30_000);
 
   it('shows the diff and writes nothing without --yes', async () => {
@@ -68,6 +70,8 @@ describe('gatehouse tools approve', () => {
     const names = (await client.listTools()).tools.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['fx__echo', 'fx__mutable', 'fx__change_tools']));
     expect(gw.app.router.pins.quarantined.size).toBe(0);
-    expect(await client.callTool({ name: 'fx__mutable', arguments: {} })).toMatchObject({ content: [{ type: 'text', text: 'mutable ok' }] });
+    expect(await client.callTool({ name: 'fx__mutable', arguments: {} })).toMatchObject({
+      content: [{ type: 'text', text: 'mutable ok' }],
+    });
   }, 60_000);
 });

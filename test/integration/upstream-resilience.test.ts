@@ -21,7 +21,11 @@ function textOf(r: unknown): string {
   return first?.type === 'text' ? first.text : '';
 }
 
-async function callError(client: Client, name: string, args: Record<string, unknown>): Promise<Error & { code?: number }> {
+async function callError(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<Error & { code?: number }> {
   const outcome = await client.callTool({ name, arguments: args }).then(
     (r) => new Error(`expected a failure, got ${JSON.stringify(r)}`),
     (err: unknown) => err as Error & { code?: number },
@@ -31,7 +35,10 @@ async function callError(client: Client, name: string, args: Record<string, unkn
 }
 
 function httpFixture(record: string, extraEnv: Record<string, string> = {}, port?: number): Promise<SpawnedServer> {
-  return spawnServer(FIXTURE_HTTP, { args: port === undefined ? [] : ['--port', String(port)], env: { FIXTURE_RECORD_FILE: record, ...extraEnv } });
+  return spawnServer(FIXTURE_HTTP, {
+    args: port === undefined ? [] : ['--port', String(port)],
+    env: { FIXTURE_RECORD_FILE: record, ...extraEnv },
+  });
 }
 
 interface AuditLine {
@@ -39,10 +46,24 @@ interface AuditLine {
 }
 
 function breakerEvents(gw: TestGateway, upstream: string): string[] {
-  return (gw.logs as AuditLine[]).filter((l) => l.audit?.type === 'upstream.state' && l.audit.upstream === upstream && l.audit.detail?.startsWith('breaker ')).map((l) => l.audit!.detail!);
+  return (gw.logs as AuditLine[])
+    .filter(
+      (l) =>
+        l.audit?.type === 'upstream.state' && l.audit.upstream === upstream && l.audit.detail?.startsWith('breaker '),
+    )
+    .map((l) => l.audit!.detail!);
 }
 
-async function readyz(gw: TestGateway): Promise<{ status: number; body: { upstreams: { name: string; state: string; breaker?: { state: string; consecutiveFailures: number; retryAfterMs?: number } }[] } }> {
+async function readyz(gw: TestGateway): Promise<{
+  status: number;
+  body: {
+    upstreams: {
+      name: string;
+      state: string;
+      breaker?: { state: string; consecutiveFailures: number; retryAfterMs?: number };
+    }[];
+  };
+}> {
   const res = await fetch(new URL('/readyz', gw.url));
   return { status: res.status, body: (await res.json()) as never };
 }
@@ -58,7 +79,14 @@ describe('circuit breaker: an HTTP upstream stops and comes back', () => {
     port = await freePort();
     fixture = await httpFixture(record, {}, port);
     gw = await startGateway([
-      JSON.stringify({ name: 'flap', transport: 'http', url: fixture.url, timeoutMs: 5000, restart: { initialDelayMs: 100, maxDelayMs: 200 }, breaker: { failureThreshold: 3, openMs: 1500 } }),
+      JSON.stringify({
+        name: 'flap',
+        transport: 'http',
+        url: fixture.url,
+        timeoutMs: 5000,
+        restart: { initialDelayMs: 100, maxDelayMs: 200 },
+        breaker: { failureThreshold: 3, openMs: 1500 },
+      }),
       stdioFixtureYaml('steady'),
     ]);
     client = await gw.client();
@@ -85,7 +113,10 @@ describe('circuit breaker: an HTTP upstream stops and comes back', () => {
     expect(open.code).toBe(-32603);
     expect(open.message).toContain('Upstream temporarily unavailable');
     expect(ms).toBeLessThan(1000);
-    const audited = (gw.logs as AuditLine[]).filter((l) => l.audit?.type === 'mcp.request' && (l.audit as { errorCode?: string }).errorCode === 'GW_UPSTREAM_CIRCUIT_OPEN');
+    const audited = (gw.logs as AuditLine[]).filter(
+      (l) =>
+        l.audit?.type === 'mcp.request' && (l.audit as { errorCode?: string }).errorCode === 'GW_UPSTREAM_CIRCUIT_OPEN',
+    );
     expect(audited.at(-1)?.audit?.detail).toContain('circuit breaker open after 3 consecutive failures');
 
     const r = await readyz(gw);
@@ -93,10 +124,15 @@ describe('circuit breaker: an HTTP upstream stops and comes back', () => {
     const flap = r.body.upstreams.find((u) => u.name === 'flap')!;
     expect(flap.breaker).toMatchObject({ state: 'open', consecutiveFailures: 3 });
     expect(flap.breaker!.retryAfterMs).toBeGreaterThan(0);
-    expect(r.body.upstreams.find((u) => u.name === 'steady')!.breaker).toEqual({ state: 'closed', consecutiveFailures: 0 });
+    expect(r.body.upstreams.find((u) => u.name === 'steady')!.breaker).toEqual({
+      state: 'closed',
+      consecutiveFailures: 0,
+    });
 
     // The other upstream keeps serving while this one is open.
-    expect(textOf(await client.callTool({ name: 'steady__echo', arguments: { text: 'still here' } }))).toBe('still here');
+    expect(textOf(await client.callTool({ name: 'steady__echo', arguments: { text: 'still here' } }))).toBe(
+      'still here',
+    );
 
     // The upstream recovers (same port; it has forgotten our session, so the gateway re-initializes).
     fixture = await httpFixture(record, {}, port);
@@ -106,14 +142,19 @@ describe('circuit breaker: an HTTP upstream stops and comes back', () => {
       20_000,
       200,
     );
-    expect((await readyz(gw)).body.upstreams.find((u) => u.name === 'flap')!.breaker).toEqual({ state: 'closed', consecutiveFailures: 0 });
+    expect((await readyz(gw)).body.upstreams.find((u) => u.name === 'flap')!.breaker).toEqual({
+      state: 'closed',
+      consecutiveFailures: 0,
+    });
     const events = breakerEvents(gw, 'flap');
     expect(events[0]).toBe('breaker open');
     expect(events).toContain('breaker half-open');
     expect(events.at(-1)).toBe('breaker closed');
     // The catalogue was re-listed from the recovered upstream (a refresh refused while it was open is not lost).
     const pid = fixture.proc.pid;
-    await waitFor('tools/list at the recovered upstream', () => readRecord(record).some((l) => l.pid === pid && l.method === 'tools/list'));
+    await waitFor('tools/list at the recovered upstream', () =>
+      readRecord(record).some((l) => l.pid === pid && l.method === 'tools/list'),
+    );
     expect(textOf(await client.callTool({ name: 'steady__echo', arguments: { text: 'after' } }))).toBe('after');
   });
 });
@@ -124,7 +165,15 @@ describe('a slow upstream: maxInFlight with a bounded queue', () => {
   const record = join(tmp, 'slow.jsonl');
 
   beforeAll(async () => {
-    gw = await startGateway([stdioFixtureYaml('slowfx', { maxInFlight: 2, maxQueued: 2, queueTimeoutMs: 30_000, timeoutMs: 30_000, env: { FIXTURE_RECORD_FILE: record } })]);
+    gw = await startGateway([
+      stdioFixtureYaml('slowfx', {
+        maxInFlight: 2,
+        maxQueued: 2,
+        queueTimeoutMs: 30_000,
+        timeoutMs: 30_000,
+        env: { FIXTURE_RECORD_FILE: record },
+      }),
+    ]);
     client = await gw.client();
   });
 
@@ -139,7 +188,9 @@ describe('a slow upstream: maxInFlight with a bounded queue', () => {
       const h = gw.app.upstreams.health().find((u) => u.name === 'slowfx')!;
       return h.inFlight === 0 && h.queued === 0;
     });
-    const calls = Array.from({ length: 6 }, (_, i) => timed(client.callTool({ name: 'slowfx__slow', arguments: { ms: 1500 + i } })));
+    const calls = Array.from({ length: 6 }, (_, i) =>
+      timed(client.callTool({ name: 'slowfx__slow', arguments: { ms: 1500 + i } })),
+    );
     const peak = await waitFor('2 in flight and 2 queued', () => {
       const h = gw.app.upstreams.health().find((u) => u.name === 'slowfx')!;
       return h.inFlight === 2 && h.queued === 2 ? h : undefined;
@@ -159,7 +210,9 @@ describe('a slow upstream: maxInFlight with a bounded queue', () => {
       expect(b.ms).toBeLessThan(1000); // refused at once, not after waiting
     }
     // The wire says "busy"; the audit record says why.
-    const refused = (gw.logs as AuditLine[]).filter((l) => l.audit?.type === 'mcp.request' && (l.audit as { errorCode?: string }).errorCode === 'GW_UPSTREAM_BUSY');
+    const refused = (gw.logs as AuditLine[]).filter(
+      (l) => l.audit?.type === 'mcp.request' && (l.audit as { errorCode?: string }).errorCode === 'GW_UPSTREAM_BUSY',
+    );
     expect(refused).toHaveLength(2);
     expect(refused[0]!.audit!.detail).toContain('(maxInFlight 2) and 2 queued (maxQueued 2)');
     // The refused calls never reached the upstream: nothing beyond maxInFlight + maxQueued was held.
@@ -175,7 +228,11 @@ describe('an oversized reply on every transport: error to the client, notificati
   let gw: TestGateway;
   let client: Client;
   const servers: SpawnedServer[] = [];
-  const records = { bigs: join(tmp, 'big-stdio.jsonl'), bigh: join(tmp, 'big-http.jsonl'), bigj: join(tmp, 'big-json.jsonl') };
+  const records = {
+    bigs: join(tmp, 'big-stdio.jsonl'),
+    bigh: join(tmp, 'big-http.jsonl'),
+    bigj: join(tmp, 'big-json.jsonl'),
+  };
 
   beforeAll(async () => {
     const sse = await httpFixture(records.bigh);
@@ -195,23 +252,30 @@ describe('an oversized reply on every transport: error to the client, notificati
     await Promise.all(servers.map((s) => s.close()));
   });
 
-  it.each(['bigs', 'bigh', 'bigj'] as const)('%s: fails promptly, the fixture receives notifications/cancelled for that call, and the upstream stays usable', async (upstream) => {
-    const record = records[upstream];
-    const { ms, error } = await timed(client.callTool({ name: `${upstream}__huge`, arguments: { bytes: 200_000 } }));
-    const err = error as Error & { code?: number };
-    expect(err.code).toBe(-32603);
-    expect(err.message).toContain(`Tool ${upstream}__huge returned a response that is too large`);
-    expect(ms).toBeLessThan(5000);
-    const call = toolCalls(record, 'huge').at(-1)!;
-    expect(typeof call.id).toBe('number');
-    const cancelled = await waitFor('notifications/cancelled at the upstream', () =>
-      readRecord(record).find((l: RecordLine) => l.method === 'notifications/cancelled' && l.params?.requestId === call.id),
-    );
-    expect(cancelled.params?.reason).toBe('response too large');
-    expect(textOf(await client.callTool({ name: `${upstream}__echo`, arguments: { text: 'after huge' } }))).toBe('after huge');
-    // A too-large answer says the upstream is alive: not a breaker failure.
-    expect(gw.app.upstreams.health().find((u) => u.name === upstream)!.breaker?.state).toBe('closed');
-  });
+  it.each(['bigs', 'bigh', 'bigj'] as const)(
+    '%s: fails promptly, the fixture receives notifications/cancelled for that call, and the upstream stays usable',
+    async (upstream) => {
+      const record = records[upstream];
+      const { ms, error } = await timed(client.callTool({ name: `${upstream}__huge`, arguments: { bytes: 200_000 } }));
+      const err = error as Error & { code?: number };
+      expect(err.code).toBe(-32603);
+      expect(err.message).toContain(`Tool ${upstream}__huge returned a response that is too large`);
+      expect(ms).toBeLessThan(5000);
+      const call = toolCalls(record, 'huge').at(-1)!;
+      expect(typeof call.id).toBe('number');
+      const cancelled = await waitFor('notifications/cancelled at the upstream', () =>
+        readRecord(record).find(
+          (l: RecordLine) => l.method === 'notifications/cancelled' && l.params?.requestId === call.id,
+        ),
+      );
+      expect(cancelled.params?.reason).toBe('response too large');
+      expect(textOf(await client.callTool({ name: `${upstream}__echo`, arguments: { text: 'after huge' } }))).toBe(
+        'after huge',
+      );
+      // A too-large answer says the upstream is alive: not a breaker failure.
+      expect(gw.app.upstreams.health().find((u) => u.name === upstream)!.breaker?.state).toBe('closed');
+    },
+  );
 });
 
 describe('retries: idempotent reads only', () => {
@@ -223,7 +287,13 @@ describe('retries: idempotent reads only', () => {
   beforeAll(async () => {
     fixture = await httpFixture(record);
     gw = await startGateway([
-      JSON.stringify({ name: 'rt', transport: 'http', url: fixture.url, retry: { attempts: 3, backoffMs: 50, tools: ['flaky'] }, breaker: { failureThreshold: 10 } }),
+      JSON.stringify({
+        name: 'rt',
+        transport: 'http',
+        url: fixture.url,
+        retry: { attempts: 3, backoffMs: 50, tools: ['flaky'] },
+        breaker: { failureThreshold: 10 },
+      }),
     ]);
     client = await gw.client();
   });
@@ -233,13 +303,18 @@ describe('retries: idempotent reads only', () => {
     await fixture?.close();
   });
 
-  const attemptsFor = (tool: string, key: string): number => toolCalls(record, tool).filter((l) => (l.params?.arguments as { key?: string } | undefined)?.key === key).length;
+  const attemptsFor = (tool: string, key: string): number =>
+    toolCalls(record, tool).filter((l) => (l.params?.arguments as { key?: string } | undefined)?.key === key).length;
 
   it('a tool marked idempotent is retried after connection resets and succeeds', async () => {
     const r = await client.callTool({ name: 'rt__flaky', arguments: { key: 'read-1', failTransport: 2 } });
     expect(textOf(r)).toBe('ok read-1');
     expect(attemptsFor('flaky', 'read-1')).toBe(3);
-    expect(readRecord<{ event?: string; key?: string }>(record).filter((l) => l.event === 'fault-injected' && l.key === 'read-1')).toHaveLength(2);
+    expect(
+      readRecord<{ event?: string; key?: string }>(record).filter(
+        (l) => l.event === 'fault-injected' && l.key === 'read-1',
+      ),
+    ).toHaveLength(2);
   });
 
   it('gives up after `attempts` tries', async () => {
@@ -254,7 +329,9 @@ describe('retries: idempotent reads only', () => {
     expect(err.message).toContain('Tool rt__flaky_write is temporarily unavailable');
     expect(attemptsFor('flaky_write', 'write-1')).toBe(1);
     // The fault was transient: the client's own second call goes through.
-    expect(textOf(await client.callTool({ name: 'rt__flaky_write', arguments: { key: 'write-1', failTransport: 1 } }))).toBe('ok write-1');
+    expect(
+      textOf(await client.callTool({ name: 'rt__flaky_write', arguments: { key: 'write-1', failTransport: 1 } })),
+    ).toBe('ok write-1');
     expect(attemptsFor('flaky_write', 'write-1')).toBe(2);
   });
 });
@@ -281,8 +358,12 @@ describe('retries over stdio: an idempotent read rides out a crash and restart',
   });
 
   it('the crashed attempt is retried on the restarted process (the retry waits for it to be ready)', async () => {
-    expect(textOf(await client.callTool({ name: 'rs__flaky', arguments: { key: 'crash-1', failTransport: 1 } }))).toBe('ok crash-1');
-    const attempts = toolCalls(record, 'flaky').filter((l) => (l.params?.arguments as { key?: string } | undefined)?.key === 'crash-1');
+    expect(textOf(await client.callTool({ name: 'rs__flaky', arguments: { key: 'crash-1', failTransport: 1 } }))).toBe(
+      'ok crash-1',
+    );
+    const attempts = toolCalls(record, 'flaky').filter(
+      (l) => (l.params?.arguments as { key?: string } | undefined)?.key === 'crash-1',
+    );
     expect(attempts).toHaveLength(2);
     expect(attempts[0]!.pid).not.toBe(attempts[1]!.pid); // the second try reached the new process
   });

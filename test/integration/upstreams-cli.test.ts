@@ -23,13 +23,19 @@ afterAll(() => {
 
 function writeConfig(name: string, upstreams: string[], top = ''): string {
   const file = join(dir, name);
-  writeFileSync(file, `server:\n  host: 127.0.0.1\n  port: 0\n${top}upstreams:\n${upstreams.map((u) => `  - ${u}`).join('\n')}\n`);
+  writeFileSync(
+    file,
+    `server:\n  host: 127.0.0.1\n  port: 0\n${top}upstreams:\n${upstreams.map((u) => `  - ${u}`).join('\n')}\n`,
+  );
   return file;
 }
 
 describe('gatehouse check', () => {
   it('exits 0 and says OK for a valid file', async () => {
-    const file = writeConfig('ok.yaml', [stdioFixtureYaml('fx'), JSON.stringify({ name: 'orders', transport: 'http', url: 'http://127.0.0.1:9/mcp' })]);
+    const file = writeConfig('ok.yaml', [
+      stdioFixtureYaml('fx'),
+      JSON.stringify({ name: 'orders', transport: 'http', url: 'http://127.0.0.1:9/mcp' }),
+    ]);
     const r = await finished(cli(['check', '--config', file]));
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`${file}: OK (2 upstreams: fx [stdio], orders [http])\n`);
@@ -40,7 +46,18 @@ describe('gatehouse check', () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(
       file,
-      ['server:', '  host: 127.0.0.1', 'upstreams:', '  - name: Bad_Name', '    transport: stdio', '    command: node', '  - name: web', '    transport: http', '    url: ftp://example.com/mcp', ''].join('\n'),
+      [
+        'server:',
+        '  host: 127.0.0.1',
+        'upstreams:',
+        '  - name: Bad_Name',
+        '    transport: stdio',
+        '    command: node',
+        '  - name: web',
+        '    transport: http',
+        '    url: ftp://example.com/mcp',
+        '',
+      ].join('\n'),
     );
     const r = await finished(cli(['check', '--config', file]));
     expect(r.code).toBe(1);
@@ -49,7 +66,8 @@ describe('gatehouse check', () => {
     expect(lines[0]).toBe('configuration invalid:');
     const problems = lines.slice(1);
     expect(problems.length).toBeGreaterThanOrEqual(2);
-    for (const p of problems) expect(p).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: /\\S+: .+`));
+    for (const p of problems)
+      expect(p).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: /\\S+: .+`));
     expect(problems.some((p) => p.startsWith(`${file}:4: /upstreams/0/name: `))).toBe(true);
     expect(problems.some((p) => p.startsWith(`${file}:9: /upstreams/1/url: `))).toBe(true);
   });
@@ -76,11 +94,20 @@ describe('gatehouse tools list', () => {
   it('--json gives the mapping and the unavailable upstreams', async () => {
     const file = writeConfig('tools-json.yaml', [
       stdioFixtureYaml('fx'),
-      JSON.stringify({ name: 'dead', transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'], required: false }),
+      JSON.stringify({
+        name: 'dead',
+        transport: 'stdio',
+        command: process.execPath,
+        args: ['-e', 'process.exit(3)'],
+        required: false,
+      }),
     ]);
     const r = await finished(cli(['tools', 'list', '--json', '--config', file]));
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { tools: { exposed: string; upstream: string; tool: string }[]; unavailable: string[] };
+    const out = JSON.parse(r.stdout) as {
+      tools: { exposed: string; upstream: string; tool: string }[];
+      unavailable: string[];
+    };
     expect(out.tools).toContainEqual({ exposed: 'fx__add', upstream: 'fx', tool: 'add' });
     expect(out.unavailable).toEqual(['dead']);
   });
@@ -112,16 +139,29 @@ rules:
     const policyDir = join(dir, `${name}-policy`);
     mkdirSync(policyDir);
     writeFileSync(join(policyDir, 'fx.yaml'), POLICY);
-    return writeConfig(`${name}.yaml`, [
-      stdioFixtureYaml('fx'),
-      JSON.stringify({ name: 'dead', transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'], required: false }),
-    ], `policy:\n  dir: ${JSON.stringify(policyDir)}\n`);
+    return writeConfig(
+      `${name}.yaml`,
+      [
+        stdioFixtureYaml('fx'),
+        JSON.stringify({
+          name: 'dead',
+          transport: 'stdio',
+          command: process.execPath,
+          args: ['-e', 'process.exit(3)'],
+          required: false,
+        }),
+      ],
+      `policy:\n  dir: ${JSON.stringify(policyDir)}\n`,
+    );
   }
 
   it('lists rules that match no exposed tool and constraint fields the tools lack, under warnings:, and exits 0', async () => {
     const r = await finished(cli(['tools', 'list', '--config', policyConfig('warn')]));
     expect(r.code).toBe(0);
-    const after = r.stdout.slice(r.stdout.indexOf('\nwarnings:\n') + 1).trim().split('\n');
+    const after = r.stdout
+      .slice(r.stdout.indexOf('\nwarnings:\n') + 1)
+      .trim()
+      .split('\n');
     expect(after).toEqual([
       'warnings:',
       '  rule fx.typo (fx.yaml:3): tool pattern "fx__ecoh" matches no exposed tool',
@@ -146,8 +186,17 @@ describe('gatehouse start', () => {
     const pidFile = join(dir, 'dup.pid');
     const server = join(dir, 'dup-server.mjs');
     writeFileSync(server, DUP_SERVER);
-    const literal = exposedName('dup', 'a b', { separator: '__', maxNameLength: 64, prefixed: true }).slice('dup__'.length);
-    const file = writeConfig('collide.yaml', [JSON.stringify({ name: 'dup', transport: 'stdio', command: process.execPath, args: [server, pidFile, 'a b', literal] })]);
+    const literal = exposedName('dup', 'a b', { separator: '__', maxNameLength: 64, prefixed: true }).slice(
+      'dup__'.length,
+    );
+    const file = writeConfig('collide.yaml', [
+      JSON.stringify({
+        name: 'dup',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [server, pidFile, 'a b', literal],
+      }),
+    ]);
     const r = await finished(cli(['start', '--config', file]), 15_000);
     expect(r.stderr).toContain('configuration invalid:');
     expect(r.stderr).toContain(`${file}: /upstreams: tool name "dup__${literal}"`);
@@ -158,7 +207,11 @@ describe('gatehouse start', () => {
 
   it('on SIGTERM lets the call in flight finish, exits 0 and leaves no upstream process behind', async () => {
     const record = join(dir, 'sigterm.jsonl');
-    const file = writeConfig('start.yaml', [stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: record } })], 'logging:\n  level: info\n');
+    const file = writeConfig(
+      'start.yaml',
+      [stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: record } })],
+      'logging:\n  level: info\n',
+    );
     const run = cli(['start', '--config', file]);
     try {
       const listening = await waitFor(

@@ -10,7 +10,14 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVERYTHING, FIXTURE_HTTP, ORDERS_SERVER, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import {
+  EVERYTHING,
+  FIXTURE_HTTP,
+  ORDERS_SERVER,
+  startGateway,
+  stdioFixtureYaml,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { freePort, readRecord } from '../helpers/upstream-tools.js';
 
@@ -49,9 +56,20 @@ describe('server-everything over stdio and Streamable HTTP in one gateway', () =
       ready: /Streamable HTTP Server listening on port \d+/,
     });
     gw = await startGateway([
-      JSON.stringify({ name: 'ev-stdio', transport: 'stdio', command: process.execPath, args: [EVERYTHING, 'stdio'], envAllow: ['PATH', 'HOME'] }),
+      JSON.stringify({
+        name: 'ev-stdio',
+        transport: 'stdio',
+        command: process.execPath,
+        args: [EVERYTHING, 'stdio'],
+        envAllow: ['PATH', 'HOME'],
+      }),
       // Both list the same demo resources: one side exposes none, so no URI is ambiguous.
-      JSON.stringify({ name: 'ev-http', transport: 'http', url: `http://127.0.0.1:${port}/mcp`, expose: { resources: false } }),
+      JSON.stringify({
+        name: 'ev-http',
+        transport: 'http',
+        url: `http://127.0.0.1:${port}/mcp`,
+        expose: { resources: false },
+      }),
     ]);
     client = await gw.client();
   });
@@ -102,7 +120,14 @@ describe('the orders example over HTTP with its static key', () => {
   let ordersUrl: string;
 
   const ordersYaml = (extra: Record<string, unknown> = {}): string =>
-    JSON.stringify({ name: 'orders', transport: 'http', url: ordersUrl, headers: { 'X-API-Key': { fromEnv: 'ORDERS_KEY' } }, timeoutMs: 5000, ...extra });
+    JSON.stringify({
+      name: 'orders',
+      transport: 'http',
+      url: ordersUrl,
+      headers: { 'X-API-Key': { fromEnv: 'ORDERS_KEY' } },
+      timeoutMs: 5000,
+      ...extra,
+    });
 
   beforeAll(async () => {
     orders = await spawnServer(ORDERS_SERVER, { args: ['--port', '0'], env: { ORDERS_API_KEY: ORDERS_KEY } });
@@ -127,7 +152,9 @@ describe('the orders example over HTTP with its static key', () => {
   });
 
   it('with a wrong key and required: false: the gateway starts, orders is unhealthy, /readyz is 200, others serve', async () => {
-    await using gw = await startGateway([ordersYaml({ required: false }), stdioFixtureYaml('fx')], { env: { ORDERS_KEY: 'wrong-key-for-tests' } });
+    await using gw = await startGateway([ordersYaml({ required: false }), stdioFixtureYaml('fx')], {
+      env: { ORDERS_KEY: 'wrong-key-for-tests' },
+    });
     const orders = gw.app.readiness().detail.upstreams as { name: string; state: string }[];
     expect(orders.find((u) => u.name === 'orders')?.state).toBe('unhealthy');
     expect(gw.app.readiness().ready).toBe(true);
@@ -145,11 +172,17 @@ describe('the orders example over HTTP with its static key', () => {
     expect(err.message).not.toMatch(/invalid_api_key|401/);
     expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'still here' } }))).toBe('still here');
     // Why it is down is in the operator's log.
-    expect(gw.logs.some((l) => l.msg === 'upstream unhealthy' && l.upstream === 'orders' && String(l.detail).includes('HTTP 401'))).toBe(true);
+    expect(
+      gw.logs.some(
+        (l) => l.msg === 'upstream unhealthy' && l.upstream === 'orders' && String(l.detail).includes('HTTP 401'),
+      ),
+    ).toBe(true);
   });
 
   it('with a wrong key and required (the default): /readyz is 503 and names the upstream', async () => {
-    await using gw = await startGateway([ordersYaml(), stdioFixtureYaml('fx')], { env: { ORDERS_KEY: 'wrong-key-for-tests' } });
+    await using gw = await startGateway([ordersYaml(), stdioFixtureYaml('fx')], {
+      env: { ORDERS_KEY: 'wrong-key-for-tests' },
+    });
     expect(gw.app.readiness().ready).toBe(false);
     const r = await readyz(gw);
     expect(r.status).toBe(503);
@@ -160,20 +193,38 @@ describe('the orders example over HTTP with its static key', () => {
     // Our own orders process, restarted on the same port with another key after the gateway connected.
     let own = await spawnServer(ORDERS_SERVER, { args: ['--port', '0'], env: { ORDERS_API_KEY: ORDERS_KEY } });
     try {
-      await using gw = await startGateway([JSON.stringify({ name: 'orders', transport: 'http', url: own.url, headers: { 'X-API-Key': { fromEnv: 'ORDERS_KEY' } }, timeoutMs: 5000 })], {
-        env: { ORDERS_KEY },
-      });
+      await using gw = await startGateway(
+        [
+          JSON.stringify({
+            name: 'orders',
+            transport: 'http',
+            url: own.url,
+            headers: { 'X-API-Key': { fromEnv: 'ORDERS_KEY' } },
+            timeoutMs: 5000,
+          }),
+        ],
+        {
+          env: { ORDERS_KEY },
+        },
+      );
       const client = await gw.client();
-      expect((await client.callTool({ name: 'orders__get_order', arguments: { order_id: 'ord-1002' } })).structuredContent).toMatchObject({ id: 'ord-1002' });
+      expect(
+        (await client.callTool({ name: 'orders__get_order', arguments: { order_id: 'ord-1002' } })).structuredContent,
+      ).toMatchObject({ id: 'ord-1002' });
       const port = own.port!;
       await own.close();
-      own = await spawnServer(ORDERS_SERVER, { args: ['--port', String(port)], env: { ORDERS_API_KEY: 'rotated-key-for-tests' } });
+      own = await spawnServer(ORDERS_SERVER, {
+        args: ['--port', String(port)],
+        env: { ORDERS_API_KEY: 'rotated-key-for-tests' },
+      });
       const err = await callError(client, 'orders__get_order', { order_id: 'ord-1002' });
       expect(err.message).toContain('Tool orders__get_order is temporarily unavailable');
       expect(err.message).not.toMatch(/invalid_api_key|401|HTTP/);
       expect((err as Error & { code?: number }).code).toBe(-32603);
       // The operator sees the real reason.
-      const audit = gw.logs.map((l) => l.audit as Record<string, unknown> | undefined).find((a) => a?.tool === 'orders__get_order' && a.outcome === 'error');
+      const audit = gw.logs
+        .map((l) => l.audit as Record<string, unknown> | undefined)
+        .find((a) => a?.tool === 'orders__get_order' && a.outcome === 'error');
       expect(audit).toMatchObject({ upstream: 'orders', errorCode: 'GW_UPSTREAM_UNAVAILABLE' });
       expect(String(audit?.detail)).toContain('HTTP 401');
     } finally {
@@ -198,12 +249,27 @@ describe('HTTP upstreams: legacy SSE transport and outbound headers', () => {
     const base = new URL(fixture.url!).origin;
     gw = await startGateway(
       [
-        JSON.stringify({ name: 'legacy', transport: 'sse', url: `${base}/sse`, headers: { 'X-Static-Header': 'static-value-1' }, expose: { resources: false }, ...LIMITS }),
-        JSON.stringify({ name: 'fxhttp', transport: 'http', url: `${base}/mcp`, headers: { 'X-Static-Header': 'static-value-2', 'X-API-Key': { fromEnv: 'FX_KEY' } }, ...LIMITS }),
+        JSON.stringify({
+          name: 'legacy',
+          transport: 'sse',
+          url: `${base}/sse`,
+          headers: { 'X-Static-Header': 'static-value-1' },
+          expose: { resources: false },
+          ...LIMITS,
+        }),
+        JSON.stringify({
+          name: 'fxhttp',
+          transport: 'http',
+          url: `${base}/mcp`,
+          headers: { 'X-Static-Header': 'static-value-2', 'X-API-Key': { fromEnv: 'FX_KEY' } },
+          ...LIMITS,
+        }),
       ],
       { env: { FX_KEY: 'fixture-upstream-key' } },
     );
-    client = await gw.client({ transport: { requestInit: { headers: { Authorization: CANARY, Cookie: 'sid=client-cookie' } } } });
+    client = await gw.client({
+      transport: { requestInit: { headers: { Authorization: CANARY, Cookie: 'sid=client-cookie' } } },
+    });
   });
 
   afterAll(async () => {
@@ -216,7 +282,11 @@ describe('HTTP upstreams: legacy SSE transport and outbound headers', () => {
     const names = (await client.listTools()).tools.map((t) => t.name);
     expect(names).toContain('legacy__echo');
     expect(names).toContain('fxhttp__echo');
-    expect(gw.app.upstreams.health().find((h) => h.name === 'legacy')).toMatchObject({ transport: 'sse', state: 'ready', protocolVersion: expect.any(String) });
+    expect(gw.app.upstreams.health().find((h) => h.name === 'legacy')).toMatchObject({
+      transport: 'sse',
+      state: 'ready',
+      protocolVersion: expect.any(String),
+    });
     const r = await client.callTool({ name: 'legacy__echo', arguments: { text: 'over sse' } });
     expect(textOf(r)).toBe('over sse');
     expect(r.structuredContent).toEqual({ text: 'over sse' });
@@ -226,7 +296,10 @@ describe('HTTP upstreams: legacy SSE transport and outbound headers', () => {
   });
 
   it("never forwards the client's Authorization (or cookie, or session id) upstream; sends the configured headers", async () => {
-    const seen = JSON.parse(textOf(await client.callTool({ name: 'fxhttp__headers_report', arguments: {} }))) as Record<string, string>;
+    const seen = JSON.parse(textOf(await client.callTool({ name: 'fxhttp__headers_report', arguments: {} }))) as Record<
+      string,
+      string
+    >;
     expect(seen['x-static-header']).toBe('static-value-2');
     // The upstream got the key (the record below has the exact value); its echo of it is redacted (threat model #17).
     expect(seen['x-api-key']).toBe('[REDACTED]');
@@ -251,13 +324,18 @@ describe('HTTP upstreams: legacy SSE transport and outbound headers', () => {
     expect(raw).not.toContain(sessionId);
   });
 
-  it.each(['legacy', 'fxhttp'])('%s: a reply over maxMessageBytes fails promptly naming the tool, and the next call works', async (upstream) => {
-    const t0 = Date.now();
-    const err = await callError(client, `${upstream}__huge`, { bytes: 200_000 });
-    // From the dropped message's own id (SSE: the POST's stream; legacy: the id found in the kept ends), not the 20 s deadline.
-    expect(Date.now() - t0).toBeLessThan(3000);
-    expect(err.message).toContain(`Tool ${upstream}__huge returned a response that is too large`);
-    expect(gw.logs.some((l) => l.msg?.includes('over maxMessageBytes') && l.upstream === upstream)).toBe(true);
-    expect(textOf(await client.callTool({ name: `${upstream}__echo`, arguments: { text: 'after huge' } }))).toBe('after huge');
-  });
+  it.each(['legacy', 'fxhttp'])(
+    '%s: a reply over maxMessageBytes fails promptly naming the tool, and the next call works',
+    async (upstream) => {
+      const t0 = Date.now();
+      const err = await callError(client, `${upstream}__huge`, { bytes: 200_000 });
+      // From the dropped message's own id (SSE: the POST's stream; legacy: the id found in the kept ends), not the 20 s deadline.
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(err.message).toContain(`Tool ${upstream}__huge returned a response that is too large`);
+      expect(gw.logs.some((l) => l.msg?.includes('over maxMessageBytes') && l.upstream === upstream)).toBe(true);
+      expect(textOf(await client.callTool({ name: `${upstream}__echo`, arguments: { text: 'after huge' } }))).toBe(
+        'after huge',
+      );
+    },
+  );
 });

@@ -55,7 +55,11 @@ describe('the environment of a stdio child', () => {
       [
         stdioFixtureYaml('fx', {
           envAllow: ['PATH', 'HOME', 'GATEHOUSE_NOT_SET_ANYWHERE'],
-          env: { PLAIN_SETTING: 'plain-value', FILE_SECRET: { fromFile: secretFile }, ENV_SECRET: { fromEnv: 'SOURCE_OF_SECRET' } },
+          env: {
+            PLAIN_SETTING: 'plain-value',
+            FILE_SECRET: { fromFile: secretFile },
+            ENV_SECRET: { fromEnv: 'SOURCE_OF_SECRET' },
+          },
         }),
       ],
       { env: { SOURCE_OF_SECRET: 'secret-from-the-environment' } },
@@ -69,7 +73,10 @@ describe('the environment of a stdio child', () => {
   });
 
   it('has only the allow-listed names and the configured values; secrets are injected, nothing else leaks', async () => {
-    const env = JSON.parse(textOf(await client.callTool({ name: 'fx__env_report', arguments: {} }))) as Record<string, string>;
+    const env = JSON.parse(textOf(await client.callTool({ name: 'fx__env_report', arguments: {} }))) as Record<
+      string,
+      string
+    >;
     expect(env.PATH).toBe(process.env.PATH);
     expect(env.HOME).toBe(process.env.HOME);
     expect(env.PLAIN_SETTING).toBe('plain-value');
@@ -104,12 +111,21 @@ describe('a crashing and a hung upstream', () => {
     crashRecord = join(dir, 'crash.jsonl');
     hungRecord = join(dir, 'hung.jsonl');
     gw = await startGateway([
-      stdioFixtureYaml('fx', { env: { FIXTURE_RECORD_FILE: crashRecord }, restart: { initialDelayMs: 100, maxDelayMs: 1000 } }),
+      stdioFixtureYaml('fx', {
+        env: { FIXTURE_RECORD_FILE: crashRecord },
+        restart: { initialDelayMs: 100, maxDelayMs: 1000 },
+      }),
       // A cold start (1.5 s) longer than the per-call deadline (1 s).
       stdioFixtureYaml('hung', {
         env: { FIXTURE_RECORD_FILE: hungRecord },
         timeoutMs: 1000,
-        args: ['--import', 'tsx', '--input-type=module', '-e', `await new Promise((r) => setTimeout(r, 1500)); await import(${JSON.stringify(pathToFileURL(FIXTURE_STDIO).href)});`],
+        args: [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          `await new Promise((r) => setTimeout(r, 1500)); await import(${JSON.stringify(pathToFileURL(FIXTURE_STDIO).href)});`,
+        ],
       }),
     ]);
     client = await gw.client();
@@ -144,7 +160,9 @@ describe('a crashing and a hung upstream', () => {
     );
     expect(cancelled.params).toMatchObject({ requestId: call.id, reason: 'timeout' });
     // The fixture saw the cancellation reach its handler.
-    await waitFor('cancelled-observed', () => readRecord(hungRecord).some((l) => l.event === 'cancelled-observed' && l.requestId === call.id));
+    await waitFor('cancelled-observed', () =>
+      readRecord(hungRecord).some((l) => l.event === 'cancelled-observed' && l.requestId === call.id),
+    );
     // The upstream is still healthy and serves the next call.
     expect(textOf(await client.callTool({ name: 'hung__echo', arguments: { text: 'after hang' } }))).toBe('after hang');
   });
@@ -162,7 +180,11 @@ describe('a crashing and a hung upstream', () => {
     expect((c.error as Error).message).toContain('Tool fx__crash is temporarily unavailable');
     expect(gw.logs.some((l) => l.msg === 'upstream unhealthy' && l.upstream === 'fx')).toBe(true);
 
-    await waitFor('fx ready again', () => gw.app.upstreams.health().find((h) => h.name === 'fx')?.state === 'ready', 10_000);
+    await waitFor(
+      'fx ready again',
+      () => gw.app.upstreams.health().find((h) => h.name === 'fx')?.state === 'ready',
+      10_000,
+    );
     expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'after crash' } }))).toBe('after crash');
     const pidAfter = toolCalls(crashRecord, 'echo').at(-1)!.pid;
     expect(pidAfter).not.toBe(pidBefore);
@@ -178,8 +200,19 @@ describe('junk, huge results, pagination and an unhealthy optional neighbour', (
 
   beforeAll(async () => {
     gw = await startGateway([
-      stdioFixtureYaml('fx', { env: { FIXTURE_MANY_TOOLS: '30', FIXTURE_PAGE_SIZE: '7' }, maxMessageBytes: 65_536, timeoutMs: 20_000 }),
-      JSON.stringify({ name: 'dead', transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'], required: false, restart: { initialDelayMs: 200, maxDelayMs: 400 } }),
+      stdioFixtureYaml('fx', {
+        env: { FIXTURE_MANY_TOOLS: '30', FIXTURE_PAGE_SIZE: '7' },
+        maxMessageBytes: 65_536,
+        timeoutMs: 20_000,
+      }),
+      JSON.stringify({
+        name: 'dead',
+        transport: 'stdio',
+        command: process.execPath,
+        args: ['-e', 'process.exit(3)'],
+        required: false,
+        restart: { initialDelayMs: 200, maxDelayMs: 400 },
+      }),
     ]);
     client = await gw.client();
   });
@@ -230,9 +263,12 @@ describe('junk, huge results, pagination and an unhealthy optional neighbour', (
     expect(bulk).toHaveLength(30);
     expect(bulk).toContain('fx__tool_0001');
     expect(bulk).toContain('fx__tool_0030');
-    for (const base of ['echo', 'add', 'slow', 'hang', 'crash', 'junk', 'huge', 'env_report']) expect(names).toContain(`fx__${base}`);
+    for (const base of ['echo', 'add', 'slow', 'hang', 'crash', 'junk', 'huge', 'env_report'])
+      expect(names).toContain(`fx__${base}`);
     expect(names.filter((n) => n.startsWith('fx__')).length).toBeGreaterThanOrEqual(46);
-    expect(textOf(await client.callTool({ name: 'fx__tool_0030', arguments: { text: 'last page' } }))).toBe('tool_0030: last page');
+    expect(textOf(await client.callTool({ name: 'fx__tool_0030', arguments: { text: 'last page' } }))).toBe(
+      'tool_0030: last page',
+    );
   });
 
   it('an optional upstream that exits at once is unhealthy, does not stop the other, and /readyz stays 200', async () => {
@@ -241,9 +277,15 @@ describe('junk, huge results, pagination and an unhealthy optional neighbour', (
     expect(['unhealthy', 'starting']).toContain(dead?.state);
     expect(gw.app.upstreams.health().find((h) => h.name === 'fx')?.state).toBe('ready');
     expect(await readyz(gw)).toBe(200);
-    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'neighbour down' } }))).toBe('neighbour down');
+    expect(textOf(await client.callTool({ name: 'fx__echo', arguments: { text: 'neighbour down' } }))).toBe(
+      'neighbour down',
+    );
     // It keeps being retried, with backoff.
-    await waitFor('a retry', () => gw.logs.filter((l) => l.msg === 'upstream unhealthy' && l.upstream === 'dead').length >= 2, 5000);
+    await waitFor(
+      'a retry',
+      () => gw.logs.filter((l) => l.msg === 'upstream unhealthy' && l.upstream === 'dead').length >= 2,
+      5000,
+    );
   });
 });
 
@@ -280,7 +322,8 @@ describe('per-session upstreams', () => {
     const b = await gw.client({ name: 'client-b' });
     expect(textOf(await a.callTool({ name: 'fx__echo', arguments: { text: 'from-a' } }))).toBe('from-a');
     expect(textOf(await b.callTool({ name: 'fx__echo', arguments: { text: 'from-b' } }))).toBe('from-b');
-    const pidOf = (text: string): number => toolCalls(record, 'echo').find((l) => (l.params?.arguments as { text?: string } | undefined)?.text === text)!.pid;
+    const pidOf = (text: string): number =>
+      toolCalls(record, 'echo').find((l) => (l.params?.arguments as { text?: string } | undefined)?.text === text)!.pid;
     const pidA = pidOf('from-a');
     const pidB = pidOf('from-b');
     expect(pidA).not.toBe(pidB);

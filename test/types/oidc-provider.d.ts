@@ -13,6 +13,10 @@ declare module 'oidc-provider' {
     constructor(issuer: string, configuration?: Record<string, unknown>);
     readonly issuer: string;
     callback(): (req: IncomingMessage, res: ServerResponse) => void;
-    static readonly errors: { InvalidTarget: typeof OidcError; InvalidScope: typeof OidcError; InvalidRequest: typeof OidcError };
+    static readonly errors: {
+      InvalidTarget: typeof OidcError;
+      InvalidScope: typeof OidcError;
+      InvalidRequest: typeof OidcError;
+    };
   }
 }

@@ -44,7 +44,15 @@ describe('isBlockedAddress', () => {
     expect(isBlockedAddress(address)).toBe(true);
   });
 
-  it.each(['93.184.216.34', '8.8.8.8', '172.32.0.1', '100.128.0.1', '192.169.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('allows %s', (address) => {
+  it.each([
+    '93.184.216.34',
+    '8.8.8.8',
+    '172.32.0.1',
+    '100.128.0.1',
+    '192.169.0.1',
+    '2606:4700:4700::1111',
+    '::ffff:8.8.8.8',
+  ])('allows %s', (address) => {
     expect(isBlockedAddress(address)).toBe(false);
   });
 
@@ -68,7 +76,13 @@ describe('refusal before any connection', () => {
   it('an IP literal in a private range: no DNS, no connection', async () => {
     const { request, lookup } = spies();
     const fetch = createSafeJsonFetcher({ request, lookup });
-    for (const url of ['https://10.0.0.1/client.json', 'https://169.254.169.254/latest', 'https://[::1]/c.json', 'https://[::ffff:127.0.0.1]/c.json', 'https://0x7f000001/c.json']) {
+    for (const url of [
+      'https://10.0.0.1/client.json',
+      'https://169.254.169.254/latest',
+      'https://[::1]/c.json',
+      'https://[::ffff:127.0.0.1]/c.json',
+      'https://0x7f000001/c.json',
+    ]) {
       const r = await fetch(url);
       expect(r).toMatchObject({ ok: false, reason: 'blocked_address' });
     }
@@ -89,7 +103,10 @@ describe('refusal before any connection', () => {
       { address: '93.184.216.34', family: 4 },
       { address: '10.1.2.3', family: 4 },
     ];
-    expect(await createSafeJsonFetcher({ request, lookup })('https://mixed.example/c.json')).toMatchObject({ ok: false, reason: 'blocked_address' });
+    expect(await createSafeJsonFetcher({ request, lookup })('https://mixed.example/c.json')).toMatchObject({
+      ok: false,
+      reason: 'blocked_address',
+    });
     expect(request).not.toHaveBeenCalled();
   });
 
@@ -100,7 +117,10 @@ describe('refusal before any connection', () => {
     expect(await fetch('file:///etc/passwd')).toMatchObject({ ok: false, reason: 'scheme' });
     expect(await fetch('https://u:p@app.example/c.json')).toMatchObject({ ok: false, reason: 'invalid_url' });
     expect(await fetch('not a url')).toMatchObject({ ok: false, reason: 'invalid_url' });
-    const failing = createSafeJsonFetcher({ request, lookup: async () => Promise.reject(Object.assign(new Error('x'), { code: 'ENOTFOUND' })) });
+    const failing = createSafeJsonFetcher({
+      request,
+      lookup: async () => Promise.reject(Object.assign(new Error('x'), { code: 'ENOTFOUND' })),
+    });
     expect(await failing('https://nx.example/c.json')).toMatchObject({ ok: false, reason: 'dns_failure' });
     const hanging = createSafeJsonFetcher({ request, lookup: () => new Promise(() => undefined), timeoutMs: 100 });
     expect(await hanging('https://slow-dns.example/c.json')).toMatchObject({ ok: false, reason: 'timeout' });
@@ -115,11 +135,23 @@ describe('refusal before any connection', () => {
     });
     let answers = 0;
     // A rebinding resolver: the first answer is public, any later one would be loopback.
-    const lookup = async () => (answers++ === 0 ? [{ address: '93.184.216.34', family: 4 }] : [{ address: '127.0.0.1', family: 4 }]);
+    const lookup = async () =>
+      answers++ === 0 ? [{ address: '93.184.216.34', family: 4 }] : [{ address: '127.0.0.1', family: 4 }];
     const r = await createSafeJsonFetcher({ request, lookup })('https://cimd.example:8443/clients/a.json?v=1');
     expect(r).toMatchObject({ ok: false, reason: 'network' });
-    expect(captured).toMatchObject({ hostname: 'cimd.example', servername: 'cimd.example', port: 8443, path: '/clients/a.json?v=1', method: 'GET', agent: false });
-    const pinned = captured!.lookup as unknown as (h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => void;
+    expect(captured).toMatchObject({
+      hostname: 'cimd.example',
+      servername: 'cimd.example',
+      port: 8443,
+      path: '/clients/a.json?v=1',
+      method: 'GET',
+      agent: false,
+    });
+    const pinned = captured!.lookup as unknown as (
+      h: string,
+      o: { all?: boolean },
+      cb: (...a: unknown[]) => void,
+    ) => void;
     const one = await new Promise<unknown[]>((resolve) => pinned('cimd.example', {}, (...a) => resolve(a)));
     expect(one).toEqual([null, '93.184.216.34', 4]);
     const all = await new Promise<unknown[]>((resolve) => pinned('cimd.example', { all: true }, (...a) => resolve(a)));
@@ -132,12 +164,16 @@ describe('answers (a loopback server, through the unsafe switch)', () => {
   let server: Server;
   let base: string;
   const routes: Record<string, (res: ServerResponse) => void> = {
-    '/ok': (res) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'public, max-age=60' }).end('{"a":1}'),
+    '/ok': (res) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'public, max-age=60' })
+        .end('{"a":1}'),
     '/vendor-json': (res) => res.writeHead(200, { 'content-type': 'application/vnd.example+json' }).end('{"b":2}'),
     '/redirect': (res) => res.writeHead(302, { location: '/ok' }).end(),
     '/error': (res) => res.writeHead(500, { 'content-type': 'application/json' }).end('{}'),
     '/html': (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<p>hi</p>'),
-    '/declared-big': (res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(1024 * 1024) }).end(),
+    '/declared-big': (res) =>
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(1024 * 1024) }).end(),
     '/streamed-big': (res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       const chunk = 'x'.repeat(16 * 1024);
@@ -145,9 +181,13 @@ describe('answers (a loopback server, through the unsafe switch)', () => {
       res.end();
     },
     '/not-json': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{nope'),
-    '/not-utf8': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc0, 0xaf, 0x22, 0x7d])),
+    '/not-utf8': (res) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc0, 0xaf, 0x22, 0x7d])),
     '/hang': () => undefined,
-    '/no-store': (res) => res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{}'),
+    '/no-store': (res) =>
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{}'),
   };
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -187,7 +227,10 @@ describe('answers (a loopback server, through the unsafe switch)', () => {
 
   it('without the switch, the same loopback server is refused', async () => {
     expect(await createSafeJsonFetcher()(`${base}/ok`)).toMatchObject({ ok: false, reason: 'scheme' });
-    expect(await createSafeJsonFetcher()(base.replace('http:', 'https:') + '/ok')).toMatchObject({ ok: false, reason: 'blocked_address' });
+    expect(await createSafeJsonFetcher()(base.replace('http:', 'https:') + '/ok')).toMatchObject({
+      ok: false,
+      reason: 'blocked_address',
+    });
   });
 
   it('validates its options', () => {

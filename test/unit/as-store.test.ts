@@ -5,7 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { AsStore, CodeRecord, PendingConsent, PendingLogin, RefreshRecord, StoredClient } from '../../src/stores/as-store.js';
+import type {
+  AsStore,
+  CodeRecord,
+  PendingConsent,
+  PendingLogin,
+  RefreshRecord,
+  StoredClient,
+} from '../../src/stores/as-store.js';
 import { StoreFullError } from '../../src/stores/as-store.js';
 import { MemoryAsStore } from '../../src/stores/memory-as-store.js';
 import { RedisAsStore } from '../../src/stores/redis-as-store.js';
@@ -65,11 +72,30 @@ const client: StoredClient = {
   issuedAt: 1,
   source: 'registration',
 };
-const request = { clientId: 'c1', redirectUri: 'http://127.0.0.1:9/cb', codeChallenge: 'x'.repeat(43), resource: 'https://gw/mcp', scopes: ['mcp:tools'] };
+const request = {
+  clientId: 'c1',
+  redirectUri: 'http://127.0.0.1:9/cb',
+  codeChallenge: 'x'.repeat(43),
+  resource: 'https://gw/mcp',
+  scopes: ['mcp:tools'],
+};
 const login: PendingLogin = { request, idpCodeVerifier: 'v', idpNonce: 'n', createdAt: 1 };
-const pendingConsent: PendingConsent = { request, subject: 'alice', grantedScopes: ['mcp:tools'], csrf: 'csrf', createdAt: 1 };
+const pendingConsent: PendingConsent = {
+  request,
+  subject: 'alice',
+  grantedScopes: ['mcp:tools'],
+  csrf: 'csrf',
+  createdAt: 1,
+};
 const code: CodeRecord = { ...request, subject: 'alice', familyId: 'fam1', expiresAt: 2 };
-const refresh: RefreshRecord = { familyId: 'fam1', clientId: 'c1', subject: 'alice', scopes: ['mcp:tools'], resource: 'https://gw/mcp', expiresAt: 3 };
+const refresh: RefreshRecord = {
+  familyId: 'fam1',
+  clientId: 'c1',
+  subject: 'alice',
+  scopes: ['mcp:tools'],
+  resource: 'https://gw/mcp',
+  expiresAt: 3,
+};
 
 const redisUp = await probeRedis();
 
@@ -143,7 +169,9 @@ function contract(makeHarness: () => Harness): void {
 
   it('revoking a family that has no tokens yet still blocks it', async () => {
     await h.store.revokeFamily('fresh-family', 600, Math.floor(Date.now() / 1000));
-    expect(await h.store.addFamilyAccessToken('fresh-family', 'j', Math.floor(Date.now() / 1000) + 60, 600)).toBe(false);
+    expect(await h.store.addFamilyAccessToken('fresh-family', 'j', Math.floor(Date.now() / 1000) + 60, 600)).toBe(
+      false,
+    );
   });
 
   it('remembers consent per (user, client)', async () => {
@@ -220,4 +248,3 @@ describe('MemoryAsStore bounds', () => {
     expect(await store.findClient('a')).toBeUndefined();
   });
 });
-

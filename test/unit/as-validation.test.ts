@@ -21,7 +21,14 @@ import { MemoryAsStore } from '../../src/stores/memory-as-store.js';
 import { privateJwk, testConfig } from '../helpers/as-harness.js';
 
 describe('redirect URIs', () => {
-  it.each(['https://app.example/cb', 'https://app.example:8443/cb?x=1', 'http://127.0.0.1:8080/cb', 'http://localhost:3000/callback', 'http://[::1]:9/cb', 'http://127.0.0.1/cb'])('accepts %s', (uri) => {
+  it.each([
+    'https://app.example/cb',
+    'https://app.example:8443/cb?x=1',
+    'http://127.0.0.1:8080/cb',
+    'http://localhost:3000/callback',
+    'http://[::1]:9/cb',
+    'http://127.0.0.1/cb',
+  ])('accepts %s', (uri) => {
     expect(redirectUriProblem(uri)).toBeUndefined();
   });
   it.each([
@@ -57,7 +64,10 @@ describe('client metadata', () => {
     [{ redirect_uris: 'http://127.0.0.1/cb' }, 'invalid_redirect_uri'],
     [{ redirect_uris: Array.from({ length: 11 }, (_, i) => `http://127.0.0.1:${i + 1}/cb`) }, 'invalid_redirect_uri'],
     [{ redirect_uris: [42] }, 'invalid_redirect_uri'],
-    [{ redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'private_key_jwt' }, 'invalid_client_metadata'],
+    [
+      { redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'private_key_jwt' },
+      'invalid_client_metadata',
+    ],
     [{ redirect_uris: ['http://127.0.0.1/cb'], grant_types: ['refresh_token'] }, 'invalid_client_metadata'],
     [{ redirect_uris: ['http://127.0.0.1/cb'], grant_types: ['implicit'] }, 'invalid_client_metadata'],
     [{ redirect_uris: ['http://127.0.0.1/cb'], response_types: ['token'] }, 'invalid_client_metadata'],
@@ -69,12 +79,16 @@ describe('client metadata', () => {
     expect(validateClientMetadata(doc, opts)).toMatchObject({ ok: false, error });
   });
   it('metadata documents must carry a client_name', () => {
-    expect(validateClientMetadata({ redirect_uris: ['http://127.0.0.1/cb'] }, { ...opts, requireClientName: true })).toMatchObject({ ok: false });
+    expect(
+      validateClientMetadata({ redirect_uris: ['http://127.0.0.1/cb'] }, { ...opts, requireClientName: true }),
+    ).toMatchObject({ ok: false });
   });
 });
 
 describe('client ID URLs', () => {
-  it.each(['https://app.example/client.json', 'https://app.example/a/b?v=1'])('accepts %s', (id) => expect(clientIdUrlProblem(id)).toBeUndefined());
+  it.each(['https://app.example/client.json', 'https://app.example/a/b?v=1'])('accepts %s', (id) =>
+    expect(clientIdUrlProblem(id)).toBeUndefined(),
+  );
   it.each([
     ['http://app.example/client.json', 'not https'],
     ['https://app.example/', 'no path'],
@@ -135,8 +149,12 @@ describe('client ID metadata document resolver', () => {
 
 describe('PKCE S256', () => {
   it('matches the RFC 7636 Appendix B example', () => {
-    expect(verifyS256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk', 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM')).toBe(true);
-    expect(verifyS256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj', 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM')).toBe(false);
+    expect(
+      verifyS256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk', 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'),
+    ).toBe(true);
+    expect(
+      verifyS256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj', 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'),
+    ).toBe(false);
   });
   it('refuses plain (verifier = challenge) and malformed values', () => {
     const v = 'a'.repeat(43);
@@ -158,7 +176,9 @@ describe('scopes', () => {
     expect(groupsFromClaim('eng')).toEqual(['eng']);
     expect(groupsFromClaim(['a', 1, '', 'b', 'x'.repeat(300)])).toEqual(['a', 'b']);
     expect(groupsFromClaim(Array.from({ length: 80 }, (_, i) => `g${i}`))).toHaveLength(50);
-    expect(groupsFromClaim(Array.from({ length: 40 }, () => 'y'.repeat(200))).join('').length).toBeLessThanOrEqual(4096);
+    expect(groupsFromClaim(Array.from({ length: 40 }, () => 'y'.repeat(200))).join('').length).toBeLessThanOrEqual(
+      4096,
+    );
     expect(groupsFromClaim({ groups: 'x' })).toEqual([]);
   });
   it('maps claims to scopes: the union of every matching rule', () => {
@@ -168,10 +188,14 @@ describe('scopes', () => {
       { claim: 'dept', value: 'ops', scopes: ['read'] },
       { claim: 'email_verified', value: 'true', scopes: ['verified'] },
     ];
-    expect([...scopesFromClaims({ groups: ['eng', 'admins'], dept: 'ops', email_verified: true }, mapping)].sort()).toEqual(['admin', 'read', 'tools', 'verified']);
+    expect(
+      [...scopesFromClaims({ groups: ['eng', 'admins'], dept: 'ops', email_verified: true }, mapping)].sort(),
+    ).toEqual(['admin', 'read', 'tools', 'verified']);
     expect([...scopesFromClaims({ groups: 'eng' }, mapping)]).toEqual(['tools']);
     expect([...scopesFromClaims({ groups: [{ eng: true }] }, mapping)]).toEqual([]);
-    expect([...scopesFromClaims(JSON.parse('{"__proto__": {"groups": ["admins"]}}') as Record<string, unknown>, mapping)]).toEqual([]);
+    expect([
+      ...scopesFromClaims(JSON.parse('{"__proto__": {"groups": ["admins"]}}') as Record<string, unknown>, mapping),
+    ]).toEqual([]);
   });
 });
 
@@ -179,7 +203,10 @@ describe('signing keys', () => {
   it('derives alg and publishes public parts only; a missing kid becomes the thumbprint', async () => {
     const ec = await privateJwk('ES256');
     const rsa = await privateJwk('RS256', 'r1');
-    const keys = await loadSigningKeys([secretValue('test:ec', JSON.stringify(ec)), secretValue('test:rsa', JSON.stringify(rsa))]);
+    const keys = await loadSigningKeys([
+      secretValue('test:ec', JSON.stringify(ec)),
+      secretValue('test:rsa', JSON.stringify(rsa)),
+    ]);
     expect(keys.active.alg).toBe('ES256');
     expect(keys.active.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(keys.all[1]!.alg).toBe('RS256');
@@ -200,7 +227,10 @@ describe('signing keys', () => {
       ['super-secret-not-json', /is not a JSON Web Key/],
     ];
     for (const [text, message] of cases) {
-      const err = (await loadSigningKeys([secretValue('env:AS_KEY', text)]).then(() => undefined, (e: unknown) => e)) as Error;
+      const err = (await loadSigningKeys([secretValue('env:AS_KEY', text)]).then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as Error;
       expect(err).toBeInstanceOf(TypeError);
       expect(err.message).toMatch(message);
       expect(err.message).toContain('env:AS_KEY');
@@ -228,13 +258,25 @@ describe('plugin options: misuse fails at registration', () => {
       store: { kind: 'memory' },
     };
   }
-  async function attempt(patch: Partial<BuiltinAsConfig>, extra: { groupsClaim?: string; unsafe?: { allowInsecureIdp?: boolean } } = {}): Promise<unknown> {
+  async function attempt(
+    patch: Partial<BuiltinAsConfig>,
+    extra: { groupsClaim?: string; unsafe?: { allowInsecureIdp?: boolean } } = {},
+  ): Promise<unknown> {
     const as = { ...(await base()), ...patch };
     const config = testConfig(`${as.issuer}/mcp`, as.issuer, as);
-    const cfg = extra.groupsClaim === undefined ? config : { ...config, auth: { ...config.auth, claims: { ...config.auth.claims, groups: extra.groupsClaim } } };
+    const cfg =
+      extra.groupsClaim === undefined
+        ? config
+        : { ...config, auth: { ...config.auth, claims: { ...config.auth.claims, groups: extra.groupsClaim } } };
     const app = Fastify();
     try {
-      await registerAuthorizationServer(app, { config: cfg, as, store: new MemoryAsStore(), logger: pino({ level: 'silent' }), ...(extra.unsafe !== undefined ? { unsafe: extra.unsafe } : {}) });
+      await registerAuthorizationServer(app, {
+        config: cfg,
+        as,
+        store: new MemoryAsStore(),
+        logger: pino({ level: 'silent' }),
+        ...(extra.unsafe !== undefined ? { unsafe: extra.unsafe } : {}),
+      });
       return undefined;
     } catch (err) {
       return err;
@@ -266,20 +308,40 @@ describe('plugin options: misuse fails at registration', () => {
     expect(((await attempt({}, { groupsClaim: 'scope' })) as Error).message).toMatch(/groups/);
   });
   it('a plain-http loopback IdP is allowed only through the unsafe switch', async () => {
-    expect(await attempt({ idp: { issuer: 'http://127.0.0.1:9', clientId: 'g', scopes: ['openid'] } }, { unsafe: { allowInsecureIdp: true } })).toBeUndefined();
+    expect(
+      await attempt(
+        { idp: { issuer: 'http://127.0.0.1:9', clientId: 'g', scopes: ['openid'] } },
+        { unsafe: { allowInsecureIdp: true } },
+      ),
+    ).toBeUndefined();
   });
   it('an issuer with a path serves metadata at both well-known forms and endpoints under the path', async () => {
     const as = { ...(await base()), issuer: 'https://gw.example/as' };
     const app = Fastify();
     try {
-      await registerAuthorizationServer(app, { config: testConfig('https://gw.example/mcp', as.issuer, as), as, store: new MemoryAsStore(), logger: pino({ level: 'silent' }) });
-      for (const url of ['/.well-known/oauth-authorization-server/as', '/.well-known/openid-configuration/as', '/as/.well-known/openid-configuration']) {
+      await registerAuthorizationServer(app, {
+        config: testConfig('https://gw.example/mcp', as.issuer, as),
+        as,
+        store: new MemoryAsStore(),
+        logger: pino({ level: 'silent' }),
+      });
+      for (const url of [
+        '/.well-known/oauth-authorization-server/as',
+        '/.well-known/openid-configuration/as',
+        '/as/.well-known/openid-configuration',
+      ]) {
         const res = await app.inject({ method: 'GET', url });
         expect(res.statusCode).toBe(200);
-        expect(res.json()).toMatchObject({ issuer: 'https://gw.example/as', token_endpoint: 'https://gw.example/as/token', jwks_uri: 'https://gw.example/as/jwks' });
+        expect(res.json()).toMatchObject({
+          issuer: 'https://gw.example/as',
+          token_endpoint: 'https://gw.example/as/token',
+          jwks_uri: 'https://gw.example/as/jwks',
+        });
       }
       expect((await app.inject({ method: 'GET', url: '/as/jwks' })).statusCode).toBe(200);
-      expect((await app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })).statusCode).toBe(404);
+      expect((await app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })).statusCode).toBe(
+        404,
+      );
     } finally {
       await app.close();
     }

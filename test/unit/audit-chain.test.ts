@@ -24,7 +24,10 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 function lines(chain: HashChain, n: number, from = 0): string[] {
   const out: string[] = [];
   if (from === 0) out.push(JSON.stringify(chain.seal({ level: 30, audit: { type: 'chain.start' } })));
-  for (let i = out.length; i < n; i++) out.push(JSON.stringify(chain.seal({ level: 30, time: `t${i}`, audit: { type: 'mcp.request', requestId: String(i) } })));
+  for (let i = out.length; i < n; i++)
+    out.push(
+      JSON.stringify(chain.seal({ level: 30, time: `t${i}`, audit: { type: 'mcp.request', requestId: String(i) } })),
+    );
   return out;
 }
 
@@ -43,17 +46,47 @@ describe('canonicalJson', () => {
 
   it('a record as pino writes it verifies, also after a collector re-serialises it (other key order, \\u escapes); unicode forms stay distinct', async () => {
     const f = join(dir, 'canon.jsonl');
-    const log = createAuditSink({ sink: 'file', file: f, onFailure: 'closed', hashChain: { enabled: true }, redact: [] }, { logger: pino({ level: 'silent' }) });
-    const args = { 'é': 'e\u0301', 'e\u0301': 'é', emoji: '🦊', sep: '\u2028\u2029', ctl: '\u0000\u001f', n: [0.1 + 0.2, 1e21, -0, 2 ** 53 + 1, 5e-324, -1.5e-7], z: { b: 1, a: 2 } };
+    const log = createAuditSink(
+      { sink: 'file', file: f, onFailure: 'closed', hashChain: { enabled: true }, redact: [] },
+      { logger: pino({ level: 'silent' }) },
+    );
+    const args = {
+      é: 'e\u0301',
+      'e\u0301': 'é',
+      emoji: '🦊',
+      sep: '\u2028\u2029',
+      ctl: '\u0000\u001f',
+      n: [0.1 + 0.2, 1e21, -0, 2 ** 53 + 1, 5e-324, -1.5e-7],
+      z: { b: 1, a: 2 },
+    };
     log.record({ type: 'mcp.request', method: 'tools/call', arguments: args, outcome: 'ok', durationMs: 0.37 });
     await log.close();
     expect(verifyAuditFiles([f]).ok).toBe(true);
     // NFC and NFD spellings are different keys and values: no normalisation, so no two records hash alike by accident.
-    const rec = JSON.parse(readFileSync(f, 'utf8').trim().split('\n')[1]!) as { audit: { arguments: Record<string, unknown> } };
+    const rec = JSON.parse(readFileSync(f, 'utf8').trim().split('\n')[1]!) as {
+      audit: { arguments: Record<string, unknown> };
+    };
     expect(Object.keys(rec.audit.arguments)).toContain('e\u0301');
     // Re-serialised with keys reversed and every non-ASCII character escaped: still the same record.
-    const reverse = (v: unknown): unknown => (Array.isArray(v) ? v.map(reverse) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reverse(x)])) : v);
-    const rewritten = readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.stringify(reverse(JSON.parse(l))).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+    const reverse = (v: unknown): unknown =>
+      Array.isArray(v)
+        ? v.map(reverse)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.entries(v)
+                .reverse()
+                .map(([k, x]) => [k, reverse(x)]),
+            )
+          : v;
+    const rewritten = readFileSync(f, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) =>
+        JSON.stringify(reverse(JSON.parse(l))).replace(
+          /[\u007f-\uffff]/g,
+          (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+        ),
+      );
     const g = join(dir, 'canon2.jsonl');
     writeFileSync(g, `${rewritten.join('\n')}\n`);
     expect(verifyAuditFiles([g]).ok).toBe(true);
@@ -97,9 +130,15 @@ describe('verifyAuditFiles', () => {
 
   it('reports a member inserted before its real twin (JSON.parse keeps the last, so the hash alone would still match)', () => {
     const ls = lines(new HashChain({ id: 'c' }), 3);
-    const forged = ls[1]!.replace(/^\{/, '{"audit":{"type":"mcp.request","decision":"allow","subject":"someone-else"},');
+    const forged = ls[1]!.replace(
+      /^\{/,
+      '{"audit":{"type":"mcp.request","decision":"allow","subject":"someone-else"},',
+    );
     expect(JSON.parse(forged)).toEqual(JSON.parse(ls[1]!));
-    expect(verifyAuditFiles([file('dup.jsonl', [ls[0]!, forged, ls[2]!])]).problem).toMatchObject({ kind: 'altered', line: 2 });
+    expect(verifyAuditFiles([file('dup.jsonl', [ls[0]!, forged, ls[2]!])]).problem).toMatchObject({
+      kind: 'altered',
+      line: 2,
+    });
     // Equal keys in different objects are fine.
     const c = new HashChain({ id: 'd' });
     const ok = [JSON.stringify(c.seal({ audit: { type: 'chain.start', x: { type: 1, a: ['"type"', { type: 2 }] } } }))];
@@ -136,7 +175,9 @@ describe('verifyAuditFiles', () => {
     expect(verifyAuditFiles([f]).problem).toMatchObject({ kind: 'key', line: 1 });
     expect(verifyAuditFiles([f], { key }).ok).toBe(true);
     expect(verifyAuditFiles([f], { key: 'x'.repeat(32) }).problem).toMatchObject({ kind: 'altered', line: 1 });
-    expect(verifyAuditFiles([file('p.jsonl', lines(new HashChain({ id: 'c' }), 2))], { key }).problem).toMatchObject({ kind: 'key' });
+    expect(verifyAuditFiles([file('p.jsonl', lines(new HashChain({ id: 'c' }), 2))], { key }).problem).toMatchObject({
+      kind: 'key',
+    });
   });
 
   it('follows a restart (a new chain whose chain.start links to the last record) and rotation across files', () => {
@@ -177,14 +218,31 @@ describe('verifyAuditFiles', () => {
 });
 
 describe('a killed writer, restarted (the file a SIGKILLed replica leaves)', () => {
-  const config = (f: string): AuditConfig => ({ sink: 'file', file: f, onFailure: 'closed', hashChain: { enabled: true }, redact: [] });
+  const config = (f: string): AuditConfig => ({
+    sink: 'file',
+    file: f,
+    onFailure: 'closed',
+    hashChain: { enabled: true },
+    redact: [],
+  });
   const run = async (f: string, n: number): Promise<void> => {
     const log = createAuditSink(config(f), { logger: pino({ level: 'silent' }) });
-    for (let i = 0; i < n; i++) log.record({ type: 'mcp.request', method: 'tools/call', requestId: String(i), outcome: 'ok' });
+    for (let i = 0; i < n; i++)
+      log.record({ type: 'mcp.request', method: 'tools/call', requestId: String(i), outcome: 'ok' });
     await log.close();
   };
   const recs = (f: string): { chain: string; seq: number; prevHash: string; hash: string; audit: { type: string } }[] =>
-    readFileSync(f, 'utf8').split('\n').flatMap((l) => { try { return [JSON.parse(l) as { chain: string; seq: number; prevHash: string; hash: string; audit: { type: string } }]; } catch { return []; } });
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [
+            JSON.parse(l) as { chain: string; seq: number; prevHash: string; hash: string; audit: { type: string } },
+          ];
+        } catch {
+          return [];
+        }
+      });
 
   it('a torn last line is a note (the end of a file is what a verifier cannot vouch for), not a failure', async () => {
     const f = join(dir, 'a.jsonl');
@@ -203,7 +261,9 @@ describe('a killed writer, restarted (the file a SIGKILLed replica leaves)', () 
     // The second run ended the torn line, then was killed while writing its chain.start.
     appendFileSync(f, '\n{"level":30,"stream":"audit","time":"2026-');
     await run(f, 2);
-    const start = recs(f).filter((x) => x.audit.type === 'chain.start').at(-1)!;
+    const start = recs(f)
+      .filter((x) => x.audit.type === 'chain.start')
+      .at(-1)!;
     expect(start.prevHash).toBe(head.hash);
     const r = verifyAuditFiles([f]);
     expect(r.problem).toBeUndefined();
@@ -216,7 +276,9 @@ describe('a killed writer, restarted (the file a SIGKILLed replica leaves)', () 
     writeFileSync(f, readFileSync(f, 'utf8').replace(/\n$/, ''));
     const last = recs(f).at(-1)!;
     await run(f, 1);
-    const start = recs(f).filter((x) => x.audit.type === 'chain.start').at(-1)!;
+    const start = recs(f)
+      .filter((x) => x.audit.type === 'chain.start')
+      .at(-1)!;
     expect(start.prevHash).toBe(last.hash);
     expect(verifyAuditFiles([f]).ok).toBe(true);
   });

@@ -35,7 +35,10 @@ describe('audit config', () => {
   });
 
   it('resolves the file against the config folder and reads the HMAC key reference', () => {
-    const config = load('audit:\n  sink: file\n  file: audit.jsonl\n  onFailure: open\n  hashChain:\n    hmacKey: { fromEnv: AUDIT_KEY }\n  redact: [ssn, "/\\\\d{16}/"]\n', { AUDIT_KEY: 'k'.repeat(40) });
+    const config = load(
+      'audit:\n  sink: file\n  file: audit.jsonl\n  onFailure: open\n  hashChain:\n    hmacKey: { fromEnv: AUDIT_KEY }\n  redact: [ssn, "/\\\\d{16}/"]\n',
+      { AUDIT_KEY: 'k'.repeat(40) },
+    );
     expect(config.audit.file).toBe(path.join(dir, 'audit.jsonl'));
     expect(config.audit.onFailure).toBe('open');
     expect(config.audit.hashChain.hmacKey?.reveal()).toBe('k'.repeat(40));
@@ -49,8 +52,14 @@ describe('audit config', () => {
     ['audit:\n  sink: file\n', 'gatehouse.yaml:2: /audit/sink: audit.sink "file" needs audit.file'],
     ['audit:\n  sink: file\n  file: nowhere/audit.jsonl\n', '/audit/file: folder'],
     ['audit:\n  file: audit.jsonl\n', '/audit/file: audit.file is only used with audit.sink "file"'],
-    ['audit:\n  hashChain:\n    hmacKey: { fromEnv: SHORT }\n', '/audit/hashChain/hmacKey: the key from env:SHORT is shorter than 32 bytes'],
-    ['audit:\n  hashChain:\n    hmacKey: { fromEnv: MISSING }\n', '/audit/hashChain/hmacKey/fromEnv: environment variable MISSING is not set'],
+    [
+      'audit:\n  hashChain:\n    hmacKey: { fromEnv: SHORT }\n',
+      '/audit/hashChain/hmacKey: the key from env:SHORT is shorter than 32 bytes',
+    ],
+    [
+      'audit:\n  hashChain:\n    hmacKey: { fromEnv: MISSING }\n',
+      '/audit/hashChain/hmacKey/fromEnv: environment variable MISSING is not set',
+    ],
     ['audit:\n  redact: ["/(/"]\n', '/audit/redact/0: not a valid regular expression'],
     ['audit:\n  sink: syslog\n', '/audit/sink'],
   ])('refuses %j', (audit, message) => {

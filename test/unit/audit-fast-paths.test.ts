@@ -36,10 +36,68 @@ function rng(seed: number): () => number {
 
 /** Pieces of every built-in shape (whole, cut short, in other cases) and of ordinary text. */
 const PIECES = [
-  '-----BEGIN PRIVATE KEY-----', '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----', '-----begin ', 'Bearer ', 'bEaReR ', 'Basic ', 'Digest ', 'DPoP ', 'abcdEFGH1234', '=', '==',
-  'eyJ', 'eyJhbGciOi', '.', '.eyJzdWIiOiJ4In0', 'sk-', 'pk-', 'rk-', 'proj-', 'sk_live_', 'pk_test_', 'ghp_', 'gho_', 'github_pat_', 'glpat-', 'xoxb-', 'xoxp-', 'AIza', 'AKIA', 'ASIA',
-  'AROA', 'IOSFODNN7EXAMPLE', '0123456789abcdefghijABCDEFGHIJ', 'https://', 'redis://', '://', ':', 'user', 'pw', '@', 'host', '/', '?', '&', ';', 'access_token=', 'Token=', 'key=', 'sig=', 'x',
-  ' ', '\n', '-', '_', 'hello', 'é', '\u{1F600}', '\uD800', '\uDC00', 'ｐ', 'tools/call', '1000000001',
+  '-----BEGIN PRIVATE KEY-----',
+  '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----',
+  '-----begin ',
+  'Bearer ',
+  'bEaReR ',
+  'Basic ',
+  'Digest ',
+  'DPoP ',
+  'abcdEFGH1234',
+  '=',
+  '==',
+  'eyJ',
+  'eyJhbGciOi',
+  '.',
+  '.eyJzdWIiOiJ4In0',
+  'sk-',
+  'pk-',
+  'rk-',
+  'proj-',
+  'sk_live_',
+  'pk_test_',
+  'ghp_',
+  'gho_',
+  'github_pat_',
+  'glpat-',
+  'xoxb-',
+  'xoxp-',
+  'AIza',
+  'AKIA',
+  'ASIA',
+  'AROA',
+  'IOSFODNN7EXAMPLE',
+  '0123456789abcdefghijABCDEFGHIJ',
+  'https://',
+  'redis://',
+  '://',
+  ':',
+  'user',
+  'pw',
+  '@',
+  'host',
+  '/',
+  '?',
+  '&',
+  ';',
+  'access_token=',
+  'Token=',
+  'key=',
+  'sig=',
+  'x',
+  ' ',
+  '\n',
+  '-',
+  '_',
+  'hello',
+  'é',
+  '\u{1F600}',
+  '\uD800',
+  '\uDC00',
+  'ｐ',
+  'tools/call',
+  '1000000001',
 ];
 
 function randomText(next: () => number): string {
@@ -56,7 +114,8 @@ describe('the pre-check before the secret patterns', () => {
     let changing = 0;
     for (let i = 0; i < 20_000; i++) {
       const s = randomText(next);
-      const changes = lone.test(s) || SECRET_PATTERNS.some(({ re }) => new RegExp(re.source, re.flags.replace('g', '')).test(s));
+      const changes =
+        lone.test(s) || SECRET_PATTERNS.some(({ re }) => new RegExp(re.source, re.flags.replace('g', '')).test(s));
       if (changes) {
         changing += 1;
         expect(MAY_HOLD_SECRET.test(s), s).toBe(true);
@@ -69,13 +128,20 @@ describe('the pre-check before the secret patterns', () => {
   it('still runs audit.redact patterns on strings the built-in ones skip', () => {
     const custom = createRedactor([{ kind: 'pattern', re: /\b\d{3}-\d{2}-\d{4}\b/g }]);
     expect(custom({ note: 'ssn 123-45-6789' })).toEqual({ note: `ssn ${REDACTED}` });
-    expect(custom({ note: 'Bearer abcdefgh12345 and 123-45-6789' })).toEqual({ note: `Bearer ${REDACTED} and ${REDACTED}` });
+    expect(custom({ note: 'Bearer abcdefgh12345 and 123-45-6789' })).toEqual({
+      note: `Bearer ${REDACTED} and ${REDACTED}`,
+    });
   });
 });
 
 describe('normaliseKey', () => {
   /** The long way, as written before the ASCII shortcut (lookalikes are never ASCII). */
-  const slow = (key: string): string => key.normalize('NFKC').toLowerCase().normalize('NFKD').replace(/[^\p{L}\p{N}]/gu, '');
+  const slow = (key: string): string =>
+    key
+      .normalize('NFKC')
+      .toLowerCase()
+      .normalize('NFKD')
+      .replace(/[^\p{L}\p{N}]/gu, '');
 
   it('folds printable ASCII exactly as NFKC, lower-casing and dropping non-letters/digits do', () => {
     const next = rng(42);
@@ -95,7 +161,12 @@ describe('the key cache', () => {
   it('gives the same verdicts on repeated records and past its bound', () => {
     const redact = createRedactor([{ kind: 'key', name: 'customerssn' }]);
     const input = { password: 'p', customer_ssn: '1', user: 'bob', headers: [{ name: 'Authorization', value: 'x' }] };
-    const expected = { password: REDACTED, customer_ssn: REDACTED, user: 'bob', headers: [{ name: 'Authorization', value: REDACTED }] };
+    const expected = {
+      password: REDACTED,
+      customer_ssn: REDACTED,
+      user: 'bob',
+      headers: [{ name: 'Authorization', value: REDACTED }],
+    };
     for (let i = 0; i < 3; i++) expect(redact(input)).toEqual(expected);
     // Thousands of new names (more than the cache holds): secret ones are still hidden, the others kept.
     for (let i = 0; i < 5_000; i++) {
@@ -110,7 +181,7 @@ describe('the key cache', () => {
     const long = `${'x'.repeat(500)}_secret`;
     expect(redact({ [long]: 'v' })).toEqual({ [long]: REDACTED });
     // A key that is itself token-shaped is redacted as a key name too.
-    expect(Object.keys(redact({ 'ghp_0123456789abcdefghijABCDEFGHIJklmnop': 1 }) as object)).toEqual([REDACTED]);
+    expect(Object.keys(redact({ ghp_0123456789abcdefghijABCDEFGHIJklmnop: 1 }) as object)).toEqual([REDACTED]);
   });
 });
 
@@ -131,14 +202,36 @@ describe('canonicalJson', () => {
 
   it('is unchanged: code-unit key order at every depth (few and many keys), members without a JSON value dropped', () => {
     const next = rng(7);
-    const keyPool = ['a', 'B', 'b', '_', 'é', 'e\u0301', '\u{1F600}', '\uFF41', '10', '9', '', '__proto__', 'type', 'arguments', 'z'.repeat(70)];
+    const keyPool = [
+      'a',
+      'B',
+      'b',
+      '_',
+      'é',
+      'e\u0301',
+      '\u{1F600}',
+      '\uFF41',
+      '10',
+      '9',
+      '',
+      '__proto__',
+      'type',
+      'arguments',
+      'z'.repeat(70),
+    ];
     const build = (depth: number): unknown => {
       const r = next();
       if (depth > 3 || r < 0.3) return [1.5, -0, 'x"\n\u2028', true, null, undefined, 1e21][Math.floor(next() * 7)];
       if (r < 0.45) return Array.from({ length: Math.floor(next() * 4) }, () => build(depth + 1));
       const o: Record<string, unknown> = {};
       const n = depth === 0 && next() < 0.3 ? 40 : Math.floor(next() * 6);
-      for (let i = 0; i < n; i++) Object.defineProperty(o, `${keyPool[Math.floor(next() * keyPool.length)]}${n === 40 ? i : ''}`, { value: build(depth + 1), enumerable: true, configurable: true, writable: true });
+      for (let i = 0; i < n; i++)
+        Object.defineProperty(o, `${keyPool[Math.floor(next() * keyPool.length)]}${n === 40 ? i : ''}`, {
+          value: build(depth + 1),
+          enumerable: true,
+          configurable: true,
+          writable: true,
+        });
       return o;
     };
     for (let i = 0; i < 500; i++) {
@@ -151,21 +244,66 @@ describe('canonicalJson', () => {
 describe('redactor.json (the record text in one pass)', () => {
   it('is canonicalJson of the redacted copy, for generated values with secrets, sensitive and rewritten keys, and the size bounds', () => {
     const next = rng(0xa0d17);
-    const redact = createRedactor([{ kind: 'key', name: 'customerssn' }, { kind: 'pattern', re: /\b\d{3}-\d{2}-\d{4}\b/g }]);
+    const redact = createRedactor([
+      { kind: 'key', name: 'customerssn' },
+      { kind: 'pattern', re: /\b\d{3}-\d{2}-\d{4}\b/g },
+    ]);
     // Ordinary, sensitive (`password`, a pair's `value` under a secret `name`), token-shaped (rewritten: two of them
     // collide into one `[REDACTED]` key) and name/value keys.
-    const keyPool = ['a', 'B', 'b', 'é', '', '__proto__', 'password', 'max_tokens', 'customer_ssn', 'name', 'key', 'value', 'data', 'ghp_0123456789abcdefghijABCDEFGHIJklmnop', 'ghp_abcdefghij0123456789ABCDEFGHIJklmnop', '…'];
-    const leaves = (): unknown => [1.5, -0, Number.NaN, 'Bearer abcdefgh12345', 'ssn 123-45-6789', 'x"\n', 'Authorization', '', true, null, undefined, () => 1, Symbol('s'), 10n, 'x'.repeat(5000)][Math.floor(next() * 15)];
+    const keyPool = [
+      'a',
+      'B',
+      'b',
+      'é',
+      '',
+      '__proto__',
+      'password',
+      'max_tokens',
+      'customer_ssn',
+      'name',
+      'key',
+      'value',
+      'data',
+      'ghp_0123456789abcdefghijABCDEFGHIJklmnop',
+      'ghp_abcdefghij0123456789ABCDEFGHIJklmnop',
+      '…',
+    ];
+    const leaves = (): unknown =>
+      [
+        1.5,
+        -0,
+        Number.NaN,
+        'Bearer abcdefgh12345',
+        'ssn 123-45-6789',
+        'x"\n',
+        'Authorization',
+        '',
+        true,
+        null,
+        undefined,
+        () => 1,
+        Symbol('s'),
+        10n,
+        'x'.repeat(5000),
+      ][Math.floor(next() * 15)];
     const build = (depth: number): unknown => {
       const r = next();
       if (depth > 14 || r < 0.3) return leaves();
-      if (r < 0.45) return next() < 0.05 ? Array.from({ length: 300 }, leaves) : Array.from({ length: Math.floor(next() * 4) }, () => build(depth + 1));
+      if (r < 0.45)
+        return next() < 0.05
+          ? Array.from({ length: 300 }, leaves)
+          : Array.from({ length: Math.floor(next() * 4) }, () => build(depth + 1));
       const o: Record<string, unknown> = {};
       // Sometimes more members than a record keeps (of leaves only: the value stays small).
       const n = next() < 0.03 ? 300 : Math.floor(next() * 6);
       for (let i = 0; i < n; i++) {
         const key = `${keyPool[Math.floor(next() * keyPool.length)]}${n === 300 ? i : ''}`;
-        Object.defineProperty(o, key, { value: n === 300 ? leaves() : build(depth + (next() < 0.5 ? 1 : 4)), enumerable: true, configurable: true, writable: true });
+        Object.defineProperty(o, key, {
+          value: n === 300 ? leaves() : build(depth + (next() < 0.5 ? 1 : 4)),
+          enumerable: true,
+          configurable: true,
+          writable: true,
+        });
       }
       return o;
     };
@@ -184,8 +322,22 @@ describe('redactor.json (the record text in one pass)', () => {
 describe('a record serialised once', () => {
   it('writes pino-shaped lines whose hash is the hash of the line as read back, and the chain verifies', async () => {
     const file = join(dir, 'audit.jsonl');
-    const log = new AuditLog({ sink: 'file', onFailure: 'closed', redact: createRedactor(), logger: pino({ level: 'silent' }), chain: {}, output: (events) => new FileOutput(file, events) });
-    log.record({ type: 'mcp.request', requestId: '1', method: 'tools/call', arguments: { text: 'a "quoted"\nline}{', password: 'hunter2', 'ｋｅｙ': 'Bearer abcdefgh12345' }, outcome: 'ok', durationMs: 1.5 });
+    const log = new AuditLog({
+      sink: 'file',
+      onFailure: 'closed',
+      redact: createRedactor(),
+      logger: pino({ level: 'silent' }),
+      chain: {},
+      output: (events) => new FileOutput(file, events),
+    });
+    log.record({
+      type: 'mcp.request',
+      requestId: '1',
+      method: 'tools/call',
+      arguments: { text: 'a "quoted"\nline}{', password: 'hunter2', ｋｅｙ: 'Bearer abcdefgh12345' },
+      outcome: 'ok',
+      durationMs: 1.5,
+    });
     log.record({ type: 'config', outcome: 'ok', detail: 'x' });
     await log.close();
     const lines = readFileSync(file, 'utf8').split('\n');
@@ -197,13 +349,23 @@ describe('a record serialised once', () => {
       expect(r.level).toBe(30);
       expect(r.hash).toBe(recordHash(r));
     }
-    expect((records[1]!.audit as { arguments: unknown }).arguments).toEqual({ text: 'a "quoted"\nline}{', password: REDACTED, 'ｋｅｙ': `Bearer ${REDACTED}` });
+    expect((records[1]!.audit as { arguments: unknown }).arguments).toEqual({
+      text: 'a "quoted"\nline}{',
+      password: REDACTED,
+      ｋｅｙ: `Bearer ${REDACTED}`,
+    });
     expect(verifyAuditFiles([file]).ok).toBe(true);
   });
 
   it('without a chain, writes the same line shape without chain members', async () => {
     const file = join(dir, 'plain.jsonl');
-    const log = new AuditLog({ sink: 'file', onFailure: 'open', redact: createRedactor(), logger: pino({ level: 'silent' }), output: (events) => new FileOutput(file, events) });
+    const log = new AuditLog({
+      sink: 'file',
+      onFailure: 'open',
+      redact: createRedactor(),
+      logger: pino({ level: 'silent' }),
+      output: (events) => new FileOutput(file, events),
+    });
     log.record({ type: 'config', outcome: 'ok' });
     await log.close();
     const r = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -226,11 +388,16 @@ describe('FileOutput batches', () => {
     };
     const out = new FileOutput(file, { onFailure: () => undefined, onRecovery: () => undefined }, { ops });
     for (let i = 0; i < 1_000; i++) expect(out.write(`{"n":${i},"s":"é"}\n`)).toBe(true);
-    expect(out.unwrittenBytes).toBe(Buffer.byteLength(Array.from({ length: 1_000 }, (_, i) => `{"n":${i},"s":"é"}\n`).join('')));
+    expect(out.unwrittenBytes).toBe(
+      Buffer.byteLength(Array.from({ length: 1_000 }, (_, i) => `{"n":${i},"s":"é"}\n`).join('')),
+    );
     await out.flush();
     expect(out.unwrittenBytes).toBe(0);
     expect(writes).toBeLessThanOrEqual(2);
-    const got = readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n);
+    const got = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { n: number }).n);
     expect(got).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
     await out.close();
   });

@@ -30,7 +30,14 @@ function faultyOps(): FileOps & { broken: boolean; failures: number } {
     failures: 0,
     openSync: (p: string, flags: string, mode: number) => fs.openSync(p, flags, mode),
     closeSync: (fd: number) => fs.closeSync(fd),
-    write(fd: number, buffer: Buffer, offset: number, length: number, position: null, cb: (err: NodeJS.ErrnoException | null, written: number) => void) {
+    write(
+      fd: number,
+      buffer: Buffer,
+      offset: number,
+      length: number,
+      position: null,
+      cb: (err: NodeJS.ErrnoException | null, written: number) => void,
+    ) {
       if (ops.broken) {
         ops.failures += 1;
         const err: NodeJS.ErrnoException = new Error('no space left on device');
@@ -46,10 +53,18 @@ function faultyOps(): FileOps & { broken: boolean; failures: number } {
 
 function logs(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
-  return { logger: pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) }), lines };
+  return {
+    logger: pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) }),
+    lines,
+  };
 }
 
-function auditLog(file: string, onFailure: 'closed' | 'open', ops: FileOps, maxQueueBytes = 1 << 20): { log: AuditLog; lines: Record<string, unknown>[] } {
+function auditLog(
+  file: string,
+  onFailure: 'closed' | 'open',
+  ops: FileOps,
+  maxQueueBytes = 1 << 20,
+): { log: AuditLog; lines: Record<string, unknown>[] } {
   const { logger, lines } = logs();
   const log = new AuditLog({
     sink: 'file',
@@ -74,12 +89,23 @@ describe('AuditLog over a failing file', () => {
     log.record({ type: 'mcp.request', method: 'tools/call', outcome: 'ok' });
     await waitFor('failing', () => !log.accepting());
     expect(log.status()).toMatchObject({ failing: true, lost: 0 });
-    expect(lines.some((l) => l.msg === 'audit sink failing: calls are refused until it recovers' && l.error === 'ENOSPC')).toBe(true);
+    expect(
+      lines.some((l) => l.msg === 'audit sink failing: calls are refused until it recovers' && l.error === 'ENOSPC'),
+    ).toBe(true);
     ops.broken = false;
     await waitFor('recovered', () => log.accepting());
     await log.close();
-    const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { audit: { type: string; outcome?: string } });
-    expect(records.map((r) => r.audit.type)).toEqual(['chain.start', 'mcp.request', 'mcp.request', 'audit.sink', 'audit.sink']);
+    const records = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { audit: { type: string; outcome?: string } });
+    expect(records.map((r) => r.audit.type)).toEqual([
+      'chain.start',
+      'mcp.request',
+      'mcp.request',
+      'audit.sink',
+      'audit.sink',
+    ]);
     expect(records.slice(3).map((r) => r.audit.outcome)).toEqual(['error', 'ok']);
     expect(verifyAuditFiles([file]).ok).toBe(true);
   });
@@ -90,7 +116,8 @@ describe('AuditLog over a failing file', () => {
     const { log, lines } = auditLog(file, 'open', ops, 4096);
     await log.flush();
     ops.broken = true;
-    for (let i = 0; i < 50; i++) log.record({ type: 'mcp.request', method: 'tools/call', requestId: String(i), outcome: 'ok' });
+    for (let i = 0; i < 50; i++)
+      log.record({ type: 'mcp.request', method: 'tools/call', requestId: String(i), outcome: 'ok' });
     await waitFor('failing', () => log.status().failing);
     expect(log.accepting()).toBe(true);
     expect(log.lost).toBeGreaterThan(0);
@@ -99,7 +126,10 @@ describe('AuditLog over a failing file', () => {
     ops.broken = false;
     await waitFor('recovered', () => !log.status().failing);
     await log.close();
-    const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { audit: { type: string; lost?: number } });
+    const records = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { audit: { type: string; lost?: number } });
     // The recovery record says how many were lost; every record that reached the disk is chained without a gap.
     expect(records.at(-1)?.audit).toMatchObject({ type: 'audit.sink', lost });
     expect(verifyAuditFiles([file]).ok).toBe(true);
@@ -118,7 +148,8 @@ describe('AuditLog over a failing file', () => {
     const { log } = auditLog(file, 'closed', ops, 4096);
     await log.flush();
     slow = true;
-    for (let i = 0; i < 60; i++) log.record({ type: 'mcp.request', method: 'tools/call', requestId: String(i), outcome: 'ok' });
+    for (let i = 0; i < 60; i++)
+      log.record({ type: 'mcp.request', method: 'tools/call', requestId: String(i), outcome: 'ok' });
     // Memory stays bounded (the queue refused the rest, counted), and calls are refused although no write failed.
     expect(log.status()).toMatchObject({ failing: false });
     expect(log.lost).toBeGreaterThan(0);
@@ -129,7 +160,10 @@ describe('AuditLog over a failing file', () => {
     await waitFor('drained', () => log.accepting());
     log.record({ type: 'config', outcome: 'ok' });
     await log.close();
-    const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { audit: { type: string; lost?: number } });
+    const records = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { audit: { type: string; lost?: number } });
     expect(records.at(-2)?.audit).toMatchObject({ type: 'audit.sink', lost });
     expect(records.at(-1)?.audit).toMatchObject({ type: 'config' });
     expect(verifyAuditFiles([file]).ok).toBe(true);
@@ -152,8 +186,16 @@ describe('AuditLog over a failing file', () => {
     }
     const out = new SlowStdout();
     const { logger } = logs();
-    const log = new AuditLog({ sink: 'stdout', onFailure: 'closed', redact: createRedactor(), logger, chain: {}, output: (events) => new StreamOutput(out, events) });
-    for (let i = 0; i < 5; i++) log.record({ type: 'mcp.request', method: 'tools/call', requestId: String(i), outcome: 'ok' });
+    const log = new AuditLog({
+      sink: 'stdout',
+      onFailure: 'closed',
+      redact: createRedactor(),
+      logger,
+      chain: {},
+      output: (events) => new StreamOutput(out, events),
+    });
+    for (let i = 0; i < 5; i++)
+      log.record({ type: 'mcp.request', method: 'tools/call', requestId: String(i), outcome: 'ok' });
     expect(out.lines).toHaveLength(3);
     expect(log.lost).toBe(3);
     expect(log.accepting()).toBe(false);
@@ -167,7 +209,10 @@ describe('AuditLog over a failing file', () => {
     // No gap in what reached the reader: the loss is a record of its own.
     expect(verifyAuditFiles([f]).ok).toBe(true);
     const audits = out.lines.map((l) => (JSON.parse(l) as { audit: { type: string; lost?: number } }).audit);
-    expect(audits.slice(3)).toEqual([expect.objectContaining({ type: 'audit.sink', lost: 3 }), expect.objectContaining({ type: 'config' })]);
+    expect(audits.slice(3)).toEqual([
+      expect.objectContaining({ type: 'audit.sink', lost: 3 }),
+      expect.objectContaining({ type: 'config' }),
+    ]);
   });
 
   it('a stream write that throws once: the failure record written from inside the failing write does not break the chain', () => {
@@ -186,7 +231,14 @@ describe('AuditLog over a failing file', () => {
       },
     };
     const { logger } = logs();
-    const log = new AuditLog({ sink: 'stdout', onFailure: 'open', redact: createRedactor(), logger, chain: {}, output: (events) => new StreamOutput(stream, events) });
+    const log = new AuditLog({
+      sink: 'stdout',
+      onFailure: 'open',
+      redact: createRedactor(),
+      logger,
+      chain: {},
+      output: (events) => new StreamOutput(stream, events),
+    });
     log.record({ type: 'mcp.request', requestId: '1', outcome: 'ok' });
     throwNext = true;
     log.record({ type: 'mcp.request', requestId: '2', outcome: 'ok' });
@@ -194,8 +246,16 @@ describe('AuditLog over a failing file', () => {
     const f = join(dir, 'collected.jsonl');
     fs.writeFileSync(f, lines.join(''));
     expect(verifyAuditFiles([f]).problem).toBeUndefined();
-    const audits = lines.map((l) => (JSON.parse(l) as { audit: { type: string; requestId?: string; outcome?: string; lost?: number } }).audit);
-    expect(audits.map((a) => a.requestId ?? `${a.type}:${a.outcome}`)).toEqual(['chain.start:ok', '1', 'audit.sink:error', 'audit.sink:ok', '3']);
+    const audits = lines.map(
+      (l) => (JSON.parse(l) as { audit: { type: string; requestId?: string; outcome?: string; lost?: number } }).audit,
+    );
+    expect(audits.map((a) => a.requestId ?? `${a.type}:${a.outcome}`)).toEqual([
+      'chain.start:ok',
+      '1',
+      'audit.sink:error',
+      'audit.sink:ok',
+      '3',
+    ]);
     expect(audits[3]).toMatchObject({ lost: 1 });
     expect(log.lost).toBe(1);
   });

@@ -19,7 +19,10 @@ function listing(upstream: string, parts: Partial<Omit<UpstreamListing, 'upstrea
 describe('Catalogue.build', () => {
   it('namespaces every tool and prompt and keeps the mapping back to the original', () => {
     const c = Catalogue.build(
-      [listing('orders', { tools: [tool('get_order')], prompts: [{ name: 'summary' }] }), listing('fx', { tools: [tool('get_order')] })],
+      [
+        listing('orders', { tools: [tool('get_order')], prompts: [{ name: 'summary' }] }),
+        listing('fx', { tools: [tool('get_order')] }),
+      ],
       config,
       2,
       7,
@@ -36,7 +39,9 @@ describe('Catalogue.build', () => {
 
   it('exposes names unprefixed only when asked and only with a single upstream', () => {
     const unprefixed = { ...config, unprefixedSingleUpstream: true };
-    expect([...Catalogue.build([listing('orders', { tools: [tool('get_order')] })], unprefixed, 1, 1).tools.keys()]).toEqual(['get_order']);
+    expect([
+      ...Catalogue.build([listing('orders', { tools: [tool('get_order')] })], unprefixed, 1, 1).tools.keys(),
+    ]).toEqual(['get_order']);
     const two = Catalogue.build([listing('orders', { tools: [tool('get_order')] }), listing('fx')], unprefixed, 2, 1);
     expect([...two.tools.keys()]).toEqual(['orders__get_order']);
   });
@@ -57,17 +62,36 @@ describe('Catalogue.build', () => {
   });
 
   it('does not collide equal tool names of two upstreams: with two, prefixes always apply', () => {
-    const c = Catalogue.build([listing('a', { tools: [tool('echo')] }), listing('b', { tools: [tool('echo')] })], { ...config, unprefixedSingleUpstream: true }, 2, 1);
+    const c = Catalogue.build(
+      [listing('a', { tools: [tool('echo')] }), listing('b', { tools: [tool('echo')] })],
+      { ...config, unprefixedSingleUpstream: true },
+      2,
+      1,
+    );
     expect([...c.tools.keys()]).toEqual(['a__echo', 'b__echo']);
     expect(c.issues).toEqual([]);
   });
 
   it('reports a duplicate tool of one upstream as a collision that names both sources', () => {
-    const c = Catalogue.build([listing('dup', { tools: [tool('echo'), tool('echo', { description: 'other' })], prompts: [{ name: 'p' }, { name: 'p' }] })], config, 1, 1);
+    const c = Catalogue.build(
+      [
+        listing('dup', {
+          tools: [tool('echo'), tool('echo', { description: 'other' })],
+          prompts: [{ name: 'p' }, { name: 'p' }],
+        }),
+      ],
+      config,
+      1,
+      1,
+    );
     expect(c.tools.get('dup__echo')?.definition.description).toBe('the echo tool');
     const messages = c.issues.map((i) => i.message);
-    expect(messages).toContain('tool name "dup__echo" is exposed by upstream "dup" (tool "echo") and upstream "dup" (tool "echo")');
-    expect(messages).toContain('prompt name "dup__p" is exposed by upstream "dup" (prompt "p") and upstream "dup" (prompt "p")');
+    expect(messages).toContain(
+      'tool name "dup__echo" is exposed by upstream "dup" (tool "echo") and upstream "dup" (tool "echo")',
+    );
+    expect(messages).toContain(
+      'prompt name "dup__p" is exposed by upstream "dup" (prompt "p") and upstream "dup" (prompt "p")',
+    );
   });
 
   it('assertNoCollisions throws a ConfigError naming the file and both sources', () => {
@@ -80,13 +104,25 @@ describe('Catalogue.build', () => {
     }
     expect(thrown).toBeInstanceOf(ConfigError);
     const e = thrown as ConfigError;
-    expect(e.problems).toEqual([{ file: '/etc/gatehouse.yaml', path: '/upstreams', message: expect.stringContaining('upstream "dup" (tool "echo")') }]);
+    expect(e.problems).toEqual([
+      {
+        file: '/etc/gatehouse.yaml',
+        path: '/upstreams',
+        message: expect.stringContaining('upstream "dup" (tool "echo")'),
+      },
+    ]);
     expect(e.message).toContain('/etc/gatehouse.yaml: /upstreams: tool name "dup__echo"');
   });
 
   it('assertNoCollisions is quiet when only non-fatal issues exist', () => {
     const c = Catalogue.build(
-      [listing('a', { tools: [tool('t', { execution: { taskSupport: 'required' } }), { name: 'no-schema' }], resources: [{ uri: 'x://1' }] }), listing('b', { resources: [{ uri: 'x://1' }] })],
+      [
+        listing('a', {
+          tools: [tool('t', { execution: { taskSupport: 'required' } }), { name: 'no-schema' }],
+          resources: [{ uri: 'x://1' }],
+        }),
+        listing('b', { resources: [{ uri: 'x://1' }] }),
+      ],
       config,
       2,
       1,
@@ -97,24 +133,51 @@ describe('Catalogue.build', () => {
 
   it('hides a tool that requires tasks but keeps one where tasks are optional', () => {
     const c = Catalogue.build(
-      [listing('fx', { tools: [tool('needs_tasks', { execution: { taskSupport: 'required' } }), tool('maybe_tasks', { execution: { taskSupport: 'optional' } })] })],
+      [
+        listing('fx', {
+          tools: [
+            tool('needs_tasks', { execution: { taskSupport: 'required' } }),
+            tool('maybe_tasks', { execution: { taskSupport: 'optional' } }),
+          ],
+        }),
+      ],
       config,
       1,
       1,
     );
     expect([...c.tools.keys()]).toEqual(['fx__maybe_tasks']);
-    expect(c.issues).toEqual([{ kind: 'hidden-task-tool', message: 'tool "needs_tasks" of upstream "fx" requires tasks; hidden' }]);
+    expect(c.issues).toEqual([
+      { kind: 'hidden-task-tool', message: 'tool "needs_tasks" of upstream "fx" requires tasks; hidden' },
+    ]);
   });
 
   it('hides tools without a name or an object inputSchema', () => {
-    const c = Catalogue.build([listing('fx', { tools: [{ name: '', inputSchema: {} }, { name: 'x' }, { name: 'y', inputSchema: 'no' }, { inputSchema: {} }, tool('ok')] })], config, 1, 1);
+    const c = Catalogue.build(
+      [
+        listing('fx', {
+          tools: [
+            { name: '', inputSchema: {} },
+            { name: 'x' },
+            { name: 'y', inputSchema: 'no' },
+            { inputSchema: {} },
+            tool('ok'),
+          ],
+        }),
+      ],
+      config,
+      1,
+      1,
+    );
     expect([...c.tools.keys()]).toEqual(['fx__ok']);
     expect(c.issues.filter((i) => i.kind === 'invalid-item')).toHaveLength(4);
   });
 
   it('routes a URI listed by two upstreams to neither', () => {
     const c = Catalogue.build(
-      [listing('a', { resources: [{ uri: 'file:///shared' }, { uri: 'file:///a-only' }] }), listing('b', { resources: [{ uri: 'file:///shared' }] })],
+      [
+        listing('a', { resources: [{ uri: 'file:///shared' }, { uri: 'file:///a-only' }] }),
+        listing('b', { resources: [{ uri: 'file:///shared' }] }),
+      ],
       config,
       2,
       1,
@@ -122,11 +185,28 @@ describe('Catalogue.build', () => {
     expect(c.resolveResource('file:///shared')).toBeUndefined();
     expect(c.resources.has('file:///shared')).toBe(false);
     expect(c.resolveResource('file:///a-only')).toBe('a');
-    expect(c.issues).toEqual([{ kind: 'ambiguous-resource', message: 'resource "file:///shared" is listed by upstreams "a" and "b"; routed to neither' }]);
+    expect(c.issues).toEqual([
+      {
+        kind: 'ambiguous-resource',
+        message: 'resource "file:///shared" is listed by upstreams "a" and "b"; routed to neither',
+      },
+    ]);
   });
 
   it('keeps a URI one upstream lists twice', () => {
-    const c = Catalogue.build([listing('a', { resources: [{ uri: 'x://1', name: 'one' }, { uri: 'x://1', name: 'again' }] })], config, 1, 1);
+    const c = Catalogue.build(
+      [
+        listing('a', {
+          resources: [
+            { uri: 'x://1', name: 'one' },
+            { uri: 'x://1', name: 'again' },
+          ],
+        }),
+      ],
+      config,
+      1,
+      1,
+    );
     expect(c.resolveResource('x://1')).toBe('a');
     expect(c.issues).toEqual([]);
   });
@@ -134,8 +214,13 @@ describe('Catalogue.build', () => {
   it('routes by template when no exact URI is listed, and refuses when two upstreams match', () => {
     const c = Catalogue.build(
       [
-        listing('a', { resources: [{ uri: 'items://special' }], resourceTemplates: [{ uriTemplate: 'items://{id}' }, { uriTemplate: 'docs://{+path}' }] }),
-        listing('b', { resourceTemplates: [{ uriTemplate: 'users://{id}/profile' }, { uriTemplate: 'docs://{+path}' }] }),
+        listing('a', {
+          resources: [{ uri: 'items://special' }],
+          resourceTemplates: [{ uriTemplate: 'items://{id}' }, { uriTemplate: 'docs://{+path}' }],
+        }),
+        listing('b', {
+          resourceTemplates: [{ uriTemplate: 'users://{id}/profile' }, { uriTemplate: 'docs://{+path}' }],
+        }),
       ],
       config,
       2,
@@ -189,7 +274,12 @@ describe('Catalogue.build', () => {
   });
 
   it('drops unusable templates with an issue', () => {
-    const c = Catalogue.build([listing('a', { resourceTemplates: [{ uriTemplate: 'x://{bad expr}' }, { name: 'no template' }] })], config, 1, 1);
+    const c = Catalogue.build(
+      [listing('a', { resourceTemplates: [{ uriTemplate: 'x://{bad expr}' }, { name: 'no template' }] })],
+      config,
+      1,
+      1,
+    );
     expect(c.templates).toHaveLength(0);
     expect(c.issues.map((i) => i.kind)).toEqual(['invalid-item', 'invalid-item']);
   });

@@ -57,7 +57,10 @@ function load(text: string, env: NodeJS.ProcessEnv = {}): GatehouseConfig {
 }
 
 /** Loads text that must fail; returns the problems and the printed message. */
-function fail(text: string, env: NodeJS.ProcessEnv = {}): { problems: readonly ConfigProblem[]; message: string; file: string } {
+function fail(
+  text: string,
+  env: NodeJS.ProcessEnv = {},
+): { problems: readonly ConfigProblem[]; message: string; file: string } {
   const file = write('gatehouse.yaml', withPolicy(text));
   try {
     loadConfig(file, { env });
@@ -73,7 +76,8 @@ function fail(text: string, env: NodeJS.ProcessEnv = {}): { problems: readonly C
 
 function problemAt(problems: readonly ConfigProblem[], pointer: string): ConfigProblem {
   const found = problems.find((p) => p.path === pointer);
-  if (!found) throw new Error(`no problem at ${pointer}; got:\n${problems.map((p) => `${p.path}: ${p.message}`).join('\n')}`);
+  if (!found)
+    throw new Error(`no problem at ${pointer}; got:\n${problems.map((p) => `${p.path}: ${p.message}`).join('\n')}`);
   return found;
 }
 
@@ -106,7 +110,8 @@ describe('schemas/gatehouse.schema.json', () => {
       if (s.type === 'object' && s.properties !== undefined && s.additionalProperties !== false) open.push(at);
       if (s.properties && !at.includes('/if') && !at.includes('/then')) {
         for (const [key, prop] of Object.entries(s.properties as Record<string, unknown>)) {
-          if (typeof (prop as { description?: unknown }).description !== 'string') missing.push(`${at}/properties/${key}`);
+          if (typeof (prop as { description?: unknown }).description !== 'string')
+            missing.push(`${at}/properties/${key}`);
         }
       }
       for (const [k, v] of Object.entries(s)) walk(v, `${at}/${k}`);
@@ -118,20 +123,51 @@ describe('schemas/gatehouse.schema.json', () => {
 
   it("states the loader's defaults", () => {
     const defs = schema.$defs as Record<string, { properties: Record<string, { default?: unknown }> }>;
-    for (const section of ['server', 'auth', 'catalogue', 'logging', 'tls', 'introspection', 'devAuth', 'pinning', 'audit', 'auditHashChain'] as const) {
+    for (const section of [
+      'server',
+      'auth',
+      'catalogue',
+      'logging',
+      'tls',
+      'introspection',
+      'devAuth',
+      'pinning',
+      'audit',
+      'auditHashChain',
+    ] as const) {
       for (const [key, value] of Object.entries(CONFIG_DEFAULTS[section])) {
         expect(defs[section]!.properties[key]!.default, `${section}.${key}`).toEqual(value);
       }
     }
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.auth.claims)) expect(defs.claims!.properties[key]!.default, `claims.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.auth.claims))
+      expect(defs.claims!.properties[key]!.default, `claims.${key}`).toEqual(value);
     const upstream = defs.upstream!.properties;
-    for (const key of ['required', 'timeoutMs', 'maxTotalTimeoutMs', 'maxMessageBytes', 'mode', 'headers', 'args', 'cwd', 'envAllow', 'env', 'shutdownGraceMs', 'maxInFlight', 'maxQueued', 'queueTimeoutMs'] as const) {
+    for (const key of [
+      'required',
+      'timeoutMs',
+      'maxTotalTimeoutMs',
+      'maxMessageBytes',
+      'mode',
+      'headers',
+      'args',
+      'cwd',
+      'envAllow',
+      'env',
+      'shutdownGraceMs',
+      'maxInFlight',
+      'maxQueued',
+      'queueTimeoutMs',
+    ] as const) {
       expect(upstream[key]!.default, `upstream.${key}`).toEqual(CONFIG_DEFAULTS.upstream[key]);
     }
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.breaker)) expect(defs.breaker!.properties[key]!.default, `breaker.${key}`).toEqual(value);
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.retry)) expect(defs.retry!.properties[key]!.default, `retry.${key}`).toEqual(value);
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.restart)) expect(defs.restart!.properties[key]!.default).toEqual(value);
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.expose)) expect(defs.expose!.properties[key]!.default).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.breaker))
+      expect(defs.breaker!.properties[key]!.default, `breaker.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.retry))
+      expect(defs.retry!.properties[key]!.default, `retry.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.restart))
+      expect(defs.restart!.properties[key]!.default).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.upstream.expose))
+      expect(defs.expose!.properties[key]!.default).toEqual(value);
   });
 });
 
@@ -231,7 +267,10 @@ upstreams:
     expect(everything.cwd).toBe(path.join(dir, 'work'));
     expect(everything.env.LOG_FORMAT).toBe('json');
     expect(describeConfig(config)).toMatchObject({
-      upstreams: [{ headers: { 'X-API-Key': '[secret env:ORDERS_API_KEY]' } }, { env: { API_TOKEN: `[secret file:${path.join(dir, 'token.txt')}]` } }],
+      upstreams: [
+        { headers: { 'X-API-Key': '[secret env:ORDERS_API_KEY]' } },
+        { env: { API_TOKEN: `[secret file:${path.join(dir, 'token.txt')}]` } },
+      ],
     });
   });
 });
@@ -239,10 +278,14 @@ upstreams:
 describe('loadConfig: schema problems', () => {
   it('names file, line, path and the unknown key at the top level', () => {
     const { problems, message, file } = fail(`${STDIO}loging: {}\n`);
-    expect(problems).toEqual([{ file, line: 5, path: '/loging', message: 'unknown key "loging" (did you mean "logging"?)' }]);
+    expect(problems).toEqual([
+      { file, line: 5, path: '/loging', message: 'unknown key "loging" (did you mean "logging"?)' },
+    ]);
     expect(message).toBe(`${file}:5: /loging: unknown key "loging" (did you mean "logging"?)`);
     // With no close match, a short list of known keys is the most useful hint.
-    expect(fail(`${STDIO}metrics: {}\n`).problems[0]!.message).toBe('unknown key "metrics"; known keys: server, auth, catalogue, logging, policy, pinning, audit, telemetry, sessions, redis, limits, upstreams');
+    expect(fail(`${STDIO}metrics: {}\n`).problems[0]!.message).toBe(
+      'unknown key "metrics"; known keys: server, auth, catalogue, logging, policy, pinning, audit, telemetry, sessions, redis, limits, upstreams',
+    );
   });
 
   it('names the nested unknown key and its line', () => {
@@ -253,7 +296,10 @@ describe('loadConfig: schema problems', () => {
     expect(message).toContain(`${file}:3: /server/bodyLimit: unknown key "bodyLimit"`);
 
     const inUpstream = fail(`${STDIO}    comand: npx\n`).problems;
-    expect(problemAt(inUpstream, '/upstreams/0/comand')).toMatchObject({ line: 5, message: 'unknown key "comand" (did you mean "command"?)' });
+    expect(problemAt(inUpstream, '/upstreams/0/comand')).toMatchObject({
+      line: 5,
+      message: 'unknown key "comand" (did you mean "command"?)',
+    });
   });
 
   it('lists the allowed values of an enum', () => {
@@ -264,7 +310,9 @@ describe('loadConfig: schema problems', () => {
     });
     const transport = fail(`upstreams:\n  - name: a\n    transport: websocket\n`).problems;
     expect(transport).toHaveLength(1);
-    expect(problemAt(transport, '/upstreams/0/transport').message).toBe('must be one of "stdio", "http", "sse" (got "websocket")');
+    expect(problemAt(transport, '/upstreams/0/transport').message).toBe(
+      'must be one of "stdio", "http", "sse" (got "websocket")',
+    );
   });
 
   it('requires upstreams', () => {
@@ -317,8 +365,13 @@ upstreams:
     expect(problemAt(problems, '/upstreams/0/env/DEBUG').message).toBe(
       'must be a plain string or a secret reference ({ fromEnv: NAME } or { fromFile: PATH }), not a whole number (put plain values in quotes)',
     );
-    expect(problemAt(problems, '/upstreams/0/env/X/fromEnvv')).toMatchObject({ line: 11, message: 'unknown key "fromEnvv" (did you mean "fromEnv"?)' });
-    expect(problemAt(problems, '/upstreams/0/env/Y').message).toBe('a secret reference takes exactly one key: { fromEnv: NAME } or { fromFile: PATH }');
+    expect(problemAt(problems, '/upstreams/0/env/X/fromEnvv')).toMatchObject({
+      line: 11,
+      message: 'unknown key "fromEnvv" (did you mean "fromEnv"?)',
+    });
+    expect(problemAt(problems, '/upstreams/0/env/Y').message).toBe(
+      'a secret reference takes exactly one key: { fromEnv: NAME } or { fromFile: PATH }',
+    );
     // One message per mistake: the oneOf branches that did not apply stay quiet.
     expect(problems).toHaveLength(7);
   });
@@ -328,17 +381,25 @@ describe('loadConfig: YAML problems', () => {
   it('reports duplicate upstream names with both lines', () => {
     const { problems } = fail(`${STDIO}  - name: everything\n    transport: stdio\n    command: node\n`);
     expect(problems).toEqual([
-      expect.objectContaining({ line: 5, path: '/upstreams/1/name', message: 'duplicate upstream name "everything" (also used by /upstreams/0 at line 2)' }),
+      expect.objectContaining({
+        line: 5,
+        path: '/upstreams/1/name',
+        message: 'duplicate upstream name "everything" (also used by /upstreams/0 at line 2)',
+      }),
     ]);
   });
 
   it('rejects duplicate YAML keys', () => {
     const { problems, file } = fail(`server:\n  port: 8080\n  port: 9090\n${STDIO}`);
-    expect(problems).toEqual([{ file, line: 3, path: '/server/port', message: 'duplicate key "port" (first defined at line 2)' }]);
+    expect(problems).toEqual([
+      { file, line: 3, path: '/server/port', message: 'duplicate key "port" (first defined at line 2)' },
+    ]);
   });
 
   it('gives the line of a syntax error without quoting the source', () => {
-    const { problems, message } = fail(`upstreams:\n  - name: a\n    transport: "stdio\n    command: sk-live-not-to-be-shown-1234567890\n`);
+    const { problems, message } = fail(
+      `upstreams:\n  - name: a\n    transport: "stdio\n    command: sk-live-not-to-be-shown-1234567890\n`,
+    );
     expect(problems[0]!.line).toBeGreaterThanOrEqual(3);
     expect(problems[0]!.message).toMatch(/^invalid YAML: /);
     expect(message).not.toContain('sk-live');
@@ -358,7 +419,9 @@ describe('secrets', () => {
 `);
     expect(problemAt(problems, '/upstreams/0/headers/X-API-Key')).toMatchObject({
       line: 6,
-      message: expect.stringMatching(/^inline secret refused: reference it with \{ fromEnv: NAME \} or \{ fromFile: PATH \}/),
+      message: expect.stringMatching(
+        /^inline secret refused: reference it with \{ fromEnv: NAME \} or \{ fromFile: PATH \}/,
+      ),
     });
     expect(message).not.toContain(SECRET);
   });
@@ -404,7 +467,9 @@ describe('secrets', () => {
       line: 6,
       message: 'environment variable ORDERS_API_KEY is not set',
     });
-    expect(fail(text, { ORDERS_API_KEY: '' }).problems[0]!.message).toBe('environment variable ORDERS_API_KEY is not set');
+    expect(fail(text, { ORDERS_API_KEY: '' }).problems[0]!.message).toBe(
+      'environment variable ORDERS_API_KEY is not set',
+    );
   });
 
   it('reads fromFile relative to the config folder and trims one trailing newline', () => {
@@ -424,20 +489,34 @@ describe('secrets', () => {
     expect(value.source).toBe(`file:${path.join(dir, 'keys/orders.key')}`);
 
     const missing = fail(`${STDIO}    env:\n      TOKEN: { fromFile: ./absent.key }\n`).problems;
-    expect(problemAt(missing, '/upstreams/0/env/TOKEN/fromFile').message).toBe(`secret file ${path.join(dir, 'absent.key')} cannot be read (no such file)`);
+    expect(problemAt(missing, '/upstreams/0/env/TOKEN/fromFile').message).toBe(
+      `secret file ${path.join(dir, 'absent.key')} cannot be read (no such file)`,
+    );
   });
 
   it('never shows a SecretValue in JSON, String() or util.inspect', () => {
     write('token.txt', 'file-secret-value\n');
-    const config = load(`${STDIO}    env:\n      TOKEN: { fromFile: token.txt }\n      OTHER: { fromEnv: OTHER_SECRET }\n`, { OTHER_SECRET: 'env-secret-value' });
+    const config = load(
+      `${STDIO}    env:\n      TOKEN: { fromFile: token.txt }\n      OTHER: { fromEnv: OTHER_SECRET }\n`,
+      { OTHER_SECRET: 'env-secret-value' },
+    );
     const env = (config.upstreams[0] as StdioUpstreamConfig).env;
-    for (const shown of [JSON.stringify(config), util.inspect(config, { depth: Infinity }), String(env.TOKEN), `${String(env.OTHER)}`, JSON.stringify(describeConfig(config))]) {
+    for (const shown of [
+      JSON.stringify(config),
+      util.inspect(config, { depth: Infinity }),
+      String(env.TOKEN),
+      `${String(env.OTHER)}`,
+      JSON.stringify(describeConfig(config)),
+    ]) {
       expect(shown).not.toContain('file-secret-value');
       expect(shown).not.toContain('env-secret-value');
     }
     expect(String(env.OTHER)).toBe('[secret env:OTHER_SECRET]');
     expect(util.inspect(env.TOKEN)).toBe(`[secret file:${path.join(dir, 'token.txt')}]`);
-    expect(JSON.parse(JSON.stringify(env))).toEqual({ TOKEN: `[secret file:${path.join(dir, 'token.txt')}]`, OTHER: '[secret env:OTHER_SECRET]' });
+    expect(JSON.parse(JSON.stringify(env))).toEqual({
+      TOKEN: `[secret file:${path.join(dir, 'token.txt')}]`,
+      OTHER: '[secret env:OTHER_SECRET]',
+    });
   });
 });
 
@@ -456,8 +535,18 @@ describe('loadConfig: semantic checks', () => {
   });
 
   it('knows loopback hosts', () => {
-    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '0:0:0:0:0:0:0:1', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1']) expect(isLoopbackHost(host), host).toBe(true);
-    for (const host of ['0.0.0.0', '::', '10.0.0.1', 'example.com', 'localhost.example.com', '128.0.0.1']) expect(isLoopbackHost(host), host).toBe(false);
+    for (const host of [
+      '127.0.0.1',
+      '127.1.2.3',
+      '::1',
+      '0:0:0:0:0:0:0:1',
+      'localhost',
+      'LOCALHOST',
+      '::ffff:127.0.0.1',
+    ])
+      expect(isLoopbackHost(host), host).toBe(true);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', 'example.com', 'localhost.example.com', '128.0.0.1'])
+      expect(isLoopbackHost(host), host).toBe(false);
   });
 
   it('checks timeouts, URLs, origins, headers and the separator', () => {
@@ -478,8 +567,14 @@ upstreams:
 `);
     expect(problems.map((p) => [p.path, p.message])).toEqual([
       ['/server/allowedOrigins/0', 'must be written exactly as browsers send it: "https://app.example.com"'],
-      ['/upstreams/0/name', 'upstream name "orders-db" contains the catalogue separator "-"; rename it or choose another catalogue.separator'],
-      ['/upstreams/0/url', 'must not contain user:password@; send credentials in headers with { fromEnv: NAME } or { fromFile: PATH }'],
+      [
+        '/upstreams/0/name',
+        'upstream name "orders-db" contains the catalogue separator "-"; rename it or choose another catalogue.separator',
+      ],
+      [
+        '/upstreams/0/url',
+        'must not contain user:password@; send credentials in headers with { fromEnv: NAME } or { fromFile: PATH }',
+      ],
       ['/upstreams/0/url', 'must not contain a #fragment'],
       ['/upstreams/0/maxTotalTimeoutMs', 'must be at least timeoutMs (50000)'],
       ['/upstreams/0/headers/Host', 'header "Host" is set by the gateway and cannot be configured'],
@@ -503,7 +598,11 @@ upstreams:
     command: x
     bogus: 1
 `);
-    expect(problems.map((p) => p.path)).toEqual(['/upstreams/0/cwd', '/upstreams/1/headers/X-API-Key/fromEnv', '/upstreams/2/bogus']);
+    expect(problems.map((p) => p.path)).toEqual([
+      '/upstreams/0/cwd',
+      '/upstreams/1/headers/X-API-Key/fromEnv',
+      '/upstreams/2/bogus',
+    ]);
   });
 
   it('treats a "__proto__" key as data, not as a prototype', () => {
@@ -536,7 +635,9 @@ describe('auth', () => {
     expect(config.server).not.toHaveProperty('forwardedClientCertHeader');
 
     // IPv6 hosts get brackets (in the URL parser's shortest form); a trailing slash of the path is dropped.
-    expect(load(`server: { host: "0:0:0:0:0:0:0:1", port: 9000, path: /a/mcp/ }\n${STDIO}`).auth.resource).toBe('http://[::1]:9000/a/mcp');
+    expect(load(`server: { host: "0:0:0:0:0:0:0:1", port: 9000, path: /a/mcp/ }\n${STDIO}`).auth.resource).toBe(
+      'http://[::1]:9000/a/mcp',
+    );
     // Port 0 stays 0: the real port is only known once listening (tests recompute it with defaultResource).
     const zero = load(`server: { host: localhost, port: 0 }\n${STDIO}`);
     expect(zero.auth.resource).toBe('http://localhost:0/mcp');
@@ -557,14 +658,23 @@ describe('auth', () => {
       loadConfig(file, { env: {} });
     } catch (err) {
       expect((err as ConfigError).problems).toEqual([
-        { file, line: 2, path: '/auth/mode', message: 'auth.mode "dev" needs policy.dir: with no policy every request would be denied (default deny)' },
+        {
+          file,
+          line: 2,
+          path: '/auth/mode',
+          message: 'auth.mode "dev" needs policy.dir: with no policy every request would be denied (default deny)',
+        },
       ]);
     }
     // Mode none keeps the permit-all engine without a policy; with one, it is used.
     expect(load(STDIO).policy).toBeUndefined();
     fs.mkdirSync(path.join(dir, 'rules'));
-    expect(load(`auth:\n  mode: dev\npolicy:\n  dir: rules\n${STDIO}`).policy).toEqual({ dir: path.join(dir, 'rules') });
-    expect(problemAt(fail(`auth:\n  mode: dev\npolicy:\n  dir: ./missing\n${STDIO}`).problems, '/policy/dir')).toMatchObject({
+    expect(load(`auth:\n  mode: dev\npolicy:\n  dir: rules\n${STDIO}`).policy).toEqual({
+      dir: path.join(dir, 'rules'),
+    });
+    expect(
+      problemAt(fail(`auth:\n  mode: dev\npolicy:\n  dir: ./missing\n${STDIO}`).problems, '/policy/dir'),
+    ).toMatchObject({
       line: 4,
       message: `folder ${path.join(dir, 'missing')} does not exist`,
     });
@@ -572,10 +682,14 @@ describe('auth', () => {
   });
 
   it('normalises an explicit resource and refuses a fragment', () => {
-    expect(load(`auth:\n  resource: HTTPS://GW.Example.COM:443/MCP/\n${STDIO}`).auth.resource).toBe('https://gw.example.com/MCP');
+    expect(load(`auth:\n  resource: HTTPS://GW.Example.COM:443/MCP/\n${STDIO}`).auth.resource).toBe(
+      'https://gw.example.com/MCP',
+    );
     expect(load(`auth:\n  resource: https://gw.example.com/\n${STDIO}`).auth.resource).toBe('https://gw.example.com/');
     expect(load(`auth:\n  resource: https://gw.example.com\n${STDIO}`).auth.resource).toBe('https://gw.example.com/');
-    expect(problemAt(fail(`auth:\n  resource: https://gw.example.com/mcp#x\n${STDIO}`).problems, '/auth/resource')).toMatchObject({
+    expect(
+      problemAt(fail(`auth:\n  resource: https://gw.example.com/mcp#x\n${STDIO}`).problems, '/auth/resource'),
+    ).toMatchObject({
       line: 2,
       message: 'must not contain a #fragment',
     });
@@ -613,7 +727,11 @@ ${STDIO}`);
       requireTokenType: true,
       claims: { scope: 'scope', groups: 'roles', clientId: 'client_id' },
       // requireTokenType: true → RFC 9068 §2.2's iat, jti and client_id are required by default.
-      jwt: { issuer: 'https://idp.example.com/realms/corp', jwksUri: 'https://idp.example.com/realms/corp/certs', requiredClaims: ['iat', 'jti', 'client_id'] },
+      jwt: {
+        issuer: 'https://idp.example.com/realms/corp',
+        jwksUri: 'https://idp.example.com/realms/corp/certs',
+        requiredClaims: ['iat', 'jti', 'client_id'],
+      },
     } satisfies AuthConfig);
     expect(config.server.trustedProxies).toEqual(['10.0.0.0/8', '::1', '127.0.0.1']);
     expect(config.server.forwardedClientCertHeader).toBe('x-forwarded-client-cert');
@@ -631,7 +749,11 @@ ${STDIO}`);
     jwksFile: ${file}
 ${STDIO}`;
     const config = load(text('./jwks.json'));
-    expect(config.auth.jwt).toEqual({ issuer: 'http://127.0.0.1:9999', jwksFile: path.join(dir, 'jwks.json'), requiredClaims: [] });
+    expect(config.auth.jwt).toEqual({
+      issuer: 'http://127.0.0.1:9999',
+      jwksFile: path.join(dir, 'jwks.json'),
+      requiredClaims: [],
+    });
     expect(config.auth.authorizationServers).toEqual(['https://login.example.com']);
 
     write('private.json', JSON.stringify({ keys: [privateKey.export({ format: 'jwk' })] }));
@@ -643,7 +765,9 @@ ${STDIO}`;
     expect(problemAt(fail(text('not-jwks.json')).problems, '/auth/jwt/jwksFile').message).toBe(
       `file ${path.join(dir, 'not-jwks.json')} is not a JWKS (a JSON object with a "keys" list of JWKs)`,
     );
-    expect(problemAt(fail(text('absent.json')).problems, '/auth/jwt/jwksFile').message).toBe(`file ${path.join(dir, 'absent.json')} does not exist`);
+    expect(problemAt(fail(text('absent.json')).problems, '/auth/jwt/jwksFile').message).toBe(
+      `file ${path.join(dir, 'absent.json')} does not exist`,
+    );
   });
 
   it('needs exactly one of jwksUri and jwksFile', () => {
@@ -663,14 +787,26 @@ ${STDIO}`;
     const typed = load(`${JWT}  requireTokenType: true\n${STDIO}`).auth.jwt!;
     expect(typed.requiredClaims).toEqual(['iat', 'jti', 'client_id']);
     // An IdP that omits some of them: the deployment says what it needs, even with typed tokens.
-    const own = load(`${JWT}    requiredClaims: [iat, azp]\n    maxTokenAgeSeconds: 3600\n  requireTokenType: true\n${STDIO}`).auth.jwt!;
+    const own = load(
+      `${JWT}    requiredClaims: [iat, azp]\n    maxTokenAgeSeconds: 3600\n  requireTokenType: true\n${STDIO}`,
+    ).auth.jwt!;
     expect(own).toMatchObject({ requiredClaims: ['iat', 'azp'], maxTokenAgeSeconds: 3600 });
-    expect(load(`${JWT}    requiredClaims: []\n  requireTokenType: true\n${STDIO}`).auth.jwt!.requiredClaims).toEqual([]);
+    expect(load(`${JWT}    requiredClaims: []\n  requireTokenType: true\n${STDIO}`).auth.jwt!.requiredClaims).toEqual(
+      [],
+    );
 
-    expect(problemAt(fail(`${JWT}    maxTokenAgeSeconds: 0\n${STDIO}`).problems, '/auth/jwt/maxTokenAgeSeconds').line).toBe(6);
-    expect(problemAt(fail(`${JWT}    maxTokenAgeSeconds: 1.5\n${STDIO}`).problems, '/auth/jwt/maxTokenAgeSeconds').line).toBe(6);
-    expect(problemAt(fail(`${JWT}    requiredClaims: [iat, iat]\n${STDIO}`).problems, '/auth/jwt/requiredClaims/1').message).toMatch(/^repeats entry 0/);
-    expect(problemAt(fail(`${JWT}    requiredClaims: [""]\n${STDIO}`).problems, '/auth/jwt/requiredClaims/0').line).toBe(6);
+    expect(
+      problemAt(fail(`${JWT}    maxTokenAgeSeconds: 0\n${STDIO}`).problems, '/auth/jwt/maxTokenAgeSeconds').line,
+    ).toBe(6);
+    expect(
+      problemAt(fail(`${JWT}    maxTokenAgeSeconds: 1.5\n${STDIO}`).problems, '/auth/jwt/maxTokenAgeSeconds').line,
+    ).toBe(6);
+    expect(
+      problemAt(fail(`${JWT}    requiredClaims: [iat, iat]\n${STDIO}`).problems, '/auth/jwt/requiredClaims/1').message,
+    ).toMatch(/^repeats entry 0/);
+    expect(
+      problemAt(fail(`${JWT}    requiredClaims: [""]\n${STDIO}`).problems, '/auth/jwt/requiredClaims/0').line,
+    ).toBe(6);
   });
 
   it('reads oauth + introspection with the client secret from the environment', () => {
@@ -706,7 +842,9 @@ ${STDIO}`;
     });
     // A secret written inline is a schema problem: only references are accepted.
     const inline = fail(text.replace('{ fromEnv: INTROSPECTION_SECRET }', 'hunter2-hunter2')).problems;
-    expect(problemAt(inline, '/auth/introspection/clientSecret').message).toBe('must be a mapping (key: value), not a string');
+    expect(problemAt(inline, '/auth/introspection/clientSecret').message).toBe(
+      'must be a mapping (key: value), not a string',
+    );
   });
 
   it('advertises both issuers when jwt and introspection are configured', () => {
@@ -724,7 +862,10 @@ ${STDIO}`,
 
   it('fills dev defaults when mode is dev', () => {
     const config = load(`auth:\n  mode: dev\n${STDIO}`);
-    expect(config.auth.dev).toEqual({ keyFile: path.join(dir, '.gatehouse/dev-signing-key.json'), issuer: 'urn:gatehouse:dev' });
+    expect(config.auth.dev).toEqual({
+      keyFile: path.join(dir, '.gatehouse/dev-signing-key.json'),
+      issuer: 'urn:gatehouse:dev',
+    });
     expect(config.auth.authorizationServers).toEqual([]); // dev tokens come from `gatehouse token`: nothing to discover
     expect(config.auth.resource).toBe('http://127.0.0.1:8080/mcp');
     expect(fs.existsSync(path.join(dir, '.gatehouse'))).toBe(false);
@@ -732,9 +873,9 @@ ${STDIO}`,
     const custom = load(`auth:\n  mode: dev\n  dev: { keyFile: keys/dev.json, issuer: local-dev }\n${STDIO}`);
     expect(custom.auth.dev).toEqual({ keyFile: path.join(dir, 'keys/dev.json'), issuer: 'local-dev' });
     fs.mkdirSync(path.join(dir, 'keys'));
-    expect(problemAt(fail(`auth:\n  mode: dev\n  dev: { keyFile: keys }\n${STDIO}`).problems, '/auth/dev/keyFile').message).toBe(
-      `${path.join(dir, 'keys')} is a folder; name the key file inside it`,
-    );
+    expect(
+      problemAt(fail(`auth:\n  mode: dev\n  dev: { keyFile: keys }\n${STDIO}`).problems, '/auth/dev/keyFile').message,
+    ).toBe(`${path.join(dir, 'keys')} is a folder; name the key file inside it`);
   });
 
   it('allows none and dev on loopback hosts only', () => {
@@ -754,17 +895,24 @@ ${STDIO}`,
       expect.objectContaining({
         line: 2,
         path: '/auth/mode',
-        message: 'auth.mode "oauth" needs a "jwt" block (JWT access tokens), an "introspection" block (opaque tokens), or both',
+        message:
+          'auth.mode "oauth" needs a "jwt" block (JWT access tokens), an "introspection" block (opaque tokens), or both',
       }),
     ]);
     expect(fail(`server:\n  host: 0.0.0.0\n${JWT}${STDIO}`).problems).toEqual([
       expect.objectContaining({
         path: '/auth/resource',
-        message: 'must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "0.0.0.0"',
+        message:
+          'must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "0.0.0.0"',
       }),
     ]);
     // Derived from a named host it would be http://gw.example.com:8080/mcp: bearer tokens in clear text, refused.
-    expect(fail(`server:\n  host: gw.example.com\n${JWT}${STDIO}`).problems).toEqual([expect.objectContaining({ path: '/server/host', message: expect.stringContaining('over plain HTTP to http://gw.example.com:8080/mcp') })]);
+    expect(fail(`server:\n  host: gw.example.com\n${JWT}${STDIO}`).problems).toEqual([
+      expect.objectContaining({
+        path: '/server/host',
+        message: expect.stringContaining('over plain HTTP to http://gw.example.com:8080/mcp'),
+      }),
+    ]);
   });
 
   it('refuses blocks that belong to another mode, naming the mode', () => {
@@ -773,19 +921,33 @@ ${STDIO}`,
   jwt: { issuer: https://idp.example.com, jwksUri: https://idp.example.com/jwks }
   introspection: {}
 ${STDIO}`).problems;
-    expect(problemAt(jwtInDev, '/auth/jwt')).toMatchObject({ line: 3, message: 'key "jwt" is only for auth.mode "oauth", and this one has mode "dev"' });
+    expect(problemAt(jwtInDev, '/auth/jwt')).toMatchObject({
+      line: 3,
+      message: 'key "jwt" is only for auth.mode "oauth", and this one has mode "dev"',
+    });
     expect(problemAt(jwtInDev, '/auth/introspection')).toMatchObject({
       line: 4,
       message: 'key "introspection" is only for auth.mode "oauth", and this one has mode "dev"',
     });
     const devInOauth = fail(`${JWT}  dev: { issuer: x }\n${STDIO}`).problems;
-    expect(devInOauth).toEqual([expect.objectContaining({ line: 6, path: '/auth/dev', message: 'key "dev" is only for auth.mode "dev", and this one has mode "oauth"' })]);
-    const noMode = fail(`auth:\n  jwt: { issuer: https://idp.example.com, jwksUri: https://idp.example.com/jwks }\n${STDIO}`).problems;
-    expect(problemAt(noMode, '/auth/jwt').message).toBe('key "jwt" is only for auth.mode "oauth", and this file sets no auth.mode (the default is "none")');
+    expect(devInOauth).toEqual([
+      expect.objectContaining({
+        line: 6,
+        path: '/auth/dev',
+        message: 'key "dev" is only for auth.mode "dev", and this one has mode "oauth"',
+      }),
+    ]);
+    const noMode = fail(
+      `auth:\n  jwt: { issuer: https://idp.example.com, jwksUri: https://idp.example.com/jwks }\n${STDIO}`,
+    ).problems;
+    expect(problemAt(noMode, '/auth/jwt').message).toBe(
+      'key "jwt" is only for auth.mode "oauth", and this file sets no auth.mode (the default is "none")',
+    );
   });
 
   it('needs https for issuers and fetched URLs, except on loopback hosts', () => {
-    const { problems } = fail(`auth:
+    const { problems } = fail(
+      `auth:
   mode: oauth
   authorizationServers: [http://login.example.com]
   jwt:
@@ -796,19 +958,28 @@ ${STDIO}`).problems;
     issuer: https://idp.example.com/?tenant=a
     clientId: gatehouse
     clientSecret: { fromEnv: S }
-${STDIO}`, { S: 'secret-s' });
+${STDIO}`,
+      { S: 'secret-s' },
+    );
     const https = 'must use https: (http: is accepted only for loopback hosts such as 127.0.0.1, [::1] or localhost)';
     expect(problems.map((p) => [p.line, p.path, p.message])).toEqual([
       [3, '/auth/authorizationServers/0', https],
       [5, '/auth/jwt/issuer', https],
       [6, '/auth/jwt/jwksUri', https],
-      [8, '/auth/introspection/endpoint', expect.stringMatching(/^inline secret refused: .*\(the query parameter name "client_secret" marks a credential\)$/)],
+      [
+        8,
+        '/auth/introspection/endpoint',
+        expect.stringMatching(
+          /^inline secret refused: .*\(the query parameter name "client_secret" marks a credential\)$/,
+        ),
+      ],
       [8, '/auth/introspection/endpoint', https],
       [9, '/auth/introspection/issuer', 'must not contain a ?query (issuer identifiers have none, RFC 8414)'],
     ]);
     expect(JSON.stringify(problems)).not.toContain('Zx9fQ2lm');
 
-    const local = load(`auth:
+    const local = load(
+      `auth:
   mode: oauth
   jwt: { issuer: "http://localhost:4000", jwksUri: "http://[::1]:4000/jwks" }
   introspection:
@@ -816,7 +987,9 @@ ${STDIO}`, { S: 'secret-s' });
     issuer: http://127.0.0.1:4000
     clientId: gatehouse
     clientSecret: { fromEnv: S }
-${STDIO}`, { S: 'secret-s' });
+${STDIO}`,
+      { S: 'secret-s' },
+    );
     expect(local.auth.authorizationServers).toEqual(['http://localhost:4000', 'http://127.0.0.1:4000']);
   });
 
@@ -829,14 +1002,27 @@ ${STDIO}`, { S: 'secret-s' });
   claims: { scope: "" }
 ${STDIO}`);
     expect(problems.map((p) => [p.path, p.message])).toEqual([
-      ['/auth/algorithms/1', 'must be one of "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA" (got "HS256")'],
-      ['/auth/algorithms/2', 'must be one of "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA" (got "none")'],
+      [
+        '/auth/algorithms/1',
+        'must be one of "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA" (got "HS256")',
+      ],
+      [
+        '/auth/algorithms/2',
+        'must be one of "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA" (got "none")',
+      ],
       ['/auth/requiredScopes/1', 'must be a scope: printable ASCII without spaces, \\ or " (RFC 6749 §3.3)'],
       ['/auth/clockSkewSeconds', 'must be at most 300'],
       ['/auth/claims/scope', 'must not be empty'],
     ]);
-    expect(problemAt(fail(`auth:\n  algorithms: []\n${STDIO}`).problems, '/auth/algorithms').message).toBe('must have at least 1 entry');
-    expect(problemAt(fail(`auth:\n  scopesSupported: [read]\n  requiredScopes: [write]\n${STDIO}`).problems, '/auth/requiredScopes/0')).toMatchObject({
+    expect(problemAt(fail(`auth:\n  algorithms: []\n${STDIO}`).problems, '/auth/algorithms').message).toBe(
+      'must have at least 1 entry',
+    );
+    expect(
+      problemAt(
+        fail(`auth:\n  scopesSupported: [read]\n  requiredScopes: [write]\n${STDIO}`).problems,
+        '/auth/requiredScopes/0',
+      ),
+    ).toMatchObject({
       line: 3,
       message: 'scope "write" is required but missing from auth.scopesSupported',
     });
@@ -850,9 +1036,17 @@ ${STDIO}`);
     issuer: https://idp.example.com
     jwksUrl: https://idp.example.com/jwks
 ${STDIO}`);
-    expect(problemAt(problems, '/auth/audience')).toMatchObject({ line: 3, message: expect.stringMatching(/^unknown key "audience"/) });
-    expect(problemAt(problems, '/auth/jwt/jwksUrl')).toMatchObject({ line: 6, message: 'unknown key "jwksUrl" (did you mean "jwksUri"?)' });
-    expect(problemAt(fail(`auth:\n  mode: oidc\n${STDIO}`).problems, '/auth/mode').message).toBe('must be one of "none", "dev", "oauth", "builtin" (got "oidc")');
+    expect(problemAt(problems, '/auth/audience')).toMatchObject({
+      line: 3,
+      message: expect.stringMatching(/^unknown key "audience"/),
+    });
+    expect(problemAt(problems, '/auth/jwt/jwksUrl')).toMatchObject({
+      line: 6,
+      message: 'unknown key "jwksUrl" (did you mean "jwksUri"?)',
+    });
+    expect(problemAt(fail(`auth:\n  mode: oidc\n${STDIO}`).problems, '/auth/mode').message).toBe(
+      'must be one of "none", "dev", "oauth", "builtin" (got "oidc")',
+    );
   });
 });
 
@@ -860,7 +1054,9 @@ describe('server: tls and proxies', () => {
   const CERT = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
   let keyPem: string;
   beforeEach(() => {
-    keyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    keyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ format: 'pem', type: 'pkcs8' })
+      .toString();
     fs.mkdirSync(path.join(dir, 'tls'));
     write('tls/server.crt', CERT);
     write('tls/server.key', keyPem);
@@ -886,18 +1082,27 @@ ${STDIO}`);
     });
     expect(tls.key.reveal()).toBe(keyPem.replace(/\n$/, ''));
     expect(config.auth.resource).toBe('https://127.0.0.1:8443/mcp');
-    expect(describeConfig(config)).toMatchObject({ server: { tls: { key: `[secret file:${path.join(dir, 'tls/server.key')}]` } } });
+    expect(describeConfig(config)).toMatchObject({
+      server: { tls: { key: `[secret file:${path.join(dir, 'tls/server.key')}]` } },
+    });
     expect(JSON.stringify(describeConfig(config))).not.toContain('PRIVATE KEY');
     expect(isDeepFrozen(config)).toBe(true);
 
-    const minimal = load(`server:\n  tls: { certFile: tls/server.crt, key: { fromEnv: TLS_KEY } }\n${STDIO}`, { TLS_KEY: keyPem });
+    const minimal = load(`server:\n  tls: { certFile: tls/server.crt, key: { fromEnv: TLS_KEY } }\n${STDIO}`, {
+      TLS_KEY: keyPem,
+    });
     expect(minimal.server.tls).toMatchObject({ clientCertificates: 'none', minVersion: 'TLSv1.2' });
     expect(minimal.server.tls).not.toHaveProperty('clientCaFile');
     expect(minimal.auth.resource).toBe('https://127.0.0.1:8080/mcp');
   });
 
   it('checks the certificate files, the key and the client CA', () => {
-    write('tls/encrypted.key', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'x' }).toString());
+    write(
+      'tls/encrypted.key',
+      generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        .privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'x' })
+        .toString(),
+    );
     write('tls/combined.pem', `${CERT}${keyPem}`);
     const { problems, message } = fail(`server:
   tls:
@@ -911,8 +1116,16 @@ upstreams:
 `);
     expect(problems.map((p) => [p.line, p.path, p.message])).toEqual([
       [3, '/server/tls/certFile', `file ${path.join(dir, 'tls/missing.crt')} does not exist`],
-      [4, '/server/tls/key/fromFile', `the secret from file:${path.join(dir, 'tls/server.crt')} is not a PEM private key (-----BEGIN PRIVATE KEY-----)`],
-      [5, '/server/tls/clientCertificates', '"request" needs tls.clientCaFile: client certificates are checked against that CA only, never against public roots'],
+      [
+        4,
+        '/server/tls/key/fromFile',
+        `the secret from file:${path.join(dir, 'tls/server.crt')} is not a PEM private key (-----BEGIN PRIVATE KEY-----)`,
+      ],
+      [
+        5,
+        '/server/tls/clientCertificates',
+        '"request" needs tls.clientCaFile: client certificates are checked against that CA only, never against public roots',
+      ],
     ]);
     expect(message).not.toContain('MIIB');
 
@@ -923,23 +1136,52 @@ upstreams:
     clientCaFile: tls/server.key
 ${STDIO}`).problems;
     expect(more.map((p) => [p.line, p.path, p.message])).toEqual([
-      [3, '/server/tls/certFile', `file ${path.join(dir, 'tls/combined.pem')} also holds a private key; keep the key in a file of its own and reference it from tls.key`],
-      [4, '/server/tls/key/fromFile', `the secret from file:${path.join(dir, 'tls/encrypted.key')} is an encrypted private key; Gatehouse needs it unencrypted (protect the file's permissions instead)`],
-      [5, '/server/tls/clientCaFile', `file ${path.join(dir, 'tls/server.key')} holds no PEM certificate (-----BEGIN CERTIFICATE-----); expected a CA certificate`],
-      [5, '/server/tls/clientCaFile', `file ${path.join(dir, 'tls/server.key')} also holds a private key; keep the key in a file of its own and reference it from tls.key`],
-      [5, '/server/tls/clientCaFile', 'is unused while tls.clientCertificates is "none"; set clientCertificates to "request" or "require", or remove clientCaFile'],
+      [
+        3,
+        '/server/tls/certFile',
+        `file ${path.join(dir, 'tls/combined.pem')} also holds a private key; keep the key in a file of its own and reference it from tls.key`,
+      ],
+      [
+        4,
+        '/server/tls/key/fromFile',
+        `the secret from file:${path.join(dir, 'tls/encrypted.key')} is an encrypted private key; Gatehouse needs it unencrypted (protect the file's permissions instead)`,
+      ],
+      [
+        5,
+        '/server/tls/clientCaFile',
+        `file ${path.join(dir, 'tls/server.key')} holds no PEM certificate (-----BEGIN CERTIFICATE-----); expected a CA certificate`,
+      ],
+      [
+        5,
+        '/server/tls/clientCaFile',
+        `file ${path.join(dir, 'tls/server.key')} also holds a private key; keep the key in a file of its own and reference it from tls.key`,
+      ],
+      [
+        5,
+        '/server/tls/clientCaFile',
+        'is unused while tls.clientCertificates is "none"; set clientCertificates to "request" or "require", or remove clientCaFile',
+      ],
     ]);
 
-    const escaped = fail(`server:\n  tls: { certFile: tls/server.crt, key: { fromEnv: TLS_KEY } }\n${STDIO}`, { TLS_KEY: keyPem.replace(/\n/g, '\\n') });
-    expect(escaped.problems[0]!.message).toBe('the secret from env:TLS_KEY is not a PEM private key (-----BEGIN PRIVATE KEY-----) (it holds "\\n" escapes; the variable needs real line breaks)');
+    const escaped = fail(`server:\n  tls: { certFile: tls/server.crt, key: { fromEnv: TLS_KEY } }\n${STDIO}`, {
+      TLS_KEY: keyPem.replace(/\n/g, '\\n'),
+    });
+    expect(escaped.problems[0]!.message).toBe(
+      'the secret from env:TLS_KEY is not a PEM private key (-----BEGIN PRIVATE KEY-----) (it holds "\\n" escapes; the variable needs real line breaks)',
+    );
     expect(escaped.message).not.toContain('MIG');
   });
 
   it('rejects unknown and missing keys under tls', () => {
-    const { problems } = fail(`server:\n  tls:\n    certFile: tls/server.crt\n    keyFile: tls/server.key\n    minVersion: TLSv1.1\n${STDIO}`);
+    const { problems } = fail(
+      `server:\n  tls:\n    certFile: tls/server.crt\n    keyFile: tls/server.key\n    minVersion: TLSv1.1\n${STDIO}`,
+    );
     expect(problems.map((p) => [p.path, p.message])).toEqual([
       ['/server/tls', 'missing required key "key"'],
-      ['/server/tls/keyFile', 'unknown key "keyFile"; known keys: certFile, key, clientCaFile, clientCertificates, minVersion'],
+      [
+        '/server/tls/keyFile',
+        'unknown key "keyFile"; known keys: certFile, key, clientCaFile, clientCertificates, minVersion',
+      ],
       ['/server/tls/minVersion', 'must be one of "TLSv1.2", "TLSv1.3" (got "TLSv1.1")'],
     ]);
   });
@@ -961,8 +1203,14 @@ ${STDIO}`);
       [3, `is not an IP address or CIDR range (the prefix length must be 0-32); ${example}`],
       [4, `is not an IP address or CIDR range; ${example}`],
       [5, `is not an IP address or CIDR range; ${example}`],
-      [6, "trusts every address, so any client could forge forwarded headers; list the proxies' own addresses or subnets"],
-      [7, "trusts every address, so any client could forge forwarded headers; list the proxies' own addresses or subnets"],
+      [
+        6,
+        "trusts every address, so any client could forge forwarded headers; list the proxies' own addresses or subnets",
+      ],
+      [
+        7,
+        "trusts every address, so any client could forge forwarded headers; list the proxies' own addresses or subnets",
+      ],
       [8, `is not an IP address or CIDR range (the prefix length must be 0-32); ${example}`],
     ]);
   });
@@ -972,27 +1220,42 @@ ${STDIO}`);
       expect.objectContaining({
         line: 2,
         path: '/server/forwardedClientCertHeader',
-        message: 'needs server.trustedProxies: a forwarded client certificate is only believed from listed proxy addresses, and the list is empty',
+        message:
+          'needs server.trustedProxies: a forwarded client certificate is only believed from listed proxy addresses, and the list is empty',
       }),
     ]);
     const config = load(`server:\n  forwardedClientCertHeader: Client-Cert\n  trustedProxies: [127.0.0.1]\n${STDIO}`);
     expect(config.server.forwardedClientCertHeader).toBe('client-cert');
-    expect(problemAt(fail(`server:\n  forwardedClientCertHeader: "client cert"\n${STDIO}`).problems, '/server/forwardedClientCertHeader').message).toMatch(
-      /^must be a header name/,
-    );
+    expect(
+      problemAt(
+        fail(`server:\n  forwardedClientCertHeader: "client cert"\n${STDIO}`).problems,
+        '/server/forwardedClientCertHeader',
+      ).message,
+    ).toMatch(/^must be a header name/);
   });
 });
 
 describe('examples/*.yaml', () => {
   const examplesDir = path.join(root, 'examples');
-  const files = fs.existsSync(examplesDir) ? fs.readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f) && !f.endsWith('.test.yaml')).sort() : [];
+  const files = fs.existsSync(examplesDir)
+    ? fs
+        .readdirSync(examplesDir)
+        .filter((f) => /\.ya?ml$/.test(f) && !f.endsWith('.test.yaml'))
+        .sort()
+    : [];
   // Examples reference credentials by name; any variable they ask for gets a stand-in value here (a signing key: a fresh private JWK).
-  const signingKey = JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }));
+  const signingKey = JSON.stringify(
+    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }),
+  );
   const standIn = (name: string): string => (/SIGNING_KEY/.test(name) ? signingKey : `stand-in-for-${name}`);
-  const env = new Proxy({ ...process.env }, { get: (target, name) => (typeof name === 'string' ? (target[name] ?? standIn(name)) : undefined) });
+  const env = new Proxy(
+    { ...process.env },
+    { get: (target, name) => (typeof name === 'string' ? (target[name] ?? standIn(name)) : undefined) },
+  );
   // examples/gatehouse.mtls.yaml points at test certificates that are generated, not committed.
   beforeAll(() => {
-    if (!fs.existsSync(path.join(examplesDir, 'tls/out'))) execFileSync('bash', [path.join(examplesDir, 'tls/make-certs.sh')], { stdio: 'pipe' });
+    if (!fs.existsSync(path.join(examplesDir, 'tls/out')))
+      execFileSync('bash', [path.join(examplesDir, 'tls/make-certs.sh')], { stdio: 'pipe' });
   });
 
   it('the bundled example is among them', () => {
@@ -1002,19 +1265,29 @@ describe('examples/*.yaml', () => {
     expect(() => loadConfig(path.join(examplesDir, name), { env })).not.toThrow();
   });
   it('the bundled example validates in dev mode with the dev defaults', () => {
-    const text = fs.readFileSync(path.join(examplesDir, 'gatehouse.yaml'), 'utf8').replace(/^(\s*mode:)\s*none\b.*$/m, '$1 dev');
+    const text = fs
+      .readFileSync(path.join(examplesDir, 'gatehouse.yaml'), 'utf8')
+      .replace(/^(\s*mode:)\s*none\b.*$/m, '$1 dev');
     const config = parseConfigText(text, path.join(examplesDir, 'gatehouse.yaml'), { env });
     expect(config.auth.mode).toBe('dev');
-    expect(config.auth.dev).toEqual({ keyFile: path.join(examplesDir, '.gatehouse/dev-signing-key.json'), issuer: 'urn:gatehouse:dev' });
+    expect(config.auth.dev).toEqual({
+      keyFile: path.join(examplesDir, '.gatehouse/dev-signing-key.json'),
+      issuer: 'urn:gatehouse:dev',
+    });
   });
 });
 
 describe('auth.builtin', () => {
-  const ecJwk = (kid?: string): Record<string, unknown> => ({ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), ...(kid !== undefined ? { kid } : {}) });
+  const ecJwk = (kid?: string): Record<string, unknown> => ({
+    ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }),
+    ...(kid !== undefined ? { kid } : {}),
+  });
   const SIGNING_KEY = JSON.stringify(ecJwk('k1'));
   const ENV = { SIGNING_KEY, IDP_SECRET: 'idp-client-secret-value-123' };
   /** A builtin config; `auth` lines go before the builtin block, `builtin` lines into it (4-space indent). */
-  const text = (opts: { server?: string; auth?: string; builtin?: string; idp?: string } = {}): string => `${opts.server ?? ''}auth:
+  const text = (
+    opts: { server?: string; auth?: string; builtin?: string; idp?: string } = {},
+  ): string => `${opts.server ?? ''}auth:
   mode: builtin
   scopesSupported: [mcp:tools, mcp:read]
 ${opts.auth ?? ''}  builtin:
@@ -1038,7 +1311,11 @@ ${opts.builtin ?? ''}${STDIO}`;
       codeTtlSeconds: 60,
       registration: { enabled: true },
       clientIdMetadataDocuments: true,
-      idp: { issuer: 'https://idp.example.com/realms/corp', clientId: 'gatehouse', scopes: ['openid', 'profile', 'email'] },
+      idp: {
+        issuer: 'https://idp.example.com/realms/corp',
+        clientId: 'gatehouse',
+        scopes: ['openid', 'profile', 'email'],
+      },
       scopeMapping: [],
       clients: [],
       store: { kind: 'memory' },
@@ -1055,10 +1332,14 @@ ${opts.builtin ?? ''}${STDIO}`;
 
   it('states the defaults in the schema too', () => {
     const defs = schema.$defs as Record<string, { properties: Record<string, { default?: unknown }> }>;
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtin)) expect(defs.builtin!.properties[key]!.default, `builtin.${key}`).toEqual(value);
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtinRegistration)) expect(defs.builtinRegistration!.properties[key]!.default).toEqual(value);
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtinIdp)) expect(defs.builtinIdp!.properties[key]!.default).toEqual(value);
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtinStore)) expect(defs.builtinStore!.properties[key]!.default).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtin))
+      expect(defs.builtin!.properties[key]!.default, `builtin.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtinRegistration))
+      expect(defs.builtinRegistration!.properties[key]!.default).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtinIdp))
+      expect(defs.builtinIdp!.properties[key]!.default).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.builtinStore))
+      expect(defs.builtinStore!.properties[key]!.default).toEqual(value);
   });
 
   it('reads every key: explicit issuer, lifetimes, registration token, scope mapping, machine clients, redis', () => {
@@ -1095,7 +1376,12 @@ ${opts.builtin ?? ''}${STDIO}`;
       clientIdMetadataDocuments: false,
       scopeMapping: [{ claim: 'groups', value: 'engineering', scopes: ['mcp:tools', 'mcp:read'] }],
       clients: [
-        { clientId: 'nightly-job', auth: 'private_key_jwt', jwksFile: path.join(dir, 'agent-jwks.json'), scopes: ['mcp:read'] },
+        {
+          clientId: 'nightly-job',
+          auth: 'private_key_jwt',
+          jwksFile: path.join(dir, 'agent-jwks.json'),
+          scopes: ['mcp:read'],
+        },
         { clientId: 'agent-1', auth: 'tls_client_auth', tlsSubject: 'CN=agent-1,O=Example', scopes: ['mcp:tools'] },
       ],
       store: { kind: 'redis', keyPrefix: 'gatehouse:as:' },
@@ -1107,13 +1393,23 @@ ${opts.builtin ?? ''}${STDIO}`;
   });
 
   it('the builtin block belongs to mode builtin, and mode builtin needs it', () => {
-    const other = fail(`auth:\n  mode: dev\n  builtin:\n    signingKeys: [{ fromEnv: SIGNING_KEY }]\n    idp: { issuer: https://idp.example.com, clientId: gh }\n${STDIO}`, ENV).problems;
-    expect(problemAt(other, '/auth/builtin')).toMatchObject({ line: 3, message: 'key "builtin" is only for auth.mode "builtin", and this one has mode "dev"' });
+    const other = fail(
+      `auth:\n  mode: dev\n  builtin:\n    signingKeys: [{ fromEnv: SIGNING_KEY }]\n    idp: { issuer: https://idp.example.com, clientId: gh }\n${STDIO}`,
+      ENV,
+    ).problems;
+    expect(problemAt(other, '/auth/builtin')).toMatchObject({
+      line: 3,
+      message: 'key "builtin" is only for auth.mode "builtin", and this one has mode "dev"',
+    });
     const missing = fail(`auth:\n  mode: builtin\n${STDIO}`).problems;
     expect(problemAt(missing, '/auth/mode').message).toMatch(/^auth\.mode "builtin" needs a "builtin" block/);
-    expect(problemAt(fail(`auth:\n  mode: builtin\n  builtin: { idp: { issuer: https://idp.example.com, clientId: g } }\n${STDIO}`).problems, '/auth/builtin').message).toBe(
-      'missing required key "signingKeys"',
-    );
+    expect(
+      problemAt(
+        fail(`auth:\n  mode: builtin\n  builtin: { idp: { issuer: https://idp.example.com, clientId: g } }\n${STDIO}`)
+          .problems,
+        '/auth/builtin',
+      ).message,
+    ).toBe('missing required key "signingKeys"');
   });
 
   it('checks the signing keys without ever printing them', () => {
@@ -1121,13 +1417,36 @@ ${opts.builtin ?? ''}${STDIO}`;
     const { publicKey: ecPublic } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const cases: [string, string][] = [
       ['not json at all, secret-ish-content', 'the secret from env:SIGNING_KEY is not a JSON Web Key (a JSON object)'],
-      [generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 'the secret from env:SIGNING_KEY is not a JSON Web Key (a JSON object) (it holds a PEM key; convert it to a JWK)'],
-      [JSON.stringify(ecPublic.export({ format: 'jwk' })), 'the secret from env:SIGNING_KEY is a public key; the signing key must be the private JWK (with "d")'],
-      [JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'jwk' })), 'the secret from env:SIGNING_KEY is an EC key on another curve than P-256 (ES256 is the only EC algorithm supported)'],
-      [JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })), 'the secret from env:SIGNING_KEY is not an EC P-256 or RSA key (the only kinds the built-in authorization server signs with)'],
-      [JSON.stringify(rsa1024.export({ format: 'jwk' })), 'the secret from env:SIGNING_KEY is an RSA key shorter than 2048 bits'],
-      [JSON.stringify({ ...ecJwk(), alg: 'ES384' }), 'the secret from env:SIGNING_KEY names an "alg" other than ES256 for a P-256 key'],
-      [JSON.stringify({ ...ecJwk(), d: ecJwk().d }), 'the secret from env:SIGNING_KEY is not a valid private key (its private and public members do not belong together)'],
+      [
+        generateKeyPairSync('ec', { namedCurve: 'P-256' })
+          .privateKey.export({ format: 'pem', type: 'pkcs8' })
+          .toString(),
+        'the secret from env:SIGNING_KEY is not a JSON Web Key (a JSON object) (it holds a PEM key; convert it to a JWK)',
+      ],
+      [
+        JSON.stringify(ecPublic.export({ format: 'jwk' })),
+        'the secret from env:SIGNING_KEY is a public key; the signing key must be the private JWK (with "d")',
+      ],
+      [
+        JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'jwk' })),
+        'the secret from env:SIGNING_KEY is an EC key on another curve than P-256 (ES256 is the only EC algorithm supported)',
+      ],
+      [
+        JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })),
+        'the secret from env:SIGNING_KEY is not an EC P-256 or RSA key (the only kinds the built-in authorization server signs with)',
+      ],
+      [
+        JSON.stringify(rsa1024.export({ format: 'jwk' })),
+        'the secret from env:SIGNING_KEY is an RSA key shorter than 2048 bits',
+      ],
+      [
+        JSON.stringify({ ...ecJwk(), alg: 'ES384' }),
+        'the secret from env:SIGNING_KEY names an "alg" other than ES256 for a P-256 key',
+      ],
+      [
+        JSON.stringify({ ...ecJwk(), d: ecJwk().d }),
+        'the secret from env:SIGNING_KEY is not a valid private key (its private and public members do not belong together)',
+      ],
       [JSON.stringify({ ...ecJwk(), x: 'AAAA' }), 'the secret from env:SIGNING_KEY is not a valid private key'],
     ];
     for (const [value, message] of cases) {
@@ -1136,33 +1455,57 @@ ${opts.builtin ?? ''}${STDIO}`;
       expect(printed).not.toContain(value.slice(0, 30));
     }
     // An RSA key of 2048 bits is fine; so are two keys (rotation) — unless they share a key id.
-    const rsa = JSON.stringify(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }));
+    const rsa = JSON.stringify(
+      generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+    );
     expect(load(text(), { ...ENV, SIGNING_KEY: rsa }).auth.builtin!.signingKeys).toHaveLength(1);
     write('old-key.json', `${JSON.stringify(ecJwk('k0'))}\n`);
-    const two = (file: string) => text().replace('[{ fromEnv: SIGNING_KEY }]', `[{ fromEnv: SIGNING_KEY }, { fromFile: ${file} }]`);
-    expect(load(two('old-key.json'), ENV).auth.builtin!.signingKeys.map((k) => k.source)).toEqual(['env:SIGNING_KEY', `file:${path.join(dir, 'old-key.json')}`]);
+    const two = (file: string) =>
+      text().replace('[{ fromEnv: SIGNING_KEY }]', `[{ fromEnv: SIGNING_KEY }, { fromFile: ${file} }]`);
+    expect(load(two('old-key.json'), ENV).auth.builtin!.signingKeys.map((k) => k.source)).toEqual([
+      'env:SIGNING_KEY',
+      `file:${path.join(dir, 'old-key.json')}`,
+    ]);
     write('same-kid.json', JSON.stringify(ecJwk('k1')));
     expect(problemAt(fail(two('same-kid.json'), ENV).problems, '/auth/builtin/signingKeys/1').message).toBe(
       'has the same key id as /auth/builtin/signingKeys/0; every signing key needs its own "kid" (and key)',
     );
-    expect(problemAt(fail(text().replace('[{ fromEnv: SIGNING_KEY }]', '[]'), ENV).problems, '/auth/builtin/signingKeys').message).toBe('must have at least 1 entry');
+    expect(
+      problemAt(fail(text().replace('[{ fromEnv: SIGNING_KEY }]', '[]'), ENV).problems, '/auth/builtin/signingKeys')
+        .message,
+    ).toBe('must have at least 1 entry');
   });
 
   it('checks the issuer: https off loopback, written canonically', () => {
-    expect(problemAt(fail(text({ builtin: '    issuer: http://gw.example.com\n' }), ENV).problems, '/auth/builtin/issuer').message).toBe(
-      'must use https: (http: is accepted only for loopback hosts such as 127.0.0.1, [::1] or localhost)',
-    );
-    expect(problemAt(fail(text({ builtin: '    issuer: https://GW.example.com:443/\n' }), ENV).problems, '/auth/builtin/issuer').message).toBe(
+    expect(
+      problemAt(fail(text({ builtin: '    issuer: http://gw.example.com\n' }), ENV).problems, '/auth/builtin/issuer')
+        .message,
+    ).toBe('must use https: (http: is accepted only for loopback hosts such as 127.0.0.1, [::1] or localhost)');
+    expect(
+      problemAt(
+        fail(text({ builtin: '    issuer: https://GW.example.com:443/\n' }), ENV).problems,
+        '/auth/builtin/issuer',
+      ).message,
+    ).toBe(
       'must be written exactly as "https://gw.example.com" (lower-case scheme and host, no default port, no trailing "/")',
     );
-    expect(problemAt(fail(text({ builtin: '    issuer: https://gw.example.com?x=1\n' }), ENV).problems, '/auth/builtin/issuer').message).toBe(
-      'must not contain a ?query (issuer identifiers have none, RFC 8414)',
-    );
+    expect(
+      problemAt(
+        fail(text({ builtin: '    issuer: https://gw.example.com?x=1\n' }), ENV).problems,
+        '/auth/builtin/issuer',
+      ).message,
+    ).toBe('must not contain a ?query (issuer identifiers have none, RFC 8414)');
     // A path is allowed (the endpoints live under it), and the explicit issuer is what the metadata advertises.
-    const withPath = load(text({ auth: '  resource: https://gw.example.com/mcp\n', builtin: '    issuer: https://gw.example.com/as\n' }), ENV);
+    const withPath = load(
+      text({ auth: '  resource: https://gw.example.com/mcp\n', builtin: '    issuer: https://gw.example.com/as\n' }),
+      ENV,
+    );
     expect(withPath.auth.authorizationServers).toEqual(['https://gw.example.com/as']);
     // The default issuer is the resource's origin: a plain-http public resource cannot give one.
-    expect(problemAt(fail(text({ auth: '  resource: http://gw.example.com/mcp\n' }), ENV).problems, '/auth/resource').message).toMatch(
+    expect(
+      problemAt(fail(text({ auth: '  resource: http://gw.example.com/mcp\n' }), ENV).problems, '/auth/resource')
+        .message,
+    ).toMatch(
       /^the built-in authorization server's issuer defaults to this URL's origin \(http:\/\/gw\.example\.com\), which must be https/,
     );
   });
@@ -1173,11 +1516,20 @@ ${opts.builtin ?? ''}${STDIO}`;
       'auth.mode "builtin" on the non-loopback host 10.0.0.5 needs HTTPS: set server.tls, or, behind a TLS-terminating proxy, an https auth.resource',
     );
     expect(problems).toHaveLength(1);
-    expect(problemAt(fail(text({ server: 'server:\n  host: 10.0.0.5\n', auth: '  resource: http://10.0.0.5:8080/mcp\n' }), ENV).problems, '/auth/resource').message).toMatch(/needs HTTPS/);
-    expect(problemAt(fail(text({ server: 'server:\n  host: 0.0.0.0\n' }), ENV).problems, '/auth/resource').message).toBe(
-      'must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "0.0.0.0"',
+    expect(
+      problemAt(
+        fail(text({ server: 'server:\n  host: 10.0.0.5\n', auth: '  resource: http://10.0.0.5:8080/mcp\n' }), ENV)
+          .problems,
+        '/auth/resource',
+      ).message,
+    ).toMatch(/needs HTTPS/);
+    expect(
+      problemAt(fail(text({ server: 'server:\n  host: 0.0.0.0\n' }), ENV).problems, '/auth/resource').message,
+    ).toBe('must be set to the URL clients use to reach the gateway; it cannot be derived from server.host "0.0.0.0"');
+    const behindProxy = load(
+      text({ server: 'server:\n  host: 0.0.0.0\n', auth: '  resource: https://mcp.example.com/mcp\n' }),
+      ENV,
     );
-    const behindProxy = load(text({ server: 'server:\n  host: 0.0.0.0\n', auth: '  resource: https://mcp.example.com/mcp\n' }), ENV);
     expect(behindProxy.auth.builtin!.issuer).toBe('https://mcp.example.com');
     // The authorization server shares the listener: the MCP path must not be one of its routes.
     expect(problemAt(fail(text({ server: 'server:\n  path: /token\n' }), ENV).problems, '/server/path').message).toBe(
@@ -1190,73 +1542,152 @@ ${opts.builtin ?? ''}${STDIO}`;
     expect(load(text({ idp: 'http://127.0.0.1:9000' }), ENV).auth.builtin!.idp.issuer).toBe('http://127.0.0.1:9000');
     // ... an https one may not, and a public plain-http IdP is never accepted.
     const httpsGw = text({ auth: '  resource: https://gw.example.com/mcp\n', idp: 'http://127.0.0.1:9000' });
-    expect(problemAt(fail(httpsGw, ENV).problems, '/auth/builtin/idp/issuer').message).toMatch(/^must use https: \(a plain-http IdP on a loopback host is accepted only while/);
-    expect(problemAt(fail(text({ idp: 'http://idp.example.com' }), ENV).problems, '/auth/builtin/idp/issuer').message).toMatch(/^must use https:/);
-    // (Lines given as `builtin` follow the idp block: six spaces put them inside it.)
-    expect(problemAt(fail(text({ builtin: '      scopes: [profile, email]\n' }), ENV).problems, '/auth/builtin/idp/scopes').message).toBe('must include "openid" (the login is OpenID Connect)');
-    expect(problemAt(fail(text(), { ...ENV, IDP_SECRET: 'line\nbreak' }).problems, '/auth/builtin/idp/clientSecret').message).toBe(
-      'the secret from env:IDP_SECRET contains line breaks or control characters',
+    expect(problemAt(fail(httpsGw, ENV).problems, '/auth/builtin/idp/issuer').message).toMatch(
+      /^must use https: \(a plain-http IdP on a loopback host is accepted only while/,
     );
-    expect(problemAt(fail(text(), { SIGNING_KEY }).problems, '/auth/builtin/idp/clientSecret/fromEnv').message).toBe('environment variable IDP_SECRET is not set');
+    expect(
+      problemAt(fail(text({ idp: 'http://idp.example.com' }), ENV).problems, '/auth/builtin/idp/issuer').message,
+    ).toMatch(/^must use https:/);
+    // (Lines given as `builtin` follow the idp block: six spaces put them inside it.)
+    expect(
+      problemAt(fail(text({ builtin: '      scopes: [profile, email]\n' }), ENV).problems, '/auth/builtin/idp/scopes')
+        .message,
+    ).toBe('must include "openid" (the login is OpenID Connect)');
+    expect(
+      problemAt(fail(text(), { ...ENV, IDP_SECRET: 'line\nbreak' }).problems, '/auth/builtin/idp/clientSecret').message,
+    ).toBe('the secret from env:IDP_SECRET contains line breaks or control characters');
+    expect(problemAt(fail(text(), { SIGNING_KEY }).problems, '/auth/builtin/idp/clientSecret/fromEnv').message).toBe(
+      'environment variable IDP_SECRET is not set',
+    );
   });
 
   it('checks lifetimes, the registration token and the scope mapping', () => {
-    expect(problemAt(fail(text({ builtin: '    codeTtlSeconds: 61\n' }), ENV).problems, '/auth/builtin/codeTtlSeconds').message).toBe('must be at most 60');
-    expect(problemAt(fail(text({ builtin: '    accessTokenTtlSeconds: 0\n' }), ENV).problems, '/auth/builtin/accessTokenTtlSeconds').message).toBe('must be at least 1');
-    expect(problemAt(fail(text({ builtin: '    refreshTokenTtlSeconds: 31536001\n' }), ENV).problems, '/auth/builtin/refreshTokenTtlSeconds').message).toBe('must be at most 31536000');
+    expect(
+      problemAt(fail(text({ builtin: '    codeTtlSeconds: 61\n' }), ENV).problems, '/auth/builtin/codeTtlSeconds')
+        .message,
+    ).toBe('must be at most 60');
+    expect(
+      problemAt(
+        fail(text({ builtin: '    accessTokenTtlSeconds: 0\n' }), ENV).problems,
+        '/auth/builtin/accessTokenTtlSeconds',
+      ).message,
+    ).toBe('must be at least 1');
+    expect(
+      problemAt(
+        fail(text({ builtin: '    refreshTokenTtlSeconds: 31536001\n' }), ENV).problems,
+        '/auth/builtin/refreshTokenTtlSeconds',
+      ).message,
+    ).toBe('must be at most 31536000');
     const iat = text({ builtin: '    registration: { initialAccessToken: { fromEnv: IAT } }\n' });
-    expect(problemAt(fail(iat, { ...ENV, IAT: 'short-iat' }).problems, '/auth/builtin/registration/initialAccessToken').message).toBe(
-      'the secret from env:IAT is shorter than 16 characters',
-    );
-    const mapping = text({ builtin: '    scopeMapping:\n      - { claim: groups, value: admins, scopes: [mcp:tools, mcp:admin] }\n' });
+    expect(
+      problemAt(fail(iat, { ...ENV, IAT: 'short-iat' }).problems, '/auth/builtin/registration/initialAccessToken')
+        .message,
+    ).toBe('the secret from env:IAT is shorter than 16 characters');
+    const mapping = text({
+      builtin: '    scopeMapping:\n      - { claim: groups, value: admins, scopes: [mcp:tools, mcp:admin] }\n',
+    });
     expect(problemAt(fail(mapping, ENV).problems, '/auth/builtin/scopeMapping/0/scopes/1').message).toBe(
       'scope "mcp:admin" is missing from auth.scopesSupported, so no client could ever request it',
     );
-    expect(problemAt(fail(text({ builtin: '    scopeMapping: [{ claim: groups, scopes: [mcp:tools] }]\n' }), ENV).problems, '/auth/builtin/scopeMapping/0').message).toBe(
-      'missing required key "value"',
-    );
+    expect(
+      problemAt(
+        fail(text({ builtin: '    scopeMapping: [{ claim: groups, scopes: [mcp:tools] }]\n' }), ENV).problems,
+        '/auth/builtin/scopeMapping/0',
+      ).message,
+    ).toBe('missing required key "value"');
   });
 
   it('checks machine clients: the key each auth method needs, public JWKS files, client certificates', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     write('private-jwks.json', JSON.stringify({ keys: [privateKey.export({ format: 'jwk' })] }));
     const clients = (lines: string) => text({ builtin: `    clients:\n${lines}` });
-    expect(problemAt(fail(clients('      - { clientId: job, auth: private_key_jwt, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0').message).toBe(
-      'missing required key "jwksFile" (auth "private_key_jwt" needs it)',
-    );
     expect(
-      problemAt(fail(clients('      - { clientId: job, auth: private_key_jwt, jwksFile: absent.json, tlsSubject: CN=x, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0/tlsSubject')
-        .message,
+      problemAt(
+        fail(clients('      - { clientId: job, auth: private_key_jwt, scopes: [] }\n'), ENV).problems,
+        '/auth/builtin/clients/0',
+      ).message,
+    ).toBe('missing required key "jwksFile" (auth "private_key_jwt" needs it)');
+    expect(
+      problemAt(
+        fail(
+          clients(
+            '      - { clientId: job, auth: private_key_jwt, jwksFile: absent.json, tlsSubject: CN=x, scopes: [] }\n',
+          ),
+          ENV,
+        ).problems,
+        '/auth/builtin/clients/0/tlsSubject',
+      ).message,
     ).toBe('key "tlsSubject" is only for clients with auth "tls_client_auth", and this one has auth "private_key_jwt"');
-    expect(problemAt(fail(clients('      - { clientId: job, auth: private_key_jwt, jwksFile: absent.json, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0/jwksFile').message).toBe(
-      `file ${path.join(dir, 'absent.json')} does not exist`,
-    );
-    expect(problemAt(fail(clients('      - { clientId: job, auth: private_key_jwt, jwksFile: private-jwks.json, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0/jwksFile').message).toMatch(
-      /must hold public keys only$/,
-    );
+    expect(
+      problemAt(
+        fail(clients('      - { clientId: job, auth: private_key_jwt, jwksFile: absent.json, scopes: [] }\n'), ENV)
+          .problems,
+        '/auth/builtin/clients/0/jwksFile',
+      ).message,
+    ).toBe(`file ${path.join(dir, 'absent.json')} does not exist`);
+    expect(
+      problemAt(
+        fail(
+          clients('      - { clientId: job, auth: private_key_jwt, jwksFile: private-jwks.json, scopes: [] }\n'),
+          ENV,
+        ).problems,
+        '/auth/builtin/clients/0/jwksFile',
+      ).message,
+    ).toMatch(/must hold public keys only$/);
     // tls_client_auth needs a client certificate source on this listener.
-    expect(problemAt(fail(clients('      - { clientId: agent, auth: tls_client_auth, tlsSubject: CN=agent, scopes: [] }\n'), ENV).problems, '/auth/builtin/clients/0/auth').message).toMatch(
-      /^tls_client_auth needs client certificates/,
+    expect(
+      problemAt(
+        fail(clients('      - { clientId: agent, auth: tls_client_auth, tlsSubject: CN=agent, scopes: [] }\n'), ENV)
+          .problems,
+        '/auth/builtin/clients/0/auth',
+      ).message,
+    ).toMatch(/^tls_client_auth needs client certificates/);
+    const dup = fail(
+      clients(
+        '      - { clientId: https://x.example, auth: tls_client_auth, tlsSubject: CN=a, scopes: [] }\n      - { clientId: https://x.example, auth: tls_client_auth, tlsSubject: CN=b, scopes: [] }\n',
+      ),
+      ENV,
+    ).problems;
+    expect(problemAt(dup, '/auth/builtin/clients/1/clientId').message).toBe(
+      'duplicate clientId "https://x.example" (also used by /auth/builtin/clients/0)',
     );
-    const dup = fail(clients('      - { clientId: https://x.example, auth: tls_client_auth, tlsSubject: CN=a, scopes: [] }\n      - { clientId: https://x.example, auth: tls_client_auth, tlsSubject: CN=b, scopes: [] }\n'), ENV).problems;
-    expect(problemAt(dup, '/auth/builtin/clients/1/clientId').message).toBe('duplicate clientId "https://x.example" (also used by /auth/builtin/clients/0)');
-    expect(problemAt(dup, '/auth/builtin/clients/0/clientId').message).toBe('must not be URL-shaped (such client ids name client ID metadata documents)');
+    expect(problemAt(dup, '/auth/builtin/clients/0/clientId').message).toBe(
+      'must not be URL-shaped (such client ids name client ID metadata documents)',
+    );
   });
 
   it('checks the store: redis needs a redis URL, a password only through a secret reference', () => {
     const store = (yaml: string) => text({ builtin: `    store: ${yaml}\n` });
-    expect(load(store('{ kind: redis, url: "redis://127.0.0.1:6379" }'), ENV).auth.builtin!.store).toEqual({ kind: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: 'gatehouse:as:' });
-    expect(load(store('{ kind: redis, url: "rediss://r.example:6380/2", keyPrefix: "gw1:" }'), ENV).auth.builtin!.store).toMatchObject({ keyPrefix: 'gw1:' });
+    expect(load(store('{ kind: redis, url: "redis://127.0.0.1:6379" }'), ENV).auth.builtin!.store).toEqual({
+      kind: 'redis',
+      url: 'redis://127.0.0.1:6379',
+      keyPrefix: 'gatehouse:as:',
+    });
+    expect(
+      load(store('{ kind: redis, url: "rediss://r.example:6380/2", keyPrefix: "gw1:" }'), ENV).auth.builtin!.store,
+    ).toMatchObject({ keyPrefix: 'gw1:' });
     const inline = fail(store('{ kind: redis, url: "redis://:hunter2hunter2@r.example:6379" }'), ENV);
-    expect(problemAt(inline.problems, '/auth/builtin/store/url').message).toBe('inline secret refused: reference it with { fromEnv: NAME } or { fromFile: PATH } (the URL carries credentials)');
-    expect(inline.message).not.toContain('hunter2');
-    expect(problemAt(fail(store('{ kind: redis }'), ENV).problems, '/auth/builtin/store').message).toBe('missing required key "url" (kind "redis" needs it)');
-    expect(problemAt(fail(store('{ kind: memory, url: "redis://x" }'), ENV).problems, '/auth/builtin/store/url').message).toBe(
-      'key "url" is only for store kind "redis", and this one has kind "memory"',
+    expect(problemAt(inline.problems, '/auth/builtin/store/url').message).toBe(
+      'inline secret refused: reference it with { fromEnv: NAME } or { fromFile: PATH } (the URL carries credentials)',
     );
-    expect(problemAt(fail(store('{ kind: redis, url: "http://r.example" }'), ENV).problems, '/auth/builtin/store/url').message).toBe('must be a redis:// or rediss:// URL without spaces');
-    const fromEnv = fail(store('{ kind: redis, url: { fromEnv: REDIS_URL } }'), { ...ENV, REDIS_URL: 'https://user:secretpw@r.example' });
-    expect(problemAt(fromEnv.problems, '/auth/builtin/store/url/fromEnv').message).toBe('the secret from env:REDIS_URL is not a redis:// or rediss:// URL');
+    expect(inline.message).not.toContain('hunter2');
+    expect(problemAt(fail(store('{ kind: redis }'), ENV).problems, '/auth/builtin/store').message).toBe(
+      'missing required key "url" (kind "redis" needs it)',
+    );
+    expect(
+      problemAt(fail(store('{ kind: memory, url: "redis://x" }'), ENV).problems, '/auth/builtin/store/url').message,
+    ).toBe('key "url" is only for store kind "redis", and this one has kind "memory"');
+    expect(
+      problemAt(fail(store('{ kind: redis, url: "http://r.example" }'), ENV).problems, '/auth/builtin/store/url')
+        .message,
+    ).toBe('must be a redis:// or rediss:// URL without spaces');
+    const fromEnv = fail(store('{ kind: redis, url: { fromEnv: REDIS_URL } }'), {
+      ...ENV,
+      REDIS_URL: 'https://user:secretpw@r.example',
+    });
+    expect(problemAt(fromEnv.problems, '/auth/builtin/store/url/fromEnv').message).toBe(
+      'the secret from env:REDIS_URL is not a redis:// or rediss:// URL',
+    );
     expect(fromEnv.message).not.toContain('secretpw');
   });
 });
@@ -1265,12 +1696,22 @@ describe('loadConfig: pinning', () => {
   it('is off by default; the lock defaults to tools.lock in policy.dir; a mode needs a lock', () => {
     expect(load(STDIO).pinning).toEqual({ mode: 'off' });
     fs.mkdirSync(path.join(dir, 'rules'));
-    const withRules = load(`auth:\n  mode: dev\npolicy:\n  dir: rules\npinning:\n  mode: enforce\n${STDIO}    pinning: warn\n`);
+    const withRules = load(
+      `auth:\n  mode: dev\npolicy:\n  dir: rules\npinning:\n  mode: enforce\n${STDIO}    pinning: warn\n`,
+    );
     expect(withRules.pinning).toEqual({ mode: 'enforce', lockFile: path.join(dir, 'rules', 'tools.lock') });
     expect(withRules.upstreams[0]!.pinning).toBe('warn');
-    expect(load(`pinning:\n  mode: warn\n  lockFile: locks/tools.lock\n${STDIO}`).pinning).toEqual({ mode: 'warn', lockFile: path.join(dir, 'locks', 'tools.lock') });
-    expect(problemAt(fail(`pinning:\n  mode: enforce\n${STDIO}`).problems, '/pinning/mode')).toMatchObject({ line: 2, message: 'pinning.mode "enforce" needs pinning.lockFile (there is no policy.dir to default to)' });
-    expect(problemAt(fail(`${STDIO}    pinning: warn\n`).problems, '/upstreams/0/pinning').message).toMatch(/needs pinning.lockFile/);
+    expect(load(`pinning:\n  mode: warn\n  lockFile: locks/tools.lock\n${STDIO}`).pinning).toEqual({
+      mode: 'warn',
+      lockFile: path.join(dir, 'locks', 'tools.lock'),
+    });
+    expect(problemAt(fail(`pinning:\n  mode: enforce\n${STDIO}`).problems, '/pinning/mode')).toMatchObject({
+      line: 2,
+      message: 'pinning.mode "enforce" needs pinning.lockFile (there is no policy.dir to default to)',
+    });
+    expect(problemAt(fail(`${STDIO}    pinning: warn\n`).problems, '/upstreams/0/pinning').message).toMatch(
+      /needs pinning.lockFile/,
+    );
     expect(problemAt(fail(`pinning:\n  mode: sometimes\n${STDIO}`).problems, '/pinning/mode').line).toBe(2);
   });
 });

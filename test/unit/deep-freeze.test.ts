@@ -3,9 +3,22 @@ import { deepFreeze } from '../../src/lib/deep-freeze.js';
 
 describe('deepFreeze', () => {
   it('freezes plain objects and arrays at every depth, in place', () => {
-    const value = { a: [{ b: 1 }, [2]], c: { d: { e: 'x' } }, n: Object.assign(Object.create(null) as object, { z: {} }) };
+    const value = {
+      a: [{ b: 1 }, [2]],
+      c: { d: { e: 'x' } },
+      n: Object.assign(Object.create(null) as object, { z: {} }),
+    };
     expect(deepFreeze(value)).toBe(value);
-    for (const v of [value, value.a, value.a[0], value.a[1], value.c, value.c.d, value.n, (value.n as { z: object }).z]) {
+    for (const v of [
+      value,
+      value.a,
+      value.a[0],
+      value.a[1],
+      value.c,
+      value.c.d,
+      value.n,
+      (value.n as { z: object }).z,
+    ]) {
       expect(Object.isFrozen(v)).toBe(true);
     }
   });

@@ -16,7 +16,10 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Model } from '@kubernetes-models/base';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet, type IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
-import { HorizontalPodAutoscaler, type IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import {
+  HorizontalPodAutoscaler,
+  type IHorizontalPodAutoscaler,
+} from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { Ingress, type IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { NetworkPolicy, type INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import type { INetworkPolicyPeer } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPeer';
@@ -92,7 +95,12 @@ interface Kustomization {
   namespace?: string;
   resources?: string[];
   images?: { name: string; newName?: string; newTag?: string; digest?: string }[];
-  configMapGenerator?: { name: string; files?: string[]; literals?: string[]; options?: { disableNameSuffixHash?: boolean } }[];
+  configMapGenerator?: {
+    name: string;
+    files?: string[];
+    literals?: string[];
+    options?: { disableNameSuffixHash?: boolean };
+  }[];
   secretGenerator?: unknown[];
 }
 
@@ -106,7 +114,10 @@ interface KustomizeTree {
 }
 
 /** Resolves a kustomization the way `kubectl apply -k` would read it (files and folders; generators). */
-function readKustomization(dir: string, tree: KustomizeTree = { docs: [], generatedConfigMaps: new Map(), problems: [], kustomizations: [] }): KustomizeTree {
+function readKustomization(
+  dir: string,
+  tree: KustomizeTree = { docs: [], generatedConfigMaps: new Map(), problems: [], kustomizations: [] },
+): KustomizeTree {
   const file = path.join(dir, 'kustomization.yaml');
   if (!fs.existsSync(file)) {
     tree.problems.push(`${rel(dir)}: a folder in resources needs a kustomization.yaml`);
@@ -124,7 +135,8 @@ function readKustomization(dir: string, tree: KustomizeTree = { docs: [], genera
     const keys: string[] = [];
     for (const spec of gen.files ?? []) {
       const [key, source] = spec.includes('=') ? (spec.split('=', 2) as [string, string]) : [path.basename(spec), spec];
-      if (!fs.existsSync(path.join(dir, source))) tree.problems.push(`${rel(file)}: configMapGenerator ${gen.name}: ${source} does not exist`);
+      if (!fs.existsSync(path.join(dir, source)))
+        tree.problems.push(`${rel(file)}: configMapGenerator ${gen.name}: ${source} does not exist`);
       keys.push(key);
     }
     for (const literal of gen.literals ?? []) keys.push(literal.split('=', 1)[0]!);
@@ -143,12 +155,18 @@ const rootKustomization = must(tree.kustomizations[0], 'k8s/kustomization.yaml')
 const objects = tree.docs.map((d) => d.object);
 
 function find<T>(kind: string, name: string): T {
-  return must(objects.find((o) => o.kind === kind && o.metadata.name === name), `${kind}/${name} in the kustomization`) as unknown as T;
+  return must(
+    objects.find((o) => o.kind === kind && o.metadata.name === name),
+    `${kind}/${name} in the kustomization`,
+  ) as unknown as T;
 }
 
 const gateway = find<IDeployment>('Deployment', 'gatehouse');
 const gatewayPod = must(gateway.spec?.template.spec, 'the gateway pod spec');
-const gatewayContainer = must(gatewayPod.containers.find((c) => c.name === 'gatehouse'), 'the gatehouse container');
+const gatewayContainer = must(
+  gatewayPod.containers.find((c) => c.name === 'gatehouse'),
+  'the gatehouse container',
+);
 const podLabels = must(gateway.spec?.template.metadata?.labels, 'the gateway pod labels');
 
 /** The Secrets the manifests may reference: those documented in secret.example.yaml (created out of band). */
@@ -217,7 +235,17 @@ describe('k8s/ manifests against the Kubernetes schemas', () => {
   it('finds the manifests', () => {
     // Mutation caught: a manifest moved or renamed away (the lists below would silently shrink).
     expect(files.map(rel)).toEqual(
-      expect.arrayContaining(['k8s/deployment.yaml', 'k8s/service.yaml', 'k8s/hpa.yaml', 'k8s/pdb.yaml', 'k8s/networkpolicy.yaml', 'k8s/redis/statefulset.yaml', 'k8s/ingress/ingress-mtls.yaml', 'k8s/ingress/ingress-passthrough.yaml', 'k8s/secret.example.yaml']),
+      expect.arrayContaining([
+        'k8s/deployment.yaml',
+        'k8s/service.yaml',
+        'k8s/hpa.yaml',
+        'k8s/pdb.yaml',
+        'k8s/networkpolicy.yaml',
+        'k8s/redis/statefulset.yaml',
+        'k8s/ingress/ingress-mtls.yaml',
+        'k8s/ingress/ingress-passthrough.yaml',
+        'k8s/secret.example.yaml',
+      ]),
     );
   });
 
@@ -274,7 +302,10 @@ describe('k8s/kustomization.yaml', () => {
   it('sets the image, by tag or digest, never latest', () => {
     // Mutation caught: `newTag: latest`, or an image entry that does not match the Deployment's image name.
     const images = must(rootKustomization.images, 'images');
-    const entry = must(images.find((i) => i.name === gatewayContainer.image?.split(':')[0]), 'an images entry for the gateway');
+    const entry = must(
+      images.find((i) => i.name === gatewayContainer.image?.split(':')[0]),
+      'an images entry for the gateway',
+    );
     expect(entry.newTag ?? entry.digest).toBeTruthy();
     expect(entry.newTag).not.toBe('latest');
     for (const o of objects) {
@@ -309,8 +340,11 @@ function matches(selector: Record<string, string> | undefined, labels: Record<st
 
 describe('every reference of the kustomization resolves', () => {
   const configMaps = new Map<string, string[]>(tree.generatedConfigMaps);
-  for (const o of objects) if (o.kind === 'ConfigMap') configMaps.set(o.metadata.name, Object.keys((o as { data?: object }).data ?? {}));
-  const secrets = new Map(exampleSecrets.map((s) => [s.metadata?.name ?? '', Object.keys({ ...s.data, ...s.stringData })]));
+  for (const o of objects)
+    if (o.kind === 'ConfigMap') configMaps.set(o.metadata.name, Object.keys((o as { data?: object }).data ?? {}));
+  const secrets = new Map(
+    exampleSecrets.map((s) => [s.metadata?.name ?? '', Object.keys({ ...s.data, ...s.stringData })]),
+  );
   const services = objects.filter((o) => o.kind === 'Service') as unknown as IService[];
 
   it('ConfigMap and Secret volumes, and secretKeyRefs (name and key)', () => {
@@ -319,19 +353,28 @@ describe('every reference of the kustomization resolves', () => {
     for (const o of workloads) {
       const pod = podSpecOf(o)!;
       for (const v of pod.volumes ?? []) {
-        if (v.configMap && !configMaps.has(v.configMap.name ?? '')) problems.push(`${o.metadata.name}: ConfigMap ${v.configMap.name}`);
-        if (v.secret && !secrets.has(v.secret.secretName ?? '')) problems.push(`${o.metadata.name}: Secret ${v.secret.secretName}`);
+        if (v.configMap && !configMaps.has(v.configMap.name ?? ''))
+          problems.push(`${o.metadata.name}: ConfigMap ${v.configMap.name}`);
+        if (v.secret && !secrets.has(v.secret.secretName ?? ''))
+          problems.push(`${o.metadata.name}: Secret ${v.secret.secretName}`);
       }
       for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
         for (const e of c.env ?? []) {
           const ref = e.valueFrom?.secretKeyRef;
-          if (ref && !(secrets.get(ref.name ?? '') ?? []).includes(ref.key)) problems.push(`${o.metadata.name}: env ${e.name} → ${ref.name}/${ref.key}`);
+          if (ref && !(secrets.get(ref.name ?? '') ?? []).includes(ref.key))
+            problems.push(`${o.metadata.name}: env ${e.name} → ${ref.name}/${ref.key}`);
           const cm = e.valueFrom?.configMapKeyRef;
-          if (cm && !(configMaps.get(cm.name ?? '') ?? []).includes(cm.key)) problems.push(`${o.metadata.name}: env ${e.name} → ${cm.name}/${cm.key}`);
+          if (cm && !(configMaps.get(cm.name ?? '') ?? []).includes(cm.key))
+            problems.push(`${o.metadata.name}: env ${e.name} → ${cm.name}/${cm.key}`);
         }
         // Mutation caught: a volumeMount whose volume was renamed. (A StatefulSet's claim templates are volumes too.)
-        const claims = o.kind === 'StatefulSet' ? ((o as unknown as IStatefulSet).spec?.volumeClaimTemplates ?? []).map((t) => t.metadata?.name) : [];
-        for (const m of c.volumeMounts ?? []) if (!(pod.volumes ?? []).some((v) => v.name === m.name) && !claims.includes(m.name)) problems.push(`${o.metadata.name}: mount of unknown volume ${m.name}`);
+        const claims =
+          o.kind === 'StatefulSet'
+            ? ((o as unknown as IStatefulSet).spec?.volumeClaimTemplates ?? []).map((t) => t.metadata?.name)
+            : [];
+        for (const m of c.volumeMounts ?? [])
+          if (!(pod.volumes ?? []).some((v) => v.name === m.name) && !claims.includes(m.name))
+            problems.push(`${o.metadata.name}: mount of unknown volume ${m.name}`);
       }
     }
     expect(problems).toEqual([]);
@@ -341,7 +384,11 @@ describe('every reference of the kustomization resolves', () => {
     // Mutation caught: serviceAccountName typo; a Service selector matching no pod; a targetPort name no container has.
     for (const o of workloads) {
       const sa = podSpecOf(o)!.serviceAccountName;
-      if (sa !== undefined) expect(objects.some((x) => x.kind === 'ServiceAccount' && x.metadata.name === sa), `${o.metadata.name}: ServiceAccount ${sa}`).toBe(true);
+      if (sa !== undefined)
+        expect(
+          objects.some((x) => x.kind === 'ServiceAccount' && x.metadata.name === sa),
+          `${o.metadata.name}: ServiceAccount ${sa}`,
+        ).toBe(true);
     }
     for (const s of services) {
       const target = workloads.find((w) => matches(s.spec?.selector, podLabelsOf(w)));
@@ -349,7 +396,10 @@ describe('every reference of the kustomization resolves', () => {
       const ports = podSpecOf(target!)!.containers.flatMap((c) => c.ports ?? []);
       for (const p of s.spec?.ports ?? []) {
         const t = p.targetPort ?? p.port;
-        expect(ports.some((cp) => cp.name === t || cp.containerPort === t), `Service ${s.metadata?.name} port ${p.name} → ${t}`).toBe(true);
+        expect(
+          ports.some((cp) => cp.name === t || cp.containerPort === t),
+          `Service ${s.metadata?.name} port ${p.name} → ${t}`,
+        ).toBe(true);
       }
     }
     const redis = find<IStatefulSet>('StatefulSet', 'redis');
@@ -363,15 +413,32 @@ describe('every reference of the kustomization resolves', () => {
     const pod = must(redis.spec?.template.spec, 'the Redis pod');
     const c = must(pod.containers[0], 'the Redis container');
     const conf = fs.readFileSync(path.join(k8s, 'redis', 'redis.conf'), 'utf8');
-    const directive = (name: string): string => must(new RegExp(`^${name}\\s+(\\S+)`, 'm').exec(conf)?.[1], `${name} in redis.conf`);
+    const directive = (name: string): string =>
+      must(new RegExp(`^${name}\\s+(\\S+)`, 'm').exec(conf)?.[1], `${name} in redis.conf`);
     const mountOf = (pred: (v: NonNullable<IPodSpec['volumes']>[number]) => boolean): string =>
-      must(c.volumeMounts?.find((m) => pod.volumes?.some((v) => v.name === m.name && pred(v))), 'a mount').mountPath;
+      must(
+        c.volumeMounts?.find((m) => pod.volumes?.some((v) => v.name === m.name && pred(v))),
+        'a mount',
+      ).mountPath;
     expect(path.posix.dirname(directive('aclfile'))).toBe(mountOf((v) => v.secret?.secretName === 'gatehouse-redis'));
-    expect(c.args).toEqual(['redis-server', path.posix.join(mountOf((v) => v.configMap?.name === 'gatehouse-redis-config'), 'redis.conf')]);
+    expect(c.args).toEqual([
+      'redis-server',
+      path.posix.join(
+        mountOf((v) => v.configMap?.name === 'gatehouse-redis-config'),
+        'redis.conf',
+      ),
+    ]);
     const claim = must(redis.spec?.volumeClaimTemplates?.[0]?.metadata?.name, 'a volume claim');
-    expect(directive('dir')).toBe(must(c.volumeMounts?.find((m) => m.name === claim), 'the data mount').mountPath);
+    expect(directive('dir')).toBe(
+      must(
+        c.volumeMounts?.find((m) => m.name === claim),
+        'the data mount',
+      ).mountPath,
+    );
     expect(directive('appendonly')).toBe('yes');
-    expect(exampleSecrets.find((s) => s.metadata?.name === 'gatehouse-redis')?.stringData?.['users.acl']).toMatch(/^user default off$/m);
+    expect(exampleSecrets.find((s) => s.metadata?.name === 'gatehouse-redis')?.stringData?.['users.acl']).toMatch(
+      /^user default off$/m,
+    );
   });
 
   it('HorizontalPodAutoscaler and PodDisruptionBudget target the gateway Deployment', () => {
@@ -379,7 +446,11 @@ describe('every reference of the kustomization resolves', () => {
     // without minAvailable/maxUnavailable; minReplicas 1.
     const hpa = find<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler', 'gatehouse');
     expect(hpa.apiVersion).toBe('autoscaling/v2');
-    expect(hpa.spec?.scaleTargetRef).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment', name: gateway.metadata?.name });
+    expect(hpa.spec?.scaleTargetRef).toMatchObject({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: gateway.metadata?.name,
+    });
     expect(hpa.spec?.minReplicas).toBeGreaterThanOrEqual(2);
     expect(hpa.spec?.maxReplicas).toBeGreaterThan(hpa.spec?.minReplicas ?? 0);
     const pdb = find<IPodDisruptionBudget>('PodDisruptionBudget', 'gatehouse');
@@ -397,8 +468,16 @@ describe('every reference of the kustomization resolves', () => {
       const ing = must(readDocs(path.join(k8s, 'ingress', file))[0], file) as unknown as IIngress;
       for (const rule of ing.spec?.rules ?? []) {
         for (const p of rule.http?.paths ?? []) {
-          const svc = must(services.find((s) => s.metadata?.name === p.backend.service?.name), `${file}: Service ${p.backend.service?.name}`);
-          expect((svc.spec?.ports ?? []).some((sp) => sp.name === p.backend.service?.port?.name || sp.port === p.backend.service?.port?.number), file).toBe(true);
+          const svc = must(
+            services.find((s) => s.metadata?.name === p.backend.service?.name),
+            `${file}: Service ${p.backend.service?.name}`,
+          );
+          expect(
+            (svc.spec?.ports ?? []).some(
+              (sp) => sp.name === p.backend.service?.port?.name || sp.port === p.backend.service?.port?.number,
+            ),
+            file,
+          ).toBe(true);
         }
       }
     }
@@ -422,19 +501,23 @@ describe('every reference of the kustomization resolves', () => {
 // ─── Security settings ──────────────────────────────────────────────────────────────────────────────────
 
 describe('security settings of every workload', () => {
-  it.each(workloads.map((o) => [`${o.kind}/${o.metadata.name}`, o]))('%s runs non-root, read-only, unprivileged, with resources', (_name, o) => {
-    const pod = podSpecOf(o)!;
-    // Mutation caught: runAsNonRoot false/absent, runAsUser 0 or a name, seccomp Unconfined, a mounted SA token.
-    expect(pod.securityContext?.runAsNonRoot).toBe(true);
-    expect(Number.isInteger(pod.securityContext?.runAsUser) && pod.securityContext!.runAsUser! > 0).toBe(true);
-    expect(pod.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
-    expect(pod.automountServiceAccountToken).toBe(false);
-    expect(pod.hostNetwork ?? false).toBe(false);
-    expect(pod.hostPID ?? false).toBe(false);
-    for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) expectHardened(c, `${o.metadata.name}/${c.name}`);
-    // Mutation caught: an hostPath volume.
-    expect((pod.volumes ?? []).filter((v) => v.hostPath !== undefined)).toEqual([]);
-  });
+  it.each(workloads.map((o) => [`${o.kind}/${o.metadata.name}`, o]))(
+    '%s runs non-root, read-only, unprivileged, with resources',
+    (_name, o) => {
+      const pod = podSpecOf(o)!;
+      // Mutation caught: runAsNonRoot false/absent, runAsUser 0 or a name, seccomp Unconfined, a mounted SA token.
+      expect(pod.securityContext?.runAsNonRoot).toBe(true);
+      expect(Number.isInteger(pod.securityContext?.runAsUser) && pod.securityContext!.runAsUser! > 0).toBe(true);
+      expect(pod.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
+      expect(pod.automountServiceAccountToken).toBe(false);
+      expect(pod.hostNetwork ?? false).toBe(false);
+      expect(pod.hostPID ?? false).toBe(false);
+      for (const c of [...pod.containers, ...(pod.initContainers ?? [])])
+        expectHardened(c, `${o.metadata.name}/${c.name}`);
+      // Mutation caught: an hostPath volume.
+      expect((pod.volumes ?? []).filter((v) => v.hostPath !== undefined)).toEqual([]);
+    },
+  );
 
   function expectHardened(c: IContainer, where: string): void {
     const sc = c.securityContext;
@@ -464,9 +547,14 @@ describe('the gateway Deployment', () => {
     // Mutation caught: a `replicas` in the Deployment (each apply would undo the autoscaler's count); an HPA
     // minReplicas below 2; no hostname spread; a spread selector that matches no pod; maxUnavailable 1 with maxSurge 0.
     expect(gateway.spec?.replicas).toBeUndefined();
-    expect(find<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler', 'gatehouse').spec?.minReplicas).toBeGreaterThanOrEqual(2);
+    expect(
+      find<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler', 'gatehouse').spec?.minReplicas,
+    ).toBeGreaterThanOrEqual(2);
     const spread = gatewayPod.topologySpreadConstraints ?? [];
-    const byHost = must(spread.find((t) => t.topologyKey === 'kubernetes.io/hostname'), 'a hostname topology spread');
+    const byHost = must(
+      spread.find((t) => t.topologyKey === 'kubernetes.io/hostname'),
+      'a hostname topology spread',
+    );
     expect(byHost.maxSkew).toBe(1);
     expect(matches(byHost.labelSelector?.matchLabels, podLabels)).toBe(true);
     expect(spread.some((t) => t.topologyKey === 'topology.kubernetes.io/zone')).toBe(true);
@@ -476,7 +564,10 @@ describe('the gateway Deployment', () => {
   it('probes /healthz (startup, liveness) and /readyz (readiness) on the port of server.port', () => {
     // Mutation caught: liveness on /readyz (an upstream outage would restart every pod), readiness on
     // /healthz, no startupProbe, a probe port that is not the gateway's.
-    const port = must(gatewayContainer.ports?.find((p) => p.name === 'http'), 'the http port');
+    const port = must(
+      gatewayContainer.ports?.find((p) => p.name === 'http'),
+      'the http port',
+    );
     expect(port.containerPort).toBe(config.server?.port);
     expect(gatewayContainer.livenessProbe?.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
     expect(gatewayContainer.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 'http' });
@@ -487,27 +578,46 @@ describe('the gateway Deployment', () => {
     // Mutation caught: terminationGracePeriodSeconds 10 with shutdownTimeoutMs 20000, or a longer preStop sleep.
     const sleep = Number(gatewayContainer.lifecycle?.preStop?.exec?.command?.at(-1) ?? 0);
     const shutdownMs = config.server?.shutdownTimeoutMs ?? 10_000;
-    expect(must(gatewayPod.terminationGracePeriodSeconds, 'terminationGracePeriodSeconds') * 1000).toBeGreaterThan(shutdownMs + sleep * 1000);
+    expect(must(gatewayPod.terminationGracePeriodSeconds, 'terminationGracePeriodSeconds') * 1000).toBeGreaterThan(
+      shutdownMs + sleep * 1000,
+    );
   });
 
   it('mounts the config where its args point, the policies as a folder at policy.dir, secrets read-only, /tmp writable', () => {
     // Mutation caught: the policies mounted with subPath (kubelet would never update them), policy.dir and the
     // mount path diverging, --config pointing elsewhere, no writable /tmp under a read-only root.
     const mounts = gatewayContainer.volumeMounts ?? [];
-    const volume = (name: string) => must(gatewayPod.volumes?.find((v) => v.name === name), `volume ${name}`);
-    const policies = must(mounts.find((m) => volume(m.name).configMap?.name === 'gatehouse-policies'), 'the policies mount');
+    const volume = (name: string) =>
+      must(
+        gatewayPod.volumes?.find((v) => v.name === name),
+        `volume ${name}`,
+      );
+    const policies = must(
+      mounts.find((m) => volume(m.name).configMap?.name === 'gatehouse-policies'),
+      'the policies mount',
+    );
     expect(policies.subPath).toBeUndefined();
     expect(policies.mountPath).toBe(config.policy?.dir);
-    const cfg = must(mounts.find((m) => volume(m.name).configMap?.name === 'gatehouse-config'), 'the config mount');
+    const cfg = must(
+      mounts.find((m) => volume(m.name).configMap?.name === 'gatehouse-config'),
+      'the config mount',
+    );
     const args = gatewayContainer.args ?? [];
     expect(args.slice(0, 1)).toEqual(['start']);
     expect(args[args.indexOf('--config') + 1]).toBe(path.posix.join(cfg.mountPath, 'gatehouse.yaml'));
     expect(tree.generatedConfigMaps.get('gatehouse-config')).toEqual(['gatehouse.yaml']);
-    for (const m of mounts) if (volume(m.name).configMap || volume(m.name).secret) expect(m.readOnly, m.name).toBe(true);
-    const tmp = must(mounts.find((m) => m.mountPath === '/tmp'), 'a /tmp mount');
+    for (const m of mounts)
+      if (volume(m.name).configMap || volume(m.name).secret) expect(m.readOnly, m.name).toBe(true);
+    const tmp = must(
+      mounts.find((m) => m.mountPath === '/tmp'),
+      'a /tmp mount',
+    );
     expect(volume(tmp.name).emptyDir).toBeDefined();
     // The secret files are where the config's fromFile references look.
-    const secretsMount = must(mounts.find((m) => volume(m.name).secret?.secretName === 'gatehouse-secrets'), 'the secrets mount');
+    const secretsMount = must(
+      mounts.find((m) => volume(m.name).secret?.secretName === 'gatehouse-secrets'),
+      'the secrets mount',
+    );
     for (const ref of fileRefs(config)) expect(ref.startsWith(`${secretsMount.mountPath}/`), ref).toBe(true);
   });
 
@@ -530,7 +640,12 @@ describe('the gateway Deployment', () => {
     expect(gens.get('gatehouse-config')?.options?.disableNameSuffixHash ?? false).toBe(false);
     // Every policy file of k8s/policies ships in the ConfigMap.
     const listed = (gens.get('gatehouse-policies')?.files ?? []).map((f) => path.basename(f)).sort();
-    expect(listed).toEqual(fs.readdirSync(path.join(k8s, 'policies')).filter((f) => f.endsWith('.yaml')).sort());
+    expect(listed).toEqual(
+      fs
+        .readdirSync(path.join(k8s, 'policies'))
+        .filter((f) => f.endsWith('.yaml'))
+        .sort(),
+    );
   });
 });
 
@@ -546,11 +661,16 @@ describe('NetworkPolicy', () => {
   const allowsAll = (peer: INetworkPolicyPeer): boolean =>
     peer.ipBlock?.cidr === '0.0.0.0/0' ||
     peer.ipBlock?.cidr === '::/0' ||
-    (peer.namespaceSelector !== undefined && Object.keys(peer.namespaceSelector).length === 0 && peer.podSelector === undefined);
+    (peer.namespaceSelector !== undefined &&
+      Object.keys(peer.namespaceSelector).length === 0 &&
+      peer.podSelector === undefined);
 
   it('denies by default in the namespace', () => {
     // Mutation caught: deleting the default-deny policy or narrowing its policyTypes.
-    const deny = must(policies.find((p) => p.spec?.podSelector && Object.keys(p.spec.podSelector).length === 0), 'a default-deny policy');
+    const deny = must(
+      policies.find((p) => p.spec?.podSelector && Object.keys(p.spec.podSelector).length === 0),
+      'a default-deny policy',
+    );
     expect(deny.spec?.policyTypes).toEqual(expect.arrayContaining(['Ingress', 'Egress']));
     expect(deny.spec?.ingress ?? []).toEqual([]);
     expect(deny.spec?.egress ?? []).toEqual([]);
@@ -560,9 +680,16 @@ describe('NetworkPolicy', () => {
     // Mutation caught: an egress rule without `to` (any destination), `to: []`, 0.0.0.0/0, or `namespaceSelector: {}`.
     for (const p of policies) {
       for (const rule of p.spec?.egress ?? []) {
-        expect(rule.to?.length ?? 0, `${p.metadata?.name}: an egress rule without destinations allows all`).toBeGreaterThan(0);
-        for (const peer of rule.to ?? []) expect(allowsAll(peer), `${p.metadata?.name}: ${JSON.stringify(peer)}`).toBe(false);
-        expect(rule.ports?.length ?? 0, `${p.metadata?.name}: an egress rule without ports allows every port`).toBeGreaterThan(0);
+        expect(
+          rule.to?.length ?? 0,
+          `${p.metadata?.name}: an egress rule without destinations allows all`,
+        ).toBeGreaterThan(0);
+        for (const peer of rule.to ?? [])
+          expect(allowsAll(peer), `${p.metadata?.name}: ${JSON.stringify(peer)}`).toBe(false);
+        expect(
+          rule.ports?.length ?? 0,
+          `${p.metadata?.name}: an egress rule without ports allows every port`,
+        ).toBeGreaterThan(0);
       }
     }
   });
@@ -575,8 +702,13 @@ describe('NetworkPolicy', () => {
     const ports = egress.map((r) => (r.ports ?? []).map((p) => `${p.protocol}/${p.port}`).join(','));
     expect(ports).toEqual(['UDP/53,TCP/53', 'TCP/8080', 'TCP/6379', 'TCP/443']);
     const redis = find<IStatefulSet>('StatefulSet', 'redis');
-    const redisRule = must(egress.find((r) => r.ports?.some((p) => p.port === 6379)), 'the Redis rule');
-    expect(redisRule.to?.some((peer) => matches(peer.podSelector?.matchLabels, redis.spec?.template.metadata?.labels ?? {}))).toBe(true);
+    const redisRule = must(
+      egress.find((r) => r.ports?.some((p) => p.port === 6379)),
+      'the Redis rule',
+    );
+    expect(
+      redisRule.to?.some((peer) => matches(peer.podSelector?.matchLabels, redis.spec?.template.metadata?.labels ?? {})),
+    ).toBe(true);
     // Every upstream of the config is in the namespace the upstream rule allows, on its port.
     const upstreamRule = egress[1]!;
     const ns = upstreamRule.to?.[0]?.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'];
@@ -601,10 +733,14 @@ describe('NetworkPolicy', () => {
   it('Redis accepts the gateway only and connects nowhere', () => {
     // Mutation caught: a Redis ingress rule from any pod, or egress allowed.
     const redis = find<IStatefulSet>('StatefulSet', 'redis');
-    const rp = must(policies.find((p) => matches(p.spec?.podSelector?.matchLabels, redis.spec?.template.metadata?.labels ?? {})), 'the Redis policy');
+    const rp = must(
+      policies.find((p) => matches(p.spec?.podSelector?.matchLabels, redis.spec?.template.metadata?.labels ?? {})),
+      'the Redis policy',
+    );
     expect(rp.spec?.policyTypes).toEqual(expect.arrayContaining(['Ingress', 'Egress']));
     expect(rp.spec?.egress ?? []).toEqual([]);
-    for (const r of rp.spec?.ingress ?? []) for (const f of r.from ?? []) expect(matches(f.podSelector?.matchLabels, podLabels)).toBe(true);
+    for (const r of rp.spec?.ingress ?? [])
+      for (const f of r.from ?? []) expect(matches(f.podSelector?.matchLabels, podLabels)).toBe(true);
   });
 });
 
@@ -624,8 +760,14 @@ describe('no secret values in k8s/', () => {
       if (path.basename(file) === 'secret.example.yaml') continue;
       const text = fs.readFileSync(file, 'utf8');
       if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) problems.push(`${rel(file)}: a private key`);
-      if (/\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:[^\s/@]+@/i.test(text)) problems.push(`${rel(file)}: a URL with a password`);
-      if (/^\s*-?\s*name:\s*["']?[A-Z0-9_]*(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)[A-Z0-9_]*["']?\s*\n\s*value:/m.test(text)) problems.push(`${rel(file)}: a secret-named env var with a literal value`);
+      if (/\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:[^\s/@]+@/i.test(text))
+        problems.push(`${rel(file)}: a URL with a password`);
+      if (
+        /^\s*-?\s*name:\s*["']?[A-Z0-9_]*(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)[A-Z0-9_]*["']?\s*\n\s*value:/m.test(
+          text,
+        )
+      )
+        problems.push(`${rel(file)}: a secret-named env var with a literal value`);
     }
     expect(problems).toEqual([]);
   });
@@ -634,7 +776,8 @@ describe('no secret values in k8s/', () => {
     // Mutation caught: a real-looking value pasted into the example.
     for (const s of exampleSecrets) {
       expect(s.data, s.metadata?.name).toBeUndefined();
-      for (const [key, value] of Object.entries(s.stringData ?? {})) expect(value, `${s.metadata?.name}/${key}`).toMatch(/REPLACE-ME/);
+      for (const [key, value] of Object.entries(s.stringData ?? {}))
+        expect(value, `${s.metadata?.name}/${key}`).toMatch(/REPLACE-ME/);
     }
   });
 });
@@ -674,7 +817,12 @@ describe('k8s/config/gatehouse.yaml (ConfigMap gatehouse-config)', () => {
     fs.mkdirSync(path.join(tmp, 'config'));
     const file = path.join(tmp, 'config', 'gatehouse.yaml');
     fs.writeFileSync(file, text);
-    const env = Object.fromEntries(envRefs(config).map((name) => [name, /REDIS_URL$/.test(name) ? `redis://gatehouse:${value()}@redis.gatehouse.svc:6379/0` : value()]));
+    const env = Object.fromEntries(
+      envRefs(config).map((name) => [
+        name,
+        /REDIS_URL$/.test(name) ? `redis://gatehouse:${value()}@redis.gatehouse.svc:6379/0` : value(),
+      ]),
+    );
     const loaded = loadConfig(file, { env });
     expect(loaded.server.host).toBe('0.0.0.0');
     expect(loaded.auth.mode).toBe('oauth');
@@ -701,7 +849,9 @@ describe('k8s/config/gatehouse.yaml (ConfigMap gatehouse-config)', () => {
     const policy = loadPolicyDir(path.join(k8s, 'policies'));
     expect(policy.rules.length).toBeGreaterThan(0);
     const report = runPolicyFixtures(policy, loadPolicyFixtures(path.join(k8s, 'policies')));
-    expect(report.results.filter((r) => !r.passed).map((r) => `${r.fixture.name}: ${r.mismatches.join('; ')}`)).toEqual([]);
+    expect(report.results.filter((r) => !r.passed).map((r) => `${r.fixture.name}: ${r.mismatches.join('; ')}`)).toEqual(
+      [],
+    );
     expect(report.passed).toBeGreaterThan(0);
     expect(report.uncoveredRules).toEqual([]);
   });
@@ -731,7 +881,10 @@ describe('kubectl kustomize k8s/', () => {
     }
     // The Deployment's reference follows the hashed config ConfigMap; the policies one keeps its name.
     const cms = rendered.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name);
-    const dep = must(rendered.find((o) => o.kind === 'Deployment'), 'Deployment') as unknown as IDeployment;
+    const dep = must(
+      rendered.find((o) => o.kind === 'Deployment'),
+      'Deployment',
+    ) as unknown as IDeployment;
     const refs = (dep.spec?.template.spec?.volumes ?? []).flatMap((v) => (v.configMap?.name ? [v.configMap.name] : []));
     for (const r of refs) expect(cms).toContain(r);
     expect(refs).toContain('gatehouse-policies');
@@ -760,7 +913,9 @@ class KubeletVolume {
     const previous = fs.existsSync(data) ? fs.readlinkSync(data) : undefined;
     fs.symlinkSync(ts, path.join(this.dir, '..data_tmp'));
     fs.renameSync(path.join(this.dir, '..data_tmp'), data);
-    for (const name of Object.keys(files)) if (!fs.existsSync(path.join(this.dir, name))) fs.symlinkSync(path.join('..data', name), path.join(this.dir, name));
+    for (const name of Object.keys(files))
+      if (!fs.existsSync(path.join(this.dir, name)))
+        fs.symlinkSync(path.join('..data', name), path.join(this.dir, name));
     if (previous !== undefined) fs.rmSync(path.join(this.dir, previous), { recursive: true });
   }
 
@@ -769,7 +924,8 @@ class KubeletVolume {
   }
 }
 
-const rule = (tool: string): string => `version: 1\nrules:\n  - id: r.${tool.slice(0, 1)}\n    effect: allow\n    match:\n      tools: ["${tool}"]\n`;
+const rule = (tool: string): string =>
+  `version: 1\nrules:\n  - id: r.${tool.slice(0, 1)}\n    effect: allow\n    match:\n      tools: ["${tool}"]\n`;
 
 describe('policy.dir mounted from a ConfigMap (kubelet ..data symlink swap)', () => {
   let volume: KubeletVolume | undefined;

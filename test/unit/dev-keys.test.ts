@@ -24,7 +24,11 @@ describe('loadOrCreateDevKey', () => {
     const key = await loadOrCreateDevKey(keyFile);
     expect(key.created).toBe(true);
     expect(key.file).toBe(keyFile);
-    const stored = JSON.parse(fs.readFileSync(keyFile, 'utf8')) as { kid: string; privateJwk: Record<string, string>; createdAt: string };
+    const stored = JSON.parse(fs.readFileSync(keyFile, 'utf8')) as {
+      kid: string;
+      privateJwk: Record<string, string>;
+      createdAt: string;
+    };
     expect(stored.kid).toBe(key.kid);
     expect(stored.privateJwk).toMatchObject({ kty: 'EC', crv: 'P-256' });
     expect(typeof stored.privateJwk.d).toBe('string');
@@ -48,14 +52,18 @@ describe('loadOrCreateDevKey', () => {
     expect(fs.readFileSync(keyFile, 'utf8')).toBe(before);
     // A token minted with one verifies with the other's JWKS.
     const token = await first.mint({ sub: 'alice', scopes: ['a'], audience: AUDIENCE, issuer: ISSUER });
-    await expect(jwtVerify(token, createLocalJWKSet(second.publicJwks()), { issuer: ISSUER, audience: AUDIENCE })).resolves.toBeDefined();
+    await expect(
+      jwtVerify(token, createLocalJWKSet(second.publicJwks()), { issuer: ISSUER, audience: AUDIENCE }),
+    ).resolves.toBeDefined();
   });
 
   it('kid is the RFC 7638 thumbprint of the public key, stable across loads; two keys differ', async () => {
     const key = await loadOrCreateDevKey(keyFile);
     const { calculateJwkThumbprint } = await import('jose');
     const jwk = key.publicJwks().keys[0]!;
-    expect(key.kid).toBe(await calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } as never, 'sha256'));
+    expect(key.kid).toBe(
+      await calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } as never, 'sha256'),
+    );
     expect(key.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // A kid edited by hand in the file is ignored: it is derived from the key.
     const stored = JSON.parse(fs.readFileSync(keyFile, 'utf8')) as Record<string, unknown>;
@@ -108,7 +116,13 @@ describe('DevKey.mint', () => {
   it('mints an RFC 9068 access token that verifies against publicJwks with the right iss, aud and typ', async () => {
     const key = await loadOrCreateDevKey(keyFile);
     const before = Math.floor(Date.now() / 1000);
-    const token = await key.mint({ sub: 'alice', scopes: ['orders:read', 'orders:write'], clientId: 'cli', audience: AUDIENCE, issuer: ISSUER });
+    const token = await key.mint({
+      sub: 'alice',
+      scopes: ['orders:read', 'orders:write'],
+      clientId: 'cli',
+      audience: AUDIENCE,
+      issuer: ISSUER,
+    });
     const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(key.publicJwks()), {
       issuer: ISSUER,
       audience: AUDIENCE,
@@ -116,14 +130,22 @@ describe('DevKey.mint', () => {
       algorithms: ['ES256'],
     });
     expect(protectedHeader).toEqual({ alg: 'ES256', kid: key.kid, typ: 'at+jwt' });
-    expect(payload).toMatchObject({ iss: ISSUER, sub: 'alice', aud: AUDIENCE, scope: 'orders:read orders:write', client_id: 'cli' });
+    expect(payload).toMatchObject({
+      iss: ISSUER,
+      sub: 'alice',
+      aud: AUDIENCE,
+      scope: 'orders:read orders:write',
+      client_id: 'cli',
+    });
     expect(payload.iat).toBeGreaterThanOrEqual(before);
     expect(payload.nbf).toBe(payload.iat);
     expect(payload.exp! - payload.iat!).toBe(600);
     expect(payload.jti).toMatch(/^[A-Za-z0-9_-]{22}$/);
 
     // Wrong audience or issuer: refused.
-    await expect(jwtVerify(token, createLocalJWKSet(key.publicJwks()), { audience: 'http://other/mcp' })).rejects.toThrow();
+    await expect(
+      jwtVerify(token, createLocalJWKSet(key.publicJwks()), { audience: 'http://other/mcp' }),
+    ).rejects.toThrow();
     await expect(jwtVerify(token, createLocalJWKSet(key.publicJwks()), { issuer: 'someone-else' })).rejects.toThrow();
     // Another dev key's JWKS does not verify it.
     const other = await loadOrCreateDevKey(path.join(dir, 'other.json'));
@@ -142,10 +164,22 @@ describe('DevKey.mint', () => {
     expect(pa.client_id).toBe('gatehouse-dev');
     expect(pa.scope).toBe('');
 
-    const c = await key.mint({ ...base, scopes: ['x'], claimNames: { scope: 'scp', clientId: 'azp' }, extra: { groups: ['ops'], sub: 'mallory', iss: 'evil' } });
+    const c = await key.mint({
+      ...base,
+      scopes: ['x'],
+      claimNames: { scope: 'scp', clientId: 'azp' },
+      extra: { groups: ['ops'], sub: 'mallory', iss: 'evil' },
+    });
     const pc = (await jwtVerify(c, jwks, { issuer: ISSUER })).payload;
     // RFC 9068 §2.2 client_id too, whatever claims.clientId says: requireTokenType makes the verifier require it.
-    expect(pc).toMatchObject({ scp: 'x', azp: 'gatehouse-dev', client_id: 'gatehouse-dev', groups: ['ops'], sub: 'bob', iss: ISSUER });
+    expect(pc).toMatchObject({
+      scp: 'x',
+      azp: 'gatehouse-dev',
+      client_id: 'gatehouse-dev',
+      groups: ['ops'],
+      sub: 'bob',
+      iss: ISSUER,
+    });
     expect(pc.scope).toBeUndefined();
   });
 
@@ -155,7 +189,9 @@ describe('DevKey.mint', () => {
     const jwks = createLocalJWKSet(key.publicJwks());
     const day = (await jwtVerify(await key.mint({ ...base, ttlSeconds: DEV_TOKEN_MAX_TTL_SECONDS }), jwks)).payload;
     expect(day.exp! - day.iat!).toBe(86_400);
-    await expect(key.mint({ ...base, ttlSeconds: DEV_TOKEN_MAX_TTL_SECONDS + 1 })).rejects.toThrow(/maximum of 86400 s/);
+    await expect(key.mint({ ...base, ttlSeconds: DEV_TOKEN_MAX_TTL_SECONDS + 1 })).rejects.toThrow(
+      /maximum of 86400 s/,
+    );
     await expect(key.mint({ ...base, ttlSeconds: 0 })).rejects.toThrow(/≥ 1/);
     await expect(key.mint({ ...base, ttlSeconds: 1.5 })).rejects.toThrow(/whole number/);
 

@@ -34,7 +34,10 @@ function parseDockerfile(text: string): Stage[] {
     if (pending !== undefined && /^\s*#/.test(line)) return; // comment lines inside a continuation
     const continued = /\\\s*$/.test(line);
     const part = continued ? line.replace(/\\\s*$/, '') : line;
-    pending = pending === undefined ? { line: i + 1, text: part.trimEnd() } : { line: pending.line, text: `${pending.text} ${part.trim()}`.trimEnd() };
+    pending =
+      pending === undefined
+        ? { line: i + 1, text: part.trimEnd() }
+        : { line: pending.line, text: `${pending.text} ${part.trim()}`.trimEnd() };
     if (!continued) {
       const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(pending.text);
       if (m) instructions.push({ line: pending.line, op: m[1]!.toUpperCase(), args: m[2]!.trim() });
@@ -77,7 +80,9 @@ describe('Dockerfile', () => {
     expect(build, 'a stage running npm run build').toBeDefined();
     expect(build).not.toBe(final);
     expect(ops(build!, 'RUN').some((i) => /\bnpm ci\b/.test(i.args))).toBe(true);
-    const fromBuild = ops(final, 'COPY').map(copySources).filter((c) => c.from !== undefined);
+    const fromBuild = ops(final, 'COPY')
+      .map(copySources)
+      .filter((c) => c.from !== undefined);
     expect(fromBuild.length).toBeGreaterThan(0);
     for (const c of fromBuild) {
       expect(c.from).toBe(build!.name);
@@ -111,16 +116,25 @@ describe('Dockerfile', () => {
     const runs = ops(final, 'RUN').map((i) => i.args);
     expect(runs.some((r) => /\bnpm ci\b[^&;]*--omit=dev\b/.test(r))).toBe(true);
     for (const r of runs) expect(r).not.toMatch(/\bnpm (install|i)\b/);
-    const copies = ops(final, 'COPY').map(copySources).filter((c) => c.from === undefined).flatMap((c) => c.sources);
+    const copies = ops(final, 'COPY')
+      .map(copySources)
+      .filter((c) => c.from === undefined)
+      .flatMap((c) => c.sources);
     expect(copies).toEqual(expect.arrayContaining(['package.json', 'package-lock.json']));
   });
 
   it('every package the gateway imports at run time is a production dependency (the image has no others)', () => {
     // Mutation caught: a package moved to devDependencies (or imported without being declared) while src/
     // imports it — `npm ci --omit=dev` leaves it out and the container dies at start.
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
     const walk = (dir: string): string[] =>
-      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) =>
+          e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+        );
     const missing = new Set<string>();
     for (const file of walk(path.join(root, 'src'))) {
       const text = fs.readFileSync(file, 'utf8');
@@ -170,14 +184,18 @@ describe('Dockerfile', () => {
     const main = fs.readFileSync(path.join(root, 'src/main.ts'), 'utf8');
     expect(main).toContain('gatehouse start --config FILE');
     // dist/src/main.js imports ../../schemas/*.json: the schemas are copied beside dist/src.
-    const copied = ops(final, 'COPY').map(copySources).flatMap((c) => c.sources);
+    const copied = ops(final, 'COPY')
+      .map(copySources)
+      .flatMap((c) => c.sources);
     expect(copied.some((s) => s.endsWith('/dist/src'))).toBe(true);
     expect(copied.some((s) => s.endsWith('/dist/schemas'))).toBe(true);
   });
 
   it('exposes the gateway port', () => {
     // Mutation caught: no EXPOSE, or one that differs from the port the HEALTHCHECK probes.
-    const ports = ops(final, 'EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((p) => p.replace(/\/tcp$/, ''));
+    const ports = ops(final, 'EXPOSE')
+      .flatMap((i) => i.args.split(/\s+/))
+      .map((p) => p.replace(/\/tcp$/, ''));
     expect(ports).toContain('8080');
     expect(ops(final, 'HEALTHCHECK')[0]!.args).toContain('127.0.0.1:8080/healthz');
   });
@@ -188,13 +206,16 @@ describe('Dockerfile', () => {
     const secretName = /(KEY|TOKEN|SECRET|PASSW(OR)?D|CREDENTIAL|AUTH|PRIVATE)/i;
     for (const ins of all.filter((i) => i.op === 'ARG' || i.op === 'ENV')) {
       const names = ins.args.split(/\s+/).map((w) => w.split('=')[0]!);
-      for (const n of names.filter((w) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(w))) expect(n, `Dockerfile:${ins.line}`).not.toMatch(secretName);
+      for (const n of names.filter((w) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(w)))
+        expect(n, `Dockerfile:${ins.line}`).not.toMatch(secretName);
     }
     for (const ins of all.filter((i) => i.op === 'COPY' || i.op === 'ADD')) {
       const { from, sources } = copySources(ins);
       if (from !== undefined) continue;
       for (const src of sources) {
-        expect(src, `Dockerfile:${ins.line}`).not.toMatch(/(\.key|\.pem|\.p12|\.pfx|(^|\/)\.env(\..*)?|\.gatehouse|tools\.lock)$/);
+        expect(src, `Dockerfile:${ins.line}`).not.toMatch(
+          /(\.key|\.pem|\.p12|\.pfx|(^|\/)\.env(\..*)?|\.gatehouse|tools\.lock)$/,
+        );
         expect(src, `Dockerfile:${ins.line}`).not.toMatch(/^https?:/);
       }
     }
@@ -204,7 +225,9 @@ describe('Dockerfile', () => {
 
   it('the parser reads stages, instructions and continuations as a build does (control)', () => {
     // Guards the checks above against a parser that reads nothing (they would pass vacuously).
-    const bad = parseDockerfile('FROM node:24-alpine\nARG NPM_TOKEN\nCOPY . .\nRUN npm install \\\n  --production\nUSER node\n');
+    const bad = parseDockerfile(
+      'FROM node:24-alpine\nARG NPM_TOKEN\nCOPY . .\nRUN npm install \\\n  --production\nUSER node\n',
+    );
     expect(bad.length).toBe(1);
     expect(bad[0]!.image).toBe('node:24-alpine');
     expect(bad[0]!.instructions.map((i) => i.op)).toEqual(['ARG', 'COPY', 'RUN', 'USER']);
@@ -276,13 +299,18 @@ describe('.dockerignore', () => {
     expect(excluded(file)).toBe(true);
   });
 
-  it.each(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/main.ts', 'src/config/load.ts', 'schemas/gatehouse.schema.json'])(
-    'sends %s (the build needs it)',
-    (file) => {
-      // Mutation caught: an allow-list that forgets an input of the build (`docker build` would fail).
-      expect(excluded(file)).toBe(false);
-    },
-  );
+  it.each([
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'src/main.ts',
+    'src/config/load.ts',
+    'schemas/gatehouse.schema.json',
+  ])('sends %s (the build needs it)', (file) => {
+    // Mutation caught: an allow-list that forgets an input of the build (`docker build` would fail).
+    expect(excluded(file)).toBe(false);
+  });
 
   it('sends every file the Dockerfile copies from the context', () => {
     // Mutation caught: a new `COPY examples ./examples` in the Dockerfile without letting examples/ in.
@@ -290,7 +318,9 @@ describe('.dockerignore', () => {
       const { from, sources } = copySources(ins);
       if (from !== undefined) continue;
       for (const src of sources) {
-        const probe = fs.statSync(path.join(root, src)).isDirectory() ? `${src}/${fs.readdirSync(path.join(root, src))[0]}` : src;
+        const probe = fs.statSync(path.join(root, src)).isDirectory()
+          ? `${src}/${fs.readdirSync(path.join(root, src))[0]}`
+          : src;
         expect(excluded(probe), `Dockerfile:${ins.line} ${src}`).toBe(false);
       }
     }

@@ -17,7 +17,9 @@ describe('server edge limits', () => {
   });
 
   it('merges a partial block key by key over the defaults', () => {
-    const { server } = load(`server:\n  httpRateLimit:\n    registration: { perIp: 3 }\n    authFailures: { windowSeconds: 300 }\n  overload: { maxRssBytes: 2147483648 }\n${STDIO}`);
+    const { server } = load(
+      `server:\n  httpRateLimit:\n    registration: { perIp: 3 }\n    authFailures: { windowSeconds: 300 }\n  overload: { maxRssBytes: 2147483648 }\n${STDIO}`,
+    );
     expect(server.httpRateLimit).toEqual({
       enabled: true,
       oauth: { windowSeconds: 60, perIp: 300, perClient: 600 },
@@ -25,11 +27,18 @@ describe('server edge limits', () => {
       sessions: { windowSeconds: 60, perIp: 120, perClient: 60 },
       authFailures: { windowSeconds: 300, perIp: 60 },
     });
-    expect(server.overload).toEqual({ enabled: true, maxEventLoopDelayMs: 1000, retryAfterSeconds: 10, maxRssBytes: 2147483648 });
+    expect(server.overload).toEqual({
+      enabled: true,
+      maxEventLoopDelayMs: 1000,
+      retryAfterSeconds: 10,
+      maxRssBytes: 2147483648,
+    });
   });
 
   it('refuses unknown keys and out-of-range values with their line', () => {
-    const found = problems(`server:\n  maxConnections: 0\n  httpRateLimit:\n    sessions: { perIP: 5 }\n  overload:\n    retryAfterSeconds: 0\n${STDIO}`);
+    const found = problems(
+      `server:\n  maxConnections: 0\n  httpRateLimit:\n    sessions: { perIP: 5 }\n  overload:\n    retryAfterSeconds: 0\n${STDIO}`,
+    );
     const at = (pointer: string) => found.find((p) => p.path === pointer);
     expect(at('/server/maxConnections')).toMatchObject({ line: 2 });
     expect(at('/server/httpRateLimit/sessions/perIP')).toMatchObject({ line: 4 });

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secretValue } from '../../src/config/secrets.js';
 import type { ServerConfig, TlsConfig } from '../../src/config/types.js';
-import { certIdentity, clientCertReader, parseForwardedCert, splitAltNames, type ForwardedCertRejection } from '../../src/edge/client-cert.js';
+import {
+  certIdentity,
+  clientCertReader,
+  parseForwardedCert,
+  splitAltNames,
+  type ForwardedCertRejection,
+} from '../../src/edge/client-cert.js';
 import { httpsOptions } from '../../src/edge/tls.js';
 import { derOf, makeTestPki, opensslIdentity, type TestCert, type TestPki } from '../helpers/test-pki.js';
 
@@ -65,7 +71,9 @@ describe('httpsOptions', () => {
     expect(() => httpsOptions({ ...noCa, clientCertificates: 'request' })).toThrow(/clientCaFile is required/);
     const empty = join(pki.dir, 'empty-ca.pem');
     writeFileSync(empty, '\n');
-    expect(() => httpsOptions({ ...base(), clientCaFile: empty, clientCertificates: 'require' })).toThrow(/no PEM certificate/);
+    expect(() => httpsOptions({ ...base(), clientCaFile: empty, clientCertificates: 'require' })).toThrow(
+      /no PEM certificate/,
+    );
   });
 });
 
@@ -77,7 +85,11 @@ describe('certIdentity', () => {
   });
 
   it('keeps a SAN that contains ", " as one entry (no SAN injection)', () => {
-    const c = pki.issue('comma', '/CN=comma', 'subjectAltName=@alt\n[alt]\nURI.1 = spiffe://example/a, DNS:evil.example\nDNS.1 = ok.example');
+    const c = pki.issue(
+      'comma',
+      '/CN=comma',
+      'subjectAltName=@alt\n[alt]\nURI.1 = spiffe://example/a, DNS:evil.example\nDNS.1 = ok.example',
+    );
     const id = certIdentity(new X509Certificate(c.cert));
     expect(id.sans).toEqual(['URI:spiffe://example/a, DNS:evil.example', 'DNS:ok.example']);
   });
@@ -91,7 +103,11 @@ describe('splitAltNames', () => {
   it('splits Node’s format, unquoting JSON-quoted values', () => {
     expect(splitAltNames(undefined)).toEqual([]);
     expect(splitAltNames('')).toEqual([]);
-    expect(splitAltNames('DNS:a.example, IP Address:127.0.0.1, email:x@example.com')).toEqual(['DNS:a.example', 'IP Address:127.0.0.1', 'email:x@example.com']);
+    expect(splitAltNames('DNS:a.example, IP Address:127.0.0.1, email:x@example.com')).toEqual([
+      'DNS:a.example',
+      'IP Address:127.0.0.1',
+      'email:x@example.com',
+    ]);
     expect(splitAltNames('URI:"a, b\\"c", DNS:d')).toEqual(['URI:a, b"c', 'DNS:d']);
   });
 });
@@ -142,10 +158,18 @@ describe('clientCertReader', () => {
     const raw = { headers };
     return { headers, raw, socket: { remoteAddress, ...socketExtra } as unknown as Socket };
   }
-  const server = (extra: Partial<ServerConfig> = {}): Pick<ServerConfig, 'tls' | 'trustedProxies' | 'forwardedClientCertHeader'> => ({
+  const server = (
+    extra: Partial<ServerConfig> = {},
+  ): Pick<ServerConfig, 'tls' | 'trustedProxies' | 'forwardedClientCertHeader'> => ({
     trustedProxies: ['10.0.0.0/8'],
     forwardedClientCertHeader: 'Client-Cert',
-    tls: { certFile: pki.server.certFile, key: secretValue('x', pki.server.key), clientCaFile: pki.ca.certFile, clientCertificates: 'request', minVersion: 'TLSv1.2' },
+    tls: {
+      certFile: pki.server.certFile,
+      key: secretValue('x', pki.server.key),
+      clientCaFile: pki.ca.certFile,
+      clientCertificates: 'request',
+      minVersion: 'TLSv1.2',
+    },
     ...extra,
   });
 
@@ -173,7 +197,10 @@ describe('clientCertReader', () => {
     // The CA's own (public, self-issued) certificate is not a client certificate.
     expect(read(request({ 'client-cert': rfc9440(pki.ca) }, '10.0.0.1'))).toBeUndefined();
     expect(ignored).toEqual(['not_issued_by_ca', 'not_issued_by_ca', 'not_issued_by_ca']);
-    const later = clientCertReader(server(), { now: () => Date.now() + 10 * 86_400_000, onIgnored: (r) => ignored.push(r) });
+    const later = clientCertReader(server(), {
+      now: () => Date.now() + 10 * 86_400_000,
+      onIgnored: (r) => ignored.push(r),
+    });
     expect(later(request({ 'client-cert': rfc9440(pki.client) }, '10.0.0.1'))).toBeUndefined();
     expect(ignored.at(-1)).toBe('expired_or_not_yet_valid');
   });
@@ -191,7 +218,9 @@ describe('clientCertReader', () => {
   it('believes a trusted proxy’s header without a CA check when there is no clientCaFile (the proxy verified it)', () => {
     const { tls: _, ...noTls } = server();
     const read = clientCertReader(noTls);
-    expect(read(request({ 'client-cert': rfc9440(pki.otherClient) }, '10.0.0.1'))?.thumbprint).toBe(opensslIdentity(pki.otherClient.certFile).thumbprint);
+    expect(read(request({ 'client-cert': rfc9440(pki.otherClient) }, '10.0.0.1'))?.thumbprint).toBe(
+      opensslIdentity(pki.otherClient.certFile).thumbprint,
+    );
   });
 
   it('uses only the TLS connection when no forwarded header is configured, and only a verified certificate', () => {
@@ -199,7 +228,9 @@ describe('clientCertReader', () => {
     const cert = new X509Certificate(pki.client.cert);
     const tlsSocket = (authorized: boolean) => ({ encrypted: true, authorized, getPeerX509Certificate: () => cert });
     const headers = { 'client-cert': rfc9440(pki.otherClient) };
-    expect(read(request({ ...headers }, '10.0.0.1', tlsSocket(true)))?.thumbprint).toBe(opensslIdentity(pki.client.certFile).thumbprint);
+    expect(read(request({ ...headers }, '10.0.0.1', tlsSocket(true)))?.thumbprint).toBe(
+      opensslIdentity(pki.client.certFile).thumbprint,
+    );
     expect(read(request({ ...headers }, '10.0.0.1', tlsSocket(false)))).toBeUndefined();
     expect(read(request({ ...headers }, '10.0.0.1'))).toBeUndefined();
   });

@@ -25,20 +25,87 @@ function object(pairs: readonly (readonly [string, string, boolean])[], ws: stri
 const ESC = fc.boolean();
 const WS = fc.constantFrom('', ' ', '\n\t');
 
-const NAME_VALUE = fc.constantFrom('"fx__echo"', '"fx__evil"', '"fx__echo\\ud800"', '"\\udc00"', '"fx__\\u0065cho"', '1', 'null');
+const NAME_VALUE = fc.constantFrom(
+  '"fx__echo"',
+  '"fx__evil"',
+  '"fx__echo\\ud800"',
+  '"\\udc00"',
+  '"fx__\\u0065cho"',
+  '1',
+  'null',
+);
 const URI_VALUE = fc.constantFrom('"fixture://items/1"', '"fixture://items/secret"', '"fixture://items/\\ud83d"', '{}');
-const ARGS_VALUE = fc.constantFrom('{"path":"/ok"}', '{"path":"/etc/passwd"}', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{}}}', '{"a":1,"a":2}', '[]');
+const ARGS_VALUE = fc.constantFrom(
+  '{"path":"/ok"}',
+  '{"path":"/etc/passwd"}',
+  '{"__proto__":{"admin":true}}',
+  '{"constructor":{"prototype":{}}}',
+  '{"a":1,"a":2}',
+  '[]',
+);
 const PARAM_KEY = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('name', 'uri', 'arguments', '_meta', 'cursor') },
-  { weight: 1, arbitrary: fc.constantFrom('Name', 'NAME', 'nAme', 'URI', 'Uri', 'Arguments', 'argumentſ', 'ARGUMENTS', '_Meta', '__proto__', 'constructor') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'Name',
+      'NAME',
+      'nAme',
+      'URI',
+      'Uri',
+      'Arguments',
+      'argumentſ',
+      'ARGUMENTS',
+      '_Meta',
+      '__proto__',
+      'constructor',
+    ),
+  },
 );
 const PARAMS = fc
   .tuple(fc.array(fc.tuple(PARAM_KEY, fc.oneof(NAME_VALUE, URI_VALUE, ARGS_VALUE), ESC), { maxLength: 4 }), WS)
   .map(([pairs, ws]) => object(pairs, ws));
 
-const TOP_KEY = fc.constantFrom('jsonrpc', 'id', 'method', 'method', 'params', 'params', 'result', 'error', 'Method', 'METHOD', 'ID', 'Params', 'jsonRPC', '__proto__');
-const METHOD_VALUE = fc.constantFrom('"tools/call"', '"resources/read"', '"prompts/get"', '"tools/list"', '"TOOLS/CALL"', '"tools/call\\ud800"', '""', '1');
-const ID_VALUE = fc.constantFrom('1', '42', '-0', '1e0', '1.0', '1.5', '9007199254740993', '"a"', '"\\ud800"', '""', 'null', 'true');
+const TOP_KEY = fc.constantFrom(
+  'jsonrpc',
+  'id',
+  'method',
+  'method',
+  'params',
+  'params',
+  'result',
+  'error',
+  'Method',
+  'METHOD',
+  'ID',
+  'Params',
+  'jsonRPC',
+  '__proto__',
+);
+const METHOD_VALUE = fc.constantFrom(
+  '"tools/call"',
+  '"resources/read"',
+  '"prompts/get"',
+  '"tools/list"',
+  '"TOOLS/CALL"',
+  '"tools/call\\ud800"',
+  '""',
+  '1',
+);
+const ID_VALUE = fc.constantFrom(
+  '1',
+  '42',
+  '-0',
+  '1e0',
+  '1.0',
+  '1.5',
+  '9007199254740993',
+  '"a"',
+  '"\\ud800"',
+  '""',
+  'null',
+  'true',
+);
 const TOP_VALUE = fc.oneof(
   { weight: 3, arbitrary: METHOD_VALUE },
   { weight: 3, arbitrary: PARAMS },
@@ -49,11 +116,19 @@ const TOP_VALUE = fc.oneof(
 /** A message-like object: the usual members first (so most are valid), then anything, duplicates included. */
 const MESSAGE = fc
   .tuple(
-    fc.constantFrom<(readonly [string, string, boolean])[]>([['jsonrpc', '"2.0"', false]], [['jsonrpc', '"2.0"', false]], [['jsonrpc', '"2.0"', true]], []),
+    fc.constantFrom<(readonly [string, string, boolean])[]>(
+      [['jsonrpc', '"2.0"', false]],
+      [['jsonrpc', '"2.0"', false]],
+      [['jsonrpc', '"2.0"', true]],
+      [],
+    ),
     fc.option(ID_VALUE, { nil: undefined }),
     METHOD_VALUE,
     fc.option(PARAMS, { nil: undefined }),
-    fc.oneof({ weight: 3, arbitrary: fc.constant([]) }, { weight: 2, arbitrary: fc.array(fc.tuple(TOP_KEY, TOP_VALUE, ESC), { maxLength: 3 }) }),
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constant([]) },
+      { weight: 2, arbitrary: fc.array(fc.tuple(TOP_KEY, TOP_VALUE, ESC), { maxLength: 3 }) },
+    ),
     WS,
   )
   .map(([head, id, method, params, extra, ws]) => {
@@ -74,7 +149,9 @@ function goField(o: unknown, field: string): unknown {
   let found: unknown;
   for (const [k, v] of Object.entries(o)) if (fold(k) === fold(field)) found = v;
   // Go decodes an unpaired surrogate escape to U+FFFD.
-  return typeof found === 'string' ? found.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD') : found;
+  return typeof found === 'string'
+    ? found.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+    : found;
 }
 
 interface Routed {
@@ -89,14 +166,26 @@ function routedBy(get: (o: unknown, f: string) => unknown, message: unknown): Ro
   const params = get(message, 'params');
   // -0 and 0 are one JSON number (and the gateway sends its own ids upstream anyway).
   const id = get(message, 'id');
-  return { method: get(message, 'method'), id: id === 0 ? 0 : id, name: get(params, 'name'), uri: get(params, 'uri'), arguments: get(params, 'arguments') };
+  return {
+    method: get(message, 'method'),
+    id: id === 0 ? 0 : id,
+    name: get(params, 'name'),
+    uri: get(params, 'uri'),
+    arguments: get(params, 'arguments'),
+  };
 }
 
 const exact = (o: unknown, f: string): unknown => (isJsonObject(o) && Object.hasOwn(o, f) ? o[f] : undefined);
 
 describe('JSON-RPC validator properties (fast-check, fixed seeds)', () => {
   it('never throws, whatever the text', () => {
-    const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), MESSAGE, fc.json(), fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'));
+    const text = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary' }),
+      MESSAGE,
+      fc.json(),
+      fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'),
+    );
     fc.assert(
       fc.property(text, (t) => {
         const p = parseJson(t);

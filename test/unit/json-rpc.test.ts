@@ -9,7 +9,9 @@ describe('classify', () => {
     expect(classify({ jsonrpc: '2.0', id: 1, result: {} }).kind).toBe('response');
     expect(classify({ jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'nope' } }).kind).toBe('response');
     // JSON-RPC 2.0 §5: an error for a request whose id could not be read carries id null.
-    expect(classify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error', data: { x: 1 } } }).kind).toBe('response');
+    expect(
+      classify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error', data: { x: 1 } } }).kind,
+    ).toBe('response');
   });
 
   it('refuses what is not a JSON object', () => {
@@ -43,35 +45,58 @@ describe('classify', () => {
   });
 
   it('requires params to be an object (named params only)', () => {
-    expect(classify({ jsonrpc: '2.0', id: 1, method: 'm', params: [1, 2] })).toMatchObject({ kind: 'invalid', reason: 'params must be an object', id: 1 });
+    expect(classify({ jsonrpc: '2.0', id: 1, method: 'm', params: [1, 2] })).toMatchObject({
+      kind: 'invalid',
+      reason: 'params must be an object',
+      id: 1,
+    });
     expect(classify({ jsonrpc: '2.0', method: 'm', params: null }).kind).toBe('invalid');
     expect(classify({ jsonrpc: '2.0', method: 'm', params: 'x' }).kind).toBe('invalid');
   });
 
   it('refuses params members that differ from a routed one only in case (a Go upstream would take the last)', () => {
     const call = (params: Record<string, unknown>) => classify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params });
-    expect(call({ name: 'fx__read', Name: 'fx__delete' })).toMatchObject({ kind: 'invalid', reason: 'params member "Name" differs from a routed member only in case', id: 1 });
+    expect(call({ name: 'fx__read', Name: 'fx__delete' })).toMatchObject({
+      kind: 'invalid',
+      reason: 'params member "Name" differs from a routed member only in case',
+      id: 1,
+    });
     expect(call({ name: 'x', arguments: { path: '/ok' }, ARGUMENTS: { path: '/etc' } }).kind).toBe('invalid');
     expect(call({ uri: 'a://b', URI: 'a://c' }).kind).toBe('invalid');
     // Go folds "ſ" (U+017F) to "s": "argumentſ" is "arguments" to it.
-    expect(call({ name: 'x', 'argumentſ': {} }).kind).toBe('invalid');
+    expect(call({ name: 'x', argumentſ: {} }).kind).toBe('invalid');
     expect(call({ name: 'x', _Meta: {} }).kind).toBe('invalid');
     expect(classify({ jsonrpc: '2.0', method: 'notifications/x', params: { Uri: 'a://b' } }).kind).toBe('invalid');
     // Other members are the tool's business; the routed ones spelled exactly are fine.
-    expect(call({ name: 'x', arguments: { Name: 1, NAME: 2 }, cursor: 'c', Cursor: 'd', _meta: {} }).kind).toBe('request');
+    expect(call({ name: 'x', arguments: { Name: 1, NAME: 2 }, cursor: 'c', Cursor: 'd', _meta: {} }).kind).toBe(
+      'request',
+    );
   });
 
   it('refuses routed strings that are not well-formed Unicode (an unpaired surrogate becomes U+FFFD upstream)', () => {
-    expect(classify({ jsonrpc: '2.0', id: 1, method: 'tools/call\ud800' })).toMatchObject({ kind: 'invalid', reason: 'method is not well-formed Unicode' });
-    expect(classify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'fx__\udc00' } })).toMatchObject({ reason: 'params.name is not well-formed Unicode' });
-    expect(classify({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri: 'a://\ud83d' } }).kind).toBe('invalid');
+    expect(classify({ jsonrpc: '2.0', id: 1, method: 'tools/call\ud800' })).toMatchObject({
+      kind: 'invalid',
+      reason: 'method is not well-formed Unicode',
+    });
+    expect(classify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'fx__\udc00' } })).toMatchObject({
+      reason: 'params.name is not well-formed Unicode',
+    });
+    expect(classify({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri: 'a://\ud83d' } }).kind).toBe(
+      'invalid',
+    );
     expect(classify({ jsonrpc: '2.0', id: '\ud800', method: 'ping' }).kind).toBe('invalid');
     // A surrogate pair is a character like any other.
-    expect(classify({ jsonrpc: '2.0', id: 'a\ud83d\ude00', method: 'tools/call', params: { name: 'fx__\ud83d\ude00' } }).kind).toBe('request');
+    expect(
+      classify({ jsonrpc: '2.0', id: 'a\ud83d\ude00', method: 'tools/call', params: { name: 'fx__\ud83d\ude00' } })
+        .kind,
+    ).toBe('request');
   });
 
   it('refuses members outside the message shape (no case-folded duplicates, no stray result on a request)', () => {
-    expect(classify({ jsonrpc: '2.0', id: 1, method: 'tools/list', Method: 'tools/call' })).toMatchObject({ kind: 'invalid', reason: 'unexpected member "Method"' });
+    expect(classify({ jsonrpc: '2.0', id: 1, method: 'tools/list', Method: 'tools/call' })).toMatchObject({
+      kind: 'invalid',
+      reason: 'unexpected member "Method"',
+    });
     expect(classify({ jsonrpc: '2.0', id: 1, method: 'm', result: {} }).kind).toBe('invalid');
     expect(classify({ jsonrpc: '2.0', id: 1, result: {}, method2: 1 }).kind).toBe('invalid');
     const long = classify({ jsonrpc: '2.0', id: 1, method: 'm', ['k'.repeat(100)]: 1 });
@@ -79,9 +104,19 @@ describe('classify', () => {
   });
 
   it('requires exactly one of result and error on a response', () => {
-    expect(classify({ jsonrpc: '2.0' })).toMatchObject({ kind: 'invalid', reason: 'message has neither method nor id' });
-    expect(classify({ jsonrpc: '2.0', id: 1 })).toMatchObject({ kind: 'invalid', reason: 'response needs exactly one of result and error', id: 1 });
-    expect(classify({ jsonrpc: '2.0', id: 1, result: {}, error: { code: 1, message: 'x' } })).toMatchObject({ kind: 'invalid', id: 1 });
+    expect(classify({ jsonrpc: '2.0' })).toMatchObject({
+      kind: 'invalid',
+      reason: 'message has neither method nor id',
+    });
+    expect(classify({ jsonrpc: '2.0', id: 1 })).toMatchObject({
+      kind: 'invalid',
+      reason: 'response needs exactly one of result and error',
+      id: 1,
+    });
+    expect(classify({ jsonrpc: '2.0', id: 1, result: {}, error: { code: 1, message: 'x' } })).toMatchObject({
+      kind: 'invalid',
+      id: 1,
+    });
     expect(classify({ jsonrpc: '2.0', result: {} })).toMatchObject({ kind: 'invalid', id: null });
   });
 
@@ -169,7 +204,11 @@ describe('helpers', () => {
 
   it('rpcResult and rpcError build JSON-RPC 2.0 responses', () => {
     expect(rpcResult(1, { a: 1 })).toEqual({ jsonrpc: '2.0', id: 1, result: { a: 1 } });
-    expect(rpcError(null, { code: -32700, message: 'Parse error' })).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } });
+    expect(rpcError(null, { code: -32700, message: 'Parse error' })).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32700, message: 'Parse error' },
+    });
     expect(classify(rpcError('x', { code: 1, message: 'm' })).kind).toBe('response');
   });
 });

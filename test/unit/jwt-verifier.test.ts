@@ -9,7 +9,19 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK, type JWTHeaderParameters } from 'jose';
+import {
+  createLocalJWKSet,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type CryptoKey,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTHeaderParameters,
+} from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JwtVerifier, type JwtVerifierOptions } from '../../src/auth/jwt-verifier.js';
 import type { VerifyResult } from '../../src/auth/token-verifier.js';
@@ -65,16 +77,42 @@ async function countingServer(body: unknown): Promise<CountingServer> {
 const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
 function claims(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { iss: ISSUER, aud: RESOURCE, sub: 'alice', client_id: 'agent-1', scope: 'mcp:read mcp:write', groups: ['eng', 7, 'ops'], iat: NOW_S, exp: NOW_S + 300, jti: 'tok-1', ...extra };
+  return {
+    iss: ISSUER,
+    aud: RESOURCE,
+    sub: 'alice',
+    client_id: 'agent-1',
+    scope: 'mcp:read mcp:write',
+    groups: ['eng', 7, 'ops'],
+    iat: NOW_S,
+    exp: NOW_S + 300,
+    jti: 'tok-1',
+    ...extra,
+  };
 }
 
-async function sign(key: KeyPair, payload: Record<string, unknown> = claims(), header: Partial<JWTHeaderParameters> = {}): Promise<string> {
+async function sign(
+  key: KeyPair,
+  payload: Record<string, unknown> = claims(),
+  header: Partial<JWTHeaderParameters> = {},
+): Promise<string> {
   const clean = Object.fromEntries(Object.entries(payload).filter(([, v]) => v !== undefined));
-  return new SignJWT(clean).setProtectedHeader({ alg: (key.publicJwk.alg as string) ?? 'RS256', typ: 'at+jwt', kid: key.kid, ...header }).sign(key.privateKey);
+  return new SignJWT(clean)
+    .setProtectedHeader({ alg: (key.publicJwk.alg as string) ?? 'RS256', typ: 'at+jwt', kid: key.kid, ...header })
+    .sign(key.privateKey);
 }
 
 function options(keys: JwtVerifierOptions['keys'], extra: Partial<JwtVerifierOptions> = {}): JwtVerifierOptions {
-  return { issuer: ISSUER, audience: RESOURCE, algorithms: ['RS256', 'ES256'], clockSkewSeconds: 60, requireTokenType: true, claims: CLAIMS, keys, ...extra };
+  return {
+    issuer: ISSUER,
+    audience: RESOURCE,
+    algorithms: ['RS256', 'ES256'],
+    clockSkewSeconds: 60,
+    requireTokenType: true,
+    claims: CLAIMS,
+    keys,
+    ...extra,
+  };
 }
 
 function refused(r: VerifyResult): { reason: string; detail: string } {
@@ -110,7 +148,15 @@ describe('JwtVerifier: accepting', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     const p = r.principal;
-    expect(p).toMatchObject({ subject: 'alice', clientId: 'agent-1', issuer: ISSUER, groups: ['eng', 'ops'], expiresAt: (NOW_S + 300) * 1000, tokenId: 'tok-1', anonymous: false });
+    expect(p).toMatchObject({
+      subject: 'alice',
+      clientId: 'agent-1',
+      issuer: ISSUER,
+      groups: ['eng', 'ops'],
+      expiresAt: (NOW_S + 300) * 1000,
+      tokenId: 'tok-1',
+      anonymous: false,
+    });
     expect([...p.scopes]).toEqual(['mcp:read', 'mcp:write']);
     expect(p.certThumbprint).toBeUndefined();
     expect(Object.isFrozen(p.claims)).toBe(true);
@@ -120,8 +166,13 @@ describe('JwtVerifier: accepting', () => {
   it('reads scopes from an array claim and the client id from azp when so configured', async () => {
     // An IdP that names the client azp, not RFC 9068's client_id: the deployment lists what it does require.
     const claimNames = { scope: 'scp', groups: 'roles', clientId: 'cid' };
-    const local = new JwtVerifier(options({ jwks: { keys: [k1.publicJwk] } }, { claims: claimNames, requiredClaims: ['iat', 'jti'] }));
-    const r = await local.verify(await sign(k1, claims({ scp: ['a', 'b', 3], roles: ['admin'], client_id: undefined, azp: 'from-azp' })), { now: NOW });
+    const local = new JwtVerifier(
+      options({ jwks: { keys: [k1.publicJwk] } }, { claims: claimNames, requiredClaims: ['iat', 'jti'] }),
+    );
+    const r = await local.verify(
+      await sign(k1, claims({ scp: ['a', 'b', 3], roles: ['admin'], client_id: undefined, azp: 'from-azp' })),
+      { now: NOW },
+    );
     expect(r.ok && [...r.principal.scopes]).toEqual(['a', 'b']);
     expect(r.ok && r.principal.groups).toEqual(['admin']);
     expect(r.ok && r.principal.clientId).toBe('from-azp');
@@ -153,7 +204,9 @@ describe('JwtVerifier: accepting', () => {
     const local = new JwtVerifier(options({ jwks: { keys: [noKid(other.publicJwk), noKid(k1.publicJwk)] } }));
     const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt' }).sign(k1.privateKey);
     expect((await local.verify(token, { now: NOW })).ok).toBe(true);
-    const forged = await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt' }).sign(attacker.privateKey);
+    const forged = await new SignJWT(claims())
+      .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt' })
+      .sign(attacker.privateKey);
     expect(refused(await local.verify(forged, { now: NOW })).reason).toBe('bad_signature');
   });
 });
@@ -181,9 +234,13 @@ describe('JwtVerifier: forgery (threat model #3)', () => {
     try {
       const jku = await sign(attacker, claims(), { jku: evil.url, kid: 'k1' });
       const x5u = await sign(attacker, claims(), { x5u: evil.url, kid: 'k1' } as Partial<JWTHeaderParameters>);
-      const jwk = await sign(attacker, claims(), { jwk: { kty: attacker.publicJwk.kty, n: attacker.publicJwk.n, e: attacker.publicJwk.e }, kid: 'k1' });
+      const jwk = await sign(attacker, claims(), {
+        jwk: { kty: attacker.publicJwk.kty, n: attacker.publicJwk.n, e: attacker.publicJwk.e },
+        kid: 'k1',
+      });
       const jkuNewKid = await sign(attacker, claims(), { jku: evil.url, kid: 'attacker-kid' });
-      for (const token of [jku, x5u, jwk]) expect(refused(await verifier.verify(token, { now: NOW })).reason).toBe('bad_signature');
+      for (const token of [jku, x5u, jwk])
+        expect(refused(await verifier.verify(token, { now: NOW })).reason).toBe('bad_signature');
       expect(refused(await verifier.verify(jkuNewKid, { now: NOW })).reason).toBe('unknown_key');
       expect(evil.hits).toBe(0);
     } finally {
@@ -202,7 +259,9 @@ describe('JwtVerifier: forgery (threat model #3)', () => {
 
   it('refuses tampered payloads and garbage', async () => {
     const [h, , s] = (await sign(k1)).split('.');
-    expect(refused(await verifier.verify(`${h}.${b64(claims({ scope: 'admin' }))}.${s}`, { now: NOW })).reason).toBe('bad_signature');
+    expect(refused(await verifier.verify(`${h}.${b64(claims({ scope: 'admin' }))}.${s}`, { now: NOW })).reason).toBe(
+      'bad_signature',
+    );
     expect(refused(await verifier.verify('not-a-jwt', { now: NOW })).reason).toBe('invalid_token');
     expect(refused(await verifier.verify(`${b64('{')}.${b64(claims())}.x`, { now: NOW })).reason).toBe('invalid_token');
   });
@@ -210,11 +269,18 @@ describe('JwtVerifier: forgery (threat model #3)', () => {
 
 describe('JwtVerifier: claims', () => {
   it('refuses a token for another audience, including an upstream behind the gateway (threat model #1)', async () => {
-    for (const aud of ['https://other.example.test/mcp', UPSTREAM_AUDIENCE, [UPSTREAM_AUDIENCE, 'https://crm.example.test'], `${RESOURCE}/`]) {
+    for (const aud of [
+      'https://other.example.test/mcp',
+      UPSTREAM_AUDIENCE,
+      [UPSTREAM_AUDIENCE, 'https://crm.example.test'],
+      `${RESOURCE}/`,
+    ]) {
       const r = refused(await verifier.verify(await sign(k1, claims({ aud })), { now: NOW }));
       expect(r.reason).toBe('wrong_audience');
     }
-    expect((await verifier.verify(await sign(k1, claims({ aud: [UPSTREAM_AUDIENCE, RESOURCE] })), { now: NOW })).ok).toBe(true);
+    expect(
+      (await verifier.verify(await sign(k1, claims({ aud: [UPSTREAM_AUDIENCE, RESOURCE] })), { now: NOW })).ok,
+    ).toBe(true);
   });
 
   it('refuses an expired token', async () => {
@@ -225,19 +291,29 @@ describe('JwtVerifier: claims', () => {
   });
 
   it('refuses a token whose nbf is in the future', async () => {
-    expect(refused(await verifier.verify(await sign(k1, claims({ nbf: NOW_S + 120 })), { now: NOW })).reason).toBe('not_yet_valid');
+    expect(refused(await verifier.verify(await sign(k1, claims({ nbf: NOW_S + 120 })), { now: NOW })).reason).toBe(
+      'not_yet_valid',
+    );
   });
 
   it('refuses a token from another issuer', async () => {
-    expect(refused(await verifier.verify(await sign(k1, claims({ iss: 'https://evil.example.test' })), { now: NOW })).reason).toBe('wrong_issuer');
-    expect(refused(await verifier.verify(await sign(k1, claims({ iss: undefined })), { now: NOW })).reason).toBe('invalid_token');
+    expect(
+      refused(await verifier.verify(await sign(k1, claims({ iss: 'https://evil.example.test' })), { now: NOW })).reason,
+    ).toBe('wrong_issuer');
+    expect(refused(await verifier.verify(await sign(k1, claims({ iss: undefined })), { now: NOW })).reason).toBe(
+      'invalid_token',
+    );
   });
 
   it('requires typ at+jwt when configured (an ID token or plain JWT is not an access token)', async () => {
-    expect(refused(await verifier.verify(await sign(k1, claims(), { typ: 'JWT' }), { now: NOW })).reason).toBe('wrong_type');
+    expect(refused(await verifier.verify(await sign(k1, claims(), { typ: 'JWT' }), { now: NOW })).reason).toBe(
+      'wrong_type',
+    );
     const untyped = await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(k1.privateKey);
     expect(refused(await verifier.verify(untyped, { now: NOW })).reason).toBe('wrong_type');
-    expect((await verifier.verify(await sign(k1, claims(), { typ: 'application/at+jwt' }), { now: NOW })).ok).toBe(true);
+    expect((await verifier.verify(await sign(k1, claims(), { typ: 'application/at+jwt' }), { now: NOW })).ok).toBe(
+      true,
+    );
     const lax = new JwtVerifier(options({ jwks: { keys: [k1.publicJwk] } }, { requireTokenType: false }));
     expect((await lax.verify(untyped, { now: NOW })).ok).toBe(true);
   });
@@ -245,8 +321,12 @@ describe('JwtVerifier: claims', () => {
   it('requires exp and sub', async () => {
     const noExp = refused(await verifier.verify(await sign(k1, claims({ exp: undefined })), { now: NOW }));
     expect(noExp).toMatchObject({ reason: 'invalid_token', detail: expect.stringContaining('exp') });
-    expect(refused(await verifier.verify(await sign(k1, claims({ sub: undefined })), { now: NOW })).reason).toBe('invalid_token');
-    expect(refused(await verifier.verify(await sign(k1, claims({ sub: '' })), { now: NOW })).reason).toBe('invalid_token');
+    expect(refused(await verifier.verify(await sign(k1, claims({ sub: undefined })), { now: NOW })).reason).toBe(
+      'invalid_token',
+    );
+    expect(refused(await verifier.verify(await sign(k1, claims({ sub: '' })), { now: NOW })).reason).toBe(
+      'invalid_token',
+    );
   });
 });
 
@@ -255,13 +335,24 @@ describe('JwtVerifier: iat, maximum age and required claims (RFC 9068 §2.2, RFC
 
   it('jose alone lets a future iat through unless given maxTokenAge (why the verifier checks iat itself)', async () => {
     const token = await sign(k1, claims({ iat: NOW_S + 3600 }));
-    const base = { issuer: ISSUER, audience: RESOURCE, algorithms: ['RS256'], clockTolerance: SKEW, currentDate: new Date(NOW) };
+    const base = {
+      issuer: ISSUER,
+      audience: RESOURCE,
+      algorithms: ['RS256'],
+      clockTolerance: SKEW,
+      currentDate: new Date(NOW),
+    };
     await expect(jwtVerify(token, createLocalJWKSet({ keys: [k1.publicJwk] }), base)).resolves.toBeDefined();
-    await expect(jwtVerify(token, createLocalJWKSet({ keys: [k1.publicJwk] }), { ...base, maxTokenAge: 86_400 })).rejects.toThrow(/iat/);
+    await expect(
+      jwtVerify(token, createLocalJWKSet({ keys: [k1.publicJwk] }), { ...base, maxTokenAge: 86_400 }),
+    ).rejects.toThrow(/iat/);
   });
 
   it('refuses a token issued in the future beyond the clock skew, with or without a cache', async () => {
-    for (const v of [verifier, new JwtVerifier(options({ jwks: { keys: [k1.publicJwk] } }, { cache: { maxEntries: 0, maxAgeMs: 0 } }))]) {
+    for (const v of [
+      verifier,
+      new JwtVerifier(options({ jwks: { keys: [k1.publicJwk] } }, { cache: { maxEntries: 0, maxAgeMs: 0 } })),
+    ]) {
       const r = refused(await v.verify(await sign(k1, claims({ iat: NOW_S + SKEW + 1 })), { now: NOW }));
       expect(r).toEqual({ reason: 'not_yet_valid', detail: 'iat is in the future (beyond the clock skew)' });
       // Inside the skew an issuer's clock may be a little ahead of ours.
@@ -269,8 +360,12 @@ describe('JwtVerifier: iat, maximum age and required claims (RFC 9068 §2.2, RFC
     }
     // Also when iat is not a required claim (untyped tokens): a present iat is always checked.
     const lax = new JwtVerifier(options({ jwks: { keys: [k1.publicJwk] } }, { requireTokenType: false }));
-    expect(refused(await lax.verify(await sign(k1, claims({ iat: NOW_S + 3600 })), { now: NOW })).reason).toBe('not_yet_valid');
-    expect(refused(await lax.verify(await sign(k1, claims({ iat: 'yesterday' })), { now: NOW })).reason).toBe('invalid_token');
+    expect(refused(await lax.verify(await sign(k1, claims({ iat: NOW_S + 3600 })), { now: NOW })).reason).toBe(
+      'not_yet_valid',
+    );
+    expect(refused(await lax.verify(await sign(k1, claims({ iat: 'yesterday' })), { now: NOW })).reason).toBe(
+      'invalid_token',
+    );
   });
 
   it('with requireTokenType, requires RFC 9068 iat, jti and client_id by default, with their types', async () => {
@@ -282,17 +377,27 @@ describe('JwtVerifier: iat, maximum age and required claims (RFC 9068 §2.2, RFC
       }
     }
     for (const bad of [{ jti: 7 }, { jti: '' }, { client_id: ['agent-1'] }, { client_id: '' }]) {
-      expect(refused(await verifier.verify(await sign(k1, claims(bad)), { now: NOW })), JSON.stringify(bad)).toMatchObject({ reason: 'invalid_token', detail: expect.stringMatching(/is not a non-empty string$/) });
+      expect(
+        refused(await verifier.verify(await sign(k1, claims(bad)), { now: NOW })),
+        JSON.stringify(bad),
+      ).toMatchObject({ reason: 'invalid_token', detail: expect.stringMatching(/is not a non-empty string$/) });
     }
   });
 
   it('requiredClaims is what the deployment says: none, or its own list (also without typ at+jwt)', async () => {
     const keys = { jwks: { keys: [k1.publicJwk] } };
     const bare = claims({ iat: undefined, jti: undefined, client_id: undefined });
-    expect((await new JwtVerifier(options(keys, { requiredClaims: [] })).verify(await sign(k1, bare), { now: NOW })).ok).toBe(true);
-    expect((await new JwtVerifier(options(keys, { requireTokenType: false })).verify(await sign(k1, bare), { now: NOW })).ok).toBe(true);
+    expect(
+      (await new JwtVerifier(options(keys, { requiredClaims: [] })).verify(await sign(k1, bare), { now: NOW })).ok,
+    ).toBe(true);
+    expect(
+      (await new JwtVerifier(options(keys, { requireTokenType: false })).verify(await sign(k1, bare), { now: NOW })).ok,
+    ).toBe(true);
     const azp = new JwtVerifier(options(keys, { requireTokenType: false, requiredClaims: ['azp'] }));
-    expect(refused(await azp.verify(await sign(k1, bare), { now: NOW }))).toMatchObject({ reason: 'invalid_token', detail: expect.stringContaining('azp missing') });
+    expect(refused(await azp.verify(await sign(k1, bare), { now: NOW }))).toMatchObject({
+      reason: 'invalid_token',
+      detail: expect.stringContaining('azp missing'),
+    });
     expect((await azp.verify(await sign(k1, { ...bare, azp: 'agent-1' }), { now: NOW })).ok).toBe(true);
   });
 
@@ -300,18 +405,26 @@ describe('JwtVerifier: iat, maximum age and required claims (RFC 9068 §2.2, RFC
     const keys = { jwks: { keys: [k1.publicJwk] } };
     const aged = new JwtVerifier(options(keys, { maxTokenAgeSeconds: 3600, requiredClaims: [] }));
     const old = claims({ iat: NOW_S - 3600 - SKEW - 1, exp: NOW_S + 300 });
-    expect(refused(await aged.verify(await sign(k1, old), { now: NOW }))).toEqual({ reason: 'expired', detail: 'iat is more than 3600 s ago (maxTokenAgeSeconds)' });
+    expect(refused(await aged.verify(await sign(k1, old), { now: NOW }))).toEqual({
+      reason: 'expired',
+      detail: 'iat is more than 3600 s ago (maxTokenAgeSeconds)',
+    });
     expect((await aged.verify(await sign(k1, claims({ iat: NOW_S - 3600 - SKEW })), { now: NOW })).ok).toBe(true);
     // Without the option the same token is fine: exp decides.
     expect((await new JwtVerifier(options(keys)).verify(await sign(k1, old), { now: NOW })).ok).toBe(true);
     // The age is measured from iat: a token without one is refused, though requiredClaims does not name it.
-    expect(refused(await aged.verify(await sign(k1, claims({ iat: undefined })), { now: NOW }))).toMatchObject({ reason: 'invalid_token', detail: expect.stringContaining('iat missing') });
+    expect(refused(await aged.verify(await sign(k1, claims({ iat: undefined })), { now: NOW }))).toMatchObject({
+      reason: 'invalid_token',
+      detail: expect.stringContaining('iat missing'),
+    });
   });
 
   it('refuses unusable options at construction', () => {
     const keys = { jwks: { keys: [k1.publicJwk] } as JSONWebKeySet };
     for (const maxTokenAgeSeconds of [0, -1, 1.5, Number.NaN]) {
-      expect(() => new JwtVerifier(options(keys, { maxTokenAgeSeconds })), String(maxTokenAgeSeconds)).toThrow(/maxTokenAgeSeconds/);
+      expect(() => new JwtVerifier(options(keys, { maxTokenAgeSeconds })), String(maxTokenAgeSeconds)).toThrow(
+        /maxTokenAgeSeconds/,
+      );
     }
     expect(() => new JwtVerifier(options(keys, { requiredClaims: [''] }))).toThrow(/requiredClaims/);
   });
@@ -322,20 +435,29 @@ describe('JwtVerifier: RFC 8705 certificate binding (threat model #4)', () => {
   const OTHER = 'AAAAQ0dGNN7iH6Pc3tCPRvVy0nqZtoC7ObZg8vVd0_g';
 
   it('accepts a bound token over the matching certificate and records the thumbprint', async () => {
-    const r = await verifier.verify(await sign(k1, claims({ cnf: { 'x5t#S256': THUMB } })), { now: NOW, certThumbprint: THUMB });
+    const r = await verifier.verify(await sign(k1, claims({ cnf: { 'x5t#S256': THUMB } })), {
+      now: NOW,
+      certThumbprint: THUMB,
+    });
     expect(r.ok && r.principal.certThumbprint).toBe(THUMB);
   });
 
   it('refuses a bound token without a certificate or with another one', async () => {
     const token = await sign(k1, claims({ cnf: { 'x5t#S256': THUMB } }));
     expect(refused(await verifier.verify(token, { now: NOW })).reason).toBe('certificate_required');
-    expect(refused(await verifier.verify(token, { now: NOW, certThumbprint: OTHER })).reason).toBe('certificate_mismatch');
-    expect(refused(await verifier.verify(token, { now: NOW, certThumbprint: THUMB.slice(1) })).reason).toBe('certificate_mismatch');
+    expect(refused(await verifier.verify(token, { now: NOW, certThumbprint: OTHER })).reason).toBe(
+      'certificate_mismatch',
+    );
+    expect(refused(await verifier.verify(token, { now: NOW, certThumbprint: THUMB.slice(1) })).reason).toBe(
+      'certificate_mismatch',
+    );
   });
 
   it('refuses a cnf it cannot check (DPoP jkt, or extra members)', async () => {
     for (const cnf of [{ jkt: 'abc' }, { 'x5t#S256': THUMB, jkt: 'abc' }, 'x5t', { 'x5t#S256': 42 }]) {
-      expect(refused(await verifier.verify(await sign(k1, claims({ cnf })), { now: NOW, certThumbprint: THUMB })).reason).toBe('invalid_token');
+      expect(
+        refused(await verifier.verify(await sign(k1, claims({ cnf })), { now: NOW, certThumbprint: THUMB })).reason,
+      ).toBe('invalid_token');
     }
   });
 
@@ -400,8 +522,12 @@ describe('JwtVerifier: construction', () => {
     for (const algorithms of [['HS256'], ['RS256', 'none'], [], ['rs256']]) {
       expect(() => new JwtVerifier(options(keys, { algorithms }))).toThrow(TypeError);
     }
-    expect(() => new JwtVerifier(options({ jwks: { keys: [{ ...k1.publicJwk, d: 'secret' }] } }))).toThrow(/public keys only/);
-    expect(() => new JwtVerifier(options({ jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }))).toThrow(/public keys only/);
+    expect(() => new JwtVerifier(options({ jwks: { keys: [{ ...k1.publicJwk, d: 'secret' }] } }))).toThrow(
+      /public keys only/,
+    );
+    expect(() => new JwtVerifier(options({ jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }))).toThrow(
+      /public keys only/,
+    );
     expect(() => new JwtVerifier(options({ jwksFile: '/nonexistent/jwks.json' }))).toThrow(/cannot read/);
     expect(() => new JwtVerifier(options(keys, { clockSkewSeconds: -1 }))).toThrow(TypeError);
   });

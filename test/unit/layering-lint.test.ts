@@ -17,18 +17,37 @@ async function problems(file: string, code: string): Promise<string[]> {
 
 describe('layering lint', () => {
   it('refuses an import against the flow from a nested folder', async () => {
-    expect(await problems('src/auth/as/probe.ts', "import type { X } from '../../edge/http-limits.js';\nexport type Y = X;\n")).toEqual([
-      'no-restricted-imports: \'../../edge/http-limits.js\' import is restricted from being used by a pattern. src/auth/ must not import this room: see docs/architecture.md §2 (data flows one way).',
+    expect(
+      await problems(
+        'src/auth/as/probe.ts',
+        "import type { X } from '../../edge/http-limits.js';\nexport type Y = X;\n",
+      ),
+    ).toEqual([
+      "no-restricted-imports: '../../edge/http-limits.js' import is restricted from being used by a pattern. src/auth/ must not import this room: see docs/architecture.md §2 (data flows one way).",
     ]);
-    expect(await problems('src/policy/pinning/probe.ts', "import { x } from '../../router/catalogue.js';\nexport const y = x;\n")).toHaveLength(1);
+    expect(
+      await problems(
+        'src/policy/pinning/probe.ts',
+        "import { x } from '../../router/catalogue.js';\nexport const y = x;\n",
+      ),
+    ).toHaveLength(1);
   });
 
   it('refuses it one folder deep, as before', async () => {
-    expect(await problems('src/upstream/probe.ts', "import { x } from '../mcp/front-door.js';\nexport const y = x;\n")).toHaveLength(1);
+    expect(
+      await problems('src/upstream/probe.ts', "import { x } from '../mcp/front-door.js';\nexport const y = x;\n"),
+    ).toHaveLength(1);
   });
 
   it('allows imports along the flow and within a room, at any depth', async () => {
-    expect(await problems('src/auth/as/probe.ts', "import { a } from '../challenge.js';\nimport { b } from '../../lib/principal.js';\nexport const c = [a, b];\n")).toEqual([]);
-    expect(await problems('src/edge/probe.ts', "import type { A } from '../auth/as/route-limits.js';\nexport type B = A;\n")).toEqual([]);
+    expect(
+      await problems(
+        'src/auth/as/probe.ts',
+        "import { a } from '../challenge.js';\nimport { b } from '../../lib/principal.js';\nexport const c = [a, b];\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await problems('src/edge/probe.ts', "import type { A } from '../auth/as/route-limits.js';\nexport type B = A;\n"),
+    ).toEqual([]);
   });
 });

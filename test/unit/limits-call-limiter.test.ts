@@ -13,19 +13,44 @@ import type { AllowDecision } from '../../src/policy/decision.js';
 import { LimiterUnavailableError, type RateLimiter } from '../../src/policy/rate-limit.js';
 import { MemoryLimiter } from '../../src/stores/memory-limiter.js';
 
-const principal = (subject: string, clientId?: string, issuer = 'https://idp'): Principal => ({ subject, issuer, ...(clientId ? { clientId } : {}), scopes: new Set(), groups: [], anonymous: false });
+const principal = (subject: string, clientId?: string, issuer = 'https://idp'): Principal => ({
+  subject,
+  issuer,
+  ...(clientId ? { clientId } : {}),
+  scopes: new Set(),
+  groups: [],
+  anonymous: false,
+});
 const ALLOW: AllowDecision = { effect: 'allow', ruleId: 'r.allow', policyRevision: 'rev' };
-const call = (p: Principal, tool = 'fx__echo', upstream = 'fx', decision = ALLOW): LimitedCall => ({ principal: p, tool, upstream, decision, maxDurationMs: 1000 });
-const rule = (r: Partial<LimitRuleConfig> & { id: string }): LimitRuleConfig => ({ per: [], onStoreError: 'closed', ...r });
+const call = (p: Principal, tool = 'fx__echo', upstream = 'fx', decision = ALLOW): LimitedCall => ({
+  principal: p,
+  tool,
+  upstream,
+  decision,
+  maxDurationMs: 1000,
+});
+const rule = (r: Partial<LimitRuleConfig> & { id: string }): LimitRuleConfig => ({
+  per: [],
+  onStoreError: 'closed',
+  ...r,
+});
 const perHour = (count: number) => ({ count, periodMs: 3_600_000, burst: count });
 
-function limiter(rules: LimitRuleConfig[], store: RateLimiter = new MemoryLimiter({ sweepEveryMs: 0, now: () => 1e12 }), onStoreError: LimitsConfig['onStoreError'] = 'closed', now = () => 0) {
+function limiter(
+  rules: LimitRuleConfig[],
+  store: RateLimiter = new MemoryLimiter({ sweepEveryMs: 0, now: () => 1e12 }),
+  onStoreError: LimitsConfig['onStoreError'] = 'closed',
+  now = () => 0,
+) {
   const lines: { msg: string }[] = [];
   const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) });
   return { limits: new CallLimiter({ limits: { store: 'memory', onStoreError, rules }, store, logger, now }), lines };
 }
 
-async function outcome(l: CallLimiter, c: LimitedCall): Promise<{ ok: boolean; code?: string; event: AuditEvent; retryAfterMs?: number }> {
+async function outcome(
+  l: CallLimiter,
+  c: LimitedCall,
+): Promise<{ ok: boolean; code?: string; event: AuditEvent; retryAfterMs?: number }> {
   const event: AuditEvent = { type: 'mcp.request' };
   try {
     (await l.admit(c, event)).release();
@@ -42,7 +67,11 @@ describe('CallLimiter', () => {
     expect((await outcome(limits, call(principal('a')))).ok).toBe(true);
     expect((await outcome(limits, call(principal('b')))).ok).toBe(true);
     const refused = await outcome(limits, call(principal('c'), 'fx__echo2'));
-    expect(refused).toMatchObject({ ok: false, code: 'GW_MCP_RATE_LIMITED', event: { decision: 'deny', rule: 'g', reason: 'rate_limited' } });
+    expect(refused).toMatchObject({
+      ok: false,
+      code: 'GW_MCP_RATE_LIMITED',
+      event: { decision: 'deny', rule: 'g', reason: 'rate_limited' },
+    });
     expect(refused.retryAfterMs).toBe(1_800_000);
     expect((await outcome(limits, call(principal('c'), 'fx__add'))).ok).toBe(true);
   });
@@ -73,7 +102,12 @@ describe('CallLimiter', () => {
     const decision: AllowDecision = { ...ALLOW, limits: { rate: { perMinute: 1, burst: 1 } } };
     expect((await outcome(limits, call(principal('a'), 'fx__echo', 'fx', decision))).ok).toBe(true);
     const refused = await outcome(limits, call(principal('a'), 'fx__echo', 'fx', decision));
-    expect(refused).toMatchObject({ ok: false, code: 'GW_MCP_RATE_LIMITED', retryAfterMs: 60_000, event: { rule: 'r.allow' } });
+    expect(refused).toMatchObject({
+      ok: false,
+      code: 'GW_MCP_RATE_LIMITED',
+      retryAfterMs: 60_000,
+      event: { rule: 'r.allow' },
+    });
     expect((await outcome(limits, call(principal('a'), 'fx__add', 'fx', decision))).ok).toBe(true);
     expect((await outcome(limits, call(principal('b'), 'fx__echo', 'fx', decision))).ok).toBe(true);
   });
@@ -86,9 +120,22 @@ describe('CallLimiter', () => {
       close: () => Promise.resolve(),
     };
     const clock = { now: 0 };
-    const { limits, lines } = limiter([rule({ id: 'closed', tools: ['c__*'], rate: perHour(5) }), rule({ id: 'open', tools: ['*'], rate: perHour(5), onStoreError: 'open' })], down, 'closed', () => clock.now);
+    const { limits, lines } = limiter(
+      [
+        rule({ id: 'closed', tools: ['c__*'], rate: perHour(5) }),
+        rule({ id: 'open', tools: ['*'], rate: perHour(5), onStoreError: 'open' }),
+      ],
+      down,
+      'closed',
+      () => clock.now,
+    );
     const refused = await outcome(limits, call(principal('a'), 'c__x'));
-    expect(refused).toMatchObject({ ok: false, code: 'GW_MCP_LIMITER_UNAVAILABLE', retryAfterMs: 1000, event: { decision: 'deny', rule: 'closed', reason: 'limiter_unavailable' } });
+    expect(refused).toMatchObject({
+      ok: false,
+      code: 'GW_MCP_LIMITER_UNAVAILABLE',
+      retryAfterMs: 1000,
+      event: { decision: 'deny', rule: 'closed', reason: 'limiter_unavailable' },
+    });
     expect(auditErrorCode('GW_MCP_LIMITER_UNAVAILABLE')).toBe('limiter_unavailable');
     for (let i = 0; i < 5; i++) expect((await outcome(limits, call(principal('a'), 'o__x'))).ok).toBe(true);
     clock.now += 30_000;
@@ -128,7 +175,12 @@ describe('CallLimiter', () => {
 
   it('no applicable limit: no store call at all', async () => {
     let calls = 0;
-    const counting: RateLimiter = { consume: () => Promise.reject(new Error('no')), admit: () => (calls++, Promise.reject(new Error('no'))), release: () => Promise.resolve(), close: () => Promise.resolve() };
+    const counting: RateLimiter = {
+      consume: () => Promise.reject(new Error('no')),
+      admit: () => (calls++, Promise.reject(new Error('no'))),
+      release: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+    };
     const { limits } = limiter([rule({ id: 'x', tools: ['other__*'], rate: perHour(1) })], counting);
     expect((await outcome(limits, call(principal('a')))).ok).toBe(true);
     expect(calls).toBe(0);

@@ -3,9 +3,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CONFIG_DEFAULTS, ConfigError, isSecretValue, parseConfigText, type ConfigProblem, type GatehouseConfig } from '../../src/config/index.js';
+import {
+  CONFIG_DEFAULTS,
+  ConfigError,
+  isSecretValue,
+  parseConfigText,
+  type ConfigProblem,
+  type GatehouseConfig,
+} from '../../src/config/index.js';
 
-const schema = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../schemas/gatehouse.schema.json'), 'utf8')) as {
+const schema = JSON.parse(
+  fs.readFileSync(path.resolve(import.meta.dirname, '../../schemas/gatehouse.schema.json'), 'utf8'),
+) as {
   $defs: Record<string, { properties: Record<string, { default?: unknown }> }>;
 };
 const UPSTREAMS = 'upstreams:\n  - { name: fx, transport: stdio, command: node }\n';
@@ -64,15 +73,32 @@ describe('limits and redis config', () => {
         '',
       ].join('\n'),
     );
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'gatehouse:', connectTimeoutMs: 5000, commandTimeoutMs: 1000 });
+    expect(config.redis).toEqual({
+      url: 'redis://127.0.0.1:6379',
+      keyPrefix: 'gatehouse:',
+      connectTimeoutMs: 5000,
+      commandTimeoutMs: 1000,
+    });
     expect(config.limits).toEqual({
       store: 'redis',
       onStoreError: 'open',
       rules: [
         { id: 'global', per: [], rate: { count: 100, periodMs: 1000, burst: 200 }, onStoreError: 'open' },
         { id: 'per-subject', per: ['subject'], rate: { count: 60, periodMs: 60_000, burst: 60 }, onStoreError: 'open' },
-        { id: 'quota', per: ['client'], rate: { count: 10_000, periodMs: 86_400_000, burst: 10_000 }, onStoreError: 'closed' },
-        { id: 'tools', per: ['subject', 'tool'], tools: ['fx__*'], rate: { count: 50, periodMs: 3_600_000, burst: 50 }, concurrency: 2, onStoreError: 'open' },
+        {
+          id: 'quota',
+          per: ['client'],
+          rate: { count: 10_000, periodMs: 86_400_000, burst: 10_000 },
+          onStoreError: 'closed',
+        },
+        {
+          id: 'tools',
+          per: ['subject', 'tool'],
+          tools: ['fx__*'],
+          rate: { count: 50, periodMs: 3_600_000, burst: 50 },
+          concurrency: 2,
+          onStoreError: 'open',
+        },
         { id: 'in-flight', per: ['upstream'], concurrency: 10, onStoreError: 'open' },
       ],
     });
@@ -80,7 +106,9 @@ describe('limits and redis config', () => {
   });
 
   it('reads a redis URL with a password from a secret reference, and refuses one written inline', () => {
-    const config = load('redis: { url: { fromEnv: REDIS_URL }, keyPrefix: "gh:" }\n', { REDIS_URL: 'redis://:s3cret@redis:6379' });
+    const config = load('redis: { url: { fromEnv: REDIS_URL }, keyPrefix: "gh:" }\n', {
+      REDIS_URL: 'redis://:s3cret@redis:6379',
+    });
     expect(isSecretValue(config.redis!.url)).toBe(true);
     expect(JSON.stringify(config.redis)).not.toContain('s3cret');
     const inline = problems('redis: { url: "redis://:s3cret@redis:6379" }\n');
@@ -93,7 +121,10 @@ describe('limits and redis config', () => {
     expect(query[0]!.message).toContain('inline secret refused');
     expect(query[0]!.message).not.toContain('s3cret');
     const bad = problems('redis: { url: { fromEnv: REDIS_URL } }\n', { REDIS_URL: 'http://redis:6379' });
-    expect(bad[0]).toMatchObject({ path: '/redis/url/fromEnv', message: 'the secret from env:REDIS_URL is not a redis:// or rediss:// URL' });
+    expect(bad[0]).toMatchObject({
+      path: '/redis/url/fromEnv',
+      message: 'the secret from env:REDIS_URL is not a redis:// or rediss:// URL',
+    });
   });
 
   it('refuses a redis store without redis, a rate with no or two periods, duplicate ids, a rule that limits nothing', () => {
@@ -119,7 +150,9 @@ describe('limits and redis config', () => {
   });
 
   it('refuses unknown keys, bad ids, unknown dimensions and fail modes through the schema', () => {
-    const found = problems('limits:\n  onStoreError: maybe\n  rules:\n    - { id: "bad id", per: [ip], rate: { perMinute: 0 }, extra: 1 }\n');
+    const found = problems(
+      'limits:\n  onStoreError: maybe\n  rules:\n    - { id: "bad id", per: [ip], rate: { perMinute: 0 }, extra: 1 }\n',
+    );
     const paths = found.map((p) => p.path);
     expect(paths).toContain('/limits/onStoreError');
     expect(paths).toContain('/limits/rules/0/id');

@@ -92,8 +92,28 @@ describe('MemoryLimiter', () => {
     const { store } = limiter();
     const roomy = perMinute(100);
     const tight = perMinute(1);
-    expect(await store.admit({ rates: [{ key: 'a', rate: roomy }, { key: 'b', rate: tight }], leases: [], leaseId: 'x', leaseTtlMs: 1000 })).toEqual({ ok: true, remaining: 0 });
-    expect(await store.admit({ rates: [{ key: 'a', rate: roomy }, { key: 'b', rate: tight }], leases: [], leaseId: 'y', leaseTtlMs: 1000 })).toEqual({ ok: false, kind: 'rate', index: 1, retryAfterMs: 60_000 });
+    expect(
+      await store.admit({
+        rates: [
+          { key: 'a', rate: roomy },
+          { key: 'b', rate: tight },
+        ],
+        leases: [],
+        leaseId: 'x',
+        leaseTtlMs: 1000,
+      }),
+    ).toEqual({ ok: true, remaining: 0 });
+    expect(
+      await store.admit({
+        rates: [
+          { key: 'a', rate: roomy },
+          { key: 'b', rate: tight },
+        ],
+        leases: [],
+        leaseId: 'y',
+        leaseTtlMs: 1000,
+      }),
+    ).toEqual({ ok: false, kind: 'rate', index: 1, retryAfterMs: 60_000 });
     // `a` was charged once only: 98 left after this one.
     expect(await store.consume('a', roomy)).toEqual({ ok: true, retryAfterMs: 0, remaining: 98 });
   });
@@ -101,10 +121,20 @@ describe('MemoryLimiter', () => {
   it('leases: the (max+1)th is refused until one is released; a refused lease takes no token', async () => {
     const { store } = limiter();
     const rate = perMinute(10);
-    const req = (id: string) => ({ rates: [{ key: 'r', rate }], leases: [{ key: 'c', max: 2 }], leaseId: id, leaseTtlMs: 60_000 });
+    const req = (id: string) => ({
+      rates: [{ key: 'r', rate }],
+      leases: [{ key: 'c', max: 2 }],
+      leaseId: id,
+      leaseTtlMs: 60_000,
+    });
     expect((await store.admit(req('1'))).ok).toBe(true);
     expect((await store.admit(req('2'))).ok).toBe(true);
-    expect(await store.admit(req('3'))).toEqual({ ok: false, kind: 'concurrency', index: 0, retryAfterMs: CONCURRENCY_RETRY_MS });
+    expect(await store.admit(req('3'))).toEqual({
+      ok: false,
+      kind: 'concurrency',
+      index: 0,
+      retryAfterMs: CONCURRENCY_RETRY_MS,
+    });
     await store.release(['c'], '1');
     expect((await store.admit(req('4'))).ok).toBe(true);
     // 3 tokens spent (1, 2, 4), not 4.

@@ -29,7 +29,11 @@ describe('limits in metrics', () => {
 
   it('calls let through by a fail-open limit while the store is down, and store failures, are counted', async () => {
     const limiter = new CallLimiter({
-      limits: { store: 'redis', onStoreError: 'open', rules: [{ id: 'global', per: [], rate: { count: 10, periodMs: 60_000, burst: 10 }, onStoreError: 'open' }] },
+      limits: {
+        store: 'redis',
+        onStoreError: 'open',
+        rules: [{ id: 'global', per: [], rate: { count: 10, periodMs: 60_000, burst: 10 }, onStoreError: 'open' }],
+      },
       store: down,
       logger: pino({ level: 'silent' }),
     });

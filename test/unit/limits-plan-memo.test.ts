@@ -15,9 +15,23 @@ import type { AllowDecision } from '../../src/policy/decision.js';
 import type { AdmitRequest, RateLimiter } from '../../src/policy/rate-limit.js';
 import { MemoryLimiter } from '../../src/stores/memory-limiter.js';
 
-const principal = (subject: string): Principal => Object.freeze({ subject, issuer: 'https://idp', clientId: 'app', scopes: new Set<string>(), groups: [], anonymous: false });
+const principal = (subject: string): Principal =>
+  Object.freeze({
+    subject,
+    issuer: 'https://idp',
+    clientId: 'app',
+    scopes: new Set<string>(),
+    groups: [],
+    anonymous: false,
+  });
 const ALLOW: AllowDecision = { effect: 'allow', ruleId: 'r.allow', policyRevision: 'rev' };
-const call = (p: Principal, tool: string, upstream: string, decision = ALLOW): LimitedCall => ({ principal: p, tool, upstream, decision, maxDurationMs: 1000 });
+const call = (p: Principal, tool: string, upstream: string, decision = ALLOW): LimitedCall => ({
+  principal: p,
+  tool,
+  upstream,
+  decision,
+  maxDurationMs: 1000,
+});
 const perHour = (count: number) => ({ count, periodMs: 3_600_000, burst: count });
 const logger = pino({ level: 'silent' });
 
@@ -47,7 +61,11 @@ async function outcome(l: CallLimiter, c: LimitedCall): Promise<{ ok: boolean; r
 describe('CallLimiter plan memo', () => {
   it('the same principal object on another upstream gets that upstream’s budget', async () => {
     const rules: LimitRuleConfig[] = [{ id: 'u', per: ['upstream'], onStoreError: 'closed', rate: perHour(1) }];
-    const limits = new CallLimiter({ limits: { store: 'memory', onStoreError: 'closed', rules }, store: new MemoryLimiter({ sweepEveryMs: 0, now: () => 1e12 }), logger });
+    const limits = new CallLimiter({
+      limits: { store: 'memory', onStoreError: 'closed', rules },
+      store: new MemoryLimiter({ sweepEveryMs: 0, now: () => 1e12 }),
+      logger,
+    });
     const alice = principal('alice');
     expect((await outcome(limits, call(alice, 'x__t', 'up1'))).ok).toBe(true);
     expect((await outcome(limits, call(alice, 'x__t', 'up2'))).ok).toBe(true);
@@ -81,7 +99,13 @@ describe('CallLimiter plan memo', () => {
   it('keys are the same for a remembered plan as for a fresh principal with the same identity', async () => {
     const rules: LimitRuleConfig[] = [
       { id: 'g', per: [], onStoreError: 'closed', rate: perHour(100) },
-      { id: 's', per: ['subject', 'client', 'tool', 'upstream'], onStoreError: 'closed', rate: perHour(100), concurrency: 5 },
+      {
+        id: 's',
+        per: ['subject', 'client', 'tool', 'upstream'],
+        onStoreError: 'closed',
+        rate: perHour(100),
+        concurrency: 5,
+      },
     ];
     const { store, requests } = recording();
     const limits = new CallLimiter({ limits: { store: 'memory', onStoreError: 'closed', rules }, store, logger });

@@ -57,9 +57,19 @@ describeRedis(available)('RedisLimiter on real Redis', () => {
 
   it('admit is all-or-nothing across buckets and lease sets', async () => {
     const roomy = perHour(100);
-    const req = (id: string) => ({ rates: [{ key: 'aon-a', rate: roomy }], leases: [{ key: 'aon-c', max: 1 }], leaseId: id, leaseTtlMs: 60_000 });
+    const req = (id: string) => ({
+      rates: [{ key: 'aon-a', rate: roomy }],
+      leases: [{ key: 'aon-c', max: 1 }],
+      leaseId: id,
+      leaseTtlMs: 60_000,
+    });
     expect(await store.admit(req('1'))).toEqual({ ok: true, remaining: 99 });
-    expect(await store.admit(req('2'))).toEqual({ ok: false, kind: 'concurrency', index: 0, retryAfterMs: CONCURRENCY_RETRY_MS });
+    expect(await store.admit(req('2'))).toEqual({
+      ok: false,
+      kind: 'concurrency',
+      index: 0,
+      retryAfterMs: CONCURRENCY_RETRY_MS,
+    });
     // The refused call spent no token.
     expect(await store.consume('aon-a', roomy)).toEqual({ ok: true, retryAfterMs: 0, remaining: 98 });
     await store.release(['aon-c'], '1');
@@ -125,8 +135,13 @@ describeRedis(available)('RedisLimiter on real Redis', () => {
   it('a Redis that hangs (socket open, no answers) is reported down, and up again when it answers', async () => {
     const port = await freePort();
     const { spawn } = await import('node:child_process');
-    const server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    const handle = createRedisClient({ url: `redis://127.0.0.1:${port}`, keyPrefix: prefix, connectTimeoutMs: 1000, commandTimeoutMs: 200 }, pino({ level: 'silent' }));
+    const server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    const handle = createRedisClient(
+      { url: `redis://127.0.0.1:${port}`, keyPrefix: prefix, connectTimeoutMs: 1000, commandTimeoutMs: 200 },
+      pino({ level: 'silent' }),
+    );
     try {
       await waitFor('redis up', () => handle.health().state === 'up');
       // Stopped, not killed: the connection stays open, so ioredis never sees a 'close' — only commands time out.
@@ -145,8 +160,13 @@ describeRedis(available)('RedisLimiter on real Redis', () => {
   it('through the shared (auto-pipelined) client: concurrent admissions stay atomic, and a Redis without the cached script (NOSCRIPT) still answers', async () => {
     const port = await freePort();
     const { spawn } = await import('node:child_process');
-    const server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    const handle = createRedisClient({ url: `redis://127.0.0.1:${port}`, keyPrefix: prefix, connectTimeoutMs: 1000, commandTimeoutMs: 2000 }, pino({ level: 'silent' }));
+    const server = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    const handle = createRedisClient(
+      { url: `redis://127.0.0.1:${port}`, keyPrefix: prefix, connectTimeoutMs: 1000, commandTimeoutMs: 2000 },
+      pino({ level: 'silent' }),
+    );
     try {
       await waitFor('redis up', () => handle.health().state === 'up');
       const own = new RedisLimiter(handle.client, { keyPrefix: prefix });
@@ -166,9 +186,13 @@ describeRedis(available)('RedisLimiter on real Redis', () => {
   it('the shared client fails fast while Redis is away and recovers by itself', async () => {
     const port = await freePort();
     const { spawn } = await import('node:child_process');
-    const startServer = () => spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const startServer = () =>
+      spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     let server = startServer();
-    const handle = createRedisClient({ url: `redis://127.0.0.1:${port}`, keyPrefix: prefix, connectTimeoutMs: 1000, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
+    const handle = createRedisClient(
+      { url: `redis://127.0.0.1:${port}`, keyPrefix: prefix, connectTimeoutMs: 1000, commandTimeoutMs: 500 },
+      pino({ level: 'silent' }),
+    );
     try {
       await waitFor('redis up', () => handle.health().state === 'up');
       const own = new RedisLimiter(handle.client, { keyPrefix: prefix });
@@ -187,4 +211,3 @@ describeRedis(available)('RedisLimiter on real Redis', () => {
     }
   });
 });
-

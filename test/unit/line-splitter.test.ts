@@ -145,7 +145,9 @@ describe('findResponseId', () => {
     expect(findResponseId(sdkRequest.slice(0, 256), sdkRequest.slice(-256))).toBeUndefined();
     expect(findResponseId('{"jsonrpc":"2.0","id":4,"method":"elicitation/create","params":{', '"x"}}')).toBeUndefined();
     expect(findResponseId('{"id":4,"jsonrpc":"2.0","method":"roots/list","params":{', '"x"}}')).toBeUndefined();
-    expect(findResponseId('{"jsonrpc":"2.0","id":5,"params":{"a":"', '"},"method":"sampling/createMessage"}')).toBeUndefined();
+    expect(
+      findResponseId('{"jsonrpc":"2.0","id":5,"params":{"a":"', '"},"method":"sampling/createMessage"}'),
+    ).toBeUndefined();
   });
 
   it('prefers the tail over the head', () => {

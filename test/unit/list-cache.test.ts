@@ -70,7 +70,9 @@ describe('ListCache', () => {
 
 describe('ListCache: serialised once', () => {
   const generation = { catalogue: {}, pins: {}, policyRevision: 'r1' };
-  const tools = (n: number, tag: string): JsonObject => ({ tools: Array.from({ length: n }, (_, i) => ({ name: `${tag}_${i}`, description: 'é ✓ "quoted" \\ \u2028' })) });
+  const tools = (n: number, tag: string): JsonObject => ({
+    tools: Array.from({ length: n }, (_, i) => ({ name: `${tag}_${i}`, description: 'é ✓ "quoted" \\ \u2028' })),
+  });
 
   it('answers a cached list with exactly the JSON the response would serialise to', () => {
     const cache = new ListCache(8);

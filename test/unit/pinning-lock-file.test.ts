@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors/config-error.js';
 import type { JsonObject } from '../../src/lib/json-rpc.js';
-import { emptyToolsLock, freezeLock, parseToolsLock, serializeToolsLock, type ToolPin, type ToolsLock } from '../../src/policy/pinning/lock-file.js';
+import {
+  emptyToolsLock,
+  freezeLock,
+  parseToolsLock,
+  serializeToolsLock,
+  type ToolPin,
+  type ToolsLock,
+} from '../../src/policy/pinning/lock-file.js';
 import { readToolsLock, writeToolsLock } from '../../src/policy/pinning/lock-io.js';
 import { pinnedDefinition, toolHash } from '../../src/policy/pinning/tool-hash.js';
 
@@ -18,7 +25,10 @@ function pinFor(name: string, tool: JsonObject, extra: Partial<ToolPin> = {}): T
 }
 
 function lockOf(entries: Record<string, Record<string, ToolPin>>): ToolsLock {
-  return freezeLock({ version: 1, tools: new Map(Object.entries(entries).map(([u, pins]) => [u, new Map(Object.entries(pins))])) });
+  return freezeLock({
+    version: 1,
+    tools: new Map(Object.entries(entries).map(([u, pins]) => [u, new Map(Object.entries(pins))])),
+  });
 }
 
 /** What parse errors look like: the ConfigError's problems, as `file:line: path: message` lines. */
@@ -58,7 +68,11 @@ describe('tools.lock writer', () => {
       zeta: { 'tool/with~slash': pinFor('tool/with~slash', { name: 'x', inputSchema: { type: 'object' } }) },
       alpha: {
         add: pinFor('add', poisoned, { approvedBy: 'alice@example.com', description: 'Adds.\n\n<IMPORTANT>' }),
-        '123': pinFor('123', { name: '123', description: 'yes\tno\n  indented line two\n', inputSchema: { type: 'object', properties: { n: { type: 'integer', maximum: 1e21, minimum: -0.5 } } } }),
+        '123': pinFor('123', {
+          name: '123',
+          description: 'yes\tno\n  indented line two\n',
+          inputSchema: { type: 'object', properties: { n: { type: 'integer', maximum: 1e21, minimum: -0.5 } } },
+        }),
         true: { hash: H, approvedAt: '2026-09-01T14:00:00+02:00' },
       },
     });
@@ -83,29 +97,45 @@ describe('tools.lock writer', () => {
   });
 
   it('writes the same text whatever order the pins were added in', () => {
-    const a = lockOf({ b: { y: { hash: H, approvedAt: T0 }, x: { hash: H, approvedAt: T0 } }, a: { z: { hash: H, approvedAt: T0 } } });
-    const b = lockOf({ a: { z: { hash: H, approvedAt: T0 } }, b: { x: { hash: H, approvedAt: T0 }, y: { hash: H, approvedAt: T0 } } });
+    const a = lockOf({
+      b: { y: { hash: H, approvedAt: T0 }, x: { hash: H, approvedAt: T0 } },
+      a: { z: { hash: H, approvedAt: T0 } },
+    });
+    const b = lockOf({
+      a: { z: { hash: H, approvedAt: T0 } },
+      b: { x: { hash: H, approvedAt: T0 }, y: { hash: H, approvedAt: T0 } },
+    });
     expect(serializeToolsLock(a)).toBe(serializeToolsLock(b));
-    expect(serializeToolsLock(a)).toContain(`tools:\n  a:\n    z:\n      hash: ${H}\n      approvedAt: ${T0}\n  b:\n    x:`);
+    expect(serializeToolsLock(a)).toContain(
+      `tools:\n  a:\n    z:\n      hash: ${H}\n      approvedAt: ${T0}\n  b:\n    x:`,
+    );
   });
 });
 
 describe('tools.lock parser errors name file, line and path', () => {
   it('a version it does not read', () => {
-    expect(problemsOf('version: 2\ntools: {}\n')).toEqual([`${FILE}:1: /version: unsupported version 2 (this Gatehouse reads version 1)`]);
+    expect(problemsOf('version: 2\ntools: {}\n')).toEqual([
+      `${FILE}:1: /version: unsupported version 2 (this Gatehouse reads version 1)`,
+    ]);
   });
 
   it('missing version or tools, unknown top-level keys, not a mapping', () => {
     expect(problemsOf('tools: {}\n')).toEqual([`${FILE}:1: /version: missing (expected "version: 1")`]);
     expect(problemsOf('version: 1\n')).toEqual([`${FILE}:1: /tools: missing (an empty lock is "tools: {}")`]);
-    expect(problemsOf('version: 1\ntools: {}\nextra: 1\n')).toEqual([`${FILE}:3: /extra: unknown key "extra"; expected "version" and "tools"`]);
+    expect(problemsOf('version: 1\ntools: {}\nextra: 1\n')).toEqual([
+      `${FILE}:3: /extra: unknown key "extra"; expected "version" and "tools"`,
+    ]);
     expect(problemsOf('- 1\n')).toEqual([`${FILE}:1: /: expected a mapping with "version: 1" and "tools"`]);
     expect(problemsOf('')[0]).toContain('expected a mapping');
   });
 
   it('invalid YAML and duplicate keys, with their line', () => {
-    expect(problemsOf('version: 1\ntools:\n\tup: {}\n')).toEqual([`${FILE}:3: /: invalid YAML: Tabs are not allowed as indentation`]);
-    const dup = problemsOf(`version: 1\ntools:\n  up:\n    t:\n      hash: ${H}\n      approvedAt: ${T0}\n      hash: ${H}\n`);
+    expect(problemsOf('version: 1\ntools:\n\tup: {}\n')).toEqual([
+      `${FILE}:3: /: invalid YAML: Tabs are not allowed as indentation`,
+    ]);
+    const dup = problemsOf(
+      `version: 1\ntools:\n  up:\n    t:\n      hash: ${H}\n      approvedAt: ${T0}\n      hash: ${H}\n`,
+    );
     expect(dup[0]).toMatch(new RegExp(`^${FILE}:7: /: invalid YAML: .*[Uu]nique`));
   });
 
@@ -147,7 +177,9 @@ describe('tools.lock parser errors name file, line and path', () => {
     const edited = good.replace('description: Echoes', 'description: Echoes everything');
     const lines = edited.split('\n');
     const defLine = lines.findIndex((l) => l.trim() === 'definition:') + 1;
-    expect(problemsOf(edited)).toEqual([`${FILE}:${defLine + 1}: /tools/up/echo/definition: does not hash to ${toolHash(tool, 'echo')} (edited by hand? approve the tool again instead)`]);
+    expect(problemsOf(edited)).toEqual([
+      `${FILE}:${defLine + 1}: /tools/up/echo/definition: does not hash to ${toolHash(tool, 'echo')} (edited by hand? approve the tool again instead)`,
+    ]);
     const withName = good.replace('definition:\n', 'definition:\n        name: echo\n');
     expect(problemsOf(withName)[0]).toContain('/tools/up/echo/definition: must not contain "name"');
   });
@@ -159,7 +191,9 @@ describe('tools.lock parser errors name file, line and path', () => {
 
   it('an empty "tools:" reads as no pins; invisible characters in names are shown in paths', () => {
     expect(parseToolsLock('version: 1\ntools:\n', FILE).tools.size).toBe(0);
-    expect(problemsOf('version: 1\ntools:\n  "up\\u200B": 5\n')).toEqual([`${FILE}:3: /tools/up\\u{200B}: expected a mapping of tool names to pins`]);
+    expect(problemsOf('version: 1\ntools:\n  "up\\u200B": 5\n')).toEqual([
+      `${FILE}:3: /tools/up\\u{200B}: expected a mapping of tool names to pins`,
+    ]);
   });
 });
 
@@ -169,7 +203,15 @@ describe('lock-io', () => {
 
   it('writes atomically (no temporary file left) and reads back what it wrote', () => {
     const file = join(dir, 'tools.lock');
-    const lock = lockOf({ up: { echo: pinFor('echo', { name: 'echo', description: 'Echoes', inputSchema: { type: 'object' } }, { approvedBy: 'bob' }) } });
+    const lock = lockOf({
+      up: {
+        echo: pinFor(
+          'echo',
+          { name: 'echo', description: 'Echoes', inputSchema: { type: 'object' } },
+          { approvedBy: 'bob' },
+        ),
+      },
+    });
     writeToolsLock(file, lock);
     writeToolsLock(file, lock); // overwrite
     expect(readdirSync(dir)).toEqual(['tools.lock']);

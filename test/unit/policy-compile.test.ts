@@ -5,7 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, type ConfigProblem } from '../../src/errors/config-error.js';
-import { compilePolicy, listPolicyFiles, loadPolicyDir, policyRevision, tryLoadPolicyDir } from '../../src/policy/compile.js';
+import {
+  compilePolicy,
+  listPolicyFiles,
+  loadPolicyDir,
+  policyRevision,
+  tryLoadPolicyDir,
+} from '../../src/policy/compile.js';
 import { CompiledPolicyEngine, reloadPolicy } from '../../src/policy/engine.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -33,7 +39,8 @@ function fail(...texts: string[]): { problems: readonly ConfigProblem[]; message
 
 function problemAt(problems: readonly ConfigProblem[], pointer: string): ConfigProblem {
   const found = problems.find((p) => p.path === pointer);
-  if (!found) throw new Error(`no problem at ${pointer}; got:\n${problems.map((p) => `${p.path}: ${p.message}`).join('\n')}`);
+  if (!found)
+    throw new Error(`no problem at ${pointer}; got:\n${problems.map((p) => `${p.path}: ${p.message}`).join('\n')}`);
   return found;
 }
 
@@ -44,18 +51,24 @@ const GOOD_RULE = `  - id: ok
 
 describe('schemas/policy.schema.json', () => {
   it('compiles under Ajv2020 strict mode and describes every property', () => {
-    const schema = JSON.parse(fs.readFileSync(path.join(root, 'schemas/policy.schema.json'), 'utf8')) as Record<string, unknown>;
+    const schema = JSON.parse(fs.readFileSync(path.join(root, 'schemas/policy.schema.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     new Ajv2020({ strict: true }).compile(schema);
     const defs = schema.$defs as Record<string, Record<string, unknown>>;
     const described = (v: Record<string, unknown>): boolean =>
-      'description' in v || (typeof v.$ref === 'string' && 'description' in (defs[v.$ref.replace('#/$defs/', '')] ?? {}));
+      'description' in v ||
+      (typeof v.$ref === 'string' && 'description' in (defs[v.$ref.replace('#/$defs/', '')] ?? {}));
     const missing: string[] = [];
     const walk = (node: unknown, at: string): void => {
       if (typeof node !== 'object' || node === null) return;
       const props = (node as { properties?: Record<string, unknown> }).properties;
       // if/then blocks only restate properties (`false`, `true`) described where they are defined.
       if (props && !/\/(if|then)$/.test(at)) {
-        for (const [k, v] of Object.entries(props)) if (typeof v === 'object' && v !== null && !described(v as Record<string, unknown>)) missing.push(`${at}/properties/${k}`);
+        for (const [k, v] of Object.entries(props))
+          if (typeof v === 'object' && v !== null && !described(v as Record<string, unknown>))
+            missing.push(`${at}/properties/${k}`);
       }
       for (const [k, v] of Object.entries(node)) walk(v, `${at}/${k}`);
     };
@@ -97,12 +110,24 @@ rules:
 `,
     );
     expect(problemAt(problems, '/version').message).toBe('must be 1 (got 2)');
-    expect(problemAt(problems, '/rules/0/id')).toMatchObject({ line: 3, message: expect.stringContaining('must be a rule id') });
-    expect(problemAt(problems, '/rules/0/effect')).toMatchObject({ line: 4, message: 'must be one of "allow", "deny" (got "maybe")' });
-    expect(problemAt(problems, '/rules/0/match')).toMatchObject({ line: 5, message: 'must name at least one of tools, resources, prompts, requests, upstreams' });
+    expect(problemAt(problems, '/rules/0/id')).toMatchObject({
+      line: 3,
+      message: expect.stringContaining('must be a rule id'),
+    });
+    expect(problemAt(problems, '/rules/0/effect')).toMatchObject({
+      line: 4,
+      message: 'must be one of "allow", "deny" (got "maybe")',
+    });
+    expect(problemAt(problems, '/rules/0/match')).toMatchObject({
+      line: 5,
+      message: 'must name at least one of tools, resources, prompts, requests, upstreams',
+    });
     expect(problemAt(problems, '/rules/0/match/tools/0')).toMatchObject({ file: 'policies/f1.yaml', line: 5 });
     expect(problemAt(problems, '/rules/0/when/scopes/allOf/0').message).toContain('must be a scope');
-    expect(problemAt(problems, '/rules/0/extra')).toMatchObject({ line: 7, message: expect.stringContaining('unknown key "extra"') });
+    expect(problemAt(problems, '/rules/0/extra')).toMatchObject({
+      line: 7,
+      message: expect.stringContaining('unknown key "extra"'),
+    });
   });
 
   it('reports missing keys and wrong types', () => {
@@ -125,7 +150,10 @@ rules:
     redact: [x]
     limits: { concurrency: 1 }
 `);
-    expect(problemAt(problems, '/rules/0/redact')).toMatchObject({ line: 6, message: 'key "redact" is only for allow rules (this rule has effect: deny)' });
+    expect(problemAt(problems, '/rules/0/redact')).toMatchObject({
+      line: 6,
+      message: 'key "redact" is only for allow rules (this rule has effect: deny)',
+    });
     expect(problemAt(problems, '/rules/0/limits').line).toBe(7);
   });
 
@@ -141,14 +169,24 @@ rules:
         - { field: u, kind: url }
         - { field: x, kind: shell }
 `);
-    expect(problemAt(problems, '/rules/0/arguments/constraints/0/hosts').message).toBe('key "hosts" is only for constraints of kind url');
+    expect(problemAt(problems, '/rules/0/arguments/constraints/0/hosts').message).toBe(
+      'key "hosts" is only for constraints of kind url',
+    );
     expect(problemAt(problems, '/rules/0/arguments/constraints/0').message).toBe('missing required key "roots"');
-    expect(problemAt(problems, '/rules/0/arguments/constraints/1')).toMatchObject({ line: 9, message: 'missing required key "hosts"' });
-    expect(problemAt(problems, '/rules/0/arguments/constraints/2/kind').message).toContain('must be one of "path", "url", "noLeadingDash"');
+    expect(problemAt(problems, '/rules/0/arguments/constraints/1')).toMatchObject({
+      line: 9,
+      message: 'missing required key "hosts"',
+    });
+    expect(problemAt(problems, '/rules/0/arguments/constraints/2/kind').message).toContain(
+      'must be one of "path", "url", "noLeadingDash"',
+    );
   });
 
   it('reports duplicate rule ids across files, naming the first', () => {
-    const { problems, message } = fail(`version: 1\nrules:\n${GOOD_RULE}`, `version: 1\nrules:\n  - id: other\n    effect: deny\n    match: { tools: [x] }\n${GOOD_RULE}`);
+    const { problems, message } = fail(
+      `version: 1\nrules:\n${GOOD_RULE}`,
+      `version: 1\nrules:\n  - id: other\n    effect: deny\n    match: { tools: [x] }\n${GOOD_RULE}`,
+    );
     const p = problemAt(problems, '/rules/1/id');
     expect(p).toMatchObject({ file: 'policies/f1.yaml', line: 6 });
     expect(message).toContain('policies/f1.yaml:6: /rules/1/id: rule id "ok" is already used at f0.yaml:3');
@@ -182,7 +220,10 @@ rules:
       patternProperties:
         "[z-a]": { type: string }
 `);
-    expect(problemAt(problems, '/rules/0/arguments/properties/name/pattern')).toMatchObject({ line: 10, message: expect.stringContaining('invalid regular expression') });
+    expect(problemAt(problems, '/rules/0/arguments/properties/name/pattern')).toMatchObject({
+      line: 10,
+      message: expect.stringContaining('invalid regular expression'),
+    });
     expect(problemAt(problems, '/rules/0/arguments/patternProperties/[z-a]').line).toBe(12);
     expect(message).toContain('f0.yaml:10: /rules/0/arguments/properties/name/pattern: invalid regular expression');
   });
@@ -197,7 +238,10 @@ rules:
       properties:
         n: { type: integer, minimun: 1 }
 `);
-    expect(problemAt(unknown.problems, '/rules/0/arguments')).toMatchObject({ line: 6, message: expect.stringContaining('unknown keyword: "minimun"') });
+    expect(problemAt(unknown.problems, '/rules/0/arguments')).toMatchObject({
+      line: 6,
+      message: expect.stringContaining('unknown keyword: "minimun"'),
+    });
     const format = fail(`version: 1
 rules:
   - id: r
@@ -207,7 +251,9 @@ rules:
       properties:
         u: { type: string, format: uri }
 `);
-    expect(problemAt(format.problems, '/rules/0/arguments').message).toContain('use "pattern", or a constraint such as kind: url');
+    expect(problemAt(format.problems, '/rules/0/arguments').message).toContain(
+      'use "pattern", or a constraint such as kind: url',
+    );
   });
 
   it('checks field paths, roots and hosts of constraints', () => {
@@ -245,8 +291,14 @@ rules:
 
 describe('compilePolicy: the compiled set', () => {
   it('is frozen, ordered by file name, with a revision over names and contents', () => {
-    const a = { file: 'x/b.yaml', text: `version: 1\nrules:\n  - { id: from-b, effect: allow, match: { tools: [t] } }\n` };
-    const b = { file: 'x/a.yaml', text: `version: 1\nrules:\n  - { id: from-a, effect: allow, match: { tools: [t] } }\n` };
+    const a = {
+      file: 'x/b.yaml',
+      text: `version: 1\nrules:\n  - { id: from-b, effect: allow, match: { tools: [t] } }\n`,
+    };
+    const b = {
+      file: 'x/a.yaml',
+      text: `version: 1\nrules:\n  - { id: from-a, effect: allow, match: { tools: [t] } }\n`,
+    };
     const p = compilePolicy([a, b]);
     expect(p.files).toEqual(['a.yaml', 'b.yaml']);
     expect(p.rules.map((r) => r.id)).toEqual(['from-a', 'from-b']);

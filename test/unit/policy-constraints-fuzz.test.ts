@@ -59,8 +59,7 @@ const isInside = (resolved: string): boolean => resolved === ROOT || resolved.st
 const decodeOnce = (s: string): string =>
   s.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 /** A lax UTF-8 decoder that accepts overlong forms of `.` and `/`. */
-const decodeOverlong = (s: string): string =>
-  s.replace(/%c0%ae|%e0%80%ae/gi, '.').replace(/%c0%af|%e0%80%af/gi, '/');
+const decodeOverlong = (s: string): string => s.replace(/%c0%ae|%e0%80%ae/gi, '.').replace(/%c0%af|%e0%80%af/gi, '/');
 /** Servlet-style path parameters: `seg;params` is `seg`. */
 const stripParams = (s: string): string =>
   s

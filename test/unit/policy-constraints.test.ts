@@ -7,7 +7,12 @@ import {
   parsePathRoot,
   type PathRoot,
 } from '../../src/policy/constraints/path-under-roots.js';
-import { checkUrl, parseHostPattern, type HostPattern, type UrlRule } from '../../src/policy/constraints/url-allowed.js';
+import {
+  checkUrl,
+  parseHostPattern,
+  type HostPattern,
+  type UrlRule,
+} from '../../src/policy/constraints/url-allowed.js';
 import { parseFieldPath, readField, redactArguments } from '../../src/policy/field-path.js';
 import { nameGlob, uriGlob } from '../../src/policy/glob.js';
 
@@ -74,14 +79,27 @@ describe('kind: path (threat model #10)', () => {
   });
 
   it('refuses ".." segments, including ones Windows would trim to ".."', () => {
-    for (const p of ['/data/ok/../secret', '/data/ok/..', '/data/ok/a/../../x', '/data/ok/a/../b', '/data/ok/.../x', '/data/ok/.. /x', '/data/ok/. ./x']) {
+    for (const p of [
+      '/data/ok/../secret',
+      '/data/ok/..',
+      '/data/ok/a/../../x',
+      '/data/ok/a/../b',
+      '/data/ok/.../x',
+      '/data/ok/.. /x',
+      '/data/ok/. ./x',
+    ]) {
       expect(pathReason(p), p).toBe('dot_dot');
     }
   });
 
   it('refuses segments ending in a dot or a space (Windows trims them: "secret." opens "secret")', () => {
     for (const p of [
-      '/data/ok/secret.', '/data/ok/secret ', '/data/ok/a./x', '/data/ok/a /x', '/data/ok/ /x', '/data/ok/x/  ',
+      '/data/ok/secret.',
+      '/data/ok/secret ',
+      '/data/ok/a./x',
+      '/data/ok/a /x',
+      '/data/ok/ /x',
+      '/data/ok/x/  ',
     ]) {
       expect(pathReason(p), p).toBe('trailing_dot_or_space');
     }
@@ -113,9 +131,7 @@ describe('kind: path (threat model #10)', () => {
   });
 
   it('refuses backslashes (mixed separators)', () => {
-    for (const p of [
-      '/data/ok\\..\\..\\etc\\passwd', '/data/ok/a\\b', '\\data\\ok\\a', '\\\\server\\share\\x',
-    ]) {
+    for (const p of ['/data/ok\\..\\..\\etc\\passwd', '/data/ok/a\\b', '\\data\\ok\\a', '\\\\server\\share\\x']) {
       expect(pathReason(p), p).toBe('backslash');
     }
   });
@@ -135,8 +151,13 @@ describe('kind: path (threat model #10)', () => {
 
   it('refuses zero-width and other format characters (Unicode Cf)', () => {
     for (const p of [
-      '/data/ok/\u200b../x', '/data/ok/.\u200b./x', '/data/ok/a\u200db', '/data/ok/a\u2060b', '/data/ok/\ufeffa',
-      '/data/ok/a\u00adb', '/data/ok/\u{e0041}',
+      '/data/ok/\u200b../x',
+      '/data/ok/.\u200b./x',
+      '/data/ok/a\u200db',
+      '/data/ok/a\u2060b',
+      '/data/ok/\ufeffa',
+      '/data/ok/a\u00adb',
+      '/data/ok/\u{e0041}',
     ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('format_character');
     }
@@ -144,7 +165,10 @@ describe('kind: path (threat model #10)', () => {
 
   it('refuses bidi controls', () => {
     for (const p of [
-      '/data/ok/\u202etxt.exe', '/data/ok/a\u2066b\u2069', '/data/ok/a\u200eb', '/data/ok/a\u200fb',
+      '/data/ok/\u202etxt.exe',
+      '/data/ok/a\u2066b\u2069',
+      '/data/ok/a\u200eb',
+      '/data/ok/a\u200fb',
       '/data/ok/a\u061cb',
     ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('bidi_control');
@@ -153,16 +177,18 @@ describe('kind: path (threat model #10)', () => {
 
   it('refuses combining marks that do not follow a letter or digit (".\u0301." folds to "..")', () => {
     for (const p of [
-      '/data/ok/.\u0301./x', '/data/ok/\u0301x', '/data/ok/a.\u0301b', '/data/ok/ \u0301x', '/data/ok/..\u0338/x',
+      '/data/ok/.\u0301./x',
+      '/data/ok/\u0301x',
+      '/data/ok/a.\u0301b',
+      '/data/ok/ \u0301x',
+      '/data/ok/..\u0338/x',
     ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('combining_mark');
     }
   });
 
   it('refuses lone surrogates', () => {
-    for (const p of [
-      '/data/ok/\ud800x', '/data/ok/x\udc00', '/data/ok/\udc00\ud800',
-    ]) {
+    for (const p of ['/data/ok/\ud800x', '/data/ok/x\udc00', '/data/ok/\udc00\ud800']) {
       expect(pathReason(p), JSON.stringify(p)).toBe('lone_surrogate');
     }
     expect(pathReason('/data/ok/\u{1d49c}.txt')).toBe('ok'); // a letter outside the BMP, as a well-formed pair
@@ -170,8 +196,15 @@ describe('kind: path (threat model #10)', () => {
 
   it('refuses fullwidth, overlong and look-alike dots and slashes, and whatever NFKC folds to them', () => {
     for (const p of [
-      '/data/ok/\uff0e\uff0e/secret', '/data/ok/..\uff0fsecret', '/data/ok/\u2025/x', '/data/ok/\u2024\u2024/x',
-      '/data/ok/a\u2215b', '/data/ok/a\u2044b', '/data/ok/a\uff3cb', '/data/ok/\ufe52\ufe52/x', '/data/ok/\u2100',
+      '/data/ok/\uff0e\uff0e/secret',
+      '/data/ok/..\uff0fsecret',
+      '/data/ok/\u2025/x',
+      '/data/ok/\u2024\u2024/x',
+      '/data/ok/a\u2215b',
+      '/data/ok/a\u2044b',
+      '/data/ok/a\uff3cb',
+      '/data/ok/\ufe52\ufe52/x',
+      '/data/ok/\u2100',
     ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('unicode_lookalike');
     }
@@ -179,8 +212,18 @@ describe('kind: path (threat model #10)', () => {
 
   it('refuses characters outside the repertoire: shell, glob and Windows-reserved ASCII, other spaces, symbols', () => {
     for (const p of [
-      '/data/ok/a*b', '/data/ok/a?b', '/data/ok/"a"', '/data/ok/<a>', '/data/ok/a|b', '/data/ok/$(id)', '/data/ok/`id`',
-      '/data/ok/a\u00a0b', '/data/ok/a\u3000b', '/data/ok/\u3002\u3002/x', '/data/ok/\u{1f4c1}', '/data/ok/\ue000',
+      '/data/ok/a*b',
+      '/data/ok/a?b',
+      '/data/ok/"a"',
+      '/data/ok/<a>',
+      '/data/ok/a|b',
+      '/data/ok/$(id)',
+      '/data/ok/`id`',
+      '/data/ok/a\u00a0b',
+      '/data/ok/a\u3000b',
+      '/data/ok/\u3002\u3002/x',
+      '/data/ok/\u{1f4c1}',
+      '/data/ok/\ue000',
       '/data/ok/\u{10ffff}',
     ]) {
       expect(pathReason(p), JSON.stringify(p)).toBe('disallowed_character');
@@ -372,7 +415,17 @@ describe('kind: url (threat model #12)', () => {
     expect(parseHostPattern('api.example.com').ok).toBe(true);
     expect(parseHostPattern('*.example.org').ok).toBe(true);
     expect(parseHostPattern('[2606:4700::1]').ok).toBe(true);
-    for (const bad of ['API.example.com', '*.org', 'a.*.example.org', '*example.org', 'https://api.example.com', 'api.example.com/x', 'user@api.example.com', '*.10.0.0.1', 'api.example.com:443']) {
+    for (const bad of [
+      'API.example.com',
+      '*.org',
+      'a.*.example.org',
+      '*example.org',
+      'https://api.example.com',
+      'api.example.com/x',
+      'user@api.example.com',
+      '*.10.0.0.1',
+      'api.example.com:443',
+    ]) {
       expect(parseHostPattern(bad).ok, bad).toBe(false);
     }
   });
@@ -398,7 +451,10 @@ describe('kind: url (threat model #12)', () => {
       const ips = urlRule(['93.184.216.34', '[2606:4700::1]'], ['http']);
       expect(reason('https://api%2eexample.com/')).toBe('host_not_canonical');
       for (const u of [
-        'http://0x5d.184.216.34/', 'http://93.184.216.34./', 'http://1578424354/', 'http://93.184.54818/',
+        'http://0x5d.184.216.34/',
+        'http://93.184.216.34./',
+        'http://1578424354/',
+        'http://93.184.54818/',
         'http://0135.184.216.34/',
       ]) {
         expect(reason(u, ips), u).toBe('host_not_canonical');
@@ -458,7 +514,8 @@ describe('kind: noLeadingDash (threat model #11)', () => {
   };
 
   it('refuses values readable as options', () => {
-    for (const v of ['-rf', '--upload-pack=touch /tmp/pwned', '-', ' -x', '\t--help', ['ok', '-x'], -1, -0]) expect(reason(v), JSON.stringify(v)).toBe('leading_dash');
+    for (const v of ['-rf', '--upload-pack=touch /tmp/pwned', '-', ' -x', '\t--help', ['ok', '-x'], -1, -0])
+      expect(reason(v), JSON.stringify(v)).toBe('leading_dash');
   });
 
   it('refuses them at any depth of nested lists (an upstream may flatten them into its argv)', () => {
@@ -469,7 +526,8 @@ describe('kind: noLeadingDash (threat model #11)', () => {
   });
 
   it('passes everything else', () => {
-    for (const v of ['main', 'a-b', 'file.txt', '', ['a', 'b'], [], 3, 0, true, null, { a: '-x' }, '\u2013rf']) expect(reason(v), JSON.stringify(v)).toBe('ok');
+    for (const v of ['main', 'a-b', 'file.txt', '', ['a', 'b'], [], 3, 0, true, null, { a: '-x' }, '\u2013rf'])
+      expect(reason(v), JSON.stringify(v)).toBe('ok');
   });
 });
 
@@ -543,7 +601,10 @@ describe('field paths and redaction', () => {
   });
 
   it('redacts a key named __proto__ as an own field, and a deep path without touching its siblings', () => {
-    const args = JSON.parse('{"__proto__": "secret", "a": {"b": {"c": 1, "d": 2}}, "e": {"f": 3}}') as Record<string, unknown>;
+    const args = JSON.parse('{"__proto__": "secret", "a": {"b": {"c": 1, "d": 2}}, "e": {"f": 3}}') as Record<
+      string,
+      unknown
+    >;
     const out = redactArguments(args, ['/__proto__', '/a/b/c']);
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
     expect(Object.hasOwn(out, '__proto__') && out['__proto__']).toBe('[redacted]');

@@ -21,7 +21,13 @@ function principal(p: Partial<Omit<Principal, 'scopes'>> & { scopes?: string[] }
 function input(
   who: Principal,
   name: string,
-  opts: { kind?: TargetKind; upstream?: string; args?: Record<string, unknown>; quarantined?: boolean; now?: number } = {},
+  opts: {
+    kind?: TargetKind;
+    upstream?: string;
+    args?: Record<string, unknown>;
+    quarantined?: boolean;
+    now?: number;
+  } = {},
 ): DecisionInput {
   const kind = opts.kind ?? 'tool';
   const method = kind === 'tool' ? 'tools/call' : kind === 'prompt' ? 'prompts/get' : 'resources/read';
@@ -74,15 +80,24 @@ describe('decide: default deny', () => {
 `);
     expect(denyReason(decide(input(principal(), 'ops__unknown'), p))).toBe('no_matching_rule');
     expect(denyReason(decide(input(principal({ subject: 'alice' }), 'ops__restart'), p))).toBe('no_matching_rule');
-    expect(decide(input(principal({ subject: 'svc-deploy' }), 'ops__restart'), p)).toMatchObject({ effect: 'allow', ruleId: 'ops' });
+    expect(decide(input(principal({ subject: 'svc-deploy' }), 'ops__restart'), p)).toMatchObject({
+      effect: 'allow',
+      ruleId: 'ops',
+    });
   });
 
   it('allows listing methods without a target, and denies unknown untargeted methods', () => {
     const p = policy('rules: []');
-    expect(decide({ principal: principal(), method: 'tools/list', now: NOW }, p)).toEqual({ effect: 'allow', ruleId: UNTARGETED_RULE_ID, policyRevision: p.revision });
+    expect(decide({ principal: principal(), method: 'tools/list', now: NOW }, p)).toEqual({
+      effect: 'allow',
+      ruleId: UNTARGETED_RULE_ID,
+      policyRevision: p.revision,
+    });
     expect(decide({ principal: principal(), method: 'ping', now: NOW }, p).effect).toBe('allow');
     expect(denyReason(decide({ principal: principal(), method: 'tools/call', now: NOW }, p))).toBe('no_matching_rule');
-    expect(denyReason(decide({ principal: principal(), method: 'sampling/createMessage', now: NOW }, p))).toBe('no_matching_rule');
+    expect(denyReason(decide({ principal: principal(), method: 'sampling/createMessage', now: NOW }, p))).toBe(
+      'no_matching_rule',
+    );
   });
 });
 
@@ -109,12 +124,23 @@ describe('decide: every deny reason', () => {
 
   it('denied_by_rule, naming the rule', () => {
     const admin = principal({ groups: ['admins'], scopes: ['orders:write'] });
-    expect(decide(input(admin, 'orders__delete_order'), p)).toEqual({ effect: 'deny', reason: 'denied_by_rule', ruleId: 'no-delete', policyRevision: p.revision });
+    expect(decide(input(admin, 'orders__delete_order'), p)).toEqual({
+      effect: 'deny',
+      reason: 'denied_by_rule',
+      ruleId: 'no-delete',
+      policyRevision: p.revision,
+    });
   });
 
   it('insufficient_scope, with the scopes to step up to', () => {
     const d = decide(input(reader, 'orders__update_order_status', { args: { order_id: 'ord-1001' } }), p);
-    expect(d).toEqual({ effect: 'deny', reason: 'insufficient_scope', ruleId: 'orders.write', requiredScopes: ['orders:write'], policyRevision: p.revision });
+    expect(d).toEqual({
+      effect: 'deny',
+      reason: 'insufficient_scope',
+      ruleId: 'orders.write',
+      requiredScopes: ['orders:write'],
+      policyRevision: p.revision,
+    });
   });
 
   it('invalid_arguments, with the violation for the audit record', () => {
@@ -138,7 +164,11 @@ describe('decide: every deny reason', () => {
   });
 
   it('allow, naming the rule and the revision', () => {
-    expect(decide(input(reader, 'orders__get_order'), p)).toEqual({ effect: 'allow', ruleId: 'orders.read', policyRevision: p.revision });
+    expect(decide(input(reader, 'orders__get_order'), p)).toEqual({
+      effect: 'allow',
+      ruleId: 'orders.read',
+      policyRevision: p.revision,
+    });
   });
 
   it('does not read the clock: the injected time changes nothing', () => {
@@ -159,7 +189,11 @@ describe('decide: order and precedence', () => {
     effect: deny
     match: { tools: ["*__get-env"] }
 `);
-    expect(decide(input(principal(), 'everything__get-env'), p)).toMatchObject({ effect: 'deny', reason: 'denied_by_rule', ruleId: 'deny-glob' });
+    expect(decide(input(principal(), 'everything__get-env'), p)).toMatchObject({
+      effect: 'deny',
+      reason: 'denied_by_rule',
+      ruleId: 'deny-glob',
+    });
   });
 
   it('a deny rule applies only when its when holds, scopes included', () => {
@@ -177,9 +211,15 @@ describe('decide: order and precedence', () => {
     when: { scopes: { allOf: [readonly] } }
 `);
     expect(decide(input(principal(), 'x__a'), p).effect).toBe('allow');
-    expect(decide(input(principal({ groups: ['guests'] }), 'x__a'), p)).toMatchObject({ reason: 'denied_by_rule', ruleId: 'deny-guests' });
+    expect(decide(input(principal({ groups: ['guests'] }), 'x__a'), p)).toMatchObject({
+      reason: 'denied_by_rule',
+      ruleId: 'deny-guests',
+    });
     expect(decide(input(principal(), 'x__write'), p).effect).toBe('allow');
-    expect(decide(input(principal({ scopes: ['readonly'] }), 'x__write'), p)).toMatchObject({ reason: 'denied_by_rule', ruleId: 'deny-readonly-tokens' });
+    expect(decide(input(principal({ scopes: ['readonly'] }), 'x__write'), p)).toMatchObject({
+      reason: 'denied_by_rule',
+      ruleId: 'deny-readonly-tokens',
+    });
   });
 
   it('names the most specific allow rule: exact over glob over upstream-only, then file order', () => {
@@ -235,9 +275,19 @@ describe('decide: order and precedence', () => {
     match: { tools: [t__x] }
     when: { subjects: [bob], scopes: { allOf: [z] } }
 `);
-    expect(decide(input(principal({ scopes: ['a'] }), 't__x'), p)).toMatchObject({ reason: 'insufficient_scope', ruleId: 'small', requiredScopes: ['d'] });
-    expect(decide(input(principal({ subject: 'bob', scopes: ['a'] }), 't__x'), p)).toMatchObject({ reason: 'insufficient_scope', requiredScopes: ['z'] });
-    expect(decide(input(principal({ scopes: ['a', 'b', 'c'] }), 't__x'), p)).toMatchObject({ effect: 'allow', ruleId: 'big' });
+    expect(decide(input(principal({ scopes: ['a'] }), 't__x'), p)).toMatchObject({
+      reason: 'insufficient_scope',
+      ruleId: 'small',
+      requiredScopes: ['d'],
+    });
+    expect(decide(input(principal({ subject: 'bob', scopes: ['a'] }), 't__x'), p)).toMatchObject({
+      reason: 'insufficient_scope',
+      requiredScopes: ['z'],
+    });
+    expect(decide(input(principal({ scopes: ['a', 'b', 'c'] }), 't__x'), p)).toMatchObject({
+      effect: 'allow',
+      ruleId: 'big',
+    });
   });
 
   it('asks for the first anyOf scope when none is held', () => {
@@ -286,7 +336,12 @@ describe('decide: identity conditions', () => {
     expect(ok(principal({ claims: { tenant: 'acme', level: '3', staff: true } }), 't__claim')).toBe(false);
     expect(ok(principal({ claims: { tenant: 'acme', level: 3 } }), 't__claim')).toBe(false);
     expect(ok(principal(), 't__claim')).toBe(false);
-    expect(ok(principal({ claims: Object.create({ tenant: 'acme', level: 3, staff: true }) as Record<string, unknown> }), 't__claim')).toBe(false);
+    expect(
+      ok(
+        principal({ claims: Object.create({ tenant: 'acme', level: 3, staff: true }) as Record<string, unknown> }),
+        't__claim',
+      ),
+    ).toBe(false);
   });
 
   it('cert: subject and a SAN, both required when both are given', () => {
@@ -319,7 +374,10 @@ describe('decide: arguments', () => {
       properties: { path: { type: string, maxLength: 20 } }
 `);
     const who = principal({ scopes: ['files'] });
-    expect(decide(input(who, 'files__read', { args: { path: '/srv/sandbox/a' } }), p)).toMatchObject({ effect: 'allow', ruleId: 'narrow' });
+    expect(decide(input(who, 'files__read', { args: { path: '/srv/sandbox/a' } }), p)).toMatchObject({
+      effect: 'allow',
+      ruleId: 'narrow',
+    });
     expect(decide(input(who, 'files__read', { args: { path: '/etc/passwd' } }), p)).toMatchObject({
       reason: 'invalid_arguments',
       violation: { ruleId: 'narrow', field: '/path', constraint: 'path:outside_roots' },
@@ -328,10 +386,16 @@ describe('decide: arguments', () => {
       reason: 'invalid_arguments',
       violation: { ruleId: 'narrower', field: '/path', constraint: 'schema:maxLength' },
     });
-    expect(decide(input(who, 'files__read'), p)).toMatchObject({ reason: 'invalid_arguments', violation: { ruleId: 'narrow', constraint: 'path:missing' } });
+    expect(decide(input(who, 'files__read'), p)).toMatchObject({
+      reason: 'invalid_arguments',
+      violation: { ruleId: 'narrow', constraint: 'path:missing' },
+    });
     // A rule the caller does not qualify for does not add its constraints.
     const noScope = principal();
-    expect(decide(input(noScope, 'files__read', { args: { path: '/etc/a' } }), p)).toMatchObject({ effect: 'allow', ruleId: 'narrower' });
+    expect(decide(input(noScope, 'files__read', { args: { path: '/etc/a' } }), p)).toMatchObject({
+      effect: 'allow',
+      ruleId: 'narrower',
+    });
   });
 
   it('treats missing arguments as an empty object, and an optional constraint as passing when absent', () => {
@@ -344,7 +408,9 @@ describe('decide: arguments', () => {
         - { field: flag, kind: noLeadingDash, optional: true }
 `);
     expect(decide(input(principal(), 't__x'), p).effect).toBe('allow');
-    expect(decide(input(principal(), 't__x', { args: { flag: '--exec' } }), p)).toMatchObject({ violation: { field: '/flag', constraint: 'noLeadingDash:leading_dash' } });
+    expect(decide(input(principal(), 't__x', { args: { flag: '--exec' } }), p)).toMatchObject({
+      violation: { field: '/flag', constraint: 'noLeadingDash:leading_dash' },
+    });
   });
 
   it('merges the strictest limits and the union of redactions of the granting rules', () => {
@@ -372,7 +438,10 @@ describe('decide: arguments', () => {
       limits: { rate: { perMinute: 60, burst: 5 }, concurrency: 2, timeoutMs: 5000 },
       redact: ['/note', '/secret'],
     });
-    expect(decide(input(principal(), 't__y'), p)).toMatchObject({ limits: { rate: { perMinute: 100, burst: 5 }, concurrency: 2 }, redact: ['/secret', '/note'] });
+    expect(decide(input(principal(), 't__y'), p)).toMatchObject({
+      limits: { rate: { perMinute: 100, burst: 5 }, concurrency: 2 },
+      redact: ['/secret', '/note'],
+    });
   });
 
   it('does not modify the input', () => {
@@ -397,7 +466,8 @@ describe('decide: resources and prompts', () => {
     match: { prompts: ["everything__*"] }
 `);
   it('matches resource URIs with segment-aware globs', () => {
-    const r = (uri: string): string => denyReason(decide(input(principal(), uri, { kind: 'resource', upstream: 'files' }), p));
+    const r = (uri: string): string =>
+      denyReason(decide(input(principal(), uri, { kind: 'resource', upstream: 'files' }), p));
     expect(r('file:///srv/docs/a/b.txt')).toBe('allow');
     expect(r('file:///srv/docs_evil/a')).toBe('no_matching_rule');
     expect(r('file:///srv/notes/a.md')).toBe('allow');
@@ -427,7 +497,14 @@ describe('list visibility is the call decision (docs/architecture.md §4)', () =
     when: { clients: [dashboard], scopes: { allOf: ["reports:read"] } }
 `,
   );
-  const tools = ['orders__get_order', 'orders__search_orders', 'orders__update_order_status', 'orders__delete_order', 'orders__unknown', 'reports__daily'];
+  const tools = [
+    'orders__get_order',
+    'orders__search_orders',
+    'orders__update_order_status',
+    'orders__delete_order',
+    'orders__unknown',
+    'reports__daily',
+  ];
   const principals = [
     principal({ anonymous: true, subject: 'anonymous' }),
     principal({ scopes: ['orders:read'] }),
@@ -443,14 +520,18 @@ describe('list visibility is the call decision (docs/architecture.md §4)', () =
     for (const who of principals) {
       for (const tool of tools) {
         const call = decide(input(who, tool, { args: validArgs[tool] ?? {} }), p);
-        expect(visible(input(who, tool), p), `${who.subject}/${[...who.scopes].join(',')} ${tool}`).toBe(call.effect === 'allow');
+        expect(visible(input(who, tool), p), `${who.subject}/${[...who.scopes].join(',')} ${tool}`).toBe(
+          call.effect === 'allow',
+        );
       }
     }
   });
 
   it('listing skips only the argument step; quarantine hides the tool too', () => {
     const writer = principal({ scopes: ['orders:write'] });
-    expect(denyReason(decide(input(writer, 'orders__update_order_status', { args: { order_id: 'bad' } }), p))).toBe('invalid_arguments');
+    expect(denyReason(decide(input(writer, 'orders__update_order_status', { args: { order_id: 'bad' } }), p))).toBe(
+      'invalid_arguments',
+    );
     expect(visible(input(writer, 'orders__update_order_status', { args: { order_id: 'bad' } }), p)).toBe(true);
     expect(visible(input(writer, 'orders__update_order_status', { quarantined: true }), p)).toBe(false);
   });
@@ -464,7 +545,10 @@ describe('list visibility is the call decision (docs/architecture.md §4)', () =
     const empty = policy('rules: []');
     expect(engine.replace(empty)).toBe(p.revision);
     expect(engine.revision).toBe(empty.revision);
-    expect(engine.decide(input(reader, 'orders__get_order'))).toMatchObject({ reason: 'no_matching_rule', policyRevision: empty.revision });
+    expect(engine.decide(input(reader, 'orders__get_order'))).toMatchObject({
+      reason: 'no_matching_rule',
+      policyRevision: empty.revision,
+    });
   });
 });
 
@@ -473,11 +557,31 @@ describe('the index finds exactly the rules a full scan would', () => {
     const patterns = ['a__*', '*__x', 'a__b*', '*b*', 'ab__c', '*', 'a*c', 'x__*__y', '*__', 'a__bc', 'b__*c', '*c*d*'];
     const text = `rules:\n${patterns.map((pat, i) => `  - { id: r${i}, effect: allow, match: { tools: ["${pat}"] } }`).join('\n')}\n`;
     const p = policy(text);
-    const names = ['a__b', 'a__bc', 'ab__c', 'b__x', 'x__q__y', 'a__', 'q__', 'abc', 'cd', 'zcxd', '', 'b__cc', 'a__bcd'];
+    const names = [
+      'a__b',
+      'a__bc',
+      'ab__c',
+      'b__x',
+      'x__q__y',
+      'a__',
+      'q__',
+      'abc',
+      'cd',
+      'zcxd',
+      '',
+      'b__cc',
+      'a__bcd',
+    ];
     for (const name of names) {
       const x = explain(input(principal(), name, { upstream: '' }), p);
-      const viaIndex = x.rules.filter((r) => r.target.matched).map((r) => r.id).sort();
-      const brute = p.rules.filter((r) => r.match.tools!.some((g) => g.matches(name))).map((r) => r.id).sort();
+      const viaIndex = x.rules
+        .filter((r) => r.target.matched)
+        .map((r) => r.id)
+        .sort();
+      const brute = p.rules
+        .filter((r) => r.match.tools!.some((g) => g.matches(name)))
+        .map((r) => r.id)
+        .sort();
       expect(viaIndex, name).toEqual(brute);
     }
   });
@@ -486,10 +590,17 @@ describe('the index finds exactly the rules a full scan would', () => {
 describe('explain', () => {
   it('traces each rule: candidates with the condition that failed, others with why they did not match', () => {
     const p = policy(ORDERS);
-    const x = explain(input(principal({ scopes: ['orders:read'] }), 'orders__update_order_status', { args: { order_id: 'ord-1001' } }), p);
+    const x = explain(
+      input(principal({ scopes: ['orders:read'] }), 'orders__update_order_status', { args: { order_id: 'ord-1001' } }),
+      p,
+    );
     expect(x.decision).toMatchObject({ reason: 'insufficient_scope' });
     const write = x.rules.find((r) => r.id === 'orders.write')!;
-    expect(write).toMatchObject({ target: { matched: true, how: 'exact name' }, identity: { ok: true }, missingScopes: ['orders:write'] });
+    expect(write).toMatchObject({
+      target: { matched: true, how: 'exact name' },
+      identity: { ok: true },
+      missingScopes: ['orders:write'],
+    });
     const read = x.rules.find((r) => r.id === 'orders.read')!;
     expect(read.target.matched).toBe(false);
     const text = formatExplanation(x);
@@ -499,7 +610,10 @@ describe('explain', () => {
 
     const anon = explain(input(principal({ anonymous: true }), 'orders__get_order'), p);
     expect(formatExplanation(anon)).toContain('identity: fails on authenticated');
-    const args = explain(input(principal({ scopes: ['orders:write'] }), 'orders__update_order_status', { args: { order_id: 'no' } }), p);
+    const args = explain(
+      input(principal({ scopes: ['orders:write'] }), 'orders__update_order_status', { args: { order_id: 'no' } }),
+      p,
+    );
     expect(formatExplanation(args)).toContain('arguments: schema: FAIL at /order_id (schema:pattern)');
   });
 

@@ -3,7 +3,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors/config-error.js';
 import { compilePolicy, loadPolicyDir } from '../../src/policy/compile.js';
-import { expandPolicyDir, formatTestReport, listFixtureFiles, loadPolicyFixtures, parsePolicyFixtures, runPolicyFixtures } from '../../src/policy/test-runner.js';
+import {
+  expandPolicyDir,
+  formatTestReport,
+  listFixtureFiles,
+  loadPolicyFixtures,
+  parsePolicyFixtures,
+  runPolicyFixtures,
+} from '../../src/policy/test-runner.js';
 
 const policies = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../policies');
 
@@ -30,7 +37,14 @@ describe('the bundled policy set and its fixtures', () => {
 
   it('covers every deny reason', () => {
     const reasons = new Set(report.results.map((r) => (r.actual.effect === 'deny' ? r.actual.reason : 'allow')));
-    expect([...reasons].sort()).toEqual(['allow', 'denied_by_rule', 'insufficient_scope', 'invalid_arguments', 'no_matching_rule', 'quarantined']);
+    expect([...reasons].sort()).toEqual([
+      'allow',
+      'denied_by_rule',
+      'insufficient_scope',
+      'invalid_arguments',
+      'no_matching_rule',
+      'quarantined',
+    ]);
   });
 });
 
@@ -49,7 +63,9 @@ rules:
 `,
       },
     ]);
-    expect(policy.rules[0]!.argumentChecks[0]!.label).toBe('path path under /opt/gh/sandbox, /opt/gh/policies/local, /abs');
+    expect(policy.rules[0]!.argumentChecks[0]!.label).toBe(
+      'path path under /opt/gh/sandbox, /opt/gh/policies/local, /abs',
+    );
     expect(expandPolicyDir({ a: '${POLICY_DIR}/x', b: ['${POLICY_DIR:../sandbox}/y', 3], c: 'plain' }, dir)).toEqual({
       a: '/opt/gh/policies/x',
       b: ['/opt/gh/sandbox/y', 3],
@@ -67,10 +83,22 @@ rules:
     ]);
     expect(fixtures[0]!.request.args).toEqual({ path: '/opt/gh/sandbox/a' });
     expect(() =>
-      compilePolicy([{ file: path.join(dir, 'q.yaml'), text: 'version: 1\nrules:\n  - { id: a, effect: allow, match: { tools: [t] }, arguments: { constraints: [{ field: p, kind: path, roots: [sandbox] }] } }\n' }]),
-    ).toThrow('roots/0: must be an absolute path (starting with "/") or one relative to the policy file\'s folder (starting with "./" or "../")');
+      compilePolicy([
+        {
+          file: path.join(dir, 'q.yaml'),
+          text: 'version: 1\nrules:\n  - { id: a, effect: allow, match: { tools: [t] }, arguments: { constraints: [{ field: p, kind: path, roots: [sandbox] }] } }\n',
+        },
+      ]),
+    ).toThrow(
+      'roots/0: must be an absolute path (starting with "/") or one relative to the policy file\'s folder (starting with "./" or "../")',
+    );
     expect(() =>
-      compilePolicy([{ file: path.join(dir, 'r.yaml'), text: 'version: 1\nrules:\n  - { id: a, effect: allow, match: { tools: [t] }, arguments: { constraints: [{ field: p, kind: path, roots: ["./%2e%2e"] }] } }\n' }]),
+      compilePolicy([
+        {
+          file: path.join(dir, 'r.yaml'),
+          text: 'version: 1\nrules:\n  - { id: a, effect: allow, match: { tools: [t] }, arguments: { constraints: [{ field: p, kind: path, roots: ["./%2e%2e"] }] } }\n',
+        },
+      ]),
     ).toThrow(/roots\/0: is not a usable root \(encoded character\)/);
     expect(runPolicyFixtures(policy, fixtures).results.map((r) => r.mismatches)).toEqual([[], [], []]);
   });
@@ -114,7 +142,11 @@ rules:
     expect(report.failed).toBe(2);
     // insufficient_scope names the rule that wanted the scope, so only the effect differs.
     expect(report.results[1]!.mismatches).toEqual(['expected allow, got deny']);
-    expect(report.results[1]!.actual).toMatchObject({ effect: 'deny', reason: 'insufficient_scope', requiredScopes: ['r'] });
+    expect(report.results[1]!.actual).toMatchObject({
+      effect: 'deny',
+      reason: 'insufficient_scope',
+      requiredScopes: ['r'],
+    });
     expect(report.results[2]!.mismatches).toEqual(['expected required scopes [w], got [r]']);
     expect(report.uncoveredRules).toEqual(['never-tested', 'no-admin']);
     const text = formatTestReport(report);
@@ -169,7 +201,9 @@ rules:
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as ConfigError).message;
-    expect(message).toContain('bad.test.yaml:4: /tests/0/expect/decision: must be one of "allow", "deny" (got "maybe")');
+    expect(message).toContain(
+      'bad.test.yaml:4: /tests/0/expect/decision: must be one of "allow", "deny" (got "maybe")',
+    );
     expect(message).toContain('bad.test.yaml:6: /tests/1/principal/subject: unknown key "subject"');
   });
 
@@ -184,6 +218,8 @@ rules:
 `,
         },
       ]),
-    ).toThrow(/x\.test\.yaml:2: \/tests\/0\/request: tools\/call needs "tool"[\s\S]*x\.test\.yaml:3: \/tests\/1\/name: test name "a" is used twice/);
+    ).toThrow(
+      /x\.test\.yaml:2: \/tests\/0\/request: tools\/call needs "tool"[\s\S]*x\.test\.yaml:3: \/tests\/1\/name: test name "a" is used twice/,
+    );
   });
 });

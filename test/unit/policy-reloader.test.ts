@@ -7,7 +7,8 @@ import { CompiledPolicyEngine } from '../../src/policy/engine.js';
 import { loadPolicyDir } from '../../src/policy/compile.js';
 import { PolicyReloader, type PolicyReloadOutcome } from '../../src/policy/reloader.js';
 
-const policy = (tool: string): string => `version: 1\nrules:\n  - id: r.${tool.slice(0, 1)}\n    effect: allow\n    match:\n      tools: ["${tool}"]\n`;
+const policy = (tool: string): string =>
+  `version: 1\nrules:\n  - id: r.${tool.slice(0, 1)}\n    effect: allow\n    match:\n      tools: ["${tool}"]\n`;
 
 let dir: string;
 beforeEach(() => {
@@ -18,17 +19,31 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function setup(debounceMs = 200): { reloader: PolicyReloader; engine: CompiledPolicyEngine; outcomes: PolicyReloadOutcome[] } {
+function setup(debounceMs = 200): {
+  reloader: PolicyReloader;
+  engine: CompiledPolicyEngine;
+  outcomes: PolicyReloadOutcome[];
+} {
   const engine = new CompiledPolicyEngine(loadPolicyDir(dir));
   const outcomes: PolicyReloadOutcome[] = [];
-  const reloader = new PolicyReloader({ dir, engine, onReload: (o) => outcomes.push(o), debounceMs, now: () => Date.UTC(2026, 0, 1) });
+  const reloader = new PolicyReloader({
+    dir,
+    engine,
+    onReload: (o) => outcomes.push(o),
+    debounceMs,
+    now: () => Date.UTC(2026, 0, 1),
+  });
   return { reloader, engine, outcomes };
 }
 
 describe('PolicyReloader', () => {
   it('starts with the loaded revision and no error', () => {
     const { reloader, engine } = setup();
-    expect(reloader.status).toEqual({ revision: engine.revision, lastReloadAt: '2026-01-01T00:00:00.000Z', failures: 0 });
+    expect(reloader.status).toEqual({
+      revision: engine.revision,
+      lastReloadAt: '2026-01-01T00:00:00.000Z',
+      failures: 0,
+    });
   });
 
   it('a failed reload keeps the engine, records the error with file:line and counts it; a good one clears it', () => {
@@ -47,7 +62,11 @@ describe('PolicyReloader', () => {
     const good = reloader.reload('SIGHUP');
     expect(good).toMatchObject({ ok: true, previous: before, changed: true, trigger: 'SIGHUP' });
     expect(engine.revision).not.toBe(before);
-    expect(reloader.status).toEqual({ revision: engine.revision, lastReloadAt: '2026-01-01T00:00:00.000Z', failures: 1 });
+    expect(reloader.status).toEqual({
+      revision: engine.revision,
+      lastReloadAt: '2026-01-01T00:00:00.000Z',
+      failures: 1,
+    });
   });
 
   it('a vanished folder is a failed reload, not a throw', () => {

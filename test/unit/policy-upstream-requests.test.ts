@@ -15,7 +15,11 @@ import { CompiledPolicyEngine } from '../../src/policy/engine.js';
 import { explain, formatExplanation } from '../../src/policy/explain.js';
 import type { CompiledPolicy } from '../../src/policy/model.js';
 import { fixtureInput, parsePolicyFixtures, runPolicyFixtures } from '../../src/policy/test-runner.js';
-import { possibleUpstreamRequests, upstreamRequestOf, type UpstreamRequest } from '../../src/policy/upstream-requests.js';
+import {
+  possibleUpstreamRequests,
+  upstreamRequestOf,
+  type UpstreamRequest,
+} from '../../src/policy/upstream-requests.js';
 import { commonCapabilities } from '../../src/upstream/upstream-set.js';
 
 const NOW = Date.UTC(2026, 0, 1);
@@ -69,19 +73,30 @@ describe('upstreamRequestOf: the policy name of a wire request', () => {
 
 describe('compile: match.requests', () => {
   it('accepts a rule naming requests, alone or with upstreams', () => {
-    const p = policy(EVERYTHING_ASKS, `rules:\n  - id: no-url\n    effect: deny\n    match: { requests: [elicitation/create:url] }\n`);
+    const p = policy(
+      EVERYTHING_ASKS,
+      `rules:\n  - id: no-url\n    effect: deny\n    match: { requests: [elicitation/create:url] }\n`,
+    );
     expect(p.rules.map((r) => r.id)).toEqual(['ev.asks', 'no-url']);
   });
 
   it('refuses a request name the gateway does not know, a bare elicitation/create among them', () => {
     const out = problems(`rules:\n  - id: r\n    effect: allow\n    match: { requests: [elicitation/create] }\n`);
-    expect(out.join('\n')).toMatch(/\/rules\/0\/match\/requests\/0: must be one of "sampling\/createMessage", "elicitation\/create:form", "elicitation\/create:url", "roots\/list"/);
+    expect(out.join('\n')).toMatch(
+      /\/rules\/0\/match\/requests\/0: must be one of "sampling\/createMessage", "elicitation\/create:form", "elicitation\/create:url", "roots\/list"/,
+    );
   });
 
   it('refuses a rule that mixes requests with tools, resources or prompts', () => {
-    const out = problems(`rules:\n  - id: r\n    effect: allow\n    match: { tools: [a__b], prompts: [a__c], requests: [roots/list] }\n`);
-    expect(out).toContain('/rules/0/match/tools: cannot be combined with "requests": write one rule for the upstream\'s requests and another for its tools');
-    expect(out).toContain('/rules/0/match/prompts: cannot be combined with "requests": write one rule for the upstream\'s requests and another for its prompts');
+    const out = problems(
+      `rules:\n  - id: r\n    effect: allow\n    match: { tools: [a__b], prompts: [a__c], requests: [roots/list] }\n`,
+    );
+    expect(out).toContain(
+      '/rules/0/match/tools: cannot be combined with "requests": write one rule for the upstream\'s requests and another for its tools',
+    );
+    expect(out).toContain(
+      '/rules/0/match/prompts: cannot be combined with "requests": write one rule for the upstream\'s requests and another for its prompts',
+    );
   });
 
   it('refuses arguments, redact and limits on a requests rule (nothing would apply them)', () => {
@@ -94,7 +109,9 @@ describe('compile: match.requests', () => {
     limits: { rate: { perMinute: 5 } }
 `);
     for (const key of ['arguments', 'redact', 'limits']) {
-      expect(out).toContain(`/rules/0/${key}: applies to tool calls, but this rule matches only upstream requests ("requests")`);
+      expect(out).toContain(
+        `/rules/0/${key}: applies to tool calls, but this rule matches only upstream requests ("requests")`,
+      );
     }
   });
 });
@@ -102,9 +119,20 @@ describe('compile: match.requests', () => {
 describe('decide: requests from upstreams', () => {
   it('denies every request by default: no rules, or only tool rules, or only upstream-wide rules', () => {
     const upstreamWide = `rules:\n  - id: all-of-ev\n    effect: allow\n    match: { upstreams: [everything] }\n`;
-    for (const p of [policy('rules: []'), policy(upstreamWide), policy(`rules:\n  - id: t\n    effect: allow\n    match: { tools: ["*"] }\n`)]) {
-      for (const name of ['sampling/createMessage', 'elicitation/create:form', 'elicitation/create:url', 'roots/list'] as const) {
-        expect(outcome(decide(ask(principal(['everything:use']), name, 'everything'), p))).toBe('deny no_matching_rule');
+    for (const p of [
+      policy('rules: []'),
+      policy(upstreamWide),
+      policy(`rules:\n  - id: t\n    effect: allow\n    match: { tools: ["*"] }\n`),
+    ]) {
+      for (const name of [
+        'sampling/createMessage',
+        'elicitation/create:form',
+        'elicitation/create:url',
+        'roots/list',
+      ] as const) {
+        expect(outcome(decide(ask(principal(['everything:use']), name, 'everything'), p))).toBe(
+          'deny no_matching_rule',
+        );
       }
     }
   });
@@ -112,7 +140,11 @@ describe('decide: requests from upstreams', () => {
   it('allows what a rule names, from the upstreams it names, naming the rule and the revision', () => {
     const p = policy(EVERYTHING_ASKS);
     const alice = principal(['everything:use']);
-    expect(decide(ask(alice, 'sampling/createMessage', 'everything'), p)).toEqual({ effect: 'allow', ruleId: 'ev.asks', policyRevision: p.revision });
+    expect(decide(ask(alice, 'sampling/createMessage', 'everything'), p)).toEqual({
+      effect: 'allow',
+      ruleId: 'ev.asks',
+      policyRevision: p.revision,
+    });
     expect(outcome(decide(ask(alice, 'elicitation/create:form', 'everything'), p))).toBe('allow ev.asks');
     expect(outcome(decide(ask(alice, 'roots/list', 'everything'), p))).toBe('allow ev.asks');
     // Another upstream, or URL mode, is not named: default deny.
@@ -121,15 +153,26 @@ describe('decide: requests from upstreams', () => {
   });
 
   it('applies identity conditions and scopes as for tools', () => {
-    const p = policy(EVERYTHING_ASKS, `rules:
+    const p = policy(
+      EVERYTHING_ASKS,
+      `rules:
   - id: ops.roots
     effect: allow
     match: { requests: [roots/list] }
     when: { subjects: ["svc-*"] }
-`);
-    expect(outcome(decide(ask(principal([]), 'sampling/createMessage', 'everything'), p))).toBe('deny insufficient_scope ev.asks');
-    expect(decide(ask(principal([]), 'sampling/createMessage', 'everything'), p)).toMatchObject({ requiredScopes: ['everything:use'] });
-    expect(outcome(decide(ask({ ...principal(['everything:use']), anonymous: true }, 'sampling/createMessage', 'everything'), p))).toBe('deny no_matching_rule');
+`,
+    );
+    expect(outcome(decide(ask(principal([]), 'sampling/createMessage', 'everything'), p))).toBe(
+      'deny insufficient_scope ev.asks',
+    );
+    expect(decide(ask(principal([]), 'sampling/createMessage', 'everything'), p)).toMatchObject({
+      requiredScopes: ['everything:use'],
+    });
+    expect(
+      outcome(
+        decide(ask({ ...principal(['everything:use']), anonymous: true }, 'sampling/createMessage', 'everything'), p),
+      ),
+    ).toBe('deny no_matching_rule');
     // A rule without `upstreams` covers every upstream.
     expect(outcome(decide(ask(principal([], 'svc-ci'), 'roots/list', 'orders'), p))).toBe('allow ops.roots');
     expect(outcome(decide(ask(principal([], 'bob'), 'roots/list', 'orders'), p))).toBe('deny no_matching_rule');
@@ -157,13 +200,27 @@ describe('decide: requests from upstreams', () => {
 
   it('a requests rule never reaches a tool, prompt or resource of the same name', () => {
     const p = policy(`rules:\n  - id: all\n    effect: allow\n    match: { requests: [roots/list] }\n`);
-    expect(outcome(decide({ principal: principal(), method: 'tools/call', target: { kind: 'tool', name: 'roots/list', upstream: '' }, now: NOW }, p))).toBe('deny no_matching_rule');
+    expect(
+      outcome(
+        decide(
+          {
+            principal: principal(),
+            method: 'tools/call',
+            target: { kind: 'tool', name: 'roots/list', upstream: '' },
+            now: NOW,
+          },
+          p,
+        ),
+      ),
+    ).toBe('deny no_matching_rule');
   });
 });
 
 describe('possibleUpstreamRequests: what may be declared to an upstream', () => {
   it('lists what some allow rule names for the upstream, minus what an unconditional deny rule takes back', () => {
-    const p = policy(EVERYTHING_ASKS, `rules:
+    const p = policy(
+      EVERYTHING_ASKS,
+      `rules:
   - id: any-url
     effect: allow
     match: { requests: [elicitation/create:url] }
@@ -175,8 +232,14 @@ describe('possibleUpstreamRequests: what may be declared to an upstream', () => 
     effect: deny
     match: { requests: [roots/list] }
     when: { subjects: [bob] }
-`);
-    expect([...possibleUpstreamRequests(p, 'everything')].sort()).toEqual(['elicitation/create:form', 'elicitation/create:url', 'roots/list', 'sampling/createMessage']);
+`,
+    );
+    expect([...possibleUpstreamRequests(p, 'everything')].sort()).toEqual([
+      'elicitation/create:form',
+      'elicitation/create:url',
+      'roots/list',
+      'sampling/createMessage',
+    ]);
     expect([...possibleUpstreamRequests(p, 'orders')]).toEqual(['elicitation/create:url']);
     expect([...possibleUpstreamRequests(p, 'files')]).toEqual([]);
     expect([...new CompiledPolicyEngine(policy('rules: []')).possibleUpstreamRequests('everything')]).toEqual([]);
@@ -184,19 +247,43 @@ describe('possibleUpstreamRequests: what may be declared to an upstream', () => 
 
   it('declares the capabilities behind them, elicitation by mode', () => {
     expect(declarableCapabilities(new Set())).toEqual({});
-    expect(declarableCapabilities(new Set(['sampling/createMessage', 'roots/list'] as const))).toEqual({ sampling: {}, roots: {} });
-    expect(declarableCapabilities(new Set(['elicitation/create:form'] as const))).toEqual({ elicitation: { form: {} } });
+    expect(declarableCapabilities(new Set(['sampling/createMessage', 'roots/list'] as const))).toEqual({
+      sampling: {},
+      roots: {},
+    });
+    expect(declarableCapabilities(new Set(['elicitation/create:form'] as const))).toEqual({
+      elicitation: { form: {} },
+    });
     expect(declarableCapabilities(new Set(['elicitation/create:url'] as const))).toEqual({ elicitation: { url: {} } });
   });
 
-  it('declares to a per-session upstream its client\'s own capabilities, narrowed to the declarable ones', () => {
-    const client = { sampling: { context: {} }, elicitation: { form: {}, url: {} }, roots: { listChanged: true }, experimental: { x: {} } };
+  it("declares to a per-session upstream its client's own capabilities, narrowed to the declarable ones", () => {
+    const client = {
+      sampling: { context: {} },
+      elicitation: { form: {}, url: {} },
+      roots: { listChanged: true },
+      experimental: { x: {} },
+    };
     expect(commonCapabilities(client, declarableCapabilities(new Set()))).toEqual({});
-    expect(commonCapabilities(client, declarableCapabilities(new Set(['sampling/createMessage', 'elicitation/create:form'] as const)))).toEqual({ sampling: { context: {} }, elicitation: { form: {} } });
-    expect(commonCapabilities(client, declarableCapabilities(new Set(['elicitation/create:url', 'roots/list'] as const)))).toEqual({ elicitation: { url: {} }, roots: { listChanged: true } });
+    expect(
+      commonCapabilities(
+        client,
+        declarableCapabilities(new Set(['sampling/createMessage', 'elicitation/create:form'] as const)),
+      ),
+    ).toEqual({ sampling: { context: {} }, elicitation: { form: {} } });
+    expect(
+      commonCapabilities(client, declarableCapabilities(new Set(['elicitation/create:url', 'roots/list'] as const))),
+    ).toEqual({ elicitation: { url: {} }, roots: { listChanged: true } });
     // `elicitation: {}` is form only: never URL mode, whatever may be declared.
-    expect(commonCapabilities({ elicitation: {} }, declarableCapabilities(new Set(['elicitation/create:form', 'elicitation/create:url'] as const)))).toEqual({ elicitation: { form: {} } });
-    expect(commonCapabilities({ elicitation: {} }, declarableCapabilities(new Set(['elicitation/create:url'] as const)))).toEqual({});
+    expect(
+      commonCapabilities(
+        { elicitation: {} },
+        declarableCapabilities(new Set(['elicitation/create:form', 'elicitation/create:url'] as const)),
+      ),
+    ).toEqual({ elicitation: { form: {} } });
+    expect(
+      commonCapabilities({ elicitation: {} }, declarableCapabilities(new Set(['elicitation/create:url'] as const))),
+    ).toEqual({});
   });
 
   it('checks the client declaration per request: elicitation {} is form only', () => {
@@ -230,31 +317,53 @@ describe('fixtures and explain express the decision', () => {
     const report = runPolicyFixtures(p, fixtures);
     expect(report.results.map((r) => r.mismatches)).toEqual([[], []]);
     expect(report.uncoveredRules).toEqual([]);
-    expect(fixtureInput(fixtures[1]!).target).toEqual({ kind: 'request', name: 'elicitation/create:url', upstream: 'everything' });
+    expect(fixtureInput(fixtures[1]!).target).toEqual({
+      kind: 'request',
+      name: 'elicitation/create:url',
+      upstream: 'everything',
+    });
   });
 
   it('refuses a request fixture without its upstream, with a target, or a mode off elicitation', () => {
     const bad = (request: string): string => {
       try {
-        parsePolicyFixtures([{ file: 'p.test.yaml', text: `tests:\n  - name: t\n    request: ${request}\n    expect: { decision: deny }\n` }]);
+        parsePolicyFixtures([
+          {
+            file: 'p.test.yaml',
+            text: `tests:\n  - name: t\n    request: ${request}\n    expect: { decision: deny }\n`,
+          },
+        ]);
       } catch (err) {
         return (err as ConfigError).problems.map((p) => p.message).join('\n');
       }
       throw new Error('expected a ConfigError');
     };
     expect(bad('{ method: roots/list }')).toBe('roots/list needs "upstream" (the upstream that sends it)');
-    expect(bad('{ method: roots/list, upstream: a, tool: a__b }')).toMatch(/^roots\/list is a request from an upstream/);
-    expect(bad('{ method: sampling/createMessage, upstream: a, mode: url }')).toBe('"mode" is only for elicitation/create');
+    expect(bad('{ method: roots/list, upstream: a, tool: a__b }')).toMatch(
+      /^roots\/list is a request from an upstream/,
+    );
+    expect(bad('{ method: sampling/createMessage, upstream: a, mode: url }')).toBe(
+      '"mode" is only for elicitation/create',
+    );
   });
 
   it('explains a request decision rule by rule', () => {
-    const p = policy(EVERYTHING_ASKS, `rules:\n  - id: ev.tools\n    effect: allow\n    match: { upstreams: [everything] }\n`);
+    const p = policy(
+      EVERYTHING_ASKS,
+      `rules:\n  - id: ev.tools\n    effect: allow\n    match: { upstreams: [everything] }\n`,
+    );
     const text = formatExplanation(explain(ask(principal(['everything:use']), 'roots/list', 'files'), p));
     expect(text).toMatch(/^DENY no_matching_rule \(policy [0-9a-f]{12}\)/);
     expect(text).toContain('ALLOW ev.asks (p0.yaml:3): not a candidate: upstream "files" is not in [everything]');
     expect(text).toContain('ALLOW ev.tools (p1.yaml:3): not a candidate: upstream "files" is not in [everything]');
-    const onEverything = formatExplanation(explain(ask(principal(['everything:use']), 'elicitation/create:url', 'everything'), p));
-    expect(onEverything).toContain('ALLOW ev.asks (p0.yaml:3): not a candidate: "elicitation/create:url" matches none of requests [sampling/createMessage, elicitation/create:form, roots/list]');
-    expect(onEverything).toContain('ALLOW ev.tools (p1.yaml:3): not a candidate: a rule naming only upstreams never covers their requests');
+    const onEverything = formatExplanation(
+      explain(ask(principal(['everything:use']), 'elicitation/create:url', 'everything'), p),
+    );
+    expect(onEverything).toContain(
+      'ALLOW ev.asks (p0.yaml:3): not a candidate: "elicitation/create:url" matches none of requests [sampling/createMessage, elicitation/create:form, roots/list]',
+    );
+    expect(onEverything).toContain(
+      'ALLOW ev.tools (p1.yaml:3): not a candidate: a rule naming only upstreams never covers their requests',
+    );
   });
 });

@@ -44,7 +44,11 @@ afterAll(() => {
 });
 
 /** Runs both validators on `data` and returns their verdicts and error lists (deep copies). */
-function both(precompiled: (d: unknown) => boolean, compiled: (d: unknown) => boolean, data: unknown): [unknown, unknown] {
+function both(
+  precompiled: (d: unknown) => boolean,
+  compiled: (d: unknown) => boolean,
+  data: unknown,
+): [unknown, unknown] {
   const a = precompiled(data);
   const aErrors = structuredClone((precompiled as unknown as { errors: unknown }).errors);
   const b = compiled(data);
@@ -101,7 +105,10 @@ describe('precompiled configuration schema', () => {
     expect(loadPrecompiled(new URL('missing.cjs', file), schemaFingerprint(configSchema))).toBeUndefined();
     const broken = write('broken.validate.cjs', 'throw new Error("not a validator")');
     expect(loadPrecompiled(broken, schemaFingerprint(configSchema))).toBeUndefined();
-    const notAFunction = write('object.validate.cjs', `module.exports = { schemaSha256: ${JSON.stringify(schemaFingerprint(configSchema))} };`);
+    const notAFunction = write(
+      'object.validate.cjs',
+      `module.exports = { schemaSha256: ${JSON.stringify(schemaFingerprint(configSchema))} };`,
+    );
     expect(loadPrecompiled(notAFunction, schemaFingerprint(configSchema))).toBeUndefined();
     // The fallback validates the edited schema itself.
     const fallback = schemaValidator({ type: 'object', properties: { x: { type: 'number' } }, required: ['x'] }, file);
@@ -121,7 +128,12 @@ describe('precompiled policy schema', () => {
       .filter((f) => f.endsWith('.yaml') && !f.endsWith('.test.yaml'))
       .map((f) => parse(fs.readFileSync(path.join(ROOT, 'policies', f), 'utf8')) as Record<string, unknown>);
     expect(docs.length).toBeGreaterThan(0);
-    const broken = docs.flatMap((d) => [{ ...d, extra: 1 }, { ...d, rules: 'none' }, { ...d, rules: [{ id: 5, effect: 'maybe' }] }, { rules: [{}] }]);
+    const broken = docs.flatMap((d) => [
+      { ...d, extra: 1 },
+      { ...d, rules: 'none' },
+      { ...d, rules: [{ id: 5, effect: 'maybe' }] },
+      { rules: [{}] },
+    ]);
     for (const data of [...docs, ...broken]) {
       const [a, b] = both(precompiled!, compiled, data);
       expect(a).toEqual(b);
@@ -144,7 +156,10 @@ describe('argument schemas checked with the precompiled meta-schema', () => {
   ];
 
   /** What compiling a fragment does: a validator's verdicts on sample arguments, or the error message thrown. */
-  function outcome(compile: (s: Record<string, unknown>) => (d: unknown) => boolean, fragment: Record<string, unknown>): unknown {
+  function outcome(
+    compile: (s: Record<string, unknown>) => (d: unknown) => boolean,
+    fragment: Record<string, unknown>,
+  ): unknown {
     try {
       const v = compile(fragment);
       return { verdicts: [{}, { message: 'hi' }, { n: -1 }, { a: 'x' }, { n: 1, x: 2 }].map((d) => v(d)) };
@@ -154,7 +169,10 @@ describe('argument schemas checked with the precompiled meta-schema', () => {
   }
 
   it('compiles or refuses each fragment exactly as a plain Ajv2020 does', () => {
-    const meta = loadPrecompiled(write('json-schema-2020-12.validate.cjs', standaloneMetaSchemaSource()), metaSchemaFingerprint());
+    const meta = loadPrecompiled(
+      write('json-schema-2020-12.validate.cjs', standaloneMetaSchemaSource()),
+      metaSchemaFingerprint(),
+    );
     expect(meta).toBeTypeOf('function');
     const withMeta = new FragmentCompiler(meta);
     const withoutMeta = new FragmentCompiler(undefined);
@@ -171,6 +189,8 @@ describe('argument schemas checked with the precompiled meta-schema', () => {
 
   it('an invalid fragment is refused with Ajv\'s own "schema is invalid" message', () => {
     const meta = loadPrecompiled(write('meta2.validate.cjs', standaloneMetaSchemaSource()), metaSchemaFingerprint());
-    expect(() => new FragmentCompiler(meta).compile({ type: 'object', properties: { a: { type: 'strin' } } })).toThrow(/^schema is invalid: data\/properties\/a\/type must be equal to one of the allowed values/);
+    expect(() => new FragmentCompiler(meta).compile({ type: 'object', properties: { a: { type: 'strin' } } })).toThrow(
+      /^schema is invalid: data\/properties\/a\/type must be equal to one of the allowed values/,
+    );
   });
 });

@@ -3,7 +3,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-sink.js';
 import { RejectionRecorder } from '../../src/edge/rejection-recorder.js';
 
-const event = (remoteAddress: string): AuditEvent => ({ type: 'http.rejected', reason: 'rate_limited', status: 429, remoteAddress });
+const event = (remoteAddress: string): AuditEvent => ({
+  type: 'http.rejected',
+  reason: 'rate_limited',
+  status: 429,
+  remoteAddress,
+});
 
 describe('RejectionRecorder', () => {
   let records: AuditEvent[];
@@ -45,7 +50,13 @@ describe('RejectionRecorder', () => {
     vi.advanceTimersByTime(1000);
     expect(records).toHaveLength(4);
     // The summary stands for many addresses: it names none of them.
-    expect(records[3]).toEqual({ type: 'http.rejected', reason: 'rate_limited', status: 429, count: 99, detail: 'coalesced over many keys (maxKeys reached)' });
+    expect(records[3]).toEqual({
+      type: 'http.rejected',
+      reason: 'rate_limited',
+      status: 429,
+      count: 99,
+      detail: 'coalesced over many keys (maxKeys reached)',
+    });
     expect(records.reduce((n, r) => n + (r.count ?? 1), 0)).toBe(102);
     // Once the windows have ended, idle keys are forgotten and coalescing per key resumes.
     small.record('d', event('4.4.4.4'));

@@ -40,15 +40,17 @@ const ENCODINGS: readonly Encoding[] = [...TEXT_ENCODINGS, 'base64', 'base64url'
 describe('secretForms', () => {
   it('holds the raw value, its JSON, URL and base64 forms', () => {
     const forms = secretForms(CANARY);
-    expect(forms).toEqual(expect.arrayContaining([
-      CANARY,
-      'canary/\\"key\\"+ä 9f3K2x',
-      'canary\\/\\"key\\"+\\u00e4 9f3K2x',
-      'canary\\/\\"key\\"+\\u00E4 9f3K2x',
-      'canary%2F%22key%22%2B%C3%A4%209f3K2x',
-      'canary%2f%22key%22%2b%c3%a4%209f3K2x',
-      'canary%2F%22key%22%2B%C3%A4+9f3K2x',
-    ]));
+    expect(forms).toEqual(
+      expect.arrayContaining([
+        CANARY,
+        'canary/\\"key\\"+ä 9f3K2x',
+        'canary\\/\\"key\\"+\\u00e4 9f3K2x',
+        'canary\\/\\"key\\"+\\u00E4 9f3K2x',
+        'canary%2F%22key%22%2B%C3%A4%209f3K2x',
+        'canary%2f%22key%22%2b%c3%a4%209f3K2x',
+        'canary%2F%22key%22%2B%C3%A4+9f3K2x',
+      ]),
+    );
     expect(new Set(forms).size).toBe(forms.length);
   });
 
@@ -57,8 +59,14 @@ describe('secretForms', () => {
     for (let prefix = 0; prefix < 6; prefix++) {
       for (const suffix of [0, 1, 2]) {
         const blob = Buffer.concat([Buffer.alloc(prefix, 0xa5), Buffer.from(CANARY), Buffer.alloc(suffix, 0x5a)]);
-        expect(forms.some((f) => blob.toString('base64').includes(f)), `prefix ${prefix}`).toBe(true);
-        expect(forms.some((f) => blob.toString('base64url').includes(f)), `prefix ${prefix}`).toBe(true);
+        expect(
+          forms.some((f) => blob.toString('base64').includes(f)),
+          `prefix ${prefix}`,
+        ).toBe(true);
+        expect(
+          forms.some((f) => blob.toString('base64url').includes(f)),
+          `prefix ${prefix}`,
+        ).toBe(true);
       }
     }
   });

@@ -12,11 +12,21 @@ interface Fake extends HeldSession {
 }
 
 function principal(subject: string, clientId?: string, issuer = 'https://idp.example'): Principal {
-  return { subject, issuer, ...(clientId !== undefined ? { clientId } : {}), scopes: new Set(), groups: [], anonymous: false };
+  return {
+    subject,
+    issuer,
+    ...(clientId !== undefined ? { clientId } : {}),
+    scopes: new Set(),
+    groups: [],
+    anonymous: false,
+  };
 }
 
 let clock = 0;
-function table(caps: Partial<SessionCaps>): { holders: SessionHolders<Fake>; hold: (p: Principal, n?: number) => Fake[] } {
+function table(caps: Partial<SessionCaps>): {
+  holders: SessionHolders<Fake>;
+  hold: (p: Principal, n?: number) => Fake[];
+} {
   const holders = new SessionHolders<Fake>({ total: 1000, perSubject: 1000, perClient: 1000, ...caps });
   const hold = (p: Principal, n = 1): Fake[] =>
     Array.from({ length: n }, () => {

@@ -9,7 +9,13 @@ import { GatewayError } from '../../src/errors/gateway-error.js';
 import type { Principal } from '../../src/lib/principal.js';
 import { SessionAuthority } from '../../src/mcp/session-authority.js';
 import { parseSessionKey } from '../../src/config/sessions-config.js';
-import { keyId, principalBinding, sameBinding, SessionTokenCodec, type SessionClaims } from '../../src/mcp/session-token.js';
+import {
+  keyId,
+  principalBinding,
+  sameBinding,
+  SessionTokenCodec,
+  type SessionClaims,
+} from '../../src/mcp/session-token.js';
 import { MemorySessionStore, MemorySessionStoreFull } from '../../src/stores/memory-session-store.js';
 
 const key = (): Uint8Array => new Uint8Array(randomBytes(32));
@@ -50,11 +56,14 @@ describe('SessionTokenCodec', () => {
     const codec = new SessionTokenCodec([k1]);
     const token = await codec.seal(claims());
     const parts = token.split('.');
-    const flip = (s: string): string => (s[5] === 'A' ? `${s.slice(0, 5)}B${s.slice(6)}` : `${s.slice(0, 5)}A${s.slice(6)}`);
+    const flip = (s: string): string =>
+      s[5] === 'A' ? `${s.slice(0, 5)}B${s.slice(6)}` : `${s.slice(0, 5)}A${s.slice(6)}`;
     const tampered = [parts[0], '', parts[2], flip(parts[3]!), parts[4]].join('.');
     const other = await new SessionTokenCodec([key()]).seal(claims());
     // The header is authenticated too: a kid pointing at our key on someone else's ciphertext still fails.
-    const foreignHeader = Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM', kid: keyId(k1) })).toString('base64url');
+    const foreignHeader = Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM', kid: keyId(k1) })).toString(
+      'base64url',
+    );
     const swapped = [foreignHeader, ...other.split('.').slice(1)].join('.');
     const cases: [string, string][] = [
       ['A'.repeat(43), 'malformed'],
@@ -68,7 +77,7 @@ describe('SessionTokenCodec', () => {
     expect(await codec.open(token, NOW + 60_000)).toEqual({ ok: false, reason: 'expired' });
   });
 
-  it('refuses an id issued in the future beyond the replicas\' clock tolerance (its lifetime would start later)', async () => {
+  it("refuses an id issued in the future beyond the replicas' clock tolerance (its lifetime would start later)", async () => {
     const codec = new SessionTokenCodec([key()]);
     // An hour ahead: far beyond SESSION_CLOCK_TOLERANCE_MS (60 s); 30 s ahead: a replica whose clock runs fast.
     const ahead = await codec.seal(claims({ issuedAt: NOW + 3_600_000, expiresAt: NOW + 7_200_000 }));
@@ -81,16 +90,33 @@ describe('SessionTokenCodec', () => {
     const k = key();
     const codec = new SessionTokenCodec([k]);
     const c = claims();
-    const payload = new TextEncoder().encode(JSON.stringify({ jti: c.jti, pb: c.binding, v: c.protocolVersion, cap: c.capabilities, ci: c.clientInfo, iat: NOW / 1000, exp: (NOW + 60_000) / 1000 }));
+    const payload = new TextEncoder().encode(
+      JSON.stringify({
+        jti: c.jti,
+        pb: c.binding,
+        v: c.protocolVersion,
+        cap: c.capabilities,
+        ci: c.clientInfo,
+        iat: NOW / 1000,
+        exp: (NOW + 60_000) / 1000,
+      }),
+    );
     const sealWith = (extra: Record<string, unknown>): Promise<string> =>
-      new CompactEncrypt(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: keyId(k), ...extra }).encrypt(k);
+      new CompactEncrypt(payload)
+        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: keyId(k), ...extra })
+        .encrypt(k);
     // Control: the same payload under exactly our header opens.
     expect((await codec.open(await sealWith({}), NOW)).ok).toBe(true);
     for (const extra of [{ zip: 'DEF' }, { cty: 'JWT' }, { typ: 'x' }, { jku: 'https://evil.example/keys' }]) {
-      expect(await codec.open(await sealWith(extra), NOW), JSON.stringify(extra)).toEqual({ ok: false, reason: 'malformed' });
+      expect(await codec.open(await sealWith(extra), NOW), JSON.stringify(extra)).toEqual({
+        ok: false,
+        reason: 'malformed',
+      });
     }
     // alg/enc confusion: another content encryption under a key of ours is never tried.
-    const a128 = await new CompactEncrypt(payload).setProtectedHeader({ alg: 'dir', enc: 'A128GCM', kid: keyId(k) }).encrypt(k.slice(0, 16));
+    const a128 = await new CompactEncrypt(payload)
+      .setProtectedHeader({ alg: 'dir', enc: 'A128GCM', kid: keyId(k) })
+      .encrypt(k.slice(0, 16));
     expect(await codec.open(a128, NOW)).toEqual({ ok: false, reason: 'malformed' });
   });
 
@@ -157,12 +183,26 @@ describe('SessionAuthority with the memory store', () => {
 
   it('restores a session for its principal only, keeping only what the gateway acts on', async () => {
     const { authority } = setup();
-    const s = await authority.issue(principal('alice'), '2025-06-18', { sampling: {}, experimental: { x: {} } }, { name: 'c', version: '1', icons: [] }, NOW);
+    const s = await authority.issue(
+      principal('alice'),
+      '2025-06-18',
+      { sampling: {}, experimental: { x: {} } },
+      { name: 'c', version: '1', icons: [] },
+      NOW,
+    );
     const r = await authority.restore(s.id, principal('alice'), NOW + 1000);
-    expect([r.id, r.key, r.protocolVersion, r.expiresAt, r.initialized]).toEqual([s.id, s.key, '2025-06-18', NOW + 60_000, true]);
+    expect([r.id, r.key, r.protocolVersion, r.expiresAt, r.initialized]).toEqual([
+      s.id,
+      s.key,
+      '2025-06-18',
+      NOW + 60_000,
+      true,
+    ]);
     expect(r.clientCapabilities).toEqual({ sampling: {} });
     expect(r.clientInfo).toEqual({ name: 'c', version: '1' });
-    expect(await refusal(authority.restore(s.id, principal('bob'), NOW + 1000))).toBe('session belongs to another principal');
+    expect(await refusal(authority.restore(s.id, principal('bob'), NOW + 1000))).toBe(
+      'session belongs to another principal',
+    );
   });
 
   it('refuses a revoked session, an idle one (for good), and one past its lifetime', async () => {
@@ -177,22 +217,42 @@ describe('SessionAuthority with the memory store', () => {
     expect(await refusal(authority.verify(idle, NOW + 2 * IDLE + 2))).toMatch(/^session idle/);
 
     const old = await authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW);
-    expect(await refusal(authority.restore(old.id, principal('alice'), NOW + 60_000))).toMatch(/^session id refused: expired/);
+    expect(await refusal(authority.restore(old.id, principal('alice'), NOW + 60_000))).toMatch(
+      /^session id refused: expired/,
+    );
   });
 
   it('a lowered sessions.maxLifetimeMs applies to ids issued before it (404), the same lifetime still opens', async () => {
     const { codec, store, authority } = setup();
     const s = await authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW + 500);
-    expect((await new SessionAuthority({ codec, store, maxLifetimeMs: 60_000 }).restore(s.id, principal('alice'), NOW + 1000)).key).toBe(s.key);
+    expect(
+      (
+        await new SessionAuthority({ codec, store, maxLifetimeMs: 60_000 }).restore(
+          s.id,
+          principal('alice'),
+          NOW + 1000,
+        )
+      ).key,
+    ).toBe(s.key);
     const shorter = new SessionAuthority({ codec, store, maxLifetimeMs: 30_000 });
-    expect(await refusal(shorter.restore(s.id, principal('alice'), NOW + 1000))).toBe('session id refused: lifetime over sessions.maxLifetimeMs');
+    expect(await refusal(shorter.restore(s.id, principal('alice'), NOW + 1000))).toBe(
+      'session id refused: lifetime over sessions.maxLifetimeMs',
+    );
   });
 
   it('a store that cannot answer is a 503, never a 404', async () => {
     const codec = new SessionTokenCodec([key()]);
-    const down = { opened: () => Promise.reject(new Error('ECONNREFUSED')), touch: () => Promise.reject(new Error('ECONNREFUSED')), revoke: () => Promise.reject(new Error('x')), established: () => Promise.reject(new Error('x')), end: () => Promise.reject(new Error('x')) };
+    const down = {
+      opened: () => Promise.reject(new Error('ECONNREFUSED')),
+      touch: () => Promise.reject(new Error('ECONNREFUSED')),
+      revoke: () => Promise.reject(new Error('x')),
+      established: () => Promise.reject(new Error('x')),
+      end: () => Promise.reject(new Error('x')),
+    };
     const authority = new SessionAuthority({ codec, store: down, maxLifetimeMs: 60_000 });
-    await expect(authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW)).rejects.toMatchObject({ code: 'GW_MCP_SESSION_STORE_UNAVAILABLE' });
+    await expect(authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW)).rejects.toMatchObject({
+      code: 'GW_MCP_SESSION_STORE_UNAVAILABLE',
+    });
   });
 });
 
@@ -221,7 +281,9 @@ describe('MemorySessionStore bound (sessions.memoryMaxEntries)', () => {
     await expect(store.touch('unknown', EXP, NOW + 1)).rejects.toBeInstanceOf(MemorySessionStoreFull);
     for (const jti of ['r1', 'r2', 'r3']) expect(await store.touch(jti, EXP, NOW + 2)).toBe('revoked');
     const authority = new SessionAuthority({ codec: new SessionTokenCodec([key()]), store, maxLifetimeMs: 60_000 });
-    await expect(authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW + 3)).rejects.toMatchObject({ code: 'GW_MCP_SESSION_STORE_UNAVAILABLE' });
+    await expect(authority.issue(principal('alice'), '2025-11-25', {}, {}, NOW + 3)).rejects.toMatchObject({
+      code: 'GW_MCP_SESSION_STORE_UNAVAILABLE',
+    });
     // Once they expire (the ids are refused anyway), there is room again.
     await store.opened('later', EXP + 60_000, EXP + 1);
     expect(store.size).toBe(1);

@@ -38,17 +38,34 @@ function problems(sessions: string, env: NodeJS.ProcessEnv = {}): { path: string
 describe('sessions config', () => {
   it('defaults: no keys (a random key per process), 24 h lifetime, memory store — the schema says the same', () => {
     const config = load('');
-    expect(config.sessions).toEqual({ keys: [], maxLifetimeMs: 86_400_000, store: 'memory', memoryMaxEntries: 100_000, maxPerSubject: 100, maxPerClient: 2500, unusedTimeoutMs: 60_000, maxSubscriptions: 1000 });
+    expect(config.sessions).toEqual({
+      keys: [],
+      maxLifetimeMs: 86_400_000,
+      store: 'memory',
+      memoryMaxEntries: 100_000,
+      maxPerSubject: 100,
+      maxPerClient: 2500,
+      unusedTimeoutMs: 60_000,
+      maxSubscriptions: 1000,
+    });
     expect(CONFIG_DEFAULTS.sessions).toEqual(SESSIONS_DEFAULTS.sessions);
-    const props = (schema.$defs as unknown as Record<string, { properties: Record<string, { default?: unknown }> }>).sessions!.properties;
-    for (const [key, value] of Object.entries(SESSIONS_DEFAULTS.sessions)) expect(props[key]!.default, key).toEqual(value);
+    const props = (schema.$defs as unknown as Record<string, { properties: Record<string, { default?: unknown }> }>)
+      .sessions!.properties;
+    for (const [key, value] of Object.entries(SESSIONS_DEFAULTS.sessions))
+      expect(props[key]!.default, key).toEqual(value);
   });
 
   it('reads keys from secret references, in order (the first encrypts)', () => {
     const [k1, k2] = [randomBytes(32), randomBytes(32)];
     fs.writeFileSync(path.join(dir, 'old.key'), `${k2.toString('base64url')}\n`, { mode: 0o600 });
-    const config = load('sessions:\n  keys:\n    - fromEnv: K_NEW\n    - fromFile: old.key\n  maxLifetimeMs: 3600000\n', { K_NEW: k1.toString('base64url') });
-    expect(config.sessions!.keys.map(String)).toEqual(['[secret env:K_NEW]', `[secret file:${path.join(dir, 'old.key')}]`]);
+    const config = load(
+      'sessions:\n  keys:\n    - fromEnv: K_NEW\n    - fromFile: old.key\n  maxLifetimeMs: 3600000\n',
+      { K_NEW: k1.toString('base64url') },
+    );
+    expect(config.sessions!.keys.map(String)).toEqual([
+      '[secret env:K_NEW]',
+      `[secret file:${path.join(dir, 'old.key')}]`,
+    ]);
     expect(sessionKeyBytes(config.sessions!)).toEqual([new Uint8Array(k1), new Uint8Array(k2)]);
     expect(config.sessions!.maxLifetimeMs).toBe(3_600_000);
   });
@@ -56,7 +73,10 @@ describe('sessions config', () => {
   it('refuses a key of the wrong length, one that is not base64url, a repeated key — naming its source only', () => {
     const good = randomBytes(32).toString('base64url');
     const short = randomBytes(16).toString('base64url');
-    const found = problems('sessions:\n  keys:\n    - fromEnv: A\n    - fromEnv: B\n    - fromEnv: C\n    - fromEnv: D\n', { A: good, B: short, C: 'not base64!', D: good });
+    const found = problems(
+      'sessions:\n  keys:\n    - fromEnv: A\n    - fromEnv: B\n    - fromEnv: C\n    - fromEnv: D\n',
+      { A: good, B: short, C: 'not base64!', D: good },
+    );
     expect(found.map((p) => [p.path, p.line, p.message])).toEqual([
       ['/sessions/keys/1', 4, 'session key env:B must decode to exactly 32 bytes (this one decodes to 16)'],
       ['/sessions/keys/2', 5, expect.stringMatching(/^session key env:C must be base64url/)],
@@ -66,7 +86,9 @@ describe('sessions config', () => {
   });
 
   it('refuses store redis without a redis section, and a lifetime out of range', () => {
-    expect(problems('sessions:\n  store: redis\n').map((p) => [p.path, p.message])).toEqual([['/sessions/store', 'is "redis" but there is no top-level redis section (redis.url) to connect with']]);
+    expect(problems('sessions:\n  store: redis\n').map((p) => [p.path, p.message])).toEqual([
+      ['/sessions/store', 'is "redis" but there is no top-level redis section (redis.url) to connect with'],
+    ]);
     expect(problems('sessions:\n  maxLifetimeMs: 1000\n').map((p) => p.path)).toEqual(['/sessions/maxLifetimeMs']);
     expect(load('redis:\n  url: redis://127.0.0.1:6379\nsessions:\n  store: redis\n').sessions!.store).toBe('redis');
   });
@@ -78,11 +100,20 @@ describe('sessions config', () => {
 
   it('session caps and the unused timeout: read, refused out of range, never longer than the idle timeout', () => {
     const config = load('sessions:\n  maxPerSubject: 5\n  maxPerClient: 50\n  unusedTimeoutMs: 5000\n');
-    expect([config.sessions!.maxPerSubject, config.sessions!.maxPerClient, config.sessions!.unusedTimeoutMs]).toEqual([5, 50, 5000]);
-    expect(problems('sessions:\n  maxPerSubject: 0\n  unusedTimeoutMs: 10\n').map((p) => p.path)).toEqual(['/sessions/maxPerSubject', '/sessions/unusedTimeoutMs']);
+    expect([config.sessions!.maxPerSubject, config.sessions!.maxPerClient, config.sessions!.unusedTimeoutMs]).toEqual([
+      5, 50, 5000,
+    ]);
+    expect(problems('sessions:\n  maxPerSubject: 0\n  unusedTimeoutMs: 10\n').map((p) => p.path)).toEqual([
+      '/sessions/maxPerSubject',
+      '/sessions/unusedTimeoutMs',
+    ]);
     const longer = problems('server:\n  sessionIdleTimeoutMs: 30000\nsessions:\n  unusedTimeoutMs: 60000\n');
     expect(longer.map((p) => [p.path, p.line, p.message])).toEqual([
-      ['/sessions/unusedTimeoutMs', 4, 'must not exceed server.sessionIdleTimeoutMs (30000): it is the shorter clock of sessions never used'],
+      [
+        '/sessions/unusedTimeoutMs',
+        4,
+        'must not exceed server.sessionIdleTimeoutMs (30000): it is the shorter clock of sessions never used',
+      ],
     ]);
     // Left at its default, it follows a shorter idle timeout instead of making that an error.
     expect(load('server:\n  sessionIdleTimeoutMs: 30000\n').sessions!.unusedTimeoutMs).toBe(30_000);
@@ -99,7 +130,10 @@ describe('sessions config', () => {
 describe('session authority at start', () => {
   const logged = (config: ReturnType<typeof load>): { level: number; msg: string }[] => {
     const lines: { level: number; msg: string }[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string }) });
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string }) },
+    );
     createSessionAuthority(config, new MemorySessionStore(60_000), logger);
     return lines;
   };
@@ -109,6 +143,8 @@ describe('session authority at start', () => {
     const shared = logged(load('redis:\n  url: redis://127.0.0.1:6379\nsessions:\n  store: redis\n'));
     expect(shared.map((l) => l.level)).toEqual([40]);
     expect(shared[0]!.msg).toMatch(/set the same sessions\.keys on every replica/);
-    expect(logged(load('sessions:\n  keys:\n    - fromEnv: K\n', { K: randomBytes(32).toString('base64url') }))).toEqual([]);
+    expect(
+      logged(load('sessions:\n  keys:\n    - fromEnv: K\n', { K: randomBytes(32).toString('base64url') })),
+    ).toEqual([]);
   });
 });

@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { SseParser } from '../../src/lib/sse.js';
 import { findResponseId } from '../../src/upstream/line-splitter.js';
 
-type Outcome = { event: string; data: string; id?: string } | { dropped: 'oversized' | 'not-utf8'; bytes: number; id?: number };
+type Outcome =
+  { event: string; data: string; id?: string } | { dropped: 'oversized' | 'not-utf8'; bytes: number; id?: number };
 
 function run(chunks: readonly Uint8Array[], cap: number): Outcome[] {
   const out: Outcome[] = [];
@@ -82,7 +83,8 @@ function model(stream: Buffer, cap: number): Outcome[] {
       if (dropped) {
         const id = findResponseId(ends.slice(0, 256), ends.slice(-256));
         out.push(id === undefined ? { dropped, bytes } : { dropped, bytes, id });
-      } else if (data.length > 0 && data.join('\n') !== '') out.push({ event: type || 'message', data: data.join('\n'), ...(lastId !== undefined ? { id: lastId } : {}) });
+      } else if (data.length > 0 && data.join('\n') !== '')
+        out.push({ event: type || 'message', data: data.join('\n'), ...(lastId !== undefined ? { id: lastId } : {}) });
       data = [];
       bytes = 0;
       type = '';
@@ -129,21 +131,51 @@ function model(stream: Buffer, cap: number): Outcome[] {
 }
 
 const EOL = fc.constantFrom('\n', '\r', '\r\n');
-const NAME = fc.constantFrom('data', 'data', 'data', 'data', 'event', 'id', 'retry', '', 'dat', 'datas', 'a-very-long-field-name');
+const NAME = fc.constantFrom(
+  'data',
+  'data',
+  'data',
+  'data',
+  'event',
+  'id',
+  'retry',
+  '',
+  'dat',
+  'datas',
+  'a-very-long-field-name',
+);
 const VALUE = fc.oneof(
   { weight: 4, arbitrary: fc.string({ unit: 'grapheme', maxLength: 10 }).map((s) => Buffer.from(s)) },
-  { weight: 2, arbitrary: fc.constantFrom('{"jsonrpc":"2.0","id":7,"result":{}}', '{"result":{},"jsonrpc":"2.0","id":8}', '').map((s) => Buffer.from(s)) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .constantFrom('{"jsonrpc":"2.0","id":7,"result":{}}', '{"result":{},"jsonrpc":"2.0","id":8}', '')
+      .map((s) => Buffer.from(s)),
+  },
   // Anything at all: overlong forms, lone continuation bytes, a sequence cut short, CR and LF inside.
   { weight: 2, arbitrary: fc.uint8Array({ maxLength: 6 }).map((b) => Buffer.from(b)) },
-  { weight: 1, arbitrary: fc.constantFrom([0xc0, 0xaf], [0xff], [0xed, 0xa0, 0x80], [0xe6, 0x97], [0xf0, 0x9d, 0x84, 0x9e]).map((b) => Buffer.from(b)) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom([0xc0, 0xaf], [0xff], [0xed, 0xa0, 0x80], [0xe6, 0x97], [0xf0, 0x9d, 0x84, 0x9e])
+      .map((b) => Buffer.from(b)),
+  },
 );
 const LINE = fc.oneof(
-  { weight: 6, arbitrary: fc.tuple(NAME, fc.constantFrom(': ', ':', ':  ', ''), fc.array(VALUE, { maxLength: 3 }), EOL).map(([n, sep, v, e]) => Buffer.concat([Buffer.from(n + sep), ...v, Buffer.from(e)])) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .tuple(NAME, fc.constantFrom(': ', ':', ':  ', ''), fc.array(VALUE, { maxLength: 3 }), EOL)
+      .map(([n, sep, v, e]) => Buffer.concat([Buffer.from(n + sep), ...v, Buffer.from(e)])),
+  },
   { weight: 2, arbitrary: EOL.map((e) => Buffer.from(e)) }, // a blank line: dispatch
   { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 8 }), EOL).map(([c, e]) => Buffer.from(`:${c}${e}`)) },
 );
 const STREAM = fc
-  .tuple(fc.constantFrom(Buffer.alloc(0), Buffer.alloc(0), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from([0xef, 0xbb])), fc.array(LINE, { maxLength: 24 }))
+  .tuple(
+    fc.constantFrom(Buffer.alloc(0), Buffer.alloc(0), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from([0xef, 0xbb])),
+    fc.array(LINE, { maxLength: 24 }),
+  )
   .map(([bom, lines]) => Buffer.concat([bom, ...lines]));
 const CAP = fc.integer({ min: 0, max: 48 });
 const CUTS = fc.array(fc.nat(), { maxLength: 12 });
@@ -154,7 +186,12 @@ describe('SseParser properties (fast-check, fixed seeds)', () => {
       fc.property(STREAM, CAP, CUTS, (stream, cap, cuts) => {
         const whole = run([stream], cap);
         expect(run(split(stream, cuts), cap)).toEqual(whole);
-        expect(run([...stream].map((b) => Uint8Array.of(b)), cap)).toEqual(whole);
+        expect(
+          run(
+            [...stream].map((b) => Uint8Array.of(b)),
+            cap,
+          ),
+        ).toEqual(whole);
       }),
       { seed: 20261207, numRuns: 250 },
     );
@@ -172,7 +209,8 @@ describe('SseParser properties (fast-check, fixed seeds)', () => {
   it('never dispatches an event whose data is over the cap in bytes', () => {
     fc.assert(
       fc.property(STREAM, CAP, CUTS, (stream, cap, cuts) => {
-        for (const o of run(split(stream, cuts), cap)) if ('data' in o) expect(Buffer.byteLength(o.data)).toBeLessThanOrEqual(cap);
+        for (const o of run(split(stream, cuts), cap))
+          if ('data' in o) expect(Buffer.byteLength(o.data)).toBeLessThanOrEqual(cap);
       }),
       { seed: 99, numRuns: 300 },
     );

@@ -25,7 +25,14 @@ function parser(max = 1024): Harness {
       ends.push({ head: d.head, tail: d.tail });
     },
   );
-  return { parser, p: { push: (part) => parser.push(typeof part === 'string' ? Buffer.from(part) : part) }, events, dropped, oversized, ends };
+  return {
+    parser,
+    p: { push: (part) => parser.push(typeof part === 'string' ? Buffer.from(part) : part) },
+    events,
+    dropped,
+    oversized,
+    ends,
+  };
 }
 
 describe('SseParser', () => {
@@ -239,11 +246,18 @@ describe('SseParser: bytes, not characters', () => {
 });
 
 describe('SseParser: strict UTF-8', () => {
-  const bad = (s1: string, bytes: number[], s2: string): Buffer => Buffer.concat([Buffer.from(s1), Buffer.from(bytes), Buffer.from(s2)]);
+  const bad = (s1: string, bytes: number[], s2: string): Buffer =>
+    Buffer.concat([Buffer.from(s1), Buffer.from(bytes), Buffer.from(s2)]);
 
   it('drops an event whose data holds bytes that are not UTF-8 (C0 AF FF), keeping the ends for its id; the next event is fine', () => {
     const { p, events, dropped } = parser();
-    p.push(bad('event: message\ndata: {"result":{"content":[{"type":"text","text":"a', [0xc0, 0xaf, 0xff], 'b"}]},"jsonrpc":"2.0","id":21}\n\n'));
+    p.push(
+      bad(
+        'event: message\ndata: {"result":{"content":[{"type":"text","text":"a',
+        [0xc0, 0xaf, 0xff],
+        'b"}]},"jsonrpc":"2.0","id":21}\n\n',
+      ),
+    );
     p.push('data: {"ok":1}\n\n');
     expect(dropped).toHaveLength(1);
     expect(dropped[0]!.reason).toBe('not-utf8');

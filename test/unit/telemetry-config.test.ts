@@ -30,10 +30,14 @@ describe('telemetry config', () => {
 
   it("states the loader's defaults in the schema", () => {
     const d = schema.$defs;
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.telemetry)) expect(d.telemetry!.properties[key]!.default, `telemetry.${key}`).toEqual(value);
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.telemetryPrometheus)) expect(d.telemetryPrometheus!.properties[key]!.default, `prometheus.${key}`).toEqual(value);
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.telemetryMetricsOtlp)) expect(d.telemetryMetricsOtlp!.properties[key]!.default, `metrics.otlp.${key}`).toEqual(value);
-    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.telemetryTraces)) expect(d.telemetryTraces!.properties[key]!.default, `traces.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.telemetry))
+      expect(d.telemetry!.properties[key]!.default, `telemetry.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.telemetryPrometheus))
+      expect(d.telemetryPrometheus!.properties[key]!.default, `prometheus.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.telemetryMetricsOtlp))
+      expect(d.telemetryMetricsOtlp!.properties[key]!.default, `metrics.otlp.${key}`).toEqual(value);
+    for (const [key, value] of Object.entries(CONFIG_DEFAULTS.telemetryTraces))
+      expect(d.telemetryTraces!.properties[key]!.default, `traces.${key}`).toEqual(value);
   });
 
   it('takes a full section', () => {
@@ -50,20 +54,32 @@ describe('telemetry config', () => {
 `).telemetry;
     expect(t).toEqual({
       serviceName: 'gw-eu',
-      metrics: { prometheus: { enabled: true, host: '0.0.0.0', port: 9100, path: '/prom' }, otlp: { endpoint: 'http://collector:4318/v1/metrics', intervalMs: 15000 } },
-      traces: { enabled: true, acceptTraceparent: false, sampleRatio: 0.25, otlp: { endpoint: 'https://collector.example:4318/v1/traces' } },
+      metrics: {
+        prometheus: { enabled: true, host: '0.0.0.0', port: 9100, path: '/prom' },
+        otlp: { endpoint: 'http://collector:4318/v1/metrics', intervalMs: 15000 },
+      },
+      traces: {
+        enabled: true,
+        acceptTraceparent: false,
+        sampleRatio: 0.25,
+        otlp: { endpoint: 'https://collector.example:4318/v1/traces' },
+      },
     });
     expect(Object.isFrozen(t!.metrics.prometheus)).toBe(true);
   });
 
   it('refuses traces that are on with nowhere to go', () => {
     const p = problems(`${STDIO}telemetry:\n  traces: { enabled: true }\n`);
-    expect(p.map((x) => [x.path, x.message])).toEqual([['/telemetry/traces/enabled', 'traces are enabled but have nowhere to go: set telemetry.traces.otlp.endpoint']]);
+    expect(p.map((x) => [x.path, x.message])).toEqual([
+      ['/telemetry/traces/enabled', 'traces are enabled but have nowhere to go: set telemetry.traces.otlp.endpoint'],
+    ]);
     expect(p[0]!.line).toBe(6);
   });
 
   it('refuses the MCP port for metrics, and an impossible port', () => {
-    const same = problems(`server:\n  port: 8080\n${STDIO}telemetry:\n  metrics:\n    prometheus: { enabled: true, port: 8080 }\n`);
+    const same = problems(
+      `server:\n  port: 8080\n${STDIO}telemetry:\n  metrics:\n    prometheus: { enabled: true, port: 8080 }\n`,
+    );
     expect(same.map((x) => x.path)).toEqual(['/telemetry/metrics/prometheus/port']);
     expect(same[0]!.message).toContain('is the MCP port');
     const range = problems(`${STDIO}telemetry:\n  metrics:\n    prometheus: { enabled: true, port: 70000 }\n`);
@@ -71,12 +87,16 @@ describe('telemetry config', () => {
   });
 
   it('refuses endpoints with credentials, a query or another scheme', () => {
-    const creds = problems(`${STDIO}telemetry:\n  traces:\n    enabled: true\n    otlp: { endpoint: "https://user:pw@collector:4318/v1/traces" }\n`);
+    const creds = problems(
+      `${STDIO}telemetry:\n  traces:\n    enabled: true\n    otlp: { endpoint: "https://user:pw@collector:4318/v1/traces" }\n`,
+    );
     expect(creds.map((x) => x.path)).toEqual(['/telemetry/traces/otlp/endpoint']);
     expect(creds[0]!.message).toContain('OTEL_EXPORTER_OTLP_HEADERS');
     // The secret itself is never repeated back.
     expect(creds[0]!.message).not.toContain('pw');
-    const query = problems(`${STDIO}telemetry:\n  metrics:\n    otlp: { endpoint: "http://collector:4318/v1/metrics?api_key=abc" }\n`);
+    const query = problems(
+      `${STDIO}telemetry:\n  metrics:\n    otlp: { endpoint: "http://collector:4318/v1/metrics?api_key=abc" }\n`,
+    );
     expect(query.map((x) => x.path)).toEqual(['/telemetry/metrics/otlp/endpoint']);
     const scheme = problems(`${STDIO}telemetry:\n  metrics:\n    otlp: { endpoint: "ftp://collector/v1/metrics" }\n`);
     expect(scheme.map((x) => x.path)).toEqual(['/telemetry/metrics/otlp/endpoint']);
@@ -84,6 +104,8 @@ describe('telemetry config', () => {
 
   it('refuses unknown keys and a ratio outside 0..1 (schema)', () => {
     expect(problems(`${STDIO}telemetry:\n  tracing: {}\n`).map((x) => x.path)).toEqual(['/telemetry/tracing']);
-    expect(problems(`${STDIO}telemetry:\n  traces: { sampleRatio: 1.5 }\n`).map((x) => x.path)).toEqual(['/telemetry/traces/sampleRatio']);
+    expect(problems(`${STDIO}telemetry:\n  traces: { sampleRatio: 1.5 }\n`).map((x) => x.path)).toEqual([
+      '/telemetry/traces/sampleRatio',
+    ]);
   });
 });

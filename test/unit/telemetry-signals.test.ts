@@ -18,7 +18,15 @@ import { shutdownAfterTest, shutdownTestMeters, testMeter } from '../helpers/tes
 
 afterEach(shutdownTestMeters);
 
-const call = (over: Partial<AuditEvent>): AuditEvent => ({ type: 'mcp.request', method: 'tools/call', tool: 'fx__echo', upstream: 'fx', outcome: 'ok', durationMs: 3, ...over });
+const call = (over: Partial<AuditEvent>): AuditEvent => ({
+  type: 'mcp.request',
+  method: 'tools/call',
+  tool: 'fx__echo',
+  upstream: 'fx',
+  outcome: 'ok',
+  durationMs: 3,
+  ...over,
+});
 
 describe('GatewayMetrics', () => {
   it('maps audit events to counters with bounded labels', async () => {
@@ -26,11 +34,25 @@ describe('GatewayMetrics', () => {
     metrics.observe(call({}));
     metrics.observe(call({ outcome: 'error', errorCode: 'GW_UPSTREAM_TIMEOUT', durationMs: 1000 }));
     // An unknown tool has no upstream on its record: its name is the client's text and never a label.
-    metrics.observe(call({ tool: 'anything the client typed', upstream: undefined, outcome: 'denied', errorCode: 'GW_MCP_TOOL_UNKNOWN' }));
+    metrics.observe(
+      call({
+        tool: 'anything the client typed',
+        upstream: undefined,
+        outcome: 'denied',
+        errorCode: 'GW_MCP_TOOL_UNKNOWN',
+      }),
+    );
     metrics.observe(call({ outcome: 'denied', decision: 'deny', errorCode: 'rate_limited', rule: 'per-user' }));
     metrics.observe({ type: 'mcp.request', method: 'x-custom/method', outcome: 'error' });
     // A relayed server→client request is an `mcp.relay` record: not an answer to a client, not counted.
-    metrics.observe({ type: 'mcp.relay', method: 'sampling/createMessage', upstream: 'fx', decision: 'allow', outcome: 'ok', durationMs: 2 });
+    metrics.observe({
+      type: 'mcp.relay',
+      method: 'sampling/createMessage',
+      upstream: 'fx',
+      decision: 'allow',
+      outcome: 'ok',
+      durationMs: 2,
+    });
     metrics.observe({ type: 'auth.failure', reason: 'expired', status: 401 });
     metrics.observe({ type: 'http.rejected', reason: 'rate_limited', status: 429 });
     metrics.observe({ type: 'upstream.state', upstream: 'fx', outcome: 'error', detail: 'breaker open' });
@@ -40,7 +62,9 @@ describe('GatewayMetrics', () => {
 
     const s = await read();
     expect(s.sum('mcp_tool_calls_total', { tool: 'fx__echo', upstream: 'fx', outcome: 'ok', error_code: '' })).toBe(1);
-    expect(s.sum('mcp_tool_calls_total', { tool: 'fx__echo', outcome: 'error', error_code: 'GW_UPSTREAM_TIMEOUT' })).toBe(1);
+    expect(
+      s.sum('mcp_tool_calls_total', { tool: 'fx__echo', outcome: 'error', error_code: 'GW_UPSTREAM_TIMEOUT' }),
+    ).toBe(1);
     expect(s.sum('mcp_tool_calls_total', { tool: '(unknown)', upstream: '' })).toBe(1);
     expect(s.text).not.toContain('anything the client typed');
     expect(s.sum('mcp_ratelimit_rejections_total', { limit: 'per-user', tool: 'fx__echo' })).toBe(1);
@@ -112,15 +136,28 @@ describe('TelemetryAuditSink', () => {
     // A sink without `accepting` always accepts.
     expect(new TelemetryAuditSink({ record: () => undefined }, metrics).accepting()).toBe(true);
     // The real sink's throw is its policy (fail closed): not swallowed here.
-    const throwing = new TelemetryAuditSink({ record: () => { throw new Error('disk full'); } }, metrics);
+    const throwing = new TelemetryAuditSink(
+      {
+        record: () => {
+          throw new Error('disk full');
+        },
+      },
+      metrics,
+    );
     expect(() => throwing.record(call({}))).toThrow('disk full');
   });
 });
 
 describe('RequestTracing', () => {
-  function tracer(opts: { ratio?: number; accept?: boolean } = {}): { tracing: RequestTracing; exporter: InMemorySpanExporter } {
+  function tracer(opts: { ratio?: number; accept?: boolean } = {}): {
+    tracing: RequestTracing;
+    exporter: InMemorySpanExporter;
+  } {
     const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ sampler: gatewaySampler(opts.ratio ?? 1), spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const provider = new BasicTracerProvider({
+      sampler: gatewaySampler(opts.ratio ?? 1),
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
     shutdownAfterTest(provider);
     return { tracing: new RequestTracing(provider.getTracer('test'), opts.accept ?? true), exporter };
   }
@@ -168,12 +205,15 @@ describe('RequestTracing', () => {
     expect(exporter.getFinishedSpans()).toHaveLength(0);
   });
 
-  it('a client cannot choose a trace id that is always sampled: under a remote parent the draw is the gateway\'s', () => {
+  it("a client cannot choose a trace id that is always sampled: under a remote parent the draw is the gateway's", () => {
     // The trace-id ratio sampler is a fixed function of the id: at 0.5 this id is always in (or always out).
     const { tracing, exporter } = tracer({ ratio: 0.5 });
     for (const id of ['0'.repeat(31) + '1', 'f'.repeat(32)]) {
       const before = exporter.getFinishedSpans().length;
-      for (let i = 0; i < 200; i++) tracing.startRequest('ping', `00-${id}-${'2'.repeat(16)}-01`).end({ type: 'mcp.request', method: 'ping', outcome: 'ok' });
+      for (let i = 0; i < 200; i++)
+        tracing
+          .startRequest('ping', `00-${id}-${'2'.repeat(16)}-01`)
+          .end({ type: 'mcp.request', method: 'ping', outcome: 'ok' });
       const sampled = exporter.getFinishedSpans().length - before;
       expect(sampled, id).toBeGreaterThan(0);
       expect(sampled, id).toBeLessThan(200);
@@ -182,8 +222,12 @@ describe('RequestTracing', () => {
 
   it('names methods it does not know `mcp.other`, and records an unknown tool without its name', () => {
     const { tracing, exporter } = tracer();
-    tracing.startRequest('x/made-up', undefined).end({ type: 'mcp.request', method: 'x/made-up', outcome: 'error', errorCode: 'GW_MCP_METHOD_NOT_FOUND' });
-    tracing.startRequest('tools/call', undefined).end({ type: 'mcp.request', method: 'tools/call', tool: 'typed by client', outcome: 'denied' });
+    tracing
+      .startRequest('x/made-up', undefined)
+      .end({ type: 'mcp.request', method: 'x/made-up', outcome: 'error', errorCode: 'GW_MCP_METHOD_NOT_FOUND' });
+    tracing
+      .startRequest('tools/call', undefined)
+      .end({ type: 'mcp.request', method: 'tools/call', tool: 'typed by client', outcome: 'denied' });
     const [a, b] = exporter.getFinishedSpans();
     expect(a!.name).toBe('mcp.other');
     expect(a!.status).toEqual({ code: 2, message: 'GW_MCP_METHOD_NOT_FOUND' });
@@ -194,13 +238,17 @@ describe('RequestTracing', () => {
   it('puts only the error code of a failed upstream call on its span', () => {
     const { tracing, exporter } = tracer();
     const span = tracing.startRequest('tools/call', undefined);
-    span.calls.start('fx', 'tools/call').end(Object.assign(new Error('upstream said: secret stuff'), { code: 'GW_UPSTREAM_REJECTED' }));
+    span.calls
+      .start('fx', 'tools/call')
+      .end(Object.assign(new Error('upstream said: secret stuff'), { code: 'GW_UPSTREAM_REJECTED' }));
     span.calls.start('fx', 'tools/call').end(new Error('plain failure with text'));
     span.end(call({ outcome: 'error', errorCode: 'GW_UPSTREAM_REJECTED' }));
     const spans = exporter.getFinishedSpans();
     expect(spans[0]!.attributes['mcp.error_code']).toBe('GW_UPSTREAM_REJECTED');
     expect(spans[1]!.attributes['mcp.error_code']).toBe('GW_INTERNAL');
-    expect(JSON.stringify(spans.map((s) => [s.attributes, s.status, s.events]))).not.toMatch(/secret stuff|plain failure/);
+    expect(JSON.stringify(spans.map((s) => [s.attributes, s.status, s.events]))).not.toMatch(
+      /secret stuff|plain failure/,
+    );
   });
 });
 

@@ -87,14 +87,29 @@ describe('trustedProxyMatcher', () => {
   });
 
   it('refuses invalid entries (fail closed at start)', () => {
-    for (const bad of ['', 'localhost', '10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/', '10.0.0.0/8/8', '::1/129', '1.2.3.4/abc', '256.0.0.1', '10.0.0.0/ 8', '::ffff:1.2.3.4/129']) {
+    for (const bad of [
+      '',
+      'localhost',
+      '10.0.0.0/33',
+      '10.0.0.0/-1',
+      '10.0.0.0/',
+      '10.0.0.0/8/8',
+      '::1/129',
+      '1.2.3.4/abc',
+      '256.0.0.1',
+      '10.0.0.0/ 8',
+      '::ffff:1.2.3.4/129',
+    ]) {
       expect(() => trustedProxyMatcher([bad]), bad).toThrow(/trustedProxies/);
       expect(isTrustedProxyEntry(bad), bad).toBe(false);
     }
-    for (const good of ['10.0.0.0/8', '::1', '2001:db8::/32', '127.0.0.1', '::ffff:10.0.0.0/104']) expect(isTrustedProxyEntry(good), good).toBe(true);
+    for (const good of ['10.0.0.0/8', '::1', '2001:db8::/32', '127.0.0.1', '::ffff:10.0.0.0/104'])
+      expect(isTrustedProxyEntry(good), good).toBe(true);
   });
 
   it('does not echo anything but the entry in its error', () => {
-    expect(() => trustedProxyMatcher(['10.0.0.0/99'])).toThrow('trustedProxies: "10.0.0.0/99" has an invalid prefix length');
+    expect(() => trustedProxyMatcher(['10.0.0.0/99'])).toThrow(
+      'trustedProxies: "10.0.0.0/99" has an invalid prefix length',
+    );
   });
 });

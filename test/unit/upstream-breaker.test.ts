@@ -25,7 +25,9 @@ function clock(start = 1_000_000): { now: () => number; advance: (ms: number) =>
 function breaker(threshold = 3, openMs = 1000): { b: CircuitBreaker; c: ReturnType<typeof clock>; moves: string[] } {
   const c = clock();
   const moves: string[] = [];
-  const b = new CircuitBreaker({ failureThreshold: threshold, openMs }, c.now, (to: BreakerState, from: BreakerState) => moves.push(`${from}->${to}`));
+  const b = new CircuitBreaker({ failureThreshold: threshold, openMs }, c.now, (to: BreakerState, from: BreakerState) =>
+    moves.push(`${from}->${to}`),
+  );
   return { b, c, moves };
 }
 
@@ -186,7 +188,10 @@ describe('CallGate', () => {
     await vi.advanceTimersByTimeAsync(1000);
     const [long, short, cancelled] = await outcomes;
     expect(long).toMatchObject({ status: 'rejected', reason: { code: 'GW_UPSTREAM_BUSY' } });
-    expect(short).toMatchObject({ status: 'rejected', reason: { code: 'GW_UPSTREAM_BUSY', detail: expect.stringContaining('200 ms') } });
+    expect(short).toMatchObject({
+      status: 'rejected',
+      reason: { code: 'GW_UPSTREAM_BUSY', detail: expect.stringContaining('200 ms') },
+    });
     expect(cancelled).toMatchObject({ status: 'rejected', reason: { code: 'GW_MCP_REQUEST_CANCELLED' } });
     expect(gate.queued).toBe(0);
     hold();
@@ -197,7 +202,15 @@ describe('CallGate', () => {
 describe('retry rules', () => {
   it('reads are idempotent; tools/call only for the listed original names', () => {
     const m = ['get_*', 'search'].map(globToRegExp);
-    for (const method of ['tools/list', 'resources/list', 'resources/templates/list', 'resources/read', 'prompts/list', 'prompts/get']) expect(isIdempotent(method, {}, [])).toBe(true);
+    for (const method of [
+      'tools/list',
+      'resources/list',
+      'resources/templates/list',
+      'resources/read',
+      'prompts/list',
+      'prompts/get',
+    ])
+      expect(isIdempotent(method, {}, [])).toBe(true);
     expect(isIdempotent('tools/call', { name: 'get_order' }, m)).toBe(true);
     expect(isIdempotent('tools/call', { name: 'search' }, m)).toBe(true);
     expect(isIdempotent('tools/call', { name: 'search2' }, m)).toBe(false);
@@ -240,17 +253,23 @@ describe('Resilience', () => {
     await expect(r.call('resources/read', { uri: 'x' }, OPTS, t)).resolves.toEqual({ ok: true });
     expect(t.sent).toBe(3);
     const t2 = target([unavailable(), unavailable(), unavailable()]);
-    await expect(r.call('tools/call', { name: 'read_thing' }, OPTS, t2)).rejects.toMatchObject({ code: 'GW_UPSTREAM_UNAVAILABLE' });
+    await expect(r.call('tools/call', { name: 'read_thing' }, OPTS, t2)).rejects.toMatchObject({
+      code: 'GW_UPSTREAM_UNAVAILABLE',
+    });
     expect(t2.sent).toBe(3);
   });
 
   it('never retries a tool not marked idempotent, a JSON-RPC error answer, or a cancelled call', async () => {
     const r = new Resilience({ config: CONFIG, label: 'upstream t' });
     const write = target([unavailable()]);
-    await expect(r.call('tools/call', { name: 'write_thing' }, OPTS, write)).rejects.toMatchObject({ code: 'GW_UPSTREAM_UNAVAILABLE' });
+    await expect(r.call('tools/call', { name: 'write_thing' }, OPTS, write)).rejects.toMatchObject({
+      code: 'GW_UPSTREAM_UNAVAILABLE',
+    });
     expect(write.sent).toBe(1);
     const answered = target([new GatewayError('GW_UPSTREAM_INVALID_PARAMS')]);
-    await expect(r.call('tools/call', { name: 'read_thing' }, OPTS, answered)).rejects.toMatchObject({ code: 'GW_UPSTREAM_INVALID_PARAMS' });
+    await expect(r.call('tools/call', { name: 'read_thing' }, OPTS, answered)).rejects.toMatchObject({
+      code: 'GW_UPSTREAM_INVALID_PARAMS',
+    });
     expect(answered.sent).toBe(1);
     const cancel = new Cancellation();
     const cancelled: AttemptTarget & { sent: number } = {
@@ -262,24 +281,40 @@ describe('Resilience', () => {
         return Promise.reject(unavailable());
       },
     };
-    await expect(r.call('tools/list', {}, { ...OPTS, cancel }, cancelled)).rejects.toMatchObject({ code: 'GW_UPSTREAM_UNAVAILABLE' });
+    await expect(r.call('tools/list', {}, { ...OPTS, cancel }, cancelled)).rejects.toMatchObject({
+      code: 'GW_UPSTREAM_UNAVAILABLE',
+    });
     expect(cancelled.sent).toBe(1);
   });
 
   it('does not retry past the overall deadline', async () => {
-    const r = new Resilience({ config: { ...CONFIG, retry: { attempts: 5, backoffMs: 400, tools: [] } }, label: 'upstream t' });
+    const r = new Resilience({
+      config: { ...CONFIG, retry: { attempts: 5, backoffMs: 400, tools: [] } },
+      label: 'upstream t',
+    });
     const t = target([unavailable(), unavailable(), unavailable(), unavailable()]);
-    await expect(r.call('tools/list', {}, { timeoutMs: 300, maxTotalTimeoutMs: 300 }, t)).rejects.toMatchObject({ code: 'GW_UPSTREAM_UNAVAILABLE' });
+    await expect(r.call('tools/list', {}, { timeoutMs: 300, maxTotalTimeoutMs: 300 }, t)).rejects.toMatchObject({
+      code: 'GW_UPSTREAM_UNAVAILABLE',
+    });
     expect(t.sent).toBe(1);
   });
 
   it('counts transport failures (not JSON-RPC errors) towards the breaker, then fails fast without sending', async () => {
     const moves: string[] = [];
     const c = clock();
-    const r = new Resilience({ config: { ...CONFIG, retry: { attempts: 1, backoffMs: 1, tools: [] } }, label: 'upstream t', now: c.now, onBreaker: (to) => moves.push(to) });
-    for (let i = 0; i < 5; i++) await r.call('tools/call', { name: 'x' }, OPTS, target([new GatewayError('GW_UPSTREAM_REJECTED')])).catch(() => undefined);
+    const r = new Resilience({
+      config: { ...CONFIG, retry: { attempts: 1, backoffMs: 1, tools: [] } },
+      label: 'upstream t',
+      now: c.now,
+      onBreaker: (to) => moves.push(to),
+    });
+    for (let i = 0; i < 5; i++)
+      await r
+        .call('tools/call', { name: 'x' }, OPTS, target([new GatewayError('GW_UPSTREAM_REJECTED')]))
+        .catch(() => undefined);
     expect(r.snapshot().breaker?.state).toBe('closed');
-    for (let i = 0; i < 3; i++) await r.call('tools/call', { name: 'x' }, OPTS, target([unavailable()])).catch(() => undefined);
+    for (let i = 0; i < 3; i++)
+      await r.call('tools/call', { name: 'x' }, OPTS, target([unavailable()])).catch(() => undefined);
     expect(moves).toEqual(['open']);
     const t = target([]);
     const err = await r.call('tools/call', { name: 'x' }, OPTS, t).catch((e: unknown) => e);
@@ -300,7 +335,10 @@ describe('Resilience: whose timeout it was', () => {
     const timeout = () => target([new GatewayError('GW_UPSTREAM_TIMEOUT')]);
     // One principal's policy gives its calls 200 ms: their timeouts say nothing about the upstream, and must not
     // open the breaker for everybody else.
-    for (let i = 0; i < 5; i++) await r.call('tools/call', { name: 'x' }, { timeoutMs: 200, maxTotalTimeoutMs: 200 }, timeout()).catch(() => undefined);
+    for (let i = 0; i < 5; i++)
+      await r
+        .call('tools/call', { name: 'x' }, { timeoutMs: 200, maxTotalTimeoutMs: 200 }, timeout())
+        .catch(() => undefined);
     expect(r.snapshot().breaker).toEqual({ state: 'closed', consecutiveFailures: 0 });
     // Timeouts at the upstream's own timeoutMs do.
     for (let i = 0; i < 3; i++) await r.call('tools/call', { name: 'x' }, OPTS, timeout()).catch(() => undefined);
@@ -309,7 +347,8 @@ describe('Resilience: whose timeout it was', () => {
 });
 
 describe('config: upstreams[i] resilience keys', () => {
-  const upstream = (extra: string): string => `upstreams:\n  - name: crm\n    transport: http\n    url: http://127.0.0.1:9/mcp\n${extra}`;
+  const upstream = (extra: string): string =>
+    `upstreams:\n  - name: crm\n    transport: http\n    url: http://127.0.0.1:9/mcp\n${extra}`;
   const problems = (text: string): string[] => {
     try {
       parseConfigText(text, '/tmp/gatehouse.yaml');
@@ -321,7 +360,10 @@ describe('config: upstreams[i] resilience keys', () => {
   };
 
   it('fills the defaults and keeps what is set', () => {
-    const [u] = parseConfigText(upstream('    maxQueued: 0\n    breaker: { openMs: 500 }\n    retry: { attempts: 2, tools: [get_*] }\n'), '/tmp/gatehouse.yaml').upstreams;
+    const [u] = parseConfigText(
+      upstream('    maxQueued: 0\n    breaker: { openMs: 500 }\n    retry: { attempts: 2, tools: [get_*] }\n'),
+      '/tmp/gatehouse.yaml',
+    ).upstreams;
     expect(u).toMatchObject({
       maxInFlight: 64,
       maxQueued: 0,
@@ -332,14 +374,23 @@ describe('config: upstreams[i] resilience keys', () => {
   });
 
   it('refuses a negative queue, a zero in-flight cap, a catch-all retry glob and retry.tools that could never retry', () => {
-    expect(problems(upstream('    maxQueued: -1\n'))).toEqual([expect.stringMatching(/^5 \/upstreams\/0\/maxQueued: .*at least 0/)]);
-    expect(problems(upstream('    maxInFlight: 0\n'))).toEqual([expect.stringMatching(/^5 \/upstreams\/0\/maxInFlight: .*at least 1/)]);
+    expect(problems(upstream('    maxQueued: -1\n'))).toEqual([
+      expect.stringMatching(/^5 \/upstreams\/0\/maxQueued: .*at least 0/),
+    ]);
+    expect(problems(upstream('    maxInFlight: 0\n'))).toEqual([
+      expect.stringMatching(/^5 \/upstreams\/0\/maxInFlight: .*at least 1/),
+    ]);
     expect(problems(upstream('    retry: { attempts: 3, tools: [get_x, "*"] }\n'))).toEqual([
       expect.stringMatching(/^5 \/upstreams\/0\/retry\/tools\/1: "\*" would mark every tool idempotent/),
     ]);
-    expect(problems(upstream('    retry:\n      tools: [get_x]\n'))).toEqual([expect.stringMatching(/^5 \/upstreams\/0\/retry: retry.attempts is 1 \(the default\)/)]);
+    expect(problems(upstream('    retry:\n      tools: [get_x]\n'))).toEqual([
+      expect.stringMatching(/^5 \/upstreams\/0\/retry: retry.attempts is 1 \(the default\)/),
+    ]);
     expect(problems(upstream('    breaker: { failureThreshold: 0, bogus: 1 }\n'))).toEqual(
-      expect.arrayContaining(['5 /upstreams/0/breaker/failureThreshold: must be at least 1', expect.stringContaining('/upstreams/0/breaker/bogus: unknown key "bogus"')]),
+      expect.arrayContaining([
+        '5 /upstreams/0/breaker/failureThreshold: must be at least 1',
+        expect.stringContaining('/upstreams/0/breaker/bogus: unknown key "bogus"'),
+      ]),
     );
   });
 });
@@ -348,7 +399,11 @@ describe('response size on SSE is counted in UTF-8 bytes', () => {
   it('an event of 8 characters but 24 bytes is over a 16-byte cap; 16 ASCII bytes are not', () => {
     const events: string[] = [];
     const oversized: number[] = [];
-    const p = new SseParser(16, (e) => events.push(e.data), (d) => oversized.push(d.bytes));
+    const p = new SseParser(
+      16,
+      (e) => events.push(e.data),
+      (d) => oversized.push(d.bytes),
+    );
     p.push(Buffer.from('data: 日本語日本語日本\n\n'));
     p.push(Buffer.from('data: abcdefghijklmnop\n\n'));
     expect(oversized).toEqual([24]);

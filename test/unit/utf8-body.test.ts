@@ -5,7 +5,9 @@ import { decodeUtf8, strictFormParams } from '../../src/lib/utf8.js';
 
 function read(parts: (string | number[])[], opts: { limit?: number; declared?: number } = {}): Promise<BodyText> {
   const stream = new PassThrough();
-  const result = new Promise<BodyText>((resolve) => readUtf8Body(stream, opts.limit ?? 1024, opts.declared ?? Number.NaN, resolve));
+  const result = new Promise<BodyText>((resolve) =>
+    readUtf8Body(stream, opts.limit ?? 1024, opts.declared ?? Number.NaN, resolve),
+  );
   for (const p of parts) stream.write(typeof p === 'string' ? Buffer.from(p) : Buffer.from(p));
   stream.end();
   return result;

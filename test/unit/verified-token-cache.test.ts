@@ -31,7 +31,10 @@ beforeAll(async () => {
   privateKey = kp.privateKey;
   publicJwk = { ...(await exportJWK(kp.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
   const other = await generateKeyPair('ES256', { extractable: true });
-  otherKey = { privateKey: other.privateKey, publicJwk: { ...(await exportJWK(other.publicKey)), kid: 'k2', alg: 'ES256', use: 'sig' } };
+  otherKey = {
+    privateKey: other.privateKey,
+    publicJwk: { ...(await exportJWK(other.publicKey)), kid: 'k2', alg: 'ES256', use: 'sig' },
+  };
 });
 
 afterEach(() => {
@@ -40,12 +43,31 @@ afterEach(() => {
 });
 
 function sign(extra: Record<string, unknown> = {}, key: CryptoKey = privateKey, kid = 'k1'): Promise<string> {
-  const payload = { iss: ISSUER, aud: RESOURCE, sub: 'alice', client_id: 'agent-1', scope: 'mcp:read', iat: NOW_S, exp: NOW_S + 300, jti: 'tok-1', ...extra };
+  const payload = {
+    iss: ISSUER,
+    aud: RESOURCE,
+    sub: 'alice',
+    client_id: 'agent-1',
+    scope: 'mcp:read',
+    iat: NOW_S,
+    exp: NOW_S + 300,
+    jti: 'tok-1',
+    ...extra,
+  };
   return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(key);
 }
 
 function options(extra: Partial<JwtVerifierOptions> = {}): JwtVerifierOptions {
-  return { issuer: ISSUER, audience: RESOURCE, algorithms: ['ES256'], clockSkewSeconds: SKEW_S, requireTokenType: true, claims: CLAIMS, keys: { jwks: { keys: [publicJwk] } }, ...extra };
+  return {
+    issuer: ISSUER,
+    audience: RESOURCE,
+    algorithms: ['ES256'],
+    clockSkewSeconds: SKEW_S,
+    requireTokenType: true,
+    claims: CLAIMS,
+    keys: { jwks: { keys: [publicJwk] } },
+    ...extra,
+  };
 }
 
 /** Counts WebCrypto signature verifications (what jose's jwtVerify does once per uncached token). */
@@ -58,8 +80,18 @@ function countSignatureChecks(): { readonly count: number } {
   };
 }
 
-function authenticator(jwt: JwtVerifier, clock: { now: number }, extra: { isRevoked?: (jti: string) => Promise<boolean>; requiredScopes?: string[] } = {}): ResourceServerAuthenticator {
-  return new ResourceServerAuthenticator({ resource: RESOURCE, requiredScopes: extra.requiredScopes ?? [], jwt, now: () => clock.now, ...(extra.isRevoked ? { isRevoked: extra.isRevoked } : {}) });
+function authenticator(
+  jwt: JwtVerifier,
+  clock: { now: number },
+  extra: { isRevoked?: (jti: string) => Promise<boolean>; requiredScopes?: string[] } = {},
+): ResourceServerAuthenticator {
+  return new ResourceServerAuthenticator({
+    resource: RESOURCE,
+    requiredScopes: extra.requiredScopes ?? [],
+    jwt,
+    now: () => clock.now,
+    ...(extra.isRevoked ? { isRevoked: extra.isRevoked } : {}),
+  });
 }
 
 const request = (token: string, thumbprint?: string) => ({
@@ -178,13 +210,22 @@ describe('verified-token cache: time is checked on every request', () => {
 
   it('does not believe an entry for a time before nbf or iat (a clock stepped back) and refuses as without a cache', async () => {
     // sign() sets iat: NOW_S; the first token also has nbf, the second only iat (the iat rule runs on a hit too).
-    for (const [claim, extra] of [['nbf', { nbf: NOW_S }], ['iat', {}]] as const) {
+    for (const [claim, extra] of [
+      ['nbf', { nbf: NOW_S }],
+      ['iat', {}],
+    ] as const) {
       const v = new JwtVerifier(options());
       const token = await sign(extra);
       expect((await v.verify(token, { now: NOW })).ok).toBe(true);
       const early = NOW - (SKEW_S + 5) * 1000;
-      expect(await v.verify(token, { now: early })).toEqual(await new JwtVerifier(options({ cache: { maxEntries: 0, maxAgeMs: 0 } })).verify(token, { now: early }));
-      expect(await v.verify(token, { now: early })).toMatchObject({ ok: false, reason: 'not_yet_valid', detail: expect.stringContaining(claim) });
+      expect(await v.verify(token, { now: early })).toEqual(
+        await new JwtVerifier(options({ cache: { maxEntries: 0, maxAgeMs: 0 } })).verify(token, { now: early }),
+      );
+      expect(await v.verify(token, { now: early })).toMatchObject({
+        ok: false,
+        reason: 'not_yet_valid',
+        detail: expect.stringContaining(claim),
+      });
     }
   });
 
@@ -192,7 +233,10 @@ describe('verified-token cache: time is checked on every request', () => {
     const clock = { now: NOW };
     const opts = { maxTokenAgeSeconds: 600 };
     // Entries kept an hour here, so that the hit below is a hit (the default keeps them 5 minutes).
-    const cached = authenticator(new JwtVerifier(options({ ...opts, cache: { maxEntries: 10, maxAgeMs: 3_600_000 } })), clock);
+    const cached = authenticator(
+      new JwtVerifier(options({ ...opts, cache: { maxEntries: 10, maxAgeMs: 3_600_000 } })),
+      clock,
+    );
     const token = await sign({ iat: NOW_S, exp: NOW_S + 3600 });
     expect((await cached.authenticate(request(token))).ok).toBe(true);
     const checks = countSignatureChecks();
@@ -227,8 +271,14 @@ describe('verified-token cache: per-request checks still refuse a cached token',
     const onA = await auth.authenticate(request(token, THUMB_A));
     expect(onA.ok && onA.principal.certThumbprint).toBe(THUMB_A);
     const checks = countSignatureChecks();
-    expect(refusal(await auth.authenticate(request(token)))).toMatchObject({ status: 401, reason: 'certificate_required' });
-    expect(refusal(await auth.authenticate(request(token, THUMB_B)))).toMatchObject({ status: 401, reason: 'certificate_mismatch' });
+    expect(refusal(await auth.authenticate(request(token)))).toMatchObject({
+      status: 401,
+      reason: 'certificate_required',
+    });
+    expect(refusal(await auth.authenticate(request(token, THUMB_B)))).toMatchObject({
+      status: 401,
+      reason: 'certificate_mismatch',
+    });
     const again = await auth.authenticate(request(token, THUMB_A));
     expect(again.ok && again.principal.certThumbprint).toBe(THUMB_A);
     expect(checks.count).toBe(0); // all from the cache, and still refused where they must be
@@ -239,7 +289,10 @@ describe('verified-token cache: per-request checks still refuse a cached token',
     const token = await sign({ groups: ['eng'], cnf: undefined, extra: { nested: { level: 1 } } });
     const first = await v.verify(token, { now: NOW });
     if (!first.ok) throw new Error('expected acceptance');
-    const claims = first.principal.claims as Record<string, unknown> & { extra: { nested: { level: number } }; groups: string[] };
+    const claims = first.principal.claims as Record<string, unknown> & {
+      extra: { nested: { level: number } };
+      groups: string[];
+    };
     expect(() => {
       claims.extra.nested.level = 2;
     }).toThrow(TypeError);
@@ -262,12 +315,16 @@ describe('verified-token cache: per-request checks still refuse a cached token',
   it('a token revoked after it was cached is refused (built-in AS revocation is asked on every request)', async () => {
     const revoked = new Set<string>();
     const asked: string[] = [];
-    const auth = authenticator(new JwtVerifier(options()), { now: NOW }, {
-      isRevoked: async (jti) => {
-        asked.push(jti);
-        return revoked.has(jti);
+    const auth = authenticator(
+      new JwtVerifier(options()),
+      { now: NOW },
+      {
+        isRevoked: async (jti) => {
+          asked.push(jti);
+          return revoked.has(jti);
+        },
       },
-    });
+    );
     const token = await sign({ jti: 'tok-r' });
     expect((await auth.authenticate(request(token))).ok).toBe(true);
     expect((await auth.authenticate(request(token))).ok).toBe(true);
@@ -281,12 +338,16 @@ describe('verified-token cache: per-request checks still refuse a cached token',
     const jwt = new JwtVerifier(options());
     const token = await sign({ scope: 'mcp:read' });
     expect((await authenticator(jwt, clock).authenticate(request(token))).ok).toBe(true);
-    expect(refusal(await authenticator(jwt, clock, { requiredScopes: ['mcp:admin'] }).authenticate(request(token)))).toMatchObject({ status: 403, reason: 'insufficient_scope' });
+    expect(
+      refusal(await authenticator(jwt, clock, { requiredScopes: ['mcp:admin'] }).authenticate(request(token))),
+    ).toMatchObject({ status: 403, reason: 'insufficient_scope' });
   });
 });
 
 describe('verified-token cache: remote JWKS', () => {
-  async function jwksServer(body: { keys: JWK[] }): Promise<{ url: string; hits: number; body: { keys: JWK[] }; close(): Promise<void> }> {
+  async function jwksServer(body: {
+    keys: JWK[];
+  }): Promise<{ url: string; hits: number; body: { keys: JWK[] }; close(): Promise<void> }> {
     const state = {
       url: '',
       hits: 0,
@@ -331,7 +392,9 @@ describe('verified-token cache: remote JWKS', () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     const server = await jwksServer({ keys: [publicJwk] });
     try {
-      const v = new JwtVerifier(options({ keys: { jwksUri: server.url }, cache: { maxEntries: 10, maxAgeMs: 3_600_000 } }));
+      const v = new JwtVerifier(
+        options({ keys: { jwksUri: server.url }, cache: { maxEntries: 10, maxAgeMs: 3_600_000 } }),
+      );
       const token = await sign({ exp: NOW_S + 7200 });
       await v.verify(token, { now: NOW });
       await v.verify(token, { now: NOW });

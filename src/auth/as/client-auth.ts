@@ -10,7 +10,14 @@
  * Client secrets are not supported: an `Authorization` header is refused rather than ignored.
  */
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { BuiltinAsConfig } from '../../config/types.js';
 import type { AsStore, StoredClient } from '../../stores/as-store.js';
 import type { CertIdentity } from '../authenticator.js';
@@ -34,7 +41,12 @@ export interface MachineClient {
 
 export type AuthenticatedClient =
   | { readonly kind: 'public'; readonly clientId: string; readonly client: StoredClient }
-  | { readonly kind: 'machine'; readonly clientId: string; readonly client: MachineClient; readonly certThumbprint?: string };
+  | {
+      readonly kind: 'machine';
+      readonly clientId: string;
+      readonly client: MachineClient;
+      readonly certThumbprint?: string;
+    };
 
 export interface ClientAuthContext {
   readonly issuer: string;
@@ -52,7 +64,8 @@ export function loadMachineClients(clients: BuiltinAsConfig['clients']): Map<str
   for (const c of clients) {
     if (out.has(c.clientId)) throw new TypeError(`auth.builtin.clients: duplicate clientId "${c.clientId}"`);
     if (c.auth === 'private_key_jwt') {
-      if (c.jwksFile === undefined) throw new TypeError(`auth.builtin.clients "${c.clientId}": private_key_jwt needs jwksFile`);
+      if (c.jwksFile === undefined)
+        throw new TypeError(`auth.builtin.clients "${c.clientId}": private_key_jwt needs jwksFile`);
       let jwks: JSONWebKeySet;
       try {
         jwks = JSON.parse(readFileSync(c.jwksFile, 'utf8')) as JSONWebKeySet;
@@ -60,11 +73,14 @@ export function loadMachineClients(clients: BuiltinAsConfig['clients']): Map<str
         throw new TypeError(`auth.builtin.clients "${c.clientId}": cannot read a JWKS from ${c.jwksFile}`);
       }
       if (!Array.isArray(jwks.keys) || jwks.keys.length === 0 || jwks.keys.some((k) => 'd' in k || k.kty === 'oct')) {
-        throw new TypeError(`auth.builtin.clients "${c.clientId}": ${c.jwksFile} must hold public asymmetric keys only`);
+        throw new TypeError(
+          `auth.builtin.clients "${c.clientId}": ${c.jwksFile} must hold public asymmetric keys only`,
+        );
       }
       out.set(c.clientId, { clientId: c.clientId, auth: c.auth, scopes: [...c.scopes], keys: createLocalJWKSet(jwks) });
     } else {
-      if (c.tlsSubject === undefined || c.tlsSubject === '') throw new TypeError(`auth.builtin.clients "${c.clientId}": tls_client_auth needs tlsSubject`);
+      if (c.tlsSubject === undefined || c.tlsSubject === '')
+        throw new TypeError(`auth.builtin.clients "${c.clientId}": tls_client_auth needs tlsSubject`);
       out.set(c.clientId, { clientId: c.clientId, auth: c.auth, scopes: [...c.scopes], tlsSubject: c.tlsSubject });
     }
   }
@@ -77,22 +93,26 @@ export async function authenticateClient(
   cert: CertIdentity | undefined,
   ctx: ClientAuthContext,
 ): Promise<AuthenticatedClient> {
-  if (authorizationHeader !== undefined) throw new OAuthError('invalid_client', 'Authorization header (client secrets are not supported)');
+  if (authorizationHeader !== undefined)
+    throw new OAuthError('invalid_client', 'Authorization header (client secrets are not supported)');
   const bodyClientId = params.get('client_id') ?? undefined;
   const assertionType = params.get('client_assertion_type');
   const assertion = params.get('client_assertion');
 
   if (assertionType !== null || assertion !== null) {
-    if (assertionType !== JWT_BEARER_ASSERTION || assertion === null) throw new OAuthError('invalid_client', 'unsupported or incomplete client assertion');
+    if (assertionType !== JWT_BEARER_ASSERTION || assertion === null)
+      throw new OAuthError('invalid_client', 'unsupported or incomplete client assertion');
     return authenticateWithAssertion(assertion, bodyClientId, ctx);
   }
   if (bodyClientId === undefined || bodyClientId === '') throw new OAuthError('invalid_client', 'no client_id');
 
   const machine = ctx.machineClients.get(bodyClientId);
   if (machine !== undefined) {
-    if (machine.auth !== 'tls_client_auth') throw new OAuthError('invalid_client', `${bodyClientId} must authenticate with private_key_jwt`);
+    if (machine.auth !== 'tls_client_auth')
+      throw new OAuthError('invalid_client', `${bodyClientId} must authenticate with private_key_jwt`);
     if (cert === undefined) throw new OAuthError('invalid_client', `${bodyClientId}: no client certificate`);
-    if (cert.subject !== machine.tlsSubject) throw new OAuthError('invalid_client', `${bodyClientId}: certificate subject does not match`);
+    if (cert.subject !== machine.tlsSubject)
+      throw new OAuthError('invalid_client', `${bodyClientId}: certificate subject does not match`);
     return { kind: 'machine', clientId: bodyClientId, client: machine, certThumbprint: cert.thumbprint };
   }
   const client = await ctx.findPublicClient(bodyClientId);
@@ -100,7 +120,11 @@ export async function authenticateClient(
   return { kind: 'public', clientId: bodyClientId, client };
 }
 
-async function authenticateWithAssertion(assertion: string, bodyClientId: string | undefined, ctx: ClientAuthContext): Promise<AuthenticatedClient> {
+async function authenticateWithAssertion(
+  assertion: string,
+  bodyClientId: string | undefined,
+  ctx: ClientAuthContext,
+): Promise<AuthenticatedClient> {
   let claimedIss: unknown;
   try {
     claimedIss = decodeJwt(assertion).iss;
@@ -108,9 +132,11 @@ async function authenticateWithAssertion(assertion: string, bodyClientId: string
     throw new OAuthError('invalid_client', 'client assertion is not a JWT');
   }
   if (typeof claimedIss !== 'string') throw new OAuthError('invalid_client', 'client assertion without iss');
-  if (bodyClientId !== undefined && bodyClientId !== claimedIss) throw new OAuthError('invalid_client', 'client_id differs from the assertion issuer');
+  if (bodyClientId !== undefined && bodyClientId !== claimedIss)
+    throw new OAuthError('invalid_client', 'client_id differs from the assertion issuer');
   const machine = ctx.machineClients.get(claimedIss);
-  if (machine === undefined || machine.auth !== 'private_key_jwt' || machine.keys === undefined) throw new OAuthError('invalid_client', 'unknown client or not a private_key_jwt client');
+  if (machine === undefined || machine.auth !== 'private_key_jwt' || machine.keys === undefined)
+    throw new OAuthError('invalid_client', 'unknown client or not a private_key_jwt client');
 
   let payload;
   try {
@@ -133,13 +159,15 @@ async function authenticateWithAssertion(assertion: string, bodyClientId: string
   const late = checkTokenTimes(times, ctx.now * 1000, ASSERTION_TIMES);
   if (late !== undefined) throw new OAuthError('invalid_client', `client assertion rejected (${late.detail})`);
   const exp = payload.exp!;
-  if (exp - ctx.now > MAX_ASSERTION_LIFETIME_SECONDS) throw new OAuthError('invalid_client', 'client assertion expires too far in the future');
+  if (exp - ctx.now > MAX_ASSERTION_LIFETIME_SECONDS)
+    throw new OAuthError('invalid_client', 'client assertion expires too far in the future');
   // jose checks only that jti is present: a number or an object would key the replay store by its string form.
   const jti: unknown = payload.jti;
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) {
     throw new OAuthError('invalid_client', 'client assertion jti unusable');
   }
   const ttl = Math.max(1, exp - ctx.now + CLOCK_TOLERANCE_SECONDS);
-  if (!(await ctx.store.markJtiUsed(machine.clientId, jti, ttl))) throw new OAuthError('invalid_client', 'client assertion jti replayed');
+  if (!(await ctx.store.markJtiUsed(machine.clientId, jti, ttl)))
+    throw new OAuthError('invalid_client', 'client assertion jti replayed');
   return { kind: 'machine', clientId: machine.clientId, client: machine };
 }

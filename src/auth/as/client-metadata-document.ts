@@ -37,14 +37,19 @@ export function clientIdUrlProblem(id: string, opts: { allowHttpLoopback?: boole
   if (url.protocol !== 'https:' && !httpOk) return 'not https';
   if (url.username !== '' || url.password !== '') return 'userinfo';
   if (url.pathname === '/' || url.pathname === '') return 'no path';
-  const rawPath = id.slice(id.indexOf('//') + 2).replace(/^[^/?]*/, '').split('?')[0] ?? '';
+  const rawPath =
+    id
+      .slice(id.indexOf('//') + 2)
+      .replace(/^[^/?]*/, '')
+      .split('?')[0] ?? '';
   if (rawPath.split('/').some((seg) => ['.', '..'].includes(seg.replace(/%2e/gi, '.')))) return 'dot segment';
   // What the parser would print must be what the client sent: no normalisation tricks.
   if (url.href !== id) return 'not in canonical form';
   return undefined;
 }
 
-export type ResolveResult = { readonly ok: true; readonly client: StoredClient } | { readonly ok: false; readonly detail: string };
+export type ResolveResult =
+  { readonly ok: true; readonly client: StoredClient } | { readonly ok: false; readonly detail: string };
 
 export interface ClientMetadataResolverOptions {
   fetch: SafeFetcher;
@@ -78,12 +83,16 @@ export class ClientMetadataResolver {
 
   async #fetch(clientId: string): Promise<ResolveResult> {
     const fetched = await this.#opts.fetch(clientId);
-    if (!fetched.ok) return { ok: false, detail: `metadata document fetch refused: ${fetched.reason} (${fetched.detail})` };
+    if (!fetched.ok)
+      return { ok: false, detail: `metadata document fetch refused: ${fetched.reason} (${fetched.detail})` };
     const doc = fetched.body;
     if (typeof doc !== 'object' || doc === null || (doc as { client_id?: unknown }).client_id !== clientId) {
       return { ok: false, detail: 'metadata document client_id does not equal its URL' };
     }
-    const checked = validateClientMetadata(doc, { scopesSupported: this.#opts.scopesSupported, requireClientName: true });
+    const checked = validateClientMetadata(doc, {
+      scopesSupported: this.#opts.scopesSupported,
+      requireClientName: true,
+    });
     if (!checked.ok) return { ok: false, detail: `metadata document invalid: ${checked.detail}` };
     const client: StoredClient = {
       clientId,

@@ -22,38 +22,51 @@ export type ClientMetadataResult =
 
 const bad = (detail: string): ClientMetadataResult => ({ ok: false, error: 'invalid_client_metadata', detail });
 
-export function validateClientMetadata(doc: unknown, opts: { scopesSupported: readonly string[]; requireClientName: boolean }): ClientMetadataResult {
+export function validateClientMetadata(
+  doc: unknown,
+  opts: { scopesSupported: readonly string[]; requireClientName: boolean },
+): ClientMetadataResult {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return bad('metadata is not a JSON object');
   const m = doc as Record<string, unknown>;
 
   const uris = m.redirect_uris;
-  if (!Array.isArray(uris) || uris.length === 0) return { ok: false, error: 'invalid_redirect_uri', detail: 'redirect_uris missing or empty' };
-  if (uris.length > MAX_REDIRECT_URIS) return { ok: false, error: 'invalid_redirect_uri', detail: `more than ${MAX_REDIRECT_URIS} redirect_uris` };
+  if (!Array.isArray(uris) || uris.length === 0)
+    return { ok: false, error: 'invalid_redirect_uri', detail: 'redirect_uris missing or empty' };
+  if (uris.length > MAX_REDIRECT_URIS)
+    return { ok: false, error: 'invalid_redirect_uri', detail: `more than ${MAX_REDIRECT_URIS} redirect_uris` };
   for (const uri of uris) {
-    if (typeof uri !== 'string') return { ok: false, error: 'invalid_redirect_uri', detail: 'redirect_uris entry is not a string' };
+    if (typeof uri !== 'string')
+      return { ok: false, error: 'invalid_redirect_uri', detail: 'redirect_uris entry is not a string' };
     const problem = redirectUriProblem(uri);
-    if (problem !== undefined) return { ok: false, error: 'invalid_redirect_uri', detail: `redirect_uri refused: ${problem}` };
+    if (problem !== undefined)
+      return { ok: false, error: 'invalid_redirect_uri', detail: `redirect_uri refused: ${problem}` };
   }
 
   const method = m.token_endpoint_auth_method;
-  if (method !== undefined && method !== 'none') return bad('only public clients (token_endpoint_auth_method "none") may register');
+  if (method !== undefined && method !== 'none')
+    return bad('only public clients (token_endpoint_auth_method "none") may register');
   if ('client_secret' in m) return bad('client_secret must not be supplied');
 
   let grantTypes: readonly string[] = SUPPORTED_GRANT_TYPES;
   if (m.grant_types !== undefined) {
-    if (!isStringArray(m.grant_types) || m.grant_types.length === 0) return bad('grant_types must be a non-empty array of strings');
-    if (!m.grant_types.every((g) => (SUPPORTED_GRANT_TYPES as readonly string[]).includes(g))) return bad('unsupported grant type');
+    if (!isStringArray(m.grant_types) || m.grant_types.length === 0)
+      return bad('grant_types must be a non-empty array of strings');
+    if (!m.grant_types.every((g) => (SUPPORTED_GRANT_TYPES as readonly string[]).includes(g)))
+      return bad('unsupported grant type');
     if (!m.grant_types.includes('authorization_code')) return bad('grant_types must include authorization_code');
     grantTypes = [...new Set(m.grant_types)];
   }
   if (m.response_types !== undefined) {
-    if (!isStringArray(m.response_types) || !m.response_types.every((r) => r === 'code')) return bad('only response_type "code" is supported');
+    if (!isStringArray(m.response_types) || !m.response_types.every((r) => r === 'code'))
+      return bad('only response_type "code" is supported');
   }
 
   let clientName: string | undefined;
   if (m.client_name !== undefined) {
-    if (typeof m.client_name !== 'string' || m.client_name.trim() === '') return bad('client_name must be a non-empty string');
-    if (m.client_name.length > MAX_CLIENT_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(m.client_name)) return bad('client_name too long or has control characters');
+    if (typeof m.client_name !== 'string' || m.client_name.trim() === '')
+      return bad('client_name must be a non-empty string');
+    if (m.client_name.length > MAX_CLIENT_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(m.client_name))
+      return bad('client_name too long or has control characters');
     clientName = m.client_name;
   } else if (opts.requireClientName) {
     return bad('client_name is required');

@@ -94,20 +94,34 @@ export async function buildContext(opts: AuthorizationServerOptions): Promise<As
   const unsafe = opts.unsafe ?? {};
 
   const idpUrl = parseUrl(as.idp.issuer, 'auth.builtin.idp.issuer');
-  if (idpUrl.protocol !== 'https:' && !(idpUrl.protocol === 'http:' && isLoopbackHost(idpUrl.hostname) && unsafe.allowInsecureIdp === true)) {
-    throw new TypeError('auth.builtin.idp.issuer must be https (plain http only on loopback with unsafe.allowInsecureIdp)');
+  if (
+    idpUrl.protocol !== 'https:' &&
+    !(idpUrl.protocol === 'http:' && isLoopbackHost(idpUrl.hostname) && unsafe.allowInsecureIdp === true)
+  ) {
+    throw new TypeError(
+      'auth.builtin.idp.issuer must be https (plain http only on loopback with unsafe.allowInsecureIdp)',
+    );
   }
   checkInteger(as.codeTtlSeconds, 1, 60, 'codeTtlSeconds');
   checkInteger(as.accessTokenTtlSeconds, 1, DAY, 'accessTokenTtlSeconds');
   checkInteger(as.refreshTokenTtlSeconds, 1, 365 * DAY, 'refreshTokenTtlSeconds');
-  if (config.auth.resource === '') throw new TypeError('auth.resource must be set for the built-in authorization server');
-  if (RESERVED_CLAIMS.has(config.auth.claims.groups)) throw new TypeError(`auth.claims.groups must not name the registered claim "${config.auth.claims.groups}"`);
+  if (config.auth.resource === '')
+    throw new TypeError('auth.resource must be set for the built-in authorization server');
+  if (RESERVED_CLAIMS.has(config.auth.claims.groups))
+    throw new TypeError(`auth.claims.groups must not name the registered claim "${config.auth.claims.groups}"`);
   if (as.registration.initialAccessToken !== undefined && as.registration.initialAccessToken.reveal().length < 16) {
     throw new TypeError('auth.builtin.registration.initialAccessToken must be at least 16 characters');
   }
-  const unknownScopes = [...as.scopeMapping.flatMap((m) => m.scopes), ...as.clients.flatMap((c) => c.scopes)].filter((s) => !config.auth.scopesSupported.includes(s));
-  if (unknownScopes.length > 0) opts.logger.warn({ scopes: [...new Set(unknownScopes)] }, 'built-in AS: scopes in scopeMapping/clients are not in auth.scopesSupported');
-  if (issuerUrl.protocol === 'http:') opts.logger.warn({ issuer: as.issuer }, 'built-in AS on plain http: loopback development only');
+  const unknownScopes = [...as.scopeMapping.flatMap((m) => m.scopes), ...as.clients.flatMap((c) => c.scopes)].filter(
+    (s) => !config.auth.scopesSupported.includes(s),
+  );
+  if (unknownScopes.length > 0)
+    opts.logger.warn(
+      { scopes: [...new Set(unknownScopes)] },
+      'built-in AS: scopes in scopeMapping/clients are not in auth.scopesSupported',
+    );
+  if (issuerUrl.protocol === 'http:')
+    opts.logger.warn({ issuer: as.issuer }, 'built-in AS on plain http: loopback development only');
 
   const keys = await loadSigningKeys(as.signingKeys);
   const machineClients = loadMachineClients(as.clients);
@@ -123,7 +137,9 @@ export async function buildContext(opts: AuthorizationServerOptions): Promise<As
     jwks: `${prefix}/jwks`,
   };
   const origin = issuerUrl.origin;
-  const endpoints = Object.fromEntries(Object.entries(paths).map(([k, p]) => [k, `${origin}${p}`])) as unknown as AsEndpoints;
+  const endpoints = Object.fromEntries(
+    Object.entries(paths).map(([k, p]) => [k, `${origin}${p}`]),
+  ) as unknown as AsEndpoints;
 
   const idp = new IdpClient({
     issuer: as.idp.issuer,
@@ -138,7 +154,8 @@ export async function buildContext(opts: AuthorizationServerOptions): Promise<As
   const allowLoopback = unsafe.allowLoopbackClientMetadata === true;
   const resolver = as.clientIdMetadataDocuments
     ? new ClientMetadataResolver({
-        fetch: opts.fetchClientMetadata ?? createSafeJsonFetcher(allowLoopback ? { unsafe: { allowLoopback: true } } : {}),
+        fetch:
+          opts.fetchClientMetadata ?? createSafeJsonFetcher(allowLoopback ? { unsafe: { allowLoopback: true } } : {}),
         scopesSupported: config.auth.scopesSupported,
         now,
         allowHttpLoopback: allowLoopback,
@@ -182,7 +199,11 @@ export async function buildContext(opts: AuthorizationServerOptions): Promise<As
       if (looksLikeUrl(clientId)) {
         if (resolver === undefined) return undefined;
         const r = await resolver.resolve(clientId);
-        if (!r.ok) logger.warn({ event: 'as.client_metadata_refused', clientId: clientId.slice(0, 200), detail: r.detail }, 'client ID metadata document refused');
+        if (!r.ok)
+          logger.warn(
+            { event: 'as.client_metadata_refused', clientId: clientId.slice(0, 200), detail: r.detail },
+            'client ID metadata document refused',
+          );
         return r.ok ? r.client : undefined;
       }
       if (machineClients.has(clientId)) return undefined;
@@ -202,7 +223,8 @@ function parseUrl(value: string, name: string): URL {
 /** RFC 8414 §2: https, no query, no fragment. Plain http only on a loopback host (development and tests). */
 function checkIssuer(issuer: string): URL {
   const url = parseUrl(issuer, 'auth.builtin.issuer');
-  if (url.search !== '' || url.hash !== '' || issuer.includes('?') || issuer.includes('#')) throw new TypeError('auth.builtin.issuer must not have a query or fragment');
+  if (url.search !== '' || url.hash !== '' || issuer.includes('?') || issuer.includes('#'))
+    throw new TypeError('auth.builtin.issuer must not have a query or fragment');
   if (issuer.endsWith('/')) throw new TypeError('auth.builtin.issuer must not end with "/"');
   if (url.username !== '' || url.password !== '') throw new TypeError('auth.builtin.issuer must not carry credentials');
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
@@ -212,5 +234,6 @@ function checkIssuer(issuer: string): URL {
 }
 
 function checkInteger(value: number, min: number, max: number, name: string): void {
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new TypeError(`auth.builtin.${name} must be an integer from ${min} to ${max}`);
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw new TypeError(`auth.builtin.${name} must be an integer from ${min} to ${max}`);
 }

@@ -31,7 +31,12 @@ export interface IdpLoginState {
 }
 
 export type IdpLoginResult =
-  | { readonly ok: true; readonly subject: string; readonly claims: Readonly<Record<string, unknown>>; readonly warning?: string }
+  | {
+      readonly ok: true;
+      readonly subject: string;
+      readonly claims: Readonly<Record<string, unknown>>;
+      readonly warning?: string;
+    }
   | { readonly ok: false; readonly reason: 'idp_denied' | 'invalid_response' | 'unavailable'; readonly detail: string };
 
 const DISCOVERY_MAX_AGE_MS = 60 * 60 * 1000;
@@ -51,7 +56,10 @@ export class IdpClient {
   }
 
   #http(): { signal: () => AbortSignal; [oauth.allowInsecureRequests]: boolean } {
-    return { signal: () => AbortSignal.timeout(this.#opts.timeoutMs ?? 5000), [oauth.allowInsecureRequests]: this.#opts.allowInsecureRequests };
+    return {
+      signal: () => AbortSignal.timeout(this.#opts.timeoutMs ?? 5000),
+      [oauth.allowInsecureRequests]: this.#opts.allowInsecureRequests,
+    };
   }
 
   /** Discovery, cached for an hour; a failed discovery is retried on the next login. */
@@ -72,7 +80,11 @@ export class IdpClient {
   }
 
   static newLoginState(): IdpLoginState {
-    return { state: oauth.generateRandomState(), nonce: oauth.generateRandomNonce(), codeVerifier: oauth.generateRandomCodeVerifier() };
+    return {
+      state: oauth.generateRandomState(),
+      nonce: oauth.generateRandomNonce(),
+      codeVerifier: oauth.generateRandomCodeVerifier(),
+    };
   }
 
   async authorizationUrl(login: IdpLoginState): Promise<URL> {
@@ -101,18 +113,31 @@ export class IdpClient {
     try {
       params = oauth.validateAuthResponse(as, this.#client, callback, login.state);
     } catch (err) {
-      if (err instanceof oauth.AuthorizationResponseError) return { ok: false, reason: 'idp_denied', detail: `IdP answered ${err.error.slice(0, 64)}` };
+      if (err instanceof oauth.AuthorizationResponseError)
+        return { ok: false, reason: 'idp_denied', detail: `IdP answered ${err.error.slice(0, 64)}` };
       return { ok: false, reason: 'invalid_response', detail: `IdP authorization response rejected: ${describe(err)}` };
     }
     let tokens: oauth.TokenEndpointResponse;
     try {
-      const res = await oauth.authorizationCodeGrantRequest(as, this.#client, this.#auth, params, this.#opts.redirectUri, login.codeVerifier, this.#http());
-      tokens = await oauth.processAuthorizationCodeResponse(as, this.#client, res, { expectedNonce: login.nonce, requireIdToken: true });
+      const res = await oauth.authorizationCodeGrantRequest(
+        as,
+        this.#client,
+        this.#auth,
+        params,
+        this.#opts.redirectUri,
+        login.codeVerifier,
+        this.#http(),
+      );
+      tokens = await oauth.processAuthorizationCodeResponse(as, this.#client, res, {
+        expectedNonce: login.nonce,
+        requireIdToken: true,
+      });
     } catch (err) {
       return { ok: false, reason: 'invalid_response', detail: `IdP code exchange failed: ${describe(err)}` };
     }
     const idClaims = oauth.getValidatedIdTokenClaims(tokens);
-    if (idClaims === undefined || typeof tokens.id_token !== 'string') return { ok: false, reason: 'invalid_response', detail: 'no ID token' };
+    if (idClaims === undefined || typeof tokens.id_token !== 'string')
+      return { ok: false, reason: 'invalid_response', detail: 'no ID token' };
     try {
       await this.#verifyIdTokenSignature(as, tokens.id_token);
     } catch (err) {

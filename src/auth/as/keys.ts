@@ -39,7 +39,11 @@ export async function loadSigningKeys(secrets: readonly SecretValue[]): Promise<
     if (all.some((k) => k.kid === key.kid)) throw new SigningKeyError(secret.source, `duplicate kid "${key.kid}"`);
     all.push(key);
   }
-  return Object.freeze({ active: all[0]!, all: Object.freeze(all), jwks: Object.freeze({ keys: Object.freeze(all.map((k) => k.publicJwk)) }) });
+  return Object.freeze({
+    active: all[0]!,
+    all: Object.freeze(all),
+    jwks: Object.freeze({ keys: Object.freeze(all.map((k) => k.publicJwk)) }),
+  });
 }
 
 async function loadOne(secret: SecretValue): Promise<SigningKey> {
@@ -49,7 +53,8 @@ async function loadOne(secret: SecretValue): Promise<SigningKey> {
   } catch {
     throw new SigningKeyError(secret.source, 'is not a JSON Web Key');
   }
-  if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') throw new SigningKeyError(secret.source, 'must be a private JWK (with "d")');
+  if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string')
+    throw new SigningKeyError(secret.source, 'must be a private JWK (with "d")');
   const alg = algorithmFor(jwk, secret.source);
   let privateKey: CryptoKey;
   try {
@@ -58,14 +63,16 @@ async function loadOne(secret: SecretValue): Promise<SigningKey> {
     throw new SigningKeyError(secret.source, `cannot be imported as an ${alg} key`);
   }
   const publicJwk = publicPart(jwk);
-  const kid = typeof jwk.kid === 'string' && jwk.kid !== '' ? jwk.kid : await calculateJwkThumbprint(publicJwk, 'sha256');
+  const kid =
+    typeof jwk.kid === 'string' && jwk.kid !== '' ? jwk.kid : await calculateJwkThumbprint(publicJwk, 'sha256');
   return Object.freeze({ kid, alg, privateKey, publicJwk: Object.freeze({ ...publicJwk, kid, alg, use: 'sig' }) });
 }
 
 function algorithmFor(jwk: JWK, source: string): SigningAlg {
   if (jwk.kty === 'EC') {
     if (jwk.crv !== 'P-256') throw new SigningKeyError(source, 'EC keys must use the P-256 curve (ES256)');
-    if (jwk.alg !== undefined && jwk.alg !== 'ES256') throw new SigningKeyError(source, `alg "${jwk.alg}" does not fit a P-256 key`);
+    if (jwk.alg !== undefined && jwk.alg !== 'ES256')
+      throw new SigningKeyError(source, `alg "${jwk.alg}" does not fit a P-256 key`);
     return 'ES256';
   }
   if (jwk.kty === 'RSA') {

@@ -53,7 +53,10 @@ export function consentPage(v: ConsentView): string {
     v.source === 'metadata_document'
       ? `<p>Client identity published at <code>${escapeHtml(v.clientId)}</code>.</p>`
       : `<p class="warn">This client registered itself; its name is not verified.</p>`;
-  const scopeList = v.scopes.length === 0 ? '<p>No scopes.</p>' : `<ul>${v.scopes.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')}</ul>`;
+  const scopeList =
+    v.scopes.length === 0
+      ? '<p>No scopes.</p>'
+      : `<ul>${v.scopes.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')}</ul>`;
   const body = `<h1>Allow access?</h1>
 <p><strong>${escapeHtml(name)}</strong> asks to act on the MCP gateway as <strong>${escapeHtml(v.subject)}</strong>.</p>
 ${origin}

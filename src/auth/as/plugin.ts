@@ -61,7 +61,11 @@ export interface AuthorizationServer {
  * Registers the authorization server in its own encapsulated scope of `app`. `limits`: the edge's HTTP rate limits
  * (`server.httpRateLimit`, edge/http-limits.ts) for every endpoint but the metadata and keys (cheap, cacheable).
  */
-export async function registerAuthorizationServer(app: FastifyInstance, opts: AuthorizationServerOptions, limits?: AsRouteLimits): Promise<AuthorizationServer> {
+export async function registerAuthorizationServer(
+  app: FastifyInstance,
+  opts: AuthorizationServerOptions,
+  limits?: AsRouteLimits,
+): Promise<AuthorizationServer> {
   const ctx = await buildContext(opts);
   const metadata = buildMetadata(ctx);
   await app.register(async (scope) => routes(scope, ctx, metadata, limits));
@@ -97,16 +101,28 @@ export function buildMetadata(ctx: AsContext): Readonly<Record<string, unknown>>
   });
 }
 
-async function routes(app: FastifyInstance, ctx: AsContext, metadata: Readonly<Record<string, unknown>>, limits: AsRouteLimits | undefined): Promise<void> {
+async function routes(
+  app: FastifyInstance,
+  ctx: AsContext,
+  metadata: Readonly<Record<string, unknown>>,
+  limits: AsRouteLimits | undefined,
+): Promise<void> {
   // Per address before the body is read, per named client_id once it is parsed.
-  const limited = limits !== undefined ? { onRequest: limits.oauth.onRequest, preHandler: limits.oauth.preHandler } : {};
-  const registerLimited = limits !== undefined ? { ...limited, onRequest: [limits.oauth.onRequest, limits.registration.onRequest] } : {};
+  const limited =
+    limits !== undefined ? { onRequest: limits.oauth.onRequest, preHandler: limits.oauth.preHandler } : {};
+  const registerLimited =
+    limits !== undefined ? { ...limited, onRequest: [limits.oauth.onRequest, limits.registration.onRequest] } : {};
   // Our own parsers, in our scope only: forms (token, revoke, consent) and JSON (register).
   app.removeAllContentTypeParsers();
   // Bodies are strictly UTF-8 (lib/utf8.ts): a client_id or redirect_uri repaired with U+FFFD is not what was sent.
   const form = { bodyLimit: BODY_LIMIT_BYTES };
   app.addContentTypeParser('application/x-www-form-urlencoded', form, (request, payload, done) => {
-    readStrictBody(request, payload, done, (text) => strictFormParams(text) ?? new OAuthError('invalid_request', 'not UTF-8'));
+    readStrictBody(
+      request,
+      payload,
+      done,
+      (text) => strictFormParams(text) ?? new OAuthError('invalid_request', 'not UTF-8'),
+    );
   });
   app.addContentTypeParser('application/json', { bodyLimit: BODY_LIMIT_BYTES }, (request, payload, done) => {
     readStrictBody(request, payload, done, (text) => {
@@ -120,27 +136,34 @@ async function routes(app: FastifyInstance, ctx: AsContext, metadata: Readonly<R
 
   app.setErrorHandler((err: { code?: string; statusCode?: number }, request, reply) => {
     if (isOAuthError(err)) return sendOAuthError(reply, err, ctx);
-    if (err instanceof StoreFullError) return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'store full'), ctx);
+    if (err instanceof StoreFullError)
+      return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'store full'), ctx);
     const status = err.statusCode ?? 500;
     if (status >= 500) ctx.logger.error({ err, url: request.url.split('?')[0] }, 'built-in AS: unexpected error');
     const oauthErr =
       err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
         ? new OAuthError('invalid_request', 'body too large', { status: 413 })
         : status < 500
-          ? new OAuthError('invalid_request', `request refused (${err.code ?? status})`, { status: status === 415 ? 400 : status })
+          ? new OAuthError('invalid_request', `request refused (${err.code ?? status})`, {
+              status: status === 415 ? 400 : status,
+            })
           : new OAuthError('server_error', 'unexpected');
     return sendOAuthError(reply, oauthErr, ctx);
   });
 
   // ── metadata and keys ──
-  const sendMetadata = async (_req: FastifyRequest, reply: FastifyReply) => reply.header('cache-control', 'public, max-age=300').send(metadata);
+  const sendMetadata = async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply.header('cache-control', 'public, max-age=300').send(metadata);
   app.get(`/.well-known/oauth-authorization-server${ctx.prefix}`, sendMetadata);
   app.get(`/.well-known/openid-configuration${ctx.prefix}`, sendMetadata);
   if (ctx.prefix !== '') app.get(`${ctx.prefix}/.well-known/openid-configuration`, sendMetadata);
-  app.get(ctx.paths.jwks, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').send(ctx.keys.jwks));
+  app.get(ctx.paths.jwks, async (_req, reply) =>
+    reply.header('cache-control', 'public, max-age=300').send(ctx.keys.jwks),
+  );
 
   // ── RFC 7591 dynamic registration ──
-  if (ctx.as.registration.enabled) app.post(ctx.paths.register, registerLimited, (req, reply) => register(req, reply, ctx));
+  if (ctx.as.registration.enabled)
+    app.post(ctx.paths.register, registerLimited, (req, reply) => register(req, reply, ctx));
 
   // ── the browser flow ──
   app.get(ctx.paths.authorize, limited, (req, reply) => guardPage(reply, ctx, () => authorize(req, reply, ctx)));
@@ -167,13 +190,20 @@ async function register(request: FastifyRequest, reply: FastifyReply, ctx: AsCon
       throw new OAuthError('invalid_token', 'initial access token missing or wrong');
     }
   }
-  if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) throw new OAuthError('invalid_client_metadata', 'not JSON');
-  const checked = validateClientMetadata(request.body, { scopesSupported: ctx.scopesSupported, requireClientName: false });
+  if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json'))
+    throw new OAuthError('invalid_client_metadata', 'not JSON');
+  const checked = validateClientMetadata(request.body, {
+    scopesSupported: ctx.scopesSupported,
+    requireClientName: false,
+  });
   if (!checked.ok) throw new OAuthError(checked.error, checked.detail);
   const m = checked.value;
   const clientId = randomBytes(18).toString('base64url');
   const issuedAt = nowSeconds(ctx);
-  await ctx.store.saveClient({ clientId, ...m, tokenEndpointAuthMethod: 'none', issuedAt, source: 'registration' }, ctx.ttl.registration);
+  await ctx.store.saveClient(
+    { clientId, ...m, tokenEndpointAuthMethod: 'none', issuedAt, source: 'registration' },
+    ctx.ttl.registration,
+  );
   ctx.logger.info({ event: 'as.client_registered', clientId, redirectUris: m.redirectUris }, 'client registered');
   return reply
     .code(201)
@@ -194,11 +224,13 @@ async function register(request: FastifyRequest, reply: FastifyReply, ctx: AsCon
 
 async function authorize(request: FastifyRequest, reply: FastifyReply, ctx: AsContext): Promise<FastifyReply> {
   const params = queryOf(request);
-  const single = (name: string): string | undefined => (params.getAll(name).length === 1 ? params.get(name)! : undefined);
+  const single = (name: string): string | undefined =>
+    params.getAll(name).length === 1 ? params.get(name)! : undefined;
 
   // 1. Until the redirect URI is validated, errors are shown here, never redirected (RFC 6749 §4.1.2.1).
   const clientIdValues = params.getAll('client_id');
-  if (clientIdValues.length !== 1 || clientIdValues[0] === '') return page(reply, 400, 'Invalid request', 'The request does not name exactly one client.');
+  if (clientIdValues.length !== 1 || clientIdValues[0] === '')
+    return page(reply, 400, 'Invalid request', 'The request does not name exactly one client.');
   const clientId = clientIdValues[0]!;
   const client = await ctx.findPublicClient(clientId);
   if (client === undefined || !client.grantTypes.includes('authorization_code')) {
@@ -207,8 +239,16 @@ async function authorize(request: FastifyRequest, reply: FastifyReply, ctx: AsCo
   }
   const redirectUris = params.getAll('redirect_uri');
   if (redirectUris.length !== 1 || !matchesRegisteredRedirectUri(redirectUris[0]!, client.redirectUris)) {
-    ctx.logger.warn({ event: 'as.authorize_refused', reason: 'redirect_uri_mismatch', clientId }, 'authorization request refused');
-    return page(reply, 400, 'Invalid redirect URI', 'The application asked to return to an address it did not register.');
+    ctx.logger.warn(
+      { event: 'as.authorize_refused', reason: 'redirect_uri_mismatch', clientId },
+      'authorization request refused',
+    );
+    return page(
+      reply,
+      400,
+      'Invalid redirect URI',
+      'The application asked to return to an address it did not register.',
+    );
   }
   const redirectUri = redirectUris[0]!;
 
@@ -216,11 +256,16 @@ async function authorize(request: FastifyRequest, reply: FastifyReply, ctx: AsCo
   const stateValues = params.getAll('state');
   const state = stateValues.length === 1 && stateValues[0]!.length <= MAX_STATE_LENGTH ? stateValues[0] : undefined;
   const back = (error: OAuthErrorCode, detail: string) => {
-    ctx.logger.info({ event: 'as.authorize_refused', reason: error, detail, clientId }, 'authorization request refused');
+    ctx.logger.info(
+      { event: 'as.authorize_refused', reason: error, detail, clientId },
+      'authorization request refused',
+    );
     return redirectWithError(reply, ctx, redirectUri, error, state);
   };
-  if (stateValues.length > 1 || (stateValues.length === 1 && state === undefined)) return back('invalid_request', 'state repeated or too long');
-  for (const name of new Set(params.keys())) if (params.getAll(name).length > 1) return back('invalid_request', `parameter ${name} repeated`);
+  if (stateValues.length > 1 || (stateValues.length === 1 && state === undefined))
+    return back('invalid_request', 'state repeated or too long');
+  for (const name of new Set(params.keys()))
+    if (params.getAll(name).length > 1) return back('invalid_request', `parameter ${name} repeated`);
 
   if (single('response_type') !== 'code') return back('unsupported_response_type', 'response_type');
   // RFC 9700 §2.1.1 / OAuth 2.1 §4.1.1: PKCE required, S256 only — a missing method would mean `plain`.
@@ -239,7 +284,8 @@ async function authorize(request: FastifyRequest, reply: FastifyReply, ctx: AsCo
     scopes = [...allowed];
   } else {
     const parsed = parseScope(scopeParam);
-    if (parsed === undefined || !parsed.every((s) => allowed.includes(s))) return back('invalid_scope', 'scope not allowed');
+    if (parsed === undefined || !parsed.every((s) => allowed.includes(s)))
+      return back('invalid_scope', 'scope not allowed');
     scopes = parsed;
   }
 
@@ -282,32 +328,69 @@ async function callback(request: FastifyRequest, reply: FastifyReply, ctx: AsCon
   const params = queryOf(request);
   const state = params.get('state');
   const pending = state === null || state.length > 256 ? undefined : await ctx.store.takePendingLogin(state);
-  if (pending === undefined) return page(reply, 400, 'Sign-in expired', 'This sign-in has expired or was already completed. Start again from your application.');
+  if (pending === undefined)
+    return page(
+      reply,
+      400,
+      'Sign-in expired',
+      'This sign-in has expired or was already completed. Start again from your application.',
+    );
   if (!bindingMatches(request, ctx, pending.browserBinding)) {
-    ctx.logger.warn({ event: 'as.browser_binding_mismatch', step: 'callback', clientId: pending.request.clientId }, 'login finished in another browser');
-    return page(reply, 400, 'Sign-in not started here', 'This sign-in was started in another browser. Start again from your application.');
+    ctx.logger.warn(
+      { event: 'as.browser_binding_mismatch', step: 'callback', clientId: pending.request.clientId },
+      'login finished in another browser',
+    );
+    return page(
+      reply,
+      400,
+      'Sign-in not started here',
+      'This sign-in was started in another browser. Start again from your application.',
+    );
   }
   const req = pending.request;
-  const result = await ctx.idp.completeLogin(params, { state: state!, nonce: pending.idpNonce, codeVerifier: pending.idpCodeVerifier });
+  const result = await ctx.idp.completeLogin(params, {
+    state: state!,
+    nonce: pending.idpNonce,
+    codeVerifier: pending.idpCodeVerifier,
+  });
   if (!result.ok) {
-    ctx.logger.warn({ event: 'as.idp_login_failed', reason: result.reason, detail: result.detail, clientId: req.clientId }, 'IdP login failed');
-    const error: OAuthErrorCode = result.reason === 'idp_denied' ? 'access_denied' : result.reason === 'unavailable' ? 'temporarily_unavailable' : 'server_error';
+    ctx.logger.warn(
+      { event: 'as.idp_login_failed', reason: result.reason, detail: result.detail, clientId: req.clientId },
+      'IdP login failed',
+    );
+    const error: OAuthErrorCode =
+      result.reason === 'idp_denied'
+        ? 'access_denied'
+        : result.reason === 'unavailable'
+          ? 'temporarily_unavailable'
+          : 'server_error';
     return redirectWithError(reply, ctx, req.redirectUri, error, req.state);
   }
-  if (result.warning !== undefined) ctx.logger.warn({ event: 'as.idp_userinfo_failed', detail: result.warning }, 'IdP UserInfo failed; using ID token claims');
+  if (result.warning !== undefined)
+    ctx.logger.warn(
+      { event: 'as.idp_userinfo_failed', detail: result.warning },
+      'IdP UserInfo failed; using ID token claims',
+    );
 
   // Scopes: what was asked for, and what the user's IdP claims earn (auth.builtin.scopeMapping).
   const earned = scopesFromClaims(result.claims, ctx.as.scopeMapping);
   const granted = req.scopes.filter((s) => earned.has(s));
   if (req.scopes.length > 0 && granted.length === 0) {
-    ctx.logger.info({ event: 'as.no_scopes', subject: result.subject, clientId: req.clientId, requested: req.scopes }, 'user earns none of the requested scopes');
+    ctx.logger.info(
+      { event: 'as.no_scopes', subject: result.subject, clientId: req.clientId, requested: req.scopes },
+      'user earns none of the requested scopes',
+    );
     return redirectWithError(reply, ctx, req.redirectUri, 'access_denied', req.state);
   }
   const groups = groupsFromClaim(result.claims[ctx.groupsClaim]);
 
   // Remembered consent (per user and client, for this redirect URI and at least these scopes): no page.
   const remembered = await ctx.store.findConsent(result.subject, req.clientId);
-  if (remembered !== undefined && remembered.redirectUri === req.redirectUri && granted.every((s) => remembered.scopes.includes(s))) {
+  if (
+    remembered !== undefined &&
+    remembered.redirectUri === req.redirectUri &&
+    granted.every((s) => remembered.scopes.includes(s))
+  ) {
     return issueCode(reply, ctx, req, result.subject, granted, groups, 302);
   }
   const id = randomToken();
@@ -329,10 +412,18 @@ async function callback(request: FastifyRequest, reply: FastifyReply, ctx: AsCon
 async function showConsent(request: FastifyRequest, reply: FastifyReply, ctx: AsContext): Promise<FastifyReply> {
   const id = queryOf(request).get('id');
   const pending = id === null || id.length > 100 ? undefined : await ctx.store.findPendingConsent(id);
-  if (pending === undefined) return page(reply, 400, 'Request expired', 'This request has expired or was already answered. Start again from your application.');
-  if (!bindingMatches(request, ctx, pending.browserBinding)) return page(reply, 400, 'Sign-in not started here', 'This sign-in was started in another browser.');
+  if (pending === undefined)
+    return page(
+      reply,
+      400,
+      'Request expired',
+      'This request has expired or was already answered. Start again from your application.',
+    );
+  if (!bindingMatches(request, ctx, pending.browserBinding))
+    return page(reply, 400, 'Sign-in not started here', 'This sign-in was started in another browser.');
   const client = await ctx.findPublicClient(pending.request.clientId);
-  if (client === undefined) return page(reply, 400, 'Unknown client', 'This application is no longer known to the sign-in service.');
+  if (client === undefined)
+    return page(reply, 400, 'Unknown client', 'This application is no longer known to the sign-in service.');
   const html = consentPage({
     action: ctx.endpoints.consent,
     id: id!,
@@ -353,20 +444,37 @@ async function decideConsent(request: FastifyRequest, reply: FastifyReply, ctx: 
   const csrf = form.get('csrf');
   const decision = form.get('decision');
   const pending = id === null || id.length > 100 ? undefined : await ctx.store.findPendingConsent(id);
-  if (pending === undefined) return page(reply, 400, 'Request expired', 'This request has expired or was already answered.');
-  if (csrf === null || !constantTimeEqual(csrf, pending.csrf) || !bindingMatches(request, ctx, pending.browserBinding)) {
+  if (pending === undefined)
+    return page(reply, 400, 'Request expired', 'This request has expired or was already answered.');
+  if (
+    csrf === null ||
+    !constantTimeEqual(csrf, pending.csrf) ||
+    !bindingMatches(request, ctx, pending.browserBinding)
+  ) {
     ctx.logger.warn({ event: 'as.consent_csrf_failed', clientId: pending.request.clientId }, 'consent form rejected');
     return page(reply, 400, 'Request rejected', 'The form could not be verified. Start again from your application.');
   }
   // Checked first, consumed second: only the verified submission can use the record up.
-  if ((await ctx.store.takePendingConsent(id!)) === undefined) return page(reply, 400, 'Request expired', 'This request was already answered.');
+  if ((await ctx.store.takePendingConsent(id!)) === undefined)
+    return page(reply, 400, 'Request expired', 'This request was already answered.');
   const req = pending.request;
   if (decision !== 'approve') {
-    ctx.logger.info({ event: 'as.consent_denied', subject: pending.subject, clientId: req.clientId }, 'user denied consent');
+    ctx.logger.info(
+      { event: 'as.consent_denied', subject: pending.subject, clientId: req.clientId },
+      'user denied consent',
+    );
     return redirectWithError(reply, ctx, req.redirectUri, 'access_denied', req.state, 303);
   }
-  await ctx.store.saveConsent(pending.subject, req.clientId, { scopes: pending.grantedScopes, redirectUri: req.redirectUri, grantedAt: nowSeconds(ctx) }, ctx.ttl.consent);
-  ctx.logger.info({ event: 'as.consent_granted', subject: pending.subject, clientId: req.clientId, scopes: pending.grantedScopes }, 'user granted consent');
+  await ctx.store.saveConsent(
+    pending.subject,
+    req.clientId,
+    { scopes: pending.grantedScopes, redirectUri: req.redirectUri, grantedAt: nowSeconds(ctx) },
+    ctx.ttl.consent,
+  );
+  ctx.logger.info(
+    { event: 'as.consent_granted', subject: pending.subject, clientId: req.clientId, scopes: pending.grantedScopes },
+    'user granted consent',
+  );
   return issueCode(reply, ctx, req, pending.subject, pending.grantedScopes, pending.groups ?? [], 303);
 }
 
@@ -412,11 +520,23 @@ function queryOf(request: FastifyRequest): URLSearchParams {
 }
 
 function redirect(reply: FastifyReply, status: 302 | 303, location: string): FastifyReply {
-  return reply.code(status).header('location', location).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send();
+  return reply
+    .code(status)
+    .header('location', location)
+    .header('cache-control', 'no-store')
+    .header('referrer-policy', 'no-referrer')
+    .send();
 }
 
 /** RFC 6749 §4.1.2.1 with RFC 9207 `iss`: only ever to a redirect URI already matched against the registration. */
-function redirectWithError(reply: FastifyReply, ctx: AsContext, redirectUri: string, error: OAuthErrorCode, state: string | undefined, status: 302 | 303 = 302): FastifyReply {
+function redirectWithError(
+  reply: FastifyReply,
+  ctx: AsContext,
+  redirectUri: string,
+  error: OAuthErrorCode,
+  state: string | undefined,
+  status: 302 | 303 = 302,
+): FastifyReply {
   const url = new URL(redirectUri);
   url.searchParams.set('error', error);
   url.searchParams.set('error_description', new OAuthError(error, '').description);
@@ -430,11 +550,16 @@ function page(reply: FastifyReply, status: number, title: string, message: strin
 }
 
 /** HTML endpoints answer with a page, even when something unexpected fails (never a stack, never JSON). */
-async function guardPage(reply: FastifyReply, ctx: AsContext, work: () => Promise<FastifyReply>): Promise<FastifyReply> {
+async function guardPage(
+  reply: FastifyReply,
+  ctx: AsContext,
+  work: () => Promise<FastifyReply>,
+): Promise<FastifyReply> {
   try {
     return await work();
   } catch (err) {
-    if (err instanceof StoreFullError) return page(reply, 503, 'Temporarily unavailable', 'The sign-in service is busy. Try again in a moment.');
+    if (err instanceof StoreFullError)
+      return page(reply, 503, 'Temporarily unavailable', 'The sign-in service is busy. Try again in a moment.');
     ctx.logger.error({ err }, 'built-in AS: unexpected error on a browser endpoint');
     return page(reply, 500, 'Something went wrong', 'The sign-in service could not complete the request.');
   }
@@ -456,7 +581,10 @@ function browserBinding(request: FastifyRequest, reply: FastifyReply, ctx: AsCon
   let value = cookieValue(request, BINDING_COOKIE);
   if (value === undefined || !/^[A-Za-z0-9_-]{43}$/.test(value)) {
     value = randomToken();
-    void reply.header('set-cookie', `${BINDING_COOKIE}=${value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=${ctx.ttl.pendingLogin + ctx.ttl.pendingConsent}`);
+    void reply.header(
+      'set-cookie',
+      `${BINDING_COOKIE}=${value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=${ctx.ttl.pendingLogin + ctx.ttl.pendingConsent}`,
+    );
   }
   return hashToken(value);
 }

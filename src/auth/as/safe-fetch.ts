@@ -118,8 +118,10 @@ const fail = (reason: SafeFetchFailure, detail: string): SafeFetchResult => ({ o
 export function createSafeJsonFetcher(opts: SafeFetchOptions = {}): SafeFetcher {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxBytes = opts.maxBytes ?? 64 * 1024;
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new TypeError('"timeoutMs" option must be a positive integer');
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new TypeError('"maxBytes" option must be a positive integer');
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
+    throw new TypeError('"timeoutMs" option must be a positive integer');
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1)
+    throw new TypeError('"maxBytes" option must be a positive integer');
   const allowLoopback = opts.unsafe?.allowLoopback === true;
   const lookup = opts.lookup ?? ((hostname: string) => dns.lookup(hostname, { all: true, verbatim: true }));
 
@@ -130,7 +132,8 @@ export function createSafeJsonFetcher(opts: SafeFetchOptions = {}): SafeFetcher 
     } catch {
       return fail('invalid_url', 'not a URL');
     }
-    if (url.protocol !== 'https:' && !(allowLoopback && url.protocol === 'http:')) return fail('scheme', `scheme ${url.protocol}`);
+    if (url.protocol !== 'https:' && !(allowLoopback && url.protocol === 'http:'))
+      return fail('scheme', `scheme ${url.protocol}`);
     if (url.username !== '' || url.password !== '') return fail('invalid_url', 'userinfo in URL');
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
 
@@ -143,17 +146,22 @@ export function createSafeJsonFetcher(opts: SafeFetchOptions = {}): SafeFetcher 
       try {
         addresses = await raceDeadline(lookup(host), deadline);
       } catch (err) {
-        return deadline.aborted ? fail('timeout', 'DNS lookup timed out') : fail('dns_failure', `lookup failed (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        return deadline.aborted
+          ? fail('timeout', 'DNS lookup timed out')
+          : fail('dns_failure', `lookup failed (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }
     }
     if (addresses.length === 0) return fail('dns_failure', 'no addresses');
     const blocked = addresses.find((a) => isBlockedAddress(a.address, { allowLoopback }));
-    if (blocked !== undefined) return fail('blocked_address', `${host} resolves to a blocked address ${blocked.address}`);
+    if (blocked !== undefined)
+      return fail('blocked_address', `${host} resolves to a blocked address ${blocked.address}`);
     const vetted = addresses[0]!;
-    if (url.protocol === 'http:' && !isLoopbackAddress(vetted.address)) return fail('scheme', 'plain http outside loopback');
+    if (url.protocol === 'http:' && !isLoopbackAddress(vetted.address))
+      return fail('scheme', 'plain http outside loopback');
 
     // ── connect to the vetted address only ──
-    const request: RequestFn = opts.request ?? (url.protocol === 'https:' ? https.request : (http.request as unknown as RequestFn));
+    const request: RequestFn =
+      opts.request ?? (url.protocol === 'https:' ? https.request : (http.request as unknown as RequestFn));
     return new Promise<SafeFetchResult>((resolve) => {
       let settled = false;
       const settle = (r: SafeFetchResult): void => {
@@ -235,7 +243,9 @@ export function createSafeJsonFetcher(opts: SafeFetchOptions = {}): SafeFetcher 
       } catch (err) {
         return settle(fail('network', `request failed (${(err as Error).name})`));
       }
-      req.on('error', (err: NodeJS.ErrnoException) => settle(fail('network', `connection failed (${err.code ?? err.name})`)));
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        settle(fail('network', `connection failed (${err.code ?? err.name})`)),
+      );
       req.end();
     });
   };

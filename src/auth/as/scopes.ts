@@ -19,11 +19,21 @@ export function parseScope(value: string): string[] | undefined {
  * Scopes the user's claims earn: the union of the `scopes` of every mapping entry whose claim has the
  * value (a string claim equal to it, or an array claim containing it). Unknown or odd-typed claims earn nothing.
  */
-export function scopesFromClaims(claims: Readonly<Record<string, unknown>>, mapping: BuiltinAsConfig['scopeMapping']): Set<string> {
+export function scopesFromClaims(
+  claims: Readonly<Record<string, unknown>>,
+  mapping: BuiltinAsConfig['scopeMapping'],
+): Set<string> {
   const out = new Set<string>();
   for (const rule of mapping) {
     const v = Object.hasOwn(claims, rule.claim) ? claims[rule.claim] : undefined;
-    const hit = typeof v === 'string' ? v === rule.value : Array.isArray(v) ? v.some((x) => x === rule.value) : typeof v === 'boolean' || typeof v === 'number' ? String(v) === rule.value : false;
+    const hit =
+      typeof v === 'string'
+        ? v === rule.value
+        : Array.isArray(v)
+          ? v.some((x) => x === rule.value)
+          : typeof v === 'boolean' || typeof v === 'number'
+            ? String(v) === rule.value
+            : false;
     if (hit) for (const s of rule.scopes) out.add(s);
   }
   return out;

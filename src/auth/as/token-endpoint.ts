@@ -20,16 +20,28 @@ import { parseScope } from './scopes.js';
 import { hashToken, mintAccessToken, randomToken } from './tokens.js';
 
 export function sendOAuthError(reply: FastifyReply, err: OAuthError, ctx: AsContext): FastifyReply {
-  if (err.status >= 500) ctx.logger.error({ event: 'as.error', error: err.error, detail: err.detail }, 'authorization server error');
-  else ctx.logger.info({ event: 'as.refused', error: err.error, detail: err.detail }, 'authorization server refused a request');
-  return reply.code(err.status).header('cache-control', 'no-store').header('pragma', 'no-cache').header('content-type', 'application/json').send(JSON.stringify(err.toJSON()));
+  if (err.status >= 500)
+    ctx.logger.error({ event: 'as.error', error: err.error, detail: err.detail }, 'authorization server error');
+  else
+    ctx.logger.info(
+      { event: 'as.refused', error: err.error, detail: err.detail },
+      'authorization server refused a request',
+    );
+  return reply
+    .code(err.status)
+    .header('cache-control', 'no-store')
+    .header('pragma', 'no-cache')
+    .header('content-type', 'application/json')
+    .send(JSON.stringify(err.toJSON()));
 }
 
 /** RFC 6749 §3.2, §3.1: form-encoded, and no parameter more than once. */
 function formOf(request: FastifyRequest): URLSearchParams {
-  if (!(request.body instanceof URLSearchParams)) throw new OAuthError('invalid_request', 'body must be application/x-www-form-urlencoded');
+  if (!(request.body instanceof URLSearchParams))
+    throw new OAuthError('invalid_request', 'body must be application/x-www-form-urlencoded');
   const form = request.body;
-  for (const name of new Set(form.keys())) if (form.getAll(name).length > 1) throw new OAuthError('invalid_request', `parameter ${name} repeated`);
+  for (const name of new Set(form.keys()))
+    if (form.getAll(name).length > 1) throw new OAuthError('invalid_request', `parameter ${name} repeated`);
   return form;
 }
 
@@ -39,7 +51,11 @@ function required(form: URLSearchParams, name: string): string {
   return v;
 }
 
-async function authenticate(request: FastifyRequest, form: URLSearchParams, ctx: AsContext): Promise<AuthenticatedClient> {
+async function authenticate(
+  request: FastifyRequest,
+  form: URLSearchParams,
+  ctx: AsContext,
+): Promise<AuthenticatedClient> {
   return authenticateClient(form, request.headers.authorization, ctx.clientCertOf(request), {
     issuer: ctx.issuer,
     tokenEndpoint: ctx.endpoints.token,
@@ -53,7 +69,8 @@ async function authenticate(request: FastifyRequest, form: URLSearchParams, ctx:
 export async function handleToken(request: FastifyRequest, reply: FastifyReply, ctx: AsContext): Promise<FastifyReply> {
   const form = formOf(request);
   const grantType = required(form, 'grant_type');
-  if (!['authorization_code', 'refresh_token', 'client_credentials'].includes(grantType)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType.slice(0, 40)}`);
+  if (!['authorization_code', 'refresh_token', 'client_credentials'].includes(grantType))
+    throw new OAuthError('unsupported_grant_type', `grant_type ${grantType.slice(0, 40)}`);
   const client = await authenticate(request, form, ctx);
   let body: Record<string, unknown>;
   switch (grantType) {
@@ -69,8 +86,13 @@ export async function handleToken(request: FastifyRequest, reply: FastifyReply, 
   return reply.code(200).header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
 }
 
-async function authorizationCodeGrant(form: URLSearchParams, client: AuthenticatedClient, ctx: AsContext): Promise<Record<string, unknown>> {
-  if (client.kind !== 'public' || !client.client.grantTypes.includes('authorization_code')) throw new OAuthError('unauthorized_client', 'client may not use authorization_code');
+async function authorizationCodeGrant(
+  form: URLSearchParams,
+  client: AuthenticatedClient,
+  ctx: AsContext,
+): Promise<Record<string, unknown>> {
+  if (client.kind !== 'public' || !client.client.grantTypes.includes('authorization_code'))
+    throw new OAuthError('unauthorized_client', 'client may not use authorization_code');
   const code = required(form, 'code');
   const redirectUri = required(form, 'redirect_uri');
   const verifier = required(form, 'code_verifier');
@@ -82,14 +104,19 @@ async function authorizationCodeGrant(form: URLSearchParams, client: Authenticat
   if (taken.state === 'used') {
     // RFC 9700 §4.5.3 / OAuth 2.1 §4.1.3: a replayed code means it leaked; what it produced is revoked.
     await ctx.store.revokeFamily(rec.familyId, familyTtl(ctx), nowSeconds(ctx));
-    ctx.logger.warn({ event: 'as.code_reuse', clientId: rec.clientId, subject: rec.subject }, 'authorization code reused: its tokens are revoked');
+    ctx.logger.warn(
+      { event: 'as.code_reuse', clientId: rec.clientId, subject: rec.subject },
+      'authorization code reused: its tokens are revoked',
+    );
     throw new OAuthError('invalid_grant', 'code already used');
   }
   if (rec.expiresAt <= nowSeconds(ctx)) throw new OAuthError('invalid_grant', 'code expired');
   if (rec.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'code issued to another client');
-  if (rec.redirectUri !== redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri differs from the authorization request');
+  if (rec.redirectUri !== redirectUri)
+    throw new OAuthError('invalid_grant', 'redirect_uri differs from the authorization request');
   if (!verifyS256(verifier, rec.codeChallenge)) throw new OAuthError('invalid_grant', 'PKCE verifier does not match');
-  if (resource !== null && resource !== rec.resource) throw new OAuthError('invalid_target', 'resource differs from the authorization request');
+  if (resource !== null && resource !== rec.resource)
+    throw new OAuthError('invalid_target', 'resource differs from the authorization request');
 
   return issueFamilyTokens(ctx, {
     familyId: rec.familyId,
@@ -102,8 +129,13 @@ async function authorizationCodeGrant(form: URLSearchParams, client: Authenticat
   });
 }
 
-async function refreshTokenGrant(form: URLSearchParams, client: AuthenticatedClient, ctx: AsContext): Promise<Record<string, unknown>> {
-  if (client.kind !== 'public' || !client.client.grantTypes.includes('refresh_token')) throw new OAuthError('unauthorized_client', 'client may not use refresh_token');
+async function refreshTokenGrant(
+  form: URLSearchParams,
+  client: AuthenticatedClient,
+  ctx: AsContext,
+): Promise<Record<string, unknown>> {
+  if (client.kind !== 'public' || !client.client.grantTypes.includes('refresh_token'))
+    throw new OAuthError('unauthorized_client', 'client may not use refresh_token');
   const token = required(form, 'refresh_token');
   const hash = hashToken(token);
   const scopeParam = form.get('scope');
@@ -116,24 +148,33 @@ async function refreshTokenGrant(form: URLSearchParams, client: AuthenticatedCli
   const rec = taken.record;
   if (taken.state === 'used') {
     await ctx.store.revokeFamily(rec.familyId, familyTtl(ctx), nowSeconds(ctx));
-    ctx.logger.warn({ event: 'as.refresh_reuse', clientId: rec.clientId, subject: rec.subject }, 'refresh token reused: the family is revoked');
+    ctx.logger.warn(
+      { event: 'as.refresh_reuse', clientId: rec.clientId, subject: rec.subject },
+      'refresh token reused: the family is revoked',
+    );
     throw new OAuthError('invalid_grant', 'refresh token already used');
   }
   if (rec.clientId !== client.clientId) {
     await ctx.store.revokeFamily(rec.familyId, familyTtl(ctx), nowSeconds(ctx));
-    ctx.logger.warn({ event: 'as.refresh_wrong_client', clientId: client.clientId, owner: rec.clientId }, 'refresh token presented by another client: the family is revoked');
+    ctx.logger.warn(
+      { event: 'as.refresh_wrong_client', clientId: client.clientId, owner: rec.clientId },
+      'refresh token presented by another client: the family is revoked',
+    );
     throw new OAuthError('invalid_grant', 'refresh token issued to another client');
   }
   const now = nowSeconds(ctx);
   if (rec.expiresAt <= now) throw new OAuthError('invalid_grant', 'refresh token expired');
-  if (await ctx.store.isFamilyRevoked(rec.familyId)) throw new OAuthError('invalid_grant', 'refresh token family revoked');
+  if (await ctx.store.isFamilyRevoked(rec.familyId))
+    throw new OAuthError('invalid_grant', 'refresh token family revoked');
   // A malformed request by the rightful client must not cost it the token: put it back as it was.
   const refuse = async (err: OAuthError): Promise<never> => {
     await ctx.store.saveRefreshToken(hash, rec, Math.max(1, rec.expiresAt - now));
     throw err;
   };
-  if (asked !== undefined && !asked.every((s) => rec.scopes.includes(s))) await refuse(new OAuthError('invalid_scope', 'refresh may only narrow the scope'));
-  if (resource !== null && resource !== rec.resource) await refuse(new OAuthError('invalid_target', 'resource differs from the grant'));
+  if (asked !== undefined && !asked.every((s) => rec.scopes.includes(s)))
+    await refuse(new OAuthError('invalid_scope', 'refresh may only narrow the scope'));
+  if (resource !== null && resource !== rec.resource)
+    await refuse(new OAuthError('invalid_target', 'resource differs from the grant'));
   const scopes = asked;
 
   return issueFamilyTokens(ctx, {
@@ -148,15 +189,21 @@ async function refreshTokenGrant(form: URLSearchParams, client: AuthenticatedCli
   });
 }
 
-async function clientCredentialsGrant(form: URLSearchParams, client: AuthenticatedClient, ctx: AsContext): Promise<Record<string, unknown>> {
-  if (client.kind !== 'machine') throw new OAuthError('unauthorized_client', 'client_credentials is for pre-registered machine clients');
+async function clientCredentialsGrant(
+  form: URLSearchParams,
+  client: AuthenticatedClient,
+  ctx: AsContext,
+): Promise<Record<string, unknown>> {
+  if (client.kind !== 'machine')
+    throw new OAuthError('unauthorized_client', 'client_credentials is for pre-registered machine clients');
   const resource = form.get('resource');
   if (resource !== null && resource !== ctx.resource) throw new OAuthError('invalid_target', 'resource is not ours');
   const scopeParam = form.get('scope');
   let scopes: readonly string[] = client.client.scopes;
   if (scopeParam !== null) {
     const asked = parseScope(scopeParam);
-    if (asked === undefined || !asked.every((s) => client.client.scopes.includes(s))) throw new OAuthError('invalid_scope', 'scope beyond the client registration');
+    if (asked === undefined || !asked.every((s) => client.client.scopes.includes(s)))
+      throw new OAuthError('invalid_scope', 'scope beyond the client registration');
     scopes = asked;
   }
   const now = nowSeconds(ctx);
@@ -170,7 +217,17 @@ async function clientCredentialsGrant(form: URLSearchParams, client: Authenticat
     ttlSeconds: ctx.ttl.access,
     ...(client.certThumbprint !== undefined ? { certThumbprint: client.certThumbprint } : {}),
   });
-  ctx.logger.info({ event: 'as.token_issued', grant: 'client_credentials', clientId: client.clientId, scopes, jti: at.jti, bound: client.certThumbprint !== undefined }, 'token issued');
+  ctx.logger.info(
+    {
+      event: 'as.token_issued',
+      grant: 'client_credentials',
+      clientId: client.clientId,
+      scopes,
+      jti: at.jti,
+      bound: client.certThumbprint !== undefined,
+    },
+    'token issued',
+  );
   return { access_token: at.token, token_type: 'Bearer', expires_in: ctx.ttl.access, scope: scopes.join(' ') };
 }
 
@@ -208,7 +265,12 @@ async function issueFamilyTokens(ctx: AsContext, g: FamilyGrant): Promise<Record
   if (!(await ctx.store.addFamilyAccessToken(g.familyId, at.jti, at.expiresAt, familyTtl(ctx)))) {
     throw new OAuthError('invalid_grant', 'grant revoked');
   }
-  const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: ctx.ttl.access, scope: g.scopes.join(' ') };
+  const body: Record<string, unknown> = {
+    access_token: at.token,
+    token_type: 'Bearer',
+    expires_in: ctx.ttl.access,
+    scope: g.scopes.join(' '),
+  };
   if (g.withRefresh) {
     const refresh = randomToken();
     await ctx.store.saveRefreshToken(
@@ -226,13 +288,20 @@ async function issueFamilyTokens(ctx: AsContext, g: FamilyGrant): Promise<Record
     );
     body.refresh_token = refresh;
   }
-  ctx.logger.info({ event: 'as.token_issued', clientId: g.clientId, subject: g.subject, scopes: g.scopes, jti: at.jti }, 'token issued');
+  ctx.logger.info(
+    { event: 'as.token_issued', clientId: g.clientId, subject: g.subject, scopes: g.scopes, jti: at.jti },
+    'token issued',
+  );
   return body;
 }
 
 // ─── RFC 7009 ────────────────────────────────────────────────────────────────────────────────────────────
 
-export async function handleRevocation(request: FastifyRequest, reply: FastifyReply, ctx: AsContext): Promise<FastifyReply> {
+export async function handleRevocation(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: AsContext,
+): Promise<FastifyReply> {
   const form = formOf(request);
   const client = await authenticate(request, form, ctx);
   const token = required(form, 'token');
@@ -242,23 +311,36 @@ export async function handleRevocation(request: FastifyRequest, reply: FastifyRe
   // A refresh token revokes its whole family (and the access tokens recorded in it).
   const refresh = await ctx.store.findRefreshToken(hashToken(token));
   if (refresh !== undefined) {
-    if (refresh.clientId !== client.clientId) throw new OAuthError('unauthorized_client', 'token issued to another client');
+    if (refresh.clientId !== client.clientId)
+      throw new OAuthError('unauthorized_client', 'token issued to another client');
     await ctx.store.revokeFamily(refresh.familyId, familyTtl(ctx), now);
-    ctx.logger.info({ event: 'as.revoked', kind: 'refresh_token', clientId: client.clientId }, 'refresh token family revoked');
+    ctx.logger.info(
+      { event: 'as.revoked', kind: 'refresh_token', clientId: client.clientId },
+      'refresh token family revoked',
+    );
     return done();
   }
   // An access token of ours: revoked by jti until it expires. Anything else: 200, nothing to do (§2.2).
   let claims;
   try {
     decodeJwt(token);
-    ({ payload: claims } = await jwtVerify(token, jwks(ctx), { issuer: ctx.issuer, typ: 'at+jwt', algorithms: [...new Set(ctx.keys.all.map((k) => k.alg))], currentDate: new Date(now * 1000) }));
+    ({ payload: claims } = await jwtVerify(token, jwks(ctx), {
+      issuer: ctx.issuer,
+      typ: 'at+jwt',
+      algorithms: [...new Set(ctx.keys.all.map((k) => k.alg))],
+      currentDate: new Date(now * 1000),
+    }));
   } catch {
     return done();
   }
-  if (claims.client_id !== client.clientId) throw new OAuthError('unauthorized_client', 'token issued to another client');
+  if (claims.client_id !== client.clientId)
+    throw new OAuthError('unauthorized_client', 'token issued to another client');
   if (typeof claims.jti === 'string' && typeof claims.exp === 'number' && claims.exp > now) {
     await ctx.store.revokeAccessToken(claims.jti, claims.exp - now);
-    ctx.logger.info({ event: 'as.revoked', kind: 'access_token', clientId: client.clientId, jti: claims.jti }, 'access token revoked');
+    ctx.logger.info(
+      { event: 'as.revoked', kind: 'access_token', clientId: client.clientId, jti: claims.jti },
+      'access token revoked',
+    );
   }
   return done();
 }

@@ -63,7 +63,8 @@ export interface UrlRule {
   readonly ports?: ReadonlySet<number>;
 }
 
-const WHITESPACE_OR_CONTROL = /[\u0000-\u0020\u007f-\u009f\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]/;
+const WHITESPACE_OR_CONTROL =
+  /[\u0000-\u0020\u007f-\u009f\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]/;
 const SPECIAL_SCHEMES = new Set(['http', 'https', 'ws', 'wss', 'ftp', 'file']);
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443, ws: 80, wss: 443, ftp: 21 };
 
@@ -121,7 +122,8 @@ export function checkUrl(value: unknown, rule: UrlRule): CheckResult<UrlRefusal>
 export function parseHostPattern(text: string): { ok: true; host: HostPattern } | { ok: false; message: string } {
   const wildcard = text.startsWith('*.');
   const name = wildcard ? text.slice(2) : text;
-  if (name.includes('*')) return { ok: false, message: 'a wildcard is only allowed as a leading "*." (e.g. *.example.org)' };
+  if (name.includes('*'))
+    return { ok: false, message: 'a wildcard is only allowed as a leading "*." (e.g. *.example.org)' };
   let canonical: string;
   try {
     canonical = new URL(`http://${name}/`).hostname;
@@ -129,13 +131,23 @@ export function parseHostPattern(text: string): { ok: true; host: HostPattern } 
     return { ok: false, message: 'is not a host name' };
   }
   if (canonical !== name || /[/?#@:]/.test(name.replace(/^\[.*\]$/, ''))) {
-    return { ok: false, message: `must be written as a bare host in canonical form${canonical !== name && !/[/?#@]/.test(name) ? ` ("${wildcard ? '*.' : ''}${canonical}")` : ''}` };
+    return {
+      ok: false,
+      message: `must be written as a bare host in canonical form${canonical !== name && !/[/?#@]/.test(name) ? ` ("${wildcard ? '*.' : ''}${canonical}")` : ''}`,
+    };
   }
   if (wildcard && (canonical.startsWith('[') || parseIPv4(canonical) !== undefined)) {
     return { ok: false, message: 'a wildcard cannot apply to an IP address' };
   }
-  if (wildcard && !canonical.includes('.')) return { ok: false, message: 'a wildcard must be below a domain with at least two labels (e.g. *.example.org, not *.org)' };
-  return { ok: true, host: Object.freeze(wildcard ? { text, dotSuffix: `.${canonical}` } : { text, exact: canonical }) };
+  if (wildcard && !canonical.includes('.'))
+    return {
+      ok: false,
+      message: 'a wildcard must be below a domain with at least two labels (e.g. *.example.org, not *.org)',
+    };
+  return {
+    ok: true,
+    host: Object.freeze(wildcard ? { text, dotSuffix: `.${canonical}` } : { text, exact: canonical }),
+  };
 }
 
 function hostMatches(host: string, pattern: HostPattern): boolean {

@@ -66,9 +66,13 @@ export function planApproval(input: ApprovalInput): ApprovalPlan {
   const problems: string[] = [];
   const approvedAt = new Date(now).toISOString();
 
-  const selectedListings = listings.filter((l) => selection.upstream === undefined || l.upstream === selection.upstream);
+  const selectedListings = listings.filter(
+    (l) => selection.upstream === undefined || l.upstream === selection.upstream,
+  );
   if (selection.upstream !== undefined && selectedListings.length === 0) {
-    problems.push(`upstream "${showInvisible(selection.upstream)}" was not listed (not configured, not running, or it exposes no tools): nothing of it can be approved`);
+    problems.push(
+      `upstream "${showInvisible(selection.upstream)}" was not listed (not configured, not running, or it exposes no tools): nothing of it can be approved`,
+    );
   }
 
   const changes: ToolChange[] = [];
@@ -89,7 +93,9 @@ export function planApproval(input: ApprovalInput): ApprovalPlan {
       toolSeen = true;
       const hashes = new Set(copies.map((c) => toolHash(c, name)));
       if (hashes.size > 1) {
-        problems.push(`upstream "${showInvisible(upstream)}" lists tool "${showInvisible(name)}" ${copies.length} times with different definitions: not approved`);
+        problems.push(
+          `upstream "${showInvisible(upstream)}" lists tool "${showInvisible(name)}" ${copies.length} times with different definitions: not approved`,
+        );
         continue;
       }
       const definition = copies[0]!;
@@ -124,25 +130,50 @@ export function planApproval(input: ApprovalInput): ApprovalPlan {
       if (listed.has(name) || (selection.tool !== undefined && name !== selection.tool)) continue;
       toolSeen = true;
       pins.delete(name);
-      changes.push(freezeChange({ upstream, tool: name, status: 'removed', oldHash: pin.hash, diff: renderRemoved(upstream, name, pin), findings: [] }));
+      changes.push(
+        freezeChange({
+          upstream,
+          tool: name,
+          status: 'removed',
+          oldHash: pin.hash,
+          diff: renderRemoved(upstream, name, pin),
+          findings: [],
+        }),
+      );
     }
     if (pins.size > 0) next.set(upstream, pins);
     else next.delete(upstream);
   }
   if (selection.tool !== undefined && !toolSeen && selectedListings.length > 0) {
-    problems.push(`no tool "${showInvisible(selection.tool)}" is listed${selection.upstream === undefined ? '' : ` by upstream "${showInvisible(selection.upstream)}"`} or pinned for a listed upstream`);
+    problems.push(
+      `no tool "${showInvisible(selection.tool)}" is listed${selection.upstream === undefined ? '' : ` by upstream "${showInvisible(selection.upstream)}"`} or pinned for a listed upstream`,
+    );
   }
 
   changes.sort((a, b) => cmp(a.upstream, b.upstream) || cmp(a.tool, b.tool));
   const newLock = changes.length === 0 ? lock : freezeLock({ version: lock.version, tools: next });
-  return Object.freeze({ changes: Object.freeze(changes), unchanged, lock: newLock, problems: Object.freeze(problems), text: renderPlan(changes, unchanged, problems) });
+  return Object.freeze({
+    changes: Object.freeze(changes),
+    unchanged,
+    lock: newLock,
+    problems: Object.freeze(problems),
+    text: renderPlan(changes, unchanged, problems),
+  });
 }
 
 // ─── Rendering ────────────────────────────────────────────────────────────────────────────────────────────
 
 const IND = '    ';
 
-function renderChange(upstream: string, tool: string, status: 'new' | 'changed', pin: ToolPin | undefined, approved: JsonObject, hash: string, findings: readonly DescriptionFinding[]): string {
+function renderChange(
+  upstream: string,
+  tool: string,
+  status: 'new' | 'changed',
+  pin: ToolPin | undefined,
+  approved: JsonObject,
+  hash: string,
+  findings: readonly DescriptionFinding[],
+): string {
   const out: string[] = [];
   out.push(`${status === 'new' ? '+ NEW' : '~ CHANGED'}  ${showInvisible(upstream)} / ${showInvisible(tool)}`);
   if (status === 'new') {
@@ -150,17 +181,23 @@ function renderChange(upstream: string, tool: string, status: 'new' | 'changed',
     out.push(...fieldDiffs({}, approved, false));
   } else {
     out.push(`${IND}hash: ${pin!.hash} → ${hash}`);
-    out.push(`${IND}approved ${pin!.approvedAt}${pin!.approvedBy === undefined ? '' : ` by ${showInvisible(pin!.approvedBy)}`}`);
+    out.push(
+      `${IND}approved ${pin!.approvedAt}${pin!.approvedBy === undefined ? '' : ` by ${showInvisible(pin!.approvedBy)}`}`,
+    );
     if (pin!.definition !== undefined) out.push(...fieldDiffs(pin!.definition, approved));
     else {
       // A lock written without definitions: all that is known of the old version is the excerpt.
-      out.push(`${IND}(the lock keeps no approved definition for this tool: the old version is known only by its hash and excerpt)`);
+      out.push(
+        `${IND}(the lock keeps no approved definition for this tool: the old version is known only by its hash and excerpt)`,
+      );
       out.push(`${IND}description (old excerpt → new):`);
       out.push(`${IND}  - ${pin!.description === undefined ? '(none recorded)' : showInvisible(pin!.description)}`);
       const now = approved.description;
-      for (const line of typeof now === 'string' ? now.split('\n') : ['(none)']) out.push(`${IND}  + ${showInvisible(line)}`);
+      for (const line of typeof now === 'string' ? now.split('\n') : ['(none)'])
+        out.push(`${IND}  + ${showInvisible(line)}`);
       out.push(`${IND}definition now:`);
-      for (const line of canonicalPretty(approved).split('\n')) out.push(`${IND}    ${showInvisible(line, { escapeBackslash: false })}`);
+      for (const line of canonicalPretty(approved).split('\n'))
+        out.push(`${IND}    ${showInvisible(line, { escapeBackslash: false })}`);
     }
   }
   out.push(...renderFindings(findings));
@@ -194,17 +231,25 @@ function fieldDiffs(before: JsonObject, after: JsonObject, labelled = true): str
 }
 
 function renderRemoved(upstream: string, tool: string, pin: ToolPin): string {
-  const out = [`- REMOVED  ${showInvisible(upstream)} / ${showInvisible(tool)}  (no longer listed; its pin is dropped)`];
-  out.push(`${IND}hash: ${pin.hash}, approved ${pin.approvedAt}${pin.approvedBy === undefined ? '' : ` by ${showInvisible(pin.approvedBy)}`}`);
+  const out = [
+    `- REMOVED  ${showInvisible(upstream)} / ${showInvisible(tool)}  (no longer listed; its pin is dropped)`,
+  ];
+  out.push(
+    `${IND}hash: ${pin.hash}, approved ${pin.approvedAt}${pin.approvedBy === undefined ? '' : ` by ${showInvisible(pin.approvedBy)}`}`,
+  );
   if (pin.description !== undefined) out.push(`${IND}description: ${showInvisible(pin.description)}`);
   return out.join('\n');
 }
 
 function renderFindings(findings: readonly DescriptionFinding[]): string[] {
   if (findings.length === 0) return [];
-  const out = [`${IND}WARNING: ${findings.length} finding${findings.length === 1 ? '' : 's'} of the description scanner (review before approving):`];
+  const out = [
+    `${IND}WARNING: ${findings.length} finding${findings.length === 1 ? '' : 's'} of the description scanner (review before approving):`,
+  ];
   for (const f of findings) {
-    out.push(`${IND}  ! ${f.kind} at ${f.path === '' ? '/' : f.path}: ${f.detail}${f.count > 1 ? ` (${f.count}×)` : ''}`);
+    out.push(
+      `${IND}  ! ${f.kind} at ${f.path === '' ? '/' : f.path}: ${f.detail}${f.count > 1 ? ` (${f.count}×)` : ''}`,
+    );
     out.push(`${IND}      ${f.excerpt}`);
   }
   return out;

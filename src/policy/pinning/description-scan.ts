@@ -76,7 +76,21 @@ export interface ScanOptions {
 export const DEFAULT_MAX_TEXT_LENGTH = 2000;
 
 /** Keyword values that are syntax, not prose: no instruction or path rules (invisible characters still count). */
-const NOT_PROSE = new Set(['pattern', '$ref', '$id', '$schema', '$anchor', '$dynamicRef', '$dynamicAnchor', 'type', 'format', 'contentEncoding', 'contentMediaType', 'mimeType', 'src']);
+const NOT_PROSE = new Set([
+  'pattern',
+  '$ref',
+  '$id',
+  '$schema',
+  '$anchor',
+  '$dynamicRef',
+  '$dynamicAnchor',
+  'type',
+  'format',
+  'contentEncoding',
+  'contentMediaType',
+  'mimeType',
+  'src',
+]);
 /** Stops a hostile definition from recursing without end; listings are depth-bounded already. */
 const MAX_DEPTH = 64;
 const EXCERPT_RADIUS = 40;
@@ -95,29 +109,84 @@ interface Rule {
  */
 const RULES: readonly Rule[] = [
   // Prompt-template and "priority" tags.
-  { kind: 'instruction_tag', name: 'xml-like instruction tag', re: /<\s*\/?\s*(important|system|instructions?|admin|hidden|secret|critical|urgent|assistant|sys|override|priority|developer)(\s[^<>]{0,80})?\s*\/?\s*>/gi },
-  { kind: 'instruction_tag', name: 'chat-template marker', re: /\[\/?INST\]|<<\/?SYS>>|<\|\s*(im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\s*\|>|<\/?(start_of_turn|end_of_turn)>/gi },
+  {
+    kind: 'instruction_tag',
+    name: 'xml-like instruction tag',
+    re: /<\s*\/?\s*(important|system|instructions?|admin|hidden|secret|critical|urgent|assistant|sys|override|priority|developer)(\s[^<>]{0,80})?\s*\/?\s*>/gi,
+  },
+  {
+    kind: 'instruction_tag',
+    name: 'chat-template marker',
+    re: /\[\/?INST\]|<<\/?SYS>>|<\|\s*(im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\s*\|>|<\/?(start_of_turn|end_of_turn)>/gi,
+  },
   // Addressing the model over the user's head.
-  { kind: 'instruction_phrase', name: 'ignore previous instructions', re: /\b(ignore|disregard|forget|override)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+)?(previous|prior|above|earlier|preceding|other|system|original)\s+(instructions?|prompts?|rules|directions|guidelines|messages|context)\b/gi },
-  { kind: 'instruction_phrase', name: 'hide from the user', re: /\b(do\s+not|don['’]t|never|must\s+not)\s+(tell|inform|notify|alert|warn|show|reveal|disclose|mention|explain)\b[^.!?\n]{0,80}?\b(the\s+)?users?\b/gi },
-  { kind: 'instruction_phrase', name: 'hide from the user', re: /\b(without|before)\s+(telling|informing|notifying|alerting|asking|warning)\s+(the\s+)?users?\b/gi },
-  { kind: 'instruction_phrase', name: 'hide from the user', re: /\b(the\s+)?users?\s+(must|should|will|need)\s*(not|never|n['’]t)\s+(know|see|notice|find\s+out|be\s+(told|informed|aware))\b/gi },
+  {
+    kind: 'instruction_phrase',
+    name: 'ignore previous instructions',
+    re: /\b(ignore|disregard|forget|override)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+)?(previous|prior|above|earlier|preceding|other|system|original)\s+(instructions?|prompts?|rules|directions|guidelines|messages|context)\b/gi,
+  },
+  {
+    kind: 'instruction_phrase',
+    name: 'hide from the user',
+    re: /\b(do\s+not|don['’]t|never|must\s+not)\s+(tell|inform|notify|alert|warn|show|reveal|disclose|mention|explain)\b[^.!?\n]{0,80}?\b(the\s+)?users?\b/gi,
+  },
+  {
+    kind: 'instruction_phrase',
+    name: 'hide from the user',
+    re: /\b(without|before)\s+(telling|informing|notifying|alerting|asking|warning)\s+(the\s+)?users?\b/gi,
+  },
+  {
+    kind: 'instruction_phrase',
+    name: 'hide from the user',
+    re: /\b(the\s+)?users?\s+(must|should|will|need)\s*(not|never|n['’]t)\s+(know|see|notice|find\s+out|be\s+(told|informed|aware))\b/gi,
+  },
   { kind: 'instruction_phrase', name: 'hide from the user', re: /\b(do\s+not|don['’]t|never)\s+mention\s+that\b/gi },
-  { kind: 'instruction_phrase', name: 'hide from the user', re: /\b(hide|conceal|keep)\s+(this|it|that)\s+(secret\s+)?from\s+the\s+users?\b/gi },
-  { kind: 'instruction_phrase', name: 'precondition to read or send', re: /\bbefore\s+(using|calling|invoking|running|you\s+use|you\s+call)\s+(this|any|the|other)\s+tools?\b[^.!?]{0,80}?\b(read|send|pass|include|fetch|open|call|upload|email|copy)\b/gi },
-  { kind: 'instruction_phrase', name: 'shadowing another tool', re: /\bwhen\s+this\s+tool\s+is\s+(available|present|loaded|installed|enabled)\b/gi },
-  { kind: 'instruction_phrase', name: 'role reassignment', re: /\b(you\s+are\s+now|from\s+now\s+on,?\s+you|new\s+(system\s+)?instructions\s*:|act\s+as\s+(an?\s+)?(system|admin|root|developer)\b)/gi },
+  {
+    kind: 'instruction_phrase',
+    name: 'hide from the user',
+    re: /\b(hide|conceal|keep)\s+(this|it|that)\s+(secret\s+)?from\s+the\s+users?\b/gi,
+  },
+  {
+    kind: 'instruction_phrase',
+    name: 'precondition to read or send',
+    re: /\bbefore\s+(using|calling|invoking|running|you\s+use|you\s+call)\s+(this|any|the|other)\s+tools?\b[^.!?]{0,80}?\b(read|send|pass|include|fetch|open|call|upload|email|copy)\b/gi,
+  },
+  {
+    kind: 'instruction_phrase',
+    name: 'shadowing another tool',
+    re: /\bwhen\s+this\s+tool\s+is\s+(available|present|loaded|installed|enabled)\b/gi,
+  },
+  {
+    kind: 'instruction_phrase',
+    name: 'role reassignment',
+    re: /\b(you\s+are\s+now|from\s+now\s+on,?\s+you|new\s+(system\s+)?instructions\s*:|act\s+as\s+(an?\s+)?(system|admin|root|developer)\b)/gi,
+  },
   { kind: 'instruction_phrase', name: 'exfiltration', re: /\bexfiltrat\w*/gi },
   // Credentials and agent configuration.
-  { kind: 'sensitive_path', name: 'ssh keys', re: /~\/\.ssh\b|(?<![\w.-])\.ssh\/|\bid_(rsa|dsa|ecdsa|ed25519)\b|\bauthorized_keys\b/gi },
+  {
+    kind: 'sensitive_path',
+    name: 'ssh keys',
+    re: /~\/\.ssh\b|(?<![\w.-])\.ssh\/|\bid_(rsa|dsa|ecdsa|ed25519)\b|\bauthorized_keys\b/gi,
+  },
   { kind: 'sensitive_path', name: '.env file', re: /(?<![\w.$-])\.env(\.[\w-]+)?\b(?!\s*\()/gi },
-  { kind: 'sensitive_path', name: 'cloud and tool credentials', re: /\.aws\/(credentials|config)\b|\.config\/gcloud\b|\.azure\/|\.kube\/config\b|\.docker\/config\.json\b|\.npmrc\b|\.pypirc\b|\.netrc\b|\.git-credentials\b|\.pgpass\b|\.gnupg\b/gi },
+  {
+    kind: 'sensitive_path',
+    name: 'cloud and tool credentials',
+    re: /\.aws\/(credentials|config)\b|\.config\/gcloud\b|\.azure\/|\.kube\/config\b|\.docker\/config\.json\b|\.npmrc\b|\.pypirc\b|\.netrc\b|\.git-credentials\b|\.pgpass\b|\.gnupg\b/gi,
+  },
   { kind: 'sensitive_path', name: 'system secrets', re: /\/etc\/(passwd|shadow|sudoers)\b/gi },
-  { kind: 'sensitive_path', name: 'agent configuration', re: /(?<![\w-])mcp\.json\b|claude_desktop_config\.json\b|~\/\.cursor\b|~\/\.claude\b|~\/\.codeium\b|~\/\.continue\b/gi },
+  {
+    kind: 'sensitive_path',
+    name: 'agent configuration',
+    re: /(?<![\w-])mcp\.json\b|claude_desktop_config\.json\b|~\/\.cursor\b|~\/\.claude\b|~\/\.codeium\b|~\/\.continue\b/gi,
+  },
 ];
 
 interface InvisibleRule {
-  readonly kind: Extract<FindingKind, 'tag_characters' | 'zero_width' | 'bidi_control' | 'variation_selectors' | 'control_characters' | 'invisible_format'>;
+  readonly kind: Extract<
+    FindingKind,
+    'tag_characters' | 'zero_width' | 'bidi_control' | 'variation_selectors' | 'control_characters' | 'invisible_format'
+  >;
   readonly re: RegExp;
   readonly name: string;
 }
@@ -135,18 +204,28 @@ const INVISIBLE: readonly InvisibleRule[] = [
 const STRIP_FOR_MATCHING = /[\p{Cf}\u{E0100}-\u{E01EF}\uFE00-\uFE0F]/gu;
 
 /** Scans every tool of every listing. Findings are sorted by upstream, tool, path, kind. */
-export function scanListings(listings: readonly { readonly upstream: string; readonly tools: readonly JsonObject[] }[], opts: ScanOptions = {}): DescriptionFinding[] {
+export function scanListings(
+  listings: readonly { readonly upstream: string; readonly tools: readonly JsonObject[] }[],
+  opts: ScanOptions = {},
+): DescriptionFinding[] {
   const out: DescriptionFinding[] = [];
   for (const l of listings) {
     for (const tool of l.tools) {
       if (typeof tool.name === 'string') out.push(...scanToolDefinition(l.upstream, tool.name, tool, opts));
     }
   }
-  return out.sort((a, b) => cmp(a.upstream, b.upstream) || cmp(a.tool, b.tool) || cmp(a.path, b.path) || cmp(a.kind, b.kind));
+  return out.sort(
+    (a, b) => cmp(a.upstream, b.upstream) || cmp(a.tool, b.tool) || cmp(a.path, b.path) || cmp(a.kind, b.kind),
+  );
 }
 
 /** Scans one tool definition (`tool` is the name to report it under: the upstream's original name). */
-export function scanToolDefinition(upstream: string, tool: string, definition: JsonObject, opts: ScanOptions = {}): DescriptionFinding[] {
+export function scanToolDefinition(
+  upstream: string,
+  tool: string,
+  definition: JsonObject,
+  opts: ScanOptions = {},
+): DescriptionFinding[] {
   const out: DescriptionFinding[] = [];
   walk(definition, '', undefined, 0, opts, (f) => out.push(Object.freeze({ upstream, tool, ...f })));
   return out;
@@ -156,13 +235,24 @@ export function scanToolDefinition(upstream: string, tool: string, definition: J
  * Scans one free-standing text, e.g. an upstream's `initialize` `instructions` (threat model #13: never
  * pass upstream instructions unreviewed). Findings carry `path` `''` unless one is given.
  */
-export function scanString(text: string, path = '', opts: ScanOptions & { readonly prose?: boolean } = {}): TextFinding[] {
+export function scanString(
+  text: string,
+  path = '',
+  opts: ScanOptions & { readonly prose?: boolean } = {},
+): TextFinding[] {
   const out: TextFinding[] = [];
   scanText(text, path, opts.prose ?? true, opts, (f) => out.push(Object.freeze(f)));
   return out;
 }
 
-function walk(value: unknown, path: string, parentKey: string | undefined, depth: number, opts: ScanOptions, emit: (f: TextFinding) => void): void {
+function walk(
+  value: unknown,
+  path: string,
+  parentKey: string | undefined,
+  depth: number,
+  opts: ScanOptions,
+  emit: (f: TextFinding) => void,
+): void {
   if (depth > MAX_DEPTH) return;
   if (typeof value === 'string') {
     scanText(value, path, parentKey === undefined || !NOT_PROSE.has(parentKey), opts, emit);
@@ -187,7 +277,14 @@ function scanText(text: string, path: string, prose: boolean, opts: ScanOptions,
 
   const max = opts.maxTextLength ?? DEFAULT_MAX_TEXT_LENGTH;
   const length = codePointLength(text);
-  if (length > max) emit({ kind: 'long_text', path, excerpt: excerptAt(text, 0, 0), detail: `${length} characters (more than ${max})`, count: 1 });
+  if (length > max)
+    emit({
+      kind: 'long_text',
+      path,
+      excerpt: excerptAt(text, 0, 0),
+      detail: `${length} characters (more than ${max})`,
+      count: 1,
+    });
 
   if (!prose) return;
   // Bounded work per string whatever an upstream sends; anything longer is flagged `long_text` anyway.
@@ -210,7 +307,13 @@ function scanInvisible(text: string, path: string, where: string | undefined, em
       const hidden = decodeTagCharacters(text);
       if (hidden !== '') detail += `; they spell: "${showInvisible(clipCodePoints(hidden, 200))}"`;
     }
-    emit({ kind: rule.kind, path, excerpt: excerptAt(text, first, matches[0]![0].length), detail, count: matches.length });
+    emit({
+      kind: rule.kind,
+      path,
+      excerpt: excerptAt(text, first, matches[0]![0].length),
+      detail,
+      count: matches.length,
+    });
   }
 }
 
@@ -226,7 +329,10 @@ function matchRules(text: string, path: string, where: string | undefined, emit:
         continue;
       }
       const detail = `${rule.name}: "${showInvisible(clipCodePoints(m[0], 60))}"${where === undefined ? '' : ` (${where})`}`;
-      seen.set(key, { finding: { kind: rule.kind, path, excerpt: excerptAt(text, m.index, m[0].length), detail, count: 1 }, count: 1 });
+      seen.set(key, {
+        finding: { kind: rule.kind, path, excerpt: excerptAt(text, m.index, m[0].length), detail, count: 1 },
+        count: 1,
+      });
     }
   }
   for (const { finding, count } of seen.values()) emit({ ...finding, count });
@@ -255,7 +361,6 @@ function excerptAt(text: string, start: number, length: number): string {
 function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
-
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -3,7 +3,14 @@
  * definitions into `policies/tools.lock`, quarantine what changed, show reviewers what changed, and flag
  * instruction-like or invisible text. Everything here is pure except `lock-io.ts`.
  */
-export { toolHash, pinnedDefinition, canonicalJson, canonicalPretty, TOOL_HASH_RE, UNPINNED_FIELDS } from './tool-hash.js';
+export {
+  toolHash,
+  pinnedDefinition,
+  canonicalJson,
+  canonicalPretty,
+  TOOL_HASH_RE,
+  UNPINNED_FIELDS,
+} from './tool-hash.js';
 export {
   parseToolsLock,
   serializeToolsLock,
@@ -20,7 +27,16 @@ export type { ToolPin, ToolsLock } from './lock-file.js';
 export { readToolsLock, writeToolsLock } from './lock-io.js';
 export type { ReadLockOptions } from './lock-io.js';
 export { evaluatePins, pinKey, isQuarantined, quarantinedExposedNames, EMPTY_PIN_STATE } from './pin-state.js';
-export type { PinMode, PinStatus, PinListing, ToolPinStatus, PinEvent, PinEventKind, PinState, EvaluatePinsOptions } from './pin-state.js';
+export type {
+  PinMode,
+  PinStatus,
+  PinListing,
+  ToolPinStatus,
+  PinEvent,
+  PinEventKind,
+  PinState,
+  EvaluatePinsOptions,
+} from './pin-state.js';
 export { planApproval } from './approve.js';
 export type { ApprovalInput, ApprovalPlan, ApprovalSelection, ToolChange } from './approve.js';
 export { scanListings, scanToolDefinition, scanString, DEFAULT_MAX_TEXT_LENGTH } from './description-scan.js';

@@ -21,7 +21,18 @@
  *
  * Pure: text in, text out. Reading and writing the file is `lock-io.ts`.
  */
-import { Document, LineCounter, Scalar, isAlias, isMap, isScalar, parseDocument, visit, type Node as YamlNode, type Pair } from 'yaml';
+import {
+  Document,
+  LineCounter,
+  Scalar,
+  isAlias,
+  isMap,
+  isScalar,
+  parseDocument,
+  visit,
+  type Node as YamlNode,
+  type Pair,
+} from 'yaml';
 import { ConfigError, type ConfigProblem } from '../../errors/config-error.js';
 import { isJsonObject, type JsonObject } from '../../lib/json-rpc.js';
 import { TOOL_HASH_RE, toolHash, UNPINNED_FIELDS } from './tool-hash.js';
@@ -86,13 +97,17 @@ export function findPin(lock: ToolsLock, upstream: string, tool: string): ToolPi
 export function lockListings(lock: ToolsLock): { upstream: string; tools: JsonObject[] }[] {
   return [...lock.tools].map(([upstream, pins]) => ({
     upstream,
-    tools: [...pins].filter(([, pin]) => pin.definition !== undefined).map(([name, pin]) => ({ ...pin.definition, name })),
+    tools: [...pins]
+      .filter(([, pin]) => pin.definition !== undefined)
+      .map(([name, pin]) => ({ ...pin.definition, name })),
   }));
 }
 
 /** `text` clipped to the lock's description excerpt. */
 export function descriptionExcerpt(description: unknown): string | undefined {
-  return typeof description === 'string' && description !== '' ? clipCodePoints(description, DESCRIPTION_EXCERPT_LENGTH) : undefined;
+  return typeof description === 'string' && description !== ''
+    ? clipCodePoints(description, DESCRIPTION_EXCERPT_LENGTH)
+    : undefined;
 }
 
 // ─── Writing ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -106,7 +121,12 @@ export function serializeToolsLock(lock: ToolsLock): string {
     for (const tool of [...pins.keys()].sort()) out.set(tool, pinEntry(pins.get(tool)!));
     tools.set(upstream, out);
   }
-  const doc = new Document(new Map<string, unknown>([['version', lock.version], ['tools', tools]]));
+  const doc = new Document(
+    new Map<string, unknown>([
+      ['version', lock.version],
+      ['tools', tools],
+    ]),
+  );
   // Strings with invisible characters: double-quoted, so that escaping them below is valid YAML.
   visit(doc, {
     Scalar(_key, node) {
@@ -163,10 +183,17 @@ function yamlEscape(ch: string): string {
 /** Parses and checks lock text as if read from `file`. Throws one `ConfigError` listing every problem. */
 export function parseToolsLock(text: string, file: string): ToolsLock {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: false, strict: true });
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+    merge: false,
+    strict: true,
+  });
   const problems: ConfigProblem[] = [];
   /** The line of `node`, or of the offset `fallback` when the node has no position (an absent value). */
-  const lineAt = (node: YamlNode | null | undefined, fallback = 0): number => lines.linePos(node?.range?.[0] ?? fallback).line;
+  const lineAt = (node: YamlNode | null | undefined, fallback = 0): number =>
+    lines.linePos(node?.range?.[0] ?? fallback).line;
   const problem = (at: number, path: string, message: string): void => {
     problems.push({ file, line: at, path, message });
   };
@@ -194,16 +221,25 @@ export function parseToolsLock(text: string, file: string): ToolsLock {
     if (key === 'version') {
       version = isScalar(pair.value) ? pair.value.value : undefined;
       if (version !== TOOLS_LOCK_VERSION) {
-        problem(lineAt(pair.value as YamlNode | null, lineOffset(pair)), '/version', `unsupported version ${describe(pair.value)} (this Gatehouse reads version ${TOOLS_LOCK_VERSION})`);
+        problem(
+          lineAt(pair.value as YamlNode | null, lineOffset(pair)),
+          '/version',
+          `unsupported version ${describe(pair.value)} (this Gatehouse reads version ${TOOLS_LOCK_VERSION})`,
+        );
       }
     } else if (key === 'tools') {
       sawTools = true;
       toolsNode = pair.value as YamlNode | null;
     } else {
-      problem(lineAt(pair.key as YamlNode), key === undefined ? '' : pointer([key]), `unknown key ${key === undefined ? '(not a string)' : `"${showInvisible(key)}"`}; expected "version" and "tools"`);
+      problem(
+        lineAt(pair.key as YamlNode),
+        key === undefined ? '' : pointer([key]),
+        `unknown key ${key === undefined ? '(not a string)' : `"${showInvisible(key)}"`}; expected "version" and "tools"`,
+      );
     }
   }
-  if (version === undefined && !root.items.some((p) => stringKey(p) === 'version')) problem(lineAt(root), '/version', `missing (expected "version: ${TOOLS_LOCK_VERSION}")`);
+  if (version === undefined && !root.items.some((p) => stringKey(p) === 'version'))
+    problem(lineAt(root), '/version', `missing (expected "version: ${TOOLS_LOCK_VERSION}")`);
   if (!sawTools) problem(lineAt(root), '/tools', 'missing (an empty lock is "tools: {}")');
 
   const tools = new Map<string, Map<string, ToolPin>>();
@@ -226,10 +262,20 @@ export function parseToolsLock(text: string, file: string): ToolsLock {
         for (const toolPair of pinsNode.items) {
           const tool = stringKey(toolPair);
           if (tool === undefined || tool === '') {
-            problem(lineAt(toolPair.key as YamlNode), upstreamPath, 'tool names must be non-empty strings (quote a name that looks like a number)');
+            problem(
+              lineAt(toolPair.key as YamlNode),
+              upstreamPath,
+              'tool names must be non-empty strings (quote a name that looks like a number)',
+            );
             continue;
           }
-          const pin = readPin(toolPair.value as YamlNode | null, tool, pointer(['tools', upstream, tool]), lineOffset(toolPair), { doc, lineAt, problem });
+          const pin = readPin(
+            toolPair.value as YamlNode | null,
+            tool,
+            pointer(['tools', upstream, tool]),
+            lineOffset(toolPair),
+            { doc, lineAt, problem },
+          );
           if (pin !== undefined) pins.set(tool, pin);
         }
         tools.set(upstream, pins);
@@ -251,7 +297,13 @@ const PIN_KEYS = new Set(['hash', 'approvedAt', 'approvedBy', 'description', 'de
 /** An RFC 3339 date-time (what `Date.toISOString()` writes, and offsets). */
 const DATE_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
-function readPin(node: YamlNode | null, tool: string, path: string, fallbackOffset: number, ctx: ReadCtx): ToolPin | undefined {
+function readPin(
+  node: YamlNode | null,
+  tool: string,
+  path: string,
+  fallbackOffset: number,
+  ctx: ReadCtx,
+): ToolPin | undefined {
   const { lineAt, problem } = ctx;
   if (!isMap(node)) {
     problem(lineAt(node, fallbackOffset), path, 'expected a pin: a mapping with hash and approvedAt');
@@ -262,7 +314,11 @@ function readPin(node: YamlNode | null, tool: string, path: string, fallbackOffs
   for (const pair of node.items) {
     const key = stringKey(pair);
     if (key === undefined || !PIN_KEYS.has(key)) {
-      problem(lineAt(pair.key as YamlNode), key === undefined ? path : `${path}/${shownSegment(key)}`, `unknown key; a pin has ${[...PIN_KEYS].join(', ')}`);
+      problem(
+        lineAt(pair.key as YamlNode),
+        key === undefined ? path : `${path}/${shownSegment(key)}`,
+        `unknown key; a pin has ${[...PIN_KEYS].join(', ')}`,
+      );
       ok = false;
       continue;
     }
@@ -292,9 +348,13 @@ function readPin(node: YamlNode | null, tool: string, path: string, fallbackOffs
     return value.value;
   };
 
-  const hash = str('hash', true, (v) => (TOOL_HASH_RE.test(v) ? undefined : 'expected "sha256:" and 64 lowercase hex digits'));
+  const hash = str('hash', true, (v) =>
+    TOOL_HASH_RE.test(v) ? undefined : 'expected "sha256:" and 64 lowercase hex digits',
+  );
   const approvedAt = str('approvedAt', true, (v) =>
-    DATE_TIME_RE.test(v) && !Number.isNaN(Date.parse(v)) ? undefined : 'expected an ISO 8601 date-time such as 2026-09-01T12:00:00.000Z',
+    DATE_TIME_RE.test(v) && !Number.isNaN(Date.parse(v))
+      ? undefined
+      : 'expected an ISO 8601 date-time such as 2026-09-01T12:00:00.000Z',
   );
   const approvedBy = str('approvedBy', false);
   const description = str('description', false);
@@ -305,15 +365,27 @@ function readPin(node: YamlNode | null, tool: string, path: string, fallbackOffs
     const value = defPair.value as YamlNode | null;
     const js: unknown = isMap(value) ? value.toJS(ctx.doc, { maxAliasCount: 0 }) : undefined;
     if (!isJsonObject(js)) {
-      problem(lineAt(value, lineOffset(defPair)), `${path}/definition`, 'expected a mapping (the approved tool definition)');
+      problem(
+        lineAt(value, lineOffset(defPair)),
+        `${path}/definition`,
+        'expected a mapping (the approved tool definition)',
+      );
       ok = false;
     } else {
       const misplaced = ['name', ...UNPINNED_FIELDS].filter((k) => Object.hasOwn(js, k));
       if (misplaced.length > 0) {
-        problem(lineAt(value), `${path}/definition`, `must not contain ${misplaced.map((k) => `"${k}"`).join(' or ')} (the name is the key above; _meta is not pinned)`);
+        problem(
+          lineAt(value),
+          `${path}/definition`,
+          `must not contain ${misplaced.map((k) => `"${k}"`).join(' or ')} (the name is the key above; _meta is not pinned)`,
+        );
         ok = false;
       } else if (hash !== undefined && toolHash(js, tool) !== hash) {
-        problem(lineAt(value), `${path}/definition`, `does not hash to ${hash} (edited by hand? approve the tool again instead)`);
+        problem(
+          lineAt(value),
+          `${path}/definition`,
+          `does not hash to ${hash} (edited by hand? approve the tool again instead)`,
+        );
         ok = false;
       } else definition = js;
     }
@@ -350,7 +422,12 @@ function describe(node: unknown): string {
   if (node === null || node === undefined) return 'nothing';
   if (isAlias(node)) return 'an alias';
   if (isMap(node)) return 'a mapping';
-  if (isScalar(node)) return node.value === null ? 'null' : typeof node.value === 'string' ? `"${showInvisible(clipCodePoints(node.value, 40))}"` : String(node.value);
+  if (isScalar(node))
+    return node.value === null
+      ? 'null'
+      : typeof node.value === 'string'
+        ? `"${showInvisible(clipCodePoints(node.value, 40))}"`
+        : String(node.value);
   return 'a list';
 }
 
@@ -358,4 +435,3 @@ function describe(node: unknown): string {
 function pointer(parts: readonly string[]): string {
   return parts.map((p) => `/${shownSegment(p)}`).join('');
 }
-

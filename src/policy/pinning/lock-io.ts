@@ -25,7 +25,14 @@ export function readToolsLock(file: string, opts: ReadLockOptions = {}): ToolsLo
   } catch (err) {
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT' && opts.ifMissing === 'empty') return emptyToolsLock();
-    const why = code === 'ENOENT' ? 'no such file (create it with `gatehouse tools approve`)' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? 'unknown error');
+    const why =
+      code === 'ENOENT'
+        ? 'no such file (create it with `gatehouse tools approve`)'
+        : code === 'EISDIR'
+          ? 'it is a folder'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (code ?? 'unknown error');
     throw new ConfigError([{ file, path: '', message: `cannot read the tools lock (${why})` }]);
   }
   // Whoever can change the lock approves tools (secure defaults): refused like a writable policy file.

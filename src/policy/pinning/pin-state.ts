@@ -98,15 +98,27 @@ export function isQuarantined(state: PinState, upstream: string, tool: string): 
 }
 
 /** The exposed names of the quarantined tools, for a catalogue's entries (`ToolEntry` fits). */
-export function quarantinedExposedNames(entries: Iterable<{ readonly exposed: string; readonly upstream: string; readonly original: string }>, state: PinState): Set<string> {
+export function quarantinedExposedNames(
+  entries: Iterable<{ readonly exposed: string; readonly upstream: string; readonly original: string }>,
+  state: PinState,
+): Set<string> {
   const out = new Set<string>();
   for (const e of entries) if (isQuarantined(state, e.upstream, e.original)) out.add(e.exposed);
   return out;
 }
 
-export const EMPTY_PIN_STATE: PinState = Object.freeze({ statuses: Object.freeze([]), quarantined: new Set<string>(), events: Object.freeze([]) });
+export const EMPTY_PIN_STATE: PinState = Object.freeze({
+  statuses: Object.freeze([]),
+  quarantined: new Set<string>(),
+  events: Object.freeze([]),
+});
 
-export function evaluatePins(listings: readonly PinListing[], lock: ToolsLock, modes: Readonly<Record<string, PinMode>>, opts: EvaluatePinsOptions = {}): PinState {
+export function evaluatePins(
+  listings: readonly PinListing[],
+  lock: ToolsLock,
+  modes: Readonly<Record<string, PinMode>>,
+  opts: EvaluatePinsOptions = {},
+): PinState {
   const defaultMode = opts.defaultMode ?? 'enforce';
   const statuses: ToolPinStatus[] = [];
   const switchedOff = new Set<string>();
@@ -140,11 +152,19 @@ export function evaluatePins(listings: readonly PinListing[], lock: ToolsLock, m
 
   statuses.sort((a, b) => compare(a.upstream, b.upstream) || compare(a.tool, b.tool));
   const quarantined = new Set(statuses.filter((s) => s.quarantined).map((s) => pinKey(s.upstream, s.tool)));
-  const events = opts.previous === undefined ? initialEvents(statuses) : transitionEvents(statuses, opts.previous, switchedOff);
+  const events =
+    opts.previous === undefined ? initialEvents(statuses) : transitionEvents(statuses, opts.previous, switchedOff);
   return Object.freeze({ statuses: Object.freeze(statuses), quarantined, events: Object.freeze(events) });
 }
 
-function entry(upstream: string, tool: string, status: PinStatus, mode: Exclude<PinMode, 'off'>, hash: string | undefined, pinnedHash: string | undefined): ToolPinStatus {
+function entry(
+  upstream: string,
+  tool: string,
+  status: PinStatus,
+  mode: Exclude<PinMode, 'off'>,
+  hash: string | undefined,
+  pinnedHash: string | undefined,
+): ToolPinStatus {
   const quarantined = mode === 'enforce' && (status === 'new' || status === 'changed');
   const s: { -readonly [K in keyof ToolPinStatus]: ToolPinStatus[K] } = { upstream, tool, status, mode, quarantined };
   if (hash !== undefined) s.hash = hash;
@@ -176,7 +196,11 @@ function initialEvents(statuses: readonly ToolPinStatus[]): PinEvent[] {
   return statuses.map(eventFor).filter((e): e is PinEvent => e !== undefined);
 }
 
-function transitionEvents(statuses: readonly ToolPinStatus[], previous: PinState, switchedOff: ReadonlySet<string>): PinEvent[] {
+function transitionEvents(
+  statuses: readonly ToolPinStatus[],
+  previous: PinState,
+  switchedOff: ReadonlySet<string>,
+): PinEvent[] {
   const before = new Map(previous.statuses.map((s) => [pinKey(s.upstream, s.tool), s]));
   const events: PinEvent[] = [];
   const seen = new Set<string>();
@@ -189,7 +213,12 @@ function transitionEvents(statuses: readonly ToolPinStatus[], previous: PinState
       events.push(event('released', s));
       if (s.status === 'approved') continue;
     }
-    const unchanged = prev !== undefined && prev.status === s.status && prev.hash === s.hash && prev.pinnedHash === s.pinnedHash && prev.quarantined === s.quarantined;
+    const unchanged =
+      prev !== undefined &&
+      prev.status === s.status &&
+      prev.hash === s.hash &&
+      prev.pinnedHash === s.pinnedHash &&
+      prev.quarantined === s.quarantined;
     if (unchanged) continue;
     const e = eventFor(s);
     if (e) events.push(e);
@@ -199,7 +228,13 @@ function transitionEvents(statuses: readonly ToolPinStatus[], previous: PinState
   for (const prev of previous.statuses) {
     const key = pinKey(prev.upstream, prev.tool);
     if (seen.has(key) || !prev.quarantined || !switchedOff.has(prev.upstream)) continue;
-    const e: PinEvent = { kind: 'released', upstream: prev.upstream, tool: prev.tool, ...(prev.pinnedHash !== undefined ? { oldHash: prev.pinnedHash } : {}), ...(prev.hash !== undefined ? { newHash: prev.hash } : {}) };
+    const e: PinEvent = {
+      kind: 'released',
+      upstream: prev.upstream,
+      tool: prev.tool,
+      ...(prev.pinnedHash !== undefined ? { oldHash: prev.pinnedHash } : {}),
+      ...(prev.hash !== undefined ? { newHash: prev.hash } : {}),
+    };
     events.push(Object.freeze(e));
   }
   return events;

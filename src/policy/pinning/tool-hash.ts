@@ -42,7 +42,9 @@ export function pinnedDefinition(definition: JsonObject, originalName: string): 
 
 /** `sha256:<hex>` of the canonical JSON of `pinnedDefinition(definition, originalName)`. */
 export function toolHash(definition: JsonObject, originalName: string): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(pinnedDefinition(definition, originalName)), 'utf8').digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(canonicalJson(pinnedDefinition(definition, originalName)), 'utf8')
+    .digest('hex')}`;
 }
 
 /**

@@ -19,7 +19,8 @@ export const VARIATION_SELECTORS = /[\u{E0100}-\u{E01EF}]/u;
 /** C0/C1 controls other than tab, line feed and carriage return (e.g. ESC, which starts terminal escapes). */
 export const CONTROL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/u;
 /** Every other invisible formatting character (General_Category Cf), e.g. U+00AD, U+061C, U+180E. */
-export const OTHER_FORMAT = /(?![\u200B-\u200F\u2060-\u2064\uFEFF\u202A-\u202E\u2066-\u2069\u{E0000}-\u{E007F}])\p{Cf}/u;
+export const OTHER_FORMAT =
+  /(?![\u200B-\u200F\u2060-\u2064\uFEFF\u202A-\u202E\u2066-\u2069\u{E0000}-\u{E007F}])\p{Cf}/u;
 
 /**
  * What `showInvisible` rewrites: controls, format characters, private use, lone surrogates, line/paragraph
