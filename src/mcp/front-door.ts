@@ -83,9 +83,9 @@ export class FrontDoor {
   private sweeper: NodeJS.Timeout | undefined;
   private draining = false;
   private room = { until: 0, answer: false };
-  /** Filtered lists per listing key (list-cache.ts): the policy decides each list item once per key, not per request. */
   /** `sessions.maxSubscriptions`: resource URIs one session may be subscribed to at once. */
   private readonly maxSubscriptions: number;
+  /** Filtered lists per listing key (list-cache.ts): the policy decides each list item once per key, not per request. */
   private readonly lists = new ListCache();
 
   constructor(private readonly opts: FrontDoorOptions) {

@@ -37,6 +37,17 @@ export function stdioFixtureYaml(name: string, extra: Record<string, unknown> = 
   });
 }
 
+/** YAML for a stdio upstream running the official server-everything. */
+export function everythingStdioYaml(name: string): string {
+  return JSON.stringify({
+    name,
+    transport: 'stdio',
+    command: process.execPath,
+    args: [EVERYTHING, 'stdio'],
+    envAllow: ['PATH', 'HOME'],
+  });
+}
+
 export interface LogLine {
   level: number;
   /** Absent on audit records (they carry `audit`, `chain`, `hash` instead). */

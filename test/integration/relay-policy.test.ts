@@ -19,7 +19,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cli, finished, killAllCli } from '../helpers/cli.js';
 import {
-  EVERYTHING,
+  everythingStdioYaml,
   startGateway,
   startPolicyGateway,
   stdioFixtureYaml,
@@ -302,20 +302,9 @@ describe('server-everything under the example policy set', () => {
   });
 
   beforeAll(async () => {
-    gw = await startGateway(
-      [
-        JSON.stringify({
-          name: 'everything',
-          transport: 'stdio',
-          command: process.execPath,
-          args: [EVERYTHING, 'stdio'],
-          envAllow: ['PATH', 'HOME'],
-        }),
-      ],
-      {
-        top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(join(REPO_ROOT, 'policies'))}\n`,
-      },
-    );
+    gw = await startGateway([everythingStdioYaml('everything')], {
+      top: `auth:\n  mode: dev\npolicy:\n  dir: ${JSON.stringify(join(REPO_ROOT, 'policies'))}\n`,
+    });
   }, 30_000);
 
   it('is declared sampling, form elicitation and roots, not URL elicitation: its URL demo never exists', async () => {

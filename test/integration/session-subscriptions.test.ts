@@ -6,23 +6,12 @@
  */
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVERYTHING, startGateway, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import { everythingStdioYaml, startGateway, type LogLine, type TestGateway } from '../helpers/gateway.js';
 
 let gw: TestGateway;
 
 beforeAll(async () => {
-  gw = await startGateway(
-    [
-      JSON.stringify({
-        name: 'ev',
-        transport: 'stdio',
-        command: process.execPath,
-        args: [EVERYTHING, 'stdio'],
-        envAllow: ['PATH', 'HOME'],
-      }),
-    ],
-    { top: 'sessions:\n  maxSubscriptions: 2\n' },
-  );
+  gw = await startGateway([everythingStdioYaml('ev')], { top: 'sessions:\n  maxSubscriptions: 2\n' });
 });
 afterAll(async () => gw?.close());
 

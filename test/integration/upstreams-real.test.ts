@@ -12,6 +12,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EVERYTHING,
+  everythingStdioYaml,
   FIXTURE_HTTP,
   ORDERS_SERVER,
   startGateway,
@@ -56,13 +57,7 @@ describe('server-everything over stdio and Streamable HTTP in one gateway', () =
       ready: /Streamable HTTP Server listening on port \d+/,
     });
     gw = await startGateway([
-      JSON.stringify({
-        name: 'ev-stdio',
-        transport: 'stdio',
-        command: process.execPath,
-        args: [EVERYTHING, 'stdio'],
-        envAllow: ['PATH', 'HOME'],
-      }),
+      everythingStdioYaml('ev-stdio'),
       // Both list the same demo resources: one side exposes none, so no URI is ambiguous.
       JSON.stringify({
         name: 'ev-http',
