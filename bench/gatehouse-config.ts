@@ -88,6 +88,9 @@ export function writeBenchPolicy(dir: string): string {
   return policyDir;
 }
 
+/** The environment variable that holds the protected profiles' upstream secret (set by bench/run.ts). */
+export const BENCH_SECRET_ENV = 'GATEHOUSE_BENCH_UPSTREAM_KEY';
+
 export function gatehouseConfigYaml(o: GatehouseConfigOptions): string {
   const protectedProfile = o.profile !== 'bare';
   const lines = [
@@ -149,6 +152,9 @@ export function gatehouseConfigYaml(o: GatehouseConfigOptions): string {
       `    args: [${u.args.map((a) => JSON.stringify(a)).join(', ')}]`,
       '    envAllow: [PATH, HOME]',
     );
+    // A secret the gateway injects: every reply then goes through known-secret redaction, as in a deployment
+    // with static upstream keys (the echo server gets it in its environment and never echoes it).
+    if (protectedProfile) lines.push(`    env: { BENCH_API_KEY: { fromEnv: ${BENCH_SECRET_ENV} } }`);
   }
   lines.push('');
   return lines.join('\n');

@@ -7,7 +7,8 @@
  *   direct-stdio     the echo upstream (bench/echo-server.ts) driven over its own stdin/stdout
  *   gatehouse-bare   `gatehouse start` in front of the echo upstream, auth none, no policy/limits (the core alone)
  *   gatehouse-full   every protection on: dev JWT, policy with argument constraints, memory rate limits, audit to a
- *                    hash-chained file, Prometheus metrics (bench/gatehouse-config.ts)
+ *                    hash-chained file, Prometheus metrics, an upstream secret to redact from every reply
+ *                    (bench/gatehouse-config.ts)
  *   gatehouse-redis  gatehouse-full with `limits.store: redis` (127.0.0.1:6379; skipped when Redis is not answering,
  *                    unless BENCH_REQUIRE_REDIS=1)
  *   mcp-proxy        `mcp-proxy --server stream` in front of the same echo upstream
@@ -49,6 +50,7 @@ import { loadOrCreateDevKey } from '../src/auth/dev-keys.js';
 import {
   AUDIT_FILE,
   BENCH_SCOPE,
+  BENCH_SECRET_ENV,
   BENCH_SUBJECT,
   DEV_ISSUER,
   DEV_KEY_FILE,
@@ -784,6 +786,9 @@ interface Gatehouse {
   stop(): Promise<void>;
 }
 
+/** The upstream secret of the protected profiles: random per run, long enough to be redacted. */
+const BENCH_SECRET = `bench-${randomBytes(16).toString('hex')}`;
+
 async function launchGatehouse(
   profile: GatehouseProfile,
   upstreams: readonly BenchUpstream[],
@@ -832,6 +837,7 @@ async function launchGatehouse(
   const child = track(
     spawn(process.execPath, [...GATEHOUSE_NODE_ARGS, GATEHOUSE_MAIN, 'start', '--config', configFile], {
       cwd: ROOT,
+      env: { ...process.env, [BENCH_SECRET_ENV]: BENCH_SECRET },
       stdio: ['ignore', logFd, 'pipe'],
     }),
   );
