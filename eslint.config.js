@@ -9,26 +9,53 @@ import tseslint from 'typescript-eslint';
  */
 const roomImport = (names) => `^(\\.\\./)+(${names.join('|')})(/|$)`;
 
-/** For each room under src/, the rooms it must not import (the pipeline flows edge → auth → mcp → policy → router → upstream). */
-const forbidden = {
-  lib: {
-    rooms: ['config', 'errors', 'edge', 'auth', 'mcp', 'policy', 'router', 'upstream', 'audit', 'stores'],
-    packages: true,
-  },
-  errors: { rooms: ['config', 'edge', 'auth', 'mcp', 'policy', 'router', 'upstream', 'audit', 'stores'] },
-  config: { rooms: ['edge', 'auth', 'mcp', 'policy', 'router', 'upstream', 'audit', 'stores'] },
-  edge: { rooms: ['policy', 'router', 'upstream', 'stores'] },
-  auth: { rooms: ['edge', 'mcp', 'policy', 'router', 'upstream'] },
-  mcp: { rooms: ['edge', 'auth', 'upstream', 'stores'], modules: ['fastify', 'ioredis'] },
+/**
+ * For each room under src/, the rooms it may import (docs/architecture.md §2). The pipeline flows edge → auth → mcp →
+ * policy → router → upstream; identity, stores, audit and telemetry sit beside it and are imported downwards only.
+ * Every room not listed for a room is forbidden to it; a room added to src/ must be added here.
+ */
+const ROOMS = [
+  'lib',
+  'errors',
+  'identity',
+  'config',
+  'stores',
+  'audit',
+  'telemetry',
+  'policy',
+  'upstream',
+  'router',
+  'mcp',
+  'auth',
+  'edge',
+];
+const allowed = {
+  lib: { rooms: [], packages: true },
+  errors: { rooms: ['lib'] },
+  identity: { rooms: ['lib'] },
+  config: { rooms: ['lib', 'errors'] },
+  stores: { rooms: ['lib', 'errors', 'config', 'identity'] },
+  audit: { rooms: ['lib', 'errors', 'config', 'identity'] },
+  telemetry: { rooms: ['lib', 'errors', 'config', 'identity', 'audit'] },
   policy: {
-    rooms: ['edge', 'auth', 'mcp', 'router', 'upstream', 'stores', 'audit'],
+    rooms: ['lib', 'errors', 'config', 'identity'],
     modules: ['fastify', 'ioredis', '@modelcontextprotocol/sdk', '@modelcontextprotocol/sdk/*'],
   },
-  router: { rooms: ['edge', 'auth', 'mcp', 'stores'], modules: ['fastify'] },
-  upstream: { rooms: ['edge', 'auth', 'mcp', 'policy', 'router', 'stores'], modules: ['fastify'] },
-  audit: { rooms: ['edge', 'auth', 'mcp', 'policy', 'router', 'upstream'] },
-  stores: { rooms: ['edge', 'auth', 'mcp', 'router', 'upstream'] },
+  upstream: { rooms: ['lib', 'errors', 'config', 'audit', 'telemetry'], modules: ['fastify'] },
+  router: { rooms: ['lib', 'errors', 'config', 'identity', 'policy', 'upstream', 'audit'], modules: ['fastify'] },
+  mcp: {
+    rooms: ['lib', 'errors', 'config', 'identity', 'stores', 'policy', 'router', 'audit', 'telemetry'],
+    modules: ['fastify', 'ioredis'],
+  },
+  auth: { rooms: ['lib', 'errors', 'config', 'identity', 'stores', 'audit'] },
+  edge: { rooms: ['lib', 'errors', 'config', 'identity', 'auth', 'mcp', 'audit', 'telemetry'] },
 };
+
+/**
+ * A store's port may be imported by the rooms above; its memory and Redis implementations only by the composition
+ * root (src/app.ts), which chooses one from the config.
+ */
+const storeImplementation = '^(\\.\\./)+stores/(redis/|[a-z-]+/(memory|redis|create)-)';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
@@ -37,7 +64,7 @@ export default tseslint.config(
     languageOptions: { parser: tseslint.parser, parserOptions: { ecmaVersion: 2023, sourceType: 'module' } },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
   },
-  ...Object.entries(forbidden).map(([name, rule]) => ({
+  ...Object.entries(allowed).map(([name, rule]) => ({
     files: [`src/${name}/**/*.ts`],
     rules: {
       'no-restricted-imports': [
@@ -45,9 +72,18 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: roomImport(rule.rooms),
+              regex: roomImport(ROOMS.filter((r) => r !== name && !rule.rooms.includes(r))),
               message: `src/${name}/ must not import this room: see docs/architecture.md §2 (data flows one way).`,
             },
+            ...(name !== 'stores'
+              ? [
+                  {
+                    regex: storeImplementation,
+                    message:
+                      'Import the store port; only src/app.ts chooses an implementation (docs/architecture.md §2).',
+                  },
+                ]
+              : []),
             ...(rule.packages
               ? [{ regex: '^(?!node:|\\.{1,2}/)', message: 'src/lib/ holds pure helpers with no dependencies.' }]
               : []),

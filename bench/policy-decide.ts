@@ -10,7 +10,7 @@
  * `runPolicyDecideBench()` is exported for bench/run.ts.
  */
 import { fileURLToPath } from 'node:url';
-import type { Principal } from '../src/lib/principal.js';
+import type { Principal } from '../src/identity/principal.js';
 import { compilePolicy } from '../src/policy/compile.js';
 import { decide, visible } from '../src/policy/decide.js';
 import type { DecisionInput } from '../src/policy/decision.js';

@@ -5,7 +5,7 @@ import type { AuditLog } from './audit/audit-log.js';
 import { ReasonCounter, type AuditSink } from './audit/audit-sink.js';
 import { createAuditSink, type LineStream } from './audit/create-audit-sink.js';
 import type { FileOutputOptions } from './audit/file-sink.js';
-import { Telemetry, type TelemetryOptions } from './audit/telemetry.js';
+import { Telemetry, type TelemetryOptions } from './telemetry/telemetry.js';
 import {
   registerAuthorizationServer,
   type AuthorizationServer,
@@ -28,14 +28,14 @@ import { PermitAllPolicy } from './policy/permit-all.js';
 import { readToolsLock } from './policy/pinning/lock-io.js';
 import { PolicyReloader, type PolicyReloadOutcome, type PolicyReloadStatus } from './policy/reloader.js';
 import { Router, type RouterPinning } from './router/router.js';
-import type { AsStore } from './stores/as-store.js';
+import type { AsStore } from './stores/as/as-store.js';
 import { createSecretRedactor, type SecretRedactor } from './lib/secret-redactor.js';
-import type { SessionStore } from './lib/session-store.js';
-import { createSessionStore } from './stores/create-session-store.js';
-import { createAsStore } from './stores/create-as-store.js';
-import { MemoryLimiter } from './stores/memory-limiter.js';
-import { createRedisClient, type RedisHandle } from './stores/redis-client.js';
-import { RedisLimiter } from './stores/redis-limiter.js';
+import type { SessionStore } from './stores/sessions/session-store.js';
+import { createSessionStore } from './stores/sessions/create-session-store.js';
+import { createAsStore } from './stores/as/create-as-store.js';
+import { MemoryLimiter } from './stores/rate-limits/memory-limiter.js';
+import { createRedisClient, type RedisHandle } from './stores/redis/redis-client.js';
+import { RedisLimiter } from './stores/rate-limits/redis-limiter.js';
 import type { Channel } from './upstream/channel.js';
 import { UpstreamSet } from './upstream/upstream-set.js';
 import { VERSION } from './version.js';

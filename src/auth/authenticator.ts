@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 
 /** A client certificate as the edge saw it: on this TLS connection, or forwarded by a trusted proxy. */
 export interface CertIdentity {

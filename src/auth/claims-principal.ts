@@ -3,7 +3,7 @@
  * Pure: the claims were already checked for signature, issuer, audience and time by the caller.
  */
 import type { AuthConfig } from '../config/types.js';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 
 export type ClaimNames = AuthConfig['claims'];
 

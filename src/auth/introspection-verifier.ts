@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import type { IntrospectionConfig } from '../config/types.js';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import type { AuthFailureReason } from './authenticator.js';
 import { checkCertificateBinding } from './cert-binding.js';
 import { principalFromClaims, type ClaimNames } from './claims-principal.js';

@@ -33,7 +33,7 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
 } from 'jose';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import type { AuthFailureReason } from './authenticator.js';
 import { checkCertificateBinding } from './cert-binding.js';
 import { principalFromClaims, type ClaimNames } from './claims-principal.js';

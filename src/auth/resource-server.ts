@@ -12,7 +12,7 @@
  */
 import { decodeProtectedHeader, type JSONWebKeySet } from 'jose';
 import type { AuthConfig, GatehouseConfig } from '../config/types.js';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import { LoopbackOnlyAnonymous, type AuthRequest, type AuthResult, type Authenticator } from './authenticator.js';
 import { extractBearer } from './bearer.js';
 import {

@@ -1,4 +1,4 @@
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import type { AuthFailureReason } from './authenticator.js';
 
 export interface VerifyContext {

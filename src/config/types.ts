@@ -356,7 +356,7 @@ export interface SessionsConfig {
   readonly maxLifetimeMs: number;
   /** Where revocations and idle clocks live: `memory` (this replica) or `redis` (the top-level `redis` connection). */
   readonly store: 'memory' | 'redis';
-  /** `store: memory` holds at most this many idle clocks and revocations (src/stores/memory-session-store.ts). Default 100000. */
+  /** `store: memory` holds at most this many idle clocks and revocations (src/stores/sessions/memory-session-store.ts). Default 100000. */
   readonly memoryMaxEntries: number;
   /**
    * Sessions one subject (issuer + subject) may hold on this replica; a new one ends the subject's own oldest
@@ -427,7 +427,7 @@ export interface BuiltinAsConfig {
 }
 
 /**
- * The one Redis connection of the gateway (src/stores/redis-client.ts), shared by the parts that keep global
+ * The one Redis connection of the gateway (src/stores/redis/redis-client.ts), shared by the parts that keep global
  * state there (rate limits; sessions' revocations). Commands fail fast while Redis is away.
  */
 export interface RedisConfig {

@@ -35,7 +35,7 @@ import type { AsRouteLimits } from '../auth/as/route-limits.js';
 import type { ServerConfig } from '../config/types.js';
 import { GatewayError, toRpcError } from '../errors/gateway-error.js';
 import { rpcError } from '../lib/json-rpc.js';
-import { principalKey, type Principal } from '../lib/principal.js';
+import { principalKey, type Principal } from '../identity/principal.js';
 import { clientAddress } from './client-address.js';
 import { RejectionRecorder } from './rejection-recorder.js';
 import { trustedProxyMatcher } from './trusted-proxies.js';

@@ -9,7 +9,7 @@ import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { classify, rpcError, type JsonRpcResponse } from '../lib/json-rpc.js';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import type { FrontDoor } from '../mcp/front-door.js';
 import { allowsBatches, isSupportedVersion } from '../mcp/protocol-versions.js';
 import type { ClientSession } from '../mcp/session.js';

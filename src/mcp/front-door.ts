@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
-import type { RequestSpan, RequestTracing } from '../audit/tracing.js';
+import type { RequestSpan, RequestTracing } from '../telemetry/tracing.js';
 import { SESSIONS_DEFAULTS } from '../config/sessions-config.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
@@ -15,7 +15,7 @@ import {
   type RequestId,
 } from '../lib/json-rpc.js';
 import { Cancellation } from '../lib/cancellation.js';
-import { principalKey, type Principal } from '../lib/principal.js';
+import { principalKey, type Principal } from '../identity/principal.js';
 import type { AllowDecision, Decision, DecisionInput, PolicyEngine, TargetKind } from '../policy/decision.js';
 import { redactArguments } from '../policy/field-path.js';
 import { PERMIT_ALL_RULE_ID } from '../policy/permit-all.js';
@@ -407,7 +407,7 @@ export class FrontDoor {
     stream: RequestStream,
     traceparent?: string,
   ): Promise<void> {
-    // Monotonic and sub-millisecond: the duration histogram's lowest buckets are 0.5 and 1 ms (audit/metrics.ts).
+    // Monotonic and sub-millisecond: the duration histogram's lowest buckets are 0.5 and 1 ms (telemetry/metrics.ts).
     const started = performance.now();
     const key = idKey(message.id);
     if (session.inflight.has(key)) {

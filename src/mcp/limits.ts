@@ -19,10 +19,10 @@ import type { AuditEvent } from '../audit/audit-sink.js';
 import type { LimitDimension, LimitRuleConfig, LimitsConfig, RateLimitSpec, StoreErrorMode } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ErrorCode } from '../errors/codes.js';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import type { AllowDecision } from '../policy/decision.js';
 import { nameGlob, type Glob } from '../policy/glob.js';
-import { LimiterUnavailableError, type RateLimiter } from '../policy/rate-limit.js';
+import { LimiterUnavailableError, type RateLimiter } from '../stores/rate-limits/rate-limiter.js';
 
 export interface CallLimiterOptions {
   limits: LimitsConfig;

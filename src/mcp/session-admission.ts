@@ -15,7 +15,7 @@
  *
  * Pure: no clock, no I/O; the front door applies the answer (front-door.ts).
  */
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 
 /** What admission needs of a session (ClientSession has it). */
 export interface HeldSession {

@@ -6,8 +6,8 @@
  */
 import { GatewayError } from '../errors/gateway-error.js';
 import type { JsonObject } from '../lib/json-rpc.js';
-import { principalKey, type Principal } from '../lib/principal.js';
-import type { SessionStore } from '../lib/session-store.js';
+import { principalKey, type Principal } from '../identity/principal.js';
+import type { SessionStore } from '../stores/sessions/session-store.js';
 import { ClientSession } from './session.js';
 import { newSessionJti, principalBinding, sameBinding, type SessionTokenCodec } from './session-token.js';
 

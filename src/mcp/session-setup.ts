@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { sessionKeyBytes, SESSIONS_DEFAULTS } from '../config/sessions-config.js';
 import type { GatehouseConfig } from '../config/types.js';
-import type { SessionStore } from '../lib/session-store.js';
+import type { SessionStore } from '../stores/sessions/session-store.js';
 import { SessionAuthority } from './session-authority.js';
 import { SessionTokenCodec } from './session-token.js';
 

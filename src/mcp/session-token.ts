@@ -10,7 +10,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
-import { principalKey, type Principal } from '../lib/principal.js';
+import { principalKey, type Principal } from '../identity/principal.js';
 
 /** What a session id carries. Times are epoch milliseconds here, seconds on the wire (RFC 7519 NumericDate). */
 export interface SessionClaims {

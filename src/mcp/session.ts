@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { GatewayError } from '../errors/gateway-error.js';
 import type { Cancellation } from '../lib/cancellation.js';
 import type { JsonObject, RequestId } from '../lib/json-rpc.js';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import type { RequestStream, SessionStream } from './streams.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;

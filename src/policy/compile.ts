@@ -20,7 +20,7 @@ import {
 } from '../config/precompiled-schema.js';
 import { fileExposure } from '../config/file-exposure.js';
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import { checkNoLeadingDash } from './constraints/no-leading-dash.js';
 import { checkPathUnderRoots, parsePathRoot, type PathRoot } from './constraints/path-under-roots.js';
 import { checkUrl, parseHostPattern, type HostPattern, type UrlRule } from './constraints/url-allowed.js';

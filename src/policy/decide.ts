@@ -1,4 +1,4 @@
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import type { ArgumentViolation, Decision, DecisionInput, Limits, TargetKind } from './decision.js';
 import type { CompiledPolicy, CompiledRule, CompiledScopes } from './model.js';
 

@@ -1,4 +1,4 @@
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import type { UpstreamRequest } from './upstream-requests.js';
 
 /**

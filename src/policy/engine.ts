@@ -1,5 +1,5 @@
 import type { ConfigError } from '../errors/config-error.js';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import { tryLoadPolicyDir } from './compile.js';
 import { decide, visible } from './decide.js';
 import type { Decision, DecisionInput, PolicyEngine } from './decision.js';

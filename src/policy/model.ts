@@ -1,4 +1,4 @@
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import type { ArgumentViolation, Limits, TargetKind } from './decision.js';
 import type { Glob } from './glob.js';
 import type { PatternIndex } from './pattern-index.js';

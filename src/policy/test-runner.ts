@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import { FIXTURE_SUFFIX, regularFileNames, type PolicySource } from './compile.js';
 import { evaluate } from './decide.js';
 import type { Decision, DecisionInput, TargetKind } from './decision.js';

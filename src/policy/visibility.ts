@@ -1,4 +1,4 @@
-import type { Principal } from '../lib/principal.js';
+import type { Principal } from '../identity/principal.js';
 import { collectCandidates, missingScopes } from './decide.js';
 import type { DecisionInput } from './decision.js';
 import type { CompiledPolicy, CompiledRule } from './model.js';
@@ -105,7 +105,7 @@ function holding(
   const holds = new Uint8Array(rules.length);
   for (let i = 0; i < rules.length; i++) holds[i] = holdsFor(rules[i]!, principal) ? 1 : 0;
   const computed = { policy, key: `${policy.revision}:${hexBits(holds)}`, holds };
-  // Principals are immutable (lib/principal.ts) and a session keeps its own: computed once per policy.
+  // Principals are immutable (identity/principal.ts) and a session keeps its own: computed once per policy.
   memos.set(principal, computed);
   return computed;
 }

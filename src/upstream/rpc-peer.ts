@@ -9,7 +9,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../lib/json-rpc.js';
-import type { CallTrace } from '../lib/call-trace.js';
+import type { CallTrace } from '../telemetry/call-trace.js';
 import type { Cancellation } from '../lib/cancellation.js';
 import { NO_SECRETS, type SecretRedactor } from '../lib/secret-redactor.js';
 import type { Channel, ChannelWarning, InboundMeta } from './channel.js';

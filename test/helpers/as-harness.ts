@@ -16,8 +16,8 @@ import { CONFIG_DEFAULTS } from '../../src/config/load.js';
 import { registerAuthorizationServer, type AuthorizationServer } from '../../src/auth/as/plugin.js';
 import type { CertIdentity } from '../../src/auth/authenticator.js';
 import type { SafeFetcher } from '../../src/auth/as/safe-fetch.js';
-import type { AsStore } from '../../src/stores/as-store.js';
-import { MemoryAsStore } from '../../src/stores/memory-as-store.js';
+import type { AsStore } from '../../src/stores/as/as-store.js';
+import { MemoryAsStore } from '../../src/stores/as/memory-as-store.js';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type {
   OAuthClientInformationMixed,

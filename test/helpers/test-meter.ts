@@ -4,7 +4,7 @@
  */
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { GatewayMetrics, type MetricSources } from '../../src/audit/metrics.js';
+import { GatewayMetrics, type MetricSources } from '../../src/telemetry/metrics.js';
 import { parseExposition, type Scrape } from './telemetry-scrape.js';
 
 const providers: { shutdown(): Promise<void> }[] = [];

@@ -26,7 +26,7 @@ import { secretValue } from '../../src/config/secrets.js';
 import type { BuiltinAsConfig } from '../../src/config/types.js';
 import { registerAuthorizationServer } from '../../src/auth/as/plugin.js';
 import { hashToken } from '../../src/auth/as/tokens.js';
-import { MemoryAsStore } from '../../src/stores/memory-as-store.js';
+import { MemoryAsStore } from '../../src/stores/as/memory-as-store.js';
 import {
   authorizeUrl,
   Browser,

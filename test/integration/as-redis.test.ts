@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import { RedisAsStore } from '../../src/stores/redis-as-store.js';
+import { RedisAsStore } from '../../src/stores/as/redis-as-store.js';
 import {
   authorizeUrl,
   Browser,

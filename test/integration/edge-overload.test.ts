@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { secretValue } from '../../src/config/secrets.js';
 import type { GatehouseConfig } from '../../src/config/types.js';
-import { MemorySessionStore } from '../../src/stores/memory-session-store.js';
+import { MemorySessionStore } from '../../src/stores/sessions/memory-session-store.js';
 import {
   initializeBody,
   post,

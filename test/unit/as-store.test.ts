@@ -12,10 +12,10 @@ import type {
   PendingLogin,
   RefreshRecord,
   StoredClient,
-} from '../../src/stores/as-store.js';
-import { StoreFullError } from '../../src/stores/as-store.js';
-import { MemoryAsStore } from '../../src/stores/memory-as-store.js';
-import { RedisAsStore } from '../../src/stores/redis-as-store.js';
+} from '../../src/stores/as/as-store.js';
+import { StoreFullError } from '../../src/stores/as/as-store.js';
+import { MemoryAsStore } from '../../src/stores/as/memory-as-store.js';
+import { RedisAsStore } from '../../src/stores/as/redis-as-store.js';
 import { describeRedis, probeRedis, redisClient } from '../helpers/redis.js';
 
 interface Harness {

@@ -17,7 +17,7 @@ import { registerAuthorizationServer } from '../../src/auth/as/plugin.js';
 import { redirectUriProblem } from '../../src/auth/as/redirect-uri.js';
 import type { SafeFetcher } from '../../src/auth/as/safe-fetch.js';
 import { groupsFromClaim, parseScope, scopesFromClaims } from '../../src/auth/as/scopes.js';
-import { MemoryAsStore } from '../../src/stores/memory-as-store.js';
+import { MemoryAsStore } from '../../src/stores/as/memory-as-store.js';
 import { privateJwk, testConfig } from '../helpers/as-harness.js';
 
 describe('redirect URIs', () => {

@@ -43,11 +43,41 @@ describe('layering lint', () => {
     expect(
       await problems(
         'src/auth/as/probe.ts',
-        "import { a } from '../challenge.js';\nimport { b } from '../../lib/principal.js';\nexport const c = [a, b];\n",
+        "import { a } from '../challenge.js';\nimport { b } from '../../identity/principal.js';\nexport const c = [a, b];\n",
       ),
     ).toEqual([]);
     expect(
       await problems('src/edge/probe.ts', "import type { A } from '../auth/as/route-limits.js';\nexport type B = A;\n"),
     ).toEqual([]);
+  });
+
+  it('lets rooms import a store port but only the composition root an implementation', async () => {
+    expect(
+      await problems(
+        'src/mcp/probe.ts',
+        "import type { SessionStore } from '../stores/sessions/session-store.js';\nexport type S = SessionStore;\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await problems(
+        'src/mcp/probe.ts',
+        "import { RedisSessionStore } from '../stores/sessions/redis-session-store.js';\nexport const s = RedisSessionStore;\n",
+      ),
+    ).toEqual([
+      "no-restricted-imports: '../stores/sessions/redis-session-store.js' import is restricted from being used by a pattern. Import the store port; only src/app.ts chooses an implementation (docs/architecture.md §2).",
+    ]);
+    expect(
+      await problems(
+        'src/auth/as/probe.ts',
+        "import { x } from '../../stores/redis/redis-client.js';\nexport const y = x;\n",
+      ),
+    ).toHaveLength(1);
+    // A store never reaches up into the pipeline, from its nested folder either.
+    expect(
+      await problems(
+        'src/stores/rate-limits/probe.ts',
+        "import { x } from '../../policy/decide.js';\nexport const y = x;\n",
+      ),
+    ).toHaveLength(1);
   });
 });

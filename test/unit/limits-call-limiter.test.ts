@@ -7,11 +7,11 @@ import { describe, expect, it, vi } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-sink.js';
 import type { LimitRuleConfig, LimitsConfig } from '../../src/config/types.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import type { Principal } from '../../src/lib/principal.js';
+import type { Principal } from '../../src/identity/principal.js';
 import { auditErrorCode, CallLimiter, type LimitedCall } from '../../src/mcp/limits.js';
 import type { AllowDecision } from '../../src/policy/decision.js';
-import { LimiterUnavailableError, type RateLimiter } from '../../src/policy/rate-limit.js';
-import { MemoryLimiter } from '../../src/stores/memory-limiter.js';
+import { LimiterUnavailableError, type RateLimiter } from '../../src/stores/rate-limits/rate-limiter.js';
+import { MemoryLimiter } from '../../src/stores/rate-limits/memory-limiter.js';
 
 const principal = (subject: string, clientId?: string, issuer = 'https://idp'): Principal => ({
   subject,

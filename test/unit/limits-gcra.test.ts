@@ -3,9 +3,13 @@
  * all-or-nothing admission, leases (release, expiry), and bounded memory with sweeping.
  */
 import { describe, expect, it } from 'vitest';
-import { gcra } from '../../src/policy/gcra.js';
-import { CONCURRENCY_RETRY_MS, LimiterUnavailableError, type RateSpec } from '../../src/policy/rate-limit.js';
-import { MemoryLimiter } from '../../src/stores/memory-limiter.js';
+import { gcra } from '../../src/stores/rate-limits/gcra.js';
+import {
+  CONCURRENCY_RETRY_MS,
+  LimiterUnavailableError,
+  type RateSpec,
+} from '../../src/stores/rate-limits/rate-limiter.js';
+import { MemoryLimiter } from '../../src/stores/rate-limits/memory-limiter.js';
 
 const perMinute = (count: number, burst = count): RateSpec => ({ count, periodMs: 60_000, burst });
 

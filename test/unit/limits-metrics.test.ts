@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-sink.js';
 import { CallLimiter } from '../../src/mcp/limits.js';
-import { LimiterUnavailableError, type RateLimiter } from '../../src/policy/rate-limit.js';
+import { LimiterUnavailableError, type RateLimiter } from '../../src/stores/rate-limits/rate-limiter.js';
 import { shutdownTestMeters, testMeter } from '../helpers/test-meter.js';
 
 afterEach(shutdownTestMeters);

@@ -9,11 +9,11 @@ import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-sink.js';
 import type { LimitRuleConfig } from '../../src/config/types.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import type { Principal } from '../../src/lib/principal.js';
+import type { Principal } from '../../src/identity/principal.js';
 import { CallLimiter, type LimitedCall } from '../../src/mcp/limits.js';
 import type { AllowDecision } from '../../src/policy/decision.js';
-import type { AdmitRequest, RateLimiter } from '../../src/policy/rate-limit.js';
-import { MemoryLimiter } from '../../src/stores/memory-limiter.js';
+import type { AdmitRequest, RateLimiter } from '../../src/stores/rate-limits/rate-limiter.js';
+import { MemoryLimiter } from '../../src/stores/rate-limits/memory-limiter.js';
 
 const principal = (subject: string): Principal =>
   Object.freeze({

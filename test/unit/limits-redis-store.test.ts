@@ -6,9 +6,13 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CONCURRENCY_RETRY_MS, LimiterUnavailableError, type RateSpec } from '../../src/policy/rate-limit.js';
-import { createRedisClient } from '../../src/stores/redis-client.js';
-import { RedisLimiter } from '../../src/stores/redis-limiter.js';
+import {
+  CONCURRENCY_RETRY_MS,
+  LimiterUnavailableError,
+  type RateSpec,
+} from '../../src/stores/rate-limits/rate-limiter.js';
+import { createRedisClient } from '../../src/stores/redis/redis-client.js';
+import { RedisLimiter } from '../../src/stores/rate-limits/redis-limiter.js';
 import { describeRedis, probeRedis, redisClient } from '../helpers/redis.js';
 import { freePort, waitFor } from '../helpers/upstream-tools.js';
 

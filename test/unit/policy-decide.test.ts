@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Principal } from '../../src/lib/principal.js';
+import type { Principal } from '../../src/identity/principal.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { decide, UNTARGETED_RULE_ID, visible } from '../../src/policy/decide.js';
 import type { Decision, DecisionInput, DenyReason, TargetKind } from '../../src/policy/decision.js';

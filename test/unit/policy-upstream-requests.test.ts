@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors/config-error.js';
-import type { Principal } from '../../src/lib/principal.js';
+import type { Principal } from '../../src/identity/principal.js';
 import { clientSupports, declarableCapabilities } from '../../src/mcp/relay-capabilities.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { decide } from '../../src/policy/decide.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Principal } from '../../src/lib/principal.js';
+import type { Principal } from '../../src/identity/principal.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { visible } from '../../src/policy/decide.js';
 import type { DecisionInput, TargetKind } from '../../src/policy/decision.js';

@@ -3,7 +3,7 @@
  * this replica and whose idle session makes room. Pure: sessions are plain objects with a `lastSeen` and `busy`.
  */
 import { describe, expect, it } from 'vitest';
-import type { Principal } from '../../src/lib/principal.js';
+import type { Principal } from '../../src/identity/principal.js';
 import { SessionHolders, type HeldSession, type SessionCaps } from '../../src/mcp/session-admission.js';
 
 interface Fake extends HeldSession {

@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MemorySessionStore } from '../../src/stores/memory-session-store.js';
-import { RedisSessionStore } from '../../src/stores/redis-session-store.js';
+import { MemorySessionStore } from '../../src/stores/sessions/memory-session-store.js';
+import { RedisSessionStore } from '../../src/stores/sessions/redis-session-store.js';
 import { describeRedis, probeRedis, redisClient } from '../helpers/redis.js';
 
 const NOW = 1_800_000_000_000;

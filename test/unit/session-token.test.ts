@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { CompactEncrypt, decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import type { Principal } from '../../src/lib/principal.js';
+import type { Principal } from '../../src/identity/principal.js';
 import { SessionAuthority } from '../../src/mcp/session-authority.js';
 import { parseSessionKey } from '../../src/config/sessions-config.js';
 import {
@@ -16,7 +16,7 @@ import {
   SessionTokenCodec,
   type SessionClaims,
 } from '../../src/mcp/session-token.js';
-import { MemorySessionStore, MemorySessionStoreFull } from '../../src/stores/memory-session-store.js';
+import { MemorySessionStore, MemorySessionStoreFull } from '../../src/stores/sessions/memory-session-store.js';
 
 const key = (): Uint8Array => new Uint8Array(randomBytes(32));
 const NOW = 1_800_000_000_000;

@@ -11,9 +11,9 @@ import schema from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { SESSIONS_DEFAULTS, sessionKeyBytes } from '../../src/config/sessions-config.js';
 import { CONFIG_DEFAULTS, parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors/config-error.js';
-import { createSessionStore } from '../../src/stores/create-session-store.js';
+import { createSessionStore } from '../../src/stores/sessions/create-session-store.js';
 import { createSessionAuthority } from '../../src/mcp/session-setup.js';
-import { MemorySessionStore } from '../../src/stores/memory-session-store.js';
+import { MemorySessionStore } from '../../src/stores/sessions/memory-session-store.js';
 import pino from 'pino';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-sessions-config-'));

@@ -8,11 +8,11 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-sink.js';
-import { isRateLimited, type MetricSources } from '../../src/audit/metrics.js';
-import { TelemetryAuditSink } from '../../src/audit/telemetry-sink.js';
-import { gatewaySampler, Telemetry } from '../../src/audit/telemetry.js';
+import { isRateLimited, type MetricSources } from '../../src/telemetry/metrics.js';
+import { TelemetryAuditSink } from '../../src/telemetry/telemetry-sink.js';
+import { gatewaySampler, Telemetry } from '../../src/telemetry/telemetry.js';
 import type { TelemetryConfig } from '../../src/config/types.js';
-import { formatTraceparent, RequestTracing } from '../../src/audit/tracing.js';
+import { formatTraceparent, RequestTracing } from '../../src/telemetry/tracing.js';
 import { parseExposition } from '../helpers/telemetry-scrape.js';
 import { shutdownAfterTest, shutdownTestMeters, testMeter } from '../helpers/test-meter.js';
 

@@ -19,7 +19,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import type { BuiltinAsConfig } from '../../config/types.js';
-import type { AsStore, StoredClient } from '../../stores/as-store.js';
+import type { AsStore, StoredClient } from '../../stores/as/as-store.js';
 import type { CertIdentity } from '../authenticator.js';
 import { checkTokenTimes, type TimeRules } from '../token-times.js';
 import { OAuthError } from './oauth-error.js';

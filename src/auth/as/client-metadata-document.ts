@@ -5,7 +5,7 @@
  * character) and carry `client_name` and `redirect_uris`. Results are cached briefly (HTTP `max-age`,
  * capped at 5 minutes; `no-store`/`no-cache` are not cached); concurrent look-ups of one URL share a fetch.
  */
-import type { StoredClient } from '../../stores/as-store.js';
+import type { StoredClient } from '../../stores/as/as-store.js';
 import { validateClientMetadata } from './client-metadata.js';
 import { isLoopbackHost } from './redirect-uri.js';
 import type { SafeFetcher } from './safe-fetch.js';

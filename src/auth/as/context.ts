@@ -5,7 +5,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { BuiltinAsConfig, GatehouseConfig } from '../../config/types.js';
-import type { AsStore, StoredClient } from '../../stores/as-store.js';
+import type { AsStore, StoredClient } from '../../stores/as/as-store.js';
 import type { CertIdentity } from '../authenticator.js';
 import { ClientMetadataResolver, looksLikeUrl } from './client-metadata-document.js';
 import { loadMachineClients, type MachineClient } from './client-auth.js';

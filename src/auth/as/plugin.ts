@@ -24,8 +24,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuthorizationRequestRecord, PendingConsent } from '../../stores/as-store.js';
-import { StoreFullError } from '../../stores/as-store.js';
+import type { AuthorizationRequestRecord, PendingConsent } from '../../stores/as/as-store.js';
+import { StoreFullError } from '../../stores/as/as-store.js';
 import { readUtf8Body } from '../../lib/utf8-body.js';
 import { strictFormParams } from '../../lib/utf8.js';
 import { ASSERTION_ALGORITHMS } from './client-auth.js';

@@ -1,7 +1,7 @@
 /**
  * The many-replica `RateLimiter` on Redis. One Lua script admits a call: it reads Redis's own clock (`TIME`, so
  * replicas with skewed clocks agree), runs GCRA on every bucket (one string key each: the theoretical arrival
- * time, see src/policy/gcra.ts), counts every lease set (a sorted set: member = lease id, score = expiry), and
+ * time, see src/stores/rate-limits/gcra.ts), counts every lease set (a sorted set: member = lease id, score = expiry), and
  * only if all pass writes them all — atomic, so concurrent replicas never overspend a budget. Every key carries
  * an expiry: a bucket's is the time it takes to refill completely, a lease set's that of its latest lease, so
  * idle keys vanish and a crashed replica's leases age out.
@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { assertRateSpec } from '../policy/gcra.js';
+import { assertRateSpec } from './gcra.js';
 import {
   CONCURRENCY_RETRY_MS,
   LimiterUnavailableError,
@@ -19,11 +19,11 @@ import {
   type ConsumeResult,
   type RateLimiter,
   type RateSpec,
-} from '../policy/rate-limit.js';
+} from './rate-limiter.js';
 
 /**
  * KEYS: nr bucket keys, then nl lease-set keys. ARGV: nr, nl, then (periodMs, count, burst) per bucket — integers,
- * so the script derives T = period / count and tau = burst · T in the same doubles as src/policy/gcra.ts — then
+ * so the script derives T = period / count and tau = burst · T in the same doubles as src/stores/rate-limits/gcra.ts — then
  * max per lease set, then lease id and lease TTL (ms). Returns {1, remaining} or
  * {0, 'rate'|'concurrency', index, retryAfterMs}. Numbers cross the boundary as strings: Redis truncates Lua
  * numbers to integers.
@@ -164,6 +164,6 @@ export class RedisLimiter implements RateLimiter {
     }
   }
 
-  /** The connection belongs to the shared handle (src/stores/redis-client.ts), which closes it. */
+  /** The connection belongs to the shared handle (src/stores/redis/redis-client.ts), which closes it. */
   async close(): Promise<void> {}
 }

@@ -10,8 +10,8 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { parseTraceParent } from '@opentelemetry/core';
-import type { CallSpan, CallTrace } from '../lib/call-trace.js';
-import type { AuditEvent } from './audit-sink.js';
+import type { CallSpan, CallTrace } from './call-trace.js';
+import type { AuditEvent } from '../audit/audit-sink.js';
 import { boundedMethod } from './metrics.js';
 
 /** One client request's span and the port its upstream calls open their child spans through. */

@@ -1,5 +1,5 @@
 import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
-import type { AuditEvent } from './audit-sink.js';
+import type { AuditEvent } from '../audit/audit-sink.js';
 
 /**
  * The gateway's metrics (docs/architecture.md §9). Counters are derived from audit events — everything observable is

@@ -4,10 +4,10 @@
  * is the idle timeout and is pushed back on every use — the sliding idle clock shared by every replica. A session
  * not yet established has `seen` = `new` with the unused timeout as its expiry, which a touch does not push back.
  * A missing `seen` is an ended session (idle, never used, or deleted).
- * The client belongs to the composition root (src/stores/redis-client.ts), which closes it.
+ * The client belongs to the composition root (src/stores/redis/redis-client.ts), which closes it.
  */
 import type { Redis } from 'ioredis';
-import type { SessionCheck, SessionStore } from '../lib/session-store.js';
+import type { SessionCheck, SessionStore } from './session-store.js';
 
 export interface RedisSessionStoreOptions {
   /** Prepended to every key, e.g. `gatehouse:session:`. */

@@ -4,7 +4,7 @@
  * the table is full. A table still full after a sweep makes the store unavailable — never silently forget a
  * live bucket, which would hand its owner a fresh budget — and each limit's `onStoreError` decides.
  */
-import { assertRateSpec, gcra } from '../policy/gcra.js';
+import { assertRateSpec, gcra } from './gcra.js';
 import {
   CONCURRENCY_RETRY_MS,
   LimiterUnavailableError,
@@ -13,7 +13,7 @@ import {
   type ConsumeResult,
   type RateLimiter,
   type RateSpec,
-} from '../policy/rate-limit.js';
+} from './rate-limiter.js';
 
 export interface MemoryLimiterOptions {
   /** Epoch ms; injected for tests. Default `Date.now`. */

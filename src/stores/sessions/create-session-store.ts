@@ -1,11 +1,11 @@
 /**
  * Builds the `SessionStore` `sessions.store` names (docs/architecture.md §7): memory (one replica) or Redis on the
- * shared connection (`redis` section, src/stores/redis-client.ts), under `<redis.keyPrefix>session:`.
+ * shared connection (`redis` section, src/stores/redis/redis-client.ts), under `<redis.keyPrefix>session:`.
  */
-import type { GatehouseConfig } from '../config/types.js';
-import type { SessionStore } from '../lib/session-store.js';
+import type { GatehouseConfig } from '../../config/types.js';
+import type { SessionStore } from './session-store.js';
 import { MemorySessionStore } from './memory-session-store.js';
-import type { RedisHandle } from './redis-client.js';
+import type { RedisHandle } from '../redis/redis-client.js';
 import { RedisSessionStore } from './redis-session-store.js';
 
 export function createSessionStore(config: GatehouseConfig, redis: RedisHandle | undefined): SessionStore {

@@ -1,4 +1,4 @@
-import type { AuditEvent, AuditSink } from './audit-sink.js';
+import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
 import type { GatewayMetrics } from './metrics.js';
 
 /**

@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RedisConfig } from '../config/types.js';
+import type { RedisConfig } from '../../config/types.js';
 import { newRedis } from './ioredis.js';
 
 export type RedisState = 'connecting' | 'up' | 'down';

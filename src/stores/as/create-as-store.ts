@@ -1,9 +1,9 @@
 /**
  * Builds the `AsStore` the config names: memory (one node) or Redis (many replicas, docs/architecture.md §7).
  */
-import type { BuiltinAsConfig } from '../config/types.js';
+import type { BuiltinAsConfig } from '../../config/types.js';
 import type { AsStore } from './as-store.js';
-import { newRedis } from './ioredis.js';
+import { newRedis } from '../redis/ioredis.js';
 import { MemoryAsStore } from './memory-as-store.js';
 import { RedisAsStore } from './redis-as-store.js';
 

@@ -3,7 +3,7 @@
  * same object is handed to both (tests). A session this replica has never seen starts its idle clock on first
  * use: without a shared store, idleness can only be measured per replica (README "Sessions across replicas").
  *
- * A session opened here is held to `unusedTimeoutMs` until `established` (lib/session-store.ts).
+ * A session opened here is held to `unusedTimeoutMs` until `established` (stores/sessions/session-store.ts).
  *
  * Bounded (`sessions.memoryMaxEntries`): entries live until their token's `exp`, so without a cap a steady stream
  * of new sessions (each one allowed by the session-creation rate limits) would grow it for a whole lifetime.
@@ -12,7 +12,7 @@
  * never forgotten before its `exp` (that would bring a deleted session back): when revocations alone fill the
  * store, new entries are refused and the caller answers 503 (fail closed).
  */
-import type { SessionCheck, SessionStore } from '../lib/session-store.js';
+import type { SessionCheck, SessionStore } from './session-store.js';
 
 interface Clock {
   /** Last use; for a session not yet established, its opening (a touch does not move it then). */

@@ -1,10 +1,10 @@
-import type { RateSpec } from './rate-limit.js';
+import type { RateSpec } from './rate-limiter.js';
 
 /**
  * GCRA — the generic cell rate algorithm (ITU-T I.371), the token bucket expressed as one number per key: the
  * theoretical arrival time `tat` of the next call at the sustained rate. Emission interval `T = period / count`;
  * a full bucket lets `burst` calls through at once, i.e. a call at `now` is allowed when
- * `max(tat, now) + T - now <= burst · T`. Pure: the clock is an argument. `src/stores/redis-limiter.ts` runs
+ * `max(tat, now) + T - now <= burst · T`. Pure: the clock is an argument. `src/stores/rate-limits/redis-limiter.ts` runs
  * the same arithmetic in Lua with Redis's own clock.
  *
  * The stores call it relative to now (`tat` = what is owed, `now` = 0): with epoch ms (~1.8e12, a double's step

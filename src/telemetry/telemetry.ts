@@ -19,7 +19,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import type { TelemetryConfig } from '../config/types.js';
-import type { AuditSink } from './audit-sink.js';
+import type { AuditSink } from '../audit/audit-sink.js';
 import { GatewayMetrics, type MetricSources } from './metrics.js';
 import { TelemetryAuditSink } from './telemetry-sink.js';
 import { RequestTracing } from './tracing.js';
