@@ -17,17 +17,39 @@ import type { ListKind, ManagedUpstream } from '../upstream/managed-upstream.js'
 import type { CallOptions, CallOrigin } from '../upstream/rpc-peer.js';
 import type { UpstreamSet } from '../upstream/upstream-set.js';
 import { Catalogue, type UpstreamListing } from './catalogue.js';
+import { errorDetail, nameTool, unavailable } from './target-errors.js';
 
 export type ChangeKind = 'tools' | 'resources' | 'prompts';
 /** Re-exported so the front door names the origin of a call without reaching past the router. */
 export type { CallOrigin };
+export { unknownPrompt, unknownResource, unknownTool } from './target-errors.js';
 
-export interface RouteContext extends Omit<CallOptions, 'timeoutMs' | 'maxTotalTimeoutMs'> {
-  /** The client session's key and declared capabilities (per-session upstreams need them). */
-  sessionKey: string;
-  clientCapabilities: JsonObject;
+/** What a forwarded call carries besides its params (docs/architecture.md §3). */
+export interface ForwardContext extends Omit<CallOptions, 'timeoutMs' | 'maxTotalTimeoutMs'> {
+  /**
+   * The client session the call belongs to and its declared capabilities: a per-session upstream is started for it.
+   * Absent for a request without a session, which only shared upstreams can serve.
+   */
+  session?: { readonly key: string; readonly clientCapabilities: JsonObject };
   /** A policy rule's `limits.timeoutMs`: caps both the upstream's timeoutMs and its maxTotalTimeoutMs for this call. */
   deadlineMs?: number;
+}
+
+export type TargetKind = 'tool' | 'prompt' | 'resource' | 'template';
+
+/**
+ * A request's target, resolved once (docs/architecture.md §1): what the policy decides on and what `forward` sends
+ * to, so that nothing looks the name up a second time after the awaited steps between them.
+ */
+export interface Target {
+  readonly kind: TargetKind;
+  /** As the client named it: the exposed tool or prompt name, the resource URI, the template's URI template. */
+  readonly name: string;
+  readonly upstream: string;
+  /** As the upstream knows it: its own tool or prompt name; the URI (or URI template) itself for resources. */
+  readonly original: string;
+  /** Pinning (docs/architecture.md §4, §8): a quarantined tool is hidden and refused like one the policy hides. */
+  readonly quarantined: boolean;
 }
 
 /** Tool pinning in the router (docs/architecture.md §4, §8): the lock to compare listings with, and where events go. */
@@ -249,11 +271,64 @@ export class Router {
     return out;
   }
 
-  private async instance(upstream: string, ctx: RouteContext): Promise<ManagedUpstream> {
-    return this.upstreams.forSession(upstream, ctx.sessionKey, ctx.clientCapabilities);
+  /**
+   * The target a request names, or undefined when the catalogue has none: a tool or prompt by its exposed name, a
+   * resource by its URI (exact, then templates), a template by its URI template text (completion).
+   */
+  resolve(kind: TargetKind, name: string): Target | undefined {
+    const c = this.catalogueValue;
+    switch (kind) {
+      case 'tool': {
+        const e = c.tools.get(name);
+        if (e === undefined) return undefined;
+        const quarantined = isQuarantined(this.pinState, e.upstream, e.original);
+        return { kind, name, upstream: e.upstream, original: e.original, quarantined };
+      }
+      case 'prompt': {
+        const e = c.prompts.get(name);
+        return e && { kind, name, upstream: e.upstream, original: e.original, quarantined: false };
+      }
+      case 'resource': {
+        const upstream = c.resolveResource(name);
+        return upstream === undefined ? undefined : { kind, name, upstream, original: name, quarantined: false };
+      }
+      case 'template': {
+        const t = c.templates.find((x) => x.definition.uriTemplate === name);
+        return t && { kind, name, upstream: t.upstream, original: name, quarantined: false };
+      }
+    }
   }
 
-  private options(u: ManagedUpstream, ctx: RouteContext): CallOptions {
+  /**
+   * Sends `method` to the target's upstream with the upstream's own name restored (`params.name`, or a completion's
+   * `ref.name`), under its timeouts capped by the context's deadline. A tool's failures name the exposed tool,
+   * never the upstream's words.
+   */
+  forward(target: Target, method: string, params: JsonObject, ctx: ForwardContext): Promise<JsonObject> {
+    const out = upstreamParams(target, method, params);
+    const tool = target.kind === 'tool' ? target.name : undefined;
+    const send = (u: ManagedUpstream): Promise<JsonObject> => {
+      const sent = u.request(method, out, this.options(u, ctx));
+      return tool === undefined ? sent : sent.catch((err: unknown) => Promise.reject(nameTool(tool, err)));
+    };
+    // A shared upstream (the usual case) is at hand: no promise to wait for before the call goes out.
+    const shared = this.upstreams.sharedNow(target.upstream);
+    if (shared !== undefined) return send(shared);
+    return this.instance(target.upstream, ctx).then(send, (err: unknown) =>
+      Promise.reject(tool === undefined ? err : unavailable(tool, err)),
+    );
+  }
+
+  private async instance(upstream: string, ctx: ForwardContext): Promise<ManagedUpstream> {
+    if (ctx.session === undefined) {
+      throw new GatewayError('GW_UPSTREAM_UNAVAILABLE', {
+        detail: `${upstream} runs one instance per client session; this request has no session`,
+      });
+    }
+    return this.upstreams.forSession(upstream, ctx.session.key, ctx.session.clientCapabilities);
+  }
+
+  private options(u: ManagedUpstream, ctx: ForwardContext): CallOptions {
     // Built field by field: a rest/spread here showed up in the profile of every call.
     const o: CallOptions = { timeoutMs: u.config.timeoutMs, maxTotalTimeoutMs: u.config.maxTotalTimeoutMs };
     if (ctx.deadlineMs !== undefined) {
@@ -266,61 +341,6 @@ export class Router {
     if (ctx.traceparent !== undefined) o.traceparent = ctx.traceparent;
     if (ctx.trace !== undefined) o.trace = ctx.trace;
     return o;
-  }
-
-  /** Forward `tools/call` for an exposed name, with the upstream's own name restored. */
-  callTool(exposed: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
-    const entry = this.catalogueValue.tools.get(exposed);
-    if (!entry) return Promise.reject(unknownTool(exposed));
-    const named = (err: unknown): never => {
-      throw nameTool(exposed, err);
-    };
-    const send = (u: ManagedUpstream): Promise<JsonObject> =>
-      u.request('tools/call', { ...params, name: entry.original }, this.options(u, ctx)).catch(named);
-    // A shared upstream (the usual case) is at hand: no promise to wait for before the call goes out.
-    const shared = this.upstreams.sharedNow(entry.upstream);
-    if (shared !== undefined) return send(shared);
-    return this.instance(entry.upstream, ctx).then(send, (err: unknown) => {
-      throw unavailable(exposed, err);
-    });
-  }
-
-  async getPrompt(exposed: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
-    const entry = this.catalogueValue.prompts.get(exposed);
-    if (!entry) throw unknownPrompt(exposed);
-    const u = await this.instance(entry.upstream, ctx);
-    return u.request('prompts/get', { ...params, name: entry.original }, this.options(u, ctx));
-  }
-
-  /** `resources/read`, `resources/subscribe`, `resources/unsubscribe`: routed by URI. */
-  async resourceRequest(method: string, uri: string, params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
-    const owner = this.catalogueValue.resolveResource(uri);
-    if (owner === undefined) throw unknownResource(uri);
-    const u = await this.instance(owner, ctx);
-    return u.request(method, params, this.options(u, ctx));
-  }
-
-  /** `completion/complete`: by the prompt's exposed name or the resource template's URI. */
-  async complete(params: JsonObject, ctx: RouteContext): Promise<JsonObject> {
-    const ref = params.ref;
-    if (!isJsonObject(ref)) throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'completion without ref' });
-    if (ref.type === 'ref/prompt' && typeof ref.name === 'string') {
-      const entry = this.catalogueValue.prompts.get(ref.name);
-      if (!entry) throw unknownPrompt(ref.name);
-      const u = await this.instance(entry.upstream, ctx);
-      return u.request(
-        'completion/complete',
-        { ...params, ref: { ...ref, name: entry.original } },
-        this.options(u, ctx),
-      );
-    }
-    if (ref.type === 'ref/resource' && typeof ref.uri === 'string') {
-      const t = this.catalogueValue.templates.find((x) => x.definition.uriTemplate === ref.uri);
-      if (!t) throw new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail: 'no template for completion' });
-      const u = await this.instance(t.upstream, ctx);
-      return u.request('completion/complete', params, this.options(u, ctx));
-    }
-    throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'unknown completion ref type' });
   }
 
   /** Per-session upstreams already running for a session hear its notifications (e.g. roots/list_changed). */
@@ -363,64 +383,12 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return true;
 }
 
-function clip(s: string): string {
-  return s.length > 128 ? `${s.slice(0, 128)}…` : s;
-}
-
-/**
- * Exactly the answer for a tool that does not exist (docs/architecture.md §4: hidden looks unknown). The policy passes
- * its own `detail` (for audit only): the wire bytes are the same either way.
- */
-export function unknownTool(name: string, detail = `no tool ${clip(name)} in the catalogue`): GatewayError {
-  return new GatewayError('GW_MCP_TOOL_UNKNOWN', { publicMessage: `Unknown tool: ${clip(name)}`, detail });
-}
-
-/** The prompt twin of `unknownTool`. */
-export function unknownPrompt(name: string, detail = `no prompt ${clip(name)}`): GatewayError {
-  return new GatewayError('GW_MCP_PROMPT_UNKNOWN', { publicMessage: `Unknown prompt: ${clip(name)}`, detail });
-}
-
-/** The resource twin of `unknownTool` (MCP server/resources §Error Handling: -32002 with the URI). */
-export function unknownResource(uri: string, detail = `no upstream owns ${uri.slice(0, 200)}`): GatewayError {
-  return new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail, data: { uri: clip(uri) } });
-}
-
-function unavailable(tool: string, err: unknown): GatewayError {
-  return new GatewayError('GW_UPSTREAM_UNAVAILABLE', {
-    publicMessage: `Tool ${tool} is temporarily unavailable`,
-    detail: errorDetail(err),
-    cause: err,
-  });
-}
-
-/** Upstream failures name the exposed tool in the public message, never the upstream's words. */
-function nameTool(tool: string, err: unknown): GatewayError {
-  if (!(err instanceof GatewayError)) return unavailable(tool, err);
-  const detail = err.detail ?? err.code;
-  switch (err.code) {
-    case 'GW_UPSTREAM_UNAVAILABLE':
-      return new GatewayError(err.code, {
-        publicMessage: `Tool ${tool} is temporarily unavailable`,
-        detail,
-        cause: err,
-      });
-    case 'GW_UPSTREAM_TIMEOUT':
-      return new GatewayError(err.code, { publicMessage: `Tool ${tool} did not answer in time`, detail, cause: err });
-    case 'GW_UPSTREAM_RESPONSE_TOO_LARGE':
-      return new GatewayError(err.code, {
-        publicMessage: `Tool ${tool} returned a response that is too large`,
-        detail,
-        cause: err,
-      });
-    case 'GW_UPSTREAM_REJECTED':
-    case 'GW_UPSTREAM_PROTOCOL':
-      return new GatewayError(err.code, { publicMessage: `Tool ${tool} failed`, detail, cause: err });
-    default:
-      return err;
+/** The params as the upstream must see them: its own name for a tool or prompt, in a completion's `ref` too. */
+function upstreamParams(target: Target, method: string, params: JsonObject): JsonObject {
+  if (target.kind !== 'tool' && target.kind !== 'prompt') return params;
+  if (method === 'completion/complete') {
+    const ref = params.ref;
+    return isJsonObject(ref) ? { ...params, ref: { ...ref, name: target.original } } : params;
   }
-}
-
-function errorDetail(err: unknown): string {
-  if (err instanceof GatewayError) return err.detail ?? err.code;
-  return err instanceof Error ? err.message : String(err);
+  return { ...params, name: target.original };
 }

@@ -300,8 +300,7 @@ describe('list_changed (server/tools §List Changed Notification)', () => {
     });
     // The SDK client opens its GET stream right after `notifications/initialized`; give it a moment to be open.
     await vi.waitFor(
-      () =>
-        expect([...gw.app.frontDoor['sessions'].values()].some((s) => s.getStream && !s.getStream.closed)).toBe(true),
+      () => expect([...gw.app.frontDoor['table'].values()].some((s) => s.getStream && !s.getStream.closed)).toBe(true),
       { timeout: 3000, interval: 20 },
     );
     expect(textOf(await client.callTool({ name: 'fx__change_tools', arguments: {} }))).toBe('changed');

@@ -1,0 +1,139 @@
+/**
+ * The request pipeline (docs/architecture.md §1, §4). Every MCP request becomes a `RequestContext` and runs here: the
+ * method's handler (methods/) resolves its target once, runs the call through the steps of `CALL_STEPS` (call.ts) —
+ * decide (pure policy) → limits → forward — and shapes the reply. The audit record and the span of the request are
+ * opened and closed here, whatever the outcome.
+ */
+import type { Logger } from 'pino';
+import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
+import type { GatehouseConfig } from '../config/types.js';
+import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
+import type { Principal } from '../identity/principal.js';
+import type { Cancellation } from '../lib/cancellation.js';
+import { rpcError, rpcResult, type JsonObject, type JsonRpcRequest } from '../lib/json-rpc.js';
+import type { PolicyEngine } from '../policy/decision.js';
+import type { Router } from '../router/router.js';
+import type { RequestTracing } from '../telemetry/tracing.js';
+import { auditRequestId, elapsedMs, whoFields } from './audit-fields.js';
+import { auditErrorCode, type CallLimiter } from './limits.js';
+import type { ListCache } from './list-cache.js';
+import { METHODS } from './methods/index.js';
+import type { RequestContext } from './request-context.js';
+import type { ClientSession } from './session.js';
+import { idKey } from './session.js';
+import type { RequestStream } from './streams.js';
+
+/** What the steps and handlers use: the same for every request. */
+export interface PipelineDeps {
+  readonly config: GatehouseConfig;
+  readonly router: Router;
+  readonly policy: PolicyEngine;
+  /** The rate-limit step; absent: no limits (code-built front doors in tests). */
+  readonly limits: CallLimiter | undefined;
+  /** Filtered lists per listing key: the policy decides each list item once per key, not per request. */
+  readonly lists: ListCache;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** `sessions.maxSubscriptions`: resource URIs one session may be subscribed to at once. */
+  readonly maxSubscriptions: number;
+}
+
+/** A method's handler: resolve, run the call (or answer from the gateway), shape the reply. */
+export type MethodHandler = (ctx: RequestContext, deps: PipelineDeps) => Promise<JsonObject> | JsonObject;
+
+/** What the front door knows of a request before the pipeline builds its context. */
+export interface RequestInput {
+  readonly principal: Principal;
+  readonly protocolVersion: string;
+  readonly clientCapabilities: JsonObject;
+  readonly session: ClientSession | undefined;
+  readonly message: JsonRpcRequest;
+  readonly stream: RequestStream;
+  readonly cancel: Cancellation;
+  /** The client's W3C trace context header, if it sent one (continued when tracing accepts it). */
+  readonly traceparent?: string | undefined;
+}
+
+export interface PipelineOptions extends PipelineDeps {
+  readonly audit: AuditSink;
+  readonly tracing: RequestTracing | undefined;
+}
+
+export class Pipeline {
+  private readonly deps: PipelineDeps;
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.deps = opts;
+  }
+
+  /**
+   * Answers one request. Every outcome, error or not, ends in `stream.finish` (or the transport's refusal) and one
+   * audit record. `prepare` runs first, inside the same accounting (the session's first-use bookkeeping).
+   */
+  async run(input: RequestInput, prepare?: () => Promise<void>): Promise<void> {
+    // Monotonic and sub-millisecond: the duration histogram's lowest buckets are 0.5 and 1 ms (telemetry/metrics.ts).
+    const started = performance.now();
+    const { message, session, principal, stream } = input;
+    const event: AuditEvent = {
+      type: 'mcp.request',
+      requestId: auditRequestId(message.id),
+      ...(session !== undefined ? { session: session.key } : {}),
+      subject: principal.subject,
+      ...whoFields(principal),
+      method: message.method,
+    };
+    const span = this.opts.tracing?.startRequest(message.method, input.traceparent);
+    const ctx: RequestContext = {
+      principal,
+      protocolVersion: input.protocolVersion,
+      clientCapabilities: input.clientCapabilities,
+      session,
+      message,
+      params: message.params ?? {},
+      stream,
+      cancel: input.cancel,
+      requestKey: idKey(message.id),
+      event,
+      span,
+    };
+    try {
+      this.requireAudit();
+      if (prepare !== undefined) await prepare();
+      const handler = Object.hasOwn(METHODS, message.method) ? METHODS[message.method] : undefined;
+      if (handler === undefined)
+        throw new GatewayError('GW_MCP_METHOD_NOT_FOUND', { detail: `method ${message.method.slice(0, 64)}` });
+      const result = await handler(ctx, this.deps);
+      stream.finish(rpcResult(message.id, result));
+      event.outcome = 'ok';
+    } catch (err) {
+      const e = toGatewayError(err);
+      event.outcome =
+        e.code === 'GW_MCP_REQUEST_CANCELLED' ? 'cancelled' : event.decision === 'deny' ? 'denied' : 'error';
+      event.errorCode = auditErrorCode(e.code);
+      if (e.detail !== undefined) event.detail = e.detail;
+      if (e.code === 'GW_INTERNAL') this.opts.logger.error({ err, method: message.method }, 'internal error');
+      const response = rpcError(message.id, toRpcError(e));
+      // A missing scope is an HTTP-level answer (403 + challenge) where the transport can still give one.
+      if (e.code === 'GW_AUTH_INSUFFICIENT_SCOPE' && stream.refuse?.(e, response) === true) return;
+      // Even a cancelled request's POST must end; the client ignores an answer to an id it cancelled.
+      stream.finish(response);
+    } finally {
+      if (session !== undefined) session.lastSeen = this.deps.now();
+      event.durationMs = elapsedMs(started);
+      this.opts.audit.record(event);
+      span?.end(event);
+    }
+  }
+
+  /** `audit.onFailure: closed` while records cannot be written: nothing happens that is not recorded. */
+  requireAudit(refused?: AuditEvent): void {
+    if (this.opts.audit.accepting?.() !== false) return;
+    const e = new GatewayError('GW_AUDIT_UNAVAILABLE', {
+      detail: 'the audit sink cannot write (audit.onFailure closed)',
+    });
+    // Queued with the rest: written if the sink recovers before the backlog is full, counted as lost otherwise.
+    if (refused !== undefined)
+      this.opts.audit.record({ ...refused, outcome: 'error', errorCode: e.code, detail: e.detail ?? '' });
+    throw e;
+  }
+}

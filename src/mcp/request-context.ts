@@ -1,0 +1,62 @@
+/**
+ * One MCP request as the pipeline sees it (docs/architecture.md §1): who asks, in which protocol generation with which
+ * client capabilities, the message, where the answer goes, and — only when the transport has one — the session.
+ * Built by the front door per request; every step reads it, none reaches past it to the transport.
+ */
+import type { AuditEvent } from '../audit/audit-sink.js';
+import type { Principal } from '../identity/principal.js';
+import type { Cancellation } from '../lib/cancellation.js';
+import { isJsonObject, type JsonObject, type JsonRpcRequest } from '../lib/json-rpc.js';
+import type { CallOrigin, ForwardContext } from '../router/router.js';
+import type { RequestSpan } from '../telemetry/tracing.js';
+import type { ClientSession } from './session.js';
+import type { RequestStream } from './streams.js';
+
+export interface RequestContext {
+  readonly principal: Principal;
+  /** The negotiated (or, without a session, the request's own) protocol version. */
+  readonly protocolVersion: string;
+  readonly clientCapabilities: JsonObject;
+  /** The client session (2025 generation, `Mcp-Session-Id`); absent for a request that stands alone. */
+  readonly session: ClientSession | undefined;
+  readonly message: JsonRpcRequest;
+  readonly params: JsonObject;
+  readonly stream: RequestStream;
+  readonly cancel: Cancellation;
+  /** The request id as a map key (session.ts `idKey`): how relayed traffic finds this request's stream. */
+  readonly requestKey: string;
+  /** The audit record of this request, filled in by each step and written once when it ends. */
+  readonly event: AuditEvent;
+  /** The request's span (docs/architecture.md §9); upstream calls open children of it. */
+  readonly span: RequestSpan | undefined;
+  /** A policy rule's `limits.timeoutMs`, set by the decide step: the call's deadline. */
+  deadlineMs?: number;
+}
+
+/** What the gateway's origin handle for an upstream call carries: the session and the exact request. */
+export interface RequestOrigin extends CallOrigin {
+  requestKey: string;
+}
+
+/** The router's view of a request: its session (for per-session upstreams), cancellation, progress, trace, deadline. */
+export function forwardContext(ctx: RequestContext): ForwardContext {
+  const fwd: ForwardContext = { cancel: ctx.cancel };
+  const { session } = ctx;
+  if (session !== undefined) {
+    fwd.session = session;
+    const origin: RequestOrigin = { sessionKey: session.key, requestKey: ctx.requestKey };
+    fwd.origin = origin;
+  }
+  if (ctx.span !== undefined) fwd.trace = ctx.span.calls;
+  if (ctx.deadlineMs !== undefined) fwd.deadlineMs = ctx.deadlineMs;
+  const meta = ctx.params._meta;
+  const token = isJsonObject(meta) ? meta.progressToken : undefined;
+  if (typeof token === 'string' || typeof token === 'number') {
+    // Re-emit upstream progress under the client's own token (utilities/progress; the SDK drops unknown tokens).
+    const stream = ctx.stream;
+    fwd.onProgress = (u) => {
+      stream.sendRelated({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, ...u } });
+    };
+  }
+  return fwd;
+}
