@@ -88,7 +88,7 @@ export function writeBenchPolicy(dir: string): string {
   return policyDir;
 }
 
-/** The environment variable that holds the protected profiles' upstream secret (set by bench/run.ts). */
+/** The environment variable that holds the protected profiles' upstream secret (set by bench/lib/gatehouse.ts). */
 export const BENCH_SECRET_ENV = 'GATEHOUSE_BENCH_UPSTREAM_KEY';
 
 export function gatehouseConfigYaml(o: GatehouseConfigOptions): string {

@@ -7,7 +7,7 @@
  *
  *   npm run build && node dist/bench/policy-decide.js        (POLICY_BENCH_ITERATIONS=200000 to change the count)
  *
- * `runPolicyDecideBench()` is exported for bench/run.ts.
+ * `runPolicyDecideBench()` is exported for `npm run bench` (bench/lib/extras.ts).
  */
 import { fileURLToPath } from 'node:url';
 import type { Principal } from '../src/identity/principal.js';

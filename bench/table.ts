@@ -4,13 +4,14 @@
  *
  *   node dist/bench/table.js [bench/results/latest.json]          (or latest.quick.json, or a dated file)
  *
- * The tables are the ones `npm run bench` prints at its end (bench/report.ts), preceded by a caption naming the
- * mode, the number of runs, the date, the machine and the commit.
+ * The tables are the ones `npm run bench` prints at its end (bench/lib/report.ts), preceded by a caption naming
+ * the mode, the number of runs, the date, the machine and the commit.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { caption, markdown, type BenchReport } from './report.js';
+import { caption, markdown } from './lib/report.js';
+import type { BenchReport } from './lib/results.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const file = process.argv[2] ?? path.join(ROOT, 'bench', 'results', 'latest.json');

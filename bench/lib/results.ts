@@ -1,9 +1,8 @@
 /**
- * The benchmark's results as data: the JSON written to bench/results/, medians over runs, the ratios, the
- * targets of the performance issue, and the Markdown tables (run.ts prints them, table.ts rebuilds them from a
- * results file so the README's table is reproducible).
+ * The benchmark's results as data: the JSON written to bench/results/ (BenchReport), medians over runs, the
+ * ratios and the targets of the performance issue. report.ts turns them into tables.
  */
-import type { PolicyBenchResult } from './policy-decide.js';
+import type { PolicyBenchResult } from '../policy-decide.js';
 
 export interface CellResult {
   target: string;
@@ -67,6 +66,12 @@ export interface Extras {
   policy?: PolicyBenchResult;
 }
 
+/** One run's figures (the medians of several are BenchReport's results and extras). */
+export interface RunResults {
+  results: CellResult[];
+  extras: Extras;
+}
+
 export interface Ratio {
   concurrency: number;
   fullOverBare: number | null;
@@ -106,7 +111,7 @@ export interface BenchReport {
   extras: Extras;
   goals: Goal[];
   /** Every run's own figures (runs > 1). */
-  perRun?: { results: CellResult[]; extras: Extras }[];
+  perRun?: RunResults[];
   skipped: Record<string, string>;
   failures: Record<string, string>;
   /** Figures that make a cell meaningless: errors in a gatehouse cell, an empty audit file, … */
@@ -166,6 +171,18 @@ export function medianExtras(runs: readonly Extras[]): Extras {
     if (values.length > 0) (out as Record<string, unknown>)[key] = medianRecord(values as object[]);
   }
   return out;
+}
+
+/** A report's figures: each the median of the runs (the run itself when there is one), the ratios and the goals. */
+export function summarize(
+  runs: readonly RunResults[],
+  concurrency: readonly number[],
+): { results: CellResult[]; extras: Extras; ratios: Ratio[]; goals: Goal[] } {
+  const results = runs.length === 1 ? runs[0]!.results : medianCells(runs.map((r) => r.results));
+  const extras = runs.length === 1 ? runs[0]!.extras : medianExtras(runs.map((r) => r.extras));
+  const ratios = computeRatios(results, concurrency);
+  const goals = evaluateGoals(results, ratios, extras, 1000);
+  return { results, extras, ratios, goals };
 }
 
 export function computeRatios(cells: readonly CellResult[], concurrency: readonly number[]): Ratio[] {
@@ -275,83 +292,4 @@ export function evaluateGoals(
 export function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
-}
-
-export function fmt(x: number | null | undefined, digits = 0): string {
-  if (x === null || x === undefined || !Number.isFinite(x)) return '–';
-  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-const times = (x: number | null): string => (x === null ? '–' : `${x.toFixed(2)}×`);
-
-export function verdict(g: Goal): string {
-  if (g.met === null) return g.measured === null ? 'not measured' : `not judged${g.note ? ` (${g.note})` : ''}`;
-  return g.met ? 'met' : 'MISSED';
-}
-
-/** The README's tables: cells, ratios, the other measurements and the targets. */
-export function markdown(report: BenchReport): string {
-  const out: string[] = [];
-  out.push(
-    `| target | c | calls/s | p50 ms | p99 ms | errors | target CPU µs/call | peak RSS MB |`,
-    `|---|--:|--:|--:|--:|--:|--:|--:|`,
-    ...report.results.map(
-      (r) =>
-        `| ${r.target} | ${r.concurrency} | ${fmt(r.callsPerSec)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${fmt(r.targetCpuUsPerCall, 1)} | ${fmt(r.peakRssMb, 1)} |`,
-    ),
-    '',
-    `| c | full / bare | full / mcp-proxy | full / supergateway | full / gatehouse-bare | redis / full |`,
-    `|--:|--:|--:|--:|--:|--:|`,
-    ...report.ratios.map(
-      (r) =>
-        `| ${r.concurrency} | ${times(r.fullOverBare)} | ${times(r.fullOverMcpProxy)} | ${times(r.fullOverSupergateway)} | ${times(r.fullOverGatehouseBare)} | ${times(r.redisOverFull)} |`,
-    ),
-    '',
-  );
-  const e = report.extras;
-  out.push('| measurement | result |', '|---|---|');
-  if (e.idleSessions) {
-    const i = e.idleSessions;
-    out.push(
-      `| idle sessions (gatehouse-full) | ${fmt(i.sessions)} sessions: RSS ${fmt(i.rssBeforeMb, 1)} → ${fmt(i.rssAfterMb, 1)} MB (${fmt(i.kbPerSession, 1)} kB per session) |`,
-    );
-  }
-  if (e.ready) {
-    out.push(
-      `| ready, ${e.ready.upstreams} stdio upstreams (gatehouse-full) | listening ${fmt(e.ready.spawnToListeningMs)} ms, /readyz 200 ${fmt(e.ready.spawnToReadyMs)} ms after spawn |`,
-    );
-  }
-  if (e.toolsList) {
-    const t = e.toolsList;
-    out.push(
-      `| tools/list, ${t.upstreams} upstreams × ${t.toolsPerUpstream} tools (auth + policy) | ${fmt(t.toolsListed)} tools, ${fmt(t.responseBytes / 1024, 0)} kB: p50 ${fmt(t.p50Ms, 2)} ms, p99 ${fmt(t.p99Ms, 2)} ms |`,
-    );
-  }
-  if (e.policy) {
-    out.push(
-      `| policy decision, ${fmt(e.policy.rules)} rules | ${fmt(e.policy.usPerDecision, 2)} µs per decision (${fmt(e.policy.usPerVisible, 2)} µs per listed tool) |`,
-    );
-  }
-  out.push('', '| target (issue) | goal | measured | |', '|---|--:|--:|---|');
-  for (const g of report.goals) {
-    const m =
-      g.measured === null
-        ? '–'
-        : g.unit === '×'
-          ? `${g.measured.toFixed(2)}×`
-          : `${fmt(g.measured, g.unit === 'MB' || g.unit === 'ms' ? (g.measured < 10 ? 2 : 0) : 1)} ${g.unit}`;
-    out.push(`| ${g.label} | ${g.target} | ${m} | ${verdict(g)} |`);
-  }
-  return out.join('\n');
-}
-
-/** One line that says what the figures are (mode, runs, date, machine): goes above the tables. */
-export function caption(report: BenchReport): string {
-  const m = report.machine as { cpus?: number; node?: string; cpuModel?: string };
-  return (
-    `${report.mode === 'quick' ? '**QUICK run (smoke test, not a measurement)**' : 'Full run'}: ` +
-    `${report.runs === 1 ? 'one run' : `medians of ${report.runs} runs`}, ${report.warmupSeconds} s warm-up + ${report.measureSeconds} s per cell, ` +
-    `${report.date.slice(0, 10)}, ${m.cpus ?? '?'} × ${m.cpuModel ?? 'cpu'}, Node ${m.node ?? '?'}` +
-    `${report.git.commit ? `, commit ${report.git.commit}${report.git.dirty ? ' (src modified)' : ''}` : ''}.`
-  );
 }
