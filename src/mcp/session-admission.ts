@@ -13,7 +13,7 @@
  * So a subject that fills the table can still be made to give up its idle sessions to one that holds none.
  * A busy session (a call in flight, an open GET stream) is never chosen.
  *
- * Pure: no clock, no I/O; the front door applies the answer (front-door.ts).
+ * Pure: no clock, no I/O; the session table applies the answer (session-table.ts).
  */
 import type { Principal } from '../identity/principal.js';
 
