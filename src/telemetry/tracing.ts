@@ -16,7 +16,7 @@ import { boundedMethod } from './metrics.js';
 
 /** One client request's span and the port its upstream calls open their child spans through. */
 export interface RequestSpan {
-  /** Handed down with the call (RouteContext → CallOptions): each upstream call opens a child span. */
+  /** Handed down with the call (ForwardContext → CallOptions): each upstream call opens a child span. */
   readonly calls: CallTrace;
   /** Ends the span with what its audit record says (never the arguments or the detail). */
   end(event: AuditEvent): void;
