@@ -24,7 +24,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY schemas ./schemas
 COPY src ./src
-# tsconfig.build.json also names examples/ and bench/, which are not copied: only the gateway is built.
+# tsconfig.build.json also names examples/, bench/ and scripts/, which are not copied: only the gateway is built.
 RUN npm run build && test -f dist/src/main.js && test -f dist/schemas/gatehouse.schema.json
 
 # ─── runtime ─────────────────────────────────────────────────────────────────────────────────────────────
