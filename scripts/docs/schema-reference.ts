@@ -50,8 +50,8 @@ class SchemaRenderer {
       topRows.push(this.row(key, prop, required.has(name)));
       if (body === undefined) continue;
       const lines: string[] = [`## ${code(name)}`];
-      const text = this.resolve(prop).schema['description'];
-      if (typeof text === 'string') lines.push(text);
+      const text = this.describe(prop);
+      if (text !== '') lines.push(text);
       const rows: string[][] = [];
       const conditions: string[] = [];
       this.flatten(body.path(name), body.schema, rows, conditions);
@@ -115,10 +115,35 @@ class SchemaRenderer {
       value === undefined || (fallback !== undefined && canonical(fallback) === canonical(value))
         ? '—'
         : code(typeof value === 'string' ? value : yamlish(value));
-    const description = typeof schema['description'] === 'string' ? schema['description'] : '';
+    const description = this.describe(prop);
     const constraints = this.constraintsOf(prop);
     const allowed = constraints.length > 0 ? `Allowed: ${constraints.join('; ')}.` : '';
     return [key, type, shown, [description, allowed].filter((s) => s !== '').join(' ')];
+  }
+
+  /**
+   * A key's description: the referring site's, then the referenced definition's own when it says something else
+   * (both apply in JSON Schema), then, for a list of objects, the item's. A shared definition's is in its section.
+   */
+  private describe(prop: Json): string {
+    const parts: string[] = [];
+    const add = (text: Json | undefined): void => {
+      if (typeof text === 'string' && text !== '' && !parts.includes(text)) parts.push(text);
+    };
+    const own = (node: Json | undefined): Json | undefined => {
+      if (!isObject(node)) return undefined;
+      const ref = typeof node['$ref'] === 'string' ? /^#\/\$defs\/([^/]+)$/.exec(node['$ref']) : null;
+      if (ref !== null && this.isShared(ref[1]!)) return node['description'];
+      return node['description'] ?? (ref !== null ? own(this.defs[ref[1]!]) : undefined);
+    };
+    if (isObject(prop)) {
+      add(prop['description']);
+      const ref = typeof prop['$ref'] === 'string' ? /^#\/\$defs\/([^/]+)$/.exec(prop['$ref']) : null;
+      if (ref !== null && !this.isShared(ref[1]!)) add(own(this.defs[ref[1]!]));
+    }
+    const { schema } = this.resolve(prop);
+    if (schema['type'] === 'array' && this.objectBody(prop) !== undefined) add(own(schema['items']));
+    return parts.join(' ');
   }
 
   /** The schema with its `$ref` followed (the referring site's keywords win), and the definition's name. */
