@@ -1,7 +1,7 @@
 /**
  * The benchmark's results as data: the JSON written to bench/results/, medians over runs, the ratios, the
  * targets of the performance issue, and the Markdown tables (run.ts prints them, table.ts rebuilds them from a
- * results file so the README's table is reproducible).
+ * results file so the tables of docs/performance.md are reproducible).
  */
 import type { PolicyBenchResult } from './policy-decide.js';
 
@@ -289,7 +289,7 @@ export function verdict(g: Goal): string {
   return g.met ? 'met' : 'MISSED';
 }
 
-/** The README's tables: cells, ratios, the other measurements and the targets. */
+/** The tables of docs/performance.md: cells, ratios, the other measurements and the targets. */
 export function markdown(report: BenchReport): string {
   const out: string[] = [];
   out.push(
