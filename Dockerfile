@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# Gatehouse container image: `docker build -t gatehouse .` (README "Deployment").
+# Gatehouse container image: `docker build -t gatehouse .` (docs/deployment.md "Container image").
 #
 # Two stages: `build` compiles the TypeScript with every dependency; the runtime stage gets the compiled
 # gateway, the production dependencies only, no npm, no sources, no secrets, and runs as an unprivileged
@@ -24,7 +24,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY schemas ./schemas
 COPY src ./src
-# tsconfig.build.json also names examples/ and bench/, which are not copied: only the gateway is built.
+# tsconfig.build.json also names examples/, bench/ and scripts/, which are not copied: only the gateway is built.
 RUN npm run build && test -f dist/src/main.js && test -f dist/schemas/gatehouse.schema.json
 
 # ─── runtime ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -56,6 +56,6 @@ EXPOSE 8080 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.GATEHOUSE_HEALTHCHECK_URL || 'http://127.0.0.1:8080/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-# The configuration, policies and secrets are mounted (see README "Deployment"); nothing is baked in.
+# The configuration, policies and secrets are mounted (see docs/deployment.md "Container image"); nothing is baked in.
 ENTRYPOINT ["node", "dist/src/main.js"]
 CMD ["start", "--config", "/etc/gatehouse/gatehouse.yaml"]

@@ -236,7 +236,7 @@ async function main(): Promise<number> {
   };
   printSummary(report);
   process.stdout.write(
-    `\nMarkdown (for the README; also: node dist/bench/table.js FILE):\n\n${caption(report)}\n\n${markdown(report)}\n\n`,
+    `\nMarkdown (for docs/performance.md; also: node dist/bench/table.js FILE):\n\n${caption(report)}\n\n${markdown(report)}\n\n`,
   );
   if (process.env.BENCH_NO_WRITE !== '1') writeResults(report);
   clearTimeout(watchdog);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Prints the README's performance tables from a results file, so the README's figures are reproducible:
+ * Prints the performance tables of docs/performance.md from a results file, so its figures are reproducible:
  *
  *   node dist/bench/table.js [bench/results/latest.json]          (or latest.quick.json, or a dated file)
  *

@@ -121,7 +121,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     admit: (headers) => headers.origin === undefined && metricsHosts.hostAllowed(headers.host),
     ...deps.telemetry,
   });
-  // Audit records (README "Audit records"): stdout shares the operational logger's destination, so lines never interleave.
+  // Audit records (docs/operations.md "Audit records"): stdout shares the operational logger's destination, so lines never interleave.
   const auditLog =
     deps.audit === undefined
       ? createAuditSink(config.audit, {
@@ -170,7 +170,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
           ...(detail !== undefined ? { detail } : {}),
         });
       },
-      // An open breaker does not make /readyz fail: the other upstreams keep serving (README "Upstream resilience").
+      // An open breaker does not make /readyz fail: the other upstreams keep serving (docs/configuration.md "Upstream resilience").
       breakerChanged: (upstream, breaker) => {
         audit.record({
           type: 'upstream.state',
@@ -211,7 +211,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   // Session ids any replica can serve (docs/architecture.md §7); revocations and idle clocks in memory or on the
   // shared Redis.
   const sessions = createSessionAuthority(config, deps.sessionStore ?? createSessionStore(config, redis), logger);
-  // Call limits (README "Rate limits and quotas"): the loader guarantees `redis` when the store is redis.
+  // Call limits (docs/configuration.md "Rate limits and quotas"): the loader guarantees `redis` when the store is redis.
   const limitsConfig = config.limits ?? { store: 'memory', onStoreError: 'closed', rules: [] };
   const limiterStore =
     limitsConfig.store === 'redis' && redis !== undefined
@@ -277,7 +277,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     const waiting = health.filter((h) => h.required && h.state !== 'ready').map((h) => h.name);
     const status = reloader?.status;
     // A limit that fails closed refuses every call it covers while its Redis is down: take this replica out of
-    // rotation rather than keep answering "limiter unavailable" (README "Rate limits and quotas").
+    // rotation rather than keep answering "limiter unavailable" (docs/configuration.md "Rate limits and quotas").
     const redisHealth = redis?.health();
     const limiterDown = limitsConfig.store === 'redis' && limits.hasFailClosed && redisHealth?.state !== 'up';
     return {

@@ -1,6 +1,6 @@
 /**
- * The benchmark's results as text: the tables printed at the end of a run, the Markdown tables of the README
- * (table.ts rebuilds them from a results file, so the README's figures are reproducible), and the JSON files
+ * The benchmark's results as text: the tables printed at the end of a run, the Markdown tables of docs/performance.md
+ * (table.ts rebuilds them from a results file, so its figures are reproducible), and the JSON files
  * written to bench/results/.
  */
 import { execFileSync } from 'node:child_process';
@@ -23,7 +23,7 @@ export function verdict(g: Goal): string {
   return g.met ? 'met' : 'MISSED';
 }
 
-/** The README's tables: cells, ratios, the other measurements and the targets. */
+/** The tables of docs/performance.md: cells, ratios, the other measurements and the targets. */
 export function markdown(report: BenchReport): string {
   const out: string[] = [];
   out.push(

@@ -10,7 +10,7 @@ import type {
 } from './types.js';
 
 /**
- * The `redis` and `limits` sections (README "Rate limits and quotas"). Defaults are spread into
+ * The `redis` and `limits` sections (docs/configuration.md "Rate limits and quotas"). Defaults are spread into
  * `CONFIG_DEFAULTS`; the schema's `default` annotations repeat them (test/unit/limits-config.test.ts keeps both equal).
  */
 export const LIMITS_DEFAULTS = {

@@ -151,7 +151,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
     envAllow: ['PATH', 'HOME', 'LANG', 'TZ'],
     env: {} as Record<string, never>,
     shutdownGraceMs: 2000,
-    // Upstream resilience (README "Upstream resilience"; src/upstream/resilience.ts).
+    // Upstream resilience (docs/configuration.md "Upstream resilience"; src/upstream/resilience.ts).
     maxInFlight: 64,
     maxQueued: 256,
     queueTimeoutMs: 10_000,
@@ -1367,7 +1367,10 @@ function normaliseUpstream(u: RawUpstream, pointer: string, ctx: Ctx): UpstreamC
   return config;
 }
 
-/** The resilience keys of an upstream (README "Upstream resilience"), with the checks the schema cannot express. */
+/**
+ * The resilience keys of an upstream (docs/configuration.md "Upstream resilience"), with the checks the schema cannot
+ * express.
+ */
 function normaliseResilience(u: RawUpstream, pointer: string, ctx: Ctx): UpstreamResilienceConfig {
   const d = CONFIG_DEFAULTS.upstream;
   const config: UpstreamResilienceConfig = {

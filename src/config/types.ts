@@ -20,7 +20,9 @@ export type ValueOrSecret = string | SecretValue;
 
 export type UpstreamMode = 'shared' | 'per-session';
 
-/** Plus the resilience keys: breaker, in-flight cap, queue and retries (README "Upstream resilience"). */
+/**
+ * Plus the resilience keys: breaker, in-flight cap, queue and retries (docs/configuration.md "Upstream resilience").
+ */
 export interface UpstreamCommon extends UpstreamResilienceConfig {
   /** `^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$` — no `_`, so the exposed-name separator splits unambiguously. */
   readonly name: string;
@@ -38,7 +40,7 @@ export interface UpstreamCommon extends UpstreamResilienceConfig {
   readonly pinning?: PinningMode;
 }
 
-/** The resilience keys of an upstream (README "Upstream resilience"; src/upstream/resilience.ts). */
+/** The resilience keys of an upstream (docs/configuration.md "Upstream resilience"; src/upstream/resilience.ts). */
 export interface UpstreamResilienceConfig {
   /** Calls in flight to this upstream at once (per instance for per-session upstreams). Default 64. */
   readonly maxInFlight: number;
@@ -335,15 +337,24 @@ export interface GatehouseConfig {
    */
   readonly policy?: PolicyConfig;
   readonly pinning: PinningConfig;
-  /** Audit records: where they go, what happens when they cannot be written, the hash chain (README "Audit records"). */
+  /**
+   * Audit records: where they go, what happens when they cannot be written, the hash chain (docs/operations.md
+   * "Audit records").
+   */
   readonly audit: AuditConfig;
   /** Metrics and traces; the loader always fills it (optional for configs built in code: absent means all off). */
   readonly telemetry?: TelemetryConfig;
   /** The shared Redis connection (`redis` in gatehouse.yaml); absent: nothing uses Redis through it. */
   readonly redis?: RedisConfig;
-  /** MCP call limits (README "Rate limits and quotas"); the loader always fills it (absent in code-built configs: no rules). */
+  /**
+   * MCP call limits (docs/configuration.md "Rate limits and quotas"); the loader always fills it (absent in code-built
+   * configs: no rules).
+   */
   readonly limits?: LimitsConfig;
-  /** Session ids any replica can serve (README "Sessions across replicas"); the loader always fills it (absent in code-built configs: one random key per process, memory store). */
+  /**
+   * Session ids any replica can serve (docs/deployment.md "Sessions across replicas"); the loader always fills it
+   * (absent in code-built configs: one random key per process, memory store).
+   */
   readonly sessions?: SessionsConfig;
   readonly upstreams: readonly UpstreamConfig[];
 }
@@ -451,7 +462,7 @@ export interface RateLimitSpec {
   readonly burst: number;
 }
 
-/** One named limit on `tools/call` (README "Rate limits and quotas"). */
+/** One named limit on `tools/call` (docs/configuration.md "Rate limits and quotas"). */
 export interface LimitRuleConfig {
   /** `^[A-Za-z0-9._-]{1,64}$`, unique; named in audit records (`rule`) and Redis keys. */
   readonly id: string;

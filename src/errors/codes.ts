@@ -71,7 +71,7 @@ export const ErrorCodes = {
   GW_UPSTREAM_INVALID_PARAMS: { http: 200, rpc: -32602, message: 'Invalid params' },
   GW_UPSTREAM_NOT_FOUND: { http: 200, rpc: -32601, message: 'Method not found' },
   GW_UPSTREAM_ELICITATION_REQUIRED: { http: 200, rpc: -32042, message: 'URL elicitation required' },
-  // Upstream resilience (README "Upstream resilience"): refused locally, before reaching the upstream.
+  // Upstream resilience (docs/configuration.md "Upstream resilience"): refused locally, before reaching the upstream.
   // Busy: maxInFlight calls running and the maxQueued queue full (or no slot within queueTimeoutMs).
   GW_UPSTREAM_BUSY: { http: 200, rpc: -32603, message: 'Upstream busy, try again later' },
   // Circuit open: the upstream failed breaker.failureThreshold times in a row; `data.retryAfterMs` says when a probe goes.
@@ -86,15 +86,15 @@ export const ErrorCodes = {
   GW_RELAY_UNROUTABLE: { http: 200, rpc: -32603, message: 'No client session to route this request to' },
   GW_RELAY_TIMEOUT: { http: 200, rpc: -32603, message: 'Client did not answer in time' },
 
-  // Call limits (README "Rate limits and quotas"), `data.retryAfterMs` on both. Rate limited is a gateway code
-  // outside JSON-RPC's reserved -32768..-32000 (docs/architecture.md §5): the request was fine, the budget is spent (or
-  // the calls in flight are at the cap). Limiter unavailable: the limit's store is unreachable and the limit fails
-  // closed — a server-side fault, so the generic -32603, with its own message.
+  // Call limits (docs/configuration.md "Rate limits and quotas"), `data.retryAfterMs` on both. Rate limited is a
+  // gateway code outside JSON-RPC's reserved -32768..-32000 (docs/architecture.md §5): the request was fine, the budget
+  // is spent (or the calls in flight are at the cap). Limiter unavailable: the limit's store is unreachable and the
+  // limit fails closed — a server-side fault, so the generic -32603, with its own message.
   GW_MCP_RATE_LIMITED: { http: 200, rpc: -31000, message: 'Rate limit exceeded' },
   GW_MCP_LIMITER_UNAVAILABLE: { http: 200, rpc: -32603, message: 'Rate limiter unavailable' },
 
-  // Audit (README "Audit records"): with `audit.onFailure: closed`, calls are refused while records cannot be
-  // written — nothing happens that is not recorded. A server-side fault: the generic -32603, with its own message.
+  // Audit (docs/operations.md "Audit records"): with `audit.onFailure: closed`, calls are refused while records cannot
+  // be written — nothing happens that is not recorded. A server-side fault: the generic -32603, with its own message.
   GW_AUDIT_UNAVAILABLE: { http: 503, rpc: -32603, message: 'Audit log unavailable' },
 
   GW_INTERNAL: { http: 500, rpc: -32603, message: 'Internal error' },

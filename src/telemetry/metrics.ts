@@ -2,41 +2,146 @@ import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@o
 import type { AuditEvent } from '../audit/audit-sink.js';
 
 /**
- * The gateway's metrics (docs/architecture.md §9). Counters are derived from audit events — everything observable is
- * already an audit event, so no other part of the gateway knows metrics exist — and gauges are read from the
- * components when a reader collects (a scrape), never on the request path.
- *
- * Names are OpenTelemetry's; the Prometheus exporter turns dots into `_` and adds `_total` to counters
- * (README "Metrics and traces" lists each). Every label value is from a bounded set: tool names only when the
- * catalogue knows the tool, methods only from the MCP method list, codes from the error table.
- */
-export const METRIC = {
-  toolCalls: 'mcp.tool.calls',
-  toolDuration: 'mcp.tool.duration',
-  requests: 'mcp.requests',
-  activeSessions: 'mcp.server.active_sessions',
-  authFailures: 'mcp.auth.failures',
-  rateLimitRejections: 'mcp.ratelimit.rejections',
-  httpRejections: 'mcp.http.rejections',
-  upstreamHealth: 'mcp.upstream.health',
-  upstreamBreakerState: 'mcp.upstream.breaker_state',
-  upstreamBreakerTransitions: 'mcp.upstream.breaker_transitions',
-  policyReloads: 'mcp.policy.reloads',
-  policyRevision: 'mcp.policy.revision_info',
-  policyReloadFailing: 'mcp.policy.reload_failing',
-  auditLost: 'mcp.audit.lost',
-  redisUp: 'mcp.redis.up',
-  rateLimitFailOpen: 'mcp.ratelimit.fail_open',
-  rateLimitStoreErrors: 'mcp.ratelimit.store_errors',
-} as const;
-
-/**
  * Seconds, from the half millisecond a policy-denied call takes to the minute a slow tool may run (upstream
  * `timeoutMs` defaults to 60 s). Denser below 100 ms, where a gateway's own overhead shows.
  */
 export const DURATION_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
+
+export interface MetricDefinition {
+  /** The OpenTelemetry name; Prometheus writes it with `_` for `.`, and `_total` after a counter's. */
+  readonly name: string;
+  /** As exported: a counter is a monotonic sum (an observable counter included), a gauge is read at collection. */
+  readonly kind: 'counter' | 'gauge' | 'histogram';
+  readonly unit?: string;
+  /** Every attribute (label) name its series carry; each value is from a bounded set. */
+  readonly labels: readonly string[];
+  /** The description (Prometheus `# HELP`). */
+  readonly description: string;
+  /** A histogram's bucket boundaries, in `unit`. */
+  readonly buckets?: readonly number[];
+}
+
+/**
+ * The gateway's metrics (docs/architecture.md §9). Counters are derived from audit events — everything observable is
+ * already an audit event, so no other part of the gateway knows metrics exist — and gauges are read from the
+ * components when a reader collects (a scrape), never on the request path.
+ *
+ * Names are OpenTelemetry's; the Prometheus exporter turns dots into `_` and adds `_total` to counters
+ * (docs/reference/metrics.md lists each). Every label value is from a bounded set: tool names only when the
+ * catalogue knows the tool, methods only from the MCP method list, codes from the error table.
+ *
+ * Every metric is in this one table: the instruments below are created from it, and docs/reference/metrics.md is
+ * generated from it (`npm run docs`), so the reference cannot drift from what is exported.
+ */
+export const METRICS = {
+  toolCalls: {
+    name: 'mcp.tool.calls',
+    kind: 'counter',
+    labels: ['tool', 'upstream', 'outcome', 'error_code'],
+    description: 'tools/call requests answered, by exposed tool, upstream, outcome and error code',
+  },
+  toolDuration: {
+    name: 'mcp.tool.duration',
+    kind: 'histogram',
+    unit: 's',
+    buckets: DURATION_BUCKETS_SECONDS,
+    labels: ['tool', 'upstream', 'outcome'],
+    description: 'Time to answer tools/call (policy, rate limits and the upstream call), by tool, upstream and outcome',
+  },
+  requests: {
+    name: 'mcp.requests',
+    kind: 'counter',
+    labels: ['method', 'outcome'],
+    description: 'MCP requests answered, by method and outcome',
+  },
+  activeSessions: { name: 'mcp.server.active_sessions', kind: 'gauge', labels: [], description: 'Open MCP sessions' },
+  authFailures: {
+    name: 'mcp.auth.failures',
+    kind: 'counter',
+    labels: ['reason'],
+    description: 'Requests refused by authentication, by reason',
+  },
+  rateLimitRejections: {
+    name: 'mcp.ratelimit.rejections',
+    kind: 'counter',
+    labels: ['limit', 'tool'],
+    description: 'Calls refused by a rate or concurrency limit, by limit rule and tool',
+  },
+  httpRejections: {
+    name: 'mcp.http.rejections',
+    kind: 'counter',
+    labels: ['reason', 'status'],
+    description: 'HTTP requests refused at the edge (flood, overload, connections), by reason and status',
+  },
+  upstreamHealth: {
+    name: 'mcp.upstream.health',
+    kind: 'gauge',
+    labels: ['upstream', 'state'],
+    description: '1 for the state each upstream is in now (starting, ready, unhealthy, closed), 0 for the others',
+  },
+  upstreamBreakerState: {
+    name: 'mcp.upstream.breaker_state',
+    kind: 'gauge',
+    labels: ['upstream'],
+    description: 'Circuit breaker per upstream: 0 closed, 1 half-open, 2 open',
+  },
+  upstreamBreakerTransitions: {
+    name: 'mcp.upstream.breaker_transitions',
+    kind: 'counter',
+    labels: ['upstream', 'state'],
+    description: 'Circuit breaker state changes, by upstream and new state',
+  },
+  policyReloads: {
+    name: 'mcp.policy.reloads',
+    kind: 'counter',
+    labels: ['result'],
+    description: 'Policy (and tools lock) reloads, by result',
+  },
+  policyRevision: {
+    name: 'mcp.policy.revision_info',
+    kind: 'gauge',
+    labels: ['revision'],
+    description: '1, labelled with the policy revision serving now',
+  },
+  policyReloadFailing: {
+    name: 'mcp.policy.reload_failing',
+    kind: 'gauge',
+    labels: [],
+    description: '1 while the last policy reload failed (the previous policy keeps serving)',
+  },
+  auditLost: {
+    name: 'mcp.audit.lost',
+    kind: 'counter',
+    labels: [],
+    description: 'Audit records that could not be written',
+  },
+  redisUp: {
+    name: 'mcp.redis.up',
+    kind: 'gauge',
+    labels: [],
+    description: '1 while the shared Redis client is connected',
+  },
+  rateLimitFailOpen: {
+    name: 'mcp.ratelimit.fail_open',
+    kind: 'counter',
+    labels: [],
+    description:
+      'tools/call let through unlimited because the limits store was down and every applicable limit fails open',
+  },
+  rateLimitStoreErrors: {
+    name: 'mcp.ratelimit.store_errors',
+    kind: 'counter',
+    labels: [],
+    description: 'Limit checks the limits store could not answer (Redis down or slow, memory store full)',
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+/** An instrument's options from its definition. */
+function options(def: MetricDefinition): { description: string; unit?: string } {
+  return def.unit === undefined ? { description: def.description } : { description: def.description, unit: def.unit };
+}
 
 /** The upstream states a `mcp.upstream.health` series exists for (one series per state, 1 for the current one). */
 const UPSTREAM_STATES = ['starting', 'ready', 'unhealthy', 'closed'] as const;
@@ -100,51 +205,34 @@ export class GatewayMetrics {
   constructor(meter: Meter, sources: MetricSources) {
     const toolCalls = this.toolCalls;
     meter
-      .createObservableCounter(METRIC.toolCalls, {
-        description: 'tools/call requests answered, by exposed tool, upstream, outcome and error code',
-      })
+      .createObservableCounter(METRICS.toolCalls.name, options(METRICS.toolCalls))
       .addCallback((r: ObservableResult) => toolCalls.report(r));
-    this.toolDuration = meter.createHistogram(METRIC.toolDuration, {
-      description:
-        'Time to answer tools/call (policy, rate limits and the upstream call), by tool, upstream and outcome',
-      unit: 's',
+    this.toolDuration = meter.createHistogram(METRICS.toolDuration.name, {
+      ...options(METRICS.toolDuration),
       advice: { explicitBucketBoundaries: DURATION_BUCKETS_SECONDS },
     });
     const requests = this.requests;
     meter
-      .createObservableCounter(METRIC.requests, { description: 'MCP requests answered, by method and outcome' })
+      .createObservableCounter(METRICS.requests.name, options(METRICS.requests))
       .addCallback((r: ObservableResult) => requests.report(r));
-    this.authFailures = meter.createCounter(METRIC.authFailures, {
-      description: 'Requests refused by authentication, by reason',
-    });
-    this.rateLimited = meter.createCounter(METRIC.rateLimitRejections, {
-      description: 'Calls refused by a rate or concurrency limit, by limit rule and tool',
-    });
-    this.httpRejections = meter.createCounter(METRIC.httpRejections, {
-      description: 'HTTP requests refused at the edge (flood, overload, connections), by reason and status',
-    });
-    this.breakerTransitions = meter.createCounter(METRIC.upstreamBreakerTransitions, {
-      description: 'Circuit breaker state changes, by upstream and new state',
-    });
-    this.policyReloads = meter.createCounter(METRIC.policyReloads, {
-      description: 'Policy (and tools lock) reloads, by result',
-    });
+    this.authFailures = meter.createCounter(METRICS.authFailures.name, options(METRICS.authFailures));
+    this.rateLimited = meter.createCounter(METRICS.rateLimitRejections.name, options(METRICS.rateLimitRejections));
+    this.httpRejections = meter.createCounter(METRICS.httpRejections.name, options(METRICS.httpRejections));
+    this.breakerTransitions = meter.createCounter(
+      METRICS.upstreamBreakerTransitions.name,
+      options(METRICS.upstreamBreakerTransitions),
+    );
+    this.policyReloads = meter.createCounter(METRICS.policyReloads.name, options(METRICS.policyReloads));
 
     meter
-      .createObservableGauge(METRIC.activeSessions, { description: 'Open MCP sessions' })
+      .createObservableGauge(METRICS.activeSessions.name, options(METRICS.activeSessions))
       .addCallback((r) => r.observe(sources.sessions()));
+    meter.createObservableGauge(METRICS.upstreamHealth.name, options(METRICS.upstreamHealth)).addCallback((r) => {
+      for (const u of sources.upstreams())
+        for (const state of UPSTREAM_STATES) r.observe(u.state === state ? 1 : 0, { upstream: u.name, state });
+    });
     meter
-      .createObservableGauge(METRIC.upstreamHealth, {
-        description: '1 for the state each upstream is in now (starting, ready, unhealthy, closed), 0 for the others',
-      })
-      .addCallback((r) => {
-        for (const u of sources.upstreams())
-          for (const state of UPSTREAM_STATES) r.observe(u.state === state ? 1 : 0, { upstream: u.name, state });
-      });
-    meter
-      .createObservableGauge(METRIC.upstreamBreakerState, {
-        description: 'Circuit breaker per upstream: 0 closed, 1 half-open, 2 open',
-      })
+      .createObservableGauge(METRICS.upstreamBreakerState.name, options(METRICS.upstreamBreakerState))
       .addCallback((r) => {
         for (const u of sources.upstreams()) {
           const state = breakerState(u.breaker);
@@ -153,18 +241,12 @@ export class GatewayMetrics {
       });
     if (sources.policy !== undefined) {
       const policy = sources.policy;
+      meter.createObservableGauge(METRICS.policyRevision.name, options(METRICS.policyRevision)).addCallback((r) => {
+        const p = policy();
+        if (p !== undefined) r.observe(1, { revision: p.revision });
+      });
       meter
-        .createObservableGauge(METRIC.policyRevision, {
-          description: '1, labelled with the policy revision serving now',
-        })
-        .addCallback((r) => {
-          const p = policy();
-          if (p !== undefined) r.observe(1, { revision: p.revision });
-        });
-      meter
-        .createObservableGauge(METRIC.policyReloadFailing, {
-          description: '1 while the last policy reload failed (the previous policy keeps serving)',
-        })
+        .createObservableGauge(METRICS.policyReloadFailing.name, options(METRICS.policyReloadFailing))
         .addCallback((r) => {
           const p = policy();
           if (p !== undefined) r.observe(p.lastError !== undefined ? 1 : 0);
@@ -172,31 +254,24 @@ export class GatewayMetrics {
     }
     const auditLost = sources.auditLost;
     meter
-      .createObservableCounter(METRIC.auditLost, { description: 'Audit records that could not be written' })
+      .createObservableCounter(METRICS.auditLost.name, options(METRICS.auditLost))
       .addCallback((r: ObservableResult) => r.observe(auditLost?.() ?? 0));
     if (sources.redis !== undefined) {
       const redis = sources.redis;
-      meter
-        .createObservableGauge(METRIC.redisUp, { description: '1 while the shared Redis client is connected' })
-        .addCallback((r) => {
-          const state = redis();
-          if (state !== undefined) r.observe(state === 'up' ? 1 : 0);
-        });
+      meter.createObservableGauge(METRICS.redisUp.name, options(METRICS.redisUp)).addCallback((r) => {
+        const state = redis();
+        if (state !== undefined) r.observe(state === 'up' ? 1 : 0);
+      });
     }
     // Read from the limiter, not derived from audit events: a fail-open pass is not a refusal, and a store
     // failure is one per call (the log line about it is throttled).
     if (sources.limits !== undefined) {
       const limits = sources.limits;
       meter
-        .createObservableCounter(METRIC.rateLimitFailOpen, {
-          description:
-            'tools/call let through unlimited because the limits store was down and every applicable limit fails open',
-        })
+        .createObservableCounter(METRICS.rateLimitFailOpen.name, options(METRICS.rateLimitFailOpen))
         .addCallback((r: ObservableResult) => r.observe(limits()?.openPassed ?? 0));
       meter
-        .createObservableCounter(METRIC.rateLimitStoreErrors, {
-          description: 'Limit checks the limits store could not answer (Redis down or slow, memory store full)',
-        })
+        .createObservableCounter(METRICS.rateLimitStoreErrors.name, options(METRICS.rateLimitStoreErrors))
         .addCallback((r: ObservableResult) => r.observe(limits()?.storeErrors ?? 0));
     }
   }
@@ -320,7 +395,10 @@ export function boundedMethod(method: string | undefined): string {
   return method !== undefined && KNOWN_METHODS.has(method) ? method : 'other';
 }
 
-/** The limits step's refusals (README "Rate limits"): the contract's `rate_limited`, or a `GW_…RATE_LIMIT…` code. */
+/**
+ * The limits step's refusals (docs/configuration.md "Rate limits and quotas"): the contract's `rate_limited`, or a
+ * `GW_…RATE_LIMIT…` code.
+ */
 export function isRateLimited(code: string): boolean {
   return code === 'rate_limited' || (code.startsWith('GW_') && code.includes('RATE_LIMIT'));
 }

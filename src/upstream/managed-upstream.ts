@@ -44,7 +44,10 @@ export interface UpstreamHooks {
   /** Ready after a (re)connect: the catalogue should be refreshed. */
   ready(upstream: string): void;
   stateChanged(upstream: string, state: UpstreamState, detail?: string): void;
-  /** The circuit breaker moved (README "Upstream resilience"). Absent: reported through `stateChanged` as `breaker <state>`. */
+  /**
+   * The circuit breaker moved (docs/configuration.md "Upstream resilience"). Absent: reported through `stateChanged` as
+   * `breaker <state>`.
+   */
   breakerChanged?(upstream: string, breaker: BreakerState, from: BreakerState): void;
 }
 

@@ -162,7 +162,8 @@ describe('sessions and versions (transports §Session Management, §Protocol Ver
     const ida = a.headers.get('mcp-session-id');
     const idb = b.headers.get('mcp-session-id');
     for (const id of [ida, idb]) {
-      // A compact JWE (README "Sessions across replicas"): base64url parts; its jti alone is 128 random bits.
+      // A compact JWE (docs/deployment.md "Sessions across replicas"): base64url parts; its jti alone is 128 random
+      // bits.
       expect(id).toMatch(/^[A-Za-z0-9_-]+\.\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}\.[A-Za-z0-9_-]{22}$/);
       expect([...id!].every((c) => c.charCodeAt(0) >= 0x21 && c.charCodeAt(0) <= 0x7e)).toBe(true);
     }

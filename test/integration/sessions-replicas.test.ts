@@ -1,6 +1,7 @@
 /**
- * Sessions any replica can serve (docs/architecture.md §7; README "Sessions across replicas"): real gateways on port 0,
- * each with its own fixture upstream, the official SDK client, and raw HTTP for what a client would never send.
+ * Sessions any replica can serve (docs/architecture.md §7; docs/deployment.md "Sessions across replicas"): real
+ * gateways on port 0, each with its own fixture upstream, the official SDK client, and raw HTTP for what a client would
+ * never send.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,7 +1,8 @@
 /**
- * Upstream resilience against real fixture servers over real stdio and HTTP (README "Upstream resilience"):
- * the circuit breaker opening on a stopped HTTP upstream and closing once it is back, the in-flight cap with a
- * bounded queue, oversized replies cancelled upstream on every transport, and retries of idempotent reads only.
+ * Upstream resilience against real fixture servers over real stdio and HTTP (docs/configuration.md
+ * "Upstream resilience"): the circuit breaker opening on a stopped HTTP upstream and closing once it is back, the
+ * in-flight cap with a bounded queue, oversized replies cancelled upstream on every transport, and retries of
+ * idempotent reads only.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

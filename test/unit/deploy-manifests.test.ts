@@ -1,8 +1,8 @@
 /**
- * The Kubernetes manifests of k8s/ (README "Deployment"): each one is valid against the real Kubernetes schemas
- * (kubernetes-models, Kubernetes 1.27 OpenAPI), the kustomization only names files that exist and every
- * ConfigMap/Secret/Service/ServiceAccount it references resolves, the security settings are in place, no secret
- * value lives in git, and the gateway's configuration and policies in the ConfigMaps load with the real loaders.
+ * The Kubernetes manifests of k8s/ (docs/deployment.md "Kubernetes"): each one is valid against the real Kubernetes
+ * schemas (kubernetes-models, Kubernetes 1.27 OpenAPI), the kustomization only names files that exist and every
+ * ConfigMap/Secret/Service/ServiceAccount it references resolves, the security settings are in place, no secret value
+ * lives in git, and the gateway's configuration and policies in the ConfigMaps load with the real loaders.
  *
  * Every check names, in a comment, the mutation of the manifests that makes it fail.
  */
@@ -295,7 +295,7 @@ describe('k8s/kustomization.yaml', () => {
   });
 
   it('the ingress examples are not applied by default', () => {
-    // Mutation caught: adding ingress/ to resources without choosing a model (README says how to add one).
+    // Mutation caught: adding ingress/ to resources without choosing a model (docs/deployment.md says how to add one).
     expect(objects.filter((o) => o.kind === 'Ingress')).toEqual([]);
   });
 

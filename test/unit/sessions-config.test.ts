@@ -1,6 +1,6 @@
 /**
- * The `sessions` section of gatehouse.yaml (README "Sessions across replicas"): defaults mirrored in the schema,
- * key checks that never quote a key, and a Redis store only with a Redis connection.
+ * The `sessions` section of gatehouse.yaml (docs/deployment.md "Sessions across replicas"): defaults mirrored in the
+ * schema, key checks that never quote a key, and a Redis store only with a Redis connection.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';

@@ -1,7 +1,8 @@
 /**
  * The one-replica `SessionStore`: revocations and idle clocks in this process. Shared by two apps only when the
  * same object is handed to both (tests). A session this replica has never seen starts its idle clock on first
- * use: without a shared store, idleness can only be measured per replica (README "Sessions across replicas").
+ * use: without a shared store, idleness can only be measured per replica
+ * (docs/deployment.md "Sessions across replicas").
  *
  * A session opened here is held to `unusedTimeoutMs` until `established` (stores/sessions/session-store.ts).
  *
