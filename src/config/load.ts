@@ -8,13 +8,10 @@ import { createHash, createPrivateKey, createPublicKey, sign, verify, type JsonW
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
-import { escapePointer, unescapePointer } from '../lib/json-pointer.js';
-import { YamlPositions } from './yaml-positions.js';
-import schemaJson from '../../schemas/gatehouse.schema.json' with { type: 'json' };
+import { escapePointer } from '../lib/json-pointer.js';
+import { YamlSource } from './yaml-source.js';
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
-import { PRECOMPILED_VALIDATORS, schemaValidator } from './precompiled-schema.js';
+import { schemaProblems } from './config-schema.js';
 import { fileExposure } from './file-exposure.js';
 import { weakSecretProblems } from './weak-secrets.js';
 import {
@@ -50,7 +47,6 @@ import type {
   UpstreamResilienceConfig,
   ValueOrSecret,
 } from './types.js';
-import { suggest } from '../lib/suggest.js';
 import { normaliseTelemetry, TELEMETRY_DEFAULTS, type RawTelemetry } from './telemetry-config.js';
 import { normaliseSessions, SESSIONS_DEFAULTS, type RawSessions } from './sessions-config.js';
 import { AUDIT_DEFAULTS, normaliseAudit, type RawAudit } from './audit-config.js';
@@ -62,7 +58,7 @@ import {
   type RawLimits,
   type RawRedis,
 } from './limits-config.js';
-import { kindOf, TYPE_NAMES } from '../lib/value-words.js';
+import { withUnit } from '../lib/value-words.js';
 import { defaultRequiredClaims } from './jwt-config.js';
 import { deepFreeze } from '../lib/deep-freeze.js';
 
@@ -197,28 +193,17 @@ export function loadConfig(file: string, opts: LoadOptions = {}): GatehouseConfi
 export function parseConfigText(text: string, file: string, opts: LoadOptions = {}): GatehouseConfig {
   const absFile = path.resolve(file);
   const baseDir = opts.baseDir ?? path.dirname(absFile);
-  const lines = new LineCounter();
-  // prettyErrors off: its code frame would print the offending source line, which may hold a secret.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const src = new SourceMap(doc, lines, file);
+  const src = new YamlSource(file, text, { syntaxErrors: 'located' });
+  if (src.problems.length > 0) throw new ConfigError(src.problems);
+  const data = src.data;
 
-  if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => src.yamlProblem(e.code, e.message, e.pos[0])));
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    // e.g. an unresolved alias or an alias bomb; yaml's message names the alias, not any value.
-    throw new ConfigError([{ file, path: '', message: `invalid YAML: ${(err as Error).message}` }]);
-  }
-
-  const validate = compiledSchema();
-  const schemaProblems = validate(data) ? [] : mapSchemaErrors(validate.errors ?? [], src);
-  const problems = [...schemaProblems];
+  const schema = schemaProblems(data, src);
+  const problems = [...schema];
   if (!isRecord(data)) throw new ConfigError(problems);
 
   // Sections with a schema problem are skipped below: their shape is unknown, and one message per mistake is enough.
   const isClean = (pointer: string): boolean =>
-    !schemaProblems.some((p) => p.path === pointer || p.path.startsWith(`${pointer}/`));
+    !schema.some((p) => p.path === pointer || p.path.startsWith(`${pointer}/`));
   const raw = data as RawConfig;
   // The bundled example's demo secrets are allowed on loopback only (weak-secrets.ts); secrets are resolved in
   // several sections, some before the server section is normalised, so this is read from the raw host.
@@ -428,7 +413,7 @@ interface RawConfig {
 }
 
 interface Ctx {
-  readonly src: SourceMap;
+  readonly src: YamlSource;
   readonly problems: ConfigProblem[];
   readonly secrets: SecretContext;
   /** `server.host` is a loopback address. */
@@ -436,12 +421,7 @@ interface Ctx {
 }
 
 function report(ctx: Ctx, pointer: string, message: string, at: 'value' | 'key' = 'value'): void {
-  ctx.problems.push({
-    file: ctx.src.file,
-    line: at === 'key' ? ctx.src.keyLine(pointer) : ctx.src.line(pointer),
-    path: pointer,
-    message,
-  });
+  ctx.problems.push(ctx.src.problem(pointer, message, at));
 }
 
 // ─── Sections ────────────────────────────────────────────────────────────────────────────────────────────
@@ -1516,361 +1496,8 @@ function resolveSecret(ref: SecretRef, pointer: string, ctx: Ctx): SecretValue |
   return weak.length === 0 ? resolved.value : undefined;
 }
 
-// ─── Schema errors → problems ────────────────────────────────────────────────────────────────────────────
-
-type SchemaObject = Record<string, unknown>;
-const rootSchema = schemaJson as SchemaObject;
-let validator: ValidateFunction | undefined;
-
-function compiledSchema(): ValidateFunction {
-  // verbose (SCHEMA_AJV_OPTIONS): errors carry their schema, which gives titles and allowed keys for the messages.
-  // Precompiled by `npm run build` when it matches this schema (src/config/precompiled-schema.ts).
-  validator ??= schemaValidator(rootSchema, PRECOMPILED_VALIDATORS.config);
-  return validator;
-}
-
-/** One message per pattern, written for people; keyed by the `$defs` entry that holds the pattern. */
-const PATTERN_HINTS: Readonly<Record<string, string>> = {
-  upstreamName:
-    'must be 1-32 lowercase letters, digits or "-", starting and ending with a letter or digit (no "_" or ".")',
-  host: 'must be a hostname or an IP address (IPv6 without brackets, e.g. ::1)',
-  httpPath: 'must start with "/" and contain only URL path characters (no spaces, query or fragment)',
-  origin:
-    'must be an origin, scheme://host[:port] with http or https and nothing after the port (e.g. https://app.example.com)',
-  url: 'must be an absolute http:// or https:// URL without spaces',
-  envName: 'must be a variable name: letters, digits and "_", not starting with a digit',
-  headerName: "must be a header name: letters, digits and !#$%&'*+-.^_`|~ (no spaces or colons)",
-  headerValue: 'must not contain line breaks',
-  envValue: 'must not contain NUL characters',
-  scope: 'must be a scope: printable ASCII without spaces, \\ or " (RFC 6749 §3.3)',
-  redisUrl: 'must be a redis:// or rediss:// URL without spaces',
-  limitId: 'must be 1-64 letters, digits, ".", "_" or "-"',
-};
-
-/** pattern source → hint, built from the schema so that a pattern without a hint fails at start-up, not in a message. */
-const patternHints: ReadonlyMap<string, string> = (() => {
-  const map = new Map<string, string>();
-  const defs = rootSchema.$defs as Record<string, unknown>;
-  for (const [name, def] of Object.entries(defs)) {
-    for (const pattern of collectPatterns(def)) {
-      const hint = PATTERN_HINTS[name];
-      if (hint === undefined)
-        throw new Error(`schemas/gatehouse.schema.json: pattern in $defs/${name} has no message in PATTERN_HINTS`);
-      map.set(pattern, hint);
-    }
-  }
-  return map;
-})();
-
-function collectPatterns(schema: unknown): string[] {
-  if (Array.isArray(schema)) return schema.flatMap(collectPatterns);
-  if (!isRecord(schema)) return [];
-  return Object.entries(schema).flatMap(([k, v]) =>
-    k === 'pattern' && typeof v === 'string' ? [v] : collectPatterns(v),
-  );
-}
-
-/** Keys that only one kind of transport accepts; used to explain the schema's `false` entries. */
-const STDIO_ONLY_KEYS = new Set(['command', 'args', 'cwd', 'envAllow', 'env', 'shutdownGraceMs']);
-const AUTH_MODES: ReadonlySet<unknown> = new Set(['none', 'dev', 'oauth', 'builtin']);
-/** The mode each mode-specific `auth` block belongs to. */
-const AUTH_BLOCK_MODE: Readonly<Record<string, string>> = {
-  jwt: 'oauth',
-  introspection: 'oauth',
-  dev: 'dev',
-  builtin: 'builtin',
-};
-
-function mapSchemaErrors(errors: readonly ErrorObject[], src: SourceMap): ConfigProblem[] {
-  const kept: ErrorObject[] = [];
-  for (const e of errors) {
-    // `if` failures only announce the `then` errors that follow; propertyNames wrap the inner error that has the detail.
-    if (e.keyword === 'if' || e.keyword === 'propertyNames') continue;
-    if (e.keyword === 'oneOf' || e.keyword === 'anyOf') {
-      // Ajv emits a failed oneOf's branch errors just before it. Branches whose type did not even match are noise;
-      // keep the errors of the branch that fits the value's type, or else say what the value may be.
-      const branch: ErrorObject[] = [];
-      while (kept.length > 0 && isWithin(kept[kept.length - 1]!.instancePath, e.instancePath))
-        branch.unshift(kept.pop()!);
-      const informative = branch.filter((b) => !(b.keyword === 'type' && b.instancePath === e.instancePath));
-      kept.push(...(informative.length > 0 ? informative : [e]));
-      continue;
-    }
-    kept.push(e);
-  }
-  const seen = new Set<string>();
-  const problems: ConfigProblem[] = [];
-  for (const e of kept) {
-    const p = describeError(e, src);
-    const key = `${p.path}\n${p.message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    problems.push(p);
-  }
-  return problems;
-}
-
-function describeError(e: ErrorObject, src: SourceMap): ConfigProblem {
-  const at = (pointer: string, message: string, line = src.line(pointer)): ConfigProblem => ({
-    file: src.file,
-    line,
-    path: pointer,
-    message,
-  });
-  const p = e.instancePath;
-  const params = e.params as Record<string, unknown>;
-
-  // An error about a key itself (propertyNames): point at the key.
-  if (e.propertyName !== undefined) {
-    const pointer = `${p}/${escapePointer(e.propertyName)}`;
-    return at(pointer, `key "${clip(e.propertyName)}" ${valueMessage(e)}`, src.keyLine(pointer));
-  }
-  switch (e.keyword) {
-    case 'additionalProperties': {
-      const key = String(params.additionalProperty);
-      const pointer = `${p}/${escapePointer(key)}`;
-      const known = Object.keys((e.parentSchema?.properties as SchemaObject | undefined) ?? {});
-      return at(pointer, `unknown key "${clip(key)}"${suggest(key, known)}`, src.keyLine(pointer));
-    }
-    case 'false schema': {
-      const key = unescapePointer(p.slice(p.lastIndexOf('/') + 1));
-      if (p === `/auth/${key}`) {
-        // jwt/introspection belong to mode oauth, dev to mode dev, builtin to mode builtin (the allOf at the end of $defs/auth).
-        const mode = src.valueAt('/auth', 'mode');
-        const got =
-          mode === undefined
-            ? ', and this file sets no auth.mode (the default is "none")'
-            : AUTH_MODES.has(mode)
-              ? `, and this one has mode "${String(mode)}"`
-              : '';
-        return at(p, `key "${key}" is only for auth.mode "${AUTH_BLOCK_MODE[key] ?? 'oauth'}"${got}`, src.keyLine(p));
-      }
-      if (/^\/auth\/builtin\/store\/[^/]+$/.test(p)) {
-        const kind = src.valueAt('/auth/builtin/store', 'kind');
-        return at(
-          p,
-          `key "${key}" is only for store kind "redis"${typeof kind === 'string' ? `, and this one has kind "${kind}"` : ''}`,
-          src.keyLine(p),
-        );
-      }
-      if (/^\/auth\/builtin\/clients\/\d+\/[^/]+$/.test(p)) {
-        const auth = src.valueAt(p.slice(0, p.lastIndexOf('/')), 'auth');
-        const owner = key === 'jwksFile' ? 'private_key_jwt' : 'tls_client_auth';
-        return at(
-          p,
-          `key "${key}" is only for clients with auth "${owner}"${typeof auth === 'string' ? `, and this one has auth "${auth}"` : ''}`,
-          src.keyLine(p),
-        );
-      }
-      const transport = src.valueAt(p.slice(0, p.lastIndexOf('/')), 'transport');
-      const owner = STDIO_ONLY_KEYS.has(key) ? 'stdio upstreams' : 'http and sse upstreams';
-      const got = typeof transport === 'string' ? `, and this one has transport "${transport}"` : '';
-      return at(p, `key "${key}" is only for ${owner}${got}`, src.keyLine(p));
-    }
-    case 'required': {
-      const key = String(params.missingProperty);
-      // A key required by an if/then names the key that decided it: an upstream's transport, a client's auth, a store's kind.
-      const decidedBy = e.schemaPath.includes('/then/')
-        ? ['transport', 'auth', 'kind'].find((k) => typeof src.valueAt(p, k) === 'string')
-        : undefined;
-      const why = decidedBy !== undefined ? ` (${decidedBy} "${String(src.valueAt(p, decidedBy))}" needs it)` : '';
-      return at(p, `missing required key "${key}"${why}`);
-    }
-    case 'type':
-      if (p === '')
-        return at(p, 'the file must be a YAML mapping with at least an "upstreams:" list', src.line(p) ?? 1);
-      return at(p, valueMessage(e));
-    case 'uniqueItems': {
-      const [first, dup] = [Number(params.j), Number(params.i)].sort((a, b) => a - b) as [number, number];
-      const firstLine = src.line(`${p}/${first}`);
-      return at(`${p}/${dup}`, `repeats entry ${first}${firstLine === undefined ? '' : ` (line ${firstLine})`}`);
-    }
-    default:
-      return at(p, valueMessage(e));
-  }
-}
-
-/** The message for an error about a value (also used for key names under propertyNames). */
-function valueMessage(e: ErrorObject): string {
-  const params = e.params as Record<string, unknown>;
-  const field = lastSegment(e.instancePath);
-  switch (e.keyword) {
-    case 'type': {
-      const expected = String(params.type);
-      const quoteHint =
-        expected === 'string' && (typeof e.data === 'number' || typeof e.data === 'boolean')
-          ? ' (put it in quotes)'
-          : '';
-      return `must be ${TYPE_NAMES[expected] ?? expected}, not ${kindOf(e.data)}${quoteHint}`;
-    }
-    case 'enum': {
-      const allowed = (params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ');
-      return `must be one of ${allowed}${safeGot(e.data)}`;
-    }
-    case 'const':
-      return `must be ${JSON.stringify(params.allowedValue)}${safeGot(e.data)}`;
-    case 'pattern':
-      return patternHints.get(String(params.pattern)) ?? `must match the pattern ${String(params.pattern)}`;
-    case 'minimum':
-      return `must be at least ${withUnit(field, Number(params.limit))}`;
-    case 'maximum':
-      return `must be at most ${withUnit(field, Number(params.limit))}`;
-    case 'minLength':
-      return Number(params.limit) === 1
-        ? 'must not be empty'
-        : `must be at least ${String(params.limit)} characters long`;
-    case 'maxLength':
-      return `must be at most ${String(params.limit)} characters long`;
-    case 'minItems':
-      return `must have at least ${plural(Number(params.limit), 'entry', 'entries')}`;
-    case 'maxItems':
-      return `must have at most ${plural(Number(params.limit), 'entry', 'entries')}`;
-    case 'minProperties':
-    case 'maxProperties':
-      if (isRecord(e.parentSchema?.properties) && 'fromEnv' in e.parentSchema.properties) {
-        return 'a secret reference takes exactly one key: { fromEnv: NAME } or { fromFile: PATH }';
-      }
-      return e.keyword === 'minProperties'
-        ? `must have at least ${plural(Number(params.limit), 'key', 'keys')}`
-        : `must have at most ${plural(Number(params.limit), 'key', 'keys')}`;
-    case 'oneOf':
-    case 'anyOf': {
-      const titles = (Array.isArray(e.schema) ? e.schema : [])
-        .map(branchTitle)
-        .filter((t): t is string => t !== undefined);
-      const quoteHint =
-        typeof e.data === 'number' || typeof e.data === 'boolean' ? ' (put plain values in quotes)' : '';
-      return titles.length > 0
-        ? `must be ${titles.join(' or ')}, not ${kindOf(e.data)}${quoteHint}`
-        : 'does not match any allowed form';
-    }
-    default:
-      return e.message ?? `fails ${e.keyword}`;
-  }
-}
-
-/** Echoes a rejected enum value only when it is short and cannot be a credential. */
-function safeGot(v: unknown): string {
-  if (typeof v === 'number' || typeof v === 'boolean') return ` (got ${String(v)})`;
-  if (typeof v === 'string' && v.length <= 40 && !/[\r\n]/.test(v) && credentialKind(v) === undefined)
-    return ` (got ${JSON.stringify(v)})`;
-  return '';
-}
-
-function branchTitle(branch: unknown): string | undefined {
-  if (!isRecord(branch)) return undefined;
-  if (typeof branch.title === 'string') return branch.title;
-  const ref = branch.$ref;
-  if (typeof ref === 'string' && ref.startsWith('#/$defs/'))
-    return branchTitle((rootSchema.$defs as SchemaObject)[ref.slice('#/$defs/'.length)]);
-  return undefined;
-}
-
-function withUnit(field: string, n: number): string {
-  if (field.endsWith('Bytes') && n >= 1024) {
-    const [value, unit] = n >= 1024 * 1024 ? [n / (1024 * 1024), 'MiB'] : [n / 1024, 'KiB'];
-    return `${n} (${Number.isInteger(value) ? value : value.toFixed(1)} ${unit})`;
-  }
-  if (field.endsWith('Ms') && n >= 1000) {
-    const [value, unit] = n >= 3_600_000 ? [n / 3_600_000, 'h'] : n >= 60_000 ? [n / 60_000, 'min'] : [n / 1000, 's'];
-    return `${n} (${Number.isInteger(value) ? value : value.toFixed(1)} ${unit})`;
-  }
-  return String(n);
-}
-
-function plural(n: number, one: string, many: string): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
-function clip(s: string): string {
-  return s.length > 64 ? `${s.slice(0, 61)}...` : s;
-}
-
-// ─── Source positions ────────────────────────────────────────────────────────────────────────────────────
-
-/** Maps JSON pointers of the parsed data back to lines of the YAML text. */
-class SourceMap {
-  private readonly at: YamlPositions;
-
-  constructor(
-    private readonly doc: Document,
-    lines: LineCounter,
-    readonly file: string,
-  ) {
-    this.at = new YamlPositions(doc, lines);
-  }
-
-  /** Line of the value at `pointer`, or of the nearest enclosing node that exists. */
-  line(pointer: string): number | undefined {
-    return this.at.line(pointer);
-  }
-
-  /** Line of the key that introduces `pointer` (for unknown or misplaced keys). */
-  keyLine(pointer: string): number | undefined {
-    return this.at.keyLine(pointer);
-  }
-
-  /** A scalar below `pointer`, read from the document (used to quote `transport` in messages). */
-  valueAt(pointer: string, key: string): unknown {
-    const { value, complete } = this.at.find(`${pointer}/${escapePointer(key)}`);
-    return complete && isScalar(value) ? value.value : undefined;
-  }
-
-  /** A YAML error as a problem, with the path of the node it sits in. */
-  yamlProblem(code: string, message: string, offset: number): ConfigProblem {
-    const line = this.at.lineAt(offset);
-    const located = this.pathAt(offset);
-    if (code === 'DUPLICATE_KEY' && located.key !== undefined) {
-      const firstLine = this.at.lineOf(located.firstKey);
-      const first = firstLine === undefined ? '' : ` (first defined at line ${firstLine})`;
-      return { file: this.file, line, path: located.pointer, message: `duplicate key "${clip(located.key)}"${first}` };
-    }
-    return { file: this.file, line, path: located.pointer, message: `invalid YAML: ${message}` };
-  }
-
-  /** The pointer of the innermost node containing `offset`, plus the key there if the offset is on a key. */
-  private pathAt(offset: number): { pointer: string; key?: string; firstKey?: YamlNode } {
-    let node: unknown = this.doc.contents;
-    let pointer = '';
-    const within = (n: unknown): boolean => {
-      const r = (n as YamlNode | null)?.range;
-      return r !== undefined && r !== null && offset >= r[0] && offset < Math.max(r[2], r[0] + 1);
-    };
-    for (;;) {
-      if (isMap(node)) {
-        const items = node.items;
-        const pair = items.find((item) => within(item.key) || within(item.value));
-        if (pair === undefined) return { pointer };
-        const keyText = isScalar(pair.key) ? String(pair.key.value) : '?';
-        if (within(pair.key)) {
-          const firstKey = items.find((item) => isScalar(item.key) && String(item.key.value) === keyText)?.key as
-            YamlNode | undefined;
-          return { pointer: `${pointer}/${escapePointer(keyText)}`, key: keyText, firstKey };
-        }
-        pointer = `${pointer}/${escapePointer(keyText)}`;
-        node = pair.value;
-      } else if (isSeq(node)) {
-        const index = node.items.findIndex(within);
-        if (index < 0) return { pointer };
-        pointer = `${pointer}/${index}`;
-        node = node.items[index];
-      } else {
-        return { pointer };
-      }
-    }
-  }
-}
-
 // ─── Small helpers ───────────────────────────────────────────────────────────────────────────────────────
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isWithin(pointer: string, parent: string): boolean {
-  return pointer === parent || pointer.startsWith(`${parent}/`);
-}
-
-function lastSegment(pointer: string): string {
-  return unescapePointer(pointer.slice(pointer.lastIndexOf('/') + 1));
 }
