@@ -5,7 +5,7 @@ import type { JSONWebKeySet } from 'jose';
 import { pino, type Logger } from 'pino';
 import { buildApp, pinningActive, redactingLogHooks, secretRedactorFor } from './app.js';
 import { DEV_TOKEN_DEFAULT_TTL_SECONDS, loadOrCreateDevKey, parseTtl } from './auth/dev-keys.js';
-import { describeConfig, loadConfig } from './config/load.js';
+import { describeConfig, loadConfig } from './config/index.js';
 import type { GatehouseConfig } from './config/types.js';
 import { ConfigError } from './errors/config-error.js';
 import { loadPolicyDir } from './policy/compile.js';

@@ -1,13 +1,11 @@
 /** The configuration API: load and validate `gatehouse.yaml`, secret references, and the normalised types. */
-export {
-  loadConfig,
-  parseConfigText,
-  describeConfig,
-  isLoopbackHost,
-  defaultResource,
-  CONFIG_DEFAULTS,
-} from './load.js';
-export type { LoadOptions, JsonObject, JsonValue } from './load.js';
+export { loadConfig, parseConfigText } from './load.js';
+export type { LoadOptions } from './load.js';
+export { describeConfig } from './describe.js';
+export type { JsonObject, JsonValue } from './describe.js';
+export { isLoopbackHost } from './addresses.js';
+export { defaultResource } from './auth-urls.js';
+export { CONFIG_DEFAULTS } from './defaults.js';
 export {
   isSecretValue,
   secretValue,

@@ -19,8 +19,11 @@ import {
   schemaValidator,
 } from '../config/precompiled-schema.js';
 import { fileExposure } from '../config/file-exposure.js';
+import { mapSchemaErrors } from '../config/schema-problems.js';
+import { YamlSource } from '../config/yaml-source.js';
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import type { Principal } from '../identity/principal.js';
+import { escapePointer } from '../lib/json-pointer.js';
 import { checkNoLeadingDash } from './constraints/no-leading-dash.js';
 import { checkPathUnderRoots, parsePathRoot, type PathRoot } from './constraints/path-under-roots.js';
 import { checkUrl, parseHostPattern, type HostPattern, type UrlRule } from './constraints/url-allowed.js';
@@ -29,9 +32,8 @@ import { parseFieldPath, readField, type FieldPath } from './field-path.js';
 import { nameGlob, uriGlob, type Glob } from './glob.js';
 import type { ArgumentCheck, CompiledPolicy, CompiledRule, CompiledScopes, Condition, KindIndex } from './model.js';
 import { PatternIndex } from './pattern-index.js';
-import { mapSchemaErrors } from './schema-errors.js';
+import { POLICY_WORDING } from './schema-wording.js';
 import type { UpstreamRequest } from './upstream-requests.js';
-import { escapePointer, YamlSource } from './yaml-source.js';
 import { deepFreeze } from '../lib/deep-freeze.js';
 
 /** One policy file's text; `file` is how messages name it, its base name orders the set and enters the revision. */
@@ -124,11 +126,11 @@ export function compilePolicy(input: readonly PolicySource[]): CompiledPolicy {
   const ids = new Map<string, string>();
   const rules: CompiledRule[] = [];
   for (const source of sources) {
-    const src = new YamlSource(source.file, source.text);
+    const src = new YamlSource(source.file, source.text, { syntaxErrors: 'plain' });
     problems.push(...src.problems);
     if (src.problems.length > 0) continue;
     const validate = policySchema();
-    const schemaProblems = validate(src.data) ? [] : mapSchemaErrors(validate.errors ?? [], src);
+    const schemaProblems = validate(src.data) ? [] : mapSchemaErrors(validate.errors ?? [], src, POLICY_WORDING);
     problems.push(...schemaProblems);
     const raw = src.data as RawFile | null | undefined;
     if (raw === null || typeof raw !== 'object' || !Array.isArray(raw.rules)) continue;

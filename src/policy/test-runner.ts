@@ -6,15 +6,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { mapSchemaErrors } from '../config/schema-problems.js';
+import { YamlSource } from '../config/yaml-source.js';
 import { ConfigError, type ConfigProblem } from '../errors/config-error.js';
 import type { Principal } from '../identity/principal.js';
 import { FIXTURE_SUFFIX, regularFileNames, type PolicySource } from './compile.js';
 import { evaluate } from './decide.js';
 import type { Decision, DecisionInput, TargetKind } from './decision.js';
 import type { CompiledPolicy } from './model.js';
-import { mapSchemaErrors } from './schema-errors.js';
+import { POLICY_WORDING } from './schema-wording.js';
 import { UPSTREAM_REQUEST_METHODS, upstreamRequestOf } from './upstream-requests.js';
-import { YamlSource } from './yaml-source.js';
 
 export interface FixturePrincipal {
   sub?: string;
@@ -103,12 +104,12 @@ export function parsePolicyFixtures(sources: readonly PolicySource[]): PolicyFix
   const problems: ConfigProblem[] = [];
   const out: PolicyFixture[] = [];
   for (const source of sources) {
-    const src = new YamlSource(source.file, source.text);
+    const src = new YamlSource(source.file, source.text, { syntaxErrors: 'plain' });
     problems.push(...src.problems);
     if (src.problems.length > 0) continue;
     const validate = fixtureSchema();
     if (!validate(src.data)) {
-      problems.push(...mapSchemaErrors(validate.errors ?? [], src));
+      problems.push(...mapSchemaErrors(validate.errors ?? [], src, POLICY_WORDING));
       continue;
     }
     const tests = (src.data as { tests: Omit<PolicyFixture, 'file' | 'line'>[] }).tests;

@@ -12,7 +12,7 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { pino, type Logger } from 'pino';
 import type { BuiltinAsConfig, GatehouseConfig } from '../../src/config/types.js';
 import { secretValue } from '../../src/config/secrets.js';
-import { CONFIG_DEFAULTS } from '../../src/config/load.js';
+import { CONFIG_DEFAULTS } from '../../src/config/index.js';
 import { registerAuthorizationServer, type AuthorizationServer } from '../../src/auth/as/plugin.js';
 import type { CertIdentity } from '../../src/auth/authenticator.js';
 import type { SafeFetcher } from '../../src/auth/as/safe-fetch.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import schema from '../../schemas/gatehouse.schema.json' with { type: 'json' };
 import { SESSIONS_DEFAULTS, sessionKeyBytes } from '../../src/config/sessions-config.js';
-import { CONFIG_DEFAULTS, parseConfigText } from '../../src/config/load.js';
+import { CONFIG_DEFAULTS, parseConfigText } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors/config-error.js';
 import { createSessionStore } from '../../src/stores/sessions/create-session-store.js';
 import { createSessionAuthority } from '../../src/mcp/session-setup.js';
