@@ -164,37 +164,29 @@ export class FrontDoor {
    * Answer one client request of a session through the pipeline. Every outcome, error or not, ends in
    * `stream.finish`. `traceparent`: the client's W3C trace context header, if it sent one.
    */
-  async request(
-    session: ClientSession,
-    message: JsonRpcRequest,
-    stream: RequestStream,
-    traceparent?: string,
-  ): Promise<void> {
+  request(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, traceparent?: string): Promise<void> {
     const key = idKey(message.id);
     if (session.inflight.has(key)) {
       this.refuseDuplicate(session, message, stream);
-      return;
+      return Promise.resolve();
     }
     const cancel = new Cancellation();
+    // The pipeline takes it out again when the request ends, however it ends.
     session.inflight.set(key, { cancel, stream });
-    try {
-      await this.pipeline.run(
-        {
-          principal: session.principal,
-          protocolVersion: session.protocolVersion,
-          clientCapabilities: session.clientCapabilities,
-          session,
-          message,
-          stream,
-          cancel,
-          traceparent,
-        },
-        // The first request after `notifications/initialized`: the session is in use, the store's clock takes over.
-        !session.established && session.initialized ? () => this.table.establish(session) : undefined,
-      );
-    } finally {
-      session.inflight.delete(key);
-    }
+    return this.pipeline.run(
+      {
+        principal: session.principal,
+        protocolVersion: session.protocolVersion,
+        clientCapabilities: session.clientCapabilities,
+        session,
+        message,
+        stream,
+        cancel,
+        traceparent,
+      },
+      // The first request after `notifications/initialized`: the session is in use, the store's clock takes over.
+      !session.established && session.initialized ? () => this.table.establish(session) : undefined,
+    );
   }
 
   /** Ids must be unique among a session's requests in flight (basic §Requests). */

@@ -68,20 +68,31 @@ export class Pipeline {
 
   /**
    * Answers one request. Every outcome, error or not, ends in `stream.finish` (or the transport's refusal) and one
-   * audit record. `prepare` runs first, inside the same accounting (the session's first-use bookkeeping).
+   * audit record. `prepare` runs first, inside the same accounting (the session's first-use bookkeeping). A
+   * session's request leaves its `inflight` map when it ends.
    */
   async run(input: RequestInput, prepare?: () => Promise<void>): Promise<void> {
     // Monotonic and sub-millisecond: the duration histogram's lowest buckets are 0.5 and 1 ms (telemetry/metrics.ts).
     const started = performance.now();
     const { message, session, principal, stream } = input;
-    const event: AuditEvent = {
-      type: 'mcp.request',
-      requestId: auditRequestId(message.id),
-      ...(session !== undefined ? { session: session.key } : {}),
-      subject: principal.subject,
-      ...whoFields(principal),
-      method: message.method,
-    };
+    // Two literals rather than a conditional spread: this runs for every request.
+    const event: AuditEvent =
+      session !== undefined
+        ? {
+            type: 'mcp.request',
+            requestId: auditRequestId(message.id),
+            session: session.key,
+            subject: principal.subject,
+            ...whoFields(principal),
+            method: message.method,
+          }
+        : {
+            type: 'mcp.request',
+            requestId: auditRequestId(message.id),
+            subject: principal.subject,
+            ...whoFields(principal),
+            method: message.method,
+          };
     const span = this.opts.tracing?.startRequest(message.method, input.traceparent);
     const ctx: RequestContext = {
       principal,
@@ -118,7 +129,11 @@ export class Pipeline {
       // Even a cancelled request's POST must end; the client ignores an answer to an id it cancelled.
       stream.finish(response);
     } finally {
-      if (session !== undefined) session.lastSeen = this.deps.now();
+      // The session's own bookkeeping of this request ends here (the front door registered it).
+      if (session !== undefined) {
+        session.inflight.delete(ctx.requestKey);
+        session.lastSeen = this.deps.now();
+      }
       event.durationMs = elapsedMs(started);
       this.opts.audit.record(event);
       span?.end(event);

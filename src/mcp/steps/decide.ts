@@ -31,7 +31,7 @@ export const decideStep: CallStep = {
     call.decision = allowed;
     const timeoutMs = allowed.limits?.timeoutMs;
     if (timeoutMs !== undefined) ctx.deadlineMs = timeoutMs;
-    return next();
+    return next(call);
   },
 };
 
