@@ -46,6 +46,11 @@ export const ErrorCodes = {
     rpc: -32600,
     message: 'Bad Request: unsupported MCP-Protocol-Version',
   },
+  /**
+   * MCP 2026-07-28 (basic/transports/streamable-http §Server Validation): a routing header (`MCP-Protocol-Version`,
+   * `Mcp-Method`, `Mcp-Name`) missing, not matching the body, or not a valid header value. Decided before anything.
+   */
+  GW_MCP_HEADER_MISMATCH: { http: 400, rpc: -32020, message: 'Header mismatch' },
   GW_MCP_BATCH_REJECTED: { http: 400, rpc: -32600, message: 'Bad Request: JSON-RPC batches are not supported' },
   GW_MCP_PARSE_ERROR: { http: 400, rpc: -32700, message: 'Parse error' },
   GW_MCP_INVALID_REQUEST: { http: 400, rpc: -32600, message: 'Invalid Request' },
