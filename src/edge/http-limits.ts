@@ -36,6 +36,7 @@ import type { ServerConfig } from '../config/types.js';
 import { GatewayError, toRpcError } from '../errors/gateway-error.js';
 import { rpcError } from '../lib/json-rpc.js';
 import { principalKey, type Principal } from '../identity/principal.js';
+import { isModernVersion } from '../mcp/protocol-versions.js';
 import { clientAddress } from './client-address.js';
 import { RejectionRecorder } from './rejection-recorder.js';
 import { trustedProxyMatcher } from './trusted-proxies.js';
@@ -226,8 +227,8 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
    */
   let opening = 0;
   const newSession: CallbackHook = (request, reply, done) => {
-    // A request of an open session (nearly all of them): nothing to count.
-    if (request.headers['mcp-session-id'] !== undefined) return done();
+    // A request of an open session (nearly all of them), or a 2026-07-28 one (it opens none): nothing to count.
+    if (request.headers['mcp-session-id'] !== undefined || opensNoSession(request)) return done();
     opensSession(request, reply).then(() => done(), done);
   };
   const opensSession: Hook = async (request, reply) => {
@@ -286,6 +287,7 @@ export function registerHttpLimits(app: FastifyInstance, opts: HttpLimitsOptions
     admitSession(request, res, principal) {
       // Unauthenticated loopback development (auth.mode none): every caller is the same "anonymous".
       if (!cfg.enabled || principal.anonymous || request.headers['mcp-session-id'] !== undefined) return true;
+      if (opensNoSession(request)) return true;
       return admitNewSession(request, res, principal);
     },
     addressOf,
@@ -366,4 +368,13 @@ function namedClientId(request: FastifyRequest): string | undefined {
   return typeof value === 'string' && value !== '' && value.length <= MAX_CLIENT_ID && /^[\x21-\x7e]+$/.test(value)
     ? value
     : undefined;
+}
+
+/**
+ * A 2026-07-28 request opens no session, so the new-session limits do not count it. Its header decides here, before
+ * the body is read; a body that does not then claim 2026-07-28 is refused (400) and so opens no session either.
+ */
+function opensNoSession(request: FastifyRequest): boolean {
+  const v = request.headers['mcp-protocol-version'];
+  return isModernVersion(Array.isArray(v) ? v[0] : v);
 }

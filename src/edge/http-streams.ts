@@ -30,17 +30,22 @@ export class HttpRequestStream implements RequestStream {
     private readonly headers: Record<string, string> = {},
     /** The `WWW-Authenticate` challenge for a refusal (see `refuse`); without it, refusals are not offered. */
     private readonly challengeFor?: (error: GatewayError) => string | undefined,
+    /**
+     * MCP 2026-07-28: every error whose code has an HTTP status (errors/codes.ts) is answered with that status, as the
+     * revision requires of some (a removed method's 404); 2025 answers them in a 200.
+     */
+    private readonly errorStatuses = false,
   ) {}
 
-  /** Before anything was sent: the error's HTTP status with a challenge and the JSON-RPC error as the body. */
+  /** Before anything was sent: the error's HTTP status (with a challenge, if any) and the JSON-RPC error as the body. */
   refuse(error: GatewayError, response: JsonRpcResponse): boolean {
-    if (this.mode !== 'pending' || this.closed || this.challengeFor === undefined) return false;
-    const challenge = this.challengeFor(error);
-    if (challenge === undefined) return false;
+    if (this.mode !== 'pending' || this.closed) return false;
+    const challenge = this.challengeFor?.(error);
+    if (challenge === undefined && !(this.errorStatuses && error.httpStatus >= 400)) return false;
     const body = JSON.stringify(response);
     this.res.writeHead(error.httpStatus, {
       ...this.headers,
-      'www-authenticate': challenge,
+      ...(challenge !== undefined ? { 'www-authenticate': challenge } : {}),
       'cache-control': 'no-store',
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),

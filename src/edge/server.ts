@@ -8,10 +8,12 @@ import { invalidRequestChallenge, policyScopeChallenge, protectedResourceMetadat
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { ErrorCode } from '../errors/codes.js';
-import { classify, rpcError, type JsonRpcResponse } from '../lib/json-rpc.js';
+import { Cancellation } from '../lib/cancellation.js';
+import { classify, rpcError, type JsonRpcRequest, type JsonRpcResponse } from '../lib/json-rpc.js';
 import type { Principal } from '../identity/principal.js';
 import type { FrontDoor } from '../mcp/front-door.js';
-import { allowsBatches, isSupportedVersion } from '../mcp/protocol-versions.js';
+import { allowsBatches, isModernVersion, isSupportedVersion } from '../mcp/protocol-versions.js';
+import { claimsModern, readRequestMeta } from '../mcp/request-meta.js';
 import type { ClientSession } from '../mcp/session.js';
 import type { RequestStream } from '../mcp/streams.js';
 import { addJsonTextParser, parseJsonBody } from './body-text.js';
@@ -20,6 +22,7 @@ import { registerHttpLimits, type HttpLimitsOptions } from './http-limits.js';
 import { ANSWER_UNDER_PRESSURE, registerOverload, socketTimeouts } from './overload.js';
 import { HttpRequestStream, HttpSessionStream } from './http-streams.js';
 import { isLoopbackHostname, OriginPolicy } from './origin.js';
+import { checkRoutingHeaders } from './routing-headers.js';
 import { httpsOptions } from './tls.js';
 import { registerWellKnown } from './well-known.js';
 
@@ -247,6 +250,20 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
         writeJson(res, 400, rpcError(c.id, toRpcError(new GatewayError('GW_MCP_INVALID_REQUEST'))));
         return;
       }
+      // MCP 2026-07-28 is chosen by the body (basic/versioning §Backward Compatibility): a `_meta` version claim.
+      if (claimsModern(c.message)) {
+        if (c.kind === 'request') await handleStateless(c.message, principal, request, res);
+        else if (c.kind === 'notification')
+          writeAccepted(res); // nothing to do: HTTP cancels by closing the stream
+        else throw new GatewayError('GW_MCP_INVALID_REQUEST', { detail: 'a 2026-07-28 client sent a response' });
+        return;
+      }
+      // A 2026-07-28 header on a body without the claim is a malformed 2026 request, never a 2025 one.
+      if (isModernVersion(headerValue(request.headers['mcp-protocol-version']))) {
+        const e = new GatewayError('GW_MCP_META_INVALID', { detail: 'MCP-Protocol-Version 2026-07-28 without _meta' });
+        writeJson(res, e.httpStatus, rpcError(c.kind === 'notification' ? null : c.message.id, toRpcError(e)));
+        return;
+      }
 
       if (c.kind === 'request' && c.message.method === 'initialize') {
         if (sessionId !== undefined) throw new GatewayError('GW_MCP_ALREADY_INITIALIZED');
@@ -277,6 +294,53 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       writeError(res, toGatewayError(err), opts.logger, server.overload.retryAfterSeconds);
     }
   });
+
+  /**
+   * A 2026-07-28 request: no session. Its `_meta` (request-meta.ts) and its routing headers (routing-headers.ts) are
+   * checked before anything is decided, and refused with the status the revision gives and the request's id; then
+   * it runs the same pipeline as a 2025 request. Closing the response stream cancels the call (basic/patterns/
+   * cancellation).
+   */
+  async function handleStateless(
+    message: JsonRpcRequest,
+    principal: Principal,
+    request: FastifyRequest,
+    res: ServerResponse,
+  ): Promise<void> {
+    let meta;
+    try {
+      meta = readRequestMeta(message);
+      const h = request.headers;
+      checkRoutingHeaders(
+        {
+          protocolVersion: headerValue(h['mcp-protocol-version']),
+          method: headerValue(h['mcp-method']),
+          name: headerValue(h['mcp-name']),
+        },
+        message,
+        meta.protocolVersion,
+      );
+    } catch (err) {
+      const e = toGatewayError(err);
+      opts.audit.record({
+        type: 'mcp.request',
+        requestId: String(message.id).slice(0, 128),
+        subject: principal.subject,
+        method: message.method.slice(0, 64),
+        outcome: 'error',
+        errorCode: e.code,
+        ...(e.detail !== undefined ? { detail: e.detail } : {}),
+      });
+      writeJson(res, e.httpStatus, rpcError(message.id, toRpcError(e)));
+      return;
+    }
+    const cancel = new Cancellation();
+    res.once('close', () => {
+      if (!res.writableEnded) cancel.abort();
+    });
+    const stream = new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal), true);
+    await frontDoor.statelessRequest(principal, message, meta, stream, cancel, traceparentOf(request));
+  }
 
   /** 2025-03-26 sessions may send batches (MCP 2025-03-26 basic §Batching); later versions may not. */
   async function handleBatch(

@@ -51,6 +51,12 @@ export const ErrorCodes = {
    * `Mcp-Method`, `Mcp-Name`) missing, not matching the body, or not a valid header value. Decided before anything.
    */
   GW_MCP_HEADER_MISMATCH: { http: 400, rpc: -32020, message: 'Header mismatch' },
+  /** MCP 2026-07-28 (basic §_meta): a request without the required `_meta` fields is malformed: 400, -32602. */
+  GW_MCP_META_INVALID: { http: 400, rpc: -32602, message: 'Invalid params: missing or malformed request _meta' },
+  /** MCP 2026-07-28 (basic/versioning): a version the gateway does not serve; `data` lists those it does. */
+  GW_MCP_VERSION_UNSUPPORTED: { http: 400, rpc: -32022, message: 'Unsupported protocol version' },
+  /** MCP 2026-07-28 (transports §Protocol Version Header): a method this generation does not have is a 404. */
+  GW_MCP_METHOD_UNKNOWN: { http: 404, rpc: -32601, message: 'Method not found' },
   GW_MCP_BATCH_REJECTED: { http: 400, rpc: -32600, message: 'Bad Request: JSON-RPC batches are not supported' },
   GW_MCP_PARSE_ERROR: { http: 400, rpc: -32700, message: 'Parse error' },
   GW_MCP_INVALID_REQUEST: { http: 400, rpc: -32600, message: 'Invalid Request' },

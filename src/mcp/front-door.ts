@@ -24,6 +24,7 @@ import { auditRequestId, whoFields } from './audit-fields.js';
 import type { CallLimiter } from './limits.js';
 import { ListCache } from './list-cache.js';
 import { Pipeline } from './pipeline.js';
+import type { RequestMeta } from './request-meta.js';
 import { Relay } from './relay.js';
 import { idKey, type ClientSession } from './session.js';
 import type { SessionAuthority } from './session-authority.js';
@@ -53,6 +54,8 @@ export class FrontDoor {
   private readonly table: SessionTable;
   private readonly pipeline: Pipeline;
   private readonly relayer: Relay;
+  /** 2026-07-28 requests in flight (they have no session to count them in). */
+  private stateless = 0;
 
   constructor(private readonly opts: FrontDoorOptions) {
     const now = (this.now = opts.now ?? Date.now);
@@ -66,6 +69,7 @@ export class FrontDoor {
       logger: opts.logger,
       now,
       maxSubscriptions: (opts.config.sessions ?? SESSIONS_DEFAULTS.sessions).maxSubscriptions,
+      serverInfo: { name: 'gatehouse', version: opts.version },
       audit: opts.audit,
       tracing: opts.tracing,
     });
@@ -101,8 +105,9 @@ export class FrontDoor {
     return this.table.mayMakeRoom();
   }
 
+  /** Calls in flight: in sessions, and 2026-07-28 requests without one (shutdown waits for both). */
   get inFlightCount(): number {
-    return this.table.inFlightCount;
+    return this.table.inFlightCount + this.stateless;
   }
 
   // ---------------------------------------------------------------- sessions (session-table.ts)
@@ -187,6 +192,36 @@ export class FrontDoor {
       // The first request after `notifications/initialized`: the session is in use, the store's clock takes over.
       !session.established && session.initialized ? () => this.table.establish(session) : undefined,
     );
+  }
+
+  /**
+   * Answer one MCP 2026-07-28 request: no session, what a session would hold comes from the request's own `_meta`
+   * (request-meta.ts). The same pipeline, the same policy, limits and audit as a session's request.
+   */
+  async statelessRequest(
+    principal: Principal,
+    message: JsonRpcRequest,
+    meta: RequestMeta,
+    stream: RequestStream,
+    cancel: Cancellation,
+    traceparent?: string,
+  ): Promise<void> {
+    if (this.table.isDraining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
+    this.stateless += 1;
+    try {
+      await this.pipeline.run({
+        principal,
+        protocolVersion: meta.protocolVersion,
+        clientCapabilities: meta.clientCapabilities,
+        session: undefined,
+        message,
+        stream,
+        cancel,
+        traceparent,
+      });
+    } finally {
+      this.stateless -= 1;
+    }
   }
 
   /** Ids must be unique among a session's requests in flight (basic §Requests). */

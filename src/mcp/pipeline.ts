@@ -17,7 +17,9 @@ import type { RequestTracing } from '../telemetry/tracing.js';
 import { auditRequestId, elapsedMs, whoFields } from './audit-fields.js';
 import { auditErrorCode, type CallLimiter } from './limits.js';
 import type { ListCache } from './list-cache.js';
-import { METHODS } from './methods/index.js';
+import { METHODS, MODERN_METHODS } from './methods/index.js';
+import { shapeModernResult } from './modern-result.js';
+import { isModernVersion } from './protocol-versions.js';
 import type { RequestContext } from './request-context.js';
 import type { ClientSession } from './session.js';
 import { idKey } from './session.js';
@@ -36,6 +38,8 @@ export interface PipelineDeps {
   readonly now: () => number;
   /** `sessions.maxSubscriptions`: resource URIs one session may be subscribed to at once. */
   readonly maxSubscriptions: number;
+  /** The gateway's own name and version, for results that carry `serverInfo` (2026-07-28). */
+  readonly serverInfo: JsonObject;
 }
 
 /** A method's handler: resolve, run the call (or answer from the gateway), shape the reply. */
@@ -110,10 +114,16 @@ export class Pipeline {
     try {
       this.requireAudit();
       if (prepare !== undefined) await prepare();
-      const handler = Object.hasOwn(METHODS, message.method) ? METHODS[message.method] : undefined;
-      if (handler === undefined)
-        throw new GatewayError('GW_MCP_METHOD_NOT_FOUND', { detail: `method ${message.method.slice(0, 64)}` });
-      const result = await handler(ctx, this.deps);
+      // The method table of the request's generation: 2026-07-28 removed some methods and added `server/discover`.
+      const modern = isModernVersion(input.protocolVersion);
+      const table = modern ? MODERN_METHODS : METHODS;
+      const handler = Object.hasOwn(table, message.method) ? table[message.method] : undefined;
+      if (handler === undefined) {
+        const detail = `method ${message.method.slice(0, 64)}`;
+        throw new GatewayError(modern ? 'GW_MCP_METHOD_UNKNOWN' : 'GW_MCP_METHOD_NOT_FOUND', { detail });
+      }
+      const answer = await handler(ctx, this.deps);
+      const result = modern ? shapeModernResult(message.method, answer, this.deps.serverInfo) : answer;
       stream.finish(rpcResult(message.id, result));
       event.outcome = 'ok';
     } catch (err) {
@@ -124,8 +134,9 @@ export class Pipeline {
       if (e.detail !== undefined) event.detail = e.detail;
       if (e.code === 'GW_INTERNAL') this.opts.logger.error({ err, method: message.method }, 'internal error');
       const response = rpcError(message.id, toRpcError(e));
-      // A missing scope is an HTTP-level answer (403 + challenge) where the transport can still give one.
-      if (e.code === 'GW_AUTH_INSUFFICIENT_SCOPE' && stream.refuse?.(e, response) === true) return;
+      // Some refusals are HTTP-level answers where the transport can still give one: a missing scope (403 and its
+      // challenge), and in 2026-07-28 the errors the revision gives a status (a removed method's 404).
+      if (stream.refuse?.(e, response) === true) return;
       // Even a cancelled request's POST must end; the client ignores an answer to an id it cancelled.
       stream.finish(response);
     } finally {

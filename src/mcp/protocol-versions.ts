@@ -13,3 +13,13 @@ export function isSupportedVersion(v: string): boolean {
 export function allowsBatches(version: string): boolean {
   return version === '2025-03-26';
 }
+
+/**
+ * The stateless generation (MCP 2026-07-28, basic/versioning): no `initialize`, every request carries its version in
+ * `_meta`. Kept apart from the list above so that a modern version can never be negotiated by `initialize`.
+ */
+export const MODERN_PROTOCOL_VERSIONS = ['2026-07-28'] as const;
+
+export function isModernVersion(v: string | undefined): boolean {
+  return v !== undefined && (MODERN_PROTOCOL_VERSIONS as readonly string[]).includes(v);
+}

@@ -19,6 +19,7 @@ import {
 } from '../lib/json-rpc.js';
 import type { Router } from '../router/router.js';
 import { whoFields } from './audit-fields.js';
+import { INSTRUCTIONS } from './methods/discover.js';
 import { LATEST_PROTOCOL_VERSION, isSupportedVersion } from './protocol-versions.js';
 import type { ClientSession } from './session.js';
 import { SessionHolders, type Admission } from './session-admission.js';
@@ -175,7 +176,7 @@ export class SessionTable {
       protocolVersion: version,
       capabilities: this.opts.router.capabilities(),
       serverInfo: { name: 'gatehouse', version: this.opts.version },
-      instructions: 'Tools, resources and prompts from several MCP servers, namespaced as <server>__<name>.',
+      instructions: INSTRUCTIONS,
     };
     return { session, response: rpcResult(message.id, result) };
   }

@@ -12,7 +12,8 @@ export interface RequestStream {
   finish(response: JsonRpcResponse): void;
   /**
    * Refuse the whole request at the transport level instead of finishing it (an HTTP 403 with an
-   * `insufficient_scope` challenge for GW_AUTH_INSUFFICIENT_SCOPE); `response` is the JSON-RPC error for the body.
+   * `insufficient_scope` challenge for GW_AUTH_INSUFFICIENT_SCOPE; in 2026-07-28 also the statuses that revision
+   * gives errors, e.g. a removed method's 404); `response` is the JSON-RPC error for the body.
    * False when the transport cannot (nothing sent then: the caller finishes with `response`). Optional.
    */
   refuse?(error: GatewayError, response: JsonRpcResponse): boolean;

@@ -101,6 +101,7 @@ describe('pipeline: a request without a session', () => {
       logger,
       now: Date.now,
       maxSubscriptions: 10,
+      serverInfo: { name: 'gatehouse', version: 'test' },
       audit: { record: (e) => void records.push(e) },
       tracing: undefined,
     });

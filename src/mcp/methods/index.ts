@@ -1,7 +1,11 @@
-/** Every MCP request method the gateway answers, by name (docs/architecture.md §1); any other is -32601. */
+/**
+ * Every MCP request method the gateway answers, by name and protocol generation (docs/architecture.md §1); any other
+ * is -32601 (a 404 in 2026-07-28).
+ */
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { MethodHandler } from '../pipeline.js';
 import { complete } from './completion.js';
+import { discover } from './discover.js';
 import { setLogLevel } from './logging.js';
 import { getPrompt, listPrompts } from './prompts.js';
 import { listResources, listResourceTemplates, resourceRequest } from './resources.js';
@@ -23,4 +27,20 @@ export const METHODS: Readonly<Record<string, MethodHandler>> = Object.freeze({
   'prompts/get': getPrompt,
   'completion/complete': complete,
   'logging/setLevel': setLogLevel,
+});
+
+/**
+ * MCP 2026-07-28: the same methods without those the revision removed (`initialize`, `ping`, `logging/setLevel`,
+ * `resources/subscribe`, `resources/unsubscribe`; changelog), and with `server/discover`.
+ */
+export const MODERN_METHODS: Readonly<Record<string, MethodHandler>> = Object.freeze({
+  'server/discover': discover,
+  'tools/list': listTools,
+  'tools/call': callTool,
+  'resources/list': listResources,
+  'resources/templates/list': listResourceTemplates,
+  'resources/read': resourceRequest,
+  'prompts/list': listPrompts,
+  'prompts/get': getPrompt,
+  'completion/complete': complete,
 });

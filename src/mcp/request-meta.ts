@@ -1,0 +1,68 @@
+/**
+ * What a 2026-07-28 request says about itself (basic §General fields → `_meta`): there is no handshake, so every
+ * request names its protocol version and the client's capabilities (required) and may name the client and a log
+ * level. The client's self-description is never identity: the principal comes from the token.
+ */
+import { GatewayError } from '../errors/gateway-error.js';
+import { isJsonObject, type JsonObject, type JsonRpcMessage } from '../lib/json-rpc.js';
+import { isModernVersion, MODERN_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS } from './protocol-versions.js';
+import { LOG_LEVELS, type LogLevel } from './session.js';
+
+export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
+export const META_LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
+export const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo';
+
+export interface RequestMeta {
+  readonly protocolVersion: string;
+  readonly clientCapabilities: JsonObject;
+  readonly clientInfo: JsonObject | undefined;
+  readonly logLevel: LogLevel | undefined;
+}
+
+/**
+ * Whether a message claims the stateless generation: its `_meta` names a protocol version (known or not — an unknown
+ * one is answered with -32022, not treated as a 2025 request). Body first, as the specification's dual-era rule reads.
+ */
+export function claimsModern(message: unknown): boolean {
+  if (!isJsonObject(message) || !isJsonObject(message.params)) return false;
+  const meta = message.params._meta;
+  return isJsonObject(meta) && Object.hasOwn(meta, META_PROTOCOL_VERSION);
+}
+
+/** The `_meta` of a 2026-07-28 request, or GW_MCP_META_INVALID (400, -32602) / GW_MCP_VERSION_UNSUPPORTED (400, -32022). */
+export function readRequestMeta(message: JsonRpcMessage): RequestMeta {
+  const params = 'params' in message ? message.params : undefined;
+  const meta = isJsonObject(params) ? params._meta : undefined;
+  if (!isJsonObject(meta)) throw invalid('no params._meta');
+  const version = meta[META_PROTOCOL_VERSION];
+  if (typeof version !== 'string') throw invalid(`${META_PROTOCOL_VERSION} is not a string`);
+  if (!isModernVersion(version)) {
+    throw new GatewayError('GW_MCP_VERSION_UNSUPPORTED', {
+      detail: `version ${version.slice(0, 40)}`,
+      // Both generations are served on this endpoint: a client may fall back to `initialize` with a 2025 version.
+      data: {
+        supported: [...MODERN_PROTOCOL_VERSIONS, ...SUPPORTED_PROTOCOL_VERSIONS],
+        requested: version.slice(0, 64),
+      },
+    });
+  }
+  const caps = meta[META_CLIENT_CAPABILITIES];
+  if (!isJsonObject(caps)) throw invalid(`${META_CLIENT_CAPABILITIES} is not an object`);
+  const info = meta[META_CLIENT_INFO];
+  if (info !== undefined && !isJsonObject(info)) throw invalid(`${META_CLIENT_INFO} is not an object`);
+  const level = meta[META_LOG_LEVEL];
+  if (level !== undefined && !(typeof level === 'string' && (LOG_LEVELS as readonly string[]).includes(level)))
+    throw invalid(`${META_LOG_LEVEL} is not a log level`);
+  return {
+    protocolVersion: version,
+    clientCapabilities: caps,
+    clientInfo: info,
+    logLevel: level as LogLevel | undefined,
+  };
+}
+
+function invalid(detail: string): GatewayError {
+  return new GatewayError('GW_MCP_META_INVALID', { detail });
+}

@@ -1,0 +1,223 @@
+/**
+ * MCP 2026-07-28 beside 2025-11-25 on one endpoint (docs/protocol-2026-07-28.md): stateless requests chosen by their
+ * `_meta` claim, checked (envelope, version, routing headers) before anything is decided, answered by the same
+ * pipeline and policy as a session's request, in the 2026 wire format. Real gateway on port 0, real stdio fixture
+ * upstream, raw HTTP as the client (the wire is what is asserted).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { post, startPolicyGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+
+const POLICY = `version: 1
+rules:
+  - id: echo
+    effect: allow
+    match: { tools: [fx__echo] }
+    when: { scopes: { allOf: ["fx:echo"] } }
+  - id: add
+    effect: allow
+    match: { tools: [fx__add] }
+    when: { scopes: { allOf: ["fx:add"] } }
+`;
+
+const V = '2026-07-28';
+const META = { 'io.modelcontextprotocol/protocolVersion': V, 'io.modelcontextprotocol/clientCapabilities': {} };
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  json: unknown;
+}
+
+describe('MCP 2026-07-28 front door', () => {
+  let dir: string;
+  let gw: TestGateway;
+  let token: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-2026-'));
+    ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [stdioFixtureYaml('fx')]));
+    token = await gw.token({ sub: 'alice', scopes: ['fx:echo'] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A 2025-11-25 session of the same principal, opened with raw HTTP. */
+  async function legacySession(): Promise<string> {
+    const r = await post(
+      gw.url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
+      { authorization: `Bearer ${token}` },
+    );
+    const sid = r.headers.get('mcp-session-id');
+    if (sid === null) throw new Error(`initialize failed: ${r.status}`);
+    return sid;
+  }
+
+  /** A 2026 request with the headers a conforming client sends (overridable). */
+  function send(
+    id: number,
+    method: string,
+    params: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ): Promise<Reply> {
+    const name = typeof params.name === 'string' ? params.name : typeof params.uri === 'string' ? params.uri : '';
+    return post(gw.url, JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta: META } }), {
+      authorization: `Bearer ${token}`,
+      'mcp-protocol-version': V,
+      'mcp-method': method,
+      ...(name !== '' ? { 'mcp-name': name } : {}),
+      ...headers,
+    });
+  }
+
+  it('answers server/discover, lists and calls without initialize or a session', async () => {
+    const d = await send(1, 'server/discover');
+    expect(d.status).toBe(200);
+    expect(d.headers.get('mcp-session-id')).toBeNull();
+    expect(d.json).toMatchObject({
+      id: 1,
+      result: {
+        resultType: 'complete',
+        supportedVersions: [V],
+        capabilities: { tools: {} },
+        cacheScope: 'private',
+        ttlMs: 0,
+        _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'gatehouse' } },
+      },
+    });
+    const list = await send(2, 'tools/list');
+    const tools = (list.json as { result: { tools: { name: string }[]; cacheScope: string } }).result;
+    // Filtered per principal by the same policy as a 2025 session: alice has fx:echo only.
+    expect(tools.tools.map((t) => t.name)).toEqual(['fx__echo']);
+    expect(tools.cacheScope).toBe('private');
+    const call = await send(3, 'tools/call', { name: 'fx__echo', arguments: { text: 'hi' } });
+    expect(call.status).toBe(200);
+    expect(call.json).toMatchObject({ id: 3, result: { resultType: 'complete', structuredContent: { text: 'hi' } } });
+  });
+
+  it('decides exactly as for a 2025 session: a missing scope is the same 403 challenge', async () => {
+    const modern = await send(4, 'tools/call', { name: 'fx__add', arguments: { a: 1, b: 2 } });
+    const legacySid = await legacySession();
+    const legacy = await post(
+      gw.url,
+      JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'fx__add', arguments: {} } }),
+      { authorization: `Bearer ${token}`, 'mcp-session-id': legacySid, 'mcp-protocol-version': '2025-11-25' },
+    );
+    expect(modern.status).toBe(403);
+    expect(legacy.status).toBe(403);
+    expect(modern.headers.get('www-authenticate')).toBe(legacy.headers.get('www-authenticate'));
+    expect(modern.headers.get('www-authenticate')).toMatch(/insufficient_scope.*fx:add/);
+    // A tool no rule shows is unknown in both generations.
+    const hidden = await send(5, 'tools/call', { name: 'fx__env_report', arguments: {} });
+    expect(hidden.json).toMatchObject({ id: 5, error: { code: -32602, message: 'Unknown tool: fx__env_report' } });
+  });
+
+  it('refuses headers that disagree with the body before anything is decided, echoing the id', async () => {
+    const forged = await send(
+      6,
+      'tools/call',
+      { name: 'fx__echo', arguments: { text: 'x' } },
+      { 'mcp-name': 'fx__add' },
+    );
+    expect(forged.status).toBe(400);
+    expect(forged.json).toEqual({ jsonrpc: '2.0', id: 6, error: { code: -32020, message: 'Header mismatch' } });
+    // A Base64 header that decodes to another name is the same refusal.
+    const encoded = await send(
+      7,
+      'tools/call',
+      { name: 'fx__echo', arguments: { text: 'x' } },
+      { 'mcp-name': `=?base64?${Buffer.from('fx__add').toString('base64')}?=` },
+    );
+    expect(encoded.json).toMatchObject({ id: 7, error: { code: -32020 } });
+    const noMethod = await send(8, 'tools/list', {}, { 'mcp-method': 'tools/call' });
+    expect(noMethod.json).toMatchObject({ id: 8, error: { code: -32020 } });
+    const noVersionHeader = await post(
+      gw.url,
+      JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: { _meta: META } }),
+      { authorization: `Bearer ${token}`, 'mcp-method': 'tools/list' },
+    );
+    expect(noVersionHeader.status).toBe(400);
+    expect(noVersionHeader.json).toMatchObject({ id: 9, error: { code: -32020 } });
+    // Recorded as the refusal it is, with no policy decision: nothing was decided or forwarded.
+    const record = gw.logs
+      .map((l) => l.audit as Record<string, unknown> | undefined)
+      .find((a) => a?.type === 'mcp.request' && a.requestId === '6' && a.subject === 'alice');
+    expect(record).toMatchObject({ outcome: 'error', errorCode: 'GW_MCP_HEADER_MISMATCH' });
+    expect(record?.detail).toMatch(/Mcp-Name header "fx__add" does not match the body's "fx__echo"/);
+    expect(record).not.toHaveProperty('decision');
+  });
+
+  it('refuses a malformed envelope, an unknown version and removed methods with the 2026 codes', async () => {
+    const noCaps = await post(
+      gw.url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 10,
+        method: 'tools/list',
+        params: { _meta: { 'io.modelcontextprotocol/protocolVersion': V } },
+      }),
+      { authorization: `Bearer ${token}`, 'mcp-protocol-version': V, 'mcp-method': 'tools/list' },
+    );
+    expect(noCaps.status).toBe(400);
+    expect(noCaps.json).toMatchObject({ id: 10, error: { code: -32602 } });
+    const future = await post(
+      gw.url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 11,
+        method: 'tools/list',
+        params: { _meta: { ...META, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } },
+      }),
+      { authorization: `Bearer ${token}`, 'mcp-protocol-version': '2099-01-01', 'mcp-method': 'tools/list' },
+    );
+    expect(future.status).toBe(400);
+    expect(future.json).toMatchObject({
+      id: 11,
+      error: { code: -32022, data: { requested: '2099-01-01', supported: expect.arrayContaining([V]) as unknown } },
+    });
+    for (const [i, method] of ['initialize', 'ping', 'logging/setLevel', 'resources/subscribe'].entries()) {
+      const r = await send(20 + i, method, method === 'resources/subscribe' ? { uri: 'x://y' } : {});
+      expect({ method, status: r.status }).toEqual({ method, status: 404 });
+      expect(r.json).toMatchObject({ id: 20 + i, error: { code: -32601 } });
+    }
+    // A 2026 header on a body without the claim is not a 2025 request either (it would otherwise open a session).
+    const unclaimed = await post(
+      gw.url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 12,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+      }),
+      { authorization: `Bearer ${token}`, 'mcp-protocol-version': V },
+    );
+    expect(unclaimed.status).toBe(400);
+    expect(unclaimed.headers.get('mcp-session-id')).toBeNull();
+    expect(unclaimed.json).toMatchObject({ id: 12, error: { code: -32602 } });
+  });
+
+  it('serves a 2026 request that carries a 2025 session id statelessly, as that id were absent', async () => {
+    // The id is served by nobody's rules but its own generation's: a real one, and one that never existed.
+    for (const sid of [await legacySession(), 'not-a-session']) {
+      const r = await send(30, 'tools/list', {}, { 'mcp-session-id': sid });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('mcp-session-id')).toBeNull();
+      expect(r.json).toMatchObject({ id: 30, result: { resultType: 'complete' } });
+    }
+    const r = await send(31, 'tools/list', {}, { 'mcp-session-id': 'not-a-session' });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('mcp-session-id')).toBeNull();
+    expect(r.json).toMatchObject({ id: 31, result: { resultType: 'complete' } });
+  });
+});
