@@ -9,6 +9,7 @@
  *   gatehouse-full   every protection on: dev JWT, policy with argument constraints, memory rate limits, audit to a
  *                    hash-chained file, Prometheus metrics, an upstream secret to redact from every reply
  *                    (bench/gatehouse-config.ts)
+ *   gatehouse-full-2026  gatehouse-full driven by MCP 2026-07-28 calls: no session, `_meta` and routing headers on each
  *   gatehouse-redis  gatehouse-full with `limits.store: redis` (127.0.0.1:6379; skipped when Redis is not answering,
  *                    unless BENCH_REQUIRE_REDIS=1)
  *   mcp-proxy        `mcp-proxy --server stream` in front of the same echo upstream

@@ -26,6 +26,8 @@ export function httpDriver(
   concurrency: number,
   tool: string,
   extraHeaders: Record<string, string>,
+  /** The request body of one call (a 2025 session's, or a 2026-07-28 stateless one). */
+  body: (id: number, tool: string) => string = toolCallBody,
 ): Driver {
   const agent = new http.Agent({
     keepAlive: true,
@@ -37,7 +39,7 @@ export function httpDriver(
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
     ...extraHeaders,
-    'content-length': String(toolCallBody(ID_BASE, tool).length),
+    'content-length': String(body(ID_BASE, tool).length),
   };
   const options: http.RequestOptions = { agent, host: ep.host, port: ep.port, path: ep.path, method: 'POST', headers };
   return {
@@ -62,7 +64,7 @@ export function httpDriver(
         res.on('aborted', () => finish(false));
       });
       req.on('error', () => finish(false));
-      req.end(toolCallBody(id, tool));
+      req.end(body(id, tool));
     },
     close() {
       agent.destroy();

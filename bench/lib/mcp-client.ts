@@ -15,6 +15,20 @@ export function freshId(): number {
   return ID_BASE + nextId;
 }
 
+/** MCP 2026-07-28: no session; the version and the client's capabilities ride in every request's `_meta`. */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28';
+const MODERN_META = `"_meta":{"io.modelcontextprotocol/protocolVersion":"${MODERN_PROTOCOL_VERSION}","io.modelcontextprotocol/clientCapabilities":{}}`;
+
+/** A 2026-07-28 tools/call: the same call as `toolCallBody` with the per-request `_meta`. */
+export function statelessToolCallBody(id: number, tool: string): string {
+  return `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${tool}","arguments":{"text":"${ECHO_TEXT}"},${MODERN_META}}}`;
+}
+
+/** The routing headers a 2026-07-28 client sends with that call (the tool names here are plain ASCII). */
+export function statelessHeaders(tool: string): Record<string, string> {
+  return { 'mcp-protocol-version': MODERN_PROTOCOL_VERSION, 'mcp-method': 'tools/call', 'mcp-name': tool };
+}
+
 export function toolCallBody(id: number, tool: string): string {
   return `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${tool}","arguments":{"text":"${ECHO_TEXT}"}}}`;
 }

@@ -17,7 +17,7 @@ import {
 } from './children.js';
 import { ECHO_UPSTREAM, launchGatehouse, type GatehouseOptions } from './gatehouse.js';
 import { httpDriver, StdioRpc, type Measurable } from './load.js';
-import { initializeParams, openMcpSession } from './mcp-client.js';
+import { initializeParams, openMcpSession, statelessHeaders, statelessToolCallBody } from './mcp-client.js';
 import { BARE_SERVER, ECHO_SERVER, MCP_PROXY_BIN, ROOT, SUPERGATEWAY_BIN } from './paths.js';
 import { descendants } from './proc.js';
 import { countRedisKeys, redisUnavailable } from './redis.js';
@@ -27,6 +27,7 @@ export const ALL_TARGETS = [
   'direct-stdio',
   'gatehouse-bare',
   'gatehouse-full',
+  'gatehouse-full-2026',
   'gatehouse-redis',
   'mcp-proxy',
   'supergateway',
@@ -57,6 +58,7 @@ export function starters(opts: TargetOptions): Record<TargetName, () => Promise<
     'direct-stdio': startDirectStdio,
     'gatehouse-bare': gatehouseStarter('bare', opts),
     'gatehouse-full': gatehouseStarter('full', opts),
+    'gatehouse-full-2026': gatehouseStarter('full', opts, true),
     'gatehouse-redis': gatehouseStarter('redis', opts),
     'mcp-proxy': startMcpProxy,
     supergateway: startSupergateway,
@@ -102,7 +104,8 @@ async function startDirectStdio(): Promise<Running> {
   };
 }
 
-function gatehouseStarter(profile: GatehouseProfile, opts: TargetOptions): () => Promise<Running> {
+/** `stateless`: the calls are MCP 2026-07-28 requests (no session; `_meta` and routing headers on each). */
+function gatehouseStarter(profile: GatehouseProfile, opts: TargetOptions, stateless = false): () => Promise<Running> {
   return async () => {
     if (profile === 'redis') {
       const why = await redisUnavailable(opts.redisUrl);
@@ -130,6 +133,14 @@ function gatehouseStarter(profile: GatehouseProfile, opts: TargetOptions): () =>
       ...(upstream ? { upstreamPid: upstream.pid } : {}),
       notes,
       driver: async (c) => {
+        if (stateless)
+          return httpDriver(
+            g.ep,
+            c,
+            'bench__echo',
+            { ...g.authHeaders, ...statelessHeaders('bench__echo') },
+            statelessToolCallBody,
+          );
         const s = await openMcpSession(g.ep, 'bench__echo', g.authHeaders);
         return httpDriver(g.ep, c, 'bench__echo', s.headers);
       },

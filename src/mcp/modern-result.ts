@@ -16,11 +16,18 @@ const CACHEABLE: ReadonlySet<string> = new Set([
   'resources/read',
 ]);
 
-/** A new object (results may be shared, e.g. cached lists): the caller's result is not changed. */
+/**
+ * The cacheable results are copied (a list may be the list cache's shared object); any other result is this
+ * request's own, fresh from its upstream, and is completed in place (a copy of every tool result showed in the
+ * profile of each 2026 call).
+ */
 export function shapeModernResult(method: string, result: JsonObject, serverInfo: JsonObject): JsonObject {
-  const meta = isJsonObject(result._meta) ? result._meta : {};
-  const out: JsonObject = { ...result, resultType: 'complete', _meta: { ...meta, [META_SERVER_INFO]: serverInfo } };
-  if (CACHEABLE.has(method)) {
+  const cacheable = CACHEABLE.has(method);
+  const out: JsonObject = cacheable ? { ...result } : result;
+  out.resultType = 'complete';
+  const meta = result._meta;
+  out._meta = isJsonObject(meta) ? { ...meta, [META_SERVER_INFO]: serverInfo } : { [META_SERVER_INFO]: serverInfo };
+  if (cacheable) {
     out.ttlMs = 0;
     out.cacheScope = 'private';
   }

@@ -123,6 +123,19 @@ describe('MCP 2026-07-28 front door', () => {
     expect(hidden.json).toMatchObject({ id: 5, error: { code: -32602, message: 'Unknown tool: fx__env_report' } });
   });
 
+  it('shapes its own copy of a cached list: a 2025 session listing after it gets the 2025 format', async () => {
+    const modern = await send(40, 'tools/list');
+    expect(modern.json).toMatchObject({ result: { resultType: 'complete', cacheScope: 'private' } });
+    const sid = await legacySession();
+    const legacy = await post(gw.url, JSON.stringify({ jsonrpc: '2.0', id: 41, method: 'tools/list' }), {
+      authorization: `Bearer ${token}`,
+      'mcp-session-id': sid,
+      'mcp-protocol-version': '2025-11-25',
+    });
+    const result = (legacy.json as { result: Record<string, unknown> }).result;
+    expect(Object.keys(result)).toEqual(['tools']);
+  });
+
   it('refuses headers that disagree with the body before anything is decided, echoing the id', async () => {
     const forged = await send(
       6,
