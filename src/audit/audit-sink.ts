@@ -41,6 +41,8 @@ export interface AuditEvent {
   certThumbprint?: string;
   requestId?: string;
   session?: string;
+  /** The MCP protocol version the request was made in (a 2025 session's, or a 2026-07-28 request's own). */
+  protocolVersion?: string;
   subject?: string;
   clientId?: string;
   method?: string;

@@ -325,6 +325,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       opts.audit.record({
         type: 'mcp.request',
         requestId: String(message.id).slice(0, 128),
+        ...(meta !== undefined ? { protocolVersion: meta.protocolVersion } : {}),
         subject: principal.subject,
         method: message.method.slice(0, 64),
         outcome: 'error',

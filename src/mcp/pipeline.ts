@@ -86,6 +86,7 @@ export class Pipeline {
             type: 'mcp.request',
             requestId: auditRequestId(message.id),
             session: session.key,
+            protocolVersion: input.protocolVersion,
             subject: principal.subject,
             ...whoFields(principal),
             method: message.method,
@@ -93,6 +94,7 @@ export class Pipeline {
         : {
             type: 'mcp.request',
             requestId: auditRequestId(message.id),
+            protocolVersion: input.protocolVersion,
             subject: principal.subject,
             ...whoFields(principal),
             method: message.method,

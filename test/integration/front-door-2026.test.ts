@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { post, startPolicyGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 
 const POLICY = `version: 1
@@ -104,6 +104,16 @@ describe('MCP 2026-07-28 front door', () => {
     const call = await send(3, 'tools/call', { name: 'fx__echo', arguments: { text: 'hi' } });
     expect(call.status).toBe(200);
     expect(call.json).toMatchObject({ id: 3, result: { resultType: 'complete', structuredContent: { text: 'hi' } } });
+    // The record says which generation the call was made in, and names no session.
+    const record = await vi.waitFor(() => {
+      const found = gw.logs
+        .map((l) => l.audit as Record<string, unknown> | undefined)
+        .find((a) => a?.type === 'mcp.request' && a.requestId === '3' && a.method === 'tools/call');
+      expect(found).toBeDefined();
+      return found;
+    });
+    expect(record).toMatchObject({ protocolVersion: V, subject: 'alice', tool: 'fx__echo', outcome: 'ok' });
+    expect(record).not.toHaveProperty('session');
   });
 
   it('decides exactly as for a 2025 session: a missing scope is the same 403 challenge', async () => {
@@ -163,10 +173,14 @@ describe('MCP 2026-07-28 front door', () => {
     expect(noVersionHeader.status).toBe(400);
     expect(noVersionHeader.json).toMatchObject({ id: 9, error: { code: -32020 } });
     // Recorded as the refusal it is, with no policy decision: nothing was decided or forwarded.
-    const record = gw.logs
-      .map((l) => l.audit as Record<string, unknown> | undefined)
-      .find((a) => a?.type === 'mcp.request' && a.requestId === '6' && a.subject === 'alice');
-    expect(record).toMatchObject({ outcome: 'error', errorCode: 'GW_MCP_HEADER_MISMATCH' });
+    const record = await vi.waitFor(() => {
+      const found = gw.logs
+        .map((l) => l.audit as Record<string, unknown> | undefined)
+        .find((a) => a?.type === 'mcp.request' && a.requestId === '6' && a.subject === 'alice');
+      expect(found).toBeDefined();
+      return found;
+    });
+    expect(record).toMatchObject({ outcome: 'error', errorCode: 'GW_MCP_HEADER_MISMATCH', protocolVersion: V });
     expect(record?.detail).toMatch(/Mcp-Name header "fx__add" does not match the body's "fx__echo"/);
     expect(record).not.toHaveProperty('decision');
   });
