@@ -340,7 +340,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       if (!res.writableEnded) cancel.abort();
     });
     const stream = new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal), true);
-    await frontDoor.statelessRequest(principal, message, meta, stream, cancel, traceparentOf(request));
+    // 2026-07-28 carries trace context in `_meta` (basic §OpenTelemetry trace context); the header is the fallback.
+    const traceparent = meta.traceparent ?? traceparentOf(request);
+    await frontDoor.statelessRequest(principal, message, meta, stream, cancel, traceparent);
   }
 
   /** 2025-03-26 sessions may send batches (MCP 2025-03-26 basic §Batching); later versions may not. */

@@ -19,6 +19,8 @@ export interface RequestMeta {
   readonly clientCapabilities: JsonObject;
   readonly clientInfo: JsonObject | undefined;
   readonly logLevel: LogLevel | undefined;
+  /** W3C Trace Context carried in `_meta` (basic §OpenTelemetry trace context); checked where it is used. */
+  readonly traceparent: string | undefined;
 }
 
 /**
@@ -60,6 +62,7 @@ export function readRequestMeta(message: JsonRpcMessage): RequestMeta {
     clientCapabilities: caps,
     clientInfo: info,
     logLevel: level as LogLevel | undefined,
+    traceparent: typeof meta.traceparent === 'string' ? meta.traceparent : undefined,
   };
 }
 

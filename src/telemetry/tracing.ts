@@ -109,6 +109,8 @@ function attributesOf(event: AuditEvent, known: boolean): Attributes {
     if (event.tool !== undefined) a['mcp.tool'] = event.tool;
     if (event.prompt !== undefined) a['mcp.prompt'] = event.prompt;
   }
+  // Bounded: only the versions the gateway serves reach a request span.
+  if (event.protocolVersion !== undefined) a['mcp.protocol.version'] = event.protocolVersion;
   if (event.outcome !== undefined) a['mcp.outcome'] = event.outcome;
   if (event.errorCode !== undefined) a['mcp.error_code'] = event.errorCode;
   if (event.decision !== undefined) a['mcp.decision'] = event.decision;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FIXTURE_HTTP, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import { FIXTURE_HTTP, post, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { toolCalls, waitFor } from '../helpers/upstream-tools.js';
 
@@ -67,6 +67,29 @@ async function traceOf(
 }
 
 describe('a traced tools/call', () => {
+  it("continues a 2026-07-28 request's trace from its _meta.traceparent, and says the generation", async () => {
+    const ctx = clientContext();
+    const params = {
+      name: 'fx__echo',
+      arguments: { text: 'traced 2026' },
+      _meta: {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientCapabilities': {},
+        traceparent: ctx.header,
+      },
+    };
+    const r = await post(gw.url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params }), {
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'fx__echo',
+    });
+    expect(r.status).toBe(200);
+    const { request, spans } = await traceOf(ctx.traceId, 'tool.fx__echo');
+    expect(request.parentSpanContext?.spanId).toBe(ctx.spanId);
+    expect(request.attributes).toMatchObject({ 'mcp.protocol.version': '2026-07-28', 'mcp.outcome': 'ok' });
+    expect(spans.filter((s) => s.name === 'upstream.tools/call')).toHaveLength(1);
+  });
+
   it('keeps the client trace id: request span under the client span, upstream call span under it', async () => {
     const ctx = clientContext();
     const client = await tracedClient(ctx.header);
