@@ -53,8 +53,9 @@ export const METRICS = {
   requests: {
     name: 'mcp.requests',
     kind: 'counter',
-    labels: ['method', 'outcome'],
-    description: 'MCP requests answered, by method and outcome',
+    labels: ['method', 'outcome', 'protocol_version'],
+    description:
+      'MCP requests answered, by method, outcome and the protocol version they were made in (unknown: refused before it was read)',
   },
   activeSessions: { name: 'mcp.server.active_sessions', kind: 'gauge', labels: [], description: 'Open MCP sessions' },
   authFailures: {
@@ -147,8 +148,12 @@ function options(def: MetricDefinition): { description: string; unit?: string } 
 const UPSTREAM_STATES = ['starting', 'ready', 'unhealthy', 'closed'] as const;
 const BREAKER_VALUE: Readonly<Record<string, number>> = { closed: 0, 'half-open': 1, open: 2 };
 
+/** MCP protocol versions are dates (basic/versioning). */
+const VERSION_SHAPE = /^\d{4}-\d{2}-\d{2}$/;
+
 /** Methods counted by name in `mcp.requests`; anything else a client sends is `other` (a label is not a free text field). */
 const KNOWN_METHODS = new Set([
+  'server/discover',
   'ping',
   'tools/list',
   'tools/call',
@@ -329,7 +334,10 @@ export class GatewayMetrics {
     const outcome = event.outcome;
     const code = event.errorCode ?? '';
     const method = boundedMethod(event.method);
-    this.requests.add(`${method}|${outcome}`, () => ({ method, outcome }));
+    // Only versions the gateway serves reach a record; the shape check keeps the label bounded whatever happens.
+    const version = event.protocolVersion;
+    const protocol_version = version !== undefined && VERSION_SHAPE.test(version) ? version : 'unknown';
+    this.requests.add(`${method}|${outcome}|${protocol_version}`, () => ({ method, outcome, protocol_version }));
     const rateLimited = isRateLimited(code);
     // A tool the catalogue knows has an upstream on its record; any other name is the client's free text.
     const tool = event.upstream !== undefined && event.tool !== undefined ? event.tool : '(unknown)';

@@ -116,6 +116,8 @@ describe('the Prometheus endpoint', () => {
     expect(s.sum('mcp_tool_calls_total', { tool: 'fx__add', outcome: 'denied', error_code: 'rate_limited' })).toBe(1);
     expect(s.sum('mcp_tool_calls_total')).toBe(8);
     expect(s.sum('mcp_requests_total', { method: 'tools/call' })).toBe(8);
+    // The SDK 1.x client's session: every call counted under the version it negotiated.
+    expect(s.sum('mcp_requests_total', { method: 'tools/call', protocol_version: '2025-11-25' })).toBe(8);
   });
 
   it('counts rate-limit refusals by limit and tool', () => {

@@ -29,6 +29,22 @@ const call = (over: Partial<AuditEvent>): AuditEvent => ({
 });
 
 describe('GatewayMetrics', () => {
+  it('counts requests by the protocol version they were made in, a bounded label', async () => {
+    const { metrics, read } = testMeter();
+    metrics.observe(call({ protocolVersion: '2025-11-25' }));
+    metrics.observe(call({ protocolVersion: '2026-07-28' }));
+    metrics.observe(call({ method: 'server/discover', protocolVersion: '2026-07-28', tool: undefined }));
+    // Refused before its version was read, or a value that is not a version: never a free-text label.
+    metrics.observe(call({ protocolVersion: undefined }));
+    metrics.observe(call({ protocolVersion: 'x'.repeat(40) }));
+    const s = await read();
+    expect(s.sum('mcp_requests_total', { method: 'tools/call', protocol_version: '2025-11-25' })).toBe(1);
+    expect(s.sum('mcp_requests_total', { protocol_version: '2026-07-28' })).toBe(2);
+    expect(s.sum('mcp_requests_total', { method: 'server/discover' })).toBe(1);
+    expect(s.sum('mcp_requests_total', { protocol_version: 'unknown' })).toBe(2);
+    expect(s.text).not.toContain('xxxxxxxx');
+  });
+
   it('maps audit events to counters with bounded labels', async () => {
     const { metrics, read } = testMeter();
     metrics.observe(call({}));
