@@ -218,6 +218,7 @@ export class FrontDoor {
         stream,
         cancel,
         traceparent,
+        logLevel: meta.logLevel,
       });
     } finally {
       this.stateless -= 1;

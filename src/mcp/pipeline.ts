@@ -21,7 +21,7 @@ import { METHODS, MODERN_METHODS } from './methods/index.js';
 import { shapeModernResult } from './modern-result.js';
 import { isModernVersion } from './protocol-versions.js';
 import type { RequestContext } from './request-context.js';
-import type { ClientSession } from './session.js';
+import type { ClientSession, LogLevel } from './session.js';
 import { idKey } from './session.js';
 import type { RequestStream } from './streams.js';
 
@@ -56,6 +56,8 @@ export interface RequestInput {
   readonly cancel: Cancellation;
   /** The client's W3C trace context header, if it sent one (continued when tracing accepts it). */
   readonly traceparent?: string | undefined;
+  /** 2026-07-28: the log level the request's `_meta` asked for. */
+  readonly logLevel?: LogLevel | undefined;
 }
 
 export interface PipelineOptions extends PipelineDeps {
@@ -112,6 +114,7 @@ export class Pipeline {
       requestKey: idKey(message.id),
       event,
       span,
+      logLevel: input.logLevel,
     };
     try {
       this.requireAudit();

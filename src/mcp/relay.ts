@@ -154,14 +154,21 @@ export class Relay {
         return;
       }
       case 'notifications/message': {
-        const session = origin ? this.opts.sessions.byKey(origin.sessionKey) : undefined;
-        if (!session || !levelAllows(session.logLevel, p.level)) return;
-        const out: JsonRpcNotification = {
+        const out = (): JsonRpcNotification => ({
           jsonrpc: '2.0',
           method: n.method,
           params: { ...p, logger: typeof p.logger === 'string' ? `${upstream}/${p.logger}` : upstream },
-        };
-        this.sendToSession(session, origin, out);
+        });
+        // A request without a session (2026-07-28): only on its own response stream, only at or above the level
+        // its `_meta` asked for, and never when it asked for none (server/utilities/logging).
+        const alone = (origin as Partial<RequestOrigin> | undefined)?.alone;
+        if (alone !== undefined) {
+          if (levelAllows(alone.logLevel, p.level) && !alone.stream.closed) alone.stream.sendRelated(out());
+          return;
+        }
+        const session = origin ? this.opts.sessions.byKey(origin.sessionKey) : undefined;
+        if (!session || !levelAllows(session.logLevel, p.level)) return;
+        this.sendToSession(session, origin, out());
         return;
       }
       case 'notifications/cancelled': {

@@ -9,7 +9,7 @@ import type { Cancellation } from '../lib/cancellation.js';
 import { isJsonObject, type JsonObject, type JsonRpcRequest } from '../lib/json-rpc.js';
 import type { CallOrigin, ForwardContext } from '../router/router.js';
 import type { RequestSpan } from '../telemetry/tracing.js';
-import type { ClientSession } from './session.js';
+import type { ClientSession, LogLevel } from './session.js';
 import type { RequestStream } from './streams.js';
 
 export interface RequestContext {
@@ -31,11 +31,18 @@ export interface RequestContext {
   readonly span: RequestSpan | undefined;
   /** A policy rule's `limits.timeoutMs`, set by the decide step: the call's deadline. */
   deadlineMs?: number;
+  /** 2026-07-28: the level of log messages this request asked for in `_meta` (a session keeps its own instead). */
+  readonly logLevel?: LogLevel | undefined;
 }
 
 /** What the gateway's origin handle for an upstream call carries: the session and the exact request. */
 export interface RequestOrigin extends CallOrigin {
   requestKey: string;
+  /**
+   * A request without a session: where messages related to it go (its own response stream) and the log level it
+   * asked for. Its `sessionKey` is empty, so nothing is ever routed to a session from it.
+   */
+  readonly alone?: { readonly stream: RequestStream; readonly logLevel: LogLevel | undefined };
 }
 
 /** The router's view of a request: its session (for per-session upstreams), cancellation, progress, trace, deadline. */
@@ -45,6 +52,13 @@ export function forwardContext(ctx: RequestContext): ForwardContext {
   if (session !== undefined) {
     fwd.session = session;
     const origin: RequestOrigin = { sessionKey: session.key, requestKey: ctx.requestKey };
+    fwd.origin = origin;
+  } else {
+    const origin: RequestOrigin = {
+      sessionKey: '',
+      requestKey: ctx.requestKey,
+      alone: { stream: ctx.stream, logLevel: ctx.logLevel },
+    };
     fwd.origin = origin;
   }
   if (ctx.span !== undefined) fwd.trace = ctx.span.calls;

@@ -210,4 +210,40 @@ describe('the same decisions in both protocol generations', () => {
       expect(o.text).not.toContain(KEY);
     }
   });
+
+  it('relays an upstream log message to a 2026 request only at or above the level its _meta asked for', async () => {
+    const token = await tokenFor('logs-2026', ['fx:echo']);
+    const leak = async (id: number, logLevel?: string): Promise<string> => {
+      const meta: Record<string, unknown> = {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientCapabilities': {},
+      };
+      if (logLevel !== undefined) meta['io.modelcontextprotocol/logLevel'] = logLevel;
+      const r = await post(
+        gw.url,
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name: 'lk__leak', arguments: {}, _meta: meta },
+        }),
+        {
+          authorization: `Bearer ${token}`,
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/call',
+          'mcp-name': 'lk__leak',
+        },
+      );
+      expect(r.status).toBe(200);
+      return r.text;
+    };
+    // The fixture logs at `info` during the call: relayed (redacted, named by upstream) when asked for `info`...
+    const asked = await leak(9001, 'info');
+    expect(asked).toContain('"method":"notifications/message"');
+    expect(asked).toContain('"logger":"lk/leaky"');
+    expect(asked).not.toContain(KEY);
+    // ...and never above the level asked for, nor when no level was asked for (server/utilities/logging).
+    expect(await leak(9002, 'error')).not.toContain('notifications/message');
+    expect(await leak(9003)).not.toContain('notifications/message');
+  });
 });
