@@ -1,8 +1,8 @@
 /**
  * `server/discover` (MCP 2026-07-28 server/discover): what the gateway serves, answered from the merged catalogue's
  * capabilities. Only what this generation can use is declared: no `listChanged` or `subscribe` (they need
- * `subscriptions/listen`, which the gateway does not serve yet) and no `logging` (log messages need the request's
- * `logLevel`, not relayed yet), so a client never waits for something that will not come.
+ * `subscriptions/listen`, which the gateway does not serve yet), so a client never waits for something that will not
+ * come; `logging`, because upstream log messages reach a request that asks for them in its `_meta`.
  */
 import { isJsonObject, type JsonObject } from '../../lib/json-rpc.js';
 import type { MethodHandler } from '../pipeline.js';
@@ -18,7 +18,7 @@ export const discover: MethodHandler = (_ctx, deps) => ({
 
 /** The 2025 capabilities object without what needs a session or a listen stream. */
 export function statelessCapabilities(caps: JsonObject): JsonObject {
-  const out: JsonObject = { tools: {} };
+  const out: JsonObject = { tools: {}, logging: {} };
   if (isJsonObject(caps.resources)) out.resources = {};
   if (caps.prompts !== undefined) out.prompts = {};
   if (caps.completions !== undefined) out.completions = {};
