@@ -342,7 +342,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     const stream = new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal), true);
     // 2026-07-28 carries trace context in `_meta` (basic §OpenTelemetry trace context); the header is the fallback.
     const traceparent = meta.traceparent ?? traceparentOf(request);
-    await frontDoor.statelessRequest(principal, message, meta, stream, cancel, traceparent);
+    await frontDoor.statelessRequest(principal, message, meta, stream, cancel, traceparent, paramHeadersOf(request));
   }
 
   /** 2025-03-26 sessions may send batches (MCP 2025-03-26 basic §Batching); later versions may not. */
@@ -466,6 +466,14 @@ function stripAuthorization(request: FastifyRequest): void {
 }
 
 /** The client's W3C `traceparent` (Trace Context §3.2); repeated headers arrive joined and fail its parsing, as they should. */
+/** The `Mcp-Param-*` headers by lower-case name after the prefix (Node lower-cases header names). */
+function paramHeadersOf(request: FastifyRequest): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, value] of Object.entries(request.headers))
+    if (name.startsWith('mcp-param-') && typeof value === 'string') out.set(name.slice('mcp-param-'.length), value);
+  return out;
+}
+
 function traceparentOf(request: FastifyRequest): string | undefined {
   const v = request.headers.traceparent;
   return typeof v === 'string' ? v : undefined;

@@ -1,5 +1,6 @@
 /**
- * A targeted call and its steps (docs/architecture.md §4): decide (pure policy) → subscriptions → limits → forward. A
+ * A targeted call and its steps (docs/architecture.md §4): decide (pure policy) → param headers → subscriptions →
+ * limits → forward. A
  * new step (a cache, an approval) is one file in steps/ named in `CALL_STEPS`.
  */
 import { GatewayError } from '../errors/gateway-error.js';
@@ -11,6 +12,7 @@ import type { RequestContext } from './request-context.js';
 import { decideStep } from './steps/decide.js';
 import { forwardStep } from './steps/forward.js';
 import { limitsStep } from './steps/limits.js';
+import { paramHeadersStep } from './steps/param-headers.js';
 import { subscriptionsStep } from './steps/subscriptions.js';
 
 /** One targeted call on its way through the steps. */
@@ -36,7 +38,13 @@ export interface CallStep {
 }
 
 /** The steps of every targeted call, in order. The last one answers. */
-export const CALL_STEPS: readonly CallStep[] = [decideStep, subscriptionsStep, limitsStep, forwardStep];
+export const CALL_STEPS: readonly CallStep[] = [
+  decideStep,
+  paramHeadersStep,
+  subscriptionsStep,
+  limitsStep,
+  forwardStep,
+];
 
 /**
  * The steps joined into one function, once: each step's `next` is the chain of the steps after it, so a call

@@ -205,6 +205,7 @@ export class FrontDoor {
     stream: RequestStream,
     cancel: Cancellation,
     traceparent?: string,
+    paramHeaders?: ReadonlyMap<string, string>,
   ): Promise<void> {
     if (this.table.isDraining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
     this.stateless += 1;
@@ -219,6 +220,7 @@ export class FrontDoor {
         cancel,
         traceparent,
         logLevel: meta.logLevel,
+        paramHeaders: paramHeaders ?? new Map(),
       });
     } finally {
       this.stateless -= 1;

@@ -58,6 +58,8 @@ export interface RequestInput {
   readonly traceparent?: string | undefined;
   /** 2026-07-28: the log level the request's `_meta` asked for. */
   readonly logLevel?: LogLevel | undefined;
+  /** 2026-07-28: its `Mcp-Param-*` headers by lower-case name (absent for a 2025 request: nothing to check). */
+  readonly paramHeaders?: ReadonlyMap<string, string> | undefined;
 }
 
 export interface PipelineOptions extends PipelineDeps {
@@ -115,6 +117,7 @@ export class Pipeline {
       event,
       span,
       logLevel: input.logLevel,
+      paramHeaders: input.paramHeaders,
     };
     try {
       this.requireAudit();

@@ -33,6 +33,8 @@ export interface RequestContext {
   deadlineMs?: number;
   /** 2026-07-28: the level of log messages this request asked for in `_meta` (a session keeps its own instead). */
   readonly logLevel?: LogLevel | undefined;
+  /** 2026-07-28: the request's `Mcp-Param-*` headers by lower-case name, to be checked against its arguments. */
+  readonly paramHeaders?: ReadonlyMap<string, string> | undefined;
 }
 
 /** What the gateway's origin handle for an upstream call carries: the session and the exact request. */

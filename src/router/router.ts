@@ -50,6 +50,8 @@ export interface Target {
   readonly original: string;
   /** Pinning (docs/architecture.md §4, §8): a quarantined tool is hidden and refused like one the policy hides. */
   readonly quarantined: boolean;
+  /** The definition as the client sees it (a tool's, a prompt's, a listed resource's or a template's), if listed. */
+  readonly definition: JsonObject | undefined;
 }
 
 /** Tool pinning in the router (docs/architecture.md §4, §8): the lock to compare listings with, and where events go. */
@@ -282,19 +284,29 @@ export class Router {
         const e = c.tools.get(name);
         if (e === undefined) return undefined;
         const quarantined = isQuarantined(this.pinState, e.upstream, e.original);
-        return { kind, name, upstream: e.upstream, original: e.original, quarantined };
+        return { kind, name, upstream: e.upstream, original: e.original, quarantined, definition: e.definition };
       }
       case 'prompt': {
         const e = c.prompts.get(name);
-        return e && { kind, name, upstream: e.upstream, original: e.original, quarantined: false };
+        return (
+          e && { kind, name, upstream: e.upstream, original: e.original, quarantined: false, definition: e.definition }
+        );
       }
       case 'resource': {
         const upstream = c.resolveResource(name);
-        return upstream === undefined ? undefined : { kind, name, upstream, original: name, quarantined: false };
+        if (upstream === undefined) return undefined;
+        return {
+          kind,
+          name,
+          upstream,
+          original: name,
+          quarantined: false,
+          definition: c.resources.get(name)?.definition,
+        };
       }
       case 'template': {
         const t = c.templates.find((x) => x.definition.uriTemplate === name);
-        return t && { kind, name, upstream: t.upstream, original: name, quarantined: false };
+        return t && { kind, name, upstream: t.upstream, original: name, quarantined: false, definition: t.definition };
       }
     }
   }

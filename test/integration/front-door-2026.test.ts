@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { post, startPolicyGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import { REPO_ROOT } from '../helpers/spawn-server.js';
 
 const POLICY = `version: 1
 rules:
@@ -20,7 +21,12 @@ rules:
     effect: allow
     match: { tools: [fx__add] }
     when: { scopes: { allOf: ["fx:add"] } }
+  - id: query
+    effect: allow
+    match: { tools: [ph__query] }
+    when: { scopes: { allOf: ["ph:query"] } }
 `;
+const PARAM_FIXTURE = join(REPO_ROOT, 'test/fixtures/servers/param-headers.ts');
 
 const V = '2026-07-28';
 const META = { 'io.modelcontextprotocol/protocolVersion': V, 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -38,7 +44,10 @@ describe('MCP 2026-07-28 front door', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-2026-'));
-    ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [stdioFixtureYaml('fx')]));
+    ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [
+      stdioFixtureYaml('fx'),
+      stdioFixtureYaml('ph', { args: ['--import', 'tsx', PARAM_FIXTURE] }),
+    ]));
     token = await gw.token({ sub: 'alice', scopes: ['fx:echo'] });
   }, 60_000);
 
@@ -246,5 +255,54 @@ describe('MCP 2026-07-28 front door', () => {
     expect(r.status).toBe(200);
     expect(r.headers.get('mcp-session-id')).toBeNull();
     expect(r.json).toMatchObject({ id: 31, result: { resultType: 'complete' } });
+  });
+
+  it('checks Mcp-Param-* headers against the arguments of a tool that marks them, after the policy', async () => {
+    const querier = await gw.token({ sub: 'bob', scopes: ['ph:query'] });
+    const args = { region: 'eu-central1', sql: 'select 1', options: { dryRun: true } };
+    const auth = { authorization: `Bearer ${querier}` };
+    const ok = await send(
+      50,
+      'tools/call',
+      { name: 'ph__query', arguments: args },
+      {
+        ...auth,
+        'mcp-param-region': 'eu-central1',
+        'Mcp-Param-Dry-Run': 'true',
+      },
+    );
+    expect(ok.json).toMatchObject({ id: 50, result: { content: [{ text: JSON.stringify(args) }] } });
+    const missing = await send(
+      51,
+      'tools/call',
+      { name: 'ph__query', arguments: args },
+      {
+        ...auth,
+        'mcp-param-region': 'eu-central1',
+      },
+    );
+    expect(missing.status).toBe(400);
+    expect(missing.json).toMatchObject({ id: 51, error: { code: -32020 } });
+    const other = await send(
+      52,
+      'tools/call',
+      { name: 'ph__query', arguments: args },
+      {
+        ...auth,
+        'mcp-param-region': 'us-west1',
+        'mcp-param-dry-run': 'true',
+      },
+    );
+    expect(other.json).toMatchObject({ id: 52, error: { code: -32020 } });
+    // A principal the policy does not let call it gets the policy's answer, whatever its headers say: the check
+    // cannot tell anyone the tool exists.
+    const notAllowed = await send(
+      53,
+      'tools/call',
+      { name: 'ph__query', arguments: args },
+      { 'mcp-param-region': 'x' },
+    );
+    expect(notAllowed.status).toBe(403);
+    expect(notAllowed.json).toMatchObject({ id: 53, error: { message: 'Forbidden: insufficient scope' } });
   });
 });

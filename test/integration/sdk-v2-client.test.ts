@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPolicyGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import { REPO_ROOT } from '../helpers/spawn-server.js';
 
 const POLICY = `version: 1
 rules:
@@ -17,7 +18,12 @@ rules:
     effect: allow
     match: { tools: [fx__echo] }
     when: { scopes: { allOf: ["fx:echo"] } }
+  - id: query
+    effect: allow
+    match: { tools: [ph__query] }
+    when: { scopes: { allOf: ["fx:echo"] } }
 `;
+const PARAM_FIXTURE = join(REPO_ROOT, 'test/fixtures/servers/param-headers.ts');
 
 describe('v2 SDK client on 2026-07-28 beside a 1.x client on 2025-11-25', () => {
   let dir: string;
@@ -27,7 +33,10 @@ describe('v2 SDK client on 2026-07-28 beside a 1.x client on 2025-11-25', () => 
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-v2-'));
-    ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [stdioFixtureYaml('fx')]));
+    ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [
+      stdioFixtureYaml('fx'),
+      stdioFixtureYaml('ph', { args: ['--import', 'tsx', PARAM_FIXTURE] }),
+    ]));
     token = await gw.token({ sub: 'alice', scopes: ['fx:echo'] });
   }, 60_000);
 
@@ -53,7 +62,7 @@ describe('v2 SDK client on 2026-07-28 beside a 1.x client on 2025-11-25', () => 
       expect(client.getNegotiatedProtocolVersion()).toBe('2026-07-28');
       expect(client.getProtocolEra()).toBe('modern');
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name)).toEqual(['fx__echo']);
+      expect(tools.map((t) => t.name)).toEqual(['fx__echo', 'ph__query']);
       const result = await client.callTool({ name: 'fx__echo', arguments: { text: 'from v2' } });
       expect(result.structuredContent).toEqual({ text: 'from v2' });
     },
@@ -73,5 +82,13 @@ describe('v2 SDK client on 2026-07-28 beside a 1.x client on 2025-11-25', () => 
     expect(legacy.getServerVersion()?.name).toBe('gatehouse');
     // The 2025 result carries none of the 2026 fields.
     expect(b).not.toHaveProperty('resultType');
+  });
+
+  it('mirrors a marked parameter into Mcp-Param-* as the gateway checks it (the real client, not our guess)', async () => {
+    const client = await v2({ pin: '2026-07-28' });
+    await client.listTools(); // the client learns the x-mcp-header annotations from the list
+    const args = { region: 'eu-central1', sql: 'select 1', limit: 5, options: { dryRun: false } };
+    const result = await client.callTool({ name: 'ph__query', arguments: args });
+    expect(result.content).toEqual([{ type: 'text', text: JSON.stringify(args) }]);
   });
 });

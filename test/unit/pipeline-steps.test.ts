@@ -45,7 +45,7 @@ describe('call steps', () => {
     expect(seen).toEqual([]);
   });
 
-  it('are decide, subscriptions, limits, forward: nothing reaches the limiter or the upstream undecided', () => {
-    expect(CALL_STEPS.map((s) => s.name)).toEqual(['decide', 'subscriptions', 'limits', 'forward']);
+  it('are decide, param headers, subscriptions, limits, forward: nothing reaches the limiter or the upstream undecided', () => {
+    expect(CALL_STEPS.map((s) => s.name)).toEqual(['decide', 'param-headers', 'subscriptions', 'limits', 'forward']);
   });
 });

@@ -1,16 +1,12 @@
 /**
- * The routing headers of MCP 2026-07-28 (src/edge/routing-headers.ts; basic/transports/streamable-http §Request
+ * The routing headers of MCP 2026-07-28 (src/edge/routing-headers.ts, src/lib/header-value.ts; basic/transports/streamable-http §Request
  * Metadata): the `=?base64?…?=` value encoding, decoded strictly, and the check of each header against the body.
  */
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  checkRoutingHeaders,
-  decodeHeaderValue,
-  encodeHeaderValue,
-  type RoutingHeaders,
-} from '../../src/edge/routing-headers.js';
+import { checkRoutingHeaders, type RoutingHeaders } from '../../src/edge/routing-headers.js';
+import { decodeHeaderValue, encodeHeaderValue } from '../../src/lib/header-value.js';
 import type { JsonRpcRequest } from '../../src/lib/json-rpc.js';
 
 describe('header value encoding', () => {
