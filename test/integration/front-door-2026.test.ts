@@ -190,6 +190,8 @@ describe('MCP 2026-07-28 front door', () => {
       return found;
     });
     expect(record).toMatchObject({ outcome: 'error', errorCode: 'GW_MCP_HEADER_MISMATCH', protocolVersion: V });
+    // Who it was, as on every other record: the token's client (never the token).
+    expect(record?.clientId).toEqual(expect.any(String));
     expect(record?.detail).toMatch(/Mcp-Name header "fx__add" does not match the body's "fx__echo"/);
     expect(record).not.toHaveProperty('decision');
   });
