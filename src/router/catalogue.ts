@@ -2,6 +2,7 @@ import type { CatalogueConfig } from '../config/types.js';
 import { ConfigError } from '../errors/config-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
 import { isAmbiguousUri } from './ambiguous-uri.js';
+import { headerAnnotationProblem } from './header-annotations.js';
 import { exposedName, TOOL_NAME_RE, type NamingOptions } from './naming.js';
 import { templateMatcher } from './uri-template.js';
 
@@ -133,6 +134,14 @@ export class Catalogue {
           issues.push({
             kind: 'invalid-item',
             message: `upstream "${listing.upstream}" listed a tool without a name or an object inputSchema; hidden`,
+          });
+          continue;
+        }
+        const annotations = headerAnnotationProblem(tool.inputSchema);
+        if (annotations !== undefined) {
+          issues.push({
+            kind: 'invalid-item',
+            message: `tool "${original}" of upstream "${listing.upstream}" has an invalid x-mcp-header (${annotations}); hidden`,
           });
           continue;
         }
