@@ -4,6 +4,7 @@
  * principal may see is decided by policy per request, so nothing is `public`, and the gateway cannot tell a client
  * how long a merged list stays true (it cannot announce changes to a stateless client yet), so `ttlMs` is 0.
  */
+import { toRpcError, type GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
 import { META_SERVER_INFO } from './request-meta.js';
 
@@ -32,4 +33,16 @@ export function shapeModernResult(method: string, result: JsonObject, serverInfo
     out.cacheScope = 'private';
   }
   return out;
+}
+
+/**
+ * An error as 2026-07-28 allows it (basic §Error Codes): a missing resource is -32602, not -32002, and -32042 (URL
+ * elicitation required) may not be emitted — until input-required results are relayed, it is an internal error to a
+ * 2026 client. The public message and data stay as they are.
+ */
+export function modernRpcError(e: GatewayError): ReturnType<typeof toRpcError> {
+  const rpc = toRpcError(e);
+  if (rpc.code === -32002) return { ...rpc, code: -32602 };
+  if (rpc.code === -32042) return { ...rpc, code: -32603 };
+  return rpc;
 }

@@ -18,7 +18,7 @@ import { auditRequestId, elapsedMs, whoFields } from './audit-fields.js';
 import { auditErrorCode, type CallLimiter } from './limits.js';
 import type { ListCache } from './list-cache.js';
 import { METHODS, MODERN_METHODS } from './methods/index.js';
-import { shapeModernResult } from './modern-result.js';
+import { modernRpcError, shapeModernResult } from './modern-result.js';
 import { isModernVersion } from './protocol-versions.js';
 import type { RequestContext } from './request-context.js';
 import type { ClientSession, LogLevel } from './session.js';
@@ -104,6 +104,7 @@ export class Pipeline {
             method: message.method,
           };
     const span = this.opts.tracing?.startRequest(message.method, input.traceparent);
+    const modern = isModernVersion(input.protocolVersion);
     const ctx: RequestContext = {
       principal,
       protocolVersion: input.protocolVersion,
@@ -123,7 +124,6 @@ export class Pipeline {
       this.requireAudit();
       if (prepare !== undefined) await prepare();
       // The method table of the request's generation: 2026-07-28 removed some methods and added `server/discover`.
-      const modern = isModernVersion(input.protocolVersion);
       const table = modern ? MODERN_METHODS : METHODS;
       const handler = Object.hasOwn(table, message.method) ? table[message.method] : undefined;
       if (handler === undefined) {
@@ -141,7 +141,7 @@ export class Pipeline {
       event.errorCode = auditErrorCode(e.code);
       if (e.detail !== undefined) event.detail = e.detail;
       if (e.code === 'GW_INTERNAL') this.opts.logger.error({ err, method: message.method }, 'internal error');
-      const response = rpcError(message.id, toRpcError(e));
+      const response = rpcError(message.id, modern ? modernRpcError(e) : toRpcError(e));
       // Some refusals are HTTP-level answers where the transport can still give one: a missing scope (403 and its
       // challenge), and in 2026-07-28 the errors the revision gives a status (a removed method's 404).
       if (stream.refuse?.(e, response) === true) return;

@@ -307,4 +307,10 @@ describe('MCP 2026-07-28 front door', () => {
     expect(notAllowed.status).toBe(403);
     expect(notAllowed.json).toMatchObject({ id: 53, error: { message: 'Forbidden: insufficient scope' } });
   });
+
+  it('answers a missing resource with -32602, never the 2025 -32002 the revision forbids', async () => {
+    const r = await send(60, 'resources/read', { uri: 'nothere://x' });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ id: 60, error: { code: -32602, data: { uri: 'nothere://x' } } });
+  });
 });
