@@ -13,7 +13,7 @@ import { classify, rpcError, type JsonRpcRequest, type JsonRpcResponse } from '.
 import type { Principal } from '../identity/principal.js';
 import type { FrontDoor } from '../mcp/front-door.js';
 import { allowsBatches, isModernVersion, isSupportedVersion } from '../mcp/protocol-versions.js';
-import { whoFields } from '../mcp/audit-fields.js';
+import { auditRequestId, whoFields } from '../mcp/audit-fields.js';
 import { claimsModern, readRequestMeta } from '../mcp/request-meta.js';
 import type { ClientSession } from '../mcp/session.js';
 import type { RequestStream } from '../mcp/streams.js';
@@ -325,7 +325,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       const e = toGatewayError(err);
       opts.audit.record({
         type: 'mcp.request',
-        requestId: String(message.id).slice(0, 128),
+        requestId: auditRequestId(message.id),
         ...(meta !== undefined ? { protocolVersion: meta.protocolVersion } : {}),
         subject: principal.subject,
         ...whoFields(principal),

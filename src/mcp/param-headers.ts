@@ -15,6 +15,19 @@ export interface ParamHeader {
   readonly path: readonly string[];
 }
 
+/** Per definition (catalogue definitions are immutable and shared): the schema is walked once, not per call. */
+const known = new WeakMap<JsonObject, readonly ParamHeader[]>();
+
+function annotationsOf(definition: JsonObject | undefined): readonly ParamHeader[] {
+  if (definition === undefined) return [];
+  let found = known.get(definition);
+  if (found === undefined) {
+    found = paramHeadersOf(definition.inputSchema);
+    known.set(definition, found);
+  }
+  return found;
+}
+
 /**
  * The annotations of an input schema, reached through `properties` only (the revision allows no other position:
  * not under `items`, combinators, conditionals or `$ref`).
@@ -41,7 +54,7 @@ export function checkParamHeaders(
   args: JsonObject,
   headers: ReadonlyMap<string, string>,
 ): void {
-  for (const { header, path } of paramHeadersOf(definition?.inputSchema)) {
+  for (const { header, path } of annotationsOf(definition)) {
     const value = valueAt(args, path);
     if (value === undefined || value === null) continue;
     const raw = headers.get(header);

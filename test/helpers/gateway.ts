@@ -22,6 +22,8 @@ import { REPO_ROOT } from './spawn-server.js';
 export const FIXTURE_STDIO = join(REPO_ROOT, 'test/fixtures/servers/fixture-stdio.ts');
 export const FIXTURE_HTTP = join(REPO_ROOT, 'test/fixtures/servers/fixture-http.ts');
 export const ORDERS_SERVER = join(REPO_ROOT, 'examples/orders/server.ts');
+/** A stdio upstream whose tool marks parameters with `x-mcp-header` (MCP 2026-07-28). */
+export const PARAM_HEADERS_SERVER = join(REPO_ROOT, 'test/fixtures/servers/param-headers.ts');
 export const EVERYTHING = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 
 /** YAML for a stdio upstream running one of our TypeScript fixtures through tsx. */
@@ -241,16 +243,18 @@ export function initializeBody(
   });
 }
 
-/** Open a session with raw HTTP; returns the session id. */
+/** Open a session with raw HTTP; returns the session id. `headers` go with both requests (e.g. a bearer token). */
 export async function rawSession(
   url: string,
   version = '2025-11-25',
   capabilities: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
 ): Promise<string> {
-  const r = await post(url, initializeBody(1, version, capabilities));
+  const r = await post(url, initializeBody(1, version, capabilities), headers);
   const sid = r.headers.get('mcp-session-id');
   if (r.status !== 200 || sid === null) throw new Error(`initialize failed: ${r.status} ${r.text}`);
   await post(url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), {
+    ...headers,
     'mcp-session-id': sid,
     'mcp-protocol-version': version,
   });

@@ -8,8 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { post, startPolicyGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
-import { REPO_ROOT } from '../helpers/spawn-server.js';
+import {
+  PARAM_HEADERS_SERVER,
+  post,
+  rawSession,
+  startPolicyGateway,
+  stdioFixtureYaml,
+  type TestGateway,
+} from '../helpers/gateway.js';
 
 const POLICY = `version: 1
 rules:
@@ -26,7 +32,6 @@ rules:
     match: { tools: [ph__query] }
     when: { scopes: { allOf: ["ph:query"] } }
 `;
-const PARAM_FIXTURE = join(REPO_ROOT, 'test/fixtures/servers/param-headers.ts');
 
 const V = '2026-07-28';
 const META = { 'io.modelcontextprotocol/protocolVersion': V, 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -46,7 +51,7 @@ describe('MCP 2026-07-28 front door', () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-2026-'));
     ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [
       stdioFixtureYaml('fx'),
-      stdioFixtureYaml('ph', { args: ['--import', 'tsx', PARAM_FIXTURE] }),
+      stdioFixtureYaml('ph', { args: ['--import', 'tsx', PARAM_HEADERS_SERVER] }),
     ]));
     token = await gw.token({ sub: 'alice', scopes: ['fx:echo'] });
   }, 60_000);
@@ -58,19 +63,7 @@ describe('MCP 2026-07-28 front door', () => {
 
   /** A 2025-11-25 session of the same principal, opened with raw HTTP. */
   async function legacySession(): Promise<string> {
-    const r = await post(
-      gw.url,
-      JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-      }),
-      { authorization: `Bearer ${token}` },
-    );
-    const sid = r.headers.get('mcp-session-id');
-    if (sid === null) throw new Error(`initialize failed: ${r.status}`);
-    return sid;
+    return rawSession(gw.url, '2025-11-25', {}, { authorization: `Bearer ${token}` });
   }
 
   /** A 2026 request with the headers a conforming client sends (overridable). */

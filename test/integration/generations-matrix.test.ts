@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { post, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import { post, rawSession, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { REPO_ROOT } from '../helpers/spawn-server.js';
 
 const LEAKY = join(REPO_ROOT, 'test/fixtures/servers/leaky.ts');
@@ -95,26 +95,8 @@ describe('the same decisions in both protocol generations', () => {
   }
 
   async function sessionFor(token: string): Promise<string> {
-    if (!sessions.has(token)) {
-      const r = await post(
-        gw.url,
-        JSON.stringify({
-          jsonrpc: '2.0',
-          id: 0,
-          method: 'initialize',
-          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'matrix', version: '1' } },
-        }),
-        { authorization: `Bearer ${token}` },
-      );
-      const sid = r.headers.get('mcp-session-id');
-      if (sid === null) throw new Error(`initialize: ${r.status} ${r.text}`);
-      await post(gw.url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), {
-        authorization: `Bearer ${token}`,
-        'mcp-session-id': sid,
-        'mcp-protocol-version': '2025-11-25',
-      });
-      sessions.set(token, sid);
-    }
+    if (!sessions.has(token))
+      sessions.set(token, await rawSession(gw.url, '2025-11-25', {}, { authorization: `Bearer ${token}` }));
     return sessions.get(token)!;
   }
 

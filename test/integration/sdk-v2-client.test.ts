@@ -9,8 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPolicyGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
-import { REPO_ROOT } from '../helpers/spawn-server.js';
+import { PARAM_HEADERS_SERVER, startPolicyGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 
 const POLICY = `version: 1
 rules:
@@ -23,7 +22,6 @@ rules:
     match: { tools: [ph__query] }
     when: { scopes: { allOf: ["fx:echo"] } }
 `;
-const PARAM_FIXTURE = join(REPO_ROOT, 'test/fixtures/servers/param-headers.ts');
 
 describe('v2 SDK client on 2026-07-28 beside a 1.x client on 2025-11-25', () => {
   let dir: string;
@@ -35,7 +33,7 @@ describe('v2 SDK client on 2026-07-28 beside a 1.x client on 2025-11-25', () => 
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-v2-'));
     ({ gw } = await startPolicyGateway(dir, { 'fx.yaml': POLICY }, [
       stdioFixtureYaml('fx'),
-      stdioFixtureYaml('ph', { args: ['--import', 'tsx', PARAM_FIXTURE] }),
+      stdioFixtureYaml('ph', { args: ['--import', 'tsx', PARAM_HEADERS_SERVER] }),
     ]));
     token = await gw.token({ sub: 'alice', scopes: ['fx:echo'] });
   }, 60_000);
