@@ -210,6 +210,8 @@ const MANAGED_HEADERS = new Set([
   'accept',
   'mcp-session-id',
   'mcp-protocol-version',
+  'mcp-method',
+  'mcp-name',
   'last-event-id',
 ]);
 
@@ -218,7 +220,8 @@ function checkHeaders(headers: Readonly<Record<string, ValueOrSecret>>, pointer:
   for (const [name, value] of Object.entries(headers)) {
     const at = `${pointer}/${escapePointer(name)}`;
     const lower = name.toLowerCase();
-    if (MANAGED_HEADERS.has(lower))
+    // Mcp-Param-* too: the gateway mirrors them from each call's arguments (MCP 2026-07-28 streamable-http).
+    if (MANAGED_HEADERS.has(lower) || lower.startsWith('mcp-param-'))
       report(ctx, at, `header "${name}" is set by the gateway and cannot be configured`, 'key');
     const other = seen.get(lower);
     if (other !== undefined)

@@ -49,8 +49,11 @@ export interface RequestOrigin extends CallOrigin {
 
 /** The router's view of a request: its session (for per-session upstreams), cancellation, progress, trace, deadline. */
 export function forwardContext(ctx: RequestContext): ForwardContext {
-  const fwd: ForwardContext = { cancel: ctx.cancel };
+  const fwd: ForwardContext = { cancel: ctx.cancel, clientCapabilities: ctx.clientCapabilities };
   const { session } = ctx;
+  // A 2026-07-28 upstream hears the level with each request: this request's own, else its session's (setLevel).
+  const logLevel = ctx.logLevel ?? session?.logLevel;
+  if (logLevel !== undefined) fwd.logLevel = logLevel;
   if (session !== undefined) {
     fwd.session = session;
     const origin: RequestOrigin = { sessionKey: session.key, requestKey: ctx.requestKey };
