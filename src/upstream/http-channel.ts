@@ -154,7 +154,9 @@ export class HttpChannel implements Channel {
       if (!res.ok) {
         // 2026-07-28 answers its own refusals with a status and a JSON-RPC error (400 -32021/-32022, 404 -32601:
         // streamable-http §Protocol Version Header; basic §Error Codes): that error is the request's answer.
-        if (modernId !== undefined && res.status < 500 && (await this.errorAnswer(res, modernId))) return;
+        // A 2025 server may do the same (a 2026-only one refuses initialize with 400 -32022): the log then says why.
+        const id = isRequest && typeof message.id === 'number' ? message.id : undefined;
+        if (id !== undefined && res.status < 500 && (await this.errorAnswer(res, id))) return;
         await res.body?.cancel();
         throw new UpstreamHttpStatus(res.status);
       }

@@ -304,8 +304,11 @@ export class ManagedUpstream {
       await conn.channel.close().catch(() => undefined);
       // A legacy verdict that now fails to initialize may be stale (the server was upgraded): probe next time.
       this.legacySince = undefined;
-      const detail =
+      let detail =
         err instanceof GatewayError ? (err.detail ?? err.code) : err instanceof Error ? err.message : String(err);
+      // A 2026-only server refuses initialize with -32022 (basic/versioning §Backward Compatibility): say what to do.
+      if (config.protocol === 'legacy' && err instanceof GatewayError && err.cause instanceof UpstreamRpcError)
+        if (err.cause.code === -32022) detail += ' (a 2026-07-28-only upstream? set protocol: auto)';
       if (!this.closing) this.connectionLost(`connect failed: ${detail}`);
       throw new GatewayError('GW_UPSTREAM_UNAVAILABLE', { detail: `upstream ${this.name}: ${detail}`, cause: err });
     }
