@@ -156,7 +156,11 @@ export class HttpChannel implements Channel {
         // streamable-http §Protocol Version Header; basic §Error Codes): that error is the request's answer.
         // A 2025 server may do the same (a 2026-only one refuses initialize with 400 -32022): the log then says why.
         const id = isRequest && typeof message.id === 'number' ? message.id : undefined;
-        if (id !== undefined && res.status < 500 && (await this.errorAnswer(res, id))) return;
+        const json = (res.headers.get('content-type') ?? '').includes('application/json');
+        if (id !== undefined && res.status < 500 && json) {
+          if (await this.errorAnswer(res, id)) return;
+          throw new UpstreamHttpStatus(res.status); // the body is read (and its reader done with) already
+        }
         await res.body?.cancel();
         throw new UpstreamHttpStatus(res.status);
       }
@@ -198,7 +202,6 @@ export class HttpChannel implements Channel {
 
   /** Delivers a JSON error body answering request `id` (bounded, strict); false when the body is anything else. */
   private async errorAnswer(res: Response, id: number): Promise<boolean> {
-    if (!(res.headers.get('content-type') ?? '').includes('application/json')) return false;
     const body = await readCapped(res.body, Math.min(this.config.maxMessageBytes, 64 * 1024));
     if (!body.ok) return false;
     const m = readInbound(body.bytes);

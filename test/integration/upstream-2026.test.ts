@@ -10,7 +10,7 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_STDIO, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import { FIXTURE_HTTP, FIXTURE_STDIO, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { REPO_ROOT, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 
 const V2_MODERN = `${REPO_ROOT}/test/fixtures/servers/v2-modern.ts`;
@@ -38,18 +38,25 @@ async function waitFor(check: () => boolean, ms = 10_000): Promise<void> {
 
 describe('a 2026-07-28-only upstream behind the gateway (protocol auto)', () => {
   let upstream: SpawnedServer;
+  let legacyHttp: SpawnedServer;
   let gw: TestGateway;
   const v2clients: ClientV2[] = [];
 
   beforeAll(async () => {
-    upstream = await spawnServer(V2_MODERN);
-    gw = await startGateway([httpUpstream('mh', upstream.url!), modernStdio('ms'), stdioFixtureYaml('fx')]);
+    [upstream, legacyHttp] = await Promise.all([spawnServer(V2_MODERN), spawnServer(FIXTURE_HTTP)]);
+    gw = await startGateway([
+      httpUpstream('mh', upstream.url!),
+      modernStdio('ms'),
+      stdioFixtureYaml('fx'),
+      httpUpstream('fh', legacyHttp.url!),
+    ]);
   }, 60_000);
 
   afterAll(async () => {
     await Promise.all(v2clients.map((c) => c.close().catch(() => undefined)));
     await gw?.close();
     await upstream?.close();
+    await legacyHttp?.close();
   });
 
   async function v2(): Promise<ClientV2> {
@@ -68,8 +75,12 @@ describe('a 2026-07-28-only upstream behind the gateway (protocol auto)', () => 
     expect(ready('mh')).toMatchObject({ era: 'modern', protocolVersion: '2026-07-28', server: 'v2-modern' });
     expect(ready('ms')).toMatchObject({ era: 'modern', protocolVersion: '2026-07-28', server: 'v2-modern' });
     expect(ready('fx')).toMatchObject({ era: 'legacy', protocolVersion: '2025-11-25' });
-    const verdict = gw.logs.find((l) => l.msg === 'upstream era: legacy (initialize)' && l.upstream === 'fx');
-    expect(verdict?.reason).toMatch(/server\/discover answered -32601/);
+    const verdict = (name: string) =>
+      gw.logs.find((l) => l.msg === 'upstream era: legacy (initialize)' && l.upstream === name)?.reason;
+    expect(verdict('fx')).toMatch(/server\/discover answered -32601/);
+    // A 2025 Streamable HTTP server refuses a session-less POST with 400 and an id-less error: legacy, not a failure.
+    expect(ready('fh')).toMatchObject({ era: 'legacy', protocolVersion: '2025-11-25' });
+    expect(verdict('fh')).toMatch(/server\/discover answered HTTP 400/);
     const health = gw.app.upstreams.health();
     expect(health.find((h) => h.name === 'mh')?.protocolVersion).toBe('2026-07-28');
   });
