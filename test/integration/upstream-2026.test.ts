@@ -8,7 +8,11 @@
  */
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  McpError,
+  ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_HTTP, FIXTURE_STDIO, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { REPO_ROOT, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
@@ -195,6 +199,53 @@ describe('a 2026-07-28-only upstream behind the gateway (protocol auto)', () => 
       expect((await client.listTools()).tools.map((t) => t.name)).toContain(`${u}__late_tool`);
     },
   );
+
+  it.each(['mh', 'ms'])(
+    'resources/subscribe to %s becomes the listen filter, and its resources/updated reaches the subscriber',
+    async (u) => {
+      const uri = `test://v2-modern/${u === 'mh' ? 'http' : 'stdio'}`;
+      const client = await gw.client();
+      const updated: string[] = [];
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+        updated.push(n.params.uri);
+      });
+      await client.subscribeResource({ uri });
+      await client.callTool({ name: `${u}__touch`, arguments: {} });
+      await waitFor(() => updated.includes(uri));
+      await client.unsubscribeResource({ uri });
+      if (u !== 'mh') return;
+      const { requests } = structured<{ requests: (Seen & { body?: unknown })[] }>(
+        await client.callTool({ name: 'mh__seen', arguments: {} }),
+      );
+      // The removed methods never reach the upstream; listens do, the filter naming the URI once subscribed.
+      const methods = requests.map((r) => r.method);
+      expect(methods).not.toContain('resources/subscribe');
+      expect(methods).not.toContain('resources/unsubscribe');
+      expect(methods.filter((m) => m === 'subscriptions/listen').length).toBeGreaterThanOrEqual(3);
+    },
+  );
+
+  it('cancelling a call to a modern HTTP upstream closes its stream: no notifications/cancelled is posted', async () => {
+    const client = await gw.client();
+    const controller = new AbortController();
+    const call = client.callTool({ name: 'mh__slow', arguments: {} }, undefined, { signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 300));
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    const seenNow = async (): Promise<unknown[]> =>
+      structured<{ requests: Seen[] }>(await client.callTool({ name: 'mh__seen', arguments: {} })).requests.map(
+        (r) => r.method,
+      );
+    // The upstream's handler saw its request aborted (the SDK ties the signal to the POST's stream).
+    let methods: unknown[] = [];
+    const end = Date.now() + 5000;
+    while (!methods.includes('slow aborted') && Date.now() < end) {
+      methods = await seenNow();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(methods).toContain('slow aborted');
+    expect(methods).not.toContain('notifications/cancelled');
+  });
 
   it('an upstream -32021 becomes GW_UPSTREAM_CAPABILITY_REQUIRED with the capabilities it named', async () => {
     const client = await gw.client();
