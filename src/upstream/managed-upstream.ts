@@ -128,7 +128,7 @@ export class ManagedUpstream {
   /** 2026-07-28: resource URIs the gateway subscribed (resources/subscribe of its clients), counted per client. */
   private readonly subscribed = new Map<string, number>();
   /** 2026-07-28: the open `subscriptions/listen`, which carries list changes and resource updates. */
-  private listen: { id: number; cancel: Cancellation; filter: string } | undefined;
+  private listen: { id: number; cancel: Cancellation; filter: string; peer: RpcPeer } | undefined;
   private readonly listenAcks = new Map<number, () => void>();
   private relistenTimer: NodeJS.Timeout | undefined;
   private relistenAttempts = 0;
@@ -489,6 +489,14 @@ export class ManagedUpstream {
         const uri = params?.uri;
         if (typeof uri !== 'string')
           return Promise.reject(new GatewayError('GW_UPSTREAM_INVALID_PARAMS', { detail: `${method} without a uri` }));
+        const resources = this.infoValue?.capabilities.resources;
+        if (!isJsonObject(resources) || resources.subscribe !== true)
+          // What a 2025 upstream without the capability answers (-32601).
+          return Promise.reject(
+            new GatewayError('GW_UPSTREAM_NOT_FOUND', {
+              detail: `upstream ${this.name} does not offer resource subscriptions`,
+            }),
+          );
         return this.subscribe(uri, method === 'resources/subscribe' ? 1 : -1).then(() => ({}));
       }
     }
@@ -589,7 +597,7 @@ export class ManagedUpstream {
       return;
     }
     const key = JSON.stringify(filter);
-    if (previous !== undefined && previous.filter === key) return;
+    if (previous !== undefined && previous.peer === peer && previous.filter === key) return;
     const version = this.infoValue!.protocolVersion;
     const cancel = new Cancellation();
     let id = 0;
@@ -605,7 +613,7 @@ export class ManagedUpstream {
         this.listenAcks.set(minted, acked);
       },
     );
-    const entry = { id, cancel, filter: key };
+    const entry = { id, cancel, filter: key, peer };
     const done = ended.then(
       () => 'the upstream ended it',
       (err: unknown) => (err instanceof GatewayError ? (err.detail ?? err.code) : String(err)),
@@ -649,10 +657,23 @@ export class ManagedUpstream {
    * a 2025 upstream's (GET stream), without the subscription id, which is ours alone.
    */
   private inbound(notification: JsonRpcNotification, origin: CallOrigin | undefined): void {
+    // (`origin` is rpc-peer's: the POST stream a message came on, or on stdio the one session with calls in flight.)
     const meta = notification.params?._meta;
     const sub = isJsonObject(meta) ? meta[META_SUBSCRIPTION_ID] : undefined;
     if (notification.method === 'notifications/subscriptions/acknowledged') {
       if (typeof sub === 'number') this.listenAcks.get(sub)?.();
+      return;
+    }
+    const listen = this.listen;
+    if (
+      notification.method === 'notifications/cancelled' &&
+      listen !== undefined &&
+      notification.params?.requestId === listen.id
+    ) {
+      // stdio: the upstream tore our listen down (CANCEL §Subscriptions); it is not a relayed request's withdrawal.
+      this.listen = undefined;
+      listen.cancel.abort();
+      if (this.peer !== undefined) this.relisten(this.peer, 'the upstream cancelled subscriptions/listen');
       return;
     }
     if (sub === undefined) {
@@ -664,7 +685,8 @@ export class ManagedUpstream {
       params === undefined
         ? { jsonrpc: '2.0', method: notification.method }
         : { jsonrpc: '2.0', method: notification.method, params };
-    this.opts.hooks.notification(this.name, message, origin);
+    // It belongs to the listen, not to a call: never attributed to a client session (rpc-peer's stdio guess).
+    this.opts.hooks.notification(this.name, message, undefined);
   }
 
   /** A new upstream session at once (the old channel is closed); a failed start falls back to the reconnect backoff. */

@@ -16,6 +16,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_HTTP, FIXTURE_STDIO, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
 import { REPO_ROOT, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { freePort } from '../helpers/upstream-tools.js';
 
 const V2_MODERN = `${REPO_ROOT}/test/fixtures/servers/v2-modern.ts`;
 const modernStdio = (name: string, extra: Record<string, unknown> = {}): string =>
@@ -266,6 +267,41 @@ describe('a 2026-07-28-only upstream behind the gateway (protocol auto)', () => 
     expect(raw.requestState).toBe('pending:deploy');
     expect(Object.keys(raw.inputRequests as object)).toEqual(['confirm']);
   });
+});
+
+describe('a modern HTTP upstream that restarts', () => {
+  let port: number;
+  let upstream: SpawnedServer;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    port = await freePort();
+    upstream = await spawnServer(V2_MODERN, { args: ['--port', String(port)] });
+    gw = await startGateway([httpUpstream('rh', upstream.url!)]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  it('its listen is opened again after the drop, so the restarted server’s list change still reaches clients', async () => {
+    const client = await gw.client();
+    let changed = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++;
+    });
+    const acks = (): number =>
+      gw.logs.filter((l) => l.upstream === 'rh' && l.msg === 'upstream listen acknowledged').length;
+    expect(acks()).toBe(1);
+    await upstream.close();
+    upstream = await spawnServer(V2_MODERN, { args: ['--port', String(port)] });
+    await waitFor(() => acks() === 2, 20_000);
+    expect(gw.logs.some((l) => l.upstream === 'rh' && l.msg === 'upstream listen lost; listening again')).toBe(true);
+    await client.callTool({ name: 'rh__add_tool', arguments: {} });
+    await waitFor(() => changed > 0);
+    await waitFor(() => gw.app.router.catalogue.tools.has('rh__late_tool'));
+  }, 40_000);
 });
 
 describe('protocol pinned the wrong way round', () => {
