@@ -303,6 +303,7 @@ export class FrontDoor {
    */
   async drain(deadlineMs: number): Promise<void> {
     this.table.startDraining();
+    this.subscriptions.stop();
     this.listens.endAll('shutdown');
     const until = this.now() + deadlineMs;
     while (this.inFlightCount > 0 && this.now() < until) await new Promise((r) => setTimeout(r, 25));

@@ -29,6 +29,8 @@ export class UpstreamSubscriptions {
    */
   private readonly order = new Map<string, Promise<unknown>>();
   private readonly shared: ReadonlySet<string>;
+  /** Shutting down: the upstream connections close next, and their subscriptions with them — nothing is sent. */
+  private stopped = false;
 
   constructor(
     config: GatehouseConfig,
@@ -41,6 +43,11 @@ export class UpstreamSubscriptions {
   /** Only a shared upstream's subscriptions are the gateway's to count (and to offer a request without a session). */
   isShared(upstream: string): boolean {
     return this.shared.has(upstream);
+  }
+
+  /** The gateway is draining: let go of what is released without telling upstreams that are about to close. */
+  stop(): void {
+    this.stopped = true;
   }
 
   /** How many URIs the gateway holds at its upstreams now (tests and diagnostics). */
@@ -99,7 +106,9 @@ export class UpstreamSubscriptions {
     const h = this.held.get(k);
     if (h === undefined || !h.holders.delete(holder) || h.holders.size > 0) return;
     this.held.delete(k);
-    void h.ready.then((ok) => (ok ? this.send(k, h.target, 'resources/unsubscribe') : false));
+    if (this.stopped) return;
+    // Queued now (not when `ready` settles), so a subscribe for a holder that comes next goes after it.
+    void this.send(k, h.target, 'resources/unsubscribe', h.ready);
   }
 
   /** Everything `holder` held (a session closed): each URI withdrawn where it was the last holder. */
@@ -108,23 +117,31 @@ export class UpstreamSubscriptions {
       if (h.holders.has(holder)) this.release(h.target.upstream, h.target.original, holder);
   }
 
-  private send(k: string, target: Target, method: 'resources/subscribe' | 'resources/unsubscribe'): Promise<boolean> {
+  /** Sends `method` after whatever was sent for this key before; only if `onlyIf` (when given) comes true. */
+  private send(
+    k: string,
+    target: Target,
+    method: 'resources/subscribe' | 'resources/unsubscribe',
+    onlyIf?: Promise<boolean>,
+  ): Promise<boolean> {
     const before = this.order.get(k) ?? Promise.resolve();
-    const sent = before.then(() =>
-      this.router.forward(target, method, { uri: target.original }, {}).then(
-        () => {
-          this.logger.debug({ upstream: target.upstream, uri: target.original, method }, 'upstream subscription');
-          return true;
-        },
-        (err: unknown) => {
-          const e = toGatewayError(err);
-          this.logger.warn(
-            { upstream: target.upstream, uri: target.original, method, err: e.detail ?? e.code },
-            'upstream subscription change failed',
-          );
-          return false;
-        },
-      ),
+    const sent = Promise.all([before, onlyIf]).then(([, ok]) =>
+      ok === false
+        ? false
+        : this.router.forward(target, method, { uri: target.original }, {}).then(
+            () => {
+              this.logger.debug({ upstream: target.upstream, uri: target.original, method }, 'upstream subscription');
+              return true;
+            },
+            (err: unknown) => {
+              const e = toGatewayError(err);
+              this.logger.warn(
+                { upstream: target.upstream, uri: target.original, method, err: e.detail ?? e.code },
+                'upstream subscription change failed',
+              );
+              return false;
+            },
+          ),
     );
     this.order.set(k, sent);
     void sent.then(() => {
