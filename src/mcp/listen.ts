@@ -89,6 +89,8 @@ export class ListenHub {
   private readonly open = new Set<Listener>();
   private readonly perPrincipal = new Map<string, number>();
   private seq = 0;
+  /** Set by `endAll`: a listen still subscribing then ends right after its ack instead of holding the drain. */
+  private ending: ListenEnd | undefined;
 
   constructor(private readonly opts: ListenHubOptions) {}
 
@@ -149,6 +151,7 @@ export class ListenHub {
       const l = listener!;
       if (!this.send(l, 'notifications/subscriptions/acknowledged', { notifications })) l.end('closed');
       this.open.add(l);
+      if (this.ending !== undefined) l.end(this.ending);
       const offAbort = ctx.cancel.onAbort(() => l.end('closed'));
       const keepAlive = setInterval(() => {
         if (ctx.stream.comment?.('keep-alive') === false && ctx.stream.closed) l.end('closed');
@@ -216,6 +219,7 @@ export class ListenHub {
 
   /** Every listen ends with the graceful result (shutdown: before the drain waits for requests in flight). */
   endAll(reason: ListenEnd): void {
+    this.ending = reason;
     for (const l of [...this.open]) l.end(reason);
   }
 
