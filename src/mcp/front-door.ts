@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
-import { SESSIONS_DEFAULTS } from '../config/sessions-config.js';
+import { sessionKeyBytes, SESSIONS_DEFAULTS } from '../config/sessions-config.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { Principal } from '../identity/principal.js';
@@ -25,7 +25,9 @@ import type { CallLimiter } from './limits.js';
 import { ListCache } from './list-cache.js';
 import { Pipeline } from './pipeline.js';
 import type { RequestMeta } from './request-meta.js';
+import { ParkedCalls } from './parked-calls.js';
 import { Relay } from './relay.js';
+import { RequestStateCodec } from './request-state.js';
 import { idKey, type ClientSession } from './session.js';
 import type { SessionAuthority } from './session-authority.js';
 import { SessionTable } from './session-table.js';
@@ -56,6 +58,8 @@ export class FrontDoor {
   private readonly relayer: Relay;
   /** 2026-07-28 requests in flight (they have no session to count them in). */
   private stateless = 0;
+  /** 2026-07-28 calls parked on a 2025 upstream that asked its client something (parked-calls.ts). */
+  private readonly parked = new ParkedCalls();
 
   constructor(private readonly opts: FrontDoorOptions) {
     const now = (this.now = opts.now ?? Date.now);
@@ -70,6 +74,14 @@ export class FrontDoor {
       now,
       maxSubscriptions: (opts.config.sessions ?? SESSIONS_DEFAULTS.sessions).maxSubscriptions,
       serverInfo: { name: 'gatehouse', version: opts.version },
+      requestState: requestStateCodec(opts.config),
+      parked: this.parked,
+      // The relay is built below, with the session table the pipeline's audit gate is handed to.
+      relay: {
+        relay: (upstream, request, origin) => this.relayer.relay(upstream, request, origin),
+        permitInput: (upstream, request, principal, caps) =>
+          this.relayer.permitInput(upstream, request, principal, caps),
+      },
       audit: opts.audit,
       tracing: opts.tracing,
     });
@@ -271,10 +283,20 @@ export class FrontDoor {
     this.table.startDraining();
     const until = this.now() + deadlineMs;
     while (this.inFlightCount > 0 && this.now() < until) await new Promise((r) => setTimeout(r, 25));
+    this.parked.closeAll();
     await this.table.closeAll('shutdown');
   }
 
   get isDraining(): boolean {
     return this.table.isDraining;
   }
+}
+
+/**
+ * The `requestState` keys: derived from `sessions.keys`, so a retry may reach any replica that holds them; without
+ * them, this process's own (said at start by the session authority, which has the same limit).
+ */
+function requestStateCodec(config: GatehouseConfig): RequestStateCodec {
+  const keys = sessionKeyBytes(config.sessions ?? SESSIONS_DEFAULTS.sessions);
+  return keys.length > 0 ? new RequestStateCodec(keys) : RequestStateCodec.ephemeral();
 }

@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
-import { SEALED_KEY_BYTES, SealedJson, sealedKeyId } from '../lib/sealed-json.js';
+import { SEALED_KEY_BYTES, SealedJson, sealedKeyId } from './sealed-json.js';
 import { principalKey, type Principal } from '../identity/principal.js';
 
 /** What a session id carries. Times are epoch milliseconds here, seconds on the wire (RFC 7519 NumericDate). */

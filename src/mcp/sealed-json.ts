@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
-import { isJsonObject, type JsonObject } from './json-rpc.js';
+import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
 
 /** Key length of A256GCM (RFC 7518 §5.3). */
 export const SEALED_KEY_BYTES = 32;
