@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
-import { SESSIONS_DEFAULTS } from '../config/sessions-config.js';
+import { sessionKeyBytes, SESSIONS_DEFAULTS } from '../config/sessions-config.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { Principal } from '../identity/principal.js';
@@ -26,7 +26,9 @@ import { ListCache } from './list-cache.js';
 import { ListenHub } from './listen.js';
 import { Pipeline, type PipelineDeps } from './pipeline.js';
 import type { RequestMeta } from './request-meta.js';
+import { ParkedCalls } from './parked-calls.js';
 import { Relay } from './relay.js';
+import { RequestStateCodec } from './request-state.js';
 import { idKey, type ClientSession } from './session.js';
 import type { SessionAuthority } from './session-authority.js';
 import { SessionTable } from './session-table.js';
@@ -61,6 +63,8 @@ export class FrontDoor {
   private readonly subscriptions: UpstreamSubscriptions;
   /** 2026-07-28 requests in flight (they have no session to count them in). */
   private stateless = 0;
+  /** 2026-07-28 calls parked on a 2025 upstream that asked its client something (parked-calls.ts). */
+  private readonly parked = new ParkedCalls();
 
   constructor(private readonly opts: FrontDoorOptions) {
     const now = (this.now = opts.now ?? Date.now);
@@ -78,6 +82,14 @@ export class FrontDoor {
       maxSubscriptions: sessionsConfig.maxSubscriptions,
       serverInfo: { name: 'gatehouse', version: opts.version },
       upstreamSubscriptions: subscriptions,
+      requestState: requestStateCodec(opts.config),
+      parked: this.parked,
+      // The relay is built below, with the session table the pipeline's audit gate is handed to.
+      relay: {
+        relay: (upstream, request, origin) => this.relayer.relay(upstream, request, origin),
+        permitInput: (upstream, request, principal, caps) =>
+          this.relayer.permitInput(upstream, request, principal, caps),
+      },
     };
     this.listens = new ListenHub({
       deps,
@@ -307,10 +319,20 @@ export class FrontDoor {
     this.listens.endAll('shutdown');
     const until = this.now() + deadlineMs;
     while (this.inFlightCount > 0 && this.now() < until) await new Promise((r) => setTimeout(r, 25));
+    this.parked.closeAll();
     await this.table.closeAll('shutdown');
   }
 
   get isDraining(): boolean {
     return this.table.isDraining;
   }
+}
+
+/**
+ * The `requestState` keys: derived from `sessions.keys`, so a retry may reach any replica that holds them; without
+ * them, this process's own (said at start by the session authority, which has the same limit).
+ */
+function requestStateCodec(config: GatehouseConfig): RequestStateCodec {
+  const keys = sessionKeyBytes(config.sessions ?? SESSIONS_DEFAULTS.sessions);
+  return keys.length > 0 ? new RequestStateCodec(keys) : RequestStateCodec.ephemeral();
 }

@@ -26,9 +26,11 @@ const CACHEABLE: ReadonlySet<string> = new Set([
  * profile of each 2026 call).
  */
 export function shapeModernResult(method: string, result: JsonObject, serverInfo: JsonObject): JsonObject {
-  const cacheable = CACHEABLE.has(method);
+  // An input-required result is an interim answer: it is never cached (server/utilities/caching) and stays what it is.
+  const inputRequired = result.resultType === 'input_required';
+  const cacheable = !inputRequired && CACHEABLE.has(method);
   const out: JsonObject = cacheable ? { ...result } : result;
-  out.resultType = 'complete';
+  out.resultType = inputRequired ? 'input_required' : 'complete';
   const meta = result._meta;
   out._meta = isJsonObject(meta) ? { ...meta, [META_SERVER_INFO]: serverInfo } : { [META_SERVER_INFO]: serverInfo };
   if (cacheable) {
@@ -48,4 +50,21 @@ export function modernRpcError(e: GatewayError): ReturnType<typeof toRpcError> {
   if (rpc.code === -32002) return { ...rpc, code: -32602 };
   if (rpc.code === -32042) return { ...rpc, code: -32603 };
   return rpc;
+}
+
+/**
+ * A result for a 2025 client: what a 2026-07-28 upstream added that the 2025 generation does not have (`resultType`, the
+ * cache hints, the upstream's `serverInfo`) is taken off, so each client gets exactly its own generation's wire format.
+ * Most results have none of it and pass untouched.
+ */
+export function shapeLegacyResult(result: JsonObject): JsonObject {
+  if (result.resultType === undefined && result.ttlMs === undefined && result.cacheScope === undefined) return result;
+  const { resultType: _type, ttlMs: _ttl, cacheScope: _scope, ...rest } = result;
+  const meta = rest._meta;
+  if (isJsonObject(meta) && META_SERVER_INFO in meta) {
+    const { [META_SERVER_INFO]: _info, ...others } = meta;
+    if (Object.keys(others).length > 0) rest._meta = others;
+    else delete rest._meta;
+  }
+  return rest;
 }

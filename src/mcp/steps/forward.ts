@@ -6,6 +6,11 @@ export const forwardStep: CallStep = {
   name: 'forward',
   run(call) {
     const { ctx } = call;
-    return call.deps.router.forward(call.target, ctx.message.method, ctx.params, forwardContext(ctx));
+    return call.deps.router.forward(
+      call.target,
+      ctx.message.method,
+      call.upstreamParams ?? ctx.params,
+      forwardContext(ctx, call.ask),
+    );
   },
 };
