@@ -25,7 +25,7 @@ describe('2026 client, 2025 upstream session', () => {
     await fixture?.close();
   });
 
-  it('calls a tool and reads a resource of a dual-era upstream, with progress relayed', async () => {
+  it('calls a tool, reads a resource and completes an argument of a dual-era upstream, with progress relayed', async () => {
     const meta = {
       'io.modelcontextprotocol/protocolVersion': V,
       'io.modelcontextprotocol/clientCapabilities': {},
@@ -57,6 +57,22 @@ describe('2026 client, 2025 upstream session', () => {
       { 'mcp-protocol-version': V, 'mcp-method': 'resources/read', 'mcp-name': 'test://static-text' },
     );
     expect(read.status).toBe(200);
+
+    const completion = await post(
+      gw.url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'completion/complete',
+        params: {
+          ref: { type: 'ref/prompt', name: 'test_prompt_with_arguments' },
+          argument: { name: 'arg1', value: 'par' },
+          _meta: meta,
+        },
+      }),
+      { 'mcp-protocol-version': V, 'mcp-method': 'completion/complete' },
+    );
+    expect(completion.json).toMatchObject({ id: 3, result: { completion: { values: ['paris', 'park', 'party'] } } });
     expect(read.json).toMatchObject({
       id: 2,
       result: { resultType: 'complete', contents: [{ text: 'This is the content of the static text resource.' }] },
