@@ -15,7 +15,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUNNER="$ROOT/test/conformance/runner"
-CACHE_ROOT="${GATEHOUSE_CONFORMANCE_CACHE:-$HOME/.cache/gatehouse-conformance}"
+CACHE_ROOT="${GATEHOUSE_CONFORMANCE_CACHE:-${HOME:-/tmp}/.cache/gatehouse-conformance}"
 LOCK_HASH="$(sha256sum "$RUNNER/package-lock.json" | cut -c1-16)"
 TOOLS="$CACHE_ROOT/$LOCK_HASH"
 
