@@ -5,7 +5,7 @@
  */
 import { GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject, type JsonRpcMessage } from '../lib/json-rpc.js';
-import { isModernVersion, MODERN_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS } from './protocol-versions.js';
+import { isModernVersion, MODERN_PROTOCOL_VERSIONS } from './protocol-versions.js';
 import { LOG_LEVELS, type LogLevel } from './session.js';
 
 export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
@@ -68,9 +68,11 @@ export function readRequestMeta(message: JsonRpcMessage): RequestMeta {
   if (!isModernVersion(version)) {
     throw new GatewayError('GW_MCP_VERSION_UNSUPPORTED', {
       detail: `version ${version.slice(0, 40)}`,
-      // Both generations are served on this endpoint: a client may fall back to `initialize` with a 2025 version.
+      // Only what a request with this envelope can name: the versions `server/discover` lists (the conformance suite
+      // requires the one list inside the other; the v2 SDK answers the same). A client that wants 2025 finds it the way
+      // the revision describes, by falling back to `initialize` (basic/versioning §Backward Compatibility).
       data: {
-        supported: [...MODERN_PROTOCOL_VERSIONS, ...SUPPORTED_PROTOCOL_VERSIONS],
+        supported: [...MODERN_PROTOCOL_VERSIONS],
         requested: version.slice(0, 64),
       },
     });
