@@ -40,6 +40,11 @@ export const ErrorCodes = {
   GW_MCP_SESSION_LIMIT: { http: 503, rpc: -32603, message: 'Too many sessions' },
   GW_MCP_SESSION_STORE_UNAVAILABLE: { http: 503, rpc: -32603, message: 'Session store unavailable' },
   GW_MCP_SUBSCRIPTION_LIMIT: { http: 200, rpc: -32600, message: 'Too many subscriptions' },
+  /**
+   * MCP 2026-07-28 `subscriptions/listen` past `sessions.maxListensPerPrincipal`: refused in-band before the
+   * acknowledgement, with the code and text the official SDK server uses (basic/patterns/subscriptions).
+   */
+  GW_MCP_LISTEN_LIMIT: { http: 200, rpc: -32603, message: 'Subscription limit reached' },
   GW_MCP_STREAM_CONFLICT: { http: 409, rpc: -32600, message: 'Conflict: this session already has an open stream' },
   GW_MCP_PROTOCOL_VERSION_UNSUPPORTED: {
     http: 400,

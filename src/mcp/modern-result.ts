@@ -1,8 +1,11 @@
 /**
  * A result as MCP 2026-07-28 wants it (basic §ResultType, server/utilities/caching): `resultType` on every result,
  * the gateway's own `serverInfo` in `_meta`, and caching hints on the cacheable ones. The hints are honest: what a
- * principal may see is decided by policy per request, so nothing is `public`, and the gateway cannot tell a client
- * how long a merged list stays true (it cannot announce changes to a stateless client yet), so `ttlMs` is 0.
+ * principal may see is decided by policy per request, so nothing is `public`. `ttlMs` stays 0 even though
+ * `subscriptions/listen` now announces changes: a client that does not listen has no other signal, and the gateway
+ * cannot say how long a merged list stays true — its legacy upstreams give no hint (caching §Cacheable Results:
+ * use 0 when a source lacks one), and a policy reload or a quarantine can hide a tool at any moment. A client that
+ * listens may keep its list until told (caching: "a notification … invalidates it"); one that does not asks again.
  */
 import { toRpcError, type GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';

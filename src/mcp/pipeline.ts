@@ -16,6 +16,7 @@ import type { CallOrigin, Router } from '../router/router.js';
 import type { RequestTracing } from '../telemetry/tracing.js';
 import { auditRequestId, elapsedMs, whoFields } from './audit-fields.js';
 import { auditErrorCode, type CallLimiter } from './limits.js';
+import type { ListenHub } from './listen.js';
 import type { ListCache } from './list-cache.js';
 import { METHODS, MODERN_METHODS } from './methods/index.js';
 import { modernRpcError, shapeLegacyResult, shapeModernResult } from './modern-result.js';
@@ -26,6 +27,7 @@ import type { RequestStateCodec } from './request-state.js';
 import type { ClientSession, LogLevel } from './session.js';
 import { idKey } from './session.js';
 import type { RequestStream } from './streams.js';
+import type { UpstreamSubscriptions } from './upstream-subscriptions.js';
 
 /** What the steps and handlers use: the same for every request. */
 export interface PipelineDeps {
@@ -42,6 +44,10 @@ export interface PipelineDeps {
   readonly maxSubscriptions: number;
   /** The gateway's own name and version, for results that carry `serverInfo` (2026-07-28). */
   readonly serverInfo: JsonObject;
+  /** Resource subscriptions held at shared upstreams, counted across sessions and listens; absent: not counted. */
+  readonly upstreamSubscriptions?: UpstreamSubscriptions | undefined;
+  /** The open 2026-07-28 `subscriptions/listen` streams; absent: the method is not served (code-built tests). */
+  readonly listens?: ListenHub | undefined;
   /** Seals and opens the `requestState` of 2026-07-28 input-required results (request-state.ts). */
   readonly requestState: RequestStateCodec;
   /** Calls parked on a 2025 upstream while a 2026 client answers its questions (parked-calls.ts). */
