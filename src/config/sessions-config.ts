@@ -15,6 +15,7 @@ export const SESSIONS_DEFAULTS = {
     maxPerClient: 2_500,
     unusedTimeoutMs: 60_000,
     maxSubscriptions: 1_000,
+    maxListensPerPrincipal: 32,
   },
 } as const;
 
@@ -28,6 +29,7 @@ export interface RawSessions {
   maxPerClient?: number;
   unusedTimeoutMs?: number;
   maxSubscriptions?: number;
+  maxListensPerPrincipal?: number;
 }
 
 export interface SessionsContext {
@@ -83,6 +85,7 @@ export function normaliseSessions(raw: RawSessions, ctx: SessionsContext): Sessi
     // Left at its default, it follows a shorter idle timeout down instead of making that setting an error.
     unusedTimeoutMs: raw.unusedTimeoutMs ?? Math.min(d.unusedTimeoutMs, ctx.idleTimeoutMs),
     maxSubscriptions: raw.maxSubscriptions ?? d.maxSubscriptions,
+    maxListensPerPrincipal: raw.maxListensPerPrincipal ?? d.maxListensPerPrincipal,
   };
 }
 

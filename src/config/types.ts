@@ -395,6 +395,11 @@ export interface SessionsConfig {
    * (each is kept by this replica and by the upstream for the session's life). Default 1000.
    */
   readonly maxSubscriptions: number;
+  /**
+   * MCP 2026-07-28 `subscriptions/listen` streams one principal may hold open on this replica at once; one more is
+   * refused before its acknowledgement (-32603 `Subscription limit reached`). Default 32.
+   */
+  readonly maxListensPerPrincipal: number;
 }
 
 /**

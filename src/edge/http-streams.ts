@@ -69,6 +69,13 @@ export class HttpRequestStream implements RequestStream {
     return true;
   }
 
+  comment(text: string): boolean {
+    if (this.mode !== 'sse' || this.closed) return false;
+    // A comment is one line: anything after a line break would be read as a field of its own.
+    this.res.write(`: ${text.replace(/[\r\n]/g, ' ')}\n\n`);
+    return true;
+  }
+
   finish(response: JsonRpcResponse): void {
     if (this.closed) {
       this.mode = 'done';

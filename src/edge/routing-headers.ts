@@ -8,8 +8,9 @@
  * Values are encoded as lib/header-value.ts says.
  */
 import { GatewayError } from '../errors/gateway-error.js';
-import type { JsonRpcRequest } from '../lib/json-rpc.js';
+import { isJsonObject, type JsonRpcRequest } from '../lib/json-rpc.js';
 import { decodeHeaderValue } from '../lib/header-value.js';
+import { META_PROTOCOL_VERSION } from '../mcp/request-meta.js';
 
 /** The methods whose target is mirrored in `Mcp-Name`, and the body field it mirrors. */
 const NAMED: Readonly<Record<string, 'name' | 'uri'>> = Object.freeze({
@@ -23,6 +24,19 @@ export interface RoutingHeaders {
   readonly protocolVersion: string | undefined;
   readonly method: string | undefined;
   readonly name: string | undefined;
+}
+
+/**
+ * The first check of a 2026-07-28 request, before its `_meta` is read: a `MCP-Protocol-Version` header that is
+ * missing or names another version than the body's claim is a header mismatch (-32020), even when the claimed
+ * version is one the gateway does not serve — era classification comes before the version gate (the conformance
+ * suite's `sep-2575-http-server-header-mismatch-400`; the v2 SDK's validation ladder). A claim that is not a string
+ * is left to the `_meta` check (-32602).
+ */
+export function checkVersionHeader(raw: string | undefined, message: JsonRpcRequest): void {
+  const meta = message.params?._meta;
+  const claim = isJsonObject(meta) ? meta[META_PROTOCOL_VERSION] : undefined;
+  if (typeof claim === 'string') expectHeader('MCP-Protocol-Version', raw, claim);
 }
 
 /**

@@ -23,7 +23,7 @@ import { registerHttpLimits, type HttpLimitsOptions } from './http-limits.js';
 import { ANSWER_UNDER_PRESSURE, registerOverload, socketTimeouts } from './overload.js';
 import { HttpRequestStream, HttpSessionStream } from './http-streams.js';
 import { isLoopbackHostname, OriginPolicy } from './origin.js';
-import { checkRoutingHeaders } from './routing-headers.js';
+import { checkRoutingHeaders, checkVersionHeader } from './routing-headers.js';
 import { httpsOptions } from './tls.js';
 import { registerWellKnown } from './well-known.js';
 
@@ -310,8 +310,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   ): Promise<void> {
     let meta;
     try {
-      meta = readRequestMeta(message);
       const h = request.headers;
+      checkVersionHeader(headerValue(h['mcp-protocol-version']), message);
+      meta = readRequestMeta(message);
       checkRoutingHeaders(
         {
           protocolVersion: headerValue(h['mcp-protocol-version']),

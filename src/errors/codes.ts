@@ -40,6 +40,11 @@ export const ErrorCodes = {
   GW_MCP_SESSION_LIMIT: { http: 503, rpc: -32603, message: 'Too many sessions' },
   GW_MCP_SESSION_STORE_UNAVAILABLE: { http: 503, rpc: -32603, message: 'Session store unavailable' },
   GW_MCP_SUBSCRIPTION_LIMIT: { http: 200, rpc: -32600, message: 'Too many subscriptions' },
+  /**
+   * MCP 2026-07-28 `subscriptions/listen` past `sessions.maxListensPerPrincipal`: refused in-band before the
+   * acknowledgement, with the code and text the official SDK server uses (basic/patterns/subscriptions).
+   */
+  GW_MCP_LISTEN_LIMIT: { http: 200, rpc: -32603, message: 'Subscription limit reached' },
   GW_MCP_STREAM_CONFLICT: { http: 409, rpc: -32600, message: 'Conflict: this session already has an open stream' },
   GW_MCP_PROTOCOL_VERSION_UNSUPPORTED: {
     http: 400,
@@ -72,6 +77,25 @@ export const ErrorCodes = {
   GW_MCP_PROMPT_UNKNOWN: { http: 200, rpc: -32602, message: 'Unknown prompt' },
   GW_MCP_RESOURCE_UNKNOWN: { http: 200, rpc: -32002, message: 'Resource not found' },
   GW_MCP_REQUEST_CANCELLED: { http: 200, rpc: -32800, message: 'Request cancelled' },
+  /**
+   * MCP 2026-07-28 (basic/patterns/mrtr §requestState): a retry whose `requestState` the gateway did not issue, was
+   * altered, expired, or was issued to another principal or for another request. In-band, like any invalid params.
+   */
+  GW_MCP_REQUEST_STATE_INVALID: { http: 200, rpc: -32602, message: 'Invalid params: requestState failed verification' },
+  /** MCP 2026-07-28 (MRTR §Error Handling): `inputResponses` that is not a map of response objects. */
+  GW_MCP_INPUT_RESPONSES_INVALID: { http: 200, rpc: -32602, message: 'Invalid params: malformed inputResponses' },
+  /**
+   * An upstream's input request (2026-07-28 `inputRequests`) the policy does not let it put to this principal: the
+   * call fails rather than lose one question (the upstream would only ask again). The rule goes to the audit record.
+   */
+  GW_MCP_INPUT_DENIED: { http: 200, rpc: -32603, message: 'Input request not allowed' },
+  /** A logical request that asked the client for input more than `MAX_INPUT_ROUNDS` times (MRTR: clients cap rounds). */
+  GW_MCP_INPUT_ROUNDS_EXCEEDED: { http: 200, rpc: -32603, message: 'Too many rounds of input requests' },
+  /**
+   * MCP 2026-07-28 (basic §_meta): the request needs a client capability its `_meta` did not declare; `data` lists
+   * them (`requiredCapabilities`). Always 400 on HTTP.
+   */
+  GW_MCP_CLIENT_CAPABILITY_MISSING: { http: 400, rpc: -32021, message: 'Missing required client capability' },
 
   // Upstream (the message names the tool, never the upstream's own text)
   GW_UPSTREAM_UNAVAILABLE: { http: 200, rpc: -32603, message: 'Upstream unavailable' },

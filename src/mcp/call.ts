@@ -1,16 +1,17 @@
 /**
  * A targeted call and its steps (docs/architecture.md §4): decide (pure policy) → param headers → subscriptions →
- * limits → forward. A
+ * limits → input required → forward. A
  * new step (a cache, an approval) is one file in steps/ named in `CALL_STEPS`.
  */
 import { GatewayError } from '../errors/gateway-error.js';
-import type { JsonObject } from '../lib/json-rpc.js';
+import type { JsonObject, JsonRpcRequest } from '../lib/json-rpc.js';
 import type { AllowDecision } from '../policy/decision.js';
 import type { Target } from '../router/router.js';
 import type { PipelineDeps } from './pipeline.js';
 import type { RequestContext } from './request-context.js';
 import { decideStep } from './steps/decide.js';
 import { forwardStep } from './steps/forward.js';
+import { inputRequiredStep } from './steps/input-required.js';
 import { limitsStep } from './steps/limits.js';
 import { paramHeadersStep } from './steps/param-headers.js';
 import { subscriptionsStep } from './steps/subscriptions.js';
@@ -26,6 +27,10 @@ export interface Call {
   readonly hidden: (detail: string) => GatewayError;
   /** Set by the decide step. */
   decision?: AllowDecision;
+  /** The params to send upstream when a step changed them (input-required: the retry's fields); else the request's. */
+  upstreamParams?: JsonObject;
+  /** Set by the input-required step for a request without a session: how an upstream's question reaches its client. */
+  ask?: (request: JsonRpcRequest) => Promise<JsonObject>;
 }
 
 /** The rest of the steps after this one. */
@@ -43,6 +48,7 @@ export const CALL_STEPS: readonly CallStep[] = [
   paramHeadersStep,
   subscriptionsStep,
   limitsStep,
+  inputRequiredStep,
   forwardStep,
 ];
 

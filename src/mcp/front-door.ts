@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
-import { SESSIONS_DEFAULTS } from '../config/sessions-config.js';
+import { sessionKeyBytes, SESSIONS_DEFAULTS } from '../config/sessions-config.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { Principal } from '../identity/principal.js';
@@ -23,13 +23,17 @@ import type { RequestTracing } from '../telemetry/tracing.js';
 import { auditRequestId, whoFields } from './audit-fields.js';
 import type { CallLimiter } from './limits.js';
 import { ListCache } from './list-cache.js';
-import { Pipeline } from './pipeline.js';
+import { ListenHub } from './listen.js';
+import { Pipeline, type PipelineDeps } from './pipeline.js';
 import type { RequestMeta } from './request-meta.js';
+import { ParkedCalls } from './parked-calls.js';
 import { Relay } from './relay.js';
+import { RequestStateCodec } from './request-state.js';
 import { idKey, type ClientSession } from './session.js';
 import type { SessionAuthority } from './session-authority.js';
 import { SessionTable } from './session-table.js';
 import type { RequestStream, SessionStream } from './streams.js';
+import { sessionHolder, UpstreamSubscriptions } from './upstream-subscriptions.js';
 
 export interface FrontDoorOptions {
   config: GatehouseConfig;
@@ -54,13 +58,20 @@ export class FrontDoor {
   private readonly table: SessionTable;
   private readonly pipeline: Pipeline;
   private readonly relayer: Relay;
+  /** 2026-07-28 `subscriptions/listen` streams (listen.ts). */
+  private readonly listens: ListenHub;
+  private readonly subscriptions: UpstreamSubscriptions;
   /** 2026-07-28 requests in flight (they have no session to count them in). */
   private stateless = 0;
+  /** 2026-07-28 calls parked on a 2025 upstream that asked its client something (parked-calls.ts). */
+  private readonly parked = new ParkedCalls();
 
   constructor(private readonly opts: FrontDoorOptions) {
     const now = (this.now = opts.now ?? Date.now);
     const audit = (event: AuditEvent): void => opts.audit.record(event);
-    this.pipeline = new Pipeline({
+    const sessionsConfig = opts.config.sessions ?? SESSIONS_DEFAULTS.sessions;
+    const subscriptions = (this.subscriptions = new UpstreamSubscriptions(opts.config, opts.router, opts.logger));
+    const deps: PipelineDeps = {
       config: opts.config,
       router: opts.router,
       policy: opts.policy,
@@ -68,11 +79,25 @@ export class FrontDoor {
       lists: new ListCache(),
       logger: opts.logger,
       now,
-      maxSubscriptions: (opts.config.sessions ?? SESSIONS_DEFAULTS.sessions).maxSubscriptions,
+      maxSubscriptions: sessionsConfig.maxSubscriptions,
       serverInfo: { name: 'gatehouse', version: opts.version },
-      audit: opts.audit,
-      tracing: opts.tracing,
+      upstreamSubscriptions: subscriptions,
+      requestState: requestStateCodec(opts.config),
+      parked: this.parked,
+      // The relay is built below, with the session table the pipeline's audit gate is handed to.
+      relay: {
+        relay: (upstream, request, origin) => this.relayer.relay(upstream, request, origin),
+        permitInput: (upstream, request, principal, caps) =>
+          this.relayer.permitInput(upstream, request, principal, caps),
+      },
+    };
+    this.listens = new ListenHub({
+      deps,
+      subscriptions,
+      maxPerPrincipal: sessionsConfig.maxListensPerPrincipal,
+      logger: opts.logger,
     });
+    this.pipeline = new Pipeline({ ...deps, listens: this.listens, audit: opts.audit, tracing: opts.tracing });
     const requireAudit = (refused?: AuditEvent): void => this.pipeline.requireAudit(refused);
     this.table = new SessionTable({
       config: opts.config,
@@ -83,6 +108,8 @@ export class FrontDoor {
       audit,
       requireAudit,
       now,
+      // What a closed session held at shared upstreams is withdrawn there unless another client still needs it.
+      onClosed: (session) => subscriptions.releaseAll(sessionHolder(session.key)),
     });
     this.relayer = new Relay({
       sessions: this.table,
@@ -252,29 +279,60 @@ export class FrontDoor {
     return this.relayer.relay(upstream, request, origin);
   }
 
+  /** To the 2025 sessions it concerns (relay.ts), and a resource update to the listen streams subscribed to it. */
   upstreamNotification(upstream: string, n: JsonRpcNotification, origin: CallOrigin | undefined): void {
     this.relayer.upstreamNotification(upstream, n, origin);
+    const uri = n.params?.uri;
+    if (n.method === 'notifications/resources/updated' && typeof uri === 'string')
+      this.listens.resourceUpdated(upstream, uri);
   }
 
   /**
-   * Each session hears a list change once, on its own GET stream (transports §Multiple Connections). Also called
-   * after a policy reload or a quarantine change: what a session may see changed, not the upstreams.
+   * Each session hears a list change once, on its own GET stream (transports §Multiple Connections), and each listen
+   * stream that asked for the kind when its principal's view of the list changed. Also called after a policy reload
+   * or a quarantine change: what a client may see changed, not the upstreams.
    */
   announceChanges(kinds: ReadonlySet<ChangeKind>): void {
     this.relayer.announceChanges(kinds);
+    this.listens.announce(kinds);
+  }
+
+  /** Open `subscriptions/listen` streams, and resource URIs the gateway holds at shared upstreams. */
+  get listenCount(): number {
+    return this.listens.count;
+  }
+
+  get upstreamSubscriptionCount(): number {
+    return this.subscriptions.size;
   }
 
   // ---------------------------------------------------------------- shutdown
 
-  /** Stop opening sessions; wait for calls in flight up to the deadline, then close every session. */
+  /**
+   * Stop opening sessions; end every listen stream with its graceful result (a listen never ends by itself, so it
+   * must not hold the drain for the whole deadline); wait for calls in flight up to the deadline, then close every
+   * session.
+   */
   async drain(deadlineMs: number): Promise<void> {
     this.table.startDraining();
+    this.subscriptions.stop();
+    this.listens.endAll('shutdown');
     const until = this.now() + deadlineMs;
     while (this.inFlightCount > 0 && this.now() < until) await new Promise((r) => setTimeout(r, 25));
+    this.parked.closeAll();
     await this.table.closeAll('shutdown');
   }
 
   get isDraining(): boolean {
     return this.table.isDraining;
   }
+}
+
+/**
+ * The `requestState` keys: derived from `sessions.keys`, so a retry may reach any replica that holds them; without
+ * them, this process's own (said at start by the session authority, which has the same limit).
+ */
+function requestStateCodec(config: GatehouseConfig): RequestStateCodec {
+  const keys = sessionKeyBytes(config.sessions ?? SESSIONS_DEFAULTS.sessions);
+  return keys.length > 0 ? new RequestStateCodec(keys) : RequestStateCodec.ephemeral();
 }

@@ -1,8 +1,11 @@
 /**
  * A result as MCP 2026-07-28 wants it (basic §ResultType, server/utilities/caching): `resultType` on every result,
  * the gateway's own `serverInfo` in `_meta`, and caching hints on the cacheable ones. The hints are honest: what a
- * principal may see is decided by policy per request, so nothing is `public`, and the gateway cannot tell a client
- * how long a merged list stays true (it cannot announce changes to a stateless client yet), so `ttlMs` is 0.
+ * principal may see is decided by policy per request, so nothing is `public`. `ttlMs` stays 0 even though
+ * `subscriptions/listen` now announces changes: a client that does not listen has no other signal, and the gateway
+ * cannot say how long a merged list stays true — its legacy upstreams give no hint (caching §Cacheable Results:
+ * use 0 when a source lacks one), and a policy reload or a quarantine can hide a tool at any moment. A client that
+ * listens may keep its list until told (caching: "a notification … invalidates it"); one that does not asks again.
  */
 import { toRpcError, type GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
@@ -23,9 +26,11 @@ const CACHEABLE: ReadonlySet<string> = new Set([
  * profile of each 2026 call).
  */
 export function shapeModernResult(method: string, result: JsonObject, serverInfo: JsonObject): JsonObject {
-  const cacheable = CACHEABLE.has(method);
+  // An input-required result is an interim answer: it is never cached (server/utilities/caching) and stays what it is.
+  const inputRequired = result.resultType === 'input_required';
+  const cacheable = !inputRequired && CACHEABLE.has(method);
   const out: JsonObject = cacheable ? { ...result } : result;
-  out.resultType = 'complete';
+  out.resultType = inputRequired ? 'input_required' : 'complete';
   const meta = result._meta;
   out._meta = isJsonObject(meta) ? { ...meta, [META_SERVER_INFO]: serverInfo } : { [META_SERVER_INFO]: serverInfo };
   if (cacheable) {
@@ -45,4 +50,21 @@ export function modernRpcError(e: GatewayError): ReturnType<typeof toRpcError> {
   if (rpc.code === -32002) return { ...rpc, code: -32602 };
   if (rpc.code === -32042) return { ...rpc, code: -32603 };
   return rpc;
+}
+
+/**
+ * A result for a 2025 client: what a 2026-07-28 upstream added that the 2025 generation does not have (`resultType`, the
+ * cache hints, the upstream's `serverInfo`) is taken off, so each client gets exactly its own generation's wire format.
+ * Most results have none of it and pass untouched.
+ */
+export function shapeLegacyResult(result: JsonObject): JsonObject {
+  if (result.resultType === undefined && result.ttlMs === undefined && result.cacheScope === undefined) return result;
+  const { resultType: _type, ttlMs: _ttl, cacheScope: _scope, ...rest } = result;
+  const meta = rest._meta;
+  if (isJsonObject(meta) && META_SERVER_INFO in meta) {
+    const { [META_SERVER_INFO]: _info, ...others } = meta;
+    if (Object.keys(others).length > 0) rest._meta = others;
+    else delete rest._meta;
+  }
+  return rest;
 }

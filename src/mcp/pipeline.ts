@@ -1,7 +1,7 @@
 /**
  * The request pipeline (docs/architecture.md §1, §4). Every MCP request becomes a `RequestContext` and runs here: the
  * method's handler (methods/) resolves its target once, runs the call through the steps of `CALL_STEPS` (call.ts) —
- * decide (pure policy) → limits → forward — and shapes the reply. The audit record and the span of the request are
+ * decide (pure policy) → … → forward — and shapes the reply. The audit record and the span of the request are
  * opened and closed here, whatever the outcome.
  */
 import type { Logger } from 'pino';
@@ -12,18 +12,22 @@ import type { Principal } from '../identity/principal.js';
 import type { Cancellation } from '../lib/cancellation.js';
 import { rpcError, rpcResult, type JsonObject, type JsonRpcRequest } from '../lib/json-rpc.js';
 import type { PolicyEngine } from '../policy/decision.js';
-import type { Router } from '../router/router.js';
+import type { CallOrigin, Router } from '../router/router.js';
 import type { RequestTracing } from '../telemetry/tracing.js';
 import { auditRequestId, elapsedMs, whoFields } from './audit-fields.js';
 import { auditErrorCode, type CallLimiter } from './limits.js';
+import type { ListenHub } from './listen.js';
 import type { ListCache } from './list-cache.js';
 import { METHODS, MODERN_METHODS } from './methods/index.js';
-import { modernRpcError, shapeModernResult } from './modern-result.js';
+import { modernRpcError, shapeLegacyResult, shapeModernResult } from './modern-result.js';
 import { isModernVersion } from './protocol-versions.js';
+import type { ParkedCalls } from './parked-calls.js';
 import type { RequestContext } from './request-context.js';
+import type { RequestStateCodec } from './request-state.js';
 import type { ClientSession, LogLevel } from './session.js';
 import { idKey } from './session.js';
 import type { RequestStream } from './streams.js';
+import type { UpstreamSubscriptions } from './upstream-subscriptions.js';
 
 /** What the steps and handlers use: the same for every request. */
 export interface PipelineDeps {
@@ -40,6 +44,22 @@ export interface PipelineDeps {
   readonly maxSubscriptions: number;
   /** The gateway's own name and version, for results that carry `serverInfo` (2026-07-28). */
   readonly serverInfo: JsonObject;
+  /** Resource subscriptions held at shared upstreams, counted across sessions and listens; absent: not counted. */
+  readonly upstreamSubscriptions?: UpstreamSubscriptions | undefined;
+  /** The open 2026-07-28 `subscriptions/listen` streams; absent: the method is not served (code-built tests). */
+  readonly listens?: ListenHub | undefined;
+  /** Seals and opens the `requestState` of 2026-07-28 input-required results (request-state.ts). */
+  readonly requestState: RequestStateCodec;
+  /** Calls parked on a 2025 upstream while a 2026 client answers its questions (parked-calls.ts). */
+  readonly parked: ParkedCalls;
+  /** Upstreams' questions to clients: decided, audited and sent (relay.ts). */
+  readonly relay: InputRelay;
+}
+
+/** What the input-required step needs of the relay. */
+export interface InputRelay {
+  relay(upstream: string, request: JsonRpcRequest, origin: CallOrigin | undefined): Promise<JsonObject>;
+  permitInput(upstream: string, request: JsonObject, principal: Principal, clientCapabilities: JsonObject): unknown;
 }
 
 /** A method's handler: resolve, run the call (or answer from the gateway), shape the reply. */
@@ -131,7 +151,9 @@ export class Pipeline {
         throw new GatewayError(modern ? 'GW_MCP_METHOD_UNKNOWN' : 'GW_MCP_METHOD_NOT_FOUND', { detail });
       }
       const answer = await handler(ctx, this.deps);
-      const result = modern ? shapeModernResult(message.method, answer, this.deps.serverInfo) : answer;
+      const result = modern
+        ? shapeModernResult(message.method, answer, this.deps.serverInfo)
+        : shapeLegacyResult(answer);
       stream.finish(rpcResult(message.id, result));
       event.outcome = 'ok';
     } catch (err) {

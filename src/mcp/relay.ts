@@ -7,9 +7,17 @@
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../audit/audit-sink.js';
 import { GatewayError, toGatewayError } from '../errors/gateway-error.js';
-import type { JsonObject, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse, RequestId } from '../lib/json-rpc.js';
+import {
+  isJsonObject,
+  type JsonObject,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+  type RequestId,
+} from '../lib/json-rpc.js';
 import type { PolicyEngine } from '../policy/decision.js';
-import { upstreamRequestOf } from '../policy/upstream-requests.js';
+import { upstreamRequestOf, type UpstreamRequest } from '../policy/upstream-requests.js';
+import type { Principal } from '../identity/principal.js';
 import type { CallOrigin, ChangeKind, Router } from '../router/router.js';
 import { elapsedMs, whoFields } from './audit-fields.js';
 import { clientSupports } from './relay-capabilities.js';
@@ -78,40 +86,20 @@ export class Relay {
     origin: CallOrigin | undefined,
     event: AuditEvent,
   ): Promise<JsonObject> {
+    // A 2026-07-28 request has no stream for a request to its client: its call is parked and the question goes back
+    // to the client as an input request (parked-calls.ts), decided exactly like one sent on a session.
+    const alone = (origin as Partial<RequestOrigin> | undefined)?.alone;
+    if (alone?.ask !== undefined) {
+      this.permit(upstream, request.method, request.params, alone.principal, alone.clientCapabilities, event);
+      return alone.ask(request);
+    }
     const session = origin ? this.opts.sessions.byKey(origin.sessionKey) : undefined;
     if (!session || session.closed)
       throw new GatewayError('GW_RELAY_UNROUTABLE', {
         detail: `${upstream}: ${request.method} has no originating session`,
       });
     event.session = session.key;
-    event.subject = session.principal.subject;
-    Object.assign(event, whoFields(session.principal));
-    const name = upstreamRequestOf(request.method, request.params?.mode);
-    if (name === undefined)
-      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', {
-        detail: `${upstream}: ${request.method.slice(0, 64)} is not a request the gateway relays`,
-      });
-    event.relay = name;
-    // The policy step (docs/architecture.md §10 "Server→client traffic"): the same decide, for the originating
-    // principal.
-    const d = this.opts.policy.decide({
-      principal: session.principal,
-      method: request.method,
-      target: { kind: 'request', name, upstream },
-      now: this.opts.now(),
-    });
-    recordDecision(event, d);
-    if (d.effect !== 'allow') {
-      const scopes = d.requiredScopes !== undefined ? `: needs ${d.requiredScopes.join(' ')}` : '';
-      throw new GatewayError('GW_RELAY_DENIED', {
-        detail: `${upstream}: ${name} denied ${d.reason}${d.ruleId !== undefined ? ` by rule ${d.ruleId}` : ''}${scopes}`,
-      });
-    }
-    if (!clientSupports(session.clientCapabilities, name)) {
-      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', {
-        detail: `${upstream}: client did not declare support for ${name}`,
-      });
-    }
+    this.permit(upstream, request.method, request.params, session.principal, session.clientCapabilities, event);
     const id = session.nextOutboundId();
     const outbound: JsonRpcRequest =
       request.params === undefined
@@ -136,6 +124,78 @@ export class Relay {
       timer.unref();
       session.pendingToClient.set(idKey(id), { resolve, reject, timer, upstream, upstreamRequestId: request.id });
     });
+  }
+
+  /**
+   * An upstream's 2026-07-28 input request (an `InputRequiredResult`'s `inputRequests` entry) on its way to the
+   * client: decided and audited like a relayed request (one `mcp.relay` record each), then put to the client in the
+   * result. Throws the refusal.
+   */
+  permitInput(
+    upstream: string,
+    request: JsonObject,
+    principal: Principal,
+    clientCapabilities: JsonObject,
+  ): UpstreamRequest {
+    const method = typeof request.method === 'string' ? request.method : '';
+    const params = isJsonObject(request.params) ? request.params : undefined;
+    const event: AuditEvent = { type: 'mcp.relay', method: method.slice(0, 64), upstream };
+    try {
+      this.opts.requireAudit();
+      const name = this.permit(upstream, method, params, principal, clientCapabilities, event);
+      event.outcome = 'ok';
+      return name;
+    } catch (err) {
+      const e = toGatewayError(err);
+      event.outcome = event.decision === 'deny' ? 'denied' : 'error';
+      event.errorCode = e.code;
+      if (e.detail !== undefined) event.detail = e.detail;
+      throw e;
+    } finally {
+      this.opts.audit(event);
+    }
+  }
+
+  /**
+   * The policy step for an upstream's request to a client (docs/architecture.md §10 "Server→client traffic"): only a
+   * request the gateway relays, only if the policy lets this upstream ask this principal (default deny), and only if
+   * the client declared the capability. Fills the audit record; throws the refusal.
+   */
+  private permit(
+    upstream: string,
+    method: string,
+    params: JsonObject | undefined,
+    principal: Principal,
+    clientCapabilities: JsonObject,
+    event: AuditEvent,
+  ): UpstreamRequest {
+    event.subject = principal.subject;
+    Object.assign(event, whoFields(principal));
+    const name = upstreamRequestOf(method, params?.mode);
+    if (name === undefined)
+      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', {
+        detail: `${upstream}: ${method.slice(0, 64)} is not a request the gateway relays`,
+      });
+    event.relay = name;
+    const d = this.opts.policy.decide({
+      principal,
+      method,
+      target: { kind: 'request', name, upstream },
+      now: this.opts.now(),
+    });
+    recordDecision(event, d);
+    if (d.effect !== 'allow') {
+      const scopes = d.requiredScopes !== undefined ? `: needs ${d.requiredScopes.join(' ')}` : '';
+      throw new GatewayError('GW_RELAY_DENIED', {
+        detail: `${upstream}: ${name} denied ${d.reason}${d.ruleId !== undefined ? ` by rule ${d.ruleId}` : ''}${scopes}`,
+      });
+    }
+    if (!clientSupports(clientCapabilities, name)) {
+      throw new GatewayError('GW_RELAY_CAPABILITY_MISSING', {
+        detail: `${upstream}: client did not declare support for ${name}`,
+      });
+    }
+    return name;
   }
 
   upstreamNotification(upstream: string, n: JsonRpcNotification, origin: CallOrigin | undefined): void {

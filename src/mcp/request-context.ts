@@ -44,11 +44,27 @@ export interface RequestOrigin extends CallOrigin {
    * A request without a session: where messages related to it go (its own response stream) and the log level it
    * asked for. Its `sessionKey` is empty, so nothing is ever routed to a session from it.
    */
-  readonly alone?: { readonly stream: RequestStream; readonly logLevel: LogLevel | undefined };
+  readonly alone?: AloneOrigin;
+}
+
+/** Where a request without a session is: its stream and log level, and who asks with which capabilities. */
+export interface AloneOrigin {
+  readonly stream: RequestStream;
+  readonly logLevel: LogLevel | undefined;
+  readonly principal: Principal;
+  readonly clientCapabilities: JsonObject;
+  /**
+   * Puts an upstream's request to this client as an input request of an `InputRequiredResult` (the input-required
+   * step parks the call); absent where the call cannot be parked.
+   */
+  readonly ask?: (request: JsonRpcRequest) => Promise<JsonObject>;
 }
 
 /** The router's view of a request: its session (for per-session upstreams), cancellation, progress, trace, deadline. */
-export function forwardContext(ctx: RequestContext): ForwardContext {
+export function forwardContext(
+  ctx: RequestContext,
+  ask?: (request: JsonRpcRequest) => Promise<JsonObject>,
+): ForwardContext {
   const fwd: ForwardContext = { cancel: ctx.cancel, clientCapabilities: ctx.clientCapabilities };
   const { session } = ctx;
   // A 2026-07-28 upstream hears the level with each request: this request's own, else its session's (setLevel).
@@ -59,11 +75,22 @@ export function forwardContext(ctx: RequestContext): ForwardContext {
     const origin: RequestOrigin = { sessionKey: session.key, requestKey: ctx.requestKey };
     fwd.origin = origin;
   } else {
-    const origin: RequestOrigin = {
-      sessionKey: '',
-      requestKey: ctx.requestKey,
-      alone: { stream: ctx.stream, logLevel: ctx.logLevel },
-    };
+    const alone: AloneOrigin =
+      ask === undefined
+        ? {
+            stream: ctx.stream,
+            logLevel: ctx.logLevel,
+            principal: ctx.principal,
+            clientCapabilities: ctx.clientCapabilities,
+          }
+        : {
+            stream: ctx.stream,
+            logLevel: ctx.logLevel,
+            principal: ctx.principal,
+            clientCapabilities: ctx.clientCapabilities,
+            ask,
+          };
+    const origin: RequestOrigin = { sessionKey: '', requestKey: ctx.requestKey, alone };
     fwd.origin = origin;
   }
   if (ctx.span !== undefined) fwd.trace = ctx.span.calls;

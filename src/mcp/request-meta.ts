@@ -5,7 +5,7 @@
  */
 import { GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject, type JsonRpcMessage } from '../lib/json-rpc.js';
-import { isModernVersion, MODERN_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS } from './protocol-versions.js';
+import { isModernVersion, MODERN_PROTOCOL_VERSIONS } from './protocol-versions.js';
 import { LOG_LEVELS, type LogLevel } from './session.js';
 
 export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
@@ -13,6 +13,31 @@ export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilit
 export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
 export const META_LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
 export const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo';
+
+/** The envelope keys a 2026-07-28 request carries in place of the 2025 handshake (basic §General fields → `_meta`). */
+const REQUEST_ENVELOPE_KEYS: readonly string[] = [
+  META_PROTOCOL_VERSION,
+  META_CLIENT_CAPABILITIES,
+  META_CLIENT_INFO,
+  META_LOG_LEVEL,
+];
+
+/**
+ * A request's params as an upstream's 2025 session should see them: without the downstream client's 2026 envelope.
+ * The gateway speaks to its upstreams in its own name (their session was opened by the gateway's `initialize`), so
+ * the client's version claim and capabilities are not the upstream's business; left in, they make a dual-era
+ * upstream (the v2 SDK's `isLegacyRequest`) take the sessionful request for a 2026 one and refuse it (400 -32020).
+ * The other `_meta` keys (progressToken, traceparent, extensions) stay; an emptied `_meta` is dropped. The same
+ * object comes back when there is nothing to remove.
+ */
+export function withoutRequestEnvelope(params: JsonObject): JsonObject {
+  const meta = params._meta;
+  if (!isJsonObject(meta) || !REQUEST_ENVELOPE_KEYS.some((k) => Object.hasOwn(meta, k))) return params;
+  const kept: JsonObject = {};
+  for (const [k, v] of Object.entries(meta)) if (!REQUEST_ENVELOPE_KEYS.includes(k)) kept[k] = v;
+  const { _meta: _dropped, ...rest } = params;
+  return Object.keys(kept).length === 0 ? rest : { ...rest, _meta: kept };
+}
 
 export interface RequestMeta {
   readonly protocolVersion: string;
@@ -43,9 +68,11 @@ export function readRequestMeta(message: JsonRpcMessage): RequestMeta {
   if (!isModernVersion(version)) {
     throw new GatewayError('GW_MCP_VERSION_UNSUPPORTED', {
       detail: `version ${version.slice(0, 40)}`,
-      // Both generations are served on this endpoint: a client may fall back to `initialize` with a 2025 version.
+      // Only what a request with this envelope can name: the versions `server/discover` lists (the conformance suite
+      // requires the one list inside the other; the v2 SDK answers the same). A client that wants 2025 finds it the way
+      // the revision describes, by falling back to `initialize` (basic/versioning §Backward Compatibility).
       data: {
-        supported: [...MODERN_PROTOCOL_VERSIONS, ...SUPPORTED_PROTOCOL_VERSIONS],
+        supported: [...MODERN_PROTOCOL_VERSIONS],
         requested: version.slice(0, 64),
       },
     });

@@ -37,6 +37,8 @@ export interface SessionTableOptions {
   /** Throws (and records `refused`) while `audit.onFailure: closed` cannot write. */
   requireAudit: (refused?: AuditEvent) => void;
   now: () => number;
+  /** A session closed (for whatever reason): what it held elsewhere is let go. */
+  onClosed?: (session: ClientSession) => void;
 }
 
 /**
@@ -297,6 +299,7 @@ export class SessionTable {
     }
     session.pendingToClient.clear();
     session.getStream?.close();
+    this.opts.onClosed?.(session);
     this.opts.audit({
       type: 'mcp.session',
       session: session.key,

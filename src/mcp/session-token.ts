@@ -8,8 +8,8 @@
  * Pure: no clock of its own (callers pass `now`), no I/O; the revocation and idle checks live in the store.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
+import { SEALED_KEY_BYTES, SealedJson, sealedKeyId } from './sealed-json.js';
 import { principalKey, type Principal } from '../identity/principal.js';
 
 /** What a session id carries. Times are epoch milliseconds here, seconds on the wire (RFC 7519 NumericDate). */
@@ -38,22 +38,14 @@ export type OpenResult =
 export const SESSION_CLOCK_TOLERANCE_MS = 60_000;
 
 /** Key length of A256GCM (RFC 7518 §5.3). */
-export const SESSION_KEY_BYTES = 32;
+export const SESSION_KEY_BYTES = SEALED_KEY_BYTES;
 /** The longest id we try to open: far above what we issue (~0.4 KB), far below a header limit. */
 const MAX_TOKEN_CHARS = 4096;
-/** Compact JWE with `dir`: header . (empty key) . iv . ciphertext . tag, all base64url. */
-const COMPACT_JWE = /^[A-Za-z0-9_-]+\.\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-const DECRYPT_OPTIONS = { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] };
-/**
- * The exact protected header we issue. Anything else — `zip` (a decompression step after decryption, RFC 7516
- * §4.1.3), `crit`, `epk`, `p2c`, … — is refused before any crypto, so no header parameter of the sender's
- * choosing ever steers how an id is processed, even one sealed with a leaked key.
- */
-const HEADER_KEYS = ['alg', 'enc', 'kid'] as const;
+const KID_LABEL = 'gatehouse session key id';
 
 /** A key's `kid`: a fingerprint under its own label, so it says nothing about the key and needs no configuring. */
 export function keyId(key: Uint8Array): string {
-  return createHash('sha256').update('gatehouse session key id\0').update(key).digest('base64url').slice(0, 11);
+  return sealedKeyId(KID_LABEL, key);
 }
 
 /**
@@ -80,18 +72,14 @@ export function newSessionJti(): string {
 }
 
 export class SessionTokenCodec {
-  private readonly encryptKey: Uint8Array;
-  private readonly encryptKid: string;
-  private readonly byKid: ReadonlyMap<string, Uint8Array>;
+  private readonly box: SealedJson;
 
   /** `keys[0]` encrypts; all decrypt. Throws on an empty list or a key of the wrong length. */
   constructor(keys: readonly Uint8Array[]) {
     if (keys.length === 0) throw new TypeError('SessionTokenCodec needs at least one key');
     for (const k of keys)
       if (k.length !== SESSION_KEY_BYTES) throw new TypeError(`session keys are ${SESSION_KEY_BYTES} bytes`);
-    this.encryptKey = keys[0]!;
-    this.encryptKid = keyId(this.encryptKey);
-    this.byKid = new Map(keys.map((k) => [keyId(k), k]));
+    this.box = new SealedJson(keys, KID_LABEL, MAX_TOKEN_CHARS);
   }
 
   /** One random key for this process alone (no `sessions.keys`): ids die with the process. */
@@ -100,11 +88,11 @@ export class SessionTokenCodec {
   }
 
   get kid(): string {
-    return this.encryptKid;
+    return this.box.kid;
   }
 
-  async seal(claims: SessionClaims): Promise<string> {
-    const payload = {
+  seal(claims: SessionClaims): Promise<string> {
+    return this.box.seal({
       jti: claims.jti,
       pb: claims.binding,
       v: claims.protocolVersion,
@@ -112,34 +100,14 @@ export class SessionTokenCodec {
       ci: claims.clientInfo,
       iat: Math.floor(claims.issuedAt / 1000),
       exp: Math.ceil(claims.expiresAt / 1000),
-    };
-    return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(payload)))
-      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: this.encryptKid })
-      .encrypt(this.encryptKey);
+    });
   }
 
   /** Never throws: anything that is not a valid, current token of ours is a reason (the caller answers 404). */
   async open(token: string, now: number): Promise<OpenResult> {
-    if (token.length > MAX_TOKEN_CHARS || !COMPACT_JWE.test(token)) return fail('malformed');
-    let kid: unknown;
-    try {
-      const header = decodeProtectedHeader(token);
-      if (header.alg !== 'dir' || header.enc !== 'A256GCM') return fail('malformed');
-      if (Object.keys(header).some((k) => !(HEADER_KEYS as readonly string[]).includes(k))) return fail('malformed');
-      kid = header.kid;
-    } catch {
-      return fail('malformed');
-    }
-    const key = typeof kid === 'string' ? this.byKid.get(kid) : undefined;
-    if (key === undefined) return fail('unknown_key');
-    let plaintext: Uint8Array;
-    try {
-      // GCM's tag authenticates the header too (it is the AAD, RFC 7516 §5.1 step 14): a changed kid fails here.
-      plaintext = (await compactDecrypt(token, key, DECRYPT_OPTIONS)).plaintext;
-    } catch {
-      return fail('undecryptable');
-    }
-    const claims = parseClaims(plaintext);
+    const opened = await this.box.open(token);
+    if (!opened.ok) return fail(opened.reason);
+    const claims = parseClaims(opened.payload);
     if (claims === undefined) return fail('invalid_claims');
     if (now >= claims.expiresAt) return fail('expired');
     if (claims.issuedAt > now + SESSION_CLOCK_TOLERANCE_MS) return fail('invalid_claims');
@@ -151,14 +119,7 @@ function fail(reason: OpenFailure): OpenResult {
   return { ok: false, reason };
 }
 
-function parseClaims(plaintext: Uint8Array): SessionClaims | undefined {
-  let p: unknown;
-  try {
-    p = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
-  } catch {
-    return undefined;
-  }
-  if (!isJsonObject(p)) return undefined;
+function parseClaims(p: JsonObject): SessionClaims | undefined {
   const { jti, pb, v, cap, ci, iat, exp } = p;
   if (
     typeof jti !== 'string' ||

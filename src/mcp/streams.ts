@@ -17,6 +17,11 @@ export interface RequestStream {
    * False when the transport cannot (nothing sent then: the caller finishes with `response`). Optional.
    */
   refuse?(error: GatewayError, response: JsonRpcResponse): boolean;
+  /**
+   * An SSE comment line (`: text`) on a response that is already a stream: a keep-alive for a long-lived request
+   * (a 2026-07-28 `subscriptions/listen`), so idle proxies keep it open. False when nothing was written. Optional.
+   */
+  comment?(text: string): boolean;
   readonly closed: boolean;
 }
 

@@ -13,6 +13,8 @@ export const UNTARGETED_METHODS: ReadonlySet<string> = new Set([
   'resources/templates/list',
   'prompts/list',
   'logging/setLevel',
+  // MCP 2026-07-28: the stream itself names no target; each resource URI it asks for is decided on its own.
+  'subscriptions/listen',
 ]);
 
 /** The rule id named in decisions on untargeted methods (ids written in policies cannot contain ':'). */

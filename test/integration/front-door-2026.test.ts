@@ -215,8 +215,22 @@ describe('MCP 2026-07-28 front door', () => {
     expect(future.status).toBe(400);
     expect(future.json).toMatchObject({
       id: 11,
-      error: { code: -32022, data: { requested: '2099-01-01', supported: expect.arrayContaining([V]) as unknown } },
+      error: { code: -32022, data: { requested: '2099-01-01', supported: [V] } },
     });
+    // An unserved version claimed under a header that names another one: the mismatch (-32020) is decided first,
+    // as the conformance suite's sep-2575-http-server-header-mismatch-400 and the v2 SDK's ladder have it.
+    const mismatched = await post(
+      gw.url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 12,
+        method: 'server/discover',
+        params: { _meta: { ...META, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } },
+      }),
+      { authorization: `Bearer ${token}`, 'mcp-protocol-version': V, 'mcp-method': 'server/discover' },
+    );
+    expect(mismatched.status).toBe(400);
+    expect(mismatched.json).toMatchObject({ id: 12, error: { code: -32020 } });
     for (const [i, method] of ['initialize', 'ping', 'logging/setLevel', 'resources/subscribe'].entries()) {
       const r = await send(20 + i, method, method === 'resources/subscribe' ? { uri: 'x://y' } : {});
       expect({ method, status: r.status }).toEqual({ method, status: 404 });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { post, rawSession, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
+import { openListen } from '../helpers/listen.js';
 import { REPO_ROOT } from '../helpers/spawn-server.js';
 
 const LEAKY = join(REPO_ROOT, 'test/fixtures/servers/leaky.ts');
@@ -191,6 +192,43 @@ describe('the same decisions in both protocol generations', () => {
       expect(o.text).toContain('[REDACTED]');
       expect(o.text).not.toContain(KEY);
     }
+  });
+
+  it('refuses the same resource subscription: 2025 resources/subscribe and 2026 subscriptions/listen', async () => {
+    // No rule of this policy names a resource: default deny, in both generations, by the same decide.
+    const uri = 'fixture://static/hello';
+    const token = await tokenFor('subs-2025', ['fx:echo']);
+    const r = await post(
+      gw.url,
+      JSON.stringify({ jsonrpc: '2.0', id: 9100, method: 'resources/subscribe', params: { uri } }),
+      {
+        authorization: `Bearer ${token}`,
+        'mcp-session-id': await sessionFor(token),
+        'mcp-protocol-version': '2025-11-25',
+      },
+    );
+    expect((r.json as { error?: { code: number } }).error?.code).toBe(-32002);
+    const legacy = await vi.waitFor(() => {
+      const found = gw.logs
+        .map((l) => l.audit as Record<string, unknown> | undefined)
+        .find((a) => a?.type === 'mcp.request' && a.requestId === '9100');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(legacy).toMatchObject({ decision: 'deny', reason: 'no_matching_rule', resource: uri });
+    // 2026: the URI is simply left out of the acknowledgement (never named as refused); the record says why.
+    const s = await openListen(gw.url, await tokenFor('subs-2026', ['fx:echo']), 9101, {
+      resourceSubscriptions: [uri],
+    });
+    const ack = await s.next();
+    expect(ack).toMatchObject({ method: 'notifications/subscriptions/acknowledged', params: { notifications: {} } });
+    s.close();
+    await vi.waitFor(() => {
+      const found = gw.logs
+        .map((l) => l.audit as Record<string, unknown> | undefined)
+        .find((a) => a?.method === 'subscriptions/listen' && a.requestId === '9101');
+      expect(found?.detail).toEqual(expect.stringContaining(`${uri} (denied ${String(legacy.reason)})`));
+    });
   });
 
   it('relays an upstream log message to a 2026 request only at or above the level its _meta asked for', async () => {

@@ -3,12 +3,14 @@
  * `legacy: 'reject'`, so `initialize` fails), over HTTP and over stdio with `protocol: auto`, beside one of our 2025
  * fixtures. A 1.x SDK client (2025-11-25 session) and the v2 client pinned to 2026-07-28 both list and call its tools,
  * read its resource and get its prompt; the upstream saw the gateway's envelope and headers and no `initialize`; its
- * list change reaches a 2025 client; a wrong `protocol` fails clearly; its -32021 becomes a gateway code. Real
+ * list change reaches a 2025 client; its input_required result completes for both kinds of client; a wrong `protocol`
+ * fails clearly; its -32021 becomes a gateway code. Real
  * processes, no mocks.
  */
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
+  ElicitRequestSchema,
   McpError,
   ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
@@ -64,10 +66,13 @@ describe('a 2026-07-28-only upstream behind the gateway (protocol auto)', () => 
     await legacyHttp?.close();
   });
 
-  async function v2(): Promise<ClientV2> {
+  async function v2(opts: { capabilities?: Record<string, unknown> } = {}): Promise<ClientV2> {
     const client = new ClientV2(
       { name: 'v2-test', version: '1.0.0' },
-      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+      {
+        versionNegotiation: { mode: { pin: '2026-07-28' } },
+        ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+      },
     );
     v2clients.push(client);
     await client.connect(new TransportV2(new URL(gw.url)));
@@ -257,16 +262,21 @@ describe('a 2026-07-28-only upstream behind the gateway (protocol auto)', () => 
     expect((err as McpError).data).toEqual({ requiredCapabilities: { sampling: {} } });
   });
 
-  it('an input_required result of confirm_action comes back as the upstream returned it (for the MRTR layer)', async () => {
-    const client = await gw.client({ capabilities: { elicitation: { form: {} } } });
-    const raw = (await client.callTool({ name: 'mh__confirm_action', arguments: { action: 'deploy' } })) as Record<
-      string,
-      unknown
-    >;
-    expect(raw.resultType).toBe('input_required');
-    expect(raw.requestState).toBe('pending:deploy');
-    expect(Object.keys(raw.inputRequests as object)).toEqual(['confirm']);
-  });
+  it.each(['mh', 'ms'])(
+    'confirm_action on %s: its input_required result reaches the multi round-trip path, for a 2025 and a 2026 client',
+    async (u) => {
+      // 2025: the question becomes an elicitation request on the session; the gateway retries upstream with the answer.
+      const legacy = await gw.client({ capabilities: { elicitation: { form: {} } } });
+      legacy.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { confirm: true } }));
+      const a = await legacy.callTool({ name: `${u}__confirm_action`, arguments: { action: 'deploy' } });
+      expect(a.content).toEqual([{ type: 'text', text: 'deploy: confirmed=true (state pending:deploy)' }]);
+      // 2026: the v2 client answers the input request itself and retries with the (gateway-sealed) requestState.
+      const modern = await v2({ capabilities: { elicitation: { form: {} } } });
+      modern.setRequestHandler('elicitation/create', () => ({ action: 'accept', content: { confirm: false } }));
+      const b = await modern.callTool({ name: `${u}__confirm_action`, arguments: { action: 'undo' } });
+      expect(b.content).toEqual([{ type: 'text', text: 'undo: confirmed=false (state pending:undo)' }]);
+    },
+  );
 });
 
 describe('a modern HTTP upstream that restarts', () => {

@@ -15,6 +15,8 @@ import type { Principal } from '../../src/identity/principal.js';
 import { Cancellation } from '../../src/lib/cancellation.js';
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../../src/lib/json-rpc.js';
 import { CallLimiter } from '../../src/mcp/limits.js';
+import { ParkedCalls } from '../../src/mcp/parked-calls.js';
+import { RequestStateCodec } from '../../src/mcp/request-state.js';
 import { ListCache } from '../../src/mcp/list-cache.js';
 import { Pipeline } from '../../src/mcp/pipeline.js';
 import type { RequestStream } from '../../src/mcp/streams.js';
@@ -102,6 +104,12 @@ describe('pipeline: a request without a session', () => {
       now: Date.now,
       maxSubscriptions: 10,
       serverInfo: { name: 'gatehouse', version: 'test' },
+      requestState: RequestStateCodec.ephemeral(),
+      parked: new ParkedCalls(),
+      relay: {
+        relay: () => Promise.reject(new Error('no relays in this test')),
+        permitInput: () => undefined,
+      },
       audit: { record: (e) => void records.push(e) },
       tracing: undefined,
     });

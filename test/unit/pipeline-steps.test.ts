@@ -45,7 +45,14 @@ describe('call steps', () => {
     expect(seen).toEqual([]);
   });
 
-  it('are decide, param headers, subscriptions, limits, forward: nothing reaches the limiter or the upstream undecided', () => {
-    expect(CALL_STEPS.map((s) => s.name)).toEqual(['decide', 'param-headers', 'subscriptions', 'limits', 'forward']);
+  it('are decide, param headers, subscriptions, limits, input required, forward: nothing reaches the limiter or the upstream undecided', () => {
+    expect(CALL_STEPS.map((s) => s.name)).toEqual([
+      'decide',
+      'param-headers',
+      'subscriptions',
+      'limits',
+      'input-required',
+      'forward',
+    ]);
   });
 });

@@ -5,7 +5,7 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkRoutingHeaders, type RoutingHeaders } from '../../src/edge/routing-headers.js';
+import { checkRoutingHeaders, checkVersionHeader, type RoutingHeaders } from '../../src/edge/routing-headers.js';
 import { decodeHeaderValue, encodeHeaderValue } from '../../src/lib/header-value.js';
 import type { JsonRpcRequest } from '../../src/lib/json-rpc.js';
 
@@ -94,5 +94,30 @@ describe('routing headers against the body', () => {
     const nameless: JsonRpcRequest = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: {} };
     expect(refusal({ ...good, name: undefined }, nameless)).toMatch(/Mcp-Name header missing/);
     expect(refusal(good, nameless)).toBeUndefined();
+  });
+});
+
+describe('the version header before the version gate', () => {
+  const claiming = (version: unknown): JsonRpcRequest => ({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'server/discover',
+    params: {
+      _meta: { 'io.modelcontextprotocol/protocolVersion': version, 'io.modelcontextprotocol/clientCapabilities': {} },
+    },
+  });
+
+  it('refuses a header that differs from the claim, even an unserved claim', () => {
+    expect(() => checkVersionHeader('2026-07-28', claiming('v999.0.0'))).toThrow(
+      expect.objectContaining({ code: 'GW_MCP_HEADER_MISMATCH' }) as Error,
+    );
+    expect(() => checkVersionHeader(undefined, claiming('2026-07-28'))).toThrow(
+      expect.objectContaining({ code: 'GW_MCP_HEADER_MISMATCH' }) as Error,
+    );
+  });
+
+  it('passes a matching header, and leaves a claim that is not a string to the _meta check', () => {
+    expect(() => checkVersionHeader('v999.0.0', claiming('v999.0.0'))).not.toThrow();
+    expect(() => checkVersionHeader('2026-07-28', claiming(42))).not.toThrow();
   });
 });

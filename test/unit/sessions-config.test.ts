@@ -47,6 +47,7 @@ describe('sessions config', () => {
       maxPerClient: 2500,
       unusedTimeoutMs: 60_000,
       maxSubscriptions: 1000,
+      maxListensPerPrincipal: 32,
     });
     expect(CONFIG_DEFAULTS.sessions).toEqual(SESSIONS_DEFAULTS.sessions);
     const props = (schema.$defs as unknown as Record<string, { properties: Record<string, { default?: unknown }> }>)

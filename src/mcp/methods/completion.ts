@@ -6,6 +6,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import { isJsonObject } from '../../lib/json-rpc.js';
 import { unknownPrompt, type Target } from '../../router/router.js';
 import { forwardContext } from '../request-context.js';
+import { withoutRequestEnvelope } from '../request-meta.js';
 import type { MethodHandler } from '../pipeline.js';
 import { shows } from '../steps/decide.js';
 
@@ -29,5 +30,6 @@ export const complete: MethodHandler = (ctx, deps) => {
   } else {
     throw new GatewayError('GW_MCP_INVALID_PARAMS', { detail: 'unknown completion ref type' });
   }
-  return router.forward(target, ctx.message.method, ctx.params, forwardContext(ctx));
+  // As in the forward step: the client's 2026 envelope is not the upstream session's business (request-meta.ts).
+  return router.forward(target, ctx.message.method, withoutRequestEnvelope(ctx.params), forwardContext(ctx));
 };

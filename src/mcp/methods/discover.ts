@@ -1,8 +1,10 @@
 /**
  * `server/discover` (MCP 2026-07-28 server/discover): what the gateway serves, answered from the merged catalogue's
- * capabilities. Only what this generation can use is declared: no `listChanged` or `subscribe` (they need
- * `subscriptions/listen`, which the gateway does not serve yet), so a client never waits for something that will not
- * come; `logging`, because upstream log messages reach a request that asks for them in its `_meta`.
+ * capabilities. Only what this generation can use is declared (conformance `discover-capabilities-match-handlers`):
+ * `listChanged` on every list kind served, because `subscriptions/listen` delivers list changes (listen.ts);
+ * `resources.subscribe` only when some upstream serves resource subscriptions, because a listen's
+ * `resourceSubscriptions` are honoured only at such an upstream; `logging`, because upstream log messages reach a
+ * request that asks for them in its `_meta`.
  */
 import { isJsonObject, type JsonObject } from '../../lib/json-rpc.js';
 import type { MethodHandler } from '../pipeline.js';
@@ -16,11 +18,12 @@ export const discover: MethodHandler = (_ctx, deps) => ({
   instructions: INSTRUCTIONS,
 });
 
-/** The 2025 capabilities object without what needs a session or a listen stream. */
+/** The 2025 capabilities object as a client without a session can use it (list changes come by listen). */
 export function statelessCapabilities(caps: JsonObject): JsonObject {
-  const out: JsonObject = { tools: {}, logging: {} };
-  if (isJsonObject(caps.resources)) out.resources = {};
-  if (caps.prompts !== undefined) out.prompts = {};
+  const out: JsonObject = { tools: { listChanged: true }, logging: {} };
+  if (isJsonObject(caps.resources))
+    out.resources = { listChanged: true, ...(caps.resources.subscribe === true ? { subscribe: true } : {}) };
+  if (caps.prompts !== undefined) out.prompts = { listChanged: true };
   if (caps.completions !== undefined) out.completions = {};
   return out;
 }

@@ -6,6 +6,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { MethodHandler } from '../pipeline.js';
 import { complete } from './completion.js';
 import { discover } from './discover.js';
+import { listen } from './listen.js';
 import { setLogLevel } from './logging.js';
 import { getPrompt, listPrompts } from './prompts.js';
 import { listResources, listResourceTemplates, resourceRequest } from './resources.js';
@@ -31,10 +32,11 @@ export const METHODS: Readonly<Record<string, MethodHandler>> = Object.freeze({
 
 /**
  * MCP 2026-07-28: the same methods without those the revision removed (`initialize`, `ping`, `logging/setLevel`,
- * `resources/subscribe`, `resources/unsubscribe`; changelog), and with `server/discover`.
+ * `resources/subscribe`, `resources/unsubscribe`; changelog), and with `server/discover` and `subscriptions/listen`.
  */
 export const MODERN_METHODS: Readonly<Record<string, MethodHandler>> = Object.freeze({
   'server/discover': discover,
+  'subscriptions/listen': listen,
   'tools/list': listTools,
   'tools/call': callTool,
   'resources/list': listResources,
