@@ -253,13 +253,21 @@ describe('a 2026-07-28-only upstream behind the gateway (protocol auto)', () => 
     expect(methods).not.toContain('notifications/cancelled');
   });
 
-  it('an upstream -32021 becomes GW_UPSTREAM_CAPABILITY_REQUIRED with the capabilities it named', async () => {
+  it('an upstream -32021 becomes GW_UPSTREAM_CAPABILITY_REQUIRED (2025 clients), or -32021 for a 2026 client', async () => {
     const client = await gw.client();
     const err = await client.callTool({ name: 'mh__needs_sampling', arguments: {} }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(McpError);
     expect((err as McpError).code).toBe(-32603);
     expect((err as McpError).message).toContain('Upstream requires a client capability');
     expect((err as McpError).data).toEqual({ requiredCapabilities: { sampling: {} } });
+    // A 2026 client whose request did not declare sampling hears the revision's own -32021, naming it.
+    const modern = await v2();
+    const e2 = (await modern.callTool({ name: 'mh__needs_sampling', arguments: {} }).catch((e: unknown) => e)) as {
+      code?: unknown;
+      data?: unknown;
+    };
+    expect(e2.code).toBe(-32021);
+    expect(e2.data).toEqual({ requiredCapabilities: { sampling: {} } });
   });
 
   it.each(['mh', 'ms'])(
