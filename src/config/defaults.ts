@@ -75,6 +75,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
     maxTotalTimeoutMs: 300_000,
     maxMessageBytes: 4 * 1024 * 1024,
     mode: 'shared' as const,
+    protocol: 'auto' as const,
     restart: { initialDelayMs: 500, maxDelayMs: 30_000 },
     expose: { tools: true, resources: true, prompts: true },
     headers: {} as Record<string, never>,

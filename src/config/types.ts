@@ -21,6 +21,13 @@ export type ValueOrSecret = string | SecretValue;
 export type UpstreamMode = 'shared' | 'per-session';
 
 /**
+ * Which MCP generation the gateway speaks to an upstream (docs/protocol-2026-07-28.md §2.1): `auto` probes with
+ * `server/discover` and falls back to `initialize`; `legacy` only initializes (2025 and older); `2026-07-28` requires
+ * the stateless generation and fails the connect otherwise.
+ */
+export type UpstreamProtocol = 'auto' | 'legacy' | '2026-07-28';
+
+/**
  * Plus the resilience keys: breaker, in-flight cap, queue and retries (docs/configuration.md "Upstream resilience").
  */
 export interface UpstreamCommon extends UpstreamResilienceConfig {
@@ -38,6 +45,8 @@ export interface UpstreamCommon extends UpstreamResilienceConfig {
   readonly expose: { readonly tools: boolean; readonly resources: boolean; readonly prompts: boolean };
   /** Tool pinning mode of this upstream; absent: `pinning.mode`. */
   readonly pinning?: PinningMode;
+  /** The MCP generation spoken to it (`auto` for legacy SSE means legacy). Default `auto`. */
+  readonly protocol: UpstreamProtocol;
 }
 
 /** The resilience keys of an upstream (docs/configuration.md "Upstream resilience"; src/upstream/resilience.ts). */

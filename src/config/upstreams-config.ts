@@ -11,6 +11,7 @@ import type {
   StdioUpstreamConfig,
   UpstreamConfig,
   UpstreamMode,
+  UpstreamProtocol,
   UpstreamResilienceConfig,
   ValueOrSecret,
 } from './types.js';
@@ -27,6 +28,7 @@ export interface RawUpstream {
   maxTotalTimeoutMs?: number;
   maxMessageBytes?: number;
   mode?: UpstreamMode;
+  protocol?: UpstreamProtocol;
   restart?: { initialDelayMs?: number; maxDelayMs?: number };
   expose?: { tools?: boolean; resources?: boolean; prompts?: boolean };
   command?: string;
@@ -101,6 +103,7 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
     maxMessageBytes: u.maxMessageBytes ?? d.maxMessageBytes,
     expose: { ...d.expose, ...u.expose },
     mode: u.mode ?? d.mode,
+    protocol: u.protocol ?? d.protocol,
     restart,
     ...(u.pinning !== undefined ? { pinning: u.pinning } : {}),
     ...normaliseResilience(u, pointer, ctx),
@@ -123,6 +126,9 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
     return config;
   }
 
+  // The HTTP+SSE transport (2024-11-05) predates the stateless generation, which is Streamable HTTP or stdio only.
+  if (u.transport === 'sse' && u.protocol === '2026-07-28')
+    report(ctx, `${pointer}/protocol`, 'the sse transport cannot speak 2026-07-28; use transport http');
   checkUrl(u.url ?? '', `${pointer}/url`, ctx);
   const headers = resolveValues(u.headers ?? {}, `${pointer}/headers`, 'header', ctx);
   checkHeaders(headers, `${pointer}/headers`, ctx);
@@ -204,6 +210,8 @@ const MANAGED_HEADERS = new Set([
   'accept',
   'mcp-session-id',
   'mcp-protocol-version',
+  'mcp-method',
+  'mcp-name',
   'last-event-id',
 ]);
 
@@ -212,7 +220,8 @@ function checkHeaders(headers: Readonly<Record<string, ValueOrSecret>>, pointer:
   for (const [name, value] of Object.entries(headers)) {
     const at = `${pointer}/${escapePointer(name)}`;
     const lower = name.toLowerCase();
-    if (MANAGED_HEADERS.has(lower))
+    // Mcp-Param-* too: the gateway mirrors them from each call's arguments (MCP 2026-07-28 streamable-http).
+    if (MANAGED_HEADERS.has(lower) || lower.startsWith('mcp-param-'))
       report(ctx, at, `header "${name}" is set by the gateway and cannot be configured`, 'key');
     const other = seen.get(lower);
     if (other !== undefined)

@@ -106,6 +106,11 @@ export const ErrorCodes = {
   GW_UPSTREAM_INVALID_PARAMS: { http: 200, rpc: -32602, message: 'Invalid params' },
   GW_UPSTREAM_NOT_FOUND: { http: 200, rpc: -32601, message: 'Method not found' },
   GW_UPSTREAM_ELICITATION_REQUIRED: { http: 200, rpc: -32042, message: 'URL elicitation required' },
+  // A 2026-07-28 upstream answered -32021 (basic §_meta): the call needs a client capability the gateway did not declare
+  // for it. `data.requiredCapabilities` is the upstream's ClientCapabilities object (shape-checked, never its text); the
+  // front door decides what the client hears (-32021 to a 2026 client whose request lacked it, a denial when the policy
+  // stripped it). On its own it is a generic server-side failure.
+  GW_UPSTREAM_CAPABILITY_REQUIRED: { http: 200, rpc: -32603, message: 'Upstream requires a client capability' },
   // Upstream resilience (docs/configuration.md "Upstream resilience"): refused locally, before reaching the upstream.
   // Busy: maxInFlight calls running and the maxQueued queue full (or no slot within queueTimeoutMs).
   GW_UPSTREAM_BUSY: { http: 200, rpc: -32603, message: 'Upstream busy, try again later' },

@@ -7,43 +7,10 @@
  */
 import { GatewayError } from '../errors/gateway-error.js';
 import { decodeHeaderValue } from '../lib/header-value.js';
-import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
+import type { JsonObject } from '../lib/json-rpc.js';
+import { annotationsOf, valueAt } from '../lib/param-headers.js';
 
-/** One annotated parameter: its header name (lower case; header names are case-insensitive) and property path. */
-export interface ParamHeader {
-  readonly header: string;
-  readonly path: readonly string[];
-}
-
-/** Per definition (catalogue definitions are immutable and shared): the schema is walked once, not per call. */
-const known = new WeakMap<JsonObject, readonly ParamHeader[]>();
-
-function annotationsOf(definition: JsonObject | undefined): readonly ParamHeader[] {
-  if (definition === undefined) return [];
-  let found = known.get(definition);
-  if (found === undefined) {
-    found = paramHeadersOf(definition.inputSchema);
-    known.set(definition, found);
-  }
-  return found;
-}
-
-/**
- * The annotations of an input schema, reached through `properties` only (the revision allows no other position:
- * not under `items`, combinators, conditionals or `$ref`).
- */
-export function paramHeadersOf(inputSchema: unknown, path: readonly string[] = []): ParamHeader[] {
-  if (!isJsonObject(inputSchema) || !isJsonObject(inputSchema.properties)) return [];
-  const out: ParamHeader[] = [];
-  for (const [name, schema] of Object.entries(inputSchema.properties)) {
-    if (!isJsonObject(schema)) continue;
-    const at = [...path, name];
-    const header = schema['x-mcp-header'];
-    if (typeof header === 'string' && header !== '') out.push({ header: header.toLowerCase(), path: at });
-    out.push(...paramHeadersOf(schema, at));
-  }
-  return out;
-}
+export { paramHeadersOf, type ParamHeader } from '../lib/param-headers.js';
 
 /**
  * Refuses (GW_MCP_HEADER_MISMATCH) a call whose mirrored parameter headers do not say what its arguments say.
@@ -64,15 +31,6 @@ export function checkParamHeaders(
     if (text === undefined) throw mismatch(`${name} header is not a valid header value`);
     if (!same(value, text)) throw mismatch(`${name} header does not match argument ${path.join('.')}`);
   }
-}
-
-function valueAt(args: JsonObject, path: readonly string[]): unknown {
-  let at: unknown = args;
-  for (const key of path) {
-    if (!isJsonObject(at) || !Object.hasOwn(at, key)) return undefined;
-    at = at[key];
-  }
-  return at;
 }
 
 /** Strings as they are, booleans as `true`/`false`, integers numerically (`42` and `42.0` are the same). */

@@ -65,8 +65,11 @@ export function forwardContext(
   ctx: RequestContext,
   ask?: (request: JsonRpcRequest) => Promise<JsonObject>,
 ): ForwardContext {
-  const fwd: ForwardContext = { cancel: ctx.cancel };
+  const fwd: ForwardContext = { cancel: ctx.cancel, clientCapabilities: ctx.clientCapabilities };
   const { session } = ctx;
+  // A 2026-07-28 upstream hears the level with each request: this request's own, else its session's (setLevel).
+  const logLevel = ctx.logLevel ?? session?.logLevel;
+  if (logLevel !== undefined) fwd.logLevel = logLevel;
   if (session !== undefined) {
     fwd.session = session;
     const origin: RequestOrigin = { sessionKey: session.key, requestKey: ctx.requestKey };

@@ -3,6 +3,7 @@ import type { AuditSink } from '../audit/audit-sink.js';
 import type { GatehouseConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
+import { annotationsOf } from '../lib/param-headers.js';
 import {
   EMPTY_PIN_STATE,
   evaluatePins,
@@ -13,6 +14,7 @@ import {
 } from '../policy/pinning/pin-state.js';
 import { scanToolDefinition } from '../policy/pinning/description-scan.js';
 import type { ToolsLock } from '../policy/pinning/lock-file.js';
+import { commonCapabilities } from '../upstream/capabilities.js';
 import type { ListKind, ManagedUpstream } from '../upstream/managed-upstream.js';
 import type { CallOptions, CallOrigin } from '../upstream/rpc-peer.js';
 import type { UpstreamSet } from '../upstream/upstream-set.js';
@@ -33,6 +35,11 @@ export interface ForwardContext extends Omit<CallOptions, 'timeoutMs' | 'maxTota
   session?: { readonly key: string; readonly clientCapabilities: JsonObject };
   /** A policy rule's `limits.timeoutMs`: caps both the upstream's timeoutMs and its maxTotalTimeoutMs for this call. */
   deadlineMs?: number;
+  /**
+   * Here the downstream request's own client capabilities (a 2026-07-28 request's `_meta`, or the session's); `forward`
+   * narrows them to what the gateway may declare to the target upstream before they reach CallOptions.
+   */
+  clientCapabilities?: JsonObject;
 }
 
 export type TargetKind = 'tool' | 'prompt' | 'resource' | 'template';
@@ -320,7 +327,14 @@ export class Router {
     const out = upstreamParams(target, method, params);
     const tool = target.kind === 'tool' ? target.name : undefined;
     const send = (u: ManagedUpstream): Promise<JsonObject> => {
-      const sent = u.request(method, out, this.options(u, ctx));
+      const o = this.options(u, ctx);
+      // A 2026-07-28 upstream over HTTP gets the Mcp-Param-* headers of its own definition of the tool (the catalogue's
+      // definition differs from it in the name only), mirrored from the arguments as forwarded.
+      if (tool !== undefined && method === 'tools/call' && u.info?.era === 'modern') {
+        const annotations = annotationsOf(target.definition);
+        if (annotations.length > 0) o.paramHeaders = annotations;
+      }
+      const sent = u.request(method, out, o);
       return tool === undefined ? sent : sent.catch((err: unknown) => Promise.reject(nameTool(tool, err)));
     };
     // A shared upstream (the usual case) is at hand: no promise to wait for before the call goes out.
@@ -352,6 +366,13 @@ export class Router {
     if (ctx.origin) o.origin = ctx.origin;
     if (ctx.traceparent !== undefined) o.traceparent = ctx.traceparent;
     if (ctx.trace !== undefined) o.trace = ctx.trace;
+    if (u.info?.era === 'modern') {
+      // The stateless envelope (docs/protocol-2026-07-28.md §2.2): this request's capabilities ∩ the policy's relay
+      // allowance for this upstream, and its log level (only then may the upstream log to it).
+      const caps = ctx.clientCapabilities ?? ctx.session?.clientCapabilities;
+      if (caps !== undefined) o.clientCapabilities = commonCapabilities(caps, u.declaredCapabilities);
+      if (ctx.logLevel !== undefined) o.logLevel = ctx.logLevel;
+    }
     return o;
   }
 

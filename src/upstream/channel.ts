@@ -1,4 +1,5 @@
 import type { JsonRpcMessage } from '../lib/json-rpc.js';
+import type { ParamHeader } from '../lib/param-headers.js';
 
 /**
  * What arrives with an inbound upstream message beyond the message itself.
@@ -12,6 +13,11 @@ export interface InboundMeta {
 export interface SendContext {
   /** W3C trace context for HTTP upstreams (the audit issue fills it). */
   traceparent?: string;
+  /**
+   * 2026-07-28 over HTTP: the `x-mcp-header` annotations of the upstream's own definition of the tool called, so the
+   * channel mirrors the forwarded arguments into `Mcp-Param-*` (streamable-http §Custom Headers from Tool Parameters).
+   */
+  paramHeaders?: readonly ParamHeader[];
 }
 
 /**
@@ -29,6 +35,18 @@ export interface Channel {
   close(): Promise<void>;
   /** Called once the connection has completed initialize, with the negotiated version. */
   setProtocolVersion(version: string): void;
+  /**
+   * Speak the stateless generation at `version` from now on (the probe and everything after a modern verdict), or
+   * the session generation again (`undefined`, after a legacy verdict). Over HTTP: the 2026-07-28 routing headers, no
+   * session, no GET stream, no DELETE. Absent: the transport has nothing to change (stdio, legacy SSE).
+   */
+  useModern?(version: string | undefined): void;
+  /**
+   * Cancel our request `id` by the transport itself; true when that is the whole cancellation (2026-07-28 over HTTP:
+   * closing the POST's response stream, and no `notifications/cancelled`, streamable-http §Cancellation). False or
+   * absent: the peer sends `notifications/cancelled` (stdio, and the 2025 generation).
+   */
+  abortRequest?(id: number): boolean;
   onmessage?: (message: JsonRpcMessage, meta: InboundMeta) => void;
   /** The connection ended (process exit, stream lost). `error` says why when it was not asked for. */
   onclose?: (error?: Error) => void;

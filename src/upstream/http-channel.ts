@@ -1,5 +1,7 @@
 import type { HttpUpstreamConfig } from '../config/types.js';
-import { truncate, type JsonRpcMessage } from '../lib/json-rpc.js';
+import { encodeHeaderValue } from '../lib/header-value.js';
+import { isJsonObject, truncate, type JsonRpcMessage } from '../lib/json-rpc.js';
+import { paramHeaderValues } from '../lib/param-headers.js';
 import { SseParser } from '../lib/sse.js';
 import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
 import { configuredHeaders, readCapped } from './http-headers.js';
@@ -15,6 +17,24 @@ export class UpstreamSessionExpired extends Error {
     this.name = 'UpstreamSessionExpired';
   }
 }
+
+/**
+ * The upstream answered a request with an HTTP error status and no JSON-RPC answer to it: the status, for the era
+ * probe (401/403 and 5xx are not era evidence; era.ts) and the log.
+ */
+export class UpstreamHttpStatus extends Error {
+  constructor(readonly status: number) {
+    super(`upstream answered HTTP ${status}`);
+    this.name = 'UpstreamHttpStatus';
+  }
+}
+
+/** `Mcp-Name` sources (MCP 2026-07-28 streamable-http §Request Metadata): the name, or for resources/read the URI. */
+const NAME_PARAM: Readonly<Record<string, string>> = {
+  'tools/call': 'name',
+  'prompts/get': 'name',
+  'resources/read': 'uri',
+};
 
 /** Reopening a failed GET stream: warnings for the first attempts, then quiet retries at most this far apart. */
 const GET_RETRY_WARNINGS = 5;
@@ -40,6 +60,10 @@ export class HttpChannel implements Channel {
   private getStreamOpened = false;
   private closed = false;
   private readonly baseHeaders: Record<string, string>;
+  /** 2026-07-28: the version spoken statelessly (useModern); undefined for the session generation. */
+  private modern: string | undefined;
+  /** 2026-07-28: each request's POST by our id, so cancelling one closes its stream (abortRequest). */
+  private readonly requests = new Map<number, AbortController>();
 
   constructor(private readonly config: HttpUpstreamConfig) {
     this.baseHeaders = configuredHeaders(config.headers);
@@ -50,20 +74,56 @@ export class HttpChannel implements Channel {
     return Promise.resolve();
   }
 
-  private headers(ctx: SendContext | undefined, accept: string): Record<string, string> {
+  private headers(ctx: SendContext | undefined, accept: string, message?: JsonRpcMessage): Record<string, string> {
     const h: Record<string, string> = { ...this.baseHeaders, accept };
-    if (this.sessionId !== undefined) h['mcp-session-id'] = this.sessionId;
-    if (this.protocolVersion !== undefined) h['mcp-protocol-version'] = this.protocolVersion;
+    if (this.modern !== undefined) {
+      if (message !== undefined) Object.assign(h, this.routingHeaders(message, ctx));
+    } else {
+      if (this.sessionId !== undefined) h['mcp-session-id'] = this.sessionId;
+      if (this.protocolVersion !== undefined) h['mcp-protocol-version'] = this.protocolVersion;
+    }
     if (ctx?.traceparent !== undefined) h.traceparent = ctx.traceparent;
     return h;
+  }
+
+  /**
+   * The 2026-07-28 headers of one POST (streamable-http §Request Metadata), regenerated from the body we send, never
+   * copied from a client's request: `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*`, values in the
+   * `=?base64?…?=` form where plain ASCII cannot carry them.
+   */
+  private routingHeaders(message: JsonRpcMessage, ctx: SendContext | undefined): Record<string, string> {
+    const h: Record<string, string> = { 'mcp-protocol-version': this.modern! };
+    if (!('method' in message)) return h;
+    h['mcp-method'] = message.method;
+    const key = NAME_PARAM[message.method];
+    const name = key === undefined ? undefined : message.params?.[key];
+    if (typeof name === 'string') h['mcp-name'] = encodeHeaderValue(name);
+    if (message.method === 'tools/call' && ctx?.paramHeaders !== undefined)
+      Object.assign(h, paramHeaderValues(ctx.paramHeaders, message.params?.arguments));
+    return h;
+  }
+
+  useModern(version: string | undefined): void {
+    this.modern = version;
+  }
+
+  abortRequest(id: number): boolean {
+    if (this.modern === undefined) return false;
+    this.requests.get(id)?.abort();
+    return true;
   }
 
   async send(message: JsonRpcMessage, ctx?: SendContext): Promise<void> {
     if (this.closed) throw new Error('channel closed');
     const controller = new AbortController();
     this.inflight.add(controller);
+    const modernId =
+      this.modern !== undefined && 'method' in message && 'id' in message && typeof message.id === 'number'
+        ? message.id
+        : undefined;
+    if (modernId !== undefined) this.requests.set(modernId, controller);
     try {
-      const headers = this.headers(ctx, 'application/json, text/event-stream');
+      const headers = this.headers(ctx, 'application/json, text/event-stream', message);
       headers['content-type'] = 'application/json';
       const res = await fetch(this.config.url, {
         method: 'POST',
@@ -92,8 +152,17 @@ export class HttpChannel implements Channel {
         return;
       }
       if (!res.ok) {
+        // 2026-07-28 answers its own refusals with a status and a JSON-RPC error (400 -32021/-32022, 404 -32601:
+        // streamable-http §Protocol Version Header; basic §Error Codes): that error is the request's answer.
+        // A 2025 server may do the same (a 2026-only one refuses initialize with 400 -32022): the log then says why.
+        const id = isRequest && typeof message.id === 'number' ? message.id : undefined;
+        const json = (res.headers.get('content-type') ?? '').includes('application/json');
+        if (id !== undefined && res.status < 500 && json) {
+          if (await this.errorAnswer(res, id)) return;
+          throw new UpstreamHttpStatus(res.status); // the body is read (and its reader done with) already
+        }
         await res.body?.cancel();
-        throw new Error(`upstream answered HTTP ${res.status}`);
+        throw new UpstreamHttpStatus(res.status);
       }
       if (!isRequest) {
         await res.body?.cancel();
@@ -127,7 +196,19 @@ export class HttpChannel implements Channel {
       throw new Error(`upstream answered ${message.method} with a message the gateway cannot use (${why.reason})`);
     } finally {
       this.inflight.delete(controller);
+      if (modernId !== undefined) this.requests.delete(modernId);
     }
+  }
+
+  /** Delivers a JSON error body answering request `id` (bounded, strict); false when the body is anything else. */
+  private async errorAnswer(res: Response, id: number): Promise<boolean> {
+    const body = await readCapped(res.body, Math.min(this.config.maxMessageBytes, 64 * 1024));
+    if (!body.ok) return false;
+    const m = readInbound(body.bytes);
+    if (!m.ok || 'method' in m.message || m.message.id !== id || !('error' in m.message)) return false;
+    if (!isJsonObject(m.message.error)) return false;
+    this.deliver(m.message, id);
+    return true;
   }
 
   private warnOversized(bytes: number, relatedId: number | undefined): void {
@@ -189,6 +270,7 @@ export class HttpChannel implements Channel {
   }
 
   setProtocolVersion(version: string): void {
+    this.modern = undefined;
     this.protocolVersion = version;
     this.openGetStream(0);
   }

@@ -11,8 +11,10 @@ import {
 } from '../lib/json-rpc.js';
 import type { CallTrace } from '../telemetry/call-trace.js';
 import type { Cancellation } from '../lib/cancellation.js';
+import type { ParamHeader } from '../lib/param-headers.js';
 import { NO_SECRETS, type SecretRedactor } from '../lib/secret-redactor.js';
-import type { Channel, ChannelWarning, InboundMeta } from './channel.js';
+import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
+import { requiredCapabilitiesOf } from './era.js';
 
 /** Who asked, as far as the upstream layer needs to know: an opaque key of the client session. */
 export interface CallOrigin {
@@ -37,6 +39,35 @@ export interface CallOptions {
   traceparent?: string;
   /** Opens a child span per call (docs/architecture.md §9); the upstream layer knows no tracer, only this port. */
   trace?: CallTrace;
+  /**
+   * 2026-07-28 upstreams: the client capabilities this request declares in its `_meta` envelope — the downstream
+   * request's (or session's) own, narrowed to what the gateway may declare to this upstream (the policy's relay
+   * allowance; Router.forward fills it, and the upstream narrows it once more). Absent: what the gateway declares.
+   * Ignored by 2025 upstreams, whose capabilities were fixed at initialize.
+   */
+  clientCapabilities?: JsonObject;
+  /**
+   * 2026-07-28 upstreams: `_meta` logLevel of this request; only then may the upstream send `notifications/message`
+   * for it (server/utilities/logging). Absent: none asked, no log messages.
+   */
+  logLevel?: string;
+  /** 2026-07-28 over HTTP, `tools/call`: the tool's `x-mcp-header` annotations (upstream definition), see SendContext. */
+  paramHeaders?: readonly ParamHeader[];
+}
+
+/**
+ * An upstream's JSON-RPC error as it came (the code and `data`), kept as the `cause` of the GatewayError it became:
+ * the era probe classifies on the raw code, and a -32021 keeps its `requiredCapabilities`. Never shown to clients.
+ */
+export class UpstreamRpcError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data: unknown,
+  ) {
+    super(message);
+    this.name = 'UpstreamRpcError';
+  }
 }
 
 interface Pending {
@@ -88,13 +119,20 @@ export class RpcPeer {
     return this.pending.size;
   }
 
-  request(method: string, params: JsonObject | undefined, opts: CallOptions): Promise<JsonObject> {
+  /** `onId`: told the id minted for this request, synchronously (a listen matches its acknowledgement by it). */
+  request(
+    method: string,
+    params: JsonObject | undefined,
+    opts: CallOptions,
+    onId?: (id: number) => void,
+  ): Promise<JsonObject> {
     if (this.closedError) return Promise.reject(this.closedError);
     if (opts.cancel?.aborted)
       return Promise.reject(
         new GatewayError('GW_MCP_REQUEST_CANCELLED', { detail: `${method} cancelled before sending` }),
       );
     const id = this.nextId++;
+    onId?.(id);
     let outParams = params;
     if (opts.onProgress) {
       // Our own token: the client's token means nothing upstream (MCP utilities/progress).
@@ -134,7 +172,9 @@ export class RpcPeer {
         cleanup: removeListener ?? noop,
       };
       this.pending.set(id, entry);
-      const ctx = opts.traceparent === undefined ? undefined : { traceparent: opts.traceparent };
+      let ctx: SendContext | undefined;
+      if (opts.traceparent !== undefined) ctx = { traceparent: opts.traceparent };
+      if (opts.paramHeaders !== undefined) (ctx ??= {}).paramHeaders = opts.paramHeaders;
       this.channel.send(message, ctx).catch((err: unknown) => {
         this.settle(
           id,
@@ -176,7 +216,8 @@ export class RpcPeer {
   private cancel(id: number, reason: string, err: GatewayError): void {
     if (!this.pending.has(id)) return;
     this.settle(id, err);
-    this.notify('notifications/cancelled', { requestId: id, reason });
+    // 2026-07-28 over HTTP the channel closes the request's stream instead: nothing more is sent.
+    if (this.channel.abortRequest?.(id) !== true) this.notify('notifications/cancelled', { requestId: id, reason });
   }
 
   private settle(id: number, outcome: GatewayError | JsonObject): void {
@@ -289,19 +330,37 @@ export class RpcPeer {
  * An upstream's JSON-RPC error, reduced to a gateway code: the client learns the class of failure, never the
  * upstream's text (docs/architecture.md §5). The text goes to the detail for logs and audit.
  */
-function upstreamError(label: string, method: string, error: { code: number; message: string }): GatewayError {
+function upstreamError(
+  label: string,
+  method: string,
+  error: { code: number; message: string; data?: unknown },
+): GatewayError {
   const detail = `${label}: ${method} failed upstream with ${error.code}: ${error.message.slice(0, 500)}`;
+  const cause = new UpstreamRpcError(error.code, detail, error.data);
   switch (error.code) {
+    // -32020 (our routing headers) and -32022 (our version) describe the gateway's hop: its own fault, never relayed
+    // as the client's (docs/protocol-2026-07-28.md §2.7).
+    case -32020:
+    case -32022:
+      return new GatewayError('GW_UPSTREAM_PROTOCOL', { detail, cause });
+    case -32021: {
+      const required = requiredCapabilitiesOf(error.data);
+      return new GatewayError('GW_UPSTREAM_CAPABILITY_REQUIRED', {
+        detail,
+        cause,
+        ...(required === undefined ? {} : { data: { requiredCapabilities: required } }),
+      });
+    }
     case -32602:
-      return new GatewayError('GW_UPSTREAM_INVALID_PARAMS', { detail });
+      return new GatewayError('GW_UPSTREAM_INVALID_PARAMS', { detail, cause });
     case -32601:
-      return new GatewayError('GW_UPSTREAM_NOT_FOUND', { detail });
+      return new GatewayError('GW_UPSTREAM_NOT_FOUND', { detail, cause });
     case -32002:
-      return new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail });
+      return new GatewayError('GW_MCP_RESOURCE_UNKNOWN', { detail, cause });
     case -32042:
-      return new GatewayError('GW_UPSTREAM_ELICITATION_REQUIRED', { detail });
+      return new GatewayError('GW_UPSTREAM_ELICITATION_REQUIRED', { detail, cause });
     default:
-      return new GatewayError('GW_UPSTREAM_REJECTED', { detail });
+      return new GatewayError('GW_UPSTREAM_REJECTED', { detail, cause });
   }
 }
 

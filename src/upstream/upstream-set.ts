@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
+import type { JsonObject } from '../lib/json-rpc.js';
 import type { SecretRedactor } from '../lib/secret-redactor.js';
 import type { BreakerSnapshot } from './breaker.js';
+import { commonCapabilities } from './capabilities.js';
 import type { Channel } from './channel.js';
 import { ManagedUpstream, type UpstreamHooks, type UpstreamState } from './managed-upstream.js';
 
@@ -181,22 +182,5 @@ const RELAYABLE_CAPABILITIES: JsonObject = Object.freeze({
   roots: {},
 });
 
-/**
- * A per-session upstream sees its client's own declaration, narrowed to what may be declared to it. Elicitation
- * by mode: `{}` declares form only (MCP 2025-11-25 client/elicitation §Capabilities). Exported for tests.
- */
-export function commonCapabilities(client: JsonObject, declarable: JsonObject): JsonObject {
-  const out: JsonObject = {};
-  for (const key of ['sampling', 'roots'] as const)
-    if (client[key] !== undefined && declarable[key] !== undefined) out[key] = client[key];
-  const mine = client.elicitation;
-  const may = declarable.elicitation;
-  if (isJsonObject(mine) && isJsonObject(may)) {
-    const form = isJsonObject(mine.form) ? mine.form : Object.keys(mine).length === 0 ? {} : undefined;
-    const modes: JsonObject = {};
-    if (form !== undefined && may.form !== undefined) modes.form = form;
-    if (mine.url !== undefined && may.url !== undefined) modes.url = mine.url;
-    if (Object.keys(modes).length > 0) out.elicitation = modes;
-  }
-  return out;
-}
+/** Exported here too for the tests that name it by this module. */
+export { commonCapabilities };
