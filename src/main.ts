@@ -34,7 +34,7 @@ const USAGE = `gatehouse ${VERSION} — a security gateway for MCP servers
 Usage:
   gatehouse start --config FILE        run the gateway
   gatehouse check --config FILE        validate the configuration and exit (non-zero on problems)
-  gatehouse tools list --config FILE   start the upstreams, print exposed name -> upstream/tool, exit
+  gatehouse tools list --config FILE   start the upstreams, print exposed name -> upstream/tool + protocol, exit
                                        (and warnings: policy rules/fields that match no exposed tool)
   gatehouse tools approve --config FILE [--upstream NAME] [--tool NAME] [--yes] [--by NAME]
                                        start the upstreams, show what differs from tools.lock; --yes writes it
@@ -205,8 +205,16 @@ async function toolsList(file: string, json: boolean): Promise<number> {
   try {
     await app.start();
     const entries = [...app.router.catalogue.tools.values()];
-    const rows = entries.map((t) => ({ exposed: t.exposed, upstream: t.upstream, tool: t.original }));
-    const down = app.upstreams.health().filter((h) => h.state !== 'ready');
+    const health = app.upstreams.health();
+    // The protocol generation each upstream speaks (probed at start: 2026-07-28, or a 2025 version after initialize).
+    const protocolOf = new Map(health.map((h) => [h.name, h.protocolVersion ?? '?']));
+    const rows = entries.map((t) => ({
+      exposed: t.exposed,
+      upstream: t.upstream,
+      tool: t.original,
+      protocol: protocolOf.get(t.upstream) ?? '?',
+    }));
+    const down = health.filter((h) => h.state !== 'ready');
     // Warnings, not errors: policy rules that name no exposed tool, constraints on fields the tools do not have.
     const warnings =
       policy !== undefined
@@ -222,8 +230,12 @@ async function toolsList(file: string, json: boolean): Promise<number> {
       );
     else {
       const width = Math.max(13, ...rows.map((r) => r.exposed.length));
-      process.stdout.write(`${'EXPOSED NAME'.padEnd(width)}  UPSTREAM / TOOL\n`);
-      for (const r of rows) process.stdout.write(`${r.exposed.padEnd(width)}  ${r.upstream} / ${r.tool}\n`);
+      const target = rows.map((r) => `${r.upstream} / ${r.tool}`);
+      const middle = Math.max(15, ...target.map((t) => t.length));
+      process.stdout.write(`${'EXPOSED NAME'.padEnd(width)}  ${'UPSTREAM / TOOL'.padEnd(middle)}  PROTOCOL\n`);
+      rows.forEach((r, i) =>
+        process.stdout.write(`${r.exposed.padEnd(width)}  ${target[i]!.padEnd(middle)}  ${r.protocol}\n`),
+      );
       for (const d of down) process.stdout.write(`(upstream ${d.name} is ${d.state}: its tools are not listed)\n`);
       if (warnings.length > 0) {
         process.stdout.write('warnings:\n');

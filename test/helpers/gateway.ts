@@ -24,6 +24,8 @@ export const FIXTURE_HTTP = join(REPO_ROOT, 'test/fixtures/servers/fixture-http.
 export const ORDERS_SERVER = join(REPO_ROOT, 'examples/orders/server.ts');
 /** A stdio upstream whose tool marks parameters with `x-mcp-header` (MCP 2026-07-28). */
 export const PARAM_HEADERS_SERVER = join(REPO_ROOT, 'test/fixtures/servers/param-headers.ts');
+/** A 2026-07-28-only server on the official v2 server SDK (HTTP, or stdio with `--stdio`). */
+export const V2_MODERN_SERVER = join(REPO_ROOT, 'test/fixtures/servers/v2-modern.ts');
 export const EVERYTHING = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 
 /** YAML for a stdio upstream running one of our TypeScript fixtures through tsx. */

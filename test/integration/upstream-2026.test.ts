@@ -16,11 +16,17 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_HTTP, FIXTURE_STDIO, startGateway, stdioFixtureYaml, type TestGateway } from '../helpers/gateway.js';
-import { REPO_ROOT, spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import {
+  FIXTURE_HTTP,
+  FIXTURE_STDIO,
+  startGateway,
+  stdioFixtureYaml,
+  V2_MODERN_SERVER as V2_MODERN,
+  type TestGateway,
+} from '../helpers/gateway.js';
+import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { freePort } from '../helpers/upstream-tools.js';
 
-const V2_MODERN = `${REPO_ROOT}/test/fixtures/servers/v2-modern.ts`;
 const modernStdio = (name: string, extra: Record<string, unknown> = {}): string =>
   stdioFixtureYaml(name, { args: ['--import', 'tsx', V2_MODERN, '--stdio'], ...extra });
 const httpUpstream = (name: string, url: string, extra: Record<string, unknown> = {}): string =>

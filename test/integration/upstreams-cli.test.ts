@@ -10,7 +10,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exposedName } from '../../src/router/naming.js';
-import { stdioFixtureYaml } from '../helpers/gateway.js';
+import { stdioFixtureYaml, V2_MODERN_SERVER as V2_MODERN } from '../helpers/gateway.js';
 import { cli, finished, killAllCli } from '../helpers/cli.js';
 import { DUP_SERVER, isAlive, readRecord, waitFor } from '../helpers/upstream-tools.js';
 
@@ -85,9 +85,9 @@ describe('gatehouse tools list', () => {
     const r = await finished(cli(['tools', 'list', '--config', file]));
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^EXPOSED NAME\s+UPSTREAM \/ TOOL$/);
-    expect(lines).toContainEqual(expect.stringMatching(/^fx__echo\s+fx \/ echo$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^fx__env_report\s+fx \/ env_report$/));
+    expect(lines[0]).toMatch(/^EXPOSED NAME\s+UPSTREAM \/ TOOL\s+PROTOCOL$/);
+    expect(lines).toContainEqual(expect.stringMatching(/^fx__echo\s+fx \/ echo\s+2025-11-25$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^fx__env_report\s+fx \/ env_report\s+2025-11-25$/));
     expect(lines.length).toBe(1 + 18);
   });
 
@@ -108,8 +108,20 @@ describe('gatehouse tools list', () => {
       tools: { exposed: string; upstream: string; tool: string }[];
       unavailable: string[];
     };
-    expect(out.tools).toContainEqual({ exposed: 'fx__add', upstream: 'fx', tool: 'add' });
+    expect(out.tools).toContainEqual({ exposed: 'fx__add', upstream: 'fx', tool: 'add', protocol: '2025-11-25' });
     expect(out.unavailable).toEqual(['dead']);
+  });
+
+  it('lists a 2026-07-28-only upstream beside a 2025 one, each with the generation it speaks', async () => {
+    const file = writeConfig('tools-2026.yaml', [
+      stdioFixtureYaml('fx'),
+      stdioFixtureYaml('modern', { args: ['--import', 'tsx', V2_MODERN, '--stdio'] }),
+    ]);
+    const r = await finished(cli(['tools', 'list', '--config', file]));
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toContainEqual(expect.stringMatching(/^modern__echo\s+modern \/ echo\s+2026-07-28$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^fx__echo\s+fx \/ echo\s+2025-11-25$/));
   });
 });
 
