@@ -3,6 +3,7 @@ import path from 'node:path';
 import { escapePointer } from '../lib/json-pointer.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { isDirectory, isRecord, report, resolveSecret, type LoadContext } from './load-context.js';
+import { normaliseUpstreamOAuth, type RawUpstreamOAuth } from './outbound-oauth-config.js';
 import { inlineSecretProblem, isSecretValue, type SecretRef } from './secrets.js';
 import type {
   CatalogueConfig,
@@ -23,6 +24,7 @@ export interface RawUpstream {
   transport: 'stdio' | 'http' | 'sse';
   url?: string;
   headers?: Record<string, RawValue>;
+  credentials?: { oauth?: RawUpstreamOAuth };
   required?: boolean;
   timeoutMs?: number;
   maxTotalTimeoutMs?: number;
@@ -109,6 +111,13 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
     ...normaliseResilience(u, pointer, ctx),
   };
 
+  if (u.transport === 'stdio' && u.credentials !== undefined)
+    report(
+      ctx,
+      `${pointer}/credentials`,
+      'stdio upstreams cannot take per-user credentials: one child process serves every caller and has no per-request headers; run the server over http to give it each caller’s identity',
+      'key',
+    );
   if (u.transport === 'stdio') {
     const cwd = path.resolve(ctx.secrets.baseDir, u.cwd ?? d.cwd);
     if (!isDirectory(cwd)) report(ctx, `${pointer}/cwd`, `folder ${cwd} does not exist`);
@@ -132,7 +141,18 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
   checkUrl(u.url ?? '', `${pointer}/url`, ctx);
   const headers = resolveValues(u.headers ?? {}, `${pointer}/headers`, 'header', ctx);
   checkHeaders(headers, `${pointer}/headers`, ctx);
-  const config: HttpUpstreamConfig = { name: u.name, transport: u.transport, ...common, url: u.url ?? '', headers };
+  const oauth =
+    u.credentials?.oauth === undefined
+      ? undefined
+      : normaliseUpstreamOAuth(u.credentials.oauth, u.url ?? '', `${pointer}/credentials/oauth`, ctx);
+  const config: HttpUpstreamConfig = {
+    name: u.name,
+    transport: u.transport,
+    ...common,
+    url: u.url ?? '',
+    headers,
+    ...(oauth !== undefined ? { credentials: { oauth } } : {}),
+  };
   return config;
 }
 
