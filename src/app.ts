@@ -33,6 +33,9 @@ import { createSecretRedactor, type SecretRedactor } from './lib/secret-redactor
 import type { SessionStore } from './stores/sessions/session-store.js';
 import { createSessionStore } from './stores/sessions/create-session-store.js';
 import { createAsStore } from './stores/as/create-as-store.js';
+import { buildUserOAuth } from './outbound/user-oauth/create-user-oauth.js';
+import { createGrantStore } from './stores/grants/create-grant-store.js';
+import { SealedJson } from './mcp/sealed-json.js';
 import { MemoryLimiter } from './stores/rate-limits/memory-limiter.js';
 import { createRedisClient, type RedisHandle } from './stores/redis/redis-client.js';
 import { RedisLimiter } from './stores/rate-limits/redis-limiter.js';
@@ -222,6 +225,19 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     store: limiterStore,
     logger: logger.child({ component: 'limits' }),
   });
+  // Outbound identity: per-user OAuth to upstreams with `credentials.oauth` (src/outbound/user-oauth/).
+  const userOAuth = config.upstreams.some((u) => u.transport !== 'stdio' && u.credentials?.oauth !== undefined)
+    ? buildUserOAuth({
+        config,
+        store: createGrantStore(
+          config.outbound?.oauth ?? { store: 'memory', keys: [], consentTtlSeconds: 600, memoryMaxEntries: 100_000 },
+          redis,
+        ),
+        sealer: (keys, label) => new SealedJson(keys, label, 16 * 1024),
+        audit,
+        logger: logger.child({ component: 'user-oauth' }),
+      })
+    : undefined;
   frontDoor = new FrontDoor({
     config,
     router,
@@ -232,6 +248,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     sessions,
     limits,
     tracing: telemetry.tracing,
+    ...(userOAuth !== undefined ? { credentials: userOAuth.providers } : {}),
   });
 
   // Hot reload (docs/architecture.md §8): only the compiled policy of `policy.dir` this function created is reloaded.
@@ -323,6 +340,9 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     authFailures,
     clientCertOf,
     httpRateLimitStore,
+    ...(userOAuth !== undefined
+      ? { userOAuth: { flows: userOAuth.flows, secureCookies: userOAuth.secureCookies } }
+      : {}),
   });
 
   // The built-in authorization server: its own encapsulated scope of the edge app, registered when the app loads
@@ -436,6 +456,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       await upstreams.closeAll();
       await asStore?.close();
       await limiterStore.close();
+      await userOAuth?.store.close();
       await redis?.close();
       // Last: the shutdown's own records are counted and its spans exported.
       await telemetry.shutdown();
