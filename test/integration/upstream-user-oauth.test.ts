@@ -183,3 +183,31 @@ describe('per-user OAuth to an upstream with its own authorization server', () =
     await consentUrl(frank);
   }, 30_000);
 });
+
+describe('per-user OAuth: refresh', () => {
+  it('an expiring access token is refreshed with the stored refresh token, for the same user', async () => {
+    await using up = await startOAuthUpstream({ accessTokenTtl: 10 });
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}/oauth/upstream/callback`;
+    await using g = await startGateway(
+      [JSON.stringify({ name: 'crm', transport: 'http', url: up.url, protocol: 'legacy', credentials: { oauth: {} } })],
+      { top: 'auth:\n  mode: dev\n', port },
+    );
+    const token = await g.token({ sub: 'gina', scopes: [] });
+    const c = await g.client({
+      capabilities: { elicitation: { url: {} } },
+      transport: { requestInit: { headers: { authorization: `Bearer ${token}` } } },
+    });
+    const err = (await c.callTool({ name: 'crm__whoami', arguments: {} }).catch((e: unknown) => e)) as McpError;
+    const url = (err.data as { elicitations: { url: string }[] }).elicitations[0]!.url;
+    const b = new Browser({ login: 'gina-at-crm' });
+    const outcome = await b.run(url, base);
+    if (outcome.kind !== 'redirect') throw new Error('no callback');
+    expect((await b.request(outcome.location.href, 'GET')).status).toBe(200);
+    // A 10 s token is inside the 30 s expiry margin: each call refreshes first.
+    expect(text(await c.callTool({ name: 'crm__whoami', arguments: {} }))).toBe('gina-at-crm');
+    expect(text(await c.callTool({ name: 'crm__whoami', arguments: {} }))).toBe('gina-at-crm');
+    const records = g.logs.flatMap((l) => (l.audit !== undefined ? [l.audit as Record<string, unknown>] : []));
+    expect(records.filter((a) => a.type === 'upstream.grant' && a.reason === 'grant.refreshed').length).toBe(2);
+  }, 30_000);
+});
