@@ -87,7 +87,7 @@ export interface HttpUpstreamConfig extends UpstreamCommon {
   /**
    * Outbound identity (docs/authentication.md "Outbound identity"): a credential per caller, obtained by the
    * upstream's CredentialProvider (src/outbound/) and sent on each call over the configured headers. Absent: the
-   * configured headers only (`credential: static` in the audit record).
+   * configured headers only (`outbound: static` in the audit record).
    */
   readonly credentials?: UpstreamCredentialsConfig;
   readonly mode: UpstreamMode;
