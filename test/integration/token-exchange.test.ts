@@ -238,4 +238,14 @@ describe('token exchange to upstreams', () => {
     expect(record?.errorCode).toBe('GW_UPSTREAM_CREDENTIAL_FAILED');
     expect(String(record?.detail)).toContain(IDP_SECRET_TEXT.slice(0, 20));
   });
+
+  it('works on a 2025 session too: each request of the session exchanges (or reuses) its own caller’s token', async () => {
+    const frank = await gw.token({ sub: 'frank', scopes: ['tools'] });
+    const client = await gw.client({ transport: { requestInit: { headers: { authorization: `Bearer ${frank}` } } } });
+    const result = await client.callTool({ name: 'crm__whoami', arguments: {} });
+    expect(JSON.stringify(result.content)).toContain('frank');
+    const seen = crm.seen.filter((x) => x.subject === 'frank');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.authorization).not.toContain(frank);
+  });
 });
