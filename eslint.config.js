@@ -24,6 +24,7 @@ const ROOMS = [
   'telemetry',
   'policy',
   'upstream',
+  'outbound',
   'router',
   'mcp',
   'auth',
@@ -42,13 +43,15 @@ const allowed = {
     modules: ['fastify', 'ioredis', '@modelcontextprotocol/sdk', '@modelcontextprotocol/sdk/*'],
   },
   upstream: { rooms: ['lib', 'errors', 'config', 'audit', 'telemetry'], modules: ['fastify'] },
+  // Outbound identity: credential providers (token exchange, per-user grants), asked by the mcp credentials step.
+  outbound: { rooms: ['lib', 'errors', 'config', 'identity', 'stores', 'audit', 'telemetry'], modules: ['fastify'] },
   router: { rooms: ['lib', 'errors', 'config', 'identity', 'policy', 'upstream', 'audit'], modules: ['fastify'] },
   mcp: {
-    rooms: ['lib', 'errors', 'config', 'identity', 'stores', 'policy', 'router', 'audit', 'telemetry'],
+    rooms: ['lib', 'errors', 'config', 'identity', 'stores', 'policy', 'outbound', 'router', 'audit', 'telemetry'],
     modules: ['fastify', 'ioredis'],
   },
   auth: { rooms: ['lib', 'errors', 'config', 'identity', 'stores', 'audit'] },
-  edge: { rooms: ['lib', 'errors', 'config', 'identity', 'auth', 'mcp', 'audit', 'telemetry'] },
+  edge: { rooms: ['lib', 'errors', 'config', 'identity', 'auth', 'mcp', 'outbound', 'audit', 'telemetry'] },
 };
 
 /**

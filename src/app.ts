@@ -34,6 +34,7 @@ import type { SessionStore } from './stores/sessions/session-store.js';
 import { createSessionStore } from './stores/sessions/create-session-store.js';
 import { createAsStore } from './stores/as/create-as-store.js';
 import { MemoryLimiter } from './stores/rate-limits/memory-limiter.js';
+import { closeCredentialProviders, createCredentialProviders } from './outbound/create-providers.js';
 import { createRedisClient, type RedisHandle } from './stores/redis/redis-client.js';
 import { RedisLimiter } from './stores/rate-limits/redis-limiter.js';
 import type { Channel } from './upstream/channel.js';
@@ -222,6 +223,8 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     store: limiterStore,
     logger: logger.child({ component: 'limits' }),
   });
+  // Outbound identity (docs/authentication.md): a credential provider per upstream configured with `credentials:`.
+  const credentials = createCredentialProviders(config, logger.child({ component: 'outbound' }));
   frontDoor = new FrontDoor({
     config,
     router,
@@ -232,6 +235,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     sessions,
     limits,
     tracing: telemetry.tracing,
+    credentials,
   });
 
   // Hot reload (docs/architecture.md §8): only the compiled policy of `policy.dir` this function created is reloaded.
@@ -434,6 +438,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       http.server.closeAllConnections();
       await serverClosed;
       await upstreams.closeAll();
+      closeCredentialProviders(credentials);
       await asStore?.close();
       await limiterStore.close();
       await redis?.close();

@@ -71,6 +71,15 @@ export interface AuditEvent {
   newHash?: string;
   /** audit.sink: records that could not be written since the previous audit.sink record. */
   lost?: number;
+  /**
+   * mcp.request that reached the credentials step (a forwarded call): which outbound credential it carried —
+   * `static` (the upstream's configured headers), `exchanged` (RFC 8693 token exchange), `user-grant` (the user's
+   * own OAuth grant at the upstream), `id-jag`. Never the credential itself. (Not named `credential`: the redactor
+   * blanks every key containing that word, audit/redact.ts.)
+   */
+  outbound?: 'static' | 'exchanged' | 'user-grant' | 'id-jag';
+  /** With a per-user credential: the subject the upstream sees (e.g. the exchanged token's `sub`). */
+  upstreamSubject?: string;
 }
 
 export interface AuditSink {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { SecretValue } from '../config/types.js';
 import type { Principal } from '../identity/principal.js';
 
 /** A client certificate as the edge saw it: on this TLS connection, or forwarded by a trusted proxy. */
@@ -39,7 +40,15 @@ export type AuthFailureReason =
   | 'verifier_unavailable';
 
 export type AuthResult =
-  | { ok: true; principal: Principal }
+  | {
+      ok: true;
+      principal: Principal;
+      /**
+       * The bearer token that was verified, for outbound identity only (token exchange presents it at the configured
+       * token endpoint): a SecretValue, so that no log or record can print it. Absent without a token (auth none).
+       */
+      token?: SecretValue;
+    }
   | { ok: false; status: 400 | 401 | 403 | 503; wwwAuthenticate: string; reason: AuthFailureReason; detail?: string };
 
 /** Step ② of the pipeline: a request becomes a Principal, or a challenge. */

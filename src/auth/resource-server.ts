@@ -11,6 +11,7 @@
  * The rich reason and detail go to the caller (audit, metrics), never to the wire; `detail` never holds the token.
  */
 import { decodeProtectedHeader, type JSONWebKeySet } from 'jose';
+import { secretValue } from '../config/secrets.js';
 import type { AuthConfig, GatehouseConfig } from '../config/types.js';
 import type { Principal } from '../identity/principal.js';
 import { LoopbackOnlyAnonymous, type AuthRequest, type AuthResult, type Authenticator } from './authenticator.js';
@@ -144,7 +145,7 @@ export class ResourceServerAuthenticator implements Authenticator {
         detail: `missing scope(s): ${missing.join(' ').slice(0, 200)}`,
       };
     }
-    return { ok: true, principal };
+    return { ok: true, principal, token: secretValue('inbound bearer token', token) };
   }
 
   async #revocationCheck(jti: string | undefined): Promise<AuthResult | undefined> {

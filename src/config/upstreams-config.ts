@@ -3,6 +3,7 @@ import path from 'node:path';
 import { escapePointer } from '../lib/json-pointer.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { isDirectory, isRecord, report, resolveSecret, type LoadContext } from './load-context.js';
+import { normaliseCredentials, type RawCredentials } from './outbound-config.js';
 import { inlineSecretProblem, isSecretValue, type SecretRef } from './secrets.js';
 import type {
   CatalogueConfig,
@@ -23,6 +24,7 @@ export interface RawUpstream {
   transport: 'stdio' | 'http' | 'sse';
   url?: string;
   headers?: Record<string, RawValue>;
+  credentials?: RawCredentials;
   required?: boolean;
   timeoutMs?: number;
   maxTotalTimeoutMs?: number;
@@ -109,6 +111,10 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
     ...normaliseResilience(u, pointer, ctx),
   };
 
+  const credentials =
+    u.credentials === undefined
+      ? undefined
+      : normaliseCredentials(u.credentials, u.transport, `${pointer}/credentials`, ctx);
   if (u.transport === 'stdio') {
     const cwd = path.resolve(ctx.secrets.baseDir, u.cwd ?? d.cwd);
     if (!isDirectory(cwd)) report(ctx, `${pointer}/cwd`, `folder ${cwd} does not exist`);
@@ -132,7 +138,14 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
   checkUrl(u.url ?? '', `${pointer}/url`, ctx);
   const headers = resolveValues(u.headers ?? {}, `${pointer}/headers`, 'header', ctx);
   checkHeaders(headers, `${pointer}/headers`, ctx);
-  const config: HttpUpstreamConfig = { name: u.name, transport: u.transport, ...common, url: u.url ?? '', headers };
+  const config: HttpUpstreamConfig = {
+    name: u.name,
+    transport: u.transport,
+    ...common,
+    url: u.url ?? '',
+    headers,
+    ...(credentials !== undefined ? { credentials } : {}),
+  };
   return config;
 }
 

@@ -5,7 +5,7 @@ import type { AuditSink, ReasonCounter } from '../audit/audit-sink.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { hasQueryToken } from '../auth/bearer.js';
 import { invalidRequestChallenge, policyScopeChallenge, protectedResourceMetadataUrl } from '../auth/challenge.js';
-import type { GatehouseConfig } from '../config/types.js';
+import type { GatehouseConfig, SecretValue } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { Cancellation } from '../lib/cancellation.js';
@@ -64,6 +64,12 @@ const AUTH_FAILURE_MESSAGES = {
   403: 'Forbidden',
   503: 'Service unavailable',
 } as const;
+
+/** A request the authenticator accepted: who, and the token it was verified with (never printed: a SecretValue). */
+interface Authenticated {
+  readonly principal: Principal;
+  readonly token: SecretValue | undefined;
+}
 
 /** Batches are bounded like everything else an unauthenticated byte stream can ask for. */
 const MAX_BATCH = 32;
@@ -173,7 +179,11 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
 
   // The client certificate of the connection, or one forwarded by a trusted proxy; a forwarded header is stripped either way.
   const clientCertOf = opts.clientCertOf ?? edgeClientCertReader(config, opts.logger);
-  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
+  /**
+   * The request's principal, and the token it was verified with as a SecretValue (for outbound identity: the
+   * credentials step of a forwarded call), or undefined once the refusal has been answered.
+   */
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<Authenticated | undefined> => {
     // An address that keeps failing is refused before its token is looked at (server.httpRateLimit.authFailures).
     if (limits.refuseAfterAuthFailures(request, reply.raw)) return undefined;
     // Read (and strip) first, so the headers auth sees never hold a forwarded certificate.
@@ -186,9 +196,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     });
     if (result.ok) {
       // docs/architecture.md §2: the inbound token exists only inside edge/ and auth/ — nothing after this step
-      // sees it.
+      // sees it, except as the SecretValue handed to the credentials step (outbound identity).
       stripAuthorization(request);
-      return result.principal;
+      return { principal: result.principal, token: result.token };
     }
     opts.logger.debug(
       { status: result.status, reason: result.reason, detail: result.detail },
@@ -232,8 +242,9 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     const res = reply.raw;
     try {
       if (!acceptsBoth(request.headers.accept)) throw new GatewayError('GW_HTTP_NOT_ACCEPTABLE');
-      const principal = await authenticate(request, reply);
-      if (!principal) return;
+      const authenticated = await authenticate(request, reply);
+      if (!authenticated) return;
+      const { principal, token } = authenticated;
       const admitted = limits.admitSession(request, res, principal);
       if (admitted !== true && !(await admitted)) return;
       const parsed = parseJsonBody(request.body);
@@ -241,7 +252,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       const sessionId = headerValue(request.headers['mcp-session-id']);
 
       if (Array.isArray(parsed.value)) {
-        await handleBatch(parsed.value, sessionId, principal, request, res);
+        await handleBatch(parsed.value, sessionId, principal, token, request, res);
         return;
       }
       const c = classify(parsed.value);
@@ -253,7 +264,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       }
       // MCP 2026-07-28 is chosen by the body (basic/versioning §Backward Compatibility): a `_meta` version claim.
       if (claimsModern(c.message)) {
-        if (c.kind === 'request') await handleStateless(c.message, principal, request, res);
+        if (c.kind === 'request') await handleStateless(c.message, principal, token, request, res);
         else if (c.kind === 'notification')
           writeAccepted(res); // nothing to do: HTTP cancels by closing the stream
         else throw new GatewayError('GW_MCP_INVALID_REQUEST', { detail: 'a 2026-07-28 client sent a response' });
@@ -288,6 +299,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
             c.message,
             new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal)),
             traceparentOf(request),
+            token,
           );
           return;
       }
@@ -305,6 +317,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
   async function handleStateless(
     message: JsonRpcRequest,
     principal: Principal,
+    token: SecretValue | undefined,
     request: FastifyRequest,
     res: ServerResponse,
   ): Promise<void> {
@@ -345,7 +358,11 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     const stream = new HttpRequestStream(res, {}, (err) => scopeChallenge(err, principal), true);
     // 2026-07-28 carries trace context in `_meta` (basic §OpenTelemetry trace context); the header is the fallback.
     const traceparent = meta.traceparent ?? traceparentOf(request);
-    await frontDoor.statelessRequest(principal, message, meta, stream, cancel, traceparent, paramHeadersOf(request));
+    await frontDoor.statelessRequest(principal, message, meta, stream, cancel, {
+      traceparent,
+      paramHeaders: paramHeadersOf(request),
+      inboundToken: token,
+    });
   }
 
   /** 2025-03-26 sessions may send batches (MCP 2025-03-26 basic §Batching); later versions may not. */
@@ -353,6 +370,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     items: unknown[],
     sessionId: string | undefined,
     principal: Principal,
+    token: SecretValue | undefined,
     request: FastifyRequest,
     res: ServerResponse,
   ): Promise<void> {
@@ -374,7 +392,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
       } else if (c.message.method === 'initialize') {
         responses.push(rpcError(c.message.id, toRpcError(new GatewayError('GW_MCP_ALREADY_INITIALIZED'))));
       } else {
-        work.push(frontDoor.request(session, c.message, collectingStream(responses), traceparentOf(request)));
+        work.push(frontDoor.request(session, c.message, collectingStream(responses), traceparentOf(request), token));
       }
     }
     await Promise.all(work);
@@ -402,7 +420,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     try {
       if (!(request.headers.accept ?? '').includes('text/event-stream'))
         throw new GatewayError('GW_HTTP_NOT_ACCEPTABLE');
-      const principal = await authenticate(request, reply);
+      const principal = (await authenticate(request, reply))?.principal;
       if (!principal) return;
       const session = await sessionFor(headerValue(request.headers['mcp-session-id']), principal, request);
       if (session.getStream && !session.getStream.closed) throw new GatewayError('GW_MCP_STREAM_CONFLICT');
@@ -416,7 +434,7 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     reply.hijack();
     const res = reply.raw;
     try {
-      const principal = await authenticate(request, reply);
+      const principal = (await authenticate(request, reply))?.principal;
       if (!principal) return;
       const session = await sessionFor(headerValue(request.headers['mcp-session-id']), principal, request);
       await frontDoor.deleteSession(session);

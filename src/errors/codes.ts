@@ -116,6 +116,12 @@ export const ErrorCodes = {
   GW_UPSTREAM_BUSY: { http: 200, rpc: -32603, message: 'Upstream busy, try again later' },
   // Circuit open: the upstream failed breaker.failureThreshold times in a row; `data.retryAfterMs` says when a probe goes.
   GW_UPSTREAM_CIRCUIT_OPEN: { http: 200, rpc: -32603, message: 'Upstream temporarily unavailable' },
+  // Outbound identity (docs/authentication.md "Outbound identity"): the caller's credential for the upstream could not
+  // be obtained (token exchange refused, IdP down). `data.upstream` names it; the IdP's text goes to the log only.
+  GW_UPSTREAM_CREDENTIAL_FAILED: { http: 200, rpc: -32603, message: 'Upstream credential unavailable' },
+  // The user has not authorised the gateway at this upstream's own authorization server yet: `data` carries the consent
+  // `url` (and `elicitationId`, `upstream`), the shape of a URL-mode elicitation (MCP 2025-11-25, -32042).
+  GW_UPSTREAM_CONSENT_REQUIRED: { http: 200, rpc: -32042, message: 'User authorization required for this upstream' },
 
   // Server -> client relaying
   GW_RELAY_CAPABILITY_MISSING: { http: 200, rpc: -32601, message: 'Client does not support this request' },

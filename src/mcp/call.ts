@@ -1,14 +1,16 @@
 /**
  * A targeted call and its steps (docs/architecture.md §4): decide (pure policy) → param headers → subscriptions →
- * limits → input required → forward. A
- * new step (a cache, an approval) is one file in steps/ named in `CALL_STEPS`.
+ * limits → input required → credentials → forward. A new step (a cache, an approval) is one file in steps/ named in
+ * `CALL_STEPS`.
  */
 import { GatewayError } from '../errors/gateway-error.js';
 import type { JsonObject, JsonRpcRequest } from '../lib/json-rpc.js';
+import type { OutboundCredential } from '../outbound/credential-provider.js';
 import type { AllowDecision } from '../policy/decision.js';
 import type { Target } from '../router/router.js';
 import type { PipelineDeps } from './pipeline.js';
 import type { RequestContext } from './request-context.js';
+import { credentialsStep } from './steps/credentials.js';
 import { decideStep } from './steps/decide.js';
 import { forwardStep } from './steps/forward.js';
 import { inputRequiredStep } from './steps/input-required.js';
@@ -31,6 +33,11 @@ export interface Call {
   upstreamParams?: JsonObject;
   /** Set by the input-required step for a request without a session: how an upstream's question reaches its client. */
   ask?: (request: JsonRpcRequest) => Promise<JsonObject>;
+  /**
+   * Set by the credentials step for an upstream with `credentials:`: the caller's credential, whose headers go with
+   * this call's HTTP request only (forward → CallOptions.headers). Absent: the upstream's configured headers alone.
+   */
+  outbound?: OutboundCredential;
 }
 
 /** The rest of the steps after this one. */
@@ -49,6 +56,7 @@ export const CALL_STEPS: readonly CallStep[] = [
   subscriptionsStep,
   limitsStep,
   inputRequiredStep,
+  credentialsStep,
   forwardStep,
 ];
 

@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
 import { sessionKeyBytes, SESSIONS_DEFAULTS } from '../config/sessions-config.js';
-import type { GatehouseConfig } from '../config/types.js';
+import type { GatehouseConfig, SecretValue } from '../config/types.js';
+import type { CredentialProviders } from '../outbound/credential-provider.js';
 import { GatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { Principal } from '../identity/principal.js';
 import { Cancellation } from '../lib/cancellation.js';
@@ -50,7 +51,19 @@ export interface FrontDoorOptions {
   limits?: CallLimiter;
   /** A span per request, a child per upstream call (docs/architecture.md §9); absent when traces are off. */
   tracing?: RequestTracing | undefined;
+  /** Outbound identity: the credential providers of the upstreams with `credentials:`; absent: none. */
+  credentials?: CredentialProviders | undefined;
   now?: () => number;
+}
+
+/** What a 2026-07-28 request brings besides its message and `_meta`. */
+export interface StatelessExtras {
+  /** Its trace context (`_meta`, else the header). */
+  readonly traceparent?: string | undefined;
+  /** Its `Mcp-Param-*` headers by lower-case name. */
+  readonly paramHeaders?: ReadonlyMap<string, string> | undefined;
+  /** The bearer token it was authenticated with, for outbound identity only (never logged or forwarded). */
+  readonly inboundToken?: SecretValue | undefined;
 }
 
 export class FrontDoor {
@@ -84,6 +97,7 @@ export class FrontDoor {
       upstreamSubscriptions: subscriptions,
       requestState: requestStateCodec(opts.config),
       parked: this.parked,
+      credentials: opts.credentials,
       // The relay is built below, with the session table the pipeline's audit gate is handed to.
       relay: {
         relay: (upstream, request, origin) => this.relayer.relay(upstream, request, origin),
@@ -196,7 +210,13 @@ export class FrontDoor {
    * Answer one client request of a session through the pipeline. Every outcome, error or not, ends in
    * `stream.finish`. `traceparent`: the client's W3C trace context header, if it sent one.
    */
-  request(session: ClientSession, message: JsonRpcRequest, stream: RequestStream, traceparent?: string): Promise<void> {
+  request(
+    session: ClientSession,
+    message: JsonRpcRequest,
+    stream: RequestStream,
+    traceparent?: string,
+    inboundToken?: SecretValue,
+  ): Promise<void> {
     const key = idKey(message.id);
     if (session.inflight.has(key)) {
       this.refuseDuplicate(session, message, stream);
@@ -215,6 +235,8 @@ export class FrontDoor {
         stream,
         cancel,
         traceparent,
+        // Each request of a session carries its own token (the session is bound to the principal, not to a token).
+        inboundToken,
       },
       // The first request after `notifications/initialized`: the session is in use, the store's clock takes over.
       !session.established && session.initialized ? () => this.table.establish(session) : undefined,
@@ -231,9 +253,9 @@ export class FrontDoor {
     meta: RequestMeta,
     stream: RequestStream,
     cancel: Cancellation,
-    traceparent?: string,
-    paramHeaders?: ReadonlyMap<string, string>,
+    extra: StatelessExtras = {},
   ): Promise<void> {
+    const { traceparent, paramHeaders, inboundToken } = extra;
     if (this.table.isDraining) throw new GatewayError('GW_HTTP_SHUTTING_DOWN');
     this.stateless += 1;
     try {
@@ -248,6 +270,7 @@ export class FrontDoor {
         traceparent,
         logLevel: meta.logLevel,
         paramHeaders: paramHeaders ?? new Map(),
+        inboundToken,
       });
     } finally {
       this.stateless -= 1;

@@ -6,11 +6,12 @@
  */
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
-import type { GatehouseConfig } from '../config/types.js';
+import type { GatehouseConfig, SecretValue } from '../config/types.js';
 import { GatewayError, toGatewayError, toRpcError } from '../errors/gateway-error.js';
 import type { Principal } from '../identity/principal.js';
 import type { Cancellation } from '../lib/cancellation.js';
 import { rpcError, rpcResult, type JsonObject, type JsonRpcRequest } from '../lib/json-rpc.js';
+import type { CredentialProviders } from '../outbound/credential-provider.js';
 import type { PolicyEngine } from '../policy/decision.js';
 import type { CallOrigin, Router } from '../router/router.js';
 import type { RequestTracing } from '../telemetry/tracing.js';
@@ -54,6 +55,8 @@ export interface PipelineDeps {
   readonly parked: ParkedCalls;
   /** Upstreams' questions to clients: decided, audited and sent (relay.ts). */
   readonly relay: InputRelay;
+  /** Outbound identity: the providers of the upstreams with `credentials:` (credentials step); absent: none. */
+  readonly credentials?: CredentialProviders | undefined;
 }
 
 /** What the input-required step needs of the relay. */
@@ -80,6 +83,11 @@ export interface RequestInput {
   readonly logLevel?: LogLevel | undefined;
   /** 2026-07-28: its `Mcp-Param-*` headers by lower-case name (absent for a 2025 request: nothing to check). */
   readonly paramHeaders?: ReadonlyMap<string, string> | undefined;
+  /**
+   * The bearer token this very request was authenticated with (a session's requests each carry their own), for the
+   * credentials step only. A SecretValue: its printable forms are a placeholder.
+   */
+  readonly inboundToken?: SecretValue | undefined;
 }
 
 export interface PipelineOptions extends PipelineDeps {
@@ -139,6 +147,7 @@ export class Pipeline {
       span,
       logLevel: input.logLevel,
       paramHeaders: input.paramHeaders,
+      inboundToken: input.inboundToken,
     };
     try {
       this.requireAudit();

@@ -4,6 +4,7 @@
  * Built by the front door per request; every step reads it, none reaches past it to the transport.
  */
 import type { AuditEvent } from '../audit/audit-sink.js';
+import type { SecretValue } from '../config/types.js';
 import type { Principal } from '../identity/principal.js';
 import type { Cancellation } from '../lib/cancellation.js';
 import { isJsonObject, type JsonObject, type JsonRpcRequest } from '../lib/json-rpc.js';
@@ -35,6 +36,12 @@ export interface RequestContext {
   readonly logLevel?: LogLevel | undefined;
   /** 2026-07-28: the request's `Mcp-Param-*` headers by lower-case name, to be checked against its arguments. */
   readonly paramHeaders?: ReadonlyMap<string, string> | undefined;
+  /**
+   * The bearer token this request was authenticated with, for the credentials step's provider only (token exchange
+   * presents it as `subject_token` at the configured token endpoint). Never logged, audited or forwarded: a
+   * SecretValue prints as a placeholder, and nothing but steps/credentials.ts reads it (threat model #1).
+   */
+  readonly inboundToken?: SecretValue | undefined;
 }
 
 /** What the gateway's origin handle for an upstream call carries: the session and the exact request. */
@@ -64,8 +71,11 @@ export interface AloneOrigin {
 export function forwardContext(
   ctx: RequestContext,
   ask?: (request: JsonRpcRequest) => Promise<JsonObject>,
+  headers?: Readonly<Record<string, string>>,
 ): ForwardContext {
   const fwd: ForwardContext = { cancel: ctx.cancel, clientCapabilities: ctx.clientCapabilities };
+  // The call's outbound credential (credentials step): for this one HTTP request to the target upstream.
+  if (headers !== undefined) fwd.headers = headers;
   const { session } = ctx;
   // A 2026-07-28 upstream hears the level with each request: this request's own, else its session's (setLevel).
   const logLevel = ctx.logLevel ?? session?.logLevel;

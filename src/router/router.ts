@@ -366,6 +366,7 @@ export class Router {
     if (ctx.origin) o.origin = ctx.origin;
     if (ctx.traceparent !== undefined) o.traceparent = ctx.traceparent;
     if (ctx.trace !== undefined) o.trace = ctx.trace;
+    if (ctx.headers !== undefined) o.headers = ctx.headers;
     if (u.info?.era === 'modern') {
       // The stateless envelope (docs/protocol-2026-07-28.md §2.2): this request's capabilities ∩ the policy's relay
       // allowance for this upstream, and its log level (only then may the upstream log to it).

@@ -18,6 +18,12 @@ export interface SendContext {
    * channel mirrors the forwarded arguments into `Mcp-Param-*` (streamable-http §Custom Headers from Tool Parameters).
    */
   paramHeaders?: readonly ParamHeader[];
+  /**
+   * HTTP and SSE: headers of this one request (the caller's outbound credential, CallOptions.headers), merged over the
+   * configured ones by `withCallHeaders` (http-headers.ts): they may replace `authorization`, nothing else configured,
+   * and never a header of the protocol. stdio has no per-request headers.
+   */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /**

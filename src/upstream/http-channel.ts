@@ -4,7 +4,7 @@ import { isJsonObject, truncate, type JsonRpcMessage } from '../lib/json-rpc.js'
 import { paramHeaderValues } from '../lib/param-headers.js';
 import { SseParser } from '../lib/sse.js';
 import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
-import { configuredHeaders, readCapped } from './http-headers.js';
+import { configuredHeaders, readCapped, withCallHeaders } from './http-headers.js';
 import { droppedEvent, junk, readInbound, readInboundText, type Dropped } from './inbound.js';
 
 /**
@@ -60,6 +60,8 @@ export class HttpChannel implements Channel {
   private getStreamOpened = false;
   private closed = false;
   private readonly baseHeaders: Record<string, string>;
+  /** The configured header names in lower case: a call's own headers replace only `authorization` among them. */
+  private readonly configuredNames: ReadonlySet<string>;
   /** 2026-07-28: the version spoken statelessly (useModern); undefined for the session generation. */
   private modern: string | undefined;
   /** 2026-07-28: each request's POST by our id, so cancelling one closes its stream (abortRequest). */
@@ -67,6 +69,7 @@ export class HttpChannel implements Channel {
 
   constructor(private readonly config: HttpUpstreamConfig) {
     this.baseHeaders = configuredHeaders(config.headers);
+    this.configuredNames = new Set(Object.keys(this.baseHeaders).map((n) => n.toLowerCase()));
   }
 
   start(): Promise<void> {
@@ -83,7 +86,7 @@ export class HttpChannel implements Channel {
       if (this.protocolVersion !== undefined) h['mcp-protocol-version'] = this.protocolVersion;
     }
     if (ctx?.traceparent !== undefined) h.traceparent = ctx.traceparent;
-    return h;
+    return withCallHeaders(h, ctx?.headers, this.configuredNames);
   }
 
   /**

@@ -12,6 +12,44 @@ export function configuredHeaders(headers: Readonly<Record<string, ValueOrSecret
 }
 
 /**
+ * Headers the transport owns: a call's own headers never set them (the channel writes them from what it sends).
+ */
+const PROTOCOL_HEADERS = new Set([
+  'accept',
+  'content-type',
+  'content-length',
+  'host',
+  'connection',
+  'transfer-encoding',
+  'traceparent',
+  'tracestate',
+  'last-event-id',
+]);
+
+/**
+ * One request's headers: the channel's (configured plus protocol) with a call's own headers merged in — the caller's
+ * outbound credential (src/outbound/). A call's header replaces a configured one only for `authorization` (a
+ * per-user token over the gateway's own service key); every other configured header, every `mcp-*` header and the
+ * protocol's own headers stay as the channel set them. `configured` holds the configured names in lower case.
+ */
+export function withCallHeaders(
+  headers: Record<string, string>,
+  call: Readonly<Record<string, string>> | undefined,
+  configured: ReadonlySet<string>,
+): Record<string, string> {
+  if (call === undefined) return headers;
+  for (const [raw, value] of Object.entries(call)) {
+    const name = raw.toLowerCase();
+    if (PROTOCOL_HEADERS.has(name) || name.startsWith('mcp-')) continue;
+    if (configured.has(name) && name !== 'authorization') continue;
+    // Header names are case-insensitive: drop a configured spelling before adding ours, so only one is sent.
+    for (const k of Object.keys(headers)) if (k.toLowerCase() === name) delete headers[k];
+    headers[name] = value;
+  }
+  return headers;
+}
+
+/**
  * Read a fetch body as bytes, refusing more than `max` (threat model #18: a 200 MB reply). Bytes, not text:
  * the caller decodes them strictly, once (inbound.ts) — `Response.text()` would repair bad UTF-8.
  */

@@ -53,6 +53,12 @@ export interface CallOptions {
   logLevel?: string;
   /** 2026-07-28 over HTTP, `tools/call`: the tool's `x-mcp-header` annotations (upstream definition), see SendContext. */
   paramHeaders?: readonly ParamHeader[];
+  /**
+   * Outbound identity (src/outbound/): headers of this one call's HTTP request, by lower-case name — the caller's
+   * credential. They replace the configured `authorization` and nothing else the upstream is configured with
+   * (http-headers.ts `withCallHeaders`). Ignored by stdio (the loader refuses `credentials:` there).
+   */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -175,6 +181,7 @@ export class RpcPeer {
       let ctx: SendContext | undefined;
       if (opts.traceparent !== undefined) ctx = { traceparent: opts.traceparent };
       if (opts.paramHeaders !== undefined) (ctx ??= {}).paramHeaders = opts.paramHeaders;
+      if (opts.headers !== undefined) (ctx ??= {}).headers = opts.headers;
       this.channel.send(message, ctx).catch((err: unknown) => {
         this.settle(
           id,

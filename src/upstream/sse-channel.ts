@@ -2,7 +2,7 @@ import type { HttpUpstreamConfig } from '../config/types.js';
 import type { JsonRpcMessage } from '../lib/json-rpc.js';
 import { SseParser } from '../lib/sse.js';
 import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
-import { configuredHeaders } from './http-headers.js';
+import { configuredHeaders, withCallHeaders } from './http-headers.js';
 import { droppedEvent, junk, readInboundText } from './inbound.js';
 
 /**
@@ -20,12 +20,15 @@ export class SseChannel implements Channel {
   private stream: AbortController | undefined;
   private closed = false;
   private readonly baseHeaders: Record<string, string>;
+  /** The configured header names in lower case: a call's own headers replace only `authorization` among them. */
+  private readonly configuredNames: ReadonlySet<string>;
 
   constructor(
     private readonly config: HttpUpstreamConfig,
     private readonly connectTimeoutMs = 10_000,
   ) {
     this.baseHeaders = configuredHeaders(config.headers);
+    this.configuredNames = new Set(Object.keys(this.baseHeaders).map((n) => n.toLowerCase()));
   }
 
   start(): Promise<void> {
@@ -100,6 +103,7 @@ export class SseChannel implements Channel {
     if (this.closed || !this.endpoint) throw new Error('channel not connected');
     const headers: Record<string, string> = { ...this.baseHeaders, 'content-type': 'application/json' };
     if (ctx?.traceparent !== undefined) headers.traceparent = ctx.traceparent;
+    withCallHeaders(headers, ctx?.headers, this.configuredNames);
     const res = await fetch(this.endpoint, {
       method: 'POST',
       headers,

@@ -80,4 +80,34 @@ describe('layering lint', () => {
       ),
     ).toHaveLength(1);
   });
+
+  it('keeps the outbound room below the front door: mcp may ask a provider, a provider never reaches up', async () => {
+    expect(
+      await problems(
+        'src/mcp/steps/probe.ts',
+        "import type { CredentialProvider } from '../../outbound/credential-provider.js';\nexport type P = CredentialProvider;\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await problems(
+        'src/outbound/token-exchange/probe.ts',
+        "import { x } from '../../mcp/call.js';\nexport const y = x;\n",
+      ),
+    ).toEqual([
+      "no-restricted-imports: '../../mcp/call.js' import is restricted from being used by a pattern. src/outbound/ must not import this room: see docs/architecture.md §2 (data flows one way).",
+    ]);
+    expect(
+      await problems('src/outbound/probe.ts', "import { x } from '../router/router.js';\nexport const y = x;\n"),
+    ).toHaveLength(1);
+    expect(
+      await problems('src/outbound/probe.ts', "import { x } from '../upstream/rpc-peer.js';\nexport const y = x;\n"),
+    ).toHaveLength(1);
+    // And a room below it cannot import it.
+    expect(
+      await problems(
+        'src/upstream/probe.ts',
+        "import type { P } from '../outbound/credential-provider.js';\nexport type Q = P;\n",
+      ),
+    ).toHaveLength(1);
+  });
 });

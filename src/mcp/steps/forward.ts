@@ -13,7 +13,8 @@ export const forwardStep: CallStep = {
     // The client's 2026 envelope is never forwarded (request-meta.ts): a 2025 upstream session has none, and a
     // 2026-07-28 upstream gets the one the gateway builds (upstream/era.ts).
     const params = withoutRequestEnvelope(call.upstreamParams ?? ctx.params);
-    const sent = call.deps.router.forward(call.target, ctx.message.method, params, forwardContext(ctx, call.ask));
+    const fwd = forwardContext(ctx, call.ask, call.outbound?.headers);
+    const sent = call.deps.router.forward(call.target, ctx.message.method, params, fwd);
     if (!isModernVersion(ctx.protocolVersion)) return sent;
     const own = ctx.clientCapabilities;
     return sent.catch((err: unknown) => Promise.reject(missingCapability(err, own)));
