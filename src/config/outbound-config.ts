@@ -30,6 +30,7 @@ export interface RawCredentials {
       cert?: SecretRef;
       clientSecret?: SecretRef;
     };
+    actor?: 'none' | 'self-signed';
     timeoutMs?: number;
     cacheMaxEntries?: number;
     expirySkewSeconds?: number;
@@ -70,6 +71,15 @@ export function normaliseCredentials(
     report(ctx, at, 'needs an audience or a resource: the exchanged token must be for this upstream alone', 'key');
   const scope = te.scope === undefined ? undefined : list(te.scope).join(' ').trim();
   const clientAuth = normaliseClientAuth(te.clientAuth, `${at}/clientAuth`, ctx);
+  const actor = te.actor ?? 'none';
+  if (actor === 'self-signed' && clientAuth !== undefined && clientAuth.method !== 'private_key_jwt')
+    // The actor token is signed with the private_key_jwt key: no other method gives the gateway a signing key.
+    report(
+      ctx,
+      `${at}/actor`,
+      'self-signed needs clientAuth.method private_key_jwt (its key signs the actor token)',
+      'value',
+    );
   if (clientAuth === undefined || ctx.problems.length > before) return undefined;
   const config: TokenExchangeConfig = {
     ...(te.tokenEndpoint !== undefined ? { tokenEndpoint: te.tokenEndpoint } : {}),
@@ -79,6 +89,7 @@ export function normaliseCredentials(
     ...(scope !== undefined && scope !== '' ? { scope } : {}),
     requestedTokenType: te.requestedTokenType ?? TOKEN_TYPE_ACCESS_TOKEN,
     clientAuth,
+    actor,
     timeoutMs: te.timeoutMs ?? 5000,
     cacheMaxEntries: te.cacheMaxEntries ?? 10_000,
     expirySkewSeconds: te.expirySkewSeconds ?? 30,

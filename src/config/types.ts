@@ -113,6 +113,8 @@ export interface TokenExchangeConfig {
   readonly scope?: string;
   readonly requestedTokenType: string;
   readonly clientAuth: TokenEndpointAuthConfig;
+  /** RFC 8693 `actor_token`: `self-signed` names the gateway (its private_key_jwt client) as the actor. */
+  readonly actor: 'none' | 'self-signed';
   readonly timeoutMs: number;
   readonly cacheMaxEntries: number;
   readonly expirySkewSeconds: number;

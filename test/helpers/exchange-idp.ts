@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const EXCHANGE_CLIENT_ID = 'gatehouse-exchange';
@@ -21,7 +21,7 @@ export interface ExchangeIdp extends AsyncDisposable {
   /** The gateway's private key (a private JWK, as JSON) for private_key_jwt. */
   readonly clientKey: string;
   /** Token exchanges the IdP performed (successful or not), by requested resource. */
-  readonly exchanges: { resource: string; subject?: string; ok: boolean }[];
+  readonly exchanges: { resource: string; subject?: string; actor?: string; ok: boolean }[];
   /** A resource the IdP refuses (with IDP_SECRET_TEXT); settable once the upstream's URL is known. */
   failResource: string | undefined;
   /** Which keys verify a subject_token (the gateway's dev key set), and its issuer. */
@@ -66,6 +66,8 @@ export async function startExchangeIdp(): Promise<ExchangeIdp> {
   const client = await generateKeyPair('ES256', { extractable: true });
   const clientPrivate: JWK = { ...(await exportJWK(client.privateKey)), kid: 'gw-1', alg: 'ES256' };
   const clientPublic: JWK = { ...(await exportJWK(client.publicKey)), kid: 'gw-1', alg: 'ES256', use: 'sig' };
+  const clientKeys = createLocalJWKSet({ keys: [clientPublic] });
+  const actors = new WeakMap<object, string>();
 
   const provider = new mod.default(issuer, {
     clients: [
@@ -82,6 +84,11 @@ export async function startExchangeIdp(): Promise<ExchangeIdp> {
     ],
     jwks: { keys: [idpKey] },
     features: { devInteractions: { enabled: false } },
+    // The issued token's `act` claim (RFC 8693 §4.1) for an exchange that named an actor.
+    extraTokenClaims: (_ctx: unknown, token: object) => {
+      const actor = actors.get(token);
+      return actor === undefined ? undefined : { act: { sub: actor } };
+    },
     cookies: { keys: ['exchange-idp-cookie-key-for-tests'] },
   });
 
@@ -109,6 +116,25 @@ export async function startExchangeIdp(): Promise<ExchangeIdp> {
         exchanges.push({ resource, ok: false });
         throw new errors.InvalidGrant!('subject_token is not valid');
       }
+      // An actor token (RFC 8693 §2.1): the gateway's own short JWT, signed with its client key; the issued token
+      // records the delegation in `act` (§4.1).
+      let actor: string | undefined;
+      if (p.actor_token !== undefined) {
+        try {
+          const { payload } = await jwtVerify(String(p.actor_token), clientKeys, {
+            issuer: EXCHANGE_CLIENT_ID,
+            subject: EXCHANGE_CLIENT_ID,
+            audience: issuer,
+            maxTokenAge: '2m',
+          });
+          actor = String(payload.sub);
+        } catch {
+          exchanges.push({ resource, ok: false });
+          throw new errors.InvalidGrant!('actor_token is not valid');
+        }
+        if (p.actor_token_type !== 'urn:ietf:params:oauth:token-type:jwt')
+          throw new errors.InvalidRequest!('unsupported actor_token_type');
+      }
       const at = new provider.AccessToken({
         accountId: sub,
         client: ctx.oidc.client,
@@ -116,6 +142,7 @@ export async function startExchangeIdp(): Promise<ExchangeIdp> {
         gty: 'token_exchange',
         scope: 'tools',
       });
+      if (actor !== undefined) actors.set(at, actor);
       at.resourceServer = new provider.ResourceServer(resource, {
         scope: 'tools',
         audience: resource,
@@ -125,7 +152,7 @@ export async function startExchangeIdp(): Promise<ExchangeIdp> {
       });
       ctx.oidc.entity('AccessToken', at);
       const value = await at.save();
-      exchanges.push({ resource, subject: sub, ok: true });
+      exchanges.push({ resource, subject: sub, ...(actor !== undefined ? { actor } : {}), ok: true });
       ctx.body = {
         access_token: value,
         issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',

@@ -22,6 +22,8 @@ interface Seen {
   authorization: string | undefined;
   body: string;
   subject?: string;
+  /** The `act` claim of the token it accepted (RFC 8693 §4.1), when the token named an actor. */
+  actor?: string;
   refused?: boolean;
 }
 
@@ -61,6 +63,8 @@ async function startAudienceUpstream(idp: ExchangeIdp): Promise<AudienceUpstream
           const { payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: url });
           subject = String(payload.sub);
           entry.subject = subject;
+          const act = payload.act as { sub?: unknown } | undefined;
+          if (typeof act?.sub === 'string') entry.actor = act.sub;
         } catch {
           entry.refused = true;
           res
@@ -96,7 +100,12 @@ let wiki: AudienceUpstream;
 let broken: AudienceUpstream;
 let gw: TestGateway;
 
-function upstreamYaml(name: string, u: AudienceUpstream, how: 'endpoint' | 'discovery'): string {
+function upstreamYaml(
+  name: string,
+  u: AudienceUpstream,
+  how: 'endpoint' | 'discovery',
+  extra: Record<string, unknown> = {},
+): string {
   return JSON.stringify({
     name,
     transport: 'http',
@@ -108,6 +117,7 @@ function upstreamYaml(name: string, u: AudienceUpstream, how: 'endpoint' | 'disc
         resource: u.url,
         scope: 'tools',
         clientAuth: { method: 'private_key_jwt', clientId: EXCHANGE_CLIENT_ID, key: { fromEnv: 'GW_EXCHANGE_KEY' } },
+        ...extra,
       },
     },
   });
@@ -122,7 +132,7 @@ beforeAll(async () => {
   idp.failResource = broken.url;
   gw = await startGateway(
     [
-      upstreamYaml('crm', crm, 'endpoint'),
+      upstreamYaml('crm', crm, 'endpoint', { actor: 'self-signed' }),
       upstreamYaml('wiki', wiki, 'discovery'),
       upstreamYaml('broken', broken, 'endpoint'),
     ],
@@ -170,6 +180,8 @@ describe('token exchange to upstreams', () => {
     expect(b.text).toContain('bob');
     const calls = crm.seen.filter((s) => s.method === 'tools/call');
     expect(calls.map((s) => s.subject)).toEqual(['alice', 'bob']);
+    // crm asks for the delegation on the record (actor: self-signed): its tokens name the gateway as the actor.
+    expect(calls.map((s) => s.actor)).toEqual([EXCHANGE_CLIENT_ID, EXCHANGE_CLIENT_ID]);
     for (const s of calls) expect(decodeJwt(s.authorization!.slice(7)).aud).toBe(crm.url);
     for (const u of [crm, wiki, broken])
       for (const s of u.seen) {
@@ -210,6 +222,8 @@ describe('token exchange to upstreams', () => {
     const wikiTokens = wiki.seen.filter((s) => s.method === 'tools/call').map((s) => s.authorization);
     expect(wikiTokens).not.toContain(crmToken);
     for (const t of wikiTokens) expect(decodeJwt(t!.slice(7)).aud).toBe(wiki.url);
+    // wiki does not ask for an actor token (actor: none): its tokens name no actor.
+    expect(wiki.seen.filter((s) => s.subject === 'dave').map((s) => s.actor)).toEqual([undefined]);
     // Presented to B directly, A's token is refused: wrong audience.
     const refused = await fetch(wiki.url, {
       method: 'POST',

@@ -4,14 +4,19 @@
  * the request goes over a TLS connection presenting the configured client certificate), or client_secret_basic
  * where the authorization server offers nothing else.
  */
-import { createPrivateKey, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { createPrivateKey, randomUUID, type JsonWebKey as NodeJwk } from 'node:crypto';
 import https from 'node:https';
-import { importJWK, type CryptoKey, type JWK } from 'jose';
+import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import * as oauth from 'oauth4webapi';
 import type { TokenEndpointAuthConfig } from '../../config/types.js';
 
 export interface EndpointAuth {
   readonly clientAuth: oauth.ClientAuth;
+  /**
+   * private_key_jwt only: a short JWT naming the gateway (iss = sub = its client id) for the authorization server
+   * `audience`, the RFC 8693 §2.1 `actor_token` of a delegation.
+   */
+  readonly actorToken?: (audience: string) => Promise<string>;
   /** tls_client_auth: the fetch that presents the client certificate. */
   readonly fetch?: (url: string, init: oauth.CustomFetchOptions<'POST', URLSearchParams>) => Promise<Response>;
 }
@@ -25,7 +30,17 @@ export async function tokenEndpointAuth(config: TokenEndpointAuthConfig): Promis
       const alg = config.alg ?? defaultAlg(jwk);
       const key = (await importJWK({ ...jwk, alg }, alg)) as CryptoKey;
       const kid = config.keyId ?? (typeof jwk.kid === 'string' ? jwk.kid : undefined);
-      return { clientAuth: oauth.PrivateKeyJwt(kid !== undefined ? { key, kid } : { key }) };
+      const actorToken = (audience: string): Promise<string> =>
+        new SignJWT({})
+          .setProtectedHeader(kid !== undefined ? { alg, kid, typ: 'JWT' } : { alg, typ: 'JWT' })
+          .setIssuer(config.clientId)
+          .setSubject(config.clientId)
+          .setAudience(audience)
+          .setIssuedAt()
+          .setExpirationTime('60s')
+          .setJti(randomUUID())
+          .sign(key);
+      return { clientAuth: oauth.PrivateKeyJwt(kid !== undefined ? { key, kid } : { key }), actorToken };
     }
     case 'tls_client_auth': {
       const agent = new https.Agent({ cert: config.cert.reveal(), key: config.key.reveal(), keepAlive: true });

@@ -20,6 +20,7 @@ import { ExchangeCache, exchangeCacheKey, type CachedCredential } from './exchan
 
 const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const SUBJECT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const ACTOR_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 /** An exchanged token that says nothing of its lifetime is used for at most this long. */
 const DEFAULT_LIFETIME_MS = 5 * 60 * 1000;
 const DISCOVERY_MAX_AGE_MS = 60 * 60 * 1000;
@@ -98,6 +99,11 @@ export class TokenExchangeProvider implements CredentialProvider {
     for (const a of c.audience) params.append('audience', a);
     for (const r of c.resource) params.append('resource', r);
     if (c.scope !== undefined) params.set('scope', c.scope);
+    // Delegation on the record (RFC 8693 §1.1, §4.1): the gateway acts for the subject, and says so.
+    if (c.actor === 'self-signed' && auth.actorToken !== undefined) {
+      params.set('actor_token', await auth.actorToken(as.issuer));
+      params.set('actor_token_type', ACTOR_TOKEN_TYPE);
+    }
     const endpoint = as.token_endpoint ?? '';
     let body: oauth.TokenEndpointResponse;
     try {
