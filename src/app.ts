@@ -37,6 +37,7 @@ import { buildUserOAuth } from './outbound/user-oauth/create-user-oauth.js';
 import { createGrantStore } from './stores/grants/create-grant-store.js';
 import { SealedJson } from './mcp/sealed-json.js';
 import { MemoryLimiter } from './stores/rate-limits/memory-limiter.js';
+import { closeCredentialProviders, createCredentialProviders } from './outbound/create-providers.js';
 import { createRedisClient, type RedisHandle } from './stores/redis/redis-client.js';
 import { RedisLimiter } from './stores/rate-limits/redis-limiter.js';
 import type { Channel } from './upstream/channel.js';
@@ -225,7 +226,9 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     store: limiterStore,
     logger: logger.child({ component: 'limits' }),
   });
-  // Outbound identity: per-user OAuth to upstreams with `credentials.oauth` (src/outbound/user-oauth/).
+  // Outbound identity (docs/authentication.md): a credential provider per upstream configured with `credentials:`.
+  const credentials = createCredentialProviders(config, logger.child({ component: 'outbound' }));
+  // Per-user OAuth to upstreams with `credentials.oauth` (src/outbound/user-oauth/).
   const userOAuth = config.upstreams.some((u) => u.transport !== 'stdio' && u.credentials?.oauth !== undefined)
     ? buildUserOAuth({
         config,
@@ -238,6 +241,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
         logger: logger.child({ component: 'user-oauth' }),
       })
     : undefined;
+  for (const [name, provider] of userOAuth?.providers ?? []) credentials.set(name, provider);
   frontDoor = new FrontDoor({
     config,
     router,
@@ -248,7 +252,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     sessions,
     limits,
     tracing: telemetry.tracing,
-    ...(userOAuth !== undefined ? { credentials: userOAuth.providers } : {}),
+    credentials,
   });
 
   // Hot reload (docs/architecture.md §8): only the compiled policy of `policy.dir` this function created is reloaded.
@@ -454,6 +458,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       http.server.closeAllConnections();
       await serverClosed;
       await upstreams.closeAll();
+      closeCredentialProviders(credentials);
       await asStore?.close();
       await limiterStore.close();
       await userOAuth?.store.close();

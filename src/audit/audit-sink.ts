@@ -79,9 +79,10 @@ export interface AuditEvent {
   /**
    * mcp.request that reached the credentials step (a forwarded call): which outbound credential it carried —
    * `static` (the upstream's configured headers), `exchanged` (RFC 8693 token exchange), `user-grant` (the user's
-   * own OAuth grant at the upstream), `id-jag`. Never the credential itself.
+   * own OAuth grant at the upstream), `id-jag`. Never the credential itself. (Not named `credential`: the redactor
+   * blanks every key containing that word, audit/redact.ts.)
    */
-  credential?: 'static' | 'exchanged' | 'user-grant' | 'id-jag';
+  outbound?: 'static' | 'exchanged' | 'user-grant' | 'id-jag';
   /** With a per-user credential: the subject the upstream sees (e.g. the exchanged token's `sub`). */
   upstreamSubject?: string;
 }

@@ -87,7 +87,7 @@ export interface HttpUpstreamConfig extends UpstreamCommon {
   /**
    * Outbound identity (docs/authentication.md "Outbound identity"): a credential per caller, obtained by the
    * upstream's CredentialProvider (src/outbound/) and sent on each call over the configured headers. Absent: the
-   * configured headers only (`credential: static` in the audit record).
+   * configured headers only (`outbound: static` in the audit record).
    */
   readonly credentials?: UpstreamCredentialsConfig;
   readonly mode: UpstreamMode;
@@ -98,8 +98,46 @@ export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
 
 /** `upstreams[].credentials`: exactly one source of per-caller credentials. */
 export interface UpstreamCredentialsConfig {
+  readonly tokenExchange?: TokenExchangeConfig;
   readonly oauth?: UpstreamOAuthConfig;
 }
+
+/** RFC 8693 token exchange for one upstream (src/outbound/token-exchange/). */
+export interface TokenExchangeConfig {
+  /** The token endpoint, configured or discovered from `issuer` (undefined until discovery). */
+  readonly tokenEndpoint?: string;
+  /** The authorization server's issuer; discovery starts here when `tokenEndpoint` is absent. */
+  readonly issuer?: string;
+  readonly audience: readonly string[];
+  readonly resource: readonly string[];
+  /** Space-separated; absent: the AS's default. */
+  readonly scope?: string;
+  readonly requestedTokenType: string;
+  readonly clientAuth: TokenEndpointAuthConfig;
+  /** RFC 8693 `actor_token`: `self-signed` names the gateway (its private_key_jwt client) as the actor. */
+  readonly actor: 'none' | 'self-signed';
+  readonly timeoutMs: number;
+  readonly cacheMaxEntries: number;
+  readonly expirySkewSeconds: number;
+}
+
+/** How the gateway authenticates at a token endpoint: private_key_jwt preferred, client_secret_basic only when unavoidable. */
+export type TokenEndpointAuthConfig =
+  | {
+      readonly method: 'private_key_jwt';
+      readonly clientId: string;
+      /** A private JWK or a PEM PKCS#8 key. */
+      readonly key: SecretValue;
+      readonly keyId?: string;
+      readonly alg?: 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA';
+    }
+  | {
+      readonly method: 'tls_client_auth';
+      readonly clientId: string;
+      readonly cert: SecretValue;
+      readonly key: SecretValue;
+    }
+  | { readonly method: 'client_secret_basic'; readonly clientId: string; readonly clientSecret: SecretValue };
 
 /**
  * `credentials.oauth`: the gateway is an OAuth 2.1 client of the upstream's own authorization server, one grant per

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { escapePointer } from '../lib/json-pointer.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { isDirectory, isRecord, report, resolveSecret, type LoadContext } from './load-context.js';
-import { normaliseUpstreamOAuth, type RawUpstreamOAuth } from './outbound-oauth-config.js';
+import { normaliseCredentials, type RawCredentials } from './outbound-config.js';
 import { inlineSecretProblem, isSecretValue, type SecretRef } from './secrets.js';
 import type {
   CatalogueConfig,
@@ -24,7 +24,7 @@ export interface RawUpstream {
   transport: 'stdio' | 'http' | 'sse';
   url?: string;
   headers?: Record<string, RawValue>;
-  credentials?: { oauth?: RawUpstreamOAuth };
+  credentials?: RawCredentials;
   required?: boolean;
   timeoutMs?: number;
   maxTotalTimeoutMs?: number;
@@ -111,13 +111,10 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
     ...normaliseResilience(u, pointer, ctx),
   };
 
-  if (u.transport === 'stdio' && u.credentials !== undefined)
-    report(
-      ctx,
-      `${pointer}/credentials`,
-      'stdio upstreams cannot take per-user credentials: one child process serves every caller and has no per-request headers; run the server over http to give it each caller’s identity',
-      'key',
-    );
+  const credentials =
+    u.credentials === undefined
+      ? undefined
+      : normaliseCredentials(u.credentials, u.transport, `${pointer}/credentials`, ctx, u.url ?? '');
   if (u.transport === 'stdio') {
     const cwd = path.resolve(ctx.secrets.baseDir, u.cwd ?? d.cwd);
     if (!isDirectory(cwd)) report(ctx, `${pointer}/cwd`, `folder ${cwd} does not exist`);
@@ -141,17 +138,13 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
   checkUrl(u.url ?? '', `${pointer}/url`, ctx);
   const headers = resolveValues(u.headers ?? {}, `${pointer}/headers`, 'header', ctx);
   checkHeaders(headers, `${pointer}/headers`, ctx);
-  const oauth =
-    u.credentials?.oauth === undefined
-      ? undefined
-      : normaliseUpstreamOAuth(u.credentials.oauth, u.url ?? '', `${pointer}/credentials/oauth`, ctx);
   const config: HttpUpstreamConfig = {
     name: u.name,
     transport: u.transport,
     ...common,
     url: u.url ?? '',
     headers,
-    ...(oauth !== undefined ? { credentials: { oauth } } : {}),
+    ...(credentials !== undefined ? { credentials } : {}),
   };
   return config;
 }

@@ -12,7 +12,7 @@ import type { SecretValue } from '../config/types.js';
 import type { Principal } from '../identity/principal.js';
 import type { Cancellation } from '../lib/cancellation.js';
 
-/** Which kind of outbound credential a call carried; what the audit record's `credential` says. */
+/** Which kind of outbound credential a call carried; what the audit record's `outbound` says. */
 export type OutboundCredentialKind = 'static' | 'exchanged' | 'user-grant' | 'id-jag';
 
 /** A credential for one call to one upstream. */

@@ -82,7 +82,7 @@ describe('credentials step', () => {
     expect(seen).toEqual([{ kind: 'exchanged', headers: { authorization: 'Bearer minted' }, subject: 'u-alice' }]);
     expect(asked[0]?.upstream).toBe('crm');
     expect(asked[0]?.inboundToken?.reveal()).toBe('the-inbound-token');
-    expect(event).toEqual({ type: 'mcp.request', credential: 'exchanged', upstreamSubject: 'u-alice' });
+    expect(event).toEqual({ type: 'mcp.request', outbound: 'exchanged', upstreamSubject: 'u-alice' });
     expect(JSON.stringify(event)).not.toContain('minted');
   });
 
@@ -92,7 +92,7 @@ describe('credentials step', () => {
       expect(c.outbound).toBeUndefined();
       return Promise.resolve({});
     });
-    expect(event.credential).toBe('static');
+    expect(event.outbound).toBe('static');
   });
 
   it('a provider that fails fails the call before forward', async () => {

@@ -2,7 +2,7 @@
  * Outbound identity (docs/architecture.md §4, docs/authentication.md "Outbound identity"): the step before forward.
  * For an upstream configured with `credentials:`, it asks that upstream's provider for the caller's credential and
  * puts it on the call (`call.outbound`), which forward hands down as the call's own headers. Other upstreams keep
- * their configured static headers, and the record says `credential: static`.
+ * their configured static headers, and the record says `outbound: static`.
  *
  * The inbound token reaches the provider as a SecretValue and nothing else here: never the call, the record, a log.
  */
@@ -14,7 +14,7 @@ export const credentialsStep: CallStep = {
     const { ctx, target } = call;
     const provider = call.deps.credentials?.get(target.upstream);
     if (provider === undefined) {
-      ctx.event.credential = 'static';
+      ctx.event.outbound = 'static';
       return next(call);
     }
     // Asked once per call, also across the input-required step's retries (they run after this step).
@@ -24,7 +24,7 @@ export const credentialsStep: CallStep = {
       upstream: target.upstream,
       cancel: ctx.cancel,
     });
-    ctx.event.credential = credential.kind;
+    ctx.event.outbound = credential.kind;
     if (credential.subject !== undefined) ctx.event.upstreamSubject = credential.subject;
     call.outbound = credential;
     return next(call);

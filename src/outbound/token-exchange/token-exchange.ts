@@ -1,0 +1,231 @@
+/**
+ * RFC 8693 token exchange (docs/authentication.md "Outbound identity"): the caller's verified token goes to the
+ * configured token endpoint as `subject_token` — and nowhere else — with this upstream's `audience`/`resource`
+ * (RFC 8693 §2.1, RFC 8707); the token the authorization server issues is what the upstream sees, as
+ * `Authorization: Bearer`. The gateway authenticates there with private_key_jwt (preferred), mutual TLS or, where
+ * nothing else is offered, a client secret. Results are cached per caller and upstream (exchange-cache.ts).
+ *
+ * Failures become GW_UPSTREAM_CREDENTIAL_FAILED naming the upstream; the authorization server's own words go to the
+ * detail (log and audit), sanitised and truncated, never to the wire.
+ */
+import { decodeJwt } from 'jose';
+import * as oauth from 'oauth4webapi';
+import { isLoopbackHost } from '../../config/addresses.js';
+import type { TokenExchangeConfig } from '../../config/types.js';
+import { GatewayError } from '../../errors/gateway-error.js';
+import type { CredentialProvider, CredentialRequest, OutboundCredential } from '../credential-provider.js';
+import { credentialFailed } from '../errors.js';
+import { tokenEndpointAuth, type EndpointAuth } from './client-auth.js';
+import { ExchangeCache, exchangeCacheKey, type CachedCredential } from './exchange-cache.js';
+
+const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const SUBJECT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const ACTOR_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+/** An exchanged token that says nothing of its lifetime is used for at most this long. */
+const DEFAULT_LIFETIME_MS = 5 * 60 * 1000;
+const DISCOVERY_MAX_AGE_MS = 60 * 60 * 1000;
+
+export interface TokenExchangeOptions {
+  readonly upstream: string;
+  readonly config: TokenExchangeConfig;
+  readonly now?: () => number;
+  /** Told of each exchange and its outcome (no token): for the log. */
+  readonly onExchange?: (e: { upstream: string; ok: boolean; detail?: string }) => void;
+}
+
+export class TokenExchangeProvider implements CredentialProvider {
+  readonly kind = 'exchanged' as const;
+  readonly #upstream: string;
+  readonly #config: TokenExchangeConfig;
+  readonly #now: () => number;
+  readonly #cache: ExchangeCache;
+  readonly #client: oauth.Client;
+  readonly #onExchange: TokenExchangeOptions['onExchange'];
+  #auth: Promise<EndpointAuth> | undefined;
+  #metadata: { as: Promise<oauth.AuthorizationServer>; at: number } | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(opts: TokenExchangeOptions) {
+    this.#upstream = opts.upstream;
+    this.#config = opts.config;
+    this.#now = opts.now ?? Date.now;
+    this.#cache = new ExchangeCache(opts.config.cacheMaxEntries, this.#now);
+    this.#client = { client_id: opts.config.clientAuth.clientId };
+    this.#onExchange = opts.onExchange;
+    // Expired entries also leave without being asked for: no exchanged token outlives its time in memory by long.
+    if (opts.config.cacheMaxEntries > 0) {
+      this.#sweeper = setInterval(() => this.#cache.sweep(), 60_000);
+      this.#sweeper.unref();
+    }
+  }
+
+  /** Exchanges performed so far are not counted here; the cache's size is, for tests and diagnostics. */
+  get cached(): number {
+    return this.#cache.size;
+  }
+
+  async credentialFor(req: CredentialRequest): Promise<OutboundCredential> {
+    const token = req.inboundToken;
+    if (token === undefined || req.principal.anonymous)
+      throw credentialFailed(this.#upstream, 'the request carried no token to exchange');
+    const key = exchangeCacheKey(req.principal, this.#upstream);
+    const exchanged = this.#cache.getOrFetch(key, () => this.#exchange(token.reveal(), req.principal.expiresAt));
+    const entry = await whileNotCancelled(exchanged, req);
+    return {
+      kind: 'exchanged',
+      headers: { authorization: `Bearer ${entry.token}` },
+      ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
+    };
+  }
+
+  close(): void {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#cache.clear();
+  }
+
+  async #exchange(subjectToken: string, inboundExpiresAt: number | undefined): Promise<CachedCredential> {
+    const c = this.#config;
+    let as: oauth.AuthorizationServer;
+    try {
+      as = await this.#authorizationServer();
+    } catch (err) {
+      throw this.#failed(`token endpoint discovery failed: ${describe(err)}`, err);
+    }
+    const auth = await (this.#auth ??= tokenEndpointAuth(c.clientAuth));
+    const params = new URLSearchParams();
+    params.set('subject_token', subjectToken);
+    params.set('subject_token_type', SUBJECT_TOKEN_TYPE);
+    params.set('requested_token_type', c.requestedTokenType);
+    for (const a of c.audience) params.append('audience', a);
+    for (const r of c.resource) params.append('resource', r);
+    if (c.scope !== undefined) params.set('scope', c.scope);
+    // Delegation on the record (RFC 8693 §1.1, §4.1): the gateway acts for the subject, and says so.
+    if (c.actor === 'self-signed' && auth.actorToken !== undefined) {
+      params.set('actor_token', await auth.actorToken(as.issuer));
+      params.set('actor_token_type', ACTOR_TOKEN_TYPE);
+    }
+    const endpoint = as.token_endpoint ?? '';
+    let body: oauth.TokenEndpointResponse;
+    try {
+      const res = await oauth.genericTokenEndpointRequest(as, this.#client, auth.clientAuth, GRANT_TYPE, params, {
+        signal: AbortSignal.timeout(c.timeoutMs),
+        [oauth.allowInsecureRequests]: isLoopbackUrl(endpoint),
+        ...(auth.fetch !== undefined ? { [oauth.customFetch]: auth.fetch } : {}),
+      });
+      body = await oauth.processGenericTokenEndpointResponse(as, this.#client, res, {
+        // RFC 8693 §2.2.1: `N_A` when the issued token is not an access token (requested_token_type jwt).
+        recognizedTokenTypes: { n_a: () => undefined },
+      });
+    } catch (err) {
+      if (err instanceof oauth.ResponseBodyError)
+        throw this.#failed(
+          `token endpoint refused the exchange: ${err.error}${err.error_description !== undefined ? `: ${err.error_description}` : ''}`,
+          err,
+        );
+      throw this.#failed(`token exchange failed: ${describe(err)}`, err);
+    }
+    const issued = body.issued_token_type;
+    if (typeof issued === 'string' && issued !== c.requestedTokenType && issued !== SUBJECT_TOKEN_TYPE)
+      throw this.#failed(`token endpoint issued a ${issued.slice(0, 80)}, not the requested token type`);
+    const now = this.#now();
+    const lifetime = typeof body.expires_in === 'number' ? body.expires_in * 1000 : DEFAULT_LIFETIME_MS;
+    let usableUntil = now + lifetime - c.expirySkewSeconds * 1000;
+    // Never beyond the inbound token: a caller whose own token ended has no exchanged token either.
+    if (inboundExpiresAt !== undefined) usableUntil = Math.min(usableUntil, inboundExpiresAt);
+    const subject = subjectOf(body.access_token);
+    this.#onExchange?.({ upstream: this.#upstream, ok: true });
+    return { token: body.access_token, usableUntil, ...(subject !== undefined ? { subject } : {}) };
+  }
+
+  #failed(reason: string, cause?: unknown): GatewayError {
+    const err = credentialFailed(this.#upstream, reason, cause);
+    this.#onExchange?.({
+      upstream: this.#upstream,
+      ok: false,
+      ...(err.detail !== undefined ? { detail: err.detail } : {}),
+    });
+    return err;
+  }
+
+  /** The configured token endpoint, or the one the issuer's metadata names (cached for an hour). */
+  #authorizationServer(): Promise<oauth.AuthorizationServer> {
+    const c = this.#config;
+    if (c.tokenEndpoint !== undefined)
+      return Promise.resolve({
+        issuer: c.issuer ?? new URL(c.tokenEndpoint).origin,
+        token_endpoint: c.tokenEndpoint,
+      });
+    const now = this.#now();
+    if (this.#metadata === undefined || now - this.#metadata.at > DISCOVERY_MAX_AGE_MS) {
+      const issuer = new URL(c.issuer!);
+      const http = {
+        signal: AbortSignal.timeout(c.timeoutMs),
+        [oauth.allowInsecureRequests]: isLoopbackUrl(issuer.href),
+      };
+      const as = oauth
+        .discoveryRequest(issuer, { ...http, algorithm: 'oauth2' })
+        .then((res) => oauth.processDiscoveryResponse(issuer, res))
+        .catch(() =>
+          oauth
+            .discoveryRequest(issuer, { ...http, algorithm: 'oidc' })
+            .then((res) => oauth.processDiscoveryResponse(issuer, res)),
+        )
+        .then((meta) => {
+          if (meta.token_endpoint === undefined) throw new Error('the issuer metadata has no token_endpoint');
+          return meta;
+        });
+      const entry = { as, at: now };
+      this.#metadata = entry;
+      as.catch(() => {
+        if (this.#metadata === entry) this.#metadata = undefined;
+      });
+    }
+    return this.#metadata.as;
+  }
+}
+
+/** The `sub` of a JWT access token, unverified (for the audit record only); undefined for an opaque token. */
+function subjectOf(token: string): string | undefined {
+  try {
+    const sub = decodeJwt(token).sub;
+    return typeof sub === 'string' ? sub.slice(0, 256) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits for `p` unless the request is cancelled first (the shared exchange goes on for the others). */
+function whileNotCancelled<T>(p: Promise<T>, req: CredentialRequest): Promise<T> {
+  if (req.cancel.aborted) return Promise.reject(new GatewayError('GW_MCP_REQUEST_CANCELLED'));
+  return new Promise<T>((resolve, reject) => {
+    const stop = req.cancel.onAbort(() => reject(new GatewayError('GW_MCP_REQUEST_CANCELLED')));
+    p.then(
+      (v) => {
+        stop();
+        resolve(v);
+      },
+      (err: unknown) => {
+        stop();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? ` (${err.cause.message})` : '';
+    return `${err.name}: ${err.message}${cause}`;
+  }
+  return String(err);
+}
+
+/** Plain http is allowed to a loopback authorization server only (the loader refuses any other): tests, a sidecar. */
+function isLoopbackUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'http:' && isLoopbackHost(url.hostname.replace(/^\[|\]$/g, ''));
+  } catch {
+    return false;
+  }
+}
