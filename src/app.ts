@@ -33,6 +33,9 @@ import { createSecretRedactor, type SecretRedactor } from './lib/secret-redactor
 import type { SessionStore } from './stores/sessions/session-store.js';
 import { createSessionStore } from './stores/sessions/create-session-store.js';
 import { createAsStore } from './stores/as/create-as-store.js';
+import { buildUserOAuth } from './outbound/user-oauth/create-user-oauth.js';
+import { createGrantStore } from './stores/grants/create-grant-store.js';
+import { SealedJson } from './mcp/sealed-json.js';
 import { MemoryLimiter } from './stores/rate-limits/memory-limiter.js';
 import { closeCredentialProviders, createCredentialProviders } from './outbound/create-providers.js';
 import { createRedisClient, type RedisHandle } from './stores/redis/redis-client.js';
@@ -225,6 +228,20 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   });
   // Outbound identity (docs/authentication.md): a credential provider per upstream configured with `credentials:`.
   const credentials = createCredentialProviders(config, logger.child({ component: 'outbound' }));
+  // Per-user OAuth to upstreams with `credentials.oauth` (src/outbound/user-oauth/).
+  const userOAuth = config.upstreams.some((u) => u.transport !== 'stdio' && u.credentials?.oauth !== undefined)
+    ? buildUserOAuth({
+        config,
+        store: createGrantStore(
+          config.outbound?.oauth ?? { store: 'memory', keys: [], consentTtlSeconds: 600, memoryMaxEntries: 100_000 },
+          redis,
+        ),
+        sealer: (keys, label) => new SealedJson(keys, label, 16 * 1024),
+        audit,
+        logger: logger.child({ component: 'user-oauth' }),
+      })
+    : undefined;
+  for (const [name, provider] of userOAuth?.providers ?? []) credentials.set(name, provider);
   frontDoor = new FrontDoor({
     config,
     router,
@@ -327,6 +344,9 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
     authFailures,
     clientCertOf,
     httpRateLimitStore,
+    ...(userOAuth !== undefined
+      ? { userOAuth: { flows: userOAuth.flows, secureCookies: userOAuth.secureCookies } }
+      : {}),
   });
 
   // The built-in authorization server: its own encapsulated scope of the edge app, registered when the app loads
@@ -441,6 +461,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       closeCredentialProviders(credentials);
       await asStore?.close();
       await limiterStore.close();
+      await userOAuth?.store.close();
       await redis?.close();
       // Last: the shutdown's own records are counted and its spans exported.
       await telemetry.shutdown();

@@ -29,7 +29,12 @@ export interface AuditEvent {
     /** A shared store's connection went down or came back (`detail`: `redis up` / `redis down: <error>`). */
     | 'store.state'
     /** The audit output itself failed or recovered (`outcome`), with the records lost meanwhile in `lost`. */
-    | 'audit.sink';
+    | 'audit.sink'
+    /**
+     * Per-user OAuth to an upstream (src/outbound/user-oauth/): a consent asked for, started, granted or refused, a
+     * grant refreshed, dropped or revoked (`reason`: what happened; `detail`: why a flow was refused). Never a token.
+     */
+    | 'upstream.grant';
   /**
    * auth.failure: why (AuthFailureReason), and the HTTP status answered. Never the token.
    * mcp.request with `decision: deny`: the deny reason (no_matching_rule, denied_by_rule, insufficient_scope,

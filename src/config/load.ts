@@ -21,6 +21,7 @@ import { isRecord, sectionContext, type LoadContext } from './load-context.js';
 import { normalisePinning, normalisePolicy, type RawPinning, type RawPolicy } from './policy-config.js';
 import { normaliseServer, type RawServer } from './server-config.js';
 import { normaliseSessions, type RawSessions } from './sessions-config.js';
+import { normaliseOutbound, type RawOutbound } from './outbound-oauth-config.js';
 import { normaliseTelemetry, type RawTelemetry } from './telemetry-config.js';
 import type { CatalogueConfig, GatehouseConfig, LoggingConfig, UpstreamConfig } from './types.js';
 import { checkUpstreamNames, normaliseUpstream, type RawUpstream } from './upstreams-config.js';
@@ -123,8 +124,16 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     });
   }
 
+  const outbound = isClean('/outbound')
+    ? normaliseOutbound(raw.outbound ?? {}, ctx, {
+        hasRedis: raw.redis !== undefined,
+        usesOAuth: upstreams.some((u) => u.transport !== 'stdio' && u.credentials?.oauth !== undefined),
+      })
+    : undefined;
+
   if (
     problems.length > 0 ||
+    !outbound ||
     !server ||
     !auth ||
     !catalogue ||
@@ -148,6 +157,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     audit,
     telemetry,
     sessions,
+    outbound,
     ...(redis !== undefined ? { redis } : {}),
     limits,
     upstreams,
@@ -167,6 +177,7 @@ interface RawConfig {
   audit?: RawAudit;
   telemetry?: RawTelemetry;
   sessions?: RawSessions;
+  outbound?: RawOutbound;
   redis?: RawRedis;
   limits?: RawLimits;
   upstreams?: RawUpstream[];

@@ -7,6 +7,7 @@ import { createPrivateKey } from 'node:crypto';
 import { canonicalResource, checkAuthUrl } from './auth-urls.js';
 import { checkPrivateKey } from './key-material.js';
 import { report, resolveSecret, type LoadContext } from './load-context.js';
+import { normaliseUpstreamOAuth, type RawUpstreamOAuth } from './outbound-oauth-config.js';
 import type { SecretRef } from './secrets.js';
 import type { SecretValue, TokenEndpointAuthConfig, TokenExchangeConfig, UpstreamCredentialsConfig } from './types.js';
 
@@ -14,6 +15,7 @@ export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_
 
 /** `credentials` as written. */
 export interface RawCredentials {
+  oauth?: RawUpstreamOAuth;
   tokenExchange?: {
     tokenEndpoint?: string;
     issuer?: string;
@@ -44,6 +46,8 @@ export function normaliseCredentials(
   transport: 'stdio' | 'http' | 'sse',
   pointer: string,
   ctx: LoadContext,
+  /** The upstream's url: `credentials.oauth.resource` defaults to it. */
+  upstreamUrl = '',
 ): UpstreamCredentialsConfig | undefined {
   if (transport === 'stdio') {
     report(
@@ -53,6 +57,10 @@ export function normaliseCredentials(
       'key',
     );
     return undefined;
+  }
+  if (raw.oauth !== undefined) {
+    const oauth = normaliseUpstreamOAuth(raw.oauth, upstreamUrl, `${pointer}/oauth`, ctx);
+    return oauth === undefined ? undefined : { oauth };
   }
   const te = raw.tokenExchange;
   if (te === undefined) return undefined;

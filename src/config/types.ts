@@ -99,6 +99,7 @@ export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
 /** `upstreams[].credentials`: exactly one source of per-caller credentials. */
 export interface UpstreamCredentialsConfig {
   readonly tokenExchange?: TokenExchangeConfig;
+  readonly oauth?: UpstreamOAuthConfig;
 }
 
 /** RFC 8693 token exchange for one upstream (src/outbound/token-exchange/). */
@@ -137,6 +138,54 @@ export type TokenEndpointAuthConfig =
       readonly key: SecretValue;
     }
   | { readonly method: 'client_secret_basic'; readonly clientId: string; readonly clientSecret: SecretValue };
+
+/**
+ * `credentials.oauth`: the gateway is an OAuth 2.1 client of the upstream's own authorization server, one grant per
+ * user (src/outbound/user-oauth/; docs/authentication.md "Per-user OAuth to upstreams").
+ */
+export interface UpstreamOAuthConfig {
+  /** RFC 8707 `resource` asked for, canonical; default: the upstream's URL. */
+  readonly resource: string;
+  /** Scopes asked for; empty: the authorization server's default (or the metadata's `scopes_supported`). */
+  readonly scopes: readonly string[];
+  /** Dynamic registration (RFC 7591, once per upstream, kept in the grant store) or a client registered by hand. */
+  readonly client: UpstreamOAuthClientConfig;
+  /** The authorization server's issuer, over what the upstream's RFC 9728 metadata names. */
+  readonly authorizationServer?: string;
+  /** Deadline of one request to the upstream's metadata or authorization server. Default 10000. */
+  readonly timeoutMs: number;
+}
+
+export type UpstreamOAuthClientConfig =
+  | { readonly registration: 'dynamic' }
+  | { readonly clientId: string; readonly clientAuth: 'none' }
+  | {
+      readonly clientId: string;
+      readonly clientAuth: 'client_secret_basic' | 'client_secret_post';
+      readonly clientSecret: SecretValue;
+    };
+
+/** `outbound` in gatehouse.yaml: settings shared by the upstreams' credential providers. */
+export interface OutboundConfig {
+  readonly oauth: OutboundOAuthConfig;
+}
+
+/** `outbound.oauth`: per-user OAuth to upstreams (docs/configuration.md "Per-user OAuth to upstreams"). */
+export interface OutboundOAuthConfig {
+  /**
+   * The gateway's public origin (and path prefix) the consent and callback URLs are built on; absent: the origin of
+   * `auth.resource`. The upstream's authorization server sends the browser to `<base>/oauth/upstream/callback`.
+   */
+  readonly callbackBaseUrl?: string;
+  /** Where grants and registered clients live: `memory` (this replica, lost on restart) or `redis`. */
+  readonly store: 'memory' | 'redis';
+  /** Keys (32 bytes, base64url) that seal grants at rest: the first seals, all open. Empty: one random key per process. */
+  readonly keys: readonly SecretValue[];
+  /** How long a consent URL (and the browser's start-to-callback round) stays usable, in seconds. Default 600. */
+  readonly consentTtlSeconds: number;
+  /** `store: memory` holds at most this many grants. Default 100000. */
+  readonly memoryMaxEntries: number;
+}
 
 export interface ServerConfig {
   readonly host: string;
@@ -413,6 +462,8 @@ export interface GatehouseConfig {
    * (absent in code-built configs: one random key per process, memory store).
    */
   readonly sessions?: SessionsConfig;
+  /** Outbound identity settings (`outbound`); the loader always fills it (absent in code-built configs: defaults). */
+  readonly outbound?: OutboundConfig;
   readonly upstreams: readonly UpstreamConfig[];
 }
 

@@ -114,7 +114,7 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
   const credentials =
     u.credentials === undefined
       ? undefined
-      : normaliseCredentials(u.credentials, u.transport, `${pointer}/credentials`, ctx);
+      : normaliseCredentials(u.credentials, u.transport, `${pointer}/credentials`, ctx, u.url ?? '');
   if (u.transport === 'stdio') {
     const cwd = path.resolve(ctx.secrets.baseDir, u.cwd ?? d.cwd);
     if (!isDirectory(cwd)) report(ctx, `${pointer}/cwd`, `folder ${cwd} does not exist`);

@@ -26,6 +26,8 @@ import { isLoopbackHostname, OriginPolicy } from './origin.js';
 import { checkRoutingHeaders, checkVersionHeader } from './routing-headers.js';
 import { httpsOptions } from './tls.js';
 import { registerWellKnown } from './well-known.js';
+import { registerUpstreamConsent } from './upstream-consent.js';
+import type { UserOAuthFlows } from '../outbound/user-oauth/flows.js';
 
 export interface Readiness {
   ready: boolean;
@@ -47,6 +49,8 @@ export interface EdgeOptions {
   clientCertOf?: ClientCertOf;
   /** The shared Redis connection for `server.httpRateLimit` counters (many replicas), and what to do when it fails. */
   httpRateLimitStore?: Pick<HttpLimitsOptions, 'redis' | 'onStoreError'>;
+  /** Per-user OAuth to upstreams: the consent, callback and revocation routes (upstream-consent.ts); absent: none. */
+  userOAuth?: { flows: UserOAuthFlows; secureCookies: () => boolean };
 }
 
 /** The edge's client-certificate reader for this config (forwarded certificates that are ignored are logged at debug). */
@@ -225,6 +229,14 @@ export function buildEdge(opts: EdgeOptions): FastifyInstance {
     reply.raw.end(JSON.stringify(rpcError(null, { code: result.status === 503 ? -32603 : -32600, message })));
     return undefined;
   };
+
+  if (opts.userOAuth !== undefined && opts.userOAuth.flows.size > 0)
+    registerUpstreamConsent(app, {
+      ...opts.userOAuth,
+      audit: opts.audit,
+      logger: opts.logger,
+      authenticate,
+    });
 
   const path = server.path;
   const resourceMetadata = protectedResourceMetadataUrl(config.auth.resource);

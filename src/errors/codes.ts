@@ -122,6 +122,9 @@ export const ErrorCodes = {
   // The user has not authorised the gateway at this upstream's own authorization server yet: `data` carries the consent
   // `url` (and `elicitationId`, `upstream`), the shape of a URL-mode elicitation (MCP 2025-11-25, -32042).
   GW_UPSTREAM_CONSENT_REQUIRED: { http: 200, rpc: -32042, message: 'User authorization required for this upstream' },
+  // The same, for a client that did not declare URL-mode elicitation (a -32042 would promise one): `data.url` is the
+  // consent URL to open in a browser, then the call is retried (docs/authentication.md "Per-user OAuth to upstreams").
+  GW_UPSTREAM_CONSENT_URL: { http: 200, rpc: -32603, message: 'User authorization required: open data.url' },
 
   // Server -> client relaying
   GW_RELAY_CAPABILITY_MISSING: { http: 200, rpc: -32601, message: 'Client does not support this request' },

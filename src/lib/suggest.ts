@@ -11,7 +11,7 @@ export function suggest(key: string, known: readonly string[]): string {
   }
   if (best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4)))
     return ` (did you mean "${best}"?)`;
-  return known.length > 0 && known.length <= 12 ? `; known keys: ${known.join(', ')}` : '';
+  return known.length > 0 && known.length <= 16 ? `; known keys: ${known.join(', ')}` : '';
 }
 
 /** Levenshtein distance, one row of memory. */

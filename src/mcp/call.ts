@@ -1,6 +1,6 @@
 /**
  * A targeted call and its steps (docs/architecture.md §4): decide (pure policy) → param headers → subscriptions →
- * limits → input required → credentials → forward. A new step (a cache, an approval) is one file in steps/ named in
+ * limits → consent → input required → credentials → forward. A new step (a cache, an approval) is one file in steps/ named in
  * `CALL_STEPS`.
  */
 import { GatewayError } from '../errors/gateway-error.js';
@@ -10,6 +10,7 @@ import type { AllowDecision } from '../policy/decision.js';
 import type { Target } from '../router/router.js';
 import type { PipelineDeps } from './pipeline.js';
 import type { RequestContext } from './request-context.js';
+import { consentStep } from './steps/consent.js';
 import { credentialsStep } from './steps/credentials.js';
 import { decideStep } from './steps/decide.js';
 import { forwardStep } from './steps/forward.js';
@@ -55,6 +56,7 @@ export const CALL_STEPS: readonly CallStep[] = [
   paramHeadersStep,
   subscriptionsStep,
   limitsStep,
+  consentStep,
   inputRequiredStep,
   credentialsStep,
   forwardStep,

@@ -42,6 +42,11 @@ export interface RequestStateClaims {
   readonly inner?: string;
   /** A call parked on a 2025 upstream that asked the client something mid-call (parked-calls.ts). */
   readonly parked?: string;
+  /**
+   * The question was the gateway's own (a consent URL, steps/consent.ts), not the upstream's: the retry's answers
+   * are not passed upstream.
+   */
+  readonly own?: boolean;
 }
 
 export type StateRefusal = UnsealFailure | 'expired' | 'wrong_principal' | 'wrong_request';
@@ -76,6 +81,7 @@ export class RequestStateCodec {
     };
     if (claims.inner !== undefined) payload.i = claims.inner;
     if (claims.parked !== undefined) payload.p = claims.parked;
+    if (claims.own === true) payload.g = true;
     return this.box.seal(payload);
   }
 
@@ -83,7 +89,7 @@ export class RequestStateCodec {
   async open(token: string, principal: Principal, binding: StateBinding, now: number): Promise<StateResult> {
     const opened = await this.box.open(token);
     if (!opened.ok) return { ok: false, reason: opened.reason };
-    const { pb, u, m, n, d, exp, r, i, p } = opened.payload;
+    const { pb, u, m, n, d, exp, r, i, p, g } = opened.payload;
     if (
       typeof pb !== 'string' ||
       typeof u !== 'string' ||
@@ -103,6 +109,7 @@ export class RequestStateCodec {
     const claims: { -readonly [K in keyof RequestStateClaims]: RequestStateClaims[K] } = { round: r as number };
     if (i !== undefined) claims.inner = i;
     if (p !== undefined) claims.parked = p;
+    if (g === true) claims.own = true;
     return { ok: true, claims };
   }
 }

@@ -62,6 +62,12 @@ async function statelessCall(call: Call, next: Next): Promise<JsonObject> {
       throw new GatewayError('GW_MCP_REQUEST_STATE_INVALID', { detail: `requestState refused: ${opened.reason}` });
     round = opened.claims.round;
     inner = opened.claims.inner;
+    // The gateway's own question (a consent URL): answered in a browser, nothing of it goes upstream.
+    if (opened.claims.own === true) {
+      const base = withoutInputFields(ctx.params);
+      if (base !== ctx.params) call.upstreamParams = base;
+      return next(call).then((result) => answer(call, complete(result), round));
+    }
     const handle = opened.claims.parked;
     if (handle !== undefined) {
       const parked = deps.parked.get(handle);
