@@ -475,6 +475,62 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
  * gateway does not start), or — only with `auth.mode: none` and no policy, which the loader allows on loopback
  * alone — the permit-all engine. Any other mode without a policy is refused by the loader (default deny).
  */
+/**
+ * An operator's revocation of every grant a subject holds at one upstream (`gatehouse grants revoke`): the grants are
+ * taken from the shared store and revoked at the upstream's authorization server where it offers RFC 7009. Only a
+ * Redis grant store is reachable from outside the gateway; with `memory` the grants live in the running process.
+ * Returns how many grants there were.
+ */
+export async function revokeUserGrants(
+  config: GatehouseConfig,
+  upstream: string,
+  subject: string,
+  logger: Logger,
+): Promise<number> {
+  const oauth = config.outbound?.oauth;
+  if (oauth?.store !== 'redis' || config.redis === undefined)
+    throw new TypeError(
+      'outbound.oauth.store is memory: the grants live in the running gateway only; a user revokes their own with DELETE /oauth/upstream/<upstream>/grant, or set outbound.oauth.store: redis',
+    );
+  if (
+    !config.upstreams.some((u) => u.name === upstream && u.transport !== 'stdio' && u.credentials?.oauth !== undefined)
+  )
+    throw new TypeError(`no upstream named ${upstream} with credentials.oauth in the configuration`);
+  const redis = createRedisClient(config.redis, logger.child({ component: 'redis' }));
+  try {
+    // The gateway's client queues nothing while disconnected (fail fast on the request path): wait for it here.
+    await whenRedisReady(redis, config.redis.connectTimeoutMs);
+    const userOAuth = buildUserOAuth({
+      config,
+      store: createGrantStore(oauth, redis),
+      sealer: (keys, label) => new SealedJson(keys, label, 16 * 1024),
+      logger,
+    });
+    const provider = userOAuth?.providers.get(upstream);
+    if (provider === undefined) throw new TypeError(`upstream ${upstream} has no per-user OAuth provider`);
+    return await provider.revokeSubject(subject);
+  } finally {
+    await redis.close();
+  }
+}
+
+function whenRedisReady(redis: RedisHandle, timeoutMs: number): Promise<void> {
+  if (redis.client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(
+          new TypeError(`redis did not answer within ${timeoutMs} ms (${redis.health().lastError ?? 'no error'})`),
+        ),
+      timeoutMs,
+    );
+    redis.client.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 export function createPolicyEngine(config: GatehouseConfig): PolicyEngine {
   if (config.policy !== undefined) return new CompiledPolicyEngine(loadPolicyDir(config.policy.dir));
   if (config.auth.mode !== 'none') throw new TypeError(`auth.mode ${config.auth.mode} needs policy.dir (default deny)`);

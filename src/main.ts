@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
 import { pino, type Logger } from 'pino';
-import { buildApp, pinningActive, redactingLogHooks, secretRedactorFor } from './app.js';
+import { buildApp, pinningActive, redactingLogHooks, revokeUserGrants, secretRedactorFor } from './app.js';
 import { DEV_TOKEN_DEFAULT_TTL_SECONDS, loadOrCreateDevKey, parseTtl } from './auth/dev-keys.js';
 import { describeConfig, loadConfig } from './config/index.js';
 import type { GatehouseConfig } from './config/types.js';
@@ -48,6 +48,8 @@ Usage:
                            [--mode form|url]   (a request the upstream sends the client: sampling/createMessage,
                                                elicitation/create, roots/list)
                                        show how the policy decides one request, rule by rule
+  gatehouse grants revoke --config FILE --upstream NAME --sub SUBJECT
+                                     revoke every per-user OAuth grant SUBJECT holds at upstream NAME (Redis grant store)
   gatehouse audit verify FILE [FILE…] [--key-env NAME | --key-file FILE] [--json]
                                        check the hash chain of audit files (in order: rotated first);
                                        non-zero at the first edited, deleted or reordered record
@@ -370,6 +372,26 @@ function policyDirOf(dir: string | undefined, file: string): { dir: string; sepa
   return { dir: config.policy.dir, separator: config.catalogue.separator };
 }
 
+/**
+ * `gatehouse grants revoke`: an operator ends a user's per-user OAuth grants at one upstream (docs/authentication.md
+ * "Per-user OAuth"). The running gateways find no grant on the user's next call and ask for consent again.
+ */
+async function grantsRevoke(file: string, upstream: string | undefined, subject: string | undefined): Promise<number> {
+  if (upstream === undefined || subject === undefined || subject === '')
+    throw new UsageError('grants revoke needs --upstream NAME and --sub SUBJECT');
+  const config = load(file);
+  const logger = pino({ level: 'warn', ...redactingLogHooks(secretRedactorFor(config)) }, pino.destination(2));
+  try {
+    const count = await revokeUserGrants(config, upstream, subject, logger);
+    process.stdout.write(`revoked ${count} grant${count === 1 ? '' : 's'} of ${subject} at ${upstream}\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+}
+
 class UsageError extends Error {}
 
 /** `gatehouse audit verify`: the hash chain of the files, in order; exit 1 at the first broken record. */
@@ -529,6 +551,9 @@ async function main(argv: string[]): Promise<number> {
       break;
     case 'token':
       return token(file, { sub: values.sub, scope: values.scope, clientId: values['client-id'], ttl: values.ttl });
+    case 'grants':
+      if (sub === 'revoke') return grantsRevoke(file, values.upstream, values.sub);
+      break;
     case 'audit':
       if (sub === 'verify')
         return auditVerify(positionals.slice(2), {

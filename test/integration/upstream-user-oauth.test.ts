@@ -4,11 +4,15 @@
  * server that accepts only that AS's tokens for its own resource, the official SDK client through the gateway, and a
  * scripted browser (cookie jar, manual redirects, oidc-provider's login and consent forms).
  */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Browser } from '../helpers/as-harness.js';
+import { cli, finished } from '../helpers/cli.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { describeRedis, probeRedis, REDIS_URL, redisClient } from '../helpers/redis.js';
 import { freePort, startOAuthUpstream, type OAuthUpstream } from '../helpers/upstream-oauth.js';
 
 let upstream: OAuthUpstream;
@@ -210,4 +214,75 @@ describe('per-user OAuth: refresh', () => {
     const records = g.logs.flatMap((l) => (l.audit !== undefined ? [l.audit as Record<string, unknown>] : []));
     expect(records.filter((a) => a.type === 'upstream.grant' && a.reason === 'grant.refreshed').length).toBe(2);
   }, 30_000);
+});
+
+const redisAvailable = await probeRedis();
+
+describeRedis(redisAvailable)('per-user OAuth: an operator revokes a user’s grants (Redis grant store)', () => {
+  it('gatehouse grants revoke ends the grants of that subject at that upstream; the running gateway asks again', async () => {
+    await using up = await startOAuthUpstream();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}/oauth/upstream/callback`;
+    const prefix = `gh-test-grants-${randomUUID()}:`;
+    const env = { ...process.env, GH_GRANT_KEY: randomBytes(32).toString('base64url') };
+    await using g = await startGateway(
+      [JSON.stringify({ name: 'crm', transport: 'http', url: up.url, protocol: 'legacy', credentials: { oauth: {} } })],
+      {
+        top: [
+          'auth:\n  mode: dev',
+          `redis:\n  url: ${REDIS_URL}\n  keyPrefix: "${prefix}"`,
+          'outbound:\n  oauth:\n    store: redis\n    keys: [{ fromEnv: GH_GRANT_KEY }]',
+          '',
+        ].join('\n'),
+        port,
+        env,
+      },
+    );
+    const token = await g.token({ sub: 'hank', scopes: [] });
+    const c = await g.client({
+      capabilities: { elicitation: { url: {} } },
+      transport: { requestInit: { headers: { authorization: `Bearer ${token}` } } },
+    });
+    const ask = (): Promise<unknown> => c.callTool({ name: 'crm__whoami', arguments: {} }).catch((e: unknown) => e);
+    const err = (await ask()) as McpError;
+    const url = (err.data as { elicitations: { url: string }[] }).elicitations[0]!.url;
+    const b = new Browser({ login: 'hank-at-crm' });
+    const outcome = await b.run(url, base);
+    if (outcome.kind !== 'redirect') throw new Error('no callback');
+    expect((await b.request(outcome.location.href, 'GET')).status).toBe(200);
+    expect(text(await c.callTool({ name: 'crm__whoami', arguments: {} }))).toBe('hank-at-crm');
+
+    const config = join(g.dir, 'gatehouse.yaml');
+    const run = await finished(
+      cli(['grants', 'revoke', '--config', config, '--upstream', 'crm', '--sub', 'hank'], { env }),
+    );
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('revoked 1 grant of hank at crm');
+    expect(run.code).toBe(0);
+    // The running gateway finds no grant any more: consent again.
+    expect(((await ask()) as McpError).code).toBe(-32042);
+    // Nothing left under the prefix of this subject's grants; a second run revokes nothing.
+    const again = await finished(
+      cli(['grants', 'revoke', '--config', config, '--upstream', 'crm', '--sub', 'hank'], { env }),
+    );
+    expect(again.stdout.trim()).toBe('revoked 0 grants of hank at crm');
+    const redis = redisClient();
+    try {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+    } finally {
+      redis.disconnect();
+    }
+  }, 60_000);
+});
+
+describe('per-user OAuth: operator revocation with the memory store', () => {
+  it('is refused with a message saying where the grants are and how a user revokes', async () => {
+    const run = await finished(
+      cli(['grants', 'revoke', '--config', join(gw.dir, 'gatehouse.yaml'), '--upstream', 'crm', '--sub', 'x']),
+    );
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('outbound.oauth.store is memory');
+    expect(run.stderr).toContain('DELETE /oauth/upstream/<upstream>/grant');
+  });
 });
