@@ -11,7 +11,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Browser } from '../helpers/as-harness.js';
 import { cli, finished } from '../helpers/cli.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { describeRedis, probeRedis, REDIS_URL, redisClient } from '../helpers/redis.js';
 import { freePort, startOAuthUpstream, type OAuthUpstream } from '../helpers/upstream-oauth.js';
 
@@ -185,6 +185,56 @@ describe('per-user OAuth to an upstream with its own authorization server', () =
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ upstream: 'crm', revoked: true });
     await consentUrl(frank);
+  }, 30_000);
+});
+
+describe('per-user OAuth for a 2026-07-28 client', () => {
+  it('asks for consent with an input-required URL elicitation; the retry after consent calls as the user', async () => {
+    const token = await gw.token({ sub: 'ivy', scopes: [] });
+    const send = (id: number, extra: Record<string, unknown> = {}): Promise<{ json: unknown }> =>
+      post(
+        gw.url,
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: {
+            name: 'crm__whoami',
+            arguments: {},
+            ...extra,
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+              'io.modelcontextprotocol/clientCapabilities': { elicitation: { url: {} } },
+            },
+          },
+        }),
+        {
+          authorization: `Bearer ${token}`,
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/call',
+          'mcp-name': 'crm__whoami',
+        },
+      );
+    const first = (await send(1)).json as {
+      result: {
+        resultType: string;
+        inputRequests: Record<string, { method: string; params: { mode: string; url: string } }>;
+        requestState: string;
+      };
+    };
+    expect(first.result.resultType).toBe('input_required');
+    const [[key, question]] = Object.entries(first.result.inputRequests) as [
+      [string, { method: string; params: { mode: string; url: string } }],
+    ];
+    expect(question).toMatchObject({ method: 'elicitation/create', params: { mode: 'url' } });
+    const b = new Browser({ login: 'ivy-at-crm' });
+    await b.request((await consentIn(b, question.params.url)).href, 'GET');
+    const done = (
+      await send(2, { inputResponses: { [key]: { action: 'accept' } }, requestState: first.result.requestState })
+    ).json as { result: { resultType: string; content: { text: string }[] } };
+    expect(done.result.resultType).toBe('complete');
+    expect(done.result.content[0]!.text).toBe('ivy-at-crm');
+    expect(upstream.subjects.at(-1)).toBe('ivy-at-crm');
   }, 30_000);
 });
 
