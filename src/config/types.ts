@@ -90,8 +90,24 @@ export interface HttpUpstreamConfig extends UpstreamCommon {
    * configured headers only (`outbound: static` in the audit record).
    */
   readonly credentials?: UpstreamCredentialsConfig;
+  /** TLS towards an https upstream (src/upstream/upstream-tls.ts): a private CA, mTLS, minimum version, SPKI pins. */
+  readonly tls?: UpstreamTlsConfig;
   readonly mode: UpstreamMode;
   readonly restart: { readonly initialDelayMs: number; readonly maxDelayMs: number };
+}
+
+/** `upstreams[].tls`, checked at load: the files exist and hold what they should; the key matches the certificate. */
+export interface UpstreamTlsConfig {
+  /** Absolute path of a PEM CA bundle the upstream's certificate must chain to. */
+  readonly caFile?: string;
+  /** `replace`: only `caFile` is trusted (a private CA); `add`: `caFile` and Node's public roots. */
+  readonly caMode: 'replace' | 'add';
+  /** mTLS to the upstream: absolute path of the client certificate chain (PEM) and its key. */
+  readonly certFile?: string;
+  readonly key?: SecretValue;
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** RFC 7469-style pins: base64 SHA-256 of a certificate's SubjectPublicKeyInfo; one must match the chain presented. */
+  readonly pinnedSpki: readonly string[];
 }
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;

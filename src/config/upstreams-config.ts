@@ -1,7 +1,10 @@
 /** The `upstreams` list: names, timeouts, resilience, stdio commands, and HTTP URLs and headers. */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { escapePointer } from '../lib/json-pointer.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
+import { checkPemFile, checkPrivateKey } from './key-material.js';
 import { isDirectory, isRecord, report, resolveSecret, type LoadContext } from './load-context.js';
 import { normaliseCredentials, type RawCredentials } from './outbound-config.js';
 import { inlineSecretProblem, isSecretValue, type SecretRef } from './secrets.js';
@@ -14,6 +17,8 @@ import type {
   UpstreamMode,
   UpstreamProtocol,
   UpstreamResilienceConfig,
+  UpstreamTlsConfig,
+  SecretValue,
   ValueOrSecret,
 } from './types.js';
 
@@ -25,6 +30,7 @@ export interface RawUpstream {
   url?: string;
   headers?: Record<string, RawValue>;
   credentials?: RawCredentials;
+  tls?: RawUpstreamTls;
   required?: boolean;
   timeoutMs?: number;
   maxTotalTimeoutMs?: number;
@@ -45,6 +51,15 @@ export interface RawUpstream {
   queueTimeoutMs?: number;
   breaker?: { enabled?: boolean; failureThreshold?: number; openMs?: number };
   retry?: { attempts?: number; backoffMs?: number; tools?: string[] };
+}
+
+interface RawUpstreamTls {
+  caFile?: string;
+  caMode?: 'replace' | 'add';
+  certFile?: string;
+  key?: SecretRef;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  pinnedSpki?: string[];
 }
 
 export function checkUpstreamNames(
@@ -138,6 +153,7 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
   checkUrl(u.url ?? '', `${pointer}/url`, ctx);
   const headers = resolveValues(u.headers ?? {}, `${pointer}/headers`, 'header', ctx);
   checkHeaders(headers, `${pointer}/headers`, ctx);
+  const tls = u.tls === undefined ? undefined : normaliseUpstreamTls(u.tls, u.url ?? '', `${pointer}/tls`, ctx);
   const config: HttpUpstreamConfig = {
     name: u.name,
     transport: u.transport,
@@ -145,8 +161,68 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
     url: u.url ?? '',
     headers,
     ...(credentials !== undefined ? { credentials } : {}),
+    ...(tls !== undefined ? { tls } : {}),
   };
   return config;
+}
+
+/** An SPKI pin: base64 of a SHA-256 digest (RFC 7469 §2.4 pin-sha256). */
+const SPKI_PIN = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * `upstreams[].tls` (docs/configuration.md "Upstream TLS"): only for an https URL; the CA bundle and the client
+ * certificate must be PEM certificates, the key a PEM private key that matches the certificate, the pins SHA-256.
+ */
+function normaliseUpstreamTls(
+  raw: RawUpstreamTls,
+  url: string,
+  pointer: string,
+  ctx: LoadContext,
+): UpstreamTlsConfig | undefined {
+  const before = ctx.problems.length;
+  if (!url.startsWith('https:'))
+    report(ctx, pointer, 'is for an https upstream; this url is not https (TLS settings would never be used)', 'key');
+  const file = (f: string | undefined, key: string, what: string): string | undefined => {
+    if (f === undefined) return undefined;
+    const abs = path.resolve(ctx.secrets.baseDir, f);
+    checkPemFile(abs, `${pointer}/${key}`, what, ctx);
+    return abs;
+  };
+  const caFile = file(raw.caFile, 'caFile', 'a CA certificate bundle');
+  const certFile = file(raw.certFile, 'certFile', 'the client certificate');
+  const key = raw.key === undefined ? undefined : resolveSecret(raw.key, `${pointer}/key`, ctx);
+  if ((certFile === undefined) !== (raw.key === undefined))
+    report(ctx, pointer, 'certFile and key go together: both for mTLS to the upstream, or neither', 'key');
+  if (key !== undefined) checkPrivateKey(key, `${pointer}/key`, ctx);
+  if (certFile !== undefined && key !== undefined && ctx.problems.length === before)
+    checkKeyMatches(certFile, key, `${pointer}/key`, ctx);
+  if (raw.caMode === 'add' && caFile === undefined)
+    report(ctx, `${pointer}/caMode`, '"add" adds caFile to the public roots; set caFile', 'value');
+  const pinnedSpki = raw.pinnedSpki ?? [];
+  pinnedSpki.forEach((pin, i) => {
+    if (!SPKI_PIN.test(pin))
+      report(ctx, `${pointer}/pinnedSpki/${i}`, 'is not a base64 SHA-256 digest (44 characters ending in =)', 'value');
+  });
+  if (ctx.problems.length > before) return undefined;
+  return {
+    ...(caFile !== undefined ? { caFile } : {}),
+    caMode: raw.caMode ?? 'replace',
+    ...(certFile !== undefined ? { certFile } : {}),
+    ...(key !== undefined ? { key } : {}),
+    minVersion: raw.minVersion ?? 'TLSv1.2',
+    pinnedSpki,
+  };
+}
+
+/** The client key must be the certificate's: a mismatch fails every handshake, so it is said at load. */
+function checkKeyMatches(certFile: string, key: SecretValue, pointer: string, ctx: LoadContext): void {
+  try {
+    const cert = new X509Certificate(fs.readFileSync(certFile));
+    if (!cert.checkPrivateKey(createPrivateKey(key.reveal())))
+      report(ctx, pointer, `the key from ${key.source} does not belong to the certificate in ${certFile}`);
+  } catch {
+    report(ctx, pointer, `the certificate in ${certFile} cannot be read as X.509`);
+  }
 }
 
 /** The resilience keys of an upstream (docs/configuration.md "Upstream resilience"), with the checks the schema cannot express. */

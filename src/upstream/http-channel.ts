@@ -4,6 +4,7 @@ import { isJsonObject, truncate, type JsonRpcMessage } from '../lib/json-rpc.js'
 import { paramHeaderValues } from '../lib/param-headers.js';
 import { SseParser } from '../lib/sse.js';
 import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
+import { upstreamFetch, type UpstreamFetch } from './upstream-tls.js';
 import { configuredHeaders, readCapped, withCallHeaders } from './http-headers.js';
 import { droppedEvent, junk, readInbound, readInboundText, type Dropped } from './inbound.js';
 
@@ -67,7 +68,11 @@ export class HttpChannel implements Channel {
   /** 2026-07-28: each request's POST by our id, so cancelling one closes its stream (abortRequest). */
   private readonly requests = new Map<number, AbortController>();
 
+  /** Global fetch, or this upstream's own over its TLS settings (upstream-tls.ts). */
+  private readonly fetch: UpstreamFetch;
+
   constructor(private readonly config: HttpUpstreamConfig) {
+    this.fetch = upstreamFetch(config.tls);
     this.baseHeaders = configuredHeaders(config.headers);
     this.configuredNames = new Set(Object.keys(this.baseHeaders).map((n) => n.toLowerCase()));
   }
@@ -128,7 +133,7 @@ export class HttpChannel implements Channel {
     try {
       const headers = this.headers(ctx, 'application/json, text/event-stream', message);
       headers['content-type'] = 'application/json';
-      const res = await fetch(this.config.url, {
+      const res = await this.fetch(this.config.url, {
         method: 'POST',
         headers,
         body: JSON.stringify(message),
@@ -285,7 +290,7 @@ export class HttpChannel implements Channel {
     this.getStream = controller;
     const run = async (): Promise<boolean> => {
       const sent = this.sessionId;
-      const res = await fetch(this.config.url, {
+      const res = await this.fetch(this.config.url, {
         method: 'GET',
         headers: this.headers(undefined, 'text/event-stream'),
         signal: controller.signal,
@@ -343,7 +348,12 @@ export class HttpChannel implements Channel {
       // Best effort: tell the server the session is over (transports §Session Management).
       const headers = { ...this.baseHeaders, 'mcp-session-id': sid };
       if (this.protocolVersion !== undefined) Object.assign(headers, { 'mcp-protocol-version': this.protocolVersion });
-      await fetch(this.config.url, { method: 'DELETE', headers, signal: AbortSignal.timeout(1000), redirect: 'error' })
+      await this.fetch(this.config.url, {
+        method: 'DELETE',
+        headers,
+        signal: AbortSignal.timeout(1000),
+        redirect: 'error',
+      })
         .then((r) => r.body?.cancel())
         .catch(() => undefined);
     }

@@ -2,6 +2,7 @@ import type { HttpUpstreamConfig } from '../config/types.js';
 import type { JsonRpcMessage } from '../lib/json-rpc.js';
 import { SseParser } from '../lib/sse.js';
 import type { Channel, ChannelWarning, InboundMeta, SendContext } from './channel.js';
+import { upstreamFetch, type UpstreamFetch } from './upstream-tls.js';
 import { configuredHeaders, withCallHeaders } from './http-headers.js';
 import { droppedEvent, junk, readInboundText } from './inbound.js';
 
@@ -23,10 +24,14 @@ export class SseChannel implements Channel {
   /** The configured header names in lower case: a call's own headers replace only `authorization` among them. */
   private readonly configuredNames: ReadonlySet<string>;
 
+  /** Global fetch, or this upstream's own over its TLS settings (upstream-tls.ts). */
+  private readonly fetch: UpstreamFetch;
+
   constructor(
     private readonly config: HttpUpstreamConfig,
     private readonly connectTimeoutMs = 10_000,
   ) {
+    this.fetch = upstreamFetch(config.tls);
     this.baseHeaders = configuredHeaders(config.headers);
     this.configuredNames = new Set(Object.keys(this.baseHeaders).map((n) => n.toLowerCase()));
   }
@@ -68,7 +73,7 @@ export class SseChannel implements Channel {
         (d) => this.onwarn?.(droppedEvent(d, undefined)),
       );
       const run = async (): Promise<void> => {
-        const res = await fetch(this.config.url, {
+        const res = await this.fetch(this.config.url, {
           method: 'GET',
           headers: { ...this.baseHeaders, accept: 'text/event-stream' },
           signal: controller.signal,
@@ -104,7 +109,7 @@ export class SseChannel implements Channel {
     const headers: Record<string, string> = { ...this.baseHeaders, 'content-type': 'application/json' };
     if (ctx?.traceparent !== undefined) headers.traceparent = ctx.traceparent;
     withCallHeaders(headers, ctx?.headers, this.configuredNames);
-    const res = await fetch(this.endpoint, {
+    const res = await this.fetch(this.endpoint, {
       method: 'POST',
       headers,
       body: JSON.stringify(message),

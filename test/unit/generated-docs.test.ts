@@ -88,7 +88,7 @@ describe('generated references', () => {
     ])
       expect(doc).toContain(row);
     expect(doc).toContain(
-      'When `upstreams[].transport` is `stdio`: `upstreams[].command` is required; `upstreams[].url` and `upstreams[].headers` must not be set.',
+      'When `upstreams[].transport` is `stdio`: `upstreams[].command` is required; `upstreams[].url`, `upstreams[].headers` and `upstreams[].tls` must not be set.',
     );
     expect(doc).toContain('### Secret reference');
   });
