@@ -9,13 +9,30 @@ import { checkPrivateKey } from './key-material.js';
 import { report, resolveSecret, type LoadContext } from './load-context.js';
 import { normaliseUpstreamOAuth, type RawUpstreamOAuth } from './outbound-oauth-config.js';
 import type { SecretRef } from './secrets.js';
-import type { SecretValue, TokenEndpointAuthConfig, TokenExchangeConfig, UpstreamCredentialsConfig } from './types.js';
+import type {
+  IdJagConfig,
+  SecretValue,
+  TokenEndpointAuthConfig,
+  TokenExchangeConfig,
+  UpstreamCredentialsConfig,
+} from './types.js';
 
 export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+
+type RawClientAuth = NonNullable<RawCredentials['tokenExchange']>['clientAuth'];
 
 /** `credentials` as written. */
 export interface RawCredentials {
   oauth?: RawUpstreamOAuth;
+  idJag?: {
+    idp: { tokenEndpoint?: string; issuer?: string; clientAuth: RawClientAuth };
+    authorizationServer: { issuer: string; tokenEndpoint?: string; clientAuth: RawClientAuth };
+    resource?: string;
+    scope?: string | string[];
+    timeoutMs?: number;
+    cacheMaxEntries?: number;
+    expirySkewSeconds?: number;
+  };
   tokenExchange?: {
     tokenEndpoint?: string;
     issuer?: string;
@@ -62,6 +79,10 @@ export function normaliseCredentials(
     const oauth = normaliseUpstreamOAuth(raw.oauth, upstreamUrl, `${pointer}/oauth`, ctx);
     return oauth === undefined ? undefined : { oauth };
   }
+  if (raw.idJag !== undefined) {
+    const idJag = normaliseIdJag(raw.idJag, upstreamUrl, `${pointer}/idJag`, ctx);
+    return idJag === undefined ? undefined : { idJag };
+  }
   const te = raw.tokenExchange;
   if (te === undefined) return undefined;
   const at = `${pointer}/tokenExchange`;
@@ -105,8 +126,51 @@ export function normaliseCredentials(
   return { tokenExchange: config };
 }
 
+/** `credentials.idJag`: the IdP and the upstream's AS, each with the gateway's client; the resource defaults to the url. */
+function normaliseIdJag(
+  raw: NonNullable<RawCredentials['idJag']>,
+  upstreamUrl: string,
+  at: string,
+  ctx: LoadContext,
+): IdJagConfig | undefined {
+  const before = ctx.problems.length;
+  const { idp, authorizationServer: as } = raw;
+  if (idp.tokenEndpoint === undefined && idp.issuer === undefined)
+    report(ctx, `${at}/idp`, 'needs tokenEndpoint, or issuer to discover it from', 'key');
+  if (idp.tokenEndpoint !== undefined) checkAuthUrl(idp.tokenEndpoint, `${at}/idp/tokenEndpoint`, 'endpoint', ctx);
+  if (idp.issuer !== undefined) checkAuthUrl(idp.issuer, `${at}/idp/issuer`, 'issuer', ctx);
+  // The ID-JAG's `audience` is the AS's issuer (extension §4), so the issuer is required even with a token endpoint.
+  checkAuthUrl(as.issuer, `${at}/authorizationServer/issuer`, 'issuer', ctx);
+  if (as.tokenEndpoint !== undefined)
+    checkAuthUrl(as.tokenEndpoint, `${at}/authorizationServer/tokenEndpoint`, 'endpoint', ctx);
+  const rawResource = raw.resource ?? upstreamUrl;
+  const url = checkAuthUrl(rawResource, `${at}/resource`, 'resource', ctx);
+  const resource = url === undefined ? rawResource : canonicalResource(url);
+  const scope = raw.scope === undefined ? undefined : list(raw.scope).join(' ').trim();
+  const idpAuth = normaliseClientAuth(idp.clientAuth, `${at}/idp/clientAuth`, ctx);
+  const asAuth = normaliseClientAuth(as.clientAuth, `${at}/authorizationServer/clientAuth`, ctx);
+  if (idpAuth === undefined || asAuth === undefined || ctx.problems.length > before) return undefined;
+  return {
+    idp: {
+      ...(idp.tokenEndpoint !== undefined ? { tokenEndpoint: idp.tokenEndpoint } : {}),
+      ...(idp.issuer !== undefined ? { issuer: idp.issuer } : {}),
+      clientAuth: idpAuth,
+    },
+    authorizationServer: {
+      issuer: as.issuer,
+      ...(as.tokenEndpoint !== undefined ? { tokenEndpoint: as.tokenEndpoint } : {}),
+      clientAuth: asAuth,
+    },
+    resource,
+    ...(scope !== undefined && scope !== '' ? { scope } : {}),
+    timeoutMs: raw.timeoutMs ?? 5000,
+    cacheMaxEntries: raw.cacheMaxEntries ?? 10_000,
+    expirySkewSeconds: raw.expirySkewSeconds ?? 30,
+  };
+}
+
 function normaliseClientAuth(
-  raw: NonNullable<RawCredentials['tokenExchange']>['clientAuth'],
+  raw: RawClientAuth,
   pointer: string,
   ctx: LoadContext,
 ): TokenEndpointAuthConfig | undefined {

@@ -116,6 +116,34 @@ export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
 export interface UpstreamCredentialsConfig {
   readonly tokenExchange?: TokenExchangeConfig;
   readonly oauth?: UpstreamOAuthConfig;
+  readonly idJag?: IdJagConfig;
+}
+
+/**
+ * Enterprise-managed authorization (MCP extension io.modelcontextprotocol/enterprise-managed-authorization, profile
+ * of draft-ietf-oauth-identity-assertion-authz-grant) for one upstream (src/outbound/id-jag/): an ID-JAG from the
+ * corporate IdP (RFC 8693), redeemed at the upstream's authorization server (RFC 7523 jwt-bearer).
+ */
+export interface IdJagConfig {
+  /** The corporate IdP: its token endpoint (configured, or discovered from `issuer`) and the gateway's client there. */
+  readonly idp: {
+    readonly tokenEndpoint?: string;
+    readonly issuer?: string;
+    readonly clientAuth: TokenEndpointAuthConfig;
+  };
+  /** The upstream's authorization server: `issuer` is the ID-JAG's `audience`; the gateway's client there. */
+  readonly authorizationServer: {
+    readonly issuer: string;
+    readonly tokenEndpoint?: string;
+    readonly clientAuth: TokenEndpointAuthConfig;
+  };
+  /** The upstream's RFC 9728 resource identifier (default: its url). */
+  readonly resource: string;
+  /** Space-separated; absent: the IdP's and AS's default. */
+  readonly scope?: string;
+  readonly timeoutMs: number;
+  readonly cacheMaxEntries: number;
+  readonly expirySkewSeconds: number;
 }
 
 /** RFC 8693 token exchange for one upstream (src/outbound/token-exchange/). */

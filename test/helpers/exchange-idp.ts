@@ -6,9 +6,8 @@
  * `failAudience`: a resource it refuses with an error text that must never reach a client.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { es256KeyPair, listenLoopback, loadOidcProvider, oneParam as one } from './oidc-grants.js';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const EXCHANGE_CLIENT_ID = 'gatehouse-exchange';
@@ -29,43 +28,15 @@ export interface ExchangeIdp extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-interface ProviderLike {
-  callback(): (req: unknown, res: unknown) => void;
-  registerGrantType(name: string, handler: (ctx: GrantCtx) => Promise<void>, params: string[], dupes: string[]): void;
-  AccessToken: new (fields: Record<string, unknown>) => {
-    resourceServer?: unknown;
-    expiration: number;
-    scope?: string;
-    save(): Promise<string>;
-  };
-  ResourceServer: new (id: string, info: Record<string, unknown>) => unknown;
-}
-interface GrantCtx {
-  oidc: {
-    params: Record<string, unknown>;
-    client: unknown;
-    entity(name: string, value: unknown): void;
-  };
-  body: unknown;
-}
-
 export async function startExchangeIdp(): Promise<ExchangeIdp> {
   const opts: { failResource?: string } = {};
-  const specifier = 'oidc-provider';
-  const mod = (await import(specifier)) as {
-    default: new (issuer: string, config: Record<string, unknown>) => ProviderLike;
-    errors: Record<string, new (description?: string) => Error>;
-  };
+  const mod = await loadOidcProvider();
   const { errors } = mod;
-  const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { server, issuer, close } = await listenLoopback();
 
   const signing = await generateKeyPair('ES256', { extractable: true });
   const idpKey = { ...(await exportJWK(signing.privateKey)), kid: 'idp-at', alg: 'ES256', use: 'sig' };
-  const client = await generateKeyPair('ES256', { extractable: true });
-  const clientPrivate: JWK = { ...(await exportJWK(client.privateKey)), kid: 'gw-1', alg: 'ES256' };
-  const clientPublic: JWK = { ...(await exportJWK(client.publicKey)), kid: 'gw-1', alg: 'ES256', use: 'sig' };
+  const { privateJwk: clientPrivate, publicJwk: clientPublic } = await es256KeyPair('gw-1');
   const clientKeys = createLocalJWKSet({ keys: [clientPublic] });
   const actors = new WeakMap<object, string>();
 
@@ -94,8 +65,6 @@ export async function startExchangeIdp(): Promise<ExchangeIdp> {
 
   const exchanges: ExchangeIdp['exchanges'] = [];
   let subjectKeys: { keys: JWTVerifyGetKey; issuer: string } | undefined;
-  const one = (v: unknown): string | undefined =>
-    typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
 
   provider.registerGrantType(
     TOKEN_EXCHANGE,
@@ -175,10 +144,6 @@ export async function startExchangeIdp(): Promise<ExchangeIdp> {
   );
   server.on('request', provider.callback());
 
-  const close = async (): Promise<void> => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
   return {
     issuer,
     tokenEndpoint: `${issuer}/token`,

@@ -7,94 +7,20 @@
  * upstream; a token minted for A is refused by B and never sent to B; a cached token saves the second exchange; an
  * IdP refusal is a clear error with none of the IdP's text on the wire.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateDevKey } from '../../src/auth/dev-keys.js';
+import {
+  startAudienceUpstream as startAudienceUpstreamOf,
+  type AudienceUpstream,
+} from '../helpers/audience-upstream.js';
 import { startExchangeIdp, EXCHANGE_CLIENT_ID, IDP_SECRET_TEXT, type ExchangeIdp } from '../helpers/exchange-idp.js';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
 
-interface Seen {
-  method: string;
-  authorization: string | undefined;
-  body: string;
-  subject?: string;
-  /** The `act` claim of the token it accepted (RFC 8693 §4.1), when the token named an actor. */
-  actor?: string;
-  refused?: boolean;
-}
-
-interface AudienceUpstream {
-  readonly url: string;
-  readonly seen: Seen[];
-  close(): Promise<void>;
-}
-
-/**
- * An MCP server (SDK, stateless) that serves `tools/list` to anyone but `tools/call` only with a bearer JWT from the
- * IdP whose `aud` is its own URL; its tool `whoami` answers the token's subject.
- */
-async function startAudienceUpstream(idp: ExchangeIdp): Promise<AudienceUpstream> {
-  const jwks = createRemoteJWKSet(new URL(`${idp.issuer}/jwks`));
-  const seen: Seen[] = [];
-  const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    void (async () => {
-      const chunks: Buffer[] = [];
-      for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
-      const body = Buffer.concat(chunks).toString('utf8');
-      if (req.method !== 'POST') {
-        res.writeHead(405).end();
-        return;
-      }
-      const message = JSON.parse(body) as { method?: string; id?: unknown };
-      const entry: Seen = { method: message.method ?? '', authorization: req.headers.authorization, body };
-      seen.push(entry);
-      let subject = 'nobody';
-      if (message.method === 'tools/call') {
-        const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-        try {
-          if (token === undefined) throw new Error('no token');
-          const { payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: url });
-          subject = String(payload.sub);
-          entry.subject = subject;
-          const act = payload.act as { sub?: unknown } | undefined;
-          if (typeof act?.sub === 'string') entry.actor = act.sub;
-        } catch {
-          entry.refused = true;
-          res
-            .writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' })
-            .end(JSON.stringify({ jsonrpc: '2.0', id: message.id ?? null, error: { code: -32001, message: 'no' } }));
-          return;
-        }
-      }
-      const mcp = new McpServer({ name: 'audience-upstream', version: '1.0.0' });
-      mcp.registerTool('whoami', { description: 'The subject of the caller as this server sees it' }, () => ({
-        content: [{ type: 'text', text: subject }],
-      }));
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-      await mcp.connect(transport);
-      await transport.handleRequest(req, res, JSON.parse(body));
-    })().catch(() => {
-      if (!res.headersSent) res.writeHead(500).end();
-    });
-  });
-  return {
-    url,
-    seen,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 let idp: ExchangeIdp;
+/** An upstream that takes only the IdP's tokens for its own URL. */
+const startAudienceUpstream = (i: ExchangeIdp): Promise<AudienceUpstream> =>
+  startAudienceUpstreamOf({ issuer: i.issuer, jwksUrl: `${i.issuer}/jwks` });
 let crm: AudienceUpstream;
 let wiki: AudienceUpstream;
 let broken: AudienceUpstream;

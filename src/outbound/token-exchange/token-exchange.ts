@@ -8,22 +8,18 @@
  * Failures become GW_UPSTREAM_CREDENTIAL_FAILED naming the upstream; the authorization server's own words go to the
  * detail (log and audit), sanitised and truncated, never to the wire.
  */
-import { decodeJwt } from 'jose';
-import * as oauth from 'oauth4webapi';
-import { isLoopbackHost } from '../../config/addresses.js';
 import type { TokenExchangeConfig } from '../../config/types.js';
-import { GatewayError } from '../../errors/gateway-error.js';
+import type { GatewayError } from '../../errors/gateway-error.js';
 import type { CredentialProvider, CredentialRequest, OutboundCredential } from '../credential-provider.js';
 import { credentialFailed } from '../errors.js';
-import { tokenEndpointAuth, type EndpointAuth } from './client-auth.js';
 import { ExchangeCache, exchangeCacheKey, type CachedCredential } from './exchange-cache.js';
+import { subjectOf, TokenEndpoint, whileNotCancelled } from './token-endpoint.js';
 
 const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const SUBJECT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const ACTOR_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 /** An exchanged token that says nothing of its lifetime is used for at most this long. */
 const DEFAULT_LIFETIME_MS = 5 * 60 * 1000;
-const DISCOVERY_MAX_AGE_MS = 60 * 60 * 1000;
 
 export interface TokenExchangeOptions {
   readonly upstream: string;
@@ -39,10 +35,8 @@ export class TokenExchangeProvider implements CredentialProvider {
   readonly #config: TokenExchangeConfig;
   readonly #now: () => number;
   readonly #cache: ExchangeCache;
-  readonly #client: oauth.Client;
+  readonly #endpoint: TokenEndpoint;
   readonly #onExchange: TokenExchangeOptions['onExchange'];
-  #auth: Promise<EndpointAuth> | undefined;
-  #metadata: { as: Promise<oauth.AuthorizationServer>; at: number } | undefined;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(opts: TokenExchangeOptions) {
@@ -50,8 +44,17 @@ export class TokenExchangeProvider implements CredentialProvider {
     this.#config = opts.config;
     this.#now = opts.now ?? Date.now;
     this.#cache = new ExchangeCache(opts.config.cacheMaxEntries, this.#now);
-    this.#client = { client_id: opts.config.clientAuth.clientId };
     this.#onExchange = opts.onExchange;
+    this.#endpoint = new TokenEndpoint({
+      config: opts.config,
+      now: this.#now,
+      words: {
+        discovery: 'token endpoint discovery failed',
+        refused: 'token endpoint refused the exchange',
+        failed: 'token exchange failed',
+      },
+      fail: (reason, cause) => this.#failed(reason, cause),
+    });
     // Expired entries also leave without being asked for: no exchanged token outlives its time in memory by long.
     if (opts.config.cacheMaxEntries > 0) {
       this.#sweeper = setInterval(() => this.#cache.sweep(), 60_000);
@@ -85,13 +88,8 @@ export class TokenExchangeProvider implements CredentialProvider {
 
   async #exchange(subjectToken: string, inboundExpiresAt: number | undefined): Promise<CachedCredential> {
     const c = this.#config;
-    let as: oauth.AuthorizationServer;
-    try {
-      as = await this.#authorizationServer();
-    } catch (err) {
-      throw this.#failed(`token endpoint discovery failed: ${describe(err)}`, err);
-    }
-    const auth = await (this.#auth ??= tokenEndpointAuth(c.clientAuth));
+    const as = await this.#endpoint.metadata();
+    const auth = await this.#endpoint.auth();
     const params = new URLSearchParams();
     params.set('subject_token', subjectToken);
     params.set('subject_token_type', SUBJECT_TOKEN_TYPE);
@@ -104,26 +102,11 @@ export class TokenExchangeProvider implements CredentialProvider {
       params.set('actor_token', await auth.actorToken(as.issuer));
       params.set('actor_token_type', ACTOR_TOKEN_TYPE);
     }
-    const endpoint = as.token_endpoint ?? '';
-    let body: oauth.TokenEndpointResponse;
-    try {
-      const res = await oauth.genericTokenEndpointRequest(as, this.#client, auth.clientAuth, GRANT_TYPE, params, {
-        signal: AbortSignal.timeout(c.timeoutMs),
-        [oauth.allowInsecureRequests]: isLoopbackUrl(endpoint),
-        ...(auth.fetch !== undefined ? { [oauth.customFetch]: auth.fetch } : {}),
-      });
-      body = await oauth.processGenericTokenEndpointResponse(as, this.#client, res, {
-        // RFC 8693 §2.2.1: `N_A` when the issued token is not an access token (requested_token_type jwt).
-        recognizedTokenTypes: { n_a: () => undefined },
-      });
-    } catch (err) {
-      if (err instanceof oauth.ResponseBodyError)
-        throw this.#failed(
-          `token endpoint refused the exchange: ${err.error}${err.error_description !== undefined ? `: ${err.error_description}` : ''}`,
-          err,
-        );
-      throw this.#failed(`token exchange failed: ${describe(err)}`, err);
-    }
+    const body = await this.#endpoint.request(GRANT_TYPE, params, {
+      as,
+      // RFC 8693 §2.2.1: `N_A` when the issued token is not an access token (requested_token_type jwt).
+      recognizedTokenTypes: { n_a: () => undefined },
+    });
     const issued = body.issued_token_type;
     if (typeof issued === 'string' && issued !== c.requestedTokenType && issued !== SUBJECT_TOKEN_TYPE)
       throw this.#failed(`token endpoint issued a ${issued.slice(0, 80)}, not the requested token type`);
@@ -145,87 +128,5 @@ export class TokenExchangeProvider implements CredentialProvider {
       ...(err.detail !== undefined ? { detail: err.detail } : {}),
     });
     return err;
-  }
-
-  /** The configured token endpoint, or the one the issuer's metadata names (cached for an hour). */
-  #authorizationServer(): Promise<oauth.AuthorizationServer> {
-    const c = this.#config;
-    if (c.tokenEndpoint !== undefined)
-      return Promise.resolve({
-        issuer: c.issuer ?? new URL(c.tokenEndpoint).origin,
-        token_endpoint: c.tokenEndpoint,
-      });
-    const now = this.#now();
-    if (this.#metadata === undefined || now - this.#metadata.at > DISCOVERY_MAX_AGE_MS) {
-      const issuer = new URL(c.issuer!);
-      const http = {
-        signal: AbortSignal.timeout(c.timeoutMs),
-        [oauth.allowInsecureRequests]: isLoopbackUrl(issuer.href),
-      };
-      const as = oauth
-        .discoveryRequest(issuer, { ...http, algorithm: 'oauth2' })
-        .then((res) => oauth.processDiscoveryResponse(issuer, res))
-        .catch(() =>
-          oauth
-            .discoveryRequest(issuer, { ...http, algorithm: 'oidc' })
-            .then((res) => oauth.processDiscoveryResponse(issuer, res)),
-        )
-        .then((meta) => {
-          if (meta.token_endpoint === undefined) throw new Error('the issuer metadata has no token_endpoint');
-          return meta;
-        });
-      const entry = { as, at: now };
-      this.#metadata = entry;
-      as.catch(() => {
-        if (this.#metadata === entry) this.#metadata = undefined;
-      });
-    }
-    return this.#metadata.as;
-  }
-}
-
-/** The `sub` of a JWT access token, unverified (for the audit record only); undefined for an opaque token. */
-function subjectOf(token: string): string | undefined {
-  try {
-    const sub = decodeJwt(token).sub;
-    return typeof sub === 'string' ? sub.slice(0, 256) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Waits for `p` unless the request is cancelled first (the shared exchange goes on for the others). */
-function whileNotCancelled<T>(p: Promise<T>, req: CredentialRequest): Promise<T> {
-  if (req.cancel.aborted) return Promise.reject(new GatewayError('GW_MCP_REQUEST_CANCELLED'));
-  return new Promise<T>((resolve, reject) => {
-    const stop = req.cancel.onAbort(() => reject(new GatewayError('GW_MCP_REQUEST_CANCELLED')));
-    p.then(
-      (v) => {
-        stop();
-        resolve(v);
-      },
-      (err: unknown) => {
-        stop();
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = err.cause instanceof Error ? ` (${err.cause.message})` : '';
-    return `${err.name}: ${err.message}${cause}`;
-  }
-  return String(err);
-}
-
-/** Plain http is allowed to a loopback authorization server only (the loader refuses any other): tests, a sidecar. */
-function isLoopbackUrl(raw: string): boolean {
-  try {
-    const url = new URL(raw);
-    return url.protocol === 'http:' && isLoopbackHost(url.hostname.replace(/^\[|\]$/g, ''));
-  } catch {
-    return false;
   }
 }
