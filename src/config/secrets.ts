@@ -131,7 +131,12 @@ export function resolveSecretRef(ref: SecretRef, ctx: SecretContext): SecretResu
  * the caller checks what it holds.
  */
 export function publicFileValue(file: string, text: string): SecretValue {
-  return new Secret(`file:${file}`, text, false);
+  return new Secret(`file:${file}`, withoutFinalNewline(text), false);
+}
+
+/** Editors add a final newline; exactly one is dropped so a secret may still end in whitespace on purpose. */
+function withoutFinalNewline(text: string): string {
+  return text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
 }
 
 /** Largest file a secret may be; a public PEM bundle may be bigger (key-material.ts). */
@@ -162,8 +167,8 @@ export function readSecretFile(
   } catch (err) {
     return { ok: false, message: `secret file ${file} cannot be read (${describeFsError(err)})` };
   }
-  // Editors add a final newline; exactly one is dropped so a secret may still end in whitespace on purpose.
-  const value = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+  // Read at load and re-read on rotation by the same rule, so an unchanged file compares equal.
+  const value = withoutFinalNewline(text);
   if (value === '') return { ok: false, message: `secret file ${file} is empty` };
   if (value.length < MIN_SECRET_LENGTH) return { ok: false, message: tooShort(`secret file ${file}`, value) };
   return { ok: true, value };
