@@ -14,6 +14,7 @@ import {
 import type { AuthRequest, AuthResult, Authenticator } from './auth/authenticator.js';
 import { createAuthenticator } from './auth/resource-server.js';
 import { knownSecrets } from './config/known-secrets.js';
+import { rotatableSecrets, SecretRotation, type SecretRotationOptions } from './config/secret-rotation.js';
 import type { GatehouseConfig } from './config/types.js';
 import { httpLimitsOf } from './edge/http-limits.js';
 import { buildEdge, edgeClientCertReader, edgeOriginPolicy, type Readiness } from './edge/server.js';
@@ -29,7 +30,7 @@ import { readToolsLock } from './policy/pinning/lock-io.js';
 import { PolicyReloader, type PolicyReloadOutcome, type PolicyReloadStatus } from './policy/reloader.js';
 import { Router, type RouterPinning } from './router/router.js';
 import type { AsStore } from './stores/as/as-store.js';
-import { createSecretRedactor, type SecretRedactor } from './lib/secret-redactor.js';
+import { growingSecretRedactor, type GrowingSecretRedactor, type SecretRedactor } from './lib/secret-redactor.js';
 import type { SessionStore } from './stores/sessions/session-store.js';
 import { createSessionStore } from './stores/sessions/create-session-store.js';
 import { createAsStore } from './stores/as/create-as-store.js';
@@ -72,6 +73,8 @@ export interface AppDeps {
    * for its logger's output too, and hands the same one in.
    */
   secrets?: SecretRedactor;
+  /** Tests: the rotation watcher's file system, poll period and debounce (src/config/secret-rotation.ts). */
+  secretRotation?: Partial<Pick<SecretRotationOptions, 'fs' | 'intervalMs' | 'debounceMs'>>;
 }
 
 export interface App {
@@ -138,6 +141,28 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
   // Every audit record also counts in the metrics it implies (unwrapped when metrics are off).
   const audit: AuditSink = telemetry.audit(deps.audit ?? auditLog!);
   const policy: PolicyEngine = startStep(audit, 'policy', () => deps.policy ?? createPolicyEngine(config));
+  // Secret files that rotate without a restart (docs/configuration.md "Secrets that rotate"): the users read the live
+  // value; this notes each rotation in the log and the audit, and a refused new file in /readyz.
+  const rotation = new SecretRotation({
+    secrets: rotatableSecrets(config),
+    ...deps.secretRotation,
+    onRotated: (e) => {
+      if ('add' in secrets) (secrets as GrowingSecretRedactor).add(knownSecrets(config));
+      logger.info({ source: e.source, usedBy: e.usedBy }, 'secret file rotated: the new value is in use');
+      audit.record({ type: 'secret.rotated', outcome: 'ok', source: e.source, usedBy: e.usedBy });
+    },
+    onProblem: (p) => {
+      if (p.message === undefined) {
+        logger.info({ source: p.source, usedBy: p.usedBy }, 'secret file usable again');
+        return;
+      }
+      logger.warn(
+        { source: p.source, usedBy: p.usedBy, reason: p.message },
+        'secret file changed but cannot be used; the previous value stays in use',
+      );
+      audit.record({ type: 'secret.rotated', outcome: 'error', source: p.source, usedBy: p.usedBy, detail: p.message });
+    },
+  });
   // auth.mode builtin: the authenticator verifies with what the authorization server publishes, and that server is
   // only registered when the edge app loads (see below) — until then, which is before any request, it refuses.
   let builtinAuthenticator: Authenticator | undefined;
@@ -316,6 +341,8 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
           : {}),
         upstreams: health,
         sessions: frontDoor!.sessionCount,
+        // A refused secret file does not make the gateway unready: the previous value still serves.
+        ...(rotation.size > 0 ? { secrets: rotation.status() } : {}),
         ...(waiting.length > 0 ? { waitingFor: waiting } : {}),
         // A bad policy file does not make the gateway unready: the previous policy is serving.
         ...(status !== undefined
@@ -446,12 +473,14 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
           );
         }
       }
+      rotation.start();
       started = true;
     },
     async close(deadlineMs = config.server.shutdownTimeoutMs) {
       if (closing) return;
       closing = true;
       reloader?.close();
+      rotation.close();
       // Refuse new connections first, then let calls in flight finish (docs/architecture.md: graceful shutdown).
       const serverClosed = http.close();
       await frontDoor!.drain(deadlineMs);
@@ -538,8 +567,9 @@ export function createPolicyEngine(config: GatehouseConfig): PolicyEngine {
 }
 
 /** The known-secret redactor of `config`: every `SecretValue` in it, in every form it may come back in. */
-export function secretRedactorFor(config: GatehouseConfig): SecretRedactor {
-  return createSecretRedactor(knownSecrets(config));
+export function secretRedactorFor(config: GatehouseConfig): GrowingSecretRedactor {
+  // Growing: a secret file that rotates brings a new value to redact (secret-rotation.ts), and the old one stays.
+  return growingSecretRedactor(knownSecrets(config));
 }
 
 /**

@@ -50,9 +50,10 @@ Usage:
                                        show how the policy decides one request, rule by rule
   gatehouse grants revoke --config FILE --upstream NAME --sub SUBJECT
                                      revoke every per-user OAuth grant SUBJECT holds at upstream NAME (Redis grant store)
-  gatehouse audit verify FILE [FILE…] [--key-env NAME | --key-file FILE] [--json]
+  gatehouse audit verify FILE [FILE…] [--key-env NAME | --key-file FILE]… [--json]
                                        check the hash chain of audit files (in order: rotated first);
-                                       non-zero at the first edited, deleted or reordered record
+                                       non-zero at the first edited, deleted or reordered record;
+                                       repeat the key options for every HMAC key the files used
   gatehouse --version
 
 Options:
@@ -397,20 +398,20 @@ class UsageError extends Error {}
 /** `gatehouse audit verify`: the hash chain of the files, in order; exit 1 at the first broken record. */
 function auditVerify(
   files: string[],
-  opts: { keyEnv: string | undefined; keyFile: string | undefined; json: boolean },
+  opts: { keyEnv: string[] | undefined; keyFile: string[] | undefined; json: boolean },
 ): number {
   if (files.length === 0)
     throw new UsageError('audit verify: name at least one audit file (rotated files first, in order)');
-  if (opts.keyEnv !== undefined && opts.keyFile !== undefined)
-    throw new UsageError('audit verify: pass --key-env or --key-file, not both');
-  let key: string | undefined;
-  if (opts.keyEnv !== undefined) {
-    key = process.env[opts.keyEnv];
-    if (key === undefined || key === '')
-      throw new UsageError(`audit verify: environment variable ${opts.keyEnv} is not set`);
-  } else if (opts.keyFile !== undefined) {
+  // Several keys when the HMAC key rotated while the files were written: each record's `kid` picks its own.
+  const keys: string[] = [];
+  for (const name of opts.keyEnv ?? []) {
+    const key = process.env[name];
+    if (key === undefined || key === '') throw new UsageError(`audit verify: environment variable ${name} is not set`);
+    keys.push(key);
+  }
+  for (const file of opts.keyFile ?? []) {
     // Read like a config `fromFile` secret: one trailing newline is not part of the key.
-    key = readFileSync(opts.keyFile, 'utf8').replace(/\r?\n$/, '');
+    keys.push(readFileSync(file, 'utf8').replace(/\r?\n$/, ''));
   }
   // A file that cannot be read is not a broken chain: exit 2 (like a usage error), so 1 always means tampering or damage.
   for (const f of files) {
@@ -421,7 +422,7 @@ function auditVerify(
       throw new UsageError(`audit verify: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
-  const report = verifyAuditFiles(files, key !== undefined ? { key } : {});
+  const report = verifyAuditFiles(files, { keys });
   process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatVerifyReport(report)}\n`);
   return report.ok ? 0 : 1;
 }
@@ -517,8 +518,8 @@ async function main(argv: string[]): Promise<number> {
       args: { type: 'string' },
       yes: { type: 'boolean', default: false },
       by: { type: 'string' },
-      'key-env': { type: 'string' },
-      'key-file': { type: 'string' },
+      'key-env': { type: 'string', multiple: true },
+      'key-file': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },

@@ -31,8 +31,11 @@ export interface AuditLogOptions {
   logger: Logger;
   /** Omit to write records without a hash chain (`audit.hashChain.enabled: false`). */
   chain?: {
-    /** `audit.hashChain.hmacKey`, revealed: records are then HMAC-SHA-256, not plain SHA-256. */
-    key?: string;
+    /**
+     * `audit.hashChain.hmacKey`: records are then HMAC-SHA-256, not plain SHA-256. A live value (a SecretValue) is
+     * looked at on every record: when its file rotated, the next record is sealed with the new key under its `kid`.
+     */
+    key?: string | { reveal(): string; readonly generation: number };
     /** The last record already in the file (read at start), which this process's chain continues. */
     previous?: ChainHead;
     /** Why `previous` is absent although the file had records (for the chain.start record). */
@@ -62,15 +65,23 @@ export class AuditLog implements AuditSink {
   /** The chain id as JSON text (the same in every record). */
   private readonly chainJson: string = '';
   private readonly now: () => number;
+  /** A live HMAC key and the generation the chain was keyed with. */
+  private readonly liveKey: { reveal(): string; readonly generation: number } | undefined;
+  private keyGeneration = 0;
 
   constructor(private readonly opts: AuditLogOptions) {
     this.now = opts.now ?? Date.now;
     this.output = opts.output({ onFailure: (err) => this.failed(err), onRecovery: () => this.recovered() });
     const c = opts.chain;
     if (c !== undefined) {
+      if (c.key !== undefined && typeof c.key !== 'string') {
+        this.liveKey = c.key;
+        this.keyGeneration = c.key.generation;
+      }
+      const key = typeof c.key === 'string' ? c.key : c.key?.reveal();
       this.chain = new HashChain({
         id: c.id ?? randomUUID(),
-        ...(c.key !== undefined ? { key: c.key } : {}),
+        ...(key !== undefined ? { key } : {}),
         ...(c.previous !== undefined ? { previous: c.previous.hash } : {}),
       });
       this.chainJson = JSON.stringify(this.chain.id);
@@ -83,7 +94,7 @@ export class AuditLog implements AuditSink {
       this.record({
         type: 'chain.start',
         outcome: 'ok',
-        detail: `${continues}; host ${hostname()} pid ${process.pid}; ${c.key !== undefined ? 'hmac-sha256' : 'sha256'}`,
+        detail: `${continues}; host ${hostname()} pid ${process.pid}; ${key !== undefined ? `hmac-sha256 key ${this.chain.kid}` : 'sha256'}`,
       });
     }
   }
@@ -143,16 +154,22 @@ export class AuditLog implements AuditSink {
       const time = this.timeText(this.now());
       let line = `{"level":${LEVEL_INFO},"stream":"audit","time":${time},"audit":${audit}`;
       const head = this.chain?.head;
+      if (this.liveKey !== undefined && this.liveKey.generation !== this.keyGeneration) {
+        // The key file rotated (secret-rotation.ts): this record is the first sealed with the new key.
+        this.keyGeneration = this.liveKey.generation;
+        this.chain!.setKey(this.liveKey.reveal());
+      }
       if (this.chain !== undefined) {
         // The hashed body is this line's canonical JSON without `hash`: its members in code-unit order (audit,
-        // chain, level, prevHash, seq, stream, time), spelled out rather than sorted per record — what
+        // chain, kid, level, prevHash, seq, stream, time), spelled out rather than sorted per record — what
         // `recordHash` computes from the line read back (test/unit/audit-fast-paths.test.ts checks it).
         const chainJson = this.chainJson;
+        const kid = this.chain.kid !== undefined ? `"kid":${JSON.stringify(this.chain.kid)},` : '';
         const m = this.chain.sealCanonical(
           (_chain, seq, prevHash) =>
-            `{"audit":${audit},"chain":${chainJson},"level":${LEVEL_INFO},"prevHash":${JSON.stringify(prevHash)},"seq":${seq},"stream":"audit","time":${time}}`,
+            `{"audit":${audit},"chain":${chainJson},${kid}"level":${LEVEL_INFO},"prevHash":${JSON.stringify(prevHash)},"seq":${seq},"stream":"audit","time":${time}}`,
         );
-        line += `,"chain":${chainJson},"seq":${m.seq},"prevHash":${JSON.stringify(m.prevHash)},"hash":${JSON.stringify(m.hash)}`;
+        line += `,"chain":${chainJson},${kid}"seq":${m.seq},"prevHash":${JSON.stringify(m.prevHash)},"hash":${JSON.stringify(m.hash)}`;
       }
       if (!this.output.write(`${line}}\n`)) {
         // The output refused it (queue full, or the write failed): un-chain it, so the chain on disk has no gap —

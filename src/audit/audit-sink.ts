@@ -34,7 +34,13 @@ export interface AuditEvent {
      * Per-user OAuth to an upstream (src/outbound/user-oauth/): a consent asked for, started, granted or refused, a
      * grant refreshed, dropped or revoked (`reason`: what happened; `detail`: why a flow was refused). Never a token.
      */
-    | 'upstream.grant';
+    | 'upstream.grant'
+    /**
+     * A `fromFile` secret whose file changed (src/config/secret-rotation.ts): `outcome: ok` when the new value took
+     * effect, `error` when it was refused and the previous value stays in use (`detail`: why). `source` names the
+     * file and `usedBy` what reads it; never the value.
+     */
+    | 'secret.rotated';
   /**
    * auth.failure: why (AuthFailureReason), and the HTTP status answered. Never the token.
    * mcp.request with `decision: deny`: the deny reason (no_matching_rule, denied_by_rule, insufficient_scope,
@@ -85,6 +91,10 @@ export interface AuditEvent {
   outbound?: 'static' | 'exchanged' | 'user-grant' | 'id-jag';
   /** With a per-user credential: the subject the upstream sees (e.g. the exchanged token's `sub`). */
   upstreamSubject?: string;
+  /** secret.rotated: where the secret comes from (`file:/run/secrets/…`). Never the value. */
+  source?: string;
+  /** secret.rotated: what uses it (`upstreams[crm].headers.X-Api-Key`, `sessions.keys[0]`, `audit.hashChain.hmacKey`). */
+  usedBy?: readonly string[];
 }
 
 export interface AuditSink {

@@ -4,6 +4,11 @@
  * so that whoever can edit the file cannot also recompute a valid chain. Each gateway process writes its own
  * chain (`chain`: a random id per process, `seq` from 0); a restart starts a new chain whose first record
  * (`chain.start`) links to the last record found in the file, so the file stays one verifiable sequence.
+ *
+ * An HMAC record also carries `kid`, the id of the key that sealed it (`auditKeyId`), inside what is hashed: the
+ * key may rotate while the gateway runs (src/config/secret-rotation.ts), and `gatehouse audit verify` then takes
+ * every key the files were sealed with and picks each record's by its id. Records written before key ids (no
+ * `kid`) verify with any of the keys given.
  */
 import { createHmac, hash as oneShotHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
@@ -32,6 +37,14 @@ function textHash(text: string, key: string | undefined): string {
   return `hmac-sha256:${createHmac('sha256', key).update(text).digest('hex')}`;
 }
 
+/**
+ * The id of an HMAC key in records: 16 hex digits of HMAC-SHA-256(key, label). Derived with the key itself, so the
+ * id says nothing about the key to whoever lacks it, and the same key always has the same id (no registry).
+ */
+export function auditKeyId(key: string): string {
+  return createHmac('sha256', key).update('gatehouse audit key id').digest('hex').slice(0, 16);
+}
+
 export function hashAlgOf(hash: string): HashAlg | undefined {
   const alg = hash.slice(0, hash.indexOf(':'));
   return alg === 'sha256' || alg === 'hmac-sha256' ? alg : undefined;
@@ -46,10 +59,19 @@ export class HashChain {
   constructor(opts: { id: string; key?: string; previous?: string }) {
     this.id = opts.id;
     this.key = opts.key;
+    this.kid = opts.key !== undefined ? auditKeyId(opts.key) : undefined;
     this.prev = opts.previous ?? GENESIS_HASH;
   }
 
-  private readonly key: string | undefined;
+  private key: string | undefined;
+  /** The id of `key` (`kid` of each record), undefined for plain SHA-256. */
+  kid: string | undefined;
+
+  /** A rotated HMAC key: records from the next one on are sealed with it, under its id; the chain goes on. */
+  setKey(key: string): void {
+    this.key = key;
+    this.kid = auditKeyId(key);
+  }
 
   /** The head after the last sealed record (seq -1 before the first). */
   get head(): ChainHead {
@@ -80,9 +102,15 @@ export class HashChain {
     return { seq, prevHash, hash };
   }
 
-  /** Adds `chain`, `seq`, `prevHash` and `hash` to the record and advances the chain. */
+  /** Adds `chain`, `seq`, `prevHash`, `kid` (HMAC only) and `hash` to the record and advances the chain. */
   seal(record: Record<string, unknown>): Record<string, unknown> {
-    const body = { ...record, chain: this.id, seq: this.seq + 1, prevHash: this.prev };
+    const body = {
+      ...record,
+      chain: this.id,
+      ...(this.kid !== undefined ? { kid: this.kid } : {}),
+      seq: this.seq + 1,
+      prevHash: this.prev,
+    };
     const hash = recordHash(body, this.key);
     this.seq += 1;
     this.prev = hash;

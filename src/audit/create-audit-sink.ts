@@ -31,7 +31,8 @@ export interface AuditSinkDeps {
 export function createAuditSink(config: AuditConfig, deps: AuditSinkDeps): AuditLog {
   const entries = config.redact.map(parseRedactEntry).filter((e): e is RedactEntry => !('error' in e));
   const redact = createRedactor(entries, deps.secrets);
-  const key = config.hashChain.hmacKey?.reveal();
+  // The SecretValue itself, not its text: a rotated key file takes effect at the next record (audit-log.ts).
+  const key = config.hashChain.hmacKey;
   const base = {
     onFailure: config.onFailure,
     redact,

@@ -9,11 +9,16 @@
  * they are written) — so an incomplete last line (a writer killed mid-line) is a note, not a failure — and — without an HMAC key — a file rewritten from the edit onward with recomputed hashes.
  */
 import fs from 'node:fs';
-import { GENESIS_HASH, hashAlgOf, recordHash } from './chain.js';
+import { auditKeyId, GENESIS_HASH, hashAlgOf, recordHash } from './chain.js';
 
 export interface VerifyOptions {
   /** `audit.hashChain.hmacKey`: records must then be HMAC-SHA-256. */
   key?: string;
+  /**
+   * Every HMAC key the files were sealed with (the key rotated while the gateway ran): a record's `kid` picks its
+   * key; a record without one (written before key ids) must verify with one of them.
+   */
+  keys?: readonly string[];
 }
 
 export type VerifyProblemKind = 'malformed' | 'unchained' | 'key' | 'altered' | 'missing' | 'reordered' | 'link';
@@ -61,6 +66,8 @@ interface Sealed {
 }
 
 export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions = {}): VerifyReport {
+  const keys = [...(opts.key !== undefined ? [opts.key] : []), ...(opts.keys ?? [])];
+  const byKid = new Map(keys.map((k) => [auditKeyId(k), k]));
   const lines: Line[] = [];
   for (const file of files) {
     const text = fs.readFileSync(file, 'utf8');
@@ -100,11 +107,24 @@ export function verifyAuditFiles(files: readonly string[], opts: VerifyOptions =
     if (!isSealed(r)) return fail(at, 'unchained', 'record without a hash chain (chain, seq, prevHash, hash)');
     const alg = hashAlgOf(r.hash);
     if (alg === undefined) return fail(at, 'unchained', `unknown hash algorithm in "${r.hash.slice(0, 20)}"`);
-    if (alg === 'hmac-sha256' && opts.key === undefined)
+    if (alg === 'hmac-sha256' && keys.length === 0)
       return fail(at, 'key', 'records are HMAC-SHA-256: pass the key (--key-env NAME or --key-file FILE)');
-    if (alg === 'sha256' && opts.key !== undefined)
+    if (alg === 'sha256' && keys.length > 0)
       return fail(at, 'key', 'record is plain SHA-256 although a key was given (HMAC records expected)');
-    if (recordHash(r, opts.key) !== r.hash)
+    let key: string | undefined;
+    if (alg === 'hmac-sha256' && typeof r.kid === 'string') {
+      key = byKid.get(r.kid);
+      if (key === undefined)
+        return fail(
+          at,
+          'key',
+          `record sealed with key ${r.kid}, which none of the keys given is: pass every key the file was sealed with (the key rotated?)`,
+        );
+    } else if (alg === 'hmac-sha256') {
+      // Written before key ids: whichever key given makes the hash.
+      key = keys.find((k) => recordHash(r, k) === r.hash) ?? keys[0];
+    }
+    if (recordHash(r, key) !== r.hash)
       return fail(at, 'altered', `record altered: its hash does not match its content (chain ${r.chain} seq ${r.seq})`);
     // JSON.parse keeps the last of two equal keys, so a member inserted before the real one leaves the hash intact
     // while a reader that takes the first (or a human) sees the forgery. The gateway never writes one.

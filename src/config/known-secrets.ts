@@ -7,7 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { MIN_SECRET_LENGTH } from '../lib/secret-redactor.js';
-import { isSecretValue } from './secrets.js';
+import { isRedactedSecret, isSecretValue } from './secrets.js';
 import type { GatehouseConfig } from './types.js';
 
 /** The values to redact: each secret, and the parts of it an upstream may echo alone (see `secretParts`). */
@@ -15,6 +15,8 @@ export function knownSecrets(config: GatehouseConfig): string[] {
   const found = new Set<string>();
   const visit = (value: unknown): void => {
     if (isSecretValue(value)) {
+      // A CA bundle or certificate held live for rotation is public: nothing to redact.
+      if (!isRedactedSecret(value)) return;
       const secret = value.reveal();
       found.add(secret);
       for (const part of secretParts(secret)) if (part.length >= MIN_SECRET_LENGTH) found.add(part);

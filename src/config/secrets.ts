@@ -27,19 +27,32 @@ const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
 const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
 
-class Secret implements SecretValue {
-  // A private field, not a property: JSON.stringify, spread, Object.keys and util.inspect cannot see it.
-  readonly #value: string;
-  readonly source: string;
+/** Set by Secret's static block: the one way to change a secret's value (replaceSecretValue). */
+let replaceValue: (secret: Secret, value: string) => void;
 
-  constructor(source: string, value: string) {
+class Secret implements SecretValue {
+  // A private field, not a property: JSON.stringify, spread, Object.keys and util.inspect cannot see it. Not
+  // readonly: a `fromFile` secret is replaced in place when its file changes (secret-rotation.ts), so everything
+  // holding this object reads the new value from memory, with no file access per use.
+  #value: string;
+  #generation = 0;
+  readonly source: string;
+  /** False for public material kept in the same live form (a CA bundle, a certificate): not a known secret. */
+  readonly redact: boolean;
+
+  constructor(source: string, value: string, redact = true) {
     this.source = source;
     this.#value = value;
+    this.redact = redact;
     Object.freeze(this);
   }
 
   reveal(): string {
     return this.#value;
+  }
+
+  get generation(): number {
+    return this.#generation;
   }
 
   toString(): string {
@@ -53,6 +66,28 @@ class Secret implements SecretValue {
   [inspectCustom](): string {
     return this.toString();
   }
+
+  static {
+    replaceValue = (secret, value) => {
+      secret.#value = value;
+      secret.#generation += 1;
+    };
+  }
+}
+
+/**
+ * A new value for a `fromFile` secret whose file changed: what every holder reads from the next use on, with its
+ * `generation` one higher (holders that derive something from it — a TLS context, a cipher key — rebuild when it
+ * moves). Only the rotation watcher calls this (src/config/secret-rotation.ts).
+ */
+export function replaceSecretValue(secret: SecretValue, value: string): void {
+  if (!(secret instanceof Secret)) throw new TypeError('replaceSecretValue: not a SecretValue of the loader');
+  replaceValue(secret, value);
+}
+
+/** Whether the known-secret redactor must know this value (false for a certificate or CA bundle). */
+export function isRedactedSecret(value: SecretValue): boolean {
+  return value instanceof Secret && value.redact;
 }
 
 /** Wraps an already-known secret (tests, or credentials obtained at run time). */
@@ -85,20 +120,66 @@ export function resolveSecretRef(ref: SecretRef, ctx: SecretContext): SecretResu
     return { ok: true, value: new Secret(`env:${ref.fromEnv}`, value) };
   }
   const file = path.resolve(ctx.baseDir, ref.fromFile);
+  const read = readSecretFile(file);
+  if (!read.ok) return read;
+  return { ok: true, value: new Secret(`file:${file}`, read.value) };
+}
+
+/**
+ * A public PEM file (a CA bundle, a certificate chain) held like a `fromFile` secret, so that it is re-read when
+ * the file changes (secret-rotation.ts), but never redacted: it is no secret, and a bundle is large. Read now;
+ * the caller checks what it holds.
+ */
+export function publicFileValue(file: string, text: string): SecretValue {
+  return new Secret(`file:${file}`, withoutFinalNewline(text), false);
+}
+
+/** Editors add a final newline; exactly one is dropped so a secret may still end in whitespace on purpose. */
+function withoutFinalNewline(text: string): string {
+  return text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+}
+
+/** Largest file a secret may be; a public PEM bundle may be bigger (key-material.ts). */
+export function maxFileBytes(value: SecretValue): number {
+  return isRedactedSecret(value) ? MAX_SECRET_FILE_BYTES : MAX_PUBLIC_FILE_BYTES;
+}
+
+/** Certificate and CA bundles (as key-material.ts reads them at load). */
+const MAX_PUBLIC_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads a secret file as the loader does: not a folder, at most `maxBytes`, one trailing newline dropped, not
+ * empty, at least MIN_SECRET_LENGTH characters. Messages name the file, never its content. The rotation watcher
+ * reads a changed file through the same rules.
+ */
+export function readSecretFile(
+  file: string,
+  maxBytes = MAX_SECRET_FILE_BYTES,
+  read: (file: string) => { size: number; isDirectory: boolean; text: () => string } = readFs,
+): SecretResultText {
   let text: string;
   try {
-    const stat = fs.statSync(file);
-    if (stat.isDirectory()) return { ok: false, message: `secret file ${file} is a directory` };
-    if (stat.size > MAX_SECRET_FILE_BYTES) return { ok: false, message: `secret file ${file} is larger than 64 KiB` };
-    text = fs.readFileSync(file, 'utf8');
+    const stat = read(file);
+    if (stat.isDirectory) return { ok: false, message: `secret file ${file} is a directory` };
+    if (stat.size > maxBytes)
+      return { ok: false, message: `secret file ${file} is larger than ${Math.round(maxBytes / 1024)} KiB` };
+    text = stat.text();
   } catch (err) {
     return { ok: false, message: `secret file ${file} cannot be read (${describeFsError(err)})` };
   }
-  // Editors add a final newline; exactly one is dropped so a secret may still end in whitespace on purpose.
-  const value = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+  // Read at load and re-read on rotation by the same rule, so an unchanged file compares equal.
+  const value = withoutFinalNewline(text);
   if (value === '') return { ok: false, message: `secret file ${file} is empty` };
   if (value.length < MIN_SECRET_LENGTH) return { ok: false, message: tooShort(`secret file ${file}`, value) };
-  return { ok: true, value: new Secret(`file:${file}`, value) };
+  return { ok: true, value };
+}
+
+export type SecretResultText =
+  { readonly ok: true; readonly value: string } | { readonly ok: false; readonly message: string };
+
+function readFs(file: string): { size: number; isDirectory: boolean; text: () => string } {
+  const stat = fs.statSync(file);
+  return { size: stat.size, isDirectory: stat.isDirectory(), text: () => fs.readFileSync(file, 'utf8') };
 }
 
 /**

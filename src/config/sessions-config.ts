@@ -114,3 +114,14 @@ export function sessionKeyBytes(config: SessionsConfig): Uint8Array[] {
     return parsed;
   });
 }
+
+/**
+ * The keys of `sessions.keys` as they are now: files that rotate replace their values in memory
+ * (secret-rotation.ts), and the session codec asks `stamp` (their generations) on each use to notice.
+ */
+export function liveSessionKeys(config: SessionsConfig): { stamp(): string; keys(): Uint8Array[] } {
+  return {
+    stamp: () => config.keys.map((k) => k.generation).join(','),
+    keys: () => sessionKeyBytes(config),
+  };
+}

@@ -10,6 +10,12 @@ export interface SecretValue {
   readonly source: string;
   /** The secret itself. Only upstream/ credential code and the known-secret redactor (known-secrets.ts) read this. */
   reveal(): string;
+  /**
+   * 0 at load; one more each time the file of a `fromFile` secret changed and its new value replaced the old
+   * (src/config/secret-rotation.ts). Whoever derives something from the value (a TLS context, a cipher key) compares
+   * it to rebuild: an integer comparison, no file access per use.
+   */
+  readonly generation: number;
   /** `[secret env:NAME]` — so string interpolation, JSON and `util.inspect` show the source, never the value. */
   toString(): string;
   toJSON(): string;
@@ -105,6 +111,12 @@ export interface UpstreamTlsConfig {
   /** mTLS to the upstream: absolute path of the client certificate chain (PEM) and its key. */
   readonly certFile?: string;
   readonly key?: SecretValue;
+  /**
+   * The contents of `caFile` and `certFile`, read at load and held live: replaced when the file changes (a Kubernetes
+   * Secret volume's swap, src/config/secret-rotation.ts), like `key`. Public material: never redacted.
+   */
+  readonly ca?: SecretValue;
+  readonly cert?: SecretValue;
   readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
   /** RFC 7469-style pins: base64 SHA-256 of a certificate's SubjectPublicKeyInfo; one must match the chain presented. */
   readonly pinnedSpki: readonly string[];

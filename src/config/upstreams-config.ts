@@ -7,7 +7,7 @@ import { CONFIG_DEFAULTS } from './defaults.js';
 import { checkPemFile, checkPrivateKey } from './key-material.js';
 import { isDirectory, isRecord, report, resolveSecret, type LoadContext } from './load-context.js';
 import { normaliseCredentials, type RawCredentials } from './outbound-config.js';
-import { inlineSecretProblem, isSecretValue, type SecretRef } from './secrets.js';
+import { inlineSecretProblem, isSecretValue, publicFileValue, type SecretRef } from './secrets.js';
 import type {
   CatalogueConfig,
   HttpUpstreamConfig,
@@ -204,10 +204,17 @@ function normaliseUpstreamTls(
       report(ctx, `${pointer}/pinnedSpki/${i}`, 'is not a base64 SHA-256 digest (44 characters ending in =)', 'value');
   });
   if (ctx.problems.length > before) return undefined;
+  // Read once more, now that they are known good: held live so that a changed file takes effect (secret-rotation.ts).
+  const live = (f: string | undefined): SecretValue | undefined =>
+    f === undefined ? undefined : publicFileValue(f, fs.readFileSync(f, 'utf8'));
+  const ca = live(caFile);
+  const cert = live(certFile);
   return {
     ...(caFile !== undefined ? { caFile } : {}),
+    ...(ca !== undefined ? { ca } : {}),
     caMode: raw.caMode ?? 'replace',
     ...(certFile !== undefined ? { certFile } : {}),
+    ...(cert !== undefined ? { cert } : {}),
     ...(key !== undefined ? { key } : {}),
     minVersion: raw.minVersion ?? 'TLSv1.2',
     pinnedSpki,

@@ -250,3 +250,31 @@ function define(target: Record<string, unknown>, key: string, value: unknown): v
 function escapeRegExp(text: string): string {
   return text.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
 }
+
+/** A redactor that can learn more secrets: `add` is called when a secret file rotated (its new value). */
+export interface GrowingSecretRedactor extends SecretRedactor {
+  /** Redacts these too from now on; the values known before stay redacted (an old key may still come back). */
+  add(secrets: Iterable<string>): void;
+}
+
+/**
+ * `createSecretRedactor` over `initial`, rebuilt with the union when `add` brings a value it does not know yet
+ * (rare: once per rotation). Reads go to the current redactor, so whoever holds this object sees the new values.
+ */
+export function growingSecretRedactor(initial: Iterable<string>): GrowingSecretRedactor {
+  const known = new Set(initial);
+  let inner = createSecretRedactor(known);
+  return {
+    get isActive() {
+      return inner.isActive;
+    },
+    text: (s) => inner.text(s),
+    sample: (s) => inner.sample(s),
+    json: (v) => inner.json(v),
+    add(secrets) {
+      const before = known.size;
+      for (const s of secrets) known.add(s);
+      if (known.size !== before) inner = createSecretRedactor(known);
+    },
+  };
+}

@@ -3,7 +3,7 @@
  * random key for this process, and the revocation/idle store the composition root chose.
  */
 import type { Logger } from 'pino';
-import { sessionKeyBytes, SESSIONS_DEFAULTS } from '../config/sessions-config.js';
+import { liveSessionKeys, sessionKeyBytes, SESSIONS_DEFAULTS } from '../config/sessions-config.js';
 import type { GatehouseConfig } from '../config/types.js';
 import type { SessionStore } from '../stores/sessions/session-store.js';
 import { SessionAuthority } from './session-authority.js';
@@ -21,6 +21,7 @@ export function createSessionAuthority(config: GatehouseConfig, store: SessionSt
       logger.warn(`${message} (sessions.store is redis: set the same sessions.keys on every replica)`);
     else logger.info(message);
   }
-  const codec = keys.length > 0 ? new SessionTokenCodec(keys) : SessionTokenCodec.ephemeral();
+  // Live: a key file that changes (a Kubernetes Secret volume) is used from the next session on (secret-rotation.ts).
+  const codec = keys.length > 0 ? new SessionTokenCodec(liveSessionKeys(sessions)) : SessionTokenCodec.ephemeral();
   return new SessionAuthority({ codec, store, maxLifetimeMs: sessions.maxLifetimeMs });
 }

@@ -71,15 +71,51 @@ export function newSessionJti(): string {
   return randomBytes(16).toString('base64url');
 }
 
-export class SessionTokenCodec {
-  private readonly box: SealedJson;
+/**
+ * Keys that may change while the gateway runs (`sessions.keys` from files that rotate: src/config/secret-rotation.ts).
+ * `stamp` is cheap (the keys' generations); `keys` is asked only when the stamp moved.
+ */
+export interface LiveSessionKeys {
+  stamp(): string;
+  keys(): readonly Uint8Array[];
+}
 
-  /** `keys[0]` encrypts; all decrypt. Throws on an empty list or a key of the wrong length. */
-  constructor(keys: readonly Uint8Array[]) {
+export class SessionTokenCodec {
+  private box: SealedJson;
+  private stamp: string | undefined;
+
+  /**
+   * `keys[0]` encrypts; all decrypt. Throws on an empty list or a key of the wrong length. Live keys are looked at
+   * on every seal and open: when they moved, the new first key seals from then on, and ids sealed with a key no
+   * longer listed stop opening (`unknown_key`). A seal already started finishes with the key it began with.
+   */
+  constructor(private readonly source: readonly Uint8Array[] | LiveSessionKeys) {
+    this.stamp = 'stamp' in source ? source.stamp() : undefined;
+    this.box = SessionTokenCodec.boxOf('stamp' in source ? source.keys() : source);
+  }
+
+  private static boxOf(keys: readonly Uint8Array[]): SealedJson {
     if (keys.length === 0) throw new TypeError('SessionTokenCodec needs at least one key');
     for (const k of keys)
       if (k.length !== SESSION_KEY_BYTES) throw new TypeError(`session keys are ${SESSION_KEY_BYTES} bytes`);
-    this.box = new SealedJson(keys, KID_LABEL, MAX_TOKEN_CHARS);
+    return new SealedJson(keys, KID_LABEL, MAX_TOKEN_CHARS);
+  }
+
+  /** The box of the current keys (rebuilt when live keys moved; a bad new set keeps the old: the watcher checked it). */
+  private current(): SealedJson {
+    const src = this.source;
+    if ('stamp' in src) {
+      const stamp = src.stamp();
+      if (stamp !== this.stamp) {
+        this.stamp = stamp;
+        try {
+          this.box = SessionTokenCodec.boxOf(src.keys());
+        } catch {
+          // Keep serving with the previous keys; the rotation watcher refuses a bad key before it gets here.
+        }
+      }
+    }
+    return this.box;
   }
 
   /** One random key for this process alone (no `sessions.keys`): ids die with the process. */
@@ -88,11 +124,11 @@ export class SessionTokenCodec {
   }
 
   get kid(): string {
-    return this.box.kid;
+    return this.current().kid;
   }
 
   seal(claims: SessionClaims): Promise<string> {
-    return this.box.seal({
+    return this.current().seal({
       jti: claims.jti,
       pb: claims.binding,
       v: claims.protocolVersion,
@@ -105,7 +141,7 @@ export class SessionTokenCodec {
 
   /** Never throws: anything that is not a valid, current token of ours is a reason (the caller answers 404). */
   async open(token: string, now: number): Promise<OpenResult> {
-    const opened = await this.box.open(token);
+    const opened = await this.current().open(token);
     if (!opened.ok) return fail(opened.reason);
     const claims = parseClaims(opened.payload);
     if (claims === undefined) return fail('invalid_claims');

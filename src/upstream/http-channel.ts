@@ -60,7 +60,6 @@ export class HttpChannel implements Channel {
   /** Whether a GET stream was ever open on this channel (see `openGetStream`). */
   private getStreamOpened = false;
   private closed = false;
-  private readonly baseHeaders: Record<string, string>;
   /** The configured header names in lower case: a call's own headers replace only `authorization` among them. */
   private readonly configuredNames: ReadonlySet<string>;
   /** 2026-07-28: the version spoken statelessly (useModern); undefined for the session generation. */
@@ -72,9 +71,15 @@ export class HttpChannel implements Channel {
   private readonly fetch: UpstreamFetch;
 
   constructor(private readonly config: HttpUpstreamConfig) {
-    this.fetch = upstreamFetch(config.tls);
-    this.baseHeaders = configuredHeaders(config.headers);
-    this.configuredNames = new Set(Object.keys(this.baseHeaders).map((n) => n.toLowerCase()));
+    this.fetch = upstreamFetch(config.tls, (detail) => this.onwarn?.({ kind: 'stream', detail }));
+    this.configuredNames = new Set(Object.keys(config.headers).map((n) => n.toLowerCase()));
+  }
+  /**
+   * The configured headers as this request sends them: revealed per request, not once, so that a static key whose
+   * file changed (secret-rotation.ts) goes out from the next request on; a request already sent keeps its own.
+   */
+  private get baseHeaders(): Record<string, string> {
+    return configuredHeaders(this.config.headers);
   }
 
   start(): Promise<void> {

@@ -20,7 +20,6 @@ export class SseChannel implements Channel {
   private endpoint: URL | undefined;
   private stream: AbortController | undefined;
   private closed = false;
-  private readonly baseHeaders: Record<string, string>;
   /** The configured header names in lower case: a call's own headers replace only `authorization` among them. */
   private readonly configuredNames: ReadonlySet<string>;
 
@@ -31,9 +30,15 @@ export class SseChannel implements Channel {
     private readonly config: HttpUpstreamConfig,
     private readonly connectTimeoutMs = 10_000,
   ) {
-    this.fetch = upstreamFetch(config.tls);
-    this.baseHeaders = configuredHeaders(config.headers);
-    this.configuredNames = new Set(Object.keys(this.baseHeaders).map((n) => n.toLowerCase()));
+    this.fetch = upstreamFetch(config.tls, (detail) => this.onwarn?.({ kind: 'stream', detail }));
+    this.configuredNames = new Set(Object.keys(config.headers).map((n) => n.toLowerCase()));
+  }
+  /**
+   * The configured headers as this request sends them: revealed per request, not once, so that a static key whose
+   * file changed (secret-rotation.ts) goes out from the next request on; a request already sent keeps its own.
+   */
+  private get baseHeaders(): Record<string, string> {
+    return configuredHeaders(this.config.headers);
   }
 
   start(): Promise<void> {

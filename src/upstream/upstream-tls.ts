@@ -9,32 +9,75 @@
  * message — Node's reason, or the pin mismatch — names it in the log.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import fs from 'node:fs';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import tls, { type PeerCertificate } from 'node:tls';
-import type { UpstreamTlsConfig } from '../config/types.js';
+import type { SecretValue, UpstreamTlsConfig } from '../config/types.js';
 
 /** What the channels call: the global fetch, or this upstream's own over its TLS agent. */
 export type UpstreamFetch = (url: string | URL, init: RequestInit) => Promise<Response>;
 
-/** The fetch for an upstream: global fetch without `tls`, otherwise one bound to an agent with its settings. */
-export function upstreamFetch(config: UpstreamTlsConfig | undefined): UpstreamFetch {
+/**
+ * The fetch for an upstream: global fetch without `tls`, otherwise one bound to an agent with its settings. The CA
+ * bundle, certificate and key are live values (secret-rotation.ts): when one of them changed, the next request
+ * builds a new agent — new connections use the new material, requests in flight finish on the old agent's
+ * connections, which then close. Material that does not make a TLS context (a key that is not the new
+ * certificate's) keeps the previous agent and is reported through `warn` once per change.
+ */
+export function upstreamFetch(config: UpstreamTlsConfig | undefined, warn?: (detail: string) => void): UpstreamFetch {
   if (config === undefined) return (url, init) => fetch(url, init).catch(withCause);
-  const agent = new https.Agent(agentOptions(config));
-  return (url, init) => httpsFetch(agent, url, init);
+  const parts = [config.ca, config.cert, config.key].filter((p): p is SecretValue => p !== undefined);
+  let seen = generations(parts);
+  let agent = new https.Agent(agentOptions(config));
+  return (url, init) => {
+    const now = generations(parts);
+    if (now !== seen) {
+      seen = now;
+      try {
+        const next = new https.Agent(agentOptions(config));
+        retire(agent);
+        agent = next;
+      } catch (err) {
+        warn?.(
+          `the changed TLS material cannot be used (${err instanceof Error ? err.message : String(err)}); connections keep the previous`,
+        );
+      }
+    }
+    return httpsFetch(agent, url, init);
+  };
 }
 
-/** The agent's options; read once per channel (a reconnect builds a new channel, so new files are read then). */
+/** The generations of the live values, as one comparable string (an integer each; no file access). */
+function generations(parts: readonly SecretValue[]): string {
+  return parts.map((p) => p.generation).join(',');
+}
+
+/**
+ * An agent replaced by a newer one: its idle connections close now, its busy ones when their request is done
+ * (keepAlive off makes the agent destroy a socket it gets back instead of pooling it).
+ */
+function retire(agent: https.Agent): void {
+  (agent as unknown as { keepAlive: boolean }).keepAlive = false;
+  for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
+}
+
+/**
+ * The agent's options from the current values. A secure context is made first, so that a key that is not the
+ * certificate's (or a bundle that holds no certificate) throws here, not in every handshake.
+ */
 export function agentOptions(config: UpstreamTlsConfig): https.AgentOptions {
-  const ca = config.caFile !== undefined ? fs.readFileSync(config.caFile, 'utf8') : undefined;
+  const ca = config.ca?.reveal();
   const pins = new Set(config.pinnedSpki);
-  return {
-    keepAlive: true,
+  const material = {
     minVersion: config.minVersion,
     ...(ca !== undefined ? { ca: config.caMode === 'add' ? [...tls.rootCertificates, ca] : ca } : {}),
-    ...(config.certFile !== undefined ? { cert: fs.readFileSync(config.certFile, 'utf8') } : {}),
+    ...(config.cert !== undefined ? { cert: config.cert.reveal() } : {}),
     ...(config.key !== undefined ? { key: config.key.reveal() } : {}),
+  };
+  tls.createSecureContext(material);
+  return {
+    keepAlive: true,
+    ...material,
     ...(pins.size > 0
       ? {
           checkServerIdentity: (host: string, cert: PeerCertificate): Error | undefined =>

@@ -3,7 +3,7 @@
  * SPKI pins and a minimum version, with certificates made by openssl in the test and a real HTTPS MCP server (the 1.x
  * SDK, stateless). Every certificate problem fails closed: the upstream stays unhealthy and the log names the reason.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -182,6 +182,55 @@ describe('upstream TLS', () => {
     expect(stateOf(gw, 'ok')).toBe('ready');
     expect(stateOf(gw, 'modern')).toBe('unhealthy');
     expect(failures(gw, 'modern')).toMatch(/protocol|version/i);
+  });
+
+  it('rotates the client certificate and key without a restart when the mounted files are swapped', async () => {
+    // A Kubernetes Secret volume: tls.crt and tls.key are links into ..data, swapped in one rename.
+    const secrets = join(dir, 'client-secret');
+    mkdirSync(secrets, { mode: 0o700 });
+    let n = 0;
+    const publish = (cert: string, key: string): void => {
+      const version = `..v${++n}`;
+      mkdirSync(join(secrets, version), { mode: 0o700 });
+      writeFileSync(join(secrets, version, 'tls.crt'), cert, { mode: 0o600 });
+      writeFileSync(join(secrets, version, 'tls.key'), key, { mode: 0o600 });
+      symlinkSync(version, join(secrets, '..data_tmp'));
+      renameSync(join(secrets, '..data_tmp'), join(secrets, '..data'));
+    };
+    publish(pki.client.cert, pki.client.key);
+    symlinkSync('..data/tls.crt', join(secrets, 'tls.crt'));
+    symlinkSync('..data/tls.key', join(secrets, 'tls.key'));
+    const gw = await startGateway(
+      [
+        upstream('mtls', mutual.url, {
+          caFile: pki.ca.certFile,
+          certFile: join(secrets, 'tls.crt'),
+          key: { fromFile: join(secrets, 'tls.key') },
+        }),
+      ],
+      { deps: { secretRotation: { debounceMs: 50, intervalMs: 500 } } },
+    );
+    gateways.push(gw);
+    expect(await whoami(gw, 'mtls__whoami')).toBe('agent-1');
+    const next = pki.issue(
+      'agent-2',
+      '/CN=agent-2',
+      'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:agent-2.example',
+    );
+    publish(next.cert, next.key);
+    const rotated = (): number =>
+      gw.logs.filter((l) => (l.audit as { type?: string } | undefined)?.type === 'secret.rotated').length;
+    // Nothing rotated at start: the files are what the config loaded.
+    expect(rotated()).toBe(0);
+    for (let i = 0; i < 250 && rotated() < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(rotated()).toBe(2);
+    expect(await whoami(gw, 'mtls__whoami')).toBe('agent-2');
+    // A certificate without its key (another key in the swap) is refused as a pair: the previous agent keeps serving.
+    publish(pki.client.cert, next.key);
+    for (let i = 0; i < 250 && rotated() < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await whoami(gw, 'mtls__whoami')).toBe('agent-2');
+    expect(JSON.stringify(gw.logs)).toContain('the changed TLS material cannot be used');
+    expect(stateOf(gw, 'mtls')).toBe('ready');
   });
 
   it('refuses, at load, a key that is not the certificate’s, tls on an http url, and a malformed pin', () => {

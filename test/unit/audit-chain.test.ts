@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/audit/canonical-json.js';
-import { GENESIS_HASH, HashChain, recordHash } from '../../src/audit/chain.js';
+import { auditKeyId, GENESIS_HASH, HashChain, recordHash } from '../../src/audit/chain.js';
 import { readFileHead } from '../../src/audit/chain-head.js';
 import { createAuditSink } from '../../src/audit/create-audit-sink.js';
 import type { AuditConfig } from '../../src/config/types.js';
@@ -174,10 +174,58 @@ describe('verifyAuditFiles', () => {
     const f = file('h.jsonl', lines(new HashChain({ id: 'c', key }), 3));
     expect(verifyAuditFiles([f]).problem).toMatchObject({ kind: 'key', line: 1 });
     expect(verifyAuditFiles([f], { key }).ok).toBe(true);
-    expect(verifyAuditFiles([f], { key: 'x'.repeat(32) }).problem).toMatchObject({ kind: 'altered', line: 1 });
+    // Each record names its key (kid): another key is said to be the wrong one, not an edit.
+    expect(verifyAuditFiles([f], { key: 'x'.repeat(32) }).problem).toMatchObject({ kind: 'key', line: 1 });
     expect(verifyAuditFiles([file('p.jsonl', lines(new HashChain({ id: 'c' }), 2))], { key }).problem).toMatchObject({
       kind: 'key',
     });
+  });
+
+  it('verifies a chain whose HMAC key rotated midway with both keys, each record by its kid', () => {
+    const [k1, k2] = ['1'.repeat(32), '2'.repeat(32)];
+    const c = new HashChain({ id: 'r', key: k1 });
+    const before = [0, 1].map((i) =>
+      JSON.stringify(c.seal({ level: 30, audit: { type: i === 0 ? 'chain.start' : 'config' } })),
+    );
+    c.setKey(k2);
+    const after = [0, 1].map(() => JSON.stringify(c.seal({ level: 30, audit: { type: 'secret.rotated' } })));
+    const f = file('rot.jsonl', [...before, ...after]);
+    expect(JSON.parse(before[0]!).kid).toBe(auditKeyId(k1));
+    expect(JSON.parse(after[0]!).kid).toBe(auditKeyId(k2));
+    expect(verifyAuditFiles([f], { keys: [k1, k2] }).ok).toBe(true);
+    expect(verifyAuditFiles([f], { keys: [k2, k1] }).ok).toBe(true);
+    // Only the old key: the records after the rotation name a key not given.
+    expect(verifyAuditFiles([f], { keys: [k1] }).problem).toMatchObject({ kind: 'key', line: 3 });
+    // A kid swapped for the other key's is an edit (kid is inside the hash).
+    const forged = after[0]!.replace(auditKeyId(k2), auditKeyId(k1));
+    expect(
+      verifyAuditFiles([file('forged.jsonl', [...before, forged, after[1]!])], { keys: [k1, k2] }).problem,
+    ).toMatchObject({
+      kind: 'altered',
+      line: 3,
+    });
+  });
+
+  it('still verifies HMAC records written before key ids (no kid) with the key among several', () => {
+    const key = 'o'.repeat(32);
+    const c = new HashChain({ id: 'old', key });
+    const old = [0, 1, 2].map((i) => {
+      const {
+        kid: _kid,
+        hash: _hash,
+        ...body
+      } = c.seal({ level: 30, audit: { type: i === 0 ? 'chain.start' : 'config' } });
+      return body;
+    });
+    // Re-seal as the earlier format did: the same body without kid, chained by hand.
+    let prev = old[0]!.prevHash as string;
+    const text = old.map((b) => {
+      const r: Record<string, unknown> = { ...b, prevHash: prev };
+      r.hash = recordHash(r, key);
+      prev = r.hash as string;
+      return JSON.stringify(r);
+    });
+    expect(verifyAuditFiles([file('old.jsonl', text)], { keys: ['n'.repeat(32), key] }).ok).toBe(true);
   });
 
   it('follows a restart (a new chain whose chain.start links to the last record) and rotation across files', () => {

@@ -301,3 +301,28 @@ describe('MemorySessionStore bound (sessions.memoryMaxEntries)', () => {
     expect(await store.touch('victim', EXP, NOW + 2)).toBe('revoked');
   });
 });
+
+describe('SessionTokenCodec over live keys (sessions.keys from files that rotate)', () => {
+  it('seals with the new first key from the next seal on, opens ids of every key still listed, not of one dropped', async () => {
+    const [k1, k2] = [new Uint8Array(randomBytes(32)), new Uint8Array(randomBytes(32))];
+    let keys = [k1];
+    let generation = 0;
+    const codec = new SessionTokenCodec({ stamp: () => String(generation), keys: () => keys });
+    const now = Date.now();
+    const old = await codec.seal(claims({ issuedAt: now, expiresAt: now + 60_000 }));
+    expect(codec.kid).toBe(keyId(k1));
+    // The Secret's swap: the new key first, the old one second.
+    keys = [k2, k1];
+    generation += 1;
+    expect(codec.kid).toBe(keyId(k2));
+    const fresh = await codec.seal(claims({ issuedAt: now, expiresAt: now + 60_000 }));
+    expect(decodeProtectedHeader(fresh).kid).toBe(keyId(k2));
+    expect((await codec.open(old, now)).ok).toBe(true);
+    expect((await codec.open(fresh, now)).ok).toBe(true);
+    // The old key no longer listed: its ids stop opening.
+    keys = [k2];
+    generation += 1;
+    expect(await codec.open(old, now)).toEqual({ ok: false, reason: 'unknown_key' });
+    expect((await codec.open(fresh, now)).ok).toBe(true);
+  });
+});
