@@ -1,0 +1,111 @@
+/** The output-schema validators (router/output-schemas.ts), the mcp.output.invalid metric, and the config default. */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  OUTPUT_SCHEMA_MAX_BYTES,
+  OUTPUT_SCHEMA_MAX_DEPTH,
+  OUTPUT_VALIDATORS_KEPT,
+  OutputValidators,
+  outputViolation,
+} from '../../src/router/output-schemas.js';
+import { shutdownTestMeters, testMeter } from '../helpers/test-meter.js';
+
+const ORDER = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] };
+
+describe('OutputValidators', () => {
+  it('compiles a schema once: the same schema text (a later catalogue build) gets the same validator', () => {
+    const v = new OutputValidators();
+    const a = v.check(ORDER);
+    const b = v.check(JSON.parse(JSON.stringify(ORDER)));
+    expect(a.ok).toBe(true);
+    expect(b).toBe(a);
+    expect(v.size).toBe(1);
+    expect(v.check({ ...ORDER, required: [] })).not.toBe(a);
+    expect(v.size).toBe(2);
+  });
+
+  it('keeps a bounded number, least recently used first', () => {
+    const v = new OutputValidators();
+    const first = v.check({ type: 'object', title: 't0' });
+    for (let i = 1; i <= OUTPUT_VALIDATORS_KEPT; i++) v.check({ type: 'object', title: `t${i}` });
+    expect(v.size).toBe(OUTPUT_VALIDATORS_KEPT);
+    expect(v.check({ type: 'object', title: 't0' })).not.toBe(first);
+  });
+
+  it('ignores unknown keywords and formats (strict off), and two schemas may share an $id', () => {
+    const v = new OutputValidators();
+    const a = v.check({
+      $id: 'https://example.com/order.json',
+      type: 'object',
+      'x-vendor': 1,
+      properties: { d: { format: 'no-such' } },
+    });
+    const b = v.check({ $id: 'https://example.com/order.json', type: 'object', required: ['z'] });
+    expect(a.ok && b.ok).toBe(true);
+    expect(outputViolation(a, { content: [], structuredContent: { d: 'anything' } })).toBeUndefined();
+  });
+
+  it('flags what it will not or cannot compile: too large, too deep, an unresolvable $ref, not an object', () => {
+    const v = new OutputValidators();
+    const large = v.check({ type: 'object', description: 'x'.repeat(OUTPUT_SCHEMA_MAX_BYTES) });
+    expect(large).toMatchObject({ ok: false, problem: expect.stringContaining('larger than') });
+    let deep: Record<string, unknown> = { type: 'object' };
+    for (let i = 0; i < OUTPUT_SCHEMA_MAX_DEPTH + 1; i++) deep = { type: 'object', properties: { a: deep } };
+    expect(v.check(deep)).toMatchObject({ ok: false, problem: expect.stringContaining('deeper than') });
+    expect(v.check({ $ref: 'https://example.com/remote.json' })).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('does not compile'),
+    });
+    expect(v.check('nope')).toMatchObject({ ok: false });
+  });
+});
+
+describe('outputViolation', () => {
+  const check = new OutputValidators().check({
+    type: 'object',
+    properties: { id: { type: 'string' }, items: { type: 'array', items: { type: 'integer' } } },
+    required: ['id'],
+    additionalProperties: false,
+  });
+
+  it('names paths and keywords, never values', () => {
+    const detail = outputViolation(check, {
+      content: [],
+      structuredContent: { items: [1, 'SECRET'], extra: 'SECRET2' },
+    });
+    expect(detail).toContain('structuredContent: required (id)');
+    expect(detail).toContain('structuredContent: additionalProperties (extra)');
+    expect(detail).toContain('structuredContent/items/1: type');
+    expect(detail).not.toContain('SECRET"');
+    expect(detail).not.toMatch(/SECRET(?!2\))/);
+  });
+
+  it('a missing structuredContent is a violation; an isError result is never judged; a valid one passes', () => {
+    expect(outputViolation(check, { content: [] })).toContain('no structuredContent');
+    expect(outputViolation(check, { content: [], isError: true, structuredContent: 5 })).toBeUndefined();
+    expect(outputViolation(check, { content: [], structuredContent: { id: 'a' } })).toBeUndefined();
+  });
+});
+
+describe('mcp.output.invalid', () => {
+  afterEach(shutdownTestMeters);
+
+  it('counts results that broke their declared output, refused (enforce) or passed (warn)', async () => {
+    const { metrics, read } = testMeter();
+    const base = { type: 'mcp.request', method: 'tools/call', tool: 'fx__t', upstream: 'fx' } as const;
+    metrics.observe({ ...base, outcome: 'error', errorCode: 'GW_UPSTREAM_OUTPUT_INVALID', outputValid: false });
+    metrics.observe({ ...base, outcome: 'ok', outputValid: false });
+    metrics.observe({ ...base, outcome: 'ok', outputValid: true });
+    metrics.observe({
+      type: 'mcp.request',
+      method: 'resources/read',
+      resource: 'doc://x',
+      upstream: 'fx',
+      outcome: 'ok',
+      outputValid: false,
+    });
+    const s = await read();
+    expect(s.sum('mcp_output_invalid_total', { tool: 'fx__t', upstream: 'fx', action: 'refused' })).toBe(1);
+    expect(s.sum('mcp_output_invalid_total', { tool: 'fx__t', upstream: 'fx', action: 'passed' })).toBe(1);
+    expect(s.sum('mcp_output_invalid_total', { tool: '', upstream: 'fx', action: 'passed' })).toBe(1);
+  });
+});
