@@ -1,4 +1,4 @@
-/** The output-schema validators (router/output-schemas.ts), the mcp.output.invalid metric, and the config default. */
+/** The output-schema validators (router/output-schemas.ts), the output step, and the mcp.output.invalid metric. */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   OUTPUT_SCHEMA_MAX_BYTES,
@@ -7,6 +7,9 @@ import {
   OutputValidators,
   outputViolation,
 } from '../../src/router/output-schemas.js';
+import type { JsonObject } from '../../src/lib/json-rpc.js';
+import type { Call } from '../../src/mcp/call.js';
+import { outputStep } from '../../src/mcp/steps/output.js';
 import { shutdownTestMeters, testMeter } from '../helpers/test-meter.js';
 
 const ORDER = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] };
@@ -107,5 +110,38 @@ describe('mcp.output.invalid', () => {
     expect(s.sum('mcp_output_invalid_total', { tool: 'fx__t', upstream: 'fx', action: 'refused' })).toBe(1);
     expect(s.sum('mcp_output_invalid_total', { tool: 'fx__t', upstream: 'fx', action: 'passed' })).toBe(1);
     expect(s.sum('mcp_output_invalid_total', { tool: '', upstream: 'fx', action: 'passed' })).toBe(1);
+  });
+});
+
+describe('the output step', () => {
+  const output = new OutputValidators().check({ type: 'object', required: ['id'] });
+  const callWith = (mode: 'enforce' | 'warn' | 'off', result: Record<string, unknown>) => {
+    const event: Record<string, unknown> = {};
+    const call = {
+      ctx: { event },
+      deps: { config: { upstreams: [{ name: 'u', outputValidation: mode }] } },
+      target: { kind: 'tool', name: 'u__t', upstream: 'u', original: 't', quarantined: false, definition: {}, output },
+    } as unknown as Call;
+    return { event, run: () => outputStep.run(call, () => Promise.resolve(result as JsonObject)) };
+  };
+
+  it('enforce refuses, warn passes and records, off does not look', async () => {
+    const bad = { content: [], structuredContent: {} };
+    const enforce = callWith('enforce', bad);
+    await expect(enforce.run()).rejects.toMatchObject({ code: 'GW_UPSTREAM_OUTPUT_INVALID' });
+    expect(enforce.event).toMatchObject({ outputValid: false });
+    const warn = callWith('warn', bad);
+    await expect(warn.run()).resolves.toBe(bad);
+    expect(warn.event).toMatchObject({ outputValid: false, detail: expect.stringContaining('required (id)') });
+    const off = callWith('off', bad);
+    await expect(off.run()).resolves.toBe(bad);
+    expect(off.event).toEqual({});
+  });
+
+  it("leaves a 2026-07-28 input_required interim answer alone (the retry's final result is checked)", async () => {
+    const interim = { resultType: 'input_required', inputRequests: {} };
+    const step = callWith('enforce', interim);
+    await expect(step.run()).resolves.toBe(interim);
+    expect(step.event).toEqual({});
   });
 });

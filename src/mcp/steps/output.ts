@@ -7,7 +7,8 @@
  *
  * Per upstream `outputValidation`: `enforce` fails the call with the generic GW_UPSTREAM_OUTPUT_INVALID (the audit
  * `detail` names the paths and keywords, never values), `warn` passes it and the record says `outputValid: false`
- * (a metric counts those), `off` skips the step. Results with `isError: true` are not checked.
+ * (a metric counts those), `off` skips the step. Results with `isError: true` are not checked, nor a 2026-07-28
+ * `input_required` interim answer.
  */
 import type { OutputValidationMode } from '../../config/types.js';
 import { GatewayError } from '../../errors/gateway-error.js';
@@ -32,6 +33,9 @@ export const outputStep: CallStep = {
 };
 
 function checkedResult(call: Call, mode: OutputValidationMode, result: JsonObject): JsonObject {
+  // A 2026-07-28 upstream's interim answer (basic §ResultType): questions for the client, not the tool's result; the
+  // retry's final result is checked when it comes (the input-required step sends it through forward again).
+  if (result.resultType === 'input_required') return result;
   const violation = violationOf(call.target, result);
   const { event } = call.ctx;
   if (violation === undefined) {
