@@ -9,7 +9,9 @@
  * Compiled validators are kept by the schema's JSON (bounded, least recently used first), so a refresh after
  * `list_changed` compiles only the schemas that changed.
  */
+import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { Ajv } from 'ajv/dist/ajv.js';
 import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
 
 /** What the catalogue keeps for a tool with an `outputSchema`. */
@@ -28,18 +30,58 @@ export const OUTPUT_VALIDATORS_KEPT = 1024;
 const MAX_REPORTED = 5;
 
 /**
- * JSON Schema 2020-12 (the default dialect MCP names for `inputSchema`/`outputSchema`). `strict: false`: an
+ * The dialect a schema's `$schema` names: JSON Schema 2020-12 when it names none (the default MCP 2025-11-25 gives
+ * `inputSchema`/`outputSchema`), 2019-09, or draft-07 — which is what many SDKs emit (zod-to-json-schema writes
+ * `"$schema": "http://json-schema.org/draft-07/schema#"`), so it must work. Any other `$schema` (draft-04, -06, a
+ * custom meta-schema) is read as draft-07 without it, the closest dialect Ajv has built in; a schema that does not
+ * fit draft-07 then fails to compile, and the tool is flagged.
+ */
+type Dialect = '2020-12' | '2019-09' | 'draft-07';
+
+function dialectOf(schema: JsonObject): Dialect {
+  const named = schema.$schema;
+  if (named === undefined) return '2020-12';
+  if (typeof named !== 'string') return 'draft-07';
+  const bare = named.replace(/#$/, '').replace(/^http:/, 'https:');
+  if (bare === 'https://json-schema.org/draft/2020-12/schema') return '2020-12';
+  if (bare === 'https://json-schema.org/draft/2019-09/schema') return '2019-09';
+  return 'draft-07';
+}
+
+/**
+ * `strict: false`: an
  * upstream's schema may carry keywords of its own (`x-*`, annotations Ajv does not know), which must not make it
  * unusable; unknown formats are ignored rather than failing the compile. `allErrors: true` reports up to
  * `MAX_REPORTED` paths; `logger: false` keeps Ajv's warnings about such keywords out of stdout; `addUsedSchema: false`
  * keeps a schema's `$id` out of the instance, so two upstreams' schemas with one `$id` do not collide.
  */
-function newAjv(): Ajv2020 {
-  return new Ajv2020({ strict: false, allErrors: true, validateFormats: false, logger: false, addUsedSchema: false });
+const AJV_OPTIONS = Object.freeze({
+  strict: false,
+  allErrors: true,
+  validateFormats: false,
+  logger: false,
+  addUsedSchema: false,
+} as const);
+
+interface Compilers {
+  '2020-12'?: Ajv2020;
+  '2019-09'?: Ajv2019;
+  'draft-07'?: Ajv;
+}
+
+function compilerFor(compilers: Compilers, dialect: Dialect): Ajv | Ajv2019 | Ajv2020 {
+  switch (dialect) {
+    case '2020-12':
+      return (compilers['2020-12'] ??= new Ajv2020({ ...AJV_OPTIONS }));
+    case '2019-09':
+      return (compilers['2019-09'] ??= new Ajv2019({ ...AJV_OPTIONS }));
+    case 'draft-07':
+      return (compilers['draft-07'] ??= new Ajv({ ...AJV_OPTIONS }));
+  }
 }
 
 export class OutputValidators {
-  #ajv = newAjv();
+  #compilers: Compilers = {};
   readonly #kept = new Map<string, OutputCheck>();
   #compiledSinceFresh = 0;
 
@@ -70,11 +112,16 @@ export class OutputValidators {
       return { ok: false, problem: `outputSchema nested deeper than ${OUTPUT_SCHEMA_MAX_DEPTH} levels` };
     // Ajv caches every schema it compiled: a fresh instance now and then bounds that memory.
     if (++this.#compiledSinceFresh > OUTPUT_VALIDATORS_KEPT) {
-      this.#ajv = newAjv();
+      this.#compilers = {};
       this.#compiledSinceFresh = 1;
     }
+    const dialect = dialectOf(schema);
+    // A draft-07 schema keeps its `$schema` (Ajv knows that meta-schema); another one it does not know loses it.
+    const named = typeof schema.$schema === 'string' && schema.$schema.includes('draft-07');
+    const { $schema: _unknown, ...bare } = schema;
+    const input = dialect === 'draft-07' && !named ? bare : schema;
     try {
-      return { ok: true, validate: this.#ajv.compile(schema) };
+      return { ok: true, validate: compilerFor(this.#compilers, dialect).compile(input) };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       return { ok: false, problem: `outputSchema does not compile: ${message.slice(0, 200)}` };

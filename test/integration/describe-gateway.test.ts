@@ -117,7 +117,10 @@ describe('policy describe', () => {
     expect(gw.app.router.catalogue.tools.get('fx__echo')?.definition.description).toBe('Returns its text.');
     const r = await alice.callTool({ name: 'fx__echo', arguments: { text: 'hi' } });
     expect(r.isError).toBeFalsy();
-    const logs = gw.logs.filter((l) => l.audit !== undefined).map((l) => l.audit as { type: string });
-    expect(logs.filter((a) => a.type.startsWith('tool.pin.'))).toEqual([]);
+    const logs = gw.logs.filter((l) => l.audit !== undefined).map((l) => l.audit as Record<string, unknown>);
+    expect(logs.filter((a) => String(a.type).startsWith('tool.pin.'))).toEqual([]);
+    // The SDK-built fixture's outputSchema (as the SDK writes it) compiles, and its result matches it (default warn).
+    expect(logs.find((a) => a.tool === 'fx__echo' && a.outcome === 'ok')).toMatchObject({ outputValid: true });
+    expect(gw.logs.filter((l) => String(l.msg).includes('outputSchema'))).toEqual([]);
   });
 });

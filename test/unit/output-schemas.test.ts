@@ -47,6 +47,30 @@ describe('OutputValidators', () => {
     expect(outputViolation(a, { content: [], structuredContent: { d: 'anything' } })).toBeUndefined();
   });
 
+  it('reads the dialect $schema names: 2020-12 by default, 2019-09, draft-07 (what many SDKs emit), others as draft-07', () => {
+    const v = new OutputValidators();
+    const bad = { content: [], structuredContent: { a: 1 } };
+    const props = { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] };
+    for (const $schema of [
+      'http://json-schema.org/draft-07/schema#',
+      'http://json-schema.org/draft-07/schema',
+      'https://json-schema.org/draft/2020-12/schema',
+      'https://json-schema.org/draft/2019-09/schema',
+      'http://json-schema.org/draft-06/schema#',
+    ]) {
+      const check = v.check({ $schema, ...props });
+      expect(check.ok, $schema).toBe(true);
+      expect(outputViolation(check, bad), $schema).toBe('structuredContent/a: type');
+    }
+    // draft-07's tuple `items` keeps its draft-07 meaning.
+    const tuple = v.check({
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      type: 'array',
+      items: [{ type: 'string' }],
+    });
+    expect(outputViolation(tuple, { content: [], structuredContent: [1] })).toBe('structuredContent/0: type');
+  });
+
   it('flags what it will not or cannot compile: too large, too deep, an unresolvable $ref, not an object', () => {
     const v = new OutputValidators();
     const large = v.check({ type: 'object', description: 'x'.repeat(OUTPUT_SCHEMA_MAX_BYTES) });
