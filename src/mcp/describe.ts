@@ -20,18 +20,26 @@ const SEPARATOR = ' — ';
  * a decision without any and no note). E.g. "Limited to 30 calls per minute per user; at most 2 at a time per
  * user; times out after 10 s. Each call costs one credit."
  */
-export function describeTerms(decision: AllowDecision): string | undefined {
+export function describeTerms(decision: AllowDecision, extra: TermsExtra = {}): string | undefined {
   const d = decision.describe;
   if (d === undefined) return undefined;
   const parts: string[] = [];
-  const limits = d.limits && decision.limits !== undefined ? limitsSentence(decision.limits) : undefined;
+  const limits = d.limits ? limitsSentence(decision.limits ?? {}, extra) : undefined;
   if (limits !== undefined) parts.push(limits);
   for (const note of d.notes) parts.push(/[.!?]$/.test(note) ? note : `${note}.`);
   return parts.length === 0 ? undefined : parts.join(' ');
 }
 
+/**
+ * Terms that do not live in `Limits`: a result cache's TTL (policy `cache`, built separately) words as "results may
+ * be up to 30 s old". Pass it from the decision once the cache rule exists; absent, nothing is said.
+ */
+export interface TermsExtra {
+  readonly cacheTtlMs?: number;
+}
+
 /** The policy's limits in plain words; they count per principal and tool (mcp/limits.ts), hence "per user". */
-export function limitsSentence(limits: Limits): string | undefined {
+export function limitsSentence(limits: Limits, extra: TermsExtra = {}): string | undefined {
   const clauses: string[] = [];
   if (limits.rate !== undefined) {
     const { perMinute, burst } = limits.rate;
@@ -41,6 +49,8 @@ export function limitsSentence(limits: Limits): string | undefined {
   }
   if (limits.concurrency !== undefined) clauses.push(`at most ${limits.concurrency} at a time per user`);
   if (limits.timeoutMs !== undefined) clauses.push(`times out after ${duration(limits.timeoutMs)}`);
+  if (extra.cacheTtlMs !== undefined && extra.cacheTtlMs > 0)
+    clauses.push(`results may be up to ${duration(extra.cacheTtlMs)} old`);
   if (clauses.length === 0) return undefined;
   const text = clauses.join('; ');
   return `${text[0]!.toUpperCase()}${text.slice(1)}.`;

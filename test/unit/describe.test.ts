@@ -24,6 +24,10 @@ describe('the words', () => {
     );
     expect(limitsSentence({ timeoutMs: 500 })).toBe('Times out after 500 ms.');
     expect(limitsSentence({})).toBeUndefined();
+    expect(limitsSentence({ rate: { perMinute: 30, burst: 30 } }, { cacheTtlMs: 30_000 })).toBe(
+      'Limited to 30 calls per minute per user; results may be up to 30 s old.',
+    );
+    expect(limitsSentence({}, { cacheTtlMs: 0 })).toBeUndefined();
   });
 
   it('durations read naturally', () => {
