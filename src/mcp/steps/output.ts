@@ -44,7 +44,9 @@ function checkedResult(call: Call, mode: OutputValidationMode, result: JsonObjec
   }
   event.outputValid = false;
   if (mode === 'enforce') throw new GatewayError('GW_UPSTREAM_OUTPUT_INVALID', { detail: violation });
-  event.detail = `output invalid (outputValidation warn): ${violation}`;
+  // Appended: an earlier step may have said something already (a fail-open limits store, say).
+  const said = `output invalid (outputValidation warn): ${violation}`;
+  event.detail = event.detail === undefined ? said : `${event.detail}; ${said}`;
   return result;
 }
 
