@@ -89,6 +89,12 @@ export interface AuditEvent {
    * blanks every key containing that word, audit/redact.ts.)
    */
   outbound?: 'static' | 'exchanged' | 'user-grant' | 'id-jag';
+  /**
+   * mcp.request of a tool that declares an `outputSchema` (or a listed resource with a `mimeType`) at an upstream with
+   * `outputValidation` warn or enforce: whether the result matched (mcp/steps/output.ts). When false, `detail` says
+   * where and which keyword (never the values).
+   */
+  outputValid?: boolean;
   /** With a per-user credential: the subject the upstream sees (e.g. the exchanged token's `sub`). */
   upstreamSubject?: string;
   /** secret.rotated: where the secret comes from (`file:/run/secrets/…`). Never the value. */

@@ -84,6 +84,11 @@ export const CONFIG_DEFAULTS = deepFreeze({
     envAllow: ['PATH', 'HOME', 'LANG', 'TZ'],
     env: {} as Record<string, never>,
     shutdownGraceMs: 2000,
+    /**
+     * `warn`, not `enforce`: an upstream whose results never matched its own outputSchema kept working before this
+     * check existed; `warn` shows it (audit + metric) without breaking clients, and an operator turns on `enforce`.
+     */
+    outputValidation: 'warn' as const,
     // Upstream resilience (docs/configuration.md "Upstream resilience"; src/upstream/resilience.ts).
     maxInFlight: 64,
     maxQueued: 256,

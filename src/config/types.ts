@@ -51,6 +51,12 @@ export interface UpstreamCommon extends UpstreamResilienceConfig {
   readonly expose: { readonly tools: boolean; readonly resources: boolean; readonly prompts: boolean };
   /** Tool pinning mode of this upstream; absent: `pinning.mode`. */
   readonly pinning?: PinningMode;
+  /**
+   * Results checked against what the upstream declares (a tool's `outputSchema`, a listed resource's `mimeType`):
+   * `enforce` fails a call whose result does not match, `warn` passes it and records it, `off` does not check.
+   * Default `warn` (docs/configuration.md "Output validation").
+   */
+  readonly outputValidation: OutputValidationMode;
   /** The MCP generation spoken to it (`auto` for legacy SSE means legacy). Default `auto`. */
   readonly protocol: UpstreamProtocol;
 }
@@ -424,6 +430,9 @@ export interface PolicyConfig {
 }
 
 export type PinningMode = 'enforce' | 'warn' | 'off';
+
+/** Per upstream: what a result that breaks its declared outputSchema (or resource MIME type) does (mcp/steps/output.ts). */
+export type OutputValidationMode = 'enforce' | 'warn' | 'off';
 
 /**
  * Tool pinning (docs/architecture.md §4, §8): approved tool definitions in `tools.lock`; a changed one is quarantined.

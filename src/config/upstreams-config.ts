@@ -11,6 +11,7 @@ import { inlineSecretProblem, isSecretValue, publicFileValue, type SecretRef } f
 import type {
   CatalogueConfig,
   HttpUpstreamConfig,
+  OutputValidationMode,
   PinningConfig,
   StdioUpstreamConfig,
   UpstreamConfig,
@@ -46,6 +47,7 @@ export interface RawUpstream {
   env?: Record<string, RawValue>;
   shutdownGraceMs?: number;
   pinning?: PinningConfig['mode'];
+  outputValidation?: OutputValidationMode;
   maxInFlight?: number;
   maxQueued?: number;
   queueTimeoutMs?: number;
@@ -123,6 +125,7 @@ export function normaliseUpstream(u: RawUpstream, pointer: string, ctx: LoadCont
     protocol: u.protocol ?? d.protocol,
     restart,
     ...(u.pinning !== undefined ? { pinning: u.pinning } : {}),
+    outputValidation: u.outputValidation ?? d.outputValidation,
     ...normaliseResilience(u, pointer, ctx),
   };
 

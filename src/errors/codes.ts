@@ -111,6 +111,10 @@ export const ErrorCodes = {
   // front door decides what the client hears (-32021 to a 2026 client whose request lacked it, a denial when the policy
   // stripped it). On its own it is a generic server-side failure.
   GW_UPSTREAM_CAPABILITY_REQUIRED: { http: 200, rpc: -32603, message: 'Upstream requires a client capability' },
+  // Output validation (docs/configuration.md "Output validation"), `outputValidation: enforce`: the tool declares an
+  // outputSchema and its result's structuredContent is missing or does not validate (or a resource's contents carry
+  // another MIME type than its listing declares). The schema paths and keywords go to the audit `detail`, never values.
+  GW_UPSTREAM_OUTPUT_INVALID: { http: 200, rpc: -32603, message: 'Upstream returned an invalid result' },
   // Upstream resilience (docs/configuration.md "Upstream resilience"): refused locally, before reaching the upstream.
   // Busy: maxInFlight calls running and the maxQueued queue full (or no slot within queueTimeoutMs).
   GW_UPSTREAM_BUSY: { http: 200, rpc: -32603, message: 'Upstream busy, try again later' },

@@ -1,6 +1,6 @@
 /**
  * A targeted call and its steps (docs/architecture.md §4): decide (pure policy) → param headers → subscriptions →
- * limits → consent → input required → credentials → forward. A new step (a cache, an approval) is one file in steps/ named in
+ * limits → consent → input required → credentials → output (checks what forward returns) → forward. A new step (a cache, an approval) is one file in steps/ named in
  * `CALL_STEPS`.
  */
 import { GatewayError } from '../errors/gateway-error.js';
@@ -16,6 +16,7 @@ import { decideStep } from './steps/decide.js';
 import { forwardStep } from './steps/forward.js';
 import { inputRequiredStep } from './steps/input-required.js';
 import { limitsStep } from './steps/limits.js';
+import { outputStep } from './steps/output.js';
 import { paramHeadersStep } from './steps/param-headers.js';
 import { subscriptionsStep } from './steps/subscriptions.js';
 
@@ -59,6 +60,7 @@ export const CALL_STEPS: readonly CallStep[] = [
   consentStep,
   inputRequiredStep,
   credentialsStep,
+  outputStep,
   forwardStep,
 ];
 

@@ -194,6 +194,7 @@ interface RawRule {
   arguments?: Record<string, unknown> & { constraints?: RawConstraint[] };
   redact?: string[];
   limits?: { rate?: { perMinute: number; burst?: number }; concurrency?: number; timeoutMs?: number };
+  describe?: true | { limits?: boolean; note?: string };
 }
 interface RawWhen {
   scopes?: { allOf?: string[]; anyOf?: string[] };
@@ -293,6 +294,15 @@ function compileRule(
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     };
   }
+  const describe =
+    raw.describe === undefined
+      ? undefined
+      : raw.describe === true
+        ? { limits: true }
+        : {
+            limits: raw.describe.limits ?? true,
+            ...(raw.describe.note !== undefined ? { note: raw.describe.note.trim() } : {}),
+          };
   if (problems.length > before) return undefined;
   return {
     id: raw.id,
@@ -307,6 +317,7 @@ function compileRule(
     argumentChecks,
     redact,
     ...(limits ? { limits } : {}),
+    ...(describe ? { describe } : {}),
   };
 }
 
@@ -327,7 +338,7 @@ function requestRuleProblems(raw: RawRule, at: string, src: YamlSource, problems
       );
     }
   }
-  for (const key of ['arguments', 'redact', 'limits'] as const) {
+  for (const key of ['arguments', 'redact', 'limits', 'describe'] as const) {
     if (raw[key] !== undefined)
       problems.push(
         src.problem(

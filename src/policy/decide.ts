@@ -1,5 +1,5 @@
 import type { Principal } from '../identity/principal.js';
-import type { ArgumentViolation, Decision, DecisionInput, Limits, TargetKind } from './decision.js';
+import type { AllowDecision, ArgumentViolation, Decision, DecisionInput, Limits, TargetKind } from './decision.js';
 import type { CompiledPolicy, CompiledRule, CompiledScopes } from './model.js';
 
 /**
@@ -154,12 +154,14 @@ export function evaluate(
   // 7. Allow.
   const limits = mergeLimits(granted);
   const redact = mergeRedact(granted);
+  const describe = mergeDescribe(granted);
   return {
     effect: 'allow',
     ruleId: chosen.id,
     policyRevision: revision,
     ...(limits !== undefined ? { limits } : {}),
     ...(redact.length > 0 ? { redact } : {}),
+    ...(describe !== undefined ? { describe } : {}),
   };
 }
 
@@ -259,6 +261,20 @@ function mergeLimits(rules: readonly CompiledRule[]): Limits | undefined {
     });
   }
   return merged;
+}
+
+/** `describe` over the applying allow rules: the limits stated if any asks, every note once, in rule order. */
+function mergeDescribe(rules: readonly CompiledRule[]): AllowDecision['describe'] {
+  let limits = false;
+  let notes: string[] | undefined;
+  for (const rule of rules) {
+    const d = rule.describe;
+    if (d === undefined) continue;
+    notes ??= [];
+    if (d.limits) limits = true;
+    if (d.note !== undefined && !notes.includes(d.note)) notes.push(d.note);
+  }
+  return notes === undefined ? undefined : { limits, notes };
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {

@@ -38,6 +38,15 @@ export interface Limits {
   readonly timeoutMs?: number;
 }
 
+/**
+ * What a listed tool's description says about its terms (policy `describe`; mcp/describe.ts writes the words):
+ * whether to state the decision's limits, and notes of the rules' own.
+ */
+export interface Describe {
+  readonly limits: boolean;
+  readonly note?: string;
+}
+
 /** Which argument check refused a call. For the audit record only: the wire says "Invalid params". */
 export interface ArgumentViolation {
   readonly ruleId: string;
@@ -55,6 +64,11 @@ export interface AllowDecision {
   readonly limits?: Limits;
   /** Argument fields (JSON pointers) to hide in audit records: the union over the applying allow rules. */
   readonly redact?: readonly string[];
+  /**
+   * Set when an applying allow rule has `describe`: limits stated if any of them asks, and their notes in rule order
+   * (each once). Read by `tools/list` only, where it decorates the listed copy of the tool's description.
+   */
+  readonly describe?: { readonly limits: boolean; readonly notes: readonly string[] };
 }
 
 export interface DenyDecision {
@@ -80,6 +94,11 @@ export interface PolicyEngine {
    * cache filtered lists (mcp/list-cache.ts). Absent: lists are filtered on every request.
    */
   listingKey?(principal: Principal): string;
+  /**
+   * Whether some rule has `describe` (then `tools/list` asks `decide` about each listed tool to word its limits).
+   * Absent or false: descriptions are listed as the upstreams wrote them.
+   */
+  readonly describes?: boolean;
   /**
    * For each target, whether `decide` with the argument step skipped would allow it, quarantine aside (the
    * caller hides quarantined tools). Same answers as one decision per target; absent: one decision per target.

@@ -42,6 +42,11 @@ export class CompiledPolicyEngine implements PolicyEngine {
     return listingKey(principal, this.#current);
   }
 
+  /** See `PolicyEngine.describes`: some rule of the policy in force has `describe`. */
+  get describes(): boolean {
+    return this.#current.rules.some((r) => r.describe !== undefined);
+  }
+
   /** See `PolicyEngine.visibleTargets`: `visible` for a whole list, decided per group of targets with the same candidate rules. */
   visibleTargets(principal: Principal, targets: readonly ListTarget[]): boolean[] {
     return visibleTargets(principal, this.#current, targets);

@@ -1,5 +1,5 @@
 import type { Principal } from '../identity/principal.js';
-import type { ArgumentViolation, Limits, TargetKind } from './decision.js';
+import type { ArgumentViolation, Describe, Limits, TargetKind } from './decision.js';
 import type { Glob } from './glob.js';
 import type { PatternIndex } from './pattern-index.js';
 
@@ -45,6 +45,8 @@ export interface CompiledRule {
   /** JSON pointers. */
   readonly redact: readonly string[];
   readonly limits?: Limits;
+  /** Allow rules only: state the limits (and a note) in the descriptions of the tools listed under this rule. */
+  readonly describe?: Describe;
 }
 
 export interface CompiledMatch {

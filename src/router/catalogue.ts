@@ -4,6 +4,7 @@ import { isJsonObject, type JsonObject } from '../lib/json-rpc.js';
 import { isAmbiguousUri } from './ambiguous-uri.js';
 import { headerAnnotationProblem } from './header-annotations.js';
 import { exposedName, TOOL_NAME_RE, type NamingOptions } from './naming.js';
+import type { OutputCheck, OutputValidators } from './output-schemas.js';
 import { templateMatcher } from './uri-template.js';
 
 /** What one upstream offers, as listed (names as the upstream knows them). */
@@ -24,7 +25,10 @@ export interface NamedEntry {
   definition: JsonObject;
 }
 
-export type ToolEntry = NamedEntry;
+export interface ToolEntry extends NamedEntry {
+  /** The compiled `outputSchema`, when the tool declares one (output-schemas.ts; checked by mcp/steps/output.ts). */
+  output?: OutputCheck;
+}
 export type PromptEntry = NamedEntry;
 
 export interface TemplateEntry {
@@ -34,7 +38,8 @@ export interface TemplateEntry {
 }
 
 export interface CatalogueIssue {
-  kind: 'collision' | 'ambiguous-resource' | 'hidden-task-tool' | 'invalid-item';
+  /** `invalid-output-schema`: the tool stays listed; its results fail output validation (per its upstream's mode). */
+  kind: 'collision' | 'ambiguous-resource' | 'hidden-task-tool' | 'invalid-item' | 'invalid-output-schema';
   message: string;
 }
 
@@ -97,6 +102,7 @@ export class Catalogue {
     config: CatalogueConfig,
     upstreamCount: number,
     revision: number,
+    outputs?: OutputValidators,
   ): Catalogue {
     const naming: NamingOptions = {
       separator: config.separator,
@@ -114,7 +120,7 @@ export class Catalogue {
       upstream: string,
       original: string,
       item: JsonObject,
-    ): void => {
+    ): string | undefined => {
       const exposed = exposedName(upstream, original, naming);
       const prior = into.get(exposed);
       if (prior) {
@@ -122,9 +128,10 @@ export class Catalogue {
           kind: 'collision',
           message: `${kind} name "${exposed}" is exposed by upstream "${prior.upstream}" (${kind} "${prior.original}") and upstream "${upstream}" (${kind} "${original}")`,
         });
-        return;
+        return undefined;
       }
       into.set(exposed, { exposed, upstream, original, definition: { ...item, name: exposed } });
+      return exposed;
     };
 
     for (const listing of listings) {
@@ -153,7 +160,16 @@ export class Catalogue {
           });
           continue;
         }
-        place(tools, 'tool', listing.upstream, original, tool);
+        const exposed = place(tools, 'tool', listing.upstream, original, tool);
+        if (exposed !== undefined && outputs !== undefined && tool.outputSchema !== undefined) {
+          const output = outputs.check(tool.outputSchema);
+          tools.get(exposed)!.output = output;
+          if (!output.ok)
+            issues.push({
+              kind: 'invalid-output-schema',
+              message: `tool "${original}" of upstream "${listing.upstream}": ${output.problem}; its results count as invalid`,
+            });
+        }
       }
       for (const prompt of listing.prompts) {
         const original = prompt.name;

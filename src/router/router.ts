@@ -19,6 +19,7 @@ import type { ListKind, ManagedUpstream } from '../upstream/managed-upstream.js'
 import type { CallOptions, CallOrigin } from '../upstream/rpc-peer.js';
 import type { UpstreamSet } from '../upstream/upstream-set.js';
 import { Catalogue, type UpstreamListing } from './catalogue.js';
+import { OutputValidators, type OutputCheck } from './output-schemas.js';
 import { errorDetail, nameTool, unavailable } from './target-errors.js';
 
 export type ChangeKind = 'tools' | 'resources' | 'prompts';
@@ -59,6 +60,8 @@ export interface Target {
   readonly quarantined: boolean;
   /** The definition as the client sees it (a tool's, a prompt's, a listed resource's or a template's), if listed. */
   readonly definition: JsonObject | undefined;
+  /** A tool that declares an `outputSchema`: its compiled check (mcp/steps/output.ts). */
+  readonly output?: OutputCheck;
 }
 
 /** Tool pinning in the router (docs/architecture.md §4, §8): the lock to compare listings with, and where events go. */
@@ -91,6 +94,8 @@ export class Router {
   private readonly listedOnce = new Set<string>();
   private pinState: PinState = EMPTY_PIN_STATE;
   private readonly pinModes: Readonly<Record<string, PinMode>>;
+  /** Output schemas compiled across catalogue builds (a refresh compiles only what changed). */
+  private readonly outputs = new OutputValidators();
 
   constructor(
     private readonly config: GatehouseConfig,
@@ -181,7 +186,13 @@ export class Router {
   /** Build the catalogue from all current listings. Throws nothing: runtime collisions are logged. */
   private rebuild(kinds: Set<ChangeKind>): void {
     const ordered = this.config.upstreams.map((u) => this.listings.get(u.name) ?? EMPTY_LISTING(u.name));
-    const next = Catalogue.build(ordered, this.config.catalogue, this.config.upstreams.length, ++this.revision);
+    const next = Catalogue.build(
+      ordered,
+      this.config.catalogue,
+      this.config.upstreams.length,
+      ++this.revision,
+      this.outputs,
+    );
     const known = new Set(this.catalogueValue.issues.map((i) => i.message));
     for (const issue of next.issues)
       if (!known.has(issue.message)) this.logger.warn({ issue: issue.kind }, issue.message);
@@ -291,7 +302,15 @@ export class Router {
         const e = c.tools.get(name);
         if (e === undefined) return undefined;
         const quarantined = isQuarantined(this.pinState, e.upstream, e.original);
-        return { kind, name, upstream: e.upstream, original: e.original, quarantined, definition: e.definition };
+        const target = {
+          kind,
+          name,
+          upstream: e.upstream,
+          original: e.original,
+          quarantined,
+          definition: e.definition,
+        };
+        return e.output === undefined ? target : { ...target, output: e.output };
       }
       case 'prompt': {
         const e = c.prompts.get(name);

@@ -64,6 +64,13 @@ export const METRICS = {
     labels: ['reason'],
     description: 'Requests refused by authentication, by reason',
   },
+  outputInvalid: {
+    name: 'mcp.output.invalid',
+    kind: 'counter',
+    labels: ['tool', 'upstream', 'action'],
+    description:
+      'Results that broke what their upstream declares (outputSchema, resource mimeType), by tool (empty for a resource), upstream and action: refused (outputValidation enforce) or passed (warn)',
+  },
   rateLimitRejections: {
     name: 'mcp.ratelimit.rejections',
     kind: 'counter',
@@ -202,6 +209,7 @@ export class GatewayMetrics {
   private readonly requests = new Tally();
   private readonly authFailures: Counter;
   private readonly rateLimited: Counter;
+  private readonly outputInvalid: Counter;
   private readonly httpRejections: Counter;
   private readonly breakerTransitions: Counter;
   private readonly policyReloads: Counter;
@@ -222,6 +230,7 @@ export class GatewayMetrics {
       .addCallback((r: ObservableResult) => requests.report(r));
     this.authFailures = meter.createCounter(METRICS.authFailures.name, options(METRICS.authFailures));
     this.rateLimited = meter.createCounter(METRICS.rateLimitRejections.name, options(METRICS.rateLimitRejections));
+    this.outputInvalid = meter.createCounter(METRICS.outputInvalid.name, options(METRICS.outputInvalid));
     this.httpRejections = meter.createCounter(METRICS.httpRejections.name, options(METRICS.httpRejections));
     this.breakerTransitions = meter.createCounter(
       METRICS.upstreamBreakerTransitions.name,
@@ -347,6 +356,14 @@ export class GatewayMetrics {
         1,
         this.attrs(`l|${event.rule}|${tool}`, () => ({ limit: event.rule ?? '', tool })),
       );
+    if (event.outputValid === false) {
+      const action = code === 'GW_UPSTREAM_OUTPUT_INVALID' ? 'refused' : 'passed';
+      const outTool = method === 'tools/call' ? tool : '';
+      this.outputInvalid.add(
+        1,
+        this.attrs(`o|${outTool}|${upstream}|${action}`, () => ({ tool: outTool, upstream, action })),
+      );
+    }
     if (method !== 'tools/call') return;
     this.toolCalls.add(`${tool}|${upstream}|${outcome}|${code}`, () => ({ tool, upstream, outcome, error_code: code }));
     if (event.durationMs !== undefined) {

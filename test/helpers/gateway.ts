@@ -26,6 +26,8 @@ export const ORDERS_SERVER = join(REPO_ROOT, 'examples/orders/server.ts');
 export const PARAM_HEADERS_SERVER = join(REPO_ROOT, 'test/fixtures/servers/param-headers.ts');
 /** A 2026-07-28-only server on the official v2 server SDK (HTTP, or stdio with `--stdio`). */
 export const V2_MODERN_SERVER = join(REPO_ROOT, 'test/fixtures/servers/v2-modern.ts');
+/** A stdio upstream whose tools declare outputSchemas and break them on demand (output validation). */
+export const OUTPUT_SCHEMAS_SERVER = join(REPO_ROOT, 'test/fixtures/servers/output-schemas.ts');
 export const EVERYTHING = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 
 /** YAML for a stdio upstream running one of our TypeScript fixtures through tsx. */

@@ -204,6 +204,7 @@ describe('loadConfig: valid files', () => {
         maxTotalTimeoutMs: 300_000,
         maxMessageBytes: 4 * 1024 * 1024,
         mode: 'shared',
+        outputValidation: 'warn',
         protocol: 'auto',
         restart: { initialDelayMs: 500, maxDelayMs: 30_000 },
         expose: { tools: true, resources: true, prompts: true },

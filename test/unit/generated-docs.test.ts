@@ -126,6 +126,7 @@ describe('generated references', () => {
     const call = { type: 'mcp.request', method: 'tools/call', tool: 'fx__echo', upstream: 'fx' } as const;
     metrics.observe({ ...call, outcome: 'ok', durationMs: 3 });
     metrics.observe({ ...call, outcome: 'denied', errorCode: 'rate_limited', rule: 'per-user', durationMs: 1 });
+    metrics.observe({ ...call, outcome: 'ok', outputValid: false, durationMs: 2 });
     metrics.observe({ type: 'auth.failure', reason: 'expired', status: 401 });
     metrics.observe({ type: 'http.rejected', reason: 'overloaded', status: 503 });
     metrics.observe({ type: 'upstream.state', upstream: 'fx', outcome: 'error', detail: 'breaker open' });

@@ -45,7 +45,7 @@ describe('call steps', () => {
     expect(seen).toEqual([]);
   });
 
-  it('are decide, param headers, subscriptions, limits, consent, input required, credentials, forward: nothing reaches the limiter or the upstream undecided, and no credential is fetched for a call that was refused', () => {
+  it('are decide, param headers, subscriptions, limits, consent, input required, credentials, output, forward: nothing reaches the limiter or the upstream undecided, and no credential is fetched for a call that was refused', () => {
     expect(CALL_STEPS.map((s) => s.name)).toEqual([
       'decide',
       'param-headers',
@@ -54,6 +54,8 @@ describe('call steps', () => {
       'consent',
       'input-required',
       'credentials',
+      // Wraps forward: it judges what forward returns (output validation), after everything that could refuse.
+      'output',
       'forward',
     ]);
   });

@@ -3,6 +3,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import { isJsonObject, type JsonObject } from '../../lib/json-rpc.js';
 import { unknownTool } from '../../router/router.js';
 import { runCall } from '../call.js';
+import { describedTool, describeTerms } from '../describe.js';
 import type { MethodHandler } from '../pipeline.js';
 import { shows, unknownTarget } from '../steps/decide.js';
 import { beginList, cachedList } from './listing.js';
@@ -30,7 +31,21 @@ export const listTools: MethodHandler = (ctx, deps) => {
             router.isQuarantined(t.upstream, t.original),
           ),
     );
-    return { tools: shown.map((t) => t.definition) };
+    if (policy.describes !== true) return { tools: shown.map((t) => t.definition) };
+    // Policy `describe` (mcp/describe.ts): the decision a call would get words the terms; built once per listing key.
+    return {
+      tools: shown.map((t) => {
+        const decision = policy.decide({
+          principal: ctx.principal,
+          method: 'tools/call',
+          target: { kind: 'tool', name: t.exposed, upstream: t.upstream },
+          now,
+          argumentsUnchecked: true,
+        });
+        const terms = decision.effect === 'allow' ? describeTerms(decision) : undefined;
+        return terms === undefined ? t.definition : describedTool(t.definition, terms);
+      }),
+    };
   });
 };
 
