@@ -1,5 +1,5 @@
 import type { Principal } from '../identity/principal.js';
-import type { ArgumentViolation, Limits, TargetKind } from './decision.js';
+import type { ArgumentViolation, CacheSpec, IdempotencySpec, Limits, TargetKind } from './decision.js';
 import type { Glob } from './glob.js';
 import type { PatternIndex } from './pattern-index.js';
 
@@ -45,6 +45,10 @@ export interface CompiledRule {
   /** JSON pointers. */
   readonly redact: readonly string[];
   readonly limits?: Limits;
+  readonly cache?: CacheSpec;
+  /** Exact exposed tool names. */
+  readonly invalidates?: readonly string[];
+  readonly idempotency?: IdempotencySpec;
 }
 
 export interface CompiledMatch {
