@@ -31,12 +31,17 @@ function harness(scope: 'principal' | 'public' = 'principal') {
   const run = async (
     args: JsonObject,
     principal = who('alice'),
+    uri?: string,
   ): Promise<{ result: JsonObject; event: AuditEvent }> => {
     const event: AuditEvent = { type: 'mcp.request' } as AuditEvent;
+    const target =
+      uri === undefined
+        ? { kind: 'tool', name: 'up__t', upstream: 'up', original: 't' }
+        : { kind: 'template', name: 'file:///{path}', upstream: 'up', original: 'file:///{path}' };
     const call = {
-      ctx: { principal, protocolVersion: '2025-11-25', event },
+      ctx: { principal, protocolVersion: '2025-11-25', event, params: uri === undefined ? {} : { uri } },
       deps: { results: cache },
-      target: { kind: 'tool', name: 'up__t', upstream: 'up', original: 't', quarantined: false, definition: undefined },
+      target: { ...target, quarantined: false, definition: undefined },
       args,
       decision,
     } as unknown as Call;
@@ -109,6 +114,13 @@ describe('cache step', () => {
     expect((await h.run({ q: 1 })).event.cache).toBe('miss');
     await h.store.bump(ResultCache.targetGen('up', 'up__t'));
     expect((await h.run({ q: 1 })).event.cache).toBe('miss');
+  });
+
+  it('a resource read is keyed by its URI, not by the template that matched it', async () => {
+    const h = harness();
+    await h.run({}, who('alice'), 'file:///a');
+    expect((await h.run({}, who('alice'), 'file:///b')).event.cache).toBe('miss');
+    expect((await h.run({}, who('alice'), 'file:///a')).event.cache).toBe('hit');
   });
 
   it('collapses concurrent identical misses', async () => {

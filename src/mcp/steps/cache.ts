@@ -4,7 +4,8 @@
  * hit reaches none of them. Only an allow whose rules declare `cache:` is looked up; a write whose rules declare
  * `invalidates:` drops the cached results of the named tools at its upstream when it succeeds.
  *
- * Key: upstream, target kind and original name, canonical arguments (so key order does not matter, and "1" is not 1),
+ * Key: upstream, target kind and original name, canonical arguments (so key order does not matter, and "1" is not 1)
+ * or a resource's requested URI,
  * the client's generation (results are shaped per generation after this step, but an upstream may answer each
  * differently), the policy revision, the generations of the upstream and the target, and for scope `principal` the
  * caller's key and the deciding rule. Never cached: errors, `isError` results, `input_required` results, a 2026
@@ -65,7 +66,8 @@ async function cached(
       target.upstream,
       target.kind,
       target.original,
-      canonicalJson(call.args ?? {}),
+      // A resource read has no arguments: its URI is what varies (a template target names the template, not the URI).
+      target.kind === 'tool' ? canonicalJson(call.args ?? {}) : canonicalJson(ctx.params.uri ?? null),
       isModernVersion(ctx.protocolVersion) ? 'm' : 'l',
       d.policyRevision,
       gens,
