@@ -147,6 +147,14 @@ describe('memory result store', () => {
     expect(await s.get('c:a')).toBeUndefined();
   });
 
+  it('evicts cached reads before idempotency claims', async () => {
+    const s = new MemoryResultStore({ maxEntries: 2, maxBytes: 10_000 });
+    const claim = await s.claim('i:k', 'f', 1000);
+    for (const k of ['c:1', 'c:2', 'c:3']) await s.set(k, 'v', 1000);
+    expect(claim.state).toBe('claimed');
+    expect(await s.claim('i:k', 'f', 1000)).toEqual({ state: 'pending', fingerprint: 'f' });
+  });
+
   it('claims are exclusive; a released claim can be taken again; a completed one replays', async () => {
     const s = new MemoryResultStore({ maxEntries: 10, maxBytes: 10_000 });
     const first = await s.claim('i:k', 'f1', 1000);

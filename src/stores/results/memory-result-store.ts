@@ -1,6 +1,7 @@
 /**
  * The one-node `ResultStore`: a Map in insertion order used as an LRU (a hit moves the entry to the end), bounded by
- * entries and by bytes (UTF-16 length × 2 of key and value), expired lazily. Claims live in the same bounds.
+ * entries and by bytes (UTF-16 length × 2 of key and value), expired lazily. Claims and remembered writes live in the
+ * same bounds but are evicted only when no cached read is left to evict.
  */
 import { randomUUID } from 'node:crypto';
 import type { Claim, ResultStore } from './result-store.js';
@@ -115,10 +116,13 @@ export class MemoryResultStore implements ResultStore {
     if (bytes > this.options.maxBytes) return;
     this.entries.set(key, { value, expires: this.now() + ttlMs, bytes });
     this.bytes += bytes;
-    // Evict the least recently used until both bounds hold.
-    for (const [k] of this.entries) {
-      if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
-      this.remove(k);
+    // Evict the least recently used until both bounds hold: cached reads first, so that a flood of distinct reads
+    // cannot push out an idempotency claim (a concurrent duplicate would then forward) while a read is left to go.
+    for (const pass of ['c:', '']) {
+      for (const [k] of this.entries) {
+        if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) return;
+        if (k.startsWith(pass)) this.remove(k);
+      }
     }
   }
 
