@@ -15,7 +15,7 @@ import { MemoryResultStore } from '../../src/stores/results/memory-result-store.
 
 const who = (subject: string): Principal => ({ subject, groups: [], anonymous: false, scopes: new Set() });
 
-function harness(scope: 'principal' | 'public' = 'principal') {
+function harness(scope: 'principal' | 'public' = 'principal', perCallerCredentials = false) {
   const store = new MemoryResultStore({ maxEntries: 100, maxBytes: 1 << 20 });
   const cache = new ResultCache(store, pino({ level: 'silent' }));
   let forwarded = 0;
@@ -40,7 +40,7 @@ function harness(scope: 'principal' | 'public' = 'principal') {
         : { kind: 'template', name: 'file:///{path}', upstream: 'up', original: 'file:///{path}' };
     const call = {
       ctx: { principal, protocolVersion: '2025-11-25', event, params: uri === undefined ? {} : { uri } },
-      deps: { results: cache },
+      deps: { results: cache, credentials: perCallerCredentials ? new Map([['up', {}]]) : undefined },
       target: { ...target, quarantined: false, definition: undefined },
       args,
       decision,
@@ -91,6 +91,12 @@ describe('cache step', () => {
     await h.run({ q: 2 }, who('alice'));
     expect((await h.run({ q: 2 }, who('bob'))).event.cache).toBe('miss');
     expect((await h.run({ q: 2 }, who('alice'))).event.cache).toBe('hit');
+  });
+
+  it('scope public is per caller at an upstream called with per-caller credentials', async () => {
+    const h = harness('public', true);
+    await h.run({ q: 1 }, who('alice'));
+    expect((await h.run({ q: 1 }, who('bob'))).event.cache).toBe('miss');
   });
 
   it('never stores isError, input_required or ttlMs 0 results', async () => {

@@ -73,7 +73,9 @@ async function cached(
       gens,
     ];
     privateKey = `c:${digest(JSON.stringify([...base, who, d.ruleId]))}`;
-    publicKey = spec.scope === 'public' ? `c:${digest(JSON.stringify(base))}` : privateKey;
+    // An upstream called with each caller's own credential answers per caller: `public` is never honoured there.
+    const shared = spec.scope === 'public' && call.deps.credentials?.has(target.upstream) !== true;
+    publicKey = shared ? `c:${digest(JSON.stringify(base))}` : privateKey;
     const hit =
       (await cache.store.get(publicKey)) ?? (publicKey !== privateKey ? await cache.store.get(privateKey) : undefined);
     if (hit !== undefined) {
