@@ -81,6 +81,17 @@ describe('result cache and idempotent writes, one gateway (memory store)', () =>
     expect(auditOf(gw, 'cache')).toEqual(expect.arrayContaining(['miss', 'hit']));
   });
 
+  it('a hit is still authorised: the same subject without the scope is refused, not served', async () => {
+    await alice.callTool({ name: 'orders__get_order', arguments: { order_id: 'ord-1004' } });
+    const token = await gw.token({ sub: 'alice', scopes: ['everything:use'] });
+    const scopeless = await gw.client({
+      transport: { requestInit: { headers: { authorization: `Bearer ${token}` } } },
+    });
+    await expect(
+      scopeless.callTool({ name: 'orders__get_order', arguments: { order_id: 'ord-1004' } }),
+    ).rejects.toThrow(/403|insufficient_scope|orders:read/);
+  });
+
   it('collapses concurrent identical misses into one upstream call', async () => {
     const before = (await calls(orders)).get_order ?? 0;
     const results = await Promise.all(
