@@ -6,6 +6,9 @@
  *          memory rate limits (a global and a per-subject rule, plus the allow rule's `limits.rate`), audit to a
  *          file with the hash chain, Prometheus metrics
  *   redis  `full` with `limits.store: redis` on 127.0.0.1:6379 under a key prefix of its own
+ *   cached `full` with `cache: { ttl: 1h }` (scope principal, memory store) on the echo rule: the load generator
+ *          sends the same arguments every call, so all but the first are cache hits — the hit path against `full`'s
+ *          forwarded call (docs/policy.md "Result cache")
  *
  * Every limit is far above what two cores can push (≥ 16,000 calls/s sustained, bursts of 10^6), so none refuses
  * during a run: a refused call is counted as an error, and a gatehouse cell with errors is a misconfiguration.
@@ -14,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export type GatehouseProfile = 'bare' | 'full' | 'redis';
+export type GatehouseProfile = 'bare' | 'full' | 'redis' | 'cached';
 
 export interface BenchUpstream {
   name: string;
@@ -47,8 +50,8 @@ export const BENCH_SUBJECT = 'bench-user';
 export const DEV_KEY_FILE = 'dev-signing-key.json';
 export const AUDIT_FILE = 'audit.log';
 
-/** Writes `policies/bench.yaml` into `dir` (full and redis profiles). */
-export function writeBenchPolicy(dir: string): string {
+/** Writes `policies/bench.yaml` into `dir` (full, redis and cached profiles). */
+export function writeBenchPolicy(dir: string, cached = false): string {
   const policyDir = path.join(dir, 'policies');
   fs.mkdirSync(policyDir, { recursive: true });
   fs.writeFileSync(
@@ -77,6 +80,7 @@ export function writeBenchPolicy(dir: string): string {
       '      constraints:',
       '        - { field: text, kind: noLeadingDash }',
       '    limits: { rate: { perMinute: 1000000, burst: 1000000 } }',
+      ...(cached ? ['    cache: { ttl: 1h, scope: principal }'] : []),
       // The many-tools upstreams of the tools/list measurement: listed through the same filter.
       '  - id: bench.many-tools',
       '    effect: allow',

@@ -12,6 +12,8 @@
  *   gatehouse-full-2026  gatehouse-full driven by MCP 2026-07-28 calls: no session, `_meta` and routing headers on each
  *   gatehouse-redis  gatehouse-full with `limits.store: redis` (127.0.0.1:6379; skipped when Redis is not answering,
  *                    unless BENCH_REQUIRE_REDIS=1)
+ *   gatehouse-cached gatehouse-full with the echo rule's results cached (`cache: { ttl: 1h }`): every call after the
+ *                    first is a hit that never reaches the upstream (hit cost vs gatehouse-full's forwarded call)
  *   mcp-proxy        `mcp-proxy --server stream` in front of the same echo upstream
  *   supergateway     `supergateway --stdio … --outputTransport streamableHttp --stateful` in front of it
  *

@@ -37,6 +37,11 @@ import { createAsStore } from './stores/as/create-as-store.js';
 import { buildUserOAuth } from './outbound/user-oauth/create-user-oauth.js';
 import { createGrantStore } from './stores/grants/create-grant-store.js';
 import { SealedJson } from './mcp/sealed-json.js';
+import { MemoryResultStore } from './stores/results/memory-result-store.js';
+import { RedisResultStore } from './stores/results/redis-result-store.js';
+import type { ResultStore } from './stores/results/result-store.js';
+import { ResultCache } from './mcp/result-cache.js';
+import { CACHE_DEFAULTS } from './config/cache-config.js';
 import { MemoryLimiter } from './stores/rate-limits/memory-limiter.js';
 import { closeCredentialProviders, createCredentialProviders } from './outbound/create-providers.js';
 import { createRedisClient, type RedisHandle } from './stores/redis/redis-client.js';
@@ -267,8 +272,20 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       })
     : undefined;
   for (const [name, provider] of userOAuth?.providers ?? []) credentials.set(name, provider);
+  // The result cache and idempotency ledger (docs/configuration.md "Result cache and idempotency"): the loader
+  // guarantees `redis` when the store is redis. Keys are prefixed apart from the limits' and the sessions'.
+  const cacheConfig = config.cache ?? CACHE_DEFAULTS.cache;
+  const resultStore: ResultStore =
+    cacheConfig.store === 'redis' && redis !== undefined
+      ? new RedisResultStore(redis.client, { keyPrefix: `${redis.keyPrefix}results:` })
+      : new MemoryResultStore({ maxEntries: cacheConfig.maxEntries, maxBytes: cacheConfig.maxBytes });
+  const results = new ResultCache(resultStore, logger.child({ component: 'result-cache' }));
+  // A catalogue change (list_changed, a re-list, a pin state change) may mean other results: drop every upstream's.
+  // The router does not say which upstream changed, so this is coarse; cached reads are short-lived anyway.
+  router.onChange(() => results.invalidateUpstreams(config.upstreams.map((u) => u.name)));
   frontDoor = new FrontDoor({
     config,
+    results,
     router,
     policy,
     audit,
@@ -286,6 +303,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       ? new PolicyReloader({ dir: config.policy.dir, engine: policy, onReload: (o) => reported(o) })
       : undefined;
   const reported = (o: PolicyReloadOutcome): void => {
+    if (o.ok) results.policyReloaded();
     // The lock lives in the policy folder by default: a change there may be an approval.
     reloadLock(o.trigger);
     if (!o.ok) {
@@ -490,6 +508,7 @@ export function buildApp(config: GatehouseConfig, deps: AppDeps): App {
       closeCredentialProviders(credentials);
       await asStore?.close();
       await limiterStore.close();
+      await resultStore.close();
       await userOAuth?.store.close();
       await redis?.close();
       // Last: the shutdown's own records are counted and its spans exported.

@@ -81,7 +81,7 @@ export async function launchGatehouse(
   if (redisKeyPrefix !== null) trackRedisPrefix(gh.redisUrl, redisKeyPrefix);
   let authHeaders: Record<string, string> = {};
   if (protectedProfile) {
-    writeBenchPolicy(dir);
+    writeBenchPolicy(dir, profile === 'cached');
     // The gateway reads the same key file (auth.dev.keyFile); minting here is what `gatehouse token` does.
     const key = await loadOrCreateDevKey(path.join(dir, DEV_KEY_FILE));
     const token = await key.mint({

@@ -29,6 +29,7 @@ export const ALL_TARGETS = [
   'gatehouse-full',
   'gatehouse-full-2026',
   'gatehouse-redis',
+  'gatehouse-cached',
   'mcp-proxy',
   'supergateway',
 ] as const;
@@ -60,6 +61,7 @@ export function starters(opts: TargetOptions): Record<TargetName, () => Promise<
     'gatehouse-full': gatehouseStarter('full', opts),
     'gatehouse-full-2026': gatehouseStarter('full', opts, true),
     'gatehouse-redis': gatehouseStarter('redis', opts),
+    'gatehouse-cached': gatehouseStarter('cached', opts),
     'mcp-proxy': startMcpProxy,
     supergateway: startSupergateway,
   };
@@ -122,7 +124,7 @@ function gatehouseStarter(profile: GatehouseProfile, opts: TargetOptions, statel
     const notes = [
       profile === 'bare'
         ? 'auth none, no policy, no limits, audit on stdout (log file)'
-        : `auth dev (ES256 JWT), policy with argument constraints, limits store ${profile === 'redis' ? `redis (prefix ${g.redisKeyPrefix})` : 'memory'}, audit file + hash chain, prometheus :${g.metricsPort}`,
+        : `auth dev (ES256 JWT), policy with argument constraints, limits store ${profile === 'redis' ? `redis (prefix ${g.redisKeyPrefix})` : 'memory'}${profile === 'cached' ? ', echo results cached (hits)' : ''}, audit file + hash chain, prometheus :${g.metricsPort}`,
       `logging.level ${opts.logLevel}`,
       ...(opts.nodeArgs.length ? [`node ${opts.nodeArgs.join(' ')}`] : []),
     ];

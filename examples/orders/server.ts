@@ -94,6 +94,15 @@ const orders = new Map<string, Order>(
   ].map((o) => [o.id, o]),
 );
 
+/**
+ * Tool calls this process has run, by tool: `GET /calls` (HTTP mode, API key required) answers them, so the
+ * gateway's tests can tell a cached or deduplicated call from one that reached the server.
+ */
+const callCounts = new Map<string, number>();
+function counted(tool: string): void {
+  callCounts.set(tool, (callCounts.get(tool) ?? 0) + 1);
+}
+
 /** Idempotency keys of update_order_status → what the first call asked for and answered. */
 const idempotencyCache = new Map<string, { fingerprint: string; result: CallToolResult }>();
 
@@ -127,6 +136,7 @@ function buildOrdersServer(): McpServer {
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ order_id }) => {
+      counted('get_order');
       const found = orders.get(order_id);
       return found ? ok(found) : toolError('not_found', `order ${order_id} not found`);
     },
@@ -172,6 +182,7 @@ function buildOrdersServer(): McpServer {
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
     ({ order_id, new_status, idempotency_key }) => {
+      counted('update_order_status');
       const fingerprint = `${order_id}\u0000${new_status}`;
       if (idempotency_key !== undefined) {
         const cached = idempotencyCache.get(idempotency_key);
@@ -271,6 +282,10 @@ async function runHttp(port: number): Promise<void> {
       return;
     }
     const path = new URL(req.url ?? '/', `http://${HOST}`).pathname;
+    if (path === '/calls' && req.method === 'GET') {
+      sendJson(res, 200, Object.fromEntries(callCounts));
+      return;
+    }
     if (path !== '/mcp') {
       sendJson(res, 404, { error: 'not_found' });
       return;

@@ -95,6 +95,17 @@ export interface AuditEvent {
    * where and which keyword (never the values).
    */
   outputValid?: boolean;
+  /**
+   * mcp.request of a call whose policy declares `cache:` (docs/policy.md "Result cache"): `hit` (answered from the
+   * cache or from an identical call in flight; the upstream was not called), `miss` (forwarded), `bypass` (the cache
+   * store could not answer; forwarded).
+   */
+  cache?: 'hit' | 'miss' | 'bypass';
+  /**
+   * mcp.request of a call carrying the idempotency key its policy names (docs/policy.md "Idempotent writes"): `first`
+   * (forwarded), `replay` (the first call's result, not forwarded), `conflict` (the key was used with other arguments).
+   */
+  idempotency?: 'first' | 'replay' | 'conflict';
   /** With a per-user credential: the subject the upstream sees (e.g. the exchanged token's `sub`). */
   upstreamSubject?: string;
   /** secret.rotated: where the secret comes from (`file:/run/secrets/…`). Never the value. */

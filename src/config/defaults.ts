@@ -1,6 +1,7 @@
 /** `CONFIG_DEFAULTS`: the defaults of gatehouse.yaml, with those the `*-config.ts` sections keep beside their code. */
 import { deepFreeze } from '../lib/deep-freeze.js';
 import { AUDIT_DEFAULTS } from './audit-config.js';
+import { CACHE_DEFAULTS } from './cache-config.js';
 import { LIMITS_DEFAULTS } from './limits-config.js';
 import { SESSIONS_DEFAULTS } from './sessions-config.js';
 import { TELEMETRY_DEFAULTS } from './telemetry-config.js';
@@ -68,6 +69,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
   ...SESSIONS_DEFAULTS,
   ...AUDIT_DEFAULTS,
   ...LIMITS_DEFAULTS,
+  ...CACHE_DEFAULTS,
   upstream: {
     required: true,
     timeoutMs: 60_000,

@@ -16,6 +16,7 @@ import { checkAuthAgainstHost, checkAuthNeedsPolicy } from './auth-cross-checks.
 import { schemaProblems } from './config-schema.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { fileExposure } from './file-exposure.js';
+import { normaliseCache, type RawCache } from './cache-config.js';
 import { normaliseLimits, normaliseRedis, type RawLimits, type RawRedis } from './limits-config.js';
 import { isRecord, sectionContext, type LoadContext } from './load-context.js';
 import { normalisePinning, normalisePolicy, type RawPinning, type RawPolicy } from './policy-config.js';
@@ -111,6 +112,9 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     : undefined;
   const redis = raw.redis !== undefined && isClean('/redis') ? normaliseRedis(raw.redis, sections) : undefined;
   const limits = isClean('/limits') ? normaliseLimits(raw.limits ?? {}, raw.redis !== undefined, sections) : undefined;
+  const cache = isClean('/cache')
+    ? normaliseCache(raw.cache ?? {}, raw.redis !== undefined, sections.report)
+    : undefined;
   if (server !== undefined && auth !== undefined) checkAuthAgainstHost(server, auth, raw.auth ?? {}, ctx);
   if (auth !== undefined) checkAuthNeedsPolicy(auth, raw.policy !== undefined, ctx);
 
@@ -142,7 +146,8 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     !audit ||
     !telemetry ||
     !sessions ||
-    !limits
+    !limits ||
+    !cache
   ) {
     throw new ConfigError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   }
@@ -160,6 +165,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     outbound,
     ...(redis !== undefined ? { redis } : {}),
     limits,
+    cache,
     upstreams,
   });
 }
@@ -180,6 +186,7 @@ interface RawConfig {
   outbound?: RawOutbound;
   redis?: RawRedis;
   limits?: RawLimits;
+  cache?: RawCache;
   upstreams?: RawUpstream[];
 }
 

@@ -523,6 +523,11 @@ export interface GatehouseConfig {
    */
   readonly limits?: LimitsConfig;
   /**
+   * Where the policy's `cache:` results and `idempotency:` keys live (docs/configuration.md "Result cache and
+   * idempotency"); the loader always fills it (absent in code-built configs: memory with the defaults).
+   */
+  readonly cache?: CacheConfig;
+  /**
    * Session ids any replica can serve (docs/deployment.md "Sessions across replicas"); the loader always fills it
    * (absent in code-built configs: one random key per process, memory store).
    */
@@ -661,4 +666,14 @@ export interface LimitsConfig {
   /** Default for every rule and for the policy rules' `limits`: `closed` (refuse) or `open` (allow, logged). Default `closed`. */
   readonly onStoreError: StoreErrorMode;
   readonly rules: readonly LimitRuleConfig[];
+}
+
+/** The `cache` section: the store of cached results and idempotency keys. */
+export interface CacheConfig {
+  /** `memory` (this process; bounded, least recently used evicted first) or `redis` (shared by every replica). */
+  readonly store: 'memory' | 'redis';
+  /** Memory store: most entries (cached results, remembered writes and claims together). */
+  readonly maxEntries: number;
+  /** Memory store: most bytes of keys and values (UTF-16). */
+  readonly maxBytes: number;
 }

@@ -76,6 +76,17 @@ export const ErrorCodes = {
   GW_MCP_TOOL_UNKNOWN: { http: 200, rpc: -32602, message: 'Unknown tool' },
   GW_MCP_PROMPT_UNKNOWN: { http: 200, rpc: -32602, message: 'Unknown prompt' },
   GW_MCP_RESOURCE_UNKNOWN: { http: 200, rpc: -32002, message: 'Resource not found' },
+  /**
+   * An idempotency key (policy `idempotency`, docs/policy.md "Idempotent writes") reused by the same caller for the
+   * same tool with other arguments: a client bug, never silently replayed.
+   */
+  GW_MCP_IDEMPOTENCY_CONFLICT: {
+    http: 200,
+    rpc: -32602,
+    message: 'Invalid params: idempotency key already used with other arguments',
+  },
+  /** The result-cache / idempotency store could not answer (Redis down) for a write that must be deduplicated. */
+  GW_MCP_IDEMPOTENCY_UNAVAILABLE: { http: 200, rpc: -32603, message: 'Idempotency store unavailable' },
   GW_MCP_REQUEST_CANCELLED: { http: 200, rpc: -32800, message: 'Request cancelled' },
   /**
    * MCP 2026-07-28 (basic/patterns/mrtr §requestState): a retry whose `requestState` the gateway did not issue, was

@@ -1,6 +1,7 @@
 /**
  * A targeted call and its steps (docs/architecture.md §4): decide (pure policy) → param headers → subscriptions →
- * limits → consent → input required → credentials → output (checks what forward returns) → forward. A new step (a cache, an approval) is one file in steps/ named in
+ * limits → idempotency → cache → consent → input required → credentials → output (checks what forward returns) →
+ * forward. A new step (an approval) is one file in steps/ named in
  * `CALL_STEPS`.
  */
 import { GatewayError } from '../errors/gateway-error.js';
@@ -10,10 +11,12 @@ import type { AllowDecision } from '../policy/decision.js';
 import type { Target } from '../router/router.js';
 import type { PipelineDeps } from './pipeline.js';
 import type { RequestContext } from './request-context.js';
+import { cacheStep } from './steps/cache.js';
 import { consentStep } from './steps/consent.js';
 import { credentialsStep } from './steps/credentials.js';
 import { decideStep } from './steps/decide.js';
 import { forwardStep } from './steps/forward.js';
+import { idempotencyStep } from './steps/idempotency.js';
 import { inputRequiredStep } from './steps/input-required.js';
 import { limitsStep } from './steps/limits.js';
 import { outputStep } from './steps/output.js';
@@ -57,6 +60,8 @@ export const CALL_STEPS: readonly CallStep[] = [
   paramHeadersStep,
   subscriptionsStep,
   limitsStep,
+  idempotencyStep,
+  cacheStep,
   consentStep,
   inputRequiredStep,
   credentialsStep,

@@ -23,6 +23,7 @@ import type { CallOrigin, ChangeKind, Router } from '../router/router.js';
 import type { RequestTracing } from '../telemetry/tracing.js';
 import { auditRequestId, whoFields } from './audit-fields.js';
 import type { CallLimiter } from './limits.js';
+import type { ResultCache } from './result-cache.js';
 import { ListCache } from './list-cache.js';
 import { ListenHub } from './listen.js';
 import { Pipeline, type PipelineDeps } from './pipeline.js';
@@ -53,6 +54,8 @@ export interface FrontDoorOptions {
   tracing?: RequestTracing | undefined;
   /** Outbound identity: the credential providers of the upstreams with `credentials:`; absent: none. */
   credentials?: CredentialProviders | undefined;
+  /** The result cache and idempotency ledger (docs/policy.md "Result cache"); absent: neither. */
+  results?: ResultCache | undefined;
   now?: () => number;
 }
 
@@ -98,6 +101,7 @@ export class FrontDoor {
       requestState: requestStateCodec(opts.config),
       parked: this.parked,
       credentials: opts.credentials,
+      results: opts.results,
       // The relay is built below, with the session table the pipeline's audit gate is handed to.
       relay: {
         relay: (upstream, request, origin) => this.relayer.relay(upstream, request, origin),

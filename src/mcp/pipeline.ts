@@ -4,6 +4,7 @@
  * decide (pure policy) → … → forward — and shapes the reply. The audit record and the span of the request are
  * opened and closed here, whatever the outcome.
  */
+import type { ResultCache } from './result-cache.js';
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../audit/audit-sink.js';
 import type { GatehouseConfig, SecretValue } from '../config/types.js';
@@ -55,6 +56,8 @@ export interface PipelineDeps {
   readonly parked: ParkedCalls;
   /** Upstreams' questions to clients: decided, audited and sent (relay.ts). */
   readonly relay: InputRelay;
+  /** The result cache and idempotency ledger (cache and idempotency steps); absent: neither (code-built tests). */
+  readonly results?: ResultCache | undefined;
   /** Outbound identity: the providers of the upstreams with `credentials:` (credentials step); absent: none. */
   readonly credentials?: CredentialProviders | undefined;
 }

@@ -195,6 +195,9 @@ interface RawRule {
   redact?: string[];
   limits?: { rate?: { perMinute: number; burst?: number }; concurrency?: number; timeoutMs?: number };
   describe?: true | { limits?: boolean; note?: string };
+  cache?: { ttl: string; scope?: 'principal' | 'public' };
+  invalidates?: string[];
+  idempotency?: { key: string; ttl?: string };
 }
 interface RawWhen {
   scopes?: { allOf?: string[]; anyOf?: string[] };
@@ -303,8 +306,10 @@ function compileRule(
             limits: raw.describe.limits ?? true,
             ...(raw.describe.note !== undefined ? { note: raw.describe.note.trim() } : {}),
           };
+  const dataPath = compileDataPath(raw, at, src, problems);
   if (problems.length > before) return undefined;
   return {
+    ...dataPath,
     id: raw.id,
     effect: raw.effect,
     ...(raw.description !== undefined ? { description: raw.description } : {}),
@@ -319,6 +324,58 @@ function compileRule(
     ...(limits ? { limits } : {}),
     ...(describe ? { describe } : {}),
   };
+}
+
+/** `30s`, `500ms`, `24h`: the durations of `cache.ttl` and `idempotency.ttl` (the schema checks the form). */
+export function parseDuration(text: string): number | undefined {
+  const m = /^([0-9]{1,9})(ms|s|m|h|d)$/.exec(text);
+  if (m === null) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+/** Longest TTLs: a cached read 1 day, a remembered write 7 days (bounded so a typo cannot pin memory for months). */
+const MAX_CACHE_TTL_MS = 86_400_000;
+const MAX_IDEMPOTENCY_TTL_MS = 7 * 86_400_000;
+const DEFAULT_IDEMPOTENCY_TTL_MS = 86_400_000;
+
+/** `cache`, `invalidates`, `idempotency` (docs/policy.md "Result cache", "Idempotent writes"). */
+function compileDataPath(
+  raw: RawRule,
+  at: string,
+  src: YamlSource,
+  problems: ConfigProblem[],
+): Pick<CompiledRule, 'cache' | 'invalidates' | 'idempotency'> {
+  const out: { -readonly [K in 'cache' | 'invalidates' | 'idempotency']?: CompiledRule[K] } = {};
+  const ttl = (text: string, pointer: string, max: number): number | undefined => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < 1 || ms > max) {
+      problems.push(src.problem(pointer, `must be a duration like 30s, 10m or 24h, at most ${max / 3_600_000}h`));
+      return undefined;
+    }
+    return ms;
+  };
+  if (raw.cache !== undefined) {
+    if (raw.match.prompts !== undefined)
+      problems.push(src.problem(`${at}/cache`, 'applies to tool results and resource reads, not prompts', 'key'));
+    const ttlMs = ttl(raw.cache.ttl, `${at}/cache/ttl`, MAX_CACHE_TTL_MS);
+    if (ttlMs !== undefined) out.cache = { ttlMs, scope: raw.cache.scope ?? 'principal' };
+  }
+  if (raw.invalidates !== undefined) {
+    raw.invalidates.forEach((name, i) => {
+      if (name.includes('*'))
+        problems.push(src.problem(`${at}/invalidates/${i}`, 'names one exposed tool exactly (no `*`)'));
+    });
+    out.invalidates = [...new Set(raw.invalidates)];
+  }
+  if (raw.idempotency !== undefined) {
+    const ttlMs =
+      raw.idempotency.ttl === undefined
+        ? DEFAULT_IDEMPOTENCY_TTL_MS
+        : ttl(raw.idempotency.ttl, `${at}/idempotency/ttl`, MAX_IDEMPOTENCY_TTL_MS);
+    if (ttlMs !== undefined) out.idempotency = { key: raw.idempotency.key, ttlMs };
+  }
+  return out;
 }
 
 /**
@@ -338,7 +395,7 @@ function requestRuleProblems(raw: RawRule, at: string, src: YamlSource, problems
       );
     }
   }
-  for (const key of ['arguments', 'redact', 'limits', 'describe'] as const) {
+  for (const key of ['arguments', 'redact', 'limits', 'describe', 'cache', 'invalidates', 'idempotency'] as const) {
     if (raw[key] !== undefined)
       problems.push(
         src.problem(

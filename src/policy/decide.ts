@@ -1,5 +1,13 @@
 import type { Principal } from '../identity/principal.js';
-import type { AllowDecision, ArgumentViolation, Decision, DecisionInput, Limits, TargetKind } from './decision.js';
+import type {
+  AllowDecision,
+  ArgumentViolation,
+  CacheSpec,
+  Decision,
+  DecisionInput,
+  Limits,
+  TargetKind,
+} from './decision.js';
 import type { CompiledPolicy, CompiledRule, CompiledScopes } from './model.js';
 
 /**
@@ -154,15 +162,24 @@ export function evaluate(
   // 7. Allow.
   const limits = mergeLimits(granted);
   const redact = mergeRedact(granted);
-  const describe = mergeDescribe(granted);
-  return {
+  const allow: { -readonly [K in keyof AllowDecision]: AllowDecision[K] } = {
     effect: 'allow',
     ruleId: chosen.id,
     policyRevision: revision,
-    ...(limits !== undefined ? { limits } : {}),
-    ...(redact.length > 0 ? { redact } : {}),
-    ...(describe !== undefined ? { describe } : {}),
   };
+  if (limits !== undefined) allow.limits = limits;
+  if (redact.length > 0) allow.redact = redact;
+  const describe = mergeDescribe(granted);
+  if (describe !== undefined) allow.describe = describe;
+  // The data-path keys (docs/policy.md "Result cache", "Idempotent writes"): rare, so the common allow pays one test.
+  if (
+    chosen.cache !== undefined ||
+    chosen.invalidates !== undefined ||
+    chosen.idempotency !== undefined ||
+    granted.length > 1
+  )
+    addDataPath(allow, chosen, granted);
+  return allow;
 }
 
 const EMPTY_ARGS: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -275,6 +292,36 @@ function mergeDescribe(rules: readonly CompiledRule[]): AllowDecision['describe'
     if (d.note !== undefined && !notes.includes(d.note)) notes.push(d.note);
   }
   return notes === undefined ? undefined : { limits, notes };
+}
+
+/**
+ * Cache: the shortest TTL and the narrowest scope of the granting rules that declare one (a rule without `cache`
+ * does not veto it: caching is the rule author's statement about the tool's results). Invalidations: the union.
+ * Idempotency: the chosen rule's, else the first granting rule's — the key names one argument, so it is not merged.
+ */
+function addDataPath(
+  allow: { cache?: CacheSpec; invalidates?: readonly string[]; idempotency?: CompiledRule['idempotency'] },
+  chosen: CompiledRule,
+  granted: readonly CompiledRule[],
+): void {
+  let cache: CacheSpec | undefined;
+  let invalidates: string[] | undefined;
+  for (const rule of granted) {
+    const c = rule.cache;
+    if (c !== undefined)
+      cache =
+        cache === undefined
+          ? c
+          : Object.freeze({
+              ttlMs: Math.min(cache.ttlMs, c.ttlMs),
+              scope: cache.scope === 'principal' || c.scope === 'principal' ? 'principal' : 'public',
+            });
+    for (const t of rule.invalidates ?? NONE) if (!(invalidates ??= []).includes(t)) invalidates.push(t);
+  }
+  const idempotency = chosen.idempotency ?? granted.find((r) => r.idempotency !== undefined)?.idempotency;
+  if (cache !== undefined) allow.cache = cache;
+  if (invalidates !== undefined) allow.invalidates = invalidates;
+  if (idempotency !== undefined) allow.idempotency = idempotency;
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {

@@ -47,6 +47,22 @@ export interface Describe {
   readonly note?: string;
 }
 
+/**
+ * A rule's result cache (`cache:`; the pipeline's cache step, docs/policy.md "Result cache"). `principal`: one entry
+ * per caller and deciding rule; `public`: one entry for every caller the policy lets through (see the docs' risks).
+ */
+export interface CacheSpec {
+  readonly ttlMs: number;
+  readonly scope: 'principal' | 'public';
+}
+
+/** A rule's idempotent-write dedupe (`idempotency:`; the pipeline's idempotency step): the argument carrying the key. */
+export interface IdempotencySpec {
+  /** The top-level argument name whose string value is the client's idempotency key. */
+  readonly key: string;
+  readonly ttlMs: number;
+}
+
 /** Which argument check refused a call. For the audit record only: the wire says "Invalid params". */
 export interface ArgumentViolation {
   readonly ruleId: string;
@@ -69,6 +85,12 @@ export interface AllowDecision {
    * (each once). Read by `tools/list` only, where it decorates the listed copy of the tool's description.
    */
   readonly describe?: { readonly limits: boolean; readonly notes: readonly string[] };
+  /** Cache the result: the shortest TTL and the narrowest scope over the applying allow rules that declare one. */
+  readonly cache?: CacheSpec;
+  /** Exposed tool names whose cached results (same upstream) a successful call drops: the union over the rules. */
+  readonly invalidates?: readonly string[];
+  /** Dedupe retries by key: the chosen (most specific) rule's, else the first applying rule's that declares one. */
+  readonly idempotency?: IdempotencySpec;
 }
 
 export interface DenyDecision {

@@ -1,5 +1,5 @@
 import type { Principal } from '../identity/principal.js';
-import type { ArgumentViolation, Describe, Limits, TargetKind } from './decision.js';
+import type { ArgumentViolation, CacheSpec, Describe, IdempotencySpec, Limits, TargetKind } from './decision.js';
 import type { Glob } from './glob.js';
 import type { PatternIndex } from './pattern-index.js';
 
@@ -47,6 +47,10 @@ export interface CompiledRule {
   readonly limits?: Limits;
   /** Allow rules only: state the limits (and a note) in the descriptions of the tools listed under this rule. */
   readonly describe?: Describe;
+  readonly cache?: CacheSpec;
+  /** Exact exposed tool names. */
+  readonly invalidates?: readonly string[];
+  readonly idempotency?: IdempotencySpec;
 }
 
 export interface CompiledMatch {

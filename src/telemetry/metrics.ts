@@ -101,6 +101,20 @@ export const METRICS = {
     labels: ['upstream', 'state'],
     description: 'Circuit breaker state changes, by upstream and new state',
   },
+  cacheRequests: {
+    name: 'mcp.cache.requests',
+    kind: 'counter',
+    labels: ['result'],
+    description:
+      'Calls whose policy declares a result cache, by result: hit (not forwarded), miss (forwarded), bypass (store down)',
+  },
+  idempotentCalls: {
+    name: 'mcp.idempotency.calls',
+    kind: 'counter',
+    labels: ['result'],
+    description:
+      'Calls carrying the idempotency key their policy names, by result: first (forwarded), replay (not forwarded), conflict (refused)',
+  },
   policyReloads: {
     name: 'mcp.policy.reloads',
     kind: 'counter',
@@ -213,6 +227,8 @@ export class GatewayMetrics {
   private readonly httpRejections: Counter;
   private readonly breakerTransitions: Counter;
   private readonly policyReloads: Counter;
+  private readonly cacheRequests: Counter;
+  private readonly idempotentCalls: Counter;
   private readonly attributeCache = new Map<string, Attributes>();
 
   constructor(meter: Meter, sources: MetricSources) {
@@ -237,6 +253,8 @@ export class GatewayMetrics {
       options(METRICS.upstreamBreakerTransitions),
     );
     this.policyReloads = meter.createCounter(METRICS.policyReloads.name, options(METRICS.policyReloads));
+    this.cacheRequests = meter.createCounter(METRICS.cacheRequests.name, options(METRICS.cacheRequests));
+    this.idempotentCalls = meter.createCounter(METRICS.idempotentCalls.name, options(METRICS.idempotentCalls));
 
     meter
       .createObservableGauge(METRICS.activeSessions.name, options(METRICS.activeSessions))
@@ -364,6 +382,18 @@ export class GatewayMetrics {
         this.attrs(`o|${outTool}|${upstream}|${action}`, () => ({ tool: outTool, upstream, action })),
       );
     }
+    const cache = event.cache;
+    if (cache !== undefined)
+      this.cacheRequests.add(
+        1,
+        this.attrs(`c|${cache}`, () => ({ result: cache })),
+      );
+    const idem = event.idempotency;
+    if (idem !== undefined)
+      this.idempotentCalls.add(
+        1,
+        this.attrs(`i|${idem}`, () => ({ result: idem })),
+      );
     if (method !== 'tools/call') return;
     this.toolCalls.add(`${tool}|${upstream}|${outcome}|${code}`, () => ({ tool, upstream, outcome, error_code: code }));
     if (event.durationMs !== undefined) {

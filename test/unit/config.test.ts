@@ -286,7 +286,7 @@ describe('loadConfig: schema problems', () => {
     expect(message).toBe(`${file}:5: /loging: unknown key "loging" (did you mean "logging"?)`);
     // With no close match, a short list of known keys is the most useful hint.
     expect(fail(`${STDIO}metrics: {}\n`).problems[0]!.message).toBe(
-      'unknown key "metrics"; known keys: server, auth, catalogue, logging, policy, pinning, audit, telemetry, sessions, redis, limits, outbound, upstreams',
+      'unknown key "metrics"; known keys: server, auth, catalogue, logging, policy, pinning, audit, telemetry, sessions, redis, limits, cache, outbound, upstreams',
     );
   });
 

@@ -124,7 +124,7 @@ describe('generated references', () => {
       limits: () => ({ openPassed: 0, storeErrors: 0 }),
     });
     const call = { type: 'mcp.request', method: 'tools/call', tool: 'fx__echo', upstream: 'fx' } as const;
-    metrics.observe({ ...call, outcome: 'ok', durationMs: 3 });
+    metrics.observe({ ...call, outcome: 'ok', durationMs: 3, cache: 'hit', idempotency: 'replay' });
     metrics.observe({ ...call, outcome: 'denied', errorCode: 'rate_limited', rule: 'per-user', durationMs: 1 });
     metrics.observe({ ...call, outcome: 'ok', outputValid: false, durationMs: 2 });
     metrics.observe({ type: 'auth.failure', reason: 'expired', status: 401 });

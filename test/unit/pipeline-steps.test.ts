@@ -45,12 +45,14 @@ describe('call steps', () => {
     expect(seen).toEqual([]);
   });
 
-  it('are decide, param headers, subscriptions, limits, consent, input required, credentials, output, forward: nothing reaches the limiter or the upstream undecided, and no credential is fetched for a call that was refused', () => {
+  it('are decide, param headers, subscriptions, limits, idempotency, cache, consent, input required, credentials, output, forward: nothing reaches the limiter or the upstream undecided, and no credential is fetched for a call that was refused', () => {
     expect(CALL_STEPS.map((s) => s.name)).toEqual([
       'decide',
       'param-headers',
       'subscriptions',
       'limits',
+      'idempotency',
+      'cache',
       'consent',
       'input-required',
       'credentials',
