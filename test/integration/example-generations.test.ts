@@ -81,6 +81,12 @@ describe('the bundled example, both generations at once', () => {
     expect(names[2]).toContain('orders__get_order');
     expect(names[2]).toContain('everything__echo');
     expect(names[2]).not.toContain('orders__update_order_status');
+    // The example policy describes get_order's terms to the agent, in both generations alike (policies/orders.yaml).
+    const described = lists.map((l) => l.tools.find((t) => t.name === 'orders__get_order')?.description ?? '');
+    expect(described[0]).toContain('results may be up to 30 s old');
+    expect(described[0]).toMatch(/Limited to 120 calls per minute/);
+    expect(described[1]).toBe(described[0]);
+    expect(described[2]).toBe(described[0]);
 
     const calls = await Promise.all([
       pinned.callTool({ name: 'orders__get_order', arguments: { order_id: 'ord-1001' } }),

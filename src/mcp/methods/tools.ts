@@ -42,7 +42,11 @@ export const listTools: MethodHandler = (ctx, deps) => {
           now,
           argumentsUnchecked: true,
         });
-        const terms = decision.effect === 'allow' ? describeTerms(decision) : undefined;
+        // A cached result may be as old as the decision's cache ttl: the agent is told so.
+        const terms =
+          decision.effect === 'allow'
+            ? describeTerms(decision, decision.cache !== undefined ? { cacheTtlMs: decision.cache.ttlMs } : {})
+            : undefined;
         return terms === undefined ? t.definition : describedTool(t.definition, terms);
       }),
     };
