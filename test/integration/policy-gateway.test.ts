@@ -444,6 +444,8 @@ describe('gatehouse policy', () => {
       ]),
     );
     expect(allowed.code).toBe(0);
-    expect(allowed.stdout).toMatch(/^ALLOW by rule orders\.read /);
+    // orders.get-order names the decision of a get_order (exact name, listed first); orders.read grants it too.
+    expect(allowed.stdout).toMatch(/^ALLOW by rule orders\.get-order /);
+    expect(allowed.stdout).toContain('ALLOW orders.read');
   });
 });
