@@ -234,6 +234,37 @@ export async function post(
   return { status: res.status, headers: res.headers, text, json };
 }
 
+/**
+ * A 2026-07-28 `tools/call` with the headers a conforming client sends (no session): for tests about what reaches an
+ * upstream, where the wire of the client is not the subject.
+ */
+export function modernToolCall(
+  url: string,
+  token: string,
+  tool: string,
+  args: Record<string, unknown> = {},
+): Promise<{ status: number; headers: Headers; text: string; json: unknown }> {
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: {
+      name: tool,
+      arguments: args,
+      _meta: {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientCapabilities': {},
+      },
+    },
+  });
+  return post(url, body, {
+    authorization: `Bearer ${token}`,
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': tool,
+  });
+}
+
 export function initializeBody(
   id: number | string = 1,
   version = '2025-11-25',

@@ -11,7 +11,7 @@ import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateDevKey } from '../../src/auth/dev-keys.js';
 import { startAudienceUpstream, type AudienceUpstream } from '../helpers/audience-upstream.js';
-import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { modernToolCall, startGateway, type TestGateway } from '../helpers/gateway.js';
 import {
   AS_CLIENT_ID,
   IDP_CLIENT_ID,
@@ -77,26 +77,8 @@ afterAll(async () => {
   await Promise.all([crm?.close(), misrouted?.close(), as?.close(), idp?.close()]);
 });
 
-async function call(token: string, tool: string): Promise<{ status: number; text: string; json: unknown }> {
-  const body = JSON.stringify({
-    jsonrpc: '2.0',
-    id: 1,
-    method: 'tools/call',
-    params: {
-      name: tool,
-      arguments: {},
-      _meta: {
-        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-        'io.modelcontextprotocol/clientCapabilities': {},
-      },
-    },
-  });
-  return post(gw.url, body, {
-    authorization: `Bearer ${token}`,
-    'mcp-protocol-version': '2026-07-28',
-    'mcp-method': 'tools/call',
-    'mcp-name': tool,
-  });
+function call(token: string, tool: string): ReturnType<typeof modernToolCall> {
+  return modernToolCall(gw.url, token, tool);
 }
 
 /** Presents an assertion at the AS as the gateway's client would (private_key_jwt with the gateway's AS key). */

@@ -15,7 +15,7 @@ import {
   type AudienceUpstream,
 } from '../helpers/audience-upstream.js';
 import { startExchangeIdp, EXCHANGE_CLIENT_ID, IDP_SECRET_TEXT, type ExchangeIdp } from '../helpers/exchange-idp.js';
-import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { modernToolCall, startGateway, type TestGateway } from '../helpers/gateway.js';
 
 let idp: ExchangeIdp;
 /** An upstream that takes only the IdP's tokens for its own URL. */
@@ -74,26 +74,8 @@ afterAll(async () => {
   await Promise.all([crm?.close(), wiki?.close(), broken?.close(), idp?.close()]);
 });
 
-async function call(token: string, tool: string): Promise<{ status: number; text: string; json: unknown }> {
-  const body = JSON.stringify({
-    jsonrpc: '2.0',
-    id: 1,
-    method: 'tools/call',
-    params: {
-      name: tool,
-      arguments: {},
-      _meta: {
-        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-        'io.modelcontextprotocol/clientCapabilities': {},
-      },
-    },
-  });
-  return post(gw.url, body, {
-    authorization: `Bearer ${token}`,
-    'mcp-protocol-version': '2026-07-28',
-    'mcp-method': 'tools/call',
-    'mcp-name': tool,
-  });
+function call(token: string, tool: string): ReturnType<typeof modernToolCall> {
+  return modernToolCall(gw.url, token, tool);
 }
 
 describe('token exchange to upstreams', () => {
