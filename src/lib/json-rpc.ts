@@ -153,8 +153,8 @@ export function classify(value: unknown): Classified {
 
 /**
  * Parse one JSON text. Prototype-poisoning keys (`__proto__`, `constructor.prototype`) are refused outright
- * (fastify's default, threat model #8); the check costs nothing unless the text mentions "proto" or uses
- * \u escapes, in which case a reviver inspects every key.
+ * (fastify's default, threat model #8); the check costs nothing unless the text mentions `__proto__` or `prototype`
+ * or uses \u escapes, in which case a reviver inspects every key.
  */
 export function parseJson(
   text: string,
@@ -169,7 +169,9 @@ export function parseJson(
   } catch {
     return { ok: false, reason: 'body is not valid JSON' };
   }
-  if (text.includes('proto') || text.includes('\\u')) {
+  // `__proto__` and `prototype` as written, or hidden behind a \u escape. Not merely "proto": every 2026-07-28 request
+  // names `io.modelcontextprotocol/…` keys, and the second parse with a reviver nearly quadrupled their parse cost.
+  if (text.includes('__proto__') || text.includes('prototype') || text.includes('\\u')) {
     try {
       JSON.parse(text, function reviver(this: unknown, key: string, v: unknown) {
         if (key === '__proto__') throw new Error('poison');
