@@ -500,11 +500,18 @@ function stripAuthorization(request: FastifyRequest): void {
 
 /** The client's W3C `traceparent` (Trace Context §3.2); repeated headers arrive joined and fail its parsing, as they should. */
 /** The `Mcp-Param-*` headers by lower-case name after the prefix (Node lower-cases header names). */
+/** Most requests carry no `Mcp-Param-*` header: they share this one empty map (no allocation per request). */
+const NO_PARAM_HEADERS: ReadonlyMap<string, string> = new Map();
+
 function paramHeadersOf(request: FastifyRequest): ReadonlyMap<string, string> {
-  const out = new Map<string, string>();
-  for (const [name, value] of Object.entries(request.headers))
-    if (name.startsWith('mcp-param-') && typeof value === 'string') out.set(name.slice('mcp-param-'.length), value);
-  return out;
+  let out: Map<string, string> | undefined;
+  const headers = request.headers;
+  for (const name in headers) {
+    const value = headers[name];
+    if (name.startsWith('mcp-param-') && typeof value === 'string')
+      (out ??= new Map()).set(name.slice('mcp-param-'.length), value);
+  }
+  return out ?? NO_PARAM_HEADERS;
 }
 
 function traceparentOf(request: FastifyRequest): string | undefined {
