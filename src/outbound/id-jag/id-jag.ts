@@ -20,8 +20,9 @@ import type { IdJagConfig } from '../../config/types.js';
 import type { GatewayError } from '../../errors/gateway-error.js';
 import type { CredentialProvider, CredentialRequest, OutboundCredential } from '../credential-provider.js';
 import { credentialFailed } from '../errors.js';
-import { ExchangeCache, exchangeCacheKey, type CachedCredential } from '../token-exchange/exchange-cache.js';
-import { subjectOf, TokenEndpoint, whileNotCancelled } from '../token-exchange/token-endpoint.js';
+import { CallerTokens } from '../token-exchange/caller-tokens.js';
+import type { CachedCredential } from '../token-exchange/exchange-cache.js';
+import { subjectOf, TokenEndpoint } from '../token-exchange/token-endpoint.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -43,18 +44,17 @@ export class IdJagProvider implements CredentialProvider {
   readonly #upstream: string;
   readonly #config: IdJagConfig;
   readonly #now: () => number;
-  readonly #cache: ExchangeCache;
+  readonly #tokens: CallerTokens;
   readonly #idp: TokenEndpoint;
   readonly #as: TokenEndpoint;
   readonly #onExchange: IdJagOptions['onExchange'];
-  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(opts: IdJagOptions) {
     const c = opts.config;
     this.#upstream = opts.upstream;
     this.#config = c;
     this.#now = opts.now ?? Date.now;
-    this.#cache = new ExchangeCache(c.cacheMaxEntries, this.#now);
+    this.#tokens = new CallerTokens(this.#upstream, 'id-jag', c.cacheMaxEntries, this.#now);
     this.#onExchange = opts.onExchange;
     const fail = (reason: string, cause?: unknown): GatewayError => this.#failed(reason, cause);
     this.#idp = new TokenEndpoint({
@@ -77,33 +77,22 @@ export class IdJagProvider implements CredentialProvider {
       },
       fail,
     });
-    if (c.cacheMaxEntries > 0) {
-      this.#sweeper = setInterval(() => this.#cache.sweep(), 60_000);
-      this.#sweeper.unref();
-    }
   }
 
   get cached(): number {
-    return this.#cache.size;
+    return this.#tokens.size;
   }
 
-  async credentialFor(req: CredentialRequest): Promise<OutboundCredential> {
-    const token = req.inboundToken;
-    if (token === undefined || req.principal.anonymous)
-      throw credentialFailed(this.#upstream, 'the request carried no token to obtain an ID-JAG with');
-    const key = exchangeCacheKey(req.principal, this.#upstream);
-    const obtained = this.#cache.getOrFetch(key, () => this.#obtain(token.reveal(), req.principal.expiresAt));
-    const entry = await whileNotCancelled(obtained, req);
-    return {
-      kind: 'id-jag',
-      headers: { authorization: `Bearer ${entry.token}` },
-      ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
-    };
+  credentialFor(req: CredentialRequest): Promise<OutboundCredential> {
+    return this.#tokens.credentialFor(
+      req,
+      (t, exp) => this.#obtain(t, exp),
+      'the request carried no token to obtain an ID-JAG with',
+    );
   }
 
   close(): void {
-    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
-    this.#cache.clear();
+    this.#tokens.close();
   }
 
   async #obtain(subjectToken: string, inboundExpiresAt: number | undefined): Promise<CachedCredential> {

@@ -12,8 +12,9 @@ import type { TokenExchangeConfig } from '../../config/types.js';
 import type { GatewayError } from '../../errors/gateway-error.js';
 import type { CredentialProvider, CredentialRequest, OutboundCredential } from '../credential-provider.js';
 import { credentialFailed } from '../errors.js';
-import { ExchangeCache, exchangeCacheKey, type CachedCredential } from './exchange-cache.js';
-import { subjectOf, TokenEndpoint, whileNotCancelled } from './token-endpoint.js';
+import { CallerTokens } from './caller-tokens.js';
+import type { CachedCredential } from './exchange-cache.js';
+import { subjectOf, TokenEndpoint } from './token-endpoint.js';
 
 const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const SUBJECT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -34,16 +35,15 @@ export class TokenExchangeProvider implements CredentialProvider {
   readonly #upstream: string;
   readonly #config: TokenExchangeConfig;
   readonly #now: () => number;
-  readonly #cache: ExchangeCache;
+  readonly #tokens: CallerTokens;
   readonly #endpoint: TokenEndpoint;
   readonly #onExchange: TokenExchangeOptions['onExchange'];
-  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(opts: TokenExchangeOptions) {
     this.#upstream = opts.upstream;
     this.#config = opts.config;
     this.#now = opts.now ?? Date.now;
-    this.#cache = new ExchangeCache(opts.config.cacheMaxEntries, this.#now);
+    this.#tokens = new CallerTokens(this.#upstream, 'exchanged', opts.config.cacheMaxEntries, this.#now);
     this.#onExchange = opts.onExchange;
     this.#endpoint = new TokenEndpoint({
       config: opts.config,
@@ -55,35 +55,23 @@ export class TokenExchangeProvider implements CredentialProvider {
       },
       fail: (reason, cause) => this.#failed(reason, cause),
     });
-    // Expired entries also leave without being asked for: no exchanged token outlives its time in memory by long.
-    if (opts.config.cacheMaxEntries > 0) {
-      this.#sweeper = setInterval(() => this.#cache.sweep(), 60_000);
-      this.#sweeper.unref();
-    }
   }
 
   /** Exchanges performed so far are not counted here; the cache's size is, for tests and diagnostics. */
   get cached(): number {
-    return this.#cache.size;
+    return this.#tokens.size;
   }
 
-  async credentialFor(req: CredentialRequest): Promise<OutboundCredential> {
-    const token = req.inboundToken;
-    if (token === undefined || req.principal.anonymous)
-      throw credentialFailed(this.#upstream, 'the request carried no token to exchange');
-    const key = exchangeCacheKey(req.principal, this.#upstream);
-    const exchanged = this.#cache.getOrFetch(key, () => this.#exchange(token.reveal(), req.principal.expiresAt));
-    const entry = await whileNotCancelled(exchanged, req);
-    return {
-      kind: 'exchanged',
-      headers: { authorization: `Bearer ${entry.token}` },
-      ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
-    };
+  credentialFor(req: CredentialRequest): Promise<OutboundCredential> {
+    return this.#tokens.credentialFor(
+      req,
+      (t, exp) => this.#exchange(t, exp),
+      'the request carried no token to exchange',
+    );
   }
 
   close(): void {
-    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
-    this.#cache.clear();
+    this.#tokens.close();
   }
 
   async #exchange(subjectToken: string, inboundExpiresAt: number | undefined): Promise<CachedCredential> {
